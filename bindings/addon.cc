@@ -1,0 +1,14 @@
+#include <napi.h>
+
+namespace whale::bindings {
+void init_devices(Napi::Env env, Napi::Object exports);
+void init_aggregate(Napi::Env env, Napi::Object exports);
+}  // namespace whale::bindings
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  whale::bindings::init_devices(env, exports);
+  whale::bindings::init_aggregate(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(whale_native, Init)

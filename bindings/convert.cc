@@ -1,0 +1,96 @@
+#include "convert.h"
+
+namespace whale::bindings {
+
+ErrorInfo capture(const std::exception& e) {
+  ErrorInfo info;
+  info.message = e.what();
+  if (auto* ee = dynamic_cast<const EngineError*>(&e)) {
+    info.code = ee->code();
+    info.client = ee->client();
+  } else if (dynamic_cast<const std::bad_alloc*>(&e)) {
+    info.code = "ERR_OUT_OF_MEMORY";
+    info.message = "out of memory: " + info.message;
+  } else {
+    info.code = "ERR_NATIVE";
+  }
+  return info;
+}
+
+Napi::Error to_js(Napi::Env env, const ErrorInfo& info) {
+  Napi::Error err = Napi::Error::New(env, info.message);
+  err.Set("code", Napi::String::New(env, info.code));
+  if (info.client >= 0) err.Set("client", Napi::Number::New(env, static_cast<double>(info.client)));
+  return err;
+}
+
+void throw_invalid(const std::string& message) { throw EngineError(kErrInvalidArg, message); }
+
+Napi::Float32Array read_f32(const Napi::Value& value, const char* field) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw_invalid(std::string(field) + ": expected a Float32Array");
+  }
+  return value.As<Napi::Float32Array>();
+}
+
+Napi::Float64Array read_f64(const Napi::Value& value, const char* field) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw_invalid(std::string(field) + ": expected a Float64Array");
+  }
+  return value.As<Napi::Float64Array>();
+}
+
+aggregate::ClientUpdates read_rows(const Napi::Value& value, std::vector<Napi::ObjectReference>* keep) {
+  if (!value.IsArray()) throw_invalid("clients: expected an array of Float32Array");
+  Napi::Array arr = value.As<Napi::Array>();
+  aggregate::ClientUpdates u;
+  const uint32_t n = arr.Length();
+  u.rows.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string field = "clients[" + std::to_string(i) + "]";
+    Napi::Float32Array row = read_f32(arr.Get(i), field.c_str());
+    if (i == 0) u.params = row.ElementLength();
+    if (row.ElementLength() != u.params) {
+      throw EngineError(kErrInvalidArg,
+                        field + ": has " + std::to_string(row.ElementLength()) +
+                            " values, clients[0] has " + std::to_string(u.params),
+                        i);
+    }
+    u.rows.push_back(row.Data());
+    if (keep) keep->push_back(Napi::Persistent(static_cast<Napi::Object>(row)));
+  }
+  return u;
+}
+
+Device read_device(const Napi::Object& opts) {
+  Device d;
+  std::string kind = opts.Has("device") ? read_string(opts, "device") : "auto";
+  if (kind == "auto") d.kind = Device::Kind::kAuto;
+  else if (kind == "cpu") d.kind = Device::Kind::kCpu;
+  else if (kind == "cuda") d.kind = Device::Kind::kCuda;
+  else throw_invalid("device: expected 'auto', 'cpu' or 'cuda', got '" + kind + "'");
+  d.index = static_cast<int>(read_number(opts, "deviceIndex", 0));
+  return d;
+}
+
+double read_number(const Napi::Object& opts, const char* field, double fallback) {
+  Napi::Value v = opts.Get(field);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw_invalid(std::string(field) + ": expected a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool read_bool(const Napi::Object& opts, const char* field, bool fallback) {
+  Napi::Value v = opts.Get(field);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw_invalid(std::string(field) + ": expected a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string read_string(const Napi::Object& opts, const char* field) {
+  Napi::Value v = opts.Get(field);
+  if (!v.IsString()) throw_invalid(std::string(field) + ": expected a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+}  // namespace whale::bindings

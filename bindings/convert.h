@@ -1,0 +1,50 @@
+// Shared glue helpers: JS values in, plain C++ structs out, C++ errors back as
+// JS errors carrying a stable `code` (and `client` where one is known).
+#pragma once
+#include <napi.h>
+
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "../native/aggregate/client_updates.h"
+#include "../native/common/device.h"
+#include "../native/common/error.h"
+
+namespace whale::bindings {
+
+// A failure caught off the JS thread, turned into a JS error later.
+struct ErrorInfo {
+  std::string code;
+  std::string message;
+  long long client = -1;
+};
+
+ErrorInfo capture(const std::exception& e);
+Napi::Error to_js(Napi::Env env, const ErrorInfo& info);
+
+[[noreturn]] void throw_invalid(const std::string& message);
+
+// Pointers into the Float32Arrays of `value` (an Array); keeps the arrays
+// alive in `keep` when given (for async work).
+aggregate::ClientUpdates read_rows(const Napi::Value& value, std::vector<Napi::ObjectReference>* keep);
+Napi::Float32Array read_f32(const Napi::Value& value, const char* field);
+Napi::Float64Array read_f64(const Napi::Value& value, const char* field);
+Device read_device(const Napi::Object& opts);
+double read_number(const Napi::Object& opts, const char* field, double fallback);
+bool read_bool(const Napi::Object& opts, const char* field, bool fallback);
+std::string read_string(const Napi::Object& opts, const char* field);
+
+// Runs fn() and rethrows any C++ exception as a JS error.
+template <typename Fn>
+auto guarded(Napi::Env env, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw to_js(env, capture(e));
+  }
+}
+
+}  // namespace whale::bindings

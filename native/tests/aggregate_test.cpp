@@ -1,0 +1,215 @@
+// Native unit tests: every CPU strategy against a double-precision reference
+// written here independently (full sorts, direct sums), plus edge cases.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../aggregate/run.h"
+#include "../common/error.h"
+
+using namespace whale;
+using namespace whale::aggregate;
+
+static int g_failed = 0, g_passed = 0;
+#define CHECK(cond, what)                                                 \
+  do {                                                                    \
+    if (cond) ++g_passed;                                                 \
+    else { ++g_failed; std::printf("FAIL %s:%d %s\n", __FILE__, __LINE__, what); } \
+  } while (0)
+
+struct Data {
+  std::vector<std::vector<float>> rows;
+  ClientUpdates view() const {
+    ClientUpdates u;
+    u.params = rows.empty() ? 0 : rows[0].size();
+    for (auto& r : rows) u.rows.push_back(r.data());
+    return u;
+  }
+};
+
+static Data random_data(size_t n, size_t p, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.f, 1.f);
+  Data d;
+  d.rows.assign(n, std::vector<float>(p));
+  for (auto& r : d.rows)
+    for (auto& x : r) x = g(rng);
+  return d;
+}
+
+static std::vector<double> column(const Data& d, size_t j) {
+  std::vector<double> c;
+  for (auto& r : d.rows) c.push_back(r[j]);
+  std::sort(c.begin(), c.end());
+  return c;
+}
+
+static bool close(double a, double b, double rel, double abs_tol) {
+  return std::fabs(a - b) <= abs_tol + rel * std::fabs(b);
+}
+
+template <typename Fn>
+static std::string error_code(Fn fn) {
+  try {
+    fn();
+  } catch (const EngineError& e) {
+    return e.code();
+  }
+  return "";
+}
+
+static void test_strategies(size_t n, size_t p, unsigned seed) {
+  Data d = random_data(n, p, seed);
+  ClientUpdates u = d.view();
+  std::vector<double> w(n);
+  for (size_t i = 0; i < n; ++i) w[i] = 1.0 + 1000.0 * (i % 3 == 0);
+  std::vector<float> out(p);
+  Request req;
+  req.updates = u;
+  req.weights = w;
+  req.device.kind = Device::Kind::kCpu;
+
+  req.strategy = Strategy::kFedAvg;
+  run(req, out.data());
+  double wsum = 0;
+  for (double x : w) wsum += x;
+  bool ok = true;
+  for (size_t j = 0; j < p; ++j) {
+    double ref = 0;
+    for (size_t i = 0; i < n; ++i) ref += w[i] * d.rows[i][j];
+    ok &= close(out[j], ref / wsum, 1e-6, 1e-6);
+  }
+  CHECK(ok, ("fedavg n=" + std::to_string(n) + " p=" + std::to_string(p)).c_str());
+
+  req.strategy = Strategy::kMedian;
+  run(req, out.data());
+  ok = true;
+  for (size_t j = 0; j < p; ++j) {
+    auto c = column(d, j);
+    double ref = n % 2 ? c[n / 2] : 0.5 * (c[n / 2 - 1] + c[n / 2]);
+    ok &= close(out[j], ref, 1e-6, 1e-7);
+  }
+  CHECK(ok, ("median n=" + std::to_string(n)).c_str());
+
+  req.strategy = Strategy::kTrimmedMean;
+  req.beta = 0.2;
+  run(req, out.data());
+  ok = true;
+  size_t k = static_cast<size_t>(std::floor(0.2 * n));
+  for (size_t j = 0; j < p; ++j) {
+    auto c = column(d, j);
+    double s = 0;
+    for (size_t i = k; i < n - k; ++i) s += c[i];
+    ok &= close(out[j], s / (n - 2 * k), 1e-6, 1e-6);
+  }
+  CHECK(ok, ("trimmed mean n=" + std::to_string(n)).c_str());
+
+  std::vector<double> dist(n * n);
+  distances(u, req.device, true, dist.data());
+  ok = true;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < n; ++m) {
+      double ref = 0;
+      for (size_t j = 0; j < p; ++j) {
+        double diff = double(d.rows[i][j]) - d.rows[m][j];
+        ref += diff * diff;
+      }
+      ok &= close(dist[i * n + m], ref, 1e-5, 1e-9);
+    }
+  CHECK(ok, ("distances n=" + std::to_string(n)).c_str());
+}
+
+static void test_edge_cases() {
+  Data d = random_data(5, 33, 7);
+  ClientUpdates u = d.view();
+  std::vector<float> out(33);
+  Request req;
+  req.updates = u;
+  req.weights = std::vector<double>(5, 1.0);
+  req.device.kind = Device::Kind::kCpu;
+
+  Request empty = req;
+  empty.updates = ClientUpdates{};
+  CHECK(error_code([&] { run(empty, out.data()); }) == kErrInvalidArg, "empty client list");
+
+  Request bad_w = req;
+  bad_w.weights[2] = 0;
+  CHECK(error_code([&] { run(bad_w, out.data()); }) == kErrInvalidArg, "zero weight");
+
+  d.rows[3][17] = std::nanf("");
+  Request nan_req = req;
+  nan_req.updates = d.view();
+  long long client = -1;
+  for (Strategy s : {Strategy::kFedAvg, Strategy::kMedian, Strategy::kTrimmedMean}) {
+    nan_req.strategy = s;
+    try {
+      run(nan_req, out.data());
+    } catch (const EngineError& e) {
+      client = e.code() == kErrNonFinite ? e.client() : -2;
+    }
+    CHECK(client == 3, "NaN names client 3");
+    client = -1;
+  }
+
+  Request krum = req;
+  krum.strategy = Strategy::kKrum;
+  krum.f = 2;  // 5 < 2*2 + 3
+  CHECK(error_code([&] { run(krum, out.data()); }) == kErrInvalidArg, "krum f too large");
+
+  Request trim = req;
+  trim.strategy = Strategy::kTrimmedMean;
+  trim.beta = 0.5;
+  CHECK(error_code([&] { run(trim, out.data()); }) == kErrInvalidArg, "beta 0.5");
+
+  Request cuda = req;
+  cuda.device = Device{Device::Kind::kCuda, 0};
+  // Without a usable GPU this is a clear error; with one it must just work.
+  std::string code = error_code([&] { run(cuda, out.data()); });
+  CHECK(code.empty() || code == kErrDeviceUnavailable, "cuda request without GPU");
+}
+
+static void test_krum_rejects_outlier() {
+  Data d = random_data(9, 1000, 11);
+  for (auto& x : d.rows[4]) x = x * 50.f + 100.f;  // a Byzantine client
+  Request req;
+  req.updates = d.view();
+  req.weights = std::vector<double>(9, 1.0);
+  req.device.kind = Device::Kind::kCpu;
+  req.strategy = Strategy::kKrum;
+  req.f = 1;
+  req.m = 3;
+  std::vector<float> out(1000);
+  Result r = run(req, out.data());
+  bool outlier_chosen = std::find(r.selected.begin(), r.selected.end(), size_t{4}) != r.selected.end();
+  CHECK(r.selected.size() == 3 && !outlier_chosen, "multi-krum skips the outlier");
+  CHECK(r.scores[4] > r.scores[0] * 10, "outlier has the worst score");
+}
+
+static void test_server_opt() {
+  const size_t p = 1000;
+  std::vector<float> x(p, 1.f), agg(p, 0.5f), m(p, 0.f), v(p, 0.f);
+  ServerOptConfig c;
+  c.kind = ServerOptKind::kAdam;
+  c.lr = 0.1;
+  server_opt(c, Device{Device::Kind::kCpu, 0}, x.data(), agg.data(), m.data(), v.data(), p);
+  // delta = -0.5; m = 0.1 * -0.5; v = 0.01 * 0.25; x = 1 + 0.1 * m / (sqrt(v) + 1e-3)
+  double mm = 0.1 * -0.5, vv = 0.01 * 0.25, ref = 1 + 0.1 * mm / (std::sqrt(vv) + 1e-3);
+  CHECK(close(x[0], ref, 1e-6, 1e-6) && close(x[p - 1], ref, 1e-6, 1e-6), "fedadam step");
+  c.beta1 = 1.0;
+  CHECK(error_code([&] { server_opt(c, Device{}, x.data(), agg.data(), m.data(), v.data(), p); }) ==
+            kErrInvalidArg,
+        "beta1 = 1 rejected");
+}
+
+int main() {
+  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
+    test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
+  test_edge_cases();
+  test_krum_rejects_outlier();
+  test_server_opt();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+/** The `whale` command. Exit codes: 0 ok, 1 runtime failure, 2 usage error. */
+import { parseArgs } from 'node:util';
+
+import { isWhaleError } from '../core/base/errors.js';
+import { infoCommand } from './info.js';
+
+const USAGE = `Usage: whale <command> [options]
+
+Commands:
+  info        Show the version, the native build and the devices found
+  help        Show this help
+
+Options:
+  -h, --help     Show help
+  -v, --version  Print the version
+  --json         Machine-readable output (info)
+`;
+
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+        json: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    io.err(`whale: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0] ?? (values.version ? 'version' : 'help');
+  try {
+    switch (command) {
+      case 'help':
+        io.out(USAGE);
+        return 0;
+      case 'version': {
+        const { packageVersion } = await import('./info.js');
+        io.out(`${packageVersion()}\n`);
+        return 0;
+      }
+      case 'info':
+        if (values.help) {
+          io.out('Usage: whale info [--json]\n\nShows the version, the native build (CPU/CUDA) and the devices found.\n');
+          return 0;
+        }
+        return infoCommand({ json: values.json === true }, io);
+      default:
+        io.err(`whale: unknown command '${command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    const code = isWhaleError(err) ? ` [${err.code}]` : '';
+    io.err(`whale: ${(err as Error).message}${code}\n`);
+    return 1;
+  }
+}

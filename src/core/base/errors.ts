@@ -1,0 +1,48 @@
+/** Stable error codes of Smart Whale core. Match on `code`, never on message text. */
+export type WhaleErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_NO_CLIENTS'
+  | 'ERR_SHAPE_MISMATCH'
+  | 'ERR_INVALID_WEIGHT'
+  | 'ERR_NON_FINITE'
+  | 'ERR_DEVICE_UNAVAILABLE'
+  | 'ERR_CUDA'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_OUT_OF_MEMORY'
+  | 'ERR_NATIVE'
+  | 'ERR_NATIVE_NOT_FOUND'
+  | 'ERR_NATIVE_LOAD';
+
+export interface WhaleErrorDetails {
+  /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */
+  field?: string;
+  /** Index of the client an aggregation error is about. */
+  client?: number;
+  /** Whether retrying the same call may succeed (e.g. a transient device error). */
+  retriable?: boolean;
+  cause?: unknown;
+  [key: string]: unknown;
+}
+
+export class WhaleError extends Error {
+  readonly code: WhaleErrorCode;
+  readonly retriable: boolean;
+  readonly field: string | undefined;
+  readonly client: number | undefined;
+  readonly details: Readonly<WhaleErrorDetails>;
+
+  constructor(code: WhaleErrorCode, message: string, details: WhaleErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'WhaleError';
+    this.code = code;
+    this.retriable = details.retriable ?? false;
+    this.field = details.field;
+    this.client = details.client;
+    this.details = details;
+  }
+}
+
+export function isWhaleError(err: unknown, code?: WhaleErrorCode): err is WhaleError {
+  return err instanceof WhaleError && (code === undefined || err.code === code);
+}

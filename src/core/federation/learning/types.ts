@@ -1,0 +1,46 @@
+import type { DeviceSpec } from '../../../native/device.js';
+
+/** Client updates: one Float32Array per client, or one contiguous clients x params buffer. */
+export type ClientUpdates = readonly Float32Array[] | ContiguousUpdates;
+
+export interface ContiguousUpdates {
+  data: Float32Array;
+  clients: number;
+  params: number;
+}
+
+export type Strategy = 'fedavg' | 'median' | 'trimmed-mean' | 'krum' | 'multi-krum';
+
+/** What to do with a client whose update holds NaN or ±Infinity. */
+export type NonFinitePolicy = 'reject' | 'skip';
+
+export interface AggregatorOptions {
+  strategy: Strategy;
+  /** Trimmed mean: fraction cut from each side, 0 <= beta < 0.5 (default 0.1). */
+  beta?: number;
+  /** Krum: number of Byzantine clients tolerated; needs n >= 2f + 3 (default 0). */
+  f?: number;
+  /** Multi-Krum: clients averaged after selection (default n - f); Krum uses 1. */
+  m?: number;
+  /** Default 'auto'. */
+  device?: DeviceSpec;
+  /** Default 'reject': a typed error naming the client. */
+  nonFinite?: NonFinitePolicy;
+  /** Inputs at least this large (bytes) run off the JS thread. Default 1 MiB. */
+  asyncThresholdBytes?: number;
+}
+
+export interface AggregationResult {
+  /** The aggregated parameters. */
+  params: Float32Array;
+  /** Device it ran on, e.g. 'cpu' or 'cuda:0'. */
+  device: string;
+  /** Clients that took part (original indices), after any skipping. */
+  used: number[];
+  /** Clients dropped for non-finite values (policy 'skip'). */
+  skipped: number[];
+  /** Krum: selected clients (original indices), best first. */
+  selected?: number[];
+  /** Krum: score per used client (same order as `used`). */
+  scores?: Float64Array;
+}

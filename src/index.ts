@@ -1,0 +1,6 @@
+export { WhaleError, isWhaleError, type WhaleErrorCode, type WhaleErrorDetails } from './core/base/errors.js';
+export { engine, type DeviceInfo, type DeviceReport, type BuildReport } from './native/engine.js';
+export { parseDevice, type DeviceSpec } from './native/device.js';
+export { injectNative, native, candidatePaths, loadNativeFrom } from './native/loader.js';
+export type { NativeBinding } from './native/binding.js';
+export * from './core/federation/learning/index.js';

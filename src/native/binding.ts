@@ -1,0 +1,96 @@
+/**
+ * The typed surface of the native addon (bindings/*.cc). This is the only
+ * place that knows its shape; the rest of src/ never sees `any`.
+ */
+export type NativeDeviceKind = 'auto' | 'cpu' | 'cuda';
+
+export interface NativeBuildInfo {
+  version: string;
+  cuda: boolean;
+  cudaArchitectures: string;
+  cudaRuntime: string;
+  compiler: string;
+  simd: string;
+  threads: number;
+}
+
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  totalMemory: number;
+  computeCapability: string;
+  multiprocessors: number;
+}
+
+export interface NativeNvmlDevice {
+  index: number;
+  name: string;
+  uuid: string;
+  memoryTotal: number;
+  memoryUsed: number;
+  memoryFree: number;
+  utilizationGpu: number;
+  utilizationMemory: number;
+}
+
+export interface NativeDevices {
+  cpuThreads: number;
+  cuda: { compiled: boolean; unavailableReason: string; devices: NativeCudaDevice[] };
+  nvml: { loaded: boolean; driverVersion: string; error: string; devices: NativeNvmlDevice[] };
+}
+
+export interface NativeDeviceOptions {
+  device: NativeDeviceKind;
+  deviceIndex: number;
+}
+
+export type NativeStrategy = 'fedavg' | 'median' | 'trimmed-mean' | 'krum';
+
+export interface NativeAggregateOptions extends NativeDeviceOptions {
+  strategy: NativeStrategy;
+  clients: Float32Array[];
+  weights: Float64Array;
+  beta: number;
+  f: number;
+  m: number;
+  checkFinite: boolean;
+  out: Float32Array;
+}
+
+export interface NativeAggregateResult {
+  device: string;
+  selected?: Uint32Array;
+  scores?: Float64Array;
+}
+
+export interface NativeDistancesOptions extends NativeDeviceOptions {
+  clients: Float32Array[];
+  checkFinite: boolean;
+  out: Float64Array;
+}
+
+export type NativeServerOptimizer = 'fedavgm' | 'fedadam' | 'fedyogi' | 'fedadagrad';
+
+export interface NativeServerOptOptions extends NativeDeviceOptions {
+  optimizer: NativeServerOptimizer;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  tau: number;
+  global: Float32Array;
+  aggregate: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export interface NativeBinding {
+  buildInfo(): NativeBuildInfo;
+  devices(): NativeDevices;
+  aggregate(opts: NativeAggregateOptions, async: false): NativeAggregateResult;
+  aggregate(opts: NativeAggregateOptions, async: true): Promise<NativeAggregateResult>;
+  distances(opts: NativeDistancesOptions, async: false): string;
+  distances(opts: NativeDistancesOptions, async: true): Promise<string>;
+  nonFiniteCounts(clients: Float32Array[]): Float64Array;
+  serverOptStep(opts: NativeServerOptOptions, async: false): string;
+  serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
+}

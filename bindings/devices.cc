@@ -1,4 +1,5 @@
 // buildInfo() and devices(): what was compiled in and what this machine has.
+#include "../native/common/membench.h"
 #include "../native/common/thread_pool.h"
 #include "../native/gpu/cuda_devices.h"
 #include "../native/gpu/nvml.h"
@@ -84,11 +85,26 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value MemoryTriad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    double elements = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    double repeats = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+    if (!(elements >= 1024 && elements <= 4e9)) throw_invalid("elements: expected a number in [1024, 4e9]");
+    if (!(repeats >= 1 && repeats <= 1000)) throw_invalid("repeats: expected a number in [1, 1000]");
+    std::vector<double> runs = triad_bandwidth(static_cast<size_t>(elements), static_cast<size_t>(repeats));
+    auto arr = Napi::Float64Array::New(env, runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) arr[i] = runs[i];
+    return arr;
+  });
+}
+
 }  // namespace
 
 void init_devices(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
+  exports.Set("memoryTriad", Napi::Function::New(env, MemoryTriad, "memoryTriad"));
 }
 
 }  // namespace whale::bindings

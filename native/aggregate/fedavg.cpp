@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string>
 
@@ -29,6 +30,18 @@ namespace {
 
 constexpr size_t kChunk = 2048;  // doubles per accumulator: 16 KiB, stays in L1
 
+// Four rows per pass: the accumulator is loaded and stored once per four
+// client rows instead of once per row.
+WHALE_SIMD_CLONES
+void axpy4_f32_to_f64(double* acc, const float* x0, const float* x1, const float* x2,
+                      const float* x3, const double* w, size_t n) {
+  const double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+  for (size_t j = 0; j < n; ++j) {
+    acc[j] += w0 * static_cast<double>(x0[j]) + w1 * static_cast<double>(x1[j]) +
+              w2 * static_cast<double>(x2[j]) + w3 * static_cast<double>(x3[j]);
+  }
+}
+
 WHALE_SIMD_CLONES
 void axpy_f32_to_f64(double* acc, const float* x, double w, size_t n) {
   for (size_t j = 0; j < n; ++j) acc[j] += w * static_cast<double>(x[j]);
@@ -58,19 +71,26 @@ void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* o
 
   const size_t p = u.params, n = u.clients();
   const size_t chunks = (p + kChunk - 1) / kChunk;
+  std::atomic<bool> non_finite{false};
   ThreadPool::shared().parallel_for(chunks, 8, [&](size_t cb, size_t ce) {
     alignas(64) double acc[kChunk];
     for (size_t c = cb; c < ce; ++c) {
       const size_t lo = c * kChunk, len = std::min(kChunk, p - lo);
       std::fill(acc, acc + len, 0.0);
-      for (size_t i = 0; i < n; ++i) axpy_f32_to_f64(acc, u.rows[i] + lo, norm[i], len);
+      size_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        axpy4_f32_to_f64(acc, u.rows[i] + lo, u.rows[i + 1] + lo, u.rows[i + 2] + lo,
+                         u.rows[i + 3] + lo, &norm[i], len);
+      }
+      for (; i < n; ++i) axpy_f32_to_f64(acc, u.rows[i] + lo, norm[i], len);
       scale_f64_to_f32(out + lo, acc, len);
+      if (check_finite && !all_finite(out + lo, len)) non_finite = true;
     }
   });
   // A NaN/Inf input always makes its output coordinate non-finite (double
   // accumulation of float inputs cannot overflow), so scanning the output is
   // enough to detect one; only then pay for a scan of the inputs.
-  if (check_finite && !all_finite(out, p)) require_finite(u);
+  if (non_finite) require_finite(u);
 }
 
 }  // namespace whale::aggregate

@@ -91,6 +91,8 @@ export interface NativeBinding {
   distances(opts: NativeDistancesOptions, async: false): string;
   distances(opts: NativeDistancesOptions, async: true): Promise<string>;
   nonFiniteCounts(clients: Float32Array[]): Float64Array;
+  /** STREAM-like triad over three arrays of `elements` doubles; GB/s of each repeat. */
+  memoryTriad(elements: number, repeats: number): Float64Array;
   serverOptStep(opts: NativeServerOptOptions, async: false): string;
   serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
 }

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+
+import { main } from '../src/cli/main.js';
+import { hasGpu } from './helpers.js';
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+describe('whale CLI', () => {
+  it('info prints the build, the devices and why no GPU is used', async () => {
+    const r = await run(['info']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/CPU path\s+yes/);
+    expect(r.out).toMatch(/CUDA path\s+(yes|no)/);
+    expect(r.out).toMatch(/^\s+cpu\s+\d+ threads/m);
+    if (!hasGpu) expect(r.out).toMatch(/No GPU is used: .+/);
+  });
+
+  it('info --json is machine-readable', async () => {
+    const r = await run(['info', '--json']);
+    const j = JSON.parse(r.out) as { version: string; build: { cuda: boolean }; devices: Array<{ id: string }> };
+    expect(j.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(j.devices[0]!.id).toBe('cpu');
+  });
+
+  it('usage errors exit 2 with a message on stderr', async () => {
+    const unknown = await run(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown command 'frobnicate'/);
+    const badFlag = await run(['info', '--nope']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.err).toMatch(/--nope/);
+  });
+
+  it('help and version', async () => {
+    expect((await run(['--help'])).out).toMatch(/Usage: whale/);
+    expect((await run(['--version'])).out).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});

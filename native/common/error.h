@@ -24,5 +24,12 @@ inline constexpr const char* kErrNonFinite = "ERR_NON_FINITE";
 inline constexpr const char* kErrDeviceUnavailable = "ERR_DEVICE_UNAVAILABLE";
 inline constexpr const char* kErrCuda = "ERR_CUDA";
 inline constexpr const char* kErrUnsupported = "ERR_UNSUPPORTED";
+// Blob decoding (native/quant).
+inline constexpr const char* kErrTruncated = "ERR_TRUNCATED";
+inline constexpr const char* kErrBadMagic = "ERR_BAD_MAGIC";
+inline constexpr const char* kErrUnknownVersion = "ERR_UNKNOWN_VERSION";
+inline constexpr const char* kErrUnknownCodec = "ERR_UNKNOWN_CODEC";
+inline constexpr const char* kErrCorrupt = "ERR_CORRUPT";
+inline constexpr const char* kErrChecksum = "ERR_CHECKSUM";
 
 }  // namespace whale

@@ -83,7 +83,36 @@ export interface NativeServerOptOptions extends NativeDeviceOptions {
   v: Float32Array;
 }
 
+export type NativeCodec = 'f32' | 'int8' | 'int4' | 'fp16' | 'bf16';
+
+export interface NativeEncodeOptions extends NativeDeviceOptions {
+  values: Float32Array;
+  codec: NativeCodec;
+  blockSize: number;
+  nonFinite: 'error' | 'zero';
+  parallel: boolean;
+}
+
+export interface NativeDecodeOptions extends NativeDeviceOptions {
+  blob: Uint8Array;
+  out?: Float32Array;
+  parallel: boolean;
+}
+
+export interface NativeBlobInfo {
+  codec: NativeCodec;
+  blockSize: number;
+  length: number;
+  nonFiniteZeroed: boolean;
+}
+
 export interface NativeBinding {
+  quantEncode(opts: NativeEncodeOptions, async: false): Uint8Array;
+  quantEncode(opts: NativeEncodeOptions, async: true): Promise<Uint8Array>;
+  quantDecode(opts: NativeDecodeOptions, async: false): Float32Array;
+  quantDecode(opts: NativeDecodeOptions, async: true): Promise<Float32Array>;
+  quantInspect(blob: Uint8Array): NativeBlobInfo;
+  topkFeedback(opts: { update: Float32Array; residual: Float32Array; k: number }): { indices: Uint32Array; values: Float32Array };
   buildInfo(): NativeBuildInfo;
   devices(): NativeDevices;
   aggregate(opts: NativeAggregateOptions, async: false): NativeAggregateResult;

@@ -7,6 +7,12 @@ const NATIVE_CODES: ReadonlySet<string> = new Set<WhaleErrorCode>([
   'ERR_CUDA',
   'ERR_UNSUPPORTED',
   'ERR_OUT_OF_MEMORY',
+  'ERR_TRUNCATED',
+  'ERR_BAD_MAGIC',
+  'ERR_UNKNOWN_VERSION',
+  'ERR_UNKNOWN_CODEC',
+  'ERR_CORRUPT',
+  'ERR_CHECKSUM',
 ]);
 
 /** Turns an error thrown by the addon (plain Error with `code`) into a WhaleError. */

@@ -12,7 +12,14 @@ export type WhaleErrorCode =
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_NATIVE'
   | 'ERR_NATIVE_NOT_FOUND'
-  | 'ERR_NATIVE_LOAD';
+  | 'ERR_NATIVE_LOAD'
+  // Tensor blobs (core/memory/codec)
+  | 'ERR_TRUNCATED'
+  | 'ERR_BAD_MAGIC'
+  | 'ERR_UNKNOWN_VERSION'
+  | 'ERR_UNKNOWN_CODEC'
+  | 'ERR_CORRUPT'
+  | 'ERR_CHECKSUM';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

@@ -1,0 +1,252 @@
+#include "codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../common/error.h"
+#include "../common/thread_pool.h"
+#include "crc32c.h"
+#include "kernels.h"
+#include "kernels_avx2.h"
+
+namespace whale::quant {
+namespace {
+
+constexpr char kMagic[4] = {'S', 'W', 'Q', 'T'};
+constexpr uint64_t kMaxLength = uint64_t{1} << 40;
+constexpr size_t kParallelMin = size_t{1} << 16;  // floats; below this one thread is faster
+
+bool blockwise(Codec c) { return c == Codec::kInt8 || c == Codec::kInt4; }
+
+bool known_codec(uint8_t c) { return c <= static_cast<uint8_t>(Codec::kBf16); }
+
+uint64_t blocks_of(uint64_t length, uint32_t bs) { return (length + bs - 1) / bs; }
+
+uint64_t payload_bytes(Codec c, uint64_t length) {
+  switch (c) {
+    case Codec::kF32: return length * 4;
+    case Codec::kInt8: return length;
+    case Codec::kInt4: return (length + 1) / 2;
+    case Codec::kFp16:
+    case Codec::kBf16: return length * 2;
+  }
+  return 0;
+}
+
+uint64_t total_size(Codec c, uint32_t bs, uint64_t length) {
+  const uint64_t scales = blockwise(c) ? blocks_of(length, bs) * 4 : 0;
+  return kHeaderBytes + scales + payload_bytes(c, length) + kTrailerBytes;
+}
+
+template <typename T>
+void put(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof v);  // the format is little-endian, like every target we build for
+}
+template <typename T>
+T get(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Runs fn(lo, hi) over [0, count) on the pool when worthwhile.
+template <typename Fn>
+void split(size_t count, size_t grain, bool parallel, Fn fn) {
+  if (!parallel) return fn(size_t{0}, count);
+  ThreadPool::shared().parallel_for(count, grain, fn);
+}
+
+[[noreturn]] void non_finite_error(size_t index) {
+  throw EngineError(kErrNonFinite, "values[" + std::to_string(index) +
+                                       "]: NaN or Infinity cannot be encoded (use nonFinite: 'zero' to map them to 0)");
+}
+
+// The kernel table: AVX2/F16C when the CPU has it, the portable kernels otherwise.
+struct Kernels {
+  decltype(&kernels::encode_int8) enc_int8 = kernels::encode_int8;
+  decltype(&kernels::decode_int8) dec_int8 = kernels::decode_int8;
+  decltype(&kernels::encode_fp16) enc_fp16 = kernels::encode_fp16;
+  decltype(&kernels::decode_fp16) dec_fp16 = kernels::decode_fp16;
+};
+
+const Kernels& pick() {
+  static const Kernels k = [] {
+    Kernels t;
+#if WHALE_HAVE_AVX2_KERNELS
+    if (kernels::avx2::available() && !std::getenv("WHALE_NO_AVX2")) {
+      t.enc_int8 = kernels::avx2::encode_int8;
+      t.dec_int8 = kernels::avx2::decode_int8;
+      t.enc_fp16 = kernels::avx2::encode_fp16;
+      t.dec_fp16 = kernels::avx2::decode_fp16;
+    }
+#endif
+    return t;
+  }();
+  return k;
+}
+
+}  // namespace
+
+size_t encoded_size(const EncodeOptions& o, uint64_t length) {
+  if (!known_codec(static_cast<uint8_t>(o.codec))) throw EngineError(kErrInvalidArg, "codec: unknown codec");
+  if (blockwise(o.codec) && (o.block_size < kMinBlock || o.block_size > kMaxBlock || o.block_size % 2)) {
+    throw EngineError(kErrInvalidArg, "blockSize: must be an even number in [32, 4096], got " + std::to_string(o.block_size));
+  }
+  if (length > kMaxLength) throw EngineError(kErrInvalidArg, "values: more than 2^40 values");
+  return static_cast<size_t>(total_size(o.codec, o.block_size, length));
+}
+
+Layout layout_of(const EncodeOptions& o, uint64_t length) {
+  Layout l;
+  l.size = encoded_size(o, length);
+  l.blocks = blockwise(o.codec) ? blocks_of(length, o.block_size) : 0;
+  l.payload_offset = kHeaderBytes + static_cast<size_t>(l.blocks) * 4;
+  return l;
+}
+
+void write_header(const EncodeOptions& o, uint64_t length, uint8_t* out) {
+  std::memcpy(out, kMagic, 4);
+  out[4] = kFormatVersion;
+  out[5] = static_cast<uint8_t>(o.codec);
+  put<uint16_t>(out + 6, o.non_finite == NonFinite::kZero ? kFlagNonFiniteZeroed : 0);
+  put<uint32_t>(out + 8, blockwise(o.codec) ? o.block_size : 0);
+  put<uint32_t>(out + 12, 0);
+  put<uint64_t>(out + 16, length);
+}
+
+void seal(uint8_t* blob, size_t size) {
+  put<uint32_t>(blob + size - kTrailerBytes, crc32c(blob, size - kTrailerBytes));
+}
+
+void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* out) {
+  const size_t size = encoded_size(o, length);
+  const uint32_t bs = blockwise(o.codec) ? o.block_size : 0;
+  const size_t n = static_cast<size_t>(length);
+  write_header(o, length, out);
+  uint8_t* body = out + kHeaderBytes;
+  const bool zero = o.non_finite == NonFinite::kZero;
+  const bool par = o.parallel && n >= kParallelMin;
+  std::atomic<size_t> first_bad{kernels::kNone};
+  auto note = [&](size_t bad) {
+    size_t cur = first_bad.load();
+    while (bad < cur && !first_bad.compare_exchange_weak(cur, bad)) {
+    }
+  };
+  switch (o.codec) {
+    case Codec::kF32: {
+      float* f = reinterpret_cast<float*>(body);
+      for (size_t j = 0; j < n; ++j) {
+        if (std::isfinite(x[j])) f[j] = x[j];
+        else if (zero) f[j] = 0.f;
+        else non_finite_error(j);
+      }
+      break;
+    }
+    case Codec::kInt8:
+    case Codec::kInt4: {
+      float* scales = reinterpret_cast<float*>(body);
+      const size_t nb = static_cast<size_t>(blocks_of(length, bs));
+      uint8_t* payload = body + nb * 4;
+      split(nb, std::max<size_t>(1, 16384 / bs), par, [&](size_t b0, size_t b1) {
+        size_t bad = o.codec == Codec::kInt8
+                         ? pick().enc_int8(x, n, bs, b0, b1, zero, scales, reinterpret_cast<int8_t*>(payload))
+                         : kernels::encode_int4(x, n, bs, b0, b1, zero, scales, payload);
+        if (bad != kernels::kNone) note(bad);
+      });
+      break;
+    }
+    case Codec::kFp16:
+    case Codec::kBf16: {
+      uint16_t* h = reinterpret_cast<uint16_t*>(body);
+      split(n, 16384, par, [&](size_t lo, size_t hi) {
+        size_t bad = o.codec == Codec::kFp16 ? pick().enc_fp16(x, lo, hi, zero, h)
+                                             : kernels::encode_bf16(x, lo, hi, zero, h);
+        if (bad != kernels::kNone) note(bad);
+      });
+      break;
+    }
+  }
+  if (first_bad.load() != kernels::kNone) non_finite_error(first_bad.load());
+  seal(out, size);
+}
+
+BlobInfo inspect(const uint8_t* blob, size_t size) {
+  const size_t min_size = kHeaderBytes + kTrailerBytes;
+  // A prefix of the magic is a truncated blob; anything else is not ours.
+  if (std::memcmp(blob, kMagic, std::min<size_t>(size, 4)) != 0) {
+    throw EngineError(kErrBadMagic, "blob: not a Smart Whale tensor blob (bad magic)");
+  }
+  if (size < min_size) {
+    throw EngineError(kErrTruncated, "blob: truncated: " + std::to_string(size) + " bytes, the header alone is " +
+                                         std::to_string(min_size));
+  }
+  if (blob[4] != kFormatVersion) {
+    throw EngineError(kErrUnknownVersion, "blob: format version " + std::to_string(blob[4]) +
+                                              " is not supported (this build reads version " +
+                                              std::to_string(kFormatVersion) + ")");
+  }
+  if (!known_codec(blob[5])) throw EngineError(kErrUnknownCodec, "blob: unknown codec id " + std::to_string(blob[5]));
+  BlobInfo info{static_cast<Codec>(blob[5]), get<uint32_t>(blob + 8), get<uint64_t>(blob + 16), get<uint16_t>(blob + 6)};
+  if (blockwise(info.codec) ? (info.block_size < kMinBlock || info.block_size > kMaxBlock || info.block_size % 2)
+                            : info.block_size != 0) {
+    throw EngineError(kErrCorrupt, "blob: invalid block size " + std::to_string(info.block_size));
+  }
+  if (info.length > kMaxLength) throw EngineError(kErrCorrupt, "blob: invalid length " + std::to_string(info.length));
+  const uint64_t expected = total_size(info.codec, info.block_size, info.length);
+  if (size < expected) {
+    throw EngineError(kErrTruncated, "blob: truncated: " + std::to_string(size) + " of " + std::to_string(expected) + " bytes");
+  }
+  if (size > expected) {
+    throw EngineError(kErrCorrupt, "blob: " + std::to_string(size - expected) + " unexpected trailing bytes");
+  }
+  if (crc32c(blob, size - kTrailerBytes) != get<uint32_t>(blob + size - kTrailerBytes)) {
+    throw EngineError(kErrChecksum, "blob: checksum mismatch (the data is corrupted)");
+  }
+  return info;
+}
+
+void decode(const uint8_t* blob, size_t size, float* out, bool parallel) {
+  const BlobInfo info = inspect(blob, size);
+  std::vector<uint8_t> aligned;
+  if (reinterpret_cast<uintptr_t>(blob) % 4 != 0) {  // e.g. a Buffer sliced from a pool
+    aligned.assign(blob, blob + size);
+    blob = aligned.data();
+  }
+  const size_t n = static_cast<size_t>(info.length), bs = info.block_size;
+  const uint8_t* body = blob + kHeaderBytes;
+  const bool par = parallel && n >= kParallelMin;
+  switch (info.codec) {
+    case Codec::kF32:
+      std::memcpy(out, body, n * 4);
+      break;
+    case Codec::kInt8:
+    case Codec::kInt4: {
+      const size_t nb = static_cast<size_t>(blocks_of(info.length, info.block_size));
+      const float* scales = reinterpret_cast<const float*>(body);
+      const uint8_t* payload = body + nb * 4;
+      split(nb, std::max<size_t>(1, 16384 / bs), par, [&](size_t b0, size_t b1) {
+        if (info.codec == Codec::kInt8) {
+          pick().dec_int8(scales, reinterpret_cast<const int8_t*>(payload), n, bs, b0, b1, out);
+        } else {
+          kernels::decode_int4(scales, payload, n, bs, b0, b1, out);
+        }
+      });
+      break;
+    }
+    case Codec::kFp16:
+    case Codec::kBf16: {
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(body);
+      split(n, 16384, par, [&](size_t lo, size_t hi) {
+        if (info.codec == Codec::kFp16) pick().dec_fp16(h, lo, hi, out);
+        else kernels::decode_bf16(h, lo, hi, out);
+      });
+      break;
+    }
+  }
+}
+
+}  // namespace whale::quant

@@ -1,0 +1,29 @@
+// Per-range codec kernels (CPU). Each works on whole blocks [b0, b1) (int8,
+// int4) or element ranges [lo, hi) (fp16, bf16) so callers can split work.
+// Non-finite inputs: with zero_non_finite they are encoded as 0; otherwise the
+// kernel returns the index of the first one it met (or SIZE_MAX if none).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace whale::quant::kernels {
+
+inline constexpr size_t kNone = SIZE_MAX;
+
+size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
+                   float* scales, int8_t* q);
+void decode_int8(const float* scales, const int8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out);
+
+// int4: levels -8..7, two per byte (low nibble first); bs must be even. The
+// scale of each block is searched among a few clipping ratios for least error.
+size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
+                   float* scales, uint8_t* q);
+void decode_int4(const float* scales, const uint8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out);
+
+// fp16 saturates at +-65504; bf16 rounds to nearest even and saturates at its max.
+size_t encode_fp16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out);
+void decode_fp16(const uint16_t* in, size_t lo, size_t hi, float* out);
+size_t encode_bf16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out);
+void decode_bf16(const uint16_t* in, size_t lo, size_t hi, float* out);
+
+}  // namespace whale::quant::kernels

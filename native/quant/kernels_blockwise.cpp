@@ -1,0 +1,164 @@
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../common/simd.h"
+#include "kernels.h"
+
+namespace whale::quant::kernels {
+namespace {
+
+constexpr uint32_t kExpMask = 0x7F800000u;
+
+inline uint32_t bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// Largest |x| as ordered bit patterns: finite values compare like their
+// magnitudes, and any NaN/Inf shows up as >= the exponent mask.
+#define WHALE_INLINE inline __attribute__((always_inline))
+
+WHALE_INLINE uint32_t max_abs_bits(const float* x, size_t n) {
+  uint32_t m = 0;
+  for (size_t j = 0; j < n; ++j) {
+    uint32_t u;
+    std::memcpy(&u, x + j, 4);
+    u &= 0x7FFFFFFFu;
+    m = u > m ? u : m;
+  }
+  return m;
+}
+
+// Copies a block with NaN/Inf replaced by 0, or reports the first one.
+size_t sanitize(const float* x, size_t n, bool zero_non_finite, float* tmp) {
+  for (size_t j = 0; j < n; ++j) {
+    const bool bad = (bits(x[j]) & kExpMask) == kExpMask;
+    if (bad && !zero_non_finite) return j;
+    tmp[j] = bad ? 0.f : x[j];
+  }
+  return kNone;
+}
+
+// Round to nearest even for |v| < 2^22 without libm: vectorizes on SSE2.
+WHALE_INLINE float round_even(float v) { return (v + 12582912.f) - 12582912.f; }
+
+WHALE_INLINE void quantize_int8(const float* x, size_t n, float inv, int8_t* q) {
+  for (size_t j = 0; j < n; ++j) {
+    float r = round_even(x[j] * inv);
+    r = std::min(127.f, std::max(-127.f, r));
+    q[j] = static_cast<int8_t>(static_cast<int32_t>(r));
+  }
+}
+
+WHALE_INLINE void dequantize_int8(const int8_t* q, size_t n, float scale, float* out) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<float>(q[j]) * scale;
+}
+
+WHALE_INLINE float int4_sse(const float* x, size_t n, float s) {
+  const float inv = 1.f / s;
+  float e = 0.f;
+#pragma omp simd reduction(+ : e)
+  for (size_t j = 0; j < n; ++j) {
+    const float r = std::min(7.f, std::max(-8.f, round_even(x[j] * inv)));
+    const float d = r * s - x[j];
+    e += d * d;
+  }
+  return e;
+}
+
+WHALE_INLINE void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
+  const float inv = 1.f / s;
+  for (size_t j = 0; j < n; j += 2) {
+    const int32_t lo = static_cast<int32_t>(std::min(7.f, std::max(-8.f, round_even(x[j] * inv))));
+    const int32_t hi = j + 1 < n ? static_cast<int32_t>(std::min(7.f, std::max(-8.f, round_even(x[j + 1] * inv)))) : 0;
+    q[j / 2] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+  }
+}
+
+}  // namespace
+
+WHALE_SIMD_CLONES
+size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
+                   float* scales, int8_t* q) {
+  float tmp[4096];
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t lo = b * bs, len = std::min(bs, n - lo);
+    const float* src = x + lo;
+    uint32_t m = max_abs_bits(src, len);
+    if (m >= kExpMask) {
+      size_t bad = sanitize(src, len, zero_non_finite, tmp);
+      if (bad != kNone) return lo + bad;
+      src = tmp;
+      m = max_abs_bits(src, len);
+    }
+    float absmax;
+    std::memcpy(&absmax, &m, 4);
+    scales[b] = absmax / 127.f;
+    quantize_int8(src, len, absmax > 0 ? 127.f / absmax : 0.f, q + lo);
+  }
+  return kNone;
+}
+
+WHALE_SIMD_CLONES
+void decode_int8(const float* scales, const int8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out) {
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t lo = b * bs;
+    dequantize_int8(q + lo, std::min(bs, n - lo), scales[b], out + lo);
+  }
+}
+
+WHALE_SIMD_CLONES
+size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
+                   float* scales, uint8_t* q) {
+  static constexpr float kClip[] = {1.f, 0.95f, 0.9f, 0.85f, 0.8f};
+  float tmp[4096];
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t lo = b * bs, len = std::min(bs, n - lo);
+    const float* src = x + lo;
+    uint32_t m = max_abs_bits(src, len);
+    if (m >= kExpMask) {
+      size_t bad = sanitize(src, len, zero_non_finite, tmp);
+      if (bad != kNone) return lo + bad;
+      src = tmp;
+      m = max_abs_bits(src, len);
+    }
+    float absmax;
+    std::memcpy(&absmax, &m, 4);
+    float best = absmax / 7.5f;
+    if (absmax > 0) {
+      float best_err = INFINITY;
+      for (float c : kClip) {
+        const float s = c * absmax / 7.5f;
+        const float e = int4_sse(src, len, s);
+        if (e < best_err) {
+          best_err = e;
+          best = s;
+        }
+      }
+      quantize_int4(src, len, best, q + lo / 2);
+    } else {
+      std::memset(q + lo / 2, 0, (len + 1) / 2);
+    }
+    scales[b] = best;
+  }
+  return kNone;
+}
+
+WHALE_SIMD_CLONES
+void decode_int4(const float* scales, const uint8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out) {
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t lo = b * bs, len = std::min(bs, n - lo);
+    const float s = scales[b];
+    const uint8_t* src = q + lo / 2;
+    float* dst = out + lo;
+    for (size_t j = 0; j < len; ++j) {
+      const uint8_t byte = src[j / 2];
+      const int8_t nib = static_cast<int8_t>(static_cast<uint8_t>(j & 1 ? byte & 0xF0 : byte << 4)) >> 4;
+      dst[j] = static_cast<float>(nib) * s;
+    }
+  }
+}
+
+}  // namespace whale::quant::kernels

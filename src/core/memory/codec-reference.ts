@@ -1,0 +1,37 @@
+/**
+ * Plain-TypeScript blockwise int8 codec with the native kernel's arithmetic
+ * (float32 products, round half to even), so results can be compared bit for
+ * bit; also the baseline of `npm run bench -- quant`.
+ */
+const f32 = Math.fround;
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+export interface Int8Blocks {
+  scales: Float32Array;
+  q: Int8Array;
+}
+
+export function encodeInt8Ref(x: Float32Array, blockSize: number): Int8Blocks {
+  const blocks = Math.ceil(x.length / blockSize);
+  const scales = new Float32Array(blocks);
+  const q = new Int8Array(x.length);
+  for (let b = 0; b < blocks; b++) {
+    const lo = b * blockSize, hi = Math.min(x.length, lo + blockSize);
+    let absmax = 0;
+    for (let j = lo; j < hi; j++) absmax = Math.max(absmax, Math.abs(x[j]!));
+    scales[b] = f32(absmax / 127);
+    const inv = absmax > 0 ? f32(127 / absmax) : 0;
+    for (let j = lo; j < hi; j++) q[j] = Math.min(127, Math.max(-127, roundHalfEven(f32(x[j]! * inv))));
+  }
+  return { scales, q };
+}
+
+export function decodeInt8Ref({ scales, q }: Int8Blocks, blockSize: number): Float32Array {
+  const out = new Float32Array(q.length);
+  for (let j = 0; j < q.length; j++) out[j] = q[j]! * scales[Math.floor(j / blockSize)]!;
+  return out;
+}

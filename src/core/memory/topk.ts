@@ -1,0 +1,77 @@
+import { WhaleError } from '../base/errors.js';
+import { callNative } from '../../native/call.js';
+import { native } from '../../native/loader.js';
+
+export interface SparseUpdate {
+  /** Ascending positions of the kept values. */
+  indices: Uint32Array;
+  values: Float32Array;
+  /** Length of the dense update. */
+  length: number;
+}
+
+export interface TopKOptions {
+  /** Values kept per update; or give `ratio`. */
+  k?: number;
+  /** Fraction of values kept, in (0, 1]. */
+  ratio?: number;
+}
+
+/**
+ * Top-k sparsifier with error feedback for federated update compression: what
+ * a stream does not send is remembered (its residual) and added to its next
+ * update, so nothing is lost over rounds, only delayed.
+ */
+export class TopKCompressor {
+  private readonly residuals = new Map<string, Float32Array>();
+  private readonly k: number | undefined;
+  private readonly ratio: number | undefined;
+
+  constructor(o: TopKOptions) {
+    if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1)) {
+      throw new WhaleError('ERR_INVALID_OPTION', `options.k: must be an integer >= 1, got ${o.k}`, { field: 'options.k' });
+    }
+    if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) {
+      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be in (0, 1], got ${o.ratio}`, { field: 'options.ratio' });
+    }
+    if ((o.k === undefined) === (o.ratio === undefined)) {
+      throw new WhaleError('ERR_INVALID_OPTION', 'options: give exactly one of k and ratio', { field: 'options' });
+    }
+    this.k = o.k;
+    this.ratio = o.ratio;
+  }
+
+  compress(stream: string, update: Float32Array): SparseUpdate {
+    if (!(update instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'update: expected a Float32Array', { field: 'update' });
+    let residual = this.residuals.get(stream);
+    if (residual && residual.length !== update.length) {
+      throw new WhaleError('ERR_SHAPE_MISMATCH', `update: has ${update.length} values, stream '${stream}' has ${residual.length}; reset() it first`, {
+        field: 'update',
+      });
+    }
+    residual ??= new Float32Array(update.length);
+    const k = this.k ?? Math.max(1, Math.round(this.ratio! * update.length));
+    const picked = callNative(() => native().topkFeedback({ update, residual, k }));
+    this.residuals.set(stream, residual);
+    return { ...picked, length: update.length };
+  }
+
+  /** The residual a stream carries into its next round (a copy). */
+  residual(stream: string): Float32Array | undefined {
+    return this.residuals.get(stream)?.slice();
+  }
+
+  reset(stream?: string): void {
+    if (stream === undefined) this.residuals.clear();
+    else this.residuals.delete(stream);
+  }
+
+  static decompress(s: SparseUpdate): Float32Array {
+    const out = new Float32Array(s.length);
+    s.indices.forEach((idx, i) => {
+      if (idx >= s.length) throw new WhaleError('ERR_CORRUPT', `indices[${i}]: ${idx} is out of range for length ${s.length}`, { field: `indices[${i}]` });
+      out[idx] = s.values[i]!;
+    });
+    return out;
+  }
+}

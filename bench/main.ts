@@ -5,8 +5,10 @@ import { parseArgs } from 'node:util';
 
 import { engine } from '../src/native/engine.js';
 import { benchAggregate } from './aggregate.js';
+import { benchCache } from './cache.js';
+import { benchQuant } from './quant.js';
 
-const SUITES = ['aggregate'] as const;
+const SUITES = ['aggregate', 'quant', 'cache'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -41,7 +43,12 @@ async function main(): Promise<number> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
-  const res = await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) });
+  const res: { text: string } =
+    suite === 'aggregate'
+      ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })
+      : suite === 'quant'
+        ? await benchQuant({ runs, quick: values.quick })
+        : await benchCache({ quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2));

@@ -58,7 +58,8 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
     Device device = read_device(o);
     const uint64_t length = values.ElementLength();
     const size_t size = quant::encoded_size(opts, length);
-    Napi::Uint8Array blob = Napi::Uint8Array::New(env, size);
+    // A Buffer, unlike a fresh Uint8Array, is not zero-filled first; encode writes every byte.
+    Napi::Buffer<uint8_t> blob = Napi::Buffer<uint8_t>::New(env, size);
     std::vector<Napi::ObjectReference> keep;
     keep.push_back(Napi::Persistent(static_cast<Napi::Object>(values)));
     keep.push_back(Napi::Persistent(static_cast<Napi::Object>(blob)));

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the native build needs when it is missing (Debian; root or sudo).
+# Installs what the build and the tests need when it is missing (Debian; root or sudo):
+# cmake + g++ for the addon, redis-server for the cache tests.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || missing+=(make)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "whale: installing ${missing[*]}"
 SUDO=""

@@ -1,0 +1,6 @@
+export * from './codec.js';
+export { encodeInt8Ref, decodeInt8Ref } from './codec-reference.js';
+export { TopKCompressor, type SparseUpdate, type TopKOptions } from './topk.js';
+export { ByteLru, type ByteLruStats } from './byte-lru.js';
+export { TieredCache, type CacheStats, type NamespacePolicy, type Tier, type TieredCacheOptions } from './tiered-cache.js';
+export type { CacheValue } from './value-codec.js';

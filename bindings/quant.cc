@@ -58,8 +58,10 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
     Device device = read_device(o);
     const uint64_t length = values.ElementLength();
     const size_t size = quant::encoded_size(opts, length);
-    // A Buffer, unlike a fresh Uint8Array, is not zero-filled first; encode writes every byte.
-    Napi::Buffer<uint8_t> blob = Napi::Buffer<uint8_t>::New(env, size);
+    // Node allocates a Buffer's memory without zero-filling it (encode writes every byte);
+    // hand it out as a plain Uint8Array so slice() copies as callers expect.
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size);
+    Napi::Uint8Array blob = Napi::Uint8Array::New(env, size, buf.ArrayBuffer(), buf.ByteOffset());
     std::vector<Napi::ObjectReference> keep;
     keep.push_back(Napi::Persistent(static_cast<Napi::Object>(values)));
     keep.push_back(Napi::Persistent(static_cast<Napi::Object>(blob)));

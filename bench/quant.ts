@@ -4,7 +4,7 @@
  * present; beside the machine's triad bandwidth.
  */
 import { decodeTensor, encodeTensor, type TensorCodec } from '../src/core/memory/codec.js';
-import { decodeInt8Ref, encodeInt8Ref } from '../src/core/memory/codec-reference.js';
+import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { engine } from '../src/native/engine.js';
 import { fmt, table, timeRuns } from './stats.js';
 import { measureTriad } from './triad.js';
@@ -26,14 +26,6 @@ function normals(n: number): Float32Array {
   return x;
 }
 
-function relL2(x: Float32Array, y: Float32Array): number {
-  let e = 0, s = 0;
-  for (let j = 0; j < x.length; j++) {
-    e += (y[j]! - x[j]!) ** 2;
-    s += x[j]! ** 2;
-  }
-  return Math.sqrt(e / s);
-}
 
 export async function benchQuant(opts: { runs: number; quick: boolean }): Promise<{ text: string; rows: unknown[] }> {
   const triad = measureTriad();
@@ -53,7 +45,7 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
       const enc = await timeRuns(Math.min(opts.runs, 3), () => encodeInt8Ref(x, 64));
       const blocks = encodeInt8Ref(x, 64);
       const dec = await timeRuns(Math.min(opts.runs, 3), () => decodeInt8Ref(blocks, 64));
-      add('int8', 'TS reference', enc.medianMs, dec.medianMs, (n * 4) / (n + blocks.scales.byteLength), relL2(x, decodeInt8Ref(blocks, 64)));
+      add('int8', 'TS reference', enc.medianMs, dec.medianMs, (n * 4) / (n + blocks.scales.byteLength), relativeL2Error(x, decodeInt8Ref(blocks, 64)));
     }
     for (const codec of CODECS) {
       const paths: Array<[string, { parallel: boolean; device: 'cpu' | 'cuda:0' }]> = [
@@ -65,7 +57,7 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
         const blob = encodeTensor(x, { codec, ...o });
         const enc = await timeRuns(opts.runs, () => encodeTensor(x, { codec, ...o }));
         const dec = await timeRuns(opts.runs, () => decodeTensor(blob, { ...o, out }));
-        add(codec, path, enc.medianMs, dec.medianMs, (n * 4) / blob.length, relL2(x, decodeTensor(blob)));
+        add(codec, path, enc.medianMs, dec.medianMs, (n * 4) / blob.length, relativeL2Error(x, decodeTensor(blob)));
       }
     }
   }

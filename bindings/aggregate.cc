@@ -25,13 +25,6 @@ size_t read_count(const Napi::Object& o, const char* field, double fallback) {
   return static_cast<size_t>(v);
 }
 
-bool read_async(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean(); }
-
-Napi::Object read_opts(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsObject()) throw_invalid("options: expected an object");
-  return info[0].As<Napi::Object>();
-}
-
 Napi::Value Aggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {

@@ -93,4 +93,11 @@ std::string read_string(const Napi::Object& opts, const char* field) {
   return v.As<Napi::String>().Utf8Value();
 }
 
+Napi::Object read_opts(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw_invalid("options: expected an object");
+  return info[0].As<Napi::Object>();
+}
+
+bool read_async(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean(); }
+
 }  // namespace whale::bindings

@@ -34,6 +34,9 @@ Device read_device(const Napi::Object& opts);
 double read_number(const Napi::Object& opts, const char* field, double fallback);
 bool read_bool(const Napi::Object& opts, const char* field, bool fallback);
 std::string read_string(const Napi::Object& opts, const char* field);
+// The (options, async) calling convention of the exported functions.
+Napi::Object read_opts(const Napi::CallbackInfo& info);
+bool read_async(const Napi::CallbackInfo& info);
 
 // Runs fn() and rethrows any C++ exception as a JS error.
 template <typename Fn>

@@ -36,13 +36,6 @@ Napi::Uint8Array read_u8(const Napi::Value& v, const char* field) {
   return v.As<Napi::Uint8Array>();
 }
 
-bool read_async(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean(); }
-
-Napi::Object read_opts(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsObject()) throw_invalid("options: expected an object");
-  return info[0].As<Napi::Object>();
-}
-
 Napi::Value Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {

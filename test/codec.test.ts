@@ -8,7 +8,7 @@ import {
   inspectTensor,
   type TensorCodec,
 } from '../src/core/memory/codec.js';
-import { decodeInt8Ref, encodeInt8Ref } from '../src/core/memory/codec-reference.js';
+import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { WhaleError } from '../src/core/base/errors.js';
 import { expectWhaleError, rng } from './helpers.js';
 
@@ -17,15 +17,6 @@ function normals(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r.normal());
 }
 
-/** Relative L2 error against the float64 view of the input. */
-function relL2(x: Float32Array, y: Float32Array): number {
-  let e = 0, s = 0;
-  for (let j = 0; j < x.length; j++) {
-    e += (y[j]! - x[j]!) ** 2;
-    s += x[j]! ** 2;
-  }
-  return Math.sqrt(e / s);
-}
 
 const X = normals(200_003, 1); // not a multiple of any block size
 
@@ -39,7 +30,7 @@ describe('error targets on N(0,1) data', () => {
     ['f32', 64, 0],
   ])('%s @ block %i: relative L2 <= %f', (codec, blockSize, bound) => {
     const y = decodeTensor(encodeTensor(X, { codec, blockSize }));
-    expect(relL2(X, y)).toBeLessThanOrEqual(bound);
+    expect(relativeL2Error(X, y)).toBeLessThanOrEqual(bound);
     if (codec === 'f32') expect(y).toEqual(X);
   });
 
@@ -67,7 +58,7 @@ describe('error targets on N(0,1) data', () => {
       const x = normals(n, n);
       const y = decodeTensor(encodeTensor(x, { codec }));
       expect(y.length).toBe(n);
-      if (n > 0) expect(relL2(x, y)).toBeLessThan(0.12);
+      if (n > 0) expect(relativeL2Error(x, y)).toBeLessThan(0.12);
     }
     expect(decodeTensor(encodeTensor(new Float32Array(100), { codec }))).toEqual(new Float32Array(100));
   });
@@ -77,7 +68,7 @@ describe('error targets on N(0,1) data', () => {
     const h = decodeTensor(encodeTensor(x, { codec: 'fp16' }));
     expect(Array.from(h.slice(0, 3))).toEqual([65504, -65504, 65504]);
     const b = decodeTensor(encodeTensor(x, { codec: 'bf16' }));
-    expect(relL2(x, b)).toBeLessThan(0.004);
+    expect(relativeL2Error(x, b)).toBeLessThan(0.004);
     expect(Number.isFinite(b[2]!)).toBe(true);
   });
 

@@ -8,31 +8,14 @@
 #include <vector>
 
 #include "../common/error.h"
+#include "../gpu/cuda_util.cuh"
 #include "aggregate_cuda.h"
 
 namespace whale::aggregate::cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw EngineError(kErrCuda, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
-                                    cudaGetErrorString(err) + ")");
-  }
-}
-
-template <typename T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  explicit DeviceBuffer(size_t count) {
-    if (count) check(cudaMalloc(&ptr, count * sizeof(T)), "cudaMalloc");
-  }
-  ~DeviceBuffer() {
-    if (ptr) cudaFree(ptr);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
+using gpu::check;
+using gpu::DeviceBuffer;
 
 // Columns per slice so that one slice of all rows stays under ~1 GiB.
 size_t slice_width(size_t clients, size_t params) {
@@ -219,11 +202,7 @@ __global__ void step_kernel(int kind, float lr, float b1, float b2, float tau, f
 
 void fedavg(int device, const ClientUpdates& u, const std::vector<double>& weights, float* out) {
   require_non_empty(u);
-  check_weights(weights, u.clients());
-  double total = 0;
-  for (double w : weights) total += w;
-  std::vector<double> norm(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) norm[i] = weights[i] / total;
+  const std::vector<double> norm = normalized_weights(weights, u.clients());
 
   Stream st(device);
   const size_t n = u.clients(), width = slice_width(n, u.params);

@@ -36,6 +36,8 @@ KrumResult krum_select(const double* dist, size_t n, size_t f, size_t m);
 
 // Shared argument checks (also used by the CUDA path).
 void check_weights(const std::vector<double>& weights, size_t clients);
+// Checks the weights and scales them to sum to 1.
+std::vector<double> normalized_weights(const std::vector<double>& weights, size_t clients);
 size_t trim_count(double beta, size_t clients);
 void check_krum_args(size_t n, size_t f, size_t m);
 

@@ -26,6 +26,15 @@ void check_weights(const std::vector<double>& weights, size_t clients) {
   }
 }
 
+std::vector<double> normalized_weights(const std::vector<double>& weights, size_t clients) {
+  check_weights(weights, clients);
+  double total = 0;
+  for (double w : weights) total += w;
+  std::vector<double> norm(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) norm[i] = weights[i] / total;
+  return norm;
+}
+
 namespace {
 
 constexpr size_t kChunk = 2048;  // doubles per accumulator: 16 KiB, stays in L1
@@ -63,11 +72,7 @@ bool all_finite(const float* x, size_t n) {
 void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out,
             bool check_finite) {
   require_non_empty(u);
-  check_weights(weights, u.clients());
-  double total = 0;
-  for (double w : weights) total += w;
-  std::vector<double> norm(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) norm[i] = weights[i] / total;
+  const std::vector<double> norm = normalized_weights(weights, u.clients());
 
   const size_t p = u.params, n = u.clients();
   const size_t chunks = (p + kChunk - 1) / kChunk;

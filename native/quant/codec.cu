@@ -7,28 +7,15 @@
 #include <string>
 
 #include "../common/error.h"
+#include "../gpu/cuda_util.cuh"
 #include "codec_cuda.h"
 
 namespace whale::quant::cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    throw EngineError(kErrCuda, std::string(what) + " failed: " + cudaGetErrorName(err));
-  }
-}
-
+using gpu::check;
 template <typename T>
-struct Buf {
-  T* p = nullptr;
-  explicit Buf(size_t n) {
-    if (n) check(cudaMalloc(&p, n * sizeof(T)), "cudaMalloc");
-  }
-  ~Buf() {
-    if (p) cudaFree(p);
-  }
-};
+using Buf = gpu::DeviceBuffer<T>;
 
 __device__ inline bool non_finite(float v) { return (__float_as_uint(v) & 0x7F800000u) == 0x7F800000u; }
 
@@ -137,26 +124,26 @@ void encode(int device, const EncodeOptions& o, const float* x, uint64_t length,
   Buf<float> dx(length);
   Buf<unsigned long long> bad(1);
   const unsigned long long none = ~0ull;
-  check(cudaMemcpy(bad.p, &none, sizeof none, cudaMemcpyHostToDevice), "cudaMemcpy");
-  check(cudaMemcpy(dx.p, x, length * 4, cudaMemcpyHostToDevice), "cudaMemcpy(values)");
+  check(cudaMemcpy(bad.ptr, &none, sizeof none, cudaMemcpyHostToDevice), "cudaMemcpy");
+  check(cudaMemcpy(dx.ptr, x, length * 4, cudaMemcpyHostToDevice), "cudaMemcpy(values)");
   const bool zero = o.non_finite == NonFinite::kZero;
   const size_t body = l.size - kHeaderBytes - kTrailerBytes;
   Buf<unsigned char> dbody(body);
   if (o.codec == Codec::kInt8 || o.codec == Codec::kInt4) {
-    float* scales = reinterpret_cast<float*>(dbody.p);
-    unsigned char* q = dbody.p + l.blocks * 4;
-    enc_blocks<<<grid(l.blocks, 128), 128>>>(dx.p, length, o.block_size, o.codec == Codec::kInt4, zero, scales, q, bad.p);
+    float* scales = reinterpret_cast<float*>(dbody.ptr);
+    unsigned char* q = dbody.ptr + l.blocks * 4;
+    enc_blocks<<<grid(l.blocks, 128), 128>>>(dx.ptr, length, o.block_size, o.codec == Codec::kInt4, zero, scales, q, bad.ptr);
   } else {
-    enc_half<<<grid(length, 256), 256>>>(dx.p, length, o.codec == Codec::kBf16, zero,
-                                         reinterpret_cast<unsigned short*>(dbody.p), bad.p);
+    enc_half<<<grid(length, 256), 256>>>(dx.ptr, length, o.codec == Codec::kBf16, zero,
+                                         reinterpret_cast<unsigned short*>(dbody.ptr), bad.ptr);
   }
   check(cudaGetLastError(), "encode kernel launch");
   unsigned long long first_bad = none;
-  check(cudaMemcpy(&first_bad, bad.p, sizeof first_bad, cudaMemcpyDeviceToHost), "encode kernel");
+  check(cudaMemcpy(&first_bad, bad.ptr, sizeof first_bad, cudaMemcpyDeviceToHost), "encode kernel");
   if (first_bad != none) {
     throw EngineError(kErrNonFinite, "values[" + std::to_string(first_bad) + "]: NaN or Infinity cannot be encoded (use nonFinite: 'zero' to map them to 0)");
   }
-  check(cudaMemcpy(out + kHeaderBytes, dbody.p, body, cudaMemcpyDeviceToHost), "cudaMemcpy(blob)");
+  check(cudaMemcpy(out + kHeaderBytes, dbody.ptr, body, cudaMemcpyDeviceToHost), "cudaMemcpy(blob)");
   seal(out, l.size);
 }
 
@@ -167,17 +154,17 @@ void decode(int device, const uint8_t* blob, size_t size, float* out) {
   const size_t body = size - kHeaderBytes - kTrailerBytes;
   Buf<unsigned char> dbody(body);
   Buf<float> dout(info.length);
-  check(cudaMemcpy(dbody.p, blob + kHeaderBytes, body, cudaMemcpyHostToDevice), "cudaMemcpy(blob)");
+  check(cudaMemcpy(dbody.ptr, blob + kHeaderBytes, body, cudaMemcpyHostToDevice), "cudaMemcpy(blob)");
   if (info.codec == Codec::kInt8 || info.codec == Codec::kInt4) {
     const unsigned long long blocks = (info.length + info.block_size - 1) / info.block_size;
-    dec_blocks<<<grid(info.length, 256), 256>>>(reinterpret_cast<float*>(dbody.p), dbody.p + blocks * 4, info.length,
-                                                info.block_size, info.codec == Codec::kInt4, dout.p);
+    dec_blocks<<<grid(info.length, 256), 256>>>(reinterpret_cast<float*>(dbody.ptr), dbody.ptr + blocks * 4, info.length,
+                                                info.block_size, info.codec == Codec::kInt4, dout.ptr);
   } else {
-    dec_half<<<grid(info.length, 256), 256>>>(reinterpret_cast<unsigned short*>(dbody.p), info.length,
-                                              info.codec == Codec::kBf16, dout.p);
+    dec_half<<<grid(info.length, 256), 256>>>(reinterpret_cast<unsigned short*>(dbody.ptr), info.length,
+                                              info.codec == Codec::kBf16, dout.ptr);
   }
   check(cudaGetLastError(), "decode kernel launch");
-  check(cudaMemcpy(out, dout.p, info.length * 4, cudaMemcpyDeviceToHost), "decode kernel");
+  check(cudaMemcpy(out, dout.ptr, info.length * 4, cudaMemcpyDeviceToHost), "decode kernel");
 }
 
 }  // namespace whale::quant::cuda

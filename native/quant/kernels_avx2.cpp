@@ -2,6 +2,7 @@
 // codec.cpp when the CPU has them. Results are bit-identical to the portable
 // kernels: same float products, round-to-nearest-even, same clamps.
 #include "kernels_avx2.h"
+#include "float_bits.h"
 
 #if WHALE_HAVE_AVX2_KERNELS
 #include <immintrin.h>
@@ -11,8 +12,6 @@
 
 namespace whale::quant::kernels::avx2 {
 namespace {
-
-constexpr uint32_t kExpMask = 0x7F800000u;
 
 #define WHALE_AVX2 __attribute__((target("avx2,fma,f16c")))
 

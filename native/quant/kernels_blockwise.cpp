@@ -3,18 +3,12 @@
 #include <cstring>
 
 #include "../common/simd.h"
+#include "float_bits.h"
 #include "kernels.h"
 
 namespace whale::quant::kernels {
 namespace {
 
-constexpr uint32_t kExpMask = 0x7F800000u;
-
-inline uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // Largest |x| as ordered bit patterns: finite values compare like their
 // magnitudes, and any NaN/Inf shows up as >= the exponent mask.
@@ -34,7 +28,7 @@ WHALE_INLINE uint32_t max_abs_bits(const float* x, size_t n) {
 // Copies a block with NaN/Inf replaced by 0, or reports the first one.
 size_t sanitize(const float* x, size_t n, bool zero_non_finite, float* tmp) {
   for (size_t j = 0; j < n; ++j) {
-    const bool bad = (bits(x[j]) & kExpMask) == kExpMask;
+    const bool bad = is_non_finite(x[j]);
     if (bad && !zero_non_finite) return j;
     tmp[j] = bad ? 0.f : x[j];
   }
@@ -77,6 +71,22 @@ WHALE_INLINE void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
   }
 }
 
+// The block's source (sanitized into tmp when it holds NaN/Inf) and its
+// absmax; bad receives the block-relative index of a rejected value.
+WHALE_INLINE const float* block_source(const float* src, size_t len, bool zero_non_finite, float* tmp,
+                                       float& absmax, size_t& bad) {
+  bad = kNone;
+  uint32_t m = max_abs_bits(src, len);
+  if (m >= kExpMask) {
+    bad = sanitize(src, len, zero_non_finite, tmp);
+    if (bad != kNone) return nullptr;
+    src = tmp;
+    m = max_abs_bits(src, len);
+  }
+  std::memcpy(&absmax, &m, 4);
+  return src;
+}
+
 }  // namespace
 
 WHALE_SIMD_CLONES
@@ -85,16 +95,10 @@ size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
   float tmp[4096];
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);
-    const float* src = x + lo;
-    uint32_t m = max_abs_bits(src, len);
-    if (m >= kExpMask) {
-      size_t bad = sanitize(src, len, zero_non_finite, tmp);
-      if (bad != kNone) return lo + bad;
-      src = tmp;
-      m = max_abs_bits(src, len);
-    }
     float absmax;
-    std::memcpy(&absmax, &m, 4);
+    size_t bad;
+    const float* src = block_source(x + lo, len, zero_non_finite, tmp, absmax, bad);
+    if (!src) return lo + bad;
     scales[b] = absmax / 127.f;
     quantize_int8(src, len, absmax > 0 ? 127.f / absmax : 0.f, q + lo);
   }
@@ -116,16 +120,10 @@ size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
   float tmp[4096];
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);
-    const float* src = x + lo;
-    uint32_t m = max_abs_bits(src, len);
-    if (m >= kExpMask) {
-      size_t bad = sanitize(src, len, zero_non_finite, tmp);
-      if (bad != kNone) return lo + bad;
-      src = tmp;
-      m = max_abs_bits(src, len);
-    }
     float absmax;
-    std::memcpy(&absmax, &m, 4);
+    size_t bad;
+    const float* src = block_source(x + lo, len, zero_non_finite, tmp, absmax, bad);
+    if (!src) return lo + bad;
     float best = absmax / 7.5f;
     if (absmax > 0) {
       float best_err = INFINITY;

@@ -4,33 +4,27 @@
 #include <cstring>
 
 #include "../common/simd.h"
+#include "float_bits.h"
 #include "kernels.h"
 
 namespace whale::quant::kernels {
 namespace {
 
-constexpr uint32_t kExpMask = 0x7F800000u;
-
-inline uint32_t bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // First non-finite index in [lo, hi), or kNone.
 size_t first_non_finite(const float* x, size_t lo, size_t hi) {
   for (size_t j = lo; j < hi; ++j)
-    if ((bits(x[j]) & kExpMask) == kExpMask) return j;
+    if (is_non_finite(x[j])) return j;
   return kNone;
 }
 
 bool any_non_finite(const float* x, size_t lo, size_t hi) {
   uint32_t m = 0;
-  for (size_t j = lo; j < hi; ++j) m |= ((bits(x[j]) & kExpMask) == kExpMask);
+  for (size_t j = lo; j < hi; ++j) m |= is_non_finite(x[j]);
   return m != 0;
 }
 
-inline float clean(float v) { return (bits(v) & kExpMask) == kExpMask ? 0.f : v; }
+inline float clean(float v) { return is_non_finite(v) ? 0.f : v; }
 
 #ifdef __FLT16_MAX__
 WHALE_SIMD_CLONES void to_fp16(const float* x, size_t lo, size_t hi, uint16_t* out) {

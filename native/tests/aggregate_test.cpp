@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include "check.h"
 #include <random>
 #include <string>
 #include <vector>
@@ -13,12 +15,6 @@
 using namespace whale;
 using namespace whale::aggregate;
 
-static int g_failed = 0, g_passed = 0;
-#define CHECK(cond, what)                                                 \
-  do {                                                                    \
-    if (cond) ++g_passed;                                                 \
-    else { ++g_failed; std::printf("FAIL %s:%d %s\n", __FILE__, __LINE__, what); } \
-  } while (0)
 
 struct Data {
   std::vector<std::vector<float>> rows;
@@ -210,6 +206,5 @@ int main() {
   test_edge_cases();
   test_krum_rejects_outlier();
   test_server_opt();
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return report();
 }

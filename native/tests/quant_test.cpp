@@ -2,6 +2,8 @@
 // round-trip, and damaged blobs raise the right error code.
 #include <cmath>
 #include <cstdio>
+
+#include "check.h"
 #include <cstring>
 #include <random>
 #include <string>
@@ -15,12 +17,6 @@
 using namespace whale;
 using namespace whale::quant;
 
-static int g_failed = 0, g_passed = 0;
-#define CHECK(cond, what)                                                             \
-  do {                                                                                \
-    if (cond) ++g_passed;                                                             \
-    else { ++g_failed; std::printf("FAIL %s:%d %s\n", __FILE__, __LINE__, what); }   \
-  } while (0)
 
 static std::vector<float> normals(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -100,6 +96,5 @@ int main() {
   }
   CHECK(threw, "odd block size rejected");
 
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return report();
 }

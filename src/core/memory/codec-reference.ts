@@ -35,3 +35,13 @@ export function decodeInt8Ref({ scales, q }: Int8Blocks, blockSize: number): Flo
   for (let j = 0; j < q.length; j++) out[j] = q[j]! * scales[Math.floor(j / blockSize)]!;
   return out;
 }
+
+/** ||y - x|| / ||x|| in double precision: the error measure the codec targets are stated in. */
+export function relativeL2Error(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let e = 0, s = 0;
+  for (let j = 0; j < x.length; j++) {
+    e += (y[j]! - x[j]!) ** 2;
+    s += x[j]! ** 2;
+  }
+  return Math.sqrt(e / s);
+}

@@ -1,5 +1,5 @@
 export * from './codec.js';
-export { encodeInt8Ref, decodeInt8Ref } from './codec-reference.js';
+export { encodeInt8Ref, decodeInt8Ref, relativeL2Error } from './codec-reference.js';
 export { TopKCompressor, type SparseUpdate, type TopKOptions } from './topk.js';
 export { ByteLru, type ByteLruStats } from './byte-lru.js';
 export { TieredCache, type CacheStats, type NamespacePolicy, type Tier, type TieredCacheOptions } from './tiered-cache.js';

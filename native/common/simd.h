@@ -1,4 +1,4 @@
-// Run-time SIMD selection without -march=native: on x86-64 GCC/Clang build an
+// Run-time SIMD selection, portable builds: on x86-64 GCC/Clang build an
 // x86-64-v3 (AVX2+FMA) clone of a hot function beside the baseline (SSE2) one, and the
 // loader picks the best clone for the CPU it runs on (ifunc).
 #pragma once

@@ -19,7 +19,13 @@ export type WhaleErrorCode =
   | 'ERR_UNKNOWN_VERSION'
   | 'ERR_UNKNOWN_CODEC'
   | 'ERR_CORRUPT'
-  | 'ERR_CHECKSUM';
+  | 'ERR_CHECKSUM'
+  // Transport and services
+  | 'ERR_TIMEOUT'
+  | 'ERR_BUS_CLOSED'
+  | 'ERR_INVALID_MESSAGE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_CONFLICT';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

@@ -1,0 +1,64 @@
+/** Delivery shared by both buses: decode, validate, retry with backoff, dead-letter. */
+import { WhaleError } from '../core/base/errors.js';
+import type { Handler, MessageContext, SubscribeOptions } from './bus.js';
+import { decodeEnvelope, type Envelope } from './envelope.js';
+
+export interface DeliveryPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+}
+
+export function deliveryPolicy(o: SubscribeOptions): DeliveryPolicy {
+  const maxAttempts = o.maxAttempts ?? 3;
+  const backoffMs = o.backoffMs ?? 50;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.maxAttempts: must be an integer >= 1, got ${maxAttempts}`, { field: 'options.maxAttempts' });
+  }
+  if (!(backoffMs >= 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.backoffMs: must be >= 0`, { field: 'options.backoffMs' });
+  if (typeof o.group !== 'string' || o.group.length === 0) {
+    throw new WhaleError('ERR_INVALID_OPTION', 'options.group: a consumer group name is required', { field: 'options.group' });
+  }
+  return { maxAttempts, backoffMs };
+}
+
+/** Thrown when the bus closes mid-delivery: the message is neither committed nor dead-lettered. */
+export class DeliveryAborted extends Error {}
+
+export type DeadLetter = (reason: string, attempts: number) => Promise<void>;
+
+/**
+ * Resolves once the message is handled or dead-lettered (either way its
+ * offset may be committed); rejects with DeliveryAborted when the bus closed.
+ */
+export async function deliver(
+  data: Buffer | null,
+  meta: Omit<MessageContext, 'attempt'>,
+  handler: Handler,
+  policy: DeliveryPolicy,
+  deadLetter: DeadLetter,
+  isClosed: () => boolean,
+): Promise<Envelope | undefined> {
+  const decoded = decodeEnvelope(data);
+  if (!decoded.ok) {
+    await deadLetter(`invalid message: ${decoded.reason}`, 0);
+    return undefined;
+  }
+  let last: unknown;
+  for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+    if (isClosed()) throw new DeliveryAborted();
+    try {
+      await handler(decoded.envelope, { ...meta, attempt });
+      return decoded.envelope;
+    } catch (err) {
+      last = err;
+      if (attempt < policy.maxAttempts) await sleep(policy.backoffMs * 2 ** (attempt - 1));
+    }
+  }
+  const why = last instanceof Error ? last.message : String(last);
+  await deadLetter(`handler failed ${policy.maxAttempts} time(s): ${why}`, policy.maxAttempts);
+  return decoded.envelope;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

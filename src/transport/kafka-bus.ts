@@ -1,0 +1,189 @@
+/**
+ * Bus on Kafka (kafkajs). Producer: acks=all, idempotent by default, retries
+ * with backoff (a broker that is down is waited for, not skipped). Consumers:
+ * one per subscription in its group, manual commits after the handler
+ * succeeded or the message was dead-lettered.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+
+import { WhaleError } from '../core/base/errors.js';
+import { createLogger, type Logger } from '../core/base/logger.js';
+import { dlqTopic, DLQ_HEADERS, REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
+import { deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
+import { encodeEnvelope, type Envelope } from './envelope.js';
+import { replyTo, ReplyRouter } from './reply-router.js';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId?: string;
+  /**
+   * Idempotent producer (default true). librdkafka's mock cluster used in
+   * tests reports no controller, which kafkajs needs for InitProducerId, so
+   * the tests turn it off (acks=all and one request in flight keep ordering).
+   */
+  idempotent?: boolean;
+  /** How long subscribe() waits for the consumer to join its group (default 30 s). */
+  joinTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  readonly instanceId = `kafka-${randomUUID()}`;
+  private readonly kafka: Kafka;
+  private readonly idempotent: boolean;
+  private readonly joinTimeoutMs: number;
+  private readonly logger: Logger;
+  private producer: Promise<Producer> | undefined;
+  private readonly consumers = new Set<Consumer>();
+  private readonly replies = new ReplyRouter(this.instanceId);
+  private replySub: Promise<Subscription> | undefined;
+  private closed = false;
+
+  constructor(o: KafkaBusOptions) {
+    if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS)', { field: 'options.brokers' });
+    }
+    this.logger = o.logger ?? createLogger('kafka-bus');
+    this.idempotent = o.idempotent ?? true;
+    this.joinTimeoutMs = o.joinTimeoutMs ?? 30_000;
+    const log = this.logger;
+    this.kafka = new Kafka({
+      clientId: o.clientId ?? 'smart-whale',
+      brokers: o.brokers,
+      retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        const level = entry.level <= logLevel.ERROR ? 'error' : 'warn';
+        log[level](`kafkajs: ${entry.log.message}`, { namespace: entry.namespace });
+      },
+    });
+  }
+
+  async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
+    await this.publishRaw(topic, encodeEnvelope(message), opts);
+  }
+
+  async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
+    this.assertOpen();
+    const producer = await this.getProducer();
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [{ value: data, ...(opts.key === undefined ? {} : { key: opts.key }), ...(opts.headers ? { headers: opts.headers } : {}) }],
+    });
+  }
+
+  async subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription> {
+    this.assertOpen();
+    const policy = deliveryPolicy(opts);
+    const consumer = this.kafka.consumer({
+      groupId: opts.group,
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 500,
+      maxWaitTimeInMs: 50,
+      retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
+    });
+    this.consumers.add(consumer);
+    // Ready = joined and one fetch done: only then is a new group's start offset
+    // ("latest") resolved, so a message published after subscribe() resolves is seen.
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new WhaleError('ERR_TIMEOUT', `consumer group ${opts.group} did not join ${topic} within ${this.joinTimeoutMs} ms`, { retriable: true })),
+        this.joinTimeoutMs,
+      );
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        const off = consumer.on(consumer.events.FETCH, () => {
+          off();
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? false });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 4,
+      eachMessage: async ({ topic: t, partition, message }) => {
+        const key = message.key?.toString('utf8');
+        try {
+          await deliver(message.value, { topic: t, partition, key }, handler, policy, (reason, attempts) =>
+            this.publishRaw(dlqTopic(t), message.value ?? Buffer.alloc(0), {
+              ...(key === undefined ? {} : { key }),
+              headers: { ...stringHeaders(message.headers), [DLQ_HEADERS.reason]: reason, [DLQ_HEADERS.topic]: t, [DLQ_HEADERS.attempts]: String(attempts) },
+            }),
+          () => this.closed);
+        } catch (err) {
+          if (err instanceof DeliveryAborted) return;
+          throw err; // kafkajs retries the batch: the message is not committed
+        }
+        await consumer.commitOffsets([{ topic: t, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      },
+    });
+    await ready;
+    return {
+      close: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
+    this.assertOpen();
+    this.replySub ??= this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
+    await this.replySub;
+    const addressed = this.replies.address(message);
+    const reply = this.replies.wait(addressed, topic, opts.timeoutMs);
+    try {
+      await this.publish(topic, addressed, opts.key === undefined ? {} : { key: opts.key });
+    } catch (err) {
+      this.replies.forget(addressed.id);
+      throw err;
+    }
+    return reply;
+  }
+
+  async reply(request: Envelope, response: Omit<Envelope, 'correlationId' | 'target'>): Promise<void> {
+    const { topic, envelope } = replyTo(request, response);
+    await this.publish(topic, envelope);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.replies.failAll(new WhaleError('ERR_BUS_CLOSED', 'the bus was closed before the reply arrived'));
+    await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
+    this.consumers.clear();
+    if (this.producer) await (await this.producer).disconnect().catch(() => undefined);
+  }
+
+  private getProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const p = this.kafka.producer({
+        idempotent: this.idempotent,
+        maxInFlightRequests: this.idempotent ? 5 : 1,
+        allowAutoTopicCreation: true,
+        retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
+      });
+      await p.connect();
+      return p;
+    })();
+    this.producer.catch(() => (this.producer = undefined));
+    return this.producer;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
+  }
+}
+
+function stringHeaders(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v.toString();
+  return out;
+}

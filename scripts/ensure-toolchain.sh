@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need when it is missing (Debian; root or sudo):
-# cmake + g++ for the addon, redis-server for the cache tests.
+# cmake + g++ for the addon, redis-server for the cache tests, librdkafka-dev for the
+# mock Kafka cluster the transport tests run against.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || missing+=(make)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+[ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "whale: installing ${missing[*]}"
 SUDO=""

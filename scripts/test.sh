@@ -11,6 +11,8 @@ npm run --silent build:native >/tmp/whale-build-native.log 2>&1 || {
   exit 1
 }
 
+bash scripts/kafka-mock/build.sh
+
 echo "== native unit tests (ctest)"
 ctest --test-dir build --output-on-failure
 

@@ -51,6 +51,11 @@ export async function deliver(
       return decoded.envelope;
     } catch (err) {
       last = err;
+      // A message the handler found invalid will not get better by retrying.
+      if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE') {
+        await deadLetter(`invalid message: ${err.message}`, attempt);
+        return decoded.envelope;
+      }
       if (attempt < policy.maxAttempts) await sleep(policy.backoffMs * 2 ** (attempt - 1));
     }
   }

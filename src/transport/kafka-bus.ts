@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Producer } from 'kafkajs';
 
 import { WhaleError } from '../core/base/errors.js';
 import { createLogger, type Logger } from '../core/base/logger.js';
@@ -168,6 +168,7 @@ export class KafkaBus implements Bus {
         idempotent: this.idempotent,
         maxInFlightRequests: this.idempotent ? 5 : 1,
         allowAutoTopicCreation: true,
+        createPartitioner: Partitioners.DefaultPartitioner,
         retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
       });
       await p.connect();

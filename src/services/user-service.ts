@@ -1,0 +1,226 @@
+/**
+ * UserService: sessions, user requests, and streamed answers (and a model's
+ * "thinking") with per-session sequence numbers so a consumer can reassemble
+ * them in order and detect gaps (see StreamAssembler). Idle sessions expire.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { WhaleError } from '../core/base/errors.js';
+import type { Bus, Subscription } from '../transport/bus.js';
+import { createEnvelope } from '../transport/envelope.js';
+import { TOPICS } from '../transport/topics.js';
+import { requireId } from './federation-service.js';
+import type { StateStore } from './state-store.js';
+import { subscribeTyped } from './typed-subscribe.js';
+
+export interface SessionInfo {
+  sessionId: string;
+  userId: string;
+  status: 'active' | 'ended' | 'expired';
+  createdAt: number;
+  lastActivity: number;
+  /** Next sequence number of the session's stream. */
+  nextSeq: number;
+  metadata: Record<string, unknown>;
+  endReason?: string;
+}
+
+export interface ResponseChunk {
+  sessionId: string;
+  seq: number;
+  kind: 'response' | 'thinking';
+  chunk: unknown;
+  final: boolean;
+}
+
+export interface UserRequest {
+  sessionId: string;
+  userId?: string;
+  content: unknown;
+}
+
+export interface UserServiceOptions {
+  nodeId: string;
+  /** Sessions idle this long expire (default 30 min). */
+  idleTimeoutMs?: number;
+  /** How often idle sessions are swept (default 60 s). */
+  sweepIntervalMs?: number;
+}
+
+const key = (id: string) => `session:${id}`;
+
+export class UserService {
+  private readonly idleMs: number;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly requestHandlers = new Set<(r: UserRequest) => unknown>();
+  private sub: Subscription | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly store: StateStore,
+    private readonly o: UserServiceOptions,
+  ) {
+    this.idleMs = o.idleTimeoutMs ?? 30 * 60_000;
+  }
+
+  async initialize(): Promise<void> {
+    if (this.sub) return;
+    this.sub = await subscribeTyped<UserRequest>(this.bus, 'userRequests', 'UserRequest', `users-${this.o.nodeId}`, async (r) => {
+      for (const h of this.requestHandlers) await h(r);
+    });
+    this.sweeper = setInterval(() => void this.expireIdle().catch(() => undefined), this.o.sweepIntervalMs ?? 60_000);
+    this.sweeper.unref();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.sub?.close();
+    this.sub = undefined;
+  }
+
+  async registerUserSession(userId: string, metadata: Record<string, unknown> = {}): Promise<SessionInfo> {
+    requireId(userId, 'userId');
+    const now = Date.now();
+    const s: SessionInfo = { sessionId: randomUUID(), userId, status: 'active', createdAt: now, lastActivity: now, nextSeq: 0, metadata };
+    await this.store.set(key(s.sessionId), s, this.idleMs * 2);
+    await this.event(s, 'started');
+    return s;
+  }
+
+  /** Sends one chunk of the answer; resolves with its sequence number. */
+  streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
+    return this.emit(sessionId, 'response', chunk, opts.final ?? false);
+  }
+
+  sendThinkingProcess(sessionId: string, thought: unknown): Promise<number> {
+    return this.emit(sessionId, 'thinking', thought, false);
+  }
+
+  /** A user's request, published for the models (subscribeToUserRequests). */
+  async receiveUserRequest(sessionId: string, content: unknown): Promise<void> {
+    const s = await this.touch(sessionId);
+    const payload: UserRequest = { sessionId, userId: s.userId, content };
+    await this.bus.publish(TOPICS.userRequests, createEnvelope({ type: 'UserRequest', source: `user:${s.userId}`, payload }), { key: sessionId });
+  }
+
+  subscribeToUserRequests(handler: (r: UserRequest) => unknown): () => void {
+    this.requestHandlers.add(handler);
+    return () => this.requestHandlers.delete(handler);
+  }
+
+  async endUserSession(sessionId: string, reason = 'ended by the caller'): Promise<SessionInfo> {
+    return this.locked(sessionId, async () => {
+      const s = await this.active(sessionId);
+      s.status = 'ended';
+      s.endReason = reason;
+      await this.store.set(key(sessionId), s, this.idleMs);
+      await this.event(s, 'ended', reason);
+      return s;
+    });
+  }
+
+  async getSessionInfo(sessionId: string): Promise<SessionInfo> {
+    const s = await this.store.get<SessionInfo>(key(sessionId));
+    if (!s) throw new WhaleError('ERR_NOT_FOUND', `sessionId: no session ${sessionId}`, { field: 'sessionId' });
+    if (s.status === 'active' && Date.now() - s.lastActivity >= this.idleMs) return this.expire(s);
+    return s;
+  }
+
+  /** Expires every idle session now (also run periodically). */
+  async expireIdle(): Promise<number> {
+    let n = 0;
+    for (const k of await this.store.keys('session:')) {
+      const s = await this.store.get<SessionInfo>(k);
+      if (s?.status === 'active' && Date.now() - s.lastActivity >= this.idleMs) {
+        await this.expire(s);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private emit(sessionId: string, kind: ResponseChunk['kind'], chunk: unknown, final: boolean): Promise<number> {
+    // One session's chunks are numbered and published strictly one after another.
+    return this.locked(sessionId, async () => {
+      const s = await this.active(sessionId);
+      const payload: ResponseChunk = { sessionId, seq: s.nextSeq, kind, chunk, final };
+      await this.bus.publish(TOPICS.userResponses, createEnvelope({ type: 'ResponseChunk', source: this.o.nodeId, payload }), { key: sessionId });
+      s.nextSeq++;
+      s.lastActivity = Date.now();
+      await this.store.set(key(sessionId), s, this.idleMs * 2);
+      return payload.seq;
+    });
+  }
+
+  private async touch(sessionId: string): Promise<SessionInfo> {
+    return this.locked(sessionId, async () => {
+      const s = await this.active(sessionId);
+      s.lastActivity = Date.now();
+      await this.store.set(key(sessionId), s, this.idleMs * 2);
+      return s;
+    });
+  }
+
+  private async active(sessionId: string): Promise<SessionInfo> {
+    requireId(sessionId, 'sessionId');
+    const s = await this.getSessionInfo(sessionId);
+    if (s.status !== 'active') throw new WhaleError('ERR_CONFLICT', `sessionId: session ${sessionId} is ${s.status}`, { field: 'sessionId' });
+    return s;
+  }
+
+  private async expire(s: SessionInfo): Promise<SessionInfo> {
+    s.status = 'expired';
+    s.endReason = 'idle timeout';
+    await this.store.set(key(s.sessionId), s, this.idleMs);
+    await this.event(s, 'expired', 'idle timeout');
+    return s;
+  }
+
+  private async event(s: SessionInfo, event: 'started' | 'ended' | 'expired', reason?: string): Promise<void> {
+    const payload = { sessionId: s.sessionId, userId: s.userId, event, ...(reason ? { reason } : {}) };
+    await this.bus.publish(TOPICS.userSessions, createEnvelope({ type: 'SessionEvent', source: this.o.nodeId, payload }), { key: s.sessionId });
+  }
+
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+}
+
+/**
+ * Consumer side of a session stream: feed chunks in any order, take them out
+ * in sequence; missing() lists the gaps below the highest seq seen.
+ */
+export class StreamAssembler {
+  private readonly pending = new Map<number, ResponseChunk>();
+  private next = 0;
+  private highest = -1;
+  done = false;
+
+  /** Returns the chunks that became deliverable, in order (duplicates are ignored). */
+  push(c: ResponseChunk): ResponseChunk[] {
+    if (c.seq < this.next || this.pending.has(c.seq)) return [];
+    this.pending.set(c.seq, c);
+    this.highest = Math.max(this.highest, c.seq);
+    const out: ResponseChunk[] = [];
+    for (let x = this.pending.get(this.next); x; x = this.pending.get(this.next)) {
+      this.pending.delete(this.next++);
+      out.push(x);
+      if (x.final) this.done = true;
+    }
+    return out;
+  }
+
+  missing(): number[] {
+    const gaps: number[] = [];
+    for (let s = this.next; s < this.highest; s++) if (!this.pending.has(s)) gaps.push(s);
+    return gaps;
+  }
+}

@@ -16,7 +16,8 @@
 #include <string.h>
 
 static int create_topic(rd_kafka_mock_cluster_t *mc, const char *name, int partitions) {
-  return rd_kafka_mock_topic_create(mc, name, partitions, 1) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, name, partitions, 1);
+  return err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS ? 0 : -1;
 }
 
 int main(int argc, char **argv) {

@@ -23,7 +23,7 @@ export interface MessageContext {
 export type Handler = (message: Envelope, ctx: MessageContext) => unknown;
 
 export interface SubscribeOptions {
-  /** Consumer group: each group receives every message once; members share partitions. */
+  /** Consumer group, scoped to the topic: each group receives every message once; members share partitions. */
   group: string;
   /** Deliveries before dead-lettering (default 3). */
   maxAttempts?: number;

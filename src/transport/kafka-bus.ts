@@ -79,8 +79,10 @@ export class KafkaBus implements Bus {
   async subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription> {
     this.assertOpen();
     const policy = deliveryPolicy(opts);
+    // Groups are scoped to their topic (as in LocalBus): one Kafka group per (group, topic),
+    // so a service may use one group name for several topics without cross-assignment.
     const consumer = this.kafka.consumer({
-      groupId: opts.group,
+      groupId: `${opts.group}.${topic}`,
       sessionTimeout: 10_000,
       rebalanceTimeout: 10_000,
       heartbeatInterval: 500,

@@ -55,7 +55,7 @@ export async function localHarness(): Promise<BusHarness> {
 }
 
 export async function kafkaHarness(topics: Array<[string, number]> = []): Promise<BusHarness> {
-  const mock = await KafkaMock.start([['whale.replies', 1], ...topics]);
+  const mock = await KafkaMock.start([['whale.replies', 1], ...topics.filter(([t]) => t !== 'whale.replies')]);
   const buses: KafkaBus[] = [];
   const inspectors: Consumer[] = [];
   const admin = new Kafka({ brokers: mock.brokers, logLevel: logLevel.NOTHING, clientId: 'test-inspector' });

@@ -1,0 +1,175 @@
+/**
+ * DataRequestService: requests to the data-collection ("balance") module,
+ * with status, cancellation, timeouts, and a processing-time estimate per
+ * source type learned from observed response times.
+ */
+import { randomUUID } from 'node:crypto';
+
+import { WhaleError } from '../core/base/errors.js';
+import type { Bus, Subscription } from '../transport/bus.js';
+import { createEnvelope } from '../transport/envelope.js';
+import { TOPICS } from '../transport/topics.js';
+import { requireId } from './federation-service.js';
+import type { StateStore } from './state-store.js';
+import { subscribeTyped } from './typed-subscribe.js';
+
+export type DataRequestState = 'pending' | 'completed' | 'failed' | 'cancelled' | 'timeout';
+
+export interface DataRequestStatus {
+  requestId: string;
+  modelId: string;
+  sourceType: string;
+  priority: number;
+  status: DataRequestState;
+  createdAt: number;
+  deadline: number;
+  completedAt?: number;
+  data?: unknown;
+  error?: string;
+  batchId?: string;
+}
+
+export interface DataRequestOptions {
+  sourceType?: string;
+  parameters?: Record<string, unknown>;
+  /** 1 (lowest) .. 10 (highest), default 5. */
+  priority?: number;
+  timeoutMs?: number;
+}
+
+export interface DataResponse {
+  requestId: string;
+  status: 'completed' | 'failed';
+  data?: unknown;
+  error?: string;
+}
+
+const key = (id: string) => `data:${id}`;
+const ESTIMATES = 'data-estimates';
+
+/** Exponentially weighted mean of response times per source type (alpha 0.2). */
+interface Estimate {
+  meanMs: number;
+  count: number;
+}
+
+export class DataRequestService {
+  private readonly handlers = new Set<(r: DataResponse, s: DataRequestStatus) => unknown>();
+  private estimates: Record<string, Estimate> = {};
+  private sub: Subscription | undefined;
+  private readonly defaultTimeoutMs: number;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly store: StateStore,
+    private readonly o: { nodeId: string; defaultTimeoutMs?: number; retentionMs?: number },
+  ) {
+    this.defaultTimeoutMs = o.defaultTimeoutMs ?? 30_000;
+  }
+
+  async initialize(): Promise<void> {
+    if (this.sub) return;
+    this.estimates = (await this.store.get<Record<string, Estimate>>(ESTIMATES)) ?? {};
+    this.sub = await subscribeTyped<DataResponse>(this.bus, 'dataResponses', 'DataResponded', `data-${this.o.nodeId}`, (r) => this.onResponse(r));
+  }
+
+  async shutdown(): Promise<void> {
+    await this.sub?.close();
+    this.sub = undefined;
+  }
+
+  async requestData(modelId: string, query: unknown, opts: DataRequestOptions = {}, batchId?: string): Promise<string> {
+    requireId(modelId, 'modelId');
+    if (query === undefined) throw new WhaleError('ERR_INVALID_ARG', 'query: is required', { field: 'query' });
+    const priority = opts.priority ?? 5;
+    if (!Number.isInteger(priority) || priority < 1 || priority > 10) {
+      throw new WhaleError('ERR_INVALID_OPTION', `options.priority: must be an integer 1..10, got ${priority}`, { field: 'options.priority' });
+    }
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    if (!(timeoutMs > 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be > 0, got ${timeoutMs}`, { field: 'options.timeoutMs' });
+    const now = Date.now();
+    const s: DataRequestStatus = {
+      requestId: randomUUID(),
+      modelId,
+      sourceType: opts.sourceType ?? 'default',
+      priority,
+      status: 'pending',
+      createdAt: now,
+      deadline: now + timeoutMs,
+      ...(batchId ? { batchId } : {}),
+    };
+    await this.save(s);
+    const payload = { requestId: s.requestId, modelId, query, sourceType: s.sourceType, parameters: opts.parameters ?? {}, priority, deadline: s.deadline, ...(batchId ? { batchId } : {}) };
+    await this.bus.publish(TOPICS.dataRequests, createEnvelope({ type: 'DataRequested', source: modelId, payload, headers: { priority: String(priority) } }), {
+      key: s.requestId,
+    });
+    return s.requestId;
+  }
+
+  async requestBatch(modelId: string, queries: ReadonlyArray<{ query: unknown; options?: DataRequestOptions }>): Promise<{ batchId: string; requestIds: string[] }> {
+    if (!Array.isArray(queries) || queries.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'queries: at least one query is required', { field: 'queries' });
+    const batchId = randomUUID();
+    const requestIds: string[] = [];
+    for (const q of queries) requestIds.push(await this.requestData(modelId, q.query, q.options ?? {}, batchId));
+    return { batchId, requestIds };
+  }
+
+  subscribeToDataResponses(handler: (r: DataResponse, s: DataRequestStatus) => unknown): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  async getRequestStatus(requestId: string): Promise<DataRequestStatus> {
+    const s = await this.store.get<DataRequestStatus>(key(requestId));
+    if (!s) throw new WhaleError('ERR_NOT_FOUND', `requestId: no data request ${requestId}`, { field: 'requestId' });
+    if (s.status === 'pending' && Date.now() >= s.deadline) {
+      s.status = 'timeout';
+      await this.save(s);
+    }
+    return s;
+  }
+
+  /** Cancels a pending request and tells the balance module; ERR_CONFLICT when it already finished. */
+  async cancelRequest(requestId: string, reason = 'cancelled by the requester'): Promise<DataRequestStatus> {
+    const s = await this.getRequestStatus(requestId);
+    if (s.status !== 'pending') throw new WhaleError('ERR_CONFLICT', `requestId: request ${requestId} is already ${s.status}`, { field: 'requestId' });
+    s.status = 'cancelled';
+    s.completedAt = Date.now();
+    await this.save(s);
+    await this.bus.publish(TOPICS.dataControl, createEnvelope({ type: 'DataCancelled', source: s.modelId, payload: { requestId, reason } }), { key: requestId });
+    return s;
+  }
+
+  /** Learned mean processing time for a source type; for an unseen type, the mean over all seen; undefined before any response. */
+  estimateProcessingTime(sourceType: string): { meanMs: number; samples: number; basis: 'source' | 'all' } | undefined {
+    const e = this.estimates[sourceType];
+    if (e) return { meanMs: e.meanMs, samples: e.count, basis: 'source' };
+    const all = Object.values(this.estimates);
+    if (all.length === 0) return undefined;
+    const samples = all.reduce((n, x) => n + x.count, 0);
+    return { meanMs: all.reduce((m, x) => m + x.meanMs * x.count, 0) / samples, samples, basis: 'all' };
+  }
+
+  private async onResponse(r: DataResponse): Promise<void> {
+    const s = await this.store.get<DataRequestStatus>(key(r.requestId));
+    if (!s || s.status !== 'pending') return; // not ours, cancelled or timed out: a late answer
+    const now = Date.now();
+    s.status = now >= s.deadline ? 'timeout' : r.status;
+    s.completedAt = now;
+    if (r.data !== undefined) s.data = r.data;
+    if (r.error !== undefined) s.error = r.error;
+    await this.save(s);
+    this.observe(s.sourceType, now - s.createdAt);
+    await this.store.set(ESTIMATES, this.estimates);
+    for (const h of this.handlers) await h(r, s);
+  }
+
+  private observe(sourceType: string, ms: number): void {
+    const e = this.estimates[sourceType];
+    this.estimates[sourceType] = e ? { meanMs: e.meanMs + 0.2 * (ms - e.meanMs), count: e.count + 1 } : { meanMs: ms, count: 1 };
+  }
+
+  private save(s: DataRequestStatus): Promise<void> {
+    return this.store.set(key(s.requestId), s, Math.max(1, s.deadline - Date.now()) + (this.o.retentionMs ?? 3_600_000));
+  }
+}

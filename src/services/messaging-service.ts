@@ -1,0 +1,117 @@
+/**
+ * MessagingService: the facade that starts and stops the three services in
+ * order on one bus and one state store, and publishes metrics and events.
+ * Configuration: KAFKA_BROKERS (else the in-process LocalBus), REDIS_URL
+ * (else in-memory state), WHALE_NODE_ID.
+ */
+import { hostname } from 'node:os';
+
+import { createLogger, type Logger } from '../core/base/logger.js';
+import type { Bus } from '../transport/bus.js';
+import { createEnvelope } from '../transport/envelope.js';
+import { KafkaBus } from '../transport/kafka-bus.js';
+import { LocalBus } from '../transport/local-bus.js';
+import { TOPICS } from '../transport/topics.js';
+import { DataRequestService, type DataRequestOptions } from './data-request-service.js';
+import { FederationService, type ModelHandler, type Privacy } from './federation-service.js';
+import { MemoryStateStore, RedisStateStore, type StateStore } from './state-store.js';
+import { UserService } from './user-service.js';
+
+export interface MessagingServiceOptions {
+  bus?: Bus;
+  store?: StateStore;
+  nodeId?: string;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class MessagingService {
+  readonly bus: Bus;
+  readonly store: StateStore;
+  readonly nodeId: string;
+  readonly federation: FederationService;
+  readonly user: UserService;
+  readonly data: DataRequestService;
+  private readonly logger: Logger;
+  private started = false;
+
+  constructor(o: MessagingServiceOptions = {}) {
+    const env = o.env ?? process.env;
+    this.logger = o.logger ?? createLogger('messaging');
+    this.nodeId = o.nodeId ?? env.WHALE_NODE_ID ?? hostname();
+    const brokers = env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? [];
+    this.bus = o.bus ?? (brokers.length > 0 ? new KafkaBus({ brokers, logger: this.logger }) : new LocalBus());
+    this.store = o.store ?? (env.REDIS_URL ? new RedisStateStore(env.REDIS_URL) : new MemoryStateStore());
+    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId });
+    this.user = new UserService(this.bus, this.store, { nodeId: this.nodeId });
+    this.data = new DataRequestService(this.bus, this.store, { nodeId: this.nodeId });
+  }
+
+  async initialize(): Promise<void> {
+    if (this.started) return;
+    await this.federation.initialize();
+    await this.user.initialize();
+    await this.data.initialize();
+    this.started = true;
+    this.logger.info('messaging started', { bus: this.bus.kind, nodeId: this.nodeId });
+  }
+
+  async shutdown(): Promise<void> {
+    await this.data.shutdown();
+    await this.user.shutdown();
+    await this.federation.shutdown();
+    await this.bus.close();
+    await this.store.close();
+    this.started = false;
+  }
+
+  registerModel(modelId: string, handler: ModelHandler = {}): void {
+    this.federation.registerModel(modelId, handler);
+  }
+
+  shareKnowledge(source: string, target: string, data: unknown, opts: { privacy?: Privacy } = {}): Promise<void> {
+    return this.federation.shareKnowledge(source, target, data, opts);
+  }
+
+  requestCollaboration(source: string, problem: unknown, opts: { timeoutMs?: number; targets?: string[] } = {}): Promise<string> {
+    return this.federation.requestCollaboration(source, problem, opts);
+  }
+
+  streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
+    return this.user.streamResponse(sessionId, chunk, opts);
+  }
+
+  sendThinkingProcess(sessionId: string, thought: unknown): Promise<number> {
+    return this.user.sendThinkingProcess(sessionId, thought);
+  }
+
+  requestData(modelId: string, query: unknown, opts: DataRequestOptions = {}): Promise<string> {
+    return this.data.requestData(modelId, query, opts);
+  }
+
+  async publishMetric(name: string, value: number, labels: Record<string, string> = {}): Promise<void> {
+    await this.bus.publish(TOPICS.metrics, createEnvelope({ type: 'Metric', source: this.nodeId, payload: { name, value, labels } }), { key: name });
+  }
+
+  async publishEvent(type: string, data: unknown = {}): Promise<void> {
+    await this.bus.publish(TOPICS.events, createEnvelope({ type: 'Event', source: this.nodeId, payload: { type, data } }), { key: type });
+  }
+
+  /** Starts everything and runs until SIGINT/SIGTERM, then shuts down in order. */
+  async run(signal?: AbortSignal): Promise<void> {
+    await this.initialize();
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      signal?.addEventListener('abort', stop, { once: true });
+    });
+    await this.shutdown();
+  }
+}
+
+/** Ready singletons (nothing connects until initialize()). */
+export const messagingService = new MessagingService();
+export const federationService = messagingService.federation;
+export const userService = messagingService.user;
+export const dataRequestService = messagingService.data;

@@ -5,10 +5,11 @@ import { parseArgs } from 'node:util';
 
 import { engine } from '../src/native/engine.js';
 import { benchAggregate } from './aggregate.js';
+import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchQuant } from './quant.js';
 
-const SUITES = ['aggregate', 'quant', 'cache'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -48,7 +49,9 @@ async function main(): Promise<number> {
       ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })
       : suite === 'quant'
         ? await benchQuant({ runs, quick: values.quick })
-        : await benchCache({ quick: values.quick });
+        : suite === 'cache'
+          ? await benchCache({ quick: values.quick })
+          : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2));

@@ -35,6 +35,19 @@ describe('whale CLI', () => {
     expect(badFlag.err).toMatch(/--nope/);
   });
 
+  it('start runs the services on the in-process bus and stops on a signal', async () => {
+    const { startCommand } = await import('../src/cli/start.js');
+    const ac = new AbortController();
+    let out = '';
+    const running = startCommand({ out: (s) => (out += s), err: () => undefined }, ac.signal);
+    const end = Date.now() + 10_000;
+    while (!out.includes('services running') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(out).toMatch(/services running on the in-process bus/);
+    ac.abort();
+    expect(await running).toBe(0);
+    expect(out).toMatch(/stopped/);
+  });
+
   it('help and version', async () => {
     expect((await run(['--help'])).out).toMatch(/Usage: whale/);
     expect((await run(['--version'])).out).toMatch(/^\d+\.\d+\.\d+\n$/);

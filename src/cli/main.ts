@@ -8,6 +8,7 @@ const USAGE = `Usage: whale <command> [options]
 
 Commands:
   info        Show the version, the native build and the devices found
+  start       Run the services (federation, user, data-request, messaging) until Ctrl-C
   help        Show this help
 
 Options:
@@ -50,6 +51,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         const { packageVersion } = await import('./info.js');
         io.out(`${packageVersion()}\n`);
         return 0;
+      }
+      case 'start': {
+        const { startCommand } = await import('./start.js');
+        return startCommand(io);
       }
       case 'info':
         if (values.help) {

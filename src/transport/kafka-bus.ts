@@ -4,16 +4,13 @@
  * one per subscription in its group, manual commits after the handler
  * succeeded or the message was dead-lettered.
  */
-import { randomUUID } from 'node:crypto';
-
 import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Producer } from 'kafkajs';
 
 import { WhaleError } from '../core/base/errors.js';
 import { createLogger, type Logger } from '../core/base/logger.js';
-import { dlqTopic, DLQ_HEADERS, REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
+import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
-import { encodeEnvelope, type Envelope } from './envelope.js';
-import { replyTo, ReplyRouter } from './reply-router.js';
+import { BaseBus } from './base-bus.js';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -29,20 +26,17 @@ export interface KafkaBusOptions {
   logger?: Logger;
 }
 
-export class KafkaBus implements Bus {
+export class KafkaBus extends BaseBus {
   readonly kind = 'kafka' as const;
-  readonly instanceId = `kafka-${randomUUID()}`;
   private readonly kafka: Kafka;
   private readonly idempotent: boolean;
   private readonly joinTimeoutMs: number;
   private readonly logger: Logger;
   private producer: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
-  private readonly replies = new ReplyRouter(this.instanceId);
-  private replySub: Promise<Subscription> | undefined;
-  private closed = false;
 
   constructor(o: KafkaBusOptions) {
+    super('kafka');
     if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
       throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS)', { field: 'options.brokers' });
     }
@@ -60,10 +54,6 @@ export class KafkaBus implements Bus {
         log[level](`kafkajs: ${entry.log.message}`, { namespace: entry.namespace });
       },
     });
-  }
-
-  async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
-    await this.publishRaw(topic, encodeEnvelope(message), opts);
   }
 
   async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
@@ -135,30 +125,8 @@ export class KafkaBus implements Bus {
     };
   }
 
-  async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
-    this.assertOpen();
-    this.replySub ??= this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
-    await this.replySub;
-    const addressed = this.replies.address(message);
-    const reply = this.replies.wait(addressed, topic, opts.timeoutMs);
-    try {
-      await this.publish(topic, addressed, opts.key === undefined ? {} : { key: opts.key });
-    } catch (err) {
-      this.replies.forget(addressed.id);
-      throw err;
-    }
-    return reply;
-  }
-
-  async reply(request: Envelope, response: Omit<Envelope, 'correlationId' | 'target'>): Promise<void> {
-    const { topic, envelope } = replyTo(request, response);
-    await this.publish(topic, envelope);
-  }
-
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.replies.failAll(new WhaleError('ERR_BUS_CLOSED', 'the bus was closed before the reply arrived'));
+    if (!this.markClosed()) return;
     await Promise.allSettled([...this.consumers].map((c) => c.disconnect()));
     this.consumers.clear();
     if (this.producer) await (await this.producer).disconnect().catch(() => undefined);
@@ -180,9 +148,6 @@ export class KafkaBus implements Bus {
     return this.producer;
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
-  }
 }
 
 function stringHeaders(h: IHeaders | undefined): Record<string, string> {

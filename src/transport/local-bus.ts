@@ -4,13 +4,10 @@
  * keeps its own committed offset per partition and delivers one message of a
  * partition at a time. The embedded default when no KAFKA_BROKERS is set.
  */
-import { randomUUID } from 'node:crypto';
-
 import { WhaleError } from '../core/base/errors.js';
-import { dlqTopic, DLQ_HEADERS, REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
+import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { deliver, DeliveryAborted, deliveryPolicy, type DeliveryPolicy } from './delivery.js';
-import { encodeEnvelope, type Envelope } from './envelope.js';
-import { replyTo, ReplyRouter } from './reply-router.js';
+import { BaseBus } from './base-bus.js';
 
 interface LogRecord {
   data: Buffer;
@@ -43,26 +40,19 @@ export interface LocalBusOptions {
   retention?: number;
 }
 
-export class LocalBus implements Bus {
+export class LocalBus extends BaseBus {
   readonly kind = 'local' as const;
-  readonly instanceId = `local-${randomUUID()}`;
   private readonly partitions: number;
   private readonly retention: number;
   private readonly logs = new Map<string, PartitionLog[]>();
   private readonly groups = new Map<string, Group>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly replies = new ReplyRouter(this.instanceId);
-  private replySub: Promise<Subscription> | undefined;
   private roundRobin = 0;
-  private closed = false;
 
   constructor(o: LocalBusOptions = {}) {
+    super('local');
     this.partitions = o.partitions ?? 4;
     this.retention = o.retention ?? 100_000;
-  }
-
-  async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
-    await this.publishRaw(topic, encodeEnvelope(message), opts);
   }
 
   async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
@@ -106,30 +96,8 @@ export class LocalBus implements Bus {
     };
   }
 
-  async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
-    this.assertOpen();
-    this.replySub ??= this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
-    await this.replySub;
-    const addressed = this.replies.address(message);
-    const reply = this.replies.wait(addressed, topic, opts.timeoutMs);
-    try {
-      await this.publish(topic, addressed, opts.key === undefined ? {} : { key: opts.key });
-    } catch (err) {
-      this.replies.forget(addressed.id);
-      throw err;
-    }
-    return reply;
-  }
-
-  async reply(request: Envelope, response: Omit<Envelope, 'correlationId' | 'target'>): Promise<void> {
-    const { topic, envelope } = replyTo(request, response);
-    await this.publish(topic, envelope);
-  }
-
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.replies.failAll(new WhaleError('ERR_BUS_CLOSED', 'the bus was closed before the reply arrived'));
+    if (!this.markClosed()) return;
     await Promise.allSettled([...this.inFlight]);
     this.groups.clear();
   }
@@ -185,9 +153,6 @@ export class LocalBus implements Bus {
     }
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
-  }
 }
 
 /** Stable key -> partition (FNV-1a), so ordering per key holds across restarts. */

@@ -1,0 +1,60 @@
+/** What both buses share: envelope encoding, request/reply over whale.replies, the closed state. */
+import { randomUUID } from 'node:crypto';
+
+import { WhaleError } from '../core/base/errors.js';
+import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
+import { encodeEnvelope, type Envelope } from './envelope.js';
+import { replyTo, ReplyRouter } from './reply-router.js';
+
+export abstract class BaseBus implements Bus {
+  abstract readonly kind: 'local' | 'kafka';
+  readonly instanceId: string;
+  protected readonly replies: ReplyRouter;
+  protected closed = false;
+  private replySub: Promise<Subscription> | undefined;
+
+  protected constructor(prefix: string) {
+    this.instanceId = `${prefix}-${randomUUID()}`;
+    this.replies = new ReplyRouter(this.instanceId);
+  }
+
+  abstract publishRaw(topic: string, data: Buffer, opts?: { key?: string; headers?: Record<string, string> }): Promise<void>;
+  abstract subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription>;
+  abstract close(): Promise<void>;
+
+  async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
+    await this.publishRaw(topic, encodeEnvelope(message), opts);
+  }
+
+  async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
+    this.assertOpen();
+    this.replySub ??= this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
+    await this.replySub;
+    const addressed = this.replies.address(message);
+    const reply = this.replies.wait(addressed, topic, opts.timeoutMs);
+    try {
+      await this.publish(topic, addressed, opts.key === undefined ? {} : { key: opts.key });
+    } catch (err) {
+      this.replies.forget(addressed.id);
+      throw err;
+    }
+    return reply;
+  }
+
+  async reply(request: Envelope, response: Omit<Envelope, 'correlationId' | 'target'>): Promise<void> {
+    const { topic, envelope } = replyTo(request, response);
+    await this.publish(topic, envelope);
+  }
+
+  /** Marks the bus closed and fails every request still waiting; false when it was closed already. */
+  protected markClosed(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.replies.failAll(new WhaleError('ERR_BUS_CLOSED', 'the bus was closed before the reply arrived'));
+    return true;
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
+  }
+}

@@ -9,7 +9,7 @@ import { createEnvelope } from '../src/transport/envelope.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { KafkaMock } from '../test/support/kafka-mock.js';
-import { fmt, median, table } from './stats.js';
+import { fmt, median, percentile, table } from './stats.js';
 
 const PAYLOAD = 'x'.repeat(1024);
 
@@ -60,8 +60,8 @@ export async function benchBus(opts: { runs: number; quick: boolean }): Promise<
       for (let r = 0; r < runs; r++) {
         rates.push(await throughput(bus, `bench.tp.${r}`, count));
         const lat = await roundTrips(bus, `bench.rt.${r}`, trips);
-        p50.push(lat[Math.floor(lat.length * 0.5)]!);
-        p99.push(lat[Math.floor(lat.length * 0.99)]!);
+        p50.push(percentile(lat, 0.5));
+        p99.push(percentile(lat, 0.99));
       }
       await bus.close();
       rows.push([kind === 'local' ? 'LocalBus' : 'KafkaBus (mock cluster)', fmt(median(rates), 0), fmt(median(p50), 3), fmt(median(p99), 3)]);

@@ -9,16 +9,12 @@ import { join } from 'node:path';
 import { silentLogger } from '../src/core/base/logger.js';
 import { TieredCache, type Tier } from '../src/core/memory/tiered-cache.js';
 import { RedisServer } from '../test/support/redis-server.js';
-import { fmt, table } from './stats.js';
+import { fmt, percentile, table } from './stats.js';
 
 interface Case {
   name: string;
   tiers: Tier[];
   value: () => Float32Array | string;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 async function measure(cache: TieredCache, c: Case, ops: number): Promise<string[]> {

@@ -4,14 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
-import { expectWhaleError } from './helpers.js';
+import { expectWhaleError, until } from './helpers.js';
 import { kafkaHarness, localHarness, type BusHarness } from './support/buses.js';
-
-const until = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-};
 
 const msg = (type: string, payload: unknown, source = 'test') => createEnvelope({ type, source, payload });
 

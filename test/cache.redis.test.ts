@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Logger } from '../src/core/base/logger.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
-import { rng } from './helpers.js';
+import { rng, until } from './helpers.js';
 import { RedisServer } from './support/redis-server.js';
 
 let server: RedisServer;
@@ -34,15 +34,6 @@ const vec = (n: number) => {
   const r = rng(n);
   return Float32Array.from({ length: n }, () => r.normal());
 };
-
-async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
 
 describe('L2 on a real redis-server', () => {
   it('stores codec blobs under prefix:namespace:key with TTL, read back by a fresh process', async () => {

@@ -65,5 +65,12 @@ export async function expectWhaleError(
   return e;
 }
 
+/** Polls cond every 20 ms until it holds or ms pass; resolves with its last value. */
+export async function until(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!(await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
 export const cudaDevices = engine.devices().devices.filter((d) => d.kind === 'cuda');
 export const hasGpu = cudaDevices.length > 0;

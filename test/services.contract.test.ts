@@ -9,15 +9,10 @@ import { DataRequestService } from '../src/services/data-request-service.js';
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { allTopics, TOPICS } from '../src/transport/topics.js';
-import { expectWhaleError } from './helpers.js';
+import { expectWhaleError, until } from './helpers.js';
 import { kafkaHarness, localHarness, type BusHarness } from './support/buses.js';
 import { RedisServer } from './support/redis-server.js';
 
-const until = async (cond: () => boolean | Promise<boolean>, ms: number) => {
-  const end = Date.now() + ms;
-  while (!(await cond()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each([

@@ -21,6 +21,8 @@ size_t count_non_finite(const float* x, size_t n) {
 }
 }  // namespace
 
+bool all_finite(const float* x, size_t n) { return count_non_finite(x, n) == 0; }
+
 std::vector<size_t> non_finite_counts(const ClientUpdates& u) {
   const size_t n = u.clients(), p = u.params;
   std::vector<size_t> counts(n, 0);

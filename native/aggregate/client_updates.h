@@ -16,6 +16,9 @@ struct ClientUpdates {
 // Throws EngineError(ERR_INVALID_ARG) when there are no clients or no params.
 void require_non_empty(const ClientUpdates& u);
 
+// True when none of x[0..n) is NaN or Inf.
+bool all_finite(const float* x, size_t n);
+
 // Number of non-finite values per client (multi-threaded scan).
 std::vector<size_t> non_finite_counts(const ClientUpdates& u);
 

@@ -61,12 +61,6 @@ void scale_f64_to_f32(float* out, const double* acc, size_t n) {
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<float>(acc[j]);
 }
 
-bool all_finite(const float* x, size_t n) {
-  size_t bad = 0;
-  for (size_t j = 0; j < n; ++j) bad += !std::isfinite(x[j]);
-  return bad == 0;
-}
-
 }  // namespace
 
 void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out,

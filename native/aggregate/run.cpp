@@ -1,19 +1,11 @@
 #include "run.h"
 
-#include <cmath>
-
 #include "aggregate_cuda.h"
 
 namespace whale::aggregate {
 namespace {
 
 size_t input_bytes(const ClientUpdates& u) { return u.clients() * u.params * sizeof(float); }
-
-bool all_finite(const float* x, size_t n) {
-  for (size_t j = 0; j < n; ++j)
-    if (!std::isfinite(x[j])) return false;
-  return true;
-}
 
 void fedavg_on(Device d, const ClientUpdates& u, const std::vector<double>& w, float* out,
                bool check_finite) {

@@ -60,11 +60,6 @@ void split(size_t count, size_t grain, bool parallel, Fn fn) {
   ThreadPool::shared().parallel_for(count, grain, fn);
 }
 
-[[noreturn]] void non_finite_error(size_t index) {
-  throw EngineError(kErrNonFinite, "values[" + std::to_string(index) +
-                                       "]: NaN or Infinity cannot be encoded (use nonFinite: 'zero' to map them to 0)");
-}
-
 // The kernel table: AVX2/F16C when the CPU has it, the portable kernels otherwise.
 struct Kernels {
   decltype(&kernels::encode_int8) enc_int8 = kernels::encode_int8;
@@ -118,6 +113,11 @@ void write_header(const EncodeOptions& o, uint64_t length, uint8_t* out) {
   put<uint64_t>(out + 16, length);
 }
 
+void throw_non_finite(uint64_t index) {
+  throw EngineError(kErrNonFinite, "values[" + std::to_string(index) +
+                                       "]: NaN or Infinity cannot be encoded (use nonFinite: 'zero' to map them to 0)");
+}
+
 void seal(uint8_t* blob, size_t size) {
   put<uint32_t>(blob + size - kTrailerBytes, crc32c(blob, size - kTrailerBytes));
 }
@@ -142,7 +142,7 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
       for (size_t j = 0; j < n; ++j) {
         if (std::isfinite(x[j])) f[j] = x[j];
         else if (zero) f[j] = 0.f;
-        else non_finite_error(j);
+        else throw_non_finite(j);
       }
       break;
     }
@@ -170,7 +170,7 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
       break;
     }
   }
-  if (first_bad.load() != kernels::kNone) non_finite_error(first_bad.load());
+  if (first_bad.load() != kernels::kNone) throw_non_finite(first_bad.load());
   seal(out, size);
 }
 

@@ -141,7 +141,7 @@ void encode(int device, const EncodeOptions& o, const float* x, uint64_t length,
   unsigned long long first_bad = none;
   check(cudaMemcpy(&first_bad, bad.ptr, sizeof first_bad, cudaMemcpyDeviceToHost), "encode kernel");
   if (first_bad != none) {
-    throw EngineError(kErrNonFinite, "values[" + std::to_string(first_bad) + "]: NaN or Infinity cannot be encoded (use nonFinite: 'zero' to map them to 0)");
+    throw_non_finite(first_bad);
   }
   check(cudaMemcpy(out + kHeaderBytes, dbody.ptr, body, cudaMemcpyDeviceToHost), "cudaMemcpy(blob)");
   seal(out, l.size);

@@ -59,5 +59,6 @@ struct Layout {
 Layout layout_of(const EncodeOptions& o, uint64_t length);  // validates like encoded_size
 void write_header(const EncodeOptions& o, uint64_t length, uint8_t* out);
 void seal(uint8_t* blob, size_t size);  // writes the CRC trailer
+[[noreturn]] void throw_non_finite(uint64_t index);  // ERR_NON_FINITE naming values[index]
 
 }  // namespace whale::quant

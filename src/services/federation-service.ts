@@ -12,6 +12,7 @@ import { TOPICS } from '../transport/topics.js';
 import { open, privacyGuard, seal, type Sealed } from './privacy.js';
 import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
+import { requireId } from './validate.js';
 
 export type Privacy = 'standard' | 'anonymous' | 'encrypted';
 
@@ -194,8 +195,4 @@ export class FederationService {
 /** At its deadline a request is completed if anyone answered, else expired. */
 function closedStatus(s: CollaborationStatus): CollaborationState {
   return s.responses.length > 0 ? 'completed' : 'expired';
-}
-
-export function requireId(v: unknown, field: string): void {
-  if (typeof v !== 'string' || v.length === 0) throw new WhaleError('ERR_INVALID_ARG', `${field}: must be a non-empty string`, { field });
 }

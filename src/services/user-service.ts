@@ -9,9 +9,9 @@ import { WhaleError } from '../core/base/errors.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
-import { requireId } from './federation-service.js';
 import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
+import { requireId } from './validate.js';
 
 export interface SessionInfo {
   sessionId: string;

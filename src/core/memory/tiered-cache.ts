@@ -112,7 +112,7 @@ export class TieredCache {
       this.count.l1.misses++;
     }
     if (this.l2 && this.uses(policy, 'l2')) {
-      const v = this.decoded('l2', id, await this.l2Get(id));
+      const v = this.decodedL2(id, await this.l2Get(id));
       if (v !== undefined) return this.promote(policy, id, v);
     }
     if (this.l3 && this.uses(policy, 'l3')) {
@@ -144,7 +144,7 @@ export class TieredCache {
         this.count.l2.errors++;
       }
       missing.forEach((i, j) => {
-        const v = this.decoded('l2', ids[i]!, raw ? raw[j] ?? null : undefined);
+        const v = this.decodedL2(ids[i]!, raw ? raw[j] ?? null : undefined);
         if (v !== undefined) out[i] = this.promote(policy, ids[i]!, v);
       });
       missing = missing.filter((i) => out[i] === undefined);
@@ -243,18 +243,18 @@ export class TieredCache {
   }
 
   /** Decodes an L2 value; undefined for a miss, an outage (raw undefined) or corruption. */
-  private decoded(tier: 'l2', id: string, raw: Buffer | null | undefined): CacheValue | undefined {
+  private decodedL2(id: string, raw: Buffer | null | undefined): CacheValue | undefined {
     if (raw === undefined) return undefined;
     if (raw === null) {
-      this.count[tier].misses++;
+      this.count.l2.misses++;
       return undefined;
     }
     try {
       const v = deserializeValue(raw);
-      this.count[tier].hits++;
+      this.count.l2.hits++;
       return v;
     } catch (err) {
-      this.corrupt(tier, id, err);
+      this.corrupt('l2', id, err);
       this.track(this.l2!.del([id]).catch(() => undefined));
       return undefined;
     }

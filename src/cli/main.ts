@@ -8,13 +8,16 @@ const USAGE = `Usage: whale <command> [options]
 
 Commands:
   info        Show the version, the native build and the devices found
-  start       Run the services (federation, user, data-request, messaging) until Ctrl-C
+  start       Serve the models (HTTP V2 protocol + bus) and run the services until Ctrl-C
   help        Show this help
 
 Options:
   -h, --help     Show help
   -v, --version  Print the version
   --json         Machine-readable output (info)
+
+Run 'whale <command> --help' for a command's options.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 `;
 
 export interface CliIO {
@@ -34,6 +37,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         json: { type: 'boolean' },
+        config: { type: 'string' },
+        port: { type: 'string' },
       },
     });
   } catch (err) {
@@ -53,8 +58,20 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         return 0;
       }
       case 'start': {
-        const { startCommand } = await import('./start.js');
-        return startCommand(io);
+        const { startCommand, START_USAGE } = await import('./start.js');
+        if (values.help) {
+          io.out(START_USAGE);
+          return 0;
+        }
+        let port: number | undefined;
+        if (values.port !== undefined) {
+          port = Number(values.port);
+          if (!/^\d+$/.test(values.port) || port > 65_535) {
+            io.err(`whale: --port must be a port number 0-65535, got '${values.port}'\n`);
+            return 2;
+          }
+        }
+        return await startCommand(io, { ...(values.config === undefined ? {} : { config: values.config }), ...(port === undefined ? {} : { port }) });
       }
       case 'info':
         if (values.help) {
@@ -68,7 +85,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     }
   } catch (err) {
     const code = isWhaleError(err) ? ` [${err.code}]` : '';
-    io.err(`whale: ${(err as Error).message}${code}\n`);
-    return 1;
+    io.err(`whale: ${(err as Error)?.message ?? String(err)}${code}\n`);
+    return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
   }
 }

@@ -1,15 +1,75 @@
+import { loadConfig } from '../config/whale-config.js';
+import { packageVersion } from './info.js';
 import type { CliIO } from './main.js';
 
-/** Runs the messaging services until SIGINT/SIGTERM (KAFKA_BROKERS / REDIS_URL select real backends). */
-export async function startCommand(io: CliIO, signal?: AbortSignal): Promise<number> {
-  const { messagingService } = await import('../services/messaging-service.js');
-  const { TOPICS } = await import('../transport/topics.js');
-  await messagingService.initialize();
+export const START_USAGE = `Usage: whale start [--config FILE] [--port N]
+
+Serves the configured models (default: the shipped MNIST classifier as 'mnist') over HTTP
+(the V2 inference protocol) and the bus (user requests on whale.user.requests), and runs the
+federation, user and data-request services, until SIGINT/SIGTERM. The first signal drains
+in-flight requests (up to shutdownGraceMs) and exits 0; a second one exits at once (130).
+
+Options:
+  --config FILE   configuration (default: ./whale.config.json when present, or $WHALE_CONFIG)
+  --port N        HTTP port (default: $WHALE_HTTP_PORT or 8080)
+  -h, --help      show this help
+
+Environment: KAFKA_BROKERS (else the in-process bus), REDIS_URL (else in-memory state),
+WHALE_HTTP_PORT, WHALE_HTTP_HOST (default 127.0.0.1), WHALE_NODE_ID, WHALE_LOG_LEVEL.
+`;
+
+export interface StartOptions {
+  config?: string;
+  port?: number;
+}
+
+/** Runs a node until a signal (or `signal` aborts), then shuts it down in order. */
+export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: AbortSignal): Promise<number> {
+  const { WhaleServer } = await import('../server/whale-server.js');
+  const config = loadConfig(opts.config === undefined ? {} : { path: opts.config });
+  if (opts.port !== undefined) config.http.port = opts.port;
+  const server = new WhaleServer({ config, serverVersion: packageVersion() });
+  const stopRequested = waitForStop(signal);
+  const { url } = await server.start();
+  const bus = server.messaging.bus.kind === 'kafka' ? 'Kafka' : 'in-process';
   io.out(
-    `smart-whale: services running on the ${messagingService.bus.kind === 'kafka' ? 'Kafka' : 'in-process'} bus as node ` +
-      `'${messagingService.nodeId}' (${Object.keys(TOPICS).length} topics); Ctrl-C to stop\n`,
+    `smart-whale: serving ${server.host.names().join(', ')} on ${url} (V2 inference protocol) and the ${bus} bus ` +
+      `as node '${server.messaging.nodeId}'${config.source ? ` (config ${config.source})` : ''}; Ctrl-C to stop\n`,
   );
-  await messagingService.run(signal);
+  const how = await stopRequested.promise;
+  io.out(`smart-whale: ${how}: shutting down (draining for up to ${config.shutdownGraceMs} ms; a second signal exits at once)\n`);
+  await server.stop();
+  stopRequested.dispose();
   io.out('smart-whale: stopped\n');
   return 0;
+}
+
+/** Resolves on the first SIGINT/SIGTERM or abort; a second signal forces the exit. */
+function waitForStop(signal?: AbortSignal): { promise: Promise<string>; dispose: () => void } {
+  let first: ((how: string) => void) | undefined;
+  const promise = new Promise<string>((resolve) => (first = resolve));
+  let received = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (received) {
+      process.stderr.write(`smart-whale: ${sig} again: exiting now\n`);
+      process.exit(130);
+    }
+    received = true;
+    first?.(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const onAbort = () => {
+    received = true;
+    first?.('stop requested');
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    promise,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }

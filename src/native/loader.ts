@@ -33,10 +33,14 @@ export function packageRoot(): string {
   }
 }
 
-/** Where the addon may be, in order: $WHALE_NATIVE_PATH, then the cmake-js build outputs. */
+/** Where the addon may be, in order: $WHALE_NATIVE_PATH, the cmake-js build outputs, the packed prebuilt. */
 export function candidatePaths(env: NodeJS.ProcessEnv = process.env): string[] {
   const root = packageRoot();
-  const paths = [join(root, 'build', 'Release', ADDON_FILE), join(root, 'build', 'Debug', ADDON_FILE)];
+  const paths = [
+    join(root, 'build', 'Release', ADDON_FILE),
+    join(root, 'build', 'Debug', ADDON_FILE),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`, ADDON_FILE),
+  ];
   return env.WHALE_NATIVE_PATH ? [env.WHALE_NATIVE_PATH, ...paths] : paths;
 }
 

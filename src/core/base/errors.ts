@@ -25,7 +25,12 @@ export type WhaleErrorCode =
   | 'ERR_BUS_CLOSED'
   | 'ERR_INVALID_MESSAGE'
   | 'ERR_NOT_FOUND'
-  | 'ERR_CONFLICT';
+  | 'ERR_CONFLICT'
+  // Serving (config, models, HTTP)
+  | 'ERR_CONFIG'
+  | 'ERR_MODEL_NOT_FOUND'
+  | 'ERR_MODEL_NOT_READY'
+  | 'ERR_PAYLOAD_TOO_LARGE';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

@@ -1,0 +1,203 @@
+/**
+ * whale.config.json: the models a node serves, their batching, the pipeline
+ * levels and the HTTP endpoint. Backends come from the environment
+ * (KAFKA_BROKERS, REDIS_URL, WHALE_HTTP_PORT, WHALE_HTTP_HOST). With no file the
+ * node serves the shipped MNIST model.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+
+import { WhaleError } from '../core/base/errors.js';
+import { packageRoot } from '../native/loader.js';
+import { arrayAt, configError, numberAt, objectAt, optional, stringAt } from './schema.js';
+
+export type ModelAdapter = 'onnx' | 'tfjs';
+export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';
+
+export interface ModelBatching {
+  maxBatchSize: number;
+  preferredBatchSizes?: number[];
+  maxQueueDelayUs: number;
+  maxQueueSize: number;
+  instances: number;
+  executionTimeoutMs: number;
+}
+
+export interface ModelConfig {
+  name: string;
+  adapter: ModelAdapter;
+  /** Absolute path of the model file (onnx) or directory (tfjs). */
+  path: string;
+  version: string;
+  batching: ModelBatching;
+  executionProvider: ExecutionProvider;
+  intraOpThreads?: number;
+  /** Relative cost used by the `quick` level to pick the cheapest model. */
+  cost: number;
+}
+
+export interface PipelineConfig {
+  defaultModel: string;
+  quick: { model?: string; cacheTtlMs: number };
+  /** Models combined by `deep` (outputs averaged); default: every model with the default model's signature. */
+  deep: { models?: string[] };
+  /** A request without a level gets `quick` below this complexity, `deep` above the other (0..1). */
+  complexity: { quickBelow: number; deepAbove: number };
+}
+
+export interface WhaleConfig {
+  /** File the configuration came from, or undefined for the built-in defaults. */
+  source: string | undefined;
+  http: { port: number; host: string; maxBodyBytes: number; requestTimeoutMs: number };
+  models: ModelConfig[];
+  pipeline: PipelineConfig;
+  /** Weights of tenants' fair shares (default 1 each). */
+  tenants: Record<string, number>;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_BATCHING: ModelBatching = {
+  maxBatchSize: 64,
+  preferredBatchSizes: [16, 32, 64],
+  maxQueueDelayUs: 2_000,
+  maxQueueSize: 4_096,
+  instances: 1,
+  executionTimeoutMs: 10_000,
+};
+
+export const CONFIG_FILE = 'whale.config.json';
+
+/** The shipped default model: an MNIST classifier (784 floats in [0,1] → 10 class scores). */
+export function defaultModelConfig(): ModelConfig {
+  return {
+    name: 'mnist',
+    adapter: 'onnx',
+    path: join(packageRoot(), 'models', 'mnist', 'model.onnx'),
+    version: '1',
+    batching: { ...DEFAULT_BATCHING },
+    executionProvider: 'auto',
+    cost: 1,
+  };
+}
+
+/**
+ * Loads the configuration: `path` (or $WHALE_CONFIG) when given, else
+ * ./whale.config.json when present, else the defaults. Env overrides the port/host.
+ */
+export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): WhaleConfig {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const explicit = opts.path ?? env.WHALE_CONFIG;
+  const file = explicit ? resolve(cwd, explicit) : join(cwd, CONFIG_FILE);
+  let raw: unknown = {};
+  let source: string | undefined;
+  if (explicit || existsSync(file)) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new WhaleError('ERR_CONFIG', `cannot read the configuration ${file}: ${(err as Error).message}`, { field: 'config', cause: err });
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new WhaleError('ERR_CONFIG', `${file} is not valid JSON: ${(err as Error).message}`, { field: 'config', cause: err });
+    }
+    source = file;
+  }
+  const config = parseConfig(raw, source ? dirname(source) : cwd, source);
+  if (env.WHALE_HTTP_PORT !== undefined) config.http.port = parsePort(env.WHALE_HTTP_PORT, 'WHALE_HTTP_PORT');
+  if (env.WHALE_HTTP_HOST) config.http.host = env.WHALE_HTTP_HOST;
+  return config;
+}
+
+function parsePort(v: string, field: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65_535) throw configError(field, `must be a port number 0-65535, got '${v}'`);
+  return n;
+}
+
+/** Validates a configuration object; relative model paths resolve against `baseDir`. */
+export function parseConfig(raw: unknown, baseDir: string, source?: string): WhaleConfig {
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs']);
+  const h = objectAt(o.http ?? {}, 'http', ['port', 'host', 'maxBodyBytes', 'requestTimeoutMs']);
+  const http = {
+    port: optional(h.port, (v) => numberAt(v, 'http.port', { integer: true, min: 0, max: 65_535 })) ?? 8080,
+    host: optional(h.host, (v) => stringAt(v, 'http.host')) ?? '127.0.0.1',
+    maxBodyBytes: optional(h.maxBodyBytes, (v) => numberAt(v, 'http.maxBodyBytes', { integer: true, min: 1024 })) ?? 16 * 1024 * 1024,
+    requestTimeoutMs: optional(h.requestTimeoutMs, (v) => numberAt(v, 'http.requestTimeoutMs', { min: 1 })) ?? 30_000,
+  };
+  const models = o.models === undefined ? [defaultModelConfig()] : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
+  if (models.length === 0) throw configError('models', 'must list at least one model');
+  const names = new Set<string>();
+  for (const [i, m] of models.entries()) {
+    if (names.has(m.name)) throw configError(`models[${i}].name`, `duplicate model name '${m.name}'`);
+    names.add(m.name);
+  }
+  const pipeline = parsePipeline(o.pipeline ?? {}, names, models[0]!.name);
+  const tenants: Record<string, number> = {};
+  for (const [t, w] of Object.entries(objectAt(o.tenants ?? {}, 'tenants', Object.keys(o.tenants ?? {})))) {
+    tenants[t] = numberAt(w, `tenants.${t}`, { min: 1e-6 });
+  }
+  const shutdownGraceMs = optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
+  return { source, http, models, pipeline, tenants, shutdownGraceMs };
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
+  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost']);
+  const path = stringAt(m.path, `${at}.path`);
+  const intraOpThreads = optional(m.intraOpThreads, (v) => numberAt(v, `${at}.intraOpThreads`, { integer: true, min: 1, max: 1024 }));
+  return {
+    name: stringAt(m.name, `${at}.name`, { pattern: NAME }),
+    adapter: stringAt(m.adapter, `${at}.adapter`, { oneOf: ['onnx', 'tfjs'] }) as ModelAdapter,
+    path: isAbsolute(path) ? path : resolve(baseDir, path),
+    version: optional(m.version, (v) => stringAt(v, `${at}.version`, { pattern: NAME })) ?? '1',
+    batching: parseBatching(m.batching ?? {}, `${at}.batching`),
+    executionProvider: (optional(m.executionProvider, (v) => stringAt(v, `${at}.executionProvider`, { oneOf: ['auto', 'cpu', 'cuda'] })) ?? 'auto') as ExecutionProvider,
+    ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
+    cost: optional(m.cost, (v) => numberAt(v, `${at}.cost`, { min: 0 })) ?? 1,
+  };
+}
+
+function parseBatching(raw: unknown, at: string): ModelBatching {
+  const b = objectAt(raw, at, ['maxBatchSize', 'preferredBatchSizes', 'maxQueueDelayUs', 'maxQueueSize', 'instances', 'executionTimeoutMs']);
+  const maxBatchSize = optional(b.maxBatchSize, (v) => numberAt(v, `${at}.maxBatchSize`, { integer: true, min: 1, max: 65_536 })) ?? DEFAULT_BATCHING.maxBatchSize;
+  const preferred = optional(b.preferredBatchSizes, (v) =>
+    arrayAt(v, `${at}.preferredBatchSizes`).map((p, i) => numberAt(p, `${at}.preferredBatchSizes[${i}]`, { integer: true, min: 1, max: maxBatchSize })),
+  );
+  return {
+    maxBatchSize,
+    preferredBatchSizes: preferred ?? DEFAULT_BATCHING.preferredBatchSizes!.filter((p) => p <= maxBatchSize),
+    maxQueueDelayUs: optional(b.maxQueueDelayUs, (v) => numberAt(v, `${at}.maxQueueDelayUs`, { integer: true, min: 0, max: 60_000_000 })) ?? DEFAULT_BATCHING.maxQueueDelayUs,
+    maxQueueSize: optional(b.maxQueueSize, (v) => numberAt(v, `${at}.maxQueueSize`, { integer: true, min: 1, max: 10_000_000 })) ?? DEFAULT_BATCHING.maxQueueSize,
+    instances: optional(b.instances, (v) => numberAt(v, `${at}.instances`, { integer: true, min: 1, max: 256 })) ?? DEFAULT_BATCHING.instances,
+    executionTimeoutMs: optional(b.executionTimeoutMs, (v) => numberAt(v, `${at}.executionTimeoutMs`, { min: 1 })) ?? DEFAULT_BATCHING.executionTimeoutMs,
+  };
+}
+
+function parsePipeline(raw: unknown, names: Set<string>, first: string): PipelineConfig {
+  const p = objectAt(raw, 'pipeline', ['defaultModel', 'quick', 'deep', 'complexity']);
+  const model = (v: unknown, field: string): string => {
+    const n = stringAt(v, field);
+    if (!names.has(n)) throw configError(field, `no model named '${n}' (models: ${[...names].join(', ')})`);
+    return n;
+  };
+  const q = objectAt(p.quick ?? {}, 'pipeline.quick', ['model', 'cacheTtlMs']);
+  const d = objectAt(p.deep ?? {}, 'pipeline.deep', ['models']);
+  const c = objectAt(p.complexity ?? {}, 'pipeline.complexity', ['quickBelow', 'deepAbove']);
+  const quickModel = optional(q.model, (v) => model(v, 'pipeline.quick.model'));
+  const deepModels = optional(d.models, (v) => arrayAt(v, 'pipeline.deep.models').map((m, i) => model(m, `pipeline.deep.models[${i}]`)));
+  const complexity = {
+    quickBelow: optional(c.quickBelow, (v) => numberAt(v, 'pipeline.complexity.quickBelow', { min: 0, max: 1 })) ?? 0,
+    deepAbove: optional(c.deepAbove, (v) => numberAt(v, 'pipeline.complexity.deepAbove', { min: 0, max: 1 })) ?? 1,
+  };
+  if (complexity.quickBelow > complexity.deepAbove) throw configError('pipeline.complexity.quickBelow', 'must not exceed deepAbove');
+  return {
+    defaultModel: optional(p.defaultModel, (v) => model(v, 'pipeline.defaultModel')) ?? first,
+    quick: { ...(quickModel ? { model: quickModel } : {}), cacheTtlMs: optional(q.cacheTtlMs, (v) => numberAt(v, 'pipeline.quick.cacheTtlMs', { min: 1, max: 7 * 86_400_000 })) ?? 60_000 },
+    deep: deepModels ? { models: deepModels } : {},
+    complexity,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * ProcessingOptimizer: how much of the machine a request of a given
+ * complexity gets. Worker slots are shares of the CPU threads; a request
+ * holds its slots while it runs, so a burst of `deep` requests cannot starve
+ * `quick` ones of the whole machine.
+ */
+import { availableParallelism } from 'node:os';
+
+import { WhaleError } from '../base/errors.js';
+
+export interface Allocation {
+  /** 'cpu' or 'cuda:N'. */
+  device: string;
+  /** Worker slots held while the request runs (1..totalSlots). */
+  slots: number;
+}
+
+export interface ProcessingOptimizerOptions {
+  /** Slots available in total (default: the CPU threads). */
+  totalSlots?: number;
+  /** CUDA device ids usable now (default none). */
+  gpus?: string[];
+  /** Complexity from which a GPU is preferred when there is one (default 0.5). */
+  gpuAbove?: number;
+}
+
+export class ProcessingOptimizer {
+  readonly totalSlots: number;
+  private readonly gpus: string[];
+  private readonly gpuAbove: number;
+  private inUse = 0;
+  private readonly waiters: { slots: number; resolve: () => void }[] = [];
+
+  constructor(o: ProcessingOptimizerOptions = {}) {
+    this.totalSlots = Math.max(1, Math.floor(o.totalSlots ?? availableParallelism()));
+    this.gpus = o.gpus ?? [];
+    this.gpuAbove = o.gpuAbove ?? 0.5;
+  }
+
+  /** complexity in [0, 1]: 0 gets one slot on the CPU, 1 the whole machine (and the GPU when present). */
+  allocateResources(complexity: number): Allocation {
+    if (typeof complexity !== 'number' || !Number.isFinite(complexity) || complexity < 0 || complexity > 1) {
+      throw new WhaleError('ERR_INVALID_ARG', `complexity: must be a number in [0, 1], got ${String(complexity)}`, { field: 'complexity' });
+    }
+    const slots = Math.min(this.totalSlots, Math.max(1, Math.ceil(complexity * this.totalSlots)));
+    const device = this.gpus.length > 0 && complexity >= this.gpuAbove ? this.gpus[0]! : 'cpu';
+    return { device, slots };
+  }
+
+  /** Runs fn while holding `slots` worker slots (FIFO among waiters). */
+  async withSlots<T>(slots: number, fn: () => Promise<T>): Promise<T> {
+    const n = Math.min(this.totalSlots, Math.max(1, slots));
+    if (this.inUse + n > this.totalSlots || this.waiters.length > 0) {
+      await new Promise<void>((resolve) => this.waiters.push({ slots: n, resolve }));
+    } else {
+      this.inUse += n;
+    }
+    try {
+      return await fn();
+    } finally {
+      this.inUse -= n;
+      this.wake();
+    }
+  }
+
+  slotsInUse(): number {
+    return this.inUse;
+  }
+
+  private wake(): void {
+    while (this.waiters.length > 0 && this.inUse + this.waiters[0]!.slots <= this.totalSlots) {
+      const w = this.waiters.shift()!;
+      this.inUse += w.slots;
+      w.resolve();
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * ProcessingPipeline.processRequest: the seed's three levels.
+ * - quick: the answer cached for the same input (same model and version) if
+ *   there is one, else the cheapest model able to take the input; the answer is cached.
+ * - normal: the named (or default) model, through the scheduler's batching.
+ * - deep: several models with the same signature combined (floating outputs
+ *   averaged element-wise, others taken from the first model).
+ * The level comes from the request, else from its complexity (see estimateComplexity).
+ */
+import { WhaleError } from '../base/errors.js';
+import { validateTensors, type NamedTensors, type Tensor } from '../base/tensor.js';
+import type { ModelInterface } from '../base/model.js';
+import type { ModelHost } from './model-host.js';
+import type { ProcessingOptimizer } from './processing-optimizer.js';
+import { deserializeTensors, digestRequest, serializeTensors } from './tensor-digest.js';
+
+export type Level = 'quick' | 'normal' | 'deep';
+export const LEVELS: readonly Level[] = ['quick', 'normal', 'deep'];
+
+export interface InferenceRequest {
+  inputs: NamedTensors;
+  /** Default: the pipeline's default model. */
+  model?: string;
+  level?: Level;
+  /** 0..1; overrides the size-based estimate when no level is given. */
+  complexity?: number;
+  tenant?: string;
+  priority?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface InferenceResult {
+  /** The model that answered (for deep: the requested one), and every model that ran. */
+  model: string;
+  modelVersion: string;
+  models: string[];
+  outputs: NamedTensors;
+  level: Level;
+  cached: boolean;
+  device: string;
+  complexity: number;
+  durationMs: number;
+}
+
+/** What the scheduler offers the pipeline (TaskScheduler implements it). */
+export interface TaskScheduling {
+  scheduleTask(request: { model: string; input: unknown; tenant?: string; priority?: number; timeoutMs?: number; signal?: AbortSignal }): Promise<unknown>;
+}
+
+export interface ResponseCache {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+}
+
+export interface PipelineOptions {
+  host: ModelHost;
+  scheduler: TaskScheduling;
+  optimizer: ProcessingOptimizer;
+  defaultModel: string;
+  cache?: ResponseCache;
+  quick?: { model?: string; cacheTtlMs?: number };
+  deep?: { models?: string[] };
+  complexity?: { quickBelow: number; deepAbove: number };
+  /** Relative cost per model (quick picks the cheapest); default 1. */
+  costs?: Record<string, number>;
+  /** Largest batch per model (the complexity scale); default 64. */
+  maxBatchRows?: Record<string, number>;
+}
+
+export class ProcessingPipeline {
+  private readonly stats = { quick: 0, normal: 0, deep: 0, cacheHits: 0 };
+
+  constructor(private readonly o: PipelineOptions) {}
+
+  async processRequest(req: InferenceRequest): Promise<InferenceResult> {
+    const started = performance.now();
+    const requested = req.model ?? this.o.defaultModel;
+    const model = this.o.host.requireReady(requested);
+    validateTensors(model.inputs, req.inputs);
+    const complexity = req.complexity ?? this.estimateComplexity(model, req.inputs);
+    const level = req.level ?? this.levelFor(complexity);
+    if (!LEVELS.includes(level)) throw new WhaleError('ERR_INVALID_ARG', `level: must be one of ${LEVELS.join(', ')}, got '${String(level)}'`, { field: 'level' });
+    const allocation = this.o.optimizer.allocateResources(complexity);
+    this.stats[level]++;
+    const base = { level, complexity, device: allocation.device };
+    const done = (r: Omit<InferenceResult, 'level' | 'complexity' | 'device' | 'durationMs'>): InferenceResult => ({
+      ...r,
+      ...base,
+      durationMs: performance.now() - started,
+    });
+    if (level === 'quick') {
+      const quick = this.quickModel(model);
+      const key = digestRequest(quick.name, quick.version, req.inputs);
+      const hit = await this.cacheGet(key);
+      if (hit) {
+        this.stats.cacheHits++;
+        return done({ model: quick.name, modelVersion: quick.version, models: [quick.name], outputs: hit, cached: true });
+      }
+      const outputs = await this.o.optimizer.withSlots(allocation.slots, () => this.run(quick.name, req));
+      await this.cacheSet(key, outputs);
+      return done({ model: quick.name, modelVersion: quick.version, models: [quick.name], outputs, cached: false });
+    }
+    if (level === 'normal') {
+      const outputs = await this.o.optimizer.withSlots(allocation.slots, () => this.run(model.name, req));
+      return done({ model: model.name, modelVersion: model.version, models: [model.name], outputs, cached: false });
+    }
+    const members = this.deepMembers(model);
+    const results = await this.o.optimizer.withSlots(allocation.slots, () => Promise.all(members.map((m) => this.run(m, req))));
+    return done({ model: model.name, modelVersion: model.version, models: members, outputs: combine(results), cached: false });
+  }
+
+  /**
+   * Size-based complexity in [0, 1]: the rows of the request (its first
+   * dimension) relative to the model's largest batch, log-scaled, so a single
+   * row is ~0 and a request as large as a full batch is 1.
+   */
+  estimateComplexity(model: ModelInterface, inputs: NamedTensors): number {
+    const first = Object.values(inputs)[0];
+    const rows = first && first.shape.length > 0 ? first.shape[0]! : 1;
+    const maxRows = Math.max(2, this.o.maxBatchRows?.[model.name] ?? 64);
+    return Math.min(1, Math.log2(Math.max(1, rows)) / Math.log2(maxRows));
+  }
+
+  levelStats(): Readonly<typeof this.stats> {
+    return { ...this.stats };
+  }
+
+  private levelFor(complexity: number): Level {
+    const c = this.o.complexity ?? { quickBelow: 0, deepAbove: 1 };
+    if (complexity < c.quickBelow) return 'quick';
+    if (complexity > c.deepAbove) return 'deep';
+    return 'normal';
+  }
+
+  private async run(model: string, req: InferenceRequest): Promise<NamedTensors> {
+    return (await this.o.scheduler.scheduleTask({
+      model,
+      input: req.inputs,
+      ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
+      ...(req.priority === undefined ? {} : { priority: req.priority }),
+      ...(req.timeoutMs === undefined ? {} : { timeoutMs: req.timeoutMs }),
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
+    })) as NamedTensors;
+  }
+
+  /** The configured quick model, else the cheapest ready model with the same signature. */
+  private quickModel(model: ModelInterface): ModelInterface {
+    if (this.o.quick?.model && this.o.host.isReady(this.o.quick.model)) return this.o.host.get(this.o.quick.model);
+    const costs = this.o.costs ?? {};
+    return this.compatible(model).reduce((best, m) => ((costs[m.name] ?? 1) < (costs[best.name] ?? 1) ? m : best), model);
+  }
+
+  private deepMembers(model: ModelInterface): string[] {
+    const configured = this.o.deep?.models?.filter((n) => this.o.host.isReady(n) && sameSignature(this.o.host.get(n), model));
+    const members = configured && configured.length > 0 ? configured : this.compatible(model).map((m) => m.name);
+    return members.includes(model.name) ? members : [model.name, ...members];
+  }
+
+  private compatible(model: ModelInterface): ModelInterface[] {
+    return this.o.host
+      .names()
+      .filter((n) => this.o.host.isReady(n))
+      .map((n) => this.o.host.get(n))
+      .filter((m) => sameSignature(m, model));
+  }
+
+  private async cacheGet(key: string): Promise<NamedTensors | undefined> {
+    if (!this.o.cache) return undefined;
+    const text = await this.o.cache.get(key).catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      return deserializeTensors(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async cacheSet(key: string, outputs: NamedTensors): Promise<void> {
+    if (!this.o.cache) return;
+    await this.o.cache.set(key, serializeTensors(outputs), this.o.quick?.cacheTtlMs ?? 60_000).catch(() => undefined);
+  }
+}
+
+function sameSignature(a: ModelInterface, b: ModelInterface): boolean {
+  const sig = (m: ModelInterface) =>
+    JSON.stringify([m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]), m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)])]);
+  return sig(a) === sig(b);
+}
+
+const FLOAT = new Set(['FP32', 'FP64']);
+
+/** Element-wise mean of floating outputs across members; non-floating outputs come from the first. */
+export function combine(results: NamedTensors[]): NamedTensors {
+  const first = results[0]!;
+  if (results.length === 1) return first;
+  const out: NamedTensors = {};
+  for (const [name, t] of Object.entries(first)) {
+    if (!FLOAT.has(t.datatype) || !ArrayBuffer.isView(t.data)) {
+      out[name] = t;
+      continue;
+    }
+    const src = t.data as Float32Array | Float64Array;
+    const acc = new Float64Array(src.length);
+    for (const r of results) {
+      const d = r[name]?.data as Float32Array | Float64Array | undefined;
+      if (!d || d.length !== src.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `deep: output '${name}' differs in size between models`, { field: `outputs.${name}` });
+      for (let i = 0; i < d.length; i++) acc[i]! += d[i]!;
+    }
+    const mean = t.datatype === 'FP64' ? new Float64Array(src.length) : new Float32Array(src.length);
+    for (let i = 0; i < acc.length; i++) mean[i] = acc[i]! / results.length;
+    out[name] = { ...t, data: mean } as Tensor;
+  }
+  return out;
+}

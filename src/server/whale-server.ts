@@ -1,0 +1,159 @@
+/**
+ * WhaleServer: one node of Smart Whale. Loads the configured models, runs
+ * them behind the native scheduler and the processing pipeline, and serves
+ * them over HTTP (V2 protocol) and the bus (user requests → streamed answers).
+ * stop() shuts down in order: stop intake, drain in-flight work up to the
+ * grace period, then close the bus, the stores and the models.
+ */
+import { WhaleError } from '../core/base/errors.js';
+import { createLogger, type Logger } from '../core/base/logger.js';
+import type { ModelInterface } from '../core/base/model.js';
+import type { NamedTensors } from '../core/base/tensor.js';
+import { TieredCache } from '../core/memory/tiered-cache.js';
+import { ModelHost } from '../core/processing/model-host.js';
+import { ProcessingOptimizer } from '../core/processing/processing-optimizer.js';
+import { ProcessingPipeline, type ResponseCache } from '../core/processing/processing-pipeline.js';
+import { TaskScheduler } from '../core/processing/task-scheduler.js';
+import { createModel } from '../models/index.js';
+import { engine } from '../native/engine.js';
+import { MessagingService } from '../services/messaging-service.js';
+import type { WhaleConfig } from '../config/whale-config.js';
+import { BusInferenceEndpoint } from './bus-endpoint.js';
+import { InferenceHttpServer } from './http-server.js';
+
+export interface WhaleServerOptions {
+  config: WhaleConfig;
+  /** Default: a MessagingService on KAFKA_BROKERS / REDIS_URL, else in-process. */
+  messaging?: MessagingService;
+  /** Models to host instead of the configured ones (tests, embedding). */
+  models?: ModelInterface[];
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  serverVersion?: string;
+}
+
+const RESPONSES = 'whale.responses';
+
+export class WhaleServer {
+  readonly host: ModelHost;
+  readonly optimizer: ProcessingOptimizer;
+  readonly scheduler: TaskScheduler;
+  readonly pipeline: ProcessingPipeline;
+  readonly messaging: MessagingService;
+  private readonly cache: TieredCache;
+  private readonly http: InferenceHttpServer;
+  private readonly endpoint: BusInferenceEndpoint;
+  private readonly logger: Logger;
+  private accepting = false;
+  private url: string | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly o: WhaleServerOptions) {
+    const { config } = o;
+    const env = o.env ?? process.env;
+    this.logger = o.logger ?? createLogger('server');
+    this.messaging = o.messaging ?? new MessagingService({ env, logger: this.logger });
+    this.host = new ModelHost({ logger: this.logger });
+    const gpus = safeGpus();
+    this.optimizer = new ProcessingOptimizer({ gpus });
+    this.scheduler = new TaskScheduler({
+      executor: (model, inputs) => this.host.runBatch(model, inputs as NamedTensors[]),
+      models: Object.fromEntries(config.models.map((m) => [m.name, m.batching])),
+      tenants: config.tenants,
+      onBatchTimeout: (model) => this.host.markHung(model),
+    });
+    this.cache = new TieredCache({
+      diskDir: false,
+      ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+      namespaces: { [RESPONSES]: { ttlMs: config.pipeline.quick.cacheTtlMs } },
+      logger: this.logger,
+    });
+    this.pipeline = new ProcessingPipeline({
+      host: this.host,
+      scheduler: this.scheduler,
+      optimizer: this.optimizer,
+      defaultModel: config.pipeline.defaultModel,
+      cache: responseCache(this.cache),
+      quick: config.pipeline.quick,
+      deep: config.pipeline.deep,
+      complexity: config.pipeline.complexity,
+      costs: Object.fromEntries(config.models.map((m) => [m.name, m.cost])),
+      maxBatchRows: Object.fromEntries(config.models.map((m) => [m.name, m.batching.maxBatchSize])),
+    });
+    this.http = new InferenceHttpServer({
+      host: this.host,
+      pipeline: this.pipeline,
+      logger: this.logger,
+      serverName: 'smart-whale',
+      serverVersion: o.serverVersion ?? '0',
+      maxBodyBytes: config.http.maxBodyBytes,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      isReady: () => this.accepting,
+    });
+    this.endpoint = new BusInferenceEndpoint(this.messaging.bus, this.messaging.user, this.pipeline, this.logger, config.pipeline.defaultModel);
+  }
+
+  /** Starts everything; on a failure what was started is stopped again and the error is thrown. */
+  async start(): Promise<{ url: string }> {
+    const { config } = this.o;
+    try {
+      await this.messaging.initialize();
+      const models = this.o.models ?? config.models.map((m) => createModel(m));
+      for (const m of models) await this.host.add(m);
+      await this.endpoint.start();
+      const addr = await this.http.listen(config.http.port, config.http.host);
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      this.url = `http://${host}:${addr.port}`;
+      this.accepting = true;
+      return { url: this.url };
+    } catch (err) {
+      await this.stop(0).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get address(): string {
+    if (!this.url) throw new WhaleError('ERR_MODEL_NOT_READY', 'the server is not listening');
+    return this.url;
+  }
+
+  /** Idempotent ordered shutdown; requests still queued after graceMs fail with a typed error. */
+  stop(graceMs = this.o.config.shutdownGraceMs): Promise<void> {
+    this.stopping ??= this.shutdown(graceMs);
+    return this.stopping;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.accepting = false;
+    const steps: [string, Promise<unknown>][] = [
+      ['http', this.http.close(graceMs)],
+      ['bus endpoint', this.endpoint.stop()],
+      ['scheduler', this.scheduler.drain(graceMs)],
+    ];
+    const results = await Promise.allSettled(steps.map(([, p]) => p));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') this.logger.warn('shutdown step failed', { step: steps[i]![0], error: (r.reason as Error)?.message });
+    });
+    await this.messaging.shutdown().catch((err: Error) => this.logger.warn('messaging shutdown failed', { error: err.message }));
+    await this.host.close();
+    await this.cache.close().catch(() => undefined);
+  }
+}
+
+function responseCache(cache: TieredCache): ResponseCache {
+  return {
+    get: async (key) => {
+      const v = await cache.get(RESPONSES, key);
+      return typeof v === 'string' ? v : undefined;
+    },
+    set: (key, value, ttlMs) => cache.set(RESPONSES, key, value, { ttlMs }),
+  };
+}
+
+function safeGpus(): string[] {
+  try {
+    return engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.id);
+  } catch {
+    return [];
+  }
+}

@@ -96,12 +96,12 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `cannot read the configuration ${file}: ${(err as Error).message}`, { field: 'config', cause: err });
+      throw new WhaleError('ERR_CONFIG', `config: cannot read the configuration ${file}: ${(err as Error).message}`, { field: 'config', cause: err });
     }
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `${file} is not valid JSON: ${(err as Error).message}`, { field: 'config', cause: err });
+      throw new WhaleError('ERR_CONFIG', `config: ${file} is not valid JSON: ${(err as Error).message}`, { field: 'config', cause: err });
     }
     source = file;
   }

@@ -1,0 +1,82 @@
+/**
+ * The package as another project sees it: pack the tarball, install it into a
+ * fresh project (npm resolves its dependencies; the packed prebuilt addon is
+ * used since npm skips dependencies' install scripts), then compile every
+ * ```ts example of the README with tsc against the installed types and run it.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** The README's ```ts blocks, in order. */
+export function readmeExamples(readme: string): string[] {
+  return [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+}
+
+describe('the packed package in a consumer project', () => {
+  let dir: string;
+  const examples = readmeExamples(readFileSync(join(root, 'README.md'), 'utf8'));
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'whale-consumer-'));
+    execFileSync(process.execPath, [join(root, 'scripts', 'prebuild-copy.mjs')], { cwd: root, stdio: 'pipe' });
+    const packed = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+    const tarball = join(dir, (JSON.parse(packed) as { filename: string }[])[0]!.filename);
+    const app = join(dir, 'app');
+    mkdirSync(join(app, 'examples'), { recursive: true });
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'whale-consumer', private: true, type: 'module' }));
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true,
+          types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], outDir: 'out', rootDir: 'examples',
+        },
+        include: ['examples/*.ts'],
+      }),
+    );
+    execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, stdio: 'pipe', timeout: 400_000 });
+  }, 600_000);
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('installs with main/types/exports that resolve, and no file of the repo is needed', () => {
+    const app = join(dir, 'app');
+    const installed = join(app, 'node_modules', 'smart-whale-core');
+    const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { main: string; types: string };
+    expect(readdirSync(join(installed, 'prebuilds'))).toContain(`${process.platform}-${process.arch}`);
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('smart-whale-core'); console.log(typeof m.WhaleError, typeof m.Aggregator, typeof m.messagingService)"],
+      { cwd: app, encoding: 'utf8' },
+    );
+    expect(out.trim()).toBe('function function object');
+    expect(readFileSync(join(installed, pkg.types), 'utf8')).toContain('export');
+  });
+
+  it('compiles every README example with tsc (strict) and runs each to a clean exit', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    const app = join(dir, 'app');
+    examples.forEach((code, i) => writeFileSync(join(app, 'examples', `example-${i + 1}.ts`), code));
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
+    expect(tsc.stdout + tsc.stderr, 'tsc output').toBe('');
+    expect(tsc.status).toBe(0);
+    for (let i = 0; i < examples.length; i++) {
+      const run = spawnSync(process.execPath, [join(app, 'out', `example-${i + 1}.js`)], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, WHALE_LOG_LEVEL: 'warn', KAFKA_BROKERS: '', REDIS_URL: '', WHALE_HTTP_PORT: '0' },
+      });
+      expect(`${run.status} ${run.signal}`, `README example ${i + 1} failed:\n${examples[i]}\n--- stderr:\n${run.stderr}`).toBe('0 null');
+    }
+  }, 600_000);
+});

@@ -35,14 +35,14 @@ describe('whale CLI', () => {
     expect(badFlag.err).toMatch(/--nope/);
   });
 
-  it('start runs the services on the in-process bus and stops on a signal', async () => {
+  it('start serves on the in-process bus and stops when asked', async () => {
     const { startCommand } = await import('../src/cli/start.js');
     const ac = new AbortController();
     let out = '';
-    const running = startCommand({ out: (s) => (out += s), err: () => undefined }, ac.signal);
-    const end = Date.now() + 10_000;
-    while (!out.includes('services running') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-    expect(out).toMatch(/services running on the in-process bus/);
+    const running = startCommand({ out: (s) => (out += s), err: () => undefined }, { port: 0 }, ac.signal);
+    const end = Date.now() + 20_000;
+    while (!out.includes('serving') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(out).toMatch(/serving mnist on http:\/\/127\.0\.0\.1:\d+ .* the in-process bus/);
     ac.abort();
     expect(await running).toBe(0);
     expect(out).toMatch(/stopped/);

@@ -4,7 +4,9 @@
  * streams back on the user's session through UserService. Every node joins
  * one consumer group, so several nodes on one Kafka share the requests.
  *
- * content: { model?, inputs: V2 tensors, level?, id?, parameters? }
+ * content: { model?, inputs: V2 tensors, level?, id? }. Requests whose content
+ * has no `inputs` are not inference requests: they are left to the other
+ * consumers of the topic (subscribeToUserRequests handlers).
  */
 import { WhaleError } from '../core/base/errors.js';
 import type { Logger } from '../core/base/logger.js';
@@ -47,6 +49,7 @@ export class BusInferenceEndpoint {
 
   async start(): Promise<void> {
     this.sub = await subscribeTyped<UserRequestPayload>(this.bus, 'userRequests', 'UserRequest', INFERENCE_GROUP, (payload) => {
+      if (!isInferenceRequest(payload.content)) return;
       const job = this.answer(payload);
       this.active.add(job);
       return job.finally(() => this.active.delete(job));
@@ -74,9 +77,6 @@ export class BusInferenceEndpoint {
   }
 
   private async infer(content: unknown): Promise<InferenceAnswer> {
-    if (typeof content !== 'object' || content === null || Array.isArray(content)) {
-      throw new WhaleError('ERR_INVALID_ARG', 'content: an inference request must be an object { model?, inputs, level?, id? }', { field: 'content' });
-    }
     const c = content as Record<string, unknown>;
     if (c.model !== undefined && typeof c.model !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'content.model: must be a string', { field: 'content.model' });
     if (c.level !== undefined && !LEVELS.includes(c.level as Level)) {
@@ -97,6 +97,10 @@ export class BusInferenceEndpoint {
       outputs: fromNamedTensors(result.outputs),
     };
   }
+}
+
+export function isInferenceRequest(content: unknown): boolean {
+  return typeof content === 'object' && content !== null && !Array.isArray(content) && 'inputs' in content;
 }
 
 function idOf(content: unknown): { id?: string } {

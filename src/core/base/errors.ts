@@ -30,7 +30,18 @@ export type WhaleErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_MODEL_NOT_FOUND'
   | 'ERR_MODEL_NOT_READY'
-  | 'ERR_PAYLOAD_TOO_LARGE';
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  // Model lifecycle and adapters (core/base/model, models/)
+  | 'ERR_INVALID_STATE'
+  | 'ERR_MODEL_LOAD'
+  | 'ERR_MODEL_RUN'
+  // Scheduling (core/processing/task-scheduler)
+  | 'ERR_OVERLOADED'
+  | 'ERR_DEADLINE_EXCEEDED'
+  | 'ERR_CANCELLED'
+  | 'ERR_SHUTTING_DOWN'
+  | 'ERR_EXECUTION_FAILED'
+  | 'ERR_MODEL_REMOVED';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

@@ -4,12 +4,14 @@ namespace whale::bindings {
 void init_devices(Napi::Env env, Napi::Object exports);
 void init_aggregate(Napi::Env env, Napi::Object exports);
 void init_quant(Napi::Env env, Napi::Object exports);
+void init_sched(Napi::Env env, Napi::Object exports);
 }  // namespace whale::bindings
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whale::bindings::init_devices(env, exports);
   whale::bindings::init_aggregate(env, exports);
   whale::bindings::init_quant(env, exports);
+  whale::bindings::init_sched(env, exports);
   return exports;
 }
 

@@ -42,10 +42,15 @@ export class ByteLru<V> {
 
   /** Stores value unless it alone exceeds the budget (returns false then). */
   set(key: string, value: V, bytes: number, ttlMs?: number): boolean {
+    return this.setUntil(key, value, bytes, ttlMs === undefined ? Infinity : this.now() + ttlMs);
+  }
+
+  /** Like set(), with an absolute expiry (ms since epoch; Infinity = never), e.g. one read from a lower tier. */
+  setUntil(key: string, value: V, bytes: number, expiresAt: number): boolean {
     const old = this.map.get(key);
     if (old) this.remove(key, old);
-    if (bytes > this.maxBytes) return false;
-    this.map.set(key, { value, bytes, expiresAt: ttlMs === undefined ? Infinity : this.now() + ttlMs });
+    if (bytes > this.maxBytes || expiresAt <= this.now()) return false;
+    this.map.set(key, { value, bytes, expiresAt });
     this.bytes += bytes;
     for (const [k, e] of this.map) {
       if (this.bytes <= this.maxBytes) break;

@@ -73,6 +73,28 @@ export class RedisTier {
     return this.run(() => this.client.mgetBuffer(...keys));
   }
 
+  /**
+   * Values with their expiry (ms since epoch, Infinity = none), for promotion
+   * to L1 with the time the entry has left: one round trip (MGET + PTTLs).
+   */
+  async mgetWithExpiry(keys: string[]): Promise<Array<{ data: Buffer; expiresAt: number } | null>> {
+    if (keys.length === 0) return [];
+    return this.run(async () => {
+      const p = this.client.pipeline().mgetBuffer(...keys);
+      for (const k of keys) p.pttl(k);
+      const res = (await p.exec()) ?? [];
+      const failed = res.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      const values = res[0]![1] as Array<Buffer | null>;
+      const now = Date.now();
+      return values.map((data, i) => {
+        const pttl = res[i + 1]![1] as number;
+        if (data === null || pttl === -2) return null; // -2: gone between the two commands
+        return { data, expiresAt: pttl === -1 ? Infinity : now + pttl };
+      });
+    });
+  }
+
   async set(key: string, data: Buffer, ttlMs?: number): Promise<void> {
     await this.run(() => (ttlMs === undefined ? this.client.set(key, data) : this.client.set(key, data, 'PX', Math.max(1, Math.ceil(ttlMs)))));
   }

@@ -1,52 +1,29 @@
 /**
  * The tiered cache: L1 in-process (byte-bounded LRU), L2 Redis (when
- * REDIS_URL or redisUrl is set), L3 a directory on disk. Float32Array values
- * are stored below L1 as quantized tensor blobs.
+ * REDIS_URL or redisUrl is set), L3 a private directory on disk. Top-level
+ * Float32Array values are stored below L1 as quantized tensor blobs.
  *
- * Failures of L2/L3 never reach the caller as exceptions: an outage or an
- * undecodable value is a miss, counted in stats(); only bad arguments throw.
+ * Every tier uses the same unambiguous id (cache-key.ts) and the same
+ * absolute expiry, fixed at the write: a value promoted from L2/L3 to L1
+ * keeps the time it has left. L1 keeps and hands out private copies, so
+ * callers never share memory with the cache or with each other.
+ *
+ * Failures of L2/L3 never reach get/set as exceptions: an outage or an
+ * undecodable value is a miss, counted in stats(); only bad arguments throw
+ * (ready() reports an unusable disk directory).
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { WhaleError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { ByteLru } from './byte-lru.js';
-import type { EncodeOptions } from './codec.js';
+import { cacheId, checkNamespace } from './cache-key.js';
+import { checkCacheOptions, checkTtlArg, type NamespacePolicy, type Tier, type TieredCacheOptions } from './cache-options.js';
+import { checkValue, copyValue, type CacheValue } from './cache-value.js';
+import { defaultCacheDir } from './disk-dir.js';
 import { DiskTier } from './disk-tier.js';
 import { RedisTier } from './redis-tier.js';
-import { deserializeValue, serializeValue, valueBytes, type CacheValue, type Serialized } from './value-codec.js';
+import { deserializeValue, serializeValue, type Serialized } from './value-codec.js';
 
-export type Tier = 'l1' | 'l2' | 'l3';
-
-export interface NamespacePolicy {
-  /** Default TTL of the namespace's entries (none: they live until evicted). */
-  ttlMs?: number;
-  /** Tiers used by this namespace (default: every configured tier). */
-  tiers?: Tier[];
-  /** 'through' (default): set() resolves once every tier has it; 'behind': L1 now, the rest in the background. */
-  write?: 'through' | 'behind';
-  /** Read-through: called on a miss in every tier; its value is stored and returned. */
-  loader?: (key: string) => Promise<CacheValue | undefined>;
-  /** How Float32Array values are encoded for L2/L3 (default int8, block 64). */
-  tensor?: EncodeOptions;
-}
-
-export interface TieredCacheOptions {
-  /** L1 budget in bytes (default 64 MiB). */
-  l1MaxBytes?: number;
-  /** Redis URL for L2 (default $REDIS_URL; without one there is no L2). */
-  redisUrl?: string;
-  redisCommandTimeoutMs?: number;
-  /** L3 directory (default $WHALE_CACHE_DIR or <tmp>/smart-whale-cache); false for none. */
-  diskDir?: string | false;
-  /** L3 budget in bytes (default 1 GiB). */
-  diskMaxBytes?: number;
-  /** Prefix of every L2/L3 key (default 'whale'): keys are prefix:namespace:key. */
-  keyPrefix?: string;
-  namespaces?: Record<string, NamespacePolicy>;
-  logger?: Logger;
-}
+export { MAX_TTL_MS, type NamespacePolicy, type Tier, type TieredCacheOptions } from './cache-options.js';
 
 interface Counters {
   hits: number;
@@ -63,6 +40,13 @@ export interface CacheStats {
   compression: { rawBytes: number; storedBytes: number; ratio: number };
 }
 
+/** A value read from L2/L3: freshly decoded (owned by no one), its L1 size and its absolute expiry. */
+interface Found {
+  value: CacheValue;
+  bytes: number;
+  expiresAt: number;
+}
+
 const counters = (): Counters => ({ hits: 0, misses: 0, errors: 0 });
 
 export class TieredCache {
@@ -74,12 +58,14 @@ export class TieredCache {
   private readonly policies: Record<string, NamespacePolicy>;
   private readonly count = { l1: counters(), l2: counters(), l3: counters() };
   private readonly pending = new Set<Promise<void>>();
+  private l3Failing = false;
   private corruptions = 0;
   private loads = 0;
   private rawBytes = 0;
   private storedBytes = 0;
 
   constructor(o: TieredCacheOptions = {}) {
+    checkCacheOptions(o);
     this.logger = o.logger ?? createLogger('cache');
     this.prefix = o.keyPrefix ?? 'whale';
     this.policies = o.namespaces ?? {};
@@ -89,36 +75,25 @@ export class TieredCache {
       this.l2 = new RedisTier({ url: redisUrl, logger: this.logger, ...(o.redisCommandTimeoutMs ? { commandTimeoutMs: o.redisCommandTimeoutMs } : {}) });
     }
     if (o.diskDir !== false) {
-      const dir = o.diskDir ?? process.env.WHALE_CACHE_DIR ?? join(tmpdir(), 'smart-whale-cache');
-      this.l3 = new DiskTier(dir, o.diskMaxBytes ?? 1 << 30);
+      this.l3 = new DiskTier({ dir: o.diskDir ?? defaultCacheDir(), maxBytes: o.diskMaxBytes ?? 1 << 30, ...(o.diskKey ? { key: o.diskKey } : {}) });
     }
   }
 
-  /** Waits for Redis (if configured) up to timeoutMs; the cache works without it meanwhile. */
+  /**
+   * Opens the disk directory (a WhaleError ERR_INVALID_OPTION, field
+   * options.diskDir, if it is unusable or unsafe; the tier keeps retrying
+   * with backoff) and waits for Redis (if configured) up to timeoutMs.
+   */
   async ready(timeoutMs = 2000): Promise<{ l2: boolean }> {
     await this.l3?.init();
     return { l2: this.l2 ? await this.l2.waitReady(timeoutMs) : false };
   }
 
+  /** The cached value (a copy the caller owns), or undefined. */
   async get(ns: string, key: string): Promise<CacheValue | undefined> {
+    const [v] = await this.lookup(ns, [key]);
+    if (v !== undefined) return v;
     const policy = this.policy(ns);
-    const id = this.id(ns, key);
-    if (this.uses(policy, 'l1')) {
-      const v = this.l1.get(id);
-      if (v !== undefined) {
-        this.count.l1.hits++;
-        return v;
-      }
-      this.count.l1.misses++;
-    }
-    if (this.l2 && this.uses(policy, 'l2')) {
-      const v = this.decodedL2(id, await this.l2Get(id));
-      if (v !== undefined) return this.promote(policy, id, v);
-    }
-    if (this.l3 && this.uses(policy, 'l3')) {
-      const v = await this.l3Get(id);
-      if (v !== undefined) return this.promote(policy, id, v);
-    }
     if (!policy.loader) return undefined;
     const loaded = await policy.loader(key);
     this.loads++;
@@ -127,70 +102,46 @@ export class TieredCache {
   }
 
   async getMany(ns: string, keys: readonly string[]): Promise<Array<CacheValue | undefined>> {
-    const policy = this.policy(ns);
-    const ids = keys.map((k) => this.id(ns, k));
-    const out: Array<CacheValue | undefined> = ids.map((id) => {
-      if (!this.uses(policy, 'l1')) return undefined;
-      const v = this.l1.get(id);
-      this.count.l1[v === undefined ? 'misses' : 'hits']++;
-      return v;
-    });
-    let missing = ids.flatMap((id, i) => (out[i] === undefined ? [i] : []));
-    if (missing.length > 0 && this.l2 && this.uses(policy, 'l2')) {
-      let raw: Array<Buffer | null> | undefined;
-      try {
-        raw = await this.l2.mget(missing.map((i) => ids[i]!));
-      } catch {
-        this.count.l2.errors++;
-      }
-      missing.forEach((i, j) => {
-        const v = this.decodedL2(ids[i]!, raw ? raw[j] ?? null : undefined);
-        if (v !== undefined) out[i] = this.promote(policy, ids[i]!, v);
-      });
-      missing = missing.filter((i) => out[i] === undefined);
-    }
-    if (this.l3 && this.uses(policy, 'l3')) {
-      for (const i of missing) {
-        const v = await this.l3Get(ids[i]!);
-        if (v !== undefined) out[i] = this.promote(policy, ids[i]!, v);
-      }
-    }
-    return out;
+    if (!Array.isArray(keys)) throw new WhaleError('ERR_INVALID_ARG', 'keys: must be an array of strings', { field: 'keys' });
+    return this.lookup(ns, keys);
   }
 
+  /** Stores a private copy; ttlMs (default: the namespace's) is counted from now in every tier. */
   async set(ns: string, key: string, value: CacheValue, opts: { ttlMs?: number } = {}): Promise<void> {
     await this.setMany(ns, [[key, value]], opts);
   }
 
+  /** Every entry is validated before any is written. */
   async setMany(ns: string, entries: ReadonlyArray<readonly [string, CacheValue]>, opts: { ttlMs?: number } = {}): Promise<void> {
     const policy = this.policy(ns);
-    const ttlMs = opts.ttlMs ?? policy.ttlMs;
-    if (ttlMs !== undefined && !(ttlMs > 0)) throw new WhaleError('ERR_INVALID_ARG', `ttlMs: must be > 0, got ${ttlMs}`, { field: 'ttlMs' });
-    const rows = entries.map(([key, value]) => {
-      if (value === undefined) throw new WhaleError('ERR_INVALID_ARG', `value of '${key}': undefined cannot be cached`, { field: 'value' });
-      return { id: this.id(ns, key), value };
+    if (typeof opts !== 'object' || opts === null) throw new WhaleError('ERR_INVALID_ARG', 'options: must be an object', { field: 'options' });
+    const ttlMs = checkTtlArg(opts.ttlMs) ?? policy.ttlMs;
+    if (!Array.isArray(entries)) throw new WhaleError('ERR_INVALID_ARG', 'entries: must be an array of [key, value] pairs', { field: 'entries' });
+    const rows = entries.map((e, i) => {
+      if (!Array.isArray(e)) throw new WhaleError('ERR_INVALID_ARG', `entries[${i}]: must be a [key, value] pair`, { field: `entries[${i}]` });
+      const [key, value] = e as [string, CacheValue];
+      const id = cacheId(this.prefix, ns, key);
+      return { id, value, bytes: checkValue(value) };
     });
     const lower = (this.l2 && this.uses(policy, 'l2')) || (this.l3 && this.uses(policy, 'l3'));
     const serialized: Serialized[] = lower ? rows.map((r) => serializeValue(r.value, policy.tensor ?? {})) : [];
+    const expiresAt = ttlMs === undefined ? Infinity : Date.now() + ttlMs;
     if (this.uses(policy, 'l1')) {
-      for (const r of rows) {
-        const v = r.value instanceof Float32Array ? r.value.slice() : r.value;
-        this.l1.set(r.id, v, valueBytes(v), ttlMs);
-      }
+      for (const r of rows) this.l1.setUntil(r.id, copyValue(r.value), r.bytes, expiresAt);
     }
     if (!lower) return;
     for (const s of serialized) {
       this.rawBytes += s.rawBytes;
       this.storedBytes += s.data.length;
     }
-    const write = this.writeLower(policy, rows.map((r, i) => ({ key: r.id, data: serialized[i]!.data, ttlMs })));
+    const write = this.writeLower(policy, rows.map((r, i) => ({ id: r.id, data: serialized[i]!.data })), expiresAt);
     if (policy.write === 'behind') this.track(write);
     else await write;
   }
 
   async delete(ns: string, key: string): Promise<void> {
     const policy = this.policy(ns);
-    const id = this.id(ns, key);
+    const id = cacheId(this.prefix, ns, key);
     this.l1.delete(id);
     if (this.l2 && this.uses(policy, 'l2')) await this.l2.del([id]).catch(() => void this.count.l2.errors++);
     if (this.l3 && this.uses(policy, 'l3')) await this.l3.delete(id).catch(() => void this.count.l3.errors++);
@@ -215,58 +166,84 @@ export class TieredCache {
   }
 
   private policy(ns: string): NamespacePolicy {
-    if (typeof ns !== 'string' || ns.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'namespace: must be a non-empty string', { field: 'namespace' });
-    return this.policies[ns] ?? {};
-  }
-
-  private id(ns: string, key: string): string {
-    if (typeof key !== 'string' || key.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'key: must be a non-empty string', { field: 'key' });
-    return `${this.prefix}:${ns}:${key}`;
+    checkNamespace(ns);
+    return Object.hasOwn(this.policies, ns) ? this.policies[ns]! : {};
   }
 
   private uses(p: NamespacePolicy, tier: Tier): boolean {
     return p.tiers === undefined || p.tiers.includes(tier);
   }
 
-  private promote(policy: NamespacePolicy, id: string, v: CacheValue): CacheValue {
-    if (this.uses(policy, 'l1')) this.l1.set(id, v, valueBytes(v), policy.ttlMs);
-    return v;
+  /** L1, then L2 for what is missing, then L3; hits below L1 are promoted with their remaining TTL. */
+  private async lookup(ns: string, keys: readonly string[]): Promise<Array<CacheValue | undefined>> {
+    const policy = this.policy(ns);
+    const ids = keys.map((k) => cacheId(this.prefix, ns, k));
+    const out: Array<CacheValue | undefined> = ids.map((id) => {
+      if (!this.uses(policy, 'l1')) return undefined;
+      const v = this.l1.get(id);
+      this.count.l1[v === undefined ? 'misses' : 'hits']++;
+      return v === undefined ? undefined : copyValue(v);
+    });
+    let missing = ids.flatMap((_, i) => (out[i] === undefined ? [i] : []));
+    if (missing.length > 0 && this.l2 && this.uses(policy, 'l2')) {
+      const found = await this.l2Read(missing.map((i) => ids[i]!), this.uses(policy, 'l1'));
+      missing.forEach((i, j) => {
+        if (found[j]) out[i] = this.promote(policy, ids[i]!, found[j]);
+      });
+      missing = missing.filter((i) => out[i] === undefined);
+    }
+    if (this.l3 && this.uses(policy, 'l3')) {
+      for (const i of missing) {
+        const f = await this.l3Read(ids[i]!);
+        if (f) out[i] = this.promote(policy, ids[i]!, f);
+      }
+    }
+    return out;
   }
 
-  private async l2Get(id: string): Promise<Buffer | null | undefined> {
+  private promote(policy: NamespacePolicy, id: string, f: Found): CacheValue {
+    if (!this.uses(policy, 'l1')) return f.value;
+    this.l1.setUntil(id, f.value, f.bytes, f.expiresAt);
+    return copyValue(f.value);
+  }
+
+  /** withExpiry: also ask Redis how long each entry has left (needed only to promote). */
+  private async l2Read(ids: string[], withExpiry: boolean): Promise<Array<Found | undefined>> {
+    let raw: Array<{ data: Buffer; expiresAt: number } | null>;
     try {
-      return await this.l2!.get(id);
+      if (withExpiry) raw = await this.l2!.mgetWithExpiry(ids);
+      else {
+        const data = ids.length === 1 ? [await this.l2!.get(ids[0]!)] : await this.l2!.mget(ids);
+        raw = data.map((d) => (d === null ? null : { data: d, expiresAt: Infinity }));
+      }
     } catch {
       this.count.l2.errors++;
-      return undefined; // an outage: a miss, already logged by the tier
+      return ids.map(() => undefined); // an outage: a miss, already logged by the tier
     }
+    return raw.map((r, j) => {
+      if (r === null) {
+        this.count.l2.misses++;
+        return undefined;
+      }
+      try {
+        const d = deserializeValue(r.data);
+        this.count.l2.hits++;
+        return { ...d, expiresAt: r.expiresAt };
+      } catch (err) {
+        this.corrupt('l2', ids[j]!, err);
+        this.track(this.l2!.del([ids[j]!]).catch(() => undefined));
+        return undefined;
+      }
+    });
   }
 
-  /** Decodes an L2 value; undefined for a miss, an outage (raw undefined) or corruption. */
-  private decodedL2(id: string, raw: Buffer | null | undefined): CacheValue | undefined {
-    if (raw === undefined) return undefined;
-    if (raw === null) {
-      this.count.l2.misses++;
-      return undefined;
-    }
-    try {
-      const v = deserializeValue(raw);
-      this.count.l2.hits++;
-      return v;
-    } catch (err) {
-      this.corrupt('l2', id, err);
-      this.track(this.l2!.del([id]).catch(() => undefined));
-      return undefined;
-    }
-  }
-
-  private async l3Get(id: string): Promise<CacheValue | undefined> {
+  private async l3Read(id: string): Promise<Found | undefined> {
     let read;
     try {
       read = await this.l3!.get(id);
+      this.l3Ok();
     } catch (err) {
-      this.count.l3.errors++;
-      this.logger.warn('disk tier read failed', { key: id, reason: (err as Error).message });
+      this.l3Error('read', err);
       return undefined;
     }
     if (read.status === 'corrupt') {
@@ -278,9 +255,9 @@ export class TieredCache {
       return undefined;
     }
     try {
-      const v = deserializeValue(read.data);
+      const d = deserializeValue(read.data);
       this.count.l3.hits++;
-      return v;
+      return { ...d, expiresAt: read.expiresAt };
     } catch (err) {
       this.corrupt('l3', id, err);
       await this.l3!.delete(id).catch(() => undefined);
@@ -294,10 +271,26 @@ export class TieredCache {
     this.logger.warn('undecodable cache value dropped', { tier, key: id, reason: (err as Error).message });
   }
 
-  private async writeLower(policy: NamespacePolicy, rows: Array<{ key: string; data: Buffer; ttlMs: number | undefined }>): Promise<void> {
+  /** Counts every disk failure; logs when the tier goes down and when it is back, not on every call. */
+  private l3Error(op: 'read' | 'write', err: unknown): void {
+    this.count.l3.errors++;
+    if (this.l3Failing) return;
+    this.l3Failing = true;
+    this.logger.warn(`disk tier ${op} failed; serving from the other tiers`, { reason: (err as Error).message });
+  }
+
+  private l3Ok(): void {
+    if (!this.l3Failing) return;
+    this.l3Failing = false;
+    this.logger.info('disk tier recovered');
+  }
+
+  private async writeLower(policy: NamespacePolicy, rows: Array<{ id: string; data: Buffer }>, expiresAt: number): Promise<void> {
     const jobs: Array<Promise<void>> = [];
     if (this.l2 && this.uses(policy, 'l2')) {
-      jobs.push(this.l2.mset(rows.map((r) => (r.ttlMs === undefined ? { key: r.key, data: r.data } : r))).catch(() => void this.count.l2.errors++));
+      const ttlMs = expiresAt === Infinity ? undefined : Math.max(1, expiresAt - Date.now());
+      const entries = rows.map((r) => (ttlMs === undefined ? { key: r.id, data: r.data } : { key: r.id, data: r.data, ttlMs }));
+      jobs.push(this.l2.mset(entries).catch(() => void this.count.l2.errors++));
     }
     if (this.l3 && this.uses(policy, 'l3')) {
       const l3 = this.l3;
@@ -305,10 +298,10 @@ export class TieredCache {
         (async () => {
           for (const r of rows) {
             try {
-              await l3.set(r.key, r.data, r.ttlMs);
+              await l3.set(r.id, r.data, expiresAt);
+              this.l3Ok();
             } catch (err) {
-              this.count.l3.errors++;
-              this.logger.warn('disk tier write failed', { key: r.key, reason: (err as Error).message });
+              this.l3Error('write', err);
             }
           }
         })(),

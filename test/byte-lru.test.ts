@@ -43,4 +43,20 @@ describe('ByteLru', () => {
     expect(lru.get('b')).toBe('B');
     expect(lru.stats()).toMatchObject({ entries: 1, bytes: 10, expirations: 1 });
   });
+
+  it('setUntil keeps an absolute expiry (a value promoted from a lower tier keeps the time it has left)', () => {
+    let now = 1000;
+    const lru = new ByteLru<string>(100, () => now);
+    expect(lru.setUntil('a', 'A', 10, 1300)).toBe(true);
+    expect(lru.setUntil('gone', 'G', 10, 1000)).toBe(false); // already expired: not stored
+    expect(lru.setUntil('never', 'N', 10, Infinity)).toBe(true);
+    now = 1299;
+    expect(lru.get('a')).toBe('A');
+    now = 1300;
+    expect(lru.get('a')).toBeUndefined();
+    expect(lru.get('gone')).toBeUndefined();
+    now = 1e15;
+    expect(lru.get('never')).toBe('N');
+    expect(lru.stats()).toMatchObject({ entries: 1, bytes: 10 });
+  });
 });

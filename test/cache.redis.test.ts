@@ -3,12 +3,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Logger } from '../src/core/base/logger.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
 import { rng, until } from './helpers.js';
+import { acceptedValues, expectSame } from './support/cache-values.js';
 import { RedisServer } from './support/redis-server.js';
 
 let server: RedisServer;
@@ -105,6 +107,64 @@ describe('L2 on a real redis-server', () => {
     blocker.disconnect();
     expect(await until(async () => (await c.get('n', 'k')) === 'v', 3000)).toBe(true);
     expect(c.stats().l2).toMatchObject({ available: true });
+    await c.close();
+  });
+});
+
+describe('L2: ids, expiry and value types', () => {
+  const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+  it("namespace 'model-a/emb' + 'doc:42' and 'model-a/emb:doc' + '42' are different Redis keys", async () => {
+    const opts = { redisUrl: server.url, diskDir: false as const, keyPrefix: 'ids', logger: recordingLogger() };
+    const c = new TieredCache({ ...opts, namespaces: { 'model-a/emb': { tiers: ['l2'] }, 'model-a/emb:doc': { tiers: ['l2'] } } });
+    await c.ready();
+    await c.set('model-a/emb', 'doc:42', 'first');
+    await c.set('model-a/emb:doc', '42', 'second');
+    expect(await c.get('model-a/emb', 'doc:42')).toBe('first');
+    expect(await c.get('model-a/emb:doc', '42')).toBe('second');
+    expect((await raw.keys('ids:*')).sort()).toEqual(['ids:model-a/emb%3Adoc:42', 'ids:model-a/emb:doc:42']);
+    await c.close();
+  });
+
+  it('a 300 ms entry promoted from Redis to L1 expires 300 ms after its write (get and getMany)', async () => {
+    const writer = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'pttl', logger: recordingLogger() });
+    const reader = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'pttl', logger: recordingLogger(), namespaces: { n: { ttlMs: 60_000 } } });
+    await Promise.all([writer.ready(), reader.ready()]);
+    const t0 = Date.now();
+    await writer.setMany('n', [['a', 'A'], ['b', 'B']], { ttlMs: 300 });
+    await sleepUntil(t0 + 150);
+    expect(await reader.get('n', 'a')).toBe('A');
+    expect(await reader.getMany('n', ['b'])).toEqual(['B']);
+    expect(reader.stats().l2).toMatchObject({ hits: 2 });
+    await sleepUntil(t0 + 450);
+    expect(await reader.getMany('n', ['a', 'b'])).toEqual([undefined, undefined]);
+    expect(reader.stats().l1.expirations).toBe(2); // L1 dropped them itself
+    await Promise.all([writer.close(), reader.close()]);
+  });
+
+  it('every accepted value comes back from Redis with its type', async () => {
+    const opts = { redisUrl: server.url, diskDir: false as const, keyPrefix: 'types', logger: recordingLogger(), namespaces: { n: { tiers: ['l2' as const] } } };
+    const w = new TieredCache(opts);
+    const r = new TieredCache(opts);
+    await Promise.all([w.ready(), r.ready()]);
+    const values = acceptedValues();
+    await w.setMany('n', values.map(([name, v]) => [name, v] as const));
+    for (const [name, v] of values) expectSame(await r.get('n', name), v, name);
+    const many = await r.getMany('n', values.map(([name]) => name));
+    many.forEach((got, i) => expectSame(got, values[i]![1], values[i]![0]));
+    await Promise.all([w.close(), r.close()]);
+  });
+
+  it('a structured value of a type the cache refuses, or a damaged one, is a corruption, not a hit', async () => {
+    const c = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'foreign', logger: recordingLogger() });
+    await c.ready();
+    await raw.set('foreign:n:re', Buffer.concat([Buffer.from('V'), serialize({ re: /x/ })]));
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await raw.set('foreign:n:cycle', Buffer.concat([Buffer.from('V'), serialize(cyclic)]));
+    await raw.set('foreign:n:cut', Buffer.concat([Buffer.from('V'), serialize({ a: 'long enough' }).subarray(0, 6)]));
+    expect(await c.getMany('n', ['re', 'cycle', 'cut'])).toEqual([undefined, undefined, undefined]);
+    expect(c.stats().corruptions).toBe(3);
     await c.close();
   });
 });

@@ -106,6 +106,28 @@ export interface NativeBlobInfo {
   nonFiniteZeroed: boolean;
 }
 
+export interface NativeSchedulerModelConfig {
+  maxBatchSize: number;
+  preferredBatchSizes?: number[];
+  maxQueueDelayUs: number;
+  maxQueueSize: number;
+  instances: number;
+}
+
+/** native/sched through bindings/sched.cc: submissions in and decisions out in batches. */
+export interface NativeSchedulerHandle {
+  setTenant(tenant: number, weight: number): void;
+  addModel(model: number, config: NativeSchedulerModelConfig): void;
+  /** Ids still queued for the model, oldest first. */
+  removeModel(model: number): Uint32Array;
+  /** records: [id, model, tenant, priority, arrivalUs, deadlineUs] per request; status[i]: 0 accepted, 1 overloaded, 2 unknown model. */
+  submit(records: Float64Array, count: number, status: Uint8Array): number;
+  cancel(id: number): boolean;
+  complete(model: number): void;
+  /** Writes [2, id] (expired) and [1, model, n, ids...] (batch) words into out; meta = [nextWakeUs, more]. */
+  poll(nowUs: number, out: Uint32Array, meta: Float64Array): number;
+}
+
 export interface NativeBinding {
   quantEncode(opts: NativeEncodeOptions, async: false): Uint8Array;
   quantEncode(opts: NativeEncodeOptions, async: true): Promise<Uint8Array>;
@@ -124,4 +146,5 @@ export interface NativeBinding {
   memoryTriad(elements: number, repeats: number): Float64Array;
   serverOptStep(opts: NativeServerOptOptions, async: false): string;
   serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
+  NativeScheduler: new (priorityClasses: number) => NativeSchedulerHandle;
 }

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 
 import { silentLogger } from '../src/core/base/logger.js';
 import { TieredCache, type Tier } from '../src/core/memory/tiered-cache.js';
+import type { CacheValue } from '../src/core/memory/value-codec.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { fmt, percentile, table } from './stats.js';
 
 interface Case {
   name: string;
   tiers: Tier[];
-  value: () => Float32Array | string;
+  value: () => CacheValue;
 }
 
 async function measure(cache: TieredCache, c: Case, ops: number): Promise<string[]> {
@@ -41,15 +42,19 @@ export async function benchCache(opts: { quick: boolean }): Promise<{ text: stri
   const ops = opts.quick ? 2000 : 20000;
   const tensor = () => Float32Array.from({ length: 1024 }, (_, i) => Math.sin(i));
   const text1k = () => 'x'.repeat(1024);
+  // A typical structured value: L1 validates it on set and copies it on set and get.
+  const record = () => ({ id: 'doc-42', tags: ['a', 'b', 'c'], score: 0.93, at: new Date(0), emb: new Float32Array(64) });
   const redis = await RedisServer.start();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bench-cache-'));
   const cases: Case[] = [
     { name: 'l1 string 1KB', tiers: ['l1'], value: text1k },
     { name: 'l1 tensor 1024f', tiers: ['l1'], value: tensor },
+    { name: 'l1 record', tiers: ['l1'], value: record },
     { name: 'l2 string 1KB', tiers: ['l2'], value: text1k },
     { name: 'l2 tensor 1024f', tiers: ['l2'], value: tensor },
     { name: 'l3 string 1KB', tiers: ['l3'], value: text1k },
     { name: 'l3 tensor 1024f', tiers: ['l3'], value: tensor },
+    { name: 'l3 record', tiers: ['l3'], value: record },
     { name: 'l1+l2+l3 tensor', tiers: ['l1', 'l2', 'l3'], value: tensor },
   ];
   const rows: string[][] = [];
@@ -74,6 +79,7 @@ export async function benchCache(opts: { quick: boolean }): Promise<{ text: stri
     '',
     'Sequential awaited calls from one client (latency-bound); a get hits the listed tier(s).',
     'Tensor values are 1024 float32 stored int8 below L1; Redis is a local redis-server on loopback.',
+    'record: { id, tags[3], score, Date, Float32Array(64) }; L1 stores and returns private copies (copy cost included).',
   ].join('\n');
   return { text };
 }

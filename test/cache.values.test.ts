@@ -100,6 +100,8 @@ describe('values the cache refuses', () => {
     ['DataView', new DataView(new ArrayBuffer(4)), 'value'],
     ['boxed string', Object('s'), 'value'],
     ['symbol-keyed property', { [Symbol('k')]: 1 }, 'value'],
+    ['array with a named property', { list: Object.assign([1, 2], { extra: true }) }, 'value.list'],
+    ['null-prototype object', Object.create(null), 'value'],
     ['circular', circular, 'value.self'],
     ['too deep', deep, /^value(\[0\])+$/],
   ] as Array<[string, unknown, string]>;

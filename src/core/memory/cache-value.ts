@@ -95,8 +95,15 @@ function walk(v: unknown, path: string, depth: number, ancestors: Set<object>): 
   } else if (proto === Array.prototype) {
     const a = o as unknown[];
     if (Object.getOwnPropertySymbols(a).length > 0) refuse(path, 'an array with symbol-keyed properties');
-    for (let i = 0; i < a.length; i++) bytes += i in a ? walk(a[i], `${path}[${i}]`, depth + 1, ancestors) : 8;
-    if (Object.keys(a).length > a.filter(() => true).length) refuse(path, 'an array with named properties');
+    let present = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (!(i in a)) bytes += 8; // a hole, kept as one
+      else {
+        present++;
+        bytes += walk(a[i], `${path}[${i}]`, depth + 1, ancestors);
+      }
+    }
+    if (Object.keys(a).length > present) refuse(path, 'an array with named properties');
   } else if (proto === Object.prototype) {
     if (Object.getOwnPropertySymbols(o).length > 0) refuse(path, 'an object with symbol-keyed properties');
     for (const [k, x] of Object.entries(o)) bytes += 16 + 2 * k.length + walk(x, `${path}.${k}`, depth + 1, ancestors);

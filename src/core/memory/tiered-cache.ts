@@ -12,7 +12,7 @@
  * undecodable value is a miss, counted in stats(); only bad arguments throw
  * (ready() reports an unusable disk directory).
  */
-import { WhaleError } from '../base/errors.js';
+import { isWhaleError, WhaleError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { ByteLru } from './byte-lru.js';
 import { cacheId, checkNamespace } from './cache-key.js';
@@ -301,7 +301,10 @@ export class TieredCache {
               await l3.set(r.id, r.data, expiresAt);
               this.l3Ok();
             } catch (err) {
-              this.l3Error('write', err);
+              if (isWhaleError(err, 'ERR_INVALID_ARG')) {
+                this.count.l3.errors++; // this value is over the tier's budget; the tier itself is fine
+                this.logger.warn('value not written to the disk tier', { key: r.id, reason: err.message });
+              } else this.l3Error('write', err);
             }
           }
         })(),

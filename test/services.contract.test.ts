@@ -1,4 +1,6 @@
 // The four services, the same suite on LocalBus and on KafkaBus (mock cluster).
+import { randomBytes } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger } from '../src/core/base/logger.js';
@@ -7,7 +9,7 @@ import { MemoryStateStore, RedisStateStore } from '../src/services/state-store.j
 import { StreamAssembler, type ResponseChunk } from '../src/services/user-service.js';
 import { DataRequestService } from '../src/services/data-request-service.js';
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
-import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
+import { createEnvelope, encodeEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { allTopics, TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
 import { kafkaHarness, localHarness, type BusHarness } from './support/buses.js';
@@ -30,7 +32,7 @@ describe.each([
     h = await makeHarness();
     bus = h.bus();
     svc = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'node-1', logger: silentLogger });
-    svc.federation['o'].secret = 'test-secret';
+    svc.federation['o'].secret = randomBytes(32).toString('base64');
     await svc.initialize();
     // The data-collection ("balance") module, as seen on the wire.
     const balance = h.bus();
@@ -141,7 +143,9 @@ describe.each([
 
   it('a message whose payload breaks the schema is dead-lettered with the reason', async () => {
     const dlq = await h.collect(dlqTopic(TOPICS.userRequests));
-    await bus.publish(TOPICS.userRequests, createEnvelope({ type: 'UserRequest', source: 'evil', payload: { content: 'no session' } }));
+    // Bus.publish refuses it on the sending side, so it is injected as raw bytes, as a foreign producer would.
+    const evil = createEnvelope({ type: 'UserRequest', source: 'evil', payload: { content: 'no session' } });
+    await bus.publishRaw(TOPICS.userRequests, encodeEnvelope(evil));
     const [dead] = await dlq.take(1);
     expect(dead?.headers[DLQ_HEADERS.reason]).toMatch(/UserRequest: payload\.sessionId: is required/);
   }, 30_000);

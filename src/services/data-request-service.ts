@@ -10,8 +10,9 @@ import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
 import type { StateStore } from './state-store.js';
+import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { requireId } from './validate.js';
+import { isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
 
 export type DataRequestState = 'pending' | 'completed' | 'failed' | 'cancelled' | 'timeout';
 
@@ -58,56 +59,71 @@ export class DataRequestService {
   private estimates: Record<string, Estimate> = {};
   private sub: Subscription | undefined;
   private readonly defaultTimeoutMs: number;
+  private readonly lifecycle = new Lifecycle('data request service');
 
   constructor(
-    private readonly bus: Bus,
-    private readonly store: StateStore,
+    private bus: Bus,
+    private store: StateStore,
     private readonly o: { nodeId: string; defaultTimeoutMs?: number; retentionMs?: number },
   ) {
-    this.defaultTimeoutMs = o.defaultTimeoutMs ?? 30_000;
+    this.defaultTimeoutMs = requireTimeout(o.defaultTimeoutMs ?? 30_000, 'options.defaultTimeoutMs');
+  }
+
+  /** @internal The facade hands over a fresh bus and store when it restarts. */
+  rebind(bus: Bus, store: StateStore): void {
+    this.bus = bus;
+    this.store = store;
   }
 
   async initialize(): Promise<void> {
     if (this.sub) return;
     this.estimates = (await this.store.get<Record<string, Estimate>>(ESTIMATES)) ?? {};
     this.sub = await subscribeTyped<DataResponse>(this.bus, 'dataResponses', 'DataResponded', `data-${this.o.nodeId}`, (r) => this.onResponse(r));
+    this.lifecycle.started();
   }
 
   async shutdown(): Promise<void> {
+    this.lifecycle.stopped();
     await this.sub?.close();
     this.sub = undefined;
   }
 
+  /**
+   * Publishes a request to the balance module. Arguments are checked before
+   * anything is stored; if the publish fails, the pending record is removed
+   * and the call fails (no request stays pending that nobody received).
+   */
   async requestData(modelId: string, query: unknown, opts: DataRequestOptions = {}, batchId?: string): Promise<string> {
-    requireId(modelId, 'modelId');
-    if (query === undefined) throw new WhaleError('ERR_INVALID_ARG', 'query: is required', { field: 'query' });
-    const priority = opts.priority ?? 5;
-    if (!Number.isInteger(priority) || priority < 1 || priority > 10) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.priority: must be an integer 1..10, got ${priority}`, { field: 'options.priority' });
-    }
-    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
-    if (!(timeoutMs > 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be > 0, got ${timeoutMs}`, { field: 'options.timeoutMs' });
+    const r = this.checkRequest(modelId, query, opts, 'query', 'options');
+    this.lifecycle.assertOpen();
     const now = Date.now();
     const s: DataRequestStatus = {
       requestId: randomUUID(),
       modelId,
-      sourceType: opts.sourceType ?? 'default',
-      priority,
+      sourceType: r.sourceType,
+      priority: r.priority,
       status: 'pending',
       createdAt: now,
-      deadline: now + timeoutMs,
+      deadline: now + r.timeoutMs,
       ...(batchId ? { batchId } : {}),
     };
     await this.save(s);
-    const payload = { requestId: s.requestId, modelId, query, sourceType: s.sourceType, parameters: opts.parameters ?? {}, priority, deadline: s.deadline, ...(batchId ? { batchId } : {}) };
-    await this.bus.publish(TOPICS.dataRequests, createEnvelope({ type: 'DataRequested', source: modelId, payload, headers: { priority: String(priority) } }), {
-      key: s.requestId,
-    });
+    const payload = { requestId: s.requestId, modelId, query, sourceType: s.sourceType, parameters: r.parameters, priority: r.priority, deadline: s.deadline, ...(batchId ? { batchId } : {}) };
+    const envelope = createEnvelope({ type: 'DataRequested', source: modelId, payload, headers: { priority: String(r.priority) } });
+    await publishOrUndo(
+      () => this.bus.publish(TOPICS.dataRequests, envelope, { key: s.requestId }),
+      () => this.store.delete(key(s.requestId)),
+    );
     return s.requestId;
   }
 
+  /** Checks every query before sending the first, so a bad one does not leave half a batch behind. */
   async requestBatch(modelId: string, queries: ReadonlyArray<{ query: unknown; options?: DataRequestOptions }>): Promise<{ batchId: string; requestIds: string[] }> {
     if (!Array.isArray(queries) || queries.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'queries: at least one query is required', { field: 'queries' });
+    queries.forEach((q, i) => {
+      if (!isPlainObject(q)) throw new WhaleError('ERR_INVALID_ARG', `queries[${i}]: must be an object { query, options? }`, { field: `queries[${i}]` });
+      this.checkRequest(modelId, q.query, q.options ?? {}, `queries[${i}].query`, `queries[${i}].options`);
+    });
     const batchId = randomUUID();
     const requestIds: string[] = [];
     for (const q of queries) requestIds.push(await this.requestData(modelId, q.query, q.options ?? {}, batchId));
@@ -120,6 +136,7 @@ export class DataRequestService {
   }
 
   async getRequestStatus(requestId: string): Promise<DataRequestStatus> {
+    requireId(requestId, 'requestId');
     const s = await this.store.get<DataRequestStatus>(key(requestId));
     if (!s) throw new WhaleError('ERR_NOT_FOUND', `requestId: no data request ${requestId}`, { field: 'requestId' });
     if (s.status === 'pending' && Date.now() >= s.deadline) {
@@ -131,12 +148,19 @@ export class DataRequestService {
 
   /** Cancels a pending request and tells the balance module; ERR_CONFLICT when it already finished. */
   async cancelRequest(requestId: string, reason = 'cancelled by the requester'): Promise<DataRequestStatus> {
+    if (typeof reason !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
+    this.lifecycle.assertOpen();
     const s = await this.getRequestStatus(requestId);
     if (s.status !== 'pending') throw new WhaleError('ERR_CONFLICT', `requestId: request ${requestId} is already ${s.status}`, { field: 'requestId' });
+    const before = { ...s };
     s.status = 'cancelled';
     s.completedAt = Date.now();
     await this.save(s);
-    await this.bus.publish(TOPICS.dataControl, createEnvelope({ type: 'DataCancelled', source: s.modelId, payload: { requestId, reason } }), { key: requestId });
+    // If the balance module cannot be told, the request is still pending there: keep it pending here too.
+    await publishOrUndo(
+      () => this.bus.publish(TOPICS.dataControl, createEnvelope({ type: 'DataCancelled', source: s.modelId, payload: { requestId, reason } }), { key: requestId }),
+      () => this.save(before),
+    );
     return s;
   }
 
@@ -162,6 +186,25 @@ export class DataRequestService {
     this.observe(s.sourceType, now - s.createdAt);
     await this.store.set(ESTIMATES, this.estimates);
     for (const h of this.handlers) await h(r, s);
+  }
+
+  private checkRequest(modelId: unknown, query: unknown, opts: DataRequestOptions, queryField: string, optsField: string) {
+    requireId(modelId, 'modelId');
+    requireJson(query, queryField, { required: true });
+    const o = optionsObject(opts, optsField);
+    const priority = o.priority ?? 5;
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > 10) {
+      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.priority: must be an integer 1..10, got ${String(priority)}`, { field: `${optsField}.priority` });
+    }
+    const timeoutMs = requireTimeout(o.timeoutMs ?? this.defaultTimeoutMs, `${optsField}.timeoutMs`);
+    const sourceType = o.sourceType ?? 'default';
+    if (typeof sourceType !== 'string' || sourceType.length === 0) {
+      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.sourceType: must be a non-empty string`, { field: `${optsField}.sourceType` });
+    }
+    const parameters = o.parameters ?? {};
+    if (!isPlainObject(parameters)) throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.parameters: must be an object`, { field: `${optsField}.parameters` });
+    requireJson(parameters, `${optsField}.parameters`);
+    return { priority, timeoutMs, sourceType, parameters };
   }
 
   private observe(sourceType: string, ms: number): void {

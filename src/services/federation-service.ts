@@ -2,17 +2,24 @@
  * FederationService: knowledge sharing between models (standard, anonymous,
  * encrypted) and collaboration requests with responses and expiry, over the
  * federation topics. Pending collaborations live in the StateStore.
+ * Encrypted knowledge is authenticated (sender, target, id, time) and
+ * replay-checked; a rejected message is counted, logged and dead-lettered.
  */
 import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../core/base/errors.js';
+import { silentLogger, type Logger } from '../core/base/logger.js';
 import type { Bus, Subscription } from '../transport/bus.js';
-import { createEnvelope } from '../transport/envelope.js';
+import { createEnvelope, type Envelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
-import { open, privacyGuard, seal, type Sealed } from './privacy.js';
+import { hasFederationKey, resolveFederationKey } from './federation-key.js';
+import { open, seal, sealedProblem, type Sealed } from './knowledge-crypto.js';
+import { Lifecycle, publishOrUndo } from './lifecycle.js';
+import { privacyGuard } from './privacy/index.js';
+import { ReplayGuard, type ReplayWindowOptions } from './replay-guard.js';
 import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { requireId } from './validate.js';
+import { optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
 
 export type Privacy = 'standard' | 'anonymous' | 'encrypted';
 
@@ -53,11 +60,21 @@ export interface CollaborationStatus {
 
 export interface FederationServiceOptions {
   nodeId: string;
-  /** Secret the per-model AES keys derive from ($WHALE_FEDERATION_SECRET). Required for 'encrypted'. */
-  secret?: string;
+  /** Federation key for 'encrypted' (see federation-key.ts for the entropy rule); default: the environment. */
+  secret?: string | Uint8Array;
+  /** File holding the federation key (like $WHALE_FEDERATION_KEY_FILE). */
+  keyFile?: string;
+  /** Where WHALE_FEDERATION_SECRET / WHALE_FEDERATION_KEY_FILE are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Age and clock-skew limits of encrypted knowledge (replay window). */
+  replay?: ReplayWindowOptions;
   /** How long finished collaboration records are kept (default 1 h). */
   retentionMs?: number;
+  logger?: Logger;
 }
+
+/** Why encrypted knowledge was refused (counted per reason by rejections()). */
+export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | 'too-old' | 'from-the-future' | 'replayed';
 
 type KnowledgeWire = { sourceModel?: string; targetModel: string; privacy: Privacy; data?: unknown; encrypted?: Sealed };
 type ResponseWire = { requestId: string; responder: string; solution: unknown };
@@ -67,34 +84,52 @@ const key = (id: string) => `collab:${id}`;
 export class FederationService {
   private readonly models = new Map<string, ModelHandler>();
   private readonly listeners = new Set<(k: Knowledge) => unknown>();
+  private readonly rejected = new Map<KnowledgeRejection, number>();
+  private readonly lifecycle = new Lifecycle('federation service');
+  private readonly replay: ReplayGuard;
+  private readonly logger: Logger;
   private subs: Subscription[] = [];
   private readonly retentionMs: number;
+  private key: Buffer | undefined;
 
   constructor(
-    private readonly bus: Bus,
-    private readonly store: StateStore,
+    private bus: Bus,
+    private store: StateStore,
     private readonly o: FederationServiceOptions,
   ) {
     this.retentionMs = o.retentionMs ?? 3_600_000;
+    this.logger = o.logger ?? silentLogger;
+    this.replay = new ReplayGuard(() => this.store, o.nodeId, o.replay);
   }
 
   async initialize(): Promise<void> {
     if (this.subs.length > 0) return;
+    // A configured but weak key fails at start, not at the first encrypted message.
+    if (hasFederationKey(this.o)) this.federationKey();
     const group = `federation-${this.o.nodeId}`;
     this.subs = await Promise.all([
-      subscribeTyped<KnowledgeWire>(this.bus, 'federationKnowledge', 'KnowledgeShared', group, (p) => this.onKnowledge(p)),
+      subscribeTyped<KnowledgeWire>(this.bus, 'federationKnowledge', 'KnowledgeShared', group, (p, e) => this.onKnowledge(p, e)),
       subscribeTyped<CollaborationRequest>(this.bus, 'collaborationRequests', 'CollaborationRequested', group, (p) => this.onRequest(p)),
       subscribeTyped<ResponseWire>(this.bus, 'collaborationResponses', 'CollaborationResponded', group, (p) => this.onResponse(p)),
     ]);
+    this.lifecycle.started();
   }
 
   async shutdown(): Promise<void> {
+    this.lifecycle.stopped();
     await Promise.all(this.subs.map((s) => s.close()));
     this.subs = [];
   }
 
+  /** @internal The facade hands over a fresh bus and store when it restarts. */
+  rebind(bus: Bus, store: StateStore): void {
+    this.bus = bus;
+    this.store = store;
+  }
+
   registerModel(modelId: string, handler: ModelHandler = {}): void {
     requireId(modelId, 'modelId');
+    if (typeof handler !== 'object' || handler === null) throw new WhaleError('ERR_INVALID_ARG', 'handler: must be an object', { field: 'handler' });
     this.models.set(modelId, handler);
   }
 
@@ -104,16 +139,25 @@ export class FederationService {
     return () => this.listeners.delete(listener);
   }
 
+  /** Encrypted knowledge refused on this node so far, per reason. */
+  rejections(): Record<KnowledgeRejection, number> {
+    const out = { malformed: 0, 'sender-mismatch': 0, authentication: 0, 'too-old': 0, 'from-the-future': 0, replayed: 0 };
+    for (const [r, n] of this.rejected) out[r] = n;
+    return out;
+  }
+
   async shareKnowledge(sourceModel: string, target: string, data: unknown, opts: { privacy?: Privacy } = {}): Promise<void> {
     requireId(sourceModel, 'sourceModel');
     requireId(target, 'target');
-    const privacy = opts.privacy ?? 'standard';
+    const privacy = optionsObject(opts).privacy ?? 'standard';
+    requireJson(data, 'data', { required: true });
+    this.lifecycle.assertOpen();
     let payload: KnowledgeWire;
     if (privacy === 'standard') payload = { sourceModel, targetModel: target, privacy, data };
     else if (privacy === 'anonymous') payload = { targetModel: target, privacy, data: privacyGuard(data) };
     else if (privacy === 'encrypted') {
       if (target === 'all') throw new WhaleError('ERR_INVALID_OPTION', "options.privacy: 'encrypted' needs one target model (keys are per model), not 'all'", { field: 'options.privacy' });
-      payload = { sourceModel, targetModel: target, privacy, encrypted: seal(this.secret(), target, data) };
+      payload = { sourceModel, targetModel: target, privacy, encrypted: seal(this.federationKey(), { sourceModel, targetModel: target }, data) };
     } else {
       throw new WhaleError('ERR_INVALID_OPTION', `options.privacy: expected standard, anonymous or encrypted, got ${JSON.stringify(privacy)}`, { field: 'options.privacy' });
     }
@@ -124,27 +168,39 @@ export class FederationService {
   /** Asks the targets (or every model) for help; returns the request id to poll with getCollaborationStatus. */
   async requestCollaboration(sourceModel: string, problem: unknown, opts: { timeoutMs?: number; targets?: string[] } = {}): Promise<string> {
     requireId(sourceModel, 'sourceModel');
-    const timeoutMs = opts.timeoutMs ?? 30_000;
-    if (!(timeoutMs > 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be > 0, got ${timeoutMs}`, { field: 'options.timeoutMs' });
+    requireJson(problem, 'problem', { required: true });
+    const o = optionsObject(opts);
+    const timeoutMs = requireTimeout(o.timeoutMs ?? 30_000, 'options.timeoutMs');
+    if (o.targets !== undefined) {
+      if (!Array.isArray(o.targets)) throw new WhaleError('ERR_INVALID_OPTION', 'options.targets: must be an array of model ids', { field: 'options.targets' });
+      o.targets.forEach((t, i) => requireId(t, `options.targets[${i}]`));
+    }
+    this.lifecycle.assertOpen();
     const now = Date.now();
     const req: CollaborationRequest = { requestId: randomUUID(), sourceModel, problem, expiresAt: now + timeoutMs };
-    if (opts.targets) req.targets = [...opts.targets];
+    if (o.targets) req.targets = [...o.targets];
     const status: CollaborationStatus = { requestId: req.requestId, sourceModel, status: 'pending', responses: [], createdAt: now, expiresAt: req.expiresAt };
     if (req.targets) status.targets = req.targets;
     await this.store.set(key(req.requestId), status, timeoutMs + this.retentionMs);
-    await this.bus.publish(TOPICS.collaborationRequests, createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req }), { key: req.requestId });
+    await publishOrUndo(
+      () => this.bus.publish(TOPICS.collaborationRequests, createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req }), { key: req.requestId }),
+      () => this.store.delete(key(req.requestId)),
+    );
     return req.requestId;
   }
 
   async respondToCollaboration(requestId: string, responder: string, solution: unknown): Promise<void> {
     requireId(requestId, 'requestId');
     requireId(responder, 'responder');
+    requireJson(solution, 'solution');
+    this.lifecycle.assertOpen();
     const payload: ResponseWire = { requestId, responder, solution };
     await this.bus.publish(TOPICS.collaborationResponses, createEnvelope({ type: 'CollaborationResponded', source: responder, payload }), { key: requestId });
   }
 
   /** The request's state; a pending request past its deadline reads as expired. */
   async getCollaborationStatus(requestId: string): Promise<CollaborationStatus> {
+    requireId(requestId, 'requestId');
     const s = await this.store.get<CollaborationStatus>(key(requestId));
     if (!s) throw new WhaleError('ERR_NOT_FOUND', `requestId: no collaboration request ${requestId} (unknown or expired long ago)`, { field: 'requestId' });
     if (s.status === 'pending' && Date.now() >= s.expiresAt) {
@@ -154,20 +210,46 @@ export class FederationService {
     return s;
   }
 
-  private secret(): string {
-    const s = this.o.secret ?? process.env.WHALE_FEDERATION_SECRET;
-    if (!s) throw new WhaleError('ERR_INVALID_OPTION', "secret: 'encrypted' sharing needs a secret (WHALE_FEDERATION_SECRET)", { field: 'secret' });
-    return s;
+  private federationKey(): Buffer {
+    this.key ??= resolveFederationKey(this.o);
+    return this.key;
   }
 
-  private async onKnowledge(p: KnowledgeWire): Promise<void> {
+  private async onKnowledge(p: KnowledgeWire, e: Envelope): Promise<void> {
     const targets = p.targetModel === 'all' ? [...this.models.keys()] : this.models.has(p.targetModel) ? [p.targetModel] : [];
     const base = { targetModel: p.targetModel, privacy: p.privacy, ...(p.sourceModel === undefined ? {} : { sourceModel: p.sourceModel }) };
-    for (const model of targets) {
-      const data = p.privacy === 'encrypted' ? open(this.secret(), model, p.encrypted!) : p.data;
-      await this.models.get(model)?.onKnowledge?.({ ...base, data });
+    if (p.privacy === 'encrypted') {
+      if (targets.length > 0) await this.deliverEncrypted(p, e, base);
+      return;
     }
-    if (p.privacy !== 'encrypted') for (const l of this.listeners) await l({ ...base, data: p.data });
+    for (const model of targets) await this.models.get(model)?.onKnowledge?.({ ...base, data: p.data });
+    for (const l of this.listeners) await l({ ...base, data: p.data });
+  }
+
+  private async deliverEncrypted(p: KnowledgeWire, e: Envelope, base: Omit<Knowledge, 'data'>): Promise<void> {
+    const problem = sealedProblem(p.encrypted);
+    if (problem) throw this.reject('malformed', e, problem);
+    if (p.targetModel === 'all' || p.sourceModel === undefined) throw this.reject('malformed', e, 'encrypted knowledge needs one sourceModel and one targetModel');
+    if (e.source !== p.sourceModel) throw this.reject('sender-mismatch', e, `envelope source ${e.source} is not payload.sourceModel ${p.sourceModel}`);
+    const sealed = p.encrypted!;
+    let data: unknown;
+    try {
+      data = open(this.federationKey(), { sourceModel: p.sourceModel, targetModel: p.targetModel }, sealed);
+    } catch (err) {
+      if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE') throw this.reject('authentication', e, err.message);
+      throw err; // no key on this node: a configuration error, retried and then dead-lettered
+    }
+    const verdict = await this.replay.check(sealed.messageId, sealed.sentAt);
+    if (verdict !== 'ok') throw this.reject(verdict, e, `message ${sealed.messageId} sent at ${new Date(sealed.sentAt).toISOString()}`);
+    await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
+    await this.replay.remember(sealed.messageId, sealed.sentAt);
+  }
+
+  /** Counts and logs a refused message; the returned error dead-letters it with the reason. */
+  private reject(reason: KnowledgeRejection, e: Envelope, detail: string): WhaleError {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+    this.logger.warn('encrypted knowledge rejected', { reason, detail, envelopeId: e.id, source: e.source });
+    return new WhaleError('ERR_INVALID_MESSAGE', `encrypted knowledge rejected (${reason}): ${detail}`);
   }
 
   private async onRequest(r: CollaborationRequest): Promise<void> {

@@ -2,7 +2,10 @@
  * MessagingService: the facade that starts and stops the three services in
  * order on one bus and one state store, and publishes metrics and events.
  * Configuration: KAFKA_BROKERS (else the in-process LocalBus), REDIS_URL
- * (else in-memory state), WHALE_NODE_ID.
+ * (else in-memory state), WHALE_NODE_ID, WHALE_FEDERATION_SECRET or
+ * WHALE_FEDERATION_KEY_FILE. A bus or store it created itself is closed by
+ * shutdown() and created anew by the next initialize(); one passed in is the
+ * caller's to close.
  */
 import { hostname } from 'node:os';
 
@@ -16,6 +19,8 @@ import { DataRequestService, type DataRequestOptions } from './data-request-serv
 import { FederationService, type ModelHandler, type Privacy } from './federation-service.js';
 import { MemoryStateStore, RedisStateStore, type StateStore } from './state-store.js';
 import { UserService } from './user-service.js';
+import { Lifecycle } from './lifecycle.js';
+import { requireFinite, requireId, requireJson, requireStringRecord } from './validate.js';
 
 export interface MessagingServiceOptions {
   bus?: Bus;
@@ -26,43 +31,80 @@ export interface MessagingServiceOptions {
 }
 
 export class MessagingService {
-  readonly bus: Bus;
-  readonly store: StateStore;
   readonly nodeId: string;
   readonly federation: FederationService;
   readonly user: UserService;
   readonly data: DataRequestService;
   private readonly logger: Logger;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly ownsBus: boolean;
+  private readonly ownsStore: boolean;
+  private readonly lifecycle = new Lifecycle('messaging service');
+  private currentBus: Bus;
+  private currentStore: StateStore;
   private started = false;
+  /** Shut down: owned bus and store are closed and must be recreated before the next start. */
+  private closed = false;
 
   constructor(o: MessagingServiceOptions = {}) {
-    const env = o.env ?? process.env;
+    this.env = o.env ?? process.env;
     this.logger = o.logger ?? createLogger('messaging');
-    this.nodeId = o.nodeId ?? env.WHALE_NODE_ID ?? hostname();
-    const brokers = env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? [];
-    this.bus = o.bus ?? (brokers.length > 0 ? new KafkaBus({ brokers, logger: this.logger }) : new LocalBus());
-    this.store = o.store ?? (env.REDIS_URL ? new RedisStateStore(env.REDIS_URL) : new MemoryStateStore());
-    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId });
+    this.nodeId = o.nodeId ?? this.env.WHALE_NODE_ID ?? hostname();
+    requireId(this.nodeId, 'nodeId');
+    this.ownsBus = o.bus === undefined;
+    this.ownsStore = o.store === undefined;
+    this.currentBus = o.bus ?? this.createBus();
+    this.currentStore = o.store ?? this.createStore();
+    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId, env: this.env, logger: this.logger });
     this.user = new UserService(this.bus, this.store, { nodeId: this.nodeId });
     this.data = new DataRequestService(this.bus, this.store, { nodeId: this.nodeId });
   }
 
+  get bus(): Bus {
+    return this.currentBus;
+  }
+
+  get store(): StateStore {
+    return this.currentStore;
+  }
+
   async initialize(): Promise<void> {
     if (this.started) return;
+    if (this.closed) this.reopen();
     await this.federation.initialize();
     await this.user.initialize();
     await this.data.initialize();
     this.started = true;
+    this.lifecycle.started();
     this.logger.info('messaging started', { bus: this.bus.kind, nodeId: this.nodeId });
   }
 
   async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.lifecycle.stopped();
     await this.data.shutdown();
     await this.user.shutdown();
     await this.federation.shutdown();
-    await this.bus.close();
-    await this.store.close();
+    this.closed = true;
     this.started = false;
+    if (this.ownsBus) await this.bus.close();
+    if (this.ownsStore) await this.store.close();
+  }
+
+  private reopen(): void {
+    if (this.ownsBus) this.currentBus = this.createBus();
+    if (this.ownsStore) this.currentStore = this.createStore();
+    for (const s of [this.federation, this.user, this.data]) s.rebind(this.currentBus, this.currentStore);
+    this.closed = false;
+  }
+
+  private createBus(): Bus {
+    const brokers = this.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? [];
+    return brokers.length > 0 ? new KafkaBus({ brokers, logger: this.logger }) : new LocalBus();
+  }
+
+  private createStore(): StateStore {
+    return this.env.REDIS_URL ? new RedisStateStore(this.env.REDIS_URL) : new MemoryStateStore();
   }
 
   registerModel(modelId: string, handler: ModelHandler = {}): void {
@@ -90,10 +132,17 @@ export class MessagingService {
   }
 
   async publishMetric(name: string, value: number, labels: Record<string, string> = {}): Promise<void> {
+    requireId(name, 'name');
+    requireFinite(value, 'value');
+    requireStringRecord(labels, 'labels');
+    this.lifecycle.assertOpen();
     await this.bus.publish(TOPICS.metrics, createEnvelope({ type: 'Metric', source: this.nodeId, payload: { name, value, labels } }), { key: name });
   }
 
   async publishEvent(type: string, data: unknown = {}): Promise<void> {
+    requireId(type, 'type');
+    requireJson(data, 'data');
+    this.lifecycle.assertOpen();
     await this.bus.publish(TOPICS.events, createEnvelope({ type: 'Event', source: this.nodeId, payload: { type, data } }), { key: type });
   }
 

@@ -10,8 +10,9 @@ import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
 import type { StateStore } from './state-store.js';
+import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { requireId } from './validate.js';
+import { isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
 
 export interface SessionInfo {
   sessionId: string;
@@ -55,13 +56,21 @@ export class UserService {
   private readonly requestHandlers = new Set<(r: UserRequest) => unknown>();
   private sub: Subscription | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly lifecycle = new Lifecycle('user service');
 
   constructor(
-    private readonly bus: Bus,
-    private readonly store: StateStore,
+    private bus: Bus,
+    private store: StateStore,
     private readonly o: UserServiceOptions,
   ) {
-    this.idleMs = o.idleTimeoutMs ?? 30 * 60_000;
+    this.idleMs = requireTimeout(o.idleTimeoutMs ?? 30 * 60_000, 'options.idleTimeoutMs');
+    if (o.sweepIntervalMs !== undefined) requireTimeout(o.sweepIntervalMs, 'options.sweepIntervalMs');
+  }
+
+  /** @internal The facade hands over a fresh bus and store when it restarts. */
+  rebind(bus: Bus, store: StateStore): void {
+    this.bus = bus;
+    this.store = store;
   }
 
   async initialize(): Promise<void> {
@@ -71,26 +80,38 @@ export class UserService {
     });
     this.sweeper = setInterval(() => void this.expireIdle().catch(() => undefined), this.o.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
+    this.lifecycle.started();
   }
 
   async shutdown(): Promise<void> {
+    this.lifecycle.stopped();
     if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     await this.sub?.close();
     this.sub = undefined;
   }
 
+  /** Stores the session and announces it; if the announcement fails, the session is removed again. */
   async registerUserSession(userId: string, metadata: Record<string, unknown> = {}): Promise<SessionInfo> {
     requireId(userId, 'userId');
+    if (!isPlainObject(metadata)) throw new WhaleError('ERR_INVALID_ARG', 'metadata: must be an object', { field: 'metadata' });
+    requireJson(metadata, 'metadata');
+    this.lifecycle.assertOpen();
     const now = Date.now();
     const s: SessionInfo = { sessionId: randomUUID(), userId, status: 'active', createdAt: now, lastActivity: now, nextSeq: 0, metadata };
     await this.store.set(key(s.sessionId), s, this.idleMs * 2);
-    await this.event(s, 'started');
+    await publishOrUndo(
+      () => this.event(s, 'started'),
+      () => this.store.delete(key(s.sessionId)),
+    );
     return s;
   }
 
   /** Sends one chunk of the answer; resolves with its sequence number. */
-  streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
-    return this.emit(sessionId, 'response', chunk, opts.final ?? false);
+  async streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
+    const final = optionsObject(opts).final ?? false;
+    if (typeof final !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.final: must be a boolean', { field: 'options.final' });
+    return this.emit(sessionId, 'response', chunk, final);
   }
 
   sendThinkingProcess(sessionId: string, thought: unknown): Promise<number> {
@@ -99,6 +120,9 @@ export class UserService {
 
   /** A user's request, published for the models (subscribeToUserRequests). */
   async receiveUserRequest(sessionId: string, content: unknown): Promise<void> {
+    requireId(sessionId, 'sessionId');
+    requireJson(content, 'content', { required: true });
+    this.lifecycle.assertOpen();
     const s = await this.touch(sessionId);
     const payload: UserRequest = { sessionId, userId: s.userId, content };
     await this.bus.publish(TOPICS.userRequests, createEnvelope({ type: 'UserRequest', source: `user:${s.userId}`, payload }), { key: sessionId });
@@ -110,17 +134,25 @@ export class UserService {
   }
 
   async endUserSession(sessionId: string, reason = 'ended by the caller'): Promise<SessionInfo> {
+    requireId(sessionId, 'sessionId');
+    if (typeof reason !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
+    this.lifecycle.assertOpen();
     return this.locked(sessionId, async () => {
       const s = await this.active(sessionId);
+      const before = { ...s };
       s.status = 'ended';
       s.endReason = reason;
       await this.store.set(key(sessionId), s, this.idleMs);
-      await this.event(s, 'ended', reason);
+      await publishOrUndo(
+        () => this.event(s, 'ended', reason),
+        () => this.store.set(key(sessionId), before, this.idleMs * 2),
+      );
       return s;
     });
   }
 
   async getSessionInfo(sessionId: string): Promise<SessionInfo> {
+    requireId(sessionId, 'sessionId');
     const s = await this.store.get<SessionInfo>(key(sessionId));
     if (!s) throw new WhaleError('ERR_NOT_FOUND', `sessionId: no session ${sessionId}`, { field: 'sessionId' });
     if (s.status === 'active' && Date.now() - s.lastActivity >= this.idleMs) return this.expire(s);
@@ -140,7 +172,10 @@ export class UserService {
     return n;
   }
 
-  private emit(sessionId: string, kind: ResponseChunk['kind'], chunk: unknown, final: boolean): Promise<number> {
+  private async emit(sessionId: string, kind: ResponseChunk['kind'], chunk: unknown, final: boolean): Promise<number> {
+    requireId(sessionId, 'sessionId');
+    requireJson(chunk, kind === 'thinking' ? 'thought' : 'chunk');
+    this.lifecycle.assertOpen();
     // One session's chunks are numbered and published strictly one after another.
     return this.locked(sessionId, async () => {
       const s = await this.active(sessionId);

@@ -10,6 +10,7 @@ import { open, seal, type Sealed } from '../src/services/knowledge-crypto.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, encodeEnvelope, type Envelope } from '../src/transport/envelope.js';
+import { partitionOf } from '../src/transport/local-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
 import { localHarness, type BusHarness, type RawCollector } from './support/buses.js';
@@ -27,6 +28,7 @@ describe('encrypted knowledge on the bus', () => {
   const wire: Envelope<Wire>[] = [];
   const warnings: Array<Record<string, unknown> | undefined> = [];
   let failNext = 0;
+  let slowMs = 0;
 
   const logger: Logger = { debug() {}, info() {}, error() {}, warn: (_m, f) => void warnings.push(f) };
   const forge = (payload: Wire, source = payload.sourceModel) => bus.publish(TOPICS.federationKnowledge, createEnvelope({ type: 'KnowledgeShared', source, payload }), { key: payload.targetModel });
@@ -51,7 +53,8 @@ describe('encrypted knowledge on the bus', () => {
     bus = h.bus();
     fed = new FederationService(bus, new MemoryStateStore(), { nodeId: 'n1', secret, logger, env: {} });
     await fed.initialize();
-    const onKnowledge = (k: Knowledge) => {
+    const onKnowledge = async (k: Knowledge) => {
+      if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
       if (failNext > 0) {
         failNext--;
         throw new Error('model busy');
@@ -140,5 +143,27 @@ describe('encrypted knowledge on the bus', () => {
     expect(received[0]!.data).toEqual({ retry: true });
     await capture({ after: 'all that' });
     expect(await until(() => received.length === 2, 5000)).toBe(true);
+  });
+
+  it('a copy arriving on another partition while the original is being delivered is a replay', async () => {
+    const e = await capture({ n: 'once' });
+    await until(() => received.length === 1, 5000);
+    // A fresh message, delivered slowly; its copy is sent under a key on another partition, so both are in flight at once.
+    const fresh = seal(key, { sourceModel: 'model-a', targetModel: 'model-c' }, { n: 'slow' });
+    const otherKey = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find((k) => partitionOf(k, 4) !== partitionOf('model-c', 4))!;
+    const copy = createEnvelope({ type: 'KnowledgeShared', source: 'model-a', payload: { ...e.payload, encrypted: fresh } });
+    const dlqBefore = await deadNow();
+    slowMs = 200;
+    try {
+      await bus.publish(TOPICS.federationKnowledge, copy, { key: 'model-c' });
+      await new Promise((r) => setTimeout(r, 50));
+      await bus.publishRaw(TOPICS.federationKnowledge, encodeEnvelope(copy), { key: otherKey });
+      expect(kinds(await deadSince(dlqBefore, 1))).toEqual(['replayed']);
+      expect(await until(() => received.length === 2, 5000)).toBe(true);
+    } finally {
+      slowMs = 0;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received.map((k) => k.data)).toEqual([{ n: 'once' }, { n: 'slow' }]);
   });
 });

@@ -85,6 +85,8 @@ export class FederationService {
   private readonly models = new Map<string, ModelHandler>();
   private readonly listeners = new Set<(k: Knowledge) => unknown>();
   private readonly rejected = new Map<KnowledgeRejection, number>();
+  /** Encrypted message ids being delivered now: a copy arriving meanwhile (on another partition) is a replay. */
+  private readonly inFlight = new Set<string>();
   private readonly lifecycle = new Lifecycle('federation service');
   private readonly replay: ReplayGuard;
   private readonly logger: Logger;
@@ -239,10 +241,18 @@ export class FederationService {
       if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE') throw this.reject('authentication', e, err.message);
       throw err; // no key on this node: a configuration error, retried and then dead-lettered
     }
-    const verdict = await this.replay.check(sealed.messageId, sealed.sentAt);
-    if (verdict !== 'ok') throw this.reject(verdict, e, `message ${sealed.messageId} sent at ${new Date(sealed.sentAt).toISOString()}`);
-    await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
-    await this.replay.remember(sealed.messageId, sealed.sentAt);
+    const what = `message ${sealed.messageId} sent at ${new Date(sealed.sentAt).toISOString()}`;
+    if (this.inFlight.has(sealed.messageId)) throw this.reject('replayed', e, what);
+    this.inFlight.add(sealed.messageId);
+    try {
+      const verdict = await this.replay.check(sealed.messageId, sealed.sentAt);
+      if (verdict !== 'ok') throw this.reject(verdict, e, what);
+      await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
+      // Remembered only once delivered: a failed delivery is retried by the bus, not refused as a replay.
+      await this.replay.remember(sealed.messageId, sealed.sentAt);
+    } finally {
+      this.inFlight.delete(sealed.messageId);
+    }
   }
 
   /** Counts and logs a refused message; the returned error dead-letters it with the reason. */

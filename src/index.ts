@@ -6,3 +6,5 @@ export type { NativeBinding } from './native/binding.js';
 export * from './core/federation/learning/index.js';
 export * from './core/memory/index.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/base/logger.js';
+export * from './core/base/index.js';
+export * from './models/index.js';

@@ -8,3 +8,4 @@ export * from './core/memory/index.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/base/logger.js';
 export * from './core/base/index.js';
 export * from './models/index.js';
+export * from './core/processing/index.js';

@@ -108,6 +108,27 @@ describe('publishers validate their own arguments', () => {
   });
 });
 
+describe('session expiry when its announcement fails', () => {
+  it('the session stays active and the next sweep expires and announces it', async () => {
+    const bus = new FlakyBus();
+    const store = new MemoryStateStore();
+    const user = new UserService(bus, store, { nodeId: 'n', idleTimeoutMs: 50 });
+    await user.initialize();
+    const { sessionId } = await user.registerUserSession('u');
+    await new Promise((r) => setTimeout(r, 80));
+    bus.failing.add(TOPICS.userSessions);
+    await expectWhaleError(() => user.expireIdle(), 'ERR_TIMEOUT');
+    expect((await store.get<{ status: string }>(`session:${sessionId}`))?.status).toBe('active');
+    bus.failing.clear();
+    expect(await user.expireIdle()).toBe(1);
+    expect((await user.getSessionInfo(sessionId)).status).toBe('expired');
+    const events = bus.retained(TOPICS.userSessions).map((r) => (JSON.parse(r.data.toString()) as { payload: { event: string } }).payload.event);
+    expect(events).toEqual(['started', 'expired']);
+    await user.shutdown();
+    await bus.close();
+  });
+});
+
 describe('shutdown and restart', () => {
   it('after shutdown, registerUserSession fails before storing anything', async () => {
     const store = new MemoryStateStore();

@@ -204,11 +204,16 @@ export class UserService {
     return s;
   }
 
+  /** Marks an idle session expired and announces it; if the announcement fails, the next sweep tries again. */
   private async expire(s: SessionInfo): Promise<SessionInfo> {
+    const before = { ...s };
     s.status = 'expired';
     s.endReason = 'idle timeout';
     await this.store.set(key(s.sessionId), s, this.idleMs);
-    await this.event(s, 'expired', 'idle timeout');
+    await publishOrUndo(
+      () => this.event(s, 'expired', 'idle timeout'),
+      () => this.store.set(key(s.sessionId), before, this.idleMs * 2),
+    );
     return s;
   }
 

@@ -8,8 +8,9 @@ import { benchAggregate } from './aggregate.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchQuant } from './quant.js';
+import { benchServe } from './serve.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -51,7 +52,9 @@ async function main(): Promise<number> {
         ? await benchQuant({ runs, quick: values.quick })
         : suite === 'cache'
           ? await benchCache({ quick: values.quick })
-          : await benchBus({ runs, quick: values.quick });
+          : suite === 'serve'
+            ? await benchServe({ runs, quick: values.quick })
+            : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2));

@@ -9,6 +9,7 @@ import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchQuant } from './quant.js';
 import { benchServe } from './serve.js';
+import { benchServeE2E } from './serve-e2e.js';
 
 const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
@@ -53,13 +54,20 @@ async function main(): Promise<number> {
         : suite === 'cache'
           ? await benchCache({ quick: values.quick })
           : suite === 'serve'
-            ? await benchServe({ runs, quick: values.quick })
+            ? await benchServeAll({ runs, quick: values.quick })
             : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2));
   }
   return 0;
+}
+
+/** The scheduler cases, then end-to-end inference on the shipped model. */
+async function benchServeAll(o: { runs: number; quick: boolean }): Promise<{ text: string; cases: unknown[]; endToEnd: unknown[] }> {
+  const scheduler = await benchServe(o);
+  const e2e = await benchServeE2E(o);
+  return { text: `${scheduler.text}\n\n${e2e.text}`, cases: scheduler.cases, endToEnd: e2e.rows };
 }
 
 process.exitCode = await main();

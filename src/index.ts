@@ -6,6 +6,8 @@ export type { NativeBinding } from './native/binding.js';
 export * from './core/federation/learning/index.js';
 export * from './core/memory/index.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/base/logger.js';
+export * from './services/index.js';
+export * from './transport/index.js';
 export * from './core/base/index.js';
 export * from './models/index.js';
 export * from './core/processing/index.js';

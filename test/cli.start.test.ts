@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { until } from './helpers.js';
-import { mnistTest } from './support/mnist-idx.js';
+import { readMnist } from '../src/models/mnist-idx.js';
 
 const root = resolve(import.meta.dirname, '..');
 const whale = join(root, 'bin', 'whale.js');
@@ -31,7 +31,7 @@ describe('whale start (child process)', () => {
       await new Promise((r) => setTimeout(r, 3000));
       expect(io.exit, `exited early: ${io.err}`).toBeUndefined();
       expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
-      const { images, labels } = mnistTest(8);
+      const { images, labels } = readMnist('test', { count: 8 });
       const res = await fetch(`${url}/v2/models/mnist/infer`, {
         method: 'POST',
         body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [8, 784], data: Array.from(images) }] }),

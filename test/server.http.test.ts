@@ -42,7 +42,7 @@ describe('V2 inference protocol', () => {
 
   it('concurrent requests are batched and each gets its own rows back', async () => {
     const before = double.calls.batches;
-    const rows = Array.from({ length: 32 }, (_, i) => [i, i + 0.5, -i, 1]);
+    const rows = Array.from({ length: 32 }, (_, i) => [i, i + 0.5, -i - 1, 1]);
     const answers = await Promise.all(rows.map((r) => http(`${t.url}/v2/models/double/infer`, { json: rowsInput([r]) })));
     answers.forEach((a, i) => {
       expect(a.status).toBe(200);

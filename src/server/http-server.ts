@@ -140,7 +140,7 @@ export class InferenceHttpServer {
     }
     if (action === 'stats') {
       expect('GET');
-      return { status: 200, body: { model_stats: [{ name, version: model.version, ...this.o.host.status(name) }] } };
+      return { status: 200, body: { model_stats: [this.o.host.status(name)] } };
     }
     if (action === 'infer') {
       expect('POST');

@@ -1,8 +1,9 @@
 /**
  * ProcessingOptimizer: how much of the machine a request of a given
- * complexity gets. Worker slots are shares of the CPU threads; a request
- * holds its slots while it runs, so a burst of `deep` requests cannot starve
- * `quick` ones of the whole machine.
+ * complexity gets: the device (a GPU from `gpuAbove` when one is usable) and
+ * worker slots, shares of the CPU threads. The pipeline makes multi-model
+ * (`deep`) requests hold their slots while they run, so a burst of them
+ * cannot take the whole machine from the batched single-model levels.
  */
 import { availableParallelism } from 'node:os';
 

@@ -6,6 +6,9 @@
  * - deep: several models with the same signature combined (floating outputs
  *   averaged element-wise, others taken from the first model).
  * The level comes from the request, else from its complexity (see estimateComplexity).
+ * quick and normal requests go straight to the batching scheduler; a deep
+ * request runs several models, so it holds its worker slots while it runs and a
+ * burst of them queues here instead of multiplying the load.
  */
 import { WhaleError } from '../base/errors.js';
 import { validateTensors, type NamedTensors, type Tensor } from '../base/tensor.js';
@@ -97,12 +100,12 @@ export class ProcessingPipeline {
         this.stats.cacheHits++;
         return done({ model: quick.name, modelVersion: quick.version, models: [quick.name], outputs: hit, cached: true });
       }
-      const outputs = await this.o.optimizer.withSlots(allocation.slots, () => this.run(quick.name, req));
+      const outputs = await this.run(quick.name, req);
       await this.cacheSet(key, outputs);
       return done({ model: quick.name, modelVersion: quick.version, models: [quick.name], outputs, cached: false });
     }
     if (level === 'normal') {
-      const outputs = await this.o.optimizer.withSlots(allocation.slots, () => this.run(model.name, req));
+      const outputs = await this.run(model.name, req);
       return done({ model: model.name, modelVersion: model.version, models: [model.name], outputs, cached: false });
     }
     const members = this.deepMembers(model);

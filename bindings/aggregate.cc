@@ -1,8 +1,10 @@
 // aggregate(opts, async), distances(opts, async), nonFiniteCounts(clients),
-// serverOptStep(opts, async): thin glue over native/aggregate.
+// serverOptStep(opts, async): thin glue over native/aggregate. Every option is
+// read (getters may run JS) before any array's memory is taken.
 #include <memory>
 
 #include "../native/aggregate/run.h"
+#include "convert_arrays.h"
 #include "promise_worker.h"
 
 namespace whale::bindings {
@@ -19,20 +21,35 @@ aggregate::Strategy read_strategy(const Napi::Object& o) {
 
 size_t read_count(const Napi::Object& o, const char* field, double fallback) {
   double v = read_number(o, field, fallback);
-  if (!(v >= 0) || v != static_cast<double>(static_cast<size_t>(v))) {
+  if (!(v >= 0) || v > 9007199254740992.0 || v != static_cast<double>(static_cast<size_t>(v))) {
     throw_invalid(std::string(field) + ": expected a non-negative integer");
   }
   return static_cast<size_t>(v);
+}
+
+size_t read_memory_limit(const Napi::Object& o) {
+  const double v = read_number(o, "maxMemoryBytes", 18446744073709551615.0);
+  if (!(v >= 0)) throw_invalid("maxMemoryBytes: expected a number >= 0");
+  return v >= 18446744073709551615.0 ? SIZE_MAX : static_cast<size_t>(v);
+}
+
+// The output array: the caller's `out` when given, else a new one (returned as `params`).
+Napi::Float32Array output_array(Napi::Env env, const Napi::Value& v, size_t params, bool& fresh) {
+  fresh = v.IsUndefined();
+  if (fresh) return Napi::Float32Array::New(env, params);
+  Napi::Float32Array out = read_f32(v, "out");
+  if (typed_array_info(env, out).length != params) throw_invalid("out: length must equal the update length");
+  return out;
 }
 
 Napi::Value Aggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
-    std::vector<Napi::ObjectReference> keep;
+    const bool async = read_async(info);
     auto req = std::make_shared<aggregate::Request>();
     req->strategy = read_strategy(o);
-    req->updates = read_rows(o.Get("clients"), &keep);
+    std::vector<Napi::Float32Array> rows = gather_rows(o.Get("clients"));
     Napi::Float64Array w = read_f64(o.Get("weights"), "weights");
     req->weights.assign(w.Data(), w.Data() + w.ElementLength());
     req->beta = read_number(o, "beta", 0.1);
@@ -40,16 +57,26 @@ Napi::Value Aggregate(const Napi::CallbackInfo& info) {
     req->m = read_count(o, "m", 1);
     req->device = read_device(o);
     req->check_finite = read_bool(o, "checkFinite", true);
-    Napi::Float32Array out = read_f32(o.Get("out"), "out");
-    if (out.ElementLength() != req->updates.params) throw_invalid("out: length must equal the update length");
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(out)));
-    float* out_ptr = out.Data();
+    req->max_memory_bytes = read_memory_limit(o);
+    Napi::Value out_value = o.Get("out");
+    // No JS runs from here on.
+    const size_t copy = rows_copy_bytes(rows, async);
+    const size_t params = rows.empty() ? 0 : typed_array_info(env, rows[0]).length;
+    aggregate::check_memory(*req, rows.size(), params, copy);
+    bool fresh = false;
+    Napi::Float32Array out_js = output_array(env, out_value, params, fresh);
+    auto held = std::make_shared<HeldRows>(hold_rows(rows, async));
+    auto out = std::make_shared<OutArray<float>>(out_js, async, false, fresh);
+    req->updates = held->view;
     auto result = std::make_shared<aggregate::Result>();
     return run_job(
-        env, read_async(info), [req, result, out_ptr] { *result = aggregate::run(*req, out_ptr); },
-        [result](Napi::Env e) -> Napi::Value {
+        env, async, [req, held, out, result] { *result = aggregate::run(*req, out->data()); },
+        [held, out, result, fresh](Napi::Env e) -> Napi::Value {
+          if (!out->still_valid()) throw_changed("out");
+          out->commit();
           Napi::Object r = Napi::Object::New(e);
           r.Set("device", result->device.name());
+          if (fresh) r.Set("params", out->value());
           if (!result->scores.empty()) {
             auto sel = Napi::Uint32Array::New(e, result->selected.size());
             for (size_t i = 0; i < result->selected.size(); ++i) sel[i] = static_cast<uint32_t>(result->selected[i]);
@@ -59,8 +86,7 @@ Napi::Value Aggregate(const Napi::CallbackInfo& info) {
             r.Set("scores", sc);
           }
           return r;
-        },
-        std::move(keep));
+        });
   });
 }
 
@@ -68,27 +94,33 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
-    std::vector<Napi::ObjectReference> keep;
-    auto u = std::make_shared<aggregate::ClientUpdates>(read_rows(o.Get("clients"), &keep));
+    const bool async = read_async(info);
     Device device = read_device(o);
     bool check = read_bool(o, "checkFinite", true);
-    Napi::Float64Array out = read_f64(o.Get("out"), "out");
-    if (out.ElementLength() != u->clients() * u->clients()) throw_invalid("out: length must be clients^2");
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(out)));
-    double* out_ptr = out.Data();
+    Napi::Float64Array out_js = read_f64(o.Get("out"), "out");
+    std::vector<Napi::Float32Array> rows = gather_rows(o.Get("clients"));
+    rows_copy_bytes(rows, async);
+    if (typed_array_info(env, out_js).length != rows.size() * rows.size()) throw_invalid("out: length must be clients^2");
+    auto held = std::make_shared<HeldRows>(hold_rows(rows, async));
+    auto out = std::make_shared<OutArray<double>>(out_js, async, false);
     auto used = std::make_shared<Device>();
     return run_job(
-        env, read_async(info),
-        [u, device, check, out_ptr, used] { *used = aggregate::distances(*u, device, check, out_ptr); },
-        [used](Napi::Env e) -> Napi::Value { return Napi::String::New(e, used->name()); }, std::move(keep));
+        env, async, [held, out, device, check, used] { *used = aggregate::distances(held->view, device, check, out->data()); },
+        [held, out, used](Napi::Env e) -> Napi::Value {
+          if (!out->still_valid()) throw_changed("out");
+          out->commit();
+          return Napi::String::New(e, used->name());
+        });
   });
 }
 
 Napi::Value NonFiniteCounts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    aggregate::ClientUpdates u = read_rows(info[0], nullptr);
-    std::vector<size_t> counts = aggregate::non_finite_counts(u);
+    std::vector<Napi::Float32Array> rows = gather_rows(info[0]);
+    rows_copy_bytes(rows, false);
+    HeldRows held = hold_rows(rows, false);
+    std::vector<size_t> counts = aggregate::non_finite_counts(held.view);
     auto arr = Napi::Float64Array::New(env, counts.size());
     for (size_t i = 0; i < counts.size(); ++i) arr[i] = static_cast<double>(counts[i]);
     return arr;
@@ -104,10 +136,18 @@ aggregate::ServerOptKind read_opt_kind(const Napi::Object& o) {
   throw_invalid("optimizer: unknown server optimizer '" + s + "'");
 }
 
+// global, m and v are updated in place (on copies for async jobs, written back
+// only when the whole step succeeded); aggregate is read.
+struct StepArrays {
+  OutArray<float> global, m, v;
+  InArray<float> aggregate;
+};
+
 Napi::Value ServerOptStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
+    const bool async = read_async(info);
     aggregate::ServerOptConfig c;
     c.kind = read_opt_kind(o);
     c.lr = read_number(o, "lr", c.lr);
@@ -117,21 +157,33 @@ Napi::Value ServerOptStep(const Napi::CallbackInfo& info) {
     aggregate::check_server_opt(c);
     Device device = read_device(o);
     const char* names[] = {"global", "aggregate", "m", "v"};
-    std::vector<Napi::ObjectReference> keep;
-    float* ptr[4];
+    Napi::Value values[4];
+    for (int k = 0; k < 4; ++k) values[k] = o.Get(names[k]);
+    // No JS runs from here on.
+    Napi::Float32Array arrays[4];
     size_t p = 0;
     for (int k = 0; k < 4; ++k) {
-      Napi::Float32Array a = read_f32(o.Get(names[k]), names[k]);
-      if (k == 0) p = a.ElementLength();
-      if (a.ElementLength() != p) throw_invalid(std::string(names[k]) + ": length must equal global's");
-      ptr[k] = a.Data();
-      keep.push_back(Napi::Persistent(static_cast<Napi::Object>(a)));
+      arrays[k] = read_f32(values[k], names[k]);
+      const size_t len = typed_array_info(env, arrays[k]).length;
+      if (k == 0) p = len;
+      if (len != p) throw_invalid(std::string(names[k]) + ": length must equal global's");
     }
+    auto a = std::make_shared<StepArrays>(StepArrays{OutArray<float>(arrays[0], async, true), OutArray<float>(arrays[2], async, true),
+                                                     OutArray<float>(arrays[3], async, true), InArray<float>(arrays[1], async)});
     auto used = std::make_shared<Device>();
     return run_job(
-        env, read_async(info),
-        [c, device, p, ptr, used] { *used = aggregate::server_opt(c, device, ptr[0], ptr[1], ptr[2], ptr[3], p); },
-        [used](Napi::Env e) -> Napi::Value { return Napi::String::New(e, used->name()); }, std::move(keep));
+        env, async,
+        [c, device, p, a, used] {
+          *used = aggregate::server_opt(c, device, a->global.data(), a->aggregate.data(), a->m.data(), a->v.data(), p);
+        },
+        [a, used](Napi::Env e) -> Napi::Value {
+          const char* changed = !a->global.still_valid() ? "global" : !a->m.still_valid() ? "m" : !a->v.still_valid() ? "v" : nullptr;
+          if (changed) throw_changed(changed);
+          a->global.commit();
+          a->m.commit();
+          a->v.commit();
+          return Napi::String::New(e, used->name());
+        });
   });
 }
 

@@ -40,26 +40,20 @@ Napi::Float64Array read_f64(const Napi::Value& value, const char* field) {
   return value.As<Napi::Float64Array>();
 }
 
-aggregate::ClientUpdates read_rows(const Napi::Value& value, std::vector<Napi::ObjectReference>* keep) {
+std::vector<Napi::Float32Array> gather_rows(const Napi::Value& value) {
   if (!value.IsArray()) throw_invalid("clients: expected an array of Float32Array");
   Napi::Array arr = value.As<Napi::Array>();
-  aggregate::ClientUpdates u;
   const uint32_t n = arr.Length();
-  u.rows.reserve(n);
+  std::vector<Napi::Value> items;
+  items.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) items.push_back(arr.Get(i));
+  std::vector<Napi::Float32Array> rows;
+  rows.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     std::string field = "clients[" + std::to_string(i) + "]";
-    Napi::Float32Array row = read_f32(arr.Get(i), field.c_str());
-    if (i == 0) u.params = row.ElementLength();
-    if (row.ElementLength() != u.params) {
-      throw EngineError(kErrInvalidArg,
-                        field + ": has " + std::to_string(row.ElementLength()) +
-                            " values, clients[0] has " + std::to_string(u.params),
-                        i);
-    }
-    u.rows.push_back(row.Data());
-    if (keep) keep->push_back(Napi::Persistent(static_cast<Napi::Object>(row)));
+    rows.push_back(read_f32(items[i], field.c_str()));
   }
-  return u;
+  return rows;
 }
 
 Device read_device(const Napi::Object& opts) {

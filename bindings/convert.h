@@ -25,9 +25,9 @@ Napi::Error to_js(Napi::Env env, const ErrorInfo& info);
 
 [[noreturn]] void throw_invalid(const std::string& message);
 
-// Pointers into the Float32Arrays of `value` (an Array); keeps the arrays
-// alive in `keep` when given (for async work).
-aggregate::ClientUpdates read_rows(const Napi::Value& value, std::vector<Napi::ObjectReference>* keep);
+// The Float32Array rows of `value` (an Array), each element read once. Reading
+// may run JS (getters), so call this before taking any array's memory.
+std::vector<Napi::Float32Array> gather_rows(const Napi::Value& value);
 Napi::Float32Array read_f32(const Napi::Value& value, const char* field);
 Napi::Float64Array read_f64(const Napi::Value& value, const char* field);
 Device read_device(const Napi::Object& opts);

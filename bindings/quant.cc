@@ -3,6 +3,7 @@
 
 #include "../native/quant/dispatch.h"
 #include "../native/quant/topk.h"
+#include "convert_arrays.h"
 #include "promise_worker.h"
 
 namespace whale::bindings {
@@ -40,30 +41,33 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
-    Napi::Float32Array values = read_f32(o.Get("values"), "values");
+    const bool async = read_async(info);
+    Napi::Value values_js = o.Get("values");
     quant::EncodeOptions opts;
     opts.codec = read_codec(o);
-    opts.block_size = static_cast<uint32_t>(read_number(o, "blockSize", 64));
+    const double bs = read_number(o, "blockSize", 64);
+    if (!(bs >= 0 && bs <= 65536)) throw_invalid("blockSize: must be an even number in [32, 4096]");
+    opts.block_size = static_cast<uint32_t>(bs);
     std::string nf = o.Has("nonFinite") ? read_string(o, "nonFinite") : "error";
     if (nf != "error" && nf != "zero") throw_invalid("nonFinite: expected 'error' or 'zero'");
     opts.non_finite = nf == "zero" ? quant::NonFinite::kZero : quant::NonFinite::kError;
+    std::string range = o.Has("outOfRange") ? read_string(o, "outOfRange") : "clamp";
+    if (range != "clamp" && range != "error") throw_invalid("outOfRange: expected 'clamp' or 'error'");
+    opts.out_of_range = range == "error" ? quant::OutOfRange::kError : quant::OutOfRange::kClamp;
     opts.parallel = read_bool(o, "parallel", true);
     Device device = read_device(o);
-    const uint64_t length = values.ElementLength();
+    // No JS runs from here on.
+    auto values = std::make_shared<InArray<float>>(read_f32(values_js, "values"), async);
+    const uint64_t length = values->size();
     const size_t size = quant::encoded_size(opts, length);
     // Node allocates a Buffer's memory without zero-filling it (encode writes every byte);
     // hand it out as a plain Uint8Array so slice() copies as callers expect.
     Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, size);
-    Napi::Uint8Array blob = Napi::Uint8Array::New(env, size, buf.ArrayBuffer(), buf.ByteOffset());
-    std::vector<Napi::ObjectReference> keep;
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(values)));
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(blob)));
-    const float* x = values.Data();
-    uint8_t* out = blob.Data();
-    auto blob_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(static_cast<Napi::Object>(blob)));
+    Napi::Uint8Array blob_js = Napi::Uint8Array::New(env, size, buf.ArrayBuffer(), buf.ByteOffset());
+    auto blob = std::make_shared<OutArray<uint8_t>>(blob_js, async, false, true);
     return run_job(
-        env, read_async(info), [=] { quant::encode_on(device, opts, x, length, out); },
-        [blob_ref](Napi::Env) -> Napi::Value { return blob_ref->Value(); }, std::move(keep));
+        env, async, [=] { quant::encode_on(device, opts, values->data(), length, blob->data()); },
+        [values, blob](Napi::Env) -> Napi::Value { return blob->value(); });
   });
 }
 
@@ -73,14 +77,18 @@ Napi::Object info_object(Napi::Env env, const quant::BlobInfo& i) {
   r.Set("blockSize", i.block_size);
   r.Set("length", static_cast<double>(i.length));
   r.Set("nonFiniteZeroed", (i.flags & quant::kFlagNonFiniteZeroed) != 0);
+  if (i.codec == quant::Codec::kFp16) {
+    r.Set("saturated", (i.flags & quant::kFlagSaturated) != 0);
+    r.Set("flushedToZero", (i.flags & quant::kFlagFlushedToZero) != 0);
+  }
   return r;
 }
 
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    Napi::Uint8Array blob = read_u8(info[0], "blob");
-    return info_object(env, quant::inspect(blob.Data(), blob.ByteLength()));
+    InArray<uint8_t> blob(read_u8(info[0], "blob"), false);
+    return info_object(env, quant::inspect(blob.data(), blob.size()));
   });
 }
 
@@ -88,28 +96,34 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
-    Napi::Uint8Array blob = read_u8(o.Get("blob"), "blob");
-    // Validates the whole blob (checksum included) before any allocation.
-    const quant::BlobInfo bi = quant::inspect(blob.Data(), blob.ByteLength());
+    const bool async = read_async(info);
+    Napi::Value blob_js = o.Get("blob");
     Device device = read_device(o);
     bool parallel = read_bool(o, "parallel", true);
-    Napi::Float32Array out;
-    if (o.Get("out").IsUndefined()) {
-      out = Napi::Float32Array::New(env, static_cast<size_t>(bi.length));
+    Napi::Value out_value = o.Get("out");
+    // No JS runs from here on.
+    auto blob = std::make_shared<InArray<uint8_t>>(read_u8(blob_js, "blob"), async);
+    // The header, checked against the blob's size, bounds the allocation below;
+    // decode() validates everything else before writing.
+    const quant::BlobInfo bi = quant::inspect_header(blob->data(), blob->size());
+    const bool fresh = out_value.IsUndefined();
+    Napi::Float32Array out_js;
+    if (fresh) {
+      out_js = Napi::Float32Array::New(env, static_cast<size_t>(bi.length));
     } else {
-      out = read_f32(o.Get("out"), "out");
-      if (out.ElementLength() != bi.length) throw_invalid("out: length must equal the blob's length " + std::to_string(bi.length));
+      out_js = read_f32(out_value, "out");
+      if (typed_array_info(env, out_js).length != bi.length) {
+        throw_invalid("out: length must equal the blob's length " + std::to_string(bi.length));
+      }
     }
-    std::vector<Napi::ObjectReference> keep;
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(blob)));
-    keep.push_back(Napi::Persistent(static_cast<Napi::Object>(out)));
-    const uint8_t* data = blob.Data();
-    const size_t size = blob.ByteLength();
-    float* dst = out.Data();
-    auto out_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(static_cast<Napi::Object>(out)));
+    auto out = std::make_shared<OutArray<float>>(out_js, async, false, fresh);
     return run_job(
-        env, read_async(info), [=] { quant::decode_on(device, data, size, dst, parallel); },
-        [out_ref](Napi::Env) -> Napi::Value { return out_ref->Value(); }, std::move(keep));
+        env, async, [=] { quant::decode_on(device, blob->data(), blob->size(), out->data(), parallel); },
+        [blob, out](Napi::Env) -> Napi::Value {
+          if (!out->still_valid()) throw_changed("out");
+          out->commit();
+          return out->value();
+        });
   });
 }
 
@@ -117,15 +131,20 @@ Napi::Value TopkFeedback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Napi::Object o = read_opts(info);
-    Napi::Float32Array update = read_f32(o.Get("update"), "update");
-    Napi::Float32Array residual = read_f32(o.Get("residual"), "residual");
-    if (residual.ElementLength() != update.ElementLength()) throw_invalid("residual: length must equal update's");
+    Napi::Value update_js = o.Get("update"), residual_js = o.Get("residual");
     const double kd = read_number(o, "k", 0);
-    if (!(kd >= 0) || kd != static_cast<double>(static_cast<size_t>(kd))) throw_invalid("k: expected an integer >= 0");
-    const size_t n = update.ElementLength(), k = std::min(static_cast<size_t>(kd), n);
+    if (!(kd >= 0) || kd > 4294967295.0 || kd != static_cast<double>(static_cast<size_t>(kd))) {
+      throw_invalid("k: expected an integer >= 0");
+    }
+    // No JS runs from here on.
+    InArray<float> update(read_f32(update_js, "update"), false);
+    OutArray<float> residual(read_f32(residual_js, "residual"), false, true);
+    if (residual.size() != update.size()) throw_invalid("residual: length must equal update's");
+    const size_t n = update.size(), k = std::min(static_cast<size_t>(kd), n);
     std::vector<uint32_t> idx(k);
     std::vector<float> val(k);
-    const size_t c = quant::topk_feedback(update.Data(), residual.Data(), n, k, idx.data(), val.data());
+    const size_t c = quant::topk_feedback(update.data(), residual.data(), n, k, idx.data(), val.data());
+    residual.commit();
     auto ri = Napi::Uint32Array::New(env, c);
     auto rv = Napi::Float32Array::New(env, c);
     std::copy(idx.begin(), idx.begin() + c, ri.Data());

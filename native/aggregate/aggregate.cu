@@ -160,10 +160,11 @@ __global__ void distance_kernel(const float* x, int n, size_t width, size_t cols
       b[r][col] = (in && k0 + r < n) ? x[size_t(k0 + r) * width + j] : 0.f;
     }
     __syncthreads();
-    float s = 0;
+    // Double, like the CPU path: float squares overflow or underflow at extreme scales.
+    double s = 0;
 #pragma unroll
     for (int d = 0; d < kDepth; ++d) {
-      const float diff = a[ti][d] - b[tk][d];
+      const double diff = static_cast<double>(a[ti][d]) - static_cast<double>(b[tk][d]);
       s += diff * diff;
     }
     total += s;
@@ -173,14 +174,17 @@ __global__ void distance_kernel(const float* x, int n, size_t width, size_t cols
   if (i < n && k < n && i < k) atomicAdd(&dist[size_t(i) * n + k], total);
 }
 
+// Updates the device copies; *overflow becomes 1 if any result is not finite
+// (the host then downloads nothing, leaving the model and state unchanged).
 __global__ void step_kernel(int kind, float lr, float b1, float b2, float tau, float* x,
-                            const float* agg, float* m, float* v, size_t p) {
+                            const float* agg, float* m, float* v, size_t p, int* overflow) {
   for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < p;
        j += size_t(gridDim.x) * blockDim.x) {
     const float d = agg[j] - x[j];
     if (kind == 0) {  // AvgM
       m[j] = b1 * m[j] + d;
       x[j] += lr * m[j];
+      if (!isfinite(x[j]) || !isfinite(m[j])) *overflow = 1;
       continue;
     }
     const float d2 = d * d;
@@ -195,6 +199,7 @@ __global__ void step_kernel(int kind, float lr, float b1, float b2, float tau, f
       v[j] = v[j] + d2;
     }
     x[j] += lr * m[j] / (sqrtf(v[j]) + tau);
+    if (!isfinite(x[j]) || !isfinite(m[j]) || !isfinite(v[j])) *overflow = 1;
   }
 }
 
@@ -267,6 +272,8 @@ void server_opt_step(int device, const ServerOptConfig& c, float* global, const 
   Stream st(device);
   const bool uses_v = c.kind != ServerOptKind::kAvgM;
   DeviceBuffer<float> dx(params), da(params), dm(params), dv(uses_v ? params : 0);
+  DeviceBuffer<int> dflag(1);
+  check(cudaMemsetAsync(dflag.ptr, 0, sizeof(int), st.s), "cudaMemset(flag)");
   const size_t bytes = params * sizeof(float);
   check(cudaMemcpyAsync(dx.ptr, global, bytes, cudaMemcpyHostToDevice, st.s), "upload(global)");
   check(cudaMemcpyAsync(da.ptr, aggregate, bytes, cudaMemcpyHostToDevice, st.s), "upload(aggregate)");
@@ -274,8 +281,14 @@ void server_opt_step(int device, const ServerOptConfig& c, float* global, const 
   if (uses_v) check(cudaMemcpyAsync(dv.ptr, v, bytes, cudaMemcpyHostToDevice, st.s), "upload(v)");
   step_kernel<<<blocks_for(params, 256), 256, 0, st.s>>>(
       static_cast<int>(c.kind), static_cast<float>(c.lr), static_cast<float>(c.beta1),
-      static_cast<float>(c.beta2), static_cast<float>(c.tau), dx.ptr, da.ptr, dm.ptr, dv.ptr, params);
+      static_cast<float>(c.beta2), static_cast<float>(c.tau), dx.ptr, da.ptr, dm.ptr, dv.ptr, params, dflag.ptr);
   check(cudaGetLastError(), "step_kernel launch");
+  int overflow = 0;
+  check(cudaMemcpyAsync(&overflow, dflag.ptr, sizeof(int), cudaMemcpyDeviceToHost, st.s), "download(flag)");
+  st.sync();
+  if (overflow) {
+    throw EngineError(kErrNonFinite, "aggregate: the step overflows float32; the model and the optimizer state are unchanged");
+  }
   check(cudaMemcpyAsync(global, dx.ptr, bytes, cudaMemcpyDeviceToHost, st.s), "download(global)");
   check(cudaMemcpyAsync(m, dm.ptr, bytes, cudaMemcpyDeviceToHost, st.s), "download(m)");
   if (uses_v) check(cudaMemcpyAsync(v, dv.ptr, bytes, cudaMemcpyDeviceToHost, st.s), "download(v)");

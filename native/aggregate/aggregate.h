@@ -22,8 +22,11 @@ void coordinate_median(const ClientUpdates& u, float* out, bool check_finite);
 void trimmed_mean(const ClientUpdates& u, double beta, float* out, bool check_finite);
 
 // Squared Euclidean distances between all pairs of clients (N x N, row-major,
-// symmetric, zero diagonal), computed blockwise over the parameters.
+// symmetric, zero diagonal), accumulated in double.
 void pairwise_sq_distances(const ClientUpdates& u, double* dist, bool check_finite);
+
+// Native memory Krum allocates for N clients (the matrix plus scratch).
+size_t krum_scratch_bytes(size_t clients);
 
 struct KrumResult {
   std::vector<size_t> selected;  // best score first
@@ -36,7 +39,8 @@ KrumResult krum_select(const double* dist, size_t n, size_t f, size_t m);
 
 // Shared argument checks (also used by the CUDA path).
 void check_weights(const std::vector<double>& weights, size_t clients);
-// Checks the weights and scales them to sum to 1.
+// Checks the weights and scales them to sum to 1 (dividing by the largest
+// first, so weights whose sum overflows a double still work).
 std::vector<double> normalized_weights(const std::vector<double>& weights, size_t clients);
 size_t trim_count(double beta, size_t clients);
 void check_krum_args(size_t n, size_t f, size_t m);

@@ -28,10 +28,11 @@ void check_weights(const std::vector<double>& weights, size_t clients) {
 
 std::vector<double> normalized_weights(const std::vector<double>& weights, size_t clients) {
   check_weights(weights, clients);
-  double total = 0;
-  for (double w : weights) total += w;
+  const double largest = *std::max_element(weights.begin(), weights.end());
   std::vector<double> norm(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) norm[i] = weights[i] / total;
+  double total = 0;  // <= clients: cannot overflow
+  for (size_t i = 0; i < weights.size(); ++i) total += norm[i] = weights[i] / largest;
+  for (double& w : norm) w /= total;
   return norm;
 }
 

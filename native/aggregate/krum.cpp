@@ -1,6 +1,5 @@
-// Krum / Multi-Krum (Blanchard et al., 2017). Pairwise distances are computed
-// blockwise: each task walks a slice of the parameters in cache-sized blocks
-// and accumulates every pair's partial sum into its own N x N matrix.
+// Krum / Multi-Krum (Blanchard et al., 2017): pairwise squared distances in
+// double precision, then scores from the closest N - f - 2 of each client.
 #include <algorithm>
 #include <mutex>
 #include <numeric>
@@ -28,25 +27,30 @@ void check_krum_args(size_t n, size_t f, size_t m) {
 namespace {
 
 constexpr size_t kBlock = 512;  // floats per row per block: N x 2 KiB in L2
+// Per-thread partial matrices of the block schedule may take at most this much.
+constexpr size_t kPartialBudget = size_t{64} << 20;
 
+// In double: float squares overflow for |x| > ~1.8e19 and underflow to 0 for
+// |x| < ~1e-23, which would make Krum pick clients by index order.
 WHALE_SIMD_CLONES
-float sq_distance_block(const float* a, const float* b, size_t len) {
-  float s = 0.f;
+double sq_distance(const float* a, const float* b, size_t len) {
+  double s = 0;
 #pragma omp simd reduction(+ : s)
   for (size_t j = 0; j < len; ++j) {
-    const float d = a[j] - b[j];
+    const double d = static_cast<double>(a[j]) - static_cast<double>(b[j]);
     s += d * d;
   }
   return s;
 }
 
-}  // namespace
+bool use_block_schedule(size_t n) {
+  return n * n * sizeof(double) * ThreadPool::shared().concurrency() <= kPartialBudget;
+}
 
-void pairwise_sq_distances(const ClientUpdates& u, double* dist, bool check_finite) {
-  require_non_empty(u);
-  if (check_finite) require_finite(u);
+// Few clients: each task walks a slice of the parameters in cache-sized
+// blocks and sums every pair into its own N x N matrix.
+void distances_by_block(const ClientUpdates& u, double* dist) {
   const size_t n = u.clients(), p = u.params;
-  std::fill(dist, dist + n * n, 0.0);
   const size_t blocks = (p + kBlock - 1) / kBlock;
   std::mutex merge;
   ThreadPool::shared().parallel_for(blocks, 16, [&](size_t bb, size_t be) {
@@ -55,13 +59,45 @@ void pairwise_sq_distances(const ClientUpdates& u, double* dist, bool check_fini
       const size_t lo = b * kBlock, len = std::min(kBlock, p - lo);
       for (size_t i = 0; i < n; ++i) {
         const float* xi = u.rows[i] + lo;
-        for (size_t k = i + 1; k < n; ++k) local[i * n + k] += sq_distance_block(xi, u.rows[k] + lo, len);
+        for (size_t k = i + 1; k < n; ++k) local[i * n + k] += sq_distance(xi, u.rows[k] + lo, len);
       }
     }
     std::lock_guard<std::mutex> g(merge);
     for (size_t i = 0; i < n; ++i)
       for (size_t k = i + 1; k < n; ++k) dist[i * n + k] += local[i * n + k];
   });
+}
+
+// Many clients: no per-task matrix; task q owns rows q and n - 1 - q (equal
+// numbers of pairs) and writes their upper-triangle entries directly.
+void distances_by_row(const ClientUpdates& u, double* dist) {
+  const size_t n = u.clients(), p = u.params;
+  ThreadPool::shared().parallel_for((n + 1) / 2, 1, [&](size_t qb, size_t qe) {
+    auto row = [&](size_t i) {
+      for (size_t k = i + 1; k < n; ++k) dist[i * n + k] = sq_distance(u.rows[i], u.rows[k], p);
+    };
+    for (size_t q = qb; q < qe; ++q) {
+      row(q);
+      if (n - 1 - q != q) row(n - 1 - q);
+    }
+  });
+}
+
+}  // namespace
+
+size_t krum_scratch_bytes(size_t clients) {
+  const size_t matrix = clients * clients * sizeof(double);
+  const size_t partial = use_block_schedule(clients) ? matrix * ThreadPool::shared().concurrency() : 0;
+  return matrix + partial + clients * sizeof(double);
+}
+
+void pairwise_sq_distances(const ClientUpdates& u, double* dist, bool check_finite) {
+  require_non_empty(u);
+  if (check_finite) require_finite(u);
+  const size_t n = u.clients();
+  std::fill(dist, dist + n * n, 0.0);
+  if (use_block_schedule(n)) distances_by_block(u, dist);
+  else distances_by_row(u, dist);
   for (size_t i = 0; i < n; ++i)
     for (size_t k = 0; k < i; ++k) dist[i * n + k] = dist[k * n + i];
 }

@@ -1,5 +1,9 @@
 #include "run.h"
 
+#include <cstdio>
+#include <string>
+
+#include "../common/error.h"
 #include "aggregate_cuda.h"
 
 namespace whale::aggregate {
@@ -14,7 +18,30 @@ void fedavg_on(Device d, const ClientUpdates& u, const std::vector<double>& w, f
   if (check_finite && !all_finite(out, u.params)) require_finite(u);
 }
 
+std::string gib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
+  return buf;
+}
+
 }  // namespace
+
+size_t scratch_bytes(Strategy strategy, size_t clients, size_t params) {
+  (void)params;
+  if (strategy == Strategy::kKrum) return krum_scratch_bytes(clients);
+  return 0;  // the others use a few KiB per thread
+}
+
+void check_memory(const Request& req, size_t clients, size_t params, size_t copied) {
+  const size_t scratch = scratch_bytes(req.strategy, clients, params);
+  const size_t needed = scratch + copied;
+  if (needed <= req.max_memory_bytes) return;
+  std::string what;
+  if (scratch > 0) what += "Krum over " + std::to_string(clients) + " clients needs " + gib(scratch) + " for its distances";
+  if (copied > 0) what += std::string(what.empty() ? "" : " and ") + "the async job copies " + gib(copied) + " of input";
+  throw EngineError(kErrOutOfMemory, "options.maxMemoryBytes: " + what + " (" + gib(needed) + " in all), above the limit of " +
+                                         gib(req.max_memory_bytes) + "; raise maxMemoryBytes or aggregate fewer clients per call");
+}
 
 Device distances(const ClientUpdates& u, Device device, bool check_finite, double* dist) {
   require_non_empty(u);
@@ -57,6 +84,7 @@ Result run(const Request& req, float* out) {
       break;
     case Strategy::kKrum: {
       check_krum_args(u.clients(), req.f, req.m);
+      check_memory(req, u.clients(), u.params, 0);
       check_weights(req.weights, u.clients());
       std::vector<double> dist(u.clients() * u.clients());
       distances(u, d, req.check_finite, dist.data());
@@ -80,6 +108,7 @@ Result run(const Request& req, float* out) {
 Device server_opt(const ServerOptConfig& c, Device device, float* global, const float* aggregate,
                   float* m, float* v, size_t params) {
   check_server_opt(c);
+  check_step_inputs(global, aggregate, params);
   Device d = resolve_device(device, params * sizeof(float) * 4);
   if (d.is_cuda()) cuda::server_opt_step(d.index, c, global, aggregate, m, v, params);
   else server_opt_step(c, global, aggregate, m, v, params);

@@ -1,6 +1,7 @@
 // One entry point for every strategy on any device: what the bindings call.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "../common/device.h"
@@ -20,6 +21,7 @@ struct Request {
   size_t m = 1;                 // Krum: clients averaged (1 = Krum, > 1 = Multi-Krum)
   Device device;
   bool check_finite = true;
+  size_t max_memory_bytes = SIZE_MAX;  // bound on the native memory one call may allocate
 };
 
 struct Result {
@@ -27,6 +29,15 @@ struct Result {
   std::vector<size_t> selected;  // Krum only
   std::vector<double> scores;    // Krum only
 };
+
+// Native memory a request needs beyond its inputs and output: Krum's N x N
+// distances and its per-thread scratch.
+size_t scratch_bytes(Strategy strategy, size_t clients, size_t params);
+
+// Throws ERR_OUT_OF_MEMORY (naming options.maxMemoryBytes) when scratch_bytes
+// plus `copied` (inputs the caller copies for an async job) exceed the
+// request's bound; called before anything is allocated.
+void check_memory(const Request& req, size_t clients, size_t params, size_t copied);
 
 // Writes updates.params floats to out.
 Result run(const Request& req, float* out);

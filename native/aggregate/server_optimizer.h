@@ -18,9 +18,13 @@ struct ServerOptConfig {
 
 void check_server_opt(const ServerOptConfig& c);
 
+// ERR_NON_FINITE naming the first NaN/Inf of aggregate, then of global.
+void check_step_inputs(const float* global, const float* aggregate, size_t params);
+
 // Updates global (P values) in place; m and v are the optimizer state (P
 // values each, zero-initialized by the caller before the first round; v is
-// unused by AvgM).
+// unused by AvgM). All or nothing: NaN/Inf inputs, or a step whose results
+// would overflow float32, raise ERR_NON_FINITE before anything is written.
 void server_opt_step(const ServerOptConfig& c, float* global, const float* aggregate,
                      float* m, float* v, size_t params);
 

@@ -24,6 +24,7 @@ inline constexpr const char* kErrNonFinite = "ERR_NON_FINITE";
 inline constexpr const char* kErrDeviceUnavailable = "ERR_DEVICE_UNAVAILABLE";
 inline constexpr const char* kErrCuda = "ERR_CUDA";
 inline constexpr const char* kErrUnsupported = "ERR_UNSUPPORTED";
+inline constexpr const char* kErrOutOfMemory = "ERR_OUT_OF_MEMORY";
 // Blob decoding (native/quant).
 inline constexpr const char* kErrTruncated = "ERR_TRUNCATED";
 inline constexpr const char* kErrBadMagic = "ERR_BAD_MAGIC";

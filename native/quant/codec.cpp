@@ -4,12 +4,14 @@
 #include <cmath>
 #include <atomic>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "../common/error.h"
 #include "../common/thread_pool.h"
 #include "crc32c.h"
+#include "float_bits.h"
 #include "kernels.h"
 #include "kernels_avx2.h"
 
@@ -84,7 +86,95 @@ const Kernels& pick() {
   return k;
 }
 
+void note_min(std::atomic<size_t>& slot, size_t value) {
+  size_t cur = slot.load();
+  while (value < cur && !slot.compare_exchange_weak(cur, value)) {
+  }
+}
+
+std::string value_text(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+  return buf;
+}
+
+// Whether pred(j) holds for some j in [0, count), scanning in parallel when large.
+template <typename Pred>
+bool any_of_range(size_t count, bool parallel, Pred pred) {
+  std::atomic<bool> found{false};
+  split(count, size_t{1} << 16, parallel && count >= kParallelMin, [&](size_t lo, size_t hi) {
+    bool any = false;
+    for (size_t j = lo; j < hi; ++j) any |= pred(j);
+    if (any) found = true;
+  });
+  return found.load();
+}
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw EngineError(kErrCorrupt, "blob: " + what + ", which the encoder never writes");
+}
+
+// Scales and values must be ones the encoder can write: finite, scales >= 0
+// (and small enough that 127 * scale is finite for int8), no int8 -128, no
+// int4 level -8 where -8 * scale overflows, no fp16/bf16/f32 NaN or Infinity.
+void check_values(const BlobInfo& info, const uint8_t* body, bool parallel) {
+  const size_t n = static_cast<size_t>(info.length);
+  auto f32_at = [&](size_t j) { return float_bits(get<float>(body + 4 * j)); };
+  auto u16_at = [&](size_t j) { return get<uint16_t>(body + 2 * j); };
+  switch (info.codec) {
+    case Codec::kF32:
+      if (any_of_range(n, parallel, [&](size_t j) { return (f32_at(j) & kExpMask) == kExpMask; })) corrupt("a NaN or Infinity value");
+      return;
+    case Codec::kFp16:
+      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7C00u) == 0x7C00u; })) corrupt("a NaN or Infinity fp16 value");
+      return;
+    case Codec::kBf16:
+      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7F80u) == 0x7F80u; })) corrupt("a NaN or Infinity bf16 value");
+      return;
+    case Codec::kInt8:
+    case Codec::kInt4: break;
+  }
+  const size_t blocks = static_cast<size_t>(blocks_of(info.length, info.block_size));
+  const bool int8 = info.codec == Codec::kInt8;
+  const uint8_t* payload = body + blocks * 4;
+  auto bad_scale = [&](size_t b) {
+    const float s = get<float>(body + 4 * b);
+    return (float_bits(s) >> 31) != 0 || !std::isfinite(s) || (int8 && std::isinf(s * 127.f));
+  };
+  if (any_of_range(blocks, parallel, bad_scale)) corrupt("a negative, NaN or out-of-range scale");
+  if (int8) {
+    if (any_of_range(n, parallel, [&](size_t j) { return payload[j] == 0x80; })) corrupt("an int8 value of -128");
+    return;
+  }
+  if (n % 2 == 1 && (payload[n / 2] >> 4) != 0) corrupt("a nonzero padding nibble");
+  const size_t bs = info.block_size;
+  auto bad_low = [&](size_t b) {
+    if (!std::isinf(-8.f * get<float>(body + 4 * b))) return false;
+    for (size_t j = b * bs; j < std::min(n, (b + 1) * bs); ++j) {
+      if (((j & 1 ? payload[j / 2] >> 4 : payload[j / 2]) & 0xF) == 0x8) return true;
+    }
+    return false;
+  };
+  if (any_of_range(blocks, parallel, bad_low)) corrupt("an int4 level -8 whose value overflows");
+}
+
 }  // namespace
+
+uint16_t fp16_range_flags(const EncodeOptions& o, const float* x, uint64_t saturated, uint64_t flushed) {
+  if (o.out_of_range == OutOfRange::kError) {
+    if (saturated != kernels::kNone && (flushed == kernels::kNone || saturated < flushed)) {
+      throw EngineError(kErrInvalidArg, "values[" + std::to_string(saturated) + "]: " + value_text(x[saturated]) +
+                                            " is beyond fp16's range (+-65504); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
+    }
+    if (flushed != kernels::kNone) {
+      throw EngineError(kErrInvalidArg, "values[" + std::to_string(flushed) + "]: " + value_text(x[flushed]) +
+                                            " would become 0 in fp16 (|x| <= 2^-25); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
+    }
+    return 0;
+  }
+  return static_cast<uint16_t>((saturated != kernels::kNone ? kFlagSaturated : 0) |
+                               (flushed != kernels::kNone ? kFlagFlushedToZero : 0));
+}
 
 size_t encoded_size(const EncodeOptions& o, uint64_t length) {
   if (!known_codec(static_cast<uint8_t>(o.codec))) throw EngineError(kErrInvalidArg, "codec: unknown codec");
@@ -130,12 +220,8 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
   uint8_t* body = out + kHeaderBytes;
   const bool zero = o.non_finite == NonFinite::kZero;
   const bool par = o.parallel && n >= kParallelMin;
-  std::atomic<size_t> first_bad{kernels::kNone};
-  auto note = [&](size_t bad) {
-    size_t cur = first_bad.load();
-    while (bad < cur && !first_bad.compare_exchange_weak(cur, bad)) {
-    }
-  };
+  std::atomic<size_t> first_bad{kernels::kNone}, first_saturated{kernels::kNone}, first_flushed{kernels::kNone};
+  auto note = [&](size_t bad) { note_min(first_bad, bad); };
   switch (o.codec) {
     case Codec::kF32: {
       float* f = reinterpret_cast<float*>(body);
@@ -166,15 +252,24 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
         size_t bad = o.codec == Codec::kFp16 ? pick().enc_fp16(x, lo, hi, zero, h)
                                              : kernels::encode_bf16(x, lo, hi, zero, h);
         if (bad != kernels::kNone) note(bad);
+        if (o.codec != Codec::kFp16) return;
+        size_t sat, flush;
+        kernels::fp16_range(x, lo, hi, sat, flush);
+        if (sat != kernels::kNone) note_min(first_saturated, sat);
+        if (flush != kernels::kNone) note_min(first_flushed, flush);
       });
       break;
     }
   }
   if (first_bad.load() != kernels::kNone) throw_non_finite(first_bad.load());
+  if (o.codec == Codec::kFp16) {
+    const uint16_t flags = get<uint16_t>(out + 6) | fp16_range_flags(o, x, first_saturated.load(), first_flushed.load());
+    put<uint16_t>(out + 6, flags);
+  }
   seal(out, size);
 }
 
-BlobInfo inspect(const uint8_t* blob, size_t size) {
+BlobInfo inspect_header(const uint8_t* blob, size_t size) {
   const size_t min_size = kHeaderBytes + kTrailerBytes;
   // A prefix of the magic is a truncated blob; anything else is not ours.
   if (std::memcmp(blob, kMagic, std::min<size_t>(size, 4)) != 0) {
@@ -203,14 +298,25 @@ BlobInfo inspect(const uint8_t* blob, size_t size) {
   if (size > expected) {
     throw EngineError(kErrCorrupt, "blob: " + std::to_string(size - expected) + " unexpected trailing bytes");
   }
+  const uint16_t fp16_only = kFlagSaturated | kFlagFlushedToZero;
+  if ((info.flags & ~kKnownFlags) || ((info.flags & fp16_only) && info.codec != Codec::kFp16)) {
+    throw EngineError(kErrCorrupt, "blob: flag bits " + std::to_string(info.flags) + " are not valid for this codec");
+  }
+  if (get<uint32_t>(blob + 12) != 0) throw EngineError(kErrCorrupt, "blob: the reserved header field is not 0");
+  return info;
+}
+
+BlobInfo inspect(const uint8_t* blob, size_t size, bool parallel) {
+  const BlobInfo info = inspect_header(blob, size);
   if (crc32c(blob, size - kTrailerBytes) != get<uint32_t>(blob + size - kTrailerBytes)) {
     throw EngineError(kErrChecksum, "blob: checksum mismatch (the data is corrupted)");
   }
+  check_values(info, blob + kHeaderBytes, parallel);
   return info;
 }
 
 void decode(const uint8_t* blob, size_t size, float* out, bool parallel) {
-  const BlobInfo info = inspect(blob, size);
+  const BlobInfo info = inspect(blob, size, parallel);
   std::vector<uint8_t> aligned;
   if (reinterpret_cast<uintptr_t>(blob) % 4 != 0) {  // e.g. a Buffer sliced from a pool
     aligned.assign(blob, blob + size);

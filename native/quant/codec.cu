@@ -4,6 +4,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "../common/error.h"
@@ -27,6 +29,10 @@ __device__ inline float clean(float v, bool zero, unsigned long long idx, unsign
 
 __device__ inline float clampf(float v, float lo, float hi) { return fminf(hi, fmaxf(lo, v)); }
 
+// Mirrors kernels_blockwise.cpp: tiny blocks are lifted by 2^64 (exact), the
+// int8 scale steps one ulp down where 127 * scale would overflow, int4 picks
+// its clipping by the scale-free error sum (r - x / s)^2 * c^2 and uses level
+// -8 only where -8 * s is finite.
 __global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bool int4, bool zero,
                            float* scales, unsigned char* q, unsigned long long* first_bad) {
   const unsigned long long b = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
@@ -35,11 +41,19 @@ __global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bo
   const unsigned long long len = min((unsigned long long)bs, n - lo);
   float absmax = 0.f;
   for (unsigned long long j = 0; j < len; ++j) absmax = fmaxf(absmax, fabsf(clean(x[lo + j], zero, lo + j, first_bad)));
+  float lift = 1.f, unlift = 1.f;
+  if (absmax > 0.f && absmax < 0x1p-100f) {
+    lift = 0x1p64f;
+    unlift = 0x1p-64f;
+    absmax = __fmul_rn(absmax, lift);
+  }
   if (!int4) {
-    scales[b] = __fdiv_rn(absmax, 127.f);
+    float scale = __fdiv_rn(absmax, 127.f);
+    if (isinf(__fmul_rn(scale, 127.f))) scale = nextafterf(scale, 0.f);
+    scales[b] = __fmul_rn(scale, unlift);
     const float inv = absmax > 0 ? __fdiv_rn(127.f, absmax) : 0.f;
     for (unsigned long long j = 0; j < len; ++j) {
-      const float v = clean(x[lo + j], true, 0, first_bad);
+      const float v = __fmul_rn(clean(x[lo + j], true, 0, first_bad), lift);
       q[lo + j] = (unsigned char)(signed char)(int)clampf(rintf(__fmul_rn(v, inv)), -127.f, 127.f);
     }
     return;
@@ -49,23 +63,28 @@ __global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bo
   if (absmax > 0) {
     for (int c = 0; c < 5; ++c) {
       const float s = __fdiv_rn(__fmul_rn(clips[c], absmax), 7.5f), inv = __fdiv_rn(1.f, s);
+      const float low = isinf(__fmul_rn(-8.f, s)) ? -7.f : -8.f;
       float e = 0.f;
       for (unsigned long long j = 0; j < len; ++j) {
-        const float v = clean(x[lo + j], true, 0, first_bad);
-        const float d = __fsub_rn(__fmul_rn(clampf(rintf(__fmul_rn(v, inv)), -8.f, 7.f), s), v);
+        const float y = __fmul_rn(__fmul_rn(clean(x[lo + j], true, 0, first_bad), lift), inv);
+        const float d = __fsub_rn(clampf(rintf(y), low, 7.f), y);
         e = __fadd_rn(e, __fmul_rn(d, d));
       }
+      e = __fmul_rn(e, __fmul_rn(clips[c], clips[c]));
       if (e < best_err) {
         best_err = e;
         best = s;
       }
     }
   }
-  scales[b] = best;
+  scales[b] = __fmul_rn(best, unlift);
   const float inv = absmax > 0 ? __fdiv_rn(1.f, best) : 0.f;
+  const float low = isinf(__fmul_rn(-8.f, best)) ? -7.f : -8.f;
   for (unsigned long long j = 0; j < len; j += 2) {
-    const int a = (int)clampf(rintf(__fmul_rn(clean(x[lo + j], true, 0, first_bad), inv)), -8.f, 7.f);
-    const int c = j + 1 < len ? (int)clampf(rintf(__fmul_rn(clean(x[lo + j + 1], true, 0, first_bad), inv)), -8.f, 7.f) : 0;
+    const float v0 = __fmul_rn(clean(x[lo + j], true, 0, first_bad), lift);
+    const int a = (int)clampf(rintf(__fmul_rn(v0, inv)), low, 7.f);
+    int c = 0;
+    if (j + 1 < len) c = (int)clampf(rintf(__fmul_rn(__fmul_rn(clean(x[lo + j + 1], true, 0, first_bad), lift), inv)), low, 7.f);
     q[(lo + j) / 2] = (unsigned char)((a & 0xF) | ((c & 0xF) << 4));
   }
 }
@@ -86,13 +105,17 @@ __global__ void dec_blocks(const float* scales, const unsigned char* q, unsigned
   }
 }
 
+// range[0]: first |x| > 65504, range[1]: first 0 < |x| <= 2^-25 (fp16 only).
 __global__ void enc_half(const float* x, unsigned long long n, bool bf16, bool zero, unsigned short* out,
-                         unsigned long long* first_bad) {
+                         unsigned long long* first_bad, unsigned long long* range) {
   for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
        j += (unsigned long long)gridDim.x * blockDim.x) {
     const float v = clean(x[j], zero, j, first_bad);
     if (!bf16) {
       out[j] = __half_as_ushort(__float2half_rn(clampf(v, -65504.f, 65504.f)));
+      const unsigned a = __float_as_uint(x[j]) & 0x7FFFFFFFu;
+      if (a > 0x477FE000u && a < 0x7F800000u) atomicMin(&range[0], j);
+      if (a != 0u && a <= 0x33000000u) atomicMin(&range[1], j);
     } else {
       const unsigned u = __float_as_uint(v);
       unsigned r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
@@ -122,9 +145,9 @@ void encode(int device, const EncodeOptions& o, const float* x, uint64_t length,
   check(cudaSetDevice(device), "cudaSetDevice");
   if (o.codec == Codec::kF32) throw EngineError(kErrUnsupported, "codec: f32 blobs are encoded on the CPU");
   Buf<float> dx(length);
-  Buf<unsigned long long> bad(1);
-  const unsigned long long none = ~0ull;
-  check(cudaMemcpy(bad.ptr, &none, sizeof none, cudaMemcpyHostToDevice), "cudaMemcpy");
+  Buf<unsigned long long> bad(3);  // first non-finite, first saturated, first flushed
+  const unsigned long long none = ~0ull, nones[3] = {none, none, none};
+  check(cudaMemcpy(bad.ptr, nones, sizeof nones, cudaMemcpyHostToDevice), "cudaMemcpy");
   check(cudaMemcpy(dx.ptr, x, length * 4, cudaMemcpyHostToDevice), "cudaMemcpy(values)");
   const bool zero = o.non_finite == NonFinite::kZero;
   const size_t body = l.size - kHeaderBytes - kTrailerBytes;
@@ -135,13 +158,18 @@ void encode(int device, const EncodeOptions& o, const float* x, uint64_t length,
     enc_blocks<<<grid(l.blocks, 128), 128>>>(dx.ptr, length, o.block_size, o.codec == Codec::kInt4, zero, scales, q, bad.ptr);
   } else {
     enc_half<<<grid(length, 256), 256>>>(dx.ptr, length, o.codec == Codec::kBf16, zero,
-                                         reinterpret_cast<unsigned short*>(dbody.ptr), bad.ptr);
+                                         reinterpret_cast<unsigned short*>(dbody.ptr), bad.ptr, bad.ptr + 1);
   }
   check(cudaGetLastError(), "encode kernel launch");
-  unsigned long long first_bad = none;
-  check(cudaMemcpy(&first_bad, bad.ptr, sizeof first_bad, cudaMemcpyDeviceToHost), "encode kernel");
-  if (first_bad != none) {
-    throw_non_finite(first_bad);
+  unsigned long long found[3];
+  check(cudaMemcpy(found, bad.ptr, sizeof found, cudaMemcpyDeviceToHost), "encode kernel");
+  if (found[0] != none) throw_non_finite(found[0]);
+  if (o.codec == Codec::kFp16) {
+    const auto pos = [&](unsigned long long v) { return v == none ? static_cast<uint64_t>(SIZE_MAX) : v; };
+    uint16_t flags;
+    std::memcpy(&flags, out + 6, 2);
+    flags |= fp16_range_flags(o, x, pos(found[1]), pos(found[2]));
+    std::memcpy(out + 6, &flags, 2);
   }
   check(cudaMemcpy(out + kHeaderBytes, dbody.ptr, body, cudaMemcpyDeviceToHost), "cudaMemcpy(blob)");
   seal(out, l.size);

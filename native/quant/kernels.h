@@ -4,6 +4,7 @@
 // kernel returns the index of the first one it met (or SIZE_MAX if none).
 #pragma once
 #include <cstddef>
+#include <cmath>
 #include <cstdint>
 
 namespace whale::quant::kernels {
@@ -20,9 +21,25 @@ size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
                    float* scales, uint8_t* q);
 void decode_int4(const float* scales, const uint8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out);
 
+// int8 scale of a block with largest |value| absmax: absmax / 127, one ulp
+// lower where 127 * scale would round up to Infinity (absmax near FLT_MAX).
+inline float int8_scale(float absmax) {
+  const float s = absmax / 127.f;
+  return std::isinf(s * 127.f) ? std::nextafter(s, 0.f) : s;
+}
+
+// Blocks whose absmax is below kTinyAbsmax are quantized after an exact
+// multiplication by kTinyLift (then the scale is divided by it), so that
+// 127 / absmax and 1 / scale cannot overflow; elsewhere results are unchanged.
+inline constexpr float kTinyAbsmax = 0x1p-100f;
+inline constexpr float kTinyLift = 0x1p64f;
+
 // fp16 saturates at +-65504; bf16 rounds to nearest even and saturates at its max.
 size_t encode_fp16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out);
 void decode_fp16(const uint16_t* in, size_t lo, size_t hi, float* out);
+// fp16 range report over [lo, hi): first index whose |value| exceeds 65504 and
+// first nonzero value that rounds to 0 (|x| <= 2^-25); NaN/Inf are ignored.
+void fp16_range(const float* x, size_t lo, size_t hi, size_t& saturated, size_t& flushed);
 size_t encode_bf16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out);
 void decode_bf16(const uint16_t* in, size_t lo, size_t hi, float* out);
 

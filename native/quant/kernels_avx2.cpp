@@ -77,14 +77,14 @@ size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);
     const uint32_t m = max_abs_bits(x + lo, len);
-    if (m >= kExpMask) {  // rare: let the portable kernel sanitize or report this block
+    float absmax;
+    std::memcpy(&absmax, &m, 4);
+    if (m >= kExpMask || (m != 0 && absmax < kTinyAbsmax)) {  // rare: NaN/Inf or a tiny block
       size_t bad = kernels::encode_int8(x, n, bs, b, b + 1, zero_non_finite, scales, q);
       if (bad != kNone) return bad;
       continue;
     }
-    float absmax;
-    std::memcpy(&absmax, &m, 4);
-    scales[b] = absmax / 127.f;
+    scales[b] = int8_scale(absmax);
     quantize(x + lo, len, absmax > 0 ? 127.f / absmax : 0.f, q + lo);
   }
   return kNone;

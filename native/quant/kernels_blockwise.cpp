@@ -50,25 +50,40 @@ WHALE_INLINE void dequantize_int8(const int8_t* q, size_t n, float scale, float*
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<float>(q[j]) * scale;
 }
 
-WHALE_INLINE float int4_sse(const float* x, size_t n, float s) {
-  const float inv = 1.f / s;
+// The lowest int4 level is -8 unless -8 * s would overflow (|x| near FLT_MAX).
+WHALE_INLINE float int4_low(float s) { return std::isinf(-8.f * s) ? -7.f : -8.f; }
+
+// Squared error of quantizing with scale s, in units of s: sum (r - x / s)^2.
+// Scale-free, so it neither overflows for huge blocks nor underflows for tiny ones.
+WHALE_INLINE float int4_error_units(const float* x, size_t n, float s) {
+  const float inv = 1.f / s, low = int4_low(s);
   float e = 0.f;
 #pragma omp simd reduction(+ : e)
   for (size_t j = 0; j < n; ++j) {
-    const float r = std::min(7.f, std::max(-8.f, round_even(x[j] * inv)));
-    const float d = r * s - x[j];
+    const float y = x[j] * inv;
+    const float d = std::min(7.f, std::max(low, round_even(y))) - y;
     e += d * d;
   }
   return e;
 }
 
 WHALE_INLINE void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
-  const float inv = 1.f / s;
+  const float inv = 1.f / s, low = int4_low(s);
   for (size_t j = 0; j < n; j += 2) {
-    const int32_t lo = static_cast<int32_t>(std::min(7.f, std::max(-8.f, round_even(x[j] * inv))));
-    const int32_t hi = j + 1 < n ? static_cast<int32_t>(std::min(7.f, std::max(-8.f, round_even(x[j + 1] * inv)))) : 0;
+    const int32_t lo = static_cast<int32_t>(std::min(7.f, std::max(low, round_even(x[j] * inv))));
+    const int32_t hi = j + 1 < n ? static_cast<int32_t>(std::min(7.f, std::max(low, round_even(x[j + 1] * inv)))) : 0;
     q[j / 2] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
   }
+}
+
+// A block with a tiny absmax is lifted into tmp (exact power-of-two scaling);
+// returns the factor its scale must be multiplied by afterwards.
+WHALE_INLINE float lift_tiny(const float*& src, size_t len, float& absmax, float* tmp) {
+  if (!(absmax > 0 && absmax < kTinyAbsmax)) return 1.f;
+  for (size_t j = 0; j < len; ++j) tmp[j] = src[j] * kTinyLift;
+  src = tmp;
+  absmax *= kTinyLift;
+  return 1.f / kTinyLift;
 }
 
 // The block's source (sanitized into tmp when it holds NaN/Inf) and its
@@ -99,7 +114,8 @@ size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
     size_t bad;
     const float* src = block_source(x + lo, len, zero_non_finite, tmp, absmax, bad);
     if (!src) return lo + bad;
-    scales[b] = absmax / 127.f;
+    const float unlift = lift_tiny(src, len, absmax, tmp);
+    scales[b] = int8_scale(absmax) * unlift;
     quantize_int8(src, len, absmax > 0 ? 127.f / absmax : 0.f, q + lo);
   }
   return kNone;
@@ -124,12 +140,13 @@ size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
     size_t bad;
     const float* src = block_source(x + lo, len, zero_non_finite, tmp, absmax, bad);
     if (!src) return lo + bad;
+    const float unlift = lift_tiny(src, len, absmax, tmp);
     float best = absmax / 7.5f;
     if (absmax > 0) {
       float best_err = INFINITY;
       for (float c : kClip) {
         const float s = c * absmax / 7.5f;
-        const float e = int4_sse(src, len, s);
+        const float e = int4_error_units(src, len, s) * (c * c);
         if (e < best_err) {
           best_err = e;
           best = s;
@@ -139,7 +156,7 @@ size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
     } else {
       std::memset(q + lo / 2, 0, (len + 1) / 2);
     }
-    scales[b] = best;
+    scales[b] = best * unlift;
   }
   return kNone;
 }

@@ -89,6 +89,23 @@ size_t encode_fp16(const float* x, size_t lo, size_t hi, bool zero_non_finite, u
 }
 void decode_fp16(const uint16_t* in, size_t lo, size_t hi, float* out) { from_fp16(in, lo, hi, out); }
 
+void fp16_range(const float* x, size_t lo, size_t hi, size_t& saturated, size_t& flushed) {
+  constexpr uint32_t kMaxBits = 0x477FE000u;    // 65504
+  constexpr uint32_t kFlushBits = 0x33000000u;  // 2^-25: rounds (to even) to 0
+  saturated = flushed = kNone;
+  uint32_t any = 0;
+  for (size_t j = lo; j < hi; ++j) {
+    const uint32_t a = float_bits(x[j]) & 0x7FFFFFFFu;
+    any |= static_cast<uint32_t>((a > kMaxBits) & (a < kExpMask)) | static_cast<uint32_t>((a != 0) & (a <= kFlushBits));
+  }
+  if (!any) return;
+  for (size_t j = lo; j < hi; ++j) {
+    const uint32_t a = float_bits(x[j]) & 0x7FFFFFFFu;
+    if (saturated == kNone && a > kMaxBits && a < kExpMask) saturated = j;
+    if (flushed == kNone && a != 0 && a <= kFlushBits) flushed = j;
+  }
+}
+
 size_t encode_bf16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out) {
   return encode_checked(x, lo, hi, zero_non_finite, out, to_bf16);
 }

@@ -54,11 +54,16 @@ export interface NativeAggregateOptions extends NativeDeviceOptions {
   f: number;
   m: number;
   checkFinite: boolean;
-  out: Float32Array;
+  /** Native memory the call may allocate (Krum's distances, async input copies); default unbounded. */
+  maxMemoryBytes?: number;
+  /** Write the result here; omitted: a new array is returned as `params`. */
+  out?: Float32Array;
 }
 
 export interface NativeAggregateResult {
   device: string;
+  /** The result when no `out` was given. */
+  params?: Float32Array;
   selected?: Uint32Array;
   scores?: Float64Array;
 }
@@ -90,6 +95,8 @@ export interface NativeEncodeOptions extends NativeDeviceOptions {
   codec: NativeCodec;
   blockSize: number;
   nonFinite: 'error' | 'zero';
+  /** fp16 values beyond +-65504 or that would become 0: 'clamp' (default, flagged in the blob) or 'error'. */
+  outOfRange?: 'clamp' | 'error';
   parallel: boolean;
 }
 
@@ -104,6 +111,10 @@ export interface NativeBlobInfo {
   blockSize: number;
   length: number;
   nonFiniteZeroed: boolean;
+  /** fp16 blobs only: some |value| above 65504 was clamped. */
+  saturated?: boolean;
+  /** fp16 blobs only: some nonzero value became 0. */
+  flushedToZero?: boolean;
 }
 
 export interface NativeSchedulerModelConfig {

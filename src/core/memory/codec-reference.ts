@@ -15,6 +15,22 @@ export interface Int8Blocks {
   q: Int8Array;
 }
 
+const TINY_ABSMAX = 2 ** -100;
+const TINY_LIFT = 2 ** 64;
+
+/** The next float32 toward 0 (v > 0). */
+function nextDown(v: number): number {
+  const bits = new Uint32Array(new Float32Array([v]).buffer);
+  bits[0]! -= 1;
+  return new Float32Array(bits.buffer)[0]!;
+}
+
+/** absmax / 127, one ulp lower where 127 * scale would round up to Infinity. */
+function int8Scale(absmax: number): number {
+  const s = f32(absmax / 127);
+  return f32(s * 127) === Infinity ? nextDown(s) : s;
+}
+
 export function encodeInt8Ref(x: Float32Array, blockSize: number): Int8Blocks {
   const blocks = Math.ceil(x.length / blockSize);
   const scales = new Float32Array(blocks);
@@ -23,9 +39,12 @@ export function encodeInt8Ref(x: Float32Array, blockSize: number): Int8Blocks {
     const lo = b * blockSize, hi = Math.min(x.length, lo + blockSize);
     let absmax = 0;
     for (let j = lo; j < hi; j++) absmax = Math.max(absmax, Math.abs(x[j]!));
-    scales[b] = f32(absmax / 127);
+    // Tiny blocks are lifted by 2^64 (exact) so that 127 / absmax cannot overflow.
+    const lift = absmax > 0 && absmax < TINY_ABSMAX ? TINY_LIFT : 1;
+    absmax = f32(absmax * lift);
+    scales[b] = f32(int8Scale(absmax) / lift);
     const inv = absmax > 0 ? f32(127 / absmax) : 0;
-    for (let j = lo; j < hi; j++) q[j] = Math.min(127, Math.max(-127, roundHalfEven(f32(x[j]! * inv))));
+    for (let j = lo; j < hi; j++) q[j] = Math.min(127, Math.max(-127, roundHalfEven(f32(f32(x[j]! * lift) * inv))));
   }
   return { scales, q };
 }

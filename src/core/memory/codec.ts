@@ -21,6 +21,13 @@ export interface EncodeOptions {
   blockSize?: number;
   /** NaN/±Infinity: 'error' (default, ERR_NON_FINITE naming the index) or 'zero' (encoded as 0). */
   nonFinite?: 'error' | 'zero';
+  /**
+   * fp16 only: values beyond ±65504, or nonzero values so small they become 0
+   * (|x| <= 2^-25). 'clamp' (default) clamps/flushes them and records it in the
+   * blob (inspectTensor: `saturated`, `flushedToZero`); 'error' refuses with
+   * ERR_INVALID_ARG naming the value.
+   */
+  outOfRange?: 'clamp' | 'error';
   /** Default 'cpu' (the CUDA path pays for transfers; use 'auto' or 'cuda:N' for big tensors on a GPU). */
   device?: DeviceSpec;
   /** Use every core for large tensors (default true). */
@@ -34,8 +41,15 @@ export interface DecodeOptions {
   parallel?: boolean;
 }
 
+function requireOptions(o: unknown): void {
+  if (typeof o !== 'object' || o === null) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options: expected an object or nothing, got ${o === null ? 'null' : typeof o}`, { field: 'options' });
+  }
+}
+
 function encodeOptions(values: Float32Array, o: EncodeOptions): NativeEncodeOptions {
   if (!(values instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'values: expected a Float32Array', { field: 'values' });
+  requireOptions(o);
   const codec = o.codec ?? 'int8';
   if (!TENSOR_CODECS.includes(codec)) {
     throw new WhaleError('ERR_INVALID_OPTION', `options.codec: expected one of ${TENSOR_CODECS.join(', ')}, got ${JSON.stringify(codec)}`, {
@@ -52,13 +66,25 @@ function encodeOptions(values: Float32Array, o: EncodeOptions): NativeEncodeOpti
   if (nonFinite !== 'error' && nonFinite !== 'zero') {
     throw new WhaleError('ERR_INVALID_OPTION', `options.nonFinite: must be 'error' or 'zero'`, { field: 'options.nonFinite' });
   }
-  return { values, codec, blockSize, nonFinite, parallel: o.parallel ?? true, ...parseDevice(o.device ?? 'cpu', 'options.device') };
+  const outOfRange = o.outOfRange ?? 'clamp';
+  if (outOfRange !== 'clamp' && outOfRange !== 'error') {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.outOfRange: must be 'clamp' or 'error'`, { field: 'options.outOfRange' });
+  }
+  const parallel = o.parallel ?? true;
+  if (typeof parallel !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
+  return { values, codec, blockSize, nonFinite, outOfRange, parallel, ...parseDevice(o.device ?? 'cpu', 'options.device') };
 }
 
 function decodeOptions(blob: Uint8Array, o: DecodeOptions): NativeDecodeOptions {
   if (!(blob instanceof Uint8Array)) throw new WhaleError('ERR_INVALID_ARG', 'blob: expected a Uint8Array or Buffer', { field: 'blob' });
-  const opts: NativeDecodeOptions = { blob, parallel: o.parallel ?? true, ...parseDevice(o.device ?? 'cpu', 'options.device') };
-  if (o.out !== undefined) opts.out = o.out;
+  requireOptions(o);
+  const parallel = o.parallel ?? true;
+  if (typeof parallel !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
+  const opts: NativeDecodeOptions = { blob, parallel, ...parseDevice(o.device ?? 'cpu', 'options.device') };
+  if (o.out !== undefined) {
+    if (!(o.out instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'options.out: expected a Float32Array', { field: 'options.out' });
+    opts.out = o.out;
+  }
   return opts;
 }
 
@@ -67,7 +93,7 @@ export function encodeTensor(values: Float32Array, options: EncodeOptions = {}):
   return callNative(() => native().quantEncode(opts, false));
 }
 
-/** Off the JS thread; do not modify `values` until it resolves. */
+/** Off the JS thread; `values` is copied before it returns, so it may change (or be transferred) meanwhile. */
 export function encodeTensorAsync(values: Float32Array, options: EncodeOptions = {}): Promise<Uint8Array> {
   const opts = encodeOptions(values, options);
   return callNativeAsync(() => native().quantEncode(opts, true));
@@ -78,6 +104,7 @@ export function decodeTensor(blob: Uint8Array, options: DecodeOptions = {}): Flo
   return callNative(() => native().quantDecode(opts, false));
 }
 
+/** Off the JS thread; the blob is copied first. With `out`, the values are copied into it when the job is done. */
 export function decodeTensorAsync(blob: Uint8Array, options: DecodeOptions = {}): Promise<Float32Array> {
   const opts = decodeOptions(blob, options);
   return callNativeAsync(() => native().quantDecode(opts, true));

@@ -28,6 +28,12 @@ export class TopKCompressor {
   private readonly ratio: number | undefined;
 
   constructor(o: TopKOptions) {
+    if (typeof o !== 'object' || o === null) {
+      throw new WhaleError('ERR_INVALID_OPTION', 'options: expected { k } or { ratio }', { field: 'options' });
+    }
+    if (o.ratio !== undefined && typeof o.ratio !== 'number') {
+      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be a number, got ${typeof o.ratio}`, { field: 'options.ratio' });
+    }
     if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1)) {
       throw new WhaleError('ERR_INVALID_OPTION', `options.k: must be an integer >= 1, got ${o.k}`, { field: 'options.k' });
     }
@@ -67,6 +73,16 @@ export class TopKCompressor {
   }
 
   static decompress(s: SparseUpdate): Float32Array {
+    const bad = (field: string, why: string): never => {
+      throw new WhaleError('ERR_INVALID_ARG', `${field}: ${why}`, { field });
+    };
+    if (typeof s !== 'object' || s === null) bad('update', 'expected { indices, values, length }');
+    if (!(Number.isInteger(s.length) && s.length >= 0 && s.length <= 0xffffffff)) {
+      bad('length', `must be an integer in [0, 2^32 - 1], got ${String(s.length)}`);
+    }
+    if (!(s.indices instanceof Uint32Array)) bad('indices', 'expected a Uint32Array');
+    if (!(s.values instanceof Float32Array)) bad('values', 'expected a Float32Array');
+    if (s.values.length !== s.indices.length) bad('values', `has ${s.values.length} entries, indices has ${s.indices.length}`);
     const out = new Float32Array(s.length);
     s.indices.forEach((idx, i) => {
       if (idx >= s.length) throw new WhaleError('ERR_CORRUPT', `indices[${i}]: ${idx} is out of range for length ${s.length}`, { field: `indices[${i}]` });

@@ -4,10 +4,11 @@ import { callNative, callNativeAsync } from '../../../native/call.js';
 import { parseDevice } from '../../../native/device.js';
 import { native } from '../../../native/loader.js';
 import type { AggregationResult, AggregatorOptions, ClientUpdates } from './types.js';
-import { checkKrum, resolveOptions, toRows, toWeights, type ResolvedOptions } from './validate.js';
+import { checkKrum, estimatedWorkBytes, resolveOptions, toRows, toWeights, type ResolvedOptions } from './validate.js';
 
 interface Prepared {
   opts: NativeAggregateOptions;
+  params: number;
   used: number[];
   skipped: number[];
 }
@@ -33,11 +34,15 @@ export class Aggregator {
     this.device = parseDevice(options.device, 'options.device');
   }
 
-  /** Runs off the JS thread when the input is large (see asyncThresholdBytes). */
+  /**
+   * Runs off the JS thread when the estimated work is large (see
+   * asyncThresholdBytes); the inputs are copied before it returns, so callers
+   * may change, transfer or resize them while it runs.
+   */
   async aggregate(updates: ClientUpdates, weights?: ArrayLike<number>): Promise<AggregationResult> {
     const prep = this.prepare(updates, weights);
-    const bytes = prep.opts.clients.length * prep.opts.out.length * 4;
-    if (bytes < this.options.asyncThresholdBytes) return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
+    const work = estimatedWorkBytes(this.options.strategy, prep.opts.clients.length, prep.params);
+    if (work < this.options.asyncThresholdBytes) return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
     const res = await callNativeAsync(() => native().aggregate(prep.opts, true));
     return this.finish(prep, res);
   }
@@ -85,14 +90,16 @@ export class Aggregator {
       f: o.f,
       m,
       checkFinite: true,
-      out: new Float32Array(rows[0]!.length),
+      maxMemoryBytes: o.maxMemoryBytes,
       ...this.device,
     };
-    return { opts, used, skipped };
+    return { opts, params: rows[0]!.length, used, skipped };
   }
 
   private finish(prep: Prepared, res: NativeAggregateResult): AggregationResult {
-    const result: AggregationResult = { params: prep.opts.out, device: res.device, used: prep.used, skipped: prep.skipped };
+    // Without `out` the binding returns a new array it wrote while no JS could see it.
+    const params = res.params!;
+    const result: AggregationResult = { params, device: res.device, used: prep.used, skipped: prep.skipped };
     if (res.selected && res.scores) {
       result.selected = Array.from(res.selected, (i) => prep.used[i]!);
       result.scores = res.scores;

@@ -7,10 +7,13 @@
 export function fedavgRef(rows: readonly Float32Array[], weights: ArrayLike<number>): Float32Array {
   const p = rows[0]!.length;
   const acc = new Float64Array(p);
+  // Divide by the largest weight first: [1e308, 1e308] would sum to Infinity.
+  let largest = 0;
+  for (let i = 0; i < weights.length; i++) largest = Math.max(largest, weights[i]!);
   let total = 0;
-  for (let i = 0; i < weights.length; i++) total += weights[i]!;
+  for (let i = 0; i < weights.length; i++) total += weights[i]! / largest;
   rows.forEach((row, i) => {
-    const w = weights[i]! / total;
+    const w = weights[i]! / largest / total;
     for (let j = 0; j < p; j++) acc[j]! += w * row[j]!;
   });
   return Float32Array.from(acc);

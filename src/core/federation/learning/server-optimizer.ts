@@ -33,6 +33,9 @@ export class ServerOptimizer {
   private readonly device: ReturnType<typeof parseDevice>;
   private m: Float32Array | undefined;
   private v: Float32Array | undefined;
+  /** The last queued step (settled or not) and how many are still pending. */
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(o: ServerOptimizerOptions) {
     if (!OPTIMIZERS.includes(o?.optimizer)) {
@@ -40,14 +43,18 @@ export class ServerOptimizer {
         field: 'options.optimizer',
       });
     }
+    const bad = (field: string, why: string): never => {
+      throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
+    };
+    for (const field of ['lr', 'beta1', 'beta2', 'tau'] as const) {
+      const v = o[field];
+      if (v !== undefined && typeof v !== 'number') bad(field, `must be a number, got ${JSON.stringify(v)} (${typeof v})`);
+    }
     this.optimizer = o.optimizer;
     this.lr = o.lr ?? (o.optimizer === 'fedavgm' ? 1 : 0.01);
     this.beta1 = o.beta1 ?? 0.9;
     this.beta2 = o.beta2 ?? 0.99;
     this.tau = o.tau ?? 1e-3;
-    const bad = (field: string, why: string): never => {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
-    };
     if (!(Number.isFinite(this.lr) && this.lr > 0)) bad('lr', `must be a finite number > 0, got ${this.lr}`);
     if (!(this.beta1 >= 0 && this.beta1 < 1)) bad('beta1', `must be in [0, 1), got ${this.beta1}`);
     if (!(this.beta2 >= 0 && this.beta2 < 1)) bad('beta2', `must be in [0, 1), got ${this.beta2}`);
@@ -60,20 +67,46 @@ export class ServerOptimizer {
     return { ...(this.m ? { m: this.m.slice() } : {}), ...(this.v ? { v: this.v.slice() } : {}) };
   }
 
+  /** Forgets the moment state (for a new model). ERR_CONFLICT while a step() is pending. */
   reset(): void {
+    this.requireIdle('reset');
     this.m = undefined;
     this.v = undefined;
   }
 
-  /** Applies one round's aggregate to `global` in place; resolves with the device used. */
-  async step(global: Float32Array, aggregate: Float32Array): Promise<string> {
-    const opts = this.prepare(global, aggregate);
-    return callNativeAsync(() => native().serverOptStep(opts, true));
+  /**
+   * Applies one round's aggregate to `global` in place; resolves with the device
+   * used. Steps on one optimizer run one after another in call order, each
+   * reading `global` and `aggregate` when it starts. NaN/Inf in either (or a
+   * step that would overflow float32) rejects with ERR_NON_FINITE and changes
+   * nothing.
+   */
+  step(global: Float32Array, aggregate: Float32Array): Promise<string> {
+    const run = async (): Promise<string> => {
+      const opts = this.prepare(global, aggregate);
+      return callNativeAsync(() => native().serverOptStep(opts, true));
+    };
+    // Idle: start now, so the inputs are read (and copied) before step() returns.
+    const result = this.pending === 0 ? run() : this.tail.then(run, run);
+    this.pending++;
+    this.tail = result.then(
+      () => void this.pending--,
+      () => void this.pending--,
+    );
+    return result;
   }
 
+  /** The same step on the calling thread. ERR_CONFLICT while a step() is pending. */
   stepSync(global: Float32Array, aggregate: Float32Array): string {
+    this.requireIdle('stepSync');
     const opts = this.prepare(global, aggregate);
     return callNative(() => native().serverOptStep(opts, false));
+  }
+
+  private requireIdle(what: string): void {
+    if (this.pending > 0) {
+      throw new WhaleError('ERR_CONFLICT', `${what}: ${this.pending} step() call(s) still pending on this optimizer; await them first`);
+    }
   }
 
   private prepare(global: Float32Array, aggregate: Float32Array) {

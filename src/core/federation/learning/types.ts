@@ -26,8 +26,18 @@ export interface AggregatorOptions {
   device?: DeviceSpec;
   /** Default 'reject': a typed error naming the client. */
   nonFinite?: NonFinitePolicy;
-  /** Inputs at least this large (bytes) run off the JS thread. Default 1 MiB. */
+  /**
+   * aggregate() runs off the JS thread when the estimated work is at least this
+   * many bytes: clients x params x 4 for fedavg/median/trimmed-mean, every pair of
+   * rows for (Multi-)Krum (O(n^2 p)). Default 1 MiB.
+   */
   asyncThresholdBytes?: number;
+  /**
+   * Bound on the native memory one call may allocate (Krum's n x n distances,
+   * the copy an async call makes of its inputs): above it the call fails with
+   * ERR_OUT_OF_MEMORY before allocating. Default: a quarter of the machine's memory.
+   */
+  maxMemoryBytes?: number;
 }
 
 export interface AggregationResult {

@@ -1,14 +1,29 @@
+import { totalmem } from 'node:os';
+
 import { WhaleError } from '../../base/errors.js';
 import type { AggregatorOptions, ClientUpdates } from './types.js';
 
 /** Normalizes client updates to one Float32Array per client, checking shapes. */
 export function toRows(updates: ClientUpdates, field = 'clients'): Float32Array[] {
+  if (typeof updates !== 'object' || updates === null) {
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: expected an array of Float32Array or { data, clients, params }, got ${String(updates)}`, {
+      field,
+    });
+  }
   if (Array.isArray(updates)) {
     const rows = updates as readonly unknown[];
     if (rows.length === 0) throw new WhaleError('ERR_NO_CLIENTS', `${field}: at least one client update is required`, { field });
     const out: Float32Array[] = [];
     let params = -1;
-    rows.forEach((row, i) => {
+    // A plain loop (not forEach) so that holes in a sparse array are seen, not skipped.
+    for (let i = 0; i < rows.length; i++) {
+      if (!(i in rows)) {
+        throw new WhaleError('ERR_INVALID_ARG', `${field}[${i}]: missing (a hole in a sparse array); every client needs an update`, {
+          field: `${field}[${i}]`,
+          client: i,
+        });
+      }
+      const row = rows[i];
       if (!(row instanceof Float32Array)) {
         throw new WhaleError('ERR_INVALID_ARG', `${field}[${i}]: expected a Float32Array`, { field: `${field}[${i}]`, client: i });
       }
@@ -20,7 +35,7 @@ export function toRows(updates: ClientUpdates, field = 'clients'): Float32Array[
         });
       }
       out.push(row);
-    });
+    }
     if (params === 0) throw new WhaleError('ERR_SHAPE_MISMATCH', `${field}: updates must have at least one parameter`, { field });
     return out;
   }
@@ -43,20 +58,35 @@ export function toRows(updates: ClientUpdates, field = 'clients'): Float32Array[
 /** Weights per client (numbers of examples); default 1 each. */
 export function toWeights(weights: ArrayLike<number> | undefined, clients: number): Float64Array {
   if (weights === undefined) return new Float64Array(clients).fill(1);
+  // A string is array-like too ('13' would become [1, 3]): only arrays and typed arrays.
+  const isTyped = ArrayBuffer.isView(weights) && !(weights instanceof DataView);
+  if (!Array.isArray(weights) && !isTyped) {
+    throw new WhaleError('ERR_INVALID_WEIGHT', `weights: expected an array of numbers, got ${typeof weights === 'string' ? JSON.stringify(weights) : typeof weights}`, {
+      field: 'weights',
+    });
+  }
   if (weights.length !== clients) {
     throw new WhaleError('ERR_INVALID_WEIGHT', `weights: expected ${clients} weights (one per client), got ${weights.length}`, {
       field: 'weights',
     });
   }
-  const out = Float64Array.from(weights);
-  out.forEach((w, i) => {
-    if (!Number.isFinite(w) || w <= 0) {
-      throw new WhaleError('ERR_INVALID_WEIGHT', `weights[${i}]: must be a finite number > 0, got ${w}`, {
+  const out = new Float64Array(clients);
+  for (let i = 0; i < clients; i++) {
+    const w: unknown = weights[i];
+    if (typeof w !== 'number' && typeof w !== 'bigint') {
+      throw new WhaleError('ERR_INVALID_WEIGHT', `weights[${i}]: must be a finite number > 0, got ${w === undefined ? 'nothing' : JSON.stringify(w)}`, {
         field: `weights[${i}]`,
         client: i,
       });
     }
-  });
+    out[i] = Number(w);
+    if (!Number.isFinite(out[i]) || out[i]! <= 0) {
+      throw new WhaleError('ERR_INVALID_WEIGHT', `weights[${i}]: must be a finite number > 0, got ${out[i]}`, {
+        field: `weights[${i}]`,
+        client: i,
+      });
+    }
+  }
   return out;
 }
 
@@ -67,25 +97,46 @@ export interface ResolvedOptions {
   m: number | undefined;
   nonFinite: 'reject' | 'skip';
   asyncThresholdBytes: number;
+  maxMemoryBytes: number;
 }
 
 const STRATEGIES = new Set(['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum']);
+
+/** Default bound on the native memory one aggregate() call may allocate: a quarter of this machine's memory. */
+export const DEFAULT_MAX_MEMORY_BYTES = Math.floor(totalmem() / 4);
 
 export function resolveOptions(o: AggregatorOptions): ResolvedOptions {
   const bad = (field: string, why: string): never => {
     throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
   };
+  const number = (field: keyof AggregatorOptions, fallback: number): number => {
+    const v = o[field] ?? fallback;
+    if (typeof v !== 'number') bad(field, `must be a number, got ${JSON.stringify(v)} (${typeof v})`);
+    return v as number;
+  };
   if (!STRATEGIES.has(o.strategy)) bad('strategy', `unknown strategy ${JSON.stringify(o.strategy)}; use one of ${[...STRATEGIES].join(', ')}`);
-  const beta = o.beta ?? 0.1;
+  const beta = number('beta', 0.1);
   if (!(beta >= 0 && beta < 0.5)) bad('beta', `must satisfy 0 <= beta < 0.5, got ${beta}`);
-  const f = o.f ?? 0;
+  const f = number('f', 0);
   if (!Number.isInteger(f) || f < 0) bad('f', `must be an integer >= 0, got ${f}`);
-  if (o.m !== undefined && !isPositiveInt(o.m)) bad('m', `must be an integer >= 1, got ${o.m}`);
+  if (o.m !== undefined && !isPositiveInt(o.m)) bad('m', `must be an integer >= 1, got ${JSON.stringify(o.m)}`);
   const nonFinite = o.nonFinite ?? 'reject';
   if (nonFinite !== 'reject' && nonFinite !== 'skip') bad('nonFinite', `must be 'reject' or 'skip', got ${JSON.stringify(nonFinite)}`);
-  const asyncThresholdBytes = o.asyncThresholdBytes ?? 1 << 20;
+  const asyncThresholdBytes = number('asyncThresholdBytes', 1 << 20);
   if (!(asyncThresholdBytes >= 0)) bad('asyncThresholdBytes', 'must be a number >= 0');
-  return { strategy: o.strategy, beta, f, m: o.m, nonFinite, asyncThresholdBytes };
+  const maxMemoryBytes = number('maxMemoryBytes', DEFAULT_MAX_MEMORY_BYTES);
+  if (!(maxMemoryBytes >= 0)) bad('maxMemoryBytes', 'must be a number >= 0');
+  return { strategy: o.strategy, beta, f, m: o.m, nonFinite, asyncThresholdBytes, maxMemoryBytes };
+}
+
+/**
+ * Bytes a strategy is estimated to stream through for n clients of p values:
+ * n x p x 4 for the coordinate-wise ones, every pair's rows for Krum (O(n^2 p)).
+ * aggregate() compares it with asyncThresholdBytes.
+ */
+export function estimatedWorkBytes(strategy: AggregatorOptions['strategy'], n: number, p: number): number {
+  const krum = strategy === 'krum' || strategy === 'multi-krum';
+  return krum ? ((n * (n - 1)) / 2) * p * 8 + n * p * 4 : n * p * 4;
 }
 
 /** Krum's condition n >= 2f + 3, and 1 <= m <= n. */

@@ -17,6 +17,8 @@ describe('whale CLI', () => {
     expect(r.out).toMatch(/CUDA path\s+(yes|no)/);
     expect(r.out).toMatch(/^\s+cpu\s+\d+ threads/m);
     if (!hasGpu) expect(r.out).toMatch(/No GPU is used: .+/);
+    expect(r.out).toMatch(/ONNX\s+onnxruntime-node [\d.]+, (cpu|cuda) execution provider/);
+    expect(r.out).toMatch(/TF\.js\s+@tensorflow\/tfjs[\w-]* [\d.]+, backend (wasm|cpu|tensorflow)/);
   });
 
   it('info --json is machine-readable', async () => {

@@ -11,11 +11,26 @@ export function packageVersion(): string {
 
 const GiB = 1024 ** 3;
 
-export function infoCommand(opts: { json: boolean }, io: CliIO): number {
+/** Which ONNX Runtime execution provider and which TF.js backend models would run on (errors reported, not thrown). */
+async function modelRuntimes(): Promise<{ onnx: Record<string, unknown>; tfjs: Record<string, unknown> }> {
+  const { onnxProviderInfo, tfjsBackendInfo } = await import('../models/index.js');
+  const settle = async (f: () => Promise<object>) => f().then((v) => ({ ...v }), (err: Error) => ({ error: err.message }));
+  const [onnx, tfjs] = await Promise.all([
+    settle(async () => {
+      const i = await onnxProviderInfo();
+      return { ...i, provider: i.cuda.listed && i.cuda.libraryPresent && engine.devices().devices.some((d) => d.kind === 'cuda') ? 'cuda' : 'cpu' };
+    }),
+    settle(tfjsBackendInfo),
+  ]);
+  return { onnx, tfjs };
+}
+
+export async function infoCommand(opts: { json: boolean }, io: CliIO): Promise<number> {
   const build = engine.build();
   const report = engine.devices();
+  const models = await modelRuntimes();
   if (opts.json) {
-    io.out(`${JSON.stringify({ version: packageVersion(), build, ...report }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ version: packageVersion(), build, ...report, models }, null, 2)}\n`);
     return 0;
   }
   const lines = [
@@ -41,6 +56,13 @@ export function infoCommand(opts: { json: boolean }, io: CliIO): number {
   }
   if (report.gpuUnavailableReason) lines.push('', `No GPU is used: ${report.gpuUnavailableReason}`);
   lines.push('', `NVML         ${report.nvml.loaded ? `loaded (driver ${report.nvml.driverVersion})` : `not available: ${report.nvml.error}`}`);
+  const { onnx, tfjs } = models;
+  lines.push(
+    '',
+    'Model runtimes',
+    `  ONNX         ${onnx.error ? `unavailable: ${String(onnx.error)}` : `onnxruntime-node ${String(onnx.version)}, ${String(onnx.provider)} execution provider (${String((onnx.cuda as { note: string }).note)})`}`,
+    `  TF.js        ${tfjs.error ? `unavailable: ${String(tfjs.error)}` : `${String(tfjs.package)} ${String(tfjs.version)}, backend ${String(tfjs.backend)}${tfjs.note ? ` (${String(tfjs.note)})` : ''}`}`,
+  );
   io.out(`${lines.join('\n')}\n`);
   return 0;
 }

@@ -78,7 +78,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
           io.out('Usage: whale info [--json]\n\nShows the version, the native build (CPU/CUDA) and the devices found.\n');
           return 0;
         }
-        return infoCommand({ json: values.json === true }, io);
+        return await infoCommand({ json: values.json === true }, io);
       default:
         io.err(`whale: unknown command '${command}'\n\n${USAGE}`);
         return 2;

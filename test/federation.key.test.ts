@@ -72,6 +72,13 @@ describe('federation key rule', () => {
     await bus.close();
   });
 
+  it('replay window options are validated', async () => {
+    const bus = new LocalBus();
+    await expectWhaleError(() => new FederationService(bus, new MemoryStateStore(), { nodeId: 'n', replay: { maxAgeMs: Infinity } }), 'ERR_INVALID_OPTION', 'options.replay.maxAgeMs');
+    await expectWhaleError(() => new FederationService(bus, new MemoryStateStore(), { nodeId: 'n', replay: { maxSkewMs: -1 } }), 'ERR_INVALID_OPTION', 'options.replay.maxSkewMs');
+    await bus.close();
+  });
+
   it('a weak configured secret fails at initialize(), not at the first message', async () => {
     const bus = new LocalBus();
     const fed = new FederationService(bus, new MemoryStateStore(), { nodeId: 'n', env: { WHALE_FEDERATION_SECRET: 'x' } });

@@ -6,6 +6,7 @@
  * so the record stays bounded and survives a restart with Redis.
  */
 import type { StateStore } from './state-store.js';
+import { requireTimeout } from './validate.js';
 
 export interface ReplayWindowOptions {
   /** Oldest message accepted (default 5 min). */
@@ -25,8 +26,10 @@ export class ReplayGuard {
     private readonly scope: string,
     o: ReplayWindowOptions = {},
   ) {
-    this.maxAgeMs = o.maxAgeMs ?? 5 * 60_000;
-    this.maxSkewMs = o.maxSkewMs ?? 30_000;
+    this.maxAgeMs = requireTimeout(o.maxAgeMs ?? 5 * 60_000, 'options.replay.maxAgeMs');
+    const skew = o.maxSkewMs ?? 30_000;
+    // 0 is allowed here (no clock may run ahead); requireTimeout wants > 0.
+    this.maxSkewMs = skew === 0 ? 0 : requireTimeout(skew, 'options.replay.maxSkewMs');
   }
 
   async check(messageId: string, sentAt: number, now = Date.now()): Promise<ReplayVerdict> {

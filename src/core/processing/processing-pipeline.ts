@@ -207,7 +207,7 @@ export function combine(results: NamedTensors[]): NamedTensors {
     const acc = new Float64Array(src.length);
     for (const r of results) {
       const d = r[name]?.data as Float32Array | Float64Array | undefined;
-      if (!d || d.length !== src.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `deep: output '${name}' differs in size between models`, { field: `outputs.${name}` });
+      if (!d || d.length !== src.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `outputs.${name}: differs in size between the models of a deep request`, { field: `outputs.${name}` });
       for (let i = 0; i < d.length; i++) acc[i]! += d[i]!;
     }
     const mean = t.datatype === 'FP64' ? new Float64Array(src.length) : new Float32Array(src.length);

@@ -74,10 +74,16 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
       logSeverityLevel: 3,
       ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
     });
+    // Two calls because create() is overloaded on string | Uint8Array.
     const create = (providers: OrtModule.InferenceSession.ExecutionProviderConfig[]) =>
       typeof source === 'string' ? ort.InferenceSession.create(source, options(providers)) : ort.InferenceSession.create(source, options(providers));
 
     const cuda = probeCudaProvider(ort);
+    if (choice === 'cuda' && !(cuda.listed && cuda.libraryPresent)) {
+      throw new WhaleError('ERR_DEVICE_UNAVAILABLE', `executionProviders: model '${this.name}' asks for CUDA, but ${cuda.note}`, {
+        field: 'executionProviders',
+      });
+    }
     const wantsCuda = choice === 'cuda' || (choice === 'auto' && cuda.listed && cuda.libraryPresent && granted?.gpu !== 0);
     let cudaError: string | undefined;
     if (wantsCuda) {

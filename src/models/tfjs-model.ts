@@ -3,9 +3,8 @@
  * (model.json + weight files), run on the process's tfjs runtime (WebAssembly
  * by default, tfjs-node when installed; see tfjs-backend.ts).
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 
 import type { GraphModel, LayersModel, Tensor as TfTensor } from '@tensorflow/tfjs';
 

@@ -11,3 +11,14 @@ export * from './transport/index.js';
 export * from './core/base/index.js';
 export * from './models/index.js';
 export * from './core/processing/index.js';
+export * from './server/index.js';
+export {
+  loadConfig,
+  parseConfig,
+  defaultModelConfig,
+  CONFIG_FILE,
+  type WhaleConfig,
+  type ModelConfig,
+  type ModelBatching,
+  type PipelineConfig,
+} from './config/whale-config.js';

@@ -3,3 +3,16 @@ export type { BatchExecutor, BatchingConfig, TaskRequest } from './scheduler-con
 export type { ModelSchedulerStats } from './scheduler-stats.js';
 export { ReferenceSchedulerEngine } from './scheduler-reference.js';
 export { createSchedulerEngine, type SchedulerEngine, type EngineKind } from './scheduler-engine.js';
+export { ModelHost, type HostedModelStatus, type HostedState, type ModelHostOptions } from './model-host.js';
+export { ProcessingOptimizer, type Allocation, type ProcessingOptimizerOptions } from './processing-optimizer.js';
+export {
+  ProcessingPipeline,
+  LEVELS,
+  combine,
+  type InferenceRequest,
+  type InferenceResult,
+  type Level,
+  type PipelineOptions,
+  type ResponseCache,
+  type TaskScheduling,
+} from './processing-pipeline.js';

@@ -53,3 +53,75 @@ describe('ServerOptimizer validation', () => {
     await opt.step(new Float32Array(6), new Float32Array(6));
   });
 });
+
+describe('ServerOptimizer hardening', () => {
+  it.each(['fedavgm', 'fedadam', 'fedyogi', 'fedadagrad'] as const)('%s: NaN/Inf in the aggregate or global change nothing', async (optimizer) => {
+    const opt = new ServerOptimizer({ optimizer });
+    const [g0, a0] = randomRows(2, 500, 31) as [Float32Array, Float32Array];
+    const global = g0.slice();
+    await opt.step(global, a0);
+    const before = { global: global.slice(), m: opt.state().m!, v: opt.state().v! };
+    const bad = a0.slice();
+    bad[123] = NaN;
+    await expectWhaleError(() => opt.step(global, bad), 'ERR_NON_FINITE', 'aggregate[123]');
+    bad[123] = Infinity;
+    await expectWhaleError(() => opt.stepSync(global, bad), 'ERR_NON_FINITE', 'aggregate[123]');
+    const badGlobal = global.slice();
+    badGlobal[7] = -Infinity;
+    await expectWhaleError(() => opt.stepSync(badGlobal, a0), 'ERR_NON_FINITE', 'global[7]');
+    // A finite step that overflows float32 is refused too.
+    const huge = global.slice(), far = a0.slice();
+    huge[9] = -3e38;
+    far[9] = 3e38;
+    await expectWhaleError(() => opt.step(huge, far), 'ERR_NON_FINITE', 'aggregate[9]');
+    expect(global).toEqual(before.global);
+    expect(opt.state().m).toEqual(before.m);
+    expect(opt.state().v).toEqual(before.v);
+    // And the optimizer still works.
+    const ref = global.slice();
+    const twin = new ServerOptimizer({ optimizer });
+    await twin.step(g0.slice(), a0);
+    await twin.step(ref, a0);
+    await opt.step(global, a0);
+    expect(global).toEqual(ref);
+  });
+
+  it('concurrent steps on one optimizer run in call order: the same result as awaiting each', async () => {
+    const p = 200_003;
+    const [g0, a1, a2, a3] = randomRows(4, p, 32) as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const seq = g0.slice(), conc = g0.slice();
+    const s = new ServerOptimizer({ optimizer: 'fedyogi' });
+    for (const a of [a1, a2, a3]) await s.step(seq, a);
+    const c = new ServerOptimizer({ optimizer: 'fedyogi' });
+    await Promise.all([c.step(conc, a1), c.step(conc, a2), c.step(conc, a3)]);
+    expect(conc).toEqual(seq);
+    expect(c.state().m).toEqual(s.state().m);
+    expect(c.state().v).toEqual(s.state().v);
+  });
+
+  it('a failed step does not stop the queue; stepSync and reset refuse while steps are pending', async () => {
+    const [g0, a0] = randomRows(2, 1000, 33) as [Float32Array, Float32Array];
+    const opt = new ServerOptimizer({ optimizer: 'fedadam' });
+    const bad = a0.slice();
+    bad[0] = NaN;
+    const global = g0.slice();
+    const first = opt.step(global, bad);
+    const second = opt.step(global, a0);
+    await expectWhaleError(() => opt.stepSync(global, a0), 'ERR_CONFLICT');
+    await expectWhaleError(() => opt.reset(), 'ERR_CONFLICT');
+    await expectWhaleError(() => first, 'ERR_NON_FINITE', 'aggregate[0]');
+    await second;
+    const ref = g0.slice();
+    new ServerOptimizer({ optimizer: 'fedadam' }).stepSync(ref, a0);
+    expect(global).toEqual(ref);
+    opt.reset();
+  });
+
+  it.each([
+    [{ optimizer: 'fedadam', beta1: '0.5' }, 'options.beta1'],
+    [{ optimizer: 'fedadam', lr: '0.1' }, 'options.lr'],
+    [{ optimizer: 'fedyogi', tau: '1e-3' }, 'options.tau'],
+  ])('string option %j', async (opts, field) => {
+    await expectWhaleError(() => new ServerOptimizer(opts as never), 'ERR_INVALID_OPTION', field);
+  });
+});

@@ -200,11 +200,43 @@ static void test_server_opt() {
         "beta1 = 1 rejected");
 }
 
+// Weights whose sum overflows a double, Krum at |x| ~ 1e30 and 1e-30, and an
+// all-or-nothing server step.
+static void test_extremes() {
+  Data d = random_data(2, 8, 5);
+  std::vector<float> out(8);
+  fedavg(d.view(), {1e308, 1e308}, out.data(), true);
+  CHECK(close(out[3], 0.5 * (d.rows[0][3] + static_cast<double>(d.rows[1][3])), 1e-6, 1e-30), "fedavg with weights 1e308");
+  for (float scale : {1e30f, 1e-30f}) {
+    Data k = random_data(7, 64, 9);
+    for (auto& row : k.rows)
+      for (auto& x : row) x = (1.f + 0.01f * x) * scale;
+    for (auto& x : k.rows[0]) x *= 3.f;  // the outlier comes first: index order must not decide
+    std::vector<double> dist(49);
+    pairwise_sq_distances(k.view(), dist.data(), true);
+    KrumResult r = krum_select(dist.data(), 7, 1, 1);
+    CHECK(std::isfinite(dist[1]) && dist[1] > 0 && r.selected[0] != 0, "krum at an extreme scale");
+  }
+  ServerOptConfig c;
+  c.kind = ServerOptKind::kAdam;
+  std::vector<float> x(100, 1.f), agg(100, 0.5f), m(100, 0.f), v(100, 0.f);
+  agg[42] = NAN;
+  CHECK(error_code([&] { server_opt_step(c, x.data(), agg.data(), m.data(), v.data(), 100); }) == kErrNonFinite &&
+            x[0] == 1.f && m[0] == 0.f,
+        "server step rejects NaN before writing");
+  agg[42] = 3e38f;
+  x[42] = -3e38f;
+  CHECK(error_code([&] { server_opt_step(c, x.data(), agg.data(), m.data(), v.data(), 100); }) == kErrNonFinite &&
+            x[0] == 1.f && v[0] == 0.f,
+        "server step rejects an overflowing step before writing");
+}
+
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
   test_edge_cases();
   test_krum_rejects_outlier();
   test_server_opt();
+  test_extremes();
   return report();
 }

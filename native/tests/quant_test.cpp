@@ -96,5 +96,35 @@ int main() {
   }
   CHECK(threw, "odd block size rejected");
 
+  // Extremes: FLT_MAX through int8/int4 stays finite; blobs the encoder cannot
+  // write (NaN scale, int8 -128, unknown flags) are ERR_CORRUPT even with a valid CRC.
+  for (Codec c : {Codec::kInt8, Codec::kInt4}) {
+    std::vector<float> big = {3.4028235e38f, -3.4028235e38f, 1e38f, 0.f};
+    EncodeOptions o;
+    o.codec = c;
+    o.block_size = 32;
+    std::vector<uint8_t> blob(encoded_size(o, big.size()));
+    encode(o, big.data(), big.size(), blob.data());
+    std::vector<float> y(big.size());
+    decode(blob.data(), blob.size(), y.data());
+    CHECK(std::isfinite(y[0]) && std::isfinite(y[1]) && y[0] > 3e38f && y[1] < -3e38f, "FLT_MAX round trip is finite");
+  }
+  EncodeOptions o8;
+  o8.block_size = 32;
+  std::vector<uint8_t> blob(encoded_size(o8, x.size()));
+  encode(o8, x.data(), x.size(), blob.data());
+  auto resealed = [&](size_t at, std::vector<uint8_t> bytes) {
+    auto b = blob;
+    std::memcpy(b.data() + at, bytes.data(), bytes.size());
+    seal(b.data(), b.size());
+    return code_of(b);
+  };
+  CHECK(resealed(24, {0x00, 0x00, 0xC0, 0x7F}) == kErrCorrupt, "NaN scale");
+  CHECK(resealed(24, {0x00, 0x00, 0x80, 0xBF}) == kErrCorrupt, "negative scale");
+  CHECK(resealed(24 + 10 * 4, {0x80}) == kErrCorrupt, "int8 -128");
+  CHECK(resealed(6, {0x08, 0x00}) == kErrCorrupt, "unknown flag bit");
+  CHECK(resealed(6, {0x02, 0x00}) == kErrCorrupt, "fp16 flag on an int8 blob");
+  CHECK(resealed(12, {0x01}) == kErrCorrupt, "reserved field");
+
   return report();
 }

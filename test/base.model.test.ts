@@ -168,6 +168,21 @@ describe('model lifecycle', () => {
     expect(hung.status).toBe('stopped');
     expect(hung.describe().lastError).toBe('did not answer');
   });
+
+  it('a call left hanging by an earlier load does not hold up the next drain', async () => {
+    const m = new Counter('reloaded', { drainTimeoutMs: 60_000 });
+    await m.load();
+    m.gate = new Promise(() => undefined); // this call never settles
+    void m.process(rows([[1, 1]]));
+    await Promise.resolve();
+    m.markFailed(new WhaleError('ERR_TIMEOUT', 'hung'));
+    await m.unload();
+    m.gate = undefined;
+    await m.load();
+    expect(await m.process(rows([[2, 3]]))).toEqual(doubled(rows([[2, 3]])));
+    await m.unload(); // would wait the full 60 s drain if the hung call were still counted
+    expect(m.status).toBe('stopped');
+  }, 10_000);
 });
 
 describe('processing', () => {

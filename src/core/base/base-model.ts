@@ -36,6 +36,8 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   private signature: { inputs: TensorSpec[]; outputs: TensorSpec[] };
   private lastError: string | undefined;
   private inFlight = 0;
+  /** Bumped by every load: calls left hanging by an earlier load do not hold up this one's drain. */
+  private loads = 0;
   private idleWaiters: (() => void)[] = [];
   private draining: Promise<void> | undefined;
   private readonly counters: ModelStats = { requests: 0, batches: 0, failures: 0 };
@@ -106,6 +108,8 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   /** initialized | stopped | failed → loading → ready, or → failed with the error rethrown (typed). */
   async load(): Promise<void> {
     this.moveTo('loading', 'load');
+    this.loads++;
+    this.inFlight = 0;
     try {
       await this.loadModel();
     } catch (err) {
@@ -294,12 +298,15 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   }
 
   private async track<T>(fn: () => Promise<T>): Promise<T> {
+    const load = this.loads;
     this.inFlight++;
     try {
       return await fn();
     } finally {
-      this.inFlight--;
-      if (this.inFlight === 0) this.wakeIdle();
+      if (load === this.loads) {
+        this.inFlight--;
+        if (this.inFlight === 0) this.wakeIdle();
+      }
     }
   }
 

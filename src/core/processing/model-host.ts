@@ -150,6 +150,8 @@ export class ModelHost {
     h.lastError = (err as Error)?.message ?? String(err);
     h.state = 'restarting';
     h.generation++;
+    // A BaseModel marked failed unloads at once instead of waiting out its drain for a call that hangs.
+    (h.model as { markFailed?: (err: unknown) => void }).markFailed?.(err);
     this.logger.warn('model failed; reloading', { model: name, error: h.lastError });
     this.scheduleRestart(name, h, 0);
   }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
+import { TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
 import { kafkaHarness, localHarness, type BusHarness } from './support/buses.js';
 
@@ -113,6 +114,58 @@ describe.each([
     const e = await expectWhaleError(() => bus.request(silent, msg('ping', {}), { timeoutMs: 300 }), 'ERR_TIMEOUT');
     expect(e.retriable).toBe(true);
   }, 60_000);
+
+  it('a publisher cannot send what its consumers would dead-letter: typed error naming the field, nothing sent', async () => {
+    const t = TOPICS.metrics;
+    await h.createTopics([t, dlqTopic(t)]);
+    const seen = await h.collect(t);
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    const metric = (payload: unknown) => createEnvelope({ type: 'Metric', source: 'node', payload });
+    const bad: Array<[Envelope, string]> = [
+      [metric({ name: 'cpu', value: Number.NaN }), 'payload.value'],
+      [metric({ name: 'cpu', value: Infinity }), 'payload.value'],
+      [metric({ name: 'cpu' }), 'payload.value'],
+      [metric({ name: 'cpu', value: 1, labels: { big: 10n } }), 'payload.labels.big'],
+      [metric({ name: 'cpu', value: 1, labels: circular }), 'payload.labels.self'],
+      [metric({ name: 'cpu', value: 1, labels: { at: new Map() } }), 'payload.labels.at'],
+      [createEnvelope({ type: 'Event', source: 'node', payload: { type: 'x' } }), 'type'],
+      [{ ...metric({ name: 'cpu', value: 1 }), timestamp: Number.NaN }, 'timestamp'],
+      [null as unknown as Envelope, 'message'],
+    ];
+    for (const [m, field] of bad) await expectWhaleError(() => bus.publish(t, m, { key: 'cpu' }), 'ERR_INVALID_MESSAGE', field);
+    const deadline = Date.now() + 1e9;
+    await expectWhaleError(
+      () => bus.publish(TOPICS.dataRequests, createEnvelope({ type: 'DataRequested', source: 'm', payload: { requestId: 'r', modelId: 'm', query: 'q', sourceType: 'sql', priority: 5, deadline: deadline + Infinity } })),
+      'ERR_INVALID_MESSAGE',
+      'payload.deadline',
+    );
+    // Topics the AsyncAPI document does not declare still take any type, but never non-JSON values.
+    await expectWhaleError(() => bus.publish('c.free', msg('anything', { n: [1, Number.NaN] })), 'ERR_INVALID_MESSAGE', 'payload.n[1]');
+    await bus.publish(t, metric({ name: 'cpu', value: 0.5 }), { key: 'cpu' });
+    const got = await seen.take(2, 3_000);
+    expect(got.map((r) => JSON.parse(r.value.toString()).payload)).toEqual([{ name: 'cpu', value: 0.5 }]);
+  }, 30_000);
+
+  it('request() validates its message and timeout before sending anything', async () => {
+    const t = await topic('rpc-bad');
+    const seen = await h.collect(t);
+    await expectWhaleError(() => bus.request(t, msg('ping', { x: 10n }), { timeoutMs: 1000 }), 'ERR_INVALID_MESSAGE', 'payload.x');
+    for (const timeoutMs of [Infinity, Number.NaN, 0, 2 ** 31, '5' as unknown as number]) {
+      await expectWhaleError(() => bus.request(t, msg('ping', {}), { timeoutMs }), 'ERR_INVALID_OPTION', 'options.timeoutMs');
+    }
+    await expectWhaleError(() => bus.request(t, msg('ping', {}), undefined as unknown as { timeoutMs: number }), 'ERR_INVALID_OPTION', 'options');
+    expect(await seen.take(1, 1_500)).toEqual([]);
+  }, 30_000);
+
+  it('rejects bad publish arguments with typed errors', async () => {
+    await expectWhaleError(() => bus.publish('', msg('x', {})), 'ERR_INVALID_ARG', 'topic');
+    await expectWhaleError(() => bus.publish('c.args', msg('x', {}), { key: 42 as unknown as string }), 'ERR_INVALID_ARG', 'options.key');
+    await expectWhaleError(() => bus.publishRaw('c.args', 'text' as unknown as Buffer), 'ERR_INVALID_ARG', 'data');
+    await expectWhaleError(() => bus.publishRaw('c.args', Buffer.from('{}'), { headers: { n: 1 as unknown as string } }), 'ERR_INVALID_ARG', 'options.headers.n');
+    await expectWhaleError(() => bus.subscribe('c.args', 'nope' as unknown as () => void, { group: 'g' }), 'ERR_INVALID_ARG', 'handler');
+    await expectWhaleError(() => bus.subscribe('c.args', () => undefined, { group: 'g', backoffMs: Infinity }), 'ERR_INVALID_OPTION', 'options.backoffMs');
+  });
 
   it('rejects bad subscribe options with the field named', async () => {
     await expectWhaleError(() => bus.subscribe('x', () => undefined, { group: '' }), 'ERR_INVALID_OPTION', 'options.group');

@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../core/base/errors.js';
 import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
-import { encodeEnvelope, type Envelope } from './envelope.js';
-import { replyTo, ReplyRouter } from './reply-router.js';
+import type { Envelope } from './envelope.js';
+import { assertPublishable, assertTopic, encodeForPublish } from './outgoing.js';
+import { assertTimeout, replyTo, ReplyRouter } from './reply-router.js';
 
 export abstract class BaseBus implements Bus {
   abstract readonly kind: 'local' | 'kafka';
@@ -22,13 +23,26 @@ export abstract class BaseBus implements Bus {
   abstract subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription>;
   abstract close(): Promise<void>;
 
+  /** Fails with ERR_INVALID_MESSAGE (field named) when the consumers would have to dead-letter the message. */
   async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
-    await this.publishRaw(topic, encodeEnvelope(message), opts);
+    this.assertOpen();
+    assertTopic(topic);
+    await this.publishRaw(topic, encodeForPublish(topic, message), opts);
   }
 
   async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
     this.assertOpen();
-    this.replySub ??= this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
+    assertTopic(topic);
+    if (typeof opts !== 'object' || opts === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: { timeoutMs } is required', { field: 'options' });
+    assertTimeout(opts.timeoutMs);
+    assertPublishable(topic, message); // before subscribing for replies: a bad request never leaves nor waits
+    if (!this.replySub) {
+      const sub = this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
+      this.replySub = sub;
+      sub.catch(() => {
+        if (this.replySub === sub) this.replySub = undefined; // the next request tries again
+      });
+    }
     await this.replySub;
     const addressed = this.replies.address(message);
     const reply = this.replies.wait(addressed, topic, opts.timeoutMs);

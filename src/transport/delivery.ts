@@ -9,16 +9,23 @@ export interface DeliveryPolicy {
 }
 
 export function deliveryPolicy(o: SubscribeOptions): DeliveryPolicy {
+  if (typeof o !== 'object' || o === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: { group } is required', { field: 'options' });
   const maxAttempts = o.maxAttempts ?? 3;
   const backoffMs = o.backoffMs ?? 50;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new WhaleError('ERR_INVALID_OPTION', `options.maxAttempts: must be an integer >= 1, got ${maxAttempts}`, { field: 'options.maxAttempts' });
   }
-  if (!(backoffMs >= 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.backoffMs: must be >= 0`, { field: 'options.backoffMs' });
+  if (typeof backoffMs !== 'number' || !(backoffMs >= 0 && backoffMs <= MAX_DELAY_MS)) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.backoffMs: must be a number in [0, ${MAX_DELAY_MS}], got ${String(backoffMs)}`, { field: 'options.backoffMs' });
+  }
   if (typeof o.group !== 'string' || o.group.length === 0) {
     throw new WhaleError('ERR_INVALID_OPTION', 'options.group: a consumer group name is required', { field: 'options.group' });
   }
   return { maxAttempts, backoffMs };
+}
+
+export function assertHandler(handler: unknown): asserts handler is Handler {
+  if (typeof handler !== 'function') throw new WhaleError('ERR_INVALID_ARG', 'handler: must be a function', { field: 'handler' });
 }
 
 /** Thrown when the bus closes mid-delivery: the message is neither committed nor dead-lettered. */
@@ -64,6 +71,9 @@ export async function deliver(
   return decoded.envelope;
 }
 
+/** Node fires longer timers at once; backoff doubling must not wrap around to no delay. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, Math.min(ms, MAX_DELAY_MS)));
 }

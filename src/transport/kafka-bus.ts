@@ -9,8 +9,9 @@ import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Produ
 import { WhaleError } from '../core/base/errors.js';
 import { createLogger, type Logger } from '../core/base/logger.js';
 import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
-import { deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
+import { assertHandler, deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
 import { BaseBus } from './base-bus.js';
+import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -58,16 +59,19 @@ export class KafkaBus extends BaseBus {
 
   async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
     this.assertOpen();
+    assertRawPublish(topic, data, opts);
     const producer = await this.getProducer();
     await producer.send({
       topic,
       acks: -1,
-      messages: [{ value: data, ...(opts.key === undefined ? {} : { key: opts.key }), ...(opts.headers ? { headers: opts.headers } : {}) }],
+      messages: [{ value: asBuffer(data), ...(opts.key === undefined ? {} : { key: opts.key }), ...(opts.headers ? { headers: opts.headers } : {}) }],
     });
   }
 
   async subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription> {
     this.assertOpen();
+    assertTopic(topic);
+    assertHandler(handler);
     const policy = deliveryPolicy(opts);
     // Groups are scoped to their topic (as in LocalBus): one Kafka group per (group, topic),
     // so a service may use one group name for several topics without cross-assignment.

@@ -22,8 +22,10 @@ export class ReplyRouter {
   }
 
   wait(request: Envelope, topic: string, timeoutMs: number): Promise<Envelope> {
-    if (!(timeoutMs > 0)) {
-      return Promise.reject(new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be > 0, got ${timeoutMs}`, { field: 'options.timeoutMs' }));
+    try {
+      assertTimeout(timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
     }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -58,6 +60,17 @@ export class ReplyRouter {
       p.reject(err);
       this.pending.delete(id);
     }
+  }
+}
+
+/** Longest timer Node can arm: a longer (or infinite) one fires at once instead. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+export function assertTimeout(timeoutMs: unknown): asserts timeoutMs is number {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be a number in (0, ${MAX_TIMEOUT_MS}] ms, got ${String(timeoutMs)}`, {
+      field: 'options.timeoutMs',
+    });
   }
 }
 

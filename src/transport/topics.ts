@@ -55,25 +55,48 @@ export function allTopics(): string[] {
 export function payloadProblem(message: string, payload: unknown): string | undefined {
   const m = doc.components.messages[message];
   if (!m) return `unknown message type '${message}'`;
-  return check(m.payload, payload, 'payload');
+  const p = check(m.payload, payload, 'payload');
+  return p && `${p.path}: ${p.reason}`;
 }
 
-function check(s: Schema, v: unknown, path: string): string | undefined {
-  if (s.enum && !s.enum.includes(v)) return `${path}: must be one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}`;
+/** Message names a topic carries per the document; undefined for a topic it does not declare. */
+export function messagesOf(topic: string): readonly string[] | undefined {
+  return topicMessages.get(topic);
+}
+
+/**
+ * What is wrong with publishing envelope type `type` with `payload` on
+ * `topic`, or undefined. Topics the document does not declare (and the
+ * replies channel, whose payload is free) accept any type; declared ones only
+ * their messages, checked against the schema.
+ */
+export function schemaProblem(topic: string, type: string, payload: unknown): { path: string; reason: string } | undefined {
+  const names = topicMessages.get(topic);
+  if (!names || topic === TOPICS.replies) return undefined;
+  if (!names.includes(type)) return { path: 'type', reason: `${topic} carries ${names.join(', ')}, not '${type}'` };
+  return check(doc.components.messages[type]!.payload, payload, 'payload');
+}
+
+const topicMessages = new Map<string, string[]>(
+  Object.values(doc.channels).map((ch) => [ch.address, Object.values(ch.messages).map((m) => m.$ref.slice(m.$ref.lastIndexOf('/') + 1))]),
+);
+
+function check(s: Schema, v: unknown, path: string): { path: string; reason: string } | undefined {
+  if (s.enum && !s.enum.includes(v)) return { path, reason: `must be one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}` };
   switch (s.type) {
     case undefined:
       return undefined;
     case 'array':
-      if (!Array.isArray(v)) return `${path}: must be an array`;
+      if (!Array.isArray(v)) return { path, reason: 'must be an array' };
       for (let i = 0; i < v.length; i++) {
         const p = s.items ? check(s.items, v[i], `${path}[${i}]`) : undefined;
         if (p) return p;
       }
       return undefined;
     case 'object': {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) return `${path}: must be an object`;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return { path, reason: 'must be an object' };
       const o = v as Record<string, unknown>;
-      for (const r of s.required ?? []) if (o[r] === undefined) return `${path}.${r}: is required`;
+      for (const r of s.required ?? []) if (o[r] === undefined) return { path: `${path}.${r}`, reason: 'is required' };
       for (const [k, sub] of Object.entries(s.properties ?? {})) {
         if (o[k] === undefined) continue;
         const p = check(sub, o[k], `${path}.${k}`);
@@ -82,8 +105,13 @@ function check(s: Schema, v: unknown, path: string): string | undefined {
       return undefined;
     }
     case 'number':
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : `${path}: must be a finite number`;
+      // NaN and ±Infinity are not JSON numbers (JSON.stringify would send null).
+      return typeof v === 'number' && Number.isFinite(v) ? undefined : { path, reason: `must be a finite number, got ${describe(v)}` };
     default:
-      return typeof v === s.type ? undefined : `${path}: must be a ${s.type}`;
+      return typeof v === s.type ? undefined : { path, reason: `must be a ${s.type}` };
   }
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'number' ? String(v) : typeof v;
 }

@@ -28,7 +28,8 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   const { WhaleServer } = await import('../server/whale-server.js');
   const config = loadConfig(opts.config === undefined ? {} : { path: opts.config });
   if (opts.port !== undefined) config.http.port = opts.port;
-  const server = new WhaleServer({ config, serverVersion: packageVersion() });
+  const { defaultExtensions } = await import('../server/default-extensions.js');
+  const server = new WhaleServer({ config, serverVersion: packageVersion(), extensions: await defaultExtensions(config) });
   const stopRequested = waitForStop(signal);
   const { url } = await server.start();
   const bus = server.messaging.bus.kind === 'kafka' ? 'Kafka' : 'in-process';

@@ -12,6 +12,12 @@ import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import { fromNamedTensors, parseInferRequest, toNamedTensors } from './v2-tensors.js';
 
+/**
+ * An extra route (metrics, health, dashboard, …): it answers the request itself and returns true,
+ * or returns false to let the next handler (and finally the V2 routes) have it.
+ */
+export type HttpRouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+
 export interface HttpServerOptions {
   host: ModelHost;
   pipeline: ProcessingPipeline;
@@ -22,6 +28,8 @@ export interface HttpServerOptions {
   requestTimeoutMs: number;
   /** False while starting or draining. */
   isReady: () => boolean;
+  /** Tried in order before the V2 routes. */
+  handlers?: HttpRouteHandler[];
 }
 
 const STATUS: Partial<Record<WhaleErrorCode, number>> = {
@@ -66,6 +74,11 @@ export class InferenceHttpServer {
     });
   }
 
+  /** Adds a route handler (before start, or at any time: later requests see it). */
+  addHandler(h: HttpRouteHandler): void {
+    (this.o.handlers ??= []).push(h);
+  }
+
   /** Stops accepting connections, lets requests in flight finish for up to graceMs, then cuts the rest. */
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -80,6 +93,10 @@ export class InferenceHttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.inFlight++;
     try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      for (const h of this.o.handlers ?? []) {
+        if (await h(req, res, url)) return;
+      }
       const { status, body } = await this.route(req);
       send(res, status, body);
     } catch (err) {

@@ -19,7 +19,16 @@ import { engine } from '../native/engine.js';
 import { MessagingService } from '../services/messaging-service.js';
 import type { WhaleConfig } from '../config/whale-config.js';
 import { BusInferenceEndpoint } from './bus-endpoint.js';
-import { InferenceHttpServer } from './http-server.js';
+import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
+
+/** Something that lives as long as the server (monitoring, resource management, …). */
+export interface ServerExtension {
+  readonly name: string;
+  /** Called once the models are loaded, before the HTTP server listens. */
+  start(server: WhaleServer): Promise<void> | void;
+  /** Called after intake stopped and in-flight work drained, before the bus and stores close. */
+  stop(): Promise<void> | void;
+}
 
 export interface WhaleServerOptions {
   config: WhaleConfig;
@@ -30,6 +39,9 @@ export interface WhaleServerOptions {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
   serverVersion?: string;
+  /** Extra HTTP routes, tried before the V2 routes. */
+  httpHandlers?: HttpRouteHandler[];
+  extensions?: ServerExtension[];
 }
 
 const RESPONSES = 'whale.responses';
@@ -41,10 +53,12 @@ export class WhaleServer {
   readonly pipeline: ProcessingPipeline;
   readonly messaging: MessagingService;
   private readonly cache: TieredCache;
-  private readonly http: InferenceHttpServer;
+  readonly http: InferenceHttpServer;
+  private readonly extensions: ServerExtension[];
+  private readonly started: ServerExtension[] = [];
   private readonly endpoint: BusInferenceEndpoint;
   private readonly logger: Logger;
-  private accepting = false;
+  private acceptingRequests = false;
   private url: string | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -88,8 +102,10 @@ export class WhaleServer {
       serverVersion: o.serverVersion ?? '0',
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
-      isReady: () => this.accepting,
+      isReady: () => this.acceptingRequests,
+      handlers: [...(o.httpHandlers ?? [])],
     });
+    this.extensions = o.extensions ?? [];
     this.endpoint = new BusInferenceEndpoint(this.messaging.bus, this.messaging.user, this.pipeline, this.logger, config.pipeline.defaultModel);
   }
 
@@ -100,16 +116,25 @@ export class WhaleServer {
       await this.messaging.initialize();
       const models = this.o.models ?? config.models.map((m) => createModel(m));
       for (const m of models) await this.host.add(m);
+      for (const ext of this.extensions) {
+        await ext.start(this);
+        this.started.push(ext);
+      }
       await this.endpoint.start();
       const addr = await this.http.listen(config.http.port, config.http.host);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       this.url = `http://${host}:${addr.port}`;
-      this.accepting = true;
+      this.acceptingRequests = true;
       return { url: this.url };
     } catch (err) {
       await this.stop(0).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Whether the server takes requests now (false while starting and once stopping). */
+  get accepting(): boolean {
+    return this.acceptingRequests;
   }
 
   get address(): string {
@@ -124,7 +149,7 @@ export class WhaleServer {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
-    this.accepting = false;
+    this.acceptingRequests = false;
     const steps: [string, Promise<unknown>][] = [
       ['http', this.http.close(graceMs)],
       ['bus endpoint', this.endpoint.stop()],
@@ -134,6 +159,11 @@ export class WhaleServer {
     results.forEach((r, i) => {
       if (r.status === 'rejected') this.logger.warn('shutdown step failed', { step: steps[i]![0], error: (r.reason as Error)?.message });
     });
+    for (const ext of this.started.reverse()) {
+      await Promise.resolve()
+        .then(() => ext.stop())
+        .catch((err: Error) => this.logger.warn('extension stop failed', { extension: ext.name, error: err?.message }));
+    }
     await this.messaging.shutdown().catch((err: Error) => this.logger.warn('messaging shutdown failed', { error: err.message }));
     await this.host.close();
     await this.cache.close().catch(() => undefined);

@@ -1,0 +1,14 @@
+/**
+ * The extensions `whale start` runs beside the models (monitoring, resource management, …).
+ * Each capability adds its factory here; tests build servers without them or with their own.
+ */
+import type { WhaleConfig } from '../config/whale-config.js';
+import type { ServerExtension } from './whale-server.js';
+
+export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => ServerExtension | Promise<ServerExtension>;
+
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [];
+
+export async function defaultExtensions(config: WhaleConfig, env: NodeJS.ProcessEnv = process.env): Promise<ServerExtension[]> {
+  return Promise.all(DEFAULT_EXTENSIONS.map((make) => make(config, env)));
+}

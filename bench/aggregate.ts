@@ -50,7 +50,9 @@ function reference(strategy: Strategy, rows: Float32Array[], weights: number[], 
   }
 }
 
-export async function benchAggregate(opts: AggregateBenchOptions): Promise<{ triad: TriadResult; rows: Row[]; text: string }> {
+export async function benchAggregate(
+  opts: AggregateBenchOptions,
+): Promise<{ triad: TriadResult; rows: Row[]; copies: CopyRow[]; text: string }> {
   const triad = measureTriad();
   const gpu = engine.devices().devices.some((d) => d.kind === 'cuda');
   const cases: Array<[number, number, Strategy[]]> = [];
@@ -67,12 +69,13 @@ export async function benchAggregate(opts: AggregateBenchOptions): Promise<{ tri
     const big = n * p >= 1e8;
     const runs = big ? Math.min(opts.runs, 3) : opts.runs;
     for (const strategy of strategies) {
-      const agg = (device: 'cpu' | 'cuda:0') => new Aggregator({ strategy, f, beta: 0.1, device, asyncThresholdBytes: 0 });
+      // The kernels on the calling thread (in place); what the async path adds is measured below.
+      const agg = (device: 'cpu' | 'cuda:0') => new Aggregator({ strategy, f, beta: 0.1, device });
       const cpuAgg = agg('cpu');
-      const row: Row = { strategy, clients: n, params: p, cpu: await timeRuns(runs, () => cpuAgg.aggregate(rows, weights)) };
+      const row: Row = { strategy, clients: n, params: p, cpu: await timeRuns(runs, () => cpuAgg.aggregateSync(rows, weights)) };
       if (gpu) {
         const gpuAgg = agg('cuda:0');
-        row.gpu = await timeRuns(runs, () => gpuAgg.aggregate(rows, weights));
+        row.gpu = await timeRuns(runs, () => gpuAgg.aggregateSync(rows, weights));
       }
       if (strategy === 'fedavg' || n * p <= opts.referenceLimit) {
         const refRuns = n * p >= 1e7 ? 1 : Math.min(runs, 3);
@@ -82,7 +85,71 @@ export async function benchAggregate(opts: AggregateBenchOptions): Promise<{ tri
       process.stderr.write(`  ${strategy} N=${n} P=${p}: cpu ${fmt(row.cpu.medianMs)} ms\n`);
     }
   }
-  return { triad, rows: results, text: render(triad, results, gpu) };
+  const copies = await benchAsyncCopy(opts);
+  return { triad, rows: results, copies, text: `${render(triad, results, gpu)}\n\n${renderCopies(copies)}` };
+}
+
+interface CopyRow {
+  strategy: Strategy;
+  clients: number;
+  params: number;
+  sync: Timing;
+  async: Timing;
+}
+
+/**
+ * What the async path's input copy costs: the same aggregation on the JS
+ * thread (in place) and through the pool (inputs copied into native memory
+ * first, on the JS thread). 24 x 2^21 is the size of the issue's attack.
+ */
+async function benchAsyncCopy(opts: AggregateBenchOptions): Promise<CopyRow[]> {
+  const cases: Array<[Strategy, number, number]> = [
+    ['fedavg', 24, 1 << 21],
+    ['median', 24, 1 << 21],
+    ['fedavg', 100, 1e6],
+    ['krum', 50, 1e6],
+  ];
+  const out: CopyRow[] = [];
+  for (const [strategy, n, p] of opts.quick ? cases.slice(0, 2) : cases) {
+    const rows = makeRows(n, p);
+    const make = (asyncThresholdBytes: number) => new Aggregator({ strategy, f: 2, device: 'cpu', asyncThresholdBytes });
+    const sync = make(Infinity), async = make(0);
+    const row: CopyRow = {
+      strategy,
+      clients: n,
+      params: p,
+      sync: await timeRuns(opts.runs, () => sync.aggregate(rows)),
+      async: await timeRuns(opts.runs, () => async.aggregate(rows)),
+    };
+    out.push(row);
+    process.stderr.write(`  copy ${strategy} N=${n} P=${p}: sync ${fmt(row.sync.medianMs)} ms, async ${fmt(row.async.medianMs)} ms\n`);
+  }
+  return out;
+}
+
+function renderCopies(rows: CopyRow[]): string {
+  const body = rows.map((r) => {
+    const extra = r.async.medianMs - r.sync.medianMs;
+    const bytes = r.clients * r.params * 4;
+    return [
+      r.strategy,
+      String(r.clients),
+      String(r.params),
+      fmt(bytes / 2 ** 20),
+      fmt(r.sync.medianMs),
+      fmt(r.async.medianMs),
+      fmt(extra),
+      `${fmt(r.async.medianMs / r.sync.medianMs)}x`,
+      extra > 0 ? fmt(bytes / (extra / 1e3) / 1e9) : '—',
+    ];
+  });
+  return [
+    'async input copy (aggregate() copies its inputs into native memory before an async job starts):',
+    '',
+    table(['strategy', 'N', 'P', 'input MiB', 'sync ms', 'async ms', 'async - sync ms', 'async/sync', 'copy GB/s'], body),
+    '',
+    'sync = asyncThresholdBytes Infinity (JS thread, in place); async = asyncThresholdBytes 0; copy GB/s = input bytes / (async - sync)',
+  ].join('\n');
 }
 
 function render(triad: TriadResult, rows: Row[], gpu: boolean): string {

@@ -3,7 +3,7 @@
  * reference (int8), native CPU on one thread and on all, and the GPU when
  * present; beside the machine's triad bandwidth.
  */
-import { decodeTensor, encodeTensor, type TensorCodec } from '../src/core/memory/codec.js';
+import { decodeTensor, decodeTensorAsync, encodeTensor, encodeTensorAsync, type TensorCodec } from '../src/core/memory/codec.js';
 import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { engine } from '../src/native/engine.js';
 import { fmt, table, timeRuns } from './stats.js';
@@ -61,6 +61,21 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
       }
     }
   }
+  // The async calls copy their input (values, or the blob) into native memory first.
+  const asyncRows: string[][] = [];
+  {
+    const n = 1 << 24;
+    const x = normals(n);
+    const blob = encodeTensor(x, { codec: 'int8' });
+    const enc = await timeRuns(opts.runs, () => encodeTensor(x, { codec: 'int8' }));
+    const encAsync = await timeRuns(opts.runs, () => encodeTensorAsync(x, { codec: 'int8' }));
+    const dec = await timeRuns(opts.runs, () => decodeTensor(blob));
+    const decAsync = await timeRuns(opts.runs, () => decodeTensorAsync(blob));
+    for (const [what, s, a] of [['encode', enc, encAsync], ['decode', dec, decAsync]] as const) {
+      asyncRows.push([what, String(n), fmt(s.medianMs), fmt(a.medianMs), fmt(a.medianMs - s.medianMs), `${fmt(a.medianMs / s.medianMs)}x`]);
+      json.push({ n, codec: 'int8', path: `${what} sync vs async`, syncMs: s.medianMs, asyncMs: a.medianMs });
+    }
+  }
   const text = [
     `memory triad: best ${fmt(triad.bestGBs)} GB/s (all threads)`,
     '',
@@ -68,6 +83,10 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
     '',
     'GB/s of float32 input; medians of the runs. Decode writes into a preallocated array; encode allocates its blob.',
     "enc+dec = bytes / (encode time + decode time). Data: N(0,1), block 64.",
+    '',
+    'int8, sync vs async (the async call copies its input into native memory first; decode also allocates its output):',
+    '',
+    table(['op', 'floats', 'sync ms', 'async ms', 'async - sync ms', 'async/sync'], asyncRows),
   ].join('\n');
   return { text, rows: json };
 }

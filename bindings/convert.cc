@@ -1,5 +1,14 @@
 #include "convert.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <system_error>
+#include <thread>
+
+#include "convert_arrays.h"
+
 namespace whale::bindings {
 
 ErrorInfo capture(const std::exception& e) {
@@ -93,5 +102,49 @@ Napi::Object read_opts(const Napi::CallbackInfo& info) {
 }
 
 bool read_async(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean(); }
+
+CopyMemory allocate_copy_memory(size_t bytes) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (bytes < kHuge) {
+    void* p = std::malloc(bytes > 0 ? bytes : 1);
+    if (!p) throw std::bad_alloc();
+    return CopyMemory(p);
+  }
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, rounded);
+  if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure just means small pages
+#endif
+  return CopyMemory(p);
+}
+
+void copy_segments(const std::vector<CopySegment>& segments) {
+  size_t total = 0;
+  for (const CopySegment& s : segments) total += s.bytes;
+  constexpr size_t kPerThread = size_t{16} << 20;
+  const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 8, total / kPerThread});
+  auto copy_range = [&](size_t lo, size_t hi) {  // byte range [lo, hi) of the concatenated segments
+    size_t base = 0;
+    for (const CopySegment& s : segments) {
+      const size_t b = std::max(lo, base), e = std::min(hi, base + s.bytes);
+      if (b < e) std::memcpy(static_cast<char*>(s.dst) + (b - base), static_cast<const char*>(s.src) + (b - base), e - b);
+      base += s.bytes;
+    }
+  };
+  if (threads <= 1) return copy_range(0, total);
+  // Dedicated threads rather than the shared pool: the JS thread waits here
+  // and must not pick up some other job's long task meanwhile.
+  std::vector<std::thread> pool;
+  const size_t step = (total + threads - 1) / threads;
+  size_t t = 1;
+  try {
+    for (; t < threads; ++t) pool.emplace_back(copy_range, t * step, std::min(total, (t + 1) * step));
+  } catch (const std::system_error&) {  // no thread to be had: copy the rest here
+  }
+  copy_range(0, std::min(total, step));
+  for (; t < threads; ++t) copy_range(t * step, std::min(total, (t + 1) * step));
+  for (std::thread& th : pool) th.join();
+}
 
 }  // namespace whale::bindings

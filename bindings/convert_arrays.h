@@ -47,11 +47,28 @@ inline TypedArrayInfo typed_array_info(napi_env env, napi_value value) {
   return info;
 }
 
+// Native memory for copies of JS arrays. Large blocks are 2 MiB aligned and
+// advised to use huge pages (first-touch page faults otherwise dominate the
+// copy), and copies of many MiB are split across a few threads.
+struct FreeDeleter {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+using CopyMemory = std::unique_ptr<void, FreeDeleter>;
+CopyMemory allocate_copy_memory(size_t bytes);  // throws std::bad_alloc
+
+struct CopySegment {
+  const void* src;
+  void* dst;
+  size_t bytes;
+};
+void copy_segments(const std::vector<CopySegment>& segments);
+
 template <typename T>
-std::unique_ptr<T[]> native_copy(const T* src, size_t n) {
-  std::unique_ptr<T[]> copy(new T[n > 0 ? n : 1]);
-  if (n > 0) std::memcpy(copy.get(), src, n * sizeof(T));
-  return copy;
+T* native_copy(const T* src, size_t n, CopyMemory& memory) {
+  memory = allocate_copy_memory(n * sizeof(T));
+  T* dst = static_cast<T*>(memory.get());
+  copy_segments({CopySegment{src, dst, n * sizeof(T)}});
+  return dst;
 }
 
 // An input the job only reads.
@@ -63,20 +80,18 @@ class InArray {
     const TypedArrayInfo info = typed_array_info(a.Env(), a);
     size_ = info.length;
     if (async || info.shared) {
-      copy_ = native_copy(static_cast<const T*>(info.data), size_);
-      data_ = copy_.get();
+      data_ = native_copy(static_cast<const T*>(info.data), size_, copy_);
     } else {
       data_ = static_cast<const T*>(info.data);
     }
   }
   const T* data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }
-  bool copied() const noexcept { return copy_ != nullptr; }
 
  private:
   const T* data_ = nullptr;
   size_t size_ = 0;
-  std::unique_ptr<T[]> copy_;
+  CopyMemory copy_;
 };
 
 // An array the job writes (and, with keep_values, also reads first).
@@ -93,9 +108,12 @@ class OutArray {
       data_ = static_cast<T*>(info.data);
       return;
     }
-    copy_.reset(new T[size_ > 0 ? size_ : 1]);
-    if (keep_values && size_ > 0) std::memcpy(copy_.get(), info.data, size_ * sizeof(T));
-    data_ = copy_.get();
+    if (keep_values) {
+      data_ = native_copy(static_cast<const T*>(info.data), size_, copy_);
+    } else {
+      copy_ = allocate_copy_memory(size_ * sizeof(T));
+      data_ = static_cast<T*>(copy_.get());
+    }
   }
   T* data() noexcept { return data_; }
   size_t size() const noexcept { return size_; }
@@ -110,7 +128,7 @@ class OutArray {
   void commit() {
     if (!copy_ || size_ == 0) return;
     const TypedArrayInfo info = typed_array_info(ref_.Env(), ref_.Value());
-    std::memcpy(info.data, copy_.get(), size_ * sizeof(T));
+    copy_segments({CopySegment{copy_.get(), info.data, size_ * sizeof(T)}});
   }
   Napi::Value value() const { return ref_.Value(); }
 
@@ -118,7 +136,7 @@ class OutArray {
   Napi::ObjectReference ref_;
   T* data_ = nullptr;
   size_t size_ = 0;
-  std::unique_ptr<T[]> copy_;
+  CopyMemory copy_;
 };
 
 // The error for an output array that JS detached or resized while a job ran.
@@ -129,7 +147,7 @@ inline void throw_changed(const std::string& field) {
 // Client rows held for a job (see the rule at the top of this file).
 struct HeldRows {
   aggregate::ClientUpdates view;
-  std::vector<InArray<float>> rows;
+  CopyMemory copy;  // all copied rows, back to back
 };
 
 // Checks that every row has clients[0]'s length (now: no JS runs from here on)
@@ -152,13 +170,26 @@ inline size_t rows_copy_bytes(const std::vector<Napi::Float32Array>& rows, bool 
 
 inline HeldRows hold_rows(const std::vector<Napi::Float32Array>& rows, bool async) {
   HeldRows h;
-  h.rows.reserve(rows.size());
-  h.view.rows.reserve(rows.size());
+  std::vector<TypedArrayInfo> infos;
+  size_t copied = 0;
   for (const Napi::Float32Array& r : rows) {
-    h.rows.emplace_back(r, async);
-    h.view.rows.push_back(h.rows.back().data());
+    infos.push_back(typed_array_info(r.Env(), r));
+    if (async || infos.back().shared) copied += infos.back().length;
   }
-  h.view.params = h.rows.empty() ? 0 : h.rows.front().size();
+  h.copy = allocate_copy_memory(copied * sizeof(float));
+  float* next = static_cast<float*>(h.copy.get());
+  std::vector<CopySegment> segments;
+  for (const TypedArrayInfo& info : infos) {
+    const float* src = static_cast<const float*>(info.data);
+    if (async || info.shared) {
+      segments.push_back(CopySegment{src, next, info.length * sizeof(float)});
+      src = next;
+      next += info.length;
+    }
+    h.view.rows.push_back(src);
+  }
+  copy_segments(segments);
+  h.view.params = infos.empty() ? 0 : infos.front().length;
   return h;
 }
 

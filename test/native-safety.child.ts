@@ -49,7 +49,7 @@ function same(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 
 async function aggregate(strategy: Strategy, clients: number, params: number, kind: Kind): Promise<boolean> {
   const rows = Array.from({ length: clients }, (_, i) => makeArray(params, i + 1, kind));
-  const agg = new Aggregator({ strategy, f: 2, device: 'cpu' });
+  const agg = new Aggregator({ strategy, f: 2, device: 'cpu', asyncThresholdBytes: 0 });
   const expected = agg.aggregateSync(rows.map((r) => r.slice()));
   const pending = agg.aggregate(rows);
   attack(rows, kind);

@@ -4,7 +4,7 @@ import { callNative, callNativeAsync } from '../../../native/call.js';
 import { parseDevice } from '../../../native/device.js';
 import { native } from '../../../native/loader.js';
 import type { AggregationResult, AggregatorOptions, ClientUpdates } from './types.js';
-import { checkKrum, estimatedWorkBytes, resolveOptions, toRows, toWeights, type ResolvedOptions } from './validate.js';
+import { asyncSavingsBytes, checkKrum, resolveOptions, toRows, toWeights, type ResolvedOptions } from './validate.js';
 
 interface Prepared {
   opts: NativeAggregateOptions;
@@ -35,14 +35,14 @@ export class Aggregator {
   }
 
   /**
-   * Runs off the JS thread when the estimated work is large (see
-   * asyncThresholdBytes); the inputs are copied before it returns, so callers
-   * may change, transfer or resize them while it runs.
+   * Runs off the JS thread when that saves enough JS-thread time (see
+   * asyncThresholdBytes); the inputs are then copied before it returns, so
+   * callers may change, transfer or resize them while it runs.
    */
   async aggregate(updates: ClientUpdates, weights?: ArrayLike<number>): Promise<AggregationResult> {
     const prep = this.prepare(updates, weights);
-    const work = estimatedWorkBytes(this.options.strategy, prep.opts.clients.length, prep.params);
-    if (work < this.options.asyncThresholdBytes) return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
+    const savings = asyncSavingsBytes(this.options.strategy, prep.opts.clients.length, prep.params);
+    if (savings < this.options.asyncThresholdBytes) return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
     const res = await callNativeAsync(() => native().aggregate(prep.opts, true));
     return this.finish(prep, res);
   }

@@ -27,9 +27,11 @@ export interface AggregatorOptions {
   /** Default 'reject': a typed error naming the client. */
   nonFinite?: NonFinitePolicy;
   /**
-   * aggregate() runs off the JS thread when the estimated work is at least this
-   * many bytes: clients x params x 4 for fedavg/median/trimmed-mean, every pair of
-   * rows for (Multi-)Krum (O(n^2 p)). Default 1 MiB.
+   * aggregate() runs off the JS thread when the JS-thread time that saves is
+   * at least this many input-byte equivalents (0: always). An async call
+   * copies its input on the JS thread first, so FedAvg (as fast as that copy)
+   * stays on it; median/trimmed-mean count 15 x their input, (Multi-)Krum
+   * every pair of rows (O(n^2 p)). Default 1 MiB.
    */
   asyncThresholdBytes?: number;
   /**

@@ -130,13 +130,25 @@ export function resolveOptions(o: AggregatorOptions): ResolvedOptions {
 }
 
 /**
- * Bytes a strategy is estimated to stream through for n clients of p values:
- * n x p x 4 for the coordinate-wise ones, every pair's rows for Krum (O(n^2 p)).
- * aggregate() compares it with asyncThresholdBytes.
+ * JS-thread time an async call saves, in input-byte equivalents. An async call
+ * first copies its n x p x 4 input bytes into native memory on the JS thread
+ * (so JS cannot free them under the job), then the work runs on the pool.
+ * FedAvg streams its input about as fast as that copy (bench/RESULTS.md), so
+ * it saves nothing; the order statistics do ~16x more work per byte; Krum
+ * touches every pair of rows (O(n^2 p)). aggregate() runs async when this is
+ * at least asyncThresholdBytes.
  */
-export function estimatedWorkBytes(strategy: AggregatorOptions['strategy'], n: number, p: number): number {
-  const krum = strategy === 'krum' || strategy === 'multi-krum';
-  return krum ? ((n * (n - 1)) / 2) * p * 8 + n * p * 4 : n * p * 4;
+export function asyncSavingsBytes(strategy: AggregatorOptions['strategy'], n: number, p: number): number {
+  const input = n * p * 4;
+  switch (strategy) {
+    case 'fedavg':
+      return 0;
+    case 'median':
+    case 'trimmed-mean':
+      return 15 * input;
+    default:
+      return ((n * (n - 1)) / 2) * p * 8;
+  }
 }
 
 /** Krum's condition n >= 2f + 3, and 1 <= m <= n. */

@@ -67,11 +67,9 @@ describe('malformed calls are typed errors', () => {
   });
 
   it('a hole in a sparse update array is named, not skipped', async () => {
-    // eslint-disable-next-line no-sparse-arrays
     const sparse = [, rows[1]!] as unknown as Float32Array[];
     const e = await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregate(sparse), 'ERR_INVALID_ARG', 'clients[0]');
     expect(e.client).toBe(0);
-    // eslint-disable-next-line no-sparse-arrays
     const later = [rows[0]!, rows[1]!, , rows[2]!] as unknown as Float32Array[];
     await expectWhaleError(() => new Aggregator({ strategy: 'median' }).aggregateSync(later), 'ERR_INVALID_ARG', 'clients[2]');
   });
@@ -83,7 +81,6 @@ describe('malformed calls are typed errors', () => {
   it.each<[unknown, string]>([
     ['113', 'weights'],
     [['1', '2', '3'], 'weights[0]'],
-    // eslint-disable-next-line no-sparse-arrays
     [[1, 2, , ], 'weights[2]'],
     [[1, 2, null], 'weights[2]'],
     [{ length: 3 }, 'weights'],

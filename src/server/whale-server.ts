@@ -9,7 +9,7 @@ import { WhaleError } from '../core/base/errors.js';
 import { createLogger, type Logger } from '../core/base/logger.js';
 import type { ModelInterface } from '../core/base/model.js';
 import type { NamedTensors } from '../core/base/tensor.js';
-import { TieredCache } from '../core/memory/tiered-cache.js';
+import { TieredCache, type CacheStats } from '../core/memory/tiered-cache.js';
 import { ModelHost } from '../core/processing/model-host.js';
 import { ProcessingOptimizer } from '../core/processing/processing-optimizer.js';
 import { ProcessingPipeline, type ResponseCache } from '../core/processing/processing-pipeline.js';
@@ -130,6 +130,11 @@ export class WhaleServer {
       await this.stop(0).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The response cache's counters per tier (monitoring). */
+  cacheStats(): CacheStats {
+    return this.cache.stats();
   }
 
   /** Whether the server takes requests now (false while starting and once stopping). */

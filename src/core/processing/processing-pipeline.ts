@@ -71,12 +71,60 @@ export interface PipelineOptions {
   maxBatchRows?: Record<string, number>;
 }
 
+/** One answered or failed request, as seen by observers (monitoring). */
+export interface RequestObservation {
+  /** The model that answered; on a failure the requested one ('unknown' when it is not hosted). */
+  model: string;
+  version: string;
+  level: Level | 'unknown';
+  seconds: number;
+  ok: boolean;
+  cached: boolean;
+}
+
+export type RequestObserver = (o: RequestObservation) => void;
+
 export class ProcessingPipeline {
   private readonly stats = { quick: 0, normal: 0, deep: 0, cacheHits: 0 };
+  private observers: RequestObserver[] = [];
 
   constructor(private readonly o: PipelineOptions) {}
 
+  /** Calls fn after every request (an observer that throws is ignored); returns the function that removes it. */
+  addObserver(fn: RequestObserver): () => void {
+    this.observers = [...this.observers, fn];
+    return () => {
+      this.observers = this.observers.filter((f) => f !== fn);
+    };
+  }
+
   async processRequest(req: InferenceRequest): Promise<InferenceResult> {
+    if (this.observers.length === 0) return this.process(req);
+    const started = performance.now();
+    try {
+      const r = await this.process(req);
+      this.notify({ model: r.model, version: r.modelVersion, level: r.level, seconds: r.durationMs / 1000, ok: true, cached: r.cached });
+      return r;
+    } catch (err) {
+      const name = req.model ?? this.o.defaultModel;
+      const hosted = this.o.host.has(name);
+      const level = LEVELS.includes(req.level as Level) ? (req.level as Level) : 'unknown';
+      this.notify({ model: hosted ? name : 'unknown', version: hosted ? this.o.host.get(name).version : '', level, seconds: (performance.now() - started) / 1000, ok: false, cached: false });
+      throw err;
+    }
+  }
+
+  private notify(o: RequestObservation): void {
+    for (const f of this.observers) {
+      try {
+        f(o);
+      } catch {
+        // monitoring must never fail a request
+      }
+    }
+  }
+
+  private async process(req: InferenceRequest): Promise<InferenceResult> {
     const started = performance.now();
     const requested = req.model ?? this.o.defaultModel;
     const model = this.o.host.requireReady(requested);

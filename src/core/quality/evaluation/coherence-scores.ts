@@ -1,0 +1,100 @@
+/**
+ * Scores that need no reference answer, on tokens and sentences (text.ts):
+ * - diversity1, diversity2: distinct n-grams / all n-grams of the response (distinct-n).
+ * - nonRepetition: 1 − (trigram occurrences that repeat an earlier trigram) / all trigrams.
+ * - grounding: share of the response's content tokens (tokens not in
+ *   STOPWORDS) that occur in the context.
+ * - bigramSupport: share of the response's bigrams that occur in the context.
+ * - consistency: 1 − (contradicted sentences / compared sentences). A response
+ *   sentence is compared with its most similar sentence of the context (and of
+ *   the response before it) when their content-token Jaccard similarity is at
+ *   least CONTRADICTION_MIN_JACCARD; it is contradicted when exactly one of the
+ *   two contains a negation marker (NEGATIONS). With no comparable pair the score is 1.
+ * Each is undefined (skipped) when its denominator is 0.
+ */
+import { ngramCounts, sentences, tokenize } from './text.js';
+
+/** English function words; content tokens are all other tokens. */
+export const STOPWORDS: ReadonlySet<string> = new Set(
+  ('a an the and or but if then so of to in on at by for with from as is are was were be been being it its this that these those ' +
+    'i you he she we they me him her us them my your his our their do does did has have had will would can could should may might must ' +
+    'not no than there here what which who whom whose when where why how all any each some such very just also into out up down over').split(' '),
+);
+
+/** Negation markers (tokens; "n't" tokenises to the letter t after n, so contractions are listed whole). */
+export const NEGATIONS: ReadonlySet<string> = new Set(
+  'not no never none nobody nothing neither nor cannot without isn aren wasn weren doesn don didn hasn haven hadn won wouldn can couldn shouldn mustn'.split(' '),
+);
+
+export const CONTRADICTION_MIN_JACCARD = 0.5;
+
+export function distinctShare(tokens: readonly string[], n: number): number | undefined {
+  const total = tokens.length - n + 1;
+  if (total <= 0) return undefined;
+  return ngramCounts(tokens, n).size / total;
+}
+
+export function nonRepetition(tokens: readonly string[]): number | undefined {
+  return distinctShare(tokens, 3);
+}
+
+export function contentTokens(tokens: readonly string[]): string[] {
+  return tokens.filter((t) => !STOPWORDS.has(t) && !NEGATIONS.has(t));
+}
+
+export function grounding(response: readonly string[], context: ReadonlySet<string>): number | undefined {
+  const content = contentTokens(response);
+  if (content.length === 0) return undefined;
+  return content.filter((t) => context.has(t)).length / content.length;
+}
+
+export function bigramSupport(response: readonly string[], contextBigrams: ReadonlyMap<string, number>): number | undefined {
+  const grams = ngramCounts(response, 2);
+  let total = 0;
+  let supported = 0;
+  for (const [g, c] of grams) {
+    total += c;
+    if (contextBigrams.has(g)) supported += c;
+  }
+  return total === 0 ? undefined : supported / total;
+}
+
+interface SentenceInfo {
+  content: Set<string>;
+  negated: boolean;
+}
+
+function describeSentence(s: string): SentenceInfo {
+  const tokens = tokenize(s);
+  return { content: new Set(contentTokens(tokens)), negated: tokens.some((t) => NEGATIONS.has(t)) };
+}
+
+function jaccard(a: Set<string>, b: Set<string>): number {
+  if (a.size === 0 && b.size === 0) return 0;
+  let inter = 0;
+  for (const t of a) if (b.has(t)) inter++;
+  return inter / (a.size + b.size - inter);
+}
+
+/** The consistency score and how many sentences were compared / contradicted. */
+export function consistency(response: string, context: string): { score: number; compared: number; contradicted: number } {
+  const ctx = sentences(context).map(describeSentence);
+  const own = sentences(response).map(describeSentence);
+  let compared = 0;
+  let contradicted = 0;
+  own.forEach((s, i) => {
+    let best: SentenceInfo | undefined;
+    let bestSim = CONTRADICTION_MIN_JACCARD;
+    for (const other of [...ctx, ...own.slice(0, i)]) {
+      const sim = jaccard(s.content, other.content);
+      if (sim >= bestSim) {
+        best = other;
+        bestSim = sim;
+      }
+    }
+    if (!best) return;
+    compared++;
+    if (best.negated !== s.negated) contradicted++;
+  });
+  return { score: compared === 0 ? 1 : 1 - contradicted / compared, compared, contradicted };
+}

@@ -1,0 +1,3 @@
+export * from './evaluation/index.js';
+export * from './metrics/index.js';
+export * from './optimization/index.js';

@@ -5,6 +5,7 @@ void init_devices(Napi::Env env, Napi::Object exports);
 void init_aggregate(Napi::Env env, Napi::Object exports);
 void init_quant(Napi::Env env, Napi::Object exports);
 void init_sched(Napi::Env env, Napi::Object exports);
+void init_alloc(Napi::Env env, Napi::Object exports);
 }  // namespace whale::bindings
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -12,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whale::bindings::init_aggregate(env, exports);
   whale::bindings::init_quant(env, exports);
   whale::bindings::init_sched(env, exports);
+  whale::bindings::init_alloc(env, exports);
   return exports;
 }
 

@@ -17,6 +17,13 @@ struct nvmlUtilization_t {
   unsigned int gpu, memory;
 };
 constexpr nvmlReturn_t NVML_SUCCESS = 0;
+constexpr nvmlReturn_t NVML_ERROR_INSUFFICIENT_SIZE = 7;
+constexpr int NVML_TEMPERATURE_GPU = 0;
+struct nvmlProcessInfo_t {  // the _v2/_v3 layout
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+  unsigned int gpuInstanceId, computeInstanceId;
+};
 
 struct NvmlApi {
   void* handle = nullptr;
@@ -30,6 +37,11 @@ struct NvmlApi {
   nvmlReturn_t (*uuid)(nvmlDevice_t, char*, unsigned) = nullptr;
   nvmlReturn_t (*memory)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
   nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
+  // Optional: bound when present, never a reason to report "no NVML".
+  nvmlReturn_t (*temperature)(nvmlDevice_t, int, unsigned*) = nullptr;
+  nvmlReturn_t (*power)(nvmlDevice_t, unsigned*) = nullptr;
+  nvmlReturn_t (*power_limit)(nvmlDevice_t, unsigned*) = nullptr;
+  nvmlReturn_t (*processes)(nvmlDevice_t, unsigned*, nvmlProcessInfo_t*) = nullptr;
 };
 
 template <typename Fn>
@@ -58,6 +70,11 @@ const NvmlApi& api() {
               bind(a.handle, "nvmlDeviceGetMemoryInfo", a.memory, a.error) &&
               bind(a.handle, "nvmlDeviceGetUtilizationRates", a.utilization, a.error);
     if (!ok) return a;
+    a.temperature = reinterpret_cast<decltype(a.temperature)>(dlsym(a.handle, "nvmlDeviceGetTemperature"));
+    a.power = reinterpret_cast<decltype(a.power)>(dlsym(a.handle, "nvmlDeviceGetPowerUsage"));
+    a.power_limit = reinterpret_cast<decltype(a.power_limit)>(dlsym(a.handle, "nvmlDeviceGetEnforcedPowerLimit"));
+    a.processes = reinterpret_cast<decltype(a.processes)>(dlsym(a.handle, "nvmlDeviceGetComputeRunningProcesses_v3"));
+    if (!a.processes) a.processes = reinterpret_cast<decltype(a.processes)>(dlsym(a.handle, "nvmlDeviceGetComputeRunningProcesses_v2"));
     nvmlReturn_t rc = a.init();
     if (rc != NVML_SUCCESS) {
       a.error = std::string("nvmlInit_v2 failed: ") + a.error_string(rc);
@@ -107,6 +124,56 @@ NvmlReport nvml_query() {
       d.utilization_memory = util.memory;
     }
     r.devices.push_back(d);
+  }
+  return r;
+}
+
+NvmlTelemetryReport nvml_telemetry() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  NvmlTelemetryReport r;
+  const NvmlApi& a = api();
+  if (!a.handle || !a.init) {
+    r.error = a.error;
+    return r;
+  }
+  r.loaded = true;
+  unsigned count = 0;
+  if (a.count(&count) != NVML_SUCCESS) return r;
+  for (unsigned i = 0; i < count; ++i) {
+    nvmlDevice_t dev = nullptr;
+    if (a.by_index(i, &dev) != NVML_SUCCESS) continue;
+    NvmlTelemetry t;
+    t.index = i;
+    if (a.temperature) t.has_temperature = a.temperature(dev, NVML_TEMPERATURE_GPU, &t.temperature_c) == NVML_SUCCESS;
+    if (a.power) t.has_power = a.power(dev, &t.power_mw) == NVML_SUCCESS;
+    if (a.power_limit) t.has_power_limit = a.power_limit(dev, &t.power_limit_mw) == NVML_SUCCESS;
+    if (a.processes) {
+      // The list can grow between the size query and the fetch: retry a few times.
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        unsigned n = 0;
+        nvmlReturn_t rc = a.processes(dev, &n, nullptr);
+        if (rc == NVML_SUCCESS) {
+          t.has_processes = true;
+          break;
+        }
+        if (rc != NVML_ERROR_INSUFFICIENT_SIZE) break;
+        std::vector<nvmlProcessInfo_t> infos(n + 8);
+        unsigned cap = static_cast<unsigned>(infos.size());
+        rc = a.processes(dev, &cap, infos.data());
+        if (rc == NVML_SUCCESS) {
+          t.has_processes = true;
+          for (unsigned k = 0; k < cap; ++k) {
+            // NVML_VALUE_NOT_AVAILABLE (all ones) when the memory cannot be attributed.
+            const unsigned long long used = infos[k].usedGpuMemory == ~0ULL ? 0 : infos[k].usedGpuMemory;
+            t.processes.push_back({infos[k].pid, used});
+          }
+          break;
+        }
+        if (rc != NVML_ERROR_INSUFFICIENT_SIZE) break;
+      }
+    }
+    r.devices.push_back(t);
   }
   return r;
 }

@@ -28,4 +28,31 @@ struct NvmlReport {
 // Queries NVML now (memory and utilization change over time). Thread-safe.
 NvmlReport nvml_query();
 
+// Per-device figures the resource monitor samples beyond nvml_query(); each
+// is optional (older drivers or some boards lack them): `has_*` says which came.
+struct NvmlProcessMemory {
+  unsigned pid = 0;
+  uint64_t used_memory = 0;  // bytes; 0 when NVML cannot attribute it
+};
+
+struct NvmlTelemetry {
+  unsigned index = 0;
+  bool has_temperature = false;
+  unsigned temperature_c = 0;
+  bool has_power = false;
+  unsigned power_mw = 0;
+  bool has_power_limit = false;
+  unsigned power_limit_mw = 0;
+  bool has_processes = false;
+  std::vector<NvmlProcessMemory> processes;  // compute processes on the device
+};
+
+struct NvmlTelemetryReport {
+  bool loaded = false;
+  std::string error;
+  std::vector<NvmlTelemetry> devices;
+};
+
+NvmlTelemetryReport nvml_telemetry();
+
 }  // namespace whale::gpu

@@ -139,6 +139,61 @@ export interface NativeSchedulerHandle {
   poll(nowUs: number, out: Uint32Array, meta: Float64Array): number;
 }
 
+/** native/alloc through bindings/alloc.cc: a caching memory pool; addresses are opaque numbers. */
+export interface NativeMemoryPoolStats {
+  backend: string;
+  /** Reserved-bytes cap of the pool (Infinity: none). */
+  cap: number;
+  reserved: number;
+  allocated: number;
+  peakReserved: number;
+  peakAllocated: number;
+  largestFree: number;
+  segments: number;
+  liveBlocks: number;
+  freeBlocks: number;
+  allocations: number;
+  frees: number;
+  cacheHits: number;
+  cacheMisses: number;
+  segmentsReleased: number;
+  /** 1 - largestFree / (reserved - allocated); 0 when the cached memory is one block. */
+  fragmentation: number;
+}
+
+export interface NativeMemoryPoolOwner {
+  allocated: number;
+  peak: number;
+  /** Infinity: no cap. */
+  cap: number;
+  blocks: number;
+}
+
+export interface NativeMemoryPoolHandle {
+  /** Throws ERR_QUOTA_EXCEEDED (owner cap), ERR_OUT_OF_MEMORY (pool cap or backend), ERR_INVALID_ARG. */
+  allocate(owner: number, bytes: number): number;
+  free(address: number): void;
+  blockSize(address: number): number;
+  setOwnerCap(owner: number, capBytes: number): void;
+  freeOwner(owner: number): number;
+  releaseCached(): number;
+  stats(): NativeMemoryPoolStats;
+  owner(owner: number): NativeMemoryPoolOwner;
+  owners(): number[];
+}
+
+export interface NativeGpuTelemetry {
+  loaded: boolean;
+  error: string;
+  devices: {
+    index: number;
+    temperatureC?: number;
+    powerWatts?: number;
+    powerLimitWatts?: number;
+    processes?: { pid: number; usedMemory: number }[];
+  }[];
+}
+
 export interface NativeBinding {
   quantEncode(opts: NativeEncodeOptions, async: false): Uint8Array;
   quantEncode(opts: NativeEncodeOptions, async: true): Promise<Uint8Array>;
@@ -158,4 +213,12 @@ export interface NativeBinding {
   serverOptStep(opts: NativeServerOptOptions, async: false): string;
   serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
   NativeScheduler: new (priorityClasses: number) => NativeSchedulerHandle;
+  NativeMemoryPool: new (opts: { backend: 'host' | 'cuda'; device?: number; capBytes?: number }) => NativeMemoryPoolHandle;
+  poolBenchPairs(opts: { backend: 'host' | 'cuda'; device?: number; bytes: number; pairs: number; live?: number }): {
+    poolPairsPerSec: number;
+    rawPairsPerSec: number;
+    rawName: string;
+  };
+  cudaPoolAvailable(device: number): { available: boolean; reason: string };
+  gpuTelemetry(): NativeGpuTelemetry;
 }

@@ -37,6 +37,8 @@ export type WhaleErrorCode =
   | 'ERR_MODEL_RUN'
   // Scheduling (core/processing/task-scheduler)
   | 'ERR_OVERLOADED'
+  // Resource management (core/resource-management): a model or tenant over its quota
+  | 'ERR_QUOTA_EXCEEDED'
   | 'ERR_DEADLINE_EXCEEDED'
   | 'ERR_CANCELLED'
   | 'ERR_SHUTTING_DOWN'

@@ -31,6 +31,12 @@ export interface InferenceRequest {
   priority?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** A task served by several models: the router picks the model and level (see setRouter). */
+  task?: string;
+  /** The caller's id for this request (feedback names it); the router makes one when absent. */
+  requestId?: string;
+  /** Sticky routing: requests of one session keep their route when the task asks for it. */
+  session?: string;
 }
 
 export interface InferenceResult {
@@ -44,6 +50,8 @@ export interface InferenceResult {
   device: string;
   complexity: number;
   durationMs: number;
+  /** Set for routed requests: the id feedback refers to. */
+  requestId?: string;
 }
 
 /** What the scheduler offers the pipeline (TaskScheduler implements it). */
@@ -84,9 +92,24 @@ export interface RequestObservation {
 
 export type RequestObserver = (o: RequestObservation) => void;
 
+/** Chooses the model and level of a request among those serving its task (core/federation/routing). */
+export interface PipelineRouter {
+  /** The route of this request, or undefined to run it as asked; a WhaleError refuses it. */
+  route(req: InferenceRequest): PipelineRoute | undefined;
+}
+
+export interface PipelineRoute {
+  requestId: string;
+  model: string;
+  level?: Level;
+  /** Called once, with the answer or the error. */
+  settle(result: InferenceResult | undefined, error?: unknown): void;
+}
+
 export class ProcessingPipeline {
   private readonly stats = { quick: 0, normal: 0, deep: 0, cacheHits: 0 };
   private observers: RequestObserver[] = [];
+  private router: PipelineRouter | undefined;
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -98,7 +121,27 @@ export class ProcessingPipeline {
     };
   }
 
+  /** Installs (or with undefined removes) the router consulted before every request. */
+  setRouter(router: PipelineRouter | undefined): void {
+    this.router = router;
+  }
+
   async processRequest(req: InferenceRequest): Promise<InferenceResult> {
+    const route = this.router?.route(req);
+    if (!route) return this.observedRequest(req);
+    let result: InferenceResult;
+    try {
+      result = await this.observedRequest({ ...req, model: route.model, ...(route.level === undefined ? {} : { level: route.level }) });
+    } catch (err) {
+      settleQuietly(route, undefined, err);
+      throw err;
+    }
+    const routed = { ...result, requestId: route.requestId };
+    settleQuietly(route, routed);
+    return routed;
+  }
+
+  private async observedRequest(req: InferenceRequest): Promise<InferenceResult> {
     if (this.observers.length === 0) return this.process(req);
     const started = performance.now();
     try {
@@ -230,6 +273,14 @@ export class ProcessingPipeline {
   private async cacheSet(key: string, outputs: NamedTensors): Promise<void> {
     if (!this.o.cache) return;
     await this.o.cache.set(key, serializeTensors(outputs), this.o.quick?.cacheTtlMs ?? 60_000).catch(() => undefined);
+  }
+}
+
+function settleQuietly(route: PipelineRoute, result: InferenceResult | undefined, error?: unknown): void {
+  try {
+    route.settle(result, error);
+  } catch {
+    // routing feedback must never fail a request
   }
 }
 

@@ -43,6 +43,23 @@ async function roundTrips(bus: Bus, topic: string, count: number): Promise<numbe
   return lat.sort((a, b) => a - b);
 }
 
+/**
+ * LocalBus publish rate into one partition already holding `retained`
+ * records (nobody subscribed), `count` more published 100 at a time. At the
+ * record bound (100,000 per partition by default) every publish also trims
+ * the oldest record; a flat rate means neither costs O(retained).
+ */
+async function publishRate(retained: number, count: number): Promise<number> {
+  const bus = new LocalBus({ partitions: 1, maxBytes: 2 ** 30 });
+  const e = () => createEnvelope({ type: 'bench', source: 'bench', payload: { data: PAYLOAD } });
+  for (let i = 0; i < retained; i += 1000) await Promise.all(Array.from({ length: Math.min(1000, retained - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })));
+  const t0 = performance.now();
+  for (let i = 0; i < count; i += 100) await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })));
+  const rate = count / ((performance.now() - t0) / 1e3);
+  await bus.close();
+  return rate;
+}
+
 export async function benchBus(opts: { runs: number; quick: boolean }): Promise<{ text: string }> {
   const count = opts.quick ? 2000 : 10_000;
   const trips = opts.quick ? 200 : 1000;
@@ -69,12 +86,23 @@ export async function benchBus(opts: { runs: number; quick: boolean }): Promise<
   } finally {
     await mock.stop();
   }
+  const fillRows: string[][] = [];
+  const publishes = opts.quick ? 10_000 : 50_000;
+  for (const retained of [0, 100_000]) {
+    const rates: number[] = [];
+    for (let r = 0; r < runs; r++) rates.push(await publishRate(retained, publishes));
+    fillRows.push([retained.toLocaleString('en-US'), fmt(median(rates), 0)]);
+  }
   return {
     text: [
       table(['bus', 'msgs/s', 'RTT p50 ms', 'RTT p99 ms'], rows),
       '',
       `msgs/s: ${count} messages of 1 KB, 100 in flight, publish until every one was handled; RTT: ${trips} sequential request/reply.`,
       `Medians over ${runs} runs. KafkaBus: acks=all, one request in flight (the mock cluster cannot do idempotence), manual commit per message.`,
+      '',
+      table(['LocalBus records already retained in the partition', 'publish msgs/s'], fillRows),
+      '',
+      `${publishes} publishes of 1 KB into one partition (100 in flight, no subscriber), after filling it; at 100,000 (the default record bound) each publish also trims the oldest record. Medians over ${runs} runs.`,
     ].join('\n'),
   };
 }

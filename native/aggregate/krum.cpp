@@ -1,5 +1,6 @@
 // Krum / Multi-Krum (Blanchard et al., 2017): pairwise squared distances in
-// double precision, then scores from the closest N - f - 2 of each client.
+// double precision (through the Gram matrix up to a few thousand clients,
+// directly beyond), then scores from the closest N - f - 2 of each client.
 #include <algorithm>
 #include <mutex>
 #include <numeric>
@@ -10,6 +11,7 @@
 #include "../common/simd.h"
 #include "../common/thread_pool.h"
 #include "aggregate.h"
+#include "gram.h"
 
 namespace whale::aggregate {
 
@@ -26,7 +28,6 @@ void check_krum_args(size_t n, size_t f, size_t m) {
 
 namespace {
 
-constexpr size_t kBlock = 512;  // floats per row per block: N x 2 KiB in L2
 // Per-thread partial matrices of the block schedule may take at most this much.
 constexpr size_t kPartialBudget = size_t{64} << 20;
 
@@ -47,24 +48,42 @@ bool use_block_schedule(size_t n) {
   return n * n * sizeof(double) * ThreadPool::shared().concurrency() <= kPartialBudget;
 }
 
-// Few clients: each task walks a slice of the parameters in cache-sized
-// blocks and sums every pair into its own N x N matrix.
+// Few clients: each task accumulates the Gram matrix of a slice of the
+// parameters into its own N x N matrix (gram.h); the sums are merged, turned
+// into distances, and pairs too close for the subtraction to be accurate are
+// recomputed directly.
 void distances_by_block(const ClientUpdates& u, double* dist) {
   const size_t n = u.clients(), p = u.params;
-  const size_t blocks = (p + kBlock - 1) / kBlock;
+  const size_t blocks = (p + gram::kBlock - 1) / gram::kBlock;
+  std::vector<double> g(n * n, 0.0);
   std::mutex merge;
+  size_t tasks = 0;
   ThreadPool::shared().parallel_for(blocks, 16, [&](size_t bb, size_t be) {
-    std::vector<double> local(n * n, 0.0);
-    for (size_t b = bb; b < be; ++b) {
-      const size_t lo = b * kBlock, len = std::min(kBlock, p - lo);
-      for (size_t i = 0; i < n; ++i) {
-        const float* xi = u.rows[i] + lo;
-        for (size_t k = i + 1; k < n; ++k) local[i * n + k] += sq_distance(xi, u.rows[k] + lo, len);
-      }
-    }
-    std::lock_guard<std::mutex> g(merge);
+    std::vector<double> local(n * n, 0.0), scratch(gram::scratch_doubles(n));
+    gram::accumulate(u, bb * gram::kBlock, std::min(p, be * gram::kBlock), local.data(), scratch.data());
+    std::lock_guard<std::mutex> lock(merge);
+    ++tasks;
     for (size_t i = 0; i < n; ++i)
-      for (size_t k = i + 1; k < n; ++k) dist[i * n + k] += local[i * n + k];
+      for (size_t k = 0; k <= i; ++k) g[i * n + k] += local[i * n + k];
+  });
+  // |error of d| <= 4 * bound * (|a|^2 + |b|^2) / 2 (three entries, the cross
+  // one doubled); below kRelative of d, the Gram value is kept.
+  constexpr double kRelative = 1e-10;
+  const double cutoff = 2 * gram::entry_error_bound(p, tasks) / kRelative;
+  std::vector<std::pair<size_t, size_t>> close;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < i; ++k) {
+      const double norms = g[i * n + i] + g[k * n + k];
+      const double d = norms - 2 * g[i * n + k];
+      if (d < cutoff * norms) close.emplace_back(k, i);
+      else dist[k * n + i] = d;
+    }
+  }
+  ThreadPool::shared().parallel_for(close.size(), 1, [&](size_t b, size_t e) {
+    for (size_t q = b; q < e; ++q) {
+      const auto [k, i] = close[q];
+      dist[k * n + i] = sq_distance(u.rows[k], u.rows[i], p);
+    }
   });
 }
 
@@ -87,7 +106,10 @@ void distances_by_row(const ClientUpdates& u, double* dist) {
 
 size_t krum_scratch_bytes(size_t clients) {
   const size_t matrix = clients * clients * sizeof(double);
-  const size_t partial = use_block_schedule(clients) ? matrix * ThreadPool::shared().concurrency() : 0;
+  // The block schedule: one merged Gram matrix, and per running task a partial
+  // matrix and its converted block.
+  const size_t per_task = matrix + gram::scratch_doubles(clients) * sizeof(double);
+  const size_t partial = use_block_schedule(clients) ? matrix + per_task * ThreadPool::shared().concurrency() : 0;
   return matrix + partial + clients * sizeof(double);
 }
 

@@ -1,6 +1,9 @@
-// Coordinate-wise robust statistics: median and trimmed mean, by selection
-// (std::nth_element) on one gathered column at a time, never a full sort.
+// Coordinate-wise robust statistics: median and trimmed mean. Up to
+// kNetworkMaxClients clients, one selection network across SIMD lanes (eight
+// coordinates at once, robust_lanes.cpp); beyond, std::nth_element on columns
+// transposed a tile at a time. Both are exact order statistics.
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -8,6 +11,8 @@
 #include "../common/error.h"
 #include "../common/thread_pool.h"
 #include "aggregate.h"
+#include "robust_lanes.h"
+#include "select_network.h"
 
 namespace whale::aggregate {
 
@@ -28,21 +33,38 @@ size_t trim_count(double beta, size_t clients) {
 namespace {
 
 constexpr size_t kColumnsPerTask = 1024;
+constexpr size_t kTile = 16;  // coordinates transposed at once in the selection fallback
 
-// Runs fn(column, j) over every coordinate j with the N client values of that
-// coordinate gathered into a scratch column the function may reorder.
+// Up to kNetworkMaxClients clients: fn(rows, j, len, scratch) on groups of
+// lanes::kLanes coordinates, each task with its own aligned L1 scratch.
+template <typename Fn>
+void for_each_lane_group(const ClientUpdates& u, Fn fn) {
+  const size_t n = u.clients(), p = u.params;
+  const size_t tasks = (p + kColumnsPerTask - 1) / kColumnsPerTask;
+  ThreadPool::shared().parallel_for(tasks, 1, [&](size_t tb, size_t te) {
+    std::vector<float> buffer(n * lanes::kLanes + 8);
+    float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 31) & ~uintptr_t{31});
+    const lanes::Scratch scratch{aligned};
+    for (size_t j = tb * kColumnsPerTask, end = std::min(p, te * kColumnsPerTask); j < end; j += lanes::kLanes) {
+      fn(u.rows.data(), j, std::min(lanes::kLanes, end - j), scratch);
+    }
+  });
+}
+
+// More clients: fn(column, j) with the N values of coordinate j gathered into a
+// scratch column it may reorder; kTile coordinates are transposed at once so
+// each row is read in contiguous runs.
 template <typename Fn>
 void for_each_column(const ClientUpdates& u, Fn fn) {
   const size_t n = u.clients(), p = u.params;
   const size_t blocks = (p + kColumnsPerTask - 1) / kColumnsPerTask;
   ThreadPool::shared().parallel_for(blocks, 1, [&](size_t bb, size_t be) {
-    std::vector<float> column(n);
-    for (size_t b = bb; b < be; ++b) {
-      const size_t lo = b * kColumnsPerTask, hi = std::min(p, lo + kColumnsPerTask);
-      for (size_t j = lo; j < hi; ++j) {
-        for (size_t i = 0; i < n; ++i) column[i] = u.rows[i][j];
-        fn(column.data(), j);
-      }
+    std::vector<float> tile(n * kTile);
+    for (size_t lo = bb * kColumnsPerTask, end = std::min(p, be * kColumnsPerTask); lo < end; lo += kTile) {
+      const size_t len = std::min(kTile, end - lo);
+      for (size_t i = 0; i < n; ++i)
+        for (size_t l = 0; l < len; ++l) tile[l * n + i] = u.rows[i][lo + l];
+      for (size_t l = 0; l < len; ++l) fn(tile.data() + l * n, lo + l);
     }
   });
 }
@@ -53,6 +75,13 @@ void coordinate_median(const ClientUpdates& u, float* out, bool check_finite) {
   require_non_empty(u);
   if (check_finite) require_finite(u);
   const size_t n = u.clients(), mid = n / 2;
+  if (n <= kNetworkMaxClients) {
+    const auto net = selection_network(n, (n - 1) / 2, mid);
+    for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
+      lanes::median(rows, n, j, len, *net, s, out);
+    });
+    return;
+  }
   for_each_column(u, [&](float* col, size_t j) {
     std::nth_element(col, col + mid, col + n);
     if (n % 2 == 1) {
@@ -70,6 +99,13 @@ void trimmed_mean(const ClientUpdates& u, double beta, float* out, bool check_fi
   const size_t n = u.clients();
   const size_t k = trim_count(beta, n);
   if (check_finite) require_finite(u);
+  if (n <= kNetworkMaxClients) {
+    const auto net = selection_network(n, k, n - k - 1);
+    for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
+      lanes::trimmed_mean(rows, n, k, j, len, *net, s, out);
+    });
+    return;
+  }
   const double kept = static_cast<double>(n - 2 * k);
   for_each_column(u, [&](float* col, size_t j) {
     if (k > 0) {

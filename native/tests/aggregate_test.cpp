@@ -231,6 +231,73 @@ static void test_extremes() {
         "server step rejects an overflowing step before writing");
 }
 
+// The selection networks (up to 256 clients) and the per-column fallback
+// (beyond) against full sorts, exactly: ties, -0/+0, P not a multiple of 8.
+static void test_order_statistics_exact() {
+  for (size_t n : {2, 3, 8, 9, 31, 100, 255, 256, 257, 300}) {
+    const size_t p = 37;
+    Data d = random_data(n, p, static_cast<unsigned>(n));
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < p; j += 3) d.rows[i][j] = std::round(d.rows[i][j]);  // many ties
+    ClientUpdates u = d.view();
+    std::vector<float> out(p);
+    Request req;
+    req.updates = u;
+    req.device.kind = Device::Kind::kCpu;
+    req.strategy = Strategy::kMedian;
+    run(req, out.data());
+    bool ok = true;
+    for (size_t j = 0; j < p; ++j) {
+      auto c = column(d, j);
+      const float ref = n % 2 ? static_cast<float>(c[n / 2]) : static_cast<float>(0.5 * (c[n / 2 - 1] + c[n / 2]));
+      ok &= out[j] == ref;
+    }
+    CHECK(ok, ("median exact n=" + std::to_string(n)).c_str());
+    for (double beta : {0.0, 0.1, 0.3, 0.49}) {
+      req.strategy = Strategy::kTrimmedMean;
+      req.beta = beta;
+      run(req, out.data());
+      const size_t k = static_cast<size_t>(std::floor(beta * n));
+      if (2 * k >= n) continue;
+      ok = true;
+      for (size_t j = 0; j < p; ++j) {
+        auto c = column(d, j);
+        double s = 0;
+        for (size_t i = k; i < n - k; ++i) s += c[i];
+        ok &= close(out[j], s / (n - 2 * k), 1e-6, 1e-7);
+      }
+      CHECK(ok, ("trimmed mean n=" + std::to_string(n) + " beta=" + std::to_string(beta)).c_str());
+    }
+  }
+}
+
+// Near-duplicate clients: the Gram formulation cancels, so those pairs must be
+// recomputed from their differences (relative 1e-9 of the direct double sum).
+static void test_gram_near_duplicates() {
+  for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
+    const size_t n = 12, p = 3001;
+    Data base = random_data(1, p, 5), noise = random_data(n, p, 6);
+    Data d;
+    d.rows.assign(n, std::vector<float>(p));
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < p; ++j)
+        d.rows[i][j] = (base.rows[0][j] + (i < 6 ? 1e-5f : 0.5f) * noise.rows[i][j]) * scale;
+    std::vector<double> dist(n * n);
+    pairwise_sq_distances(d.view(), dist.data(), true);
+    bool ok = true;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < n; ++k) {
+        double ref = 0;
+        for (size_t j = 0; j < p; ++j) {
+          const double diff = double(d.rows[i][j]) - d.rows[k][j];
+          ref += diff * diff;
+        }
+        ok &= close(dist[i * n + k], ref, 1e-9, 0) && dist[i * n + k] == dist[k * n + i];
+      }
+    CHECK(ok, ("gram distances of near-duplicates at scale " + std::to_string(scale)).c_str());
+  }
+}
+
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
@@ -238,5 +305,7 @@ int main() {
   test_krum_rejects_outlier();
   test_server_opt();
   test_extremes();
+  test_order_statistics_exact();
+  test_gram_near_duplicates();
   return report();
 }

@@ -1,0 +1,29 @@
+// Coordinate-wise median / trimmed mean on 8 coordinates at once: every client's
+// values of coordinates [j, j + len) side by side in one SIMD-width row of an
+// L1 scratch, then one selection network (select_network.h) across the lanes.
+#pragma once
+#include <cstddef>
+
+#include "select_network.h"
+
+namespace whale::aggregate::lanes {
+
+inline constexpr size_t kLanes = 8;
+
+// Scratch for n clients: n x kLanes floats, 32-byte aligned (the caller's).
+struct Scratch {
+  float* values;
+};
+
+// out[j + l] for l < len (len <= kLanes): the median of rows[0..n)[j + l],
+// mean of the two middle values (in double) when n is even. net: the network
+// for ranks (n - 1) / 2 and n / 2.
+void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
+            Scratch s, float* out);
+
+// out[j + l]: the mean (in double) of the values at ranks k..n-k-1. net: the
+// network for ranks k and n - k - 1.
+void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
+                  const std::vector<Comparator>& net, Scratch s, float* out);
+
+}  // namespace whale::aggregate::lanes

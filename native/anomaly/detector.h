@@ -1,0 +1,82 @@
+// Streaming anomaly detector for one series: multi-scale window novelty.
+//
+// At each of `levels` time scales (block means of 1, 4, 16, ... points) the last
+// `window` block values form a pattern. A bounded codebook (`codebook` patterns
+// per level, least recently matched replaced first) remembers the patterns seen
+// so far. A pattern farther (RMS, in units of the observed value range) than the
+// level's vigilance from every remembered one is novel; its score is
+// 1 - (recent rate of novel patterns at that level), so novelty in a series
+// whose patterns repeat scores near 1 and novelty in a series that never
+// repeats scores near 0. A value outside the range seen so far scores 1.
+// After a score >= threshold the scores of the next `refractory` points are 0
+// (one report per event). Memory is fixed per series; score of point t uses
+// points <= t only. Everything is double precision and summed in a fixed order
+// so that the TypeScript reference gives the same numbers.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace whale::anomaly {
+
+struct Params {
+  double threshold = 0.95;       // decision threshold on the score (and refractory trigger)
+  uint32_t warmup = 200;         // points scored 0 while the detector learns
+  uint32_t refractory = 200;     // points scored 0 after a reported anomaly
+  uint32_t window = 8;           // pattern length, in blocks
+  uint32_t codebook = 64;        // remembered patterns per level
+  uint32_t levels = 3;           // time scales: block sizes 1, 4, 16, ...
+  double vigilance = 0.1;        // novelty distance floor, fraction of the value range
+  double spread = 3.0;           // novelty distance, multiple of the mean nearest distance
+  double rate_horizon = 2000.0;  // points over which the novelty rate is averaged
+  double range_tolerance = 0.02; // margin beyond the seen range (fraction of it) that scores 1
+  uint32_t learn_cap = 50;       // a pattern's running mean weighs at most this many matches
+  uint32_t min_blocks = 20;      // blocks a level sees before it may score
+};
+
+// Throws EngineError(ERR_INVALID_ARG) naming the option at fault.
+void validate(const Params& p);
+
+// Largest |value| accepted: differences and sums of a window stay finite.
+inline constexpr double kMaxMagnitude = 1e300;
+
+class Level {
+ public:
+  Level(const Params& p, uint32_t block);
+  // Feeds one point; returns the level's score for it (0 unless a block completes as a novel pattern).
+  double push(const Params& p, double x, double scale, double inv_scale, bool scoring);
+  void reset();
+  size_t state_bytes() const;
+
+ private:
+  uint32_t block_;
+  uint32_t filled_ = 0;  // points in the current block
+  double acc_ = 0;
+  uint64_t blocks_ = 0;  // completed blocks
+  uint32_t used_ = 0;    // codebook slots in use
+  double mean_dist_ = 0;  // value units
+  double rate_ = 0;
+  std::vector<double> win_;   // window, oldest first
+  std::vector<double> book_;  // codebook, transposed: book_[j * codebook + k]
+  std::vector<double> count_;
+  std::vector<uint64_t> last_;
+  std::vector<double> dist_;  // scratch: squared distance to each pattern
+};
+
+class Detector {
+ public:
+  explicit Detector(const Params& p);
+  // One point (finite, |x| <= kMaxMagnitude; checked by the caller). Returns the score in [0, 1].
+  double update(const Params& p, double x);
+  void reset();
+  // Bytes of state this detector holds.
+  size_t state_bytes() const;
+
+ private:
+  uint64_t n_ = 0;
+  double min_ = 0, max_ = 0;
+  uint32_t hold_ = 0;
+  std::vector<Level> levels_;
+};
+
+}  // namespace whale::anomaly

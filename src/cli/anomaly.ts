@@ -1,0 +1,136 @@
+/** `whale anomaly`: runs the streaming anomaly detector over timestamp,value CSV files. */
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+
+import { WhaleError } from '../core/base/errors.js';
+import { AnomalyDetector, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector.js';
+
+export const ANOMALY_USAGE = `Usage: whale anomaly INPUT.csv [--out OUT.csv] [--threshold T]
+       whale anomaly --dir DIR --out-dir OUT [--threshold T]
+
+Reads rows of timestamp,value (a header naming both columns is required; rows in time order)
+and writes timestamp,value,anomaly_score,is_anomaly (to stdout without --out). With --dir, every
+.csv under DIR is scored into OUT at the same relative path. Timestamps: ISO 8601 or
+'YYYY-MM-DD HH:MM:SS' (UTC), or epoch milliseconds. --threshold: decision threshold in (0, 1].
+A malformed file (missing column, unparsable number or timestamp, out-of-order row) stops with
+an error naming the file and line. Exit codes: 0 ok, 1 runtime failure, 2 usage or input error.
+`;
+
+export interface AnomalyArgs {
+  input?: string;
+  out?: string;
+  dir?: string;
+  outDir?: string;
+  threshold?: string;
+}
+
+interface Series {
+  timestamps: string[];
+  values: string[];
+  times: Float64Array;
+  numbers: Float64Array;
+}
+
+function fail(file: string, line: number, what: string): never {
+  throw new WhaleError('ERR_INVALID_ARG', `${file} line ${line}: ${what}`, { field: 'input', line });
+}
+
+/** Milliseconds since the epoch, or NaN. Zone-less date-times are UTC. */
+export function parseTimestamp(text: string): number {
+  const s = text.trim();
+  if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/.exec(s);
+  if (!m) return NaN;
+  const time = (m[2] ?? '00:00:00').replace(/(\.\d{3})\d+$/, '$1');
+  return Date.parse(`${m[1]}T${time}${m[3] ?? 'Z'}`);
+}
+
+function splitCsv(line: string): string[] {
+  return line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
+}
+
+export function readSeriesCsv(file: string): Series {
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  if (lines.length === 0) fail(file, 1, 'empty file: expected a header with timestamp and value columns');
+  const head = splitCsv(lines[0]!.replace(/^\uFEFF/, '')).map((h) => h.toLowerCase());
+  const ti = head.indexOf('timestamp');
+  const vi = head.indexOf('value');
+  if (ti < 0 || vi < 0) fail(file, 1, `missing column '${ti < 0 ? 'timestamp' : 'value'}' in the header (got: ${lines[0]})`);
+  const n = lines.length - 1;
+  const s: Series = { timestamps: [], values: [], times: new Float64Array(n), numbers: new Float64Array(n) };
+  for (let i = 0; i < n; i++) {
+    const lineNo = i + 2;
+    const cells = splitCsv(lines[i + 1]!);
+    const ts = cells[ti];
+    const val = cells[vi];
+    if (ts === undefined || val === undefined) fail(file, lineNo, `expected ${head.length} columns, got ${cells.length}`);
+    const t = parseTimestamp(ts);
+    if (!Number.isFinite(t)) fail(file, lineNo, `unparsable timestamp '${ts}'`);
+    const v = val === '' ? NaN : Number(val);
+    if (!Number.isFinite(v)) fail(file, lineNo, `unparsable or non-finite value '${val}'`);
+    if (Math.abs(v) > 1e300) fail(file, lineNo, `value '${val}' beyond the supported magnitude 1e300`);
+    if (i > 0 && t < s.times[i - 1]!) fail(file, lineNo, `timestamp '${ts}' is earlier than the previous row's '${s.timestamps[i - 1]}' (rows must be in time order)`);
+    s.timestamps.push(ts);
+    s.values.push(val);
+    s.times[i] = t;
+    s.numbers[i] = v;
+  }
+  return s;
+}
+
+export function scoreCsv(file: string, options: AnomalyDetectorOptions): string {
+  const s = readSeriesCsv(file);
+  const { scores, anomalies } = new AnomalyDetector(options).updateBatch(s.numbers, s.times);
+  const rows = ['timestamp,value,anomaly_score,is_anomaly'];
+  for (let i = 0; i < scores.length; i++) rows.push(`${s.timestamps[i]},${s.values[i]},${scores[i]!.toFixed(6)},${anomalies[i]}`);
+  return rows.join('\n') + '\n';
+}
+
+function csvFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...csvFiles(p));
+    else if (entry.isFile() && entry.name.toLowerCase().endsWith('.csv')) out.push(p);
+  }
+  return out;
+}
+
+function usage(message: string): never {
+  throw new WhaleError('ERR_INVALID_ARG', `${message} (see whale anomaly --help)`, { field: 'args' });
+}
+
+/** Returns the exit code; malformed input is a WhaleError (ERR_INVALID_ARG) for main() to print. */
+export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void): number {
+  const options: AnomalyDetectorOptions = {};
+  if (args.threshold !== undefined) {
+    const t = Number(args.threshold);
+    if (!(t > 0 && t <= 1)) usage(`--threshold must be a number in (0, 1], got '${args.threshold}'`);
+    options.threshold = t;
+  }
+  if (args.dir !== undefined) {
+    if (args.input !== undefined || args.out !== undefined) usage('--dir takes --out-dir, not an input file or --out');
+    if (args.outDir === undefined) usage('--dir needs --out-dir');
+    if (!statSync(args.dir, { throwIfNoEntry: false })?.isDirectory()) usage(`--dir '${args.dir}' is not a directory`);
+    const files = csvFiles(args.dir);
+    for (const f of files) {
+      const target = join(args.outDir, relative(args.dir, f));
+      const text = scoreCsv(f, options);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, text);
+    }
+    out(`scored ${files.length} file(s) into ${args.outDir}\n`);
+    return 0;
+  }
+  if (args.input === undefined) usage('no input file given');
+  if (args.outDir !== undefined) usage('--out-dir goes with --dir');
+  if (!statSync(args.input, { throwIfNoEntry: false })?.isFile()) usage(`input '${args.input}' is not a file`);
+  const text = scoreCsv(args.input, options);
+  if (args.out === undefined) out(text);
+  else {
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, text);
+  }
+  return 0;
+}

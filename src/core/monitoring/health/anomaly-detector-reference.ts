@@ -1,0 +1,147 @@
+/**
+ * Plain-TypeScript double-precision reference of the native detector
+ * (native/anomaly/detector.cpp), operation for operation in the same order, so
+ * tests can compare the two. Slow; use AnomalyDetector in production.
+ */
+import { WhaleError } from '../../base/errors.js';
+import { resolveAnomalyOptions, type AnomalyDetectorOptions, type ResolvedAnomalyOptions } from './anomaly-detector-options.js';
+
+const LEARN_CAP = 50;
+const MIN_BLOCKS = 20;
+export const MAX_MAGNITUDE = 1e300;
+
+/** The checks the native detector makes on a value (same codes and messages' field). */
+export function checkAnomalyValue(value: unknown, field: string): number {
+  if (typeof value !== 'number') throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a number`, { field });
+  if (!Number.isFinite(value)) throw new WhaleError('ERR_NON_FINITE', `${field}: must be a finite number, got ${value}`, { field });
+  if (Math.abs(value) > MAX_MAGNITUDE) throw new WhaleError('ERR_INVALID_ARG', `${field}: magnitude above 1e300 is not supported`, { field });
+  return value;
+}
+
+class ReferenceLevel {
+  private filled = 0;
+  private acc = 0;
+  private blocks = 0;
+  private used = 0;
+  private meanDist = 0;
+  private rate = 0;
+  private readonly win: Float64Array;
+  private readonly book: Float64Array;
+  private readonly count: Float64Array;
+  private readonly last: Float64Array;
+  private readonly dist: Float64Array;
+
+  constructor(
+    private readonly o: ResolvedAnomalyOptions,
+    private readonly block: number,
+  ) {
+    this.win = new Float64Array(o.window);
+    this.book = new Float64Array(o.window * o.codebookSize);
+    this.count = new Float64Array(o.codebookSize);
+    this.last = new Float64Array(o.codebookSize);
+    this.dist = new Float64Array(o.codebookSize);
+  }
+
+  push(x: number, scale: number, invScale: number, scoring: boolean): number {
+    this.acc += x;
+    if (++this.filled < this.block) return 0;
+    const v = this.acc / this.block;
+    this.acc = 0;
+    this.filled = 0;
+    const w = this.o.window;
+    const K = this.o.codebookSize;
+    this.win.copyWithin(0, 1);
+    this.win[w - 1] = v;
+    if (this.blocks++ < w - 1) return 0;
+    this.dist.fill(0, 0, this.used);
+    for (let j = 0; j < w; j++) {
+      const wj = this.win[j]!;
+      for (let k = 0; k < this.used; k++) {
+        const e = (wj - this.book[j * K + k]!) * invScale;
+        this.dist[k]! += e * e;
+      }
+    }
+    let best = Infinity;
+    let bi = -1;
+    for (let k = 0; k < this.used; k++) {
+      if (this.dist[k]! < best) {
+        best = this.dist[k]!;
+        bi = k;
+      }
+    }
+    const dist = Math.sqrt(best / w);
+    const vig = Math.max(this.o.spread * this.meanDist * invScale, this.o.vigilance);
+    const novel = bi < 0 || dist > vig;
+    let out = 0;
+    if (scoring && novel && this.blocks > w + MIN_BLOCKS) out = 1 - this.rate;
+    const a = Math.max(this.block / this.o.rateHorizon, 1 / (this.blocks - w + 1));
+    this.rate += a * ((novel ? 1 : 0) - this.rate);
+    if (bi >= 0) this.meanDist += a * (Math.min(dist * scale, 4 * this.meanDist + this.o.vigilance * scale) - this.meanDist);
+    if (novel) {
+      let slot = 0;
+      if (this.used < K) slot = this.used++;
+      else for (let k = 1; k < K; k++) if (this.last[k]! < this.last[slot]!) slot = k;
+      for (let j = 0; j < w; j++) this.book[j * K + slot] = this.win[j]!;
+      this.count[slot] = 1;
+      this.last[slot] = this.blocks;
+    } else {
+      const c = Math.min(this.count[bi]! + 1, LEARN_CAP);
+      this.count[bi] = c;
+      this.last[bi] = this.blocks;
+      for (let j = 0; j < w; j++) {
+        const i = j * K + bi;
+        this.book[i]! += (this.win[j]! - this.book[i]!) / c;
+      }
+    }
+    return out;
+  }
+}
+
+export class ReferenceAnomalyDetector {
+  readonly options: ResolvedAnomalyOptions;
+  private n = 0;
+  private min = 0;
+  private max = 0;
+  private hold = 0;
+  private levels: ReferenceLevel[] = [];
+
+  constructor(options?: AnomalyDetectorOptions) {
+    this.options = resolveAnomalyOptions(options);
+    this.reset();
+  }
+
+  reset(): void {
+    this.n = this.min = this.max = this.hold = 0;
+    this.levels = [];
+    for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block));
+  }
+
+  /** The score of one point, in [0, 1]. */
+  update(value: number): number {
+    const x = checkAnomalyValue(value, 'value');
+    const o = this.options;
+    const warm = this.n >= o.warmupPoints;
+    let outside = false;
+    if (this.n === 0) {
+      this.min = this.max = x;
+    } else {
+      const margin = o.rangeTolerance * (this.max - this.min);
+      outside = warm && (x > this.max + margin || x < this.min - margin);
+      this.min = Math.min(this.min, x);
+      this.max = Math.max(this.max, x);
+    }
+    const scale = Math.max(this.max - this.min, 1e-12 * Math.max(Math.abs(this.max), Math.abs(this.min)), 1e-300);
+    const invScale = 1 / scale;
+    let out = 0;
+    for (const level of this.levels) out = Math.max(out, level.push(x, scale, invScale, warm));
+    if (outside) out = 1;
+    this.n++;
+    if (!warm) return 0;
+    if (this.hold > 0) {
+      this.hold--;
+      return 0;
+    }
+    if (out >= o.threshold) this.hold = o.refractoryPoints;
+    return out;
+  }
+}

@@ -12,6 +12,8 @@ export * from './core/base/index.js';
 export * from './models/index.js';
 export * from './core/processing/index.js';
 export * from './server/index.js';
+export * from './core/monitoring/index.js';
+export { MonitoringExtension, DEFAULT_ALERT_RULES, type MonitoringOptions } from './server/monitoring.js';
 export {
   loadConfig,
   parseConfig,

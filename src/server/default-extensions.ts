@@ -3,11 +3,14 @@
  * Each capability adds its factory here; tests build servers without them or with their own.
  */
 import type { WhaleConfig } from '../config/whale-config.js';
+import { MonitoringExtension } from './monitoring.js';
 import type { ServerExtension } from './whale-server.js';
 
 export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => ServerExtension | Promise<ServerExtension>;
 
-export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [];
+export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
+  (_config, env) => new MonitoringExtension({ env }), // /metrics, /healthz, /dashboard, alerts, metric history
+];
 
 export async function defaultExtensions(config: WhaleConfig, env: NodeJS.ProcessEnv = process.env): Promise<ServerExtension[]> {
   return Promise.all(DEFAULT_EXTENSIONS.map((make) => make(config, env)));

@@ -1,0 +1,129 @@
+/** The built-in health checks: models loaded, bus connected, Redis reachable, disk writable, GPU visible, event loop. */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { Redis } from 'ioredis';
+
+import type { Bus } from '../../../transport/bus.js';
+import { createEnvelope } from '../../../transport/envelope.js';
+import { TOPICS } from '../../../transport/topics.js';
+import { engine } from '../../../native/engine.js';
+import type { HostedModelStatus } from '../../processing/model-host.js';
+import type { HealthCheck } from './health-checker.js';
+
+export function modelsLoadedCheck(host: { names(): string[]; status(name: string): HostedModelStatus }): HealthCheck {
+  return {
+    name: 'models',
+    kind: 'readiness',
+    run: () => {
+      const all = host.names().map((n) => host.status(n));
+      if (all.length === 0) return { ok: false, reason: 'no model is hosted' };
+      const bad = all.filter((s) => s.state !== 'ready');
+      const detail = Object.fromEntries(all.map((s) => [s.name, s.state]));
+      if (bad.length === 0) return { ok: true, detail };
+      return { ok: false, reason: bad.map((s) => `model '${s.name}' is ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`).join('; '), detail };
+    },
+  };
+}
+
+/** Publishes a heartbeat on whale.metrics: passes when the bus takes it. */
+export function busConnectedCheck(bus: () => Bus, source: string): HealthCheck {
+  return {
+    name: 'bus',
+    kind: 'readiness',
+    run: async () => {
+      const b = bus();
+      try {
+        await b.publish(TOPICS.metrics, createEnvelope({ type: 'Metric', source, payload: { name: 'whale.health.heartbeat', value: Date.now(), labels: {} } }), { key: 'whale.health.heartbeat' });
+        return { ok: true, detail: { kind: b.kind } };
+      } catch (err) {
+        return { ok: false, reason: `${b.kind} bus: ${(err as Error).message}` };
+      }
+    },
+  };
+}
+
+/** PING on a dedicated connection that fails fast instead of queueing (close() it with the checker). */
+export function redisReachableCheck(url: string): HealthCheck & { close(): Promise<void> } {
+  let client: Redis | undefined;
+  const get = () => (client ??= new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000, retryStrategy: () => 500 }));
+  return {
+    name: 'redis',
+    kind: 'readiness',
+    timeoutMs: 1_500,
+    run: async () => {
+      const c = get();
+      if (c.status === 'wait') await c.connect().catch(() => undefined);
+      try {
+        await c.ping();
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, reason: `redis at ${redact(url)}: ${(err as Error).message}` };
+      }
+    },
+    close: async () => {
+      client?.disconnect();
+      client = undefined;
+    },
+  };
+}
+
+export function diskWritableCheck(dir: string): HealthCheck {
+  return {
+    name: 'disk',
+    kind: 'readiness',
+    run: async () => {
+      const probe = join(dir, `.whale-health-${process.pid}-${Date.now()}`);
+      try {
+        await mkdir(dir, { recursive: true });
+        await writeFile(probe, 'ok');
+        await rm(probe, { force: true });
+        return { ok: true, detail: { dir } };
+      } catch (err) {
+        return { ok: false, reason: `${dir} is not writable: ${(err as Error).message}` };
+      }
+    },
+  };
+}
+
+/** Fails only when a GPU is required (WHALE_REQUIRE_GPU=1); otherwise passes and says why none is used. */
+export function gpuVisibleCheck(required: boolean): HealthCheck {
+  return {
+    name: 'gpu',
+    kind: 'readiness',
+    run: () => {
+      let gpus: string[] = [], why: string | undefined;
+      try {
+        const r = engine.devices();
+        gpus = r.devices.filter((d) => d.kind === 'cuda').map((d) => `${d.id} ${d.name}`);
+        why = r.gpuUnavailableReason;
+      } catch (err) {
+        why = (err as Error).message;
+      }
+      if (gpus.length > 0) return { ok: true, detail: { gpus } };
+      const reason = `no GPU visible${why ? ` (${why})` : ''}`;
+      return required ? { ok: false, reason } : { ok: true, reason: `${reason}; running on the CPU`, detail: { gpus: [] } };
+    },
+  };
+}
+
+/** Liveness: the event loop answered within maxDelayMs (p99 since the last check). */
+export function eventLoopCheck(maxDelayMs = 5_000): HealthCheck & { close(): void } {
+  const h = monitorEventLoopDelay({ resolution: 20 });
+  h.enable();
+  return {
+    name: 'event-loop',
+    kind: 'liveness',
+    run: () => {
+      const p99 = h.percentile(99) / 1e6;
+      h.reset();
+      return p99 <= maxDelayMs ? { ok: true, detail: { p99DelayMs: Math.round(p99) } } : { ok: false, reason: `event loop delay p99 ${Math.round(p99)} ms > ${maxDelayMs} ms` };
+    },
+    close: () => h.disable(),
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need when it is missing (Debian; root or sudo):
 # cmake + g++ for the addon, redis-server for the cache tests, librdkafka-dev for the
-# mock Kafka cluster the transport tests run against.
+# mock Kafka cluster the transport tests run against, chromium for the dashboard's browser test.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -10,6 +10,7 @@ command -v make >/dev/null 2>&1 || command -v ninja >/dev/null 2>&1 || missing+=
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "whale: installing ${missing[*]}"
 SUDO=""

@@ -13,13 +13,13 @@
     { id: 'memory', title: 'Memory used per device (GiB)', match: function (k) { return /^device\..*\.memory_used_bytes$/.test(k); }, scale: 1 / 1073741824 },
   ];
   var COLORS = ['#58a6ff', '#3fb950', '#d29922', '#bc8cff', '#39c5cf', '#ff7b72', '#e3b341', '#8b949e'];
-  var state = { times: [], values: {}, anomalies: [], active: {}, recent: [], charts: {} };
+  var state = { times: [], values: {}, anomalies: [], anomalyLog: [], active: {}, recent: [], charts: {} };
 
   function $(id) { return document.getElementById(id); }
   function fmt(v, digits) { return v === undefined || v === null || isNaN(v) ? '–' : Number(v).toFixed(digits === undefined ? 1 : digits); }
 
   function reset(samples) {
-    state.times = []; state.values = {}; state.anomalies = [];
+    state.times = []; state.values = {}; state.anomalies = []; state.anomalyLog = [];
     samples.forEach(function (s) { addSample(s, false); });
     redrawAll();
     if (samples.length) showLatest(samples[samples.length - 1]);
@@ -39,7 +39,19 @@
       state.times.shift(); state.anomalies.shift();
       Object.keys(state.values).forEach(function (k) { state.values[k].shift(); });
     }
+    (s.anomalies || []).forEach(function (a) { state.anomalyLog.unshift({ ts: s.ts, series: a.series, score: a.score }); });
+    state.anomalyLog = state.anomalyLog.slice(0, 30);
     if (draw) { redrawAll(); showLatest(s); }
+  }
+
+  function renderAnomalies() {
+    var ul = $('anomalies'); ul.textContent = '';
+    state.anomalyLog.forEach(function (a) {
+      var li = document.createElement('li'); li.className = 'anomaly';
+      var when = document.createElement('span'); when.className = 'when'; when.textContent = new Date(a.ts).toLocaleTimeString();
+      var text = document.createElement('span'); text.textContent = a.series + ' (score ' + fmt(a.score, 2) + ')';
+      li.appendChild(when); li.appendChild(text); ul.appendChild(li);
+    });
   }
 
   function chartKeys(c) { return Object.keys(state.values).filter(c.match).sort(); }
@@ -85,6 +97,7 @@
 
   function showLatest(s) {
     var v = s.values;
+    renderAnomalies();
     $('stat-total-requests').textContent = String(s.totals ? s.totals.requests : 0);
     $('stat-rate').textContent = fmt(v['requests.rate']);
     $('stat-p95').textContent = fmt(v['latency.p95_ms'], 2) + ' ms';

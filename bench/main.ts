@@ -5,13 +5,14 @@ import { parseArgs } from 'node:util';
 
 import { engine } from '../src/native/engine.js';
 import { benchAggregate } from './aggregate.js';
+import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchQuant } from './quant.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -47,7 +48,9 @@ async function main(): Promise<number> {
   const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const res: { text: string } =
-    suite === 'aggregate'
+    suite === 'anomaly'
+      ? await benchAnomaly({ runs, quick: values.quick })
+      : suite === 'aggregate'
       ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })
       : suite === 'quant'
         ? await benchQuant({ runs, quick: values.quick })

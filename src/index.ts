@@ -12,6 +12,7 @@ export * from './core/base/index.js';
 export * from './models/index.js';
 export * from './core/processing/index.js';
 export * from './server/index.js';
+export * from './core/monitoring/health/anomaly-detector.js';
 export * from './core/monitoring/index.js';
 export { MonitoringExtension, DEFAULT_ALERT_RULES, type MonitoringOptions } from './server/monitoring.js';
 export {

@@ -9,6 +9,7 @@ const USAGE = `Usage: whale <command> [options]
 Commands:
   info        Show the version, the native build and the devices found
   start       Serve the models (HTTP V2 protocol + bus) and run the services until Ctrl-C
+  anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   help        Show this help
 
 Options:
@@ -39,6 +40,10 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         json: { type: 'boolean' },
         config: { type: 'string' },
         port: { type: 'string' },
+        out: { type: 'string' },
+        dir: { type: 'string' },
+        'out-dir': { type: 'string' },
+        threshold: { type: 'string' },
       },
     });
   } catch (err) {
@@ -72,6 +77,20 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
           }
         }
         return await startCommand(io, { ...(values.config === undefined ? {} : { config: values.config }), ...(port === undefined ? {} : { port }) });
+      }
+      case 'anomaly': {
+        const { anomalyCommand, ANOMALY_USAGE } = await import('./anomaly.js');
+        if (values.help) {
+          io.out(ANOMALY_USAGE);
+          return 0;
+        }
+        try {
+          return anomalyCommand({ input: positionals[1], out: values.out, dir: values.dir, outDir: values['out-dir'], threshold: values.threshold }, io.out);
+        } catch (err) {
+          if (!isWhaleError(err, 'ERR_INVALID_ARG')) throw err;
+          io.err(`whale: ${err.message} [${err.code}]\n`);
+          return 2;
+        }
       }
       case 'info':
         if (values.help) {

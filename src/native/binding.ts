@@ -194,6 +194,31 @@ export interface NativeGpuTelemetry {
   }[];
 }
 
+/** native/anomaly through bindings/anomaly.cc: streaming detectors, one per series index. */
+export interface NativeAnomalyOptions {
+  threshold?: number;
+  warmupPoints?: number;
+  refractoryPoints?: number;
+  window?: number;
+  codebookSize?: number;
+  levels?: number;
+  vigilance?: number;
+  spread?: number;
+  rateHorizon?: number;
+  rangeTolerance?: number;
+}
+
+export interface NativeAnomalyBankHandle {
+  /** Adds a series; returns its index. */
+  add(): number;
+  reset(series: number): void;
+  /** One point; returns its score. */
+  update(series: number, value: number, timestampMs?: number): number;
+  updateSeries(series: number, values: Float64Array, timestampsMs: Float64Array | undefined, scores: Float64Array, anomalies: Uint8Array): void;
+  updateMany(series: Uint32Array, values: Float64Array, timestampsMs: Float64Array | undefined, scores: Float64Array, anomalies: Uint8Array): void;
+  stateBytes(): number;
+}
+
 export interface NativeBinding {
   quantEncode(opts: NativeEncodeOptions, async: false): Uint8Array;
   quantEncode(opts: NativeEncodeOptions, async: true): Promise<Uint8Array>;
@@ -213,6 +238,7 @@ export interface NativeBinding {
   serverOptStep(opts: NativeServerOptOptions, async: false): string;
   serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
   NativeScheduler: new (priorityClasses: number) => NativeSchedulerHandle;
+  NativeAnomalyBank: new (options: NativeAnomalyOptions) => NativeAnomalyBankHandle;
   NativeMemoryPool: new (opts: { backend: 'host' | 'cuda'; device?: number; capBytes?: number }) => NativeMemoryPoolHandle;
   poolBenchPairs(opts: { backend: 'host' | 'cuda'; device?: number; bytes: number; pairs: number; live?: number }): {
     poolPairsPerSec: number;

@@ -1,0 +1,110 @@
+/**
+ * Anomaly detector: NAB scores on the dev files (the published detectors' scores on the same
+ * files beside ours) and throughput, native batched vs the TS reference.
+ * NAB data: $WHALE_NAB_DIR, else ../shared/data/nab-dev; scorer: ../shared/tools/nab-score.mjs.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+import { AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
+import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
+import { engine } from '../src/native/engine.js';
+import { fmt, table, timeRuns } from './stats.js';
+
+/** Published standard-profile scores on these 18 files (issue 11). */
+const PUBLISHED_DEV: Array<[string, number]> = [
+  ['ARTime', 67.1],
+  ['Numenta HTM', 61.3],
+  ['Windowed Gaussian', 12.1],
+];
+const PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
+
+interface NabFile {
+  key: string;
+  timestamps: string[];
+  values: Float64Array;
+}
+
+function nabRoot(): string {
+  const d = [process.env.WHALE_NAB_DIR, resolve('../shared/data/nab-dev')].find((p): p is string => p !== undefined && existsSync(join(p, 'data')));
+  if (!d) throw new Error('NAB dev data not found: set WHALE_NAB_DIR');
+  return d;
+}
+
+function readNab(root: string): NabFile[] {
+  const out: NabFile[] = [];
+  for (const cat of readdirSync(join(root, 'data')).sort()) {
+    for (const f of readdirSync(join(root, 'data', cat)).sort()) {
+      const rows = readFileSync(join(root, 'data', cat, f), 'utf8').trim().split('\n').slice(1);
+      out.push({ key: `${cat}/${f}`, timestamps: rows.map((r) => r.split(',')[0]!), values: Float64Array.from(rows, (r) => Number(r.split(',')[1])) });
+    }
+  }
+  return out;
+}
+
+function nabScores(root: string, files: NabFile[]): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'whale-nab-'));
+  try {
+    for (const f of files) {
+      const { scores } = new AnomalyDetector().updateBatch(f.values);
+      const path = join(dir, f.key);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, ['timestamp,anomaly_score', ...f.timestamps.map((t, i) => `${t},${scores[i]!.toFixed(6)}`)].join('\n') + '\n');
+    }
+    const scorer = resolve(root, '../../tools/nab-score.mjs');
+    const res = JSON.parse(execFileSync(process.execPath, [scorer, dir, join(root, 'combined_windows.json'), join(root, 'profiles.json')], { encoding: 'utf8' })) as Record<string, { score: number }>;
+    return Object.fromEntries(PROFILES.map((p) => [p, res[p]!.score]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchAnomaly(o: { runs: number; quick: boolean }): Promise<{ text: string; nab: Record<string, number>; throughput: unknown[] }> {
+  const root = nabRoot();
+  const files = readNab(root);
+  const nab = nabScores(root, files);
+  const nabTable = table(
+    ['detector', 'standard', 'reward low FP', 'reward low FN'],
+    [
+      ['whale AnomalyDetector (defaults)', ...PROFILES.map((p) => fmt(nab[p], 1))],
+      ...PUBLISHED_DEV.map(([name, s]) => [`${name} (published)`, fmt(s, 1), '—', '—']),
+    ],
+  );
+
+  // Throughput on the NAB values, concatenated and repeated.
+  const all = Float64Array.from(files.flatMap((f) => Array.from(f.values)));
+  const reps = o.quick ? 2 : 8;
+  const stream = new Float64Array(all.length * reps);
+  for (let r = 0; r < reps; r++) stream.set(all, r * all.length);
+  const rows: Array<{ case: string; points: number; medianMs: number; pointsPerSec: number; perCore: number }> = [];
+  const add = (name: string, points: number, ms: number, cores: number) => rows.push({ case: name, points, medianMs: ms, pointsPerSec: points / (ms / 1e3), perCore: points / (ms / 1e3) / cores });
+
+  const single = await timeRuns(o.runs, () => new AnomalyDetector().updateBatch(stream));
+  add('native, 1 series, updateBatch', stream.length, single.medianMs, 1);
+  const one = new AnomalyDetector();
+  const perPoint = await timeRuns(o.runs, () => { for (let i = 0; i < all.length; i++) one.update(all[i]!); });
+  add('native, 1 series, update() per point', all.length, perPoint.medianMs, 1);
+  const refPoints = all.length;
+  const ref = await timeRuns(Math.min(o.runs, 3), () => { const r = new ReferenceAnomalyDetector(); for (let i = 0; i < refPoints; i++) r.update(all[i]!); });
+  add('TS reference, 1 series', refPoints, ref.medianMs, 1);
+
+  const threads = engine.build().threads;
+  const seriesCount = 256;
+  const perSeries = o.quick ? 2000 : 8000;
+  const names = Array.from({ length: seriesCount }, (_, s) => `s${s}`);
+  const series: string[] = [];
+  const values = new Float64Array(seriesCount * perSeries);
+  for (let i = 0; i < perSeries; i++) for (let s = 0; s < seriesCount; s++) { series.push(names[s]!); values[i * seriesCount + s] = all[(s * 997 + i) % all.length]!; }
+  const many = await timeRuns(o.runs, () => new AnomalyDetectorBank().updateMany(series, values));
+  add(`native, ${seriesCount} series, updateMany (${threads} threads)`, values.length, many.medianMs, threads);
+
+  const tput = table(
+    ['case', 'points', 'median ms', 'points/s', 'points/s per core'],
+    rows.map((r) => [r.case, String(r.points), fmt(r.medianMs), (r.pointsPerSec / 1e6).toFixed(2) + ' M', (r.perCore / 1e6).toFixed(2) + ' M']),
+  );
+  const text = `NAB dev files (${files.length} series; scorer ${'../shared/tools/nab-score.mjs'})\n${nabTable}\n\nThroughput (median of ${o.runs} runs)\n${tput}\n` +
+    `State per series: ${new AnomalyDetector().stateBytes()} bytes`;
+  return { text, nab, throughput: rows };
+}

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'whale-anomaly-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the real `whale` binary (bin/whale.js over dist/). */
+async function whale(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const r = await run(process.execPath, ['bin/whale.js', ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, out: r.stdout, err: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
+  }
+}
+
+function series(n: number, shiftAt: number): string {
+  const rows = ['timestamp,value'];
+  const t0 = Date.UTC(2024, 0, 1);
+  for (let i = 0; i < n; i++) {
+    const ts = new Date(t0 + i * 300_000).toISOString().replace('T', ' ').slice(0, 19);
+    rows.push(`${ts},${(20 + 5 * Math.sin(i / 12) + (i >= shiftAt ? 30 : 0)).toFixed(4)}`);
+  }
+  return rows.join('\n') + '\n';
+}
+
+describe('whale anomaly (the real CLI)', () => {
+  it('scores one file to --out and to stdout', async () => {
+    const input = join(dir, 'one.csv');
+    writeFileSync(input, series(2000, 1500));
+    const out = join(dir, 'one.scored.csv');
+    const r = await whale(['anomaly', input, '--out', out]);
+    expect(r.code, r.err).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
+    expect(lines).toHaveLength(2001);
+    const rows = lines.slice(1).map((l) => l.split(','));
+    expect(rows[0]![0]).toBe('2024-01-01 00:00:00');
+    expect(rows.every((c) => Number(c[2]) >= 0 && Number(c[2]) <= 1 && (c[3] === '0' || c[3] === '1'))).toBe(true);
+    expect(rows[1500]![3]).toBe('1');
+    expect(rows.slice(300, 1500).every((c) => c[3] === '0')).toBe(true);
+    const s = await whale(['anomaly', input]);
+    expect(s.code).toBe(0);
+    expect(s.out).toBe(readFileSync(out, 'utf8'));
+  });
+
+  it('--dir keeps the relative paths', async () => {
+    const src = join(dir, 'in');
+    mkdirSync(join(src, 'a', 'b'), { recursive: true });
+    writeFileSync(join(src, 'top.csv'), series(400, 1000));
+    writeFileSync(join(src, 'a', 'b', 'deep.csv'), series(500, 450));
+    writeFileSync(join(src, 'a', 'notes.txt'), 'not a csv');
+    const r = await whale(['anomaly', '--dir', src, '--out-dir', join(dir, 'out')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/scored 2 file/);
+    expect(readFileSync(join(dir, 'out', 'top.csv'), 'utf8').split('\n')).toHaveLength(402);
+    expect(readFileSync(join(dir, 'out', 'a', 'b', 'deep.csv'), 'utf8').split('\n')[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
+  });
+
+  it('bad CSVs stop with an error naming the line (exit 2)', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['time,value\n2024-01-01 00:00:00,1\n', /line 1: missing column 'timestamp'/],
+      ['timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n', /line 3: unparsable or non-finite value 'abc'/],
+      ['timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n', /line 3: unparsable timestamp 'yesterday'/],
+      ['timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:10:00,2\n2024-01-01 00:00:00,3\n', /line 4: timestamp .* earlier than the previous row/],
+      ['timestamp,value\n2024-01-01 00:00:00,NaN\n', /line 2: unparsable or non-finite value 'NaN'/],
+    ];
+    for (const [i, [text, pattern]] of cases.entries()) {
+      const f = join(dir, `bad${i}.csv`);
+      writeFileSync(f, text);
+      const r = await whale(['anomaly', f]);
+      expect(r.code, text).toBe(2);
+      expect(r.err).toMatch(pattern);
+      expect(r.err).toContain(f);
+      expect(r.err).toMatch(/\[ERR_INVALID_ARG\]\n$/);
+    }
+    const usage = await whale(['anomaly']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toMatch(/no input file/);
+    const help = await whale(['anomaly', '--help']);
+    expect(help.out).toMatch(/--out-dir/);
+  });
+});

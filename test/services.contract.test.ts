@@ -102,13 +102,13 @@ describe.each([
     await bus.subscribe(TOPICS.federationKnowledge, (e) => void wire.push(e), { group: 'wiretap' });
     await svc.shareKnowledge('model-a', 'model-c', { w: [1, 2] });
     await svc.shareKnowledge('model-a', 'model-c', { note: 'ask bob@example.com', userId: 'u1', w: [3] }, { privacy: 'anonymous' });
-    await svc.shareKnowledge('model-a', 'model-c', { secret: 42 }, { privacy: 'encrypted' });
+    await svc.shareKnowledge('model-a', 'model-c', { secret: 'launch-code-4242' }, { privacy: 'encrypted' });
     expect(await until(() => received.length === 3 && wire.length === 3, 20_000)).toBe(true);
     expect(received[0]).toEqual({ sourceModel: 'model-a', targetModel: 'model-c', privacy: 'standard', data: { w: [1, 2] } });
     expect(received[1]).toEqual({ targetModel: 'model-c', privacy: 'anonymous', data: { note: 'ask [email]', w: [3] } });
     expect(wire[1]!.source).toBe('anonymous');
-    expect(received[2]).toMatchObject({ privacy: 'encrypted', data: { secret: 42 } });
-    expect(JSON.stringify(wire[2]!.payload)).not.toContain('42');
+    expect(received[2]).toMatchObject({ privacy: 'encrypted', data: { secret: 'launch-code-4242' } });
+    expect(JSON.stringify(wire[2]!.payload)).not.toContain('launch-code');
     await expectWhaleError(() => svc.shareKnowledge('model-a', 'all', {}, { privacy: 'encrypted' }), 'ERR_INVALID_OPTION', 'options.privacy');
   }, 30_000);
 

@@ -1,0 +1,12 @@
+/** Process entry of a learner (what `whale learner` runs; tests start it from source). */
+import { isWhaleError } from '../../../base/errors.js';
+import { parseLearnerArgs, runLearnerProcess } from './learner-process.js';
+
+try {
+  process.exitCode = await runLearnerProcess(parseLearnerArgs(process.argv.slice(2)));
+} catch (err) {
+  process.stderr.write(`whale learner: ${(err as Error).message}${isWhaleError(err) ? ` [${err.code}]` : ''}\n`);
+  process.exitCode = isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
+}
+// A handle some library left open must not keep a finished learner alive.
+setTimeout(() => process.exit(), 3000).unref();

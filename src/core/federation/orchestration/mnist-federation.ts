@@ -1,0 +1,153 @@
+/**
+ * The real workload: MNIST federated as in McMahan et al. 2017, coordinator
+ * here, learners in this process (LocalBus) or in K child processes over
+ * Kafka. Used by `whale federate` and `npm run bench -- federated`.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { WhaleError } from '../../base/errors.js';
+import { createLogger, silentLogger, type Logger } from '../../base/logger.js';
+import { readMnist } from '../../../models/mnist-idx.js';
+import type { TfjsBackendChoice } from '../../../models/tfjs-backend.js';
+import type { Bus } from '../../../transport/bus.js';
+import { KafkaBus } from '../../../transport/kafka-bus.js';
+import { LocalBus } from '../../../transport/local-bus.js';
+import type { Strategy } from '../learning/types.js';
+import { FederatedLearner } from '../learning/client/federated-learner.js';
+import { LearnerPool } from '../learning/client/learner-pool.js';
+import { clientId, gather, partitionIndices, type Partition } from '../learning/client/mnist-partition.js';
+import { createMnistTrainer, type MnistArch } from '../learning/client/tfjs-trainer.js';
+import { openKv } from './kv-store.js';
+import type { Uplink } from './messages.js';
+import { ModelCoordinator, type FederationSummary } from './model-coordinator.js';
+import type { RoundResult } from './round-result.js';
+
+export interface MnistFederationOptions {
+  model: MnistArch;
+  partition: Partition;
+  clients: number;
+  fraction: number;
+  epochs: number;
+  /** 0: B = infinity (the whole shard). */
+  batch: number;
+  lr: number;
+  rounds: number;
+  target?: number;
+  /** 0: learners in this process over the LocalBus; K: K child processes over Kafka. */
+  processes?: number;
+  strategy?: Strategy;
+  seed?: number;
+  /** Use the first N training / test images only (small runs, tests). */
+  trainCount?: number;
+  testCount?: number;
+  uplink?: Uplink;
+  topkRatio?: number;
+  mu?: number;
+  clientLrDecay?: number;
+  serverLr?: number;
+  minClients?: number;
+  roundTimeoutMs?: number;
+  /** Default: KAFKA_BROKERS. */
+  brokers?: string[];
+  /** librdkafka's mock cluster cannot serve idempotent producers (tests). Default true. */
+  kafkaIdempotent?: boolean;
+  /** Blob store and checkpoints (default: a fresh temporary directory). */
+  storeDir?: string;
+  redisUrl?: string;
+  federationId?: string;
+  backend?: TfjsBackendChoice;
+  /** How to start a learner process (default: node bin/whale.js learner). */
+  learnerCommand?: string[];
+  onRound?: (r: RoundResult) => void;
+  onLearnerExit?: (learnerId: string, code: number | null, signal: string | null) => void;
+  /** Called once the learners are up (the pool, when there are processes). */
+  onStarted?: (ctx: { pool?: LearnerPool; coordinator: ModelCoordinator }) => void;
+  logger?: Logger;
+}
+
+export interface MnistFederationResult extends FederationSummary {
+  params: number;
+  backend: string;
+  processes: number;
+  crashedLearners: Array<{ learnerId: string; code: number | null; signal: string | null }>;
+}
+
+export async function runMnistFederation(o: MnistFederationOptions): Promise<MnistFederationResult> {
+  const seed = o.seed ?? 1;
+  const processes = o.processes ?? 0;
+  const federationId = o.federationId ?? `mnist-${o.model}-${o.partition}-${Date.now().toString(36)}`;
+  const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'whale-federation-'));
+  const logger = o.logger ?? createLogger('federate');
+  const brokers = o.brokers ?? (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean);
+  if (processes > 0 && brokers.length === 0) {
+    throw new WhaleError('ERR_CONFIG', '--processes: learner processes reach the coordinator over Kafka; set KAFKA_BROKERS (or run without --processes)', { field: 'processes' });
+  }
+  const evaluator = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
+  const test = readMnist('test', o.testCount === undefined ? {} : { count: o.testCount });
+  const store = await openKv({ dir: storeDir, redisUrl: o.redisUrl });
+  const bus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? true, logger }) : new LocalBus();
+  const coordinator = new ModelCoordinator({
+    federationId,
+    bus,
+    store,
+    initialModel: () => evaluator.initialWeights(seed),
+    evaluate: (w) => evaluator.evaluate(w, test),
+    rounds: o.rounds,
+    fraction: o.fraction,
+    minClients: o.minClients ?? 1,
+    seed,
+    epochs: o.epochs,
+    batch: o.batch,
+    learning: {
+      clientLr: o.lr,
+      ...(o.clientLrDecay === undefined ? {} : { clientLrDecay: o.clientLrDecay }),
+      ...(o.serverLr === undefined ? {} : { serverLr: o.serverLr }),
+      ...(o.mu === undefined ? {} : { mu: o.mu }),
+      ...(o.target === undefined ? {} : { targetAccuracy: o.target }),
+    },
+    aggregator: { strategy: o.strategy ?? 'fedavg' },
+    uplink: o.uplink ?? 'f32',
+    ...(o.topkRatio === undefined ? {} : { topkRatio: o.topkRatio }),
+    roundTimeoutMs: o.roundTimeoutMs ?? 600_000,
+    waitForClientsMs: 60_000,
+    ...(o.onRound ? { onRound: (r: RoundResult) => o.onRound!(r) } : {}),
+    logger,
+  });
+  let pool: LearnerPool | undefined;
+  let local: FederatedLearner | undefined;
+  try {
+    if (processes > 0) {
+      const args = [
+        '--federation', federationId, '--total-clients', String(o.clients), '--partition', o.partition, '--model', o.model,
+        '--store-dir', storeDir, '--seed', String(seed), '--heartbeat-ms', '2000',
+        ...(o.redisUrl ? ['--redis-url', o.redisUrl] : []),
+        ...(o.trainCount === undefined ? [] : ['--train-count', String(o.trainCount)]),
+        ...(o.backend ? ['--backend', o.backend] : []),
+      ];
+      pool = new LearnerPool({
+        federationId, processes, totalClients: o.clients, args, bus,
+        env: { KAFKA_BROKERS: brokers.join(','), ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}) },
+        ...(o.learnerCommand ? { command: o.learnerCommand } : {}),
+        ...(o.onLearnerExit ? { onExit: o.onLearnerExit } : {}),
+      });
+      await pool.start();
+    } else {
+      const train = readMnist('train', o.trainCount === undefined ? {} : { count: o.trainCount });
+      const parts = partitionIndices(train.labels, { kind: o.partition, clients: o.clients, seed });
+      const clients = new Map(parts.map((idx, i) => [clientId(i), gather(train, idx)] as const));
+      const trainer = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
+      local = new FederatedLearner({ federationId, learnerId: `${federationId}-local`, bus, store, trainer, clients, seed, logger: silentLogger });
+      await local.start();
+    }
+    o.onStarted?.({ ...(pool ? { pool } : {}), coordinator });
+    const summary = await coordinator.run();
+    return { ...summary, params: evaluator.params, backend: evaluator.backend, processes, crashedLearners: pool?.crashed ?? [] };
+  } finally {
+    await local?.stop('federation over');
+    await pool?.stop();
+    await bus.close();
+    await store.close();
+  }
+}

@@ -25,3 +25,4 @@ export {
   type ModelBatching,
   type PipelineConfig,
 } from './config/whale-config.js';
+export * from './core/resource-management/index.js';

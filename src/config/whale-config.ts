@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { WhaleError } from '../core/base/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, configError, numberAt, objectAt, optional, stringAt } from './schema.js';
+import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from '../core/resource-management/config.js';
 
 export type ModelAdapter = 'onnx' | 'tfjs';
 export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';
@@ -34,6 +35,8 @@ export interface ModelConfig {
   intraOpThreads?: number;
   /** Relative cost used by the `quick` level to pick the cheapest model. */
   cost: number;
+  /** Quotas: CPU units, memory bytes, GPU share, requests/s, concurrency (core/resource-management). */
+  resources?: ModelResourcesConfig;
 }
 
 export interface PipelineConfig {
@@ -54,6 +57,8 @@ export interface WhaleConfig {
   /** Weights of tenants' fair shares (default 1 each). */
   tenants: Record<string, number>;
   shutdownGraceMs: number;
+  /** Resource monitor interval and tenant rate limits (core/resource-management). */
+  resources?: ResourcesConfig;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -119,7 +124,7 @@ function parsePort(v: string, field: string): number {
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string, source?: string): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs']);
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources']);
   const h = objectAt(o.http ?? {}, 'http', ['port', 'host', 'maxBodyBytes', 'requestTimeoutMs']);
   const http = {
     port: optional(h.port, (v) => numberAt(v, 'http.port', { integer: true, min: 0, max: 65_535 })) ?? 8080,
@@ -140,13 +145,14 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string): Wha
     tenants[t] = numberAt(w, `tenants.${t}`, { min: 1e-6 });
   }
   const shutdownGraceMs = optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
-  return { source, http, models, pipeline, tenants, shutdownGraceMs };
+  const resources = optional(o.resources, (v) => parseResources(v));
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, ...(resources ? { resources } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
-  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost']);
+  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost', 'resources']);
   const path = stringAt(m.path, `${at}.path`);
   const intraOpThreads = optional(m.intraOpThreads, (v) => numberAt(v, `${at}.intraOpThreads`, { integer: true, min: 1, max: 1024 }));
   return {
@@ -158,6 +164,7 @@ function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
     executionProvider: (optional(m.executionProvider, (v) => stringAt(v, `${at}.executionProvider`, { oneOf: ['auto', 'cpu', 'cuda'] })) ?? 'auto') as ExecutionProvider,
     ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
     cost: optional(m.cost, (v) => numberAt(v, `${at}.cost`, { min: 0 })) ?? 1,
+    ...(m.resources === undefined ? {} : { resources: parseModelResources(m.resources, `${at}.resources`) }),
   };
 }
 

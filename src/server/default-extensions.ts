@@ -3,6 +3,7 @@
  * Each capability adds its factory here; tests build servers without them or with their own.
  */
 import type { WhaleConfig } from '../config/whale-config.js';
+import { resourceExtension } from '../core/resource-management/server-extension.js';
 import { MonitoringExtension } from './monitoring.js';
 import type { ServerExtension } from './whale-server.js';
 
@@ -10,6 +11,7 @@ export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => 
 
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
   (_config, env) => new MonitoringExtension({ env }), // /metrics, /healthz, /dashboard, alerts, metric history
+  resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
 ];
 
 export async function defaultExtensions(config: WhaleConfig, env: NodeJS.ProcessEnv = process.env): Promise<ServerExtension[]> {

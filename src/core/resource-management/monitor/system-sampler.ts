@@ -1,0 +1,108 @@
+/**
+ * One sample of the machine: CPU (total, per core, this process), memory
+ * (system, process RSS, V8 heap, external and ArrayBuffers), disks and
+ * network through systeminformation (asynchronous: child processes and /proc
+ * reads, never a busy event loop), GPUs through NVML (one short native call).
+ */
+import si from 'systeminformation';
+
+import { engine } from '../../../native/engine.js';
+import { native } from '../../../native/loader.js';
+
+export interface GpuSample {
+  id: string;
+  index: number;
+  name: string;
+  utilization: number;
+  memoryUsed: number;
+  memoryFree: number;
+  memoryTotal: number;
+  temperatureC?: number;
+  powerWatts?: number;
+  /** GPU memory of this process, when NVML attributes it. */
+  processMemory?: number;
+}
+
+export interface SystemSample {
+  timestamp: number;
+  cpu: { load: number; perCore: number[]; cores: number; process: number };
+  memory: {
+    total: number;
+    used: number;
+    available: number;
+    process: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  };
+  disks: { mount: string; size: number; used: number; use: number }[];
+  network: { iface: string; rxBytesPerSec: number; txBytesPerSec: number }[];
+  gpus: GpuSample[];
+  /** Why GPU figures are missing (no driver, no NVML), when they are. */
+  gpuNote?: string;
+}
+
+export type Sampler = () => Promise<SystemSample>;
+
+/** GPU figures from NVML; empty with a note when there is no driver. */
+export function sampleGpus(): { gpus: GpuSample[]; note?: string } {
+  try {
+    const report = engine.devices();
+    const tele = native().gpuTelemetry();
+    const gpus: GpuSample[] = [];
+    for (const d of report.devices) {
+      if (d.kind !== 'cuda' || !d.nvml) continue;
+      const t = tele.devices.find((x) => x.index === d.nvml!.index);
+      const mine = t?.processes?.find((p) => p.pid === process.pid);
+      gpus.push({
+        id: d.id,
+        index: d.index,
+        name: d.name,
+        utilization: d.nvml.utilizationGpu / 100,
+        memoryUsed: d.nvml.memoryUsed,
+        memoryFree: d.nvml.memoryFree,
+        memoryTotal: d.nvml.memoryTotal,
+        ...(t?.temperatureC === undefined ? {} : { temperatureC: t.temperatureC }),
+        ...(t?.powerWatts === undefined ? {} : { powerWatts: t.powerWatts }),
+        ...(mine ? { processMemory: mine.usedMemory } : {}),
+      });
+    }
+    if (gpus.length > 0) return { gpus };
+    return { gpus, note: report.gpuUnavailableReason ?? (report.nvml.loaded ? 'no GPU reported by NVML' : report.nvml.error) };
+  } catch (err) {
+    return { gpus: [], note: `GPU figures unavailable: ${(err as Error).message}` };
+  }
+}
+
+/** A sampler that measures this process's CPU between calls (the first call measures since start-up). */
+export function createSystemSampler(): Sampler {
+  let lastCpu = process.cpuUsage();
+  let lastAt = performance.now();
+  return async () => {
+    const [load, mem, fs, net] = await Promise.all([
+      si.currentLoad(),
+      si.mem(),
+      si.fsSize().catch(() => []),
+      si.networkStats().catch(() => []),
+    ]);
+    const cpu = process.cpuUsage();
+    const now = performance.now();
+    const usedUs = cpu.user - lastCpu.user + (cpu.system - lastCpu.system);
+    const processCpu = now > lastAt ? usedUs / 1000 / (now - lastAt) : 0;
+    lastCpu = cpu;
+    lastAt = now;
+    const pm = process.memoryUsage();
+    const { gpus, note } = sampleGpus();
+    return {
+      timestamp: Date.now(),
+      cpu: { load: load.currentLoad / 100, perCore: load.cpus.map((c) => c.load / 100), cores: load.cpus.length, process: processCpu },
+      memory: {
+        total: mem.total,
+        used: mem.active,
+        available: mem.available,
+        process: { rss: pm.rss, heapUsed: pm.heapUsed, heapTotal: pm.heapTotal, external: pm.external, arrayBuffers: pm.arrayBuffers },
+      },
+      disks: fs.map((d) => ({ mount: d.mount, size: d.size, used: d.used, use: d.use / 100 })),
+      network: net.map((n) => ({ iface: n.iface, rxBytesPerSec: Math.max(0, n.rx_sec ?? 0), txBytesPerSec: Math.max(0, n.tx_sec ?? 0) })),
+      gpus,
+      ...(note ? { gpuNote: note } : {}),
+    };
+  };
+}

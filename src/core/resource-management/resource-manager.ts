@@ -1,0 +1,262 @@
+/**
+ * ResourceManager: the node's allocators, quotas, monitor, thresholds and
+ * alerts together. register() reserves a model's resources (CPU units, memory
+ * for its weights, a GPU share placed by the load balancer) and grants them to
+ * the model (ResourceAware); unregister() frees them and reports what leaked.
+ * admit() and runBatch() are the request path: quotas and batch-buffer memory
+ * at admission, CPU slot and GPU kernel time around execution.
+ */
+import { WhaleError } from '../base/errors.js';
+import type { Logger } from '../base/logger.js';
+import type { ResourceAware } from '../base/resource-aware.js';
+import { CpuAllocator } from './allocator/cpu-allocator.js';
+import { GpuAllocator, type GpuDevice } from './allocator/gpu-allocator.js';
+import { MemoryAllocator, type MemoryReservation } from './allocator/memory-allocator.js';
+import type { ModelResourcesConfig } from './config.js';
+import { AlertGenerator, type EventPublisher } from './monitor/alert-generator.js';
+import { ModelUsage } from './monitor/model-usage.js';
+import { ResourceMonitor, type MetricPublisher, type ModelMetrics } from './monitor/resource-monitor.js';
+import type { Sampler } from './monitor/system-sampler.js';
+import { ThresholdManager } from './monitor/threshold-manager.js';
+import { LoadBalancer } from './optimizer/load-balancer.js';
+import { ResourceOptimizer, type Proposal } from './optimizer/resource-optimizer.js';
+import { QuotaManager, type Permit, type RateLimit } from './quota/quota-manager.js';
+import { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
+
+export interface ResourceManagerOptions {
+  cpuUnits: number;
+  memoryBytes?: number;
+  gpus?: GpuDevice[];
+  gpuBackend?: 'cuda' | 'host';
+  sampler: Sampler;
+  store?: QuotaStore;
+  intervalMs?: number;
+  tenants?: Record<string, RateLimit>;
+  publishMetric?: MetricPublisher;
+  publishEvent?: EventPublisher;
+  logger?: Logger;
+  clock?: () => number;
+}
+
+interface Registered {
+  model: Partial<ResourceAware>;
+  config: ModelResourcesConfig;
+  weights: MemoryReservation | undefined;
+  gpuDevice: string | undefined;
+  note: string | undefined;
+}
+
+export class ResourceManager {
+  readonly cpu: CpuAllocator;
+  readonly memory: MemoryAllocator;
+  readonly gpu: GpuAllocator;
+  readonly quotas: QuotaManager;
+  readonly thresholds = new ThresholdManager();
+  readonly alerts: AlertGenerator;
+  readonly usage: ModelUsage;
+  readonly monitor: ResourceMonitor;
+  readonly balancer = new LoadBalancer('least-loaded');
+  readonly optimizer: ResourceOptimizer;
+  private readonly models = new Map<string, Registered>();
+  private proposals: Proposal[] = [];
+  private readonly leaks: { model: string; memoryBytes: number; gpuBytes: number }[] = [];
+
+  constructor(private readonly o: ResourceManagerOptions) {
+    this.cpu = new CpuAllocator({ totalUnits: o.cpuUnits, ...(o.clock ? { clock: o.clock } : {}) });
+    this.memory = new MemoryAllocator(o.memoryBytes ?? Infinity);
+    this.gpu = new GpuAllocator({ devices: o.gpus ?? [], backend: o.gpuBackend ?? 'cuda' });
+    this.quotas = new QuotaManager(o.store ?? new LocalQuotaStore());
+    for (const [t, l] of Object.entries(o.tenants ?? {})) this.quotas.setRateLimit('tenant', t, l);
+    this.quotas.onQuotaChange((model, q) => this.applyQuota(model, q));
+    this.alerts = new AlertGenerator(o.publishEvent ?? (() => undefined));
+    this.usage = new ModelUsage(o.clock);
+    this.optimizer = new ResourceOptimizer(o.logger);
+    this.monitor = new ResourceMonitor({
+      sampler: o.sampler,
+      models: () => this.modelMetrics(),
+      intervalMs: o.intervalMs ?? 2000,
+      thresholds: this.thresholds,
+      alerts: this.alerts,
+      ...(o.publishMetric ? { publish: o.publishMetric } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+  }
+
+  /** Reserves the model's resources and grants them to it. Throws ERR_QUOTA_EXCEEDED when its weights exceed its memory quota. */
+  register(name: string, model: Partial<ResourceAware>, config: ModelResourcesConfig = {}, weightBytes = 0): void {
+    if (this.models.has(name)) throw new WhaleError('ERR_CONFLICT', `model '${name}' already has resources`, { field: 'name' });
+    const entry: Registered = { model, config, weights: undefined, gpuDevice: undefined, note: undefined };
+    this.models.set(name, entry);
+    try {
+      this.quotas.setQuota(name, config.cpu ?? this.cpu.totalUnits, config.memory ?? Infinity, config.gpu ?? 0);
+      if (config.requestsPerSecond !== undefined || config.maxConcurrent !== undefined) this.quotas.setRateLimit('model', name, config);
+      entry.weights = this.memory.reserve(name, weightBytes, 'weights');
+    } catch (err) {
+      this.unregister(name);
+      throw err;
+    }
+  }
+
+  /** Frees the model's resources; what it still held is recorded as a leak (visible in snapshot()). */
+  unregister(name: string): void {
+    const e = this.models.get(name);
+    if (!e) return;
+    e.weights?.release();
+    const gpuBytes = this.gpu.release(name);
+    this.cpu.release(name);
+    const memoryBytes = this.memory.remove(name);
+    this.quotas.removeQuota(name);
+    this.quotas.setRateLimit('model', name, {});
+    e.model.releaseResources?.();
+    this.models.delete(name);
+    if (memoryBytes > 0 || gpuBytes > 0) {
+      this.leaks.push({ model: name, memoryBytes, gpuBytes });
+      this.o.logger?.warn('model released with resources still held', { model: name, memoryBytes, gpuBytes });
+    }
+  }
+
+  /** Admission: rate/concurrency quotas, then the request's buffer bytes against the model's memory quota. */
+  async admit(model: string, tenant: string | undefined, inputBytes: number): Promise<Permit> {
+    const permit = await this.quotas.admit(model, tenant);
+    let buffer: MemoryReservation | undefined;
+    try {
+      if (this.models.has(model)) buffer = this.memory.reserve(model, inputBytes, 'batch');
+    } catch (err) {
+      permit.release();
+      throw err;
+    }
+    return {
+      release: () => {
+        buffer?.release();
+        permit.release();
+      },
+    };
+  }
+
+  /** Runs a batch inside the model's CPU slot and GPU time share, recording what it used. */
+  async runBatch<T>(model: string, rows: number, run: () => Promise<T>): Promise<T> {
+    const slot = await this.cpu.acquire(model);
+    let gpu: { release(): void } | undefined;
+    try {
+      gpu = await this.gpu.acquireKernelTime(model);
+      const done = this.usage.begin(model, rows);
+      try {
+        const out = await run();
+        done(true);
+        return out;
+      } catch (err) {
+        done(false);
+        throw err;
+      }
+    } finally {
+      gpu?.release();
+      slot.release();
+    }
+  }
+
+  start(): void {
+    this.monitor.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.monitor.stop();
+    await this.quotas.close().catch(() => undefined);
+  }
+
+  /** Proposals from the monitor's recent history (also kept for snapshot()). */
+  propose(maxBatchSize: Record<string, number> = {}): Proposal[] {
+    const budgets: Record<string, number> = {};
+    for (const m of this.models.keys()) budgets[m] = this.memory.usage(m)?.budget ?? Infinity;
+    this.proposals = this.optimizer.propose(this.monitor.recent(), {
+      memoryBudgets: budgets,
+      cpuModelsWithGpuPath: [],
+      gpuAvailable: this.gpu.deviceIds().length > 0,
+      maxBatchSize,
+    });
+    return this.proposals;
+  }
+
+  modelNames(): string[] {
+    return [...this.models.keys()];
+  }
+
+  async snapshot(): Promise<Record<string, unknown>> {
+    const tick = this.monitor.latest();
+    const quotas = await this.quotas.snapshot();
+    const models: Record<string, unknown> = {};
+    const metrics = this.modelMetrics();
+    for (const [name, e] of this.models) {
+      models[name] = {
+        granted: e.model.resourceStatus?.().allocated ?? null,
+        quota: this.quotas.getQuota(name) ?? null,
+        rateLimit: this.quotas.getRateLimit('model', name) ?? null,
+        cpu: this.cpu.snapshot().models[name] ?? null,
+        memory: this.memory.usage(name) ?? null,
+        gpu: this.gpu.usage(name) ?? null,
+        usage: metrics[name],
+        ...(e.note ? { note: e.note } : {}),
+      };
+    }
+    return {
+      timestamp: Date.now(),
+      devices: {
+        cpu: { units: this.cpu.totalUnits, cores: tick?.sample.cpu.cores ?? null },
+        gpus: tick?.sample.gpus ?? [],
+        ...(tick?.sample.gpuNote ? { gpuNote: tick.sample.gpuNote } : {}),
+      },
+      usage: tick ? { cpu: tick.sample.cpu, memory: tick.sample.memory, disks: tick.sample.disks, network: tick.sample.network } : null,
+      allocations: { cpu: this.cpu.snapshot(), memory: this.memory.snapshot(), gpuPools: this.gpu.stats() },
+      models,
+      quotas,
+      alerts: { ...this.alerts.stats(), active: this.alerts.firing() },
+      proposals: this.proposals,
+      leaks: this.leaks,
+      monitor: this.monitor.stats(),
+    };
+  }
+
+  private applyQuota(model: string, q: { cpu: number; memory: number; gpu: number } | undefined): void {
+    const e = this.models.get(model);
+    if (!e || !q) return;
+    if (q.cpu > 0) this.cpu.allocate(model, q.cpu);
+    this.memory.setBudget(model, q.memory);
+    let gpuShare = 0;
+    if (q.gpu > 0) {
+      const devices = this.gpu.deviceIds();
+      if (devices.length === 0) {
+        e.note = `asked for a GPU share of ${q.gpu} but this node has no usable GPU`;
+      } else {
+        const stats = this.gpu.stats();
+        const placed = e.gpuDevice ?? this.balancer.distributeLoad(
+          [{ id: model, cost: q.gpu }],
+          devices.map((d) => ({ id: d, load: stats[d]!.allocated / stats[d]!.totalBytes, freeBytes: stats[d]!.totalBytes - stats[d]!.allocated })),
+        ).placements[model];
+        if (placed) {
+          this.gpu.allocate(model, placed, Math.min(1, q.gpu));
+          e.gpuDevice = placed;
+          gpuShare = q.gpu;
+        }
+      }
+    } else if (e.gpuDevice) {
+      this.gpu.release(model);
+      e.gpuDevice = undefined;
+    }
+    if (q.cpu > 0 || gpuShare > 0) e.model.allocateResources?.(q.cpu, Number.isFinite(q.memory) ? q.memory : 0, gpuShare);
+  }
+
+  private modelMetrics(): Record<string, ModelMetrics> {
+    const out: Record<string, ModelMetrics> = {};
+    for (const name of this.models.keys()) {
+      const u = this.usage.get(name);
+      out[name] = {
+        batches: u?.batches ?? 0,
+        rows: u?.rows ?? 0,
+        wallMs: u?.wallMs ?? 0,
+        cpuMs: u?.cpuMs ?? 0,
+        memoryBytes: this.memory.usage(name)?.used ?? 0,
+        gpuBytes: this.gpu.usage(name)?.allocated ?? 0,
+      };
+    }
+    return out;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The resource-management extension of `whale start`: builds the node's
+ * ResourceManager, reserves every hosted model's resources, puts quota
+ * admission in front of the scheduler and the CPU/GPU gates around batch
+ * execution, serves /v1/resources, publishes metrics on whale.metrics and
+ * alerts on whale.events. The TaskScheduler and ModelHost have no admission
+ * hook, so this wraps their scheduleTask/runBatch on the server's instances
+ * (restored on stop).
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+import type { Registry } from 'prom-client';
+
+import type { WhaleConfig } from '../../config/whale-config.js';
+import { engine } from '../../native/engine.js';
+import type { ServerExtension, WhaleServer } from '../../server/whale-server.js';
+import type { ResourceAware } from '../base/resource-aware.js';
+import type { NamedTensors } from '../base/tensor.js';
+import type { TaskRequest } from '../processing/scheduler-config.js';
+import type { GpuDevice } from './allocator/gpu-allocator.js';
+import { resourceRoutes } from './http-routes.js';
+import { createSystemSampler, type Sampler } from './monitor/system-sampler.js';
+import { registerResourceGauges } from './prometheus.js';
+import { RedisQuotaStore } from './quota/redis-quota-store.js';
+import { ResourceManager } from './resource-manager.js';
+
+export interface ResourceExtensionOptions {
+  sampler?: Sampler;
+  /** GPUs to manage (default: the CUDA devices found); tests pass host-backed ones. */
+  gpus?: GpuDevice[];
+  gpuBackend?: 'cuda' | 'host';
+  /** A prom-client registry for the resource gauges (else the server's `metrics.registry` if it has one). */
+  registry?: Registry;
+}
+
+/** Bytes of a model file, or of the files in a model directory (tfjs); 0 when unknown. */
+export function modelBytes(path: string | undefined): number {
+  if (!path) return 0;
+  try {
+    const st = statSync(path);
+    if (st.isFile()) return st.size;
+    return readdirSync(path).reduce((n, f) => n + modelBytes(join(path, f)), 0);
+  } catch {
+    return 0;
+  }
+}
+
+function inputBytes(input: unknown): number {
+  let n = 0;
+  if (typeof input !== 'object' || input === null) return 0;
+  for (const t of Object.values(input as NamedTensors)) {
+    const d = (t as { data?: unknown })?.data;
+    if (ArrayBuffer.isView(d)) n += d.byteLength;
+    else if (Array.isArray(d)) n += d.length * 8;
+  }
+  return n;
+}
+
+function cudaDevices(): GpuDevice[] {
+  try {
+    return engine
+      .devices()
+      .devices.filter((d) => d.kind === 'cuda')
+      .map((d) => ({ id: d.id, index: (d as { index: number }).index, totalBytes: (d as { nvml?: { memoryTotal: number } }).nvml?.memoryTotal ?? (d as { totalMemory: number }).totalMemory }));
+  } catch {
+    return [];
+  }
+}
+
+export class ResourceExtension implements ServerExtension {
+  readonly name = 'resources';
+  manager: ResourceManager | undefined;
+  private restore: (() => void)[] = [];
+
+  constructor(
+    private readonly config: WhaleConfig,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly opts: ResourceExtensionOptions = {},
+  ) {}
+
+  async start(server: WhaleServer): Promise<void> {
+    let threads = availableParallelism();
+    try {
+      threads = engine.build().threads;
+    } catch {
+      // no addon: the machine's parallelism
+    }
+    const manager = new ResourceManager({
+      cpuUnits: threads,
+      memoryBytes: totalmem(),
+      gpus: this.opts.gpus ?? cudaDevices(),
+      gpuBackend: this.opts.gpuBackend ?? 'cuda',
+      sampler: this.opts.sampler ?? createSystemSampler(),
+      ...(this.env.REDIS_URL ? { store: new RedisQuotaStore({ url: this.env.REDIS_URL }) } : {}),
+      ...(this.config.resources?.intervalMs ? { intervalMs: this.config.resources.intervalMs } : {}),
+      ...(this.config.resources?.tenants ? { tenants: this.config.resources.tenants } : {}),
+      publishMetric: (name, value, labels) => server.messaging.publishMetric(name, value, labels),
+      publishEvent: (type, data) => server.messaging.publishEvent(type, data),
+    });
+    this.manager = manager;
+    try {
+      for (const name of server.host.names()) {
+        const cfg = this.config.models.find((m) => m.name === name);
+        manager.register(name, server.host.get(name) as Partial<ResourceAware>, cfg?.resources ?? {}, modelBytes(cfg?.path));
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.gate(server, manager);
+    server.http.addHandler(resourceRoutes(manager));
+    const registry = this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
+    if (registry) registerResourceGauges(registry, manager);
+    manager.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.restore.splice(0)) r();
+    const m = this.manager;
+    if (!m) return;
+    for (const name of m.modelNames()) m.unregister(name);
+    await m.stop();
+  }
+
+  private gate(server: WhaleServer, manager: ResourceManager): void {
+    const scheduler = server.scheduler;
+    const schedule = scheduler.scheduleTask;
+    scheduler.scheduleTask = async (request: TaskRequest): Promise<unknown> => {
+      const permit = await manager.admit(request?.model, request?.tenant, inputBytes(request?.input));
+      try {
+        return await schedule.call(scheduler, request);
+      } finally {
+        permit.release();
+      }
+    };
+    const host = server.host;
+    const runBatch = host.runBatch;
+    host.runBatch = (name: string, inputs: NamedTensors[]) => manager.runBatch(name, inputs.length, () => runBatch.call(host, name, inputs));
+    this.restore.push(
+      () => (scheduler.scheduleTask = schedule),
+      () => (host.runBatch = runBatch),
+    );
+  }
+}
+
+export function resourceExtension(config: WhaleConfig, env: NodeJS.ProcessEnv): ServerExtension {
+  return new ResourceExtension(config, env);
+}

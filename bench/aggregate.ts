@@ -6,8 +6,14 @@
 import { Aggregator } from '../src/core/federation/learning/aggregator.js';
 import { fedavgRef, krumRef, medianRef, trimmedMeanRef } from '../src/core/federation/learning/reference.js';
 import type { Strategy } from '../src/core/federation/learning/types.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { engine } from '../src/native/engine.js';
-import { fmt, table, timeRuns, type Timing } from './stats.js';
+import { fmt, summarize, table, timeRuns, type Timing } from './stats.js';
 import { measureTriad, type TriadResult } from './triad.js';
 
 export interface AggregateBenchOptions {
@@ -15,6 +21,8 @@ export interface AggregateBenchOptions {
   quick: boolean;
   /** Skip the TS reference when N x P exceeds this (it can take minutes). */
   referenceLimit: number;
+  /** Skip the numpy peer when N x P exceeds this (it reads a copy of the input from a file). */
+  numpyLimit?: number;
 }
 
 interface Row {
@@ -24,6 +32,9 @@ interface Row {
   reference?: Timing;
   cpu: Timing;
   gpu?: Timing;
+  numpy?: Timing;
+  /** max |native - numpy| / max |numpy| over the result vector. */
+  numpyDiff?: number;
 }
 
 const STRATEGIES: Strategy[] = ['fedavg', 'median', 'trimmed-mean', 'krum'];
@@ -50,11 +61,56 @@ function reference(strategy: Strategy, rows: Float32Array[], weights: number[], 
   }
 }
 
+/** The numpy peer (bench/numpy_peer.py), or why it cannot run here. */
+function numpyStatus(): { ok: true; version: string } | { ok: false; reason: string } {
+  const r = spawnSync('python3', ['-c', 'import numpy; print(numpy.__version__)'], { encoding: 'utf8' });
+  if (r.error) return { ok: false, reason: `python3 not found (${r.error.message})` };
+  if (r.status !== 0) return { ok: false, reason: 'python3 has no numpy (Debian: apt-get install python3-numpy)' };
+  return { ok: true, version: r.stdout.trim() };
+}
+
+const PEER = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'numpy_peer.py');
+
+/** Runs the numpy peer on the same rows; its timings and results per strategy. */
+function runNumpy(rows: Float32Array[], weights: number[], f: number, strategies: Strategy[], runs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'whale-numpy-'));
+  try {
+    const data = join(dir, 'data.f32');
+    const fd = openSync(data, 'w');
+    for (const r of rows) writeSync(fd, new Uint8Array(r.buffer, r.byteOffset, r.byteLength));
+    closeSync(fd);
+    const spec = { data, clients: rows.length, params: rows[0]!.length, weights, f, beta: 0.1, runs, strategies, out: dir };
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
+    const r = spawnSync('python3', [PEER, join(dir, 'spec.json')], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    if (r.status !== 0) throw new Error(`numpy peer failed: ${r.stderr || r.error?.message}`);
+    const times = (JSON.parse(r.stdout) as { times: Record<string, number[]> }).times;
+    const out = new Map<Strategy, { timing: Timing; result: Float32Array }>();
+    for (const s of strategies) {
+      const bytes = readFileSync(join(dir, `${s}.f32`));
+      out.set(s, { timing: summarize(times[s]!), result: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) });
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0, scale = 0;
+  for (let j = 0; j < b.length; j++) {
+    diff = Math.max(diff, Math.abs(a[j]! - b[j]!));
+    scale = Math.max(scale, Math.abs(b[j]!));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
 export async function benchAggregate(
   opts: AggregateBenchOptions,
-): Promise<{ triad: TriadResult; rows: Row[]; copies: CopyRow[]; text: string }> {
+): Promise<{ triad: TriadResult; rows: Row[]; copies: CopyRow[]; numpy: string; text: string }> {
   const triad = measureTriad();
   const gpu = engine.devices().devices.some((d) => d.kind === 'cuda');
+  const numpy = numpyStatus();
+  const numpyLimit = opts.numpyLimit ?? 1e8;
   const cases: Array<[number, number, Strategy[]]> = [];
   const ns = [10, 100];
   const ps = opts.quick ? [1e5, 1e6] : [1e5, 1e6, 1e7];
@@ -68,6 +124,7 @@ export async function benchAggregate(
     const f = Math.floor((n - 3) / 4);
     const big = n * p >= 1e8;
     const runs = big ? Math.min(opts.runs, 3) : opts.runs;
+    const peer = numpy.ok && n * p <= numpyLimit ? runNumpy(rows, weights, f, strategies, runs) : undefined;
     for (const strategy of strategies) {
       // The kernels on the calling thread (in place); what the async path adds is measured below.
       const agg = (device: 'cpu' | 'cuda:0') => new Aggregator({ strategy, f, beta: 0.1, device });
@@ -77,16 +134,30 @@ export async function benchAggregate(
         const gpuAgg = agg('cuda:0');
         row.gpu = await timeRuns(runs, () => gpuAgg.aggregateSync(rows, weights));
       }
+      const np = peer?.get(strategy);
+      if (np) {
+        row.numpy = np.timing;
+        row.numpyDiff = maxRelDiff(cpuAgg.aggregateSync(rows, weights).params, np.result);
+      }
       if (strategy === 'fedavg' || n * p <= opts.referenceLimit) {
         const refRuns = n * p >= 1e7 ? 1 : Math.min(runs, 3);
         row.reference = await timeRuns(refRuns, () => reference(strategy, rows, weights, f), false);
       }
       results.push(row);
-      process.stderr.write(`  ${strategy} N=${n} P=${p}: cpu ${fmt(row.cpu.medianMs)} ms\n`);
+      process.stderr.write(`  ${strategy} N=${n} P=${p}: cpu ${fmt(row.cpu.medianMs)} ms, numpy ${fmt(row.numpy?.medianMs)} ms\n`);
     }
   }
   const copies = await benchAsyncCopy(opts);
-  return { triad, rows: results, copies, text: `${render(triad, results, gpu)}\n\n${renderCopies(copies)}` };
+  const numpyNote = numpy.ok
+    ? `numpy ${numpy.version} (bench/numpy_peer.py, Flower's computations, one process, same data): np ms, np/cpu = its time / ours, np diff = max |ours - numpy| / max |numpy|; Krum's peer computes only the upper triangle of the pairwise norms (Flower computes both)`
+    : `numpy column skipped: ${numpy.reason}`;
+  return {
+    triad,
+    rows: results,
+    copies,
+    numpy: numpy.ok ? numpy.version : numpy.reason,
+    text: `${render(triad, results, gpu, numpy.ok)}\n${numpyNote}\n\n${renderCopies(copies)}`,
+  };
 }
 
 interface CopyRow {
@@ -152,9 +223,10 @@ function renderCopies(rows: CopyRow[]): string {
   ].join('\n');
 }
 
-function render(triad: TriadResult, rows: Row[], gpu: boolean): string {
+function render(triad: TriadResult, rows: Row[], gpu: boolean, numpy: boolean): string {
   const gbs = (r: Row, t?: Timing) => (t ? (r.clients * r.params * 4) / (t.medianMs / 1e3) / 1e9 : undefined);
   const header = ['strategy', 'N', 'P', 'ref ms', 'cpu ms', 'cpu GB/s', 'cpu/triad', 'ref/cpu'];
+  if (numpy) header.push('np ms', 'np/cpu', 'np diff');
   if (gpu) header.push('gpu ms', 'gpu GB/s', 'cpu/gpu');
   const body = rows.map((r) => {
     const cpuGBs = gbs(r, r.cpu);
@@ -168,6 +240,9 @@ function render(triad: TriadResult, rows: Row[], gpu: boolean): string {
       fmt(cpuGBs !== undefined ? cpuGBs / triad.bestGBs : undefined),
       r.reference ? `${fmt(r.reference.medianMs / r.cpu.medianMs, 1)}x` : '—',
     ];
+    if (numpy) {
+      cells.push(fmt(r.numpy?.medianMs), r.numpy ? `${fmt(r.numpy.medianMs / r.cpu.medianMs, 1)}x` : '—', r.numpyDiff?.toExponential(1) ?? '—');
+    }
     if (gpu) cells.push(fmt(r.gpu?.medianMs), fmt(gbs(r, r.gpu)), r.gpu ? `${fmt(r.cpu.medianMs / r.gpu.medianMs, 1)}x` : '—');
     return cells;
   });

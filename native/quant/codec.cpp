@@ -66,6 +66,7 @@ void split(size_t count, size_t grain, bool parallel, Fn fn) {
 struct Kernels {
   decltype(&kernels::encode_int8) enc_int8 = kernels::encode_int8;
   decltype(&kernels::decode_int8) dec_int8 = kernels::decode_int8;
+  decltype(&kernels::encode_int4) enc_int4 = kernels::encode_int4;
   decltype(&kernels::encode_fp16) enc_fp16 = kernels::encode_fp16;
   decltype(&kernels::decode_fp16) dec_fp16 = kernels::decode_fp16;
 };
@@ -77,6 +78,7 @@ const Kernels& pick() {
     if (kernels::avx2::available() && !std::getenv("WHALE_NO_AVX2")) {
       t.enc_int8 = kernels::avx2::encode_int8;
       t.dec_int8 = kernels::avx2::decode_int8;
+      t.enc_int4 = kernels::avx2::encode_int4;
       t.enc_fp16 = kernels::avx2::encode_fp16;
       t.dec_fp16 = kernels::avx2::decode_fp16;
     }
@@ -240,7 +242,7 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
       split(nb, std::max<size_t>(1, 16384 / bs), par, [&](size_t b0, size_t b1) {
         size_t bad = o.codec == Codec::kInt8
                          ? pick().enc_int8(x, n, bs, b0, b1, zero, scales, reinterpret_cast<int8_t*>(payload))
-                         : kernels::encode_int4(x, n, bs, b0, b1, zero, scales, payload);
+                         : pick().enc_int4(x, n, bs, b0, b1, zero, scales, payload);
         if (bad != kernels::kNone) note(bad);
       });
       break;

@@ -34,6 +34,13 @@ inline float int8_scale(float absmax) {
 inline constexpr float kTinyAbsmax = 0x1p-100f;
 inline constexpr float kTinyLift = 0x1p64f;
 
+// int4 scale search: the clipping ratios tried (scale = ratio * absmax / 7.5),
+// and the fixed order in which eight lane sums of squared errors are added.
+inline constexpr float kInt4Clip[] = {1.f, 0.95f, 0.9f, 0.85f, 0.8f};
+inline float lane_sum8(const float* a) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
+// The lowest int4 level is -8 unless -8 * s would overflow (|x| near FLT_MAX).
+inline float int4_low(float s) { return std::isinf(-8.f * s) ? -7.f : -8.f; }
+
 // fp16 saturates at +-65504; bf16 rounds to nearest even and saturates at its max.
 size_t encode_fp16(const float* x, size_t lo, size_t hi, bool zero_non_finite, uint16_t* out);
 void decode_fp16(const uint16_t* in, size_t lo, size_t hi, float* out);

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace whale::quant::kernels::avx2 {
@@ -22,9 +23,11 @@ WHALE_AVX2 uint32_t max_abs_bits(const float* x, size_t n) {
   for (; j + 8 <= n; j += 8) {
     m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + j)), abs_mask));
   }
-  alignas(32) uint32_t lanes[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), m);
-  uint32_t r = *std::max_element(lanes, lanes + 8);
+  // Horizontal max in registers: halves, then pairs of dwords, then neighbours.
+  m = _mm256_max_epu32(m, _mm256_permute2x128_si256(m, m, 1));
+  m = _mm256_max_epu32(m, _mm256_shuffle_epi32(m, 0x4E));
+  m = _mm256_max_epu32(m, _mm256_shuffle_epi32(m, 0xB1));
+  uint32_t r = static_cast<uint32_t>(_mm256_cvtsi256_si32(m));
   for (; j < n; ++j) {
     uint32_t u;
     std::memcpy(&u, x + j, 4);
@@ -65,6 +68,74 @@ WHALE_AVX2 void dequantize(const int8_t* q, size_t n, float scale, float* out) {
   for (; j < n; ++j) out[j] = static_cast<float>(q[j]) * scale;
 }
 
+// int4 clipping search: kernels::int4_error_units for every clipping ratio in
+// one pass over the block, eight lanes each, summed in the same order
+// (kernels::lane_sum8), so the chosen scale is the same.
+constexpr size_t kClips = sizeof(kInt4Clip) / sizeof(kInt4Clip[0]);
+
+WHALE_AVX2 void int4_errors(const float* x, size_t n, const float* s, float* err) {
+  __m256 vinv[kClips], vlow[kClips], acc[kClips];
+  float inv[kClips], low[kClips];
+  for (size_t c = 0; c < kClips; ++c) {
+    inv[c] = 1.f / s[c];
+    low[c] = kernels::int4_low(s[c]);
+    vinv[c] = _mm256_set1_ps(inv[c]);
+    vlow[c] = _mm256_set1_ps(low[c]);
+    acc[c] = _mm256_setzero_ps();
+  }
+  const __m256 v7 = _mm256_set1_ps(7.f), magic = _mm256_set1_ps(12582912.f);
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + j);
+    for (size_t c = 0; c < kClips; ++c) {
+      const __m256 y = _mm256_mul_ps(xv, vinv[c]);
+      const __m256 r = _mm256_sub_ps(_mm256_add_ps(y, magic), magic);
+      const __m256 d = _mm256_sub_ps(_mm256_min_ps(_mm256_max_ps(r, vlow[c]), v7), y);
+      acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(d, d));
+    }
+  }
+  for (size_t c = 0; c < kClips; ++c) {
+    alignas(32) float a[8];
+    _mm256_store_ps(a, acc[c]);
+    for (size_t l = 0; j + l < n; ++l) {
+      const float y = x[j + l] * inv[c];
+      const float d = std::min(7.f, std::max(low[c], round_even(y))) - y;
+      a[l] += d * d;
+    }
+    err[c] = kernels::lane_sum8(a);
+  }
+}
+
+inline int32_t int4_level(float v, float inv, float low) {
+  return static_cast<int32_t>(std::min(7.f, std::max(low, round_even(v * inv))));
+}
+
+// Levels of x / s packed two per byte, low nibble first (n may be odd).
+WHALE_AVX2 void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
+  const float inv = 1.f / s, low = kernels::int4_low(s);
+  const __m256 vinv = _mm256_set1_ps(inv), vlow = _mm256_set1_ps(low), v7 = _mm256_set1_ps(7.f);
+  const __m256 magic = _mm256_set1_ps(12582912.f);
+  const __m256i nibble = _mm256_set1_epi32(0xF);
+  // Byte 0 of each 64-bit lane (its two nibbles) to bytes 0-1 of each 128-bit half.
+  const __m256i gather = _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + j), vinv);
+    const __m256 r = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_add_ps(y, magic), magic), vlow), v7);
+    const __m256i v = _mm256_and_si256(_mm256_cvttps_epi32(r), nibble);
+    const __m256i pairs = _mm256_shuffle_epi8(_mm256_or_si256(v, _mm256_srli_epi64(v, 28)), gather);
+    const uint32_t bytes = static_cast<uint32_t>(_mm256_extract_epi16(pairs, 0)) |
+                           (static_cast<uint32_t>(_mm256_extract_epi16(pairs, 8)) << 16);
+    std::memcpy(q + j / 2, &bytes, 4);
+  }
+  for (; j < n; j += 2) {
+    const int32_t lo = int4_level(x[j], inv, low);
+    const int32_t hi = j + 1 < n ? int4_level(x[j + 1], inv, low) : 0;
+    q[j / 2] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+  }
+}
+
 }  // namespace
 
 bool available() {
@@ -86,6 +157,35 @@ size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
     }
     scales[b] = int8_scale(absmax);
     quantize(x + lo, len, absmax > 0 ? 127.f / absmax : 0.f, q + lo);
+  }
+  return kNone;
+}
+
+size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite, float* scales,
+                   uint8_t* q) {
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t lo = b * bs, len = std::min(bs, n - lo);
+    const uint32_t m = max_abs_bits(x + lo, len);
+    float absmax;
+    std::memcpy(&absmax, &m, 4);
+    if (m >= kExpMask || m == 0 || absmax < kTinyAbsmax) {  // rare: NaN/Inf, all zero, or a tiny block
+      size_t bad = kernels::encode_int4(x, n, bs, b, b + 1, zero_non_finite, scales, q);
+      if (bad != kNone) return bad;
+      continue;
+    }
+    float s[kClips], err[kClips];
+    for (size_t c = 0; c < kClips; ++c) s[c] = kInt4Clip[c] * absmax / 7.5f;
+    int4_errors(x + lo, len, s, err);
+    float best = absmax / 7.5f, best_err = INFINITY;
+    for (size_t c = 0; c < kClips; ++c) {
+      const float e = err[c] * (kInt4Clip[c] * kInt4Clip[c]);
+      if (e < best_err) {
+        best_err = e;
+        best = s[c];
+      }
+    }
+    quantize_int4(x + lo, len, best, q + lo / 2);
+    scales[b] = best;
   }
   return kNone;
 }

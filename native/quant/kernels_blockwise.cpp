@@ -50,21 +50,27 @@ WHALE_INLINE void dequantize_int8(const int8_t* q, size_t n, float scale, float*
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<float>(q[j]) * scale;
 }
 
-// The lowest int4 level is -8 unless -8 * s would overflow (|x| near FLT_MAX).
-WHALE_INLINE float int4_low(float s) { return std::isinf(-8.f * s) ? -7.f : -8.f; }
-
 // Squared error of quantizing with scale s, in units of s: sum (r - x / s)^2.
 // Scale-free, so it neither overflows for huge blocks nor underflows for tiny ones.
+// Eight lane sums reduced in a fixed order (lane_sum8), which the AVX2 kernel
+// reproduces bit for bit.
 WHALE_INLINE float int4_error_units(const float* x, size_t n, float s) {
   const float inv = 1.f / s, low = int4_low(s);
-  float e = 0.f;
-#pragma omp simd reduction(+ : e)
-  for (size_t j = 0; j < n; ++j) {
-    const float y = x[j] * inv;
-    const float d = std::min(7.f, std::max(low, round_even(y))) - y;
-    e += d * d;
+  float acc[8] = {};
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    for (size_t l = 0; l < 8; ++l) {
+      const float y = x[j + l] * inv;
+      const float d = std::min(7.f, std::max(low, round_even(y))) - y;
+      acc[l] += d * d;
+    }
   }
-  return e;
+  for (size_t l = 0; j + l < n; ++l) {
+    const float y = x[j + l] * inv;
+    const float d = std::min(7.f, std::max(low, round_even(y))) - y;
+    acc[l] += d * d;
+  }
+  return lane_sum8(acc);
 }
 
 WHALE_INLINE void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
@@ -132,7 +138,6 @@ void decode_int8(const float* scales, const int8_t* q, size_t n, size_t bs, size
 WHALE_SIMD_CLONES
 size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
                    float* scales, uint8_t* q) {
-  static constexpr float kClip[] = {1.f, 0.95f, 0.9f, 0.85f, 0.8f};
   float tmp[4096];
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);
@@ -144,7 +149,7 @@ size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bo
     float best = absmax / 7.5f;
     if (absmax > 0) {
       float best_err = INFINITY;
-      for (float c : kClip) {
+      for (float c : kInt4Clip) {
         const float s = c * absmax / 7.5f;
         const float e = int4_error_units(src, len, s) * (c * c);
         if (e < best_err) {

@@ -59,6 +59,14 @@ int main() {
       kernels::encode_fp16(x.data(), 0, n, false, h1.data());
       kernels::avx2::encode_fp16(x.data(), 0, n, false, h2.data());
       CHECK(h1 == h2, "avx2 fp16 encode == portable");
+      for (size_t b4 : {32u, 64u, 4096u}) {  // int4: same scale search, same nibbles
+        const size_t nb4 = (n + b4 - 1) / b4;
+        std::vector<float> t1(nb4), t2(nb4);
+        std::vector<uint8_t> p1((n + 1) / 2), p2((n + 1) / 2);
+        kernels::encode_int4(x.data(), n, b4, 0, nb4, false, t1.data(), p1.data());
+        kernels::avx2::encode_int4(x.data(), n, b4, 0, nb4, false, t2.data(), p2.data());
+        CHECK(t1 == t2 && p1 == p2, ("avx2 int4 encode == portable, n=" + std::to_string(n) + " bs=" + std::to_string(b4)).c_str());
+      }
     }
   }
 #endif

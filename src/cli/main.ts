@@ -9,6 +9,8 @@ const USAGE = `Usage: whale <command> [options]
 Commands:
   info        Show the version, the native build and the devices found
   start       Serve the models (HTTP V2 protocol + bus) and run the services until Ctrl-C
+  federate    Federated training on MNIST (coordinator + learners), one line per round
+  learner     One federated-learning client process (started by 'federate --processes K')
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   help        Show this help
 
@@ -29,6 +31,8 @@ export interface CliIO {
 const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  // Commands with their own options parse them themselves.
+  if (argv[0] === 'federate' || argv[0] === 'learner') return subcommand(argv[0], argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -105,6 +109,17 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   } catch (err) {
     const code = isWhaleError(err) ? ` [${err.code}]` : '';
     io.err(`whale: ${(err as Error)?.message ?? String(err)}${code}\n`);
+    return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
+  }
+}
+
+async function subcommand(name: 'federate' | 'learner', argv: string[], io: CliIO): Promise<number> {
+  try {
+    if (name === 'federate') return await (await import('./federate.js')).federateCommand(argv, io);
+    return await (await import('./learner.js')).learnerCommand(argv, io);
+  } catch (err) {
+    const code = isWhaleError(err) ? ` [${err.code}]` : '';
+    io.err(`whale ${name}: ${(err as Error)?.message ?? String(err)}${code}\n`);
     return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
   }
 }

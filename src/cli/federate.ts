@@ -1,0 +1,138 @@
+/** `whale federate`: federated MNIST training as in McMahan et al. 2017, one line per round. */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { WhaleError } from '../core/base/errors.js';
+import { createLogger } from '../core/base/logger.js';
+import { runMnistFederation, type MnistFederationOptions } from '../core/federation/orchestration/mnist-federation.js';
+import type { RoundResult } from '../core/federation/orchestration/round-result.js';
+import type { CliIO } from './main.js';
+
+export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition iid|noniid [options]
+
+  --clients N        clients (data shards) in all (default 100)
+  --fraction C       fraction selected per round (default 0.1)
+  --epochs E         local epochs (default 1)
+  --batch B          local batch size, or 'inf' for the whole shard (default 10)
+  --lr LR            client learning rate (default 0.05)
+  --rounds R         rounds at most (default 10)
+  --target A         stop at this test accuracy, e.g. 0.97
+  --processes K      learners in K child processes over Kafka (needs KAFKA_BROKERS); default: in this process
+  --strategy S       fedavg | median | trimmed-mean | krum (default fedavg)
+  --uplink U         f32 | int8 | fp16 | topk (default f32); --topk-ratio R with topk
+  --mu M             FedProx proximal term (default 0)
+  --lr-decay D       client learning-rate decay per round (default 1)
+  --seed S           data split, selection and initialisation seed (default 1)
+  --train-count N    use only the first N training images (default all 60,000)
+  --store-dir DIR    blob store and checkpoint directory (default: a new temporary one); a
+                     directory with a checkpoint of the same --federation-id resumes from it
+  --federation-id ID name of the federation (default: derived from the settings and the time)
+  --json FILE        write the summary and every round as JSON
+`;
+
+function fmtBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
+}
+
+export function roundLine(r: RoundResult): string {
+  const acc = r.testAccuracy === undefined ? '   -   ' : `${(r.testAccuracy * 100).toFixed(2)}%`;
+  const loss = r.testLoss === undefined ? '-' : r.testLoss.toFixed(4);
+  const lost = r.missing.length + r.failed.length > 0 ? `  missing ${r.missing.length} failed ${r.failed.length}` : '';
+  return `round ${String(r.round).padStart(4)}  selected ${String(r.selected).padStart(3)}  received ${String(r.received).padStart(3)}  test acc ${acc}  loss ${loss}  up ${fmtBytes(r.bytesUp)}  down ${fmtBytes(r.bytesDown)}  ${r.seconds.toFixed(2)} s${lost}`;
+}
+
+export function parseFederateArgs(argv: string[]): MnistFederationOptions & { json?: string } {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string', default: '2nn' },
+      partition: { type: 'string', default: 'iid' },
+      clients: { type: 'string', default: '100' },
+      fraction: { type: 'string', default: '0.1' },
+      epochs: { type: 'string', default: '1' },
+      batch: { type: 'string', default: '10' },
+      lr: { type: 'string', default: '0.05' },
+      rounds: { type: 'string', default: '10' },
+      target: { type: 'string' },
+      processes: { type: 'string', default: '0' },
+      strategy: { type: 'string', default: 'fedavg' },
+      uplink: { type: 'string', default: 'f32' },
+      'topk-ratio': { type: 'string' },
+      mu: { type: 'string' },
+      'lr-decay': { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      'train-count': { type: 'string' },
+      'store-dir': { type: 'string' },
+      'federation-id': { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const num = (name: string, s: string, ok: (n: number) => boolean, what: string): number => {
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new WhaleError('ERR_CONFIG', `--${name}: expected ${what}, got '${s}'`, { field: name });
+    return n;
+  };
+  const int = (name: string, s: string, min: number) => num(name, s, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
+  const oneOf = <T extends string>(name: string, s: string, options: readonly T[]): T => {
+    if (!options.includes(s as T)) throw new WhaleError('ERR_CONFIG', `--${name}: one of ${options.join(', ')}, got '${s}'`, { field: name });
+    return s as T;
+  };
+  return {
+    model: oneOf('model', v.model!, ['2nn', 'cnn'] as const),
+    partition: oneOf('partition', v.partition!, ['iid', 'noniid'] as const),
+    clients: int('clients', v.clients!, 1),
+    fraction: num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]'),
+    epochs: int('epochs', v.epochs!, 1),
+    batch: v.batch === 'inf' || v.batch === 'Infinity' ? 0 : int('batch', v.batch!, 1),
+    lr: num('lr', v.lr!, (n) => n > 0, 'a number > 0'),
+    rounds: int('rounds', v.rounds!, 1),
+    ...(v.target === undefined ? {} : { target: num('target', v.target, (n) => n > 0 && n <= 1, 'an accuracy in (0, 1]') }),
+    processes: int('processes', v.processes!, 0),
+    strategy: oneOf('strategy', v.strategy!, ['fedavg', 'median', 'trimmed-mean', 'krum'] as const),
+    uplink: oneOf('uplink', v.uplink!, ['f32', 'int8', 'fp16', 'topk'] as const),
+    ...(v['topk-ratio'] === undefined ? {} : { topkRatio: num('topk-ratio', v['topk-ratio'], (n) => n > 0 && n <= 1, 'a number in (0, 1]') }),
+    ...(v.mu === undefined ? {} : { mu: num('mu', v.mu, (n) => n >= 0, 'a number >= 0') }),
+    ...(v['lr-decay'] === undefined ? {} : { clientLrDecay: num('lr-decay', v['lr-decay'], (n) => n > 0, 'a number > 0') }),
+    seed: int('seed', v.seed!, 0),
+    ...(v['train-count'] === undefined ? {} : { trainCount: int('train-count', v['train-count'], 1) }),
+    ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
+    ...(v['federation-id'] === undefined ? {} : { federationId: v['federation-id'] }),
+    ...(v.json === undefined ? {} : { json: v.json }),
+  };
+}
+
+export async function federateCommand(argv: string[], io: CliIO, isTTY = process.stdout.isTTY === true): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(FEDERATE_USAGE);
+    return 0;
+  }
+  let opts;
+  try {
+    opts = parseFederateArgs(argv);
+  } catch (err) {
+    io.err(`whale federate: ${(err as Error).message}\n\n${FEDERATE_USAGE}`);
+    return 2;
+  }
+  const { json, ...o } = opts;
+  const bar = (done: number): string => {
+    const width = 30;
+    const filled = Math.round((done / o.rounds) * width);
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${o.rounds}`;
+  };
+  io.out(`federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`);
+  if (isTTY) io.out(`${bar(0)}\r`);
+  const result = await runMnistFederation({
+    ...o,
+    logger: createLogger('federate', (process.env.WHALE_LOG_LEVEL as 'warn' | undefined) ?? 'warn'),
+    onRound: (r) => io.out(`${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
+    onLearnerExit: (id, code, signal) => {
+      if (code !== 0) io.err(`learner ${id} exited (code ${code}, signal ${signal})\n`);
+    },
+  });
+  const best = result.bestAccuracy === undefined ? '-' : `${(result.bestAccuracy * 100).toFixed(2)}%`;
+  const toTarget = o.target === undefined ? '' : `  rounds to ${(o.target * 100).toFixed(1)}%: ${result.roundsToTarget ?? `not reached in ${result.completedRounds}`}`;
+  const rejected = Object.entries(result.rejected).map(([k, n]) => `${k} ${n}`).join(', ');
+  io.out(`${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`);
+  if (json) writeFileSync(json, JSON.stringify({ options: o, ...result }, null, 2));
+  return 0;
+}

@@ -219,6 +219,50 @@ export interface NativeAnomalyBankHandle {
   stateBytes(): number;
 }
 
+export type NativeVectorMetric = 'l2' | 'ip' | 'cosine';
+export type NativeVectorStorage = 'f32' | 'int8';
+
+export interface NativeVectorIndexConfig {
+  dim: number;
+  metric: NativeVectorMetric;
+  storage: NativeVectorStorage;
+  /** int8 storage: the codec block size (32..4096, even). */
+  blockSize: number;
+  /** Inverted lists once trained (0: exact only). */
+  nlist: number;
+  nprobe: number;
+}
+
+export interface NativeVectorSearchOptions extends Partial<NativeDeviceOptions> {
+  queries: Float32Array;
+  k: number;
+  nprobe?: number;
+  exact?: boolean;
+  /** Bitmap by label: bit l of byte l >> 3. */
+  allow?: Uint8Array;
+  parallel?: boolean;
+}
+
+export interface NativeVectorSearchResult {
+  /** nq x k, best first; 4294967295 where fewer than k rows matched. */
+  labels: Uint32Array;
+  distances: Float32Array;
+  device: string;
+}
+
+/** native/vindex through bindings/vindex.cc. */
+export interface NativeVectorIndexHandle {
+  add(labels: Uint32Array, vectors: Float32Array): void;
+  addBlobs(labels: Uint32Array, blobs: Uint8Array[]): void;
+  remove(labels: Uint32Array): number;
+  train(opts: { samples?: Float32Array; iterations: number; seed: number; parallel?: boolean }, async: false): void;
+  train(opts: { samples?: Float32Array; iterations: number; seed: number; parallel?: boolean }, async: true): Promise<void>;
+  search(opts: NativeVectorSearchOptions, async: false): NativeVectorSearchResult;
+  search(opts: NativeVectorSearchOptions, async: true): Promise<NativeVectorSearchResult>;
+  setNprobe(nprobe: number): void;
+  stats(): { size: number; trained: boolean; memoryBytes: number; nprobe: number };
+}
+
 export interface NativeBinding {
   quantEncode(opts: NativeEncodeOptions, async: false): Uint8Array;
   quantEncode(opts: NativeEncodeOptions, async: true): Promise<Uint8Array>;
@@ -238,6 +282,7 @@ export interface NativeBinding {
   serverOptStep(opts: NativeServerOptOptions, async: false): string;
   serverOptStep(opts: NativeServerOptOptions, async: true): Promise<string>;
   NativeScheduler: new (priorityClasses: number) => NativeSchedulerHandle;
+  NativeVectorIndex: new (config: NativeVectorIndexConfig) => NativeVectorIndexHandle;
   NativeAnomalyBank: new (options: NativeAnomalyOptions) => NativeAnomalyBankHandle;
   NativeMemoryPool: new (opts: { backend: 'host' | 'cuda'; device?: number; capBytes?: number }) => NativeMemoryPoolHandle;
   poolBenchPairs(opts: { backend: 'host' | 'cuda'; device?: number; bytes: number; pairs: number; live?: number }): {

@@ -26,3 +26,6 @@ export {
   type PipelineConfig,
 } from './config/whale-config.js';
 export * from './core/resource-management/index.js';
+export * from './core/quality/index.js';
+export * from './core/federation/routing/index.js';
+export * from './core/federation/monitoring/index.js';

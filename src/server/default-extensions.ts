@@ -3,6 +3,7 @@
  * Each capability adds its factory here; tests build servers without them or with their own.
  */
 import type { WhaleConfig } from '../config/whale-config.js';
+import { qualityRoutingExtension } from '../core/federation/routing/routing-extension.js';
 import { resourceExtension } from '../core/resource-management/server-extension.js';
 import { MonitoringExtension } from './monitoring.js';
 import type { ServerExtension } from './whale-server.js';
@@ -12,6 +13,7 @@ export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => 
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
   (_config, env) => new MonitoringExtension({ env }), // /metrics, /healthz, /dashboard, alerts, metric history
   resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
+  qualityRoutingExtension, // /v1/tasks/{task}/infer routing, /v1/feedback + whale.quality.feedback, /v1/evaluate, /v1/routing
 ];
 
 export async function defaultExtensions(config: WhaleConfig, env: NodeJS.ProcessEnv = process.env): Promise<ServerExtension[]> {

@@ -1,0 +1,1 @@
+export { QualityMonitor, type QualityMonitorOptions, type QualityPoint } from './quality-monitor.js';

@@ -1,0 +1,148 @@
+/**
+ * HTTP routes of quality and routing (tried before the V2 routes):
+ * - POST /v1/feedback: one feedback (see FEEDBACK_SCHEMA) → 202 {accepted, route, quality}.
+ * - POST /v1/tasks/{task}/infer: a V2 infer body; the router picks the model
+ *   and level; the answer is a V2 response whose `id` (the request's, or one
+ *   made here) is what feedback names. parameters: level, tenant, session,
+ *   priority, timeout_ms.
+ * - POST /v1/evaluate: {response, context?, requirements?} → the evaluator's scores.
+ * - GET /v1/routing: per task, the arms with their shares, quality and cost;
+ *   the latest quality points.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import { WhaleError, type WhaleErrorCode } from '../../base/errors.js';
+import { LEVELS, type Level, type ProcessingPipeline } from '../../processing/processing-pipeline.js';
+import type { QualityEvaluator } from '../../quality/evaluation/quality-evaluator.js';
+import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
+import type { QualityMonitor } from '../monitoring/quality-monitor.js';
+import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../../../server/v2-tensors.js';
+import type { RouteOptimizer } from './route-optimizer.js';
+
+export interface QualityRoutesContext {
+  pipeline: ProcessingPipeline;
+  analyzer: FeedbackAnalyzer;
+  optimizer: RouteOptimizer;
+  evaluator: QualityEvaluator;
+  monitor: QualityMonitor;
+  maxBodyBytes: number;
+  /** False while the server starts or drains. */
+  accepting: () => boolean;
+}
+
+const STATUS: Partial<Record<WhaleErrorCode, number>> = {
+  ERR_INVALID_ARG: 400,
+  ERR_SHAPE_MISMATCH: 400,
+  ERR_NON_FINITE: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_MODEL_NOT_FOUND: 404,
+  ERR_PAYLOAD_TOO_LARGE: 413,
+  ERR_MODEL_NOT_READY: 503,
+  ERR_OVERLOADED: 503,
+  ERR_SHUTTING_DOWN: 503,
+  ERR_DEADLINE_EXCEEDED: 504,
+  ERR_TIMEOUT: 504,
+};
+
+export function qualityRoutes(c: QualityRoutesContext) {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts[0] !== 'v1') return false;
+    const method = req.method ?? 'GET';
+    const isTask = parts[1] === 'tasks' && parts.length === 4 && parts[3] === 'infer';
+    const known = (parts.length === 2 && ['feedback', 'evaluate', 'routing'].includes(parts[1]!)) || isTask;
+    if (!known) return false;
+    try {
+      if (parts[1] === 'routing') {
+        if (method !== 'GET') return send(res, 405, { error: `${url.pathname} accepts GET` });
+        const tasks = c.optimizer.taskNames().map((t) => c.optimizer.stats(t));
+        return send(res, 200, { tasks, quality: c.monitor.latest() });
+      }
+      if (method !== 'POST') return send(res, 405, { error: `${url.pathname} accepts POST` });
+      if (!c.accepting()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
+      const body = await readJson(req, c.maxBodyBytes);
+      if (parts[1] === 'feedback') {
+        const f = c.analyzer.submitFeedback(body);
+        return send(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });
+      }
+      if (parts[1] === 'evaluate') {
+        const b = (body ?? {}) as { response?: unknown; context?: never; requirements?: never };
+        if (typeof body !== 'object' || body === null || !('response' in b)) throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
+        return send(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
+      }
+      return send(res, 200, await infer(c, req, decodeURIComponent(parts[2]!), body));
+    } catch (err) {
+      const e = err instanceof WhaleError ? err : new WhaleError('ERR_NATIVE', (err as Error)?.message ?? String(err));
+      if (!res.headersSent) send(res, STATUS[e.code] ?? 500, { error: e.message, code: e.code, ...(e.field ? { field: e.field } : {}) });
+      return true;
+    }
+  };
+}
+
+async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string, body: unknown): Promise<unknown> {
+  const request = parseInferRequest(body);
+  const params = request.parameters ?? {};
+  const level = params.level;
+  if (level !== undefined && !LEVELS.includes(level as Level)) throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, { field: 'parameters.level' });
+  const abort = new AbortController();
+  req.once('close', () => {
+    if (!req.complete || req.destroyed) abort.abort();
+  });
+  const result = await c.pipeline.processRequest({
+    task,
+    inputs: toNamedTensors(request.inputs),
+    signal: abort.signal,
+    ...(request.id === undefined ? {} : { requestId: request.id }),
+    ...(level === undefined ? {} : { level: level as Level }),
+    ...param(params, 'tenant', 'string'),
+    ...param(params, 'session', 'string'),
+    ...param(params, 'priority', 'number'),
+    ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
+  });
+  return {
+    model_name: result.model,
+    model_version: result.modelVersion,
+    id: result.requestId,
+    parameters: { task, level: result.level, cached: result.cached, models: result.models.join(','), device: result.device },
+    outputs: fromNamedTensors(result.outputs, request.outputs),
+  };
+}
+
+function param(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {
+  const v = params[key];
+  if (v === undefined) return {};
+  if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
+  }
+  return { [as]: v };
+}
+
+function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
+      } else chunks.push(chunk);
+    });
+    req.once('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (err) {
+        reject(new WhaleError('ERR_INVALID_ARG', `body: not valid JSON (${(err as Error).message})`, { field: 'body' }));
+      }
+    });
+    req.once('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): true {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+  return true;
+}

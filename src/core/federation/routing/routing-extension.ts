@@ -1,0 +1,230 @@
+/**
+ * The quality and routing extension `whale start` runs: routes task requests
+ * between the models (and levels) serving them, takes feedback over HTTP
+ * (POST /v1/feedback) and the bus (whale.quality.feedback), learns from it,
+ * watches quality over time, raises `quality.drop` events, and lets the
+ * QualityOptimizer apply what the policy allows (shift traffic, disable a
+ * model's arms on a rollback).
+ */
+import type { Registry } from 'prom-client';
+
+import { WhaleError } from '../../base/errors.js';
+import { createLogger, type Logger } from '../../base/logger.js';
+import type { ModelInterface } from '../../base/model.js';
+import type { NamedTensors } from '../../base/tensor.js';
+import { EmbeddingSimilarity } from '../../quality/evaluation/embedding.js';
+import { QualityEvaluator } from '../../quality/evaluation/quality-evaluator.js';
+import { QualityPerformanceMetrics } from '../../quality/metrics/performance-metrics.js';
+import { FeedbackAnalyzer, type QualityDrop } from '../../quality/optimization/feedback-analyzer.js';
+import { QualityOptimizer, type QualityProposal } from '../../quality/optimization/quality-optimizer.js';
+import { QualityMonitor } from '../monitoring/quality-monitor.js';
+import type { WhaleConfig } from '../../../config/whale-config.js';
+import type { Subscription } from '../../../transport/bus.js';
+import type { ServerExtension, WhaleServer } from '../../../server/whale-server.js';
+import { subscribeFeedback } from './feedback-topic.js';
+import { qualityRoutes } from './http-routes.js';
+import { LoadBalancer } from './load-balancer.js';
+import { RequestDispatcher } from './request-dispatcher.js';
+import { RouteOptimizer, type TaskRouting } from './route-optimizer.js';
+import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from './routing-config.js';
+
+export interface QualityRoutingParts {
+  analyzer: FeedbackAnalyzer;
+  metrics: QualityPerformanceMetrics;
+  optimizer: RouteOptimizer;
+  balancer: LoadBalancer;
+  dispatcher: RequestDispatcher;
+  evaluator: QualityEvaluator;
+  monitor: QualityMonitor;
+  qualityOptimizer: QualityOptimizer;
+}
+
+export class QualityRoutingExtension implements ServerExtension {
+  readonly name = 'quality-routing';
+  private readonly config: RoutingConfig;
+  private readonly logger: Logger;
+  private parts: QualityRoutingParts | undefined;
+  private sub: Subscription | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private server: WhaleServer | undefined;
+  private running = false;
+
+  /** defaultModel names the default task when the routing config lists none; maxBodyBytes bounds /v1 bodies. */
+  constructor(routing: RoutingConfig = {}, private readonly opts: { defaultModel?: string; maxBodyBytes?: number; logger?: Logger } = {}) {
+    this.config = parseRoutingConfig(routing);
+    this.logger = opts.logger ?? createLogger('quality');
+  }
+
+  /** The live components (after start). */
+  get components(): QualityRoutingParts {
+    if (!this.parts) throw new WhaleError('ERR_INVALID_STATE', 'the quality-routing extension has not started');
+    return this.parts;
+  }
+
+  async start(server: WhaleServer): Promise<void> {
+    const c = this.config;
+    this.server = server;
+    const analyzer = new FeedbackAnalyzer(c.feedback ?? {});
+    const metrics = new QualityPerformanceMetrics();
+    const tasks = this.tasks(server);
+    const optimizer = new RouteOptimizer({ tasks, bandit: c.bandit ?? {}, reward: c.reward ?? {}, seed: c.bandit?.seed ?? 1 });
+    const balancer = new LoadBalancer({ replicas: c.replicas ?? {} });
+    const dispatcher = new RequestDispatcher({
+      optimizer,
+      balancer,
+      analyzer,
+      metrics,
+      isHosted: (n) => server.host.has(n),
+      isReady: (n) => server.host.isReady(n),
+      process: (r) => server.pipeline.processRequest(r),
+      logger: this.logger,
+    });
+    const evaluator = new QualityEvaluator(c.embeddingModel ? { embedding: this.embedding(server, c.embeddingModel) } : {});
+    const monitor = new QualityMonitor({ analyzer, metrics });
+    const qualityOptimizer = new QualityOptimizer(c.policy ?? {}, this.logger);
+    this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer };
+    this.appliers(qualityOptimizer, optimizer);
+    analyzer.onQualityDrop((d) => void this.onDrop(d));
+    const registry = (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
+    if (registry) monitor.attach(registry);
+    server.pipeline.setRouter(dispatcher);
+    server.http.addHandler((req, res, url) =>
+      this.running
+        ? qualityRoutes({ pipeline: server.pipeline, analyzer, optimizer, evaluator, monitor, maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024, accepting: () => server.accepting })(req, res, url)
+        : false,
+    );
+    this.sub = await subscribeFeedback(server.messaging.bus, analyzer);
+    this.every(c.sampleEveryMs ?? 10_000, () => monitor.sample());
+    if ((c.optimizeEveryMs ?? 30_000) > 0) this.every(c.optimizeEveryMs ?? 30_000, () => void this.optimize());
+    this.running = true;
+    this.logger.info('quality routing started', { tasks: Object.keys(tasks).join(',') });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.sub?.close();
+    this.sub = undefined;
+    this.server?.pipeline.setRouter(undefined);
+    this.parts?.dispatcher.close();
+  }
+
+  /** One pass of the QualityOptimizer over every routed model; returns its proposals. */
+  async optimize(dropped?: QualityDrop): Promise<QualityProposal[]> {
+    const p = this.components;
+    const out: QualityProposal[] = [];
+    for (const task of p.optimizer.taskNames()) {
+      const arms = p.optimizer.stats(task).arms;
+      const figures = new Map(arms.map((a) => [a.model, p.analyzer.stats(a.model).current.quality] as const));
+      for (const a of arms) {
+        const q = figures.get(a.model)!;
+        if (q.n === 0 && dropped?.model !== a.model) continue;
+        const perf = p.metrics.summary(a.model);
+        out.push(
+          ...(await p.qualityOptimizer.optimizeModelQuality(a.model, {
+            quality: Number.isFinite(q.estimate) ? clamp01(q.estimate) : 0,
+            low: q.low,
+            high: q.high,
+            samples: q.n,
+            ...(a.level === undefined ? {} : { level: a.level }),
+            dropDetected: dropped?.model === a.model,
+            ...(Number.isFinite(perf.latency.p99) ? { latencyP99Ms: perf.latency.p99 * 1000 } : {}),
+            alternatives: arms
+              .filter((b) => b.model !== a.model)
+              .map((b) => {
+                const f = figures.get(b.model)!;
+                return { modelId: b.model, quality: Number.isFinite(f.estimate) ? clamp01(f.estimate) : 0, low: f.low, high: f.high, samples: f.n };
+              }),
+          })),
+        );
+      }
+    }
+    return out;
+  }
+
+  private tasks(server: WhaleServer): Record<string, TaskRouting> {
+    const routed = this.config.tasks;
+    const hostedOrReplicas = (m: string) => server.host.has(m) || (this.config.replicas?.[m] ?? []).every((r) => server.host.has(r));
+    if (routed && Object.keys(routed).length > 0) {
+      const out: Record<string, TaskRouting> = {};
+      for (const [name, t] of Object.entries(routed)) {
+        out[name] = {
+          ...t,
+          arms: t.arms.map((a, i) => {
+            if (!hostedOrReplicas(a.model) || (!server.host.has(a.model) && !this.config.replicas?.[a.model])) {
+              throw new WhaleError('ERR_CONFIG', `routing.tasks.${name}.arms[${i}].model: no hosted model or replica group '${a.model}'`, { field: `routing.tasks.${name}.arms[${i}].model` });
+            }
+            return { id: a.id ?? (a.level ? `${a.model}@${a.level}` : a.model), model: a.model, ...(a.level ? { level: a.level } : {}) };
+          }),
+        };
+      }
+      return out;
+    }
+    const names = server.host.names().filter((n) => server.host.isReady(n));
+    const first = names[0];
+    if (!first) return {};
+    const wanted = this.opts.defaultModel;
+    const base = server.host.get(wanted !== undefined && names.includes(wanted) ? wanted : first);
+    const arms = names.filter((n) => sameSignature(server.host.get(n), base)).map((n) => ({ id: n, model: n }));
+    return { [base.name]: { arms } };
+  }
+
+  private embedding(server: WhaleServer, name: string): EmbeddingSimilarity {
+    if (!server.host.has(name)) throw new WhaleError('ERR_CONFIG', `routing.embeddingModel: no hosted model '${name}'`, { field: 'routing.embeddingModel' });
+    const model = server.host.get(name);
+    return new EmbeddingSimilarity({ inputs: model.inputs, run: async (inputs) => (await server.scheduler.scheduleTask({ model: name, input: inputs })) as NamedTensors });
+  }
+
+  private appliers(q: QualityOptimizer, optimizer: RouteOptimizer): void {
+    q.setApplier('shift-traffic', (p) => {
+      for (const task of optimizer.taskNames()) {
+        const arms = optimizer.stats(task).arms;
+        const from = arms.find((a) => a.model === p.params.from);
+        const to = arms.find((a) => a.model === p.params.to);
+        if (from && to) optimizer.shiftTraffic(task, from.id, to.id, Number(p.params.share));
+      }
+    });
+    q.setApplier('rollback-version', (p) => {
+      // The host serves one version per name: the faulty model's arms stop taking traffic.
+      for (const { task, arm } of optimizer.armsOfModel(p.modelId)) {
+        if (optimizer.stats(task).arms.filter((a) => a.enabled).length > 1) optimizer.setArmEnabled(task, arm, false);
+      }
+    });
+  }
+
+  private async onDrop(d: QualityDrop): Promise<void> {
+    this.logger.warn('quality drop', { ...d });
+    await this.server?.messaging.publishEvent('quality.drop', { ...d }).catch((err: Error) => this.logger.warn('quality.drop event not published', { error: err.message }));
+    await this.optimize(d).catch((err: Error) => this.logger.warn('quality optimization failed', { error: err.message }));
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(() => {
+      try {
+        fn();
+      } catch (err) {
+        this.logger.warn('quality task failed', { error: (err as Error).message });
+      }
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}
+
+/** The factory registered in server/default-extensions.ts. */
+export function qualityRoutingExtension(config: WhaleConfig, env: NodeJS.ProcessEnv): QualityRoutingExtension {
+  return new QualityRoutingExtension(loadRoutingConfig({ env, ...(config.source ? { configSource: config.source } : {}) }), {
+    defaultModel: config.pipeline.defaultModel,
+    maxBodyBytes: config.http.maxBodyBytes,
+  });
+}
+
+function sameSignature(a: ModelInterface, b: ModelInterface): boolean {
+  const sig = (m: ModelInterface) => JSON.stringify([m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]), m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)])]);
+  return sig(a) === sig(b);
+}
+
+function clamp01(v: number): number {
+  return Math.min(1, Math.max(0, v));
+}

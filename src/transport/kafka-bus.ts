@@ -35,12 +35,14 @@ export class KafkaBus extends BaseBus {
   private readonly logger: Logger;
   private producer: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
+  private readonly brokers: string[];
 
   constructor(o: KafkaBusOptions) {
     super('kafka');
     if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
       throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS)', { field: 'options.brokers' });
     }
+    this.brokers = [...o.brokers];
     this.logger = o.logger ?? createLogger('kafka-bus');
     this.idempotent = o.idempotent ?? true;
     this.joinTimeoutMs = o.joinTimeoutMs ?? 30_000;
@@ -86,8 +88,9 @@ export class KafkaBus extends BaseBus {
     this.consumers.add(consumer);
     // Ready = joined and one fetch done: only then is a new group's start offset
     // ("latest") resolved, so a message published after subscribe() resolves is seen.
+    let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
+      timer = setTimeout(
         () => reject(new WhaleError('ERR_TIMEOUT', `consumer group ${opts.group} did not join ${topic} within ${this.joinTimeoutMs} ms`, { retriable: true })),
         this.joinTimeoutMs,
       );
@@ -99,8 +102,24 @@ export class KafkaBus extends BaseBus {
         });
       });
     });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? false });
+    // Settled below or abandoned when connecting fails: never an unhandled rejection.
+    ready.catch(() => undefined);
+    const abandon = async (err: unknown): Promise<never> => {
+      clearTimeout(timer);
+      this.consumers.delete(consumer);
+      await consumer.disconnect().catch(() => undefined);
+      if (err instanceof WhaleError) throw err;
+      throw new WhaleError('ERR_UNAVAILABLE', `kafka: cannot subscribe to ${topic} on ${this.brokers.join(',')}: ${(err as Error)?.message ?? String(err)}`, {
+        retriable: true,
+        cause: err,
+      });
+    };
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? false });
+    } catch (err) {
+      return abandon(err);
+    }
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 4,
@@ -120,7 +139,7 @@ export class KafkaBus extends BaseBus {
         await consumer.commitOffsets([{ topic: t, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
       },
     });
-    await ready;
+    await ready.catch(abandon);
     return {
       close: async () => {
         this.consumers.delete(consumer);

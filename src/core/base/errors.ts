@@ -23,6 +23,8 @@ export type WhaleErrorCode =
   // Transport and services
   | 'ERR_TIMEOUT'
   | 'ERR_BUS_CLOSED'
+  /** A backend (Kafka, Redis, a database) cannot be reached. */
+  | 'ERR_UNAVAILABLE'
   | 'ERR_INVALID_MESSAGE'
   | 'ERR_NOT_FOUND'
   | 'ERR_CONFLICT'

@@ -120,6 +120,8 @@ function reasonOf(err: unknown): RejectReason {
   if (isWhaleError(err, 'ERR_NOT_FOUND')) return 'missing-blob';
   if (isWhaleError(err, 'ERR_SHAPE_MISMATCH')) return 'shape';
   if (isWhaleError(err, 'ERR_INVALID_MESSAGE')) return 'malformed';
+  // The codec refuses to decode NaN/Infinity (a blob the encoder could not have written).
+  if (isWhaleError(err, 'ERR_CORRUPT') && /NaN or Infinity/.test(err.message)) return 'non-finite';
   return 'corrupt';
 }
 

@@ -91,28 +91,28 @@ export class GpuAllocator {
   /** Device memory for the model (an opaque address for native kernels). */
   allocateMemory(modelId: string, bytes: number): number {
     const s = this.shares.get(modelId);
-    if (!s) throw new WhaleError('ERR_QUOTA_EXCEEDED', `model '${modelId}' has no GPU share`, { field: 'gpu', model: modelId, resource: 'gpu' });
+    if (!s) throw new WhaleError('ERR_QUOTA_EXCEEDED', `gpu: model '${modelId}' has no GPU share`, { field: 'gpu', model: modelId, resource: 'gpu' });
     try {
       return this.devices.get(s.device)!.pool.allocate(this.owner(modelId), bytes);
     } catch (err) {
       if (isWhaleError(err) || !(err instanceof Error)) throw err;
       const code = (err as { code?: string }).code;
       if (code === 'ERR_QUOTA_EXCEEDED') {
-        throw new WhaleError('ERR_QUOTA_EXCEEDED', `model '${modelId}': ${bytes} bytes on ${s.device} would exceed its GPU share (${s.fraction}): ${err.message}`, {
+        throw new WhaleError('ERR_QUOTA_EXCEEDED', `gpu: model '${modelId}': ${bytes} bytes on ${s.device} would exceed its GPU share (${s.fraction}): ${err.message}`, {
           field: 'gpu',
           model: modelId,
           resource: 'gpu_memory',
           retriable: true,
         });
       }
-      if (code === 'ERR_OUT_OF_MEMORY') throw new WhaleError('ERR_OUT_OF_MEMORY', `${s.device}: ${err.message}`, { field: 'bytes', retriable: true });
+      if (code === 'ERR_OUT_OF_MEMORY') throw new WhaleError('ERR_OUT_OF_MEMORY', `bytes: ${s.device}: ${err.message}`, { field: 'bytes', retriable: true });
       throw new WhaleError(code === 'ERR_INVALID_ARG' ? 'ERR_INVALID_ARG' : 'ERR_NATIVE', err.message, { field: 'bytes', cause: err });
     }
   }
 
   freeMemory(modelId: string, address: number): void {
     const s = this.shares.get(modelId);
-    if (!s) throw new WhaleError('ERR_INVALID_ARG', `model '${modelId}' has no GPU share`, { field: 'modelId' });
+    if (!s) throw new WhaleError('ERR_INVALID_ARG', `modelId: model '${modelId}' has no GPU share`, { field: 'modelId' });
     try {
       this.devices.get(s.device)!.pool.free(address);
     } catch (err) {

@@ -41,7 +41,7 @@ export class MemoryAllocator {
     const a = this.account(modelId);
     if (a.used + bytes > a.budget) {
       a.refused++;
-      throw new WhaleError('ERR_QUOTA_EXCEEDED', `model '${modelId}': ${kind} of ${bytes} bytes would exceed its memory quota (${a.used} of ${a.budget} bytes in use)`, {
+      throw new WhaleError('ERR_QUOTA_EXCEEDED', `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed its memory quota (${a.used} of ${a.budget} bytes in use)`, {
         field: 'memory',
         model: modelId,
         resource: 'memory',
@@ -50,7 +50,7 @@ export class MemoryAllocator {
     }
     if (this.used + bytes > this.totalBytes) {
       a.refused++;
-      throw new WhaleError('ERR_QUOTA_EXCEEDED', `model '${modelId}': ${kind} of ${bytes} bytes would exceed the node's memory limit (${this.used} of ${this.totalBytes} bytes in use)`, {
+      throw new WhaleError('ERR_QUOTA_EXCEEDED', `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed the node's memory limit (${this.used} of ${this.totalBytes} bytes in use)`, {
         field: 'memory',
         model: modelId,
         resource: 'memory',

@@ -60,10 +60,11 @@ export class QuotaManager {
 
   constructor(readonly store: QuotaStore = new LocalQuotaStore()) {}
 
-  /** Sets (or replaces) the model's resource quota; the allocators follow at once. */
+  /** Sets (or replaces) the model's resource quota (memory Infinity: no budget); the allocators follow at once. */
   setQuota(modelId: string, cpu: number, memory: number, gpu: number): ResourceQuota {
     checkName(modelId, 'modelId');
-    const q = { cpu: check(cpu, 'cpu'), memory: check(memory, 'memory'), gpu: check(gpu, 'gpu') };
+    // memory may be Infinity: no budget.
+    const q = { cpu: check(cpu, 'cpu'), memory: memory === Infinity ? memory : check(memory, 'memory'), gpu: check(gpu, 'gpu') };
     this.quotas.set(modelId, q);
     for (const l of this.listeners) l(modelId, q);
     return { ...q };

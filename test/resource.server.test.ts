@@ -1,0 +1,111 @@
+// Resource management inside a running server: models get their resources on
+// start and give them back on stop, GET /v1/resources reports devices, usage,
+// allocations and quotas, a model at its quota gets typed errors over HTTP
+// while another proceeds, quotas change at run time, metrics reach whale.metrics.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { silentLogger } from '../src/core/base/logger.js';
+import { ResourceExtension } from '../src/core/resource-management/server-extension.js';
+import { parseConfig } from '../src/config/whale-config.js';
+import { WhaleServer } from '../src/server/whale-server.js';
+import { MessagingService } from '../src/services/messaging-service.js';
+import { MemoryStateStore } from '../src/services/state-store.js';
+import { LocalBus } from '../src/transport/local-bus.js';
+import { http, rowsInput, scaleModel } from './support/serving.js';
+import { until } from './helpers.js';
+
+describe('resource management in whale start', () => {
+  const free = scaleModel('free', 2);
+  const limited = scaleModel('limited', 3);
+  const bus = new LocalBus();
+  const metrics: string[] = [];
+  let server: WhaleServer;
+  let ext: ResourceExtension;
+  let url: string;
+
+  beforeAll(async () => {
+    const config = parseConfig(
+      {
+        http: { port: 0 },
+        models: [
+          { name: 'free', adapter: 'onnx', path: '/unused/free.onnx' },
+          { name: 'limited', adapter: 'onnx', path: '/unused/limited.onnx', resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 2, burst: 2, maxConcurrent: 4 } },
+        ],
+        resources: { intervalMs: 200 },
+        shutdownGraceMs: 1000,
+      },
+      '/',
+    );
+    const messaging = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'res-node', logger: silentLogger });
+    await bus.subscribe('whale.metrics', (m) => void metrics.push((m.payload as { name: string }).name), { group: 'test' });
+    ext = new ResourceExtension(config, {}, { gpus: [{ id: 'gpu:host0', index: 0, totalBytes: 64 * 1024 * 1024 }], gpuBackend: 'host' });
+    server = new WhaleServer({ config, messaging, models: [free.model, limited.model], logger: silentLogger, serverVersion: 'test', extensions: [ext] });
+    ({ url } = await server.start());
+  });
+  afterAll(() => server?.stop());
+
+  it('GET /v1/resources: devices, usage, allocations and quotas per model', async () => {
+    await until(() => ext.manager!.monitor.stats().ticks > 0, 10_000);
+    const { status, body } = await http(`${url}/v1/resources`);
+    expect(status).toBe(200);
+    expect(body.devices.cpu.units).toBeGreaterThan(0);
+    expect(body.usage.cpu.cores).toBeGreaterThan(0);
+    expect(body.usage.memory.total).toBeGreaterThan(body.usage.memory.process.rss);
+    expect(body.models.limited).toMatchObject({
+      granted: { cpu: 0.5, memory: 4096, gpu: 0 },
+      quota: { cpu: 0.5, memory: 4096, gpu: 0 },
+      rateLimit: { requestsPerSecond: 2, burst: 2, maxConcurrent: 4 },
+    });
+    expect(body.models.free.granted.cpu).toBe(body.devices.cpu.units);
+    expect(body.allocations.gpuPools['gpu:host0']).toMatchObject({ backend: 'host', allocated: 0 });
+    expect(body.quotas.store).toBe('local');
+  });
+
+  it('a model over its requests/s gets ERR_QUOTA_EXCEEDED while the other proceeds; usage is attributed', async () => {
+    const send = (m: string) => http(`${url}/v2/models/${m}/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
+    const limitedAnswers = await Promise.all([1, 2, 3, 4, 5].map(() => send('limited')));
+    const ok = limitedAnswers.filter((a) => a.status === 200);
+    const refused = limitedAnswers.filter((a) => a.body?.code === 'ERR_QUOTA_EXCEEDED');
+    expect(ok.length).toBe(2); // the burst
+    expect(refused.length).toBe(3);
+    expect(refused[0]!.body.error).toContain('limited');
+    const freeAnswers = await Promise.all([1, 2, 3, 4, 5].map(() => send('free')));
+    expect(freeAnswers.every((a) => a.status === 200)).toBe(true);
+    const { body } = await http(`${url}/v1/resources`);
+    expect(body.models.limited.usage).toMatchObject({ rows: 2 });
+    expect(body.models.free.usage.rows).toBe(5);
+    expect(body.models.free.usage.wallMs).toBeGreaterThan(0);
+    expect(body.models.limited.memory).toMatchObject({ used: 0, byKind: { batch: 0 } }); // buffers released after answering
+  });
+
+  it('a request bigger than the model memory quota is refused with the model and resource named', async () => {
+    await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { requestsPerSecond: 1000, burst: 1000 } });
+    const rows = Array.from({ length: 300 }, () => [1, 2, 3, 4]); // 4800 bytes > 4096
+    const r = await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) });
+    expect(r.body.code).toBe('ERR_QUOTA_EXCEEDED');
+    expect(r.body.error).toMatch(/memory: model 'limited'/);
+  });
+
+  it('PUT /v1/resources/quotas/<model> changes the quota at run time; bad input is a typed 400', async () => {
+    const put = await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { memory: 1 << 20, gpu: 0.25 } });
+    expect(put.status).toBe(200);
+    expect(put.body.quota).toEqual({ cpu: 0.5, memory: 1 << 20, gpu: 0.25 });
+    const { body } = await http(`${url}/v1/resources`);
+    expect(body.models.limited.gpu).toMatchObject({ device: 'gpu:host0', fraction: 0.25, cap: 16 * 1024 * 1024 });
+    expect(body.models.limited.granted).toMatchObject({ gpu: 0.25 });
+    const rows = Array.from({ length: 300 }, () => [1, 2, 3, 4]);
+    expect((await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) })).status).toBe(200);
+    expect((await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { cpu: 'lots' } })).body).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', json: {} })).status).toBe(404);
+  });
+
+  it('publishes resource metrics on whale.metrics; stop gives every resource back', async () => {
+    expect(await until(() => metrics.includes('resource.cpu.load') && metrics.includes('resource.model.cpu_ms'), 10_000)).toBe(true);
+    const manager = ext.manager!;
+    await server.stop();
+    expect(manager.modelNames()).toEqual([]);
+    expect(manager.memory.snapshot().used).toBe(0);
+    expect(manager.gpu.stats()['gpu:host0']!.allocated).toBe(0);
+    expect(limited.model.resourceStatus().allocated).toBeNull();
+  });
+});

@@ -39,11 +39,12 @@ export const FEEDBACK_SCHEMA = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: false, strict: true }).compile(FEEDBACK_SCHEMA);
+const validate = new Ajv({ allErrors: false, strict: false }).compile(FEEDBACK_SCHEMA);
 
 export function parseFeedback(raw: unknown, at = 'feedback'): FeedbackInput {
   if (validate(raw)) return raw as unknown as FeedbackInput;
-  const e = validate.errors?.[0];
+  // anyOf reports its branches' errors first; the anyOf error itself says what is missing.
+  const e = validate.errors?.find((x) => x.keyword === 'anyOf') ?? validate.errors?.[0];
   let field = at + (e?.instancePath ?? '').replace(/\//g, '.');
   let message = e?.message ?? 'invalid';
   if (e?.keyword === 'required') field += `.${(e.params as { missingProperty: string }).missingProperty}`;

@@ -45,7 +45,14 @@ export type WhaleErrorCode =
   | 'ERR_CANCELLED'
   | 'ERR_SHUTTING_DOWN'
   | 'ERR_EXECUTION_FAILED'
-  | 'ERR_MODEL_REMOVED';
+  | 'ERR_MODEL_REMOVED'
+  // Federation security (core/federation/security, core/federation/privacy)
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_REPLAY'
+  | 'ERR_UNKNOWN_IDENTITY'
+  | 'ERR_REVOKED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_BELOW_THRESHOLD';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

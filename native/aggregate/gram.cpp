@@ -16,33 +16,35 @@ size_t padded(size_t n) { return (n + kTileRows - 1) / kTileRows * kTileRows; }
 
 typedef double v4du __attribute__((vector_size(32), aligned(8)));  // an unaligned load
 
-inline v4d at(const double* p) { return *reinterpret_cast<const v4du*>(p); }
-inline double lanes_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+// Macros, not functions: a vector-typed function of the portable clone would
+// change its ABI (-Wpsabi).
+#define WHALE_AT(p) (*reinterpret_cast<const v4du*>(p))
+#define WHALE_LANES_SUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
 // One 4 x 2 tile of dot products over len doubles (len a multiple of 4): rows
-// a[0..4) against rows b[0..2), eight accumulators kept in registers.
-WHALE_SIMD_CLONES
-void tile_dots(const double* a, const double* b, size_t stride, size_t len, double out[kTileRows][kTileCols]) {
+// a[0..4) against rows b[0..2), eight accumulators kept in registers. Inlined
+// into block_gram's clones, so no call per tile.
+inline __attribute__((always_inline)) void tile_dots(const double* a, const double* b, size_t stride, size_t len, double out[kTileRows][kTileCols]) {
   v4d s00 = {}, s01 = {}, s10 = {}, s11 = {}, s20 = {}, s21 = {}, s30 = {}, s31 = {};
   const double *a0 = a, *a1 = a + stride, *a2 = a + 2 * stride, *a3 = a + 3 * stride;
   const double *b0 = b, *b1 = b + stride;
   for (size_t j = 0; j < len; j += 4) {
-    const v4d y0 = at(b0 + j), y1 = at(b1 + j);
-    v4d x = at(a0 + j);
+    const v4d y0 = WHALE_AT(b0 + j), y1 = WHALE_AT(b1 + j);
+    v4d x = WHALE_AT(a0 + j);
     s00 += x * y0;
     s01 += x * y1;
-    x = at(a1 + j);
+    x = WHALE_AT(a1 + j);
     s10 += x * y0;
     s11 += x * y1;
-    x = at(a2 + j);
+    x = WHALE_AT(a2 + j);
     s20 += x * y0;
     s21 += x * y1;
-    x = at(a3 + j);
+    x = WHALE_AT(a3 + j);
     s30 += x * y0;
     s31 += x * y1;
   }
-  out[0][0] = lanes_sum(s00), out[0][1] = lanes_sum(s01), out[1][0] = lanes_sum(s10), out[1][1] = lanes_sum(s11);
-  out[2][0] = lanes_sum(s20), out[2][1] = lanes_sum(s21), out[3][0] = lanes_sum(s30), out[3][1] = lanes_sum(s31);
+  out[0][0] = WHALE_LANES_SUM(s00), out[0][1] = WHALE_LANES_SUM(s01), out[1][0] = WHALE_LANES_SUM(s10), out[1][1] = WHALE_LANES_SUM(s11);
+  out[2][0] = WHALE_LANES_SUM(s20), out[2][1] = WHALE_LANES_SUM(s21), out[3][0] = WHALE_LANES_SUM(s30), out[3][1] = WHALE_LANES_SUM(s31);
 }
 
 // Rows [0, n) of coordinates [lo, lo + len) as doubles, zero-padded to
@@ -62,6 +64,24 @@ void convert(const ClientUpdates& u, size_t lo, size_t len, double* d) {
   }
 }
 
+// The lower-triangle tiles of one converted block, added into g.
+WHALE_SIMD_CLONES
+void block_gram(const double* scratch, size_t n, size_t len4, double* g) {
+  const size_t np = padded(n);
+  double dots[kTileRows][kTileCols];
+  for (size_t i0 = 0; i0 < np; i0 += kTileRows) {
+    // Column tiles up to the diagonal of this row tile.
+    for (size_t k0 = 0; k0 < std::min(i0 + kTileRows, np); k0 += kTileCols) {
+      tile_dots(scratch + i0 * kBlock, scratch + k0 * kBlock, kBlock, len4, dots);
+      for (size_t r = 0; r < kTileRows; ++r)
+        for (size_t c = 0; c < kTileCols; ++c) {
+          const size_t i = i0 + r, k = k0 + c;
+          if (i < n && k <= i) g[i * n + k] += dots[r][c];
+        }
+    }
+  }
+}
+
 }  // namespace
 
 size_t scratch_doubles(size_t n) { return padded(n) * kBlock; }
@@ -76,23 +96,10 @@ double entry_error_bound(size_t params, size_t tasks) {
 }
 
 void accumulate(const ClientUpdates& u, size_t lo, size_t hi, double* g, double* scratch) {
-  const size_t n = u.clients(), np = padded(n);
-  double dots[kTileRows][kTileCols];
   for (size_t b = lo; b < hi; b += kBlock) {
     const size_t len = std::min(kBlock, hi - b);
     convert(u, b, len, scratch);
-    const size_t len4 = (len + 3) / 4 * 4;
-    for (size_t i0 = 0; i0 < np; i0 += kTileRows) {
-      // Lower triangle: column tiles up to the diagonal of this row tile.
-      for (size_t k0 = 0; k0 < std::min(i0 + kTileRows, np); k0 += kTileCols) {
-        tile_dots(scratch + i0 * kBlock, scratch + k0 * kBlock, kBlock, len4, dots);
-        for (size_t r = 0; r < kTileRows; ++r)
-          for (size_t c = 0; c < kTileCols; ++c) {
-            const size_t i = i0 + r, k = k0 + c;
-            if (i < n && k <= i) g[i * n + k] += dots[r][c];
-          }
-      }
-    }
+    block_gram(scratch, u.clients(), (len + 3) / 4 * 4, g);
   }
 }
 

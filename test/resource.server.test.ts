@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger } from '../src/core/base/logger.js';
 import { ResourceExtension } from '../src/core/resource-management/server-extension.js';
+import { topCommand } from '../src/cli/top.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
@@ -97,6 +98,19 @@ describe('resource management in whale start', () => {
     expect((await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) })).status).toBe(200);
     expect((await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { cpu: 'lots' } })).body).toMatchObject({ code: 'ERR_INVALID_ARG' });
     expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', json: {} })).status).toBe(404);
+  });
+
+  it('whale top reads /v1/resources and shows the models, usage and quotas', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await topCommand(['--url', url, '--count', '2', '--interval', '0.1'], { out: (x) => void out.push(x), err: (x) => void err.push(x) }, false)).toBe(0);
+    expect(out).toHaveLength(2);
+    expect(out[1]).toMatch(/^CPU .*% of \d+ cores/m);
+    expect(out[1]).toMatch(/^limited +0\.5 /m);
+    expect(out[1]).toMatch(/^free /m);
+    expect(out[1]).toContain('pool gpu:host0');
+    expect(await topCommand(['--url', 'http://127.0.0.1:1', '--count', '1'], { out: () => undefined, err: (x) => void err.push(x) }, false)).toBe(1);
+    expect(err.join('')).toContain('/v1/resources');
   });
 
   it('publishes resource metrics on whale.metrics; stop gives every resource back', async () => {

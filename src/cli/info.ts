@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { machineResources } from '../core/resource-management/monitor/machine-info.js';
 import { engine } from '../native/engine.js';
 import { packageRoot } from '../native/loader.js';
 import type { CliIO } from './main.js';
@@ -29,8 +30,9 @@ export async function infoCommand(opts: { json: boolean }, io: CliIO): Promise<n
   const build = engine.build();
   const report = engine.devices();
   const models = await modelRuntimes();
+  const machine = await machineResources();
   if (opts.json) {
-    io.out(`${JSON.stringify({ version: packageVersion(), build, ...report, models }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ version: packageVersion(), build, ...report, models, machine }, null, 2)}\n`);
     return 0;
   }
   const lines = [
@@ -41,6 +43,11 @@ export async function infoCommand(opts: { json: boolean }, io: CliIO): Promise<n
     `  compiler     ${build.compiler}`,
     `  CPU path     yes (${build.threads} threads, SIMD ${build.simd})`,
     `  CUDA path    ${build.cuda ? `yes (runtime ${build.cudaRuntime}, sm ${build.cudaArchitectures})` : 'no (built without nvcc)'}`,
+    '',
+    'Machine',
+    `  CPU          ${machine.cpu.brand}, ${machine.cpu.cores} logical / ${machine.cpu.physicalCores} physical cores`,
+    `  memory       ${(machine.memory.total / GiB).toFixed(1)} GiB (${(machine.memory.available / GiB).toFixed(1)} GiB available)`,
+    ...machine.disks.map((d) => `  disk ${d.mount.padEnd(7)} ${(d.used / GiB).toFixed(1)} / ${(d.size / GiB).toFixed(1)} GiB used`),
     '',
     'Devices',
   ];

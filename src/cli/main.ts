@@ -12,6 +12,7 @@ Commands:
   federate    Federated training on MNIST (coordinator + learners), one line per round
   learner     One federated-learning client process (started by 'federate --processes K')
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
+  top         Show a running node's resources live (devices, usage, quotas per model)
   help        Show this help
 
 Options:
@@ -33,6 +34,7 @@ const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => proc
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
   // Commands with their own options parse them themselves.
   if (argv[0] === 'federate' || argv[0] === 'learner') return subcommand(argv[0], argv.slice(1), io);
+  if (argv[0] === 'top') return topSubcommand(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -121,5 +123,15 @@ async function subcommand(name: 'federate' | 'learner', argv: string[], io: CliI
     const code = isWhaleError(err) ? ` [${err.code}]` : '';
     io.err(`whale ${name}: ${(err as Error)?.message ?? String(err)}${code}\n`);
     return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
+  }
+}
+
+async function topSubcommand(argv: string[], io: CliIO): Promise<number> {
+  try {
+    return await (await import('./top.js')).topCommand(argv, io);
+  } catch (err) {
+    const code = isWhaleError(err) ? ` [${err.code}]` : '';
+    io.err(`whale top: ${(err as Error)?.message ?? String(err)}${code}\n`);
+    return 2;
   }
 }

@@ -13,6 +13,7 @@ Commands:
   learner     One federated-learning client process (started by 'federate --processes K')
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   top         Show a running node's resources live (devices, usage, quotas per model)
+  privacy     Epsilon of DP federated training (sampling rate, noise, rounds), or the noise for an epsilon
   help        Show this help
 
 Options:
@@ -35,6 +36,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
   // Commands with their own options parse them themselves.
   if (argv[0] === 'federate' || argv[0] === 'learner') return subcommand(argv[0], argv.slice(1), io);
   if (argv[0] === 'top') return topSubcommand(argv.slice(1), io);
+  if (argv[0] === 'privacy') return privacySubcommand(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -132,6 +134,16 @@ async function topSubcommand(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     const code = isWhaleError(err) ? ` [${err.code}]` : '';
     io.err(`whale top: ${(err as Error)?.message ?? String(err)}${code}\n`);
+    return 2;
+  }
+}
+
+async function privacySubcommand(argv: string[], io: CliIO): Promise<number> {
+  try {
+    return (await import('./privacy.js')).privacyCommand(argv, io);
+  } catch (err) {
+    const code = isWhaleError(err) ? ` [${err.code}]` : '';
+    io.err(`whale privacy: ${(err as Error)?.message ?? String(err)}${code}\n`);
     return 2;
   }
 }

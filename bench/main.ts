@@ -9,10 +9,11 @@ import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchQuant } from './quant.js';
+import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -48,7 +49,9 @@ async function main(): Promise<number> {
   const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const res: { text: string } =
-    suite === 'anomaly'
+    suite === 'resources'
+      ? await benchResources({ runs, quick: values.quick })
+      : suite === 'anomaly'
       ? await benchAnomaly({ runs, quick: values.quick })
       : suite === 'aggregate'
       ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })

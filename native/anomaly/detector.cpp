@@ -10,6 +10,9 @@
 namespace whale::anomaly {
 namespace {
 
+// A pattern this many vigilances away (or the first one) counts as maximally novel.
+constexpr double kMaxExcess = 10;
+
 [[noreturn]] void bad(const char* field, const std::string& what) {
   throw EngineError(kErrInvalidArg, std::string(field) + ": " + what);
 }
@@ -49,13 +52,19 @@ Level::Level(const Params& p, uint32_t block)
       dist_(p.codebook) {}
 
 void Level::reset() {
-  filled_ = used_ = 0;
+  filled_ = used_ = muted_ = 0;
   acc_ = mean_dist_ = rate_ = 0;
   blocks_ = 0;
   std::fill(win_.begin(), win_.end(), 0.0);
 }
 
+void Level::mute(const Params& p) { muted_ = p.window * block_; }
+
 double Level::push(const Params& p, double x, double scale, double inv_scale, bool scoring) {
+  if (muted_ > 0) {
+    --muted_;
+    scoring = false;
+  }
   acc_ += x;
   if (++filled_ < block_) return 0;
   const double v = acc_ / block_;
@@ -92,9 +101,16 @@ double Level::push(const Params& p, double x, double scale, double inv_scale, bo
   const double vig = std::max(p.spread * mean_dist_ * inv_scale, p.vigilance);
   const bool novel = bi < 0 || dist > vig;
   double out = 0;
-  if (scoring && novel && blocks_ > static_cast<uint64_t>(w) + p.min_blocks) out = 1 - rate_;
+  if (scoring && novel && blocks_ > static_cast<uint64_t>(w) + p.min_blocks) {
+    // Real-valued novelty: the recent rate of novel patterns, discounted by how far
+    // beyond the vigilance this one lies (excess^2, capped).
+    const double excess = bi < 0 ? kMaxExcess : std::min(dist / vig, kMaxExcess);
+    out = 1 - rate_ / (excess * excess);
+  }
 
-  const double a = std::max(block_ / p.rate_horizon, 1.0 / static_cast<double>(blocks_ - w + 1));
+  // The rate is an EWMA that starts at 0, so the codebook's first fill (every pattern
+  // novel) does not mute a slow level for thousands of points.
+  const double a = std::min(block_ / p.rate_horizon, 1.0);
   rate_ += a * ((novel ? 1.0 : 0.0) - rate_);
   if (bi >= 0) mean_dist_ += a * (std::min(dist * scale, 4 * mean_dist_ + p.vigilance * scale) - mean_dist_);
 
@@ -128,7 +144,7 @@ Detector::Detector(const Params& p) {
 
 void Detector::reset() {
   n_ = 0;
-  min_ = max_ = 0;
+  min_ = max_ = range_rate_ = 0;
   hold_ = 0;
   for (Level& l : levels_) l.reset();
 }
@@ -146,11 +162,20 @@ size_t Level::state_bytes() const {
 double Detector::update(const Params& p, double x) {
   const bool warm = n_ >= p.warmup;
   bool outside = false;
+  double range_score = 0;
   if (n_ == 0) {
     min_ = max_ = x;
   } else {
     const double margin = p.range_tolerance * (max_ - min_);
-    outside = warm && (x > max_ + margin || x < min_ - margin);
+    const bool beyond = x > max_ + margin || x < min_ - margin;
+    outside = warm && beyond;
+    // The range component reports this value; patterns containing it are not scored.
+    if (beyond) for (Level& l : levels_) l.mute(p);
+    // A range excursion scores 1 - (recent rate of excursions): while the range is
+    // still being learned excursions are frequent and score low.
+    range_score = 1 - range_rate_;
+    const double a = std::max(1 / p.rate_horizon, 1 / static_cast<double>(n_));
+    range_rate_ += a * ((beyond ? 1.0 : 0.0) - range_rate_);
     min_ = std::min(min_, x);
     max_ = std::max(max_, x);
   }
@@ -158,7 +183,7 @@ double Detector::update(const Params& p, double x) {
   const double inv_scale = 1 / scale;
   double out = 0;
   for (Level& l : levels_) out = std::max(out, l.push(p, x, scale, inv_scale, warm));
-  if (outside) out = 1;
+  if (outside) out = std::max(out, range_score);
   ++n_;
   if (!warm) return 0;
   if (hold_ > 0) {

@@ -1,13 +1,18 @@
 // Streaming anomaly detector for one series: multi-scale window novelty.
 //
-// At each of `levels` time scales (block means of 1, 4, 16, ... points) the last
-// `window` block values form a pattern. A bounded codebook (`codebook` patterns
-// per level, least recently matched replaced first) remembers the patterns seen
-// so far. A pattern farther (RMS, in units of the observed value range) than the
-// level's vigilance from every remembered one is novel; its score is
-// 1 - (recent rate of novel patterns at that level), so novelty in a series
-// whose patterns repeat scores near 1 and novelty in a series that never
-// repeats scores near 0. A value outside the range seen so far scores 1.
+// At each of `levels` time scales (block means of 1, 4, 16, 64, ... points) the
+// last `window` block values form a pattern. A bounded codebook (`codebook`
+// patterns per level, least recently matched replaced first) remembers the
+// patterns seen so far. A pattern farther (RMS, in units of the observed value
+// range) than the level's vigilance from every remembered one is novel; its
+// score is 1 - rate / excess^2, where rate is the recent rate of novel patterns
+// at that level (an EWMA from 0) and excess = distance / vigilance (capped at
+// 10): novelty in a series whose patterns repeat scores near 1, novelty in a
+// series that never repeats scores lower, unless it is far beyond the usual.
+// A value outside the range seen so far scores 1 - (recent rate of range
+// excursions), and no level scores a pattern containing it (the excursion is
+// one event, reported by the range component). The point's score is the
+// largest of these.
 // After a score >= threshold the scores of the next `refractory` points are 0
 // (one report per event). Memory is fixed per series; score of point t uses
 // points <= t only. Everything is double precision and summed in a fixed order
@@ -25,7 +30,7 @@ struct Params {
   uint32_t refractory = 200;     // points scored 0 after a reported anomaly
   uint32_t window = 8;           // pattern length, in blocks
   uint32_t codebook = 64;        // remembered patterns per level
-  uint32_t levels = 3;           // time scales: block sizes 1, 4, 16, ...
+  uint32_t levels = 4;           // time scales: block sizes 1, 4, 16, 64, ...
   double vigilance = 0.1;        // novelty distance floor, fraction of the value range
   double spread = 3.0;           // novelty distance, multiple of the mean nearest distance
   double rate_horizon = 2000.0;  // points over which the novelty rate is averaged
@@ -45,12 +50,15 @@ class Level {
   Level(const Params& p, uint32_t block);
   // Feeds one point; returns the level's score for it (0 unless a block completes as a novel pattern).
   double push(const Params& p, double x, double scale, double inv_scale, bool scoring);
+  // Stops scoring until the current point has left the level's window.
+  void mute(const Params& p);
   void reset();
   size_t state_bytes() const;
 
  private:
   uint32_t block_;
   uint32_t filled_ = 0;  // points in the current block
+  uint32_t muted_ = 0;   // points left before the level scores again
   double acc_ = 0;
   uint64_t blocks_ = 0;  // completed blocks
   uint32_t used_ = 0;    // codebook slots in use
@@ -75,6 +83,7 @@ class Detector {
  private:
   uint64_t n_ = 0;
   double min_ = 0, max_ = 0;
+  double range_rate_ = 0;  // EWMA of range excursions
   uint32_t hold_ = 0;
   std::vector<Level> levels_;
 };

@@ -12,15 +12,15 @@ export interface AnomalyDetectorOptions {
   window?: number;
   /** Patterns remembered per time scale (memory per series grows with it). Default 64. */
   codebookSize?: number;
-  /** Time scales: block sizes 1, 4, 16, ... Default 3. */
+  /** Time scales: block sizes 1, 4, 16, 64, ... Default 4. */
   levels?: number;
   /** Smallest distance (fraction of the value range) that makes a pattern novel. Default 0.1. */
   vigilance?: number;
   /** A pattern is also novel beyond `spread` x the mean nearest distance. Default 3. */
   spread?: number;
-  /** Points over which the rate of novel patterns is averaged. Default 2000. */
+  /** Points over which the rates of novel patterns and of range excursions are averaged. Default 2000. */
   rateHorizon?: number;
-  /** A value beyond the seen range by more than this fraction of it scores 1. Default 0.02. */
+  /** A value beyond the seen range by more than this fraction of it is a range excursion. Default 0.02. */
   rangeTolerance?: number;
 }
 
@@ -32,7 +32,7 @@ export const ANOMALY_DEFAULTS: Readonly<ResolvedAnomalyOptions> = Object.freeze(
   refractoryPoints: 200,
   window: 8,
   codebookSize: 64,
-  levels: 3,
+  levels: 4,
   vigilance: 0.1,
   spread: 3,
   rateHorizon: 2000,

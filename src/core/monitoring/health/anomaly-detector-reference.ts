@@ -8,6 +8,7 @@ import { resolveAnomalyOptions, type AnomalyDetectorOptions, type ResolvedAnomal
 
 const LEARN_CAP = 50;
 const MIN_BLOCKS = 20;
+const MAX_EXCESS = 10;
 export const MAX_MAGNITUDE = 1e300;
 
 /** The checks the native detector makes on a value (same codes and messages' field). */
@@ -20,6 +21,7 @@ export function checkAnomalyValue(value: unknown, field: string): number {
 
 class ReferenceLevel {
   private filled = 0;
+  private muted = 0;
   private acc = 0;
   private blocks = 0;
   private used = 0;
@@ -42,7 +44,15 @@ class ReferenceLevel {
     this.dist = new Float64Array(o.codebookSize);
   }
 
+  mute(): void {
+    this.muted = this.o.window * this.block;
+  }
+
   push(x: number, scale: number, invScale: number, scoring: boolean): number {
+    if (this.muted > 0) {
+      this.muted--;
+      scoring = false;
+    }
     this.acc += x;
     if (++this.filled < this.block) return 0;
     const v = this.acc / this.block;
@@ -73,8 +83,11 @@ class ReferenceLevel {
     const vig = Math.max(this.o.spread * this.meanDist * invScale, this.o.vigilance);
     const novel = bi < 0 || dist > vig;
     let out = 0;
-    if (scoring && novel && this.blocks > w + MIN_BLOCKS) out = 1 - this.rate;
-    const a = Math.max(this.block / this.o.rateHorizon, 1 / (this.blocks - w + 1));
+    if (scoring && novel && this.blocks > w + MIN_BLOCKS) {
+      const excess = bi < 0 ? MAX_EXCESS : Math.min(dist / vig, MAX_EXCESS);
+      out = 1 - this.rate / (excess * excess);
+    }
+    const a = Math.min(this.block / this.o.rateHorizon, 1);
     this.rate += a * ((novel ? 1 : 0) - this.rate);
     if (bi >= 0) this.meanDist += a * (Math.min(dist * scale, 4 * this.meanDist + this.o.vigilance * scale) - this.meanDist);
     if (novel) {
@@ -103,6 +116,7 @@ export class ReferenceAnomalyDetector {
   private min = 0;
   private max = 0;
   private hold = 0;
+  private rangeRate = 0;
   private levels: ReferenceLevel[] = [];
 
   constructor(options?: AnomalyDetectorOptions) {
@@ -111,7 +125,7 @@ export class ReferenceAnomalyDetector {
   }
 
   reset(): void {
-    this.n = this.min = this.max = this.hold = 0;
+    this.n = this.min = this.max = this.hold = this.rangeRate = 0;
     this.levels = [];
     for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block));
   }
@@ -122,11 +136,17 @@ export class ReferenceAnomalyDetector {
     const o = this.options;
     const warm = this.n >= o.warmupPoints;
     let outside = false;
+    let rangeScore = 0;
     if (this.n === 0) {
       this.min = this.max = x;
     } else {
       const margin = o.rangeTolerance * (this.max - this.min);
-      outside = warm && (x > this.max + margin || x < this.min - margin);
+      const beyond = x > this.max + margin || x < this.min - margin;
+      outside = warm && beyond;
+      if (beyond) for (const level of this.levels) level.mute();
+      rangeScore = 1 - this.rangeRate;
+      const a = Math.max(1 / o.rateHorizon, 1 / this.n);
+      this.rangeRate += a * ((beyond ? 1 : 0) - this.rangeRate);
       this.min = Math.min(this.min, x);
       this.max = Math.max(this.max, x);
     }
@@ -134,7 +154,7 @@ export class ReferenceAnomalyDetector {
     const invScale = 1 / scale;
     let out = 0;
     for (const level of this.levels) out = Math.max(out, level.push(x, scale, invScale, warm));
-    if (outside) out = 1;
+    if (outside) out = Math.max(out, rangeScore);
     this.n++;
     if (!warm) return 0;
     if (this.hold > 0) {

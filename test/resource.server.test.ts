@@ -30,7 +30,7 @@ describe('resource management in whale start', () => {
         http: { port: 0 },
         models: [
           { name: 'free', adapter: 'onnx', path: '/unused/free.onnx' },
-          { name: 'limited', adapter: 'onnx', path: '/unused/limited.onnx', resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 2, burst: 2, maxConcurrent: 4 } },
+          { name: 'limited', adapter: 'onnx', path: '/unused/limited.onnx', resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 0.01, burst: 2, maxConcurrent: 4 } },
         ],
         resources: { intervalMs: 200 },
         shutdownGraceMs: 1000,
@@ -55,7 +55,7 @@ describe('resource management in whale start', () => {
     expect(body.models.limited).toMatchObject({
       granted: { cpu: 0.5, memory: 4096, gpu: 0 },
       quota: { cpu: 0.5, memory: 4096, gpu: 0 },
-      rateLimit: { requestsPerSecond: 2, burst: 2, maxConcurrent: 4 },
+      rateLimit: { requestsPerSecond: 0.01, burst: 2, maxConcurrent: 4 },
     });
     expect(body.models.free.granted.cpu).toBe(body.devices.cpu.units);
     expect(body.allocations.gpuPools['gpu:host0']).toMatchObject({ backend: 'host', allocated: 0 });
@@ -73,7 +73,7 @@ describe('resource management in whale start', () => {
     const freeAnswers = await Promise.all([1, 2, 3, 4, 5].map(() => send('free')));
     expect(freeAnswers.every((a) => a.status === 200)).toBe(true);
     const { body } = await http(`${url}/v1/resources`);
-    expect(body.models.limited.usage).toMatchObject({ rows: 2 });
+    expect(body.models.limited.usage).toMatchObject({ rows: 2 }); // the burst; 0.01/s refills nothing meanwhile
     expect(body.models.free.usage.rows).toBe(5);
     expect(body.models.free.usage.wallMs).toBeGreaterThan(0);
     expect(body.models.limited.memory).toMatchObject({ used: 0, byKind: { batch: 0 } }); // buffers released after answering
@@ -81,6 +81,9 @@ describe('resource management in whale start', () => {
 
   it('a request bigger than the model memory quota is refused with the model and resource named', async () => {
     await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { requestsPerSecond: 1000, burst: 1000 } });
+    // A new rate applies from the next request on: that one may still find the old, empty bucket.
+    await http(`${url}/v2/models/limited/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
+    await new Promise((r) => setTimeout(r, 50));
     const rows = Array.from({ length: 300 }, () => [1, 2, 3, 4]); // 4800 bytes > 4096
     const r = await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) });
     expect(r.body.code).toBe('ERR_QUOTA_EXCEEDED');

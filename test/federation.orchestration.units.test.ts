@@ -57,16 +57,17 @@ describe('ClaimCheck', () => {
   });
 });
 
-describe('CheckpointStore on the disk tier', () => {
+describe('CheckpointStore on disk', () => {
   it('round-trips the model and history, and refuses a checkpoint of another federation', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-fed-ckpt-'));
     dirs.push(dir);
     const kv = new DiskKv(dir);
     await kv.init();
     const store = new CheckpointStore(kv);
+    const otherProcess = new DiskKv(dir); // opened before the write: it must still see it
     const weights = Float32Array.from({ length: 1000 }, (_, i) => i / 7);
     await store.save({ federationId: 'a', round: 4, weights, history: [] });
-    const back = await new CheckpointStore(new DiskKv(dir)).load('a'); // a new process would open it like this
+    const back = await new CheckpointStore(otherProcess).load('a');
     expect(back?.round).toBe(4);
     expect(Array.from(back!.weights)).toEqual(Array.from(weights));
     expect(await store.load('b')).toBeUndefined();

@@ -39,6 +39,8 @@ export interface ModelCoordinatorOptions {
   /** C: fraction of the registered clients selected per round. */
   fraction: number;
   minClients?: number;
+  /** The first round waits (up to waitForClientsMs) until this many clients registered. Default 0. */
+  expectClients?: number;
   seed?: number;
   epochs: number;
   /** 0: the whole shard as one batch (B = infinity). */
@@ -85,6 +87,7 @@ export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedC
   if (!(typeof o.fraction === 'number' && o.fraction > 0 && o.fraction <= 1)) bad('fraction', `must be in (0, 1], got ${String(o.fraction)}`);
   const r = {
     minClients: o.minClients ?? 1,
+    expectClients: o.expectClients ?? 0,
     seed: o.seed ?? 1,
     roundTimeoutMs: o.roundTimeoutMs ?? 120_000,
     waitForClientsMs: o.waitForClientsMs ?? 30_000,
@@ -94,6 +97,7 @@ export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedC
     inlineBytes: o.inlineBytes ?? 256 * 1024,
   };
   int('minClients', r.minClients, 1);
+  int('expectClients', r.expectClients, 0);
   int('seed', r.seed, 0);
   int('roundTimeoutMs', r.roundTimeoutMs, 1);
   int('waitForClientsMs', r.waitForClientsMs, 0);

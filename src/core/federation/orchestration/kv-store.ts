@@ -1,12 +1,15 @@
 /**
- * Where federation blobs (claim-checked tensors) and checkpoints live: the
- * disk tier by default (one directory every process on the machine shares),
+ * Where federation blobs (claim-checked tensors) and checkpoints live: a
+ * directory by default (shared by every process on the machine),
  * Redis when configured (learners on other machines), memory for tests.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import { Redis } from 'ioredis';
 
 import { WhaleError } from '../../base/errors.js';
-import { DiskTier } from '../../memory/disk-tier.js';
 
 export interface KeyValueStore {
   readonly kind: 'disk' | 'redis' | 'memory';
@@ -34,31 +37,51 @@ export class MemoryKv implements KeyValueStore {
   async close(): Promise<void> {}
 }
 
-/** Authenticated files (HMAC, atomic rename) under `dir`, least recently used evicted past maxBytes. */
+/**
+ * One file per key in `dir`, written atomically (temp file + rename), read
+ * fresh from disk on every get so that other processes' writes are seen.
+ * Integrity is checked by the callers (claim-check blobs by their sha256,
+ * checkpoints by the hash of their weights).
+ */
 export class DiskKv implements KeyValueStore {
   readonly kind = 'disk' as const;
-  private readonly tier: DiskTier;
 
-  constructor(readonly dir: string, maxBytes = 4 * 2 ** 30) {
-    this.tier = new DiskTier({ dir, maxBytes });
-  }
+  constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
-    await this.tier.init();
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private file(key: string): string {
+    if (!/^[A-Za-z0-9._/-]{1,400}$/.test(key) || key.includes('..')) {
+      throw new WhaleError('ERR_INVALID_ARG', `key: ${JSON.stringify(key)} is not a valid store key`, { field: 'key' });
+    }
+    return join(this.dir, key.replaceAll('/', '~'));
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const r = await this.tier.get(key);
-    if (r.status === 'corrupt') throw new WhaleError('ERR_CORRUPT', `${key}: stored entry failed its integrity check (${r.reason})`, { field: key });
-    return r.status === 'hit' ? new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) : undefined;
+    try {
+      return new Uint8Array(await readFile(this.file(key)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async set(key: string, value: Uint8Array): Promise<void> {
-    await this.tier.set(key, value);
+    const target = this.file(key);
+    const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await writeFile(tmp, value, { mode: 0o600, flag: 'wx' });
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   async delete(key: string): Promise<void> {
-    await this.tier.delete(key);
+    await rm(this.file(key), { force: true });
   }
 
   async close(): Promise<void> {}

@@ -97,6 +97,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
     rounds: o.rounds,
     fraction: o.fraction,
     minClients: o.minClients ?? 1,
+    expectClients: o.clients,
     seed,
     epochs: o.epochs,
     batch: o.batch,
@@ -118,6 +119,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   let pool: LearnerPool | undefined;
   let local: FederatedLearner | undefined;
   try {
+    await coordinator.open(); // hear the learners' first registrations
     if (processes > 0) {
       const args = [
         '--federation', federationId, '--total-clients', String(o.clients), '--partition', o.partition, '--model', o.model,

@@ -80,6 +80,11 @@ export class ModelCoordinator {
     this.wake?.();
   }
 
+  /** Subscribes to registrations and updates; run() does it too, call it first to hear learners that start before run(). */
+  async open(): Promise<void> {
+    if (this.subs.length === 0) await this.subscribe();
+  }
+
   async run(): Promise<FederationSummary> {
     const o = this.options;
     const started = performance.now();
@@ -88,7 +93,8 @@ export class ModelCoordinator {
     this.history = ckpt ? ckpt.history : [];
     const resumedFrom = ckpt?.round ?? 0;
     if (ckpt) await this.tasks.event('federation.resumed', { round: ckpt.round });
-    await this.subscribe();
+    await this.open();
+    this.firstRound = resumedFrom + 1;
     let reason: FederationSummary['reason'] = 'rounds';
     try {
       const done = this.history.some((h) => o.learning.reachedTarget(h.testAccuracy));
@@ -152,7 +158,9 @@ export class ModelCoordinator {
   private async attempt(round: number, attempt: number): Promise<OpenRound | undefined> {
     const o = this.options;
     const waitUntil = Date.now() + o.waitForClientsMs;
-    while (this.registry.active().length < o.minClients && Date.now() < waitUntil) await this.sleep(Math.min(100, waitUntil - Date.now()));
+    // The first round waits for the clients the caller expects (all learners up), later ones for minClients.
+    const want = round === this.firstRound && attempt === 1 ? Math.max(o.minClients, o.expectClients) : o.minClients;
+    while (this.registry.active().length < want && Date.now() < waitUntil) await this.sleep(Math.min(100, waitUntil - Date.now()));
     const available = this.registry.active();
     if (available.length < o.minClients) return undefined;
     const selected = selectClients(available, { fraction: o.fraction, minClients: o.minClients, seed: o.seed, round: round * 101 + attempt });
@@ -208,6 +216,7 @@ export class ModelCoordinator {
     return open;
   }
 
+  private firstRound = 1;
   private roundModel: TensorRef | undefined;
   private roundBytesDown = 0;
   private readonly source = `federation-coordinator`;

@@ -62,7 +62,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
                        {InstanceMethod("add", &NativeVectorIndex::Add), InstanceMethod("addBlobs", &NativeVectorIndex::AddBlobs),
                         InstanceMethod("remove", &NativeVectorIndex::Remove), InstanceMethod("train", &NativeVectorIndex::Train),
                         InstanceMethod("search", &NativeVectorIndex::Search), InstanceMethod("setNprobe", &NativeVectorIndex::SetNprobe),
-                        InstanceMethod("stats", &NativeVectorIndex::Stats)});
+                        InstanceMethod("stats", &NativeVectorIndex::Stats),
+                        InstanceMethod("centroids", &NativeVectorIndex::Centroids)});
   }
 
   explicit NativeVectorIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeVectorIndex>(info) {
@@ -150,13 +151,22 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
     });
   }
 
-  // train({ samples?, iterations, seed, parallel }, async)
+  Napi::Value Centroids(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      const std::vector<float> c = index_->centroids();
+      Napi::Float32Array out = Napi::Float32Array::New(info.Env(), c.size());
+      std::copy(c.begin(), c.end(), out.Data());
+      return out;
+    });
+  }
+
+  // train({ samples?, iterations, seed, parallel }, async): iterations 0 with nlist samples restores saved centroids.
   Napi::Value Train(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guarded(env, [&]() -> Napi::Value {
       Napi::Object o = read_opts(info);
       const bool async = read_async(info);
-      const uint32_t iterations = read_u32(o, "iterations", 10, 1, 1000);
+      const uint32_t iterations = read_u32(o, "iterations", 10, 0, 1000);
       const uint32_t seed = read_u32(o, "seed", 1, 0, 4294967295.0);
       const bool parallel = read_bool(o, "parallel", true);
       Napi::Value samples_js = o.Get("samples");

@@ -203,6 +203,13 @@ void Index::set_nprobe(uint32_t nprobe) {
   cfg_.nprobe = nprobe;
 }
 
+std::vector<float> Index::centroids() const {
+  std::shared_lock lock(mutex_);
+  std::vector<float> out(centroids_.rows() * cfg_.dim);
+  for (size_t i = 0; i < centroids_.rows(); ++i) centroids_.decode_row(i, out.data() + i * cfg_.dim);
+  return out;
+}
+
 void Index::train(const float* samples, size_t n, uint32_t iterations, uint64_t seed, bool parallel) {
   if (cfg_.nlist == 0) invalid("nlist: this index has no inverted lists (nlist 0)");
   if (samples) check_vectors(samples, n, "samples");

@@ -35,6 +35,8 @@ class Index {
   // k-means over samples (n x dim), or over the stored rows when samples is null.
   void train(const float* samples, size_t n, uint32_t iterations, uint64_t seed, bool parallel);
   void set_nprobe(uint32_t nprobe);
+  // The trained centroids (nlist x dim), empty before training: train(c, nlist, 0, ...) restores them.
+  std::vector<float> centroids() const;
 
   // labels/dists: nq x k, best first, padded with kNoLabel / NaN.
   void search(const float* queries, size_t nq, const SearchParams& p, uint32_t* labels, float* dists) const;

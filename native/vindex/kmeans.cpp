@@ -52,6 +52,8 @@ std::vector<uint32_t> nearest_centroids(const std::vector<float>& centroids, uin
 
 std::vector<float> kmeans(const float* x, size_t n, uint32_t dim, uint32_t k, uint32_t iterations, uint64_t seed,
                           bool parallel) {
+  // No iterations on exactly k points: they are the centroids, in order (restoring a trained index).
+  if (iterations == 0 && n == k) return std::vector<float>(x, x + n * dim);
   // Initial centroids: k distinct points of a seeded shuffle.
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);

@@ -9,7 +9,8 @@
 
 namespace whale::vindex {
 
-// Returns k centroids (k x dim) trained on x (n x dim), n >= k.
+// Returns k centroids (k x dim) trained on x (n x dim), n >= k. With no
+// iterations and n == k, x itself (how a saved set of centroids is restored).
 std::vector<float> kmeans(const float* x, size_t n, uint32_t dim, uint32_t k, uint32_t iterations, uint64_t seed,
                           bool parallel);
 

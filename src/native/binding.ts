@@ -261,6 +261,8 @@ export interface NativeVectorIndexHandle {
   search(opts: NativeVectorSearchOptions, async: true): Promise<NativeVectorSearchResult>;
   setNprobe(nprobe: number): void;
   stats(): { size: number; trained: boolean; memoryBytes: number; nprobe: number };
+  /** nlist x dim trained centroids (empty before training). */
+  centroids(): Float32Array;
 }
 
 export interface NativeBinding {

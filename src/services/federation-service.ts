@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../core/base/errors.js';
 import { silentLogger, type Logger } from '../core/base/logger.js';
+import type { KnowledgeSink } from '../core/federation/knowledge-sharing/federation-sink.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope, type Envelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
@@ -70,6 +71,8 @@ export interface FederationServiceOptions {
   replay?: ReplayWindowOptions;
   /** How long finished collaboration records are kept (default 1 h). */
   retentionMs?: number;
+  /** Stores every knowledge item this node receives (knowledgeSink(manager)) before models see it; a failed store is retried by the bus. */
+  knowledge?: KnowledgeSink;
   logger?: Logger;
 }
 
@@ -93,6 +96,7 @@ export class FederationService {
   private subs: Subscription[] = [];
   private readonly retentionMs: number;
   private key: Buffer | undefined;
+  private sink: KnowledgeSink | undefined;
 
   constructor(
     private bus: Bus,
@@ -102,6 +106,12 @@ export class FederationService {
     this.retentionMs = o.retentionMs ?? 3_600_000;
     this.logger = o.logger ?? silentLogger;
     this.replay = new ReplayGuard(() => this.store, o.nodeId, o.replay);
+    this.sink = o.knowledge;
+  }
+
+  /** Stores received knowledge through this sink from now on (knowledgeSink(manager)); undefined stops it. */
+  storeKnowledgeIn(sink: KnowledgeSink | undefined): void {
+    this.sink = sink;
   }
 
   async initialize(): Promise<void> {
@@ -224,6 +234,7 @@ export class FederationService {
       if (targets.length > 0) await this.deliverEncrypted(p, e, base);
       return;
     }
+    await this.sink?.receive({ messageId: e.id, ...base, data: p.data });
     for (const model of targets) await this.models.get(model)?.onKnowledge?.({ ...base, data: p.data });
     for (const l of this.listeners) await l({ ...base, data: p.data });
   }
@@ -247,6 +258,7 @@ export class FederationService {
     try {
       const verdict = await this.replay.check(sealed.messageId, sealed.sentAt);
       if (verdict !== 'ok') throw this.reject(verdict, e, what);
+      await this.sink?.receive({ messageId: sealed.messageId, ...base, data });
       await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
       // Remembered only once delivered: a failed delivery is retried by the bus, not refused as a replay.
       await this.replay.remember(sealed.messageId, sealed.sentAt);

@@ -114,6 +114,30 @@ describe('AnomalyDetector: behaviour', () => {
     expect(first).toBeLessThan(6100);
   });
 
+  it('reports a missing daily peak (a change of the periodic pattern, inside the seen range) within that day', () => {
+    const day = 288;
+    const skipped = 11 * day;
+    const z = noise(14 * day, 1);
+    const x = z.map((v, i) => {
+      const phase = i % day;
+      const high = phase >= 100 && phase < 180 && !(i >= skipped && i < skipped + day);
+      return (high ? 80 : 20) + 1.5 * v;
+    });
+    const r = new AnomalyDetector().updateBatch(x);
+    const hits = [...r.anomalies.keys()].filter((i) => r.anomalies[i] === 1 && i >= 1000);
+    expect(hits.length).toBeGreaterThanOrEqual(1);
+    expect(hits[0]).toBeGreaterThanOrEqual(skipped + 100);
+    expect(hits[0]).toBeLessThan(skipped + 180);
+    expect(Array.from(r.scores.subarray(skipped + 100, skipped + 180)).some((s) => s > 0 && s < 1)).toBe(true);
+  });
+
+  it('a level shift beyond the range is reported once, not again by the slower time scales', () => {
+    const x = noise(4000, 12).map((v, i) => 30 + 0.5 * v + 4 * Math.sin(i / 15) + (i >= 3000 ? 20 : 0));
+    const r = new AnomalyDetector().updateBatch(x);
+    const hits = [...r.anomalies.keys()].filter((i) => r.anomalies[i] === 1 && i >= 2000);
+    expect(hits).toEqual([3000]);
+  });
+
   it('a single point scores 0; warm-up points score 0', () => {
     expect(new AnomalyDetector().update(1e6)).toEqual({ score: 0, anomaly: false });
     const r = new AnomalyDetector({ warmupPoints: 100 }).updateBatch(noise(100, 1).map((v) => v * 1e3));

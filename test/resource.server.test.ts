@@ -70,6 +70,10 @@ describe('resource management in whale start', () => {
     expect(ok.length).toBe(2); // the burst
     expect(refused.length).toBe(3);
     expect(refused[0]!.body.error).toContain('limited');
+    expect(refused.map((a) => a.status)).toEqual([429, 429, 429]);
+    const again = await fetch(`${url}/v2/models/limited/infer`, { method: 'POST', body: JSON.stringify(rowsInput([[1, 2, 3, 4]])) });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
     const freeAnswers = await Promise.all([1, 2, 3, 4, 5].map(() => send('free')));
     expect(freeAnswers.every((a) => a.status === 200)).toBe(true);
     const { body } = await http(`${url}/v1/resources`);

@@ -40,6 +40,7 @@ const STATUS: Partial<Record<WhaleErrorCode, number>> = {
   ERR_PAYLOAD_TOO_LARGE: 413,
   ERR_MODEL_NOT_READY: 503,
   ERR_OVERLOADED: 503,
+  ERR_QUOTA_EXCEEDED: 429,
   ERR_SHUTTING_DOWN: 503,
   ERR_CANCELLED: 499 as number,
   ERR_DEADLINE_EXCEEDED: 504,
@@ -104,6 +105,8 @@ export class InferenceHttpServer {
       if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { url: req.url, error: (err as Error).message });
       if (!res.headersSent) {
         if (status === 413) res.setHeader('connection', 'close');
+        const retryAfterMs = err instanceof WhaleError ? Number(err.details.retryAfterMs) : NaN;
+        if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) res.setHeader('retry-after', String(Math.ceil(retryAfterMs / 1000)));
         send(res, status, body);
       }
     } finally {

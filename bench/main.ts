@@ -8,12 +8,13 @@ import { benchAggregate } from './aggregate.js';
 import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
+import { benchFederated } from './federation.js';
 import { benchQuant } from './quant.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'federated'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -26,6 +27,9 @@ async function main(): Promise<number> {
         quick: { type: 'boolean', default: false },
         json: { type: 'string' },
         'reference-limit': { type: 'string', default: '1e8' },
+        rows: { type: 'string' },
+        'max-rounds': { type: 'string' },
+        partitions: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -48,8 +52,16 @@ async function main(): Promise<number> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
+  const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
   const res: { text: string } =
-    suite === 'resources'
+    suite === 'federated'
+      ? await benchFederated({
+          quick: values.quick,
+          ...(list(values.rows) ? { rows: list(values.rows) } : {}),
+          ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
+          ...(list(values.partitions) ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> } : {}),
+        })
+      : suite === 'resources'
       ? await benchResources({ runs, quick: values.quick })
       : suite === 'anomaly'
       ? await benchAnomaly({ runs, quick: values.quick })

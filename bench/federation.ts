@@ -1,0 +1,153 @@
+/**
+ * Federated MNIST against McMahan et al. 2017 ("Communication-Efficient
+ * Learning of Deep Networks from Decentralized Data"), Tables 1 and 2:
+ * rounds to a target test accuracy at C = 0.1 with 100 clients, IID and
+ * pathological non-IID, our run printed beside the paper's figure, with wall
+ * time, seconds per round and bytes per round.
+ *
+ * Rounds to target as in the paper: the accuracy curve made monotone (best so
+ * far) and the crossing round interpolated linearly. A row that does not reach
+ * the target within --max-rounds says so with its best accuracy.
+ *
+ *   npm run bench -- federated [--rows 2nn-b10-iid,...] [--max-rounds N] [--quick] [--json FILE]
+ */
+import { runMnistFederation } from '../src/core/federation/orchestration/mnist-federation.js';
+import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
+import { silentLogger } from '../src/core/base/logger.js';
+import type { Partition } from '../src/core/federation/learning/client/mnist-partition.js';
+import { createMnistTrainer } from '../src/core/federation/learning/client/tfjs-trainer.js';
+import { fmt, median, table } from './stats.js';
+
+interface PaperRow {
+  id: string;
+  model: '2nn' | 'cnn';
+  label: string;
+  epochs: number;
+  /** 0: B = infinity. */
+  batch: number;
+  target: number;
+  /** Paper's rounds to target (IID, non-IID). */
+  paper: { iid: number; noniid: number };
+  /** Our client learning rate (the paper tuned theirs on a grid). */
+  lr: number;
+}
+
+export const PAPER_ROWS: PaperRow[] = [
+  { id: '2nn-binf', model: '2nn', label: '2NN FedSGD E=1 B=∞', epochs: 1, batch: 0, target: 0.97, paper: { iid: 1474, noniid: 1796 }, lr: 0.5 },
+  { id: '2nn-b10', model: '2nn', label: '2NN FedAvg E=1 B=10', epochs: 1, batch: 10, target: 0.97, paper: { iid: 87, noniid: 664 }, lr: 0.1 },
+  { id: 'cnn-binf', model: 'cnn', label: 'CNN FedSGD E=1 B=∞', epochs: 1, batch: 0, target: 0.99, paper: { iid: 626, noniid: 483 }, lr: 0.2 },
+  { id: 'cnn-e1-b50', model: 'cnn', label: 'CNN FedAvg E=1 B=50', epochs: 1, batch: 50, target: 0.99, paper: { iid: 65, noniid: 600 }, lr: 0.1 },
+  { id: 'cnn-e1-b10', model: 'cnn', label: 'CNN FedAvg E=1 B=10', epochs: 1, batch: 10, target: 0.99, paper: { iid: 34, noniid: 350 }, lr: 0.05 },
+  { id: 'cnn-e5-b50', model: 'cnn', label: 'CNN FedAvg E=5 B=50', epochs: 5, batch: 50, target: 0.99, paper: { iid: 29, noniid: 334 }, lr: 0.1 },
+  { id: 'cnn-e5-b10', model: 'cnn', label: 'CNN FedAvg E=5 B=10', epochs: 5, batch: 10, target: 0.99, paper: { iid: 20, noniid: 229 }, lr: 0.05 },
+  { id: 'cnn-e20-b10', model: 'cnn', label: 'CNN FedAvg E=20 B=10', epochs: 20, batch: 10, target: 0.99, paper: { iid: 18, noniid: 173 }, lr: 0.05 },
+];
+
+/** First (fractional) round where the best-so-far accuracy reaches the target, interpolated. */
+export function roundsToTarget(curve: ReadonlyArray<{ round: number; accuracy: number }>, target: number): number | undefined {
+  let best = 0;
+  let prev = { round: 0, accuracy: 0 };
+  for (const p of curve) {
+    const acc = Math.max(best, p.accuracy);
+    if (acc >= target) {
+      const span = acc - prev.accuracy;
+      return span > 0 ? prev.round + ((target - prev.accuracy) / span) * (p.round - prev.round) : p.round;
+    }
+    best = acc;
+    prev = { round: p.round, accuracy: acc };
+  }
+  return undefined;
+}
+
+export interface FederatedRowResult {
+  id: string;
+  label: string;
+  partition: Partition;
+  paper: number;
+  ours?: number;
+  ratio?: number;
+  roundsRun: number;
+  bestAccuracy?: number;
+  lr: number;
+  wallSeconds: number;
+  secondsPerRound?: number;
+  bytesUpPerRound?: number;
+  bytesDownPerRound?: number;
+  note?: string;
+}
+
+export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRounds?: number; partitions?: Partition[] }): Promise<{ text: string; rows: FederatedRowResult[] }> {
+  const wanted = o.rows ?? (o.quick ? ['2nn-b10'] : ['2nn-b10', '2nn-binf', ...PAPER_ROWS.filter((r) => r.model === 'cnn').map((r) => r.id)]);
+  const partitions = o.partitions ?? (o.quick ? ['iid'] : ['iid', 'noniid']);
+  const cnnProblem = await createMnistTrainer('cnn').then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+  const out: FederatedRowResult[] = [];
+  for (const row of PAPER_ROWS.filter((r) => wanted.includes(r.id))) {
+    for (const partition of partitions) {
+      const paper = row.paper[partition];
+      if (row.model === 'cnn' && cnnProblem) {
+        out.push({ id: row.id, label: row.label, partition, paper, roundsRun: 0, lr: row.lr, wallSeconds: 0, note: `not run: ${cnnProblem}` });
+        continue;
+      }
+      const maxRounds = o.maxRounds ?? (o.quick ? 20 : Math.ceil(paper * 1.3));
+      const curve: Array<{ round: number; accuracy: number }> = [];
+      const results: RoundResult[] = [];
+      process.stderr.write(`federated: ${row.label} ${partition}, lr ${row.lr}, up to ${maxRounds} rounds\n`);
+      const res = await runMnistFederation({
+        model: row.model,
+        partition,
+        clients: 100,
+        fraction: 0.1,
+        epochs: row.epochs,
+        batch: row.batch,
+        lr: row.lr,
+        rounds: maxRounds,
+        target: row.target,
+        logger: silentLogger,
+        onRound: (r) => {
+          results.push(r);
+          curve.push({ round: r.round, accuracy: r.testAccuracy ?? 0 });
+          if (r.round % 10 === 0) process.stderr.write(`  round ${r.round}: ${fmt((r.testAccuracy ?? 0) * 100)}% (${fmt(r.seconds)} s)\n`);
+        },
+      });
+      const ours = roundsToTarget(curve, row.target);
+      out.push({
+        id: row.id,
+        label: row.label,
+        partition,
+        paper,
+        ...(ours === undefined ? {} : { ours, ratio: ours / paper }),
+        roundsRun: res.completedRounds,
+        ...(res.bestAccuracy === undefined ? {} : { bestAccuracy: res.bestAccuracy }),
+        lr: row.lr,
+        wallSeconds: res.wallSeconds,
+        secondsPerRound: median(results.map((r) => r.seconds)),
+        bytesUpPerRound: median(results.map((r) => r.bytesUp)),
+        bytesDownPerRound: median(results.map((r) => r.bytesDown)),
+        ...(ours === undefined ? { note: `target ${row.target} not reached in ${res.completedRounds} rounds` } : {}),
+      });
+    }
+  }
+  const mib = (b: number | undefined) => (b === undefined ? '-' : fmt(b / 2 ** 20, 2));
+  const text = table(
+    ['row', 'data', 'lr', 'paper rounds', 'our rounds', 'ours/paper', 'best acc %', 'rounds run', 'wall s', 's/round', 'MiB up/round', 'MiB down/round', 'note'],
+    out.map((r) => [
+      r.label,
+      r.partition,
+      String(r.lr),
+      String(r.paper),
+      r.ours === undefined ? '-' : fmt(r.ours, 1),
+      r.ratio === undefined ? '-' : fmt(r.ratio, 2),
+      r.bestAccuracy === undefined ? '-' : fmt(r.bestAccuracy * 100, 2),
+      String(r.roundsRun),
+      fmt(r.wallSeconds, 0),
+      r.secondsPerRound === undefined ? '-' : fmt(r.secondsPerRound, 2),
+      mib(r.bytesUpPerRound),
+      mib(r.bytesDownPerRound),
+      r.note ?? '',
+    ]),
+  );
+  return { text: `Federated MNIST, 100 clients, C = 0.1 (McMahan et al. 2017, Tables 1-2; targets 97% 2NN, 99% CNN)\n${text}`, rows: out };
+}

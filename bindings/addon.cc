@@ -8,6 +8,7 @@ void init_sched(Napi::Env env, Napi::Object exports);
 void init_vindex(Napi::Env env, Napi::Object exports);
 void init_anomaly(Napi::Env env, Napi::Object exports);
 void init_alloc(Napi::Env env, Napi::Object exports);
+void init_secagg(Napi::Env env, Napi::Object exports);
 }  // namespace whale::bindings
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -18,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whale::bindings::init_vindex(env, exports);
   whale::bindings::init_anomaly(env, exports);
   whale::bindings::init_alloc(env, exports);
+  whale::bindings::init_secagg(env, exports);
   return exports;
 }
 

@@ -294,4 +294,8 @@ export interface NativeBinding {
   };
   cudaPoolAvailable(device: number): { available: boolean; reason: string };
   gpuTelemetry(): NativeGpuTelemetry;
+  /** native/secagg (bindings/secagg.cc): acc += Σ signs[j]·ChaCha20(seeds[j]) mod 2^bits, in place, synchronous. Absent in older builds. */
+  secaggAddMasks?(opts: { acc: Uint32Array; seeds: Uint8Array; signs: Int8Array; bits: number; parallel?: boolean }): void;
+  /** out = Σ rows mod 2^bits, synchronous. */
+  secaggSumRows?(opts: { out: Uint32Array; rows: Uint32Array[]; bits: number; parallel?: boolean }): void;
 }

@@ -124,6 +124,17 @@ void Index::erase(uint32_t label) {
 
 void Index::insert(uint32_t label, const float* x, const int8_t* codes, const float* scales) {
   erase(label);
+  if (cfg_.storage == Storage::kInt8 && !codes && trained_) {
+    // Quantize first and pick the list by what is stored, as train() does.
+    Store one = make_store(cfg_);
+    one.push_f32(label, x);
+    std::vector<float> stored(cfg_.dim);
+    one.decode_row(0, stored.data());
+    Store& s = lists_[list_for(stored.data())];
+    s.push_copy(one, 0);
+    where_[label] = Where{static_cast<uint32_t>(&s - lists_.data()), static_cast<uint32_t>(s.rows() - 1)};
+    return;
+  }
   const uint32_t list = list_for(x);
   Store& s = lists_[list];
   if (codes) {
@@ -231,7 +242,9 @@ void Index::train(const float* samples, size_t n, uint32_t iterations, uint64_t 
   if (n < cfg_.nlist) {
     invalid("samples: training " + std::to_string(cfg_.nlist) + " lists needs at least that many vectors, got " + std::to_string(n));
   }
-  const std::vector<float> coarse = coarse_copy(samples, n);
+  // Restoring saved centroids (no iterations, nlist points): they are already in the coarse space.
+  const bool restore = iterations == 0 && n == cfg_.nlist;
+  const std::vector<float> coarse = restore ? std::vector<float>(samples, samples + n * cfg_.dim) : coarse_copy(samples, n);
   const std::vector<float> c = kmeans(coarse.data(), n, cfg_.dim, cfg_.nlist, iterations, seed, parallel);
   Store centroids(Storage::kF32, cfg_.dim, 64);
   centroids.reserve(cfg_.nlist);

@@ -32,7 +32,7 @@ struct Params {
   uint32_t codebook = 64;        // remembered patterns per level
   uint32_t levels = 4;           // time scales: block sizes 1, 4, 16, 64, ...
   double vigilance = 0.1;        // novelty distance floor, fraction of the value range
-  double spread = 3.0;           // novelty distance, multiple of the mean nearest distance
+  double spread = 2.0;           // novelty distance, multiple of the mean nearest distance
   double rate_horizon = 2000.0;  // points over which the novelty rate is averaged
   double range_tolerance = 0.02; // margin beyond the seen range (fraction of it) that scores 1
   uint32_t learn_cap = 50;       // a pattern's running mean weighs at most this many matches

@@ -16,7 +16,7 @@ export interface AnomalyDetectorOptions {
   levels?: number;
   /** Smallest distance (fraction of the value range) that makes a pattern novel. Default 0.1. */
   vigilance?: number;
-  /** A pattern is also novel beyond `spread` x the mean nearest distance. Default 3. */
+  /** A pattern is also novel beyond `spread` x the mean nearest distance. Default 2. */
   spread?: number;
   /** Points over which the rates of novel patterns and of range excursions are averaged. Default 2000. */
   rateHorizon?: number;
@@ -34,7 +34,7 @@ export const ANOMALY_DEFAULTS: Readonly<ResolvedAnomalyOptions> = Object.freeze(
   codebookSize: 64,
   levels: 4,
   vigilance: 0.1,
-  spread: 3,
+  spread: 2,
   rateHorizon: 2000,
   rangeTolerance: 0.02,
 });

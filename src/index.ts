@@ -4,6 +4,7 @@ export { parseDevice, type DeviceSpec } from './native/device.js';
 export { injectNative, native, candidatePaths, loadNativeFrom } from './native/loader.js';
 export type { NativeBinding } from './native/binding.js';
 export * from './core/federation/learning/index.js';
+export * from './core/federation/orchestration/index.js';
 export * from './core/federation/knowledge-sharing/index.js';
 export * from './core/memory/index.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/base/logger.js';

@@ -14,7 +14,7 @@ export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition
   --fraction C       fraction selected per round (default 0.1)
   --epochs E         local epochs (default 1)
   --batch B          local batch size, or 'inf' for the whole shard (default 10)
-  --lr LR            client learning rate (default 0.05)
+  --lr LR            client learning rate (default 0.1)
   --rounds R         rounds at most (default 10)
   --target A         stop at this test accuracy, e.g. 0.97
   --processes K      learners in K child processes over Kafka (needs KAFKA_BROKERS); default: in this process
@@ -51,7 +51,7 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
       fraction: { type: 'string', default: '0.1' },
       epochs: { type: 'string', default: '1' },
       batch: { type: 'string', default: '10' },
-      lr: { type: 'string', default: '0.05' },
+      lr: { type: 'string', default: '0.1' },
       rounds: { type: 'string', default: '10' },
       target: { type: 'string' },
       processes: { type: 'string', default: '0' },

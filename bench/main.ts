@@ -9,12 +9,13 @@ import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchFederated } from './federation.js';
+import { benchKnowledge } from './knowledge.js';
 import { benchQuant } from './quant.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'federated'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'federated', 'knowledge'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -54,7 +55,9 @@ async function main(): Promise<number> {
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
   const res: { text: string } =
-    suite === 'federated'
+    suite === 'knowledge'
+      ? await benchKnowledge({ runs, quick: values.quick })
+      : suite === 'federated'
       ? await benchFederated({
           quick: values.quick,
           ...(list(values.rows) ? { rows: list(values.rows) } : {}),

@@ -1,6 +1,7 @@
 // Native anomaly detector tests: quiet and constant series stay at 0, a level
 // shift and a spike are reported once each, refractory suppression, scores in
-// [0, 1], all-or-nothing batch validation, series independence in update_many.
+// [0, 1], a missing daily peak found by the slow time scales, all-or-nothing
+// batch validation, series independence in update_many.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -63,6 +64,28 @@ void test_periodic_spike() {
   Run r = run(b, s, v);
   CHECK(count_flags(r, 3000, 4990) == 0, "no anomaly in the learned periodic pattern");
   CHECK(count_flags(r, 5000, 5010) >= 1, "spike reported");
+}
+
+// A daily pattern (288 points a day) whose high phase is missing one day: inside the
+// seen range, visible only to the slow time scales.
+void test_missing_daily_peak() {
+  Bank b{Params{}};
+  const uint32_t s = b.add();
+  const size_t day = 288, skipped = 11 * day;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 1.5);
+  std::vector<double> v(14 * day);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t phase = i % day;
+    const bool high = phase >= 100 && phase < 180 && !(i >= skipped && i < skipped + day);
+    v[i] = (high ? 80 : 20) + noise(rng);
+  }
+  Run r = run(b, s, v);
+  CHECK(count_flags(r, 1000, skipped + 100) == 0, "no anomaly while the daily pattern repeats");
+  CHECK(count_flags(r, skipped + 100, skipped + 180) >= 1, "the missing peak is reported within its phase");
+  bool graded = false;
+  for (size_t i = skipped + 100; i < skipped + 180; ++i) graded = graded || (r.scores[i] > 0 && r.scores[i] < 1);
+  CHECK(graded, "pattern novelty scores are real-valued");
 }
 
 void test_validation_all_or_nothing() {
@@ -162,6 +185,7 @@ void test_huge_and_tiny() {
 int main() {
   test_constant_and_shift();
   test_periodic_spike();
+  test_missing_daily_peak();
   test_validation_all_or_nothing();
   test_many_matches_single();
   test_huge_and_tiny();

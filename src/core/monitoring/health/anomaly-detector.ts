@@ -1,6 +1,6 @@
 /**
  * Streaming, causal anomaly detection per metric series, computed natively
- * (native/anomaly). Each series keeps a fixed amount of state (about 15 KiB with
+ * (native/anomaly). Each series keeps a fixed amount of state (about 23 KiB with
  * the defaults) however long it runs. See anomaly-detector-options.ts.
  */
 import { WhaleError } from '../../base/errors.js';

@@ -73,7 +73,8 @@ describe('KnowledgeManager', () => {
   });
 
   it('versioning: a newer item under a key supersedes the old one; older versions are ignored', async () => {
-    const m = await KnowledgeManager.open({ dim: 8, dir: tmp() });
+    const dir = tmp();
+    const m = await KnowledgeManager.open({ dim: 8, dir });
     const a = await m.store({ key: 'weather', topic: 't', sourceModel: 'a', data: 'rain', embedding: vec(1) });
     const b = await m.store({ key: 'weather', topic: 't', sourceModel: 'a', data: 'sun', embedding: vec(2) });
     expect(a.version).toBe(1);
@@ -88,7 +89,19 @@ describe('KnowledgeManager', () => {
     await m.store({ key: 'weather', topic: 't', sourceModel: 'b', data: 'snow' });
     expect(m.get({ key: 'weather', sourceModel: 'a' })?.data).toBe('sun');
     expect(m.stats().items).toBe(2);
+    // Within one batch too, and after a restart.
+    await m.store([
+      { key: 'sky', topic: 't', sourceModel: 'a', data: 'grey', embedding: vec(3) },
+      { key: 'sky', topic: 't', sourceModel: 'a', data: 'blue', embedding: vec(4) },
+    ]);
+    expect((await m.search({ vector: vec(3), k: 10 })).map((h) => h.item.data)).toEqual(expect.arrayContaining(['sun', 'blue']));
+    expect((await m.search({ vector: vec(3), k: 10 })).map((h) => h.item.data)).not.toContain('grey');
+    expect(m.stats().items).toBe(3);
     await m.close();
+    const again = await KnowledgeManager.open({ dim: 8, dir });
+    expect(again.get({ key: 'sky', sourceModel: 'a' })).toMatchObject({ data: 'blue', version: 2 });
+    expect(again.stats().items).toBe(3);
+    await again.close();
   });
 
   it('forget by item, by key and by source model; deletes are never returned, also after a restart', async () => {

@@ -292,9 +292,11 @@ export class KnowledgeManager {
       result.push({ ...item });
     }
     if (superseded.length > 0) records.push({ kind: 'delete', ids: superseded });
-    await this.persist(records, puts, superseded);
+    const gone = new Set(superseded);
+    const kept = puts.filter((e) => !gone.has(e.item.id)); // a later item of this batch superseded it
+    await this.persist(records, kept, superseded);
     for (const id of superseded) this.drop(id);
-    for (const e of puts) this.apply(e);
+    for (const e of kept) this.apply(e);
     await this.maybeTrain();
     await this.maybeCompact();
     return result;

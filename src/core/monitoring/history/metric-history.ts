@@ -133,6 +133,11 @@ export async function openMetricHistory(spec: string | undefined, o: HistoryOpti
     const { SqliteHistory } = await import('./sqlite-history.js');
     h = new SqliteHistory(s || join(defaultCacheDir(o.env), 'metrics.db'), o);
   }
-  await h.init();
+  try {
+    await h.init();
+  } catch (err) {
+    await h.close().catch(() => undefined);
+    throw err;
+  }
   return h;
 }

@@ -59,7 +59,7 @@ export class PostgresHistory implements MetricHistory {
       this.hypertable = await this.tryHypertable();
       this.ready = true;
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `metrics history: PostgreSQL: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err, retriable: true });
+      throw new WhaleError('ERR_CONFIG', `WHALE_METRICS_DB: PostgreSQL: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err, retriable: true });
     }
   }
 

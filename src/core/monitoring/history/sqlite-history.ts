@@ -52,7 +52,7 @@ export class SqliteHistory implements MetricHistory {
       db.exec(SCHEMA);
       this.db = db;
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `metrics history: cannot open SQLite file ${this.path}: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err });
+      throw new WhaleError('ERR_CONFIG', `WHALE_METRICS_DB: cannot open the SQLite file ${this.path}: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err });
     }
   }
 

@@ -60,7 +60,7 @@ export class HealthChecker {
     if (check.kind !== 'liveness' && check.kind !== 'readiness') throw new WhaleError('ERR_INVALID_ARG', "check.kind: must be 'liveness' or 'readiness'", { field: 'check.kind' });
     if (typeof check.run !== 'function') throw new WhaleError('ERR_INVALID_ARG', 'check.run: must be a function', { field: 'check.run' });
     if (check.timeoutMs !== undefined) positive(check.timeoutMs, 'check.timeoutMs');
-    if (this.checks.has(check.name)) throw new WhaleError('ERR_CONFLICT', `a health check named '${check.name}' exists already`, { field: 'check.name' });
+    if (this.checks.has(check.name)) throw new WhaleError('ERR_CONFLICT', `check.name: a health check named '${check.name}' exists already`, { field: 'check.name' });
     this.checks.set(check.name, check);
     return this;
   }

@@ -61,7 +61,7 @@ export class AlertManager {
 
   addRule(rule: AlertRule, field = 'rule'): void {
     const r = validateRule(rule, field);
-    if (this.rules.has(r.name)) throw new WhaleError('ERR_CONFLICT', `an alert rule named '${r.name}' exists already`, { field: `${field}.name` });
+    if (this.rules.has(r.name)) throw new WhaleError('ERR_CONFLICT', `${field}.name: an alert rule named '${r.name}' exists already`, { field: `${field}.name` });
     this.rules.set(r.name, { ...r });
   }
 

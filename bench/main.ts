@@ -11,11 +11,12 @@ import { benchCache } from './cache.js';
 import { benchFederated } from './federation.js';
 import { benchKnowledge } from './knowledge.js';
 import { benchQuant } from './quant.js';
+import { benchRouting, ROUTING_PLOT } from './quality.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'federated', 'knowledge'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -64,6 +65,8 @@ async function main(): Promise<number> {
           ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
           ...(list(values.partitions) ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> } : {}),
         })
+      : suite === 'routing'
+      ? await benchRouting({ runs, quick: values.quick, plot: ROUTING_PLOT })
       : suite === 'resources'
       ? await benchResources({ runs, quick: values.quick })
       : suite === 'anomaly'

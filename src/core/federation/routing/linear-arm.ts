@@ -47,7 +47,7 @@ export class LinearArm {
     const d = this.dim;
     const x = new Float64Array(d);
     for (let i = 0; i < indices.length; i++) x[indices[i]!] = 1;
-    if (this.discount === 1) this.shermanMorrison(x, reward);
+    if (this.discount === 1) this.shermanMorrison(x, indices, reward);
     else this.discounted(x, reward);
     for (let i = 0; i < d; i++) {
       let s = 0;
@@ -57,14 +57,14 @@ export class LinearArm {
     this.observations++;
   }
 
-  /** A⁻¹ ← A⁻¹ − (A⁻¹x)(A⁻¹x)ᵀ / (1 + xᵀA⁻¹x). */
-  private shermanMorrison(x: Float64Array, reward: number): void {
+  /** A⁻¹ ← A⁻¹ − (A⁻¹x)(A⁻¹x)ᵀ / (1 + xᵀA⁻¹x) (A itself is only kept for the discounted form). */
+  private shermanMorrison(x: Float64Array, indices: ArrayLike<number>, reward: number): void {
     const d = this.dim;
     const u = this.work.subarray(0, d);
     let denom = 1;
     for (let i = 0; i < d; i++) {
       let s = 0;
-      for (let j = 0; j < d; j++) s += this.Ainv[i * d + j]! * x[j]!;
+      for (let k = 0; k < indices.length; k++) s += this.Ainv[i * d + indices[k]!]!;
       u[i] = s;
       denom += x[i]! * s;
     }
@@ -72,7 +72,6 @@ export class LinearArm {
       this.b[i]! += reward * x[i]!;
       for (let j = 0; j < d; j++) {
         this.Ainv[i * d + j]! -= (u[i]! * u[j]!) / denom;
-        this.A[i * d + j]! += x[i]! * x[j]!;
       }
     }
   }

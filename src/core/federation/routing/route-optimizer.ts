@@ -6,7 +6,7 @@
  * latencyMs/(latencyMs + latencyScaleMs) and resource use, learned on every
  * answer). An arm's value is w_q·quality − cost, with
  * cost = w_l·latency term + w_r·resource; the choice maximises the optimistic
- * value (estimates ± alpha·uncertainty), and choices that differ from the
+ * value (quality estimate + alpha·its uncertainty), and choices that differ from the
  * greedy one are capped at maxExploreShare of the decisions. On top: canary
  * share for a new version, shadow copies, sticky sessions, policy shifts and
  * disabled arms.
@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../../base/errors.js';
+import { BoundedMap } from '../../quality/metrics/bounded-map.js';
 import type { Level } from '../../processing/processing-pipeline.js';
 import { featureDim, featurize, type RouteContext } from './features.js';
 import { LinearArm } from './linear-arm.js';
@@ -36,12 +37,12 @@ export interface TaskRouting {
 }
 
 export interface BanditOptions {
-  /** Width of the optimism bonus (default 0.3). */
+  /** Width of the optimism bonus (default 1). */
   alpha?: number;
   /** Per-update discount of past observations, 1 = stationary (default 1). */
   discount?: number;
   ridge?: number;
-  /** Largest share of decisions that may differ from the greedy choice (default 0.2). */
+  /** Largest share of decisions that may differ from the greedy choice (default 0.3). */
   maxExploreShare?: number;
   tenantBuckets?: number;
 }
@@ -109,8 +110,8 @@ const EXPLORE_RATE_DECAY = 0.01;
 
 export class RouteOptimizer {
   private readonly tasksByName = new Map<string, TaskState>();
-  private readonly pending = new Map<string, Pending>();
-  private readonly sessions = new Map<string, { arm: string; at: number }>();
+  private readonly pending: BoundedMap<string, Pending>;
+  private readonly sessions: BoundedMap<string, { arm: string; at: number }>;
   private readonly rng: SeededRandom;
   private readonly alpha: number;
   private readonly maxExplore: number;
@@ -125,8 +126,8 @@ export class RouteOptimizer {
 
   constructor(o: RouteOptimizerOptions) {
     const b = o.bandit ?? {};
-    this.alpha = num(b.alpha ?? 0.3, 'bandit.alpha', (v) => v >= 0);
-    this.maxExplore = num(b.maxExploreShare ?? 0.2, 'bandit.maxExploreShare', (v) => v >= 0 && v <= 1);
+    this.alpha = num(b.alpha ?? 1, 'bandit.alpha', (v) => v >= 0);
+    this.maxExplore = num(b.maxExploreShare ?? 0.3, 'bandit.maxExploreShare', (v) => v >= 0 && v <= 1);
     this.buckets = num(b.tenantBuckets ?? 4, 'bandit.tenantBuckets', (v) => Number.isInteger(v) && v >= 0 && v <= 64);
     const discount = num(b.discount ?? 1, 'bandit.discount', (v) => v > 0 && v <= 1);
     const ridge = num(b.ridge ?? 1, 'bandit.ridge', (v) => v > 0);
@@ -140,6 +141,8 @@ export class RouteOptimizer {
     this.maxPending = num(o.maxPending ?? 100_000, 'maxPending', (v) => Number.isInteger(v) && v > 0);
     this.maxSessions = num(o.sessions?.max ?? 10_000, 'sessions.max', (v) => Number.isInteger(v) && v > 0);
     this.sessionTtlMs = num(o.sessions?.ttlMs ?? 1_800_000, 'sessions.ttlMs', (v) => v > 0);
+    this.pending = new BoundedMap(this.maxPending);
+    this.sessions = new BoundedMap(this.maxSessions);
     this.rng = new SeededRandom(o.seed ?? 1);
     this.now = o.now ?? Date.now;
     if (typeof o.tasks !== 'object' || o.tasks === null) throw bad('tasks', 'must be an object of task routings');
@@ -203,8 +206,6 @@ export class RouteOptimizer {
     choice.arm.decisions++;
     t.decisions++;
     const requestId = ctx.requestId ?? `${this.idPrefix}-${(this.nextId++).toString(36)}`;
-    if (this.pending.size >= this.maxPending) this.pending.delete(this.pending.keys().next().value!);
-    this.pending.delete(requestId);
     this.pending.set(requestId, { task: t, arm: choice.arm, x, costDone: false, qualityDone: false });
     const decision: RouteDecision = { requestId, task, arm: choice.arm.arm, reason: choice.reason };
     const shadow = t.routing.shadow;
@@ -298,7 +299,8 @@ export class RouteOptimizer {
       const q = a.quality.mean(x) + QUALITY_PRIOR;
       const c = a.cost.mean(x);
       const g = this.w.quality * q - c;
-      const o = g + this.alpha * (this.w.quality * a.quality.width(x) + a.cost.width(x));
+      // Costs are observed on every answer, so their uncertainty shrinks fast: optimism is on quality only.
+      const o = g + this.alpha * this.w.quality * a.quality.width(x);
       if (g > gBest) [gBest, greedy] = [g, a];
       if (o > oBest) [oBest, optimistic] = [o, a];
     }
@@ -310,8 +312,6 @@ export class RouteOptimizer {
   }
 
   private remember(key: string, arm: string): void {
-    this.sessions.delete(key);
-    if (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     this.sessions.set(key, { arm, at: this.now() });
   }
 

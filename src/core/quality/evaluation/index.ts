@@ -1,4 +1,4 @@
-export { QualityEvaluator, SCORE_DEFINITIONS, type Evaluation, type EvaluationContext, type EvaluatedResponse, type QualityEvaluatorOptions, type ScoreName } from './quality-evaluator.js';
+export { QualityEvaluator, SCORE_DEFINITIONS, type ResponseEvaluation, type EvaluationContext, type EvaluatedResponse, type QualityEvaluatorOptions, type ScoreName } from './quality-evaluator.js';
 export { EmbeddingSimilarity, hashedBagOfTokens, cosine, type EmbeddingModelAccess, type TextEncoder } from './embedding.js';
 export { CalibrationWindow, classifierOutcome, type ClassifierOutcome } from './calibration.js';
 export { CHARSETS, type Charset, type Requirements } from './requirement-scores.js';

@@ -52,7 +52,7 @@ export interface EvaluationContext {
 /** Text, a JSON value (checked against a schema), or a classifier's class probabilities. */
 export type EvaluatedResponse = string | { probabilities: ArrayLike<number> } | unknown;
 
-export interface Evaluation {
+export interface ResponseEvaluation {
   scores: Partial<Record<ScoreName, number>>;
   /** Mean of the scores present. */
   overall: number;
@@ -86,12 +86,12 @@ export class QualityEvaluator {
     }
   }
 
-  async evaluateResponse(response: EvaluatedResponse, context: EvaluationContext = {}, requirements: Requirements = {}): Promise<Evaluation> {
+  async evaluateResponse(response: EvaluatedResponse, context: EvaluationContext = {}, requirements: Requirements = {}): Promise<ResponseEvaluation> {
     const ctx = checkContext(context);
     const req = checkRequirements(requirements);
-    const scores: Evaluation['scores'] = {};
-    const skipped: Evaluation['skipped'] = {};
-    const details: Evaluation['details'] = { tokens: 0 };
+    const scores: ResponseEvaluation['scores'] = {};
+    const skipped: ResponseEvaluation['skipped'] = {};
+    const details: ResponseEvaluation['details'] = { tokens: 0 };
     const set = (name: ScoreName, v: number | undefined, why: string) => {
       if (v === undefined) skipped[name] = why;
       else scores[name] = v;
@@ -143,7 +143,7 @@ export class QualityEvaluator {
     return { scores, overall: mean(scores), skipped, details };
   }
 
-  private classifierScores(p: ArrayLike<number>, ctx: EvaluationContext, set: (n: ScoreName, v: number | undefined, why: string) => void, details: Evaluation['details']): void {
+  private classifierScores(p: ArrayLike<number>, ctx: EvaluationContext, set: (n: ScoreName, v: number | undefined, why: string) => void, details: ResponseEvaluation['details']): void {
     let confidence = 0;
     for (let k = 0; k < p.length; k++) confidence = Math.max(confidence, p[k]!);
     if (ctx.label === undefined) {
@@ -210,7 +210,7 @@ function checkContext(c: unknown): EvaluationContext {
   return x;
 }
 
-function mean(scores: Evaluation['scores']): number {
+function mean(scores: ResponseEvaluation['scores']): number {
   const v = Object.values(scores) as number[];
   return v.length === 0 ? 0 : v.reduce((a, b) => a + b, 0) / v.length;
 }

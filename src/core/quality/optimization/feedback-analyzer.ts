@@ -9,6 +9,7 @@
  * holding at least minSamples and the drop at least minDrop.
  */
 import { WhaleError } from '../../base/errors.js';
+import { BoundedMap } from '../metrics/bounded-map.js';
 import { feedbackQuality, parseFeedback, type FeedbackInput } from './feedback.js';
 import { meanDropP, meanInterval, proportionDropP, wilson, type Interval } from './stats.js';
 
@@ -81,7 +82,7 @@ const SEP = '\u0000';
 const MAX_SERIES = 1024;
 
 export class FeedbackAnalyzer {
-  private readonly requests = new Map<string, RequestRoute>();
+  private readonly requests: BoundedMap<string, RequestRoute>;
   private readonly series = new Map<string, Series>();
   private readonly feedbackListeners = new Set<(f: JoinedFeedback) => void>();
   private readonly dropListeners = new Set<(d: QualityDrop) => void>();
@@ -99,12 +100,12 @@ export class FeedbackAnalyzer {
     this.alpha = option(o.alpha ?? 0.01, 'alpha', (v) => v > 0 && v < 1);
     this.minDrop = option(o.minDrop ?? 0.1, 'minDrop', (v) => v >= 0);
     this.now = o.now ?? Date.now;
+    this.requests = new BoundedMap(this.maxRequests);
   }
 
   /** Remembers who answered a request, for the feedback that may follow. */
   recordRequest(requestId: string, route: RequestRoute): void {
     if (typeof requestId !== 'string' || requestId.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'requestId: must be a non-empty string', { field: 'requestId' });
-    if (this.requests.size >= this.maxRequests) this.requests.delete(this.requests.keys().next().value!);
     this.requests.set(requestId, { ...route });
   }
 

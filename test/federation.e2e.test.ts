@@ -33,7 +33,7 @@ describe('federated MNIST over Kafka with learner processes', () => {
     const exits: Array<{ id: string; signal: string | null }> = [];
     let pool: LearnerPool | undefined;
     let victim: string | undefined;
-    // Watch the coordinator's events to kill a learner shortly after round 2 was sent out.
+    // Watch the coordinator's events to kill a learner as round 2 opens (its clients are selected, none has answered).
     const watcher = new KafkaBus({ brokers: mock.brokers, idempotent: false, logger: silentLogger });
     await watcher.subscribe(
       FEDERATION_TOPICS.events,
@@ -41,7 +41,7 @@ describe('federated MNIST over Kafka with learner processes', () => {
         const ev = e.payload as { type: string; data: { round?: number } };
         if (ev.type === 'federation.round.started' && ev.data.round === 2 && pool && !victim) {
           victim = pool.learnerIds[2]!;
-          setTimeout(() => pool!.kill(victim!), 150);
+          pool.kill(victim);
         }
       },
       { group: 'e2e-watcher' },

@@ -66,7 +66,7 @@ export class BusInferenceEndpoint {
   private async answer(payload: UserRequestPayload): Promise<void> {
     let answer: InferenceAnswer;
     try {
-      answer = await this.infer(payload.content);
+      answer = await this.infer(payload.content, payload.sessionId);
     } catch (err) {
       const e = err instanceof WhaleError ? err : new WhaleError('ERR_NATIVE', (err as Error)?.message ?? String(err));
       answer = { error: e.message, code: e.code, ...idOf(payload.content) };
@@ -76,7 +76,7 @@ export class BusInferenceEndpoint {
     await this.user.streamResponse(payload.sessionId, answer, { final: true });
   }
 
-  private async infer(content: unknown): Promise<InferenceAnswer> {
+  private async infer(content: unknown, session: string): Promise<InferenceAnswer> {
     const c = content as Record<string, unknown>;
     if (c.model !== undefined && typeof c.model !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'content.model: must be a string', { field: 'content.model' });
     if (c.level !== undefined && !LEVELS.includes(c.level as Level)) {
@@ -86,6 +86,8 @@ export class BusInferenceEndpoint {
     const result = await this.pipeline.processRequest({
       model: (c.model as string | undefined) ?? this.defaultModel,
       inputs: toNamedTensors(request.inputs),
+      session,
+      ...(request.id === undefined ? {} : { requestId: request.id }),
       ...(c.level === undefined ? {} : { level: c.level as Level }),
     });
     return {

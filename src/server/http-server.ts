@@ -186,6 +186,7 @@ export class InferenceHttpServer {
       model: name,
       inputs: toNamedTensors(request.inputs),
       signal: abort.signal,
+      ...(request.id === undefined ? {} : { requestId: request.id }),
       ...(level === undefined ? {} : { level: level as Level }),
       ...optionalParam(params, 'tenant', 'string'),
       ...optionalParam(params, 'priority', 'number'),

@@ -140,7 +140,8 @@ export class ModelCoordinator {
       const open = await this.attempt(round, attempt);
       if (open && open.accepted.size >= o.minClients) return this.finishRound(round, attempt, open, t0);
       const got = open?.accepted.size ?? 0;
-      if (open) for (const u of open.accepted.values()) this.logger.debug('discarding update of a failed attempt', { round, client: u.clientId });
+      // Too few updates: they are not aggregated, and their stored blobs are released.
+      if (open) await this.release(open);
       if (attempt >= o.maxRoundAttempts) {
         const err = new WhaleError(
           'ERR_NO_CLIENTS',

@@ -7,6 +7,7 @@ import { createLogger } from '../core/base/logger.js';
 import { runMnistFederation, type MnistFederationOptions } from '../core/federation/orchestration/mnist-federation.js';
 import type { RoundResult } from '../core/federation/orchestration/round-result.js';
 import type { CliIO } from './main.js';
+import { defenseFromArgs, DEFENSE_ARGS, DEFENSE_USAGE, defenseLine } from '../core/federation/security/cli-defense.js';
 
 export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition iid|noniid [options]
 
@@ -28,7 +29,7 @@ export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition
                      directory with a checkpoint of the same --federation-id resumes from it
   --federation-id ID name of the federation (default: derived from the settings and the time)
   --json FILE        write the summary and every round as JSON
-`;
+${DEFENSE_USAGE}`;
 
 function fmtBytes(n: number): string {
   return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
@@ -38,7 +39,7 @@ export function roundLine(r: RoundResult): string {
   const acc = r.testAccuracy === undefined ? '   -   ' : `${(r.testAccuracy * 100).toFixed(2)}%`;
   const loss = r.testLoss === undefined ? '-' : r.testLoss.toFixed(4);
   const lost = r.missing.length + r.failed.length > 0 ? `  missing ${r.missing.length} failed ${r.failed.length}` : '';
-  return `round ${String(r.round).padStart(4)}  selected ${String(r.selected).padStart(3)}  received ${String(r.received).padStart(3)}  test acc ${acc}  loss ${loss}  up ${fmtBytes(r.bytesUp)}  down ${fmtBytes(r.bytesDown)}  ${r.seconds.toFixed(2)} s${lost}`;
+  return `round ${String(r.round).padStart(4)}  selected ${String(r.selected).padStart(3)}  received ${String(r.received).padStart(3)}  test acc ${acc}  loss ${loss}  up ${fmtBytes(r.bytesUp)}  down ${fmtBytes(r.bytesDown)}  ${r.seconds.toFixed(2)} s${lost}${defenseLine(r.security)}`;
 }
 
 export function parseFederateArgs(argv: string[]): MnistFederationOptions & { json?: string } {
@@ -65,6 +66,7 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
       'store-dir': { type: 'string' },
       'federation-id': { type: 'string' },
       json: { type: 'string' },
+      ...DEFENSE_ARGS,
     },
   });
   const num = (name: string, s: string, ok: (n: number) => boolean, what: string): number => {
@@ -98,6 +100,7 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
     ...(v['federation-id'] === undefined ? {} : { federationId: v['federation-id'] }),
     ...(v.json === undefined ? {} : { json: v.json }),
+    ...defenseFromArgs(v, { clients: int('clients', v.clients!, 1), fraction: num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]'), strategy: v.strategy!, seed: int('seed', v.seed!, 0) }),
   };
 }
 

@@ -10,6 +10,7 @@ import type { KeyValueStore } from './kv-store.js';
 import { UPLINKS, type Uplink } from './messages.js';
 import type { RoundResult } from './round-result.js';
 import type { AcceptedUpdate } from './update-intake.js';
+import type { RoundHook } from '../security/round-defense.js';
 
 export interface Evaluation {
   accuracy: number;
@@ -63,11 +64,13 @@ export interface ModelCoordinatorOptions {
   silentAfterMs?: number;
   maxMissedRounds?: number;
   onRound?: (result: RoundResult, detail: RoundDetail) => void;
+  /** Around aggregation: attack simulation, norm-bound filter, DP (security/round-defense). */
+  roundHook?: RoundHook;
   logger?: Logger;
 }
 
-export type ResolvedCoordinatorOptions = Required<Omit<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'logger' | 'checkpoints' | 'learning' | 'topkRatio'>> &
-  Pick<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'topkRatio'> & { learning: LearningOptimizer };
+export type ResolvedCoordinatorOptions = Required<Omit<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'logger' | 'checkpoints' | 'learning' | 'topkRatio' | 'roundHook'>> &
+  Pick<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'topkRatio' | 'roundHook'> & { learning: LearningOptimizer };
 
 export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedCoordinatorOptions {
   const bad = (field: string, why: string): never => {

@@ -23,6 +23,8 @@ import { openKv } from './kv-store.js';
 import type { Uplink } from './messages.js';
 import { ModelCoordinator, type FederationSummary } from './model-coordinator.js';
 import type { RoundResult } from './round-result.js';
+import type { RoundHook } from '../security/round-defense.js';
+import { securedFederationBuses } from '../security/federation-buses.js';
 
 export interface MnistFederationOptions {
   model: MnistArch;
@@ -65,6 +67,10 @@ export interface MnistFederationOptions {
   /** Called once the learners are up (the pool, when there are processes). */
   onStarted?: (ctx: { pool?: LearnerPool; coordinator: ModelCoordinator }) => void;
   logger?: Logger;
+  /** Attack simulation, norm-bound filter, DP around aggregation (security/round-defense). */
+  roundHook?: RoundHook;
+  /** Sign and verify every federation message (Ed25519, access control at the receiving side); in-process learners only. */
+  secure?: boolean;
 }
 
 export interface MnistFederationResult extends FederationSummary {
@@ -87,7 +93,10 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const evaluator = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
   const test = readMnist('test', o.testCount === undefined ? {} : { count: o.testCount });
   const store = await openKv({ dir: storeDir, redisUrl: o.redisUrl });
-  const bus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? true, logger }) : new LocalBus();
+  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? true, logger }) : new LocalBus();
+  if (o.secure && processes > 0) throw new WhaleError('ERR_CONFIG', '--secure: learner processes need their identity keys distributed (WHALE_IDENTITY_KEY_FILE); only in-process learners are wired', { field: 'secure' });
+  const secured = o.secure ? securedFederationBuses(rawBus, federationId, [`${federationId}-local`]) : undefined;
+  const bus: Bus = secured ? secured.coordinator : rawBus;
   const coordinator = new ModelCoordinator({
     federationId,
     bus,
@@ -114,6 +123,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
     roundTimeoutMs: o.roundTimeoutMs ?? 600_000,
     waitForClientsMs: 60_000,
     ...(o.onRound ? { onRound: (r: RoundResult) => o.onRound!(r) } : {}),
+    ...(o.roundHook ? { roundHook: o.roundHook } : {}),
     logger,
   });
   let pool: LearnerPool | undefined;
@@ -140,7 +150,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
       const parts = partitionIndices(train.labels, { kind: o.partition, clients: o.clients, seed });
       const clients = new Map(parts.map((idx, i) => [clientId(i), gather(train, idx)] as const));
       const trainer = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
-      local = new FederatedLearner({ federationId, learnerId: `${federationId}-local`, bus, store, trainer, clients, seed, logger: silentLogger });
+      local = new FederatedLearner({ federationId, learnerId: `${federationId}-local`, bus: secured ? secured.learner(`${federationId}-local`) : bus, store, trainer, clients, seed, logger: silentLogger });
       await local.start();
     }
     o.onStarted?.({ ...(pool ? { pool } : {}), coordinator });

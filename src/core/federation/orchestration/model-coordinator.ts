@@ -224,11 +224,14 @@ export class ModelCoordinator {
 
   private async finishRound(round: number, attempts: number, open: OpenRound, t0: number): Promise<RoundResult> {
     const o = this.options;
-    const updates = [...open.accepted.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
+    const accepted = [...open.accepted.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
+    const updates = o.roundHook ? o.roundHook.beforeAggregate(round, accepted) : accepted;
+    if (updates.length === 0) throw new WhaleError('ERR_NO_CLIENTS', `round ${round}: every update was filtered out before aggregation`, { field: 'updates' });
     const agg = await this.aggregator.aggregate(
       updates.map((u) => u.delta),
       updates.map((u) => u.examples),
     );
+    if (o.roundHook) agg.params = o.roundHook.afterAggregate(round, agg.params, updates);
     const serverLr = o.learning.serverLr(round);
     const global = this.global!;
     const target = new Float32Array(global.length);
@@ -257,6 +260,7 @@ export class ModelCoordinator {
       serverLr,
       aggregateDevice: agg.device,
       seconds: (performance.now() - t0) / 1000,
+      ...(o.roundHook ? { security: o.roundHook.report(round) } : {}),
     };
     this.history.push(result);
     await this.checkpoints?.save({ federationId: o.federationId, round, weights: global, history: this.history });

@@ -1,3 +1,5 @@
+import type { RoundDefenseReport } from '../security/round-defense.js';
+
 /** What one completed round reports (printed by `whale federate`, kept in checkpoints). */
 export interface RoundResult {
   round: number;
@@ -22,4 +24,6 @@ export interface RoundResult {
   serverLr: number;
   aggregateDevice: string;
   seconds: number;
+  /** Attack, norm-bound filter and DP figures of the round (security/round-defense), when a roundHook runs. */
+  security?: RoundDefenseReport;
 }

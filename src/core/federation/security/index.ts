@@ -5,3 +5,6 @@ export * from './replay-guard.js';
 export * from './signed-envelope.js';
 export * from './secure-bus.js';
 export * from './integrity-checker.js';
+export * from './attacks.js';
+export * from './round-defense.js';
+export * from './federation-buses.js';

@@ -12,7 +12,7 @@ import { TOPICS } from '../../../transport/topics.js';
 import type { Permission } from './access-control.js';
 import type { AuditEvent } from './audit.js';
 import type { Identity } from './identity.js';
-import { MessageGuard, signEnvelope, type Requirement } from './signed-envelope.js';
+import { MessageGuard, signEnvelope, speaksFor, type Requirement } from './signed-envelope.js';
 
 /** The permission each federation message needs from its sender, at the receiving side. */
 export const MESSAGE_PERMISSIONS: Readonly<Record<string, Permission>> = Object.freeze({
@@ -64,7 +64,7 @@ export class SecureBus implements Bus {
   }
 
   private sign(message: Envelope): Envelope {
-    if (message.source !== this.o.identity.id) {
+    if (!speaksFor(this.o.identity.id, message.source)) {
       throw new WhaleError('ERR_INVALID_ARG', `source: '${message.source}' is not this bus's identity '${this.o.identity.id}'`, { field: 'source' });
     }
     const round = (message.payload as { round?: unknown } | null)?.round;

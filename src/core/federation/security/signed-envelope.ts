@@ -87,7 +87,7 @@ export class MessageGuard {
     if (this.acl.isRevoked(signer)) return fail('revoked', `identity '${signer}' is revoked`);
     const key = this.acl.publicKey(signer);
     if (!key) return fail('unknown-identity', `identity '${signer}' is not trusted`);
-    if (signer !== e.source) return fail('sender-mismatch', `signed by '${signer}'`);
+    if (!speaksFor(signer, e.source)) return fail('sender-mismatch', `signed by '${signer}'`);
     if (req.claimedSender !== undefined && req.claimedSender !== signer) return fail('sender-mismatch', `signed by '${signer}', the payload names '${req.claimedSender}'`);
     if (!verifySignature(key, signedBytes(e), Buffer.from(sig, 'base64'))) return fail('bad-signature', 'the signature does not match the message');
     if (req.round !== undefined || h[SIG_HEADERS.round] !== undefined) {
@@ -103,6 +103,11 @@ export class MessageGuard {
     }
     return signer;
   }
+}
+
+/** A node signs for its own id and for its components' sources (`id/part`). */
+export function speaksFor(identity: string, source: string): boolean {
+  return source === identity || source.startsWith(`${identity}/`);
 }
 
 function fieldOf(reason: RejectionReason): string {

@@ -9,14 +9,16 @@ import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchFederated } from './federation.js';
+import { benchFederationSecurity } from './federation-security.js';
 import { benchKnowledge } from './knowledge.js';
+import { benchMonitoring } from './monitoring.js';
 import { benchQuant } from './quant.js';
 import { benchRouting, ROUTING_PLOT } from './quality.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -56,7 +58,11 @@ async function main(): Promise<number> {
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
   const res: { text: string } =
-    suite === 'knowledge'
+    suite === 'federation-security'
+      ? await benchFederationSecurity({ quick: values.quick, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
+      : suite === 'monitoring'
+      ? await benchMonitoring({ runs, quick: values.quick })
+      : suite === 'knowledge'
       ? await benchKnowledge({ runs, quick: values.quick })
       : suite === 'federated'
       ? await benchFederated({

@@ -31,3 +31,5 @@ export * from './core/resource-management/index.js';
 export * from './core/quality/index.js';
 export * from './core/federation/routing/index.js';
 export * from './core/federation/monitoring/index.js';
+export * from './core/federation/security/index.js';
+export * from './core/federation/privacy/index.js';

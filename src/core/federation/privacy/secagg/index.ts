@@ -1,5 +1,5 @@
 export * from './ring.js';
-export * from './shamir.js';
+export { split as shamirSplit, combine as shamirCombine, type Share as ShamirShare } from './shamir.js';
 export * from './messages.js';
 export * from './client.js';
 export * from './server.js';

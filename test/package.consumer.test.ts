@@ -45,8 +45,8 @@ describe('the packed package in a consumer project', () => {
   }, 600_000);
 
   afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+    if (dir) rmSync(dir, { recursive: true, force: true }); // the installed node_modules: seconds on a busy disk
+  }, 180_000);
 
   it('installs with main/types/exports that resolve, and no file of the repo is needed', () => {
     const app = join(dir, 'app');

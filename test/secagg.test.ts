@@ -67,9 +67,12 @@ describe('secure aggregation', () => {
     const survivors = list.filter((id) => !drops.afterAdvertise.includes(id) && !drops.afterShare.includes(id));
     const full = runSecAggRound({ inputs: all, threshold: 12, bits: 16, drops });
     expect(full.sum).toEqual(plainSum(all, survivors, 16));
-    const plus = runSecAggRound({ inputs: all, threshold: 5, bits: 16, degree: 10, drops });
+    // The neighbourhood graph is random: with 7 of the 27 advertised clients gone by the unmask
+    // phase, a client keeps at least 13 - 7 = 6 >= t share holders (itself + 12 neighbours) in any
+    // graph, so the round cannot be abandoned (degree 10 would leave 4 < 5 in unlucky graphs).
+    const plus = runSecAggRound({ inputs: all, threshold: 5, bits: 16, degree: 12, drops });
     expect(plus.sum).toEqual(plainSum(all, survivors, 16));
-    expect(plus.traffic.up.share).toBeLessThan(full.traffic.up.share / 2); // shares go to 10 neighbours, not 29
+    expect(plus.traffic.up.share).toBeLessThan(full.traffic.up.share / 2); // shares go to 12 neighbours, not 29
     // And the decoded sum is the float sum within the quantization error.
     const rows = randomRows(30, 3001, 2, 0.3);
     const decoded = f16.decode(plus.sum);

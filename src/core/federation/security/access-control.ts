@@ -6,7 +6,7 @@
  * `watch(file)` reloads it when the file changes; a policy that fails to
  * validate is refused and the previous one stays in force.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 
 import { WhaleError } from '../../base/errors.js';
@@ -87,7 +87,9 @@ function compile(p: AccessPolicy): Compiled {
 
 export class AccessControl {
   private current: Compiled;
-  private watched: string | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  /** The file text the policy in force (or the last refused one) came from. */
+  private seenText: string | undefined;
   private version = 1;
 
   constructor(policy: AccessPolicy) {
@@ -95,7 +97,10 @@ export class AccessControl {
   }
 
   static fromFile(file: string): AccessControl {
-    return new AccessControl(readPolicy(file));
+    const text = readPolicyText(file);
+    const acl = new AccessControl(parsePolicy(file, text));
+    acl.seenText = text;
+    return acl;
   }
 
   /** Replaces the policy (validated first: on error the old one stays). */
@@ -115,19 +120,32 @@ export class AccessControl {
    */
   watch(file: string, onError: (err: unknown) => void = () => {}, intervalMs = 250): void {
     this.unwatch();
-    this.watched = file;
-    watchFile(file, { interval: intervalMs, persistent: false }, () => {
+    // Compares the file's text, not its mtime: two writes within the clock's resolution, or one
+    // made before the first poll, are still seen.
+    const poll = (): void => {
+      let text: string;
       try {
-        this.update(readPolicy(file));
+        text = readPolicyText(file);
+      } catch (err) {
+        if (this.seenText !== undefined) onError(err);
+        this.seenText = undefined;
+        return;
+      }
+      if (text === this.seenText) return;
+      this.seenText = text;
+      try {
+        this.update(parsePolicy(file, text));
       } catch (err) {
         onError(err);
       }
-    });
+    };
+    this.poller = setInterval(poll, intervalMs);
+    this.poller.unref();
   }
 
   unwatch(): void {
-    if (this.watched) unwatchFile(this.watched);
-    this.watched = undefined;
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
   }
 
   publicKey(identity: string): KeyObject | undefined {
@@ -157,13 +175,15 @@ export class AccessControl {
 
 const matches = (pattern: string, value: string | undefined) => pattern === '*' || pattern === value;
 
-function readPolicy(file: string): AccessPolicy {
-  let text: string;
+function readPolicyText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new WhaleError('ERR_INVALID_OPTION', `policyFile: cannot read '${file}': ${(err as Error).message}`, { field: 'policyFile', cause: err });
   }
+}
+
+function parsePolicy(file: string, text: string): AccessPolicy {
   let json: unknown;
   try {
     json = JSON.parse(text);

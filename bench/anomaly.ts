@@ -3,14 +3,10 @@
  * files beside ours) and throughput, native batched vs the TS reference.
  * NAB data: $WHALE_NAB_DIR, else ../shared/data/nab-dev; scorer: ../shared/tools/nab-score.mjs.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-
 import { AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
 import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
 import { engine } from '../src/native/engine.js';
+import { leaveOneCategoryOut, nabRoot, nabScore, PROFILES, readNab, scoreAll } from './anomaly-nab.js';
 import { fmt, table, timeRuns } from './stats.js';
 
 /** Published standard-profile scores on these 18 files (issue 11). */
@@ -19,47 +15,6 @@ const PUBLISHED_DEV: Array<[string, number]> = [
   ['Numenta HTM', 61.3],
   ['Windowed Gaussian', 12.1],
 ];
-const PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
-
-interface NabFile {
-  key: string;
-  timestamps: string[];
-  values: Float64Array;
-}
-
-function nabRoot(): string {
-  const d = [process.env.WHALE_NAB_DIR, resolve('../shared/data/nab-dev')].find((p): p is string => p !== undefined && existsSync(join(p, 'data')));
-  if (!d) throw new Error('NAB dev data not found: set WHALE_NAB_DIR');
-  return d;
-}
-
-function readNab(root: string): NabFile[] {
-  const out: NabFile[] = [];
-  for (const cat of readdirSync(join(root, 'data')).sort()) {
-    for (const f of readdirSync(join(root, 'data', cat)).sort()) {
-      const rows = readFileSync(join(root, 'data', cat, f), 'utf8').trim().split('\n').slice(1);
-      out.push({ key: `${cat}/${f}`, timestamps: rows.map((r) => r.split(',')[0]!), values: Float64Array.from(rows, (r) => Number(r.split(',')[1])) });
-    }
-  }
-  return out;
-}
-
-function nabScores(root: string, files: NabFile[]): Record<string, number> {
-  const dir = mkdtempSync(join(tmpdir(), 'whale-nab-'));
-  try {
-    for (const f of files) {
-      const { scores } = new AnomalyDetector().updateBatch(f.values);
-      const path = join(dir, f.key);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, ['timestamp,anomaly_score', ...f.timestamps.map((t, i) => `${t},${scores[i]!.toFixed(6)}`)].join('\n') + '\n');
-    }
-    const scorer = resolve(root, '../../tools/nab-score.mjs');
-    const res = JSON.parse(execFileSync(process.execPath, [scorer, dir, join(root, 'combined_windows.json'), join(root, 'profiles.json')], { encoding: 'utf8' })) as Record<string, { score: number }>;
-    return Object.fromEntries(PROFILES.map((p) => [p, res[p]!.score]));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Median wall time and median process CPU time (user + system) of `runs` calls, after one warm-up call. */
 async function timeBoth(runs: number, fn: () => unknown): Promise<{ wallMs: number; cpuMs: number }> {
@@ -78,7 +33,8 @@ async function timeBoth(runs: number, fn: () => unknown): Promise<{ wallMs: numb
 export async function benchAnomaly(o: { runs: number; quick: boolean }): Promise<{ text: string; nab: Record<string, number>; throughput: unknown[] }> {
   const root = nabRoot();
   const files = readNab(root);
-  const nab = nabScores(root, files);
+  const scored = nabScore(root, files, scoreAll(files));
+  const nab = Object.fromEntries(PROFILES.map((p) => [p, scored[p]!.score]));
   const nabTable = table(
     ['detector', 'standard', 'reward low FP', 'reward low FN'],
     [
@@ -121,7 +77,8 @@ export async function benchAnomaly(o: { runs: number; quick: boolean }): Promise
     ['case', 'points', 'median ms', 'points/s', 'points/s per core', 'points per CPU-second'],
     rows.map((r) => [r.case, String(r.points), fmt(r.medianMs), (r.pointsPerSec / 1e6).toFixed(2) + ' M', (r.perCore / 1e6).toFixed(2) + ' M', (r.perCpuSecond / 1e6).toFixed(2) + ' M']),
   );
-  const text = `NAB dev files (${files.length} series; scorer ${'../shared/tools/nab-score.mjs'})\n${nabTable}\n\nThroughput (median of ${o.runs} runs)\n${tput}\n` +
+  const loco = o.quick ? '' : `${leaveOneCategoryOut(root, files)}\n\n`;
+  const text = `NAB dev files (${files.length} series; scorer ${'../shared/tools/nab-score.mjs'}; best threshold ${fmt(scored.standard!.threshold, 3)})\n${nabTable}\n\n${loco}Throughput (median of ${o.runs} runs)\n${tput}\n` +
     `State per series: ${new AnomalyDetector().stateBytes()} bytes`;
   return { text, nab, throughput: rows };
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { isWhaleError } from '../src/core/base/errors.js';
-import { AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
+import { ANOMALY_DEFAULTS, AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
 import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
 
 /** Native and reference do the same double operations in the same order; this bounds any libm difference. */
@@ -66,7 +66,7 @@ describe('AnomalyDetector: native against the TS reference', () => {
       // No timestamps here: machine_temperature_system_failure.csv has one row out of time order.
       const { scores, anomalies } = new AnomalyDetector().updateBatch(f.values);
       expect(maxDiff(scores, ref), f.name).toBeLessThanOrEqual(TOLERANCE);
-      for (let i = 0; i < ref.length; i++) expect(anomalies[i], `${f.name}[${i}]`).toBe(ref[i]! >= 0.95 ? 1 : 0);
+      for (let i = 0; i < ref.length; i++) expect(anomalies[i], `${f.name}[${i}]`).toBe(ref[i]! >= ANOMALY_DEFAULTS.threshold ? 1 : 0);
       const single = new AnomalyDetector();
       const n = Math.min(f.values.length, 1500);
       const one = Float64Array.from({ length: n }, (_, i) => single.update(f.values[i]!).score);

@@ -43,8 +43,9 @@ void validate(const Params& p) {
   check_int(p.min_blocks, 0, 100000000, "minBlocks");
 }
 
-Level::Level(const Params& p, uint32_t block)
+Level::Level(const Params& p, uint32_t block, double span)
     : block_(block),
+      span_(span),
       win_(p.window),
       book_(static_cast<size_t>(p.window) * p.codebook),
       count_(p.codebook),
@@ -54,6 +55,7 @@ Level::Level(const Params& p, uint32_t block)
 void Level::reset() {
   filled_ = used_ = muted_ = 0;
   acc_ = mean_dist_ = rate_ = 0;
+  peak_ = 1;
   blocks_ = 0;
   std::fill(win_.begin(), win_.end(), 0.0);
 }
@@ -102,16 +104,22 @@ double Level::push(const Params& p, double x, double scale, double inv_scale, bo
   const bool novel = bi < 0 || dist > vig;
   double out = 0;
   if (scoring && novel && blocks_ > static_cast<uint64_t>(w) + p.min_blocks) {
-    // Real-valued novelty: the recent rate of novel patterns, discounted by how far
-    // beyond the vigilance this one lies (excess^2, capped).
+    // Real-valued novelty: the recent rate of novel patterns per span of the slowest
+    // time scale (so that every scale has the same false-alarm rate per unit of time),
+    // discounted by how far beyond the vigilance this one lies relative to the recent
+    // novelties (excess / peak, squared): a novelty as large as recent ones is not news.
     const double excess = bi < 0 ? kMaxExcess : std::min(dist / vig, kMaxExcess);
-    out = 1 - rate_ / (excess * excess);
+    const double r = excess / peak_;
+    out = std::max(0.0, 1 - rate_ * span_ / (r * r));
   }
 
   // The rate is an EWMA that starts at 0, so the codebook's first fill (every pattern
   // novel) does not mute a slow level for thousands of points.
   const double a = std::min(block_ / p.rate_horizon, 1.0);
   rate_ += a * ((novel ? 1.0 : 0.0) - rate_);
+  // The largest recent excess relaxes towards 1 over the same horizon.
+  peak_ += a * (1 - peak_);
+  if (novel && bi >= 0) peak_ = std::max(peak_, std::min(dist / vig, kMaxExcess));
   if (bi >= 0) mean_dist_ += a * (std::min(dist * scale, 4 * mean_dist_ + p.vigilance * scale) - mean_dist_);
 
   if (novel) {
@@ -138,8 +146,10 @@ double Level::push(const Params& p, double x, double scale, double inv_scale, bo
 }
 
 Detector::Detector(const Params& p) {
+  uint32_t slowest = 1;
+  for (uint32_t l = 1; l < p.levels; ++l) slowest *= 4;
   uint32_t block = 1;
-  for (uint32_t l = 0; l < p.levels; ++l, block *= 4) levels_.emplace_back(p, block);
+  for (uint32_t l = 0; l < p.levels; ++l, block *= 4) levels_.emplace_back(p, block, static_cast<double>(slowest / block));
 }
 
 void Detector::reset() {

@@ -5,10 +5,14 @@
 // patterns per level, least recently matched replaced first) remembers the
 // patterns seen so far. A pattern farther (RMS, in units of the observed value
 // range) than the level's vigilance from every remembered one is novel; its
-// score is 1 - rate / excess^2, where rate is the recent rate of novel patterns
-// at that level (an EWMA from 0) and excess = distance / vigilance (capped at
-// 10): novelty in a series whose patterns repeat scores near 1, novelty in a
-// series that never repeats scores lower, unless it is far beyond the usual.
+// score is 1 - rate * span / (excess / peak)^2 (at least 0), where rate is the
+// recent rate of novel patterns at that level (an EWMA from 0), span the number
+// of the level's blocks in one block of the slowest level (so every time scale
+// has the same false-alarm rate per unit of time), excess = distance /
+// vigilance (capped at 10) and peak the largest excess of the level's recent
+// novel patterns (relaxing towards 1 over the rate horizon): a novelty no
+// larger than recent ones is not news, and novelty in a series whose patterns
+// repeat scores near 1.
 // A value outside the range seen so far scores 1 - (recent rate of range
 // excursions), and no level scores a pattern containing it (the excursion is
 // one event, reported by the range component). The point's score is the
@@ -25,15 +29,15 @@
 namespace whale::anomaly {
 
 struct Params {
-  double threshold = 0.95;       // decision threshold on the score (and refractory trigger)
+  double threshold = 0.9;        // decision threshold on the score (and refractory trigger)
   uint32_t warmup = 200;         // points scored 0 while the detector learns
   uint32_t refractory = 200;     // points scored 0 after a reported anomaly
   uint32_t window = 8;           // pattern length, in blocks
   uint32_t codebook = 64;        // remembered patterns per level
   uint32_t levels = 4;           // time scales: block sizes 1, 4, 16, 64, ...
-  double vigilance = 0.1;        // novelty distance floor, fraction of the value range
+  double vigilance = 0.05;       // novelty distance floor, fraction of the value range
   double spread = 2.0;           // novelty distance, multiple of the mean nearest distance
-  double rate_horizon = 2000.0;  // points over which the novelty rate is averaged
+  double rate_horizon = 1000.0;  // points over which the novelty rate is averaged
   double range_tolerance = 0.02; // margin beyond the seen range (fraction of it) that scores 1
   uint32_t learn_cap = 50;       // a pattern's running mean weighs at most this many matches
   uint32_t min_blocks = 20;      // blocks a level sees before it may score
@@ -47,7 +51,8 @@ inline constexpr double kMaxMagnitude = 1e300;
 
 class Level {
  public:
-  Level(const Params& p, uint32_t block);
+  // span: blocks of this level in one block of the slowest level.
+  Level(const Params& p, uint32_t block, double span);
   // Feeds one point; returns the level's score for it (0 unless a block completes as a novel pattern).
   double push(const Params& p, double x, double scale, double inv_scale, bool scoring);
   // Stops scoring until the current point has left the level's window.
@@ -57,6 +62,7 @@ class Level {
 
  private:
   uint32_t block_;
+  double span_;
   uint32_t filled_ = 0;  // points in the current block
   uint32_t muted_ = 0;   // points left before the level scores again
   double acc_ = 0;
@@ -64,6 +70,7 @@ class Level {
   uint32_t used_ = 0;    // codebook slots in use
   double mean_dist_ = 0;  // value units
   double rate_ = 0;
+  double peak_ = 1;  // largest recent excess of a novel pattern, relaxing towards 1
   std::vector<double> win_;   // window, oldest first
   std::vector<double> book_;  // codebook, transposed: book_[j * codebook + k]
   std::vector<double> count_;

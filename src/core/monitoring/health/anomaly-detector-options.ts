@@ -2,7 +2,7 @@
 import { WhaleError } from '../../base/errors.js';
 
 export interface AnomalyDetectorOptions {
-  /** Decision threshold on the score in (0, 1]; a point is an anomaly when score >= threshold. Default 0.95. */
+  /** Decision threshold on the score in (0, 1]; a point is an anomaly when score >= threshold. Default 0.9. */
   threshold?: number;
   /** Points scored 0 while the detector learns the series. Default 200. */
   warmupPoints?: number;
@@ -14,11 +14,11 @@ export interface AnomalyDetectorOptions {
   codebookSize?: number;
   /** Time scales: block sizes 1, 4, 16, 64, ... Default 4. */
   levels?: number;
-  /** Smallest distance (fraction of the value range) that makes a pattern novel. Default 0.1. */
+  /** Smallest distance (fraction of the value range) that makes a pattern novel. Default 0.05. */
   vigilance?: number;
   /** A pattern is also novel beyond `spread` x the mean nearest distance. Default 2. */
   spread?: number;
-  /** Points over which the rates of novel patterns and of range excursions are averaged. Default 2000. */
+  /** Points over which the rates of novel patterns and of range excursions (and the recent novelties' size) are averaged. Default 1000. */
   rateHorizon?: number;
   /** A value beyond the seen range by more than this fraction of it is a range excursion. Default 0.02. */
   rangeTolerance?: number;
@@ -27,15 +27,15 @@ export interface AnomalyDetectorOptions {
 export type ResolvedAnomalyOptions = Required<AnomalyDetectorOptions>;
 
 export const ANOMALY_DEFAULTS: Readonly<ResolvedAnomalyOptions> = Object.freeze({
-  threshold: 0.95,
+  threshold: 0.9,
   warmupPoints: 200,
   refractoryPoints: 200,
   window: 8,
   codebookSize: 64,
   levels: 4,
-  vigilance: 0.1,
+  vigilance: 0.05,
   spread: 2,
-  rateHorizon: 2000,
+  rateHorizon: 1000,
   rangeTolerance: 0.02,
 });
 

@@ -27,6 +27,7 @@ class ReferenceLevel {
   private used = 0;
   private meanDist = 0;
   private rate = 0;
+  private peak = 1;
   private readonly win: Float64Array;
   private readonly book: Float64Array;
   private readonly count: Float64Array;
@@ -36,6 +37,7 @@ class ReferenceLevel {
   constructor(
     private readonly o: ResolvedAnomalyOptions,
     private readonly block: number,
+    private readonly span: number,
   ) {
     this.win = new Float64Array(o.window);
     this.book = new Float64Array(o.window * o.codebookSize);
@@ -85,10 +87,13 @@ class ReferenceLevel {
     let out = 0;
     if (scoring && novel && this.blocks > w + MIN_BLOCKS) {
       const excess = bi < 0 ? MAX_EXCESS : Math.min(dist / vig, MAX_EXCESS);
-      out = 1 - this.rate / (excess * excess);
+      const r = excess / this.peak;
+      out = Math.max(0, 1 - (this.rate * this.span) / (r * r));
     }
     const a = Math.min(this.block / this.o.rateHorizon, 1);
     this.rate += a * ((novel ? 1 : 0) - this.rate);
+    this.peak += a * (1 - this.peak);
+    if (novel && bi >= 0) this.peak = Math.max(this.peak, Math.min(dist / vig, MAX_EXCESS));
     if (bi >= 0) this.meanDist += a * (Math.min(dist * scale, 4 * this.meanDist + this.o.vigilance * scale) - this.meanDist);
     if (novel) {
       let slot = 0;
@@ -127,7 +132,8 @@ export class ReferenceAnomalyDetector {
   reset(): void {
     this.n = this.min = this.max = this.hold = this.rangeRate = 0;
     this.levels = [];
-    for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block));
+    const slowest = 4 ** (this.options.levels - 1);
+    for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block, slowest / block));
   }
 
   /** The score of one point, in [0, 1]. */

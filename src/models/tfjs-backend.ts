@@ -6,6 +6,7 @@
  * when a tfjs model is loaded or the backend is asked about.
  */
 import { WhaleError } from '../core/base/errors.js';
+import { registerWasmConvGradients } from './tfjs-wasm-conv-grad.js';
 
 export type Tf = typeof import('@tensorflow/tfjs');
 export type TfjsBackendChoice = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
@@ -73,7 +74,14 @@ export async function pickTfjsRuntime(choice: TfjsBackendChoice = 'auto', import
   const wasm = await tryImport(importer, '@tensorflow/tfjs-backend-wasm');
   if (!wasm.mod) throw new WhaleError('ERR_MODEL_LOAD', `backend: @tensorflow/tfjs-backend-wasm cannot be loaded: ${wasm.error}`, { field: 'backend' });
   await activate(tf, 'wasm');
-  return { tf, backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm', note: notFound || 'wasm backend requested' };
+  // The wasm backend ships no Conv2DBackpropFilter: without it CNNs infer but cannot train.
+  let gradients = '';
+  try {
+    registerWasmConvGradients(tf);
+  } catch (err) {
+    gradients = `; convolution training unavailable: ${(err as Error).message}`;
+  }
+  return { tf, backend: 'wasm', package: '@tensorflow/tfjs-backend-wasm', note: (notFound || 'wasm backend requested') + gradients };
 }
 
 let shared: { choice: TfjsBackendChoice; runtime: Promise<TfjsRuntime> } | undefined;

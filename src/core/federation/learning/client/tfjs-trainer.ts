@@ -33,7 +33,8 @@ export interface LocalTrainer {
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 
-function build(tf: Tf, arch: MnistArch, seed: number): LayersModel {
+/** The paper's 2NN or CNN as an uncompiled tfjs model on the active backend, Glorot-initialised from `seed`. */
+export function buildMnistModel(tf: Tf, arch: MnistArch, seed: number): LayersModel {
   const init = (i: number) => tf.initializers.glorotUniform({ seed: seed * 16 + i });
   const dense = (units: number, i: number, activation?: 'relu') =>
     tf.layers.dense({ units, kernelInitializer: init(i), ...(activation ? { activation } : {}) });
@@ -62,7 +63,7 @@ class TfjsTrainer implements LocalTrainer {
   }
 
   initialWeights(seed: number): Float32Array {
-    const m = build(this.tf, this.arch, seed);
+    const m = buildMnistModel(this.tf, this.arch, seed);
     const out = this.flatten(m);
     m.dispose();
     return out;
@@ -184,11 +185,9 @@ export async function createMnistTrainer(arch: MnistArch, o: { backend?: TfjsBac
   if (!MNIST_ARCHS.includes(arch)) throw new WhaleError('ERR_INVALID_OPTION', `model: must be one of ${MNIST_ARCHS.join(', ')}, got ${JSON.stringify(arch)}`, { field: 'model' });
   const rt = await tfjsRuntime(o.backend ?? 'auto');
   if (arch === 'cnn' && !rt.tf.getKernel('Conv2DBackpropFilter', rt.backend)) {
-    throw new WhaleError(
-      'ERR_UNSUPPORTED',
-      `model: the CNN cannot train on the tfjs '${rt.backend}' backend (it has no Conv2DBackpropFilter kernel); install @tensorflow/tfjs-node or use --backend cpu (very slow)`,
-      { field: 'model' },
-    );
+    throw new WhaleError('ERR_UNSUPPORTED', `model: the CNN cannot train on the tfjs '${rt.backend}' backend, it has no Conv2DBackpropFilter kernel (${rt.note})`, {
+      field: 'model',
+    });
   }
-  return new TfjsTrainer(rt.tf, arch, rt.backend, build(rt.tf, arch, o.seed ?? 1));
+  return new TfjsTrainer(rt.tf, arch, rt.backend, buildMnistModel(rt.tf, arch, o.seed ?? 1));
 }

@@ -9,8 +9,13 @@
  * far) and the crossing round interpolated linearly. A row that does not reach
  * the target within --max-rounds says so with its best accuracy.
  *
- *   npm run bench -- federated [--rows 2nn-b10-iid,...] [--max-rounds N] [--quick] [--json FILE]
+ *   npm run bench -- federated [--rows 2nn-b10,cnn-e1-b10@0.1,...] [--partitions iid,noniid] [--max-rounds N] [--quick] [--json FILE]
+ *
+ * A row id may end in @LR to run it at that client learning rate instead of
+ * the row's default (a learning-rate grid is one run per @LR). Every round
+ * evaluates on the full 10,000 test images and the row stops at its target.
  */
+import { WhaleError } from '../src/core/base/errors.js';
 import { runMnistFederation } from '../src/core/federation/orchestration/mnist-federation.js';
 import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
 import { silentLogger } from '../src/core/base/logger.js';
@@ -43,6 +48,17 @@ export const PAPER_ROWS: PaperRow[] = [
   { id: 'cnn-e20-b10', model: 'cnn', label: 'CNN FedAvg E=20 B=10', epochs: 20, batch: 10, target: 0.99, paper: { iid: 18, noniid: 173 }, lr: 0.05 },
 ];
 
+/** "cnn-e1-b10" or "cnn-e1-b10@0.1" (that row at client learning rate 0.1). */
+export function parseRowId(text: string): { id: string; lr?: number } {
+  const [id, lr, extra] = text.split('@');
+  if (lr === undefined) return { id: id! };
+  const value = Number(lr);
+  if (extra !== undefined || !(value > 0) || !Number.isFinite(value)) {
+    throw new WhaleError('ERR_INVALID_OPTION', `rows: expected ROW or ROW@LR with a positive learning rate, got ${JSON.stringify(text)}`, { field: 'rows' });
+  }
+  return { id: id!, lr: value };
+}
+
 /** First (fractional) round where the best-so-far accuracy reaches the target, interpolated. */
 export function roundsToTarget(curve: ReadonlyArray<{ round: number; accuracy: number }>, target: number): number | undefined {
   let best = 0;
@@ -61,6 +77,8 @@ export function roundsToTarget(curve: ReadonlyArray<{ round: number; accuracy: n
 
 export interface FederatedRowResult {
   id: string;
+  /** Test accuracy after each round. */
+  curve?: Array<{ round: number; accuracy: number; seconds: number }>;
   label: string;
   partition: Partition;
   paper: number;
@@ -77,14 +95,17 @@ export interface FederatedRowResult {
 }
 
 export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRounds?: number; partitions?: Partition[] }): Promise<{ text: string; rows: FederatedRowResult[] }> {
-  const wanted = o.rows ?? (o.quick ? ['2nn-b10'] : ['2nn-b10', '2nn-binf', ...PAPER_ROWS.filter((r) => r.model === 'cnn').map((r) => r.id)]);
+  const wanted = (o.rows ?? (o.quick ? ['2nn-b10'] : ['2nn-b10', '2nn-binf', ...PAPER_ROWS.filter((r) => r.model === 'cnn').map((r) => r.id)])).map(parseRowId);
+  const unknown = wanted.filter((w) => !PAPER_ROWS.some((r) => r.id === w.id));
+  if (unknown.length) throw new WhaleError('ERR_INVALID_OPTION', `rows: unknown row(s) ${unknown.map((w) => w.id).join(', ')}; known: ${PAPER_ROWS.map((r) => r.id).join(', ')}`, { field: 'rows' });
   const partitions = o.partitions ?? (o.quick ? ['iid'] : ['iid', 'noniid']);
   const cnnProblem = await createMnistTrainer('cnn').then(
     () => undefined,
     (err: Error) => err.message,
   );
   const out: FederatedRowResult[] = [];
-  for (const row of PAPER_ROWS.filter((r) => wanted.includes(r.id))) {
+  for (const want of wanted) {
+    const row = { ...PAPER_ROWS.find((r) => r.id === want.id)!, ...(want.lr === undefined ? {} : { lr: want.lr }) };
     for (const partition of partitions) {
       const paper = row.paper[partition];
       if (row.model === 'cnn' && cnnProblem) {
@@ -92,7 +113,7 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
         continue;
       }
       const maxRounds = o.maxRounds ?? (o.quick ? 20 : Math.ceil(paper * 1.3));
-      const curve: Array<{ round: number; accuracy: number }> = [];
+      const curve: Array<{ round: number; accuracy: number; seconds: number }> = [];
       const results: RoundResult[] = [];
       process.stderr.write(`federated: ${row.label} ${partition}, lr ${row.lr}, up to ${maxRounds} rounds\n`);
       const res = await runMnistFederation({
@@ -108,8 +129,8 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
         logger: silentLogger,
         onRound: (r) => {
           results.push(r);
-          curve.push({ round: r.round, accuracy: r.testAccuracy ?? 0 });
-          if (r.round % 10 === 0) process.stderr.write(`  round ${r.round}: ${fmt((r.testAccuracy ?? 0) * 100)}% (${fmt(r.seconds)} s)\n`);
+          curve.push({ round: r.round, accuracy: r.testAccuracy ?? 0, seconds: r.seconds });
+          if (row.model === 'cnn' || r.round % 10 === 0) process.stderr.write(`  round ${r.round}: ${((r.testAccuracy ?? 0) * 100).toFixed(2)}% (${fmt(r.seconds)} s)\n`);
         },
       });
       const ours = roundsToTarget(curve, row.target);
@@ -118,6 +139,7 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
         label: row.label,
         partition,
         paper,
+        curve,
         ...(ours === undefined ? {} : { ours, ratio: ours / paper }),
         roundsRun: res.completedRounds,
         ...(res.bestAccuracy === undefined ? {} : { bestAccuracy: res.bestAccuracy }),
@@ -140,7 +162,7 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
       String(r.paper),
       r.ours === undefined ? '-' : fmt(r.ours, 1),
       r.ratio === undefined ? '-' : fmt(r.ratio, 2),
-      r.bestAccuracy === undefined ? '-' : fmt(r.bestAccuracy * 100, 2),
+      r.bestAccuracy === undefined ? '-' : (r.bestAccuracy * 100).toFixed(2),
       String(r.roundsRun),
       fmt(r.wallSeconds, 0),
       r.secondsPerRound === undefined ? '-' : fmt(r.secondsPerRound, 2),

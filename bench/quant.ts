@@ -26,6 +26,14 @@ function normals(n: number): Float32Array {
   return x;
 }
 
+/**
+ * Collects the garbage of earlier series before timing one (the bench runs with
+ * --expose-gc), so a series starts from a settled heap, as a long-running
+ * process that encodes repeatedly does, not from the previous series' blobs.
+ */
+function settle(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
 
 export async function benchQuant(opts: { runs: number; quick: boolean }): Promise<{ text: string; rows: unknown[] }> {
   const triad = measureTriad();
@@ -55,7 +63,9 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
       if (gpu) paths.push(['native GPU', { parallel: true, device: 'cuda:0' }]);
       for (const [path, o] of paths) {
         const blob = encodeTensor(x, { codec, ...o });
+        settle();
         const enc = await timeRuns(opts.runs, () => encodeTensor(x, { codec, ...o }));
+        settle();
         const dec = await timeRuns(opts.runs, () => decodeTensor(blob, { ...o, out }));
         add(codec, path, enc.medianMs, dec.medianMs, (n * 4) / blob.length, relativeL2Error(x, decodeTensor(blob)));
       }
@@ -81,7 +91,7 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
     '',
     table(['floats', 'codec', 'path', 'enc GB/s', 'dec GB/s', 'enc+dec GB/s', 'ratio', 'rel L2 err'], rows),
     '',
-    'GB/s of float32 input; medians of the runs. Decode writes into a preallocated array; encode allocates its blob.',
+    'GB/s of float32 input; medians of the runs, each series after a gc(). Decode writes into a preallocated array; encode allocates its blob.',
     "enc+dec = bytes / (encode time + decode time). Data: N(0,1), block 64.",
     '',
     'int8, sync vs async (the async call copies its input into native memory first; decode also allocates its output):',

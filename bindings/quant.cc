@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "../native/quant/dispatch.h"
+#include "../native/quant/heap_tuning.h"
 #include "../native/quant/topk.h"
 #include "convert_arrays.h"
 #include "promise_worker.h"
@@ -159,6 +160,9 @@ Napi::Value TopkFeedback(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_quant(Napi::Env env, Napi::Object exports) {
+  // Blobs and decoded arrays are large fresh allocations: reuse faulted-in heap
+  // memory for them instead of new pages each call (native/quant/heap_tuning.h).
+  quant::keep_large_blocks_in_heap();
   exports.Set("quantEncode", Napi::Function::New(env, Encode, "quantEncode"));
   exports.Set("quantDecode", Napi::Function::New(env, Decode, "quantDecode"));
   exports.Set("quantInspect", Napi::Function::New(env, Inspect, "quantInspect"));

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "check.h"
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -12,6 +13,10 @@
 #include "../common/error.h"
 #include "../quant/codec.h"
 #include "../quant/crc32c.h"
+#include "../quant/heap_tuning.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "../quant/kernels_avx2.h"
 
 using namespace whale;
@@ -133,6 +138,24 @@ int main() {
   CHECK(resealed(6, {0x08, 0x00}) == kErrCorrupt, "unknown flag bit");
   CHECK(resealed(6, {0x02, 0x00}) == kErrCorrupt, "fp16 flag on an int8 blob");
   CHECK(resealed(12, {0x01}) == kErrCorrupt, "reserved field");
+
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+  // After the tuning, an 8 MiB block comes from the heap, not its own mmap()
+  // (which free() would unmap), and once freed it is reused in place.
+  if (keep_large_blocks_in_heap()) {
+    const size_t bytes = size_t{8} << 20, mapped = mallinfo2().hblkhd;
+    void* a = std::malloc(bytes);
+    CHECK(mallinfo2().hblkhd == mapped, "an 8 MiB block is not mmap()ed");
+    std::memset(a, 1, bytes);
+    std::free(a);
+    void* b = std::malloc(bytes);
+    CHECK(b == a, "a freed 8 MiB block is reused in place");
+    std::free(b);
+  } else {
+    CHECK(std::getenv("WHALE_MALLOC_TUNING") != nullptr || std::getenv("GLIBC_TUNABLES") != nullptr,
+          "the heap tuning applies unless turned off");
+  }
+#endif
 
   return report();
 }

@@ -62,10 +62,12 @@ async function benchSecAgg(quick: boolean): Promise<string> {
     table(['clients', 'variant', 'dropped after sharing', 'plain FedAvg ms', 'SecAgg round ms (all parties)', 'ms per client', 'plain up MiB', 'SecAgg up MiB', 'extra up KiB per included client', 'down KiB/client (keys+shares)'], rows);
 }
 
-async function accuracy(o: { clients: number; fraction: number; rounds: number; trainCount: number; testCount: number; strategy?: Strategy; hook?: RoundDefense; seed?: number }): Promise<number> {
+async function accuracy(o: { clients: number; fraction: number; rounds: number; trainCount: number; testCount: number; strategy?: Strategy; byzantine?: number; trim?: number; hook?: RoundDefense; seed?: number }): Promise<number> {
   const r = await runMnistFederation({
     model: '2nn', partition: 'iid', clients: o.clients, fraction: o.fraction, epochs: 1, batch: 10, lr: 0.1, rounds: o.rounds,
     trainCount: o.trainCount, testCount: o.testCount, strategy: o.strategy ?? 'fedavg', seed: o.seed ?? 1, logger: silentLogger,
+    ...(o.byzantine === undefined ? {} : { byzantine: o.byzantine }),
+    ...(o.trim === undefined ? {} : { trim: o.trim }),
     ...(o.hook ? { roundHook: o.hook } : {}),
   });
   return r.history.at(-1)?.testAccuracy ?? NaN;
@@ -93,17 +95,20 @@ async function benchByzantine(quick: boolean): Promise<string> {
   ];
   const cases: Array<[AttackMode | 'none', number]> = [['none', 0], ...ATTACK_MODES.flatMap((m) => [[m, 0.1], [m, 0.2]] as Array<[AttackMode, number]>)];
   const ids = Array.from({ length: s.clients }, (_, i) => clientId(i));
+  // The defences are configured for the worst case of the table (20% of a round malicious), in every column.
+  const perRound = Math.round(s.clients * s.fraction);
+  const byzantine = Math.ceil(0.2 * perRound), trim = 0.2;
   const rows: Array<Array<string | number>> = [];
   for (const [name, strategy, bound] of defenses) {
     const row: Array<string | number> = [name];
     for (const [mode, f] of cases) {
       const hook = new RoundDefense({ clients: ids, ...(mode === 'none' ? {} : { attack: { mode, fraction: f, seed: 11 } }), ...(bound ? { normBound: { factor: bound } } : {}) });
-      const acc = await accuracy({ ...s, strategy, hook }).catch(() => NaN);
+      const acc = await accuracy({ ...s, strategy, hook, byzantine, trim }).catch(() => NaN);
       row.push(Number.isNaN(acc) ? 'error' : `${(acc * 100).toFixed(1)}%`);
     }
     rows.push(row);
   }
-  return `Byzantine clients, MNIST 2NN: ${s.clients} clients (IID), ${s.clients * s.fraction} per round, ${s.rounds} rounds, E=1, B=10, lr 0.1; final test accuracy (${s.testCount} test images)\n` +
+  return `Byzantine clients, MNIST 2NN: ${s.clients} clients (IID), ${perRound} per round, ${s.rounds} rounds, E=1, B=10, lr 0.1; final test accuracy (${s.testCount} test images); Krum and Multi-Krum with f = ${byzantine} (Multi-Krum averages the n - f best), trimmed mean β = ${trim}\n` +
     table(['aggregation', ...cases.map(([m, f]) => (m === 'none' ? 'no attack' : `${m} ${f * 100}%`))], rows);
 }
 

@@ -19,7 +19,10 @@ export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition
   --rounds R         rounds at most (default 10)
   --target A         stop at this test accuracy, e.g. 0.97
   --processes K      learners in K child processes over Kafka (needs KAFKA_BROKERS); default: in this process
-  --strategy S       fedavg | median | trimmed-mean | krum (default fedavg)
+  --strategy S       fedavg | median | trimmed-mean | krum | multi-krum (default fedavg)
+  --byzantine F      krum, multi-krum: Byzantine clients tolerated per round (default 0;
+                     a round needs 2F + 3 updates; multi-krum averages the n - F best)
+  --trim B           trimmed-mean: fraction cut at each end per coordinate (default 0.1)
   --uplink U         f32 | int8 | fp16 | topk (default f32); --topk-ratio R with topk
   --mu M             FedProx proximal term (default 0)
   --lr-decay D       client learning-rate decay per round (default 1)
@@ -57,6 +60,8 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
       target: { type: 'string' },
       processes: { type: 'string', default: '0' },
       strategy: { type: 'string', default: 'fedavg' },
+      byzantine: { type: 'string' },
+      trim: { type: 'string' },
       uplink: { type: 'string', default: 'f32' },
       'topk-ratio': { type: 'string' },
       mu: { type: 'string' },
@@ -79,6 +84,14 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     if (!options.includes(s as T)) throw new WhaleError('ERR_CONFIG', `--${name}: one of ${options.join(', ')}, got '${s}'`, { field: name });
     return s as T;
   };
+  const strategy = oneOf('strategy', v.strategy!, ['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum'] as const);
+  const byzantine = v.byzantine === undefined ? undefined : int('byzantine', v.byzantine, 0);
+  if (byzantine !== undefined && (strategy === 'krum' || strategy === 'multi-krum')) {
+    const perRound = Math.max(1, Math.round(num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]') * int('clients', v.clients!, 1)));
+    if (perRound < 2 * byzantine + 3) {
+      throw new WhaleError('ERR_CONFIG', `--byzantine: ${strategy} with F = ${byzantine} needs 2F + 3 = ${2 * byzantine + 3} updates per round; --fraction x --clients selects ${perRound}`, { field: 'byzantine' });
+    }
+  }
   return {
     model: oneOf('model', v.model!, ['2nn', 'cnn'] as const),
     partition: oneOf('partition', v.partition!, ['iid', 'noniid'] as const),
@@ -90,7 +103,9 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     rounds: int('rounds', v.rounds!, 1),
     ...(v.target === undefined ? {} : { target: num('target', v.target, (n) => n > 0 && n <= 1, 'an accuracy in (0, 1]') }),
     processes: int('processes', v.processes!, 0),
-    strategy: oneOf('strategy', v.strategy!, ['fedavg', 'median', 'trimmed-mean', 'krum'] as const),
+    strategy,
+    ...(byzantine === undefined ? {} : { byzantine }),
+    ...(v.trim === undefined ? {} : { trim: num('trim', v.trim, (n) => n >= 0 && n < 0.5, 'a fraction in [0, 0.5)') }),
     uplink: oneOf('uplink', v.uplink!, ['f32', 'int8', 'fp16', 'topk'] as const),
     ...(v['topk-ratio'] === undefined ? {} : { topkRatio: num('topk-ratio', v['topk-ratio'], (n) => n > 0 && n <= 1, 'a number in (0, 1]') }),
     ...(v.mu === undefined ? {} : { mu: num('mu', v.mu, (n) => n >= 0, 'a number >= 0') }),

@@ -40,6 +40,10 @@ export interface MnistFederationOptions {
   /** 0: learners in this process over the LocalBus; K: K child processes over Kafka. */
   processes?: number;
   strategy?: Strategy;
+  /** Krum / Multi-Krum: Byzantine clients tolerated per round (f; needs received >= 2f + 3). Default 0. */
+  byzantine?: number;
+  /** Trimmed mean: fraction trimmed at each end per coordinate (beta, default 0.1). */
+  trim?: number;
   seed?: number;
   /** Use the first N training / test images only (small runs, tests). */
   trainCount?: number;
@@ -117,7 +121,11 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
       ...(o.mu === undefined ? {} : { mu: o.mu }),
       ...(o.target === undefined ? {} : { targetAccuracy: o.target }),
     },
-    aggregator: { strategy: o.strategy ?? 'fedavg' },
+    aggregator: {
+      strategy: o.strategy ?? 'fedavg',
+      ...(o.byzantine === undefined ? {} : { f: o.byzantine }),
+      ...(o.trim === undefined ? {} : { beta: o.trim }),
+    },
     uplink: o.uplink ?? 'f32',
     ...(o.topkRatio === undefined ? {} : { topkRatio: o.topkRatio }),
     roundTimeoutMs: o.roundTimeoutMs ?? 600_000,

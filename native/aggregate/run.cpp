@@ -86,9 +86,14 @@ Result run(const Request& req, float* out) {
       check_krum_args(u.clients(), req.f, req.m);
       check_memory(req, u.clients(), u.params, 0);
       check_weights(req.weights, u.clients());
-      std::vector<double> dist(u.clients() * u.clients());
-      distances(u, d, req.check_finite, dist.data());
-      KrumResult k = krum_select(dist.data(), u.clients(), req.f, req.m);
+      KrumResult k;
+      if (!d.is_cuda()) {
+        k = krum(u, req.f, req.m, req.check_finite);
+      } else {
+        std::vector<double> dist(u.clients() * u.clients());
+        distances(u, d, req.check_finite, dist.data());
+        k = krum_select(dist.data(), u.clients(), req.f, req.m);
+      }
       ClientUpdates chosen;
       chosen.params = u.params;
       std::vector<double> w;

@@ -271,17 +271,22 @@ static void test_order_statistics_exact() {
   }
 }
 
+// n clients around one point, scaled: six within 1e-5 of it, the rest 0.5.
+static Data near_duplicates(size_t n, size_t p, float scale) {
+  Data base = random_data(1, p, 5), noise = random_data(n, p, 6);
+  Data d;
+  d.rows.assign(n, std::vector<float>(p));
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < p; ++j) d.rows[i][j] = (base.rows[0][j] + (i < 6 ? 1e-5f : 0.5f) * noise.rows[i][j]) * scale;
+  return d;
+}
+
 // Near-duplicate clients: the Gram formulation cancels, so those pairs must be
 // recomputed from their differences (relative 1e-9 of the direct double sum).
 static void test_gram_near_duplicates() {
   for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
     const size_t n = 12, p = 3001;
-    Data base = random_data(1, p, 5), noise = random_data(n, p, 6);
-    Data d;
-    d.rows.assign(n, std::vector<float>(p));
-    for (size_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < p; ++j)
-        d.rows[i][j] = (base.rows[0][j] + (i < 6 ? 1e-5f : 0.5f) * noise.rows[i][j]) * scale;
+    const Data d = near_duplicates(n, p, scale);
     std::vector<double> dist(n * n);
     pairwise_sq_distances(d.view(), dist.data(), true);
     bool ok = true;
@@ -298,6 +303,47 @@ static void test_gram_near_duplicates() {
   }
 }
 
+// krum() (float-speed Gram matrix, gram_f32.h) against the double path: the
+// same selection in the same order, scores within its 4e-6 relative tolerance;
+// NaN rejected with the client named; float overflow and near-duplicates fall
+// back to double accuracy.
+static void test_krum_float_path() {
+  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{10, 5000}, {23, 3001}, {50, 20000}}) {
+    Data d = random_data(n, p, static_cast<unsigned>(n + p));
+    for (size_t i = 0; i < n; ++i)
+      for (auto& x : d.rows[i]) x = x * (1.f + 0.05f * static_cast<float>(i % 7)) + 0.1f * static_cast<float>(i % 3);
+    const size_t f = (n - 3) / 4;
+    for (size_t m : {size_t{1}, n - f}) {
+      std::vector<double> dist(n * n);
+      pairwise_sq_distances(d.view(), dist.data(), true);
+      const KrumResult ref = krum_select(dist.data(), n, f, m);
+      const KrumResult r = krum(d.view(), f, m, true);
+      bool ok = r.selected == ref.selected;
+      for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
+      CHECK(ok, ("krum() float path n=" + std::to_string(n) + " m=" + std::to_string(m)).c_str());
+    }
+    d.rows[n / 2][p - 1] = NAN;
+    std::string message;
+    try {
+      krum(d.view(), f, 1, true);
+    } catch (const EngineError& e) {
+      message = std::string(e.code()) + " " + e.what();
+    }
+    CHECK(message.find(kErrNonFinite) == 0 && message.find("clients[" + std::to_string(n / 2) + "]") != std::string::npos,
+          "krum() names the client holding a NaN");
+  }
+  for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
+    const size_t n = 12, p = 3001;
+    const Data d = near_duplicates(n, p, scale);
+    std::vector<double> dist(n * n);
+    pairwise_sq_distances(d.view(), dist.data(), true);
+    const KrumResult ref = krum_select(dist.data(), n, 2, 3), r = krum(d.view(), 2, 3, true);
+    bool ok = r.selected == ref.selected;
+    for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
+    CHECK(ok, ("krum() near-duplicates at scale " + std::to_string(scale)).c_str());
+  }
+}
+
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
@@ -307,5 +353,6 @@ int main() {
   test_extremes();
   test_order_statistics_exact();
   test_gram_near_duplicates();
+  test_krum_float_path();
   return report();
 }

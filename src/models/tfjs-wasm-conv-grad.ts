@@ -230,7 +230,8 @@ function batchMatMul(k: Kernels): KernelFunc {
   };
 }
 
-const registered = new WeakSet<object>();
+/** Per tf instance: the shipped kernels (captured before any override) and whether the speed-ups are in. */
+const registered = new WeakMap<object, { k: Kernels; speedups: boolean }>();
 
 function override(tf: Tf, name: string, kernelFunc: KernelFunc): void {
   const shipped = tf.getKernel(name, BACKEND);
@@ -245,20 +246,28 @@ function override(tf: Tf, name: string, kernelFunc: KernelFunc): void {
 }
 
 /**
- * Registers the convolution gradients (and the faster dense products) for
- * the wasm backend of this tf instance; idempotent. Throws ERR_UNSUPPORTED
- * naming the missing kernel when the installed tfjs-backend-wasm lacks one
- * the compositions need. An installed Conv2DBackpropFilter is kept.
+ * Registers Conv2DBackpropFilter for the wasm backend of this tf instance
+ * and, unless `speedups: false`, the faster Conv2DBackpropInput and
+ * BatchMatMul (a later call can still add them; calls are idempotent).
+ * Throws ERR_UNSUPPORTED naming the missing kernel when the installed
+ * tfjs-backend-wasm lacks one the compositions need. An installed
+ * Conv2DBackpropFilter is kept.
  */
-export function registerWasmConvGradients(tf: Tf): void {
-  if (registered.has(tf)) return;
-  const k = new Kernels(tf);
-  const missing = k.missing();
-  if (missing.length) {
-    throw new WhaleError('ERR_UNSUPPORTED', `tfjs wasm backend: cannot register convolution gradients, missing kernel(s) ${missing.join(', ')}`, { field: 'backend' });
+export function registerWasmConvGradients(tf: Tf, o: { speedups?: boolean } = {}): void {
+  let state = registered.get(tf);
+  if (!state) {
+    const k = new Kernels(tf);
+    const missing = k.missing();
+    if (missing.length) {
+      throw new WhaleError('ERR_UNSUPPORTED', `tfjs wasm backend: cannot register convolution gradients, missing kernel(s) ${missing.join(', ')}`, { field: 'backend' });
+    }
+    if (!tf.getKernel('Conv2DBackpropFilter', BACKEND)) override(tf, 'Conv2DBackpropFilter', backpropFilter(k));
+    state = { k, speedups: false };
+    registered.set(tf, state);
   }
-  if (!tf.getKernel('Conv2DBackpropFilter', BACKEND)) override(tf, 'Conv2DBackpropFilter', backpropFilter(k));
-  override(tf, 'Conv2DBackpropInput', backpropInput(k));
-  override(tf, 'BatchMatMul', batchMatMul(k));
-  registered.add(tf);
+  if ((o.speedups ?? true) && !state.speedups) {
+    override(tf, 'Conv2DBackpropInput', backpropInput(state.k));
+    override(tf, 'BatchMatMul', batchMatMul(state.k));
+    state.speedups = true;
+  }
 }

@@ -13,7 +13,8 @@ import { benchFederationSecurity } from './federation-security.js';
 import { benchKnowledge } from './knowledge.js';
 import { benchMonitoring } from './monitoring.js';
 import { benchQuant } from './quant.js';
-import { benchRouting, ROUTING_PLOT } from './quality.js';
+import { ROUTING_PLOT } from './quality.js';
+import { benchRoutingSuite } from './routing-real.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
@@ -72,7 +73,7 @@ async function main(): Promise<number> {
           ...(list(values.partitions) ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> } : {}),
         })
       : suite === 'routing'
-      ? await benchRouting({ runs, quick: values.quick, plot: ROUTING_PLOT })
+      ? await benchRoutingSuite({ runs, quick: values.quick, plot: ROUTING_PLOT, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
       : suite === 'resources'
       ? await benchResources({ runs, quick: values.quick })
       : suite === 'anomaly'

@@ -42,8 +42,8 @@ void for_each_lane_group(const ClientUpdates& u, Fn fn) {
   const size_t n = u.clients(), p = u.params;
   const size_t tasks = (p + kColumnsPerTask - 1) / kColumnsPerTask;
   ThreadPool::shared().parallel_for(tasks, 1, [&](size_t tb, size_t te) {
-    std::vector<float> buffer(n * lanes::kLanes + 8);
-    float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 31) & ~uintptr_t{31});
+    std::vector<float> buffer(n * lanes::kLanes + 16);
+    float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t{63});
     const lanes::Scratch scratch{aligned};
     for (size_t j = tb * kColumnsPerTask, end = std::min(p, te * kColumnsPerTask); j < end; j += lanes::kLanes) {
       fn(u.rows.data(), j, std::min(lanes::kLanes, end - j), scratch);

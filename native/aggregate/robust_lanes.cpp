@@ -1,27 +1,43 @@
 #include "robust_lanes.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "../common/simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define WHALE_LANES_AVX2 1
+#endif
 
 namespace whale::aggregate::lanes {
 namespace {
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
 
-static_assert(sizeof(v8f) == kLanes * sizeof(float), "one network wire is one 8-float vector");
+// One network wire: a client's values of kLanes coordinates, as two vectors.
+struct Wire {
+  v8f h[2];
+  float at(size_t l) const { return h[l / 8][l % 8]; }
+};
+static_assert(sizeof(Wire) == kLanes * sizeof(float), "one wire is kLanes floats");
+
+// How far ahead (floats) load() asks for each row: into L2, not L1, whose few
+// ways cannot hold a line of every row (rows are often 4 KiB-aligned alike).
+constexpr size_t kPrefetchAhead = 512;
 
 // Gathers coordinates [j, j + len) of every row into v (lanes >= len are 0),
-// prefetching the part of each row the next call will read.
+// prefetching the part of each row a later call will read.
 WHALE_SIMD_CLONES
-void load(const float* const* rows, size_t n, size_t j, size_t len, v8f* v) {
+void load(const float* const* rows, size_t n, size_t j, size_t len, Wire* v) {
   for (size_t i = 0; i < n; ++i) {
-    __builtin_prefetch(rows[i] + j + 64);
+    __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
     if (len == kLanes) {
-      std::memcpy(&v[i], rows[i] + j, sizeof(v8f));
+      std::memcpy(&v[i], rows[i] + j, sizeof(Wire));
     } else {
-      v8f t = {};
+      Wire t = {};
       std::memcpy(&t, rows[i] + j, len * sizeof(float));
       v[i] = t;
     }
@@ -29,36 +45,66 @@ void load(const float* const* rows, size_t n, size_t j, size_t len, v8f* v) {
 }
 
 // Compare-exchange on all lanes: min to wire lo, max to wire hi. Equal values
-// (including -0 and +0) stay where they are.
+// (including -0 and +0) stay where they are, and so does a NaN.
 WHALE_SIMD_CLONES
-void apply(v8f* v, const Comparator* net, size_t count) {
+void apply_portable(Wire* v, const Comparator* net, size_t count) {
   for (size_t q = 0; q < count; ++q) {
-    const v8f a = v[net[q].lo], b = v[net[q].hi];
-    const v8i swap = b < a;
-    v[net[q].lo] = swap ? b : a;
-    v[net[q].hi] = swap ? a : b;
+    for (size_t h = 0; h < 2; ++h) {
+      const v8f a = v[net[q].lo].h[h], b = v[net[q].hi].h[h];
+      const v8i swap = b < a;
+      v[net[q].lo].h[h] = swap ? b : a;
+      v[net[q].hi].h[h] = swap ? a : b;
+    }
   }
 }
 
-// With lo = v[k] and hi = v[n - k - 1] on each lane: the sum (in double) of
-// the values strictly between them, and how many values are <= lo and < hi.
-WHALE_SIMD_CLONES
-void middle_sums(const v8f* v, size_t n, size_t k, double* sum, int* le_lo, int* lt_hi) {
-  const v8f lo = v[k], hi = v[n - k - 1];
-  v8i c_le = {}, c_lt = {};
-  double s[kLanes] = {};
-  for (size_t i = 0; i < n; ++i) {
-    const v8f x = v[i];
-    const v8i inside = (x > lo) & (x < hi);
-    c_le -= x <= lo;  // a true comparison is -1
-    c_lt -= x < hi;
-    const v8f kept = inside ? x : v8f{};
-    for (size_t l = 0; l < kLanes; ++l) s[l] += static_cast<double>(kept[l]);
+#if WHALE_LANES_AVX2
+// The same with AVX2 min/max, bit for bit: vminps(b, a) is b < a ? b : a, and
+// vmaxps(a, b) is a > b ? a : b (each returns its second operand on equality
+// or NaN), so one instruction replaces a compare and a blend.
+__attribute__((target("avx2"))) void apply_avx2(Wire* v, const Comparator* net, size_t count) {
+  float* base = reinterpret_cast<float*>(v);
+  for (size_t q = 0; q < count; ++q) {
+    float* lo = base + net[q].lo * kLanes;
+    float* hi = base + net[q].hi * kLanes;
+    const __m256 a0 = _mm256_load_ps(lo), a1 = _mm256_load_ps(lo + 8);
+    const __m256 b0 = _mm256_load_ps(hi), b1 = _mm256_load_ps(hi + 8);
+    _mm256_store_ps(lo, _mm256_min_ps(b0, a0));
+    _mm256_store_ps(lo + 8, _mm256_min_ps(b1, a1));
+    _mm256_store_ps(hi, _mm256_max_ps(a0, b0));
+    _mm256_store_ps(hi + 8, _mm256_max_ps(a1, b1));
   }
-  for (size_t l = 0; l < kLanes; ++l) {
-    sum[l] = s[l];
-    le_lo[l] = c_le[l];
-    lt_hi[l] = c_lt[l];
+}
+#endif
+
+void apply(Wire* v, const Comparator* net, size_t count) {
+#if WHALE_LANES_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2") && !std::getenv("WHALE_NO_AVX2");
+  if (avx2) return apply_avx2(v, net, count);
+#endif
+  apply_portable(v, net, count);
+}
+
+// With lo = v[k] and hi = v[n - k - 1] on each lane: the sum (in double, in
+// order of i) of the values strictly between them, and how many values are
+// <= lo and < hi.
+WHALE_SIMD_CLONES
+void middle_sums(const Wire* v, size_t n, size_t k, double* sum, int* le_lo, int* lt_hi) {
+  for (size_t h = 0; h < 2; ++h) {
+    const v8f lo = v[k].h[h], hi = v[n - k - 1].h[h];
+    v8i c_le = {}, c_lt = {};
+    v4d s0 = {}, s1 = {};  // lanes 0-3 and 4-7 of this half
+    for (size_t i = 0; i < n; ++i) {
+      const v8f x = v[i].h[h];
+      const v8i inside = (x > lo) & (x < hi);
+      c_le -= x <= lo;  // a true comparison is -1
+      c_lt -= x < hi;
+      const v8f kept = inside ? x : v8f{};
+      s0 += __builtin_convertvector(__builtin_shufflevector(kept, kept, 0, 1, 2, 3), v4d);
+      s1 += __builtin_convertvector(__builtin_shufflevector(kept, kept, 4, 5, 6, 7), v4d);
+    }
+    for (size_t l = 0; l < 4; ++l) sum[8 * h + l] = s0[l], sum[8 * h + 4 + l] = s1[l];
+    for (size_t l = 0; l < 8; ++l) le_lo[8 * h + l] = c_le[l], lt_hi[8 * h + l] = c_lt[l];
   }
 }
 
@@ -66,35 +112,37 @@ void middle_sums(const v8f* v, size_t n, size_t k, double* sum, int* le_lo, int*
 
 void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
             Scratch s, float* out) {
-  v8f* v = reinterpret_cast<v8f*>(s.values);
+  Wire* v = reinterpret_cast<Wire*>(s.values);
   load(rows, n, j, len, v);
   apply(v, net.data(), net.size());
   const size_t hi = n / 2, lo = (n - 1) / 2;
   for (size_t l = 0; l < len; ++l) {
-    out[j + l] = lo == hi ? v[hi][l]
-                          : static_cast<float>((static_cast<double>(v[lo][l]) + v[hi][l]) * 0.5);
+    out[j + l] = lo == hi ? v[hi].at(l)
+                          : static_cast<float>((static_cast<double>(v[lo].at(l)) + v[hi].at(l)) * 0.5);
   }
 }
 
 void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
                   const std::vector<Comparator>& net, Scratch s, float* out) {
-  v8f* v = reinterpret_cast<v8f*>(s.values);
+  Wire* v = reinterpret_cast<Wire*>(s.values);
   load(rows, n, j, len, v);
   apply(v, net.data(), net.size());
-  const v8f lo = v[k], hi = v[n - k - 1];
+  const Wire& lo = v[k];
+  const Wire& hi = v[n - k - 1];
   double sum[kLanes];
   int le_lo[kLanes], lt_hi[kLanes];
   middle_sums(v, n, k, sum, le_lo, lt_hi);
   const double kept = static_cast<double>(n - 2 * k);
   for (size_t l = 0; l < len; ++l) {
     double total;
-    if (lo[l] == hi[l]) {
-      total = static_cast<double>(lo[l]) * kept;  // every kept value equals it
+    const float a = lo.at(l), b = hi.at(l);
+    if (a == b) {
+      total = static_cast<double>(a) * kept;  // every kept value equals it
     } else {
       // The kept ranks k..n-k-1 are the values strictly inside, plus copies of
       // the two thresholds: ranks k..le_lo-1 equal lo, ranks lt_hi..n-k-1 equal hi.
-      total = sum[l] + static_cast<double>(lo[l]) * static_cast<double>(le_lo[l] - static_cast<int>(k)) +
-              static_cast<double>(hi[l]) * static_cast<double>(static_cast<int>(n - k) - lt_hi[l]);
+      total = sum[l] + static_cast<double>(a) * static_cast<double>(le_lo[l] - static_cast<int>(k)) +
+              static_cast<double>(b) * static_cast<double>(static_cast<int>(n - k) - lt_hi[l]);
     }
     out[j + l] = static_cast<float>(total / kept);
   }

@@ -1,6 +1,7 @@
-// Coordinate-wise median / trimmed mean on 8 coordinates at once: every client's
-// values of coordinates [j, j + len) side by side in one SIMD-width row of an
-// L1 scratch, then one selection network (select_network.h) across the lanes.
+// Coordinate-wise median / trimmed mean on 16 coordinates at once: every
+// client's values of coordinates [j, j + len) side by side in one row (two
+// AVX2 vectors) of an L1 scratch, then one selection network (select_network.h)
+// across the lanes.
 #pragma once
 #include <cstddef>
 
@@ -8,9 +9,9 @@
 
 namespace whale::aggregate::lanes {
 
-inline constexpr size_t kLanes = 8;
+inline constexpr size_t kLanes = 16;
 
-// Scratch for n clients: n x kLanes floats, 32-byte aligned (the caller's).
+// Scratch for n clients: n x kLanes floats, 64-byte aligned (the caller's).
 struct Scratch {
   float* values;
 };

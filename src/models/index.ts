@@ -12,6 +12,7 @@ export { onnxProviderInfo, probeCudaProvider, type CudaProviderProbe, type Execu
 export { pickTfjsRuntime, tfjsBackendInfo, tfjsRuntime, type TfjsBackendChoice, type TfjsRuntime } from './tfjs-backend.js';
 export { tfjsFileHandler } from './tfjs-files.js';
 export { denseNetToOnnx, type DenseActivation, type DenseExportOptions, type DenseLayer } from './onnx-export.js';
+export { quantizeDenseOnnxInt8, type Int8Quantized, type QuantizedLayer } from './onnx-int8.js';
 export { MNIST_CLASSES, MNIST_PIXELS, argmaxRows, mnistDataDir, readMnist, type MnistSplit } from './mnist-idx.js';
 
 export type ModelAdapterName = 'onnx' | 'tfjs';

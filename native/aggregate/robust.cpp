@@ -76,7 +76,7 @@ void coordinate_median(const ClientUpdates& u, float* out, bool check_finite) {
   if (check_finite) require_finite(u);
   const size_t n = u.clients(), mid = n / 2;
   if (n <= kNetworkMaxClients) {
-    const auto net = selection_network(n, (n - 1) / 2, mid);
+    const auto net = network_after_sorted_blocks(n, (n - 1) / 2, mid);
     for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
       lanes::median(rows, n, j, len, *net, s, out);
     });
@@ -100,7 +100,7 @@ void trimmed_mean(const ClientUpdates& u, double beta, float* out, bool check_fi
   const size_t k = trim_count(beta, n);
   if (check_finite) require_finite(u);
   if (n <= kNetworkMaxClients) {
-    const auto net = selection_network(n, k, n - k - 1);
+    const auto net = network_after_sorted_blocks(n, k, n - k - 1);
     for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
       lanes::trimmed_mean(rows, n, k, j, len, *net, s, out);
     });

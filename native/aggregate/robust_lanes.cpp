@@ -1,5 +1,8 @@
 #include "robust_lanes.h"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -77,12 +80,84 @@ __attribute__((target("avx2"))) void apply_avx2(Wire* v, const Comparator* net, 
 }
 #endif
 
-void apply(Wire* v, const Comparator* net, size_t count) {
+// Batcher's sorting network for 16 wires at compile time (the same as
+// sort16(), which the tests check), so that it runs on registers.
+struct Pair {
+  uint8_t lo, hi;
+};
+constexpr size_t kSort16Size = 63;
+constexpr std::array<Pair, kSort16Size> make_sort16() {
+  std::array<Pair, kSort16Size> t{};
+  size_t c = 0;
+  for (size_t p = 1; p < kSortedBlock; p <<= 1)
+    for (size_t k = p; k >= 1; k >>= 1)
+      for (size_t j = k % p; j + k < kSortedBlock; j += 2 * k)
+        for (size_t i = 0; i < std::min(k, kSortedBlock - j - k); ++i)
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+            t[c].lo = static_cast<uint8_t>(i + j);
+            t[c].hi = static_cast<uint8_t>(i + j + k);
+            ++c;
+          }
+  return t;
+}
+constexpr std::array<Pair, kSort16Size> kSort16 = make_sort16();
+
+#if WHALE_LANES_AVX2
+// Gathers 16 coordinates of 16 rows into 16 wires, sorting them on the way:
+// one half (8 lanes) of all 16 wires in registers at a time.
+__attribute__((target("avx2"))) void load_sorted16_avx2(const float* const* rows, size_t j, Wire* v) {
+  for (size_t h = 0; h < 2; ++h) {
+    __m256 r[kSortedBlock];
+    for (size_t i = 0; i < kSortedBlock; ++i) r[i] = _mm256_loadu_ps(rows[i] + j + 8 * h);
+#pragma GCC unroll 63
+    for (size_t q = 0; q < kSort16Size; ++q) {
+      const __m256 a = r[kSort16[q].lo], b = r[kSort16[q].hi];
+      r[kSort16[q].lo] = _mm256_min_ps(b, a);
+      r[kSort16[q].hi] = _mm256_max_ps(a, b);
+    }
+    for (size_t i = 0; i < kSortedBlock; ++i) _mm256_store_ps(reinterpret_cast<float*>(&v[i]) + 8 * h, r[i]);
+  }
+}
+#endif
+
+bool use_avx2() {
 #if WHALE_LANES_AVX2
   static const bool avx2 = __builtin_cpu_supports("avx2") && !std::getenv("WHALE_NO_AVX2");
-  if (avx2) return apply_avx2(v, net, count);
+  return avx2;
+#else
+  return false;
+#endif
+}
+
+void apply(Wire* v, const Comparator* net, size_t count) {
+#if WHALE_LANES_AVX2
+  if (use_avx2()) return apply_avx2(v, net, count);
 #endif
   apply_portable(v, net, count);
+}
+
+// The wanted ranks into place: each full block of 16 wires sorted by sort16()
+// (in registers as it is loaded, with AVX2 and a full group), then `net`, the
+// network less those comparators. The same comparators in the same order on
+// every path, so every path leaves the same values on every wire.
+void load_and_select(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
+                     Wire* v) {
+  const size_t blocks = n / kSortedBlock, done = blocks * kSortedBlock;
+#if WHALE_LANES_AVX2
+  if (len == kLanes && use_avx2()) {
+    for (size_t q = 0; q < blocks; ++q) {
+      for (size_t i = q * kSortedBlock; i < done && i < (q + 1) * kSortedBlock; ++i) {
+        __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
+      }
+      load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
+    }
+    load(rows + done, n - done, j, len, v + done);
+    return apply_avx2(v, net.data(), net.size());
+  }
+#endif
+  load(rows, n, j, len, v);
+  for (size_t q = 0; q < blocks; ++q) apply(v + q * kSortedBlock, sort16().data(), sort16().size());
+  apply(v, net.data(), net.size());
 }
 
 // With lo = v[k] and hi = v[n - k - 1] on each lane: the sum (in double, in
@@ -110,11 +185,18 @@ void middle_sums(const Wire* v, size_t n, size_t k, double* sum, int* le_lo, int
 
 }  // namespace
 
-void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
-            Scratch s, float* out) {
+bool sort16_matches_network() {
+  const std::vector<Comparator>& net = sort16();
+  if (net.size() != kSort16Size) return false;
+  for (size_t q = 0; q < kSort16Size; ++q)
+    if (net[q].lo != kSort16[q].lo || net[q].hi != kSort16[q].hi) return false;
+  return true;
+}
+
+void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
+            float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  load(rows, n, j, len, v);
-  apply(v, net.data(), net.size());
+  load_and_select(rows, n, j, len, net, v);
   const size_t hi = n / 2, lo = (n - 1) / 2;
   for (size_t l = 0; l < len; ++l) {
     out[j + l] = lo == hi ? v[hi].at(l)
@@ -122,11 +204,10 @@ void median(const float* const* rows, size_t n, size_t j, size_t len, const std:
   }
 }
 
-void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
-                  const std::vector<Comparator>& net, Scratch s, float* out) {
+void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
+                  Scratch s, float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  load(rows, n, j, len, v);
-  apply(v, net.data(), net.size());
+  load_and_select(rows, n, j, len, net, v);
   const Wire& lo = v[k];
   const Wire& hi = v[n - k - 1];
   double sum[kLanes];

@@ -23,4 +23,18 @@ inline constexpr size_t kNetworkMaxClients = 256;
 // (n, a, b) and cached (a bounded cache: callers hold their own reference).
 std::shared_ptr<const std::vector<Comparator>> selection_network(size_t n, size_t a, size_t b);
 
+// Wires per block that Batcher's network first sorts on its own: its opening
+// stages (merge sizes up to kSortedBlock / 2) never cross a block boundary.
+inline constexpr size_t kSortedBlock = 16;
+
+// The same pruned network less its opening-stage comparators inside the full
+// blocks [16 q, 16 q + 16) of wires (q < n / 16): what is left to apply after
+// sorting each full block with sort16() (at least those comparators, in the
+// same order per wire; any extra ones touch only wires the wanted ranks do not
+// depend on at that point, so the result is the same, bit for bit).
+std::shared_ptr<const std::vector<Comparator>> network_after_sorted_blocks(size_t n, size_t a, size_t b);
+
+// Batcher's sorting network for kSortedBlock wires (63 comparators).
+const std::vector<Comparator>& sort16();
+
 }  // namespace whale::aggregate

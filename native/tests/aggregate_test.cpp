@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../aggregate/robust_lanes.h"
 #include "../aggregate/run.h"
 #include "../common/error.h"
 
@@ -234,6 +235,7 @@ static void test_extremes() {
 // The selection networks (up to 256 clients) and the per-column fallback
 // (beyond) against full sorts, exactly: ties, -0/+0, P not a multiple of 8.
 static void test_order_statistics_exact() {
+  CHECK(lanes::sort16_matches_network(), "the in-register sort16 is Batcher's network for 16 wires");
   for (size_t n : {2, 3, 8, 9, 31, 100, 255, 256, 257, 300}) {
     const size_t p = 37;
     Data d = random_data(n, p, static_cast<unsigned>(n));

@@ -22,7 +22,7 @@ typedef float v8fu __attribute__((vector_size(32), aligned(4)));  // an unaligne
 typedef float v4f __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 constexpr size_t kTileRows = 4, kTileCols = 3;
-constexpr size_t kPrefetchBlocks = 6;
+constexpr size_t kPrefetchBlocks = 3;
 // Scratch row stride (floats): a block plus one vector, so that rows sit in
 // different L1 banks rather than 512 bytes apart.
 constexpr size_t kStride = kBlock + kLanes;  // how far ahead the copy asks for rows (into L2)

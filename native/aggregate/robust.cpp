@@ -3,6 +3,7 @@
 // coordinates at once, robust_lanes.cpp); beyond, std::nth_element on columns
 // transposed a tile at a time. Both are exact order statistics.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cmath>
 #include <string>
@@ -73,15 +74,19 @@ void for_each_column(const ClientUpdates& u, Fn fn) {
 
 void coordinate_median(const ClientUpdates& u, float* out, bool check_finite) {
   require_non_empty(u);
-  if (check_finite) require_finite(u);
   const size_t n = u.clients(), mid = n / 2;
   if (n <= kNetworkMaxClients) {
+    // The lanes see every value: they note NaN/Infinity, and only then are the
+    // inputs scanned for the error (out is the binding's own array until then).
     const auto net = network_after_sorted_blocks(n, (n - 1) / 2, mid);
+    std::atomic<bool> all_finite{true};
     for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
-      lanes::median(rows, n, j, len, *net, s, out);
+      if (!lanes::median(rows, n, j, len, *net, s, out)) all_finite = false;
     });
+    if (check_finite && !all_finite) require_finite(u);
     return;
   }
+  if (check_finite) require_finite(u);
   for_each_column(u, [&](float* col, size_t j) {
     std::nth_element(col, col + mid, col + n);
     if (n % 2 == 1) {
@@ -98,14 +103,16 @@ void trimmed_mean(const ClientUpdates& u, double beta, float* out, bool check_fi
   require_non_empty(u);
   const size_t n = u.clients();
   const size_t k = trim_count(beta, n);
-  if (check_finite) require_finite(u);
   if (n <= kNetworkMaxClients) {
     const auto net = network_after_sorted_blocks(n, k, n - k - 1);
+    std::atomic<bool> all_finite{true};
     for_each_lane_group(u, [&](const float* const* rows, size_t j, size_t len, lanes::Scratch s) {
-      lanes::trimmed_mean(rows, n, k, j, len, *net, s, out);
+      if (!lanes::trimmed_mean(rows, n, k, j, len, *net, s, out)) all_finite = false;
     });
+    if (check_finite && !all_finite) require_finite(u);  // as in coordinate_median
     return;
   }
+  if (check_finite) require_finite(u);
   const double kept = static_cast<double>(n - 2 * k);
   for_each_column(u, [&](float* col, size_t j) {
     if (k > 0) {

@@ -32,9 +32,11 @@ static_assert(sizeof(Wire) == kLanes * sizeof(float), "one wire is kLanes floats
 constexpr size_t kPrefetchAhead = 512;
 
 // Gathers coordinates [j, j + len) of every row into v (lanes >= len are 0),
-// prefetching the part of each row a later call will read.
+// prefetching the part of each row a later call will read. Returns whether
+// every value gathered is finite (x - x is 0 for those, NaN otherwise).
 WHALE_SIMD_CLONES
-void load(const float* const* rows, size_t n, size_t j, size_t len, Wire* v) {
+bool load(const float* const* rows, size_t n, size_t j, size_t len, Wire* v) {
+  v8i bad = {};
   for (size_t i = 0; i < n; ++i) {
     __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
     if (len == kLanes) {
@@ -44,7 +46,14 @@ void load(const float* const* rows, size_t n, size_t j, size_t len, Wire* v) {
       std::memcpy(&t, rows[i] + j, len * sizeof(float));
       v[i] = t;
     }
+    for (size_t h = 0; h < 2; ++h) {
+      const v8f d = v[i].h[h] - v[i].h[h];
+      bad |= d != d;
+    }
   }
+  for (size_t l = 0; l < 8; ++l)
+    if (bad[l]) return false;
+  return true;
 }
 
 // Compare-exchange on all lanes: min to wire lo, max to wire hi. Equal values
@@ -104,11 +113,16 @@ constexpr std::array<Pair, kSort16Size> kSort16 = make_sort16();
 
 #if WHALE_LANES_AVX2
 // Gathers 16 coordinates of 16 rows into 16 wires, sorting them on the way:
-// one half (8 lanes) of all 16 wires in registers at a time.
-__attribute__((target("avx2"))) void load_sorted16_avx2(const float* const* rows, size_t j, Wire* v) {
+// one half (8 lanes) of all 16 wires in registers at a time. Returns whether
+// every value gathered is finite.
+__attribute__((target("avx2"))) bool load_sorted16_avx2(const float* const* rows, size_t j, Wire* v) {
+  __m256 bad = _mm256_setzero_ps();  // OR of x - x: NaN bits once any x is NaN or Infinity
   for (size_t h = 0; h < 2; ++h) {
     __m256 r[kSortedBlock];
-    for (size_t i = 0; i < kSortedBlock; ++i) r[i] = _mm256_loadu_ps(rows[i] + j + 8 * h);
+    for (size_t i = 0; i < kSortedBlock; ++i) {
+      r[i] = _mm256_loadu_ps(rows[i] + j + 8 * h);
+      bad = _mm256_or_ps(bad, _mm256_sub_ps(r[i], r[i]));
+    }
 #pragma GCC unroll 63
     for (size_t q = 0; q < kSort16Size; ++q) {
       const __m256 a = r[kSort16[q].lo], b = r[kSort16[q].hi];
@@ -117,6 +131,7 @@ __attribute__((target("avx2"))) void load_sorted16_avx2(const float* const* rows
     }
     for (size_t i = 0; i < kSortedBlock; ++i) _mm256_store_ps(reinterpret_cast<float*>(&v[i]) + 8 * h, r[i]);
   }
+  return _mm256_movemask_ps(_mm256_cmp_ps(bad, bad, _CMP_UNORD_Q)) == 0;
 }
 #endif
 
@@ -139,25 +154,30 @@ void apply(Wire* v, const Comparator* net, size_t count) {
 // The wanted ranks into place: each full block of 16 wires sorted by sort16()
 // (in registers as it is loaded, with AVX2 and a full group), then `net`, the
 // network less those comparators. The same comparators in the same order on
-// every path, so every path leaves the same values on every wire.
-void load_and_select(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
+// every path, so every path leaves the same values on every wire. Returns
+// whether every value loaded was finite (NaN and Infinity pass through the
+// network harmlessly; the caller reports them).
+bool load_and_select(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
                      Wire* v) {
   const size_t blocks = n / kSortedBlock, done = blocks * kSortedBlock;
+  bool finite = true;
 #if WHALE_LANES_AVX2
   if (len == kLanes && use_avx2()) {
     for (size_t q = 0; q < blocks; ++q) {
       for (size_t i = q * kSortedBlock; i < done && i < (q + 1) * kSortedBlock; ++i) {
         __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
       }
-      load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
+      finite &= load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
     }
-    load(rows + done, n - done, j, len, v + done);
-    return apply_avx2(v, net.data(), net.size());
+    finite &= load(rows + done, n - done, j, len, v + done);
+    apply_avx2(v, net.data(), net.size());
+    return finite;
   }
 #endif
-  load(rows, n, j, len, v);
+  finite = load(rows, n, j, len, v);
   for (size_t q = 0; q < blocks; ++q) apply(v + q * kSortedBlock, sort16().data(), sort16().size());
   apply(v, net.data(), net.size());
+  return finite;
 }
 
 // With lo = v[k] and hi = v[n - k - 1] on each lane: the sum (in double, in
@@ -193,21 +213,22 @@ bool sort16_matches_network() {
   return true;
 }
 
-void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
+bool median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
             float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  load_and_select(rows, n, j, len, net, v);
+  const bool finite = load_and_select(rows, n, j, len, net, v);
   const size_t hi = n / 2, lo = (n - 1) / 2;
   for (size_t l = 0; l < len; ++l) {
     out[j + l] = lo == hi ? v[hi].at(l)
                           : static_cast<float>((static_cast<double>(v[lo].at(l)) + v[hi].at(l)) * 0.5);
   }
+  return finite;
 }
 
-void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
+bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
                   Scratch s, float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  load_and_select(rows, n, j, len, net, v);
+  const bool finite = load_and_select(rows, n, j, len, net, v);
   const Wire& lo = v[k];
   const Wire& hi = v[n - k - 1];
   double sum[kLanes];
@@ -227,6 +248,7 @@ void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t
     }
     out[j + l] = static_cast<float>(total / kept);
   }
+  return finite;
 }
 
 }  // namespace whale::aggregate::lanes

@@ -17,18 +17,21 @@ struct Scratch {
   float* values;
 };
 
+// Both return whether every value they read was finite (with a NaN or an
+// Infinity among them, what they write is not meaningful).
+
 // Whether the compile-time copy of sort16() matches it (for the tests).
 bool sort16_matches_network();
 
 // out[j + l] for l < len (len <= kLanes): the median of rows[0..n)[j + l],
 // mean of the two middle values (in double) when n is even. net: for ranks
 // (n - 1) / 2 and n / 2, after sorted blocks (network_after_sorted_blocks).
-void median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
+bool median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
             float* out);
 
 // out[j + l]: the mean (in double) of the values at ranks k..n-k-1. net: for
 // ranks k and n - k - 1, after sorted blocks.
-void trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
+bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
                   Scratch s, float* out);
 
 }  // namespace whale::aggregate::lanes

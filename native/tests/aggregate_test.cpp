@@ -273,6 +273,35 @@ static void test_order_statistics_exact() {
   }
 }
 
+// NaN and Infinity anywhere (in a register-sorted block of 16 clients or after
+// the last one, in a full group of 16 coordinates or the tail) are reported
+// with the client, by median and trimmed mean alike.
+static void test_robust_non_finite() {
+  for (auto [client, index] : std::vector<std::pair<size_t, size_t>>{{20, 37}, {35, 99}, {0, 0}}) {
+    for (float value : {std::nanf(""), INFINITY, -INFINITY}) {
+      Data d = random_data(40, 100, 3);
+      d.rows[client][index] = value;
+      std::vector<float> out(100);
+      for (Strategy s : {Strategy::kMedian, Strategy::kTrimmedMean}) {
+        Request req;
+        req.updates = d.view();
+        req.device.kind = Device::Kind::kCpu;
+        req.strategy = s;
+        req.beta = 0.1;
+        long long named = -1;
+        try {
+          run(req, out.data());
+        } catch (const EngineError& e) {
+          named = e.code() == kErrNonFinite ? e.client() : -2;
+        }
+        CHECK(named == static_cast<long long>(client), ("non-finite value named at client " + std::to_string(client)).c_str());
+        req.check_finite = false;
+        CHECK(error_code([&] { run(req, out.data()); }).empty(), "no check: no error");
+      }
+    }
+  }
+}
+
 // n clients around one point, scaled: six within 1e-5 of it, the rest 0.5.
 static Data near_duplicates(size_t n, size_t p, float scale) {
   Data base = random_data(1, p, 5), noise = random_data(n, p, 6);
@@ -354,6 +383,7 @@ int main() {
   test_server_opt();
   test_extremes();
   test_order_statistics_exact();
+  test_robust_non_finite();
   test_gram_near_duplicates();
   test_krum_float_path();
   return report();

@@ -169,10 +169,13 @@ export async function benchRouting(o: { runs: number; quick: boolean; plot?: str
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const at = (n: string, i: number) => med(marks[n]!.map((m) => m[i] ?? NaN));
   const cols = steps >= 100_000 ? [0, 1, 2] : [0, 1];
-  const header = `| policy | ${cols.map((i) => `regret @ ${['1k', '10k', '100k'][i]}`).join(' | ')} | vs round-robin @ 10k |`;
-  const rows = names.map((n) => `| ${n} | ${cols.map((i) => at(n, i).toFixed(1)).join(' | ')} | ${((100 * at(n, 1)) / at('round-robin', 1)).toFixed(1)}% |`);
+  const header = `| policy | ${cols.map((i) => `regret @ ${['1k', '10k', '100k'][i]}`).join(' | ')} | vs round-robin @ 10k | same, per environment (min–max) |`;
+  // The ratio of medians, and the spread of each environment's own ratio (a lock-in shows up in one environment, not in the median).
+  const ratios = (n: string) => marks[n]!.map((m, e) => m[1]! / marks['round-robin']![e]![1]!);
+  const range = (v: number[]) => `${(100 * Math.min(...v)).toFixed(1)}–${(100 * Math.max(...v)).toFixed(1)}%`;
+  const rows = names.map((n) => `| ${n} | ${cols.map((i) => at(n, i).toFixed(1)).join(' | ')} | ${((100 * at(n, 1)) / at('round-robin', 1)).toFixed(1)}% | ${range(ratios(n))} |`);
   const cost = decisionCost(o.quick ? 1 : 5);
-  let text = `Routing, simulated: K=${K} models, 12 contexts (level × size), Bernoulli quality feedback, reward = quality − ${LAT_W}·lat/(lat+${LAT_SCALE} ms); median of ${seeds.length} environments\n\n${header}\n|---|${cols.map(() => '---|').join('')}---|\n${rows.join('\n')}\n\nDecision cost (median of runs, 50k requests, ${K} arms, 24 features): chooseRoute ${cost.choose.toFixed(2)} µs/request wall (${cost.chooseCpu.toFixed(2)} µs CPU); with its cost and quality updates ${cost.withUpdates.toFixed(2)} µs wall (${cost.withUpdatesCpu.toFixed(2)} µs CPU); load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores\n`;
+  let text = `Routing, simulated: K=${K} models, 12 contexts (level × size), Bernoulli quality feedback, reward = quality − ${LAT_W}·lat/(lat+${LAT_SCALE} ms); median of ${seeds.length} environments\n\n${header}\n|---|${cols.map(() => '---|').join('')}---|---|\n${rows.join('\n')}\n\nDecision cost (median of runs, 50k requests, ${K} arms, 24 features): chooseRoute ${cost.choose.toFixed(2)} µs/request wall (${cost.chooseCpu.toFixed(2)} µs CPU); with its cost and quality updates ${cost.withUpdates.toFixed(2)} µs wall (${cost.withUpdatesCpu.toFixed(2)} µs CPU); load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores\n`;
   if (o.plot) {
     const colors: [number, number, number][] = [[220, 40, 40], [40, 90, 220], [30, 160, 60], [120, 120, 120]];
     mkdirSync(dirname(o.plot), { recursive: true });

@@ -58,11 +58,17 @@ describe('RouteOptimizer convergence', () => {
     expect(share(after.slice(-1000), 'b')).toBeGreaterThan(0.8);
   });
 
-  it('exploration stays within maxExploreShare', () => {
+  it('exploration stays within maxExploreShare and decays', () => {
+    // Three equal arms and a wide bonus: the optimistic arm keeps differing from the greedy one, so only the caps hold exploration back.
     const picks = run(optimizer({ bandit: { alpha: 5, maxExploreShare: 0.1 } }), 5000, () => 0.5);
-    const explored = picks.slice(1000).filter((p) => p.reason === 'explore').length / 4000;
-    expect(explored).toBeLessThanOrEqual(0.11);
-    expect(explored).toBeGreaterThan(0.05);
+    const explored = (from: number, to: number) => picks.slice(from, to).filter((p) => p.reason === 'explore').length / (to - from);
+    // The cap is a moving average over ~100 decisions that starts at 0, so the very first decisions may all explore (≈ 11 in a row).
+    expect(explored(0, 500)).toBeLessThanOrEqual(0.13);
+    for (let w = 500; w < 5000; w += 500) expect(explored(w, w + 500)).toBeLessThanOrEqual(0.11);
+    expect(explored(0, 500)).toBeGreaterThan(0.05); // the cap binds while little is known
+    // then the share falls as n^-1/3: (3n²)^1/3 explorations in n decisions, ≈ 0.056 of the decisions at n = 5000
+    expect(explored(4000, 5000)).toBeLessThan(0.07);
+    expect(explored(4000, 5000)).toBeLessThan(0.7 * explored(500, 1000));
   });
 });
 

@@ -5,11 +5,25 @@
  * feedback or evaluator scores, learned when it arrives) and cost (latency
  * latencyMs/(latencyMs + latencyScaleMs) and resource use, learned on every
  * answer). An arm's value is w_q·quality − cost, with
- * cost = w_l·latency term + w_r·resource; the choice maximises the optimistic
- * value (quality estimate + alpha·its uncertainty), and choices that differ from the
- * greedy one are capped at maxExploreShare of the decisions. On top: canary
- * share for a new version, shadow copies, sticky sessions, policy shifts and
- * disabled arms.
+ * cost = w_l·latency term + w_r·resource. Exploration, per context:
+ * - every arm is first tried `minTries` times in the request's context (so a
+ *   small alpha cannot lock the router onto the first arm it meets);
+ * - then the choice maximises the optimistic value, quality estimate +
+ *   alpha·(σ̂·w + 1.5·alpha·w²) with w = √(xᵀA⁻¹x) (≈ 1/√tries), where σ̂ is
+ *   the spread of the quality feedback the arm has shown in that context: an
+ *   empirical-Bernstein (UCB-V) bonus in LinUCB's width, so a reward that
+ *   varies by ±0.1 needs far fewer tries than one that varies by ±0.5, while
+ *   the w² term keeps a few tries from trusting a spread seen on little data;
+ * - choices that differ from the greedy one are capped twice: at
+ *   maxExploreShare of the recent decisions of the task (a moving average),
+ *   and at (K·n²)^⅓ explorations among the n decisions of the context (K
+ *   usable arms): ε-greedy's (K/n)^⅓ schedule, the rate that bounds regret by
+ *   O(n^⅔) without knowing the gaps, so the share decays as n^−⅓ while near-ties
+ *   still get enough tries to be told apart. The context's decision counts
+ *   fade with the same discount as the models, so with discount < 1 the share
+ *   levels off (near (K(1 − γ))^⅓) instead of vanishing.
+ * On top: canary share for a new version, shadow copies, sticky sessions,
+ * policy shifts and disabled arms.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -17,6 +31,8 @@ import { WhaleError } from '../../base/errors.js';
 import { BoundedMap } from '../../quality/metrics/bounded-map.js';
 import type { Level } from '../../processing/processing-pipeline.js';
 import { featureDim, featurize, type RouteContext } from './features.js';
+import { bad, checkRouting, num } from './route-checks.js';
+import { NOISE_FLOOR, NOISE_PRIOR, exploreBudget, fadeAll, minOver, optimism } from './exploration.js';
 import { LinearArm } from './linear-arm.js';
 import { SeededRandom } from './rng.js';
 
@@ -37,13 +53,15 @@ export interface TaskRouting {
 }
 
 export interface BanditOptions {
-  /** Width of the optimism bonus (default 1). */
+  /** Width of the optimism bonus, in standard deviations of the quality feedback seen (default 1). */
   alpha?: number;
   /** Per-update discount of past observations, 1 = stationary (default 1). */
   discount?: number;
   ridge?: number;
-  /** Largest share of decisions that may differ from the greedy choice (default 0.3). */
+  /** Largest share of recent decisions that may differ from the greedy choice (default 0.3); per context the share also decays, as (arms/decisions)^⅓. */
   maxExploreShare?: number;
+  /** Tries of every arm in a context before its estimates are trusted (default 2; they count as explorations). */
+  minTries?: number;
   tenantBuckets?: number;
 }
 
@@ -81,6 +99,8 @@ interface ArmState {
   cost: LinearArm;
   enabled: boolean;
   decisions: number;
+  /** Decisions for this arm per feature: min over a context's features = tries there. */
+  tried: Float64Array;
   qualitySum: number;
   qualityN: number;
   costSum: number;
@@ -93,7 +113,17 @@ interface TaskState {
   arms: ArmState[];
   exploreRate: number;
   decisions: number;
+  /** Decisions per feature, and the optimism-driven explorations among them (both faded by the discount). */
+  seen: Float64Array;
+  explored: Float64Array;
   shifts: Map<string, { to: string; share: number }>;
+}
+
+interface Choice {
+  arm: ArmState;
+  reason: DecisionReason;
+  /** An exploration the optimism bonus asked for (not a first try): counted against the context's (K·n²)^⅓ budget. */
+  optimism?: boolean;
 }
 
 interface Pending {
@@ -115,6 +145,8 @@ export class RouteOptimizer {
   private readonly rng: SeededRandom;
   private readonly alpha: number;
   private readonly maxExplore: number;
+  private readonly minTries: number;
+  private readonly fade: number;
   private readonly buckets: number;
   private readonly w: Required<RewardWeights>;
   private readonly maxPending: number;
@@ -129,7 +161,9 @@ export class RouteOptimizer {
     this.alpha = num(b.alpha ?? 1, 'bandit.alpha', (v) => v >= 0);
     this.maxExplore = num(b.maxExploreShare ?? 0.3, 'bandit.maxExploreShare', (v) => v >= 0 && v <= 1);
     this.buckets = num(b.tenantBuckets ?? 4, 'bandit.tenantBuckets', (v) => Number.isInteger(v) && v >= 0 && v <= 64);
+    this.minTries = num(b.minTries ?? 2, 'bandit.minTries', (v) => Number.isInteger(v) && v >= 0 && v <= 1000);
     const discount = num(b.discount ?? 1, 'bandit.discount', (v) => v > 0 && v <= 1);
+    this.fade = discount;
     const ridge = num(b.ridge ?? 1, 'bandit.ridge', (v) => v > 0);
     const r = o.reward ?? {};
     this.w = {
@@ -154,10 +188,11 @@ export class RouteOptimizer {
         routing,
         arms: routing.arms.map((arm) => ({
           arm: { ...arm },
-          quality: new LinearArm(dim, ridge, discount),
-          cost: new LinearArm(dim, ridge, discount),
+          quality: new LinearArm(dim, ridge, discount, NOISE_PRIOR),
+          cost: new LinearArm(dim, ridge, discount, NOISE_PRIOR),
           enabled: true,
           decisions: 0,
+          tried: new Float64Array(dim),
           qualitySum: 0,
           qualityN: 0,
           costSum: 0,
@@ -165,6 +200,8 @@ export class RouteOptimizer {
         })),
         exploreRate: 0,
         decisions: 0,
+        seen: new Float64Array(dim),
+        explored: new Float64Array(dim),
         shifts: new Map(),
       });
     }
@@ -184,7 +221,7 @@ export class RouteOptimizer {
     if (!t) throw new WhaleError('ERR_MODEL_NOT_FOUND', `task '${task}': not routed here (tasks: ${this.taskNames().join(', ') || 'none'})`, { field: 'task' });
     const usable = (a: ArmState) => a.enabled && (available === undefined || available(a.arm));
     const x = featurize(ctx, this.buckets);
-    let choice: { arm: ArmState; reason: DecisionReason } | undefined;
+    let choice: Choice | undefined;
     const canary = t.routing.canary;
     if (canary && this.rng.next() < canary.share) {
       const a = t.arms.find((s) => s.arm.id === canary.arm)!;
@@ -203,6 +240,7 @@ export class RouteOptimizer {
       if (to && usable(to)) choice = { arm: to, reason: 'shift' };
     }
     if (stickyKey) this.remember(stickyKey, choice.arm.arm.id);
+    this.count(t, choice.arm, x, choice.reason === 'explore' && choice.optimism === true);
     choice.arm.decisions++;
     t.decisions++;
     const requestId = ctx.requestId ?? `${this.idPrefix}-${(this.nextId++).toString(36)}`;
@@ -287,28 +325,50 @@ export class RouteOptimizer {
     };
   }
 
-  private banditChoice(t: TaskState, x: number[], usable: (a: ArmState) => boolean): { arm: ArmState; reason: DecisionReason } {
+  private banditChoice(t: TaskState, x: number[], usable: (a: ArmState) => boolean): Choice {
     let greedy: ArmState | undefined;
     let optimistic: ArmState | undefined;
+    let untried: ArmState | undefined;
     let gBest = -Infinity;
     let oBest = -Infinity;
+    let fewest = this.minTries;
     let candidates = 0;
     for (const a of t.arms) {
       if (!usable(a)) continue;
       candidates++;
+      const tries = minOver(a.tried, x);
+      if (tries < fewest) [fewest, untried] = [tries, a];
       const q = a.quality.mean(x) + QUALITY_PRIOR;
       const c = a.cost.mean(x);
       const g = this.w.quality * q - c;
-      // Costs are observed on every answer, so their uncertainty shrinks fast: optimism is on quality only.
-      const o = g + this.alpha * this.w.quality * a.quality.width(x);
+      // Costs are observed on every answer, so their uncertainty shrinks fast: optimism is on quality only,
+      // in units of the quality feedback's own spread in this context.
+      const o = g + this.w.quality * optimism(this.alpha, a.quality.noise(x, NOISE_FLOOR), a.quality.width(x));
       if (g > gBest) [gBest, greedy] = [g, a];
       if (o > oBest) [oBest, optimistic] = [o, a];
     }
     if (!greedy || !optimistic) throw new WhaleError('ERR_MODEL_NOT_READY', `task '${t.name}': no arm can take requests now`, { field: 'task', retriable: true });
     if (candidates === 1) return { arm: greedy, reason: 'only' };
-    const explore = optimistic !== greedy && t.exploreRate < this.maxExplore;
-    t.exploreRate += EXPLORE_RATE_DECAY * ((explore ? 1 : 0) - t.exploreRate);
-    return explore ? { arm: optimistic, reason: 'explore' } : { arm: greedy, reason: 'bandit' };
+    const underCap = t.exploreRate < this.maxExplore;
+    let choice: Choice = { arm: greedy, reason: 'bandit' };
+    if (untried && untried !== greedy && underCap) choice = { arm: untried, reason: 'explore' };
+    else if (optimistic !== greedy && underCap && minOver(t.explored, x) < exploreBudget(candidates, minOver(t.seen, x))) choice = { arm: optimistic, reason: 'explore', optimism: true };
+    t.exploreRate += EXPLORE_RATE_DECAY * ((choice.reason === 'explore' ? 1 : 0) - t.exploreRate);
+    return choice;
+  }
+
+  /** Counts a decision in its context's features; fades the context's decision and exploration counts by the discount (not the tries). */
+  private count(t: TaskState, a: ArmState, x: number[], explored: boolean): void {
+    if (this.fade !== 1) {
+      fadeAll(t.seen, this.fade);
+      fadeAll(t.explored, this.fade);
+    }
+    for (let k = 0; k < x.length; k++) {
+      const f = x[k]!;
+      t.seen[f]!++;
+      a.tried[f]!++;
+      if (explored) t.explored[f]!++;
+    }
   }
 
   private remember(key: string, arm: string): void {
@@ -324,31 +384,4 @@ export class RouteOptimizer {
     if (!t) throw new WhaleError('ERR_MODEL_NOT_FOUND', `task '${name}': not routed here`, { field: 'task' });
     return t;
   }
-}
-
-function checkRouting(name: string, r: TaskRouting): void {
-  const at = `tasks.${name}`;
-  if (typeof r !== 'object' || r === null || !Array.isArray(r.arms) || r.arms.length === 0) throw bad(`${at}.arms`, 'must list at least one arm');
-  const ids = new Set<string>();
-  r.arms.forEach((a, i) => {
-    if (typeof a?.id !== 'string' || a.id.length === 0 || typeof a.model !== 'string' || a.model.length === 0) throw bad(`${at}.arms[${i}]`, 'needs an id and a model');
-    if (a.level !== undefined && !['quick', 'normal', 'deep'].includes(a.level)) throw bad(`${at}.arms[${i}].level`, 'must be quick, normal or deep');
-    if (ids.has(a.id)) throw bad(`${at}.arms[${i}].id`, `duplicate arm id '${a.id}'`);
-    ids.add(a.id);
-  });
-  for (const k of ['canary', 'shadow'] as const) {
-    const c = r[k];
-    if (c === undefined) continue;
-    if (!ids.has(c.arm)) throw bad(`${at}.${k}.arm`, `no arm '${String(c.arm)}' in the task`);
-    if (!(c.share >= 0 && c.share <= 1)) throw bad(`${at}.${k}.share`, 'must be in [0, 1]');
-  }
-}
-
-function bad(field: string, message: string): WhaleError {
-  return new WhaleError('ERR_INVALID_ARG', `${field}: ${message}`, { field });
-}
-
-function num(v: number, field: string, ok: (v: number) => boolean): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new WhaleError('ERR_INVALID_OPTION', `${field}: out of range (${String(v)})`, { field });
-  return v;
 }

@@ -76,6 +76,7 @@ export const ROUTING_SCHEMA = {
         discount: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
         ridge: positive,
         maxExploreShare: ratio,
+        minTries: { type: 'integer', minimum: 0, maximum: 1000 },
         tenantBuckets: { type: 'integer', minimum: 0, maximum: 64 },
         seed: { type: 'integer' },
       },

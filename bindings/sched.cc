@@ -78,6 +78,7 @@ class NativeScheduler : public Napi::ObjectWrap<NativeScheduler> {
       c.max_queue_delay_us = to_micros(read_number(o, "maxQueueDelayUs", 0), "maxQueueDelayUs", false);
       c.max_queue_size = to_u32(read_number(o, "maxQueueSize", 1), "maxQueueSize");
       c.instances = to_u32(read_number(o, "instances", 1), "instances");
+      c.dispatch_when_idle = read_bool(o, "dispatchWhenIdle", false);
       Napi::Value pref = o.Get("preferredBatchSizes");
       if (!pref.IsUndefined()) {
         if (!pref.IsArray()) throw_invalid("preferredBatchSizes: expected an array");

@@ -50,12 +50,22 @@ describe('whale.config.json', () => {
     expect(c.tenants).toEqual({ gold: 4 });
   });
 
+  it('reads batching.dispatchWhenIdle: off by default, on for the shipped model', () => {
+    const m = (batching: Record<string, unknown>) => ({ models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', batching }] });
+    expect(parseConfig(m({ dispatchWhenIdle: true }), '/').models[0]!.batching.dispatchWhenIdle).toBe(true);
+    expect(parseConfig(m({ dispatchWhenIdle: false }), '/').models[0]!.batching.dispatchWhenIdle).toBe(false);
+    expect(parseConfig(m({}), '/').models[0]!.batching.dispatchWhenIdle).toBe(false); // Triton's rule unless asked
+    const shipped = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'whale-cfg-')) }).models[0]!.batching;
+    expect(shipped).toMatchObject({ maxBatchSize: 64, maxQueueDelayUs: 2000, dispatchWhenIdle: true });
+  });
+
   it('names the field at fault', () => {
     const m = (over: Record<string, unknown>) => ({ models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', ...over }] });
     expect(field(() => parseConfig(m({ adapter: 'pytorch' }), '/'))).toBe('models[0].adapter');
     expect(field(() => parseConfig(m({ batching: { maxBatchSize: 0 } }), '/'))).toBe('models[0].batching.maxBatchSize');
     expect(field(() => parseConfig(m({ batching: { maxBatchSize: 4, preferredBatchSizes: [2, 8] } }), '/'))).toBe('models[0].batching.preferredBatchSizes[1]');
     expect(field(() => parseConfig(m({ batching: { maxQueueDelayUs: '100' } }), '/'))).toBe('models[0].batching.maxQueueDelayUs');
+    expect(field(() => parseConfig(m({ batching: { dispatchWhenIdle: 'yes' } }), '/'))).toBe('models[0].batching.dispatchWhenIdle');
     expect(field(() => parseConfig(m({ batchSize: 3 }), '/'))).toBe('models[0].batchSize');
     expect(field(() => parseConfig(m({ name: '../etc' }), '/'))).toBe('models[0].name');
     expect(field(() => parseConfig({ models: [] }, '/'))).toBe('models');

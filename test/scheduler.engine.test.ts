@@ -67,7 +67,7 @@ function workload(kind: EngineKind, seed: number, steps: number): unknown[] {
   const add = (id: number) => {
     const max = 1 + Math.floor(r() * 8);
     const preferred = r() < 0.5 ? [] : [1 + Math.floor(r() * max), max];
-    e.addModel(id, { maxBatchSize: max, preferredBatchSizes: preferred, maxQueueDelayUs: Math.floor(r() * 500), maxQueueSize: 4 + Math.floor(r() * 40), instances: 1 + Math.floor(r() * 2) });
+    e.addModel(id, { maxBatchSize: max, preferredBatchSizes: preferred, maxQueueDelayUs: Math.floor(r() * 500), maxQueueSize: 4 + Math.floor(r() * 40), instances: 1 + Math.floor(r() * 2), dispatchWhenIdle: r() < 0.5 });
     models.add(id);
   };
   for (let m = 0; m < 3; m++) add(m);
@@ -179,6 +179,35 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
     expect(poll(e, 1100).batches).toEqual([{ model: 0, ids: [12, 13] }]);
   });
 
+  it('dispatchWhenIdle: a lone request on an idle model goes at once; arrivals during a batch go together on completion', () => {
+    const e = createSchedulerEngine(kind, 1);
+    e.addModel(0, { maxBatchSize: 4, preferredBatchSizes: [4], maxQueueDelayUs: 1_000_000, maxQueueSize: 100, instances: 1, dispatchWhenIdle: true });
+    submit(e, [[0, 0, 0, 0, 0, Infinity]]);
+    expect(poll(e, 0).batches).toEqual([{ model: 0, ids: [0] }]);
+    submit(e, [1, 2, 3, 4, 5].map((id) => [id, 0, 0, 0, 10, Infinity]));
+    expect(poll(e, 20)).toEqual({ batches: [], expired: [], wake: Infinity });
+    e.complete(0);
+    expect(poll(e, 30).batches).toEqual([{ model: 0, ids: [1, 2, 3, 4] }]);
+    e.complete(0);
+    expect(poll(e, 31).batches).toEqual([{ model: 0, ids: [5] }]);
+  });
+
+  it('dispatchWhenIdle with 2 instances: only a model with no batch running skips the wait; deadlines still expire', () => {
+    const e = createSchedulerEngine(kind, 1);
+    e.addModel(0, { maxBatchSize: 8, preferredBatchSizes: [4], maxQueueDelayUs: 1000, maxQueueSize: 100, instances: 2, dispatchWhenIdle: true });
+    submit(e, [[0, 0, 0, 0, 0, Infinity]]);
+    expect(poll(e, 0).batches).toEqual([{ model: 0, ids: [0] }]);
+    submit(e, [[1, 0, 0, 0, 10, 200], [2, 0, 0, 0, 10, Infinity]]);
+    expect(poll(e, 10)).toEqual({ batches: [], expired: [], wake: 200 });
+    expect(poll(e, 200)).toEqual({ batches: [], expired: [1], wake: 1010 });
+    expect(poll(e, 1010).batches).toEqual([{ model: 0, ids: [2] }]);
+    submit(e, [[3, 0, 0, 0, 1020, Infinity]]);
+    e.complete(0);
+    expect(poll(e, 1030).batches).toEqual([]);
+    e.complete(0);
+    expect(poll(e, 1040).batches).toEqual([{ model: 0, ids: [3] }]);
+  });
+
   it('expires requests at their deadline without running them and rejects a full queue', () => {
     const e = createSchedulerEngine(kind, 1);
     e.addModel(0, { maxBatchSize: 4, maxQueueDelayUs: 5000, maxQueueSize: 2, instances: 1 });
@@ -195,5 +224,7 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
     expect(() => e.setTenant(0, 0)).toThrow(/weight/);
     expect(() => e.complete(0)).toThrow(/no batch running/);
     expect(() => e.addModel(1, { maxBatchSize: 4, preferredBatchSizes: [5], maxQueueDelayUs: 0, maxQueueSize: 2, instances: 1 })).toThrow(/preferredBatchSizes/);
+    const notBoolean = { maxBatchSize: 4, maxQueueDelayUs: 0, maxQueueSize: 2, instances: 1, dispatchWhenIdle: 1 as unknown as boolean };
+    expect(() => e.addModel(2, notBoolean)).toThrow(/^dispatchWhenIdle: expected a boolean/);
   });
 });

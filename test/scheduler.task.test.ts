@@ -206,6 +206,42 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     expect(() => new TaskScheduler({ engine, executor: async (_m, i) => i, tenants: { t: 0 } })).toThrow(expect.objectContaining({ field: 'tenants.t' }));
   });
 
+  it('dispatchWhenIdle: a lone request runs at once, a burst in one tick is one batch, arrivals during a batch run together after it', async () => {
+    const batches: number[][] = [];
+    const inflight: (() => void)[] = [];
+    const s = make({
+      models: { m: batching({ maxBatchSize: 8, preferredBatchSizes: [8], maxQueueDelayUs: 3_600_000_000, dispatchWhenIdle: true }) },
+      executor: (_m, inputs) => {
+        batches.push(inputs as number[]);
+        return new Promise((resolve) => inflight.push(() => resolve(inputs)));
+      },
+    });
+    const answers = [s.scheduleTask({ model: 'm', input: 0 })];
+    await sleep(0);
+    expect(batches).toEqual([[0]]); // Triton's rule alone would hold it for the hour-long delay
+    for (let i = 1; i <= 5; i++) {
+      answers.push(s.scheduleTask({ model: 'm', input: i }));
+      await sleep(0);
+    }
+    expect(batches).toEqual([[0]]);
+    inflight.shift()!();
+    await sleep(0);
+    expect(batches).toEqual([[0], [1, 2, 3, 4, 5]]);
+    inflight.shift()!();
+    await Promise.all(answers);
+    for (let i = 6; i < 16; i++) answers.push(s.scheduleTask({ model: 'm', input: i }));
+    await sleep(0);
+    expect(batches.slice(2)).toEqual([[6, 7, 8, 9, 10, 11, 12, 13]]);
+    inflight.shift()!();
+    await sleep(0);
+    expect(batches.slice(3)).toEqual([[14, 15]]);
+    inflight.shift()!();
+    expect(await Promise.all(answers)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect(() => s.addModel('w', batching({ dispatchWhenIdle: 'yes' as unknown as boolean }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'models.w.dispatchWhenIdle' }),
+    );
+  });
+
   it('answers every request exactly once under mixed overload, cancellation, failures, hangs and drain', async () => {
     const r = rng(7);
     const seen = new Map<number, number>();
@@ -258,6 +294,7 @@ async function scripted(engine: EngineKind, seed: number): Promise<unknown[]> {
     models: {
       x: batching({ maxBatchSize: 6, preferredBatchSizes: [3], maxQueueDelayUs: 2000, maxQueueSize: 30, instances: 2 }),
       y: batching({ maxBatchSize: 2, maxQueueDelayUs: 0, maxQueueSize: 10 }),
+      z: batching({ maxBatchSize: 4, preferredBatchSizes: [4], maxQueueDelayUs: 3000, maxQueueSize: 20, instances: 2, dispatchWhenIdle: true }),
     },
     executor: (model, inputs) => {
       log.push(['batch', model, inputs]);
@@ -271,7 +308,7 @@ async function scripted(engine: EngineKind, seed: number): Promise<unknown[]> {
       const id = step;
       const ac = new AbortController();
       answers.push(
-        outcome(s.scheduleTask({ model: r() < 0.7 ? 'x' : 'y', input: id, tenant: ['a', 'b', 'c'][Math.floor(r() * 3)], priority: Math.floor(r() * 3), timeoutMs: r() < 0.4 ? r() * 8 : undefined, signal: ac.signal })).then((o) => {
+        outcome(s.scheduleTask({ model: ['x', 'x', 'y', 'z', 'z'][Math.floor(r() * 5)]!, input: id, tenant: ['a', 'b', 'c'][Math.floor(r() * 3)], priority: Math.floor(r() * 3), timeoutMs: r() < 0.4 ? r() * 8 : undefined, signal: ac.signal })).then((o) => {
           log.push(['answer', id, o]);
         }),
       );

@@ -163,8 +163,10 @@ uint32_t Scheduler::pick(Model& m) {
 
 // Triton's dynamic batcher: the largest reachable preferred size at once, else
 // whatever is queued (up to the maximum) once the oldest request waited the delay.
+// With dispatch_when_idle, a model with no batch running takes the queue at once.
 uint32_t Scheduler::batch_target(Model& m, Micros now) {
   const uint32_t limit = std::min(m.queued, m.config.max_batch_size);
+  if (m.config.dispatch_when_idle && m.running == 0) return limit;
   uint32_t best = 0;
   for (uint32_t p : m.config.preferred) {
     if (p <= limit) best = p;

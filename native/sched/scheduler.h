@@ -1,7 +1,8 @@
 // The scheduler's hot loop: per-model queues, strict priority classes, weighted
 // fairness across tenants (stride scheduling with a virtual time), earliest
 // deadline first within a tenant, Triton-style dynamic batch formation and
-// deadline expiry. Single-threaded by design: the JS thread owns it and talks
+// deadline expiry, with an optional work-conserving rule (dispatch_when_idle).
+// Single-threaded by design: the JS thread owns it and talks
 // to it in batches (submissions in, a stream of decisions out).
 //
 // src/core/processing/scheduler-reference.ts implements exactly the same
@@ -24,6 +25,11 @@ struct ModelConfig {
   Micros max_queue_delay_us = 0;
   uint32_t max_queue_size = 1;
   uint32_t instances = 1;
+  // Work-conserving dispatch: while no batch of the model is running, whatever is
+  // queued (up to max_batch_size) is dispatched at once, without waiting for a
+  // preferred size or the delay. With a batch running, Triton's rule applies to the
+  // other instances; when the last batch completes, the queue goes at once again.
+  bool dispatch_when_idle = false;
 };
 
 struct Submission {

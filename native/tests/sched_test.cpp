@@ -1,5 +1,5 @@
 // Native scheduler tests: batch formation (preferred sizes, queue delay,
-// instances), strict priorities, EDF, weighted fairness, deadlines,
+// instances, work-conserving dispatch when idle), strict priorities, EDF, weighted fairness, deadlines,
 // cancellation, admission, model removal, and an exactly-once stress run.
 #include <cstdio>
 #include <map>
@@ -47,8 +47,10 @@ Decoded poll(Scheduler& s, Micros now, size_t capacity = 4096) {
   }
 }
 
-ModelConfig config(uint32_t max, std::vector<uint32_t> preferred, Micros delay, uint32_t queue = 1000, uint32_t instances = 1) {
+ModelConfig config(uint32_t max, std::vector<uint32_t> preferred, Micros delay, uint32_t queue = 1000, uint32_t instances = 1,
+                   bool when_idle = false) {
   ModelConfig c;
+  c.dispatch_when_idle = when_idle;
   c.max_batch_size = max;
   c.preferred = std::move(preferred);
   c.max_queue_delay_us = delay;
@@ -96,6 +98,73 @@ void test_max_and_instances() {
   CHECK(d.batches.empty(), "2 queued < 4 and the delay has not passed");
   d = poll(s, 1'000'000);
   CHECK(d.batches.size() == 1 && d.batches[0].size() == 2, "the rest after the delay");
+}
+
+void test_dispatch_when_idle() {
+  Scheduler s(1);
+  s.add_model(1, config(4, {4}, 1'000'000, 100, 1, true));
+  s.submit(sub(0, 1, 0));
+  Decoded d = poll(s, 0);
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{0}), "idle model: a lone request goes at time 0");
+  for (uint32_t i = 1; i <= 6; ++i) s.submit(sub(i, 1, 5));
+  d = poll(s, 10);
+  CHECK(d.batches.empty(), "the only instance is busy: requests queue");
+  CHECK(d.next_wake == kNoDeadline, "busy and no deadlines: nothing to wake for");
+  s.complete(1);
+  d = poll(s, 10);
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}), "on completion the queue goes at once, up to max");
+  CHECK(s.queued(1) == 2 && s.running(1) == 1, "the rest waits for the next free instance");
+  s.complete(1);
+  d = poll(s, 11);
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{5, 6}), "idle again: the remainder goes without the delay");
+
+  // Off (the default): the same lone request waits for the delay.
+  Scheduler t(1);
+  t.add_model(1, config(4, {4}, 1000));
+  t.submit(sub(0, 1, 0));
+  CHECK(poll(t, 0).batches.empty() && poll(t, 1000).batches.size() == 1, "Triton's rule without the option");
+}
+
+void test_dispatch_when_idle_instances() {
+  Scheduler s(1);
+  s.add_model(1, config(8, {4}, 1000, 100, 2, true));
+  s.submit(sub(0, 1, 0));
+  Decoded d = poll(s, 0);
+  CHECK(d.batches.size() == 1 && d.batches[0].size() == 1, "no batch running: dispatched at once");
+  s.submit(sub(1, 1, 10));
+  s.submit(sub(2, 1, 10));
+  d = poll(s, 10);
+  CHECK(d.batches.empty(), "a batch runs: the second instance follows Triton's rule (2 < preferred 4)");
+  CHECK(d.next_wake == 1010, "and wakes when the oldest waited the delay");
+  s.submit(sub(3, 1, 20));
+  s.submit(sub(4, 1, 20));
+  d = poll(s, 20);
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}), "preferred size reached: the second instance takes it");
+  s.submit(sub(5, 1, 30));
+  CHECK(poll(s, 30).batches.empty(), "both instances busy");
+  s.complete(1);
+  CHECK(poll(s, 31).batches.empty(), "one batch still running: Triton's rule, the delay has not passed");
+  s.complete(1);
+  d = poll(s, 32);
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{5}), "nothing running: the queue goes at once");
+}
+
+void test_dispatch_when_idle_deadlines() {
+  Scheduler s(2);
+  s.add_model(1, config(4, {}, 1'000'000, 100, 1, true));
+  s.submit(sub(0, 1, 0));
+  poll(s, 0);
+  s.submit(sub(1, 1, 0, 0, 1, 100));
+  s.submit(sub(2, 1, 0, 0, 1, 500));
+  s.submit(sub(3, 1, 0, 0, 0));
+  Decoded d = poll(s, 50);
+  CHECK(d.batches.empty() && d.next_wake == 100, "busy: wakes for the earliest deadline only");
+  d = poll(s, 100);
+  CHECK(d.expired == (std::vector<uint32_t>{1}) && d.batches.empty(), "a deadline passing while busy expires the request");
+  s.complete(1);
+  d = poll(s, 600);
+  CHECK(d.expired == (std::vector<uint32_t>{2}), "expiry comes before dispatch when idle");
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{3}), "only the live request runs");
 }
 
 void test_priority_and_edf() {
@@ -207,6 +276,7 @@ void test_exactly_once_stress() {
   Scheduler s(3);
   s.add_model(0, config(8, {2, 4}, 300, 64, 2));
   s.add_model(1, config(3, {}, 0, 16, 1));
+  s.add_model(2, config(4, {4}, 500, 32, 2, true));
   std::map<uint32_t, int> outcome;  // id -> times it left the queue
   std::set<uint32_t> queued;
   std::map<uint32_t, int> running;  // model -> batches running
@@ -217,7 +287,7 @@ void test_exactly_once_stress() {
     if (op < 5) {
       uint32_t id = next_id++;
       Micros dl = rng() % 3 ? now + 50 + rng() % 2000 : kNoDeadline;
-      Admission a = s.submit(sub(id, rng() % 2, now, rng() % 4, rng() % 3, dl));
+      Admission a = s.submit(sub(id, rng() % 3, now, rng() % 4, rng() % 3, dl));
       if (a == Admission::kAccepted) queued.insert(id);
     } else if (op == 5 && !queued.empty()) {
       auto it = queued.begin();
@@ -245,7 +315,7 @@ void test_exactly_once_stress() {
       }
     }
   }
-  for (uint32_t m = 0; m < 2; ++m) {
+  for (uint32_t m = 0; m < 3; ++m) {
     for (uint32_t id : s.remove_model(m)) outcome[id]++, queued.erase(id);
   }
   bool once = queued.empty();
@@ -259,6 +329,9 @@ void test_exactly_once_stress() {
 int main() {
   test_preferred_and_delay();
   test_max_and_instances();
+  test_dispatch_when_idle();
+  test_dispatch_when_idle_instances();
+  test_dispatch_when_idle_deadlines();
   test_priority_and_edf();
   test_fairness();
   test_deadlines_cancel_admission();

@@ -35,6 +35,11 @@ export function numberAt(v: unknown, field: string, opts: { min?: number; max?: 
   return v;
 }
 
+export function booleanAt(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') throw configError(field, `must be true or false, got ${describe(v)}`);
+  return v;
+}
+
 export function arrayAt(v: unknown, field: string): unknown[] {
   if (!Array.isArray(v)) throw configError(field, `must be an array, got ${describe(v)}`);
   return v;

@@ -12,6 +12,13 @@ export interface BatchingConfig {
   maxQueueSize: number;
   /** Batches of this model that may execute concurrently (default 1). */
   instances?: number;
+  /**
+   * Work-conserving dispatch (default false): while no batch of this model is running, whatever is
+   * queued (up to maxBatchSize) is dispatched at once instead of waiting for a preferred size or
+   * maxQueueDelayUs. While a batch runs, requests queue and Triton's rule applies to the other
+   * instances; when the last running batch completes, the queue is dispatched at once again.
+   */
+  dispatchWhenIdle?: boolean;
   /** A batch whose executor does not settle in time fails its requests with ERR_TIMEOUT. */
   executionTimeoutMs?: number;
 }
@@ -37,6 +44,7 @@ export interface ValidBatching {
   maxQueueDelayUs: number;
   maxQueueSize: number;
   instances: number;
+  dispatchWhenIdle: boolean;
   executionTimeoutMs: number | undefined;
 }
 
@@ -58,6 +66,9 @@ export function validateBatching(c: unknown, field: string): ValidBatching {
     if (!Array.isArray(o.preferredBatchSizes)) bad(`${field}.preferredBatchSizes`, 'expected an array of integers');
     preferred = o.preferredBatchSizes.map((p, i) => integerIn(p, `${field}.preferredBatchSizes[${i}]`, 1, maxBatchSize));
   }
+  if (o.dispatchWhenIdle !== undefined && typeof o.dispatchWhenIdle !== 'boolean') {
+    bad(`${field}.dispatchWhenIdle`, `expected a boolean, got ${String(o.dispatchWhenIdle)}`);
+  }
   const timeout = o.executionTimeoutMs;
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))) {
     bad(`${field}.executionTimeoutMs`, `expected a finite number > 0, got ${String(timeout)}`);
@@ -68,6 +79,7 @@ export function validateBatching(c: unknown, field: string): ValidBatching {
     maxQueueDelayUs: integerIn(o.maxQueueDelayUs, `${field}.maxQueueDelayUs`, 0, 3_600_000_000),
     maxQueueSize: integerIn(o.maxQueueSize, `${field}.maxQueueSize`, 1, 1 << 24),
     instances: o.instances === undefined ? 1 : integerIn(o.instances, `${field}.instances`, 1, 4096),
+    dispatchWhenIdle: o.dispatchWhenIdle === true,
     executionTimeoutMs: timeout as number | undefined,
   };
 }

@@ -9,11 +9,16 @@
  * tenant, earliest deadline first, then submission order. Batches follow
  * Triton's dynamic batcher: the largest reachable preferred size at once, else
  * everything queued (up to maxBatchSize) once the oldest request has waited
- * maxQueueDelayUs. A request whose deadline is <= now is expired, never run.
+ * maxQueueDelayUs; with dispatchWhenIdle, a model with no batch running takes
+ * everything queued (up to maxBatchSize) at once. A request whose deadline is
+ * <= now is expired, never run.
  */
 import { WhaleError } from '../base/errors.js';
 import type { NativeSchedulerHandle, NativeSchedulerModelConfig } from '../../native/binding.js';
 import { MinHeap } from './min-heap.js';
+
+/** The engine's model options; dispatchWhenIdle is read by both engines (bindings/sched.cc). */
+export type EngineModelOptions = NativeSchedulerModelConfig & { dispatchWhenIdle?: boolean };
 
 const MAX_ID = 2 ** 24;
 const OP_BATCH = 1;
@@ -73,7 +78,7 @@ class PriorityClass {
 }
 
 interface Model {
-  config: { maxBatchSize: number; preferred: number[]; delay: number; maxQueueSize: number; instances: number };
+  config: { maxBatchSize: number; preferred: number[]; delay: number; maxQueueSize: number; instances: number; whenIdle: boolean };
   classes: PriorityClass[];
   arrivals: { seq: number; id: number }[];
   head: number; // arrivals[head] is the oldest entry not yet popped
@@ -102,13 +107,14 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
     this.strides[tenant] = 1 / weight;
   }
 
-  addModel(model: number, c: NativeSchedulerModelConfig): void {
+  addModel(model: number, c: EngineModelOptions): void {
     if (this.models.has(model)) invalid(`model: id ${model} already added`);
     const preferred = [...new Set(c.preferredBatchSizes ?? [])].sort((a, b) => a - b);
     if (preferred.some((p) => p < 1 || p > c.maxBatchSize)) invalid('preferredBatchSizes: each size must be in [1, maxBatchSize]');
     if (preferred.length === 0) preferred.push(c.maxBatchSize);
+    if (c.dispatchWhenIdle !== undefined && typeof c.dispatchWhenIdle !== 'boolean') invalid('dispatchWhenIdle: expected a boolean');
     this.models.set(model, {
-      config: { maxBatchSize: c.maxBatchSize, preferred, delay: Math.floor(c.maxQueueDelayUs), maxQueueSize: c.maxQueueSize, instances: c.instances },
+      config: { maxBatchSize: c.maxBatchSize, preferred, delay: Math.floor(c.maxQueueDelayUs), maxQueueSize: c.maxQueueSize, instances: c.instances, whenIdle: c.dispatchWhenIdle === true },
       classes: Array.from({ length: this.classes }, () => new PriorityClass()),
       arrivals: [],
       head: 0,
@@ -281,6 +287,7 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
 
   private batchTarget(m: Model, now: number): number {
     const limit = Math.min(m.queued, m.config.maxBatchSize);
+    if (m.config.whenIdle && m.running === 0) return limit;
     let best = 0;
     for (const p of m.config.preferred) if (p <= limit) best = p;
     if (best > 0) return best;

@@ -6,6 +6,12 @@
  * scheduler-reference.ts); this class owns the promises, the executor calls,
  * timers, cancellation and shutdown. Every accepted request is answered once:
  * a result or a typed WhaleError.
+ *
+ * When the engine polls: once per microtask after requests were buffered (so a
+ * burst submitted in one synchronous run reaches the engine together and forms
+ * one batch, also with dispatchWhenIdle), at every batch completion (right after
+ * its promises are resolved, before their callers resume: what queued while it
+ * ran leaves together), and on the timer for the next batching delay or deadline.
  */
 import { WhaleError, isWhaleError } from '../base/errors.js';
 import { executeBatch } from './batch-execution.js';

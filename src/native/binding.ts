@@ -123,6 +123,8 @@ export interface NativeSchedulerModelConfig {
   maxQueueDelayUs: number;
   maxQueueSize: number;
   instances: number;
+  /** Work-conserving dispatch: with no batch running, whatever is queued goes at once. */
+  dispatchWhenIdle?: boolean;
 }
 
 /** native/sched through bindings/sched.cc: submissions in and decisions out in batches. */

@@ -18,7 +18,7 @@ import type { NativeSchedulerHandle, NativeSchedulerModelConfig } from '../../na
 import { MinHeap } from './min-heap.js';
 
 /** The engine's model options; dispatchWhenIdle is read by both engines (bindings/sched.cc). */
-export type EngineModelOptions = NativeSchedulerModelConfig & { dispatchWhenIdle?: boolean };
+export type EngineModelOptions = NativeSchedulerModelConfig;
 
 const MAX_ID = 2 ** 24;
 const OP_BATCH = 1;

@@ -38,9 +38,9 @@ struct KrumResult {
 KrumResult krum_select(const double* dist, size_t n, size_t f, size_t m);
 
 // Krum / Multi-Krum on the CPU: the m best-scored clients. Distances come from
-// the float-speed Gram matrix when its error (at most 1e-5 of each distance)
+// the float-speed Gram matrix when its error (at most 4e-6 of each distance)
 // cannot change the selection or its order, else from the double path of
-// pairwise_sq_distances; scores are within 1e-5 (relative) of exact ones.
+// pairwise_sq_distances; scores are within 4e-6 (relative) of exact ones.
 KrumResult krum(const ClientUpdates& u, size_t f, size_t m, bool check_finite);
 
 // Shared argument checks (also used by the CUDA path).

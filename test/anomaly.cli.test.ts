@@ -64,6 +64,34 @@ describe('whale anomaly (the real CLI)', () => {
     expect(readFileSync(join(dir, 'out', 'a', 'b', 'deep.csv'), 'utf8').split('\n')[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
   });
 
+  it('--allow-unordered scores a clock set back in file order; --dir scores the good files past a bad one', async () => {
+    const rows = series(600, 2000).trim().split('\n');
+    // Repeat most of an hour, as NAB's machine_temperature_system_failure.csv does: rows 290-299 come again after row 300.
+    const back = [...rows.slice(0, 301), ...rows.slice(290, 302), ...rows.slice(301)];
+    const f = join(dir, 'clock-back.csv');
+    writeFileSync(f, back.join('\n') + '\n');
+    const refused = await whale(['anomaly', f]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/line 302: timestamp .* earlier .*--allow-unordered/);
+    const r = await whale(['anomaly', f, '--allow-unordered']);
+    expect(r.code, r.err).toBe(0);
+    const out = r.out.trim().split('\n');
+    expect(out).toHaveLength(back.length);
+    expect(out.slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual(back.slice(1));
+    expect(r.err).toMatch(/10 row\(s\) with a timestamp earlier than a row before them, scored in file order/);
+
+    const src = join(dir, 'mixed');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'a-good.csv'), series(300, 1000));
+    writeFileSync(join(src, 'b-bad.csv'), 'timestamp,value\n2024-01-01 00:00:00,x\n');
+    writeFileSync(join(src, 'c-good.csv'), series(300, 1000));
+    const d = await whale(['anomaly', '--dir', src, '--out-dir', join(dir, 'mixed-out')]);
+    expect(d.code).toBe(2);
+    expect(d.out).toMatch(/scored 2 file\(s\) .*; 1 refused/);
+    expect(d.err).toMatch(/b-bad\.csv line 2: unparsable or non-finite value 'x'/);
+    expect(readFileSync(join(dir, 'mixed-out', 'c-good.csv'), 'utf8').split('\n')).toHaveLength(302);
+  });
+
   it('bad CSVs stop with an error naming the line (exit 2)', async () => {
     const cases: Array<[string, RegExp]> = [
       ['time,value\n2024-01-01 00:00:00,1\n', /line 1: missing column 'timestamp'/],

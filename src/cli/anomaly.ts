@@ -5,15 +5,18 @@ import { dirname, join, relative } from 'node:path';
 import { WhaleError } from '../core/base/errors.js';
 import { AnomalyDetector, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector.js';
 
-export const ANOMALY_USAGE = `Usage: whale anomaly INPUT.csv [--out OUT.csv] [--threshold T]
-       whale anomaly --dir DIR --out-dir OUT [--threshold T]
+export const ANOMALY_USAGE = `Usage: whale anomaly INPUT.csv [--out OUT.csv] [--threshold T] [--allow-unordered]
+       whale anomaly --dir DIR --out-dir OUT [--threshold T] [--allow-unordered]
 
 Reads rows of timestamp,value (a header naming both columns is required; rows in time order)
 and writes timestamp,value,anomaly_score,is_anomaly (to stdout without --out). With --dir, every
 .csv under DIR is scored into OUT at the same relative path. Timestamps: ISO 8601 or
 'YYYY-MM-DD HH:MM:SS' (UTC), or epoch milliseconds. --threshold: decision threshold in (0, 1].
 A malformed file (missing column, unparsable number or timestamp, out-of-order row) stops with
-an error naming the file and line. Exit codes: 0 ok, 1 runtime failure, 2 usage or input error.
+an error naming the file and line; with --dir the other files are still scored, each bad file is
+reported, and the exit code is 2. --allow-unordered scores rows whose timestamp goes back (a clock
+set back, a repeated hour) in file order instead of refusing them, and says how many there were.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or input error.
 `;
 
 export interface AnomalyArgs {
@@ -22,6 +25,7 @@ export interface AnomalyArgs {
   dir?: string;
   outDir?: string;
   threshold?: string;
+  allowUnordered?: boolean;
 }
 
 interface Series {
@@ -29,6 +33,8 @@ interface Series {
   values: string[];
   times: Float64Array;
   numbers: Float64Array;
+  /** Rows whose timestamp is earlier than an earlier row's (only with allowUnordered). */
+  backwards: number;
 }
 
 function fail(file: string, line: number, what: string): never {
@@ -49,7 +55,7 @@ function splitCsv(line: string): string[] {
   return line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
 }
 
-export function readSeriesCsv(file: string): Series {
+export function readSeriesCsv(file: string, o: { allowUnordered?: boolean } = {}): Series {
   const lines = readFileSync(file, 'utf8').split(/\r?\n/);
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
   if (lines.length === 0) fail(file, 1, 'empty file: expected a header with timestamp and value columns');
@@ -58,7 +64,7 @@ export function readSeriesCsv(file: string): Series {
   const vi = head.indexOf('value');
   if (ti < 0 || vi < 0) fail(file, 1, `missing column '${ti < 0 ? 'timestamp' : 'value'}' in the header (got: ${lines[0]})`);
   const n = lines.length - 1;
-  const s: Series = { timestamps: [], values: [], times: new Float64Array(n), numbers: new Float64Array(n) };
+  const s: Series = { timestamps: [], values: [], times: new Float64Array(n), numbers: new Float64Array(n), backwards: 0 };
   for (let i = 0; i < n; i++) {
     const lineNo = i + 2;
     const cells = splitCsv(lines[i + 1]!);
@@ -70,21 +76,33 @@ export function readSeriesCsv(file: string): Series {
     const v = val === '' ? NaN : Number(val);
     if (!Number.isFinite(v)) fail(file, lineNo, `unparsable or non-finite value '${val}'`);
     if (Math.abs(v) > 1e300) fail(file, lineNo, `value '${val}' beyond the supported magnitude 1e300`);
-    if (i > 0 && t < s.times[i - 1]!) fail(file, lineNo, `timestamp '${ts}' is earlier than the previous row's '${s.timestamps[i - 1]}' (rows must be in time order)`);
+    let time = t;
+    if (i > 0 && t < s.times[i - 1]!) {
+      if (!o.allowUnordered) {
+        fail(file, lineNo, `timestamp '${ts}' is earlier than the previous row's '${s.timestamps[i - 1]}' (rows must be in time order; --allow-unordered scores them in file order)`);
+      }
+      // The detector needs non-decreasing times: the row keeps its place and the latest time seen.
+      s.backwards++;
+      time = s.times[i - 1]!;
+    }
     s.timestamps.push(ts);
     s.values.push(val);
-    s.times[i] = t;
+    s.times[i] = time;
     s.numbers[i] = v;
   }
   return s;
 }
 
-export function scoreCsv(file: string, options: AnomalyDetectorOptions): string {
-  const s = readSeriesCsv(file);
+export function scoreCsv(file: string, options: AnomalyDetectorOptions, o: { allowUnordered?: boolean } = {}): { text: string; backwards: number } {
+  const s = readSeriesCsv(file, o);
   const { scores, anomalies } = new AnomalyDetector(options).updateBatch(s.numbers, s.times);
   const rows = ['timestamp,value,anomaly_score,is_anomaly'];
   for (let i = 0; i < scores.length; i++) rows.push(`${s.timestamps[i]},${s.values[i]},${scores[i]!.toFixed(6)},${anomalies[i]}`);
-  return rows.join('\n') + '\n';
+  return { text: rows.join('\n') + '\n', backwards: s.backwards };
+}
+
+function unorderedNote(file: string, backwards: number): string {
+  return `${file}: ${backwards} row(s) with a timestamp earlier than a row before them, scored in file order\n`;
 }
 
 function csvFiles(dir: string): string[] {
@@ -102,7 +120,7 @@ function usage(message: string): never {
 }
 
 /** Returns the exit code; malformed input is a WhaleError (ERR_INVALID_ARG) for main() to print. */
-export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void): number {
+export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void, err: (s: string) => void = (t) => void process.stderr.write(t)): number {
   const options: AnomalyDetectorOptions = {};
   if (args.threshold !== undefined) {
     const t = Number(args.threshold);
@@ -114,19 +132,30 @@ export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void): num
     if (args.outDir === undefined) usage('--dir needs --out-dir');
     if (!statSync(args.dir, { throwIfNoEntry: false })?.isDirectory()) usage(`--dir '${args.dir}' is not a directory`);
     const files = csvFiles(args.dir);
+    const failed: string[] = [];
     for (const f of files) {
       const target = join(args.outDir, relative(args.dir, f));
-      const text = scoreCsv(f, options);
+      let scored;
+      try {
+        scored = scoreCsv(f, options, { allowUnordered: args.allowUnordered === true });
+      } catch (e) {
+        if (!(e instanceof WhaleError) || e.code !== 'ERR_INVALID_ARG') throw e;
+        err(`whale: ${e.message} [${e.code}]\n`);
+        failed.push(f);
+        continue;
+      }
+      if (scored.backwards > 0) err(unorderedNote(f, scored.backwards));
       mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, text);
+      writeFileSync(target, scored.text);
     }
-    out(`scored ${files.length} file(s) into ${args.outDir}\n`);
-    return 0;
+    out(`scored ${files.length - failed.length} file(s) into ${args.outDir}${failed.length > 0 ? `; ${failed.length} refused (above)` : ''}\n`);
+    return failed.length > 0 ? 2 : 0;
   }
   if (args.input === undefined) usage('no input file given');
   if (args.outDir !== undefined) usage('--out-dir goes with --dir');
   if (!statSync(args.input, { throwIfNoEntry: false })?.isFile()) usage(`input '${args.input}' is not a file`);
-  const text = scoreCsv(args.input, options);
+  const { text, backwards } = scoreCsv(args.input, options, { allowUnordered: args.allowUnordered === true });
+  if (backwards > 0) err(unorderedNote(args.input, backwards));
   if (args.out === undefined) out(text);
   else {
     mkdirSync(dirname(args.out), { recursive: true });

@@ -52,6 +52,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
         dir: { type: 'string' },
         'out-dir': { type: 'string' },
         threshold: { type: 'string' },
+        'allow-unordered': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -93,7 +94,7 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
           return 0;
         }
         try {
-          return anomalyCommand({ input: positionals[1], out: values.out, dir: values.dir, outDir: values['out-dir'], threshold: values.threshold }, io.out);
+          return anomalyCommand({ input: positionals[1], out: values.out, dir: values.dir, outDir: values['out-dir'], threshold: values.threshold, allowUnordered: values['allow-unordered'] === true }, io.out, io.err);
         } catch (err) {
           if (!isWhaleError(err, 'ERR_INVALID_ARG')) throw err;
           io.err(`whale: ${err.message} [${err.code}]\n`);

@@ -1,6 +1,6 @@
 // `whale start` as a user runs it: the real CLI in a child process, on the shipped MNIST model.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -51,6 +51,23 @@ describe('whale start (child process)', () => {
     } finally {
       if (io.exit === undefined) child.kill('SIGKILL');
     }
+  }, 60_000);
+
+  it('Ctrl-C delivered twice at once (terminal + npm forwarding) still drains and exits 0; `npm start` reaches node', async () => {
+    const { child, io, exited } = startCli(['--port', '0']);
+    try {
+      expect(await until(() => /serving /.test(io.out) || io.exit !== undefined, 30_000), io.err).toBe(true);
+      child.kill('SIGINT');
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(io.out).toMatch(/stopped/);
+      expect(io.err).not.toMatch(/again: exiting now/);
+    } finally {
+      if (io.exit === undefined) child.kill('SIGKILL');
+    }
+    // npm runs scripts through `sh -c`: without exec, a signal sent to npm's child stops at the shell.
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toMatch(/^exec node bin\/whale\.js start$/);
   }, 60_000);
 
   it('--help prints the usage and starts nothing', () => {

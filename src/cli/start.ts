@@ -7,7 +7,8 @@ export const START_USAGE = `Usage: whale start [--config FILE] [--port N]
 Serves the configured models (default: the shipped MNIST classifier as 'mnist') over HTTP
 (the V2 inference protocol) and the bus (user requests on whale.user.requests), and runs the
 federation, user and data-request services, until SIGINT/SIGTERM. The first signal drains
-in-flight requests (up to shutdownGraceMs) and exits 0; a second one exits at once (130).
+in-flight requests (up to shutdownGraceMs) and exits 0; a second one (a second or more later)
+exits at once (130).
 
 Options:
   --config FILE   configuration (default: ./whale.config.json when present, or $WHALE_CONFIG)
@@ -45,17 +46,26 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   return 0;
 }
 
-/** Resolves on the first SIGINT/SIGTERM or abort; a second signal forces the exit. */
+/**
+ * A signal within this long of the first is the same Ctrl-C delivered twice: the terminal signals
+ * the whole process group and `npm start` forwards the signal to its child as well.
+ */
+const DUPLICATE_SIGNAL_MS = 1000;
+
+/** Resolves on the first SIGINT/SIGTERM or abort; a second signal (after DUPLICATE_SIGNAL_MS) forces the exit. */
 function waitForStop(signal?: AbortSignal): { promise: Promise<string>; dispose: () => void } {
   let first: ((how: string) => void) | undefined;
   const promise = new Promise<string>((resolve) => (first = resolve));
   let received = false;
+  let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (received) {
+      if (performance.now() - firstAt < DUPLICATE_SIGNAL_MS) return;
       process.stderr.write(`smart-whale: ${sig} again: exiting now\n`);
       process.exit(130);
     }
     received = true;
+    firstAt = performance.now();
     first?.(sig);
   };
   process.on('SIGINT', onSignal);

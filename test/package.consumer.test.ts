@@ -4,7 +4,7 @@
  * used since npm skips dependencies' install scripts), then compile every
  * ```ts example of the README with tsc against the installed types and run it.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/**
+ * Runs a child without blocking this worker's event loop (a minute-long execFileSync starves
+ * vitest's worker RPC: "Timeout calling onTaskUpdate"). Resolves with status, signal and output.
+ */
+function run(cmd: string, args: string[], o: { cwd: string; timeout?: number; env?: NodeJS.ProcessEnv }): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(cmd, args, { ...o, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string; signal?: string }) | null;
+      done({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr: stderr || (e && typeof e.code !== 'number' ? e.message : '') });
+    });
+  });
+}
+
+async function runOk(cmd: string, args: string[], o: { cwd: string; timeout?: number }): Promise<string> {
+  const r = await run(cmd, args, o);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`);
+  return r.stdout;
+}
 
 /** The README's ```ts blocks, in order. */
 export function readmeExamples(readme: string): string[] {
@@ -23,10 +42,10 @@ describe('the packed package in a consumer project', () => {
   let dir: string;
   const examples = readmeExamples(readFileSync(join(root, 'README.md'), 'utf8'));
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'whale-consumer-'));
-    execFileSync(process.execPath, [join(root, 'scripts', 'prebuild-copy.mjs')], { cwd: root, stdio: 'pipe' });
-    const packed = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+    await runOk(process.execPath, [join(root, 'scripts', 'prebuild-copy.mjs')], { cwd: root });
+    const packed = await runOk(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root });
     const tarball = join(dir, (JSON.parse(packed) as { filename: string }[])[0]!.filename);
     const app = join(dir, 'app');
     mkdirSync(join(app, 'examples'), { recursive: true });
@@ -41,42 +60,41 @@ describe('the packed package in a consumer project', () => {
         include: ['examples/*.ts'],
       }),
     );
-    execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, stdio: 'pipe', timeout: 400_000 });
+    await runOk(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, timeout: 400_000 });
   }, 600_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true }); // the installed node_modules: seconds on a busy disk
   }, 180_000);
 
-  it('installs with main/types/exports that resolve, and no file of the repo is needed', () => {
+  it('installs with main/types/exports that resolve, and no file of the repo is needed', async () => {
     const app = join(dir, 'app');
     const installed = join(app, 'node_modules', 'smart-whale-core');
     const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { main: string; types: string };
     expect(readdirSync(join(installed, 'prebuilds'))).toContain(`${process.platform}-${process.arch}`);
-    const out = execFileSync(
+    const out = await runOk(
       process.execPath,
       ['--input-type=module', '-e', "const m = await import('smart-whale-core'); console.log(typeof m.WhaleError, typeof m.Aggregator, typeof m.messagingService)"],
-      { cwd: app, encoding: 'utf8' },
+      { cwd: app },
     );
     expect(out.trim()).toBe('function function object');
     expect(readFileSync(join(installed, pkg.types), 'utf8')).toContain('export');
   });
 
-  it('compiles every README example with tsc (strict) and runs each to a clean exit', () => {
+  it('compiles every README example with tsc (strict) and runs each to a clean exit', async () => {
     expect(examples.length).toBeGreaterThanOrEqual(4);
     const app = join(dir, 'app');
     examples.forEach((code, i) => writeFileSync(join(app, 'examples', `example-${i + 1}.ts`), code));
-    const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
+    const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app });
     expect(tsc.stdout + tsc.stderr, 'tsc output').toBe('');
     expect(tsc.status).toBe(0);
     for (let i = 0; i < examples.length; i++) {
-      const run = spawnSync(process.execPath, [join(app, 'out', `example-${i + 1}.js`)], {
+      const ex = await run(process.execPath, [join(app, 'out', `example-${i + 1}.js`)], {
         cwd: app,
-        encoding: 'utf8',
         timeout: 120_000,
         env: { ...process.env, WHALE_LOG_LEVEL: 'warn', KAFKA_BROKERS: '', REDIS_URL: '', WHALE_HTTP_PORT: '0' },
       });
-      expect(`${run.status} ${run.signal}`, `README example ${i + 1} failed:\n${examples[i]}\n--- stderr:\n${run.stderr}`).toBe('0 null');
+      expect(`${ex.status} ${ex.signal}`, `README example ${i + 1} failed:\n${examples[i]}\n--- stderr:\n${ex.stderr}`).toBe('0 null');
     }
   }, 600_000);
 });

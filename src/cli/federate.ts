@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 
 import { WhaleError } from '../core/base/errors.js';
 import { createLogger } from '../core/base/logger.js';
-import { runMnistFederation, type MnistFederationOptions } from '../core/federation/orchestration/mnist-federation.js';
+import { MNIST_MIN_CLIENTS, runMnistFederation, type MnistFederationOptions } from '../core/federation/orchestration/mnist-federation.js';
+import { selectionSize } from '../core/federation/orchestration/client-selector.js';
 import type { RoundResult } from '../core/federation/orchestration/round-result.js';
 import type { CliIO } from './main.js';
 import { defenseFromArgs, DEFENSE_ARGS, DEFENSE_USAGE, defenseLine } from '../core/federation/security/cli-defense.js';
@@ -84,10 +85,13 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     if (!options.includes(s as T)) throw new WhaleError('ERR_CONFIG', `--${name}: one of ${options.join(', ')}, got '${s}'`, { field: name });
     return s as T;
   };
+  const clients = int('clients', v.clients!, 1);
+  const fraction = num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]');
+  const seed = int('seed', v.seed!, 0);
   const strategy = oneOf('strategy', v.strategy!, ['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum'] as const);
   const byzantine = v.byzantine === undefined ? undefined : int('byzantine', v.byzantine, 0);
   if (byzantine !== undefined && (strategy === 'krum' || strategy === 'multi-krum')) {
-    const perRound = Math.max(1, Math.round(num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]') * int('clients', v.clients!, 1)));
+    const perRound = selectionSize(clients, fraction, MNIST_MIN_CLIENTS);
     if (perRound < 2 * byzantine + 3) {
       throw new WhaleError('ERR_CONFIG', `--byzantine: ${strategy} with F = ${byzantine} needs 2F + 3 = ${2 * byzantine + 3} updates per round; --fraction x --clients selects ${perRound}`, { field: 'byzantine' });
     }
@@ -95,8 +99,8 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
   return {
     model: oneOf('model', v.model!, ['2nn', 'cnn'] as const),
     partition: oneOf('partition', v.partition!, ['iid', 'noniid'] as const),
-    clients: int('clients', v.clients!, 1),
-    fraction: num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]'),
+    clients,
+    fraction,
     epochs: int('epochs', v.epochs!, 1),
     batch: v.batch === 'inf' || v.batch === 'Infinity' ? 0 : int('batch', v.batch!, 1),
     lr: num('lr', v.lr!, (n) => n > 0, 'a number > 0'),
@@ -110,12 +114,12 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     ...(v['topk-ratio'] === undefined ? {} : { topkRatio: num('topk-ratio', v['topk-ratio'], (n) => n > 0 && n <= 1, 'a number in (0, 1]') }),
     ...(v.mu === undefined ? {} : { mu: num('mu', v.mu, (n) => n >= 0, 'a number >= 0') }),
     ...(v['lr-decay'] === undefined ? {} : { clientLrDecay: num('lr-decay', v['lr-decay'], (n) => n > 0, 'a number > 0') }),
-    seed: int('seed', v.seed!, 0),
+    seed,
     ...(v['train-count'] === undefined ? {} : { trainCount: int('train-count', v['train-count'], 1) }),
     ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
     ...(v['federation-id'] === undefined ? {} : { federationId: v['federation-id'] }),
     ...(v.json === undefined ? {} : { json: v.json }),
-    ...defenseFromArgs(v, { clients: int('clients', v.clients!, 1), fraction: num('fraction', v.fraction!, (n) => n > 0 && n <= 1, 'a number in (0, 1]'), strategy: v.strategy!, seed: int('seed', v.seed!, 0) }),
+    ...defenseFromArgs(v, { clients, fraction, strategy, seed }),
   };
 }
 

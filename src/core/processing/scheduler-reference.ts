@@ -17,9 +17,6 @@ import { WhaleError } from '../base/errors.js';
 import type { NativeSchedulerHandle, NativeSchedulerModelConfig } from '../../native/binding.js';
 import { MinHeap } from './min-heap.js';
 
-/** The engine's model options; dispatchWhenIdle is read by both engines (bindings/sched.cc). */
-export type EngineModelOptions = NativeSchedulerModelConfig;
-
 const MAX_ID = 2 ** 24;
 const OP_BATCH = 1;
 const OP_EXPIRED = 2;
@@ -107,7 +104,7 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
     this.strides[tenant] = 1 / weight;
   }
 
-  addModel(model: number, c: EngineModelOptions): void {
+  addModel(model: number, c: NativeSchedulerModelConfig): void {
     if (this.models.has(model)) invalid(`model: id ${model} already added`);
     const preferred = [...new Set(c.preferredBatchSizes ?? [])].sort((a, b) => a - b);
     if (preferred.some((p) => p < 1 || p > c.maxBatchSize)) invalid('preferredBatchSizes: each size must be in [1, maxBatchSize]');

@@ -24,6 +24,9 @@ import type { Uplink } from './messages.js';
 import { ModelCoordinator, type FederationSummary } from './model-coordinator.js';
 import type { RoundResult } from './round-result.js';
 import type { RoundHook } from '../security/round-defense.js';
+
+/** minClients of a run whose options do not set it. */
+export const MNIST_MIN_CLIENTS = 1;
 import { securedFederationBuses } from '../security/federation-buses.js';
 
 export interface MnistFederationOptions {
@@ -109,7 +112,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
     evaluate: (w) => evaluator.evaluate(w, test),
     rounds: o.rounds,
     fraction: o.fraction,
-    minClients: o.minClients ?? 1,
+    minClients: o.minClients ?? MNIST_MIN_CLIENTS,
     expectClients: o.clients,
     seed,
     epochs: o.epochs,

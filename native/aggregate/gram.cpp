@@ -9,7 +9,7 @@
 namespace whale::aggregate::gram {
 namespace {
 
-typedef double v4d __attribute__((vector_size(32)));
+using simd::v4d;
 constexpr size_t kTileRows = 4, kTileCols = 2;
 
 size_t padded(size_t n) { return (n + kTileRows - 1) / kTileRows * kTileRows; }

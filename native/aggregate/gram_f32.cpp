@@ -9,18 +9,15 @@
 #include <utility>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define WHALE_GRAM_AVX2 1
-#endif
+#include "../common/simd.h"
 
 namespace whale::aggregate::gram_f32 {
 namespace {
 
-typedef float v8f __attribute__((vector_size(32)));
+using simd::v4d;
+using simd::v4f;
+using simd::v8f;
 typedef float v8fu __attribute__((vector_size(32), aligned(4)));  // an unaligned load
-typedef float v4f __attribute__((vector_size(16)));
-typedef double v4d __attribute__((vector_size(32)));
 constexpr size_t kTileRows = 4, kTileCols = 3;
 constexpr size_t kPrefetchBlocks = 3;
 // Scratch row stride (floats): a block plus one vector, so that rows sit in
@@ -105,7 +102,7 @@ void block_gram_portable(const float* s, const std::pair<size_t, size_t>* tiles,
   }
 }
 
-#if WHALE_GRAM_AVX2
+#if WHALE_X86_AVX2_KERNELS
 // The same tiles with AVX2 + FMA intrinsics: one fused multiply-add per term,
 // and each run's eight lanes widened with two vcvtps2pd.
 __attribute__((target("avx2,fma"))) inline void flush_avx2(__m256 v, double* d) {
@@ -141,7 +138,7 @@ __attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const s
 #endif
 
 void block_gram(const float* s, const std::pair<size_t, size_t>* tiles, size_t count, double* acc) {
-#if WHALE_GRAM_AVX2
+#if WHALE_X86_AVX2_KERNELS
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !std::getenv("WHALE_NO_AVX2");
   if (avx2) return block_gram_avx2(s, tiles, count, acc);
 #endif

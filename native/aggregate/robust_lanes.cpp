@@ -8,17 +8,12 @@
 
 #include "../common/simd.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define WHALE_LANES_AVX2 1
-#endif
-
 namespace whale::aggregate::lanes {
 namespace {
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
-typedef double v4d __attribute__((vector_size(32)));
+using simd::v4d;
+using simd::v8f;
+using simd::v8i;
 
 // One network wire: a client's values of kLanes coordinates, as two vectors.
 struct Wire {
@@ -70,7 +65,7 @@ void apply_portable(Wire* v, const Comparator* net, size_t count) {
   }
 }
 
-#if WHALE_LANES_AVX2
+#if WHALE_X86_AVX2_KERNELS
 // The same with AVX2 min/max, bit for bit: vminps(b, a) is b < a ? b : a, and
 // vmaxps(a, b) is a > b ? a : b (each returns its second operand on equality
 // or NaN), so one instruction replaces a compare and a blend.
@@ -111,7 +106,7 @@ constexpr std::array<Pair, kSort16Size> make_sort16() {
 }
 constexpr std::array<Pair, kSort16Size> kSort16 = make_sort16();
 
-#if WHALE_LANES_AVX2
+#if WHALE_X86_AVX2_KERNELS
 // Gathers 16 coordinates of 16 rows into 16 wires, sorting them on the way:
 // one half (8 lanes) of all 16 wires in registers at a time. Returns whether
 // every value gathered is finite.
@@ -136,7 +131,7 @@ __attribute__((target("avx2"))) bool load_sorted16_avx2(const float* const* rows
 #endif
 
 bool use_avx2() {
-#if WHALE_LANES_AVX2
+#if WHALE_X86_AVX2_KERNELS
   static const bool avx2 = __builtin_cpu_supports("avx2") && !std::getenv("WHALE_NO_AVX2");
   return avx2;
 #else
@@ -145,7 +140,7 @@ bool use_avx2() {
 }
 
 void apply(Wire* v, const Comparator* net, size_t count) {
-#if WHALE_LANES_AVX2
+#if WHALE_X86_AVX2_KERNELS
   if (use_avx2()) return apply_avx2(v, net, count);
 #endif
   apply_portable(v, net, count);
@@ -161,7 +156,7 @@ bool load_and_select(const float* const* rows, size_t n, size_t j, size_t len, c
                      Wire* v) {
   const size_t blocks = n / kSortedBlock, done = blocks * kSortedBlock;
   bool finite = true;
-#if WHALE_LANES_AVX2
+#if WHALE_X86_AVX2_KERNELS
   if (len == kLanes && use_avx2()) {
     for (size_t q = 0; q < blocks; ++q) {
       for (size_t i = q * kSortedBlock; i < done && i < (q + 1) * kSortedBlock; ++i) {

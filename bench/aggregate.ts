@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { engine } from '../src/native/engine.js';
-import { fmt, summarize, table, timeRuns, type Timing } from './stats.js';
+import { fmt, settle, summarize, table, timeRuns, type Timing } from './stats.js';
 import { measureTriad, type TriadResult } from './triad.js';
 
 export interface AggregateBenchOptions {
@@ -35,14 +35,16 @@ interface Row {
   numpy?: Timing;
   /** max |native - numpy| / max |numpy| over the result vector. */
   numpyDiff?: number;
+  /** Clients close together (a shared vector plus 10% noise), as honest updates of one round are. */
+  close?: boolean;
 }
 
 const STRATEGIES: Strategy[] = ['fedavg', 'median', 'trimmed-mean', 'krum'];
 
-function makeRows(n: number, p: number): Float32Array[] {
+function makeRows(n: number, p: number, close = false): Float32Array[] {
   // Cheap deterministic fill (an LCG): data generation must not dominate the bench.
   let s = 12345;
-  return Array.from({ length: n }, () => {
+  const rows = Array.from({ length: n }, () => {
     const row = new Float32Array(p);
     for (let j = 0; j < p; j++) {
       s = (Math.imul(s, 1664525) + 1013904223) | 0;
@@ -50,6 +52,11 @@ function makeRows(n: number, p: number): Float32Array[] {
     }
     return row;
   });
+  if (close) {
+    const shared = makeRows(1, p)[0]!;
+    for (const row of rows) for (let j = 0; j < p; j++) row[j] = shared[j]! + 0.1 * row[j]!;
+  }
+  return rows;
 }
 
 function reference(strategy: Strategy, rows: Float32Array[], weights: number[], f: number): unknown {
@@ -111,15 +118,15 @@ export async function benchAggregate(
   const gpu = engine.devices().devices.some((d) => d.kind === 'cuda');
   const numpy = numpyStatus();
   const numpyLimit = opts.numpyLimit ?? 1e8;
-  const cases: Array<[number, number, Strategy[]]> = [];
+  const cases: Array<[number, number, Strategy[], boolean?]> = [];
   const ns = [10, 100];
   const ps = opts.quick ? [1e5, 1e6] : [1e5, 1e6, 1e7];
   for (const n of ns) for (const p of ps) cases.push([n, p, STRATEGIES]);
-  cases.push([50, 1e6, ['krum']]);
+  cases.push([50, 1e6, ['krum']], [50, 1e6, ['krum'], true]);
 
   const results: Row[] = [];
-  for (const [n, p, strategies] of cases) {
-    const rows = makeRows(n, p);
+  for (const [n, p, strategies, close] of cases) {
+    const rows = makeRows(n, p, close);
     const weights = Array.from({ length: n }, (_, i) => 1 + i);
     const f = Math.floor((n - 3) / 4);
     const big = n * p >= 1e8;
@@ -129,9 +136,11 @@ export async function benchAggregate(
       // The kernels on the calling thread (in place); what the async path adds is measured below.
       const agg = (device: 'cpu' | 'cuda:0') => new Aggregator({ strategy, f, beta: 0.1, device });
       const cpuAgg = agg('cpu');
-      const row: Row = { strategy, clients: n, params: p, cpu: await timeRuns(runs, () => cpuAgg.aggregateSync(rows, weights)) };
+      settle();
+      const row: Row = { strategy, clients: n, params: p, close, cpu: await timeRuns(runs, () => cpuAgg.aggregateSync(rows, weights)) };
       if (gpu) {
         const gpuAgg = agg('cuda:0');
+        settle();
         row.gpu = await timeRuns(runs, () => gpuAgg.aggregateSync(rows, weights));
       }
       const np = peer?.get(strategy);
@@ -149,7 +158,7 @@ export async function benchAggregate(
   }
   const copies = await benchAsyncCopy(opts);
   const numpyNote = numpy.ok
-    ? `numpy ${numpy.version} (bench/numpy_peer.py, Flower's computations, one process, same data): np ms, np/cpu = its time / ours, np diff = max |ours - numpy| / max |numpy|; Krum's peer computes only the upper triangle of the pairwise norms (Flower computes both)`
+    ? `numpy ${numpy.version} (bench/numpy_peer.py, Flower's computations, one process, same data): np ms, np/cpu = its time / ours, np diff = max |ours - numpy| / max |numpy|; Krum's peer computes only the upper triangle of the pairwise norms (Flower computes both); (close) = clients a shared vector plus 10% noise, as honest updates of one round are`
     : `numpy column skipped: ${numpy.reason}`;
   return {
     triad,
@@ -231,7 +240,7 @@ function render(triad: TriadResult, rows: Row[], gpu: boolean, numpy: boolean): 
   const body = rows.map((r) => {
     const cpuGBs = gbs(r, r.cpu);
     const cells = [
-      r.strategy,
+      r.close ? `${r.strategy} (close)` : r.strategy,
       String(r.clients),
       r.params.toExponential(0),
       fmt(r.reference?.medianMs),

@@ -57,6 +57,11 @@ int main(int argc, char** argv) {
       s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
       x = static_cast<float>(s / 2147483648.0);
     }
+  if (std::getenv("CORRELATED")) {  // clients = a shared vector + 10% noise, like honest updates of one round
+    for (size_t i = 1; i < n; ++i)
+      for (size_t j = 0; j < p; ++j) data[i][j] = data[0][j] + 0.1f * data[i][j];
+    for (size_t j = 0; j < p; ++j) data[0][j] += 0.1f * data[n - 1][(j * 7919) % p];
+  }
   aggregate::ClientUpdates u;
   u.params = p;
   for (auto& r : data) u.rows.push_back(r.data());

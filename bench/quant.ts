@@ -6,7 +6,7 @@
 import { decodeTensor, decodeTensorAsync, encodeTensor, encodeTensorAsync, type TensorCodec } from '../src/core/memory/codec.js';
 import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { engine } from '../src/native/engine.js';
-import { fmt, table, timeRuns } from './stats.js';
+import { fmt, settle, table, timeRuns } from './stats.js';
 import { measureTriad } from './triad.js';
 
 const CODECS: TensorCodec[] = ['int8', 'int4', 'fp16', 'bf16'];
@@ -24,15 +24,6 @@ function normals(n: number): Float32Array {
     if (j + 1 < n) x[j + 1] = r * Math.sin(2 * Math.PI * v);
   }
   return x;
-}
-
-/**
- * Collects the garbage of earlier series before timing one (the bench runs with
- * --expose-gc), so a series starts from a settled heap, as a long-running
- * process that encodes repeatedly does, not from the previous series' blobs.
- */
-function settle(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 export async function benchQuant(opts: { runs: number; quick: boolean }): Promise<{ text: string; rows: unknown[] }> {

@@ -21,6 +21,17 @@ export function summarize(ms: readonly number[]): Timing {
   return { runs: ms.length, medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms) };
 }
 
+/**
+ * Collects the garbage of earlier series before timing one (the bench runs with
+ * --expose-gc), so a series starts from a settled heap, as a long-running
+ * process does, not behind the previous series' garbage or V8's concurrent
+ * marking of freshly allocated inputs (which takes one of this machine's two
+ * cores).
+ */
+export function settle(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 /** Times fn `runs` times after one untimed warm-up run. */
 export async function timeRuns(runs: number, fn: () => unknown | Promise<unknown>, warmup = true): Promise<Timing> {
   if (warmup) await fn();

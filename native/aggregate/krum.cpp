@@ -1,7 +1,8 @@
 // Krum / Multi-Krum (Blanchard et al., 2017): pairwise squared distances in
 // double precision (through the Gram matrix up to a few thousand clients,
 // directly beyond), then scores from the closest N - f - 2 of each client.
-// krum() first tries the float-speed Gram matrix (gram_f32.h), whose distances
+// krum() first tries the float-speed Gram matrix (gram_f32.h, on rows centered
+// amid the clients), whose distances
 // are within kFloatRelative of the exact ones, and keeps its result only when
 // that error cannot change which clients are selected or their order.
 #include <algorithm>
@@ -145,10 +146,15 @@ bool distances_by_float_block(const ClientUpdates& u, double* dist, bool check_f
         if (check_finite) require_finite(u);
         return false;  // float overflow: the double path
       }
-  // |error of d| <= 4 * bound * |a| |b| + 4 * underflow (three entries, the
-  // cross one doubled), and |a| |b| <= (|a|^2 + |b|^2) / 2.
+  // |error of d| from the Gram matrix <= 4 * bound * |a| |b| + 4 * underflow
+  // (three entries, the cross one doubled), and |a| |b| <= (|a|^2 + |b|^2) / 2;
+  // from centering, 2 |a - b| e + e^2 (|a - b| at most sqrt(d + that error)).
   const double bound = gram_f32::entry_error_bound(p, tasks), under = gram_f32::entry_underflow_bound(p);
-  const auto close = from_gram(g.data(), n, dist, [&](double norms, double d) { return 2 * bound * norms + 4 * under > kFloatRelative * d; });
+  const auto close = from_gram(g.data(), n, dist, [&](double norms, double d) {
+    const double gram_error = 2 * bound * norms + 4 * under, e = gram_f32::centering_error(norms, p);
+    const double error = gram_error + 2 * std::sqrt(std::max(d, 0.0) + gram_error) * e + e * e;
+    return !(error <= kFloatRelative * d);
+  });
   if (close.size() > n) return false;
   recompute(u, close, dist);
   return true;

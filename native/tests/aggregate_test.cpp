@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../aggregate/gram_f32_kernels.h"
 #include "../aggregate/robust_lanes.h"
 #include "../aggregate/run.h"
 #include "../common/error.h"
@@ -375,6 +376,37 @@ static void test_krum_float_path() {
   }
 }
 
+// Honest clients close together around a large shared vector, the first or
+// the sampled rows (which set the float path's center) far off and Byzantine:
+// same selection and order as the double path, scores within 4e-6.
+static void test_krum_float_path_clusters() {
+  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{12, 5000}, {50, 20000}}) {
+    const Data shared = random_data(1, p, 7), noise = random_data(n, p, 8);
+    const size_t f = (n - 3) / 4;
+    size_t pick[5] = {};
+    aggregate::gram_f32::kernels::sample_rows(n, pick);
+    for (int layout = 0; layout < 2; ++layout) {
+      Data d;
+      d.rows.assign(n, std::vector<float>(p));
+      for (size_t i = 0; i < n; ++i) {
+        // layout 0: the last f clients attack; layout 1: the sampled rows do.
+        const bool byzantine = layout == 0 ? i >= n - f : std::find(pick, pick + 5, i) != pick + 5;
+        for (size_t j = 0; j < p; ++j)
+          d.rows[i][j] = 10.f * shared.rows[0][j] + (byzantine ? 3.f : 0.01f) * noise.rows[i][j] + (byzantine ? 2.f : 0.f);
+      }
+      std::vector<double> dist(n * n);
+      pairwise_sq_distances(d.view(), dist.data(), true);
+      for (size_t m : {size_t{1}, n - f}) {
+        const KrumResult ref = krum_select(dist.data(), n, f, m), r = krum(d.view(), f, m, true);
+        bool ok = r.selected == ref.selected;
+        for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
+        CHECK(ok, ("krum() clustered clients n=" + std::to_string(n) + " layout " + std::to_string(layout) +
+                   " m=" + std::to_string(m)).c_str());
+      }
+    }
+  }
+}
+
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
@@ -386,5 +418,6 @@ int main() {
   test_robust_non_finite();
   test_gram_near_duplicates();
   test_krum_float_path();
+  test_krum_float_path_clusters();
   return report();
 }

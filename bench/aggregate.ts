@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { engine } from '../src/native/engine.js';
-import { fmt, settle, summarize, table, timeRuns, type Timing } from './stats.js';
+import { eventLoopTurn, fmt, settle, summarize, table, timeRuns, type Timing } from './stats.js';
 import { measureTriad, type TriadResult } from './triad.js';
 
 export interface AggregateBenchOptions {
@@ -137,11 +137,12 @@ export async function benchAggregate(
       const agg = (device: 'cpu' | 'cuda:0') => new Aggregator({ strategy, f, beta: 0.1, device });
       const cpuAgg = agg('cpu');
       settle();
-      const row: Row = { strategy, clients: n, params: p, close, cpu: await timeRuns(runs, () => cpuAgg.aggregateSync(rows, weights)) };
+      const cpu = await timeRuns(runs, () => cpuAgg.aggregateSync(rows, weights), true, eventLoopTurn);
+      const row: Row = { strategy, clients: n, params: p, close, cpu };
       if (gpu) {
         const gpuAgg = agg('cuda:0');
         settle();
-        row.gpu = await timeRuns(runs, () => gpuAgg.aggregateSync(rows, weights));
+        row.gpu = await timeRuns(runs, () => gpuAgg.aggregateSync(rows, weights), true, eventLoopTurn);
       }
       const np = peer?.get(strategy);
       if (np) {
@@ -260,6 +261,6 @@ function render(triad: TriadResult, rows: Row[], gpu: boolean, numpy: boolean): 
     '',
     table(header, body),
     '',
-    'times are medians of the runs; GB/s = N x P x 4 bytes / median time; ref = plain-TS reference (— = not run at this size)',
+    'times are medians of the runs (one event-loop turn before each, as a service has between rounds; results are new arrays); GB/s = N x P x 4 bytes / median time; ref = plain-TS reference (— = not run at this size)',
   ].join('\n');
 }

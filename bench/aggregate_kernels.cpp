@@ -57,14 +57,30 @@ int main(int argc, char** argv) {
       s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
       x = static_cast<float>(s / 2147483648.0);
     }
-  if (std::getenv("CORRELATED")) {  // clients = a shared vector + 10% noise, like honest updates of one round
-    for (size_t i = 1; i < n; ++i)
-      for (size_t j = 0; j < p; ++j) data[i][j] = data[0][j] + 0.1f * data[i][j];
-    for (size_t j = 0; j < p; ++j) data[0][j] += 0.1f * data[n - 1][(j * 7919) % p];
+  if (std::getenv("CLOSE")) {  // as bench/aggregate.ts's (close) rows: a shared vector plus 10% noise
+    std::vector<float> shared(p);
+    for (auto& x : shared) {
+      s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
+      x = static_cast<float>(s / 2147483648.0);
+    }
+    for (auto& r : data)
+      for (size_t j = 0; j < p; ++j) r[j] = static_cast<float>(shared[j] + 0.1 * r[j]);
   }
   aggregate::ClientUpdates u;
   u.params = p;
   for (auto& r : data) u.rows.push_back(r.data());
+  // ALIASED=1: rows back to back in one allocation (4 MiB + 16 bytes apart for
+  // 1e6 floats), as JS typed arrays from glibc's heap are: every row's block
+  // then maps to the same cache sets.
+  std::vector<float> packed;
+  if (std::getenv("ALIASED")) {
+    const size_t stride = p + 4;
+    packed.resize(n * stride);
+    for (size_t i = 0; i < n; ++i) {
+      std::copy(data[i].begin(), data[i].end(), packed.begin() + i * stride);
+      u.rows[i] = packed.data() + i * stride;
+    }
+  }
   std::vector<float> out(p);
   auto report = [&](const char* name, double ms) {
     std::printf("%-16s n=%zu p=%zu %9.2f ms %6.2f GB/s\n", name, n, p, ms, n * p * 4 / 1e6 / ms);

@@ -32,16 +32,35 @@ export function settle(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** Times fn `runs` times after one untimed warm-up run. */
-export async function timeRuns(runs: number, fn: () => unknown | Promise<unknown>, warmup = true): Promise<Timing> {
+/**
+ * Times fn `runs` times after one untimed warm-up run; `between` (untimed)
+ * runs before each timed run.
+ */
+export async function timeRuns(
+  runs: number,
+  fn: () => unknown | Promise<unknown>,
+  warmup = true,
+  between?: () => Promise<void>,
+): Promise<Timing> {
   if (warmup) await fn();
   const ms: number[] = [];
   for (let r = 0; r < runs; r++) {
+    await between?.();
     const t0 = process.hrtime.bigint();
     await fn();
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   return summarize(ms);
+}
+
+/**
+ * One turn of the event loop, as a service has between two aggregations:
+ * native finalizers of collected results run there, and large result buffers
+ * go back to the addon's pool instead of being allocated (and page-faulted)
+ * anew.
+ */
+export function eventLoopTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function fmt(x: number | undefined, digits = 2): string {

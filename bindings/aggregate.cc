@@ -36,7 +36,7 @@ size_t read_memory_limit(const Napi::Object& o) {
 // The output array: the caller's `out` when given, else a new one (returned as `params`).
 Napi::Float32Array output_array(Napi::Env env, const Napi::Value& v, size_t params, bool& fresh) {
   fresh = v.IsUndefined();
-  if (fresh) return Napi::Float32Array::New(env, params);
+  if (fresh) return new_result_f32(env, params);
   Napi::Float32Array out = read_f32(v, "out");
   if (typed_array_info(env, out).length != params) throw_invalid("out: length must equal the update length");
   return out;

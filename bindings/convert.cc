@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
+#include <utility>
 #include <system_error>
 #include <thread>
 
@@ -117,6 +119,59 @@ CopyMemory allocate_copy_memory(size_t bytes) {
   madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure just means small pages
 #endif
   return CopyMemory(p);
+}
+
+namespace {
+
+// Large result buffers whose arrays were collected, kept (with their pages
+// mapped) for the next result of the same size, up to kRecycleBytes: a fresh
+// one costs its first-touch page faults again. Guarded: finalizers of worker
+// threads' environments run on those threads.
+constexpr size_t kRecycleBytes = size_t{64} << 20;
+std::mutex recycle_mutex;
+std::vector<std::pair<size_t, void*>> recycled;  // (bytes, memory)
+size_t recycled_bytes = 0;
+
+void* take_recycled(size_t bytes) {
+  std::lock_guard<std::mutex> lock(recycle_mutex);
+  for (auto it = recycled.begin(); it != recycled.end(); ++it) {
+    if (it->first != bytes) continue;
+    void* p = it->second;
+    recycled.erase(it);
+    recycled_bytes -= bytes;
+    return p;
+  }
+  return nullptr;
+}
+
+void recycle(void* data, void* hint) {
+  const size_t bytes = reinterpret_cast<size_t>(hint);
+  {
+    std::lock_guard<std::mutex> lock(recycle_mutex);
+    if (recycled_bytes + bytes <= kRecycleBytes) {
+      recycled.emplace_back(bytes, data);
+      recycled_bytes += bytes;
+      return;
+    }
+  }
+  std::free(data);
+}
+
+}  // namespace
+
+Napi::Float32Array new_result_f32(Napi::Env env, size_t count) {
+  const size_t bytes = count * sizeof(float);
+  if (bytes < (size_t{2} << 20)) return Napi::Float32Array::New(env, count);
+  CopyMemory memory(take_recycled(bytes));
+  if (!memory) memory = allocate_copy_memory(bytes);
+  napi_value buffer;
+  const napi_status status = napi_create_external_arraybuffer(
+      env, memory.get(), bytes, [](napi_env, void* data, void* hint) { recycle(data, hint); },
+      reinterpret_cast<void*>(bytes), &buffer);
+  // Runtimes with V8's sandbox refuse memory from outside it: a plain array then.
+  if (status != napi_ok) return Napi::Float32Array::New(env, count);
+  memory.release();  // the finalizer takes it
+  return Napi::Float32Array::New(env, count, Napi::ArrayBuffer(env, buffer), 0);
 }
 
 void copy_segments(const std::vector<CopySegment>& segments) {

@@ -110,7 +110,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
     const bool fresh = out_value.IsUndefined();
     Napi::Float32Array out_js;
     if (fresh) {
-      out_js = Napi::Float32Array::New(env, static_cast<size_t>(bi.length));
+      out_js = new_result_f32(env, static_cast<size_t>(bi.length));
     } else {
       out_js = read_f32(out_value, "out");
       if (typed_array_info(env, out_js).length != bi.length) {

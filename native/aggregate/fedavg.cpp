@@ -2,6 +2,7 @@
 #include <atomic>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "../common/error.h"
 #include "../common/simd.h"
@@ -38,7 +39,11 @@ std::vector<double> normalized_weights(const std::vector<double>& weights, size_
 
 namespace {
 
-constexpr size_t kChunk = 2048;  // doubles per accumulator: 16 KiB, stays in L1
+// Coordinates per pass: each pass reads a run of kChunk floats of every row,
+// long enough for the hardware prefetchers to stream it (2048 gave 25-29 GB/s
+// at 100 x 1e6 here, 32768 gave 48-50 GB/s); the double accumulator (256 KiB)
+// stays in L2.
+constexpr size_t kChunk = 32768;
 
 // Four rows per pass: the accumulator is loaded and stored once per four
 // client rows instead of once per row.
@@ -72,8 +77,12 @@ void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* o
   const size_t p = u.params, n = u.clients();
   const size_t chunks = (p + kChunk - 1) / kChunk;
   std::atomic<bool> non_finite{false};
-  ThreadPool::shared().parallel_for(chunks, 8, [&](size_t cb, size_t ce) {
-    alignas(64) double acc[kChunk];
+  ThreadPool::shared().parallel_for(chunks, 1, [&](size_t cb, size_t ce) {
+    // One per thread, kept: too big for a worker thread's stack, and a fresh
+    // allocation per task would pay its page faults again.
+    thread_local std::vector<double> buffer;
+    buffer.resize(kChunk);
+    double* acc = buffer.data();
     for (size_t c = cb; c < ce; ++c) {
       const size_t lo = c * kChunk, len = std::min(kChunk, p - lo);
       std::fill(acc, acc + len, 0.0);

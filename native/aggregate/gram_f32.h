@@ -1,11 +1,12 @@
 // The Gram matrix at float speed for Krum: rows centered on a point amid the
-// clients (distances do not change; see gram_f32_kernels.h), products of floats accumulated in
-// float over short runs (kRun per SIMD lane), each run's sum added to a float
-// partial sum of at most kRunsPerWiden runs, which is then added in double.
-// Several times the arithmetic rate of the double kernel (gram.h) at a bounded
-// cost in accuracy: an entry is off by at most entry_error_bound() of
-// |a| |b| (plus an underflow term), so distances are accurate to a chosen
-// relative tolerance except for close pairs, which the caller recomputes.
+// clients (distances do not change; see gram_f32_kernels.h), products of
+// floats accumulated in float over short runs (kRun per SIMD lane), each run's
+// sum added to a float partial sum of at most kRunsPerWiden runs, which is
+// then added in double. Several times the arithmetic rate of the double kernel
+// (gram.h) at a bounded cost in accuracy: an entry is off by at most
+// entry_error_bound() of |a| |b| (centered norms, plus an underflow term), so
+// distances are accurate to a chosen relative tolerance except for close
+// pairs, which the caller recomputes.
 #pragma once
 #include <cstddef>
 

@@ -17,11 +17,6 @@ inline constexpr size_t kStride = kBlock + kAlign / sizeof(float);
 
 using Tile = std::pair<size_t, size_t>;  // (first row, first column)
 
-// Adds the tiles' products over one block. A kernel with float lanes sums each
-// run of kRun products per lane in float and adds it to the entry's float
-// partial sum in `partial`; with `widen` (at least every kRunsPerWiden runs
-// and at the last block) the partial sums are widened into the double lanes
-// in `acc` and restarted. A kernel without them widens every run.
 // A later block that a kernel asks the memory for while it computes, a line
 // per step of its inner loop: tile t takes rows [t * rows_per_tile, ...).
 // Spread out so, the prefetches are served; issued all at once, most of them
@@ -31,6 +26,12 @@ struct Prefetch {
   size_t n, lo, rows_per_tile;
 };
 
+// Adds the tiles' products over one block. A kernel with float lanes sums each
+// run of kRun products per lane in float and adds it to the entry's float
+// partial sum in `partial`; with `widen` (at least every kRunsPerWiden runs
+// and at the last block) the partial sums are widened into the double lanes
+// in `acc` and restarted. A kernel without them widens every run. `next`, if
+// not null, is the block to prefetch.
 using BlockGram = void (*)(const float* s, const Tile* tiles, size_t count, float* partial, double* acc, bool widen,
                            const Prefetch* next);
 // Rows [0, n) of coordinates [lo, lo + kBlock) into the scratch, less the

@@ -340,7 +340,7 @@ static void test_gram_near_duplicates() {
 // NaN rejected with the client named; float overflow and near-duplicates fall
 // back to double accuracy.
 static void test_krum_float_path() {
-  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{10, 5000}, {23, 3001}, {50, 20000}}) {
+  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{3, 300}, {4, 1000}, {5, 257}, {10, 5000}, {23, 3001}, {50, 20000}}) {
     Data d = random_data(n, p, static_cast<unsigned>(n + p));
     for (size_t i = 0; i < n; ++i)
       for (auto& x : d.rows[i]) x = x * (1.f + 0.05f * static_cast<float>(i % 7)) + 0.1f * static_cast<float>(i % 3);

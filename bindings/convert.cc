@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <system_error>
 #include <thread>
@@ -123,50 +125,86 @@ CopyMemory allocate_copy_memory(size_t bytes) {
 
 namespace {
 
-// Large result buffers whose arrays were collected, kept (with their pages
-// mapped) for the next result of the same size, up to kRecycleBytes: a fresh
-// one costs its first-touch page faults again. Guarded: finalizers of worker
-// threads' environments run on those threads.
-constexpr size_t kRecycleBytes = size_t{64} << 20;
-std::mutex recycle_mutex;
-std::vector<std::pair<size_t, void*>> recycled;  // (bytes, memory)
-size_t recycled_bytes = 0;
+// Large result buffers whose arrays were collected, kept (pages mapped) for the
+// next result of the same size: a fresh one costs its first-touch page faults
+// again. At most kPoolBytes (of allocated, 2 MiB-rounded sizes); the oldest
+// block goes when a new one does not fit. Guarded: finalizers of worker
+// threads' environments run on those threads. Freed at unload.
+constexpr size_t kPoolBytes = size_t{64} << 20;
 
-void* take_recycled(size_t bytes) {
-  std::lock_guard<std::mutex> lock(recycle_mutex);
-  for (auto it = recycled.begin(); it != recycled.end(); ++it) {
-    if (it->first != bytes) continue;
+struct ResultPool {
+  std::mutex mutex;
+  std::deque<std::pair<size_t, void*>> blocks;  // (allocated bytes, memory), oldest first
+  size_t bytes = 0;
+  ~ResultPool() {
+    for (auto& b : blocks) std::free(b.second);
+  }
+};
+ResultPool pool;
+
+size_t allocated_bytes(size_t bytes) {  // as allocate_copy_memory rounds them
+  constexpr size_t kHuge = size_t{2} << 20;
+  return (bytes + kHuge - 1) / kHuge * kHuge;
+}
+
+void* take_pooled(size_t bytes) {
+  const size_t want = allocated_bytes(bytes);
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  for (auto it = pool.blocks.begin(); it != pool.blocks.end(); ++it) {
+    if (it->first != want) continue;
     void* p = it->second;
-    recycled.erase(it);
-    recycled_bytes -= bytes;
+    pool.blocks.erase(it);
+    pool.bytes -= want;
     return p;
   }
   return nullptr;
 }
 
-void recycle(void* data, void* hint) {
-  const size_t bytes = reinterpret_cast<size_t>(hint);
-  {
-    std::lock_guard<std::mutex> lock(recycle_mutex);
-    if (recycled_bytes + bytes <= kRecycleBytes) {
-      recycled.emplace_back(bytes, data);
-      recycled_bytes += bytes;
-      return;
+void give_back(void* data, void* hint) noexcept {  // an ArrayBuffer finalizer
+  const size_t size = allocated_bytes(reinterpret_cast<size_t>(hint));
+  std::vector<void*> evicted;
+  try {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    while (!pool.blocks.empty() && pool.bytes + size > kPoolBytes) {
+      evicted.push_back(pool.blocks.front().second);
+      pool.bytes -= pool.blocks.front().first;
+      pool.blocks.pop_front();
     }
+    if (size <= kPoolBytes) {
+      pool.blocks.emplace_back(size, data);
+      pool.bytes += size;
+      data = nullptr;
+    }
+  } catch (...) {  // no memory for the bookkeeping: just free
   }
+  for (void* p : evicted) std::free(p);
   std::free(data);
+}
+
+// External ArrayBuffers cannot be transferred: Node 20 copies them on
+// postMessage(..., [buffer]), Node 21 and later throw DataCloneError. So the
+// pool is used only where a transfer still works (and not with
+// WHALE_RESULT_POOL=off).
+bool pool_enabled(napi_env env) {
+  static const bool enabled = [env] {
+    const char* flag = std::getenv("WHALE_RESULT_POOL");
+    if (flag && std::string(flag) == "off") return false;
+    const napi_node_version* version = nullptr;
+    return napi_get_node_version(env, &version) == napi_ok && version && version->major < 21;
+  }();
+  return enabled;
 }
 
 }  // namespace
 
 Napi::Float32Array new_result_f32(Napi::Env env, size_t count) {
   const size_t bytes = count * sizeof(float);
-  if (bytes < (size_t{2} << 20)) return Napi::Float32Array::New(env, count);
-  CopyMemory memory(take_recycled(bytes));
+  if (bytes < (size_t{2} << 20) || !pool_enabled(env)) return Napi::Float32Array::New(env, count);
+  CopyMemory memory(take_pooled(bytes));
   if (!memory) memory = allocate_copy_memory(bytes);
   napi_value buffer;
   const napi_status status = napi_create_external_arraybuffer(
-      env, memory.get(), bytes, [](napi_env, void* data, void* hint) { recycle(data, hint); },
+      env, memory.get(), bytes, [](napi_env, void* data, void* hint) { give_back(data, hint); },
       reinterpret_cast<void*>(bytes), &buffer);
   // Runtimes with V8's sandbox refuse memory from outside it: a plain array then.
   if (status != napi_ok) return Napi::Float32Array::New(env, count);

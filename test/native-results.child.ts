@@ -1,6 +1,7 @@
 /**
  * Large native results (>= 2 MiB) live in memory the addon recycles once their
- * arrays are collected (bindings/convert.cc). Run by test/native-results.test.ts
+ * arrays are collected (bindings/convert.cc; on Node 20, unless
+ * WHALE_RESULT_POOL=off). Run by test/native-results.test.ts
  * with node --expose-gc: results made across many gc + event-loop cycles, some
  * kept alive, some cloned, transferred or dropped; every result must hold its
  * own inputs' answer to the end (a recycled buffer handed out while still

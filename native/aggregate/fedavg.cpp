@@ -39,11 +39,18 @@ std::vector<double> normalized_weights(const std::vector<double>& weights, size_
 
 namespace {
 
-// Coordinates per pass: each pass reads a run of kChunk floats of every row,
-// long enough for the hardware prefetchers to stream it (2048 gave 25-29 GB/s
-// at 100 x 1e6 here, 32768 gave 48-50 GB/s); the double accumulator (256 KiB)
-// stays in L2.
-constexpr size_t kChunk = 32768;
+// Coordinates per pass: each pass reads a run of that many floats of every
+// row, long enough for the hardware prefetchers to stream it (2048 gave 25-29
+// GB/s at 100 x 1e6 here, 32768 gave 48-50 GB/s); the double accumulator (256
+// KiB at most) stays in L2. Smaller models take shorter passes, so that every
+// thread still gets a few.
+constexpr size_t kMaxChunk = 32768, kMinChunk = 2048;
+
+size_t chunk_for(size_t params) {
+  size_t chunk = kMaxChunk;
+  while (chunk > kMinChunk && params / chunk < 4 * ThreadPool::shared().concurrency()) chunk /= 2;
+  return chunk;
+}
 
 // Four rows per pass: the accumulator is loaded and stored once per four
 // client rows instead of once per row.
@@ -74,17 +81,17 @@ void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* o
   require_non_empty(u);
   const std::vector<double> norm = normalized_weights(weights, u.clients());
 
-  const size_t p = u.params, n = u.clients();
-  const size_t chunks = (p + kChunk - 1) / kChunk;
+  const size_t p = u.params, n = u.clients(), chunk = chunk_for(p);
+  const size_t chunks = (p + chunk - 1) / chunk;
   std::atomic<bool> non_finite{false};
   ThreadPool::shared().parallel_for(chunks, 1, [&](size_t cb, size_t ce) {
     // One per thread, kept: too big for a worker thread's stack, and a fresh
     // allocation per task would pay its page faults again.
     thread_local std::vector<double> buffer;
-    buffer.resize(kChunk);
+    buffer.resize(kMaxChunk);
     double* acc = buffer.data();
     for (size_t c = cb; c < ce; ++c) {
-      const size_t lo = c * kChunk, len = std::min(kChunk, p - lo);
+      const size_t lo = c * chunk, len = std::min(chunk, p - lo);
       std::fill(acc, acc + len, 0.0);
       size_t i = 0;
       for (; i + 4 <= n; i += 4) {

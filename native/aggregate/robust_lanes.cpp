@@ -107,6 +107,46 @@ constexpr std::array<Pair, kSort16Size> make_sort16() {
 constexpr std::array<Pair, kSort16Size> kSort16 = make_sort16();
 
 #if WHALE_X86_AVX2_KERNELS
+// kSort16 on 16 registers r[] of vector type V, fully unrolled (a macro: the
+// min/max intrinsics must expand inside each kernel's target attribute).
+#define WHALE_SORT16_IN_REGISTERS(r, V, MIN, MAX)               \
+  _Pragma("GCC unroll 63") for (size_t q = 0; q < kSort16Size; ++q) { \
+    const V a = r[kSort16[q].lo], b = r[kSort16[q].hi];         \
+    r[kSort16[q].lo] = MIN(b, a);                               \
+    r[kSort16[q].hi] = MAX(a, b);                               \
+  }
+
+// GCC 12's own headers trip these on the AVX-512 compare intrinsic.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// AVX-512: a wire's 16 lanes are one zmm register; vminps/vmaxps as above.
+__attribute__((target("avx512f"))) void apply_avx512(Wire* v, const Comparator* net, size_t count) {
+  static_assert(kLanes == 16, "one zmm a wire");
+  float* base = reinterpret_cast<float*>(v);
+  for (size_t q = 0; q < count; ++q) {
+    float* lo = base + net[q].lo * kLanes;
+    float* hi = base + net[q].hi * kLanes;
+    const __m512 a = _mm512_load_ps(lo), b = _mm512_load_ps(hi);
+    _mm512_store_ps(lo, _mm512_min_ps(b, a));
+    _mm512_store_ps(hi, _mm512_max_ps(a, b));
+  }
+}
+
+// load_sorted16_avx2 (below) with all 16 lanes of the 16 wires in registers at once.
+__attribute__((target("avx512f"))) bool load_sorted16_avx512(const float* const* rows, size_t j, Wire* v) {
+  __m512 r[kSortedBlock];
+  __m512 bad = _mm512_setzero_ps();  // NaN lanes once any x is NaN or Infinity
+  for (size_t i = 0; i < kSortedBlock; ++i) {
+    r[i] = _mm512_loadu_ps(rows[i] + j);
+    bad = _mm512_add_ps(bad, _mm512_sub_ps(r[i], r[i]));
+  }
+  WHALE_SORT16_IN_REGISTERS(r, __m512, _mm512_min_ps, _mm512_max_ps);
+  for (size_t i = 0; i < kSortedBlock; ++i) _mm512_store_ps(reinterpret_cast<float*>(&v[i]), r[i]);
+  return _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) == 0;
+}
+#pragma GCC diagnostic pop
+
 // Gathers 16 coordinates of 16 rows into 16 wires, sorting them on the way:
 // one half (8 lanes) of all 16 wires in registers at a time. Returns whether
 // every value gathered is finite.
@@ -118,16 +158,12 @@ __attribute__((target("avx2"))) bool load_sorted16_avx2(const float* const* rows
       r[i] = _mm256_loadu_ps(rows[i] + j + 8 * h);
       bad = _mm256_or_ps(bad, _mm256_sub_ps(r[i], r[i]));
     }
-#pragma GCC unroll 63
-    for (size_t q = 0; q < kSort16Size; ++q) {
-      const __m256 a = r[kSort16[q].lo], b = r[kSort16[q].hi];
-      r[kSort16[q].lo] = _mm256_min_ps(b, a);
-      r[kSort16[q].hi] = _mm256_max_ps(a, b);
-    }
+    WHALE_SORT16_IN_REGISTERS(r, __m256, _mm256_min_ps, _mm256_max_ps);
     for (size_t i = 0; i < kSortedBlock; ++i) _mm256_store_ps(reinterpret_cast<float*>(&v[i]) + 8 * h, r[i]);
   }
   return _mm256_movemask_ps(_mm256_cmp_ps(bad, bad, _CMP_UNORD_Q)) == 0;
 }
+#undef WHALE_SORT16_IN_REGISTERS
 #endif
 
 bool use_avx2() {
@@ -139,8 +175,18 @@ bool use_avx2() {
 #endif
 }
 
+bool use_avx512() {
+#if WHALE_X86_AVX2_KERNELS
+  static const bool avx512 = use_avx2() && __builtin_cpu_supports("avx512f") && !std::getenv("WHALE_NO_AVX512");
+  return avx512;
+#else
+  return false;
+#endif
+}
+
 void apply(Wire* v, const Comparator* net, size_t count) {
 #if WHALE_X86_AVX2_KERNELS
+  if (use_avx512()) return apply_avx512(v, net, count);
   if (use_avx2()) return apply_avx2(v, net, count);
 #endif
   apply_portable(v, net, count);
@@ -162,10 +208,11 @@ bool load_and_select(const float* const* rows, size_t n, size_t j, size_t len, c
       for (size_t i = q * kSortedBlock; i < done && i < (q + 1) * kSortedBlock; ++i) {
         __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
       }
-      finite &= load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
+      finite &= use_avx512() ? load_sorted16_avx512(rows + q * kSortedBlock, j, v + q * kSortedBlock)
+                             : load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
     }
     finite &= load(rows + done, n - done, j, len, v + done);
-    apply_avx2(v, net.data(), net.size());
+    apply(v, net.data(), net.size());
     return finite;
   }
 #endif

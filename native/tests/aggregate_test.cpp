@@ -4,49 +4,26 @@
 #include <cmath>
 #include <cstdio>
 
+#include "aggregate_data.h"
 #include "check.h"
 #include <random>
 #include <string>
 #include <vector>
 
-#include "../aggregate/gram_f32_kernels.h"
 #include "../aggregate/robust_lanes.h"
 #include "../aggregate/run.h"
 #include "../common/error.h"
 
 using namespace whale;
 using namespace whale::aggregate;
-
-
-struct Data {
-  std::vector<std::vector<float>> rows;
-  ClientUpdates view() const {
-    ClientUpdates u;
-    u.params = rows.empty() ? 0 : rows[0].size();
-    for (auto& r : rows) u.rows.push_back(r.data());
-    return u;
-  }
-};
-
-static Data random_data(size_t n, size_t p, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.f, 1.f);
-  Data d;
-  d.rows.assign(n, std::vector<float>(p));
-  for (auto& r : d.rows)
-    for (auto& x : r) x = g(rng);
-  return d;
-}
+using namespace whale::aggregate::testing;
+using whale::aggregate::testing::random_data;  // not glibc's struct random_data
 
 static std::vector<double> column(const Data& d, size_t j) {
   std::vector<double> c;
   for (auto& r : d.rows) c.push_back(r[j]);
   std::sort(c.begin(), c.end());
   return c;
-}
-
-static bool close(double a, double b, double rel, double abs_tol) {
-  return std::fabs(a - b) <= abs_tol + rel * std::fabs(b);
 }
 
 template <typename Fn>
@@ -303,110 +280,6 @@ static void test_robust_non_finite() {
   }
 }
 
-// n clients around one point, scaled: six within 1e-5 of it, the rest 0.5.
-static Data near_duplicates(size_t n, size_t p, float scale) {
-  Data base = random_data(1, p, 5), noise = random_data(n, p, 6);
-  Data d;
-  d.rows.assign(n, std::vector<float>(p));
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < p; ++j) d.rows[i][j] = (base.rows[0][j] + (i < 6 ? 1e-5f : 0.5f) * noise.rows[i][j]) * scale;
-  return d;
-}
-
-// Near-duplicate clients: the Gram formulation cancels, so those pairs must be
-// recomputed from their differences (relative 1e-9 of the direct double sum).
-static void test_gram_near_duplicates() {
-  for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
-    const size_t n = 12, p = 3001;
-    const Data d = near_duplicates(n, p, scale);
-    std::vector<double> dist(n * n);
-    pairwise_sq_distances(d.view(), dist.data(), true);
-    bool ok = true;
-    for (size_t i = 0; i < n; ++i)
-      for (size_t k = 0; k < n; ++k) {
-        double ref = 0;
-        for (size_t j = 0; j < p; ++j) {
-          const double diff = double(d.rows[i][j]) - d.rows[k][j];
-          ref += diff * diff;
-        }
-        ok &= close(dist[i * n + k], ref, 1e-9, 0) && dist[i * n + k] == dist[k * n + i];
-      }
-    CHECK(ok, ("gram distances of near-duplicates at scale " + std::to_string(scale)).c_str());
-  }
-}
-
-// krum() (float-speed Gram matrix, gram_f32.h) against the double path: the
-// same selection in the same order, scores within its 4e-6 relative tolerance;
-// NaN rejected with the client named; float overflow and near-duplicates fall
-// back to double accuracy.
-static void test_krum_float_path() {
-  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{3, 300}, {4, 1000}, {5, 257}, {10, 5000}, {23, 3001}, {50, 20000}}) {
-    Data d = random_data(n, p, static_cast<unsigned>(n + p));
-    for (size_t i = 0; i < n; ++i)
-      for (auto& x : d.rows[i]) x = x * (1.f + 0.05f * static_cast<float>(i % 7)) + 0.1f * static_cast<float>(i % 3);
-    const size_t f = (n - 3) / 4;
-    for (size_t m : {size_t{1}, n - f}) {
-      std::vector<double> dist(n * n);
-      pairwise_sq_distances(d.view(), dist.data(), true);
-      const KrumResult ref = krum_select(dist.data(), n, f, m);
-      const KrumResult r = krum(d.view(), f, m, true);
-      bool ok = r.selected == ref.selected;
-      for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
-      CHECK(ok, ("krum() float path n=" + std::to_string(n) + " m=" + std::to_string(m)).c_str());
-    }
-    d.rows[n / 2][p - 1] = NAN;
-    std::string message;
-    try {
-      krum(d.view(), f, 1, true);
-    } catch (const EngineError& e) {
-      message = std::string(e.code()) + " " + e.what();
-    }
-    CHECK(message.find(kErrNonFinite) == 0 && message.find("clients[" + std::to_string(n / 2) + "]") != std::string::npos,
-          "krum() names the client holding a NaN");
-  }
-  for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
-    const size_t n = 12, p = 3001;
-    const Data d = near_duplicates(n, p, scale);
-    std::vector<double> dist(n * n);
-    pairwise_sq_distances(d.view(), dist.data(), true);
-    const KrumResult ref = krum_select(dist.data(), n, 2, 3), r = krum(d.view(), 2, 3, true);
-    bool ok = r.selected == ref.selected;
-    for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
-    CHECK(ok, ("krum() near-duplicates at scale " + std::to_string(scale)).c_str());
-  }
-}
-
-// Honest clients close together around a large shared vector, the first or
-// the sampled rows (which set the float path's center) far off and Byzantine:
-// same selection and order as the double path, scores within 4e-6.
-static void test_krum_float_path_clusters() {
-  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{12, 5000}, {50, 20000}}) {
-    const Data shared = random_data(1, p, 7), noise = random_data(n, p, 8);
-    const size_t f = (n - 3) / 4;
-    size_t pick[5] = {};
-    aggregate::gram_f32::kernels::sample_rows(n, pick);
-    for (int layout = 0; layout < 2; ++layout) {
-      Data d;
-      d.rows.assign(n, std::vector<float>(p));
-      for (size_t i = 0; i < n; ++i) {
-        // layout 0: the last f clients attack; layout 1: the sampled rows do.
-        const bool byzantine = layout == 0 ? i >= n - f : std::find(pick, pick + 5, i) != pick + 5;
-        for (size_t j = 0; j < p; ++j)
-          d.rows[i][j] = 10.f * shared.rows[0][j] + (byzantine ? 3.f : 0.01f) * noise.rows[i][j] + (byzantine ? 2.f : 0.f);
-      }
-      std::vector<double> dist(n * n);
-      pairwise_sq_distances(d.view(), dist.data(), true);
-      for (size_t m : {size_t{1}, n - f}) {
-        const KrumResult ref = krum_select(dist.data(), n, f, m), r = krum(d.view(), f, m, true);
-        bool ok = r.selected == ref.selected;
-        for (size_t i = 0; i < n; ++i) ok &= close(r.scores[i], ref.scores[i], 4e-6, 0);
-        CHECK(ok, ("krum() clustered clients n=" + std::to_string(n) + " layout " + std::to_string(layout) +
-                   " m=" + std::to_string(m)).c_str());
-      }
-    }
-  }
-}
-
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
@@ -416,8 +289,6 @@ int main() {
   test_extremes();
   test_order_statistics_exact();
   test_robust_non_finite();
-  test_gram_near_duplicates();
-  test_krum_float_path();
-  test_krum_float_path_clusters();
+  test_krum_distances();
   return report();
 }

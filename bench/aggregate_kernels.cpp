@@ -50,21 +50,22 @@ int main(int argc, char** argv) {
   const std::string what = argv[1];
   const size_t n = std::strtoul(argv[2], nullptr, 10), p = std::strtoul(argv[3], nullptr, 10);
   const int runs = std::atoi(argv[4]);
+  // One LCG stream over the rows, from 12345, as makeRows() in bench/aggregate.ts.
+  auto fill = [](std::vector<std::vector<float>>& rows) {
+    int s = 12345;
+    for (auto& r : rows)
+      for (auto& x : r) {
+        s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
+        x = static_cast<float>(s / 2147483648.0);
+      }
+  };
   std::vector<std::vector<float>> data(n, std::vector<float>(p));
-  int s = 12345;
-  for (auto& r : data)
-    for (auto& x : r) {
-      s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
-      x = static_cast<float>(s / 2147483648.0);
-    }
+  fill(data);
   if (std::getenv("CLOSE")) {  // as bench/aggregate.ts's (close) rows: a shared vector plus 10% noise
-    std::vector<float> shared(p);
-    for (auto& x : shared) {
-      s = static_cast<int>(static_cast<unsigned>(s) * 1664525u + 1013904223u);
-      x = static_cast<float>(s / 2147483648.0);
-    }
+    std::vector<std::vector<float>> shared(1, std::vector<float>(p));
+    fill(shared);
     for (auto& r : data)
-      for (size_t j = 0; j < p; ++j) r[j] = static_cast<float>(shared[j] + 0.1 * r[j]);
+      for (size_t j = 0; j < p; ++j) r[j] = static_cast<float>(shared[0][j] + 0.1 * r[j]);
   }
   aggregate::ClientUpdates u;
   u.params = p;

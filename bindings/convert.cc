@@ -107,15 +107,23 @@ Napi::Object read_opts(const Napi::CallbackInfo& info) {
 
 bool read_async(const Napi::CallbackInfo& info) { return info.Length() > 1 && info[1].ToBoolean(); }
 
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// What allocate_copy_memory() takes for a block of `bytes` >= kHugePage.
+size_t huge_rounded(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
+
+}  // namespace
+
 CopyMemory allocate_copy_memory(size_t bytes) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (bytes < kHuge) {
+  if (bytes < kHugePage) {
     void* p = std::malloc(bytes > 0 ? bytes : 1);
     if (!p) throw std::bad_alloc();
     return CopyMemory(p);
   }
-  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
-  void* p = std::aligned_alloc(kHuge, rounded);
+  const size_t rounded = huge_rounded(bytes);
+  void* p = std::aligned_alloc(kHugePage, rounded);
   if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
   madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure just means small pages
@@ -142,13 +150,8 @@ struct ResultPool {
 };
 ResultPool pool;
 
-size_t allocated_bytes(size_t bytes) {  // as allocate_copy_memory rounds them
-  constexpr size_t kHuge = size_t{2} << 20;
-  return (bytes + kHuge - 1) / kHuge * kHuge;
-}
-
 void* take_pooled(size_t bytes) {
-  const size_t want = allocated_bytes(bytes);
+  const size_t want = huge_rounded(bytes);
   std::lock_guard<std::mutex> lock(pool.mutex);
   for (auto it = pool.blocks.begin(); it != pool.blocks.end(); ++it) {
     if (it->first != want) continue;
@@ -161,7 +164,7 @@ void* take_pooled(size_t bytes) {
 }
 
 void give_back(void* data, void* hint) noexcept {  // an ArrayBuffer finalizer
-  const size_t size = allocated_bytes(reinterpret_cast<size_t>(hint));
+  const size_t size = huge_rounded(reinterpret_cast<size_t>(hint));
   std::vector<void*> evicted;
   try {
     std::lock_guard<std::mutex> lock(pool.mutex);
@@ -199,7 +202,7 @@ bool pool_enabled(napi_env env) {
 
 Napi::Float32Array new_result_f32(Napi::Env env, size_t count) {
   const size_t bytes = count * sizeof(float);
-  if (bytes < (size_t{2} << 20) || !pool_enabled(env)) return Napi::Float32Array::New(env, count);
+  if (bytes < kHugePage || !pool_enabled(env)) return Napi::Float32Array::New(env, count);
   CopyMemory memory(take_pooled(bytes));
   if (!memory) memory = allocate_copy_memory(bytes);
   napi_value buffer;

@@ -29,13 +29,15 @@ Napi::Error to_js(Napi::Env env, const ErrorInfo& info);
 // may run JS (getters), so call this before taking any array's memory.
 std::vector<Napi::Float32Array> gather_rows(const Napi::Value& value);
 Napi::Float32Array read_f32(const Napi::Value& value, const char* field);
+Napi::Float64Array read_f64(const Napi::Value& value, const char* field);
 
 // A new Float32Array of `count` elements for a result the native code writes
-// in full before JS can see it (its contents start undefined). From 2 MiB up it
-// lives in memory advised to use huge pages: in this VM a fresh 4 MiB result
-// took 16 ms of first-touch page faults in 4 KiB pages, 0.3 ms in 2 MiB ones.
+// in full before JS can see it (its contents start undefined). On Node 20,
+// from 2 MiB up, its memory comes from a pool of collected results (huge
+// pages, already faulted in: a fresh 4 MiB result took 16 ms of first-touch
+// page faults in this VM); elsewhere, or with WHALE_RESULT_POOL=off, a plain
+// V8 array.
 Napi::Float32Array new_result_f32(Napi::Env env, size_t count);
-Napi::Float64Array read_f64(const Napi::Value& value, const char* field);
 Device read_device(const Napi::Object& opts);
 double read_number(const Napi::Object& opts, const char* field, double fallback);
 bool read_bool(const Napi::Object& opts, const char* field, bool fallback);

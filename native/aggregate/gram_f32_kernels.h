@@ -3,6 +3,7 @@
 // floats a row, and adds the dot products of its tiles (rows x cols rows of
 // the scratch) into the tiles' accumulators.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
@@ -24,6 +25,8 @@ using Tile = std::pair<size_t, size_t>;  // (first row, first column)
 struct Prefetch {
   const float* const* rows;
   size_t n, lo, rows_per_tile;
+  size_t first_row(size_t tile) const { return std::min(n, tile * rows_per_tile); }
+  size_t last_row(size_t tile) const { return std::min(n, (tile + 1) * rows_per_tile); }
 };
 
 // Adds the tiles' products over one block. A kernel with float lanes sums each
@@ -56,8 +59,6 @@ inline size_t sample_rows(size_t n, size_t out[5]) {
   out[0] = 0;
   return 1;
 }
-
-
 
 struct Kernel {
   BlockGram run;

@@ -1,6 +1,5 @@
 // x86 block kernels of the float Gram matrix (gram_f32_kernels.h): AVX2 + FMA
 // and AVX-512F, chosen at run time after a CPU check.
-#include <algorithm>
 #include <cstdlib>
 
 #include "../common/simd.h"
@@ -32,11 +31,10 @@ __attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const T
     const float* a = s + tiles[t].first * kStride;
     const float* b = s + tiles[t].second * kStride;
     double* d = acc + t * 12 * 4;
+    const size_t pf_first = next ? next->first_row(t) : 0, pf_last = next ? next->last_row(t) : 0;
     for (size_t run = 0; run < kBlock; run += kRun * 8) {
       __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
       __m256 s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
-      const size_t pf_first = next ? std::min(next->n, t * next->rows_per_tile) : 0;
-      const size_t pf_last = next ? std::min(next->n, pf_first + next->rows_per_tile) : 0;
       for (size_t j = run; j < run + kRun * 8; j += 8) {
         if (j % 16 == 0) {
           for (size_t r = pf_first; r < pf_last; ++r) _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
@@ -91,8 +89,7 @@ __attribute__((target("avx512f"))) void block_gram_avx512(const float* s, const 
     for (size_t r = 0; r < R; ++r)
 #pragma GCC unroll 5
       for (size_t c = 0; c < C; ++c) sum[r][c] = _mm512_setzero_ps();
-    const size_t pf_first = next ? std::min(next->n, t * next->rows_per_tile) : 0;
-    const size_t pf_last = next ? std::min(next->n, pf_first + next->rows_per_tile) : 0;
+    const size_t pf_first = next ? next->first_row(t) : 0, pf_last = next ? next->last_row(t) : 0;
     for (size_t j = 0; j < kBlock; j += 16) {
       for (size_t r = pf_first; r < pf_last; ++r) _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
       __m512 y[C];

@@ -2,9 +2,9 @@
 // double precision (through the Gram matrix up to a few thousand clients,
 // directly beyond), then scores from the closest N - f - 2 of each client.
 // krum() first tries the float-speed Gram matrix (gram_f32.h, on rows centered
-// amid the clients), whose distances
-// are within kFloatRelative of the exact ones, and keeps its result only when
-// that error cannot change which clients are selected or their order.
+// amid the clients), whose distances are within kFloatRelative of the exact
+// ones, and keeps its result only when that error cannot change which clients
+// are selected or their order.
 #include <algorithm>
 #include <cmath>
 #include <mutex>

@@ -2,8 +2,10 @@
 // mock Kafka cluster (a real Kafka protocol peer on loopback).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { silentLogger } from '../src/core/base/logger.js';
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
+import { KafkaBus } from '../src/transport/kafka-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
 import { kafkaHarness, localHarness, type BusHarness } from './support/buses.js';
@@ -198,4 +200,17 @@ describe('KafkaBus: a broker taken down mid-stream', () => {
     await Promise.all(sends);
     expect(await until(() => got.size === total, 60_000)).toBe(true);
   }, 120_000);
+});
+
+describe('KafkaBus options', () => {
+  it('refuses bad timeouts and brokers with the field named, before connecting', async () => {
+    const brokers = ['127.0.0.1:1'];
+    await expectWhaleError(() => new KafkaBus({ brokers: [] }), 'ERR_INVALID_OPTION', 'options.brokers');
+    for (const sessionTimeoutMs of [0, 999, 1.5, Number.NaN, 1_800_001]) {
+      await expectWhaleError(() => new KafkaBus({ brokers, sessionTimeoutMs }), 'ERR_INVALID_OPTION', 'options.sessionTimeoutMs');
+    }
+    await expectWhaleError(() => new KafkaBus({ brokers, joinTimeoutMs: -1 }), 'ERR_INVALID_OPTION', 'options.joinTimeoutMs');
+    const ok = new KafkaBus({ brokers, sessionTimeoutMs: 6000, joinTimeoutMs: 5000, logger: silentLogger });
+    await ok.close();
+  });
 });

@@ -25,14 +25,14 @@ describe.each([
   beforeAll(async () => {
     h = await makeHarness();
     // Two nodes on one bus and one shared state store (Redis in production): they share the requests.
+    // They start together, as replicas of one deployment do, and join the inference group at once.
     const count = name === 'kafka' ? 2 : 1;
     for (let i = 0; i < count; i++) {
       const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }] }, '/');
       const messaging = new MessagingService({ bus: h.bus(), store, nodeId: `node-${i}`, logger: silentLogger });
-      const node = new WhaleServer({ config, messaging, models: [models[i]!.model], logger: silentLogger });
-      await node.start();
-      nodes.push(node);
+      nodes.push(new WhaleServer({ config, messaging, models: [models[i]!.model], logger: silentLogger }));
     }
+    await Promise.all(nodes.map((n) => n.start()));
   }, 180_000);
   afterAll(async () => {
     for (const n of nodes) await n.stop();

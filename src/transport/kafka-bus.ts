@@ -24,6 +24,13 @@ export interface KafkaBusOptions {
   idempotent?: boolean;
   /** How long subscribe() waits for the consumer to join its group (default 30 s). */
   joinTimeoutMs?: number;
+  /**
+   * Consumer session (and rebalance) timeout, ms (default 10 s; Kafka brokers
+   * accept 6 s to 30 min by default). A member silent this long is dropped
+   * from its group; librdkafka's mock cluster also waits about this long
+   * before completing a rebalance that a new member started.
+   */
+  sessionTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -32,6 +39,7 @@ export class KafkaBus extends BaseBus {
   private readonly kafka: Kafka;
   private readonly idempotent: boolean;
   private readonly joinTimeoutMs: number;
+  private readonly sessionTimeoutMs: number;
   private readonly logger: Logger;
   private producer: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
@@ -45,7 +53,8 @@ export class KafkaBus extends BaseBus {
     this.brokers = [...o.brokers];
     this.logger = o.logger ?? createLogger('kafka-bus');
     this.idempotent = o.idempotent ?? true;
-    this.joinTimeoutMs = o.joinTimeoutMs ?? 30_000;
+    this.joinTimeoutMs = intOption('joinTimeoutMs', o.joinTimeoutMs, 30_000, 100, 3_600_000);
+    this.sessionTimeoutMs = intOption('sessionTimeoutMs', o.sessionTimeoutMs, 10_000, 1000, 1_800_000);
     const log = this.logger;
     this.kafka = new Kafka({
       clientId: o.clientId ?? 'smart-whale',
@@ -79,9 +88,9 @@ export class KafkaBus extends BaseBus {
     // so a service may use one group name for several topics without cross-assignment.
     const consumer = this.kafka.consumer({
       groupId: `${opts.group}.${topic}`,
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
-      heartbeatInterval: 500,
+      sessionTimeout: this.sessionTimeoutMs,
+      rebalanceTimeout: this.sessionTimeoutMs,
+      heartbeatInterval: Math.min(500, Math.floor(this.sessionTimeoutMs / 10)),
       maxWaitTimeInMs: 50,
       retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
     });
@@ -177,4 +186,12 @@ function stringHeaders(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v.toString();
   return out;
+}
+
+function intOption(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be an integer in [${min}, ${max}] ms, got ${String(value)}`, { field: `options.${name}` });
+  }
+  return value;
 }

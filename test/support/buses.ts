@@ -1,7 +1,7 @@
 /** Bus factories for the contract suites: the same tests on LocalBus and on KafkaBus over the mock cluster. */
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 
-import { silentLogger } from '../../src/core/base/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/core/base/logger.js';
 import type { Bus } from '../../src/transport/bus.js';
 import { KafkaBus } from '../../src/transport/kafka-bus.js';
 import { LocalBus } from '../../src/transport/local-bus.js';
@@ -54,6 +54,11 @@ export async function localHarness(): Promise<BusHarness> {
   };
 }
 
+/** kafkajs warnings stay quiet unless WHALE_TEST_KAFKA_LOG=1 (to see why a join or fetch stalls). */
+function testKafkaLogger(): Logger {
+  return process.env.WHALE_TEST_KAFKA_LOG === '1' ? createLogger('kafka-bus') : silentLogger;
+}
+
 export async function kafkaHarness(topics: Array<[string, number]> = []): Promise<BusHarness> {
   const mock = await KafkaMock.start([['whale.replies', 1], ...topics.filter(([t]) => t !== 'whale.replies')]);
   const buses: KafkaBus[] = [];
@@ -63,7 +68,9 @@ export async function kafkaHarness(topics: Array<[string, number]> = []): Promis
     name: 'kafka',
     mock,
     bus: () => {
-      const b = new KafkaBus({ brokers: mock.brokers, idempotent: false, logger: silentLogger });
+      // sessionTimeoutMs 6000 (Kafka's smallest by default): the mock completes a rebalance that a
+      // new member starts only after sessionTimeout - 1 s, so 10 s would make each second member wait 9 s.
+      const b = new KafkaBus({ brokers: mock.brokers, idempotent: false, sessionTimeoutMs: 6000, logger: testKafkaLogger() });
       buses.push(b);
       return b;
     },

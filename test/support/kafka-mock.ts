@@ -12,6 +12,8 @@ import { packageRoot } from '../../src/native/loader.js';
 export class KafkaMock {
   private readonly lines: string[] = [];
   private waiters: Array<(line: string) => void> = [];
+  private stderr = '';
+  private stopping = false;
 
   private constructor(
     private readonly proc: ChildProcessWithoutNullStreams,
@@ -32,6 +34,12 @@ export class KafkaMock {
     const m = /^BOOTSTRAP (\S+)$/.exec(first);
     if (!m?.[1]) throw new Error(`kafka-mock: unexpected first line '${first}'`);
     const mock = new KafkaMock(proc, m[1].split(','));
+    // A mock that dies mid-test looks like a broker outage to kafkajs (retries, then a join
+    // timeout): say so, with what it printed, instead of leaving only the timeout.
+    proc.stderr.on('data', (d: Buffer) => (mock.stderr = (mock.stderr + d.toString()).slice(-4096)));
+    proc.once('exit', (code, signal) => {
+      if (!mock.stopping) console.error(`kafka-mock exited unexpectedly (code ${code}, signal ${signal}): ${mock.stderr.trim() || 'no stderr'}`);
+    });
     rl.on('line', (line) => {
       const w = mock.waiters.shift();
       if (w) w(line);
@@ -53,7 +61,8 @@ export class KafkaMock {
   }
 
   async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
+    this.stopping = true;
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const exited = new Promise((r) => this.proc.once('exit', r));
     this.proc.stdin.end();
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../core/base/logger.js';
 import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { assertHandler, deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
 import { BaseBus } from './base-bus.js';
+import { intOption } from './int-option.js';
 import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
 
 export interface KafkaBusOptions {
@@ -53,8 +54,8 @@ export class KafkaBus extends BaseBus {
     this.brokers = [...o.brokers];
     this.logger = o.logger ?? createLogger('kafka-bus');
     this.idempotent = o.idempotent ?? true;
-    this.joinTimeoutMs = intOption('joinTimeoutMs', o.joinTimeoutMs, 30_000, 100, 3_600_000);
-    this.sessionTimeoutMs = intOption('sessionTimeoutMs', o.sessionTimeoutMs, 10_000, 1000, 1_800_000);
+    this.joinTimeoutMs = intOption(o.joinTimeoutMs, 30_000, 'options.joinTimeoutMs', 100, 3_600_000);
+    this.sessionTimeoutMs = intOption(o.sessionTimeoutMs, 10_000, 'options.sessionTimeoutMs', 1000, 1_800_000);
     const log = this.logger;
     this.kafka = new Kafka({
       clientId: o.clientId ?? 'smart-whale',
@@ -186,12 +187,4 @@ function stringHeaders(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v.toString();
   return out;
-}
-
-function intOption(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be an integer in [${min}, ${max}] ms, got ${String(value)}`, { field: `options.${name}` });
-  }
-  return value;
 }

@@ -18,6 +18,7 @@ import { WhaleError } from '../core/base/errors.js';
 import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { assertHandler, deliver, DeliveryAborted, deliveryPolicy, type DeliveryPolicy } from './delivery.js';
 import { BaseBus } from './base-bus.js';
+import { intOption } from './int-option.js';
 import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
 import { PartitionLog, type LogRecord } from './partition-log.js';
 import { RoomQueue } from './room-queue.js';
@@ -81,11 +82,11 @@ export class LocalBus extends BaseBus {
 
   constructor(o: LocalBusOptions = {}) {
     super('local');
-    this.partitions = positiveInt(o.partitions, 4, 'options.partitions');
-    this.retention = positiveInt(o.retention, 100_000, 'options.retention');
-    this.maxBytes = positiveInt(o.maxBytes, 64 * 2 ** 20, 'options.maxBytes');
-    this.retentionMs = positiveInt(o.retentionMs, 15 * 60_000, 'options.retentionMs');
-    this.maxBlockMs = o.maxBlockMs === 0 ? 0 : positiveInt(o.maxBlockMs, 5_000, 'options.maxBlockMs');
+    this.partitions = intOption(o.partitions, 4, 'options.partitions');
+    this.retention = intOption(o.retention, 100_000, 'options.retention');
+    this.maxBytes = intOption(o.maxBytes, 64 * 2 ** 20, 'options.maxBytes');
+    this.retentionMs = intOption(o.retentionMs, 15 * 60_000, 'options.retentionMs');
+    this.maxBlockMs = o.maxBlockMs === 0 ? 0 : intOption(o.maxBlockMs, 5_000, 'options.maxBlockMs');
   }
 
   async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
@@ -296,14 +297,6 @@ export class LocalBus extends BaseBus {
       this.room.wake();
     }
   }
-}
-
-function positiveInt(v: unknown, dflt: number, field: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be a positive integer, got ${String(v)}`, { field });
-  }
-  return v;
 }
 
 function recordBytes(data: Uint8Array, key: string | undefined, headers: Record<string, string>): number {

@@ -3,10 +3,10 @@
  * sessions): Redis when configured, memory otherwise. Failures are not
  * hidden: losing state silently would lose requests.
  */
-import { Redis } from 'ioredis';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { toJsonOrThrow } from '../transport/json-safe.js';
+import { connectRedis, type Redis } from '../transport/redis.js';
 
 export interface StateStore {
   get<T>(key: string): Promise<T | undefined>;
@@ -245,8 +245,7 @@ export class RedisStateStore implements StateStore {
     url: string,
     private readonly prefix = 'whale:state:',
   ) {
-    this.client = new Redis(url, { maxRetriesPerRequest: 2, commandTimeout: 2000 });
-    this.client.on('error', () => undefined); // reported by the failing command
+    this.client = connectRedis(url, 'state'); // errors are reported by the failing command
   }
 
   async get<T>(key: string): Promise<T | undefined> {

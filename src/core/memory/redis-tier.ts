@@ -3,9 +3,9 @@
  * offline queue, a command timeout) so the cache can fall back to L1/L3; the
  * client reconnects by itself with backoff. Each outage is logged once.
  */
-import { Redis, type RedisOptions } from 'ioredis';
 
-import type { Logger } from '../base/logger.js';
+import type { Logger } from '../../common/logger.js';
+import { connectRedis, type Redis } from '../../transport/redis.js';
 
 export interface RedisTierOptions {
   url: string;
@@ -31,17 +31,12 @@ export class RedisTier {
 
   constructor(o: RedisTierOptions) {
     this.logger = o.logger;
-    const options: RedisOptions = {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs ?? 250,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    };
-    this.client = new Redis(o.url, options);
+    this.client = connectRedis(o.url, 'cache', {
+      ...(o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs }),
+      onError: (err) => this.markDown(err.message),
+    });
     this.client.on('ready', () => this.markUp());
     this.client.on('close', () => this.markDown('connection closed'));
-    this.client.on('error', (err: Error) => this.markDown(err.message));
   }
 
   /** Resolves true once connected, false after timeoutMs. */

@@ -5,9 +5,9 @@
  * At load, values that fail their checksum are skipped and reported, and ids
  * whose item expired are dropped from the set.
  */
-import { Redis } from 'ioredis';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
+import { connectRedis, type Redis } from '../../../transport/redis.js';
 import { encodeRecord, parseRecord, type StoredRecord } from './record-codec.js';
 import type { DamagedRecord, KnowledgeItem } from './types.js';
 
@@ -24,14 +24,8 @@ export class RedisKnowledgeStore {
 
   constructor(o: RedisKnowledgeOptions) {
     this.prefix = o.prefix ?? 'whale:knowledge';
-    this.client = new Redis(o.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: o.commandTimeoutMs ?? 2000,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    });
-    this.client.on('error', () => undefined); // surfaced by the failing command instead
+    // Errors are surfaced by the failing command instead.
+    this.client = connectRedis(o.url, 'knowledge', o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs });
   }
 
   private itemKey(id: string): string {

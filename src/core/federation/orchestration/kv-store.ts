@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Redis } from 'ioredis';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
+import { connectRedis, type Redis } from '../../../transport/redis.js';
 
 export interface KeyValueStore {
   readonly kind: 'disk' | 'redis' | 'memory';
@@ -92,8 +92,7 @@ export class RedisKv implements KeyValueStore {
   private readonly client: Redis;
 
   constructor(url: string, private readonly prefix = 'whale:fed:') {
-    this.client = new Redis(url, { maxRetriesPerRequest: 3, connectTimeout: 2000, lazyConnect: false });
-    this.client.on('error', () => undefined); // commands report their own failures
+    this.client = connectRedis(url, 'kv'); // commands report their own failures
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

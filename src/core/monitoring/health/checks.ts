@@ -3,10 +3,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Redis } from 'ioredis';
-
 import type { Bus } from '../../../transport/bus.js';
 import { createEnvelope } from '../../../transport/envelope.js';
+import { connectRedis, type Redis } from '../../../transport/redis.js';
 import { TOPICS } from '../../../transport/topics.js';
 import { engine } from '../../../native/engine.js';
 import type { HostedModelStatus } from '../../processing/model-host.js';
@@ -47,7 +46,7 @@ export function busConnectedCheck(bus: () => Bus, source: string): HealthCheck {
 /** PING on a dedicated connection that fails fast instead of queueing (close() it with the checker). */
 export function redisReachableCheck(url: string): HealthCheck & { close(): Promise<void> } {
   let client: Redis | undefined;
-  const get = () => (client ??= new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 1_000, retryStrategy: () => 500 }));
+  const get = () => (client ??= connectRedis(url, 'health'));
   return {
     name: 'redis',
     kind: 'readiness',

@@ -4,7 +4,7 @@
  * clocks agree). Concurrency slots expire after `slotTtlMs` so a node that
  * dies holding slots cannot block the quota for ever.
  */
-import { Redis } from 'ioredis';
+import { connectRedis, type Redis } from '../../../transport/redis.js';
 
 import type { QuotaStore } from './quota-store.js';
 import type { TakeResult } from './token-bucket.js';
@@ -53,8 +53,7 @@ export class RedisQuotaStore implements QuotaStore {
   private readonly slotTtlMs: number;
 
   constructor(o: RedisQuotaStoreOptions) {
-    this.redis = new Redis(o.url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
-    this.redis.on('error', () => undefined); // surfaced as rejected commands
+    this.redis = connectRedis(o.url, 'quota'); // errors surface as rejected commands
     this.prefix = o.prefix ?? 'whale:quota:';
     this.slotTtlMs = o.slotTtlMs ?? 60_000;
   }

@@ -6,14 +6,14 @@
  * Runs are short (this machine has 2 cores): the scales used are printed with the tables.
  */
 import { Aggregator } from '../src/core/federation/learning/aggregator.js';
-import { runMnistFederation } from '../src/core/federation/orchestration/mnist-federation.js';
-import { silentLogger } from '../src/core/base/logger.js';
+import { runMnistFederation } from '../src/apps/mnist/mnist-federation.js';
+import { silentLogger } from '../src/common/logger.js';
 import { noiseMultiplierFor } from '../src/core/federation/privacy/rdp.js';
 import { runSecAggRound } from '../src/core/federation/privacy/secagg/in-process.js';
 import { FixedPoint, nativeMasksAvailable } from '../src/core/federation/privacy/secagg/ring.js';
 import { RoundDefense } from '../src/core/federation/security/round-defense.js';
 import { ATTACK_MODES, type AttackMode } from '../src/core/federation/security/attacks.js';
-import { clientId } from '../src/core/federation/learning/client/mnist-partition.js';
+import { clientId } from '../src/apps/mnist/mnist-partition.js';
 import type { Strategy } from '../src/core/federation/learning/types.js';
 
 const PARAMS_2NN = 199_210;

@@ -15,12 +15,12 @@
  * the row's default (a learning-rate grid is one run per @LR). Every round
  * evaluates on the full 10,000 test images and the row stops at its target.
  */
-import { WhaleError } from '../src/core/base/errors.js';
-import { runMnistFederation } from '../src/core/federation/orchestration/mnist-federation.js';
+import { WhaleError } from '../src/common/errors.js';
+import { runMnistFederation } from '../src/apps/mnist/mnist-federation.js';
 import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
-import { silentLogger } from '../src/core/base/logger.js';
-import type { Partition } from '../src/core/federation/learning/client/mnist-partition.js';
-import { createMnistTrainer } from '../src/core/federation/learning/client/tfjs-trainer.js';
+import { silentLogger } from '../src/common/logger.js';
+import type { Partition } from '../src/apps/mnist/mnist-partition.js';
+import { createMnistTrainer } from '../src/apps/mnist/tfjs-trainer.js';
 import { fmt, median, table } from './stats.js';
 
 interface PaperRow {

@@ -1,4 +1,4 @@
-export { WhaleError, isWhaleError, type WhaleErrorCode, type WhaleErrorDetails } from './core/base/errors.js';
+export { WhaleError, isWhaleError, type WhaleErrorCode, type WhaleErrorDetails } from './common/errors.js';
 export { engine, type DeviceInfo, type DeviceReport, type BuildReport } from './native/engine.js';
 export { parseDevice, type DeviceSpec } from './native/device.js';
 export { injectNative, native, candidatePaths, loadNativeFrom } from './native/loader.js';
@@ -7,7 +7,7 @@ export * from './core/federation/learning/index.js';
 export * from './core/federation/orchestration/index.js';
 export * from './core/federation/knowledge-sharing/index.js';
 export * from './core/memory/index.js';
-export { createLogger, silentLogger, type Logger, type LogLevel } from './core/base/logger.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './common/logger.js';
 export * from './services/index.js';
 export * from './transport/index.js';
 export * from './core/base/index.js';
@@ -16,7 +16,8 @@ export * from './core/processing/index.js';
 export * from './server/index.js';
 export * from './core/monitoring/health/anomaly-detector.js';
 export * from './core/monitoring/index.js';
-export { MonitoringExtension, DEFAULT_ALERT_RULES, type MonitoringOptions } from './server/monitoring.js';
+export * from './server/extensions/index.js';
+export * from './apps/mnist/index.js';
 export {
   loadConfig,
   parseConfig,
@@ -30,6 +31,5 @@ export {
 export * from './core/resource-management/index.js';
 export * from './core/quality/index.js';
 export * from './core/federation/routing/index.js';
-export * from './core/federation/monitoring/index.js';
 export * from './core/federation/security/index.js';
 export * from './core/federation/privacy/index.js';

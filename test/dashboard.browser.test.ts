@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { WhaleServer } from '../src/server/whale-server.js';
-import { MonitoringExtension } from '../src/server/monitoring.js';
+import { MonitoringExtension } from '../src/server/extensions/monitoring.js';
 import type { SeriesScorer } from '../src/core/monitoring/monitor.js';
 import { rowsInput, scaleModel } from './support/serving.js';
 

@@ -8,9 +8,9 @@ import { createRequire } from 'node:module';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import type { LearnerPool } from '../src/core/federation/learning/client/learner-pool.js';
-import { runMnistFederation } from '../src/core/federation/orchestration/mnist-federation.js';
+import { runMnistFederation } from '../src/apps/mnist/mnist-federation.js';
 import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
 import { FEDERATION_TOPICS } from '../src/core/federation/orchestration/topics.js';
 import { main } from '../src/cli/main.js';
@@ -18,7 +18,7 @@ import { KafkaBus } from '../src/transport/kafka-bus.js';
 import { KafkaMock } from './support/kafka-mock.js';
 
 const viteNode = createRequire(import.meta.url).resolve('vite-node/vite-node.mjs');
-const LEARNER = [process.execPath, viteNode, 'src/core/federation/learning/client/learner-entry.ts'];
+const LEARNER = [process.execPath, viteNode, 'test/support/learner-entry.ts'];
 
 describe('federated MNIST over Kafka with learner processes', () => {
   let mock: KafkaMock;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { LearningOptimizer } from '../src/core/federation/learning/client/learning-optimizer.js';
-import { partitionIndices } from '../src/core/federation/learning/client/mnist-partition.js';
+import { partitionIndices } from '../src/apps/mnist/mnist-partition.js';
 import { CheckpointStore } from '../src/core/federation/orchestration/checkpoint-store.js';
 import { ClaimCheck } from '../src/core/federation/orchestration/claim-check.js';
 import { selectClients } from '../src/core/federation/orchestration/client-selector.js';

@@ -5,14 +5,14 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { defineModel } from '../src/core/base/model.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { WhaleServer } from '../src/server/whale-server.js';
-import { MonitoringExtension } from '../src/server/monitoring.js';
+import { MonitoringExtension } from '../src/server/extensions/monitoring.js';
 import { http, rowsInput, scaleModel, WIDTH } from './support/serving.js';
 import { until } from './helpers.js';
 

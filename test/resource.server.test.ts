@@ -4,8 +4,8 @@
 // while another proceeds, quotas change at run time, metrics reach whale.metrics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
-import { ResourceExtension } from '../src/core/resource-management/server-extension.js';
+import { silentLogger } from '../src/common/logger.js';
+import { ResourceExtension } from '../src/server/extensions/resources.js';
 import { topCommand } from '../src/cli/top.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { WhaleServer } from '../src/server/whale-server.js';

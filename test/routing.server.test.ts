@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { parseConfig } from '../src/config/whale-config.js';
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { FEEDBACK_TOPIC, publishFeedback } from '../src/core/federation/routing/feedback-topic.js';
-import { qualityRoutingExtension, type QualityRoutingExtension } from '../src/core/federation/routing/routing-extension.js';
+import { qualityRoutingExtension, type QualityRoutingExtension } from '../src/server/extensions/routing.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { createEnvelope } from '../src/transport/envelope.js';

@@ -2,13 +2,13 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { WhaleError } from '../core/base/errors.js';
-import { createLogger } from '../core/base/logger.js';
-import { MNIST_MIN_CLIENTS, runMnistFederation, type MnistFederationOptions } from '../core/federation/orchestration/mnist-federation.js';
+import { WhaleError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
+import { MNIST_MIN_CLIENTS, runMnistFederation, type MnistFederationOptions } from '../apps/mnist/mnist-federation.js';
 import { selectionSize } from '../core/federation/orchestration/client-selector.js';
 import type { RoundResult } from '../core/federation/orchestration/round-result.js';
 import type { CliIO } from './main.js';
-import { defenseFromArgs, DEFENSE_ARGS, DEFENSE_USAGE, defenseLine } from '../core/federation/security/cli-defense.js';
+import { defenseFromArgs, DEFENSE_ARGS, DEFENSE_USAGE, defenseLine } from './defense.js';
 
 export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition iid|noniid [options]
 

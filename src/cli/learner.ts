@@ -1,5 +1,5 @@
 /** `whale learner`: one federated-learning client process (see LEARNER_USAGE). */
-import { LEARNER_USAGE, parseLearnerArgs, runLearnerProcess } from '../core/federation/learning/client/learner-process.js';
+import { LEARNER_USAGE, parseLearnerArgs, runLearnerProcess } from '../apps/mnist/learner-process.js';
 import type { CliIO } from './main.js';
 
 export async function learnerCommand(argv: string[], io: CliIO): Promise<number> {

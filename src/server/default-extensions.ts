@@ -3,9 +3,9 @@
  * Each capability adds its factory here; tests build servers without them or with their own.
  */
 import type { WhaleConfig } from '../config/whale-config.js';
-import { qualityRoutingExtension } from '../core/federation/routing/routing-extension.js';
-import { resourceExtension } from '../core/resource-management/server-extension.js';
-import { MonitoringExtension } from './monitoring.js';
+import { qualityRoutingExtension } from './extensions/routing.js';
+import { resourceExtension } from './extensions/resources.js';
+import { MonitoringExtension } from './extensions/monitoring.js';
 import type { ServerExtension } from './whale-server.js';
 
 export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => ServerExtension | Promise<ServerExtension>;

@@ -15,4 +15,3 @@ export { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
 export { RedisQuotaStore, type RedisQuotaStoreOptions } from './quota/redis-quota-store.js';
 export { TokenBucket, type TakeResult } from './quota/token-bucket.js';
 export { ResourceManager, type ResourceManagerOptions } from './resource-manager.js';
-export { ResourceExtension, resourceExtension, type ResourceExtensionOptions } from './server-extension.js';

@@ -8,9 +8,7 @@ export { DiskKv, MemoryKv, RedisKv, openKv, type KeyValueStore } from './kv-stor
 export { selectClients } from './client-selector.js';
 export { FEDERATION_TOPICS } from './topics.js';
 export type { ClientsRegistered, FederationEnded, LearnerLeft, RoundConfig, RoundStarted, TaskFailed, UpdateSubmitted, Uplink } from './messages.js';
-export { runMnistFederation, type MnistFederationOptions, type MnistFederationResult } from './mnist-federation.js';
 export { FederatedLearner, type FederatedLearnerOptions, type LearnerStats } from '../learning/client/federated-learner.js';
+export type { LocalData, LocalTrainer, TrainOptions } from '../learning/client/local-trainer.js';
 export { LearningOptimizer, type LearningOptimizerOptions, type ServerLrSchedule } from '../learning/client/learning-optimizer.js';
 export { LearnerPool, type LearnerPoolOptions } from '../learning/client/learner-pool.js';
-export { createMnistTrainer, type LocalTrainer, type MnistArch, type TrainOptions } from '../learning/client/tfjs-trainer.js';
-export { partitionIndices, type Partition } from '../learning/client/mnist-partition.js';

@@ -6,6 +6,4 @@ export { featurize, featureDim, type RouteContext } from './features.js';
 export { LinearArm } from './linear-arm.js';
 export { SeededRandom } from './rng.js';
 export { FEEDBACK_TOPIC, FEEDBACK_MESSAGE, FEEDBACK_GROUP, publishFeedback, subscribeFeedback } from './feedback-topic.js';
-export { qualityRoutes, type QualityRoutesContext } from './http-routes.js';
 export { loadRoutingConfig, parseRoutingConfig, ROUTING_FILE, ROUTING_SCHEMA, type ArmConfig, type RoutingConfig } from './routing-config.js';
-export { QualityRoutingExtension, qualityRoutingExtension, type QualityRoutingParts } from './routing-extension.js';

@@ -6,8 +6,7 @@
  * (federated evaluation), trains E epochs with batch B, and sends the delta
  * with its example count, compressed as the round asks.
  */
-import { createLogger, type Logger } from '../../../base/logger.js';
-import type { MnistSplit } from '../../../../models/mnist-idx.js';
+import { createLogger, type Logger } from '../../../../common/logger.js';
 import { createEnvelope, type Envelope } from '../../../../transport/envelope.js';
 import type { Bus, Subscription } from '../../../../transport/bus.js';
 import { payloadProblem } from '../../../../transport/topics.js';
@@ -16,16 +15,17 @@ import { ClaimCheck } from '../../orchestration/claim-check.js';
 import type { KeyValueStore } from '../../orchestration/kv-store.js';
 import { MESSAGE, type FederationEnded, type RoundStarted, type UpdateSubmitted } from '../../orchestration/messages.js';
 import { FEDERATION_TOPICS } from '../../orchestration/topics.js';
-import type { LocalTrainer } from './tfjs-trainer.js';
+import type { LocalData, LocalTrainer } from './local-trainer.js';
 
-export interface FederatedLearnerOptions {
+export interface FederatedLearnerOptions<D extends LocalData = LocalData> {
   federationId: string;
   learnerId: string;
   bus: Bus;
   /** The blob store the coordinator uses (shared disk directory or Redis). */
   store: KeyValueStore;
-  trainer: LocalTrainer;
-  clients: ReadonlyMap<string, MnistSplit>;
+  trainer: LocalTrainer<D>;
+  /** The clients this learner hosts: client id -> its local data. */
+  clients: ReadonlyMap<string, D>;
   /** Registration repeated this often (the coordinator's liveness signal). Default 2 s. */
   heartbeatMs?: number;
   seed?: number;
@@ -40,7 +40,7 @@ export interface LearnerStats {
   bytesSent: number;
 }
 
-export class FederatedLearner {
+export class FederatedLearner<D extends LocalData = LocalData> {
   readonly stats: LearnerStats = { rounds: 0, updatesSent: 0, failures: 0, skippedLate: 0, bytesSent: 0 };
   /** Resolves when the coordinator ends the federation (with its reason). */
   readonly ended: Promise<string>;
@@ -53,7 +53,7 @@ export class FederatedLearner {
   private readonly seen = new Set<string>();
   private closed = false;
 
-  constructor(private readonly o: FederatedLearnerOptions) {
+  constructor(private readonly o: FederatedLearnerOptions<D>) {
     this.logger = o.logger ?? createLogger(`federation-learner/${o.learnerId}`);
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }

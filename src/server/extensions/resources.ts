@@ -15,16 +15,16 @@ import type { Registry } from 'prom-client';
 
 import type { WhaleConfig } from '../../config/whale-config.js';
 import { engine } from '../../native/engine.js';
-import type { ServerExtension, WhaleServer } from '../../server/whale-server.js';
-import type { ResourceAware } from '../base/resource-aware.js';
-import type { NamedTensors } from '../base/tensor.js';
-import type { TaskRequest } from '../processing/scheduler-config.js';
-import type { GpuDevice } from './allocator/gpu-allocator.js';
-import { resourceRoutes } from './http-routes.js';
-import { createSystemSampler, type Sampler } from './monitor/system-sampler.js';
-import { registerResourceGauges } from './prometheus.js';
-import { RedisQuotaStore } from './quota/redis-quota-store.js';
-import { ResourceManager } from './resource-manager.js';
+import type { ServerExtension, WhaleServer } from '../whale-server.js';
+import type { ResourceAware } from '../../core/base/resource-aware.js';
+import type { NamedTensors } from '../../core/base/tensor.js';
+import type { TaskRequest } from '../../core/processing/scheduler-config.js';
+import type { GpuDevice } from '../../core/resource-management/allocator/gpu-allocator.js';
+import { resourceRoutes } from './resources-routes.js';
+import { createSystemSampler, type Sampler } from '../../core/resource-management/monitor/system-sampler.js';
+import { registerResourceGauges } from './resources-gauges.js';
+import { RedisQuotaStore } from '../../core/resource-management/quota/redis-quota-store.js';
+import { ResourceManager } from '../../core/resource-management/resource-manager.js';
 
 export interface ResourceExtensionOptions {
   sampler?: Sampler;

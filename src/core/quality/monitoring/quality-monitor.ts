@@ -8,8 +8,8 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 
-import type { QualityPerformanceMetrics } from '../../quality/metrics/performance-metrics.js';
-import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
+import type { QualityPerformanceMetrics } from '../metrics/performance-metrics.js';
+import type { FeedbackAnalyzer } from '../optimization/feedback-analyzer.js';
 
 export interface QualityPoint {
   t: number;

@@ -4,9 +4,9 @@
  * shards per client). Deterministic from the seed, so every learner process
  * computes the same split and loads only its own shards.
  */
-import { WhaleError } from '../../../base/errors.js';
-import { MNIST_PIXELS, type MnistSplit } from '../../../../models/mnist-idx.js';
-import { seededRandom, shuffleInPlace } from '../../orchestration/random.js';
+import { WhaleError } from '../../common/errors.js';
+import { MNIST_PIXELS, type MnistSplit } from '../../models/mnist-idx.js';
+import { seededRandom, shuffleInPlace } from '../../core/base/random.js';
 
 export type Partition = 'iid' | 'noniid';
 

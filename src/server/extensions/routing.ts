@@ -8,25 +8,25 @@
  */
 import type { Registry } from 'prom-client';
 
-import { WhaleError } from '../../base/errors.js';
-import { createLogger, type Logger } from '../../base/logger.js';
-import type { ModelInterface } from '../../base/model.js';
-import type { NamedTensors } from '../../base/tensor.js';
-import { EmbeddingSimilarity } from '../../quality/evaluation/embedding.js';
-import { QualityEvaluator } from '../../quality/evaluation/quality-evaluator.js';
-import { QualityPerformanceMetrics } from '../../quality/metrics/performance-metrics.js';
-import { FeedbackAnalyzer, type QualityDrop } from '../../quality/optimization/feedback-analyzer.js';
-import { QualityOptimizer, type QualityProposal } from '../../quality/optimization/quality-optimizer.js';
-import { QualityMonitor } from '../monitoring/quality-monitor.js';
-import type { WhaleConfig } from '../../../config/whale-config.js';
-import type { Subscription } from '../../../transport/bus.js';
-import type { ServerExtension, WhaleServer } from '../../../server/whale-server.js';
-import { subscribeFeedback } from './feedback-topic.js';
-import { qualityRoutes } from './http-routes.js';
-import { LoadBalancer } from './load-balancer.js';
-import { RequestDispatcher } from './request-dispatcher.js';
-import { RouteOptimizer, type TaskRouting } from './route-optimizer.js';
-import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from './routing-config.js';
+import { WhaleError } from '../../common/errors.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import type { ModelInterface } from '../../core/base/model.js';
+import type { NamedTensors } from '../../core/base/tensor.js';
+import { EmbeddingSimilarity } from '../../core/quality/evaluation/embedding.js';
+import { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
+import { QualityPerformanceMetrics } from '../../core/quality/metrics/performance-metrics.js';
+import { FeedbackAnalyzer, type QualityDrop } from '../../core/quality/optimization/feedback-analyzer.js';
+import { QualityOptimizer, type QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
+import { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
+import type { WhaleConfig } from '../../config/whale-config.js';
+import type { Subscription } from '../../transport/bus.js';
+import type { ServerExtension, WhaleServer } from '../whale-server.js';
+import { subscribeFeedback } from '../../core/federation/routing/feedback-topic.js';
+import { qualityRoutes } from './routing-routes.js';
+import { LoadBalancer } from '../../core/federation/routing/load-balancer.js';
+import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
+import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
+import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from '../../core/federation/routing/routing-config.js';
 
 export interface QualityRoutingParts {
   analyzer: FeedbackAnalyzer;

@@ -1,6 +1,6 @@
 /** Process entry of a learner (what `whale learner` runs; tests start it from source). */
-import { isWhaleError } from '../../../base/errors.js';
-import { parseLearnerArgs, runLearnerProcess } from './learner-process.js';
+import { isWhaleError } from '../../src/common/errors.js';
+import { parseLearnerArgs, runLearnerProcess } from '../../src/apps/mnist/learner-process.js';
 
 try {
   process.exitCode = await runLearnerProcess(parseLearnerArgs(process.argv.slice(2)));

@@ -3,11 +3,11 @@
  * ε per round), --attack/--attack-fraction (Byzantine clients), --norm-bound
  * (drop updates above k × the median norm), --secure (signed messages).
  */
-import { WhaleError } from '../../base/errors.js';
-import type { RoundHook } from './round-defense.js';
-import { RoundDefense, type RoundDefenseReport } from './round-defense.js';
-import { ATTACK_MODES, type AttackMode } from './attacks.js';
-import { clientId } from '../learning/client/mnist-partition.js';
+import { WhaleError } from '../common/errors.js';
+import type { RoundHook } from '../core/federation/security/round-defense.js';
+import { RoundDefense, type RoundDefenseReport } from '../core/federation/security/round-defense.js';
+import { ATTACK_MODES, type AttackMode } from '../core/federation/security/attacks.js';
+import { clientId } from '../apps/mnist/mnist-partition.js';
 
 export const DEFENSE_USAGE = `
 Security and privacy:

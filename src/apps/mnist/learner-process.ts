@@ -5,13 +5,13 @@
  */
 import { parseArgs } from 'node:util';
 
-import { WhaleError } from '../../../base/errors.js';
-import { createLogger } from '../../../base/logger.js';
-import { readMnist } from '../../../../models/mnist-idx.js';
-import { KafkaBus } from '../../../../transport/kafka-bus.js';
-import { openKv } from '../../orchestration/kv-store.js';
-import type { TfjsBackendChoice } from '../../../../models/tfjs-backend.js';
-import { FederatedLearner } from './federated-learner.js';
+import { WhaleError } from '../../common/errors.js';
+import { createLogger } from '../../common/logger.js';
+import { readMnist } from '../../models/mnist-idx.js';
+import { KafkaBus } from '../../transport/kafka-bus.js';
+import { openKv } from '../../core/federation/orchestration/kv-store.js';
+import type { TfjsBackendChoice } from '../../models/tfjs-backend.js';
+import { FederatedLearner } from '../../core/federation/learning/client/federated-learner.js';
 import { clientId, gather, partitionIndices, type Partition } from './mnist-partition.js';
 import { createMnistTrainer, type MnistArch } from './tfjs-trainer.js';
 

@@ -5,30 +5,18 @@
  * (the layout the coordinator aggregates), plain minibatch SGD with an
  * optional FedProx proximal term mu/2 ||w - w_global||^2.
  */
-import { WhaleError } from '../../../base/errors.js';
-import { MNIST_CLASSES, MNIST_PIXELS, type MnistSplit } from '../../../../models/mnist-idx.js';
-import { tfjsRuntime, type Tf, type TfjsBackendChoice } from '../../../../models/tfjs-backend.js';
-import { seededRandom, shuffleInPlace } from '../../orchestration/random.js';
+import { WhaleError } from '../../common/errors.js';
+import { MNIST_CLASSES, MNIST_PIXELS, type MnistSplit } from '../../models/mnist-idx.js';
+import { tfjsRuntime, type Tf, type TfjsBackendChoice } from '../../models/tfjs-backend.js';
+import type { LocalTrainer, TrainOptions } from '../../core/federation/learning/client/local-trainer.js';
+import { seededRandom, shuffleInPlace } from '../../core/base/random.js';
 
 export type MnistArch = '2nn' | 'cnn';
 export const MNIST_ARCHS: readonly MnistArch[] = ['2nn', 'cnn'];
 
-export interface TrainOptions {
-  epochs: number;
-  /** 0: the whole shard as one batch. */
-  batch: number;
-  lr: number;
-  mu?: number;
-  seed?: number;
-}
-
-export interface LocalTrainer {
+/** The federation's LocalTrainer contract (core) on MNIST shards, for one architecture. */
+export interface MnistTrainer extends LocalTrainer<MnistSplit> {
   readonly arch: MnistArch;
-  readonly params: number;
-  readonly backend: string;
-  initialWeights(seed: number): Float32Array;
-  train(weights: Float32Array, data: MnistSplit, o: TrainOptions): Promise<{ weights: Float32Array; loss: number }>;
-  evaluate(weights: Float32Array, data: MnistSplit): Promise<{ accuracy: number; loss: number }>;
 }
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
@@ -48,7 +36,7 @@ export function buildMnistModel(tf: Tf, arch: MnistArch, seed: number): LayersMo
   });
 }
 
-class TfjsTrainer implements LocalTrainer {
+class TfjsTrainer implements MnistTrainer {
   readonly params: number;
   private readonly shapes: number[][];
 
@@ -181,7 +169,7 @@ function proxSgd(tf: Tf, lr: number, mu: number, model: LayersModel): ProxSgd {
 }
 
 /** A trainer for one architecture on the process's tfjs runtime (wasm unless told or tfjs-node is installed). */
-export async function createMnistTrainer(arch: MnistArch, o: { backend?: TfjsBackendChoice; seed?: number } = {}): Promise<LocalTrainer> {
+export async function createMnistTrainer(arch: MnistArch, o: { backend?: TfjsBackendChoice; seed?: number } = {}): Promise<MnistTrainer> {
   if (!MNIST_ARCHS.includes(arch)) throw new WhaleError('ERR_INVALID_OPTION', `model: must be one of ${MNIST_ARCHS.join(', ')}, got ${JSON.stringify(arch)}`, { field: 'model' });
   const rt = await tfjsRuntime(o.backend ?? 'auto');
   if (arch === 'cnn' && !rt.tf.getKernel('Conv2DBackpropFilter', rt.backend)) {

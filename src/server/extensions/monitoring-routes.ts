@@ -3,10 +3,10 @@
  * (Prometheus text), GET /healthz (every check with the reason of each failing
  * one), and the V2 health endpoints backed by the same checks.
  */
-import type { HealthChecker, HealthReport } from '../core/monitoring/health/health-checker.js';
-import type { WhaleMetrics } from '../core/monitoring/metrics/whale-metrics.js';
-import { sendJson } from '../core/monitoring/visualization/dashboard-generator.js';
-import type { HttpRouteHandler } from './http-server.js';
+import type { HealthChecker, HealthReport } from '../../core/monitoring/health/health-checker.js';
+import type { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
+import { sendJson } from '../../core/monitoring/visualization/dashboard-generator.js';
+import type { HttpRouteHandler } from '../http-server.js';
 
 export interface MonitoringRoutesOptions {
   metrics: WhaleMetrics;

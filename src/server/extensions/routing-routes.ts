@@ -11,13 +11,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { WhaleError, type WhaleErrorCode } from '../../base/errors.js';
-import { LEVELS, type Level, type ProcessingPipeline } from '../../processing/processing-pipeline.js';
-import type { QualityEvaluator } from '../../quality/evaluation/quality-evaluator.js';
-import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
-import type { QualityMonitor } from '../monitoring/quality-monitor.js';
-import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../../../server/v2-tensors.js';
-import type { RouteOptimizer } from './route-optimizer.js';
+import { WhaleError, type WhaleErrorCode } from '../../common/errors.js';
+import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processing/processing-pipeline.js';
+import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
+import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
+import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
+import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../v2-tensors.js';
+import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
 export interface QualityRoutesContext {
   pipeline: ProcessingPipeline;

@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { WhaleError, isWhaleError } from '../base/errors.js';
-import type { ResourceManager } from './resource-manager.js';
+import { WhaleError, isWhaleError } from '../../common/errors.js';
+import type { ResourceManager } from '../../core/resource-management/resource-manager.js';
 
 const MAX_BODY = 64 * 1024;
 

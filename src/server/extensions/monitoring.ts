@@ -13,24 +13,24 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import { WhaleError } from '../core/base/errors.js';
-import { createLogger, type Logger } from '../core/base/logger.js';
-import { defaultCacheDir } from '../core/memory/disk-dir.js';
-import { busConnectedCheck, diskWritableCheck, eventLoopCheck, gpuVisibleCheck, modelsLoadedCheck, redisReachableCheck } from '../core/monitoring/health/checks.js';
-import { HealthChecker } from '../core/monitoring/health/health-checker.js';
-import { openMetricHistory, type MetricHistory } from '../core/monitoring/history/metric-history.js';
-import { BusMetricsCollector } from '../core/monitoring/metrics/bus-metrics.js';
-import { PerformanceMetrics } from '../core/monitoring/metrics/performance-metrics.js';
-import { registerServingCollectors } from '../core/monitoring/metrics/serving-collector.js';
-import { SystemCollector } from '../core/monitoring/metrics/system-collector.js';
-import { WhaleMetrics } from '../core/monitoring/metrics/whale-metrics.js';
-import { Monitor, type SeriesScorer } from '../core/monitoring/monitor.js';
-import { AlertManager } from '../core/monitoring/visualization/alert-manager.js';
-import { validateRule, type AlertRule } from '../core/monitoring/visualization/alert-rules.js';
-import { DashboardGenerator } from '../core/monitoring/visualization/dashboard-generator.js';
-import { AnomalyDetectorBank } from '../core/monitoring/health/anomaly-detector.js';
+import { WhaleError } from '../../common/errors.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import { defaultCacheDir } from '../../core/memory/disk-dir.js';
+import { busConnectedCheck, diskWritableCheck, eventLoopCheck, gpuVisibleCheck, modelsLoadedCheck, redisReachableCheck } from '../../core/monitoring/health/checks.js';
+import { HealthChecker } from '../../core/monitoring/health/health-checker.js';
+import { openMetricHistory, type MetricHistory } from '../../core/monitoring/history/metric-history.js';
+import { BusMetricsCollector } from '../../core/monitoring/metrics/bus-metrics.js';
+import { PerformanceMetrics } from '../../core/monitoring/metrics/performance-metrics.js';
+import { registerServingCollectors } from '../../core/monitoring/metrics/serving-collector.js';
+import { SystemCollector } from '../../core/monitoring/metrics/system-collector.js';
+import { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
+import { Monitor, type SeriesScorer } from '../../core/monitoring/monitor.js';
+import { AlertManager } from '../../core/monitoring/visualization/alert-manager.js';
+import { validateRule, type AlertRule } from '../../core/monitoring/visualization/alert-rules.js';
+import { DashboardGenerator } from '../../core/monitoring/visualization/dashboard-generator.js';
+import { AnomalyDetectorBank } from '../../core/monitoring/health/anomaly-detector.js';
 import { monitoringRoutes } from './monitoring-routes.js';
-import type { ServerExtension, WhaleServer } from './whale-server.js';
+import type { ServerExtension, WhaleServer } from '../whale-server.js';
 
 export interface MonitoringOptions {
   env?: NodeJS.ProcessEnv;

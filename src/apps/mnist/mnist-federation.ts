@@ -7,27 +7,27 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { WhaleError } from '../../base/errors.js';
-import { createLogger, silentLogger, type Logger } from '../../base/logger.js';
-import { readMnist } from '../../../models/mnist-idx.js';
-import type { TfjsBackendChoice } from '../../../models/tfjs-backend.js';
-import type { Bus } from '../../../transport/bus.js';
-import { KafkaBus } from '../../../transport/kafka-bus.js';
-import { LocalBus } from '../../../transport/local-bus.js';
-import type { Strategy } from '../learning/types.js';
-import { FederatedLearner } from '../learning/client/federated-learner.js';
-import { LearnerPool } from '../learning/client/learner-pool.js';
-import { clientId, gather, partitionIndices, type Partition } from '../learning/client/mnist-partition.js';
-import { createMnistTrainer, type MnistArch } from '../learning/client/tfjs-trainer.js';
-import { openKv } from './kv-store.js';
-import type { Uplink } from './messages.js';
-import { ModelCoordinator, type FederationSummary } from './model-coordinator.js';
-import type { RoundResult } from './round-result.js';
-import type { RoundHook } from '../security/round-defense.js';
+import { WhaleError } from '../../common/errors.js';
+import { createLogger, silentLogger, type Logger } from '../../common/logger.js';
+import { readMnist } from '../../models/mnist-idx.js';
+import type { TfjsBackendChoice } from '../../models/tfjs-backend.js';
+import type { Bus } from '../../transport/bus.js';
+import { KafkaBus } from '../../transport/kafka-bus.js';
+import { LocalBus } from '../../transport/local-bus.js';
+import type { Strategy } from '../../core/federation/learning/types.js';
+import { FederatedLearner } from '../../core/federation/learning/client/federated-learner.js';
+import { LearnerPool } from '../../core/federation/learning/client/learner-pool.js';
+import { clientId, gather, partitionIndices, type Partition } from './mnist-partition.js';
+import { createMnistTrainer, type MnistArch } from './tfjs-trainer.js';
+import { openKv } from '../../core/federation/orchestration/kv-store.js';
+import type { Uplink } from '../../core/federation/orchestration/messages.js';
+import { ModelCoordinator, type FederationSummary } from '../../core/federation/orchestration/model-coordinator.js';
+import type { RoundResult } from '../../core/federation/orchestration/round-result.js';
+import type { RoundHook } from '../../core/federation/security/round-defense.js';
 
 /** minClients of a run whose options do not set it. */
 export const MNIST_MIN_CLIENTS = 1;
-import { securedFederationBuses } from '../security/federation-buses.js';
+import { securedFederationBuses } from '../../core/federation/security/federation-buses.js';
 
 export interface MnistFederationOptions {
   model: MnistArch;

@@ -5,7 +5,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 
-import type { ResourceManager } from './resource-manager.js';
+import type { ResourceManager } from '../../core/resource-management/resource-manager.js';
 
 export function registerResourceGauges(registry: Registry, manager: ResourceManager): void {
   const registers = [registry];

@@ -28,6 +28,7 @@ export {
   type ModelBatching,
   type PipelineConfig,
 } from './config/whale-config.js';
+export { parseModelResources, parseResources } from './config/resources.js';
 export * from './core/resource-management/index.js';
 export * from './core/quality/index.js';
 export * from './core/federation/routing/index.js';

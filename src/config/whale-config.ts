@@ -7,10 +7,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from './schema.js';
-import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from '../core/resource-management/config.js';
+import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 
 export type ModelAdapter = 'onnx' | 'tfjs';
 export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';

@@ -1,9 +1,10 @@
 /**
- * The `resources` settings of whale.config.json: per model
- * `{ cpu, memory, gpu, requestsPerSecond, burst, maxConcurrent }` and at the
- * top level `{ intervalMs, tenants: { <name>: { requestsPerSecond, burst, maxConcurrent } } }`.
+ * The typed `resources` options of resource management: per model
+ * `{ cpu, memory, gpu, requestsPerSecond, burst, maxConcurrent }` and for the
+ * node `{ intervalMs, tenants: { <name>: { requestsPerSecond, burst, maxConcurrent } } }`.
+ * whale.config.json's `resources` sections are parsed into these by
+ * src/config/resources.ts.
  */
-import { numberAt, objectAt, optional } from '../../config/schema.js';
 import type { RateLimit } from './quota/quota-manager.js';
 
 export interface ModelResourcesConfig extends RateLimit {
@@ -16,34 +17,4 @@ export interface ModelResourcesConfig extends RateLimit {
 export interface ResourcesConfig {
   intervalMs?: number;
   tenants?: Record<string, RateLimit>;
-}
-
-const LIMIT_KEYS = ['requestsPerSecond', 'burst', 'maxConcurrent'] as const;
-
-function parseLimit(o: Record<string, unknown>, at: string): RateLimit {
-  const out: RateLimit = {};
-  const rps = optional(o.requestsPerSecond, (v) => numberAt(v, `${at}.requestsPerSecond`, { min: 1e-6 }));
-  const burst = optional(o.burst, (v) => numberAt(v, `${at}.burst`, { min: 1 }));
-  const conc = optional(o.maxConcurrent, (v) => numberAt(v, `${at}.maxConcurrent`, { integer: true, min: 1 }));
-  if (rps !== undefined) out.requestsPerSecond = rps;
-  if (burst !== undefined) out.burst = burst;
-  if (conc !== undefined) out.maxConcurrent = conc;
-  return out;
-}
-
-export function parseModelResources(raw: unknown, at: string): ModelResourcesConfig {
-  const o = objectAt(raw, at, ['cpu', 'memory', 'gpu', ...LIMIT_KEYS]);
-  const cpu = optional(o.cpu, (v) => numberAt(v, `${at}.cpu`, { min: 0.01, max: 4096 }));
-  const memory = optional(o.memory, (v) => numberAt(v, `${at}.memory`, { integer: true, min: 0 }));
-  const gpu = optional(o.gpu, (v) => numberAt(v, `${at}.gpu`, { min: 0, max: 1 }));
-  return { ...(cpu === undefined ? {} : { cpu }), ...(memory === undefined ? {} : { memory }), ...(gpu === undefined ? {} : { gpu }), ...parseLimit(o, at) };
-}
-
-export function parseResources(raw: unknown, at = 'resources'): ResourcesConfig {
-  const o = objectAt(raw, at, ['intervalMs', 'tenants']);
-  const intervalMs = optional(o.intervalMs, (v) => numberAt(v, `${at}.intervalMs`, { min: 100, max: 3_600_000 }));
-  const tenants: Record<string, RateLimit> = {};
-  const t = objectAt(o.tenants ?? {}, `${at}.tenants`, Object.keys((o.tenants as object) ?? {}));
-  for (const [name, limit] of Object.entries(t)) tenants[name] = parseLimit(objectAt(limit, `${at}.tenants.${name}`, LIMIT_KEYS), `${at}.tenants.${name}`);
-  return { ...(intervalMs === undefined ? {} : { intervalMs }), ...(Object.keys(tenants).length ? { tenants } : {}) };
 }

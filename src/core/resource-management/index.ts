@@ -2,7 +2,7 @@ export { CpuAllocator, type CpuAllocatorOptions, type SlotLease } from './alloca
 export { fairShares } from './allocator/fair-share.js';
 export { GpuAllocator, type GpuAllocatorOptions, type GpuDevice, type GpuShare } from './allocator/gpu-allocator.js';
 export { MemoryAllocator, type MemoryReservation } from './allocator/memory-allocator.js';
-export { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './config.js';
+export type { ModelResourcesConfig, ResourcesConfig } from './config.js';
 export { ALERT_EVENT, AlertGenerator, type EventPublisher, type ResourceAlert } from './monitor/alert-generator.js';
 export { ModelUsage, type ModelUsageFigures } from './monitor/model-usage.js';
 export { ResourceMonitor, flatten, type MetricPublisher, type ModelMetrics, type MonitorTick } from './monitor/resource-monitor.js';

@@ -2,7 +2,7 @@
  * The package as another project sees it: pack the tarball, install it into a
  * fresh project (npm resolves its dependencies; the packed prebuilt addon is
  * used since npm skips dependencies' install scripts), then compile every
- * ```ts example of the README with tsc against the installed types and run it.
+ * ```ts example of README.md and docs/*.md with tsc against the installed types and run it.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,14 +33,22 @@ async function runOk(cmd: string, args: string[], o: { cwd: string; timeout?: nu
   return r.stdout;
 }
 
-/** The README's ```ts blocks, in order. */
-export function readmeExamples(readme: string): string[] {
-  return [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+/** A Markdown file's ```ts blocks, in order. */
+export function tsExamples(markdown: string): string[] {
+  return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+}
+
+/** Every ```ts example of README.md and docs/*.md, named after its page (`memory-1`, `writing-a-model-2`). */
+export function docExamples(): { name: string; file: string; code: string }[] {
+  const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  return pages.flatMap((file) =>
+    tsExamples(readFileSync(join(root, file), 'utf8')).map((code, i) => ({ name: `${file.replace(/^docs\//, '').replace(/\.md$/, '')}-${i + 1}`, file, code })),
+  );
 }
 
 describe('the packed package in a consumer project', () => {
   let dir: string;
-  const examples = readmeExamples(readFileSync(join(root, 'README.md'), 'utf8'));
+  const examples = docExamples();
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'whale-consumer-'));
@@ -81,20 +89,20 @@ describe('the packed package in a consumer project', () => {
     expect(readFileSync(join(installed, pkg.types), 'utf8')).toContain('export');
   });
 
-  it('compiles every README example with tsc (strict) and runs each to a clean exit', async () => {
-    expect(examples.length).toBeGreaterThanOrEqual(4);
+  it('compiles every example of README.md and docs/*.md with tsc (strict) and runs each to a clean exit', async () => {
+    expect(examples.length).toBeGreaterThanOrEqual(9);
     const app = join(dir, 'app');
-    examples.forEach((code, i) => writeFileSync(join(app, 'examples', `example-${i + 1}.ts`), code));
+    for (const { name, code } of examples) writeFileSync(join(app, 'examples', `${name}.ts`), code);
     const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app });
     expect(tsc.stdout + tsc.stderr, 'tsc output').toBe('');
     expect(tsc.status).toBe(0);
-    for (let i = 0; i < examples.length; i++) {
-      const ex = await run(process.execPath, [join(app, 'out', `example-${i + 1}.js`)], {
+    for (const { name, file, code } of examples) {
+      const ex = await run(process.execPath, [join(app, 'out', `${name}.js`)], {
         cwd: app,
         timeout: 120_000,
         env: { ...process.env, WHALE_LOG_LEVEL: 'warn', KAFKA_BROKERS: '', REDIS_URL: '', WHALE_HTTP_PORT: '0' },
       });
-      expect(`${ex.status} ${ex.signal}`, `README example ${i + 1} failed:\n${examples[i]}\n--- stderr:\n${ex.stderr}`).toBe('0 null');
+      expect(`${ex.status} ${ex.signal}`, `example ${name} (${file}) failed:\n${code}\n--- stderr:\n${ex.stderr}`).toBe('0 null');
     }
   }, 600_000);
 });

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 
-import { SeededRandom } from '../src/core/federation/routing/rng.js';
+import { SeededRandom } from '../src/core/base/random.js';
 import { RouteOptimizer } from '../src/core/federation/routing/route-optimizer.js';
 import type { RouteContext } from '../src/core/federation/routing/features.js';
 import type { Level } from '../src/core/processing/processing-pipeline.js';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { NamedTensors } from '../src/core/base/tensor.js';
-import { SeededRandom } from '../src/core/federation/routing/rng.js';
+import { SeededRandom } from '../src/core/base/random.js';
 import { MNIST_CLASSES, MNIST_PIXELS, argmaxRows, readMnist, type MnistSplit } from '../src/models/mnist-idx.js';
 import { denseNetToOnnx } from '../src/models/onnx-export.js';
 import { quantizeDenseOnnxInt8 } from '../src/models/onnx-int8.js';

@@ -25,6 +25,8 @@ const models = await import(join(root, 'dist/src/models/index.js')).catch((err) 
   process.exit(1);
 });
 const { MNIST_CLASSES, MNIST_PIXELS, argmaxRows, denseNetToOnnx, pickTfjsRuntime, readMnist, tfjsFileHandler } = models;
+/** The project's seeded generator (mulberry32), so the shuffling, and so the run, repeats. */
+const { seededRandom, shuffleInPlace } = await import(join(root, 'dist/src/core/base/random.js'));
 
 const { values: args } = parseArgs({
   options: {
@@ -41,24 +43,8 @@ const lr = Number(args.lr);
 const seed = Number(args.seed);
 const HIDDEN = 200;
 
-/** mulberry32: a small seeded PRNG so the shuffling, and so the run, repeats. */
-function prng(s) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function shuffledCopy(images, labels, count, random) {
-  const order = Array.from({ length: count }, (_, i) => i);
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffleInPlace(Array.from({ length: count }, (_, i) => i), random);
   const x = new Float32Array(count * MNIST_PIXELS);
   const y = new Int32Array(count);
   order.forEach((src, dst) => {
@@ -88,7 +74,7 @@ const scores = dense(MNIST_CLASSES, 'softmax', 'scores', seed + 2).apply(h2);
 const net = tf.model({ inputs: input, outputs: scores, name: 'mnist_2nn' });
 net.compile({ optimizer: tf.train.adam(lr), loss: 'categoricalCrossentropy' });
 
-const random = prng(seed);
+const random = seededRandom(seed);
 for (let epoch = 0; epoch < epochs; epoch++) {
   const t0 = performance.now();
   const { x, y } = shuffledCopy(train.images, train.labels, train.count, random);

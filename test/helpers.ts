@@ -1,20 +1,13 @@
 import { expect } from 'vitest';
 
-import { WhaleError, type WhaleErrorCode } from '../src/core/base/errors.js';
+import { WhaleError, type WhaleErrorCode } from '../src/common/errors.js';
+import { seededRandom, standardNormal } from '../src/core/base/random.js';
 import { engine } from '../src/native/engine.js';
 
-/** Deterministic PRNG (mulberry32) with Box-Muller normals. */
+/** Deterministic PRNG: the project's seeded generator (src/core/base/random.ts) with Box-Muller normals. */
 export function rng(seed: number): { uniform: () => number; normal: () => number } {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = (): number => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return { uniform, normal };
+  const uniform = seededRandom(seed);
+  return { uniform, normal: () => standardNormal(uniform) };
 }
 
 export function randomRows(n: number, p: number, seed: number, scale = 1, offset = 0): Float32Array[] {

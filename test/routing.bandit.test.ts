@@ -1,9 +1,9 @@
 // RouteOptimizer and LoadBalancer with fixed seeds: convergence (stationary, contextual, switching), canary and shadow shares, sticky sessions, bounded exploration.
 import { describe, expect, it } from 'vitest';
 
-import { isWhaleError } from '../src/core/base/errors.js';
+import { isWhaleError } from '../src/common/errors.js';
 import { LoadBalancer } from '../src/core/federation/routing/load-balancer.js';
-import { SeededRandom } from '../src/core/federation/routing/rng.js';
+import { SeededRandom } from '../src/core/base/random.js';
 import { RouteOptimizer, type RouteDecision, type RouteOptimizerOptions } from '../src/core/federation/routing/route-optimizer.js';
 import type { RouteContext } from '../src/core/federation/routing/features.js';
 

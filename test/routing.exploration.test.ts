@@ -2,10 +2,10 @@
 // and with alpha 0.1 it never left the first arm it tried); LinearArm's recursive update against the closed form, and its noise estimate.
 import { describe, expect, it } from 'vitest';
 
-import { isWhaleError } from '../src/core/base/errors.js';
+import { isWhaleError } from '../src/common/errors.js';
 import { LinearArm } from '../src/core/federation/routing/linear-arm.js';
 import { parseRoutingConfig } from '../src/core/federation/routing/routing-config.js';
-import { SeededRandom } from '../src/core/federation/routing/rng.js';
+import { SeededRandom } from '../src/core/base/random.js';
 import { RouteOptimizer, type RouteDecision } from '../src/core/federation/routing/route-optimizer.js';
 import type { RouteContext } from '../src/core/federation/routing/features.js';
 

@@ -7,23 +7,15 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
+import { seededRandom } from '../src/core/base/random.js';
 import { TaskScheduler, type BatchingConfig, type TaskSchedulerOptions } from '../src/core/processing/index.js';
 import type { EngineKind } from '../src/core/processing/scheduler-engine.js';
 
 const KINDS: EngineKind[] = ['native', 'reference'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 /** What a promise settled with: the value, or the error's code. */
 async function outcome(p: Promise<unknown>): Promise<unknown> {

@@ -1,5 +1,5 @@
-export { WhaleError, isWhaleError, type WhaleErrorCode, type WhaleErrorDetails } from './errors.js';
-export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export { WhaleError, isWhaleError, type WhaleErrorCode, type WhaleErrorDetails } from '../../common/errors.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from '../../common/logger.js';
 export {
   DATATYPES,
   concatBatch,
@@ -32,3 +32,4 @@ export {
 } from './model.js';
 export { BaseProcessor, type ProcessorInterface, type ProcessorStats } from './processor.js';
 export { ResourceLease, type ResourceAllocation, type ResourceAware, type ResourceStatus } from './resource-aware.js';
+export { SeededRandom, seededRandom, shuffleInPlace, standardNormal, type Uniform } from './random.js';

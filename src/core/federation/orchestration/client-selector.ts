@@ -1,5 +1,5 @@
-import { WhaleError } from '../../base/errors.js';
-import { seededRandom, shuffleInPlace } from './random.js';
+import { WhaleError } from '../../../common/errors.js';
+import { seededRandom, shuffleInPlace } from '../../base/random.js';
 
 /** Clients wanted per round: max(minClients, round(fraction x available), 1) (McMahan et al.: m = max(C K, 1)). */
 export function selectionSize(available: number, fraction: number, minClients: number): number {

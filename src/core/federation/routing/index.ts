@@ -4,6 +4,5 @@ export { RequestDispatcher, type RequestDispatcherOptions } from './request-disp
 export { LoadBalancer as ReplicaLoadBalancer, type LoadBalancerOptions as ReplicaLoadBalancerOptions } from './load-balancer.js';
 export { featurize, featureDim, type RouteContext } from './features.js';
 export { LinearArm } from './linear-arm.js';
-export { SeededRandom } from './rng.js';
 export { FEEDBACK_TOPIC, FEEDBACK_MESSAGE, FEEDBACK_GROUP, publishFeedback, subscribeFeedback } from './feedback-topic.js';
 export { loadRoutingConfig, parseRoutingConfig, ROUTING_FILE, ROUTING_SCHEMA, type ArmConfig, type RoutingConfig } from './routing-config.js';

@@ -5,8 +5,8 @@
  * one with fewer requests in flight (ties: the first). A model with no
  * replicas configured is its own single replica.
  */
-import { WhaleError } from '../../base/errors.js';
-import { SeededRandom } from './rng.js';
+import { WhaleError } from '../../../common/errors.js';
+import { SeededRandom } from '../../base/random.js';
 
 export interface LoadBalancerOptions {
   /** model → the hosted names serving it. */

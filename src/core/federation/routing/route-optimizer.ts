@@ -27,14 +27,14 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { BoundedMap } from '../../quality/metrics/bounded-map.js';
 import type { Level } from '../../processing/processing-pipeline.js';
 import { featureDim, featurize, type RouteContext } from './features.js';
 import { bad, checkRouting, num } from './route-checks.js';
 import { NOISE_FLOOR, NOISE_PRIOR, exploreBudget, fadeAll, minOver, optimism } from './exploration.js';
 import { LinearArm } from './linear-arm.js';
-import { SeededRandom } from './rng.js';
+import { SeededRandom } from '../../base/random.js';
 
 export interface RouteArm {
   id: string;

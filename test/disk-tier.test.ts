@@ -5,7 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { defaultCacheDir } from '../src/core/memory/disk-dir.js';
 import { DiskTier } from '../src/core/memory/disk-tier.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
@@ -18,30 +18,29 @@ const cacheAt = (diskDir: string, extra: Record<string, unknown> = {}) =>
 const entries = (d: string) => readdirSync(d).filter((f) => f.endsWith('.swc'));
 
 describe('default directory', () => {
-  const saved = { xdg: process.env.XDG_CACHE_HOME, dir: process.env.WHALE_CACHE_DIR };
+  const saved = { home: process.env.HOME };
   afterEach(() => {
-    for (const [k, v] of [['XDG_CACHE_HOME', saved.xdg], ['WHALE_CACHE_DIR', saved.dir]] as const) {
+    for (const [k, v] of [['HOME', saved.home]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
   });
 
   it('is per user: $XDG_CACHE_HOME/smart-whale, else ~/.cache/smart-whale (never a shared /tmp path)', () => {
-    expect(defaultCacheDir({ XDG_CACHE_HOME: '/srv/c' })).toBe('/srv/c/smart-whale');
-    expect(defaultCacheDir({ XDG_CACHE_HOME: 'relative/ignored' })).toBe(join(homedir(), '.cache', 'smart-whale'));
+    expect(defaultCacheDir({ xdgCacheHome: '/srv/c' })).toBe('/srv/c/smart-whale');
+    expect(defaultCacheDir({ xdgCacheHome: 'relative/ignored' })).toBe(join(homedir(), '.cache', 'smart-whale'));
     expect(defaultCacheDir({})).toBe(join(homedir(), '.cache', 'smart-whale'));
-    expect(defaultCacheDir({ WHALE_CACHE_DIR: '/data/wc' })).toBe('/data/wc');
+    expect(defaultCacheDir({ cacheDir: '/data/wc' })).toBe('/data/wc');
     expect(defaultCacheDir({})).not.toBe(join(tmpdir(), 'smart-whale-cache'));
   });
 
-  it('TieredCache without diskDir creates it 0700 with 0600 files', async () => {
+  it('TieredCache without diskDir creates ~/.cache/smart-whale 0700 with 0600 files (WHALE_CACHE_DIR is applied by the server, not by core)', async () => {
     const home = scratch();
-    delete process.env.WHALE_CACHE_DIR;
-    process.env.XDG_CACHE_HOME = home;
+    process.env.HOME = home;
     const c = new TieredCache({ logger: silentLogger, redisUrl: '' });
     await c.ready();
     await c.set('n', 'k', 'v');
-    const d = join(home, 'smart-whale');
+    const d = join(home, '.cache', 'smart-whale');
     expect(mode(d)).toBe(0o700);
     expect(readdirSync(d).length).toBeGreaterThanOrEqual(2); // the entry and the key
     for (const f of readdirSync(d)) expect(mode(join(d, f)), f).toBe(0o600);

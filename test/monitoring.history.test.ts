@@ -129,7 +129,7 @@ describe('history configuration', () => {
     expect(p?.kind).toBe('postgres');
     await p?.close();
     const dir = mkdtempSync(join(tmpdir(), 'whale-hist-'));
-    const s = await openMetricHistory(undefined, { env: { WHALE_CACHE_DIR: dir } });
+    const s = await openMetricHistory(undefined, { cacheDir: dir });
     expect(s).toBeInstanceOf(SqliteHistory);
     expect((s as SqliteHistory).path).toBe(join(dir, 'metrics.db'));
     await s?.close();

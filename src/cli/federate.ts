@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { env } from '../common/env.js';
 import { WhaleError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { MNIST_MIN_CLIENTS, runMnistFederation, type MnistFederationOptions } from '../apps/mnist/mnist-federation.js';
@@ -145,7 +146,7 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
   if (isTTY) io.out(`${bar(0)}\r`);
   const result = await runMnistFederation({
     ...o,
-    logger: createLogger('federate', (process.env.WHALE_LOG_LEVEL as 'warn' | undefined) ?? 'warn'),
+    logger: createLogger('federate', env.logLevel ?? 'warn'),
     onRound: (r) => io.out(`${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
     onLearnerExit: (id, code, signal) => {
       if (code !== 0) io.err(`learner ${id} exited (code ${code}, signal ${signal})\n`);

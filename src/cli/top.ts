@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 
-import { WhaleError } from '../core/base/errors.js';
+import { env } from '../common/env.js';
+import { WhaleError } from '../common/errors.js';
 import type { CliIO } from './main.js';
 
 export const TOP_USAGE = `Usage: whale top [--url URL] [--interval SECONDS] [--count N] [--json]
@@ -81,7 +82,7 @@ export async function topCommand(argv: string[], io: CliIO, isTty = process.stdo
     io.out(TOP_USAGE);
     return 0;
   }
-  const url = (values.url ?? `http://127.0.0.1:${process.env.WHALE_HTTP_PORT ?? 8080}`).replace(/\/$/, '');
+  const url = (values.url ?? `http://127.0.0.1:${env.httpPort ?? 8080}`).replace(/\/$/, '');
   const interval = Number(values.interval ?? 2);
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(interval >= 0.1 && interval <= 3600)) throw new WhaleError('ERR_INVALID_ARG', `--interval: expected seconds in [0.1, 3600], got '${values.interval}'`, { field: 'interval' });

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
+import { readEnv } from '../common/env.js';
 import { WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from './schema.js';
@@ -95,9 +96,9 @@ export function defaultModelConfig(): ModelConfig {
  * ./whale.config.json when present, else the defaults. Env overrides the port/host.
  */
 export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): WhaleConfig {
-  const env = opts.env ?? process.env;
+  const env = readEnv(opts.env);
   const cwd = opts.cwd ?? process.cwd();
-  const explicit = opts.path ?? env.WHALE_CONFIG;
+  const explicit = opts.path ?? env.configFile;
   const file = explicit ? resolve(cwd, explicit) : join(cwd, CONFIG_FILE);
   let raw: unknown = {};
   let source: string | undefined;
@@ -116,15 +117,10 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
     source = file;
   }
   const config = parseConfig(raw, source ? dirname(source) : cwd, source);
-  if (env.WHALE_HTTP_PORT !== undefined) config.http.port = parsePort(env.WHALE_HTTP_PORT, 'WHALE_HTTP_PORT');
-  if (env.WHALE_HTTP_HOST) config.http.host = env.WHALE_HTTP_HOST;
+  const port = env.httpPort;
+  if (port !== undefined) config.http.port = port;
+  if (env.httpHost) config.http.host = env.httpHost;
   return config;
-}
-
-function parsePort(v: string, field: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65_535) throw configError(field, `must be a port number 0-65535, got '${v}'`);
-  return n;
 }
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */

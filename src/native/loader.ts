@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { WhaleError, type WhaleErrorCode } from '../core/base/errors.js';
+import { readEnv, type EnvSource } from '../common/env.js';
+import { WhaleError, type WhaleErrorCode } from '../common/errors.js';
 import type { NativeBinding } from './binding.js';
 
 const ADDON_FILE = 'whale_native.node';
@@ -34,14 +35,15 @@ export function packageRoot(): string {
 }
 
 /** Where the addon may be, in order: $WHALE_NATIVE_PATH, the cmake-js build outputs, the packed prebuilt. */
-export function candidatePaths(env: NodeJS.ProcessEnv = process.env): string[] {
+export function candidatePaths(source?: EnvSource): string[] {
+  const nativePath = readEnv(source).nativePath;
   const root = packageRoot();
   const paths = [
     join(root, 'build', 'Release', ADDON_FILE),
     join(root, 'build', 'Debug', ADDON_FILE),
     join(root, 'prebuilds', `${process.platform}-${process.arch}`, ADDON_FILE),
   ];
-  return env.WHALE_NATIVE_PATH ? [env.WHALE_NATIVE_PATH, ...paths] : paths;
+  return nativePath ? [nativePath, ...paths] : paths;
 }
 
 export interface LoadAttempt {

@@ -2,20 +2,22 @@
  * The extensions `whale start` runs beside the models (monitoring, resource management, …).
  * Each capability adds its factory here; tests build servers without them or with their own.
  */
+import type { EnvSource } from '../common/env.js';
 import type { WhaleConfig } from '../config/whale-config.js';
 import { qualityRoutingExtension } from './extensions/routing.js';
 import { resourceExtension } from './extensions/resources.js';
 import { MonitoringExtension } from './extensions/monitoring.js';
 import type { ServerExtension } from './whale-server.js';
 
-export type ExtensionFactory = (config: WhaleConfig, env: NodeJS.ProcessEnv) => ServerExtension | Promise<ServerExtension>;
+/** `env`: the variables to read (undefined: this process's, through common/env.ts). */
+export type ExtensionFactory = (config: WhaleConfig, env: EnvSource | undefined) => ServerExtension | Promise<ServerExtension>;
 
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
-  (_config, env) => new MonitoringExtension({ env }), // /metrics, /healthz, /dashboard, alerts, metric history
+  (_config, env) => new MonitoringExtension(env ? { env } : {}), // /metrics, /healthz, /dashboard, alerts, metric history
   resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
   qualityRoutingExtension, // /v1/tasks/{task}/infer routing, /v1/feedback + whale.quality.feedback, /v1/evaluate, /v1/routing
 ];
 
-export async function defaultExtensions(config: WhaleConfig, env: NodeJS.ProcessEnv = process.env): Promise<ServerExtension[]> {
+export async function defaultExtensions(config: WhaleConfig, env?: EnvSource): Promise<ServerExtension[]> {
   return Promise.all(DEFAULT_EXTENSIONS.map((make) => make(config, env)));
 }

@@ -5,8 +5,9 @@
  * stop() shuts down in order: stop intake, drain in-flight work up to the
  * grace period, then close the bus, the stores and the models.
  */
-import { WhaleError } from '../core/base/errors.js';
-import { createLogger, type Logger } from '../core/base/logger.js';
+import { readEnv } from '../common/env.js';
+import { WhaleError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import type { ModelInterface } from '../core/base/model.js';
 import type { NamedTensors } from '../core/base/tensor.js';
 import { TieredCache, type CacheStats } from '../core/memory/tiered-cache.js';
@@ -64,9 +65,9 @@ export class WhaleServer {
 
   constructor(private readonly o: WhaleServerOptions) {
     const { config } = o;
-    const env = o.env ?? process.env;
+    const redisUrl = readEnv(o.env).redisUrl;
     this.logger = o.logger ?? createLogger('server');
-    this.messaging = o.messaging ?? new MessagingService({ env, logger: this.logger });
+    this.messaging = o.messaging ?? new MessagingService({ ...(o.env ? { env: o.env } : {}), logger: this.logger });
     this.host = new ModelHost({ logger: this.logger });
     const gpus = safeGpus();
     this.optimizer = new ProcessingOptimizer({ gpus });
@@ -78,7 +79,7 @@ export class WhaleServer {
     });
     this.cache = new TieredCache({
       diskDir: false,
-      ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+      ...(redisUrl ? { redisUrl } : {}),
       namespaces: { [RESPONSES]: { ttlMs: config.pipeline.quick.cacheTtlMs } },
       logger: this.logger,
     });

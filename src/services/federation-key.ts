@@ -18,7 +18,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 
-import { WhaleError } from '../core/base/errors.js';
+import { readEnv } from '../common/env.js';
+import { WhaleError } from '../common/errors.js';
 
 export const MIN_KEY_BITS = 256;
 const MIN_DISTINCT = 16;
@@ -31,16 +32,16 @@ export interface FederationKeySource {
 
 /** Whether any key source is configured (without validating it). */
 export function hasFederationKey(o: FederationKeySource): boolean {
-  const env = o.env ?? process.env;
-  return o.secret !== undefined || o.keyFile !== undefined || !!env.WHALE_FEDERATION_SECRET || !!env.WHALE_FEDERATION_KEY_FILE;
+  const env = readEnv(o.env);
+  return o.secret !== undefined || o.keyFile !== undefined || !!env.federationSecret || !!env.federationKeyFile;
 }
 
 /** The validated key material; ERR_INVALID_OPTION naming the source when it is missing or weak. */
 export function resolveFederationKey(o: FederationKeySource): Buffer {
-  const env = o.env ?? process.env;
+  const env = readEnv(o.env);
   if (o.secret !== undefined) return fromSecret(o.secret, 'secret');
   if (o.keyFile !== undefined) return fromFile(o.keyFile, 'keyFile');
-  const file = env.WHALE_FEDERATION_KEY_FILE, secret = env.WHALE_FEDERATION_SECRET;
+  const file = env.federationKeyFile, secret = env.federationSecret;
   if (file && secret) {
     throw weak('WHALE_FEDERATION_SECRET', 'set either WHALE_FEDERATION_SECRET or WHALE_FEDERATION_KEY_FILE, not both');
   }

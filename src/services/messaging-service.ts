@@ -9,7 +9,8 @@
  */
 import { hostname } from 'node:os';
 
-import { createLogger, type Logger } from '../core/base/logger.js';
+import { readEnv, type EnvSource, type WhaleEnv } from '../common/env.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import type { Bus } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
 import { KafkaBus } from '../transport/kafka-bus.js';
@@ -36,7 +37,8 @@ export class MessagingService {
   readonly user: UserService;
   readonly data: DataRequestService;
   private readonly logger: Logger;
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly env: WhaleEnv;
+  private readonly envSource: EnvSource | undefined;
   private readonly ownsBus: boolean;
   private readonly ownsStore: boolean;
   private readonly lifecycle = new Lifecycle('messaging service');
@@ -47,15 +49,16 @@ export class MessagingService {
   private closed = false;
 
   constructor(o: MessagingServiceOptions = {}) {
-    this.env = o.env ?? process.env;
+    this.envSource = o.env;
+    this.env = readEnv(o.env);
     this.logger = o.logger ?? createLogger('messaging');
-    this.nodeId = o.nodeId ?? this.env.WHALE_NODE_ID ?? hostname();
+    this.nodeId = o.nodeId ?? this.env.nodeId ?? hostname();
     requireId(this.nodeId, 'nodeId');
     this.ownsBus = o.bus === undefined;
     this.ownsStore = o.store === undefined;
     this.currentBus = o.bus ?? this.createBus();
     this.currentStore = o.store ?? this.createStore();
-    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId, env: this.env, logger: this.logger });
+    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId, ...(this.envSource ? { env: this.envSource } : {}), logger: this.logger });
     this.user = new UserService(this.bus, this.store, { nodeId: this.nodeId });
     this.data = new DataRequestService(this.bus, this.store, { nodeId: this.nodeId });
   }
@@ -99,12 +102,13 @@ export class MessagingService {
   }
 
   private createBus(): Bus {
-    const brokers = this.env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean) ?? [];
+    const brokers = this.env.kafkaBrokers;
     return brokers.length > 0 ? new KafkaBus({ brokers, logger: this.logger }) : new LocalBus();
   }
 
   private createStore(): StateStore {
-    return this.env.REDIS_URL ? new RedisStateStore(this.env.REDIS_URL) : new MemoryStateStore();
+    const url = this.env.redisUrl;
+    return url ? new RedisStateStore(url) : new MemoryStateStore();
   }
 
   registerModel(modelId: string, handler: ModelHandler = {}): void {

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 
+import { env, readEnv, type EnvSource } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import { readMnist } from '../../models/mnist-idx.js';
@@ -39,7 +40,7 @@ export interface LearnerArgs {
   brokers: string[];
 }
 
-export function parseLearnerArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LearnerArgs {
+export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArgs {
   const { values: v } = parseArgs({
     args: argv,
     options: {
@@ -66,7 +67,7 @@ export function parseLearnerArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     if (!/^\d+$/.test(val) || !Number.isSafeInteger(n)) throw new WhaleError('ERR_CONFIG', `--${name}: expected a whole number, got '${val}'`, { field: name });
     return n;
   };
-  const brokers = (env.KAFKA_BROKERS ?? '').split(',').filter(Boolean);
+  const brokers = readEnv(source).kafkaBrokers;
   if (brokers.length === 0) throw new WhaleError('ERR_CONFIG', 'KAFKA_BROKERS is not set: a learner process reaches its coordinator over Kafka', { field: 'KAFKA_BROKERS' });
   const partition = v.partition as Partition;
   if (partition !== 'iid' && partition !== 'noniid') throw new WhaleError('ERR_CONFIG', `--partition: iid or noniid, got '${partition}'`, { field: 'partition' });
@@ -101,7 +102,7 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   }));
   const trainer = await createMnistTrainer(a.model, { backend: a.backend });
   const store = await openKv({ dir: a.storeDir, redisUrl: a.redisUrl });
-  const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: process.env.WHALE_KAFKA_IDEMPOTENT !== '0', logger });
+  const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: env.kafkaIdempotent, logger });
   const learner = new FederatedLearner({ federationId: a.federationId, learnerId: a.learnerId, bus, store, trainer, clients, heartbeatMs: a.heartbeatMs, seed: a.seed, logger });
   let signalled: string | undefined;
   const stopOn = (sig: NodeJS.Signals) => {

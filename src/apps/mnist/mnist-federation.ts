@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { childEnv, env } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, silentLogger, type Logger } from '../../common/logger.js';
 import { readMnist } from '../../models/mnist-idx.js';
@@ -93,7 +94,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const federationId = o.federationId ?? `mnist-${o.model}-${o.partition}-${Date.now().toString(36)}`;
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'whale-federation-'));
   const logger = o.logger ?? createLogger('federate');
-  const brokers = o.brokers ?? (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean);
+  const brokers = o.brokers ?? env.kafkaBrokers;
   if (processes > 0 && brokers.length === 0) {
     throw new WhaleError('ERR_CONFIG', '--processes: learner processes reach the coordinator over Kafka; set KAFKA_BROKERS (or run without --processes)', { field: 'processes' });
   }
@@ -151,7 +152,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
       ];
       pool = new LearnerPool({
         federationId, processes, totalClients: o.clients, args, bus,
-        env: { KAFKA_BROKERS: brokers.join(','), ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}) },
+        env: childEnv({ KAFKA_BROKERS: brokers.join(','), ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}) }),
         ...(o.learnerCommand ? { command: o.learnerCommand } : {}),
         ...(o.onLearnerExit ? { onExit: o.onLearnerExit } : {}),
       });

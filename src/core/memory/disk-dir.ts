@@ -11,16 +11,22 @@ import { chmod, link, lstat, mkdir, open, rm, writeFile } from 'node:fs/promises
 import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export const KEY_FILE = 'hmac.key';
 const KEY_BYTES = 32;
 const FIELD = 'options.diskDir';
 
-/** $WHALE_CACHE_DIR, else $XDG_CACHE_HOME/smart-whale (absolute only), else ~/.cache/smart-whale, else <tmp>/smart-whale-<uid>. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.WHALE_CACHE_DIR) return env.WHALE_CACHE_DIR;
-  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'smart-whale');
+/** Where the cache directory comes from (the server passes WHALE_CACHE_DIR and XDG_CACHE_HOME, read by common/env.ts). */
+export interface CacheDirSource {
+  cacheDir?: string | undefined;
+  xdgCacheHome?: string | undefined;
+}
+
+/** cacheDir, else <xdgCacheHome>/smart-whale (absolute only), else ~/.cache/smart-whale, else <tmp>/smart-whale-<uid>. */
+export function defaultCacheDir(o: CacheDirSource = {}): string {
+  if (o.cacheDir) return o.cacheDir;
+  if (o.xdgCacheHome && isAbsolute(o.xdgCacheHome)) return join(o.xdgCacheHome, 'smart-whale');
   let home = '';
   try {
     home = homedir();

@@ -12,8 +12,8 @@
  * undecodable value is a miss, counted in stats(); only bad arguments throw
  * (ready() reports an unusable disk directory).
  */
-import { isWhaleError, WhaleError } from '../base/errors.js';
-import { createLogger, type Logger } from '../base/logger.js';
+import { isWhaleError, WhaleError } from '../../common/errors.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import { ByteLru } from './byte-lru.js';
 import { cacheId, checkNamespace } from './cache-key.js';
 import { checkCacheOptions, checkTtlArg, type NamespacePolicy, type Tier, type TieredCacheOptions } from './cache-options.js';
@@ -70,7 +70,7 @@ export class TieredCache {
     this.prefix = o.keyPrefix ?? 'whale';
     this.policies = o.namespaces ?? {};
     this.l1 = new ByteLru(o.l1MaxBytes ?? 64 << 20);
-    const redisUrl = o.redisUrl ?? process.env.REDIS_URL;
+    const redisUrl = o.redisUrl;
     if (redisUrl) {
       this.l2 = new RedisTier({ url: redisUrl, logger: this.logger, ...(o.redisCommandTimeoutMs ? { commandTimeoutMs: o.redisCommandTimeoutMs } : {}) });
     }

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import { readEnv, type EnvSource, type WhaleEnv } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { defaultCacheDir } from '../../core/memory/disk-dir.js';
@@ -33,7 +34,8 @@ import { monitoringRoutes } from './monitoring-routes.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 
 export interface MonitoringOptions {
-  env?: NodeJS.ProcessEnv;
+  /** The variables to read (default: this process's environment). */
+  env?: EnvSource;
   logger?: Logger;
   /** Default: a registry of its own. */
   metrics?: WhaleMetrics;
@@ -63,16 +65,21 @@ export class MonitoringExtension implements ServerExtension {
   readonly performance: PerformanceMetrics;
   readonly health = new HealthChecker();
   readonly system = new SystemCollector();
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly env: WhaleEnv;
   private readonly logger: Logger;
   private started: { monitor: Monitor; alerts: AlertManager; dashboard: DashboardGenerator; bus: BusMetricsCollector; history: MetricHistory | undefined; cleanup: (() => unknown)[] } | undefined;
 
   constructor(private readonly o: MonitoringOptions = {}) {
-    this.env = o.env ?? process.env;
+    this.env = readEnv(o.env);
     this.logger = o.logger ?? createLogger('monitoring');
     this.metrics = o.metrics ?? new WhaleMetrics();
     this.performance = new PerformanceMetrics({ metrics: this.metrics });
     this.system.register(this.metrics);
+  }
+
+  /** WHALE_CACHE_DIR, else the per-user default. */
+  private cacheDir(): string {
+    return defaultCacheDir({ cacheDir: this.env.cacheDir, xdgCacheHome: this.env.xdgCacheHome });
   }
 
   get monitor(): Monitor {
@@ -88,23 +95,24 @@ export class MonitoringExtension implements ServerExtension {
   }
 
   async start(server: WhaleServer): Promise<void> {
-    const rules = [...(this.o.rules ?? DEFAULT_ALERT_RULES), ...rulesFromFile(this.env.WHALE_ALERT_RULES)];
-    const history = this.o.history === false ? undefined : typeof this.o.history === 'object' ? this.o.history : await openMetricHistory(this.o.history ?? this.env.WHALE_METRICS_DB, { env: this.env });
+    const rules = [...(this.o.rules ?? DEFAULT_ALERT_RULES), ...rulesFromFile(this.env.alertRules)];
+    const history = this.o.history === false ? undefined : typeof this.o.history === 'object' ? this.o.history : await openMetricHistory(this.o.history ?? this.env.metricsDb, { cacheDir: this.cacheDir() });
     const cleanup: (() => unknown)[] = [];
     try {
       registerServingCollectors(this.metrics, { scheduler: server.scheduler, host: server.host, pipeline: server.pipeline, cacheStats: () => server.cacheStats() });
       const loop = eventLoopCheck();
       cleanup.push(() => loop.close());
       this.health.addCheck(loop).addCheck(modelsLoadedCheck(server.host)).addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));
-      this.health.addCheck(diskWritableCheck(history?.kind === 'sqlite' ? dirname((history as MetricHistory & { path: string }).path) : defaultCacheDir(this.env)));
-      this.health.addCheck(gpuVisibleCheck(this.o.requireGpu ?? this.env.WHALE_REQUIRE_GPU === '1'));
-      if (this.env.REDIS_URL) {
-        const redis = redisReachableCheck(this.env.REDIS_URL);
+      this.health.addCheck(diskWritableCheck(history?.kind === 'sqlite' ? dirname((history as MetricHistory & { path: string }).path) : this.cacheDir()));
+      this.health.addCheck(gpuVisibleCheck(this.o.requireGpu ?? this.env.requireGpu));
+      const redisUrl = this.env.redisUrl;
+      if (redisUrl) {
+        const redis = redisReachableCheck(redisUrl);
         this.health.addCheck(redis);
         cleanup.push(() => redis.close());
       }
       let monitor: Monitor | undefined;
-      const webhookUrl = this.o.webhookUrl ?? (this.env.WHALE_ALERT_WEBHOOK || undefined);
+      const webhookUrl = this.o.webhookUrl ?? this.env.alertWebhook;
       const alerts = new AlertManager({
         rules,
         logger: this.logger,

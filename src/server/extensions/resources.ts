@@ -13,6 +13,7 @@ import { join } from 'node:path';
 
 import type { Registry } from 'prom-client';
 
+import { readEnv, type EnvSource } from '../../common/env.js';
 import type { WhaleConfig } from '../../config/whale-config.js';
 import { engine } from '../../native/engine.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
@@ -76,7 +77,7 @@ export class ResourceExtension implements ServerExtension {
 
   constructor(
     private readonly config: WhaleConfig,
-    private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly env: EnvSource | undefined = undefined,
     private readonly opts: ResourceExtensionOptions = {},
   ) {}
 
@@ -87,13 +88,14 @@ export class ResourceExtension implements ServerExtension {
     } catch {
       // no addon: the machine's parallelism
     }
+    const redisUrl = readEnv(this.env).redisUrl;
     const manager = new ResourceManager({
       cpuUnits: threads,
       memoryBytes: totalmem(),
       gpus: this.opts.gpus ?? cudaDevices(),
       gpuBackend: this.opts.gpuBackend ?? 'cuda',
       sampler: this.opts.sampler ?? createSystemSampler(),
-      ...(this.env.REDIS_URL ? { store: new RedisQuotaStore({ url: this.env.REDIS_URL }) } : {}),
+      ...(redisUrl ? { store: new RedisQuotaStore({ url: redisUrl }) } : {}),
       ...(this.config.resources?.intervalMs ? { intervalMs: this.config.resources.intervalMs } : {}),
       ...(this.config.resources?.tenants ? { tenants: this.config.resources.tenants } : {}),
       publishMetric: (name, value, labels) => server.messaging.publishMetric(name, value, labels),
@@ -145,6 +147,6 @@ export class ResourceExtension implements ServerExtension {
   }
 }
 
-export function resourceExtension(config: WhaleConfig, env: NodeJS.ProcessEnv): ServerExtension {
+export function resourceExtension(config: WhaleConfig, env?: EnvSource): ServerExtension {
   return new ResourceExtension(config, env);
 }

@@ -8,6 +8,7 @@
  */
 import type { Registry } from 'prom-client';
 
+import { readEnv, type EnvSource } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import type { ModelInterface } from '../../core/base/model.js';
@@ -213,8 +214,8 @@ export class QualityRoutingExtension implements ServerExtension {
 }
 
 /** The factory registered in server/default-extensions.ts. */
-export function qualityRoutingExtension(config: WhaleConfig, env: NodeJS.ProcessEnv): QualityRoutingExtension {
-  return new QualityRoutingExtension(loadRoutingConfig({ env, ...(config.source ? { configSource: config.source } : {}) }), {
+export function qualityRoutingExtension(config: WhaleConfig, env?: EnvSource): QualityRoutingExtension {
+  return new QualityRoutingExtension(loadRoutingConfig({ file: readEnv(env).routingFile, ...(config.source ? { configSource: config.source } : {}) }), {
     defaultModel: config.pipeline.defaultModel,
     maxBodyBytes: config.http.maxBodyBytes,
   });

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import { Ajv } from 'ajv';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { ProposalAction } from '../../quality/optimization/quality-optimizer.js';
 import type { BanditOptions, RewardWeights } from './route-optimizer.js';
 
@@ -127,11 +127,10 @@ export function parseRoutingConfig(raw: unknown): RoutingConfig {
   throw new WhaleError('ERR_CONFIG', `${field}: ${message}`, { field });
 }
 
-/** The routing file for a node, or {} when there is none. */
-export function loadRoutingConfig(opts: { env?: NodeJS.ProcessEnv; configSource?: string; cwd?: string } = {}): RoutingConfig {
-  const env = opts.env ?? process.env;
+/** The routing file for a node (`file`: the one named by WHALE_ROUTING, which the server passes), or {} when there is none. */
+export function loadRoutingConfig(opts: { file?: string | undefined; configSource?: string; cwd?: string } = {}): RoutingConfig {
   const cwd = opts.cwd ?? process.cwd();
-  const explicit = env.WHALE_ROUTING;
+  const explicit = opts.file;
   const file = explicit ? resolve(cwd, explicit) : join(opts.configSource ? dirname(opts.configSource) : cwd, ROUTING_FILE);
   if (!explicit && !existsSync(file)) return {};
   let raw: unknown;

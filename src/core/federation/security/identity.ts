@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export class Identity {
   private constructor(readonly id: string, private readonly privateKey: KeyObject, readonly publicKey: KeyObject) {}
@@ -47,8 +47,11 @@ export class Identity {
     return Identity.fromPem(id, readFileSync(file), 'keyFile');
   }
 
-  /** From WHALE_IDENTITY_KEY_FILE or WHALE_IDENTITY_KEY (PEM or base64 of it); the id from WHALE_NODE_ID unless given. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env, id = env.WHALE_NODE_ID): Identity {
+  /**
+   * From WHALE_IDENTITY_KEY_FILE or WHALE_IDENTITY_KEY (PEM or base64 of it) in `env`; the id from WHALE_NODE_ID
+   * unless given. The caller passes the variables (core does not read the process environment).
+   */
+  static fromEnv(env: Readonly<Record<string, string | undefined>>, id = env.WHALE_NODE_ID): Identity {
     if (!id) throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_NODE_ID: the identity needs an id', { field: 'WHALE_NODE_ID' });
     const file = env.WHALE_IDENTITY_KEY_FILE, key = env.WHALE_IDENTITY_KEY;
     if (file && key) throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_IDENTITY_KEY: set it or WHALE_IDENTITY_KEY_FILE, not both', { field: 'WHALE_IDENTITY_KEY' });

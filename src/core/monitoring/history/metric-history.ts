@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { defaultCacheDir } from '../../memory/disk-dir.js';
 
 export interface MetricPoint {
@@ -122,7 +122,7 @@ export interface HistoryOptions {
  * The history WHALE_METRICS_DB names: `postgres://…` / `postgresql://…`, `off`
  * (none), a SQLite file path, or (unset) `<cache dir>/metrics.db`.
  */
-export async function openMetricHistory(spec: string | undefined, o: HistoryOptions & { env?: NodeJS.ProcessEnv } = {}): Promise<MetricHistory | undefined> {
+export async function openMetricHistory(spec: string | undefined, o: HistoryOptions & { cacheDir?: string } = {}): Promise<MetricHistory | undefined> {
   const s = spec?.trim();
   if (s === 'off' || s === 'none') return undefined;
   let h: MetricHistory;
@@ -131,7 +131,7 @@ export async function openMetricHistory(spec: string | undefined, o: HistoryOpti
     h = new PostgresHistory(s, o);
   } else {
     const { SqliteHistory } = await import('./sqlite-history.js');
-    h = new SqliteHistory(s || join(defaultCacheDir(o.env), 'metrics.db'), o);
+    h = new SqliteHistory(s || join(o.cacheDir ?? defaultCacheDir(), 'metrics.db'), o);
   }
   try {
     await h.init();

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 import { packageRoot } from '../../../../native/loader.js';
 import type { Bus } from '../../../../transport/bus.js';
 import { createEnvelope } from '../../../../transport/envelope.js';
@@ -23,6 +23,7 @@ export interface LearnerPoolOptions {
   args: string[];
   /** The command that starts a learner; default: node bin/whale.js learner. */
   command?: string[];
+  /** The learners' whole environment (default: inherited from this process). */
   env?: NodeJS.ProcessEnv;
   /** Bus on which an unexpected exit is announced. */
   bus: Bus;
@@ -59,7 +60,7 @@ export class LearnerPool {
       const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter((i) => i % this.o.processes === k);
       const id = `${this.o.federationId}-learner-${k}`;
       const proc = spawn(command[0]!, [...command.slice(1), ...this.o.args, '--learner-id', id, '--clients', clients.join(',')], {
-        env: { ...process.env, ...this.o.env },
+        ...(this.o.env ? { env: this.o.env } : {}),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const exited = new Promise<void>((resolve) => proc.once('exit', (code, signal) => {

@@ -106,12 +106,30 @@ describe('MessageGuard', () => {
 
   it('bounds the nonce memory by the window', () => {
     let now = 1_000_000;
-    const r = new ReplayGuard(1000, 1_000_000, () => now);
+    const r = new ReplayGuard({ maxAgeMs: 1000, maxSkewMs: 1000, now: () => now });
     for (let i = 0; i < 100; i++) expect(r.check(`n${i}`, now)).toBe('ok');
     now += 5000;
     expect(r.check('fresh', now)).toBe('ok');
     expect(r.size).toBe(1);
-    expect(r.check('n1', now - 6000)).toBe('stale');
+    expect(r.check('n1', now - 6000)).toBe('too-old');
+    expect(r.check('n2', now + 1001)).toBe('from-the-future');
+    expect(r.check('fresh', now)).toBe('replayed');
+  });
+
+  it('keeps ids in a store from delivery until the window would refuse them anyway', async () => {
+    const now = 1_000_000;
+    const held = new Map<string, { value: unknown; ttlMs?: number }>();
+    const store = { get: async <T>(k: string) => held.get(k)?.value as T | undefined, set: async <T>(k: string, value: T, ttlMs?: number) => void held.set(k, { value, ttlMs }) };
+    const r = new ReplayGuard({ maxAgeMs: 1000, maxSkewMs: 0, now: () => now, store: () => store, scope: 'node-a' });
+    expect(await r.checkStored('m1', now)).toBe('ok');
+    expect(await r.checkStored('m1', now)).toBe('ok'); // nothing recorded before delivery
+    await r.remember('m1', now - 400);
+    expect(held.get('fed-seen:node-a:m1')).toEqual({ value: now - 400, ttlMs: 600 + 1000 });
+    expect(await r.checkStored('m1', now - 400)).toBe('replayed');
+    expect(await r.checkStored('m2', now - 1001)).toBe('too-old');
+    expect(await r.checkStored('m2', now + 1)).toBe('from-the-future');
+    await expectWhaleError(() => new ReplayGuard().checkStored('m', Date.now()), 'ERR_INVALID_OPTION', 'options.store');
+    await expectWhaleError(() => new ReplayGuard({ maxAgeMs: 0 }), 'ERR_INVALID_OPTION', 'options.maxAgeMs');
   });
 });
 

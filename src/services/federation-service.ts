@@ -7,9 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { WhaleError } from '../core/base/errors.js';
-import { silentLogger, type Logger } from '../core/base/logger.js';
+import { WhaleError } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
 import type { KnowledgeSink } from '../core/federation/knowledge-sharing/federation-sink.js';
+import { ReplayGuard, type ReplayVerdict, type ReplayWindowOptions } from '../core/federation/security/replay-guard.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope, type Envelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
@@ -17,7 +18,6 @@ import { hasFederationKey, resolveFederationKey } from './federation-key.js';
 import { open, seal, sealedProblem, type Sealed } from './knowledge-crypto.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { privacyGuard } from './privacy/index.js';
-import { ReplayGuard, type ReplayWindowOptions } from './replay-guard.js';
 import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
 import { optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
@@ -77,7 +77,8 @@ export interface FederationServiceOptions {
 }
 
 /** Why encrypted knowledge was refused (counted per reason by rejections()). */
-export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | 'too-old' | 'from-the-future' | 'replayed';
+/** Why encrypted knowledge was refused: the replay guard's verdicts, or an earlier check. */
+export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | Exclude<ReplayVerdict, 'ok'>;
 
 type KnowledgeWire = { sourceModel?: string; targetModel: string; privacy: Privacy; data?: unknown; encrypted?: Sealed };
 type ResponseWire = { requestId: string; responder: string; solution: unknown };
@@ -105,7 +106,7 @@ export class FederationService {
   ) {
     this.retentionMs = o.retentionMs ?? 3_600_000;
     this.logger = o.logger ?? silentLogger;
-    this.replay = new ReplayGuard(() => this.store, o.nodeId, o.replay);
+    this.replay = new ReplayGuard({ ...replayWindow(o.replay), store: () => this.store, scope: o.nodeId });
     this.sink = o.knowledge;
   }
 
@@ -256,7 +257,7 @@ export class FederationService {
     if (this.inFlight.has(sealed.messageId)) throw this.reject('replayed', e, what);
     this.inFlight.add(sealed.messageId);
     try {
-      const verdict = await this.replay.check(sealed.messageId, sealed.sentAt);
+      const verdict = await this.replay.checkStored(sealed.messageId, sealed.sentAt);
       if (verdict !== 'ok') throw this.reject(verdict, e, what);
       await this.sink?.receive({ messageId: sealed.messageId, ...base, data });
       await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
@@ -297,6 +298,13 @@ export class FederationService {
 }
 
 /** At its deadline a request is completed if anyone answered, else expired. */
+/** The replay window, validated here so a bad option names options.replay.* (0 skew allowed: no clock may run ahead). */
+function replayWindow(o: ReplayWindowOptions = {}): Required<ReplayWindowOptions> {
+  const maxAgeMs = requireTimeout(o.maxAgeMs ?? 5 * 60_000, 'options.replay.maxAgeMs');
+  const skew = o.maxSkewMs ?? 30_000;
+  return { maxAgeMs, maxSkewMs: skew === 0 ? 0 : requireTimeout(skew, 'options.replay.maxSkewMs') };
+}
+
 function closedStatus(s: CollaborationStatus): CollaborationState {
   return s.responses.length > 0 ? 'completed' : 'expired';
 }

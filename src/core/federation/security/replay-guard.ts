@@ -1,40 +1,117 @@
 /**
- * Remembers the nonces seen within a time window: a message older than the
- * window (or too far in the future) is stale, a nonce seen again is a replay.
- * Memory is bounded by the window (expired nonces are swept on insert) and by
- * `maxEntries` (beyond it the window shrinks: old messages become stale, never accepted twice).
+ * Replay protection: a message is fresh if its (authenticated) send time lies
+ * within [now - maxAgeMs, now + maxSkewMs] and its id (a nonce, a message id)
+ * was not accepted before. Ids are remembered in one of two places:
+ *  - in memory (`check`): an accepted id is recorded at once. Memory is bounded
+ *    by the window (expired ids are swept on insert) and by `maxEntries`
+ *    (beyond it the window shrinks: old messages become too old, never accepted twice).
+ *    The MessageGuard of signed bus envelopes uses this.
+ *  - in a store (`checkStored` + `remember`, e.g. the services' StateStore on
+ *    Redis): an id is recorded once the message was delivered, and kept for as
+ *    long as the time check would still accept the message, so the record stays
+ *    bounded and survives a restart. Encrypted knowledge uses this.
  */
-export type ReplayVerdict = 'ok' | 'replay' | 'stale';
+import { WhaleError } from '../../../common/errors.js';
+
+export type ReplayVerdict = 'ok' | 'too-old' | 'from-the-future' | 'replayed';
+
+export interface ReplayWindowOptions {
+  /** Oldest message accepted (default 5 min). */
+  maxAgeMs?: number;
+  /** How far a sender's clock may run ahead (default 30 s; 0: not at all). */
+  maxSkewMs?: number;
+}
+
+/** Where `checkStored`/`remember` keep ids (the services' StateStore is one). */
+export interface ReplayStore {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T, ttlMs?: number): Promise<void>;
+}
+
+export interface ReplayGuardOptions extends ReplayWindowOptions {
+  /** Ids held in memory at most (default 1,000,000). */
+  maxEntries?: number;
+  now?: () => number;
+  /** The store of `checkStored`/`remember`, looked up at each call. */
+  store?: () => ReplayStore;
+  /** Keys in the store are `fed-seen:<scope>:<id>` (default 'default'). */
+  scope?: string;
+}
 
 export class ReplayGuard {
+  readonly maxAgeMs: number;
+  readonly maxSkewMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
   private readonly seen = new Map<string, number>();
   private floor = -Infinity;
 
-  constructor(
-    readonly windowMs = 5 * 60_000,
-    private readonly maxEntries = 1_000_000,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(private readonly o: ReplayGuardOptions = {}) {
+    this.maxAgeMs = option(o.maxAgeMs ?? 5 * 60_000, 'maxAgeMs', 'a number of ms > 0', (v) => v > 0);
+    this.maxSkewMs = option(o.maxSkewMs ?? 30_000, 'maxSkewMs', 'a number of ms >= 0', (v) => v >= 0);
+    this.maxEntries = option(o.maxEntries ?? 1_000_000, 'maxEntries', 'an integer > 0', (v) => Number.isInteger(v) && v > 0);
+    this.now = o.now ?? Date.now;
+  }
 
-  check(nonce: string, timestamp: number): ReplayVerdict {
-    const t = this.now();
-    if (!(Math.abs(t - timestamp) <= this.windowMs) || timestamp < this.floor) return 'stale';
-    if (this.seen.has(nonce)) return 'replay';
-    this.sweep(t);
-    this.seen.set(nonce, timestamp);
+  /** The time check alone. */
+  age(sentAt: number, now = this.now()): ReplayVerdict {
+    if (sentAt > now + this.maxSkewMs) return 'from-the-future';
+    if (!(sentAt >= now - this.maxAgeMs)) return 'too-old';
     return 'ok';
   }
 
-  private sweep(t: number): void {
-    // Map keeps insertion order, which is close to timestamp order: stop at the first fresh entry.
-    for (const [n, ts] of this.seen) {
-      if (ts >= t - this.windowMs && this.seen.size < this.maxEntries) break;
-      this.seen.delete(n);
-      if (ts > this.floor) this.floor = ts;
-    }
+  /** Checks against the ids held in memory and records `id` when the verdict is 'ok'. */
+  check(id: string, sentAt: number): ReplayVerdict {
+    const t = this.now();
+    const age = this.age(sentAt, t);
+    if (age !== 'ok') return age;
+    if (sentAt < this.floor) return 'too-old';
+    if (this.seen.has(id)) return 'replayed';
+    this.sweep(t);
+    this.seen.set(id, sentAt);
+    return 'ok';
   }
 
+  /** Ids held in memory. */
   get size(): number {
     return this.seen.size;
   }
+
+  /** Checks against the store; records nothing (call `remember` once the message was delivered). */
+  async checkStored(id: string, sentAt: number, now = this.now()): Promise<ReplayVerdict> {
+    const age = this.age(sentAt, now);
+    if (age !== 'ok') return age;
+    return (await this.store().get<number>(this.key(id))) === undefined ? 'ok' : 'replayed';
+  }
+
+  /** Records `id` in the store (a failed delivery may be retried, so not before it was delivered). */
+  async remember(id: string, sentAt: number, now = this.now()): Promise<void> {
+    const acceptedUntil = sentAt + this.maxAgeMs;
+    await this.store().set(this.key(id), sentAt, Math.max(1, acceptedUntil - now) + 1_000);
+  }
+
+  private store(): ReplayStore {
+    if (!this.o.store) throw new WhaleError('ERR_INVALID_OPTION', 'options.store: this ReplayGuard keeps ids in memory (check), it has no store', { field: 'options.store' });
+    return this.o.store();
+  }
+
+  private key(id: string): string {
+    return `fed-seen:${this.o.scope ?? 'default'}:${id}`;
+  }
+
+  private sweep(t: number): void {
+    // Map keeps insertion order, which is close to send-time order: stop at the first fresh entry.
+    for (const [id, ts] of this.seen) {
+      if (ts >= t - this.maxAgeMs && this.seen.size < this.maxEntries) break;
+      this.seen.delete(id);
+      if (ts > this.floor) this.floor = ts;
+    }
+  }
+}
+
+function option(v: number, name: string, what: string, ok: (v: number) => boolean): number {
+  if (!(typeof v === 'number' && Number.isFinite(v) && ok(v))) {
+    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be ${what}, got ${String(v)}`, { field: `options.${name}` });
+  }
+  return v;
 }

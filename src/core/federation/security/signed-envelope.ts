@@ -7,13 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { WhaleError, type WhaleErrorCode } from '../../base/errors.js';
+import { WhaleError, type WhaleErrorCode } from '../../../common/errors.js';
 import type { Envelope } from '../../../transport/envelope.js';
 import type { AccessControl, Permission, Scope } from './access-control.js';
 import { SecurityAudit, type RejectionReason } from './audit.js';
 import { canonicalJson } from './canonical-json.js';
 import { verifySignature, type Identity } from './identity.js';
-import { ReplayGuard } from './replay-guard.js';
+import { ReplayGuard, type ReplayVerdict } from './replay-guard.js';
 
 export const SIG_HEADERS = { signer: 'x-whale-signer', nonce: 'x-whale-nonce', round: 'x-whale-round', signature: 'x-whale-signature' } as const;
 
@@ -69,7 +69,9 @@ export class MessageGuard {
     opts: { audit?: SecurityAudit; replay?: ReplayGuard; windowMs?: number } = {},
   ) {
     this.audit = opts.audit ?? new SecurityAudit();
-    this.replay = opts.replay ?? new ReplayGuard(opts.windowMs);
+    const windowMs = opts.windowMs ?? 5 * 60_000;
+    // Symmetric window: a timestamp up to windowMs old or ahead is fresh.
+    this.replay = opts.replay ?? new ReplayGuard({ maxAgeMs: windowMs, maxSkewMs: windowMs });
   }
 
   /** Returns the verified signer, or throws the typed error (counted and audited). */
@@ -97,12 +99,20 @@ export class MessageGuard {
       if (req.round !== undefined && bound !== String(req.round)) return fail('wrong-round', `signed for round ${bound ?? 'none'}, expected ${req.round}`);
     }
     const fresh = this.replay.check(`${signer}/${nonce}`, e.timestamp);
-    if (fresh !== 'ok') return fail(fresh, fresh === 'replay' ? `nonce already seen` : `timestamp outside the ${this.replay.windowMs} ms window`);
+    if (fresh !== 'ok') return fail(REJECTION[fresh], freshnessDetail(fresh, this.replay));
     if (req.permission && !this.acl.can(signer, req.permission, req)) {
       return fail('forbidden', `'${signer}' may not ${req.permission}${req.federation ? ` in federation '${req.federation}'` : ''}${req.model ? ` on model '${req.model}'` : ''}`);
     }
     return signer;
   }
+}
+
+/** The audit's reasons for the replay guard's verdicts. */
+const REJECTION: Record<Exclude<ReplayVerdict, 'ok'>, RejectionReason> = { replayed: 'replay', 'too-old': 'stale', 'from-the-future': 'stale' };
+
+function freshnessDetail(verdict: Exclude<ReplayVerdict, 'ok'>, g: ReplayGuard): string {
+  if (verdict === 'replayed') return 'nonce already seen';
+  return g.maxAgeMs === g.maxSkewMs ? `timestamp outside the ${g.maxAgeMs} ms window` : `timestamp ${verdict === 'too-old' ? `older than ${g.maxAgeMs} ms` : `more than ${g.maxSkewMs} ms ahead`}`;
 }
 
 /** A node signs for its own id and for its components' sources (`id/part`). */

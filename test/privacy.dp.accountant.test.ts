@@ -104,3 +104,36 @@ describe('RDP of the sampled Gaussian mechanism', () => {
     await expectWhaleError(() => noiseMultiplierFor({ sampleRate: 0.1, steps: 10, targetEpsilon: -1, delta: 1e-5 }), 'ERR_INVALID_ARG', 'targetEpsilon');
   });
 });
+
+describe('RDP accountant cost does not grow with the noise (hardening round 2, item 15)', () => {
+  it('bounds a fractional order by the chord of its integer neighbours when the series converges too slowly', () => {
+    // q = 1/2 and σ = 100: the fractional series needs ~10^6 terms; the chord bound is used instead.
+    const q = 0.5, sigma = 100;
+    for (const alpha of [1.5, 2.5, 7.3]) {
+      const [rdp] = computeRdp({ sampleRate: q, noiseMultiplier: sigma, steps: 1 }, [alpha]);
+      const exact = rdpByQuadrature(q, sigma, alpha);
+      expect(rdp!).toBeGreaterThanOrEqual(exact * (1 - 1e-6)); // an upper bound: ε stays valid
+      expect(rdp!).toBeLessThan(exact * 1.5 + 1e-12); // and a close one
+    }
+  });
+
+  it('answers for σ up to 1e6 at q = 0.5 (it took 48 s and then failed) with ε falling as σ grows', () => {
+    let last = Infinity;
+    for (const sigma of [10, 100, 1000, 1e6]) {
+      const { epsilon } = epsilonFor({ sampleRate: 0.5, noiseMultiplier: sigma, steps: 100 }, 1e-5);
+      expect(Number.isFinite(epsilon)).toBe(true);
+      expect(epsilon).toBeLessThanOrEqual(last);
+      last = epsilon;
+    }
+  });
+
+  it('ends the σ search for a huge target ε (it never finished) with a σ that meets it', () => {
+    const sigma = noiseMultiplierFor({ sampleRate: 0.5, steps: 100, targetEpsilon: 1e300, delta: 1e-5 });
+    expect(sigma).toBeGreaterThan(0);
+    expect(epsilonFor({ sampleRate: 0.5, noiseMultiplier: sigma, steps: 100 }, 1e-5).epsilon).toBeLessThanOrEqual(1e300);
+  });
+
+  it('refuses orders beyond 10000 at once', async () => {
+    await expectWhaleError(() => computeRdp({ sampleRate: 0.1, noiseMultiplier: 1, steps: 1 }, [1e9]), 'ERR_INVALID_ARG', 'orders[0]');
+  });
+});

@@ -79,7 +79,7 @@ describe('MemoryAllocator', () => {
 
 describe('LoadBalancer', () => {
   it('least-loaded spreads evenly and respects free memory', () => {
-    const lb = new LoadBalancer('least-loaded');
+    const lb = new LoadBalancer({ policy: 'least-loaded' });
     const p = lb.distributeLoad(
       [{ id: 'm1', memoryBytes: 60 }, { id: 'm2', memoryBytes: 60 }, { id: 'm3' }, { id: 'huge', memoryBytes: 1000 }],
       [{ id: 'gpu0', load: 0, freeBytes: 100 }, { id: 'gpu1', load: 0.5, freeBytes: 100 }],
@@ -91,14 +91,14 @@ describe('LoadBalancer', () => {
   it('power-of-two choices keeps the maximum load near the mean over many requests', () => {
     const targets = Array.from({ length: 16 }, (_, i) => ({ id: `n${i}`, load: 0, freeBytes: Infinity }));
     const tasks = Array.from({ length: 1600 }, (_, i) => ({ id: `r${i}` }));
-    const p2 = new LoadBalancer('power-of-two', 42).distributeLoad(tasks, targets);
+    const p2 = new LoadBalancer({ policy: 'power-of-two', seed: 42 }).distributeLoad(tasks, targets);
     const loads = Object.values(p2.loads);
     expect(Math.max(...loads)).toBeLessThanOrEqual(100 + 6); // mean 100; random placement would be ~ +25
     const r = rng(3);
     const random: number[] = new Array(16).fill(0);
     for (let i = 0; i < 1600; i++) random[Math.floor(r.uniform() * 16)]!++;
     expect(Math.max(...loads)).toBeLessThan(Math.max(...random));
-    expect(() => new LoadBalancer('least-loaded').distributeLoad([], [])).toThrow(/targets/);
+    expect(() => new LoadBalancer({ policy: 'least-loaded' }).distributeLoad([], [])).toThrow(/targets/);
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { isWhaleError } from '../src/common/errors.js';
-import { LoadBalancer } from '../src/core/federation/routing/load-balancer.js';
+import { LoadBalancer } from '../src/core/resource-management/optimizer/load-balancer.js';
 import { SeededRandom } from '../src/core/base/random.js';
 import { RouteOptimizer, type RouteDecision, type RouteOptimizerOptions } from '../src/core/federation/routing/route-optimizer.js';
 import type { RouteContext } from '../src/core/federation/routing/features.js';
@@ -133,9 +133,9 @@ describe('LoadBalancer', () => {
     expect(lb.pick('m', (r) => r === 'm-0')).toBe('m-0');
   });
 
-  it('distributeLoad spreads requests evenly across replicas', () => {
+  it('distributeRequests spreads requests evenly across replicas', () => {
     const lb = new LoadBalancer({ replicas: { m: ['r0', 'r1', 'r2', 'r3'] } });
-    const got = lb.distributeLoad('m', 400);
+    const got = lb.distributeRequests('m', 400);
     const counts = ['r0', 'r1', 'r2', 'r3'].map((r) => lb.outstanding(r));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(400);
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(2);

@@ -8,7 +8,7 @@ export { ModelUsage, type ModelUsageFigures } from './monitor/model-usage.js';
 export { ResourceMonitor, flatten, type MetricPublisher, type ModelMetrics, type MonitorTick } from './monitor/resource-monitor.js';
 export { createSystemSampler, sampleGpus, type GpuSample, type Sampler, type SystemSample } from './monitor/system-sampler.js';
 export { ThresholdManager, type Severity as ResourceSeverity, type ThresholdRule as ResourceThresholdRule, type ThresholdTransition } from './monitor/threshold-manager.js';
-export { LoadBalancer, type BalancingPolicy, type LoadTarget, type LoadTask, type Placement } from './optimizer/load-balancer.js';
+export { LoadBalancer, type LoadBalancerOptions, type BalancingPolicy, type LoadTarget, type LoadTask, type Placement } from './optimizer/load-balancer.js';
 export { ResourceOptimizer, type OptimizerContext, type Proposal, type ProposalKind } from './optimizer/resource-optimizer.js';
 export { QuotaManager, type Permit, type QuotaScope, type RateLimit, type ResourceQuota } from './quota/quota-manager.js';
 export { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';

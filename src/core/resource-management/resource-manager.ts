@@ -6,8 +6,8 @@
  * admit() and runBatch() are the request path: quotas and batch-buffer memory
  * at admission, CPU slot and GPU kernel time around execution.
  */
-import { WhaleError } from '../base/errors.js';
-import type { Logger } from '../base/logger.js';
+import { WhaleError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
 import type { ResourceAware } from '../base/resource-aware.js';
 import { CpuAllocator } from './allocator/cpu-allocator.js';
 import { GpuAllocator, type GpuDevice } from './allocator/gpu-allocator.js';
@@ -55,7 +55,7 @@ export class ResourceManager {
   readonly alerts: AlertGenerator;
   readonly usage: ModelUsage;
   readonly monitor: ResourceMonitor;
-  readonly balancer = new LoadBalancer('least-loaded');
+  readonly balancer = new LoadBalancer({ policy: 'least-loaded' });
   readonly optimizer: ResourceOptimizer;
   private readonly models = new Map<string, Registered>();
   private proposals: Proposal[] = [];

@@ -24,7 +24,7 @@ import type { Subscription } from '../../transport/bus.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 import { subscribeFeedback } from '../../core/federation/routing/feedback-topic.js';
 import { qualityRoutes } from './routing-routes.js';
-import { LoadBalancer } from '../../core/federation/routing/load-balancer.js';
+import { LoadBalancer } from '../../core/resource-management/optimizer/load-balancer.js';
 import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
 import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
 import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from '../../core/federation/routing/routing-config.js';

@@ -1,7 +1,5 @@
 export { RouteOptimizer, type BanditOptions, type DecisionReason, type RewardWeights, type RouteArm, type RouteDecision, type RouteOptimizerOptions, type TaskRouting } from './route-optimizer.js';
 export { RequestDispatcher, type RequestDispatcherOptions } from './request-dispatcher.js';
-// resource-management exports its own LoadBalancer (devices); this one balances model replicas.
-export { LoadBalancer as ReplicaLoadBalancer, type LoadBalancerOptions as ReplicaLoadBalancerOptions } from './load-balancer.js';
 export { featurize, featureDim, type RouteContext } from './features.js';
 export { LinearArm } from './linear-arm.js';
 export { FEEDBACK_TOPIC, FEEDBACK_MESSAGE, FEEDBACK_GROUP, publishFeedback, subscribeFeedback } from './feedback-topic.js';

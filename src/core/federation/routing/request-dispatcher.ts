@@ -8,12 +8,12 @@
  * when the decision asked for one. Feedback on a routed request becomes the
  * arm's quality reward.
  */
-import { isWhaleError } from '../../base/errors.js';
-import { silentLogger, type Logger } from '../../base/logger.js';
+import { isWhaleError } from '../../../common/errors.js';
+import { silentLogger, type Logger } from '../../../common/logger.js';
 import type { InferenceRequest, InferenceResult, PipelineRoute, PipelineRouter } from '../../processing/processing-pipeline.js';
 import type { QualityPerformanceMetrics } from '../../quality/metrics/performance-metrics.js';
 import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
-import type { LoadBalancer } from './load-balancer.js';
+import type { LoadBalancer } from '../../resource-management/optimizer/load-balancer.js';
 import type { RouteDecision, RouteOptimizer } from './route-optimizer.js';
 
 export interface RequestDispatcherOptions {

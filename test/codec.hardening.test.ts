@@ -114,6 +114,7 @@ describe('blobs the encoder could never write are ERR_CORRUPT, checksum or not',
     ['a NaN f32 value', () => forged(encodeTensor(f32, { codec: 'f32' }), 24 + 8, bits(NaN))],
     ['an Infinite fp16 value', () => forged(encodeTensor(f32, { codec: 'fp16' }), 24 + 2, [0x00, 0x7c])],
     ['a NaN bf16 value', () => forged(encodeTensor(f32, { codec: 'bf16' }), 24 + 4, [0xc1, 0x7f])],
+    ['an int4 scale whose 7 multiple overflows (5e37 decoded levels of +-7 to Infinity)', () => forged(encodeTensor(normals(64, 47), { codec: 'int4', blockSize: 64 }), 24, bits(5e37))],
     ['a nonzero int4 padding nibble', () => forged(encodeTensor(new Float32Array(33), { codec: 'int4', blockSize: 32 }), 24 + 8 + 16, [0x10])],
   ])('%s', async (_, make) => {
     const blob = make();

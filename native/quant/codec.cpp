@@ -117,7 +117,8 @@ bool any_of_range(size_t count, bool parallel, Pred pred) {
 }
 
 // Scales and values must be ones the encoder can write: finite, scales >= 0
-// (and small enough that 127 * scale is finite for int8), no int8 -128, no
+// (and small enough that 127 * scale, or 7 * scale for int4, is finite: the
+// encoder's scales are at most absmax / 127 and absmax / 7.5), no int8 -128, no
 // int4 level -8 where -8 * scale overflows, no fp16/bf16/f32 NaN or Infinity.
 void check_values(const BlobInfo& info, const uint8_t* body, bool parallel) {
   const size_t n = static_cast<size_t>(info.length);
@@ -141,7 +142,7 @@ void check_values(const BlobInfo& info, const uint8_t* body, bool parallel) {
   const uint8_t* payload = body + blocks * 4;
   auto bad_scale = [&](size_t b) {
     const float s = get<float>(body + 4 * b);
-    return (float_bits(s) >> 31) != 0 || !std::isfinite(s) || (int8 && std::isinf(s * 127.f));
+    return (float_bits(s) >> 31) != 0 || !std::isfinite(s) || std::isinf(s * (int8 ? 127.f : 7.f));
   };
   if (any_of_range(blocks, parallel, bad_scale)) corrupt("a negative, NaN or out-of-range scale");
   if (int8) {

@@ -53,4 +53,15 @@ describe('TopKCompressor', () => {
     expect(c.residual('z')).toBeUndefined();
     await expectWhaleError(() => TopKCompressor.decompress({ indices: new Uint32Array([5]), values: new Float32Array([1]), length: 3 }), 'ERR_CORRUPT');
   });
+
+  it('never emits Infinity when a residual plus an update overflows float32 (hardening round 2, item 19)', async () => {
+    const c = new TopKCompressor({ k: 1 });
+    const big = new Float32Array([3e38, 3e38]);
+    const first = c.compress('s', big);
+    expect(Array.from(first.values).every(Number.isFinite)).toBe(true);
+    const before = c.residual('s')!;
+    const e = await expectWhaleError(() => c.compress('s', big), 'ERR_NON_FINITE', 'update[1]');
+    expect(e.message).toMatch(/overflows float32/);
+    expect(Array.from(c.residual('s')!)).toEqual(Array.from(before)); // all or nothing
+  });
 });

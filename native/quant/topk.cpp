@@ -11,9 +11,14 @@ namespace whale::quant {
 
 size_t topk_feedback(const float* update, float* residual, size_t n, size_t k, uint32_t* indices, float* values) {
   if (n > UINT32_MAX) throw EngineError(kErrInvalidArg, "update: top-k supports at most 2^32 - 1 values");
+  // Checked before the residual changes, so a refused update leaves the stream as it was.
   for (size_t j = 0; j < n; ++j) {
     if (!std::isfinite(update[j])) {
       throw EngineError(kErrNonFinite, "update[" + std::to_string(j) + "]: NaN or Infinity");
+    }
+    if (!std::isfinite(residual[j] + update[j])) {
+      throw EngineError(kErrNonFinite, "update[" + std::to_string(j) + "]: added to the residual the stream carries, " +
+                                           "it overflows float32; reset() the stream");
     }
   }
   k = std::min(k, n);

@@ -6,10 +6,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { WhaleError, type WhaleErrorCode } from '../core/base/errors.js';
-import type { Logger } from '../core/base/logger.js';
+import { WhaleError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
+import { HttpError, readJson, sendError, sendJson } from '../transport/http-json.js';
 import { fromNamedTensors, parseInferRequest, toNamedTensors } from './v2-tensors.js';
 
 /**
@@ -30,27 +31,6 @@ export interface HttpServerOptions {
   isReady: () => boolean;
   /** Tried in order before the V2 routes. */
   handlers?: HttpRouteHandler[];
-}
-
-const STATUS: Partial<Record<WhaleErrorCode, number>> = {
-  ERR_INVALID_ARG: 400,
-  ERR_SHAPE_MISMATCH: 400,
-  ERR_NON_FINITE: 400,
-  ERR_MODEL_NOT_FOUND: 404,
-  ERR_PAYLOAD_TOO_LARGE: 413,
-  ERR_MODEL_NOT_READY: 503,
-  ERR_OVERLOADED: 503,
-  ERR_QUOTA_EXCEEDED: 429,
-  ERR_SHUTTING_DOWN: 503,
-  ERR_CANCELLED: 499 as number,
-  ERR_DEADLINE_EXCEEDED: 504,
-  ERR_TIMEOUT: 504,
-};
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
 }
 
 export class InferenceHttpServer {
@@ -99,16 +79,10 @@ export class InferenceHttpServer {
         if (await h(req, res, url)) return;
       }
       const { status, body } = await this.route(req);
-      send(res, status, body);
+      sendJson(res, status, body);
     } catch (err) {
-      const { status, body } = errorBody(err);
+      const status = sendError(res, err);
       if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { url: req.url, error: (err as Error).message });
-      if (!res.headersSent) {
-        if (status === 413) res.setHeader('connection', 'close');
-        const retryAfterMs = err instanceof WhaleError ? Number(err.details.retryAfterMs) : NaN;
-        if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) res.setHeader('retry-after', String(Math.ceil(retryAfterMs / 1000)));
-        send(res, status, body);
-      }
     } finally {
       if (--this.inFlight === 0) this.idle?.();
     }
@@ -210,47 +184,4 @@ function optionalParam(params: Record<string, unknown>, key: string, type: 'stri
     throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
   }
   return { [as]: v };
-}
-
-function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
-    return Promise.reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body (${declared} bytes) exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > maxBytes) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(new WhaleError('ERR_INVALID_ARG', `body: not valid JSON (${(err as Error).message})`, { field: 'body' }));
-      }
-    });
-    req.once('error', reject);
-  });
-}
-
-function errorBody(err: unknown): { status: number; body: { error: string; code?: string } } {
-  if (err instanceof HttpError) return { status: err.status, body: { error: err.message } };
-  if (err instanceof WhaleError) return { status: STATUS[err.code] ?? 500, body: { error: err.message, code: err.code } };
-  return { status: 500, body: { error: `internal error: ${(err as Error)?.message ?? String(err)}` } };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

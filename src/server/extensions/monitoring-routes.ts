@@ -5,7 +5,7 @@
  */
 import type { HealthChecker, HealthReport } from '../../core/monitoring/health/health-checker.js';
 import type { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
-import { sendJson } from '../../core/monitoring/visualization/dashboard-generator.js';
+import { sendJson } from '../../transport/http-json.js';
 import type { HttpRouteHandler } from '../http-server.js';
 
 export interface MonitoringRoutesOptions {

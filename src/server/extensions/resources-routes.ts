@@ -5,31 +5,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { WhaleError, isWhaleError } from '../../common/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import type { ResourceManager } from '../../core/resource-management/resource-manager.js';
+import { readJson, sendError, sendJson } from '../../transport/http-json.js';
 
 const MAX_BODY = 64 * 1024;
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new WhaleError('ERR_PAYLOAD_TOO_LARGE', `body: more than ${MAX_BODY} bytes`, { field: 'body' });
-    chunks.push(c as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new WhaleError('ERR_INVALID_ARG', 'body: not valid JSON', { field: 'body' });
-  }
-}
+/** Snapshots change every second: never cached. */
+const NO_STORE = { 'cache-control': 'no-store' };
 
 function num(o: Record<string, unknown>, k: string, fallback: number): number {
   const v = o[k];
@@ -41,7 +23,7 @@ function num(o: Record<string, unknown>, k: string, fallback: number): number {
 export function resourceRoutes(manager: ResourceManager) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     if (url.pathname === '/v1/resources' && req.method === 'GET') {
-      send(res, 200, await manager.snapshot());
+      sendJson(res, 200, await manager.snapshot(), NO_STORE);
       return true;
     }
     const m = /^\/v1\/resources\/quotas\/([^/]+)$/.exec(url.pathname);
@@ -49,7 +31,7 @@ export function resourceRoutes(manager: ResourceManager) {
     const model = decodeURIComponent(m[1]!);
     try {
       if (!manager.modelNames().includes(model)) throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${model}'`, { field: 'model' });
-      const body = await readJson(req);
+      const body = await readJson(req, MAX_BODY);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WhaleError('ERR_INVALID_ARG', 'body: expected an object', { field: 'body' });
       const b = body as Record<string, unknown>;
       const cur = manager.quotas.getQuota(model)!;
@@ -57,10 +39,9 @@ export function resourceRoutes(manager: ResourceManager) {
       const limit = { ...manager.quotas.getRateLimit('model', model) };
       for (const k of ['requestsPerSecond', 'burst', 'maxConcurrent'] as const) if (b[k] !== undefined) limit[k] = num(b, k, 0);
       manager.quotas.setRateLimit('model', model, limit);
-      send(res, 200, { model, quota, rateLimit: manager.quotas.getRateLimit('model', model) ?? null });
+      sendJson(res, 200, { model, quota, rateLimit: manager.quotas.getRateLimit('model', model) ?? null }, NO_STORE);
     } catch (err) {
-      const status = isWhaleError(err, 'ERR_MODEL_NOT_FOUND') ? 404 : isWhaleError(err, 'ERR_PAYLOAD_TOO_LARGE') ? 413 : isWhaleError(err) ? 400 : 500;
-      send(res, status, { error: (err as Error).message, ...(isWhaleError(err) ? { code: err.code } : {}) });
+      sendError(res, err, NO_STORE);
     }
     return true;
   };

@@ -11,11 +11,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { WhaleError, type WhaleErrorCode } from '../../common/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processing/processing-pipeline.js';
 import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
 import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
+import { readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../v2-tensors.js';
 import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
@@ -30,20 +31,6 @@ export interface QualityRoutesContext {
   accepting: () => boolean;
 }
 
-const STATUS: Partial<Record<WhaleErrorCode, number>> = {
-  ERR_INVALID_ARG: 400,
-  ERR_SHAPE_MISMATCH: 400,
-  ERR_NON_FINITE: 400,
-  ERR_NOT_FOUND: 404,
-  ERR_MODEL_NOT_FOUND: 404,
-  ERR_PAYLOAD_TOO_LARGE: 413,
-  ERR_MODEL_NOT_READY: 503,
-  ERR_OVERLOADED: 503,
-  ERR_SHUTTING_DOWN: 503,
-  ERR_DEADLINE_EXCEEDED: 504,
-  ERR_TIMEOUT: 504,
-};
-
 export function qualityRoutes(c: QualityRoutesContext) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const parts = url.pathname.split('/').filter(Boolean);
@@ -54,26 +41,25 @@ export function qualityRoutes(c: QualityRoutesContext) {
     if (!known) return false;
     try {
       if (parts[1] === 'routing') {
-        if (method !== 'GET') return send(res, 405, { error: `${url.pathname} accepts GET` });
+        if (method !== 'GET') return sendJson(res, 405, { error: `${url.pathname} accepts GET` });
         const tasks = c.optimizer.taskNames().map((t) => c.optimizer.stats(t));
-        return send(res, 200, { tasks, quality: c.monitor.latest() });
+        return sendJson(res, 200, { tasks, quality: c.monitor.latest() });
       }
-      if (method !== 'POST') return send(res, 405, { error: `${url.pathname} accepts POST` });
+      if (method !== 'POST') return sendJson(res, 405, { error: `${url.pathname} accepts POST` });
       if (!c.accepting()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
       const body = await readJson(req, c.maxBodyBytes);
       if (parts[1] === 'feedback') {
         const f = c.analyzer.submitFeedback(body);
-        return send(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });
+        return sendJson(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });
       }
       if (parts[1] === 'evaluate') {
         const b = (body ?? {}) as { response?: unknown; context?: never; requirements?: never };
         if (typeof body !== 'object' || body === null || !('response' in b)) throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
-        return send(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
+        return sendJson(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
       }
-      return send(res, 200, await infer(c, req, decodeURIComponent(parts[2]!), body));
+      return sendJson(res, 200, await infer(c, req, decodeURIComponent(parts[2]!), body));
     } catch (err) {
-      const e = err instanceof WhaleError ? err : new WhaleError('ERR_NATIVE', (err as Error)?.message ?? String(err));
-      if (!res.headersSent) send(res, STATUS[e.code] ?? 500, { error: e.message, code: e.code, ...(e.field ? { field: e.field } : {}) });
+      sendError(res, err);
       return true;
     }
   };
@@ -115,34 +101,4 @@ function param(params: Record<string, unknown>, key: string, type: 'string' | 'n
     throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
   }
   return { [as]: v };
-}
-
-function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
-      } else chunks.push(chunk);
-    });
-    req.once('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch (err) {
-        reject(new WhaleError('ERR_INVALID_ARG', `body: not valid JSON (${(err as Error).message})`, { field: 'body' }));
-      }
-    });
-    req.once('error', reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): true {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-  return true;
 }

@@ -9,8 +9,9 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { packageRoot } from '../../../native/loader.js';
+import { sendError, sendJson } from '../../../transport/http-json.js';
 import type { MetricHistory, Resolution } from '../history/metric-history.js';
 import type { Monitor } from '../monitor.js';
 import type { AlertManager } from './alert-manager.js';
@@ -119,8 +120,7 @@ export class DashboardGenerator {
       if (!series) throw new WhaleError('ERR_INVALID_ARG', 'series: the query parameter is required', { field: 'series' });
       sendJson(res, 200, { series, rows: await this.o.history.query(series, from, to, resolution), alerts: await this.o.history.alerts(from, 100) });
     } catch (err) {
-      const e = err as WhaleError;
-      sendJson(res, e.code === 'ERR_INVALID_ARG' ? 400 : 500, { error: e.message, ...(e.code ? { code: e.code } : {}) });
+      sendError(res, err);
     }
   }
 
@@ -128,12 +128,6 @@ export class DashboardGenerator {
     res.writeHead(200, { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': cache });
     res.end(body);
   }
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
 
 function escapeHtml(s: string): string {

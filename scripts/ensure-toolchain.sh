@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need when it is missing (Debian; root or sudo):
 # cmake + g++ for the addon, redis-server for the cache tests, librdkafka-dev for the
-# mock Kafka cluster the transport tests run against, chromium for the dashboard's browser test.
+# mock Kafka cluster the transport tests run against, chromium for the dashboard's browser test,
+# clang-format for the C++ format check of npm run lint.
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "whale: installing ${missing[*]}"
 SUDO=""

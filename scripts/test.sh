@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command (npm test): builds what is stale, runs the native unit
+# The test command (npm test): lints (npm run lint), builds what is stale, runs the native unit
 # tests (ctest) and the vitest suite. Adds test/gpu/ when a CUDA device is usable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-toolchain.sh
+# eslint (with the layer boundaries of src/), prettier --check, clang-format --check: a few seconds.
+npm run --silent lint
 npm run --silent build:ts
 npm run --silent build:native >/tmp/whale-build-native.log 2>&1 || {
   cat /tmp/whale-build-native.log

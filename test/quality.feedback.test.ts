@@ -1,9 +1,11 @@
 // FeedbackAnalyzer: validation, joins with the routed request, intervals, drop detection; QualityOptimizer proposals; the latency sketch.
 import { describe, expect, it } from 'vitest';
 
-import { isWhaleError } from '../src/core/base/errors.js';
+import { isWhaleError } from '../src/common/errors.js';
+import { PerformanceMetrics } from '../src/core/monitoring/metrics/performance-metrics.js';
+import { WhaleMetrics } from '../src/core/monitoring/metrics/whale-metrics.js';
 import { LogSketch } from '../src/core/quality/metrics/log-sketch.js';
-import { QualityPerformanceMetrics } from '../src/core/quality/metrics/performance-metrics.js';
+import { PerformanceWindows } from '../src/core/quality/metrics/performance-windows.js';
 import { FeedbackAnalyzer, type QualityDrop } from '../src/core/quality/optimization/feedback-analyzer.js';
 import { QualityOptimizer } from '../src/core/quality/optimization/quality-optimizer.js';
 import { proportionDropP, wilson } from '../src/core/quality/optimization/stats.js';
@@ -156,7 +158,7 @@ describe('performance windows', () => {
 
   it('rolling windows per model, version and level; old slots expire', () => {
     const c = clock(0);
-    const m = new QualityPerformanceMetrics({ windowMs: 1000, slots: 10, now: c.now });
+    const m = new PerformanceWindows({ windowMs: 1000, slots: 10, now: c.now });
     for (let i = 0; i < 100; i++) m.recordPerformanceMetrics('cnn', i < 90 ? 1 : 0, 0.01 + i / 10_000, { cpu: 0.5 }, { version: '1', level: 'normal' });
     m.recordPerformanceMetrics('cnn', 1, 0.5, {}, { version: '2', level: 'deep' });
     const v1 = m.summary('cnn', { version: '1' });
@@ -169,5 +171,15 @@ describe('performance windows', () => {
     c.t = 2500;
     expect(m.summary('cnn').samples).toBe(0);
     expect(() => m.recordPerformanceMetrics('cnn', 2, 0.1)).toThrow(/accuracy/);
+  });
+
+  it("forwards the records with a known accuracy to monitoring's PerformanceMetrics", () => {
+    const pm = new PerformanceMetrics({ metrics: new WhaleMetrics({ processMetrics: false }) });
+    const m = new PerformanceWindows({ sink: pm });
+    m.recordPerformanceMetrics('cnn', 0.75, 0.02, { cpu: 0.5 });
+    m.recordPerformanceMetrics('cnn', NaN, 0.04);
+    expect(m.summary('cnn').samples).toBe(2);
+    const [s] = pm.collectMetrics('cnn');
+    expect(s).toMatchObject({ records: 1, meanAccuracy: 0.75, meanLatency: 0.02, last: { resourceUsage: { cpu: 0.5 } } });
   });
 });

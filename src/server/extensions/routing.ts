@@ -15,7 +15,7 @@ import type { ModelInterface } from '../../core/base/model.js';
 import type { NamedTensors } from '../../core/base/tensor.js';
 import { EmbeddingSimilarity } from '../../core/quality/evaluation/embedding.js';
 import { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
-import { QualityPerformanceMetrics } from '../../core/quality/metrics/performance-metrics.js';
+import { PerformanceWindows } from '../../core/quality/metrics/performance-windows.js';
 import { FeedbackAnalyzer, type QualityDrop } from '../../core/quality/optimization/feedback-analyzer.js';
 import { QualityOptimizer, type QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
 import { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
@@ -31,7 +31,7 @@ import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from '../..
 
 export interface QualityRoutingParts {
   analyzer: FeedbackAnalyzer;
-  metrics: QualityPerformanceMetrics;
+  metrics: PerformanceWindows;
   optimizer: RouteOptimizer;
   balancer: LoadBalancer;
   dispatcher: RequestDispatcher;
@@ -66,7 +66,7 @@ export class QualityRoutingExtension implements ServerExtension {
     const c = this.config;
     this.server = server;
     const analyzer = new FeedbackAnalyzer(c.feedback ?? {});
-    const metrics = new QualityPerformanceMetrics();
+    const metrics = new PerformanceWindows();
     const tasks = this.tasks(server);
     const optimizer = new RouteOptimizer({ tasks, bandit: c.bandit ?? {}, reward: c.reward ?? {}, seed: c.bandit?.seed ?? 1 });
     const balancer = new LoadBalancer({ replicas: c.replicas ?? {} });

@@ -11,7 +11,7 @@
 import { isWhaleError } from '../../../common/errors.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 import type { InferenceRequest, InferenceResult, PipelineRoute, PipelineRouter } from '../../processing/processing-pipeline.js';
-import type { QualityPerformanceMetrics } from '../../quality/metrics/performance-metrics.js';
+import type { PerformanceWindows } from '../../quality/metrics/performance-windows.js';
 import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
 import type { LoadBalancer } from '../../resource-management/optimizer/load-balancer.js';
 import type { RouteDecision, RouteOptimizer } from './route-optimizer.js';
@@ -23,7 +23,7 @@ export interface RequestDispatcherOptions {
   isHosted: (name: string) => boolean;
   isReady: (name: string) => boolean;
   analyzer?: FeedbackAnalyzer;
-  metrics?: QualityPerformanceMetrics;
+  metrics?: PerformanceWindows;
   /** Runs a request as asked (the pipeline's processRequest), for dispatchRequest and shadow copies. */
   process?: (req: InferenceRequest) => Promise<InferenceResult>;
   logger?: Logger;

@@ -1,9 +1,9 @@
 export { LogSketch } from './log-sketch.js';
 export { RollingWindow, type WindowFigures } from './rolling-window.js';
 export {
-  QualityPerformanceMetrics,
+  PerformanceWindows,
   type SeriesKey,
   type PerformanceSink,
-  type QualityPerformanceSummary,
-  type QualityPerformanceMetricsOptions,
-} from './performance-metrics.js';
+  type PerformanceWindowSummary,
+  type PerformanceWindowsOptions,
+} from './performance-windows.js';

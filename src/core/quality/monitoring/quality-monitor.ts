@@ -8,7 +8,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 
-import type { QualityPerformanceMetrics } from '../metrics/performance-metrics.js';
+import type { PerformanceWindows } from '../metrics/performance-windows.js';
 import type { FeedbackAnalyzer } from '../optimization/feedback-analyzer.js';
 
 export interface QualityPoint {
@@ -29,7 +29,7 @@ export interface QualityPoint {
 
 export interface QualityMonitorOptions {
   analyzer: FeedbackAnalyzer;
-  metrics?: QualityPerformanceMetrics;
+  metrics?: PerformanceWindows;
   /** Points kept per series (default 360). */
   points?: number;
   now?: () => number;

@@ -1,12 +1,14 @@
 /**
- * Quality-side performance metrics: recordPerformanceMetrics(modelId,
+ * PerformanceWindows: the recent performance of served requests, for quality
+ * decisions (routing, the quality monitor). recordPerformanceMetrics(modelId,
  * accuracy, latency, resourceUsage) keeps a rolling window per model, version
  * and pipeline level (latency percentiles from a mergeable LogSketch, mean
  * accuracy, mean resource figures). summary() merges the windows that match a
- * model (optionally one version and/or level). A sink (e.g. the monitoring
- * layer's PerformanceMetrics) receives every record as well.
+ * model (optionally one version and/or level). It exports nothing itself: a
+ * sink (monitoring's PerformanceMetrics, which records to Prometheus and
+ * keeps the per-model history) receives every record with a known accuracy.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { RollingWindow } from './rolling-window.js';
 
 /** Any object with the seed's recording method: records are forwarded to it. */
@@ -19,7 +21,7 @@ export interface SeriesKey {
   level?: string;
 }
 
-export interface QualityPerformanceSummary {
+export interface PerformanceWindowSummary {
   modelId: string;
   version: string | undefined;
   level: string | undefined;
@@ -31,7 +33,7 @@ export interface QualityPerformanceSummary {
   resources: Record<string, number>;
 }
 
-export interface QualityPerformanceMetricsOptions {
+export interface PerformanceWindowsOptions {
   /** Window length (default 5 min) and the slots it is cut into (default 10). */
   windowMs?: number;
   slots?: number;
@@ -45,7 +47,7 @@ export interface QualityPerformanceMetricsOptions {
 
 const SEP = '\u0000';
 
-export class QualityPerformanceMetrics {
+export class PerformanceWindows {
   private readonly series = new Map<string, RollingWindow>();
   private readonly windowMs: number;
   private readonly slots: number;
@@ -53,7 +55,7 @@ export class QualityPerformanceMetrics {
   private readonly now: () => number;
   private readonly maxSeries: number;
 
-  constructor(private readonly o: QualityPerformanceMetricsOptions = {}) {
+  constructor(private readonly o: PerformanceWindowsOptions = {}) {
     this.windowMs = positive(o.windowMs ?? 300_000, 'windowMs');
     this.slots = positiveInt(o.slots ?? 10, 'slots');
     this.accuracy = o.relativeAccuracy ?? 0.01;
@@ -85,7 +87,7 @@ export class QualityPerformanceMetrics {
   }
 
   /** The window's figures for a model, merged over its versions/levels unless they are given. */
-  summary(modelId: string, key: SeriesKey = {}): QualityPerformanceSummary {
+  summary(modelId: string, key: SeriesKey = {}): PerformanceWindowSummary {
     const now = this.now();
     let samples = 0;
     let accSum = 0;
@@ -124,8 +126,8 @@ export class QualityPerformanceMetrics {
   }
 
   /** Every model/version/level series with data in the window. */
-  collectMetrics(): QualityPerformanceSummary[] {
-    const out: QualityPerformanceSummary[] = [];
+  collectMetrics(): PerformanceWindowSummary[] {
+    const out: PerformanceWindowSummary[] = [];
     for (const id of this.series.keys()) {
       const [m, v, l] = id.split(SEP) as [string, string, string];
       const s = this.summary(m, { version: v, level: l });

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
-import { cacheId } from '../src/core/memory/cache-key.js';
+import { silentLogger } from '../src/common/logger.js';
+import { cacheId, checkNamespace } from '../src/core/memory/cache-key.js';
 import { TieredCache, type Tier } from '../src/core/memory/tiered-cache.js';
+import { expectWhaleError } from './helpers.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'whale-keys-'));
 
@@ -23,6 +24,18 @@ describe('cache ids', () => {
     for (const [[n1, k1], [n2, k2]] of colliding) expect(cacheId('whale', n1, k1)).not.toBe(cacheId('whale', n2, k2));
     expect(cacheId('x:y', 'n', 'k')).not.toBe(cacheId('x', 'y:n', 'k'));
     expect(cacheId('whale', 'model-a/emb', 'doc:42')).toBe('whale:model-a/emb:doc:42');
+  });
+
+  it('refuse lone UTF-16 surrogates, which no tier below L1 can store (hardening round 2, item 20)', async () => {
+    for (const key of ['a\uD800', '\uDC00b', 'x\uDFFFy']) {
+      const e = await expectWhaleError(() => cacheId('whale', 'ns', key), 'ERR_INVALID_ARG', 'key');
+      expect(e.message).toMatch(/lone UTF-16 surrogate at index \d/);
+    }
+    await expectWhaleError(() => checkNamespace('n\uD83D'), 'ERR_INVALID_ARG', 'namespace');
+    expect(cacheId('whale', 'ns', 'whale \uD83D\uDC33')).toBe('whale:ns:whale \uD83D\uDC33'); // a pair is fine
+    const c = new TieredCache({ diskDir: dir(), logger: silentLogger, redisUrl: '', namespaces: { n: { tiers: ['l1', 'l3'] } } });
+    await expectWhaleError(() => c.set('n', 'k\uD800', 1), 'ERR_INVALID_ARG', 'key');
+    await expectWhaleError(() => c.get('n', '\uDC00'), 'ERR_INVALID_ARG', 'key');
   });
 
   for (const tiers of [['l1'], ['l3'], ['l1', 'l3']] as Tier[][]) {

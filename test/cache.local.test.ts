@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
 import { expectWhaleError, rng } from './helpers.js';
 
@@ -95,6 +95,22 @@ describe('TieredCache, L1 + disk', () => {
     await c.close();
     const again = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
     expect(await again.get('m', 'a')).toBe('loaded:a');
+  });
+
+  it('concurrent misses of one key call the loader once, each caller getting its own copy (hardening round 2, item 21)', async () => {
+    let calls = 0;
+    const c = new TieredCache({
+      diskDir: false,
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { m: { loader: async (k) => (calls++, await new Promise((r) => setTimeout(r, 20)), [k, 1]) } },
+    });
+    const got = await Promise.all(Array.from({ length: 20 }, () => c.get('m', 'x')));
+    expect(calls).toBe(1);
+    for (const v of got) expect(v).toEqual(['x', 1]);
+    expect(new Set(got).size).toBe(20); // copies, not one shared array
+    expect(await c.get('m', 'y')).toEqual(['y', 1]);
+    expect(calls).toBe(2);
   });
 
   it('getMany / setMany across tiers', async () => {

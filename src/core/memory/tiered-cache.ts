@@ -58,6 +58,7 @@ export class TieredCache {
   private readonly policies: Record<string, NamespacePolicy>;
   private readonly count = { l1: counters(), l2: counters(), l3: counters() };
   private readonly pending = new Set<Promise<void>>();
+  private readonly loading = new Map<string, Promise<CacheValue | undefined>>();
   private l3Failing = false;
   private corruptions = 0;
   private loads = 0;
@@ -94,11 +95,22 @@ export class TieredCache {
     const [v] = await this.lookup(ns, [key]);
     if (v !== undefined) return v;
     const policy = this.policy(ns);
-    if (!policy.loader) return undefined;
-    const loaded = await policy.loader(key);
-    this.loads++;
-    if (loaded !== undefined) await this.set(ns, key, loaded);
-    return loaded;
+    const loader = policy.loader;
+    if (!loader) return undefined;
+    // Concurrent misses of one key share one loader call; each caller gets its own copy.
+    const id = cacheId(this.prefix, ns, key);
+    let pending = this.loading.get(id);
+    if (!pending) {
+      pending = (async () => {
+        const loaded = await loader(key);
+        this.loads++;
+        if (loaded !== undefined) await this.set(ns, key, loaded);
+        return loaded;
+      })().finally(() => this.loading.delete(id));
+      this.loading.set(id, pending);
+    }
+    const loaded = await pending;
+    return loaded === undefined ? undefined : copyValue(loaded);
   }
 
   async getMany(ns: string, keys: readonly string[]): Promise<Array<CacheValue | undefined>> {

@@ -61,6 +61,8 @@ describe('argument errors', () => {
   it.each([
     [{ strategy: 'trimmed-mean', beta: 0.5 }, 'options.beta'],
     [{ strategy: 'trimmed-mean', beta: -0.1 }, 'options.beta'],
+    [{ strategy: 'trimmed-mean', beta: null }, 'options.beta'], // was silently the default (hardening round 2, item 21)
+    [{ strategy: 'krum', f: null }, 'options.f'],
     [{ strategy: 'krum', f: 1.5 }, 'options.f'],
     [{ strategy: 'multi-krum', m: 0 }, 'options.m'],
     [{ strategy: 'mean' }, 'options.strategy'],

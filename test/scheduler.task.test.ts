@@ -190,6 +190,8 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     const field = async (p: Promise<unknown>) => p.then(() => 'resolved', (e: WhaleError) => `${e.code} ${e.field}`);
     expect(await field(s.scheduleTask({ model: 'm', input: 1, priority: 3 }))).toBe('ERR_INVALID_ARG priority');
     expect(await field(s.scheduleTask({ model: 'm', input: 1, timeoutMs: -1 }))).toBe('ERR_INVALID_ARG timeoutMs');
+    // A string priority is named as a string, not shown as if it were the number (hardening round 2, item 21).
+    await expect(s.scheduleTask({ model: 'm', input: 1, priority: '1' as never })).rejects.toThrow('got "1" (a string)');
     expect(await field(s.scheduleTask({ model: 'm', input: 1, tenant: '' }))).toBe('ERR_INVALID_ARG tenant');
     expect(await field(s.scheduleTask({ model: 'nope', input: 1 }))).toBe('ERR_MODEL_NOT_FOUND model');
     expect(() => s.addModel('x', batching({ maxBatchSize: 0 }))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'models.x.maxBatchSize' }));

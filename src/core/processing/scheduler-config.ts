@@ -1,5 +1,6 @@
 /** The scheduler's public option and request types, and their validation (typed errors naming the field). */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
+import { describe } from '../../common/validate.js';
 
 export interface BatchingConfig {
   /** Largest batch handed to the executor (>= 1). */
@@ -98,10 +99,10 @@ export function requestError(r: unknown, priorityClasses: number): WhaleError | 
   if (o.tenant !== undefined && (typeof o.tenant !== 'string' || o.tenant === '')) return arg('tenant', 'expected a non-empty string');
   const p = o.priority;
   if (p !== undefined && (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= priorityClasses)) {
-    return arg('priority', `expected an integer in [0, ${priorityClasses - 1}], got ${String(p)}`);
+    return arg('priority', `expected an integer in [0, ${priorityClasses - 1}], got ${describe(p)}${typeof p === 'string' ? ' (a string)' : ''}`);
   }
   const t = o.timeoutMs;
-  if (t !== undefined && (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t))) return arg('timeoutMs', `expected a finite number >= 0, got ${String(t)}`);
+  if (t !== undefined && (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t))) return arg('timeoutMs', `expected a finite number >= 0, got ${describe(t)}${typeof t === 'string' ? ' (a string)' : ''}`);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) return arg('signal', 'expected an AbortSignal');
   return undefined;
 }

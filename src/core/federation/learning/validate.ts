@@ -1,6 +1,6 @@
 import { totalmem } from 'node:os';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { AggregatorOptions, ClientUpdates } from './types.js';
 
 /** Normalizes client updates to one Float32Array per client, checking shapes. */
@@ -110,7 +110,7 @@ export function resolveOptions(o: AggregatorOptions): ResolvedOptions {
     throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
   };
   const number = (field: keyof AggregatorOptions, fallback: number): number => {
-    const v = o[field] ?? fallback;
+    const v = o[field] === undefined ? fallback : o[field]; // null is a mistake to report, not a default
     if (typeof v !== 'number') bad(field, `must be a number, got ${JSON.stringify(v)} (${typeof v})`);
     return v as number;
   };

@@ -85,7 +85,7 @@ describe('the packed package in a consumer project', () => {
       ['--input-type=module', '-e', "const m = await import('smart-whale-core'); console.log(typeof m.WhaleError, typeof m.Aggregator, typeof m.messagingService)"],
       { cwd: app },
     );
-    expect(out.trim()).toBe('function function object');
+    expect(out.trim()).toBe('function function function');
     expect(readFileSync(join(installed, pkg.types), 'utf8')).toContain('export');
   });
 

@@ -158,16 +158,18 @@ describe('shutdown and restart', () => {
     await bus.close();
   });
 
-  it('the exported singletons can be initialised again after shutdown', async () => {
-    expect(federationService).toBe(messagingService.federation);
-    expect(userService).toBe(messagingService.user);
-    expect(dataRequestService).toBe(messagingService.data);
+  it('the shared instance is created on first use and can be initialised again after shutdown', async () => {
+    const shared = messagingService();
+    expect(messagingService()).toBe(shared);
+    expect(federationService()).toBe(shared.federation);
+    expect(userService()).toBe(shared.user);
+    expect(dataRequestService()).toBe(shared.data);
     for (let round = 0; round < 2; round++) {
-      await messagingService.initialize();
-      const { sessionId } = await userService.registerUserSession(`user-${round}`);
-      expect(await messagingService.streamResponse(sessionId, 'hi', { final: true })).toBe(0);
-      await messagingService.publishMetric('rounds', round);
-      await messagingService.shutdown();
+      await messagingService().initialize();
+      const { sessionId } = await userService().registerUserSession(`user-${round}`);
+      expect(await messagingService().streamResponse(sessionId, 'hi', { final: true })).toBe(0);
+      await messagingService().publishMetric('rounds', round);
+      await messagingService().shutdown();
     }
   });
 });

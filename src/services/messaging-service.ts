@@ -21,7 +21,7 @@ import { FederationService, type ModelHandler, type Privacy } from './federation
 import { MemoryStateStore, RedisStateStore, type StateStore } from './state-store.js';
 import { UserService } from './user-service.js';
 import { Lifecycle } from './lifecycle.js';
-import { requireFinite, requireId, requireJson, requireStringRecord } from './validate.js';
+import { requireFinite, requireId, requireJson, requireStringRecord } from '../common/validate.js';
 
 export interface MessagingServiceOptions {
   bus?: Bus;
@@ -163,8 +163,27 @@ export class MessagingService {
   }
 }
 
-/** Ready singletons (nothing connects until initialize()). */
-export const messagingService = new MessagingService();
-export const federationService = messagingService.federation;
-export const userService = messagingService.user;
-export const dataRequestService = messagingService.data;
+let shared: MessagingService | undefined;
+
+/**
+ * The process-wide MessagingService, configured from the environment and created on the first call
+ * (importing the package creates nothing; nothing connects until initialize()).
+ */
+export function messagingService(): MessagingService {
+  return (shared ??= new MessagingService());
+}
+
+/** messagingService().federation */
+export function federationService(): FederationService {
+  return messagingService().federation;
+}
+
+/** messagingService().user */
+export function userService(): UserService {
+  return messagingService().user;
+}
+
+/** messagingService().data */
+export function dataRequestService(): DataRequestService {
+  return messagingService().data;
+}

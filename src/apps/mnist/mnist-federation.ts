@@ -11,6 +11,7 @@ import { childEnv, env } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, silentLogger, type Logger } from '../../common/logger.js';
 import { readMnist } from '../../models/mnist-idx.js';
+import { packageRoot } from '../../native/loader.js';
 import type { TfjsBackendChoice } from '../../models/tfjs-backend.js';
 import type { Bus } from '../../transport/bus.js';
 import { KafkaBus } from '../../transport/kafka-bus.js';
@@ -153,7 +154,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
       pool = new LearnerPool({
         federationId, processes, totalClients: o.clients, args, bus,
         env: childEnv({ KAFKA_BROKERS: brokers.join(','), ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}) }),
-        ...(o.learnerCommand ? { command: o.learnerCommand } : {}),
+        command: o.learnerCommand ?? [process.execPath, join(packageRoot(), 'bin', 'whale.js'), 'learner'],
         ...(o.onLearnerExit ? { onExit: o.onLearnerExit } : {}),
       });
       await pool.start();

@@ -5,11 +5,9 @@
  * waiting for its clients).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { WhaleError } from '../../../../common/errors.js';
-import { packageRoot } from '../../../../native/loader.js';
 import type { Bus } from '../../../../transport/bus.js';
 import { createEnvelope } from '../../../../transport/envelope.js';
 import { MESSAGE } from '../../orchestration/messages.js';
@@ -19,10 +17,10 @@ export interface LearnerPoolOptions {
   federationId: string;
   processes: number;
   totalClients: number;
-  /** Arguments every learner gets besides its id and clients (see LEARNER_USAGE). */
+  /** Arguments every learner gets besides `--learner-id ID --clients I,J,...` (the application's learner command line). */
   args: string[];
-  /** The command that starts a learner; default: node bin/whale.js learner. */
-  command?: string[];
+  /** The command that starts a learner (the MNIST app: node bin/whale.js learner). */
+  command: string[];
   /** The learners' whole environment (default: inherited from this process). */
   env?: NodeJS.ProcessEnv;
   /** Bus on which an unexpected exit is announced. */
@@ -54,7 +52,7 @@ export class LearnerPool {
 
   /** Starts every learner and waits until each has registered its clients. */
   async start(): Promise<void> {
-    const command = this.o.command ?? [process.execPath, join(packageRoot(), 'bin', 'whale.js'), 'learner'];
+    const command = this.o.command;
     const ready: Promise<void>[] = [];
     for (let k = 0; k < this.o.processes; k++) {
       const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter((i) => i % this.o.processes === k);

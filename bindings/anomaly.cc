@@ -18,6 +18,13 @@ uint32_t to_u32(double v, const char* field) {
 
 anomaly::Params read_params(const Napi::Object& o) {
   anomaly::Params p;
+  if (o.Has("method") && !o.Get("method").IsUndefined()) {
+    const std::string m = read_string(o, "method");
+    if (m == "whale") p.method = anomaly::Method::kWhale;
+    else if (m == "art") p.method = anomaly::Method::kArt;
+    else if (m == "ensemble") p.method = anomaly::Method::kEnsemble;
+    else throw_invalid("method: expected whale, art or ensemble");
+  }
   p.threshold = read_number(o, "threshold", p.threshold);
   p.warmup = to_u32(read_number(o, "warmupPoints", p.warmup), "warmupPoints");
   p.refractory = to_u32(read_number(o, "refractoryPoints", p.refractory), "refractoryPoints");
@@ -28,6 +35,12 @@ anomaly::Params read_params(const Napi::Object& o) {
   p.spread = read_number(o, "spread", p.spread);
   p.rate_horizon = read_number(o, "rateHorizon", p.rate_horizon);
   p.range_tolerance = read_number(o, "rangeTolerance", p.range_tolerance);
+  p.art_window = to_u32(read_number(o, "artWindow", p.art_window), "artWindow");
+  p.art_categories = to_u32(read_number(o, "artCategories", p.art_categories), "artCategories");
+  p.art_vigilance = read_number(o, "artVigilance", p.art_vigilance);
+  p.art_vigilance_low = read_number(o, "artVigilanceLow", p.art_vigilance_low);
+  p.art_spread = read_number(o, "artSpread", p.art_spread);
+  p.art_learning_rate = read_number(o, "artLearningRate", p.art_learning_rate);
   return p;
 }
 

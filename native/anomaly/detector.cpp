@@ -29,6 +29,7 @@ void check_real(double v, double lo, double hi, bool lo_open, const char* field)
 }  // namespace
 
 void validate(const Params& p) {
+  if (p.method != Method::kWhale && p.method != Method::kArt && p.method != Method::kEnsemble) bad("method", "must be whale, art or ensemble");
   check_real(p.threshold, 0, 1, true, "threshold");
   check_int(p.warmup, 0, 100000000, "warmupPoints");
   check_int(p.refractory, 0, 100000000, "refractoryPoints");
@@ -41,6 +42,13 @@ void validate(const Params& p) {
   check_real(p.range_tolerance, 0, 100, false, "rangeTolerance");
   check_int(p.learn_cap, 1, 100000000, "learnCap");
   check_int(p.min_blocks, 0, 100000000, "minBlocks");
+  check_int(p.art_window, 1, 64, "artWindow");
+  check_int(p.art_categories, 1, 4096, "artCategories");
+  check_real(p.art_vigilance, 0, 1, true, "artVigilance");
+  check_real(p.art_vigilance_low, 0, 0.9999, true, "artVigilanceLow");
+  if (p.art_vigilance_low > p.art_vigilance) bad("artVigilanceLow", "must not exceed artVigilance");
+  check_real(p.art_spread, 0, 1000, false, "artSpread");
+  check_real(p.art_learning_rate, 0, 1, true, "artLearningRate");
 }
 
 Level::Level(const Params& p, uint32_t block, double span)
@@ -145,7 +153,17 @@ double Level::push(const Params& p, double x, double scale, double inv_scale, bo
   return out;
 }
 
-Detector::Detector(const Params& p) {
+namespace {
+// The whale time scales, or none when only the art detector runs (and the reverse).
+Params art_part(const Params& p) {
+  Params q = p;
+  if (p.method == Method::kWhale) q.levels = 0;
+  return q;
+}
+}  // namespace
+
+Detector::Detector(const Params& p) : art_(art_part(p)) {
+  if (p.method == Method::kArt) return;
   uint32_t slowest = 1;
   for (uint32_t l = 1; l < p.levels; ++l) slowest *= 4;
   uint32_t block = 1;
@@ -157,12 +175,13 @@ void Detector::reset() {
   min_ = max_ = range_rate_ = 0;
   hold_ = 0;
   for (Level& l : levels_) l.reset();
+  art_.reset();
 }
 
 size_t Detector::state_bytes() const {
   size_t bytes = sizeof(*this);
   for (const Level& l : levels_) bytes += sizeof(Level) + l.state_bytes();
-  return bytes;
+  return bytes + art_.state_bytes() - sizeof(art_);
 }
 
 size_t Level::state_bytes() const {
@@ -171,6 +190,26 @@ size_t Level::state_bytes() const {
 
 double Detector::update(const Params& p, double x) {
   const bool warm = n_ >= p.warmup;
+  double out;
+  if (p.method == Method::kWhale) {
+    out = whale_score(p, x, warm);
+  } else if (p.method == Method::kArt) {
+    out = art_.push(p, x, warm);
+  } else {
+    const double a = whale_score(p, x, warm);
+    out = 0.5 * (a + art_.push(p, x, warm));
+  }
+  ++n_;
+  if (!warm) return 0;
+  if (hold_ > 0) {
+    --hold_;
+    return 0;
+  }
+  if (out >= p.threshold) hold_ = p.refractory;
+  return out;
+}
+
+double Detector::whale_score(const Params& p, double x, bool warm) {
   bool outside = false;
   double range_score = 0;
   if (n_ == 0) {
@@ -194,13 +233,6 @@ double Detector::update(const Params& p, double x) {
   double out = 0;
   for (Level& l : levels_) out = std::max(out, l.push(p, x, scale, inv_scale, warm));
   if (outside) out = std::max(out, range_score);
-  ++n_;
-  if (!warm) return 0;
-  if (hold_ > 0) {
-    --hold_;
-    return 0;
-  }
-  if (out >= p.threshold) hold_ = p.refractory;
   return out;
 }
 

@@ -21,14 +21,22 @@
 // (one report per event). Memory is fixed per series; score of point t uses
 // points <= t only. Everything is double precision and summed in a fixed order
 // so that the TypeScript reference gives the same numbers.
+// Params::method picks this detector ('whale'), the adaptive-resonance one
+// (art_detector.h) or the mean of both raw scores ('ensemble'); warm-up,
+// threshold and refractory period apply to the chosen score.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "art_detector.h"
+
 namespace whale::anomaly {
 
+enum class Method : uint8_t { kWhale = 0, kArt = 1, kEnsemble = 2 };
+
 struct Params {
+  Method method = Method::kWhale;
   double threshold = 0.9;        // decision threshold on the score (and refractory trigger)
   uint32_t warmup = 200;         // points scored 0 while the detector learns
   uint32_t refractory = 200;     // points scored 0 after a reported anomaly
@@ -41,6 +49,13 @@ struct Params {
   double range_tolerance = 0.02; // margin beyond the seen range (fraction of it) that scores 1
   uint32_t learn_cap = 50;       // a pattern's running mean weighs at most this many matches
   uint32_t min_blocks = 20;      // blocks a level sees before it may score
+  // art (art_detector.h)
+  uint32_t art_window = 8;          // block means per pattern
+  uint32_t art_categories = 64;     // categories per time scale
+  double art_vigilance = 0.98;      // rho_ub
+  double art_vigilance_low = 0.96;  // rho_lb
+  double art_spread = 2.0;          // per-series widening of 1 - rho_lb (0: off)
+  double art_learning_rate = 1.0;   // beta
 };
 
 // Throws EngineError(ERR_INVALID_ARG) naming the option at fault.
@@ -88,11 +103,13 @@ class Detector {
   size_t state_bytes() const;
 
  private:
+  double whale_score(const Params& p, double x, bool warm);
   uint64_t n_ = 0;
   double min_ = 0, max_ = 0;
   double range_rate_ = 0;  // EWMA of range excursions
   uint32_t hold_ = 0;
-  std::vector<Level> levels_;
+  std::vector<Level> levels_;  // empty for Method::kArt
+  ArtDetector art_;            // no time scales for Method::kWhale
 };
 
 }  // namespace whale::anomaly

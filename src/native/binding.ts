@@ -208,6 +208,13 @@ export interface NativeAnomalyOptions {
   spread?: number;
   rateHorizon?: number;
   rangeTolerance?: number;
+  method?: 'whale' | 'art' | 'ensemble';
+  artWindow?: number;
+  artCategories?: number;
+  artVigilance?: number;
+  artVigilanceLow?: number;
+  artSpread?: number;
+  artLearningRate?: number;
 }
 
 export interface NativeAnomalyBankHandle {

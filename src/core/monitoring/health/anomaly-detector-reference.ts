@@ -3,7 +3,8 @@
  * (native/anomaly/detector.cpp), operation for operation in the same order, so
  * tests can compare the two. Slow; use AnomalyDetector in production.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
+import { ReferenceArtScorer } from './anomaly-art-reference.js';
 import { resolveAnomalyOptions, type AnomalyDetectorOptions, type ResolvedAnomalyOptions } from './anomaly-detector-options.js';
 
 const LEARN_CAP = 50;
@@ -123,6 +124,7 @@ export class ReferenceAnomalyDetector {
   private hold = 0;
   private rangeRate = 0;
   private levels: ReferenceLevel[] = [];
+  private art: ReferenceArtScorer | undefined;
 
   constructor(options?: AnomalyDetectorOptions) {
     this.options = resolveAnomalyOptions(options);
@@ -133,7 +135,10 @@ export class ReferenceAnomalyDetector {
     this.n = this.min = this.max = this.hold = this.rangeRate = 0;
     this.levels = [];
     const slowest = 4 ** (this.options.levels - 1);
-    for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block, slowest / block));
+    if (this.options.method !== 'art') {
+      for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block, slowest / block));
+    }
+    this.art = this.options.method === 'whale' ? undefined : new ReferenceArtScorer(this.options);
   }
 
   /** The score of one point, in [0, 1]. */
@@ -141,6 +146,23 @@ export class ReferenceAnomalyDetector {
     const x = checkAnomalyValue(value, 'value');
     const o = this.options;
     const warm = this.n >= o.warmupPoints;
+    let out: number;
+    if (o.method === 'whale') out = this.whale(x, warm);
+    else if (o.method === 'art') out = this.art!.push(x, warm);
+    else out = 0.5 * (this.whale(x, warm) + this.art!.push(x, warm));
+    this.n++;
+    if (!warm) return 0;
+    if (this.hold > 0) {
+      this.hold--;
+      return 0;
+    }
+    if (out >= o.threshold) this.hold = o.refractoryPoints;
+    return out;
+  }
+
+  /** The whale detector's raw score of x (this.n points before it). */
+  private whale(x: number, warm: boolean): number {
+    const o = this.options;
     let outside = false;
     let rangeScore = 0;
     if (this.n === 0) {
@@ -161,13 +183,6 @@ export class ReferenceAnomalyDetector {
     let out = 0;
     for (const level of this.levels) out = Math.max(out, level.push(x, scale, invScale, warm));
     if (outside) out = Math.max(out, rangeScore);
-    this.n++;
-    if (!warm) return 0;
-    if (this.hold > 0) {
-      this.hold--;
-      return 0;
-    }
-    if (out >= o.threshold) this.hold = o.refractoryPoints;
     return out;
   }
 }

@@ -1,8 +1,8 @@
 // Services check their own arguments, leave no state behind when a publish fails, and restart after shutdown.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { WhaleError } from '../src/core/base/errors.js';
-import { silentLogger } from '../src/core/base/logger.js';
+import { WhaleError } from '../src/common/errors.js';
+import { silentLogger } from '../src/common/logger.js';
 import { DataRequestService } from '../src/services/data-request-service.js';
 import { dataRequestService, federationService, MessagingService, messagingService, userService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
@@ -138,6 +138,19 @@ describe('shutdown and restart', () => {
     await expectWhaleError(() => svc.user.registerUserSession('user-1'), 'ERR_BUS_CLOSED');
     await expectWhaleError(() => svc.publishMetric('cpu', 1), 'ERR_BUS_CLOSED');
     expect(await store.keys('')).toEqual([]);
+  });
+
+  it('refuses calls before initialize(), storing nothing (hardening round 2, item 21)', async () => {
+    const store = new MemoryStateStore();
+    const svc = new MessagingService({ store, nodeId: 'n', logger: silentLogger, env: {} });
+    await expectWhaleError(() => svc.user.registerUserSession('user-1'), 'ERR_INVALID_STATE');
+    await expectWhaleError(() => svc.data.requestData('m', 1), 'ERR_INVALID_STATE');
+    await expectWhaleError(() => svc.federation.shareKnowledge('m', 'all', { x: 1 }), 'ERR_INVALID_STATE');
+    await expectWhaleError(() => svc.publishMetric('cpu', 1), 'ERR_INVALID_STATE');
+    expect(await store.keys('')).toEqual([]);
+    await svc.initialize();
+    expect((await svc.user.registerUserSession('user-1')).status).toBe('active');
+    await svc.shutdown();
   });
 
   it('a service given its own bus refuses calls after its shutdown, and works again after initialize()', async () => {

@@ -1,24 +1,27 @@
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 
 /**
- * Whether a service was shut down: calls after shutdown() fail before they
- * store or publish anything, until initialize() starts the service again.
+ * Whether a service is running: calls before initialize() or after shutdown()
+ * fail before they store or publish anything (a session registered, a data
+ * request given an id or knowledge shared by a service that is not listening
+ * would be lost or never answered).
  */
 export class Lifecycle {
-  private closed = false;
+  private state: 'new' | 'open' | 'closed' = 'new';
 
   constructor(private readonly service: string) {}
 
   started(): void {
-    this.closed = false;
+    this.state = 'open';
   }
 
   stopped(): void {
-    this.closed = true;
+    this.state = 'closed';
   }
 
   assertOpen(): void {
-    if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', `${this.service}: shut down; call initialize() to start it again`);
+    if (this.state === 'new') throw new WhaleError('ERR_INVALID_STATE', `${this.service}: not started; call initialize() first`);
+    if (this.state === 'closed') throw new WhaleError('ERR_BUS_CLOSED', `${this.service}: shut down; call initialize() to start it again`);
   }
 }
 

@@ -1,4 +1,4 @@
-/** Process entry of a learner (what `whale learner` runs; tests start it from source). */
+/** A learner process started from source (vite-node) by test/federation.e2e.test.ts; `whale learner` runs the same code through src/cli/learner.ts. */
 import { isWhaleError } from '../../src/common/errors.js';
 import { parseLearnerArgs, runLearnerProcess } from '../../src/apps/mnist/learner-process.js';
 

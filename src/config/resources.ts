@@ -6,7 +6,7 @@
  */
 import type { ModelResourcesConfig, ResourcesConfig } from '../core/resource-management/config.js';
 import type { RateLimit } from '../core/resource-management/quota/quota-manager.js';
-import { numberAt, objectAt, optional } from './schema.js';
+import { numberAt, objectAt, optional } from '../common/validate.js';
 
 export type { ModelResourcesConfig, ResourcesConfig };
 

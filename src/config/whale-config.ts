@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { readEnv } from '../common/env.js';
 import { WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
-import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from './schema.js';
+import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 
 export type ModelAdapter = 'onnx' | 'tfjs';

@@ -5,14 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
 import { TOPICS } from '../transport/topics.js';
 import type { StateStore } from './state-store.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
+import { isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
 export type DataRequestState = 'pending' | 'completed' | 'failed' | 'cancelled' | 'timeout';
 

@@ -5,7 +5,8 @@
  */
 
 import { WhaleError } from '../common/errors.js';
-import { toJsonOrThrow } from '../transport/json-safe.js';
+import { toJsonOrThrow } from '../common/json-safe.js';
+import { intOption } from '../common/validate.js';
 import { connectRedis, type Redis } from '../transport/redis.js';
 
 export interface StateStore {
@@ -59,9 +60,9 @@ export class MemoryStateStore implements StateStore {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(o: MemoryStateStoreOptions = {}) {
-    this.maxEntries = bound(o.maxEntries, 100_000, 1, 'options.maxEntries');
-    this.maxBytes = bound(o.maxBytes, 64 * 2 ** 20, 1, 'options.maxBytes');
-    this.sweepIntervalMs = bound(o.sweepIntervalMs, 1000, 0, 'options.sweepIntervalMs');
+    this.maxEntries = intOption(o.maxEntries, 100_000, 'options.maxEntries', 1);
+    this.maxBytes = intOption(o.maxBytes, 64 * 2 ** 20, 'options.maxBytes', 1);
+    this.sweepIntervalMs = intOption(o.sweepIntervalMs, 1000, 'options.sweepIntervalMs', 0);
   }
 
   /** Entries held now (expired ones not yet swept included). */
@@ -230,13 +231,6 @@ function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-function bound(v: unknown, dflt: number, min: number, field: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be an integer >= ${min}, got ${String(v)}`, { field });
-  }
-  return v;
-}
 
 export class RedisStateStore implements StateStore {
   private readonly client: Redis;

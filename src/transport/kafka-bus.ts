@@ -6,12 +6,12 @@
  */
 import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Producer } from 'kafkajs';
 
-import { WhaleError } from '../core/base/errors.js';
-import { createLogger, type Logger } from '../core/base/logger.js';
+import { WhaleError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { assertHandler, deliver, DeliveryAborted, deliveryPolicy } from './delivery.js';
 import { BaseBus } from './base-bus.js';
-import { intOption } from './int-option.js';
+import { intOption } from '../common/validate.js';
 import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
 
 export interface KafkaBusOptions {

@@ -14,11 +14,11 @@
  * then fails with ERR_OVERLOADED (retriable). At-least-once holds and the
  * publisher gets backpressure instead of silent loss.
  */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { dlqTopic, DLQ_HEADERS, type Handler, type SubscribeOptions, type Subscription } from './bus.js';
 import { assertHandler, deliver, DeliveryAborted, deliveryPolicy, type DeliveryPolicy } from './delivery.js';
 import { BaseBus } from './base-bus.js';
-import { intOption } from './int-option.js';
+import { intOption } from '../common/validate.js';
 import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
 import { PartitionLog, type LogRecord } from './partition-log.js';
 import { RoomQueue } from './room-queue.js';

@@ -3,9 +3,9 @@
  * a message the consumers would dead-letter fails the publish call instead,
  * with ERR_INVALID_MESSAGE naming the field, so the caller can roll back.
  */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { encodeEnvelope, envelopeProblem, type Envelope } from './envelope.js';
-import { jsonProblem } from './json-safe.js';
+import { jsonProblem } from '../common/json-safe.js';
 import { schemaProblem } from './topics.js';
 
 export function assertTopic(topic: unknown): asserts topic is string {

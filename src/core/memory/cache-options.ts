@@ -3,8 +3,9 @@
  * WhaleError naming the field (`options.namespaces["a/b"].ttlMs`), raised by
  * the constructor, so nothing is discovered later as a silent failed write.
  */
-import { WhaleError } from '../base/errors.js';
-import type { Logger } from '../base/logger.js';
+import { WhaleError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { intOption } from '../../common/validate.js';
 import type { EncodeOptions } from './codec.js';
 import type { CacheValue } from './value-codec.js';
 
@@ -64,10 +65,7 @@ export function checkTtlArg(ttl: unknown): number | undefined {
 }
 
 function positiveInt(o: Record<string, unknown>, name: string): void {
-  const v = o[name];
-  if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) {
-    throw bad(`options.${name}`, `must be a positive integer, got ${describe(v)}`);
-  }
+  intOption(o[name], 1, `options.${name}`);
 }
 
 function checkPolicy(ns: string, p: unknown): void {

@@ -1,6 +1,6 @@
 /** The scheduler's public option and request types, and their validation (typed errors naming the field). */
 import { WhaleError } from '../../common/errors.js';
-import { describe } from '../../common/validate.js';
+import { describe, intIn } from '../../common/validate.js';
 
 export interface BatchingConfig {
   /** Largest batch handed to the executor (>= 1). */
@@ -53,19 +53,14 @@ function bad(field: string, message: string): never {
   throw new WhaleError('ERR_INVALID_OPTION', `${field}: ${message}`, { field });
 }
 
-function integerIn(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(field, `expected an integer in [${min}, ${max}], got ${String(v)}`);
-  return v;
-}
-
 export function validateBatching(c: unknown, field: string): ValidBatching {
   if (typeof c !== 'object' || c === null) bad(field, 'expected an object');
   const o = c as Record<string, unknown>;
-  const maxBatchSize = integerIn(o.maxBatchSize, `${field}.maxBatchSize`, 1, 1 << 20);
+  const maxBatchSize = intIn(o.maxBatchSize, `${field}.maxBatchSize`, 1, 1 << 20);
   let preferred: number[] = [];
   if (o.preferredBatchSizes !== undefined) {
     if (!Array.isArray(o.preferredBatchSizes)) bad(`${field}.preferredBatchSizes`, 'expected an array of integers');
-    preferred = o.preferredBatchSizes.map((p, i) => integerIn(p, `${field}.preferredBatchSizes[${i}]`, 1, maxBatchSize));
+    preferred = o.preferredBatchSizes.map((p, i) => intIn(p, `${field}.preferredBatchSizes[${i}]`, 1, maxBatchSize));
   }
   if (o.dispatchWhenIdle !== undefined && typeof o.dispatchWhenIdle !== 'boolean') {
     bad(`${field}.dispatchWhenIdle`, `expected a boolean, got ${String(o.dispatchWhenIdle)}`);
@@ -77,9 +72,9 @@ export function validateBatching(c: unknown, field: string): ValidBatching {
   return {
     maxBatchSize,
     preferredBatchSizes: preferred,
-    maxQueueDelayUs: integerIn(o.maxQueueDelayUs, `${field}.maxQueueDelayUs`, 0, 3_600_000_000),
-    maxQueueSize: integerIn(o.maxQueueSize, `${field}.maxQueueSize`, 1, 1 << 24),
-    instances: o.instances === undefined ? 1 : integerIn(o.instances, `${field}.instances`, 1, 4096),
+    maxQueueDelayUs: intIn(o.maxQueueDelayUs, `${field}.maxQueueDelayUs`, 0, 3_600_000_000),
+    maxQueueSize: intIn(o.maxQueueSize, `${field}.maxQueueSize`, 1, 1 << 24),
+    instances: o.instances === undefined ? 1 : intIn(o.instances, `${field}.instances`, 1, 4096),
     dispatchWhenIdle: o.dispatchWhenIdle === true,
     executionTimeoutMs: timeout as number | undefined,
   };

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { WhaleError, isWhaleError } from '../../base/errors.js';
+import { WhaleError, isWhaleError } from '../../../common/errors.js';
 import { decodeTensor, encodeTensor, inspectTensor } from '../../memory/codec.js';
-import { jsonProblem } from '../../../transport/json-safe.js';
+import { jsonProblem } from '../../../common/json-safe.js';
 import type { KnowledgeInput, KnowledgePrivacy } from './types.js';
 
 export interface VectorFormat {

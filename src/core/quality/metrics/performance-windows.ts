@@ -9,6 +9,7 @@
  * keeps the per-model history) receives every record with a known accuracy.
  */
 import { WhaleError } from '../../../common/errors.js';
+import { intIn } from '../../../common/validate.js';
 import { RollingWindow } from './rolling-window.js';
 
 /** Any object with the seed's recording method: records are forwarded to it. */
@@ -147,6 +148,5 @@ function positive(v: number, name: string): number {
 }
 
 function positiveInt(v: number, name: string): number {
-  if (!(Number.isInteger(v) && v > 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be an integer > 0`, { field: `options.${name}` });
-  return v;
+  return intIn(v, `options.${name}`);
 }

@@ -4,7 +4,7 @@
  * array holes into null. jsonProblem finds such values (with their path)
  * before anything is encoded, so callers can fail with a typed error.
  */
-import { WhaleError, type WhaleErrorCode } from '../core/base/errors.js';
+import { WhaleError, type WhaleErrorCode } from './errors.js';
 
 /** Nesting deeper than this is refused (JSON.stringify would overflow the stack much later). */
 export const MAX_JSON_DEPTH = 256;

@@ -111,6 +111,8 @@ export class MonitoringExtension implements ServerExtension {
         this.health.addCheck(redis);
         cleanup.push(() => redis.close());
       }
+      // Assigned once, below: the AlertManager's onChange (built first) reaches the Monitor through it.
+      // eslint-disable-next-line prefer-const
       let monitor: Monitor | undefined;
       const webhookUrl = this.o.webhookUrl ?? this.env.alertWebhook;
       const alerts = new AlertManager({

@@ -56,6 +56,25 @@ describe('environment variables', () => {
     }
   });
 
+  it('the addon and the build read no WHALE_* variable it does not declare', async () => {
+    const { readdirSync, statSync } = await import('node:fs');
+    const root = join(__dirname, '..');
+    const declared = new Set(ENV_VARS.map((v) => v.name));
+    const seen = new Set<string>();
+    const walk = (d: string) => {
+      for (const f of readdirSync(d)) {
+        const p = join(d, f);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (/\.(cc|cpp|h|cu|cuh)$/.test(p)) for (const m of readFileSync(p, 'utf8').matchAll(/getenv\("(WHALE_[A-Z0-9_]+)"\)/g)) seen.add(m[1]!);
+      }
+    };
+    walk(join(root, 'native'));
+    walk(join(root, 'bindings'));
+    for (const m of readFileSync(join(root, 'scripts', 'build-native.mjs'), 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) seen.add(m[1]!);
+    expect(seen.size).toBeGreaterThan(5);
+    for (const name of seen) expect(declared.has(name), `${name} is read but not in ENV_VARS`).toBe(true);
+  });
+
   it('parses KAFKA_BROKERS one way and reads lazily', () => {
     expect(parseList(' a:9092, ,b:9092 ,')).toEqual(['a:9092', 'b:9092']);
     expect(readEnv({ KAFKA_BROKERS: '' }).kafkaBrokers).toEqual([]);

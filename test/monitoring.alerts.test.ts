@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { AlertManager, type Alert } from '../src/core/monitoring/visualization/alert-manager.js';
 import type { HealthReport } from '../src/core/monitoring/health/health-checker.js';
 import type { AlertRecord } from '../src/core/monitoring/history/metric-history.js';
@@ -58,6 +58,39 @@ describe('threshold rules', () => {
     expect(m.active()).toHaveLength(1);
     m.observe('cache.l1.hit_ratio', 0.5, 4);
     expect(m.active()).toEqual([]);
+  });
+});
+
+describe('levels rules', () => {
+  it('warning and critical levels on a series: the level is the severity, events carry key, threshold and at, the id is <rule>/<key>', async () => {
+    const { m, events } = manager([{ kind: 'levels', name: 'queue', series: 'queue.depth', warning: 100, critical: 1000, hysteresis: 50 }]);
+    m.observe('queue.depth', 150, 1_000);
+    m.observe('queue.depth', 1500, 2_000);
+    m.observe('queue.depth', 980, 3_000); // within the hysteresis band of the critical level
+    expect(m.active()).toEqual([expect.objectContaining({ severity: 'critical', threshold: 1000, since: 1_000 })]);
+    m.observe('queue.depth', 10, 4_000);
+    expect(m.active()).toEqual([]);
+    await m.flush();
+    expect(events.map((e) => `${e.type}/${e.data.severity}`)).toEqual(['alert.firing/warning', 'alert.firing/critical', 'alert.resolved/critical']);
+    expect(events[0]!.data).toMatchObject({ id: 'queue/queue.depth', fingerprint: 'queue/queue.depth', key: 'queue.depth', threshold: 100, value: 150, at: 1_000, ts: 1_000, message: 'queue.depth at 150: warning level 100' });
+    expect(events[2]!.data).toMatchObject({ id: 'queue/queue.depth', state: 'resolved', value: 10, threshold: 1000, at: 4_000 });
+  });
+
+  it('observeAll evaluates rule by rule; removeRule resolves what the rule fired; eventType names the bus event', async () => {
+    const { m, events } = manager(
+      [
+        { kind: 'levels', name: 'slow', series: 'lastBatchMs', model: '*', warning: 100 },
+        { kind: 'threshold', name: 'cpu-high', series: 'cpu.load', op: '>', value: 0.9 },
+      ],
+      { eventType: (a) => `custom.${a.state}` },
+    );
+    m.observeAll({ 'models.b.lastBatchMs': 150, 'cpu.load': 0.95, 'models.a.lastBatchMs': 120 }, 5);
+    expect(m.active().map((a) => `${a.rule}:${a.model ?? ''}`)).toEqual(['slow:b', 'slow:a', 'cpu-high:']);
+    m.removeRule('slow');
+    expect(m.active().map((a) => a.rule)).toEqual(['cpu-high']);
+    expect(m.ruleList().map((r) => r.name)).toEqual(['cpu-high']);
+    await m.flush();
+    expect(events.map((e) => e.type)).toEqual(['custom.firing', 'custom.firing', 'custom.firing', 'custom.resolved', 'custom.resolved']);
   });
 });
 
@@ -159,5 +192,9 @@ describe('rule validation', () => {
     await expectWhaleError(() => manager([{ kind: 'health', name: 'a', check: '*' }, { kind: 'health', name: 'a', check: 'redis' }]), 'ERR_CONFLICT', 'rules[1].name');
     await expectWhaleError(() => manager([], { webhookUrl: 'file:///etc/passwd' }), 'ERR_INVALID_OPTION', 'options.webhookUrl');
     await expectWhaleError(() => manager([]).m.raise('x', { severity: 'fatal' as never }), 'ERR_INVALID_ARG', 'alert.severity');
+    await expectWhaleError(() => manager([{ kind: 'levels', name: 'x', series: 's' }]), 'ERR_INVALID_ARG', 'rules[0].warning');
+    await expectWhaleError(() => manager([{ kind: 'levels', name: 'x', series: 's', warning: 2, critical: 1 }]), 'ERR_INVALID_ARG', 'rules[0].critical');
+    await expectWhaleError(() => manager([{ kind: 'levels', name: 'x', series: 's', warning: 1, hysteresis: -1 }]), 'ERR_INVALID_ARG', 'rules[0].hysteresis');
+    await expectWhaleError(() => manager([{ kind: 'levels', name: 'x', series: 's', warning: 1, severity: 'critical' } as never]), 'ERR_INVALID_ARG', 'rules[0].severity');
   });
 });

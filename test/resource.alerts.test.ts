@@ -1,16 +1,31 @@
-// Thresholds and alerts with a fake clock: fire only after the duration,
-// resolve with hysteresis, no flapping, deduplicated events, nothing lost
+// Resource thresholds (levels rules of the one alert engine) with a fake clock:
+// fire only after the duration, resolve with hysteresis, no flapping,
+// deduplicated events on `resource.alert` with their fields, nothing lost
 // when the bus fails.
 import { describe, expect, it } from 'vitest';
 
-import { AlertGenerator, type ResourceAlert } from '../src/core/resource-management/monitor/alert-generator.js';
-import { ThresholdManager } from '../src/core/resource-management/monitor/threshold-manager.js';
+import { silentLogger } from '../src/common/logger.js';
+import { AlertManager, RESOURCE_ALERT_EVENT, type Alert } from '../src/core/monitoring/visualization/alert-manager.js';
+import type { LevelsRule } from '../src/core/monitoring/visualization/alert-rules.js';
+import type { SystemSample } from '../src/core/resource-management/monitor/system-sampler.js';
+import { ResourceManager } from '../src/core/resource-management/resource-manager.js';
 
-describe('ThresholdManager', () => {
-  it('fires after the level held for forMs, escalates, and resolves only below the hysteresis band', () => {
-    const t = new ThresholdManager();
-    t.setRule({ name: 'cpu', resource: 'cpu.load', warning: 0.8, critical: 0.95, forMs: 3000, hysteresis: 0.1, resolveForMs: 2000 });
-    const at = (ms: number, v: number) => t.evaluate({ 'cpu.load': v }, ms);
+/** An engine with `rules`; `at(ms, values)` returns the alert changes that sample made. */
+function levels(...rules: Omit<LevelsRule, 'kind'>[]) {
+  const changes: Alert[] = [];
+  const m = new AlertManager({ rules: rules.map((r) => ({ kind: 'levels', ...r })), logger: silentLogger, onChange: (a) => changes.push(a) });
+  const at = (ms: number, values: Record<string, number>): Alert[] => {
+    changes.length = 0;
+    m.observeAll(values, ms);
+    return [...changes];
+  };
+  return { m, at };
+}
+
+describe('levels rules (resource thresholds)', () => {
+  it('fire after the level held for forMs, escalate, and resolve only below the hysteresis band', () => {
+    const { at: all } = levels({ name: 'cpu', series: 'cpu.load', warning: 0.8, critical: 0.95, forMs: 3000, hysteresis: 0.1, resolveForMs: 2000 });
+    const at = (ms: number, v: number) => all(ms, { 'cpu.load': v });
     expect(at(0, 0.85)).toEqual([]);
     expect(at(2999, 0.9)).toEqual([]); // not yet held 3 s
     expect(at(3000, 0.9)).toMatchObject([{ rule: 'cpu', state: 'firing', severity: 'warning', threshold: 0.8, value: 0.9 }]);
@@ -25,74 +40,95 @@ describe('ThresholdManager', () => {
   });
 
   it('a value hovering at the threshold does not flap', () => {
-    const t = new ThresholdManager();
-    t.setRule({ name: 'mem', resource: 'memory.usedFraction', warning: 0.9, forMs: 1000, hysteresis: 0.05 });
+    const { at } = levels({ name: 'mem', series: 'memory.usedFraction', warning: 0.9, forMs: 1000, hysteresis: 0.05 });
     const events = [];
     for (let ms = 0; ms < 60_000; ms += 100) {
       const v = 0.9 + (ms % 200 === 0 ? 0.01 : -0.01); // 0.91, 0.89, 0.91, …
-      events.push(...t.evaluate({ 'memory.usedFraction': v }, ms));
+      events.push(...at(ms, { 'memory.usedFraction': v }));
     }
     // Below 0.9 every other sample: the warning never holds a full second, so it never fires.
     expect(events).toEqual([]);
-    const t2 = new ThresholdManager();
-    t2.setRule({ name: 'mem', resource: 'memory.usedFraction', warning: 0.9, hysteresis: 0.05 });
+    const { at: at2 } = levels({ name: 'mem', series: 'memory.usedFraction', warning: 0.9, hysteresis: 0.05 });
     const e2 = [];
-    for (let ms = 0; ms < 10_000; ms += 100) e2.push(...t2.evaluate({ 'memory.usedFraction': 0.9 + (ms % 200 === 0 ? 0.01 : -0.01) }, ms));
+    for (let ms = 0; ms < 10_000; ms += 100) e2.push(...at2(ms, { 'memory.usedFraction': 0.9 + (ms % 200 === 0 ? 0.01 : -0.01) }));
     expect(e2).toHaveLength(1); // fired once, held by hysteresis, never resolved
   });
 
   it('per-model rules, for one model or every model', () => {
-    const t = new ThresholdManager();
-    t.setRule({ name: 'slow', resource: 'lastBatchMs', model: '*', warning: 100 });
-    t.setRule({ name: 'big', resource: 'memoryBytes', model: 'a', critical: 1000 });
-    const out = t.evaluate({ 'models.a.lastBatchMs': 150, 'models.b.lastBatchMs': 50, 'models.a.memoryBytes': 5000, 'models.b.memoryBytes': 5000 }, 0);
+    const { m, at } = levels({ name: 'slow', series: 'lastBatchMs', model: '*', warning: 100 }, { name: 'big', series: 'memoryBytes', model: 'a', critical: 1000 });
+    const out = at(0, { 'models.a.lastBatchMs': 150, 'models.b.lastBatchMs': 50, 'models.a.memoryBytes': 5000, 'models.b.memoryBytes': 5000 });
     expect(out.map((x) => [x.rule, x.model, x.severity])).toEqual([
       ['slow', 'a', 'warning'],
       ['big', 'a', 'critical'],
     ]);
-    expect(() => t.setRule({ name: 'x', resource: 'r' })).toThrow(/warning/);
-    expect(() => t.setRule({ name: 'x', resource: 'r', warning: 2, critical: 1 })).toThrow(/critical/);
-    expect(() => t.setRule({ name: 'x', resource: 'r', warning: 1, forMs: -1 })).toThrow(/forMs/);
+    expect(out[0]).toMatchObject({ id: 'slow/models.a.lastBatchMs', key: 'models.a.lastBatchMs', model: 'a', threshold: 100, value: 150, at: 0 });
+    expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r' })).toThrow(/warning/);
+    expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r', warning: 2, critical: 1 })).toThrow(/critical/);
+    expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r', warning: 1, forMs: -1 })).toThrow(/forMs/);
+    m.removeRule('big');
+    expect(m.active().map((a) => a.rule)).toEqual(['slow']);
   });
 });
 
-describe('AlertGenerator', () => {
-  const transition = (state: 'firing' | 'resolved', severity: 'warning' | 'critical' = 'warning') => ({
-    rule: 'cpu',
-    key: 'cpu.load',
-    state,
-    severity,
-    value: 1,
-    threshold: 0.8,
-    at: 0,
+function sample(load: number): SystemSample {
+  const process = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+  return { timestamp: 0, cpu: { load, perCore: [], cores: 1, process: 0 }, memory: { total: 1, used: 0, available: 1, process }, disks: [], network: [], gpus: [] };
+}
+
+/** A ResourceManager fed `load` by a fake sampler, with a cpu.load levels rule and a bus that may be down. */
+function resources() {
+  const state = { load: 0, down: false };
+  const sent: { type: string; data: Alert }[] = [];
+  const rm = new ResourceManager({
+    cpuUnits: 1,
+    sampler: async () => sample(state.load),
+    intervalMs: 5, // the bus is retried this often
+    publishEvent: (type, data) => {
+      if (state.down) throw new Error('bus down');
+      sent.push({ type, data: data as Alert });
+    },
+  });
+  rm.alerts.addRule({ kind: 'levels', name: 'cpu', series: 'cpu.load', warning: 0.8, critical: 0.95 });
+  const tick = async (load: number) => {
+    state.load = load;
+    await rm.monitor.sampleNow();
+  };
+  return { rm, state, sent, tick };
+}
+
+describe('resource alerts on the bus', () => {
+  it('one event per change on resource.alert, with its fields: duplicates dropped, resolve sent once', async () => {
+    const { rm, sent, tick } = resources();
+    await tick(0.9);
+    await tick(0.9);
+    expect((await rm.snapshot()).alerts).toMatchObject({ firing: 1, active: [{ rule: 'cpu', key: 'cpu.load', severity: 'warning', value: 0.9, threshold: 0.8 }] });
+    await tick(0.97);
+    await tick(0.5);
+    await tick(0.5);
+    await rm.alerts.flush();
+    expect(sent.map((e) => `${e.type} ${e.data.state}/${e.data.severity}`)).toEqual([
+      'resource.alert firing/warning',
+      'resource.alert firing/critical',
+      'resource.alert resolved/critical',
+    ]);
+    expect(sent[0]!.data).toMatchObject({ id: 'cpu/cpu.load', rule: 'cpu', key: 'cpu.load', state: 'firing', severity: 'warning', value: 0.9, threshold: 0.8, at: sent[0]!.data.ts });
+    expect(sent[2]!.data).toMatchObject({ id: 'cpu/cpu.load', state: 'resolved', severity: 'critical', value: 0.5, threshold: 0.95, at: sent[2]!.data.ts });
+    expect(RESOURCE_ALERT_EVENT).toBe('resource.alert');
+    expect((await rm.snapshot()).alerts).toEqual({ firing: 0, sent: 3, pending: 0, dropped: 0, active: [] });
+    await rm.stop();
   });
 
-  it('one event per change: duplicates dropped, resolve sent once', async () => {
-    const sent: ResourceAlert[] = [];
-    const g = new AlertGenerator((_type, a) => void sent.push(a));
-    await g.handle([transition('firing')]);
-    await g.handle([transition('firing')]);
-    expect(g.firing()).toHaveLength(1);
-    await g.handle([transition('firing', 'critical')]);
-    await g.handle([transition('resolved', 'critical')]);
-    await g.handle([transition('resolved', 'critical')]);
-    expect(sent.map((a) => `${a.state}/${a.severity}`)).toEqual(['firing/warning', 'firing/critical', 'resolved/critical']);
-    expect(g.firing()).toEqual([]);
-  });
-
-  it('events the bus refused are sent, in order, on the next call', async () => {
-    const sent: string[] = [];
-    let down = true;
-    const g = new AlertGenerator((_type, a) => {
-      if (down) throw new Error('bus down');
-      sent.push(`${a.state}/${a.severity}`);
-    });
-    await g.handle([transition('firing')]);
-    await g.handle([transition('firing', 'critical')]);
-    expect(g.stats()).toMatchObject({ pending: 2, sent: 0 });
-    down = false;
-    await g.handle([transition('resolved', 'critical')]);
-    expect(sent).toEqual(['firing/warning', 'firing/critical', 'resolved/critical']);
-    expect(g.stats()).toMatchObject({ pending: 0, sent: 3, dropped: 0 });
+  it('events the bus refused are sent, in order, once it is back', async () => {
+    const { rm, state, sent, tick } = resources();
+    state.down = true;
+    await tick(0.9);
+    await tick(0.97);
+    expect((await rm.snapshot()).alerts).toMatchObject({ pending: 2, sent: 0 });
+    state.down = false;
+    await tick(0.5);
+    await rm.alerts.flush();
+    expect(sent.map((e) => `${e.data.state}/${e.data.severity}`)).toEqual(['firing/warning', 'firing/critical', 'resolved/critical']);
+    expect((await rm.snapshot()).alerts).toMatchObject({ pending: 0, sent: 3, dropped: 0 });
+    await rm.stop();
   });
 });

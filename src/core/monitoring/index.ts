@@ -19,7 +19,7 @@ export {
 } from './history/metric-history.js';
 export { SqliteHistory } from './history/sqlite-history.js';
 export { PostgresHistory } from './history/postgres-history.js';
-export { AlertManager, type Alert, type AlertManagerOptions } from './visualization/alert-manager.js';
-export { validateRule, type AlertRule, type ThresholdRule, type AnomalyRule, type HealthRule, type Severity } from './visualization/alert-rules.js';
+export { AlertManager, RESOURCE_ALERT_EVENT, type Alert, type AlertManagerOptions } from './visualization/alert-manager.js';
+export { validateRule, type AlertRule, type ThresholdRule, type AnomalyRule, type HealthRule, type LevelsRule, type Severity } from './visualization/alert-rules.js';
 export { DashboardGenerator, type DashboardOptions } from './visualization/dashboard-generator.js';
 export { Monitor, type MonitorOptions, type DashboardSample, type MonitorEvent, type SeriesScorer } from './monitor.js';

@@ -1,27 +1,30 @@
 /**
- * ResourceManager: the node's allocators, quotas, monitor, thresholds and
- * alerts together. register() reserves a model's resources (CPU units, memory
+ * ResourceManager: the node's allocators, quotas, monitor and alerts
+ * together (resource thresholds are `levels` rules of its AlertManager, whose
+ * events go to `resource.alert`). register() reserves a model's resources (CPU units, memory
  * for its weights, a GPU share placed by the load balancer) and grants them to
  * the model (ResourceAware); unregister() frees them and reports what leaked.
  * admit() and runBatch() are the request path: quotas and batch-buffer memory
  * at admission, CPU slot and GPU kernel time around execution.
  */
 import { WhaleError } from '../../common/errors.js';
-import type { Logger } from '../../common/logger.js';
+import { silentLogger, type Logger } from '../../common/logger.js';
 import type { ResourceAware } from '../base/resource-aware.js';
+import { AlertManager, RESOURCE_ALERT_EVENT, type Alert } from '../monitoring/visualization/alert-manager.js';
 import { CpuAllocator } from './allocator/cpu-allocator.js';
 import { GpuAllocator, type GpuDevice } from './allocator/gpu-allocator.js';
 import { MemoryAllocator, type MemoryReservation } from './allocator/memory-allocator.js';
 import type { ModelResourcesConfig } from './config.js';
-import { AlertGenerator, type EventPublisher } from './monitor/alert-generator.js';
 import { ModelUsage } from './monitor/model-usage.js';
 import { ResourceMonitor, type MetricPublisher, type ModelMetrics } from './monitor/resource-monitor.js';
 import type { Sampler } from './monitor/system-sampler.js';
-import { ThresholdManager } from './monitor/threshold-manager.js';
 import { LoadBalancer } from './optimizer/load-balancer.js';
 import { ResourceOptimizer, type Proposal } from './optimizer/resource-optimizer.js';
 import { QuotaManager, type Permit, type RateLimit } from './quota/quota-manager.js';
 import { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
+
+/** Publishes an event on whale.events (MessagingService.publishEvent). */
+export type EventPublisher = (type: string, data: unknown) => Promise<void> | void;
 
 export interface ResourceManagerOptions {
   cpuUnits: number;
@@ -51,8 +54,8 @@ export class ResourceManager {
   readonly memory: MemoryAllocator;
   readonly gpu: GpuAllocator;
   readonly quotas: QuotaManager;
-  readonly thresholds = new ThresholdManager();
-  readonly alerts: AlertGenerator;
+  /** Resource thresholds are its `levels` rules (addRule), on the monitor's flat figures (see flatten); events go to `resource.alert`. */
+  readonly alerts: AlertManager;
   readonly usage: ModelUsage;
   readonly monitor: ResourceMonitor;
   readonly balancer = new LoadBalancer({ policy: 'least-loaded' });
@@ -68,14 +71,20 @@ export class ResourceManager {
     this.quotas = new QuotaManager(o.store ?? new LocalQuotaStore());
     for (const [t, l] of Object.entries(o.tenants ?? {})) this.quotas.setRateLimit('tenant', t, l);
     this.quotas.onQuotaChange((model, q) => this.applyQuota(model, q));
-    this.alerts = new AlertGenerator(o.publishEvent ?? (() => undefined));
+    const publishEvent = o.publishEvent;
+    this.alerts = new AlertManager({
+      logger: o.logger ?? silentLogger,
+      ...(publishEvent ? { publish: async (type: string, data: unknown) => void (await publishEvent(type, data)) } : {}),
+      eventType: () => RESOURCE_ALERT_EVENT,
+      // An event the bus refuses is retried (about once a sampling interval) until it goes: none is lost, the oldest beyond 10,000 are dropped.
+      delivery: { maxAttempts: Infinity, maxBackoffMs: o.intervalMs ?? 2000, maxQueued: 10_000 },
+    });
     this.usage = new ModelUsage(o.clock);
     this.optimizer = new ResourceOptimizer(o.logger);
     this.monitor = new ResourceMonitor({
       sampler: o.sampler,
       models: () => this.modelMetrics(),
       intervalMs: o.intervalMs ?? 2000,
-      thresholds: this.thresholds,
       alerts: this.alerts,
       ...(o.publishMetric ? { publish: o.publishMetric } : {}),
       ...(o.logger ? { logger: o.logger } : {}),
@@ -160,7 +169,16 @@ export class ResourceManager {
 
   async stop(): Promise<void> {
     await this.monitor.stop();
+    // Stops retrying: what the bus still refuses gets one more attempt.
+    await this.alerts.close();
     await this.quotas.close().catch(() => undefined);
+  }
+
+  /** The alerts firing, and how their events fared on the bus (sent, waiting, given up). */
+  alertStats(): { firing: number; sent: number; pending: number; dropped: number; active: Alert[] } {
+    const d = this.alerts.deliveryStats();
+    const active = this.alerts.active();
+    return { firing: active.length, sent: d.delivered, pending: d.pending, dropped: d.failed, active };
   }
 
   /** Proposals from the monitor's recent history (also kept for snapshot()). */
@@ -208,7 +226,7 @@ export class ResourceManager {
       allocations: { cpu: this.cpu.snapshot(), memory: this.memory.snapshot(), gpuPools: this.gpu.stats() },
       models,
       quotas,
-      alerts: { ...this.alerts.stats(), active: this.alerts.firing() },
+      alerts: this.alertStats(),
       proposals: this.proposals,
       leaks: this.leaks,
       monitor: this.monitor.stats(),

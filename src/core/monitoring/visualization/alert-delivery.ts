@@ -3,7 +3,7 @@
  * a failing delivery with exponential backoff. Nothing is dropped silently: an
  * event that exhausts its attempts is logged and counted in `failed`.
  */
-import type { Logger } from '../../base/logger.js';
+import type { Logger } from '../../../common/logger.js';
 
 export interface DeliveryOptions<T> {
   name: string;
@@ -11,6 +11,8 @@ export interface DeliveryOptions<T> {
   logger: Logger;
   maxAttempts?: number;
   backoffMs?: number;
+  /** Longest wait between two attempts (default: none, the backoff keeps doubling). */
+  maxBackoffMs?: number;
   /** Queue bound: beyond it the oldest undelivered event is given up (counted in failed). */
   maxQueued?: number;
 }
@@ -68,7 +70,7 @@ export class AlertDelivery<T> {
             break;
           }
           await new Promise<void>((r) => {
-            const t = setTimeout(r, (this.o.backoffMs ?? 200) * 2 ** (attempt - 1));
+            const t = setTimeout(r, Math.min(this.o.maxBackoffMs ?? 2 ** 31 - 1, (this.o.backoffMs ?? 200) * 2 ** (attempt - 1)));
             t.unref();
             this.wake = () => {
               clearTimeout(t);

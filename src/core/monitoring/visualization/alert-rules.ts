@@ -1,5 +1,5 @@
 /** Alert rule shapes and their validation (typed errors naming the field). */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export type Severity = 'info' | 'warning' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical'];
@@ -39,7 +39,31 @@ export interface HealthRule extends RuleBase {
   forMs?: number;
 }
 
-export type AlertRule = ThresholdRule | AnomalyRule | HealthRule;
+/**
+ * A warning and/or a critical level on a series (or on a model's figure
+ * `models.<model>.<series>`, `model: '*'` for every model): a level fires once
+ * held for forMs, steps up or down between the levels, and is left only when
+ * the value falls `hysteresis` below it, held for resolveForMs, so a value
+ * hovering at a level does not flap. The severity is the level's. An alert of
+ * this kind has the series as `key`, its `model`, the level's `threshold`, `at`
+ * (= ts) and the id `<rule>/<key>`: the resource alerts' fields.
+ */
+export interface LevelsRule extends Omit<RuleBase, 'severity'> {
+  kind: 'levels';
+  /** A series, e.g. 'cpu.load', 'memory.usedFraction', 'gpu.cuda:0.utilization', or with `model` a model figure such as 'cpuMs'. */
+  series: string;
+  model?: string;
+  warning?: number;
+  critical?: number;
+  /** How long a level must hold before it fires (default 0). */
+  forMs?: number;
+  /** How far below a level the value must fall to leave it (default 0). */
+  hysteresis?: number;
+  /** How long the value must stay below before the alert resolves or steps down (default 0). */
+  resolveForMs?: number;
+}
+
+export type AlertRule = ThresholdRule | AnomalyRule | HealthRule | LevelsRule;
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -50,7 +74,7 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
   if (!r || typeof r !== 'object' || Array.isArray(r)) throw new WhaleError('ERR_INVALID_ARG', `${field}: must be an object`, { field });
   const o = r as Record<string, unknown>;
   if (typeof o.name !== 'string' || !NAME.test(o.name)) bad('name', 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
-  if (o.severity !== undefined && !SEVERITIES.includes(o.severity as Severity)) bad('severity', `must be one of ${SEVERITIES.join(', ')}`);
+  if (o.severity !== undefined && o.kind !== 'levels' && !SEVERITIES.includes(o.severity as Severity)) bad('severity', `must be one of ${SEVERITIES.join(', ')}`);
   if (o.message !== undefined && typeof o.message !== 'string') bad('message', 'must be a string');
   const nonNeg = (f: string) => {
     const v = o[f];
@@ -82,8 +106,20 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
       str('check');
       nonNeg('forMs');
       break;
+    case 'levels': {
+      str('series');
+      if (o.model !== undefined) str('model');
+      if (o.severity !== undefined) bad('severity', 'a levels rule takes its severity from the level crossed');
+      for (const f of ['warning', 'critical']) if (o[f] !== undefined && (typeof o[f] !== 'number' || !Number.isFinite(o[f]))) bad(f, 'must be a finite number');
+      if (o.warning === undefined && o.critical === undefined) bad('warning', 'a levels rule needs a warning or a critical level');
+      if (o.warning !== undefined && o.critical !== undefined && (o.critical as number) < (o.warning as number)) bad('critical', 'must be >= warning');
+      nonNeg('forMs');
+      nonNeg('hysteresis');
+      nonNeg('resolveForMs');
+      break;
+    }
     default:
-      bad('kind', "must be 'threshold', 'anomaly' or 'health'");
+      bad('kind', "must be 'threshold', 'anomaly', 'health' or 'levels'");
   }
   return o as unknown as AlertRule;
 }

@@ -1,13 +1,12 @@
 /**
  * ResourceMonitor: samples the machine on an interval (an unref'd timer; a
  * tick never overlaps the previous one), keeps a short history for trends,
- * feeds the thresholds and alerts, and publishes the figures as metrics.
+ * feeds the figures to the alert engine (its levels rules), and publishes them as metrics.
  * collectMetrics(modelId) gives what one model used.
  */
-import type { Logger } from '../../base/logger.js';
-import type { AlertGenerator } from './alert-generator.js';
+import type { Logger } from '../../../common/logger.js';
+import type { AlertManager } from '../../monitoring/visualization/alert-manager.js';
 import type { SystemSample, Sampler } from './system-sampler.js';
-import type { ThresholdManager } from './threshold-manager.js';
 
 export interface ModelMetrics {
   batches: number;
@@ -27,8 +26,8 @@ export interface ResourceMonitorOptions {
   models: () => Record<string, ModelMetrics>;
   intervalMs?: number;
   historySize?: number;
-  thresholds?: ThresholdManager;
-  alerts?: AlertGenerator;
+  /** Evaluates its rules on each tick's flat figures (see flatten). */
+  alerts?: AlertManager;
   publish?: MetricPublisher;
   logger?: Logger;
   clock?: () => number;
@@ -99,9 +98,7 @@ export class ResourceMonitor {
     this.history.push(tick);
     if (this.history.length > (this.o.historySize ?? 150)) this.history.shift();
     const values = flatten(tick);
-    if (this.o.thresholds && this.o.alerts) {
-      await this.o.alerts.handle(this.o.thresholds.evaluate(values, this.o.clock?.() ?? Date.now()));
-    }
+    this.o.alerts?.observeAll(values, this.o.clock?.() ?? Date.now());
     if (this.o.publish) await this.publishAll(tick).catch((err: Error) => this.o.logger?.warn('resource metrics not published', { error: err.message }));
     return tick;
   }
@@ -128,7 +125,7 @@ export class ResourceMonitor {
   }
 }
 
-/** Flat metric keys for thresholds: 'cpu.load', 'memory.process.rss', 'gpu.cuda:0.utilization', 'models.<m>.cpuMs', … */
+/** Flat metric keys for alert rules: 'cpu.load', 'memory.process.rss', 'gpu.cuda:0.utilization', 'models.<m>.cpuMs', … */
 export function flatten(t: MonitorTick): Record<string, number> {
   const s = t.sample;
   const v: Record<string, number> = {

@@ -1,5 +1,5 @@
-import { WhaleError } from '../../base/errors.js';
-import type { Logger } from '../../base/logger.js';
+import { WhaleError } from '../../../common/errors.js';
+import type { Logger } from '../../../common/logger.js';
 import type { TensorCodec } from '../../memory/codec.js';
 import type { Bus } from '../../../transport/bus.js';
 import type { AggregatorOptions } from '../learning/types.js';
@@ -12,7 +12,7 @@ import type { RoundResult } from './round-result.js';
 import type { AcceptedUpdate } from './update-intake.js';
 import type { RoundHook } from '../security/round-defense.js';
 
-export interface Evaluation {
+export interface FederationEvaluation {
   accuracy: number;
   loss: number;
 }
@@ -35,7 +35,7 @@ export interface ModelCoordinatorOptions {
   checkpoints?: CheckpointStore | false;
   initialModel: () => Float32Array | Promise<Float32Array>;
   /** Centralized evaluation on a held-out set, every round. */
-  evaluate?: (weights: Float32Array) => Promise<Evaluation>;
+  evaluate?: (weights: Float32Array) => Promise<FederationEvaluation>;
   rounds: number;
   /** C: fraction of the registered clients selected per round. */
   fraction: number;

@@ -1,5 +1,5 @@
 export { ModelCoordinator, type FederationSummary } from './model-coordinator.js';
-export type { ModelCoordinatorOptions, RoundDetail, Evaluation as FederationEvaluation } from './coordinator-options.js';
+export type { ModelCoordinatorOptions, RoundDetail, FederationEvaluation } from './coordinator-options.js';
 export type { RoundResult } from './round-result.js';
 export { TaskManager, type TaskState, type RejectReason, type Rejection } from './task-manager.js';
 export { ClaimCheck, DEFAULT_INLINE_BYTES, refBytes, type BlobRef, type TensorRef } from './claim-check.js';

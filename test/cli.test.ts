@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { main } from '../src/cli/main.js';
@@ -48,6 +53,38 @@ describe('whale CLI', () => {
     ac.abort();
     expect(await running).toBe(0);
     expect(out).toMatch(/stopped/);
+  });
+
+  it('each command takes only its own options and arguments (hardening round 2, item 17)', async () => {
+    for (const args of [['--json'], ['info', 'extra'], ['info', '--port', '9'], ['anomaly', '--json', 'x.csv'], ['start', '--dir', 'x'], ['anomaly', 'a.csv', 'b.csv'], ['--bogus']]) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.out).toBe('');
+    }
+    expect((await run(['info', 'extra'])).err).toMatch(/unexpected argument 'extra'/);
+    expect((await run(['info', '--port', '9'])).err).toMatch(/--port/);
+  });
+
+  it('whale help <command> prints that command\'s usage', async () => {
+    expect((await run(['help', 'federate'])).out).toMatch(/^Usage: whale federate/);
+    expect((await run(['help', 'anomaly'])).out).toMatch(/^Usage: whale anomaly/);
+    expect((await run(['help', 'info'])).out).toMatch(/^Usage: whale info/);
+    expect((await run(['help'])).out).toMatch(/^Usage: whale <command>/);
+    expect((await run(['help', 'nope'])).code).toBe(2);
+  });
+
+  it('a reader that closes stdout early ends the command quietly (whale anomaly big.csv | head -1)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'whale-epipe-'));
+    const csv = join(dir, 'big.csv');
+    const t0 = Date.parse('2024-01-01T00:00:00Z');
+    writeFileSync(csv, `timestamp,value\n${Array.from({ length: 200_000 }, (_, i) => `${new Date(t0 + i * 60_000).toISOString()},${Math.sin(i / 50)}`).join('\n')}\n`);
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, '..', 'bin', 'whale.js'), 'anomaly', csv]);
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy()); // what `head -1` does after its line
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(err).not.toMatch(/EPIPE|Error|at /);
+    expect(code).toBe(0);
   });
 
   it('help and version', async () => {

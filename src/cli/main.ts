@@ -1,8 +1,7 @@
 /** The `whale` command. Exit codes: 0 ok, 1 runtime failure, 2 usage error. */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { isWhaleError } from '../core/base/errors.js';
-import { infoCommand } from './info.js';
+import { isWhaleError } from '../common/errors.js';
 
 const USAGE = `Usage: whale <command> [options]
 
@@ -14,15 +13,20 @@ Commands:
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   top         Show a running node's resources live (devices, usage, quotas per model)
   privacy     Epsilon of DP federated training (sampling rate, noise, rounds), or the noise for an epsilon
-  help        Show this help
+  help        Show this help, or a command's: whale help <command>
 
 Options:
   -h, --help     Show help
   -v, --version  Print the version
-  --json         Machine-readable output (info)
 
-Run 'whale <command> --help' for a command's options.
+Run 'whale <command> --help' (or 'whale help <command>') for a command's options.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+`;
+
+const INFO_USAGE = `Usage: whale info [--json]
+
+Shows the version, the native build (CPU/CUDA) and the devices found.
+  --json   machine-readable output
 `;
 
 export interface CliIO {
@@ -32,119 +36,175 @@ export interface CliIO {
 
 const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
-  // Commands with their own options parse them themselves.
-  if (argv[0] === 'federate' || argv[0] === 'learner') return subcommand(argv[0], argv.slice(1), io);
-  if (argv[0] === 'top') return topSubcommand(argv.slice(1), io);
-  if (argv[0] === 'privacy') return privacySubcommand(argv.slice(1), io);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-        json: { type: 'boolean' },
-        config: { type: 'string' },
-        port: { type: 'string' },
-        out: { type: 'string' },
-        dir: { type: 'string' },
-        'out-dir': { type: 'string' },
-        threshold: { type: 'string' },
-        'allow-unordered': { type: 'boolean' },
-      },
-    });
-  } catch (err) {
-    io.err(`whale: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  const command = positionals[0] ?? (values.version ? 'version' : 'help');
-  try {
-    switch (command) {
-      case 'help':
-        io.out(USAGE);
-        return 0;
-      case 'version': {
-        const { packageVersion } = await import('./info.js');
-        io.out(`${packageVersion()}\n`);
-        return 0;
-      }
-      case 'start': {
-        const { startCommand, START_USAGE } = await import('./start.js');
-        if (values.help) {
-          io.out(START_USAGE);
-          return 0;
-        }
-        let port: number | undefined;
-        if (values.port !== undefined) {
-          port = Number(values.port);
-          if (!/^\d+$/.test(values.port) || port > 65_535) {
-            io.err(`whale: --port must be a port number 0-65535, got '${values.port}'\n`);
-            return 2;
-          }
-        }
-        return await startCommand(io, { ...(values.config === undefined ? {} : { config: values.config }), ...(port === undefined ? {} : { port }) });
-      }
-      case 'anomaly': {
-        const { anomalyCommand, ANOMALY_USAGE } = await import('./anomaly.js');
-        if (values.help) {
-          io.out(ANOMALY_USAGE);
-          return 0;
-        }
-        try {
-          return anomalyCommand({ input: positionals[1], out: values.out, dir: values.dir, outDir: values['out-dir'], threshold: values.threshold, allowUnordered: values['allow-unordered'] === true }, io.out, io.err);
-        } catch (err) {
-          if (!isWhaleError(err, 'ERR_INVALID_ARG')) throw err;
-          io.err(`whale: ${err.message} [${err.code}]\n`);
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+/**
+ * A command: its own options (a flag given to another command is refused by this one),
+ * how many positionals it takes, its usage text and what it does.
+ * Commands that parse their own argv (federate, learner, top, privacy) declare `raw`.
+ */
+interface Command {
+  usage: () => Promise<string>;
+  options?: Options;
+  maxPositionals?: number;
+  /** A failure of this command exits 2 (usage), not 1, whatever its code. */
+  failureIsUsage?: boolean;
+  run: (args: Parsed & { argv: string[] }, io: CliIO) => Promise<number>;
+  raw?: boolean;
+}
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+const COMMANDS: Record<string, Command> = {
+  info: {
+    usage: async () => INFO_USAGE,
+    options: { ...HELP, json: { type: 'boolean' } },
+    run: async ({ values }, io) => (await import('./info.js')).infoCommand({ json: values.json === true }, io),
+  },
+  start: {
+    usage: async () => (await import('./start.js')).START_USAGE,
+    options: { ...HELP, config: { type: 'string' }, port: { type: 'string' } },
+    run: async ({ values }, io) => {
+      const { startCommand } = await import('./start.js');
+      const portText = values.port as string | undefined;
+      let port: number | undefined;
+      if (portText !== undefined) {
+        port = Number(portText);
+        if (!/^\d+$/.test(portText) || port > 65_535) {
+          io.err(`whale start: --port must be a port number 0-65535, got '${portText}'\n`);
           return 2;
         }
       }
-      case 'info':
-        if (values.help) {
-          io.out('Usage: whale info [--json]\n\nShows the version, the native build (CPU/CUDA) and the devices found.\n');
-          return 0;
-        }
-        return await infoCommand({ json: values.json === true }, io);
-      default:
-        io.err(`whale: unknown command '${command}'\n\n${USAGE}`);
+      const config = values.config as string | undefined;
+      return startCommand(io, { ...(config === undefined ? {} : { config }), ...(port === undefined ? {} : { port }) });
+    },
+  },
+  anomaly: {
+    usage: async () => (await import('./anomaly.js')).ANOMALY_USAGE,
+    options: {
+      ...HELP,
+      out: { type: 'string' },
+      dir: { type: 'string' },
+      'out-dir': { type: 'string' },
+      threshold: { type: 'string' },
+      detector: { type: 'string' },
+      'allow-unordered': { type: 'boolean' },
+    },
+    maxPositionals: 1,
+    run: async ({ values, positionals }, io) => {
+      const { anomalyCommand } = await import('./anomaly.js');
+      const str = (k: string) => values[k] as string | undefined;
+      try {
+        return anomalyCommand(
+          { input: positionals[0], out: str('out'), dir: str('dir'), outDir: str('out-dir'), threshold: str('threshold'), detector: str('detector'), allowUnordered: values['allow-unordered'] === true },
+          io.out,
+          io.err,
+        );
+      } catch (err) {
+        if (!isWhaleError(err, 'ERR_INVALID_ARG')) throw err;
+        io.err(`whale: ${err.message} [${err.code}]\n`);
         return 2;
+      }
+    },
+  },
+  federate: {
+    raw: true,
+    usage: async () => (await import('./federate.js')).FEDERATE_USAGE,
+    run: async ({ argv }, io) => (await import('./federate.js')).federateCommand(argv, io),
+  },
+  learner: {
+    raw: true,
+    usage: async () => (await import('../apps/mnist/learner-process.js')).LEARNER_USAGE,
+    run: async ({ argv }, io) => (await import('./learner.js')).learnerCommand(argv, io),
+  },
+  top: {
+    raw: true,
+    failureIsUsage: true,
+    usage: async () => (await import('./top.js')).TOP_USAGE,
+    run: async ({ argv }, io) => (await import('./top.js')).topCommand(argv, io),
+  },
+  privacy: {
+    raw: true,
+    failureIsUsage: true,
+    usage: async () => (await import('./privacy.js')).PRIVACY_USAGE,
+    run: async ({ argv }, io) => (await import('./privacy.js')).privacyCommand(argv, io),
+  },
+};
+
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (first.startsWith('-')) return topLevelFlags(argv, io);
+  if (first === 'help') return helpCommand(rest, io);
+  const command = COMMANDS[first];
+  if (!command) {
+    io.err(`whale: unknown command '${first}'\n\n${USAGE}`);
+    return 2;
+  }
+  return runCommand(first, command, rest, io);
+}
+
+/** Only --help and --version stand before a command; anything else is a usage error. */
+function topLevelFlags(argv: string[], io: CliIO): number | Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...HELP, version: { type: 'boolean', short: 'v' } }, strict: true });
+  } catch (err) {
+    io.err(`whale: ${(err as Error).message} (options of a command go after it: whale <command> --help)\n`);
+    return 2;
+  }
+  if (parsed.values.version) {
+    return import('./info.js').then(({ packageVersion }) => {
+      io.out(`${packageVersion()}\n`);
+      return 0;
+    });
+  }
+  io.out(USAGE);
+  return 0;
+}
+
+async function helpCommand(args: string[], io: CliIO): Promise<number> {
+  if (args.length === 0) {
+    io.out(USAGE);
+    return 0;
+  }
+  const command = args.length === 1 ? COMMANDS[args[0]!] : undefined;
+  if (!command) {
+    io.err(`whale help: ${args.length === 1 ? `unknown command '${args[0]}'` : 'give one command'}\n\n${USAGE}`);
+    return 2;
+  }
+  io.out(await command.usage());
+  return 0;
+}
+
+async function runCommand(name: string, command: Command, argv: string[], io: CliIO): Promise<number> {
+  try {
+    if (command.raw) return await command.run({ argv, values: {}, positionals: [] }, io);
+    let parsed: Parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: command.options ?? HELP, allowPositionals: true, strict: true }) as Parsed;
+    } catch (err) {
+      io.err(`whale ${name}: ${(err as Error).message}\n\n${await command.usage()}`);
+      return 2;
     }
+    if (parsed.values.help) {
+      io.out(await command.usage());
+      return 0;
+    }
+    const max = command.maxPositionals ?? 0;
+    if (parsed.positionals.length > max) {
+      io.err(`whale ${name}: unexpected argument '${parsed.positionals[max]}'\n\n${await command.usage()}`);
+      return 2;
+    }
+    return await command.run({ ...parsed, argv }, io);
   } catch (err) {
     const code = isWhaleError(err) ? ` [${err.code}]` : '';
-    io.err(`whale: ${(err as Error)?.message ?? String(err)}${code}\n`);
-    return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
-  }
-}
-
-async function subcommand(name: 'federate' | 'learner', argv: string[], io: CliIO): Promise<number> {
-  try {
-    if (name === 'federate') return await (await import('./federate.js')).federateCommand(argv, io);
-    return await (await import('./learner.js')).learnerCommand(argv, io);
-  } catch (err) {
-    const code = isWhaleError(err) ? ` [${err.code}]` : '';
-    io.err(`whale ${name}: ${(err as Error)?.message ?? String(err)}${code}\n`);
-    return isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
-  }
-}
-
-async function topSubcommand(argv: string[], io: CliIO): Promise<number> {
-  try {
-    return await (await import('./top.js')).topCommand(argv, io);
-  } catch (err) {
-    const code = isWhaleError(err) ? ` [${err.code}]` : '';
-    io.err(`whale top: ${(err as Error)?.message ?? String(err)}${code}\n`);
-    return 2;
-  }
-}
-
-async function privacySubcommand(argv: string[], io: CliIO): Promise<number> {
-  try {
-    return (await import('./privacy.js')).privacyCommand(argv, io);
-  } catch (err) {
-    const code = isWhaleError(err) ? ` [${err.code}]` : '';
-    io.err(`whale privacy: ${(err as Error)?.message ?? String(err)}${code}\n`);
-    return 2;
+    // `whale: <message> [CODE]` (docs/cli.md); the commands that parse their own argv name themselves.
+    io.err(`whale${command.raw ? ` ${name}` : ''}: ${(err as Error)?.message ?? String(err)}${code}\n`);
+    return command.failureIsUsage || isWhaleError(err, 'ERR_CONFIG') ? 2 : 1;
   }
 }

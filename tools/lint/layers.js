@@ -19,6 +19,8 @@ export const LAYERS = {
   config: ['config', 'apps', 'services', 'models', 'core', 'transport', 'native', 'common'],
   server: ['server', 'config', 'apps', 'services', 'models', 'core', 'transport', 'native', 'common'],
   cli: ['cli', 'server', 'config', 'apps', 'services', 'models', 'core', 'transport', 'native', 'common'],
+  // The package's subpath entries (smart-whale-core/<area>): they re-export from any layer, nothing imports them.
+  entry: ['entry', 'cli', 'server', 'config', 'apps', 'services', 'models', 'core', 'transport', 'native', 'common'],
 };
 
 /** The layer of an absolute path: its first folder under `srcRoot`; '' for a file directly in src/, null outside. */

@@ -1,0 +1,35 @@
+/**
+ * smart-whale-core/transport: message buses (LocalBus, KafkaBus), envelopes and topics.
+ * Explicit named exports (no `export *`); src/index.ts re-exports them all.
+ */
+export {
+  allTopics,
+  type Bus,
+  type ChannelId,
+  createEnvelope,
+  type Decoded,
+  decodeEnvelope,
+  DLQ_HEADERS,
+  DLQ_SUFFIX,
+  dlqTopic,
+  encodeEnvelope,
+  type Envelope,
+  ENVELOPE_VERSION,
+  type EnvelopeInit,
+  envelopeProblem,
+  type Handler,
+  KafkaBus,
+  type KafkaBusOptions,
+  LocalBus,
+  type LocalBusOptions,
+  type LocalBusStats,
+  type MessageContext,
+  partitionOf,
+  payloadProblem,
+  REPLY_TO_HEADER,
+  REPLY_TOPIC,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Subscription,
+  TOPICS,
+} from '../transport/index.js';

@@ -8,10 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 import { readEnv } from '../common/env.js';
-import { WhaleError } from '../common/errors.js';
+import { isWhaleError, WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
+import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
 
 export type ModelAdapter = 'onnx' | 'tfjs';
 export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';
@@ -62,6 +63,8 @@ export interface WhaleConfig {
   shutdownGraceMs: number;
   /** Resource monitor interval and tenant rate limits (core/resource-management). */
   resources?: ResourcesConfig;
+  /** The monitoring extension's anomaly detector: AnomalyDetectorOptions, e.g. { "method": "ensemble" }. */
+  anomaly?: AnomalyDetectorOptions;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -125,7 +128,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string, source?: string): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources']);
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly']);
   const h = objectAt(o.http ?? {}, 'http', ['port', 'host', 'maxBodyBytes', 'requestTimeoutMs']);
   const http = {
     port: optional(h.port, (v) => numberAt(v, 'http.port', { integer: true, min: 0, max: 65_535 })) ?? 8080,
@@ -147,10 +150,24 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string): Wha
   }
   const shutdownGraceMs = optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
   const resources = optional(o.resources, (v) => parseResources(v));
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, ...(resources ? { resources } : {}) };
+  const anomaly = optional(o.anomaly, parseAnomaly);
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** The detector's own checks, as ERR_CONFIG naming anomaly.<option>. */
+function parseAnomaly(raw: unknown): AnomalyDetectorOptions {
+  const o = objectAt(raw, 'anomaly', Object.keys(raw !== null && typeof raw === 'object' ? raw : {}));
+  try {
+    resolveAnomalyOptions(o as AnomalyDetectorOptions);
+  } catch (err) {
+    if (!isWhaleError(err, 'ERR_INVALID_OPTION')) throw err;
+    const field = `anomaly${String(err.field ?? '').replace(/^options/, '')}`;
+    throw configError(field, err.message.replace(/^options\.[A-Za-z]+: /, ''));
+  }
+  return { ...o } as AnomalyDetectorOptions;
+}
 
 function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
   const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost', 'resources']);

@@ -13,7 +13,7 @@ import type { ServerExtension } from './whale-server.js';
 export type ExtensionFactory = (config: WhaleConfig, env: EnvSource | undefined) => ServerExtension | Promise<ServerExtension>;
 
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
-  (_config, env) => new MonitoringExtension(env ? { env } : {}), // /metrics, /healthz, /dashboard, alerts, metric history
+  (config, env) => new MonitoringExtension({ ...(env ? { env } : {}), ...(config.anomaly ? { anomaly: config.anomaly } : {}) }), // /metrics, /healthz, /dashboard, alerts, metric history
   resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
   qualityRoutingExtension, // /v1/tasks/{task}/infer routing, /v1/feedback + whale.quality.feedback, /v1/evaluate, /v1/routing
 ];

@@ -29,7 +29,7 @@ import { Monitor, type SeriesScorer } from '../../core/monitoring/monitor.js';
 import { AlertManager } from '../../core/monitoring/visualization/alert-manager.js';
 import { validateRule, type AlertRule } from '../../core/monitoring/visualization/alert-rules.js';
 import { DashboardGenerator } from '../../core/monitoring/visualization/dashboard-generator.js';
-import { AnomalyDetectorBank } from '../../core/monitoring/health/anomaly-detector.js';
+import { AnomalyDetectorBank, type AnomalyDetectorOptions } from '../../core/monitoring/health/anomaly-detector.js';
 import { monitoringRoutes } from './monitoring-routes.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 
@@ -48,6 +48,8 @@ export interface MonitoringOptions {
   history?: MetricHistory | string | false;
   /** The anomaly detector per series (default: an AnomalyDetectorBank; false: none). */
   scorer?: SeriesScorer | false;
+  /** Options of the default AnomalyDetectorBank (whale.config.json's "anomaly" section), e.g. its method. */
+  anomaly?: AnomalyDetectorOptions;
   requireGpu?: boolean;
   title?: string;
 }
@@ -171,7 +173,7 @@ export class MonitoringExtension implements ServerExtension {
     if (this.o.scorer === false) return undefined;
     if (this.o.scorer) return { scorer: this.o.scorer };
     try {
-      return { scorer: new AnomalyDetectorBank() };
+      return { scorer: new AnomalyDetectorBank(this.o.anomaly) };
     } catch (err) {
       this.logger.warn('anomaly detection off: the detector is not available', { error: (err as Error).message });
       return undefined;

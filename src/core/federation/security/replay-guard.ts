@@ -12,6 +12,7 @@
  *    bounded and survives a restart. Encrypted knowledge uses this.
  */
 import { WhaleError } from '../../../common/errors.js';
+import { intOption, requireTimeout } from '../../../common/validate.js';
 
 export type ReplayVerdict = 'ok' | 'too-old' | 'from-the-future' | 'replayed';
 
@@ -47,9 +48,11 @@ export class ReplayGuard {
   private floor = -Infinity;
 
   constructor(private readonly o: ReplayGuardOptions = {}) {
-    this.maxAgeMs = option(o.maxAgeMs ?? 5 * 60_000, 'maxAgeMs', 'a number of ms > 0', (v) => v > 0);
-    this.maxSkewMs = option(o.maxSkewMs ?? 30_000, 'maxSkewMs', 'a number of ms >= 0', (v) => v >= 0);
-    this.maxEntries = option(o.maxEntries ?? 1_000_000, 'maxEntries', 'an integer > 0', (v) => Number.isInteger(v) && v > 0);
+    this.maxAgeMs = requireTimeout(o.maxAgeMs ?? 5 * 60_000, 'options.maxAgeMs');
+    const skew = o.maxSkewMs ?? 30_000;
+    // 0 is allowed here (no clock may run ahead); requireTimeout wants > 0.
+    this.maxSkewMs = skew === 0 ? 0 : requireTimeout(skew, 'options.maxSkewMs');
+    this.maxEntries = intOption(o.maxEntries, 1_000_000, 'options.maxEntries');
     this.now = o.now ?? Date.now;
   }
 
@@ -107,11 +110,4 @@ export class ReplayGuard {
       if (ts > this.floor) this.floor = ts;
     }
   }
-}
-
-function option(v: number, name: string, what: string, ok: (v: number) => boolean): number {
-  if (!(typeof v === 'number' && Number.isFinite(v) && ok(v))) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be ${what}, got ${String(v)}`, { field: `options.${name}` });
-  }
-  return v;
 }

@@ -3,7 +3,7 @@
  * and request/reply round-trip latency p50/p99, for LocalBus and for KafkaBus
  * against librdkafka's mock cluster on loopback (3 brokers, 3 partitions).
  */
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import type { Bus } from '../src/transport/bus.js';
 import { createEnvelope } from '../src/transport/envelope.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { TieredCache, type Tier } from '../src/core/memory/tiered-cache.js';
 import type { CacheValue } from '../src/core/memory/value-codec.js';
 import { RedisServer } from '../test/support/redis-server.js';

@@ -7,7 +7,7 @@
  */
 import { Counter, Histogram, Registry } from 'prom-client';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { Monitor } from '../src/core/monitoring/monitor.js';
 import { WhaleMetrics } from '../src/core/monitoring/metrics/whale-metrics.js';
 import type { RequestObservation } from '../src/core/processing/processing-pipeline.js';

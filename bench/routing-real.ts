@@ -17,7 +17,7 @@
  */
 import { cpus, loadavg } from 'node:os';
 
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
 import { RouteOptimizer } from '../src/core/federation/routing/route-optimizer.js';
 import { sizeBucket } from '../src/core/federation/routing/features.js';
 import { packageRoot } from '../src/native/loader.js';

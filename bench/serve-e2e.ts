@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import type { NamedTensors } from '../src/core/base/tensor.js';
 import { ModelHost } from '../src/core/processing/model-host.js';
 import { ProcessingOptimizer } from '../src/core/processing/processing-optimizer.js';

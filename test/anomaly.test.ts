@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { isWhaleError } from '../src/core/base/errors.js';
+import { isWhaleError } from '../src/common/errors.js';
 import { ANOMALY_DEFAULTS, AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
 import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
 import { BaseModel, MODEL_TRANSITIONS, canTransition, defineModel, type ModelStatus } from '../src/core/base/model.js';
 import { BaseProcessor } from '../src/core/base/processor.js';
 import { ResourceLease } from '../src/core/base/resource-aware.js';

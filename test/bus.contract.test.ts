@@ -2,7 +2,7 @@
 // mock Kafka cluster (a real Kafka protocol peer on loopback).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { DLQ_HEADERS, dlqTopic, type Bus } from '../src/transport/bus.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';

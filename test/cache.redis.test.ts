@@ -7,7 +7,7 @@ import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { Logger } from '../src/core/base/logger.js';
+import type { Logger } from '../src/common/logger.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
 import { rng, until } from './helpers.js';
 import { acceptedValues, expectSame } from './support/cache-values.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { MAX_TTL_MS } from '../src/core/memory/cache-options.js';
 import { TieredCache } from '../src/core/memory/tiered-cache.js';
 import { expectWhaleError } from './helpers.js';

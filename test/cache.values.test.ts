@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { TieredCache, type Tier } from '../src/core/memory/tiered-cache.js';
 import { deserializeValue, serializeValue, type CacheValue } from '../src/core/memory/value-codec.js';
 import { expectWhaleError, rng } from './helpers.js';

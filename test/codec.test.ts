@@ -9,7 +9,7 @@ import {
   type TensorCodec,
 } from '../src/core/memory/codec.js';
 import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
 import { expectWhaleError, rng } from './helpers.js';
 
 function normals(n: number, seed: number): Float32Array {

@@ -15,7 +15,7 @@ import { ModelCoordinator, type FederationSummary } from '../src/core/federation
 import type { ModelCoordinatorOptions, RoundDetail } from '../src/core/federation/orchestration/coordinator-options.js';
 import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
 import { FEDERATION_TOPICS } from '../src/core/federation/orchestration/topics.js';
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { encodeTensor } from '../src/core/memory/codec.js';
 import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { LocalBus } from '../src/transport/local-bus.js';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import type { Logger } from '../src/core/base/logger.js';
+import type { Logger } from '../src/common/logger.js';
 import { FederationService, type Knowledge } from '../src/services/federation-service.js';
 import { resolveFederationKey } from '../src/services/federation-key.js';
 import { open, seal, type Sealed } from '../src/services/knowledge-crypto.js';

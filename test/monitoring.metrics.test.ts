@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { busConnectedCheck, diskWritableCheck, redisReachableCheck } from '../src/core/monitoring/health/checks.js';
 import { HealthChecker } from '../src/core/monitoring/health/health-checker.js';
 import { BusMetricsCollector } from '../src/core/monitoring/metrics/bus-metrics.js';

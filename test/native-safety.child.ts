@@ -6,7 +6,7 @@
  * {"result":"typed-error","code":…,"field":…}, and exits 0; a wrong result
  * exits 1; a crash shows as a signal.
  */
-import { WhaleError } from '../src/core/base/errors.js';
+import { WhaleError } from '../src/common/errors.js';
 import { Aggregator } from '../src/core/federation/learning/aggregator.js';
 import { ServerOptimizer } from '../src/core/federation/learning/server-optimizer.js';
 import type { Strategy } from '../src/core/federation/learning/types.js';

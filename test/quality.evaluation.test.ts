@@ -6,7 +6,7 @@ import { denseNetToOnnx } from '../src/models/onnx-export.js';
 import { EmbeddingSimilarity, hashedBagOfTokens } from '../src/core/quality/evaluation/embedding.js';
 import { QualityEvaluator, SCORE_DEFINITIONS } from '../src/core/quality/evaluation/quality-evaluator.js';
 import { tokenize } from '../src/core/quality/evaluation/text.js';
-import { isWhaleError } from '../src/core/base/errors.js';
+import { isWhaleError } from '../src/common/errors.js';
 
 const ev = new QualityEvaluator();
 

@@ -1,7 +1,7 @@
 // Inference over the bus: user requests → pipeline → answers streamed on the session, on LocalBus and KafkaBus.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/core/base/logger.js';
+import { silentLogger } from '../src/common/logger.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore, RedisStateStore } from '../src/services/state-store.js';
 import { StreamAssembler, type ResponseChunk } from '../src/services/user-service.js';

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { epsilonFor, noiseMultiplierFor } from '../core/federation/privacy/rdp.js';
 import type { CliIO } from './main.js';
 

@@ -1,5 +1,5 @@
 /** Model adapters: ONNX Runtime and TensorFlow.js, chosen by `adapter` in the configuration. */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { ModelInterface } from '../core/base/model.js';
 import { OnnxModel } from './onnx-model.js';
 import type { ExecutionProviderChoice } from './onnx-runtime.js';

@@ -6,7 +6,7 @@
  */
 import onnxProto from 'onnx-proto';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 
 const { onnx } = onnxProto;
 

@@ -12,7 +12,7 @@
  */
 import onnxProto from 'onnx-proto';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { encodeTensor, inspectTensor } from '../core/memory/codec.js';
 
 const { onnx } = onnxProto;

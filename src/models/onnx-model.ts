@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 
 import type * as OrtModule from 'onnxruntime-node';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { BaseModel, type BaseModelConfig, type ModelDescription } from '../core/base/model.js';
 import type { NamedTensors } from '../core/base/tensor.js';
 import { fromOrtTensors, loadOrt, probeCudaProvider, specsFrom, toOrtTensor, type ExecutionProviderChoice, type Ort } from './onnx-runtime.js';

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 
 import type * as OrtModule from 'onnxruntime-node';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor, TensorSpec } from '../core/base/tensor.js';
 
 export type Ort = typeof OrtModule;

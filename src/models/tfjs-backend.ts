@@ -5,7 +5,7 @@
  * @tensorflow/tfjs on the WebAssembly backend. tfjs itself is imported only
  * when a tfjs model is loaded or the backend is asked about.
  */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { registerWasmConvGradients } from './tfjs-wasm-conv-grad.js';
 
 export type Tf = typeof import('@tensorflow/tfjs');

@@ -8,7 +8,7 @@ import { isAbsolute, join, normalize, sep } from 'node:path';
 
 import type { io } from '@tensorflow/tfjs';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 
 export const MODEL_JSON = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';

@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 
 import type { GraphModel, LayersModel, Tensor as TfTensor } from '@tensorflow/tfjs';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { BaseModel, type BaseModelConfig, type ModelDescription } from '../core/base/model.js';
 import type { Datatype, NamedTensors, Tensor, TensorSpec } from '../core/base/tensor.js';
 import { tfjsRuntime, type TfjsBackendChoice, type TfjsRuntime } from './tfjs-backend.js';

@@ -21,7 +21,7 @@
  * Measured and checked against the tfjs 'cpu' backend in
  * test/tfjs-wasm-conv-grad.test.ts.
  */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Tf } from './tfjs-backend.js';
 
 type TensorInfo = import('@tensorflow/tfjs').TensorInfo;

@@ -1,4 +1,4 @@
-import { WhaleError, type WhaleErrorCode } from '../core/base/errors.js';
+import { WhaleError, type WhaleErrorCode } from '../common/errors.js';
 
 const NATIVE_CODES: ReadonlySet<string> = new Set<WhaleErrorCode>([
   'ERR_INVALID_ARG',

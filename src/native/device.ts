@@ -1,4 +1,4 @@
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { NativeDeviceOptions } from './binding.js';
 
 /** Where a kernel runs: `auto` (a GPU when one is usable and the job is large), `cpu`, or `cuda:N`. */

@@ -8,8 +8,8 @@
  * has no `inputs` are not inference requests: they are left to the other
  * consumers of the topic (subscribeToUserRequests handlers).
  */
-import { WhaleError } from '../core/base/errors.js';
-import type { Logger } from '../core/base/logger.js';
+import { WhaleError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import type { UserService } from '../services/user-service.js';
 import type { Bus, Subscription } from '../transport/bus.js';

@@ -3,7 +3,7 @@
  * Data may be flat or nested row-major; its element count must equal the
  * product of the shape. Every problem is ERR_INVALID_ARG naming the field.
  */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor } from '../core/base/tensor.js';
 
 export interface V2Tensor {

@@ -1,4 +1,4 @@
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Bus, MessageContext, Subscription } from '../transport/bus.js';
 import type { Envelope } from '../transport/envelope.js';
 import { payloadProblem, TOPICS, type ChannelId } from '../transport/topics.js';

@@ -1,7 +1,7 @@
 /** What both buses share: envelope encoding, request/reply over whale.replies, the closed state. */
 import { randomUUID } from 'node:crypto';
 
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
 import type { Envelope } from './envelope.js';
 import { assertPublishable, assertTopic, encodeForPublish } from './outgoing.js';

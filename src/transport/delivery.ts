@@ -1,5 +1,5 @@
 /** Delivery shared by both buses: decode, validate, retry with backoff, dead-letter. */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import type { Handler, MessageContext, SubscribeOptions } from './bus.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 

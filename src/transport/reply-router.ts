@@ -1,5 +1,5 @@
 /** Pending requests of one bus instance, matched to replies by correlation id. */
-import { WhaleError } from '../core/base/errors.js';
+import { WhaleError } from '../common/errors.js';
 import { REPLY_TO_HEADER, REPLY_TOPIC } from './bus.js';
 import type { Envelope } from './envelope.js';
 

@@ -1,7 +1,7 @@
 /** Bus factories for the contract suites: the same tests on LocalBus and on KafkaBus over the mock cluster. */
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 
-import { createLogger, silentLogger, type Logger } from '../../src/core/base/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/common/logger.js';
 import type { Bus } from '../../src/transport/bus.js';
 import { KafkaBus } from '../../src/transport/kafka-bus.js';
 import { LocalBus } from '../../src/transport/local-bus.js';

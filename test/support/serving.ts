@@ -1,5 +1,5 @@
 /** A WhaleServer on loopback with small in-process models, for the serving tests. */
-import { silentLogger } from '../../src/core/base/logger.js';
+import { silentLogger } from '../../src/common/logger.js';
 import { defineModel } from '../../src/core/base/model.js';
 import type { ModelInterface } from '../../src/core/base/model.js';
 import type { NamedTensors, Tensor } from '../../src/core/base/tensor.js';

@@ -4,7 +4,7 @@
  * resource bookkeeping shared by every model. A model implements loadModel()
  * and run(), and optionally unloadModel(), runBatch() and export/importState().
  */
-import { WhaleError } from './errors.js';
+import { WhaleError } from '../../common/errors.js';
 import type { BaseModelConfig, ModelDescription, ModelInterface, ModelState, ModelStats } from './model.js';
 import { checkTransition, type ModelStatus } from './model-status.js';
 import { ResourceLease, type ResourceAllocation, type ResourceAware, type ResourceStatus } from './resource-aware.js';

@@ -1,5 +1,5 @@
 /** defineModel(): a model from plain functions, with BaseModel's lifecycle, validation and batching. */
-import { WhaleError } from './errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { BaseModel } from './base-model.js';
 import type { NamedTensors, TensorSpec } from './tensor.js';
 

@@ -3,7 +3,7 @@
  * with failed reachable from any working state. A stopped or failed model may
  * be loaded again (that is how a host restarts it).
  */
-import { WhaleError } from './errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export type ModelStatus = 'initialized' | 'loading' | 'ready' | 'draining' | 'stopped' | 'failed';
 

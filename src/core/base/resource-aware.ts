@@ -3,7 +3,7 @@
  * the resource manager and gives them back. ResourceLease is the ready-made
  * bookkeeping a model or processor can delegate to.
  */
-import { WhaleError } from './errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export interface ResourceAllocation {
   /** CPU cores (may be fractional). */

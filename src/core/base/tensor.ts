@@ -4,7 +4,7 @@
  * declared inputs; concatBatch/splitBatch stack requests along dimension 0 so
  * one model run can serve several of them.
  */
-import { WhaleError } from './errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export type Datatype =
   | 'BOOL'

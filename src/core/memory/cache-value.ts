@@ -11,7 +11,7 @@
  * boxed primitives, RegExp, Error, Promise, WeakMap/WeakSet, ArrayBuffer,
  * DataView (wrap the bytes in a Uint8Array), symbol keys, circular structures.
  */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export type CacheValue =
   | string

@@ -3,7 +3,7 @@
  * bf16, and lossless f32, in a self-describing checksummed blob that decodes
  * on its own or fails with a typed error (never garbage).
  */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import type { NativeBlobInfo, NativeCodec, NativeDecodeOptions, NativeEncodeOptions } from '../../native/binding.js';
 import { callNative, callNativeAsync } from '../../native/call.js';
 import { parseDevice, type DeviceSpec } from '../../native/device.js';

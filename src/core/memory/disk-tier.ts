@@ -11,7 +11,7 @@ import { constants } from 'node:fs';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { isWhaleError, WhaleError } from '../base/errors.js';
+import { isWhaleError, WhaleError } from '../../common/errors.js';
 import { loadOrCreateKey, openPrivateDir } from './disk-dir.js';
 import { encodeEntry, parseEntry } from './disk-entry.js';
 

@@ -1,4 +1,4 @@
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { callNative } from '../../native/call.js';
 import { native } from '../../native/loader.js';
 

@@ -10,7 +10,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { checkValue, type CacheValue } from './cache-value.js';
 import { decodeTensor, encodeTensor, type EncodeOptions } from './codec.js';
 

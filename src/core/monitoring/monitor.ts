@@ -6,7 +6,7 @@
  * the history, and pushes samples and alert changes to its subscribers (the
  * dashboard's Server-Sent Events).
  */
-import type { Logger } from '../base/logger.js';
+import type { Logger } from '../../common/logger.js';
 import type { CacheStats } from '../memory/tiered-cache.js';
 import type { RequestObservation } from '../processing/processing-pipeline.js';
 import type { HealthChecker, HealthReport } from './health/health-checker.js';

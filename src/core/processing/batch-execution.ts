@@ -1,5 +1,5 @@
 /** Runs one batch on the executor and reports exactly one outcome: results, failure or timeout. */
-import { WhaleError, isWhaleError } from '../base/errors.js';
+import { WhaleError, isWhaleError } from '../../common/errors.js';
 import type { BatchExecutor } from './scheduler-config.js';
 
 export type BatchOutcome =

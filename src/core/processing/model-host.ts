@@ -4,8 +4,8 @@
  * requests fail with typed errors, it is reloaded with backoff, and the rest
  * of the server stays up.
  */
-import { WhaleError } from '../base/errors.js';
-import { createLogger, type Logger } from '../base/logger.js';
+import { WhaleError } from '../../common/errors.js';
+import { createLogger, type Logger } from '../../common/logger.js';
 import type { ModelInterface } from '../base/model.js';
 import type { NamedTensors } from '../base/tensor.js';
 

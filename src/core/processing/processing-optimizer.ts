@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 
 export interface Allocation {
   /** 'cpu' or 'cuda:N'. */

@@ -10,7 +10,7 @@
  * request runs several models, so it holds its worker slots while it runs and a
  * burst of them queues here instead of multiplying the load.
  */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { validateTensors, type NamedTensors, type Tensor } from '../base/tensor.js';
 import type { ModelInterface } from '../base/model.js';
 import type { ModelHost } from './model-host.js';

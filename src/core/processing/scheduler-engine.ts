@@ -3,7 +3,7 @@
  * bindings/sched.cc) and the plain-TS reference (scheduler-reference.ts):
  * submissions go in as packed records, decisions come out as a word stream.
  */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import type { NativeSchedulerHandle, NativeSchedulerModelConfig } from '../../native/binding.js';
 import { callNative } from '../../native/call.js';
 import { native } from '../../native/loader.js';

@@ -13,7 +13,7 @@
  * everything queued (up to maxBatchSize) at once. A request whose deadline is
  * <= now is expired, never run.
  */
-import { WhaleError } from '../base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import type { NativeSchedulerHandle, NativeSchedulerModelConfig } from '../../native/binding.js';
 import { MinHeap } from './min-heap.js';
 

@@ -13,7 +13,7 @@
  * its promises are resolved, before their callers resume: what queued while it
  * ran leaves together), and on the timer for the next batching delay or deadline.
  */
-import { WhaleError, isWhaleError } from '../base/errors.js';
+import { WhaleError, isWhaleError } from '../../common/errors.js';
 import { executeBatch } from './batch-execution.js';
 import {
   requestError,

@@ -5,7 +5,7 @@
  * Sets and binary data keep their types; a cycle or nesting deeper than
  * maxDepth fails with ERR_INVALID_ARG instead of overflowing the stack.
  */
-import { WhaleError } from '../../core/base/errors.js';
+import { WhaleError } from '../../common/errors.js';
 import { isIdentityContainer, isPersonalKey, isVersionKey, normalizeKey, type KeyRules } from './key-rules.js';
 import { ALL_DETECTORS, containsPersonalData, redactString, type CustomDetector, type DetectorName, type ValueRules } from './value-detectors.js';
 

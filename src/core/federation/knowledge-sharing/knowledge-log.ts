@@ -13,7 +13,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { encodeRecord, parseRecord, RECORD_MAGIC, type StoredRecord } from './record-codec.js';
 import type { DamagedRecord } from './types.js';
 

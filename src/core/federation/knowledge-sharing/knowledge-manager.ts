@@ -8,8 +8,8 @@
  */
 import { join } from 'node:path';
 
-import { WhaleError } from '../../base/errors.js';
-import { silentLogger, type Logger } from '../../base/logger.js';
+import { WhaleError } from '../../../common/errors.js';
+import { silentLogger, type Logger } from '../../../common/logger.js';
 import { decodeTensor, encodeTensor } from '../../memory/codec.js';
 import { defaultCacheDir } from '../../memory/disk-dir.js';
 import { visibleTo, type CanRead } from './access.js';

@@ -5,7 +5,7 @@
  */
 import { crc32 } from 'node:zlib';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { KnowledgeItem } from './types.js';
 
 export const RECORD_MAGIC = Buffer.from('SWKR');

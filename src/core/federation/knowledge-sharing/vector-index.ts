@@ -4,7 +4,7 @@
  * the codes), multi-threaded, CUDA when present; inverted lists (IVF, k-means)
  * once trained, with `nprobe` as the recall/speed knob. Labels are uint32.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { NativeVectorIndexHandle, NativeVectorMetric, NativeVectorStorage } from '../../../native/binding.js';
 import { callNative, callNativeAsync } from '../../../native/call.js';
 import { native } from '../../../native/loader.js';

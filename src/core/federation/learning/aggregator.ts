@@ -1,4 +1,4 @@
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { NativeAggregateOptions, NativeAggregateResult, NativeStrategy } from '../../../native/binding.js';
 import { callNative, callNativeAsync } from '../../../native/call.js';
 import { parseDevice } from '../../../native/device.js';

@@ -4,7 +4,7 @@
  * renames a finished temp file, Redis SETs a whole value), so a coordinator
  * restarted after a crash resumes from the last completed round.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { sha256Hex } from './claim-check.js';
 import type { KeyValueStore } from './kv-store.js';
 import type { RoundResult } from './round-result.js';

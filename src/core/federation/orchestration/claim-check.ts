@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { decodeTensor, encodeTensor, TENSOR_CODECS, type TensorCodec } from '../../memory/codec.js';
 import { TopKCompressor, type SparseUpdate } from '../../memory/topk.js';
 import type { KeyValueStore } from './kv-store.js';

@@ -9,8 +9,8 @@
  *                                    epochs: 1, batch: 10, learning: { clientLr: 0.05 } });
  *   const summary = await c.run();
  */
-import { WhaleError } from '../../base/errors.js';
-import { createLogger, type Logger } from '../../base/logger.js';
+import { WhaleError } from '../../../common/errors.js';
+import { createLogger, type Logger } from '../../../common/logger.js';
 import { createEnvelope, type Envelope } from '../../../transport/envelope.js';
 import type { Subscription } from '../../../transport/bus.js';
 import { payloadProblem } from '../../../transport/topics.js';

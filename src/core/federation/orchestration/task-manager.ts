@@ -3,7 +3,7 @@
  * failed, rejected, missing), counts rejected updates by reason, and
  * publishes round events on whale.events and figures on whale.metrics.
  */
-import type { Logger } from '../../base/logger.js';
+import type { Logger } from '../../../common/logger.js';
 import { createEnvelope } from '../../../transport/envelope.js';
 import type { Bus } from '../../../transport/bus.js';
 import { FEDERATION_TOPICS } from './topics.js';

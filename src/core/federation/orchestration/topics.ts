@@ -1,5 +1,5 @@
 /** Federation topic names, read from the AsyncAPI document like every other topic. */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { TOPICS } from '../../../transport/topics.js';
 
 function topic(channel: string): string {

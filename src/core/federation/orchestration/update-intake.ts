@@ -4,7 +4,7 @@
  * duplicates, then the claim-checked tensor (hash, codec checksum, shape)
  * and its values (NaN/Infinity). Every refusal is counted with its reason.
  */
-import { isWhaleError } from '../../base/errors.js';
+import { isWhaleError } from '../../../common/errors.js';
 import type { Envelope } from '../../../transport/envelope.js';
 import { payloadProblem } from '../../../transport/topics.js';
 import { refBytes, type ClaimCheck, type TensorRef } from './claim-check.js';

@@ -1,5 +1,5 @@
 /** L2 clipping of one client's update (the sensitivity bound of DP-FedAvg). */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export function l2Norm(v: ArrayLike<number>): number {
   let s = 0;

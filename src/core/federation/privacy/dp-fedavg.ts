@@ -9,7 +9,7 @@
  * Adaptive Clipping") moves C toward a quantile γ of the update norms from a
  * noised count of unclipped updates, and pays for it out of σ.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { clipInPlace } from './clipping.js';
 import { addGaussianNoise, cryptoWords, gaussian, type RandomWords } from './gaussian.js';
 import { RdpAccountant } from './rdp-accountant.js';

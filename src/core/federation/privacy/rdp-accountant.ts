@@ -4,7 +4,7 @@
  * ε for a δ is read at any time from the summed RDP. Steps with the same
  * (q, σ) are counted together, so a long run costs one RDP curve per setting.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { computeRdp, DEFAULT_ORDERS, rdpToEpsilon, type PrivacySpent } from './rdp.js';
 
 export interface AccountantEntry {

@@ -4,7 +4,7 @@
  * or names an unknown request is dead-lettered at once with the reason
  * (ERR_INVALID_MESSAGE is never retried); nothing is dropped silently.
  */
-import { isWhaleError, WhaleError } from '../../base/errors.js';
+import { isWhaleError, WhaleError } from '../../../common/errors.js';
 import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
 import { parseFeedback, type FeedbackInput } from '../../quality/optimization/feedback.js';
 import type { Bus, Subscription } from '../../../transport/bus.js';

@@ -1,5 +1,5 @@
 /** Option and task checks of the RouteOptimizer: typed errors naming the field. */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { TaskRouting } from './route-optimizer.js';
 
 export function checkRouting(name: string, r: TaskRouting): void {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { parsePublicKey } from './identity.js';
 
 export type Permission = 'join' | 'train' | 'read-model' | 'publish-knowledge' | 'administer';

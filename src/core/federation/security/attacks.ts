@@ -7,7 +7,7 @@
  * - alie ("A little is enough", Baruch et al. 2019): μ - z·σ per coordinate, z from n and f;
  * - ipm (inner-product manipulation, Xie et al. 2019): -ε·μ (ε = scale, default 0.1).
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { addGaussianNoise, seededWords } from '../privacy/gaussian.js';
 import { logErfc } from '../privacy/log-math.js';
 

@@ -5,7 +5,7 @@
  * the aggregate becomes DP-FedAvg's clipped, noised mean and ε is accounted.
  * Plugged into ModelCoordinator as its `roundHook`.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { DpFedAvg, type DpOptions } from '../privacy/dp-fedavg.js';
 import { Attack, type AttackOptions } from './attacks.js';
 import { IntegrityChecker } from './integrity-checker.js';

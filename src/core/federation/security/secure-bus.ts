@@ -5,7 +5,7 @@
  * retried: retrying a forgery cannot make it valid), counted and audited.
  * Wrap the bus given to a coordinator or a learner; the rest of its code is unchanged.
  */
-import { WhaleError, isWhaleError } from '../../base/errors.js';
+import { WhaleError, isWhaleError } from '../../../common/errors.js';
 import type { Bus, Handler, RequestOptions, SubscribeOptions, Subscription } from '../../../transport/bus.js';
 import { createEnvelope, type Envelope } from '../../../transport/envelope.js';
 import { TOPICS } from '../../../transport/topics.js';

@@ -3,7 +3,7 @@
  * (native/anomaly). Each series keeps a fixed amount of state (about 23 KiB with
  * the defaults) however long it runs. See anomaly-detector-options.ts.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { NativeAnomalyBankHandle } from '../../../native/binding.js';
 import { callNative } from '../../../native/call.js';
 import { native } from '../../../native/loader.js';

@@ -5,7 +5,7 @@
  * that arrive while a run is in flight share it, and a report younger than
  * minIntervalMs is reused so a probe storm cannot multiply the work.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export type CheckKind = 'liveness' | 'readiness';
 

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import {
   BUCKET_MS,
   checkPoints,

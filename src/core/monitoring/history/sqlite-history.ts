@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 
 import Database from 'better-sqlite3';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import {
   BUCKET_MS,
   checkPoints,

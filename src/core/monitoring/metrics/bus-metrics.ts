@@ -7,7 +7,7 @@
  */
 import { Counter } from 'prom-client';
 
-import type { Logger } from '../../base/logger.js';
+import type { Logger } from '../../../common/logger.js';
 import type { Bus, Subscription } from '../../../transport/bus.js';
 import { TOPICS } from '../../../transport/topics.js';
 import type { WhaleMetrics } from './whale-metrics.js';

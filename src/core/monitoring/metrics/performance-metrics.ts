@@ -4,7 +4,7 @@
  * the last records per model (collectMetrics) and updates the Prometheus
  * series; recordFederationRound does the same for federated rounds.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { checkNonNegative, WhaleMetrics } from './whale-metrics.js';
 
 /** cpu / gpu as ratios in [0, 1], memory and the like in bytes; any finite figure >= 0. */

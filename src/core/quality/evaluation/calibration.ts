@@ -6,7 +6,7 @@
  * score, mean over responses of Σ_k (p_k − y_k)², which lies in [0, 2].
  * Reported as scores where 1 is best: calibration = 1 − ECE, brierSkill = 1 − Brier/2.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export interface ClassifierOutcome {
   correct: boolean;

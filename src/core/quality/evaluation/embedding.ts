@@ -5,7 +5,7 @@
  * default is a hashed bag of tokens: token t adds 1 at FNV-1a(t) mod width, and
  * the vector is L2-normalised. The score is (1 + cosine(e1, e2)) / 2.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import type { NamedTensors, TensorSpec } from '../../base/tensor.js';
 import { tokenize } from './text.js';
 

@@ -4,7 +4,7 @@
  * only from its inputs (no network, no randomness). A score whose inputs are
  * missing or whose denominator is 0 is left out and listed in `skipped`.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { CalibrationWindow, classifierOutcome } from './calibration.js';
 import { bigramSupport, consistency, distinctShare, grounding, nonRepetition } from './coherence-scores.js';
 import type { EmbeddingSimilarity } from './embedding.js';

@@ -12,7 +12,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { codePointLength, containsPhrase, tokenize } from './text.js';
 
 export type Charset = 'ascii' | 'latin1' | 'bmp';

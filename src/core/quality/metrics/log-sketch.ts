@@ -6,7 +6,7 @@
  * grows with log(max/min), not with the number of samples; two sketches with
  * the same α merge by adding bucket counts.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 /** Values at or below this count as zero. */
 const MIN_POSITIVE = 1e-12;

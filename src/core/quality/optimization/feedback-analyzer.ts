@@ -8,7 +8,7 @@
  * (two-proportion z-test) or the rating (Welch z-test), with both windows
  * holding at least minSamples and the drop at least minDrop.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { BoundedMap } from '../metrics/bounded-map.js';
 import { feedbackQuality, parseFeedback, type FeedbackInput } from './feedback.js';
 import { meanDropP, meanInterval, proportionDropP, wilson, type Interval } from './stats.js';

@@ -5,7 +5,7 @@
  */
 import { Ajv } from 'ajv';
 
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export interface FeedbackInput {
   requestId: string;

@@ -13,8 +13,8 @@
  * 5. change-quantization: memory use over the policy's limit → int8 weights.
  * 6. schedule-federated-round: quality below target with enough samples.
  */
-import { WhaleError } from '../../base/errors.js';
-import { silentLogger, type Logger } from '../../base/logger.js';
+import { WhaleError } from '../../../common/errors.js';
+import { silentLogger, type Logger } from '../../../common/logger.js';
 
 export type ProposalAction = 'shift-traffic' | 'change-level' | 'change-batching' | 'change-quantization' | 'schedule-federated-round' | 'rollback-version';
 export const PROPOSAL_ACTIONS: readonly ProposalAction[] = ['shift-traffic', 'change-level', 'change-batching', 'change-quantization', 'schedule-federated-round', 'rollback-version'];

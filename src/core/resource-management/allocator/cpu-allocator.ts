@@ -7,7 +7,7 @@
  * per second (a credit refilled at its share), so a 0.5-unit model gets at
  * most half a slot under contention. Idle capacity is never withheld.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { fairShares } from './fair-share.js';
 
 export interface CpuAllocatorOptions {

@@ -5,7 +5,7 @@
  * pool's cap for the model) and a share of kernel time (a CpuAllocator-style
  * slot gate per device). Device totals come from NVML / the CUDA probe.
  */
-import { WhaleError, isWhaleError } from '../../base/errors.js';
+import { WhaleError, isWhaleError } from '../../../common/errors.js';
 import type { NativeMemoryPoolHandle, NativeMemoryPoolStats } from '../../../native/binding.js';
 import { native } from '../../../native/loader.js';
 import { CpuAllocator, type SlotLease } from './cpu-allocator.js';

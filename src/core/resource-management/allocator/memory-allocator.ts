@@ -5,7 +5,7 @@
  * naming the model and the resource, before the memory is taken, so the
  * process never runs out of memory for it.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 
 export interface MemoryReservation {
   readonly bytes: number;

@@ -3,7 +3,7 @@
  * figures and proposes changes, each with the reason (the figures behind it),
  * logged. It proposes; it does not apply (an operator or a policy decides).
  */
-import type { Logger } from '../../base/logger.js';
+import type { Logger } from '../../../common/logger.js';
 import type { MonitorTick } from '../monitor/resource-monitor.js';
 
 export type ProposalKind = 'move-to-gpu' | 'increase-batch-size' | 'raise-memory-quota' | 'lower-memory-quota' | 'investigate-memory-growth';

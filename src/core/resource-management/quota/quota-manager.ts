@@ -6,7 +6,7 @@
  * the request is answered, or rejects with ERR_QUOTA_EXCEEDED (requests/s)
  * or ERR_OVERLOADED (concurrency), both retriable with `retryAfterMs`.
  */
-import { WhaleError } from '../../base/errors.js';
+import { WhaleError } from '../../../common/errors.js';
 import { LocalQuotaStore, type QuotaStore } from './quota-store.js';
 
 export interface ResourceQuota {

@@ -4,7 +4,7 @@
  * step), the clients' learning rate with per-round decay, the FedProx
  * proximal term mu, and early stopping once a target accuracy is reached.
  */
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 
 export type ServerLrSchedule = 'constant' | 'step' | 'inverse-sqrt' | 'cosine';
 

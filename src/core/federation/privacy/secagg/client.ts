@@ -1,7 +1,7 @@
 /** One client's side of a secure-aggregation round. */
 import { randomBytes, type KeyObject } from 'node:crypto';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 import { agree, derive, generatePair, open, privateBytes, seal, type X25519Pair } from './keys.js';
 import type { AdvertiseKeys, KeysList, MaskedInput, SharedKeys, SharesFor, UnmaskRequest, UnmaskResponse, WireShare } from './messages.js';
 import { addMasks, type MaskEngine } from './ring.js';

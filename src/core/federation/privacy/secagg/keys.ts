@@ -1,7 +1,7 @@
 /** X25519 key agreement, HKDF-SHA256 seed derivation and AES-256-GCM for share transport (node:crypto). */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 
 export interface X25519Pair {
   privateKey: KeyObject;

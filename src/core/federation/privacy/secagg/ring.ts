@@ -7,7 +7,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 import { native } from '../../../../native/loader.js';
 
 export interface FixedPointOptions {

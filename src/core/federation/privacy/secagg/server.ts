@@ -8,7 +8,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 import { pairSeed } from './client.js';
 import { privateFromBytes } from './keys.js';
 import type { AdvertiseKeys, KeysList, MaskedInput, SharedKeys, SharesFor, UnmaskRequest, UnmaskResponse, WireShare } from './messages.js';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { WhaleError } from '../../../base/errors.js';
+import { WhaleError } from '../../../../common/errors.js';
 
 const EXP = new Uint8Array(510);
 const LOG = new Uint8Array(256);

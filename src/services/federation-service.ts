@@ -20,7 +20,7 @@ import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { privacyGuard } from './privacy/index.js';
 import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { optionsObject, requireId, requireJson, requireTimeout } from './validate.js';
+import { optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
 export type Privacy = 'standard' | 'anonymous' | 'encrypted';
 

@@ -4,9 +4,8 @@ import { describe, expect, it } from 'vitest';
 
 import { Aggregator } from '../src/core/federation/learning/aggregator.js';
 import { ServerOptimizer } from '../src/core/federation/learning/server-optimizer.js';
-import type { Strategy } from '../src/core/federation/learning/types.js';
 import { engine } from '../src/native/engine.js';
-import { expectClose, expectWhaleError, hasGpu, randomRows } from './helpers.js';
+import { expectWhaleError, hasGpu, randomRows } from './helpers.js';
 
 describe('engine.devices()', () => {
   const report = engine.devices();

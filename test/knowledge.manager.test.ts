@@ -27,7 +27,11 @@ const vec = (seed: number, dim = 8) => {
 
 function cosineDistance(a: Float32Array, b: Float32Array): number {
   let d = 0, na = 0, nb = 0;
-  for (let j = 0; j < a.length; j++) (d += a[j]! * b[j]!), (na += a[j]! ** 2), (nb += b[j]! ** 2);
+  for (let j = 0; j < a.length; j++) {
+    d += a[j]! * b[j]!;
+    na += a[j]! ** 2;
+    nb += b[j]! ** 2;
+  }
   return 1 - d / Math.sqrt(na * nb);
 }
 

@@ -88,7 +88,10 @@ function workload(kind: EngineKind, seed: number, steps: number): unknown[] {
       const ids = [...queued];
       const id = ids[Math.floor(r() * ids.length)]!;
       const ok = e.cancel(id);
-      if (ok) queued.delete(id), free.push(id);
+      if (ok) {
+        queued.delete(id);
+        free.push(id);
+      }
       log.push(['cancel', id, ok]);
     } else if (op < 0.7 && running.length > 0) {
       const m = running.splice(Math.floor(r() * running.length), 1)[0]!;
@@ -99,17 +102,26 @@ function workload(kind: EngineKind, seed: number, steps: number): unknown[] {
       if (victim !== undefined) {
         const ids = [...e.removeModel(victim)];
         models.delete(victim);
-        for (const id of ids) queued.delete(id), free.push(id);
+        for (const id of ids) {
+          queued.delete(id);
+          free.push(id);
+        }
         log.push(['remove', victim, ids]);
         add(nextModel++);
       }
     } else {
       now += Math.floor(r() * 400);
       const d = poll(e, now, 16 + Math.floor(r() * 48));
-      for (const id of d.expired) queued.delete(id), free.push(id);
+      for (const id of d.expired) {
+        queued.delete(id);
+        free.push(id);
+      }
       for (const b of d.batches) {
         running.push(b.model);
-        for (const id of b.ids) queued.delete(id), free.push(id);
+        for (const id of b.ids) {
+          queued.delete(id);
+          free.push(id);
+        }
       }
       log.push(['poll', now, d]);
     }

@@ -85,6 +85,7 @@ function fromFile(path: string, field: string): Buffer {
     throw new WhaleError('ERR_INVALID_OPTION', `${field}: cannot read ${path}: ${(err as Error).message}`, { field, cause: err });
   }
   const text = raw.toString('utf8');
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what tells a binary key file from text
   const isText = Buffer.from(text, 'utf8').equals(raw) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
   return isText ? fromSecret(text.replace(/\r?\n$/, ''), field) : checkBytes(raw, field);
 }

@@ -46,9 +46,20 @@ export function docExamples(): { name: string; file: string; code: string }[] {
   );
 }
 
+/** A consumer file that imports every subpath of package.json "exports" (types through tsc, values when run). */
+export function subpathExample(): { name: string; file: string; code: string } {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> };
+  const subs = Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json');
+  const code =
+    subs.map((s, i) => `import * as a${i} from '${pkg.name}/${s.slice(2)}';\n`).join('') +
+    `const empty = [${subs.map((s, i) => `['${s}', Object.keys(a${i}).length]`).join(', ')}].filter(([, n]) => n === 0);\n` +
+    `if (empty.length > 0) throw new Error('subpaths without exports: ' + JSON.stringify(empty));\n`;
+  return { name: 'subpaths', file: 'package.json exports', code };
+}
+
 describe('the packed package in a consumer project', () => {
   let dir: string;
-  const examples = docExamples();
+  const examples = [...docExamples(), subpathExample()];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'whale-consumer-'));

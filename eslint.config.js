@@ -33,7 +33,7 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     plugins: { whale },
-    rules: { 'whale/layers': ['error', { srcRoot: path.join(root, 'src') }] },
+    rules: { 'whale/layers': ['error', { srcRoot: path.join(root, 'src'), selfName: 'smart-whale-core' }] },
   },
   {
     // Tests build arrays with holes on purpose (the code under test must name them).

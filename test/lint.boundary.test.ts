@@ -48,6 +48,14 @@ describe('lint: layer boundaries', () => {
     expect(up).toHaveLength(1);
   });
 
+  it("refuses the package's own name, which would bypass the layers", async () => {
+    const found = await layerFindings(
+      "import { WhaleServer } from 'smart-whale-core/serving';\nimport { x } from 'smart-whale-core';\nexport const all = [WhaleServer, x];\n",
+      'src/core/fixture.ts',
+    );
+    expect(found.map((m) => m.messageId)).toEqual(['self', 'self']);
+  });
+
   it('every layer is held to its table, and a folder missing from the table is reported', async () => {
     const all = Object.keys(LAYERS);
     for (const from of all) {

@@ -1,7 +1,8 @@
 // ESLint rule `whale/layers`: the import boundaries of src/ (README "Architecture", issue 19).
 // Each folder directly under src/ is a layer; a module may import only from the layers listed for its own.
 // Relative specifiers are resolved against the importing file, so `../../server/x.js` from src/core/a/b.ts
-// and `../config.js` (a file of the same layer) are told apart; bare package names are not checked.
+// and `../config.js` (a file of the same layer) are told apart; other packages are not checked, but the
+// package's own name (`smart-whale-core/...`, option selfName) is refused: it would bypass the layers.
 // Checked: import/export ... from, import(), `import x = require()`, `typeof import()` types (type-only
 // imports point up just as much). A file in a folder missing from the table is reported, so a new layer
 // cannot slip past the rule.
@@ -39,7 +40,7 @@ export const layersRule = {
     schema: [
       {
         type: 'object',
-        properties: { srcRoot: { type: 'string' } },
+        properties: { srcRoot: { type: 'string' }, selfName: { type: 'string' } },
         required: ['srcRoot'],
         additionalProperties: false,
       },
@@ -47,10 +48,12 @@ export const layersRule = {
     messages: {
       upward: "src/{{from}} may not import from src/{{to}} ('{{spec}}'): allowed are {{allowed}}",
       unknown: 'src/{{from}} is not in the layer table of tools/lint/layers.js: add it there',
+      self: "src/ may not import the package by its own name ('{{spec}}'): use a relative path",
     },
   },
   create(context) {
     const srcRoot = path.resolve(context.options[0].srcRoot);
+    const selfName = context.options[0].selfName;
     const filename = context.physicalFilename ?? context.filename;
     const from = layerOf(srcRoot, path.resolve(filename));
     if (from === null || from === '') return {};
@@ -69,6 +72,10 @@ export const layersRule = {
       else if (source.type === 'TemplateLiteral' && source.expressions.length === 0)
         spec = source.quasis[0].value.cooked;
       else return;
+      if (selfName && (spec === selfName || spec.startsWith(`${selfName}/`))) {
+        context.report({ node: source, messageId: 'self', data: { spec } });
+        return;
+      }
       if (!spec.startsWith('.') && !path.isAbsolute(spec)) return;
       const to = layerOf(srcRoot, path.resolve(path.dirname(filename), spec));
       if (to === null || to === '' || allowed.includes(to)) return;

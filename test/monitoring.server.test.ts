@@ -94,7 +94,8 @@ describe('monitoring on a running server', () => {
     expect(res.body.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
     expect((await http(`${s.url}/v2/health/ready`)).body).toEqual({ ready: true });
     expect((await http(`${s.url}/v2/health/live`)).body).toEqual({ live: true });
-    expect((await http(`${s.url}/metrics`, { method: 'POST', body: '' })).status).toBe(405);
+    // Writes are denied before routing unless a key allows them (server/auth/guard): anonymous POST → 403, not 405.
+    expect((await http(`${s.url}/metrics`, { method: 'POST', body: '' })).status).toBe(403);
   });
 
   it('samples feed the dashboard: snapshot JSON, page, assets and live SSE samples', async () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/common/logger.js';
 import { ResourceExtension } from '../src/server/extensions/resources.js';
 import { topCommand } from '../src/cli/top.js';
+import { createApiKey } from '../src/config/api-keys.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
@@ -23,6 +24,8 @@ describe('resource management in whale start', () => {
   let server: WhaleServer;
   let ext: ResourceExtension;
   let url: string;
+  const operator = createApiKey('operator');
+  const asOperator = { authorization: `Bearer ${operator.key}` };
 
   beforeAll(async () => {
     const config = parseConfig(
@@ -34,6 +37,7 @@ describe('resource management in whale start', () => {
         ],
         resources: { intervalMs: 200 },
         shutdownGraceMs: 1000,
+        auth: { keys: [operator.record] },
       },
       '/',
     );
@@ -84,7 +88,7 @@ describe('resource management in whale start', () => {
   });
 
   it('a request bigger than the model memory quota is refused with the model and resource named', async () => {
-    await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { requestsPerSecond: 1000, burst: 1000 } });
+    await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { requestsPerSecond: 1000, burst: 1000 } });
     // A new rate applies from the next request on: that one may still find the old, empty bucket.
     await http(`${url}/v2/models/limited/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
     await new Promise((r) => setTimeout(r, 50));
@@ -95,7 +99,7 @@ describe('resource management in whale start', () => {
   });
 
   it('PUT /v1/resources/quotas/<model> changes the quota at run time; bad input is a typed 400', async () => {
-    const put = await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { memory: 1 << 20, gpu: 0.25 } });
+    const put = await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { memory: 1 << 20, gpu: 0.25 } });
     expect(put.status).toBe(200);
     expect(put.body.quota).toEqual({ cpu: 0.5, memory: 1 << 20, gpu: 0.25 });
     const { body } = await http(`${url}/v1/resources`);
@@ -103,8 +107,8 @@ describe('resource management in whale start', () => {
     expect(body.models.limited.granted).toMatchObject({ gpu: 0.25 });
     const rows = Array.from({ length: 300 }, () => [1, 2, 3, 4]);
     expect((await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) })).status).toBe(200);
-    expect((await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', json: { cpu: 'lots' } })).body).toMatchObject({ code: 'ERR_INVALID_ARG' });
-    expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', json: {} })).status).toBe(404);
+    expect((await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { cpu: 'lots' } })).body).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', headers: asOperator, json: {} })).status).toBe(404);
   });
 
   it('whale top reads /v1/resources and shows the models, usage and quotas', async () => {

@@ -13,6 +13,7 @@ Commands:
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   top         Show a running node's resources live (devices, usage, quotas per model)
   privacy     Epsilon of DP federated training (sampling rate, noise, rounds), or the noise for an epsilon
+  keys        Create, list and revoke API keys (hashed in a keys file) for the HTTP routes
   help        Show this help, or a command's: whale help <command>
 
 Options:
@@ -123,6 +124,12 @@ const COMMANDS: Record<string, Command> = {
     failureIsUsage: true,
     usage: async () => (await import('./top.js')).TOP_USAGE,
     run: async ({ argv }, io) => (await import('./top.js')).topCommand(argv, io),
+  },
+  keys: {
+    raw: true,
+    failureIsUsage: true,
+    usage: async () => (await import('./keys.js')).KEYS_USAGE,
+    run: async ({ argv }, io) => (await import('./keys.js')).keysCommand(argv, io),
   },
   privacy: {
     raw: true,

@@ -31,6 +31,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'WHALE_CONFIG', type: 'path', default: '`./whale.config.json` when present', description: 'the configuration file', readBy: 'node' },
   { name: 'WHALE_HTTP_PORT', type: 'port', default: '`http.port` (8080)', description: 'where `whale start` listens (0-65535; also the port `whale top` asks)', readBy: 'node' },
   { name: 'WHALE_HTTP_HOST', type: 'string', default: '`http.host` (127.0.0.1)', description: 'the address `whale start` binds (`0.0.0.0` to serve other machines)', readBy: 'node' },
+  { name: 'WHALE_API_KEYS_FILE', type: 'path', default: '`auth.keysFile`', description: 'a JSON file of hashed API keys (`whale keys create` writes it); used instead of `auth.keysFile`', readBy: 'node' },
   { name: 'WHALE_FEDERATION_SECRET', type: 'string', default: 'none', description: 'key for encrypted knowledge sharing, >= 256 bits (e.g. `openssl rand -base64 32`)', readBy: 'node' },
   { name: 'WHALE_FEDERATION_KEY_FILE', type: 'path', default: 'none', description: 'file holding that key instead (mode 600); set one of the two', readBy: 'node' },
   { name: 'WHALE_IDENTITY_KEY_FILE', type: 'path', default: 'none', description: "PEM file of this node's Ed25519 identity key (mode 600)", readBy: 'node' },
@@ -68,6 +69,7 @@ export interface WhaleEnv {
   /** ERR_CONFIG (field WHALE_HTTP_PORT) when set to anything but a port number. */
   readonly httpPort: number | undefined;
   readonly httpHost: string | undefined;
+  readonly apiKeysFile: string | undefined;
   readonly federationSecret: string | undefined;
   readonly federationKeyFile: string | undefined;
   readonly identityKeyFile: string | undefined;
@@ -126,6 +128,9 @@ export function readEnv(source?: EnvSource): WhaleEnv {
     },
     get httpHost() {
       return raw('WHALE_HTTP_HOST');
+    },
+    get apiKeysFile() {
+      return raw('WHALE_API_KEYS_FILE');
     },
     get federationSecret() {
       return raw('WHALE_FEDERATION_SECRET');

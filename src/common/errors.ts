@@ -52,7 +52,9 @@ export type WhaleErrorCode =
   | 'ERR_UNKNOWN_IDENTITY'
   | 'ERR_REVOKED'
   | 'ERR_FORBIDDEN'
-  | 'ERR_BELOW_THRESHOLD';
+  | 'ERR_BELOW_THRESHOLD'
+  // API keys (server/auth): no valid key where one is needed (401), a key without the role is ERR_FORBIDDEN (403)
+  | 'ERR_UNAUTHENTICATED';
 
 export interface WhaleErrorDetails {
   /** The argument or option at fault, e.g. `weights[3]` or `options.beta`. */

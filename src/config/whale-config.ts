@@ -11,6 +11,7 @@ import { readEnv } from '../common/env.js';
 import { isWhaleError, WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
+import { parseAuth, type AuthConfig } from './auth.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
 
@@ -41,6 +42,11 @@ export interface ModelConfig {
   cost: number;
   /** Quotas: CPU units, memory bytes, GPU share, requests/s, concurrency (core/resource-management). */
   resources?: ModelResourcesConfig;
+  /**
+   * The node may serve without it: a failed load is retried with backoff instead of failing `whale start`
+   * (default false: a model that cannot load stops the start with exit 2).
+   */
+  optional?: boolean;
 }
 
 export interface PipelineConfig {
@@ -52,10 +58,34 @@ export interface PipelineConfig {
   complexity: { quickBelow: number; deepAbove: number };
 }
 
+/** The HTTP endpoint and its limits (docs/configuration.md, docs/safety.md). */
+export interface HttpConfig {
+  port: number;
+  host: string;
+  /** Largest request body (413 past it). */
+  maxBodyBytes: number;
+  /** Headers and body must arrive within this. */
+  requestTimeoutMs: number;
+  /** Headers must arrive within this (also an opened connection that sends nothing). */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Open connections; past it a new one is answered 503 and closed. Undefined: from the file-descriptor limit. */
+  maxConnections?: number;
+  /** Server-wide budget of request-body bytes being received and decoded; past it a body gets 503 (Retry-After) unread. */
+  maxBodyBytesInFlight: number;
+  /** Deepest nesting of a JSON body (400 past it). */
+  maxJsonDepth: number;
+  /** An oversized body up to this size is read and dropped so the client gets its 413 (past it the connection is closed). */
+  maxDiscardBytes: number;
+  /** POST /v1/evaluate: its own, smaller body limit, and the time bound of a client's schema (patterns) validation. */
+  evaluate: { maxBodyBytes: number; schemaTimeoutMs: number };
+}
+
 export interface WhaleConfig {
   /** File the configuration came from, or undefined for the built-in defaults. */
   source: string | undefined;
-  http: { port: number; host: string; maxBodyBytes: number; requestTimeoutMs: number };
+  http: HttpConfig;
   models: ModelConfig[];
   pipeline: PipelineConfig;
   /** Weights of tenants' fair shares (default 1 each). */
@@ -65,6 +95,8 @@ export interface WhaleConfig {
   resources?: ResourcesConfig;
   /** The monitoring extension's anomaly detector: AnomalyDetectorOptions, e.g. { "method": "ensemble" }. */
   anomaly?: AnomalyDetectorOptions;
+  /** API keys and who may call what (server/auth; docs/security-and-privacy.md). */
+  auth: AuthConfig;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -119,7 +151,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
     }
     source = file;
   }
-  const config = parseConfig(raw, source ? dirname(source) : cwd, source);
+  const config = parseConfig(raw, source ? dirname(source) : cwd, source, env.apiKeysFile);
   const port = env.httpPort;
   if (port !== undefined) config.http.port = port;
   if (env.httpHost) config.http.host = env.httpHost;
@@ -127,15 +159,9 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 }
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
-export function parseConfig(raw: unknown, baseDir: string, source?: string): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly']);
-  const h = objectAt(o.http ?? {}, 'http', ['port', 'host', 'maxBodyBytes', 'requestTimeoutMs']);
-  const http = {
-    port: optional(h.port, (v) => numberAt(v, 'http.port', { integer: true, min: 0, max: 65_535 })) ?? 8080,
-    host: optional(h.host, (v) => stringAt(v, 'http.host')) ?? '127.0.0.1',
-    maxBodyBytes: optional(h.maxBodyBytes, (v) => numberAt(v, 'http.maxBodyBytes', { integer: true, min: 1024 })) ?? 16 * 1024 * 1024,
-    requestTimeoutMs: optional(h.requestTimeoutMs, (v) => numberAt(v, 'http.requestTimeoutMs', { min: 1 })) ?? 30_000,
-  };
+export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string): WhaleConfig {
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth']);
+  const http = parseHttp(o.http ?? {});
   const models = o.models === undefined ? [defaultModelConfig()] : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
   if (models.length === 0) throw configError('models', 'must list at least one model');
   const names = new Set<string>();
@@ -151,10 +177,53 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string): Wha
   const shutdownGraceMs = optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
   const resources = optional(o.resources, (v) => parseResources(v));
   const anomaly = optional(o.anomaly, parseAnomaly);
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
+  const auth = parseAuth(o.auth, baseDir, apiKeysFile);
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const MiB = 1024 * 1024;
+
+/** The `http` section: the endpoint and its limits (issue 23: byte budgets, timeouts, connection cap). */
+function parseHttp(raw: unknown): HttpConfig {
+  const h = objectAt(raw, 'http', [
+    'port',
+    'host',
+    'maxBodyBytes',
+    'requestTimeoutMs',
+    'headersTimeoutMs',
+    'keepAliveTimeoutMs',
+    'maxConnections',
+    'maxBodyBytesInFlight',
+    'maxJsonDepth',
+    'maxDiscardBytes',
+    'evaluate',
+  ]);
+  const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) => optional(h[k], (v) => numberAt(v, `http.${k}`, { integer: true, min, max }));
+  const maxBodyBytes = int('maxBodyBytes', 1024) ?? 16 * MiB;
+  const requestTimeoutMs = optional(h.requestTimeoutMs, (v) => numberAt(v, 'http.requestTimeoutMs', { min: 1 })) ?? 30_000;
+  const maxBodyBytesInFlight = int('maxBodyBytesInFlight', 1024) ?? Math.max(64 * MiB, 4 * maxBodyBytes);
+  if (maxBodyBytesInFlight < maxBodyBytes) throw configError('http.maxBodyBytesInFlight', `must be at least http.maxBodyBytes (${maxBodyBytes})`);
+  const e = objectAt(h.evaluate ?? {}, 'http.evaluate', ['maxBodyBytes', 'schemaTimeoutMs']);
+  const maxConnections = int('maxConnections', 1, 1_000_000);
+  return {
+    port: int('port', 0, 65_535) ?? 8080,
+    host: optional(h.host, (v) => stringAt(v, 'http.host')) ?? '127.0.0.1',
+    maxBodyBytes,
+    requestTimeoutMs,
+    headersTimeoutMs: Math.min(requestTimeoutMs, optional(h.headersTimeoutMs, (v) => numberAt(v, 'http.headersTimeoutMs', { min: 1 })) ?? 10_000),
+    keepAliveTimeoutMs: optional(h.keepAliveTimeoutMs, (v) => numberAt(v, 'http.keepAliveTimeoutMs', { min: 1, max: 3_600_000 })) ?? 5_000,
+    ...(maxConnections === undefined ? {} : { maxConnections }),
+    maxBodyBytesInFlight,
+    maxJsonDepth: int('maxJsonDepth', 2, 10_000) ?? 64,
+    maxDiscardBytes: int('maxDiscardBytes', 0) ?? 32 * MiB,
+    evaluate: {
+      maxBodyBytes: Math.min(maxBodyBytes, optional(e.maxBodyBytes, (v) => numberAt(v, 'http.evaluate.maxBodyBytes', { integer: true, min: 1024 })) ?? MiB),
+      schemaTimeoutMs: optional(e.schemaTimeoutMs, (v) => numberAt(v, 'http.evaluate.schemaTimeoutMs', { min: 1, max: 60_000 })) ?? 1_000,
+    },
+  };
+}
 
 /** The detector's own checks, as ERR_CONFIG naming anomaly.<option>. */
 function parseAnomaly(raw: unknown): AnomalyDetectorOptions {
@@ -170,7 +239,7 @@ function parseAnomaly(raw: unknown): AnomalyDetectorOptions {
 }
 
 function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
-  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost', 'resources']);
+  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost', 'resources', 'optional']);
   const path = stringAt(m.path, `${at}.path`);
   const intraOpThreads = optional(m.intraOpThreads, (v) => numberAt(v, `${at}.intraOpThreads`, { integer: true, min: 1, max: 1024 }));
   return {
@@ -183,6 +252,7 @@ function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
     ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
     cost: optional(m.cost, (v) => numberAt(v, `${at}.cost`, { min: 0 })) ?? 1,
     ...(m.resources === undefined ? {} : { resources: parseModelResources(m.resources, `${at}.resources`) }),
+    ...(optional(m.optional, (v) => booleanAt(v, `${at}.optional`)) ? { optional: true } : {}),
   };
 }
 

@@ -4,13 +4,15 @@
  * node:http. Errors use the protocol's body `{"error": "..."}` (plus our `code`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
 
 import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
-import { HttpError, readJson, sendError, sendJson } from '../transport/http-json.js';
+import { ByteBudget, decodePathSegment, HttpError, limitRequest, MAX_CLIENT_STRING_LENGTH, readJson, requestUrl, sendError, sendJson } from '../transport/http-json.js';
+import { tenantFor } from './auth/guard.js';
 import { fromNamedTensors, parseInferRequest, toNamedTensors } from './v2-tensors.js';
 
 /**
@@ -26,7 +28,20 @@ export interface HttpServerOptions {
   serverName: string;
   serverVersion: string;
   maxBodyBytes: number;
+  /** The whole request (headers and body) must arrive within this (checked every second at most). */
   requestTimeoutMs: number;
+  /** The headers must arrive within this (default min(requestTimeoutMs, 10 s)); also what an opened connection that sends nothing is given. */
+  headersTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** Open connections; one more is answered 503 and closed (default: from the file-descriptor limit, see defaultMaxConnections). */
+  maxConnections?: number;
+  /** Server-wide budget of request-body bytes being received and decoded (default 4 × maxBodyBytes); past it a body gets 503 unread. */
+  maxBodyBytesInFlight?: number;
+  /** Deepest nesting a JSON body may have (default 64). */
+  maxJsonDepth?: number;
+  /** An oversized body up to this size is read and dropped so the 413 reaches the client (default 32 MiB). */
+  maxDiscardBytes?: number;
   /** False while starting or draining. */
   isReady: () => boolean;
   /** Tried in order before the V2 routes. */
@@ -37,11 +52,46 @@ export class InferenceHttpServer {
   private readonly server: Server;
   private inFlight = 0;
   private idle: (() => void) | undefined;
+  private connections = 0;
+  private readonly refused = new WeakSet<Socket>();
+  /** The server-wide budget of body bytes held (issue 23 item 6). */
+  readonly bodyBudget: ByteBudget;
+  readonly maxConnections: number;
+  /** Connections refused at the cap so far. */
+  refusedConnections = 0;
 
   constructor(private readonly o: HttpServerOptions) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    const headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, o.requestTimeoutMs);
+    // Node checks these timeouts every connectionsCheckingInterval (30 s by default, which held slow sockets up to 60 s).
+    this.server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))) }, (req, res) => void this.handle(req, res));
     this.server.requestTimeout = o.requestTimeoutMs;
-    this.server.headersTimeout = Math.min(60_000, o.requestTimeoutMs);
+    this.server.headersTimeout = headersTimeout;
+    this.server.keepAliveTimeout = o.keepAliveTimeoutMs ?? 5_000;
+    this.maxConnections = o.maxConnections ?? defaultMaxConnections();
+    this.bodyBudget = new ByteBudget(o.maxBodyBytesInFlight ?? 4 * o.maxBodyBytes);
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+  }
+
+  /** Open connections (not counting refused ones). */
+  get openConnections(): number {
+    return this.connections;
+  }
+
+  /** Counts a connection, or answers 503 on it and closes it when the cap is reached. */
+  private admit(socket: Socket): void {
+    if (this.connections >= this.maxConnections) {
+      this.refused.add(socket);
+      this.refusedConnections++;
+      const body = JSON.stringify({ error: `the server has ${this.maxConnections} open connections (its http.maxConnections): retry later`, code: 'ERR_OVERLOADED' });
+      socket.on('error', () => undefined);
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      setTimeout(() => socket.destroy(), 2_000).unref();
+      return;
+    }
+    this.connections++;
+    socket.once('close', () => this.connections--);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -72,9 +122,11 @@ export class InferenceHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.refused.has(req.socket)) return; // already answered 503 at the connection cap
     this.inFlight++;
+    res.once('close', limitRequest(req, { budget: this.bodyBudget, maxDepth: this.o.maxJsonDepth ?? 64, maxDiscardBytes: this.o.maxDiscardBytes ?? 32 * 1024 * 1024 }));
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req);
       for (const h of this.o.handlers ?? []) {
         if (await h(req, res, url)) return;
       }
@@ -89,8 +141,11 @@ export class InferenceHttpServer {
   }
 
   private async route(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const url = requestUrl(req);
+    const parts = url.pathname.split('/').filter(Boolean).map(decodePathSegment);
+    if (parts.some((p) => p.length > MAX_CLIENT_STRING_LENGTH)) {
+      throw new WhaleError('ERR_INVALID_ARG', `url: a path segment is longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: 'url' });
+    }
     if (parts[0] !== 'v2') throw new HttpError(404, `no route ${url.pathname} (this server speaks the V2 inference protocol under /v2)`);
     const method = req.method ?? 'GET';
     const expect = (m: 'GET' | 'POST') => {
@@ -162,7 +217,7 @@ export class InferenceHttpServer {
       signal: abort.signal,
       ...(request.id === undefined ? {} : { requestId: request.id }),
       ...(level === undefined ? {} : { level: level as Level }),
-      ...optionalParam(params, 'tenant', 'string'),
+      ...tenantParam(req, params),
       ...optionalParam(params, 'priority', 'number'),
       ...optionalParam(params, 'timeout_ms', 'number', 'timeoutMs'),
       ...optionalParam(params, 'complexity', 'number'),
@@ -177,11 +232,36 @@ export class InferenceHttpServer {
   }
 }
 
+/** The tenant the request counts against: its API key's (a tenant named in parameters must be that one; see auth/guard). */
+export function tenantParam(req: IncomingMessage, params: Record<string, unknown>): { tenant?: string } {
+  const claimed = optionalParam(params, 'tenant', 'string').tenant as string | undefined;
+  const tenant = tenantFor(req, claimed);
+  return tenant === undefined ? {} : { tenant };
+}
+
 function optionalParam(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {
   const v = params[key];
   if (v === undefined) return {};
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
     throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
   }
+  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) {
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: `parameters.${key}` });
+  }
   return { [as]: v };
+}
+
+/**
+ * Connections accepted by default: the process's file-descriptor soft limit
+ * (Linux: /proc/self/limits) less 128 for files, stores and the bus, within
+ * [64, 16384]; 1000 where the limit cannot be read.
+ */
+export function defaultMaxConnections(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return m[1] === 'unlimited' ? 16_384 : Math.max(64, Math.min(16_384, Number(m[1]) - 128));
+  } catch {
+    // not Linux
+  }
+  return 1000;
 }

@@ -19,6 +19,8 @@ import { createModel } from '../models/index.js';
 import { engine } from '../native/engine.js';
 import { MessagingService } from '../services/messaging-service.js';
 import type { WhaleConfig } from '../config/whale-config.js';
+import { ApiKeyStore } from '../config/api-keys.js';
+import { authGuard } from './auth/guard.js';
 import { BusInferenceEndpoint } from './bus-endpoint.js';
 import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
 
@@ -104,7 +106,8 @@ export class WhaleServer {
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
       isReady: () => this.acceptingRequests,
-      handlers: [...(o.httpHandlers ?? [])],
+      // The key guard runs before every route (extensions add theirs after it).
+      handlers: [authGuard({ keys: new ApiKeyStore(config.auth.keys), inference: config.auth.inference }), ...(o.httpHandlers ?? [])],
     });
     this.extensions = o.extensions ?? [];
     this.endpoint = new BusInferenceEndpoint(this.messaging.bus, this.messaging.user, this.pipeline, this.logger, config.pipeline.defaultModel);
@@ -116,7 +119,14 @@ export class WhaleServer {
     try {
       await this.messaging.initialize();
       const models = this.o.models ?? config.models.map((m) => createModel(m));
-      for (const m of models) await this.host.add(m);
+      const optional = new Set(config.models.filter((m) => m.optional).map((m) => m.name));
+      for (const m of models) await this.host.add(m, { optional: optional.has(m.name) });
+      // A required model that cannot load fails the start (the CLI exits 2): never serve half-broken.
+      const broken = models.filter((m) => !optional.has(m.name) && !this.host.isReady(m.name));
+      if (broken.length > 0) {
+        const why = broken.map((m) => `model '${m.name}' cannot be loaded: ${this.host.loadError(m.name) ?? 'not ready'}`).join('; ');
+        throw new WhaleError('ERR_MODEL_LOAD', `${why} (mark it "optional": true in the configuration to serve without it)`, { field: 'models' });
+      }
       for (const ext of this.extensions) {
         await ext.start(this);
         this.started.push(ext);

@@ -26,6 +26,7 @@ export const HTTP_STATUS: Readonly<Record<WhaleErrorCode, number>> = {
   ERR_INVALID_MESSAGE: 400,
   ERR_BAD_SIGNATURE: 401,
   ERR_UNKNOWN_IDENTITY: 401,
+  ERR_UNAUTHENTICATED: 401,
   ERR_REVOKED: 403,
   ERR_FORBIDDEN: 403,
   ERR_NOT_FOUND: 404,
@@ -105,13 +106,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /**
  * Answers an error (unless the answer has started): the table's status, a
  * Retry-After (seconds) when the error carries retryAfterMs, and
- * `connection: close` after a body too large to read. Returns the status.
+ * `connection: close` when the error says the rest of the body will not be
+ * read (details.closeConnection: a body past the discard bound). Returns the status.
  */
 export function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): number {
   const { status, body } = errorAnswer(err);
   if (res.headersSent) return status;
   const extra: Record<string, string> = { ...headers };
-  if (status === 413) extra.connection = 'close';
+  if (err instanceof WhaleError && err.details.closeConnection === true) extra.connection = 'close';
   const retryAfterMs = err instanceof WhaleError ? Number(err.details.retryAfterMs) : NaN;
   if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) extra['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
   sendJson(res, status, body, extra);
@@ -119,33 +121,190 @@ export function sendError(res: ServerResponse, err: unknown, headers: Record<str
 }
 
 /**
- * The request body parsed as JSON: ERR_PAYLOAD_TOO_LARGE (field body) past
- * maxBytes (by Content-Length before reading, or while reading), ERR_INVALID_ARG
- * when it is not JSON.
+ * The server-wide budget of request-body bytes being received and decoded
+ * (issue 23 item 6): a body is admitted only while the bytes of every body
+ * held (received, or being parsed and answered) stay within `limit`; the bytes
+ * are given back when the answer is done.
+ */
+export class ByteBudget {
+  private held = 0;
+  constructor(readonly limit: number) {}
+
+  /** Takes n bytes, or returns false (and takes nothing) when that would pass the limit. */
+  take(n: number): boolean {
+    if (n > 0 && this.held + n > this.limit) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.held = Math.max(0, this.held - n);
+  }
+
+  get used(): number {
+    return this.held;
+  }
+}
+
+/** What readJson applies to one request, beyond the route's own body limit (set by the server per request). */
+export interface RequestLimits {
+  /** The server-wide budget (absent: none). */
+  budget?: ByteBudget;
+  /** Deepest nesting of arrays/objects a JSON body may have (default 64). */
+  maxDepth?: number;
+  /** An oversized body up to this many bytes is read and dropped before the 413, so a client that sends before it reads gets the answer (default 32 MiB). */
+  maxDiscardBytes?: number;
+}
+
+interface HeldLimits extends RequestLimits {
+  reserved: number;
+}
+
+const requestLimits = new WeakMap<IncomingMessage, HeldLimits>();
+
+/**
+ * Applies `limits` to the request's body reads; returns the function that
+ * gives back the budget bytes its body took (call it when the answer is done).
+ */
+export function limitRequest(req: IncomingMessage, limits: RequestLimits): () => void {
+  const held: HeldLimits = { ...limits, reserved: 0 };
+  requestLimits.set(req, held);
+  return () => {
+    held.budget?.give(held.reserved);
+    held.reserved = 0;
+  };
+}
+
+/** Longest string a client may give where the server keeps it (request ids, tenants, sessions, names in a URL): longer is a 400. */
+export const MAX_CLIENT_STRING_LENGTH = 256;
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+export const DEFAULT_MAX_DISCARD_BYTES = 32 * 1024 * 1024;
+
+/** The request's URL (400 when it cannot be parsed). */
+export function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    throw new HttpError(400, 'the request URL cannot be parsed');
+  }
+}
+
+/** decodeURIComponent of one path segment; a bad percent-encoding is a 400 (ERR_INVALID_ARG, field url), not a 500. */
+export function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new WhaleError('ERR_INVALID_ARG', `url: bad percent-encoding in the path segment '${segment.slice(0, 64)}'`, { field: 'url' });
+  }
+}
+
+/**
+ * Whether the JSON text nests arrays/objects deeper than maxDepth: one pass
+ * over the bytes (strings skipped), before any parsing, so a body nested
+ * 200 000 deep is a 400 and never reaches a recursive walk.
+ */
+export function jsonTooDeep(buf: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+function tooLarge(maxBytes: number, declared: number | undefined, close: boolean): WhaleError {
+  const size = declared === undefined ? 'the request body' : `the request body (${declared} bytes)`;
+  return new WhaleError('ERR_PAYLOAD_TOO_LARGE', `${size} exceeds the limit of ${maxBytes} bytes`, { field: 'body', ...(close ? { closeConnection: true } : {}) });
+}
+
+function overBudget(budget: ByteBudget, n: number): WhaleError {
+  return new WhaleError('ERR_OVERLOADED', `the server is receiving ${budget.used} bytes of request bodies (budget ${budget.limit}); this body (${n} bytes) was not read: retry later`, {
+    field: 'body',
+    retriable: true,
+    retryAfterMs: 1000,
+  });
+}
+
+/** Reads and drops the rest of a body (up to `bound` bytes in all, else the connection is cut). */
+function discard(req: IncomingMessage, already: number, bound: number): void {
+  let seen = already;
+  req.removeAllListeners('data');
+  req.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen > bound) req.socket?.destroy();
+  });
+  req.resume();
+}
+
+/**
+ * The request body parsed as JSON. ERR_PAYLOAD_TOO_LARGE (field body) past
+ * maxBytes (by Content-Length before reading, or while reading): the body is
+ * then read and dropped up to maxDiscardBytes so the 413 reaches a client that
+ * sends before it reads (past that bound the connection is closed).
+ * ERR_OVERLOADED (503, Retry-After) when the server-wide byte budget cannot
+ * take the body: decided from Content-Length before a byte is kept.
+ * ERR_INVALID_ARG when it is not JSON or nests deeper than maxDepth.
  */
 export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    req.resume();
-    return Promise.reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body (${declared} bytes) exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
+  const lim = requestLimits.get(req);
+  const bound = Math.max(maxBytes, lim?.maxDiscardBytes ?? DEFAULT_MAX_DISCARD_BYTES);
+  const maxDepth = lim?.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const header = req.headers['content-length'];
+  const declared = header === undefined ? undefined : Number(header);
+  if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes) {
+    const close = declared > bound;
+    if (close) req.resume();
+    else discard(req, 0, bound);
+    return Promise.reject(tooLarge(maxBytes, declared, close));
+  }
+  const known = declared !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+  if (lim?.budget && known !== undefined) {
+    if (!lim.budget.take(known)) {
+      discard(req, 0, bound);
+      return Promise.reject(overBudget(lim.budget, known));
+    }
+    lim.reserved += known;
   }
   return new Promise((resolve, reject) => {
+    // One buffer of the declared size (no chunk list and concat copy), else chunks.
+    const whole = known === undefined ? undefined : Buffer.allocUnsafeSlow(known);
     const chunks: Buffer[] = [];
     let size = 0;
+    let failed = false;
+    const fail = (err: WhaleError) => {
+      failed = true;
+      chunks.length = 0;
+      discard(req, size, bound);
+      reject(err);
+    };
     req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > maxBytes) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new WhaleError('ERR_PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${maxBytes} bytes`, { field: 'body' }));
-        return;
+      if (failed) return;
+      if (size + c.length > maxBytes || (whole && size + c.length > whole.length)) return fail(tooLarge(maxBytes, undefined, size + c.length > bound));
+      if (lim?.budget && known === undefined) {
+        if (!lim.budget.take(c.length)) return fail(overBudget(lim.budget, size + c.length));
+        lim.reserved += c.length;
       }
-      chunks.push(c);
+      if (whole) c.copy(whole, size);
+      else chunks.push(c);
+      size += c.length;
     });
     req.once('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
+      if (failed) return;
+      const buf = whole ? whole.subarray(0, size) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      chunks.length = 0;
+      if (jsonTooDeep(buf, maxDepth)) {
+        reject(new WhaleError('ERR_INVALID_ARG', `body: JSON nested deeper than ${maxDepth} levels`, { field: 'body' }));
+        return;
+      }
       try {
-        resolve(JSON.parse(text));
+        resolve(JSON.parse(buf.toString('utf8')));
       } catch (err) {
         reject(new WhaleError('ERR_INVALID_ARG', `body: not valid JSON (${(err as Error).message})`, { field: 'body' }));
       }

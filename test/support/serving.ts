@@ -84,7 +84,9 @@ export async function http(url: string, init: RequestInit & { json?: unknown } =
   const { json, ...rest } = init;
   const res = await fetch(url, {
     ...rest,
-    ...(json === undefined ? {} : { method: rest.method ?? 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json' } }),
+    ...(json === undefined
+      ? {}
+      : { method: rest.method ?? 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...(rest.headers as Record<string, string> | undefined) } }),
   });
   const text = await res.text();
   let body: unknown = text;

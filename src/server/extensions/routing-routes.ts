@@ -16,7 +16,8 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
 import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
-import { readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { decodePathSegment, MAX_CLIENT_STRING_LENGTH, readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { tenantParam } from '../http-server.js';
 import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../v2-tensors.js';
 import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
@@ -57,7 +58,7 @@ export function qualityRoutes(c: QualityRoutesContext) {
         if (typeof body !== 'object' || body === null || !('response' in b)) throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
         return sendJson(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
       }
-      return sendJson(res, 200, await infer(c, req, decodeURIComponent(parts[2]!), body));
+      return sendJson(res, 200, await infer(c, req, decodePathSegment(parts[2]!), body));
     } catch (err) {
       sendError(res, err);
       return true;
@@ -80,7 +81,7 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     signal: abort.signal,
     ...(request.id === undefined ? {} : { requestId: request.id }),
     ...(level === undefined ? {} : { level: level as Level }),
-    ...param(params, 'tenant', 'string'),
+    ...tenantParam(req, params),
     ...param(params, 'session', 'string'),
     ...param(params, 'priority', 'number'),
     ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
@@ -99,6 +100,9 @@ function param(params: Record<string, unknown>, key: string, type: 'string' | 'n
   if (v === undefined) return {};
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
     throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
+  }
+  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) {
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: `parameters.${key}` });
   }
   return { [as]: v };
 }

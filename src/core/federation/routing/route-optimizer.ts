@@ -25,7 +25,7 @@
  * On top: canary share for a new version, shadow copies, sticky sessions,
  * policy shifts and disabled arms.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import { WhaleError } from '../../../common/errors.js';
 import { BoundedMap } from '../../quality/metrics/bounded-map.js';
@@ -77,9 +77,11 @@ export interface RouteOptimizerOptions {
   bandit?: BanditOptions;
   reward?: RewardWeights;
   seed?: number;
-  /** Decisions remembered for late feedback (default 100 000). */
+  /** Decisions remembered for late feedback (default 100 000), and their estimated bytes (default 32 MiB: request ids are the client's). */
   maxPending?: number;
-  sessions?: { max?: number; ttlMs?: number };
+  maxPendingBytes?: number;
+  /** Sticky sessions kept (default 10 000 and 8 MiB of keys: session names are the client's). */
+  sessions?: { max?: number; ttlMs?: number; maxBytes?: number };
   now?: () => number;
 }
 
@@ -153,8 +155,6 @@ export class RouteOptimizer {
   private readonly maxSessions: number;
   private readonly sessionTtlMs: number;
   private readonly now: () => number;
-  private readonly idPrefix = randomUUID().slice(0, 8);
-  private nextId = 0;
 
   constructor(o: RouteOptimizerOptions) {
     const b = o.bandit ?? {};
@@ -175,8 +175,10 @@ export class RouteOptimizer {
     this.maxPending = num(o.maxPending ?? 100_000, 'maxPending', (v) => Number.isInteger(v) && v > 0);
     this.maxSessions = num(o.sessions?.max ?? 10_000, 'sessions.max', (v) => Number.isInteger(v) && v > 0);
     this.sessionTtlMs = num(o.sessions?.ttlMs ?? 1_800_000, 'sessions.ttlMs', (v) => v > 0);
-    this.pending = new BoundedMap(this.maxPending);
-    this.sessions = new BoundedMap(this.maxSessions);
+    const pendingBytes = num(o.maxPendingBytes ?? 32 * 1024 * 1024, 'maxPendingBytes', (v) => v > 0);
+    const sessionBytes = num(o.sessions?.maxBytes ?? 8 * 1024 * 1024, 'sessions.maxBytes', (v) => v > 0);
+    this.pending = new BoundedMap(this.maxPending, { maxBytes: pendingBytes, sizeOf: (k, p) => 96 + 2 * k.length + 8 * p.x.length });
+    this.sessions = new BoundedMap(this.maxSessions, { maxBytes: sessionBytes, sizeOf: (k, s) => 64 + 2 * (k.length + s.arm.length) });
     this.rng = new SeededRandom(o.seed ?? 1);
     this.now = o.now ?? Date.now;
     if (typeof o.tasks !== 'object' || o.tasks === null) throw bad('tasks', 'must be an object of task routings');
@@ -243,7 +245,8 @@ export class RouteOptimizer {
     this.count(t, choice.arm, x, choice.reason === 'explore' && choice.optimism === true);
     choice.arm.decisions++;
     t.decisions++;
-    const requestId = ctx.requestId ?? `${this.idPrefix}-${(this.nextId++).toString(36)}`;
+    // Unguessable (128 random bits): feedback names the answer by this id, so no client can vote on another's.
+    const requestId = ctx.requestId ?? `r-${randomBytes(16).toString('base64url')}`;
     this.pending.set(requestId, { task: t, arm: choice.arm, x, costDone: false, qualityDone: false });
     const decision: RouteDecision = { requestId, task, arm: choice.arm.arm, reason: choice.reason };
     const shadow = t.routing.shadow;

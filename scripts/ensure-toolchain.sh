@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need when it is missing (Debian; root or sudo):
+# The TEST path's installer (npm test and .ci/run call it; npm install never does: its `prepare`
+# only checks the build toolchain, scripts/check-toolchain.mjs). Installs what the build and the
+# tests need when it is missing (Debian; root or sudo):
 # cmake + g++ for the addon, redis-server for the cache tests, librdkafka-dev for the
 # mock Kafka cluster the transport tests run against, chromium for the dashboard's browser test,
 # clang-format for the C++ format check of npm run lint.

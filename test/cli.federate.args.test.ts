@@ -27,4 +27,11 @@ describe('whale federate arguments', () => {
     expect(parseFederateArgs(['--strategy', 'krum', '--byzantine', '3']).byzantine).toBe(3);
     await expectWhaleError(() => parseFederateArgs(['--strategy', 'krum', '--byzantine', '4']), 'ERR_CONFIG', 'byzantine');
   });
+
+  it('--json is a switch (JSON lines on stdout) and --out FILE writes the file, as in every command', async () => {
+    expect(parseFederateArgs(['--json'])).toMatchObject({ json: true });
+    expect(parseFederateArgs(['--out', 'run.json'])).toMatchObject({ out: 'run.json' });
+    expect('json' in parseFederateArgs([])).toBe(false);
+    expect(() => parseFederateArgs(['--json', 'run.json'])).toThrow(/Unexpected argument 'run.json'/);
+  });
 });

@@ -33,7 +33,8 @@ export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition
   --store-dir DIR    blob store and checkpoint directory (default: a new temporary one); a
                      directory with a checkpoint of the same --federation-id resumes from it
   --federation-id ID name of the federation (default: derived from the settings and the time)
-  --json FILE        write the summary and every round as JSON
+  --out FILE         write the options, the summary and every round as JSON to FILE
+  --json             print each round and the summary as JSON lines on stdout (no progress bar)
 ${DEFENSE_USAGE}`;
 
 function fmtBytes(n: number): string {
@@ -47,7 +48,7 @@ export function roundLine(r: RoundResult): string {
   return `round ${String(r.round).padStart(4)}  selected ${String(r.selected).padStart(3)}  received ${String(r.received).padStart(3)}  test acc ${acc}  loss ${loss}  up ${fmtBytes(r.bytesUp)}  down ${fmtBytes(r.bytesDown)}  ${r.seconds.toFixed(2)} s${lost}${defenseLine(r.security)}`;
 }
 
-export function parseFederateArgs(argv: string[]): MnistFederationOptions & { json?: string } {
+export function parseFederateArgs(argv: string[]): MnistFederationOptions & { out?: string; json?: boolean } {
   const { values: v } = parseArgs({
     args: argv,
     options: {
@@ -72,7 +73,8 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
       'train-count': { type: 'string' },
       'store-dir': { type: 'string' },
       'federation-id': { type: 'string' },
-      json: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
       ...DEFENSE_ARGS,
     },
   });
@@ -119,7 +121,8 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { js
     ...(v['train-count'] === undefined ? {} : { trainCount: int('train-count', v['train-count'], 1) }),
     ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
     ...(v['federation-id'] === undefined ? {} : { federationId: v['federation-id'] }),
-    ...(v.json === undefined ? {} : { json: v.json }),
+    ...(v.out === undefined ? {} : { out: v.out }),
+    ...(v.json ? { json: true } : {}),
     ...defenseFromArgs(v, { clients, fraction, strategy, seed }),
   };
 }
@@ -136,18 +139,19 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
     io.err(`whale federate: ${(err as Error).message}\n\n${FEDERATE_USAGE}`);
     return 2;
   }
-  const { json, ...o } = opts;
+  const { out, json, ...o } = opts;
+  if (json) isTTY = false; // JSON lines only: no progress bar, no escape codes
   const bar = (done: number): string => {
     const width = 30;
     const filled = Math.round((done / o.rounds) * width);
     return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${o.rounds}`;
   };
-  io.out(`federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`);
+  if (!json) io.out(`federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`);
   if (isTTY) io.out(`${bar(0)}\r`);
   const result = await runMnistFederation({
     ...o,
     logger: createLogger('federate', env.logLevel ?? 'warn'),
-    onRound: (r) => io.out(`${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
+    onRound: (r) => io.out(json ? `${JSON.stringify({ round: r })}\n` : `${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
     onLearnerExit: (id, code, signal) => {
       if (code !== 0) io.err(`learner ${id} exited (code ${code}, signal ${signal})\n`);
     },
@@ -155,7 +159,8 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
   const best = result.bestAccuracy === undefined ? '-' : `${(result.bestAccuracy * 100).toFixed(2)}%`;
   const toTarget = o.target === undefined ? '' : `  rounds to ${(o.target * 100).toFixed(1)}%: ${result.roundsToTarget ?? `not reached in ${result.completedRounds}`}`;
   const rejected = Object.entries(result.rejected).map(([k, n]) => `${k} ${n}`).join(', ');
-  io.out(`${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`);
-  if (json) writeFileSync(json, JSON.stringify({ options: o, ...result }, null, 2));
+  if (json) io.out(`${JSON.stringify({ summary: { options: o, ...result, rounds: undefined } })}\n`);
+  else io.out(`${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`);
+  if (out) writeFileSync(out, JSON.stringify({ options: o, ...result }, null, 2));
   return 0;
 }

@@ -99,6 +99,11 @@ describe('whale anomaly (the real CLI)', () => {
       ['timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n', /line 3: unparsable timestamp 'yesterday'/],
       ['timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:10:00,2\n2024-01-01 00:00:00,3\n', /line 4: timestamp .* earlier than the previous row/],
       ['timestamp,value\n2024-01-01 00:00:00,NaN\n', /line 2: unparsable or non-finite value 'NaN'/],
+      // Hardening round 2, item 14: a quoted comma is one cell, so this row has 4 cells, not the header's 3 (was scored with value 2).
+      ['timestamp,note,value\n2024-01-01T00:00:00Z,"nodes 1,2,3 down",7\n2024-01-01T00:05:00Z,"a, b",8,9\n', /line 3: expected 3 columns as in the header, got 4/],
+      ['timestamp,value\n2024-01-01 00:00:00,0x1F\n', /line 2: unparsable or non-finite value '0x1F'/],
+      ['timestamp,value\n2024-01-01 00:00:00,0b101\n', /line 2: unparsable or non-finite value '0b101'/],
+      ['timestamp,value\n2024-01-01 00:00:00,"7\n', /line 2: a quoted cell is not closed/],
     ];
     for (const [i, [text, pattern]] of cases.entries()) {
       const f = join(dir, `bad${i}.csv`);
@@ -109,10 +114,39 @@ describe('whale anomaly (the real CLI)', () => {
       expect(r.err).toContain(f);
       expect(r.err).toMatch(/\[ERR_INVALID_ARG\]\n$/);
     }
+    // A quoted cell holding commas is read as one cell, by header name; YYYYMMDD is ISO 8601's basic date, not 1970.
+    const quoted = join(dir, 'quoted.csv');
+    writeFileSync(quoted, 'timestamp,note,value\n20240101,"nodes 1,2,3 down",7\n20240102,"ok ""fine""",8\n');
+    const scored = await whale(['anomaly', quoted]);
+    expect(scored.code).toBe(0);
+    expect(scored.out.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual(['20240101,7', '20240102,8']);
+    const { parseTimestamp } = await import('../src/cli/anomaly.js');
+    expect(parseTimestamp('20240101')).toBe(Date.parse('2024-01-01T00:00:00Z'));
+    expect(parseTimestamp('20240101T123000Z')).toBe(Date.parse('2024-01-01T12:30:00Z'));
+    expect(parseTimestamp('1704067200000')).toBe(Date.parse('2024-01-01T00:00:00Z'));
     const usage = await whale(['anomaly']);
     expect(usage.code).toBe(2);
     expect(usage.err).toMatch(/no input file/);
     const help = await whale(['anomaly', '--help']);
     expect(help.out).toMatch(/--out-dir/);
+  });
+
+  it('--detector picks the method (same format; the scores are the library\'s for that method); a bad name exits 2', async () => {
+    const { AnomalyDetector } = await import('../src/core/monitoring/health/anomaly-detector.js');
+    const input = join(dir, 'det.csv');
+    const text = series(1200, 900);
+    writeFileSync(input, text);
+    const values = Float64Array.from(text.trim().split('\n').slice(1), (l) => Number(l.split(',')[1]));
+    for (const method of ['whale', 'art', 'ensemble'] as const) {
+      const r = await whale(['anomaly', input, '--detector', method]);
+      expect(r.code, r.err).toBe(0);
+      const lines = r.out.trim().split('\n');
+      expect(lines[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
+      const want = new AnomalyDetector({ method }).updateBatch(values).scores;
+      expect(lines.slice(1).map((l) => l.split(',')[2])).toEqual(Array.from(want, (v) => v.toFixed(6)));
+    }
+    const bad = await whale(['anomaly', input, '--detector', 'htm']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--detector must be one of whale, art, ensemble, got 'htm'/);
   });
 });

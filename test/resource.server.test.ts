@@ -55,7 +55,10 @@ describe('resource management in whale start', () => {
     expect(status).toBe(200);
     expect(body.devices.cpu.units).toBeGreaterThan(0);
     expect(body.usage.cpu.cores).toBeGreaterThan(0);
-    expect(body.usage.memory.total).toBeGreaterThan(body.usage.memory.process.rss);
+    // The machine's memory, disks, network and the process's RSS are not for anonymous clients (issue 23 item 10).
+    expect(body.usage.memory).toBeUndefined();
+    expect(body.usage.disks).toBeUndefined();
+    expect(body.usage.network).toBeUndefined();
     expect(body.models.limited).toMatchObject({
       granted: { cpu: 0.5, memory: 4096, gpu: 0 },
       quota: { cpu: 0.5, memory: 4096, gpu: 0 },

@@ -1,3 +1,4 @@
+import { isWhaleError } from '../common/errors.js';
 import { loadConfig } from '../config/whale-config.js';
 import { packageVersion } from './info.js';
 import type { CliIO } from './main.js';
@@ -8,7 +9,9 @@ Serves the configured models (default: the shipped MNIST classifier as 'mnist') 
 (the V2 inference protocol) and the bus (user requests on whale.user.requests), and runs the
 federation, user and data-request services, until SIGINT/SIGTERM. The first signal drains
 in-flight requests (up to shutdownGraceMs) and exits 0; a second one (a second or more later)
-exits at once (130).
+exits at once (130). A model that cannot be loaded (missing, empty, truncated or not a model)
+stops the start with exit 2 naming it, unless the configuration marks it "optional": true; an
+optional one is retried with backoff and served once it loads.
 
 Options:
   --config FILE   configuration (default: ./whale.config.json when present, or $WHALE_CONFIG)
@@ -32,10 +35,22 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   const { defaultExtensions } = await import('../server/default-extensions.js');
   const server = new WhaleServer({ config, serverVersion: packageVersion(), extensions: await defaultExtensions(config) });
   const stopRequested = waitForStop(signal);
-  const { url } = await server.start();
+  let url: string;
+  try {
+    ({ url } = await server.start());
+  } catch (err) {
+    stopRequested.dispose();
+    // A model that cannot load is a configuration problem: exit 2 naming it (docs/cli.md).
+    if (!isWhaleError(err, 'ERR_MODEL_LOAD')) throw err;
+    io.err(`whale: ${err.message} [${err.code}]\n`);
+    return 2;
+  }
   const bus = server.messaging.bus.kind === 'kafka' ? 'Kafka' : 'in-process';
+  const names = server.host.names();
+  const waiting = names.filter((n) => !server.host.isReady(n));
+  for (const n of waiting) io.err(`whale start: optional model '${n}' is not loaded (${server.host.loadError(n) ?? 'not ready'}); retrying in the background\n`);
   io.out(
-    `smart-whale: serving ${server.host.names().join(', ')} on ${url} (V2 inference protocol) and the ${bus} bus ` +
+    `smart-whale: serving ${names.filter((n) => server.host.isReady(n)).join(', ') || 'no model yet'}${waiting.length ? ` (not loaded yet: ${waiting.join(', ')})` : ''} on ${url} (V2 inference protocol) and the ${bus} bus ` +
       `as node '${server.messaging.nodeId}'${config.source ? ` (config ${config.source})` : ''}; Ctrl-C to stop\n`,
   );
   const how = await stopRequested.promise;

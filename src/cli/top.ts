@@ -45,7 +45,8 @@ export function renderTop(r: Json, url: string): string {
   lines.push(`whale top — ${url} — ${new Date(r.timestamp as number).toISOString()}`);
   if (u) {
     lines.push(`CPU  ${bar(u.cpu.load)} ${pct(u.cpu.load)} of ${u.cpu.cores} cores   whale process ${pct(u.cpu.process)} of a core`);
-    lines.push(`MEM  ${bar(u.memory.used / u.memory.total)} ${bytes(u.memory.used)} / ${bytes(u.memory.total)}   whale RSS ${bytes(u.memory.process.rss)}, heap ${bytes(u.memory.process.heapUsed)}, buffers ${bytes(u.memory.process.arrayBuffers)}`);
+    // The machine's memory is an operator detail: an anonymous /v1/resources leaves it out.
+    if (u.memory) lines.push(`MEM  ${bar(u.memory.used / u.memory.total)} ${bytes(u.memory.used)} / ${bytes(u.memory.total)}   whale RSS ${bytes(u.memory.process.rss)}, heap ${bytes(u.memory.process.heapUsed)}, buffers ${bytes(u.memory.process.arrayBuffers)}`);
   } else {
     lines.push('(no sample yet)');
   }

@@ -153,12 +153,16 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
     if (this.bytes) return this.bytes;
     const path = this.config.path!;
     let isFile = false;
+    let size = 0;
     try {
-      isFile = (await stat(path)).isFile();
+      const s = await stat(path);
+      isFile = s.isFile();
+      size = s.size;
     } catch (err) {
       throw new WhaleError('ERR_MODEL_LOAD', `path: model '${this.name}': ${path} does not exist`, { field: 'path', cause: err });
     }
     if (!isFile) throw new WhaleError('ERR_MODEL_LOAD', `path: model '${this.name}': ${path} is not a file`, { field: 'path' });
+    if (size === 0) throw new WhaleError('ERR_MODEL_LOAD', `path: model '${this.name}': ${path} is empty`, { field: 'path' });
     return path;
   }
 }

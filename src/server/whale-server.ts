@@ -124,7 +124,8 @@ export class WhaleServer {
       // A required model that cannot load fails the start (the CLI exits 2): never serve half-broken.
       const broken = models.filter((m) => !optional.has(m.name) && !this.host.isReady(m.name));
       if (broken.length > 0) {
-        const why = broken.map((m) => `model '${m.name}' cannot be loaded: ${this.host.loadError(m.name) ?? 'not ready'}`).join('; ');
+        // One line: runtimes' messages may span several.
+        const why = broken.map((m) => `model '${m.name}' cannot be loaded: ${(this.host.loadError(m.name) ?? 'not ready').replace(/\s*\n\s*/g, ' ').trim()}`).join('; ');
         throw new WhaleError('ERR_MODEL_LOAD', `${why} (mark it "optional": true in the configuration to serve without it)`, { field: 'models' });
       }
       for (const ext of this.extensions) {

@@ -6,6 +6,7 @@
  */
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
+import { redactPaths } from '../../common/redact.js';
 import type { ModelInterface } from '../base/model.js';
 import type { NamedTensors } from '../base/tensor.js';
 
@@ -18,8 +19,20 @@ export interface HostedModelStatus {
   state: HostedState;
   restarts: number;
   failures: number;
+  /** Why it is not ready, with filesystem paths replaced by `<path>` (clients read this). */
   lastError?: string;
+  /** Added with `optional`: the server serves without it and keeps retrying its load. */
+  optional?: boolean;
+  /** What the adapter says of itself, without filesystem paths. */
   model: ReturnType<ModelInterface['describe']>;
+}
+
+export interface AddModelOptions {
+  /**
+   * A model that may be missing: when its load fails it is retried with backoff (restoring the file
+   * brings it up) and allReady() does not wait for it. Default false: a failed load stays failed.
+   */
+  optional?: boolean;
 }
 
 interface Hosted {
@@ -28,6 +41,7 @@ interface Hosted {
   restarts: number;
   failures: number;
   lastError?: string;
+  optional: boolean;
   /** Bumped on every restart: a batch that started before it cannot mark the new instance failed. */
   generation: number;
   restartTimer?: NodeJS.Timeout;
@@ -39,6 +53,8 @@ export interface ModelHostOptions {
   restartBackoffMs?: number;
   /** Consecutive failed reloads before the model stays failed (default 5). */
   maxRestarts?: number;
+  /** Longest wait between two load attempts of an optional model that failed to load (default 30 s). */
+  maxLoadRetryMs?: number;
 }
 
 export class ModelHost {
@@ -46,18 +62,23 @@ export class ModelHost {
   private readonly logger: Logger;
   private readonly backoffMs: number;
   private readonly maxRestarts: number;
+  private readonly maxLoadRetryMs: number;
   private closed = false;
 
   constructor(o: ModelHostOptions = {}) {
     this.logger = o.logger ?? createLogger('model-host');
     this.backoffMs = o.restartBackoffMs ?? 200;
     this.maxRestarts = o.maxRestarts ?? 5;
+    this.maxLoadRetryMs = o.maxLoadRetryMs ?? 30_000;
   }
 
-  /** Adds a model and loads it; a model that fails to load is kept as `failed` (the rest still serve). */
-  async add(model: ModelInterface): Promise<void> {
+  /**
+   * Adds a model and loads it; a model that fails to load is kept as `failed` (the rest still serve;
+   * WhaleServer refuses to start when a required one failed). An `optional` one is retried with backoff.
+   */
+  async add(model: ModelInterface, o: AddModelOptions = {}): Promise<void> {
     if (this.models.has(model.name)) throw new WhaleError('ERR_CONFLICT', `a model named '${model.name}' is already hosted`, { field: 'name' });
-    const h: Hosted = { model, state: 'loading', restarts: 0, failures: 0, generation: 0 };
+    const h: Hosted = { model, state: 'loading', restarts: 0, failures: 0, generation: 0, optional: o.optional === true };
     this.models.set(model.name, h);
     try {
       await model.load();
@@ -66,8 +87,20 @@ export class ModelHost {
     } catch (err) {
       h.state = 'failed';
       h.lastError = (err as Error).message;
-      this.logger.error('model failed to load', { model: model.name, error: h.lastError });
+      if (h.optional) {
+        this.logger.warn('optional model failed to load; retrying', { model: model.name, error: h.lastError });
+        this.scheduleLoad(model.name, h, 0);
+      } else {
+        // The caller decides (WhaleServer refuses to start and says why, once): a debug line only.
+        this.logger.debug('model failed to load', { model: model.name, error: h.lastError });
+      }
     }
+  }
+
+  /** The error that kept the model from loading (full text, for the operator's console), if it is not ready. */
+  loadError(name: string): string | undefined {
+    const h = this.models.get(name);
+    return h && h.state !== 'ready' ? h.lastError : undefined;
   }
 
   names(): string[] {
@@ -87,8 +120,12 @@ export class ModelHost {
     return this.models.get(name)?.state === 'ready';
   }
 
+  /** Every required model is ready (optional ones that are not are reported by status(), not waited for); false with none. */
   allReady(): boolean {
-    return this.models.size > 0 && [...this.models.values()].every((h) => h.state === 'ready');
+    const all = [...this.models.values()];
+    const required = all.filter((h) => !h.optional);
+    // Only optional models: ready once one of them is.
+    return required.length > 0 ? required.every((h) => h.state === 'ready') : all.some((h) => h.state === 'ready');
   }
 
   status(name: string): HostedModelStatus {
@@ -100,8 +137,9 @@ export class ModelHost {
       state: h.state,
       restarts: h.restarts,
       failures: h.failures,
-      ...(h.lastError ? { lastError: h.lastError } : {}),
-      model: h.model.describe(),
+      ...(h.lastError ? { lastError: redactPaths(h.lastError) } : {}),
+      ...(h.optional ? { optional: true } : {}),
+      model: publicDescription(h.model.describe()),
     };
   }
 
@@ -109,7 +147,7 @@ export class ModelHost {
   requireReady(name: string): ModelInterface {
     const h = this.entry(name);
     if (h.state !== 'ready') {
-      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${name}' is ${h.state}${h.lastError ? `: ${h.lastError}` : ''}`, {
+      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${name}' is ${h.state}${h.lastError ? `: ${redactPaths(h.lastError)}` : ''}`, {
         field: 'model',
         retriable: h.state !== 'stopped',
       });
@@ -165,6 +203,33 @@ export class ModelHost {
     h.restartTimer.unref();
   }
 
+  /** Load attempts of an optional model that never loaded: doubling delays up to maxLoadRetryMs, without end. */
+  private scheduleLoad(name: string, h: Hosted, attempt: number): void {
+    const delay = Math.min(this.maxLoadRetryMs, this.backoffMs * 2 ** Math.min(attempt, 20));
+    h.restartTimer = setTimeout(() => {
+      h.restartTimer = undefined;
+      void this.retryLoad(name, h, attempt);
+    }, delay);
+    h.restartTimer.unref();
+  }
+
+  private async retryLoad(name: string, h: Hosted, attempt: number): Promise<void> {
+    if (this.closed || h.state !== 'failed') return;
+    try {
+      await h.model.unload().catch(() => undefined);
+      await h.model.load();
+      if (this.closed) return;
+      h.state = 'ready';
+      h.lastError = undefined;
+      this.logger.info('optional model loaded', { model: name, attempts: attempt + 2 });
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== h.lastError) this.logger.warn('optional model still cannot load; retrying', { model: name, error: message });
+      h.lastError = message;
+      if (!this.closed) this.scheduleLoad(name, h, attempt + 1);
+    }
+  }
+
   private async restart(name: string, h: Hosted, attempt: number): Promise<void> {
     if (this.closed) return;
     try {
@@ -177,7 +242,8 @@ export class ModelHost {
       h.lastError = (err as Error).message;
       if (attempt + 1 >= this.maxRestarts) {
         h.state = 'failed';
-        this.logger.error('model stays failed after reloads', { model: name, attempts: attempt + 1, error: h.lastError });
+        this.logger.error(h.optional ? 'optional model failed after reloads; retrying with backoff' : 'model stays failed after reloads', { model: name, attempts: attempt + 1, error: h.lastError });
+        if (h.optional) this.scheduleLoad(name, h, attempt + 1);
         return;
       }
       this.scheduleRestart(name, h, attempt + 1);
@@ -201,6 +267,12 @@ export class ModelHost {
     }
     return h;
   }
+}
+
+/** describe() without where the model lives on this machine (clients read it through /v2/models/<m>/stats). */
+function publicDescription(d: ReturnType<ModelInterface['describe']>): ReturnType<ModelInterface['describe']> {
+  const { path: _path, ...rest } = d;
+  return { ...rest, ...(typeof rest.lastError === 'string' ? { lastError: redactPaths(rest.lastError) } : {}) };
 }
 
 async function runEach(model: ModelInterface, inputs: NamedTensors[]): Promise<NamedTensors[]> {

@@ -20,10 +20,22 @@ function num(o: Record<string, unknown>, k: string, fallback: number): number {
   return v;
 }
 
+/**
+ * What an anonymous client sees of ResourceManager.snapshot(): the models' quotas, usage and
+ * allocations, the CPU units and devices served on, but not the machine's memory, disks, network
+ * interfaces or the process's RSS (operator details: the snapshot itself keeps them).
+ */
+export function publicResourceSnapshot(snapshot: Record<string, unknown>): Record<string, unknown> {
+  const usage = snapshot.usage as Record<string, unknown> | null | undefined;
+  if (!usage) return snapshot;
+  const { memory: _memory, disks: _disks, network: _network, ...rest } = usage;
+  return { ...snapshot, usage: rest };
+}
+
 export function resourceRoutes(manager: ResourceManager) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     if (url.pathname === '/v1/resources' && req.method === 'GET') {
-      sendJson(res, 200, await manager.snapshot(), NO_STORE);
+      sendJson(res, 200, publicResourceSnapshot(await manager.snapshot()), NO_STORE);
       return true;
     }
     const m = /^\/v1\/resources\/quotas\/([^/]+)$/.exec(url.pathname);

@@ -8,6 +8,7 @@ import { createEnvelope } from '../../../transport/envelope.js';
 import { connectRedis, type Redis } from '../../../transport/redis.js';
 import { TOPICS } from '../../../transport/topics.js';
 import { engine } from '../../../native/engine.js';
+import { redactPaths } from '../../../common/redact.js';
 import type { HostedModelStatus } from '../../processing/model-host.js';
 import type { HealthCheck } from './health-checker.js';
 
@@ -18,10 +19,16 @@ export function modelsLoadedCheck(host: { names(): string[]; status(name: string
     run: () => {
       const all = host.names().map((n) => host.status(n));
       if (all.length === 0) return { ok: false, reason: 'no model is hosted' };
-      const bad = all.filter((s) => s.state !== 'ready');
-      const detail = Object.fromEntries(all.map((s) => [s.name, s.state]));
-      if (bad.length === 0) return { ok: true, detail };
-      return { ok: false, reason: bad.map((s) => `model '${s.name}' is ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`).join('; '), detail };
+      // Optional models that are not loaded are reported, not failed: the node serves without them (and retries).
+      // With optional models only, the node is ready once one of them is (ModelHost.allReady()).
+      const required = all.filter((s) => !s.optional);
+      const bad = required.length > 0 ? required.filter((s) => s.state !== 'ready') : all.some((s) => s.state === 'ready') ? [] : all;
+      const waiting = all.filter((s) => s.state !== 'ready' && !bad.includes(s));
+      const detail = Object.fromEntries(all.map((s) => [s.name, s.optional ? `${s.state} (optional)` : s.state]));
+      // lastError comes from ModelHost.status(): filesystem paths are already replaced by <path>.
+      const why = (s: HostedModelStatus) => `model '${s.name}'${s.optional ? ' (optional)' : ''} is ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`;
+      if (bad.length === 0) return { ok: true, detail, ...(waiting.length ? { reason: `${waiting.map(why).join('; ')}; retrying` } : {}) };
+      return { ok: false, reason: bad.map(why).join('; '), detail };
     },
   };
 }
@@ -68,6 +75,7 @@ export function redisReachableCheck(url: string): HealthCheck & { close(): Promi
   };
 }
 
+/** The cache/metrics directory takes a file; its path stays out of the report (anonymous clients read /healthz). */
 export function diskWritableCheck(dir: string): HealthCheck {
   return {
     name: 'disk',
@@ -78,9 +86,11 @@ export function diskWritableCheck(dir: string): HealthCheck {
         await mkdir(dir, { recursive: true });
         await writeFile(probe, 'ok');
         await rm(probe, { force: true });
-        return { ok: true, detail: { dir } };
+        return { ok: true };
       } catch (err) {
-        return { ok: false, reason: `${dir} is not writable: ${(err as Error).message}` };
+        // Anyone may read /healthz: the reason names the error, not where the directory is (the log has it).
+        const code = (err as NodeJS.ErrnoException).code;
+        return { ok: false, reason: `the cache/metrics directory is not writable${code ? ` (${code})` : `: ${redactPaths((err as Error).message)}`}` };
       }
     },
   };

@@ -11,9 +11,9 @@ import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
-import { ByteBudget, decodePathSegment, HttpError, limitRequest, MAX_CLIENT_STRING_LENGTH, readJson, requestUrl, sendError, sendJson } from '../transport/http-json.js';
+import { ByteBudget, decodePathSegment, HttpError, limitRequest, MAX_CLIENT_STRING_LENGTH, requestUrl, sendError } from '../transport/http-json.js';
 import { tenantFor } from './auth/guard.js';
-import { fromNamedTensors, parseInferRequest, toNamedTensors } from './v2-tensors.js';
+import { inferAnswer, readInferRequest, sendInferAnswer } from './v2-binary.js';
 
 /**
  * An extra route (metrics, health, dashboard, …): it answers the request itself and returns true,
@@ -131,7 +131,7 @@ export class InferenceHttpServer {
         if (await h(req, res, url)) return;
       }
       const { status, body } = await this.route(req);
-      sendJson(res, status, body);
+      sendInferAnswer(res, status, body); // JSON, or an infer answer in the binary form (v2-binary.ts)
     } catch (err) {
       const status = sendError(res, err);
       if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { url: req.url, error: (err as Error).message });
@@ -153,7 +153,7 @@ export class InferenceHttpServer {
     };
     if (parts.length === 1) {
       expect('GET');
-      return { status: 200, body: { name: this.o.serverName, version: this.o.serverVersion, extensions: ['statistics'] } };
+      return { status: 200, body: { name: this.o.serverName, version: this.o.serverVersion, extensions: ['statistics', 'binary_tensor_data'] } };
     }
     if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready')) {
       expect('GET');
@@ -200,8 +200,7 @@ export class InferenceHttpServer {
 
   private async infer(req: IncomingMessage, name: string): Promise<unknown> {
     if (!this.o.isReady()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
-    const body = await readJson(req, this.o.maxBodyBytes);
-    const request = parseInferRequest(body);
+    const { request, inputs } = await readInferRequest(req, this.o.maxBodyBytes, this.o.host.get(name));
     const params = request.parameters ?? {};
     const level = params.level;
     if (level !== undefined && !LEVELS.includes(level as Level)) {
@@ -213,7 +212,7 @@ export class InferenceHttpServer {
     });
     const result = await this.o.pipeline.processRequest({
       model: name,
-      inputs: toNamedTensors(request.inputs),
+      inputs,
       signal: abort.signal,
       ...(request.id === undefined ? {} : { requestId: request.id }),
       ...(level === undefined ? {} : { level: level as Level }),
@@ -222,13 +221,13 @@ export class InferenceHttpServer {
       ...optionalParam(params, 'timeout_ms', 'number', 'timeoutMs'),
       ...optionalParam(params, 'complexity', 'number'),
     });
-    return {
+    const fields = {
       model_name: result.model,
       model_version: result.modelVersion,
       ...(request.id === undefined ? {} : { id: request.id }),
       parameters: { level: result.level, cached: result.cached, models: result.models.join(','), device: result.device },
-      outputs: fromNamedTensors(result.outputs, request.outputs),
     };
+    return inferAnswer(fields, result.outputs, request);
   }
 }
 

@@ -18,7 +18,13 @@ export interface V2InferRequest {
   id?: string;
   parameters?: Record<string, unknown>;
   inputs: V2Tensor[];
-  outputs?: { name: string }[];
+  outputs?: V2RequestedOutput[];
+}
+
+/** An output named in the request; `parameters.binary_data` asks for it in binary form (v2-binary.ts). */
+export interface V2RequestedOutput {
+  name: string;
+  parameters?: Record<string, unknown>;
 }
 
 type NumericArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
@@ -33,14 +39,20 @@ const NUMERIC: Record<string, { make: (n: number) => NumericArray; min: number; 
   UINT32: { make: (n) => new Uint32Array(n), min: 0, max: 4294967295, integer: true },
 };
 const SUPPORTED = [...Object.keys(NUMERIC), 'INT64', 'UINT64', 'BOOL', 'BYTES'];
+/** FP16 has no JSON form: only raw bytes (the binary extension, gRPC raw contents) carry it. */
+const BINARY_SUPPORTED = [...SUPPORTED, 'FP16'];
 const MAX_DIMS = 8;
 
 function bad(field: string, message: string): WhaleError {
   return new WhaleError('ERR_INVALID_ARG', `${field}: ${message}`, { field });
 }
 
-/** Parses and checks the body of POST /v2/models/{m}/infer. */
-export function parseInferRequest(body: unknown): V2InferRequest {
+/**
+ * Parses and checks the body of POST /v2/models/{m}/infer. With `binary` (the JSON header of a
+ * request in Triton's binary form, v2-binary.ts) an input may give `parameters.binary_data_size`
+ * instead of `data` (and may then be FP16); without it such an input is refused, naming the header it needs.
+ */
+export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}): V2InferRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
   if (b.id !== undefined && typeof b.id !== 'string') throw bad('id', 'must be a string');
@@ -48,13 +60,16 @@ export function parseInferRequest(body: unknown): V2InferRequest {
     throw bad('parameters', 'must be an object');
   }
   if (!Array.isArray(b.inputs) || b.inputs.length === 0) throw bad('inputs', 'must be a non-empty array of tensors');
-  const inputs = b.inputs.map((t, i) => checkTensorShape(t, `inputs[${i}]`));
-  let outputs: { name: string }[] | undefined;
+  const inputs = b.inputs.map((t, i) => checkTensorShape(t, `inputs[${i}]`, opts.binary === true));
+  let outputs: V2RequestedOutput[] | undefined;
   if (b.outputs !== undefined) {
     if (!Array.isArray(b.outputs)) throw bad('outputs', 'must be an array');
     outputs = b.outputs.map((o, i) => {
       if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string') throw bad(`outputs[${i}].name`, 'must be a string');
-      return { name: (o as { name: string }).name };
+      const p = (o as { parameters?: unknown }).parameters;
+      if (p === undefined) return { name: (o as { name: string }).name };
+      if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad(`outputs[${i}].parameters`, 'must be an object');
+      return { name: (o as { name: string }).name, parameters: p as Record<string, unknown> };
     });
   }
   return {
@@ -65,17 +80,28 @@ export function parseInferRequest(body: unknown): V2InferRequest {
   };
 }
 
-function checkTensorShape(raw: unknown, at: string): V2Tensor {
+function checkTensorShape(raw: unknown, at: string, binary: boolean): V2Tensor {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(at, 'must be an object {name, shape, datatype, data}');
   const t = raw as Record<string, unknown>;
   if (typeof t.name !== 'string' || t.name.length === 0) throw bad(`${at}.name`, 'must be a non-empty string');
   if (!Array.isArray(t.shape) || t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
     throw bad(`${at}.shape`, `must be an array of at most ${MAX_DIMS} non-negative integers`);
   }
-  if (typeof t.datatype !== 'string' || !SUPPORTED.includes(t.datatype)) {
-    throw bad(`${at}.datatype`, `must be one of ${SUPPORTED.join(', ')}, got ${JSON.stringify(t.datatype)}`);
+  if (t.parameters !== undefined && (typeof t.parameters !== 'object' || t.parameters === null || Array.isArray(t.parameters))) {
+    throw bad(`${at}.parameters`, 'must be an object');
   }
-  if (t.data === undefined) throw bad(`${at}.data`, 'is missing');
+  const binarySize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size;
+  if (binarySize !== undefined) {
+    if (!binary) {
+      throw bad(`${at}.parameters.binary_data_size`, 'binary tensor data needs the Inference-Header-Content-Length header (the length of the JSON header before the tensor bytes)');
+    }
+    if (t.data !== undefined) throw bad(`${at}.data`, 'give data or parameters.binary_data_size, not both');
+  }
+  const types = binarySize === undefined ? SUPPORTED : BINARY_SUPPORTED;
+  if (typeof t.datatype !== 'string' || !types.includes(t.datatype)) {
+    throw bad(`${at}.datatype`, `must be one of ${types.join(', ')}, got ${JSON.stringify(t.datatype)}`);
+  }
+  if (t.data === undefined && binarySize === undefined) throw bad(`${at}.data`, 'is missing');
   return raw as V2Tensor;
 }
 
@@ -150,7 +176,7 @@ export function toNamedTensors(inputs: V2Tensor[]): NamedTensors {
 }
 
 /** Engine tensors → V2 JSON outputs (flat row-major data), optionally only the requested names. */
-export function fromNamedTensors(outputs: NamedTensors, wanted?: { name: string }[]): V2Tensor[] {
+export function fromNamedTensors(outputs: NamedTensors, wanted?: V2RequestedOutput[]): V2Tensor[] {
   const names = wanted ? wanted.map((w) => w.name) : Object.keys(outputs);
   return names.map((name, i) => {
     const t = outputs[name];

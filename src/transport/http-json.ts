@@ -253,9 +253,32 @@ function discard(req: IncomingMessage, already: number, bound: number): void {
  * ERR_INVALID_ARG when it is not JSON or nests deeper than maxDepth.
  */
 export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return readBody(req, maxBytes).then((buf) => parseJsonBody(buf, req));
+}
+
+/**
+ * Bytes as JSON: ERR_INVALID_ARG (naming `field`) when they are not JSON or nest deeper than
+ * the request's maxDepth (the server's limit; DEFAULT_MAX_JSON_DEPTH without a request).
+ */
+export function parseJsonBody(buf: Uint8Array, req?: IncomingMessage, field = 'body'): unknown {
+  const maxDepth = (req && requestLimits.get(req)?.maxDepth) ?? DEFAULT_MAX_JSON_DEPTH;
+  if (jsonTooDeep(buf, maxDepth)) throw new WhaleError('ERR_INVALID_ARG', `${field}: JSON nested deeper than ${maxDepth} levels`, { field });
+  try {
+    return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: not valid JSON (${(err as Error).message})`, { field });
+  }
+}
+
+/**
+ * The request body as bytes, under the same limits as readJson (413 past maxBytes, the
+ * server-wide byte budget, the discard bound). With `pad`, a body of declared length is
+ * received `pad` bytes into a fresh ArrayBuffer (so that a binary section after a header of
+ * known length starts 8-byte aligned and typed arrays can view it without a copy).
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, opts: { pad?: number } = {}): Promise<Buffer> {
   const lim = requestLimits.get(req);
   const bound = Math.max(maxBytes, lim?.maxDiscardBytes ?? DEFAULT_MAX_DISCARD_BYTES);
-  const maxDepth = lim?.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const header = req.headers['content-length'];
   const declared = header === undefined ? undefined : Number(header);
   if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes) {
@@ -274,7 +297,8 @@ export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknow
   }
   return new Promise((resolve, reject) => {
     // One buffer of the declared size (no chunk list and concat copy), else chunks.
-    const whole = known === undefined ? undefined : Buffer.allocUnsafeSlow(known);
+    const pad = opts.pad ?? 0;
+    const whole = known === undefined ? undefined : Buffer.allocUnsafeSlow(known + pad).subarray(pad);
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
@@ -299,15 +323,7 @@ export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknow
       if (failed) return;
       const buf = whole ? whole.subarray(0, size) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       chunks.length = 0;
-      if (jsonTooDeep(buf, maxDepth)) {
-        reject(new WhaleError('ERR_INVALID_ARG', `body: JSON nested deeper than ${maxDepth} levels`, { field: 'body' }));
-        return;
-      }
-      try {
-        resolve(JSON.parse(buf.toString('utf8')));
-      } catch (err) {
-        reject(new WhaleError('ERR_INVALID_ARG', `body: not valid JSON (${(err as Error).message})`, { field: 'body' }));
-      }
+      resolve(buf);
     });
     req.once('error', reject);
   });

@@ -18,7 +18,7 @@ import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
 import { decodePathSegment, MAX_CLIENT_STRING_LENGTH, readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { tenantParam } from '../http-server.js';
-import { fromNamedTensors, parseInferRequest, toNamedTensors } from '../v2-tensors.js';
+import { inferAnswer, readInferRequest, sendInferAnswer } from '../v2-binary.js';
 import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
 export interface QualityRoutesContext {
@@ -48,6 +48,8 @@ export function qualityRoutes(c: QualityRoutesContext) {
       }
       if (method !== 'POST') return sendJson(res, 405, { error: `${url.pathname} accepts POST` });
       if (!c.accepting()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
+      // The task route reads its own body: JSON or Triton's binary form (v2-binary.ts).
+      if (isTask) return sendInferAnswer(res, 200, await infer(c, req, decodePathSegment(parts[2]!)));
       const body = await readJson(req, c.maxBodyBytes);
       if (parts[1] === 'feedback') {
         const f = c.analyzer.submitFeedback(body);
@@ -58,7 +60,7 @@ export function qualityRoutes(c: QualityRoutesContext) {
         if (typeof body !== 'object' || body === null || !('response' in b)) throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
         return sendJson(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
       }
-      return sendJson(res, 200, await infer(c, req, decodePathSegment(parts[2]!), body));
+      return false;
     } catch (err) {
       sendError(res, err);
       return true;
@@ -66,8 +68,8 @@ export function qualityRoutes(c: QualityRoutesContext) {
   };
 }
 
-async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string, body: unknown): Promise<unknown> {
-  const request = parseInferRequest(body);
+async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string): Promise<unknown> {
+  const { request, inputs } = await readInferRequest(req, c.maxBodyBytes);
   const params = request.parameters ?? {};
   const level = params.level;
   if (level !== undefined && !LEVELS.includes(level as Level)) throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, { field: 'parameters.level' });
@@ -77,7 +79,7 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
   });
   const result = await c.pipeline.processRequest({
     task,
-    inputs: toNamedTensors(request.inputs),
+    inputs,
     signal: abort.signal,
     ...(request.id === undefined ? {} : { requestId: request.id }),
     ...(level === undefined ? {} : { level: level as Level }),
@@ -86,13 +88,13 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     ...param(params, 'priority', 'number'),
     ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
   });
-  return {
+  const fields = {
     model_name: result.model,
     model_version: result.modelVersion,
     id: result.requestId,
     parameters: { task, level: result.level, cached: result.cached, models: result.models.join(','), device: result.device },
-    outputs: fromNamedTensors(result.outputs, request.outputs),
   };
+  return inferAnswer(fields, result.outputs, request);
 }
 
 function param(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {

@@ -5,6 +5,7 @@
  */
 import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor } from '../core/base/tensor.js';
+import { MAX_CLIENT_STRING_LENGTH } from '../transport/http-json.js';
 
 export interface V2Tensor {
   name: string;
@@ -56,6 +57,7 @@ export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
   if (b.id !== undefined && typeof b.id !== 'string') throw bad('id', 'must be a string');
+  if (typeof b.id === 'string' && b.id.length > MAX_CLIENT_STRING_LENGTH) throw bad('id', `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
   if (b.parameters !== undefined && (typeof b.parameters !== 'object' || b.parameters === null || Array.isArray(b.parameters))) {
     throw bad('parameters', 'must be an object');
   }

@@ -69,7 +69,8 @@ export class WhaleServer {
     const { config } = o;
     const redisUrl = readEnv(o.env).redisUrl;
     this.logger = o.logger ?? createLogger('server');
-    this.messaging = o.messaging ?? new MessagingService({ ...(o.env ? { env: o.env } : {}), logger: this.logger });
+    // With an explicit env the messaging service reads Kafka from it; otherwise from the configuration (KAFKA_* applied).
+    this.messaging = o.messaging ?? new MessagingService({ ...(o.env ? { env: o.env } : { kafka: config.kafka }), logger: this.logger });
     this.host = new ModelHost({ logger: this.logger });
     const gpus = safeGpus();
     this.optimizer = new ProcessingOptimizer({ gpus });
@@ -105,6 +106,12 @@ export class WhaleServer {
       serverVersion: o.serverVersion ?? '0',
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+      ...(config.http.maxConnections === undefined ? {} : { maxConnections: config.http.maxConnections }),
+      maxBodyBytesInFlight: config.http.maxBodyBytesInFlight,
+      maxJsonDepth: config.http.maxJsonDepth,
+      maxDiscardBytes: config.http.maxDiscardBytes,
       isReady: () => this.acceptingRequests,
       // The key guard runs before every route (extensions add theirs after it).
       handlers: [authGuard({ keys: new ApiKeyStore(config.auth.keys), inference: config.auth.inference }), ...(o.httpHandlers ?? [])],

@@ -86,12 +86,16 @@ export function validateWeight(w: unknown, field: string): number {
 }
 
 /** Checks a request's own fields; returns the typed error instead of throwing (scheduleTask rejects with it). */
+/** Longest tenant name a request may give (a client's string). */
+export const MAX_TENANT_LENGTH = 256;
+
 export function requestError(r: unknown, priorityClasses: number): WhaleError | undefined {
   const arg = (field: string, message: string) => new WhaleError('ERR_INVALID_ARG', `${field}: ${message}`, { field });
   if (typeof r !== 'object' || r === null) return arg('request', 'expected an object');
   const o = r as Record<string, unknown>;
   if (typeof o.model !== 'string' || o.model === '') return arg('model', 'expected a model name');
   if (o.tenant !== undefined && (typeof o.tenant !== 'string' || o.tenant === '')) return arg('tenant', 'expected a non-empty string');
+  if (o.tenant !== undefined && o.tenant.length > MAX_TENANT_LENGTH) return arg('tenant', `longer than ${MAX_TENANT_LENGTH} characters`);
   const p = o.priority;
   if (p !== undefined && (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= priorityClasses)) {
     return arg('priority', `expected an integer in [0, ${priorityClasses - 1}], got ${describe(p)}${typeof p === 'string' ? ' (a string)' : ''}`);

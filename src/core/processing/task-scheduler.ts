@@ -52,8 +52,14 @@ export interface TaskSchedulerOptions {
   clock?: () => number;
   /** Set timers for the next batching/deadline event (default true); with false, call tick(). */
   autoWake?: boolean;
-  /** Distinct tenant names accepted (default 65536). */
+  /** Configured tenants (the `tenants` weights) accepted (default 65536). */
   maxTenants?: number;
+  /**
+   * Tenants not configured share this many fairness slots (default 256), chosen
+   * by a hash of the name: an unknown name creates no state, so made-up tenants
+   * can neither grow memory nor lock others out.
+   */
+  tenantBuckets?: number;
 }
 
 export interface SchedulerStats {
@@ -89,7 +95,10 @@ export class TaskScheduler {
   private readonly clock: () => number;
   private readonly models = new Map<string, ModelState>();
   private readonly byId = new Map<number, ModelState>();
+  /** Configured tenants (ids from tenantBuckets up); unconfigured names hash into ids 0..tenantBuckets-1. */
   private readonly tenants = new Map<string, number>();
+  private readonly buckets: number;
+  private readonly bucketsSet: Uint8Array;
   private readonly pending: (Pending | undefined)[] = [];
   private readonly freeIds: number[] = [];
   private nextModelId = 0;
@@ -120,6 +129,11 @@ export class TaskScheduler {
     }
     this.clock = o.clock ?? (() => performance.now());
     this.engine = createSchedulerEngine(this.engineKind, this.classes);
+    this.buckets = o.tenantBuckets ?? 256;
+    if (!Number.isInteger(this.buckets) || this.buckets < 1 || this.buckets > 65_536) {
+      throw new WhaleError('ERR_INVALID_OPTION', 'tenantBuckets: expected an integer in [1, 65536]', { field: 'tenantBuckets' });
+    }
+    this.bucketsSet = new Uint8Array(this.buckets);
     for (const [t, w] of Object.entries(o.tenants ?? {})) this.tenantId(t, validateWeight(w, `tenants.${t}`));
     for (const [name, c] of Object.entries(o.models ?? {})) this.addModel(name, c);
   }
@@ -237,15 +251,27 @@ export class TaskScheduler {
 
   private tenantId(name: string, weight?: number): number {
     let id = this.tenants.get(name);
-    if (id === undefined) {
+    if (id !== undefined) {
+      if (weight !== undefined) this.engine.setTenant(id, weight);
+      return id;
+    }
+    if (weight !== undefined) {
+      // A configured tenant: its own fairness slot and weight.
       if (this.tenants.size >= (this.o.maxTenants ?? 65_536)) {
-        throw new WhaleError('ERR_INVALID_ARG', `tenant: more than ${this.o.maxTenants ?? 65_536} distinct tenants`, { field: 'tenant' });
+        throw new WhaleError('ERR_INVALID_OPTION', `tenants: more than ${this.o.maxTenants ?? 65_536} configured tenants`, { field: 'tenants' });
       }
-      id = this.tenants.size;
+      id = this.buckets + this.tenants.size;
       this.tenants.set(name, id);
-      this.engine.setTenant(id, weight ?? 1);
-    } else if (weight !== undefined) {
       this.engine.setTenant(id, weight);
+      return id;
+    }
+    // Not configured: a shared slot by hash (FNV-1a), nothing kept per name.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+    id = (h >>> 0) % this.buckets;
+    if (this.bucketsSet[id] === 0) {
+      this.bucketsSet[id] = 1;
+      this.engine.setTenant(id, 1);
     }
     return id;
   }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { WhaleError } from '../../common/errors.js';
 import type { ResourceManager } from '../../core/resource-management/resource-manager.js';
-import { readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
 
 const MAX_BODY = 64 * 1024;
 /** Snapshots change every second: never cached. */
@@ -40,8 +40,8 @@ export function resourceRoutes(manager: ResourceManager) {
     }
     const m = /^\/v1\/resources\/quotas\/([^/]+)$/.exec(url.pathname);
     if (!m || req.method !== 'PUT') return false;
-    const model = decodeURIComponent(m[1]!);
     try {
+      const model = decodePathSegment(m[1]!);
       if (!manager.modelNames().includes(model)) throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${model}'`, { field: 'model' });
       const body = await readJson(req, MAX_BODY);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WhaleError('ERR_INVALID_ARG', 'body: expected an object', { field: 'body' });

@@ -28,6 +28,8 @@ export interface QualityRoutesContext {
   evaluator: QualityEvaluator;
   monitor: QualityMonitor;
   maxBodyBytes: number;
+  /** POST /v1/evaluate's own, smaller body limit (its scores cost more per byte than an inference). */
+  maxEvaluateBodyBytes?: number;
   /** False while the server starts or drains. */
   accepting: () => boolean;
 }
@@ -50,7 +52,7 @@ export function qualityRoutes(c: QualityRoutesContext) {
       if (!c.accepting()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
       // The task route reads its own body: JSON or Triton's binary form (v2-binary.ts).
       if (isTask) return sendInferAnswer(res, 200, await infer(c, req, decodePathSegment(parts[2]!)));
-      const body = await readJson(req, c.maxBodyBytes);
+      const body = await readJson(req, parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes);
       if (parts[1] === 'feedback') {
         const f = c.analyzer.submitFeedback(body);
         return sendJson(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });

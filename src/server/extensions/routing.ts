@@ -51,7 +51,7 @@ export class QualityRoutingExtension implements ServerExtension {
   private running = false;
 
   /** defaultModel names the default task when the routing config lists none; maxBodyBytes bounds /v1 bodies. */
-  constructor(routing: RoutingConfig = {}, private readonly opts: { defaultModel?: string; maxBodyBytes?: number; logger?: Logger } = {}) {
+  constructor(routing: RoutingConfig = {}, private readonly opts: { defaultModel?: string; maxBodyBytes?: number; evaluate?: { maxBodyBytes?: number; schemaTimeoutMs?: number }; logger?: Logger } = {}) {
     this.config = parseRoutingConfig(routing);
     this.logger = opts.logger ?? createLogger('quality');
   }
@@ -65,7 +65,9 @@ export class QualityRoutingExtension implements ServerExtension {
   async start(server: WhaleServer): Promise<void> {
     const c = this.config;
     this.server = server;
-    const analyzer = new FeedbackAnalyzer(c.feedback ?? {});
+    // Feedback not joined to a routed request must name a model (and version) this node serves: made-up names create no series.
+    const serves = (m: string, v: string | undefined) => (server.host.has(m) ? v === undefined || server.host.get(m).version === v : v === undefined && (c.replicas?.[m] ?? []).length > 0);
+    const analyzer = new FeedbackAnalyzer({ ...(c.feedback ?? {}), serves });
     const metrics = new PerformanceWindows();
     const tasks = this.tasks(server);
     const optimizer = new RouteOptimizer({ tasks, bandit: c.bandit ?? {}, reward: c.reward ?? {}, seed: c.bandit?.seed ?? 1 });
@@ -80,7 +82,11 @@ export class QualityRoutingExtension implements ServerExtension {
       process: (r) => server.pipeline.processRequest(r),
       logger: this.logger,
     });
-    const evaluator = new QualityEvaluator(c.embeddingModel ? { embedding: this.embedding(server, c.embeddingModel) } : {});
+    const schemaTimeoutMs = this.opts.evaluate?.schemaTimeoutMs;
+    const evaluator = new QualityEvaluator({
+      ...(c.embeddingModel ? { embedding: this.embedding(server, c.embeddingModel) } : {}),
+      ...(schemaTimeoutMs === undefined ? {} : { schemaTimeoutMs }),
+    });
     const monitor = new QualityMonitor({ analyzer, metrics });
     const qualityOptimizer = new QualityOptimizer(c.policy ?? {}, this.logger);
     this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer };
@@ -91,7 +97,16 @@ export class QualityRoutingExtension implements ServerExtension {
     server.pipeline.setRouter(dispatcher);
     server.http.addHandler((req, res, url) =>
       this.running
-        ? qualityRoutes({ pipeline: server.pipeline, analyzer, optimizer, evaluator, monitor, maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024, accepting: () => server.accepting })(req, res, url)
+        ? qualityRoutes({
+            pipeline: server.pipeline,
+            analyzer,
+            optimizer,
+            evaluator,
+            monitor,
+            maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024,
+            maxEvaluateBodyBytes: this.opts.evaluate?.maxBodyBytes ?? Math.min(1024 * 1024, this.opts.maxBodyBytes ?? Infinity),
+            accepting: () => server.accepting,
+          })(req, res, url)
         : false,
     );
     this.sub = await subscribeFeedback(server.messaging.bus, analyzer);
@@ -109,6 +124,7 @@ export class QualityRoutingExtension implements ServerExtension {
     this.sub = undefined;
     this.server?.pipeline.setRouter(undefined);
     this.parts?.dispatcher.close();
+    await this.parts?.evaluator.close();
   }
 
   /** One pass of the QualityOptimizer over every routed model; returns its proposals. */
@@ -218,6 +234,7 @@ export function qualityRoutingExtension(config: WhaleConfig, env?: EnvSource): Q
   return new QualityRoutingExtension(loadRoutingConfig({ file: readEnv(env).routingFile, ...(config.source ? { configSource: config.source } : {}) }), {
     defaultModel: config.pipeline.defaultModel,
     maxBodyBytes: config.http.maxBodyBytes,
+    evaluate: config.http.evaluate,
   });
 }
 

@@ -22,7 +22,7 @@ export function subscribeFeedback(bus: Bus, analyzer: FeedbackAnalyzer, group = 
       try {
         analyzer.submitFeedback(e.payload);
       } catch (err) {
-        if (isWhaleError(err, 'ERR_INVALID_ARG') || isWhaleError(err, 'ERR_NOT_FOUND')) {
+        if (isWhaleError(err, 'ERR_INVALID_ARG') || isWhaleError(err, 'ERR_NOT_FOUND') || isWhaleError(err, 'ERR_MODEL_NOT_FOUND')) {
           throw new WhaleError('ERR_INVALID_MESSAGE', `${FEEDBACK_MESSAGE}: ${err.message}`, { field: err.field, cause: err });
         }
         throw err;

@@ -69,32 +69,66 @@ function describeSentence(s: string): SentenceInfo {
   return { content: new Set(contentTokens(tokens)), negated: tokens.some((t) => NEGATIONS.has(t)) };
 }
 
-function jaccard(a: Set<string>, b: Set<string>): number {
-  if (a.size === 0 && b.size === 0) return 0;
-  let inter = 0;
-  for (const t of a) if (b.has(t)) inter++;
-  return inter / (a.size + b.size - inter);
-}
+/** Posting-list entries consistency() visits at most (its cost bound): past it the remaining sentences are not compared. */
+export const CONSISTENCY_BUDGET = 4_000_000;
 
-/** The consistency score and how many sentences were compared / contradicted. */
-export function consistency(response: string, context: string): { score: number; compared: number; contradicted: number } {
+/**
+ * The consistency score and how many sentences were compared / contradicted.
+ * Each response sentence is matched through an inverted index (content token →
+ * the earlier sentences holding it), so only sentences sharing a token are
+ * looked at: linear in the text for ordinary prose. A hostile text (every
+ * sentence sharing the same tokens) is cut by `budget` posting visits; the
+ * sentences left are then not compared (and `truncated` is set).
+ */
+export function consistency(response: string, context: string, budget = CONSISTENCY_BUDGET): { score: number; compared: number; contradicted: number; truncated?: boolean } {
   const ctx = sentences(context).map(describeSentence);
   const own = sentences(response).map(describeSentence);
+  // Candidates in the order of the old definition: context sentences, then earlier response sentences.
+  const all: SentenceInfo[] = [...ctx];
+  const postings = new Map<string, number[]>();
+  const index = (k: number) => {
+    for (const t of all[k]!.content) {
+      const list = postings.get(t);
+      if (list) list.push(k);
+      else postings.set(t, [k]);
+    }
+  };
+  for (let k = 0; k < ctx.length; k++) index(k);
   let compared = 0;
   let contradicted = 0;
-  own.forEach((s, i) => {
-    let best: SentenceInfo | undefined;
+  let visits = 0;
+  let truncated = false;
+  const shared = new Map<number, number>();
+  for (const s of own) {
+    if (truncated) break;
+    shared.clear();
+    for (const t of s.content) {
+      const list = postings.get(t);
+      if (!list) continue;
+      visits += list.length;
+      if (visits > budget) {
+        truncated = true;
+        break;
+      }
+      for (const k of list) shared.set(k, (shared.get(k) ?? 0) + 1);
+    }
+    if (truncated) break;
+    let best = -1;
     let bestSim = CONTRADICTION_MIN_JACCARD;
-    for (const other of [...ctx, ...own.slice(0, i)]) {
-      const sim = jaccard(s.content, other.content);
-      if (sim >= bestSim) {
-        best = other;
+    for (const [k, inter] of shared) {
+      const o = all[k]!;
+      const sim = inter / (s.content.size + o.content.size - inter);
+      // Ties go to the later candidate, as in the pairwise definition.
+      if (sim > bestSim || (sim === bestSim && k > best)) {
+        best = k;
         bestSim = sim;
       }
     }
-    if (!best) return;
+    all.push(s);
+    index(all.length - 1);
+    if (best < 0) continue;
     compared++;
-    if (best.negated !== s.negated) contradicted++;
-  });
-  return { score: compared === 0 ? 1 : 1 - contradicted / compared, compared, contradicted };
+    if (all[best]!.negated !== s.negated) contradicted++;
+  }
+  return { score: compared === 0 ? 1 : 1 - contradicted / compared, compared, contradicted, ...(truncated ? { truncated } : {}) };
 }

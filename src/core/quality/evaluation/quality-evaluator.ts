@@ -9,7 +9,8 @@ import { CalibrationWindow, classifierOutcome } from './calibration.js';
 import { bigramSupport, consistency, distinctShare, grounding, nonRepetition } from './coherence-scores.js';
 import type { EmbeddingSimilarity } from './embedding.js';
 import { exactMatch, rougeL, tokenF1 } from './reference-scores.js';
-import { charsetShare, checkRequirements, lengthWithin, schemaValid, scriptShare, termsPresentShare, type Requirements } from './requirement-scores.js';
+import { charsetShare, checkRequirements, lengthWithin, scriptShare, termsPresentShare, type Requirements } from './requirement-scores.js';
+import { SchemaWorker } from './schema-worker.js';
 import { ngramCounts, tokenize } from './text.js';
 
 export const SCORE_DEFINITIONS = {
@@ -57,7 +58,7 @@ export interface ResponseEvaluation {
   /** Mean of the scores present. */
   overall: number;
   skipped: Partial<Record<ScoreName, string>>;
-  details: { tokens: number; schemaErrors?: string[]; contradicted?: number; compared?: number; calibrationSamples?: number };
+  details: { tokens: number; schemaErrors?: string[]; contradicted?: number; compared?: number; consistencyTruncated?: boolean; calibrationSamples?: number };
 }
 
 export interface QualityEvaluatorOptions {
@@ -68,13 +69,19 @@ export interface QualityEvaluatorOptions {
   maxLcsTokens?: number;
   /** Calibration window keys kept (default 1024; the oldest is dropped). */
   maxWindows?: number;
+  /** Time bound of one schema check (compile + validate, off the main thread; default 1000 ms). */
+  schemaTimeoutMs?: number;
 }
+
+/** Longest calibration window key (context.window, a client's string). */
+export const MAX_WINDOW_KEY_LENGTH = 256;
 
 export class QualityEvaluator {
   private readonly windows = new Map<string, CalibrationWindow>();
   private readonly windowSize: number;
   private readonly maxLcs: number;
   private readonly maxWindows: number;
+  private schemas: SchemaWorker | undefined;
 
   constructor(private readonly o: QualityEvaluatorOptions = {}) {
     this.windowSize = o.calibrationWindow ?? 1000;
@@ -102,7 +109,8 @@ export class QualityEvaluator {
     else for (const n of ['correctness', 'confidence', 'calibration', 'brierSkill'] as const) skipped[n] = 'not a classifier response';
 
     if (req.schema) {
-      const r = schemaValid(response, req.schema);
+      this.schemas ??= new SchemaWorker(this.o.schemaTimeoutMs === undefined ? {} : { timeoutMs: this.o.schemaTimeoutMs });
+      const r = await this.schemas.validate(response, req.schema);
       scores.schemaValid = r.score;
       if (r.errors.length) details.schemaErrors = r.errors;
     }
@@ -138,9 +146,17 @@ export class QualityEvaluator {
     scores.consistency = c.score;
     details.compared = c.compared;
     details.contradicted = c.contradicted;
+    if (c.truncated) details.consistencyTruncated = true;
 
     await this.embeddingScores(text, ctx, contextText, set);
     return { scores, overall: mean(scores), skipped, details };
+  }
+
+  /** Stops the schema worker (if one was started). */
+  async close(): Promise<void> {
+    const w = this.schemas;
+    this.schemas = undefined;
+    await w?.close();
   }
 
   private classifierScores(p: ArrayLike<number>, ctx: EvaluationContext, set: (n: ScoreName, v: number | undefined, why: string) => void, details: ResponseEvaluation['details']): void {
@@ -201,6 +217,9 @@ function checkContext(c: unknown): EvaluationContext {
   const x = c as EvaluationContext;
   for (const k of ['question', 'reference', 'window'] as const) {
     if (x[k] !== undefined && typeof x[k] !== 'string') throw new WhaleError('ERR_INVALID_ARG', `context.${k}: must be a string`, { field: `context.${k}` });
+  }
+  if (x.window !== undefined && x.window.length > MAX_WINDOW_KEY_LENGTH) {
+    throw new WhaleError('ERR_INVALID_ARG', `context.window: longer than ${MAX_WINDOW_KEY_LENGTH} characters`, { field: 'context.window' });
   }
   const ctx = x.context;
   if (ctx !== undefined && typeof ctx !== 'string' && !(Array.isArray(ctx) && ctx.every((s) => typeof s === 'string'))) {

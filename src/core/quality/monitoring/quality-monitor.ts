@@ -32,17 +32,21 @@ export interface QualityMonitorOptions {
   metrics?: PerformanceWindows;
   /** Points kept per series (default 360). */
   points?: number;
+  /** Series kept (default 1024): those the analyzer and the performance windows no longer know are dropped at each sample, then the excess. */
+  maxSeries?: number;
   now?: () => number;
 }
 
 export class QualityMonitor {
   private readonly series = new Map<string, QualityPoint[]>();
   private readonly keep: number;
+  private readonly maxSeries: number;
   private readonly now: () => number;
   private gauges: Gauge[] = [];
 
   constructor(private readonly o: QualityMonitorOptions) {
     this.keep = o.points ?? 360;
+    this.maxSeries = o.maxSeries ?? 1024;
     this.now = o.now ?? Date.now;
   }
 
@@ -55,8 +59,11 @@ export class QualityMonitor {
       const k = { model: s.modelId, version: s.version ?? '', level: s.level ?? '' };
       keys.set(`${k.model}\u0000${k.version}\u0000${k.level}`, k);
     }
+    // A series whose model/version/level is gone from both sources (evicted there) is dropped here too.
+    for (const id of this.series.keys()) if (!keys.has(id)) this.series.delete(id);
     const out: QualityPoint[] = [];
     for (const [id, k] of keys) {
+      if (!this.series.has(id) && this.series.size >= this.maxSeries) continue;
       const fb = this.o.analyzer.stats(k.model, { version: k.version, level: k.level }).current;
       const perf = this.o.metrics?.summary(k.model, { version: k.version, level: k.level });
       const point: QualityPoint = {

@@ -68,8 +68,15 @@ interface Series {
 
 export interface FeedbackAnalyzerOptions {
   windowMs?: number;
-  /** Requests remembered for the join (default 100 000, oldest forgotten first). */
+  /** Requests remembered for the join (default 100 000, oldest forgotten first), and their estimated bytes (default 32 MiB). */
   maxRequests?: number;
+  maxRequestBytes?: number;
+  /**
+   * Whether this node serves the model (and version) a feedback names when it
+   * is not joined to a routed request: feedback for others is refused
+   * (ERR_MODEL_NOT_FOUND), so made-up names create no series. Default: any.
+   */
+  serves?: (model: string, version: string | undefined) => boolean;
   minSamples?: number;
   alpha?: number;
   /** Smallest drop worth an alert: in rate for thumbs, in stars for ratings (default 0.1). */
@@ -92,6 +99,7 @@ export class FeedbackAnalyzer {
   private readonly alpha: number;
   private readonly minDrop: number;
   private readonly now: () => number;
+  private readonly serves: FeedbackAnalyzerOptions['serves'];
 
   constructor(o: FeedbackAnalyzerOptions = {}) {
     this.windowMs = option(o.windowMs ?? 600_000, 'windowMs', (v) => v > 0);
@@ -100,7 +108,9 @@ export class FeedbackAnalyzer {
     this.alpha = option(o.alpha ?? 0.01, 'alpha', (v) => v > 0 && v < 1);
     this.minDrop = option(o.minDrop ?? 0.1, 'minDrop', (v) => v >= 0);
     this.now = o.now ?? Date.now;
-    this.requests = new BoundedMap(this.maxRequests);
+    const maxBytes = option(o.maxRequestBytes ?? 32 * 1024 * 1024, 'maxRequestBytes', (v) => v > 0);
+    this.requests = new BoundedMap(this.maxRequests, { maxBytes });
+    this.serves = o.serves;
   }
 
   /** Remembers who answered a request, for the feedback that may follow. */
@@ -124,6 +134,10 @@ export class FeedbackAnalyzer {
       throw new WhaleError('ERR_NOT_FOUND', `feedback.requestId: no routed request '${f.requestId}' is known here (give model, version and level with the feedback)`, {
         field: 'feedback.requestId',
       });
+    }
+    if (!known && this.serves && !this.serves(f.model!, f.version)) {
+      const what = f.version === undefined ? `model '${f.model}'` : `model '${f.model}' version '${f.version}'`;
+      throw new WhaleError('ERR_MODEL_NOT_FOUND', `feedback.model: this node serves no ${what}`, { field: 'feedback.model' });
     }
     const route: RequestRoute = known ?? {
       model: f.model!,

@@ -30,9 +30,11 @@ export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition
   --lr-decay D       client learning-rate decay per round (default 1)
   --seed S           data split, selection and initialisation seed (default 1)
   --train-count N    use only the first N training images (default all 60,000)
-  --store-dir DIR    blob store and checkpoint directory (default: a new temporary one); a
+  --store-dir DIR    blob store and checkpoint directory (default: a new temporary one, printed
+                     at the start, removed at a clean end, kept if the run fails or is killed); a
                      directory with a checkpoint of the same --federation-id resumes from it
-  --federation-id ID name of the federation (default: derived from the settings and the time)
+  --federation-id ID name of the federation, 1-100 of A-Z a-z 0-9 . _ - (default: derived from
+                     the settings and the time)
   --out FILE         write the options, the summary and every round as JSON to FILE
   --json             print each round and the summary as JSON lines on stdout (no progress bar)
 ${DEFENSE_USAGE}`;
@@ -120,11 +122,17 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { ou
     seed,
     ...(v['train-count'] === undefined ? {} : { trainCount: int('train-count', v['train-count'], 1) }),
     ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
-    ...(v['federation-id'] === undefined ? {} : { federationId: v['federation-id'] }),
+    ...(v['federation-id'] === undefined ? {} : { federationId: federationIdArg(v['federation-id']) }),
     ...(v.out === undefined ? {} : { out: v.out }),
     ...(v.json ? { json: true } : {}),
     ...defenseFromArgs(v, { clients, fraction, strategy, seed }),
   };
+}
+
+/** The coordinator's rule for a federation id (it names topics' keys, groups and store keys): a usage error, exit 2. */
+function federationIdArg(s: string): string {
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(s)) throw new WhaleError('ERR_CONFIG', `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${s}'`, { field: 'federation-id' });
+  return s;
 }
 
 export async function federateCommand(argv: string[], io: CliIO, isTTY = process.stdout.isTTY === true): Promise<number> {
@@ -147,15 +155,31 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
     return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${o.rounds}`;
   };
   if (!json) io.out(`federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`);
-  if (isTTY) io.out(`${bar(0)}\r`);
-  const result = await runMnistFederation({
+  let plan: { federationId: string; storeDir: string; temporary: boolean } | undefined;
+  const resumeHint = (p: NonNullable<typeof plan>) => `whale federate ${argv.filter((a, i) => !['--store-dir', '--federation-id'].includes(a) && !['--store-dir', '--federation-id'].includes(argv[i - 1]!)).join(' ')} --store-dir ${p.storeDir} --federation-id ${p.federationId}`.replace(/ +/g, ' ');
+  const runOpts = {
     ...o,
+    onPlan: (p: NonNullable<typeof plan>) => {
+      plan = p;
+      // Without --store-dir the checkpoint lives in a temporary directory: say where, so a killed run can be resumed.
+      const line = `federate: federation ${p.federationId}, checkpoints in ${p.storeDir}${p.temporary ? ' (temporary: removed at a clean end, kept if the run fails or is killed)' : ''}\n`;
+      if (json) io.err(line);
+      else io.out(line);
+    },
     logger: createLogger('federate', env.logLevel ?? 'warn'),
-    onRound: (r) => io.out(json ? `${JSON.stringify({ round: r })}\n` : `${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
-    onLearnerExit: (id, code, signal) => {
+    onRound: (r: RoundResult) => io.out(json ? `${JSON.stringify({ round: r })}\n` : `${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
+    onLearnerExit: (id: string, code: number | null, signal: string | null) => {
       if (code !== 0) io.err(`learner ${id} exited (code ${code}, signal ${signal})\n`);
     },
-  });
+  };
+  if (isTTY) io.out(`${bar(0)}\r`);
+  let result;
+  try {
+    result = await runMnistFederation(runOpts);
+  } catch (err) {
+    if (plan?.temporary) io.err(`${isTTY ? '\x1b[2K' : ''}federate: the completed rounds are kept in ${plan.storeDir}; resume with: ${resumeHint(plan)}\n`);
+    throw err;
+  }
   const best = result.bestAccuracy === undefined ? '-' : `${(result.bestAccuracy * 100).toFixed(2)}%`;
   const toTarget = o.target === undefined ? '' : `  rounds to ${(o.target * 100).toFixed(1)}%: ${result.roundsToTarget ?? `not reached in ${result.completedRounds}`}`;
   const rejected = Object.entries(result.rejected).map(([k, n]) => `${k} ${n}`).join(', ');

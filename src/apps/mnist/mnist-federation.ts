@@ -3,7 +3,7 @@
  * here, learners in this process (LocalBus) or in K child processes over
  * Kafka. Used by `whale federate` and `npm run bench -- federated`.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -64,7 +64,10 @@ export interface MnistFederationOptions {
   brokers?: string[];
   /** librdkafka's mock cluster cannot serve idempotent producers (tests). Default true. */
   kafkaIdempotent?: boolean;
-  /** Blob store and checkpoints (default: a fresh temporary directory). */
+  /**
+   * Blob store and checkpoints. Default: a fresh temporary directory, removed at a clean end (nothing is
+   * left to resume) and kept when the run fails or is killed (onPlan says where it is, to resume it).
+   */
   storeDir?: string;
   redisUrl?: string;
   federationId?: string;
@@ -72,6 +75,8 @@ export interface MnistFederationOptions {
   /** How to start a learner process (default: node bin/whale.js learner). */
   learnerCommand?: string[];
   onRound?: (r: RoundResult) => void;
+  /** Called once the federation id and store directory are settled, before any training (to print how to resume). */
+  onPlan?: (plan: { federationId: string; storeDir: string; temporary: boolean }) => void;
   onLearnerExit?: (learnerId: string, code: number | null, signal: string | null) => void;
   /** Called once the learners are up (the pool, when there are processes). */
   onStarted?: (ctx: { pool?: LearnerPool; coordinator: ModelCoordinator }) => void;
@@ -93,7 +98,12 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const seed = o.seed ?? 1;
   const processes = o.processes ?? 0;
   const federationId = o.federationId ?? `mnist-${o.model}-${o.partition}-${Date.now().toString(36)}`;
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(federationId)) {
+    throw new WhaleError('ERR_CONFIG', `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${federationId}'`, { field: 'federationId' });
+  }
+  const temporary = o.storeDir === undefined;
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'whale-federation-'));
+  o.onPlan?.({ federationId, storeDir, temporary });
   const logger = o.logger ?? createLogger('federate');
   const brokers = o.brokers ?? env.kafkaBrokers;
   if (processes > 0 && brokers.length === 0) {
@@ -141,6 +151,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   });
   let pool: LearnerPool | undefined;
   let local: FederatedLearner | undefined;
+  let cleanEnd = false;
   try {
     await coordinator.open(); // hear the learners' first registrations
     if (processes > 0) {
@@ -168,11 +179,14 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
     }
     o.onStarted?.({ ...(pool ? { pool } : {}), coordinator });
     const summary = await coordinator.run();
+    cleanEnd = true;
     return { ...summary, params: evaluator.params, backend: evaluator.backend, processes, crashedLearners: pool?.crashed ?? [] };
   } finally {
     await local?.stop('federation over');
     await pool?.stop();
     await bus.close();
     await store.close();
+    // A temporary store of a finished run holds nothing to resume: do not leave it in the temp folder.
+    if (cleanEnd && temporary) rmSync(storeDir, { recursive: true, force: true });
   }
 }

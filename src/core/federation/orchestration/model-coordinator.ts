@@ -89,7 +89,17 @@ export class ModelCoordinator {
     const o = this.options;
     const started = performance.now();
     const ckpt = this.checkpoints ? await this.checkpoints.load(o.federationId) : undefined;
-    this.global = ckpt ? ckpt.weights : Float32Array.from(await o.initialModel());
+    const initial = Float32Array.from(await o.initialModel());
+    if (ckpt && ckpt.weights.length !== initial.length) {
+      // Another model or architecture: say so now, not after rounds in which every update is refused.
+      throw new WhaleError(
+        'ERR_SHAPE_MISMATCH',
+        `checkpoint of ${o.federationId} (after round ${ckpt.round}) holds ${ckpt.weights.length} parameters, this model has ${initial.length}: ` +
+          'it was written for another model or architecture (resume it with that model, or start a new federation id)',
+        { field: 'checkpoint' },
+      );
+    }
+    this.global = ckpt ? ckpt.weights : initial;
     this.history = ckpt ? ckpt.history : [];
     const resumedFrom = ckpt?.round ?? 0;
     if (ckpt) await this.tasks.event('federation.resumed', { round: ckpt.round });

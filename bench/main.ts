@@ -77,7 +77,7 @@ async function main(): Promise<number> {
       : suite === 'resources'
       ? await benchResources({ runs, quick: values.quick })
       : suite === 'anomaly'
-      ? await benchAnomaly({ runs, quick: values.quick })
+      ? await benchAnomaly({ runs, quick: values.quick, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
       : suite === 'aggregate'
       ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })
       : suite === 'quant'

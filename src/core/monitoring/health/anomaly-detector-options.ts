@@ -11,7 +11,7 @@ export type AnomalyMethod = (typeof ANOMALY_METHODS)[number];
 export interface AnomalyDetectorOptions {
   /** Which detector scores the points (see ANOMALY_METHODS). Default 'whale'. */
   method?: AnomalyMethod;
-  /** Decision threshold on the score in (0, 1]; a point is an anomaly when score >= threshold. Default 0.9. */
+  /** Decision threshold on the score in (0, 1]; a point is an anomaly when score >= threshold. Default 0.9 (art 0.7, ensemble 0.5). */
   threshold?: number;
   /** Points scored 0 while the detector learns the series. Default 200. */
   warmupPoints?: number;
@@ -35,9 +35,9 @@ export interface AnomalyDetectorOptions {
   artWindow?: number;
   /** art: categories remembered per series (the least recently chosen one is replaced when full). Default 64. */
   artCategories?: number;
-  /** art: upper vigilance in (0, 1]: a match at least this good updates the category. Default 0.98. */
+  /** art: upper vigilance in (0, 1]: a match at least this good updates the category. Default 0.98 (ensemble 0.95). */
   artVigilance?: number;
-  /** art: lower vigilance in (0, min(artVigilance, 0.9999)]: a match below it for every category opens a new cluster (a novelty). Default 0.96. */
+  /** art: lower vigilance in (0, min(artVigilance, 0.9999)]: a match below it for every category opens a new cluster (a novelty). Default 0.96 (ensemble 0.9). */
   artVigilanceLow?: number;
   /** art: a mismatch counts as novel beyond artSpread x the series' mean best-match deficit too (0: fixed vigilances). Default 2. */
   artSpread?: number;
@@ -68,6 +68,17 @@ export const ANOMALY_DEFAULTS: Readonly<ResolvedAnomalyOptions> = Object.freeze(
   artLearningRate: 1,
 });
 
+/**
+ * Per method, the defaults that differ from ANOMALY_DEFAULTS: each method's best grid point by mean
+ * held-out-category score on the NAB development files (issue 24's rule; bench/RESULTS.md). An
+ * option given explicitly always wins.
+ */
+export const ANOMALY_METHOD_DEFAULTS: Readonly<Record<AnomalyMethod, Readonly<AnomalyDetectorOptions>>> = Object.freeze({
+  whale: Object.freeze({}),
+  art: Object.freeze({ threshold: 0.7 }),
+  ensemble: Object.freeze({ artVigilance: 0.95, artVigilanceLow: 0.9, threshold: 0.5 }),
+});
+
 /** [min, max, integer, min exclusive] per option. */
 const LIMITS: Record<NumericOption, [number, number, boolean, boolean]> = {
   threshold: [0, 1, false, true],
@@ -94,6 +105,8 @@ export function resolveAnomalyOptions(options: AnomalyDetectorOptions | undefine
     throw new WhaleError('ERR_INVALID_OPTION', 'options: expected an object', { field: 'options' });
   }
   const out: ResolvedAnomalyOptions = { ...ANOMALY_DEFAULTS };
+  const method = (options as { method?: unknown } | undefined)?.method;
+  if (typeof method === 'string' && Object.hasOwn(ANOMALY_METHOD_DEFAULTS, method)) Object.assign(out, ANOMALY_METHOD_DEFAULTS[method as AnomalyMethod]);
   for (const [key, value] of Object.entries(options ?? {})) {
     const field = `options.${key}`;
     if (value === undefined && (key === 'method' || Object.hasOwn(LIMITS, key))) continue;

@@ -81,7 +81,9 @@ export async function startTestServer(
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON the server answered
-export async function http(url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: any }> {
+type AnyJson = any;
+
+export async function http(url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: AnyJson }> {
   const { json, ...rest } = init;
   const res = await fetch(url, {
     ...rest,

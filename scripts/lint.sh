@@ -9,7 +9,7 @@ status=0
 echo "== lint: eslint"
 npm run --silent lint:eslint || status=1
 echo "== lint: prettier --check"
-npx --no-install prettier --check --log-level warn . || {
+npx --no-install prettier --check --cache --log-level warn . || {
   echo "prettier: the files above differ from .prettierrc; 'npm run format' rewrites them" >&2
   status=1
 }

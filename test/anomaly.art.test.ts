@@ -148,6 +148,18 @@ describe("methods 'art' and 'ensemble': native against the TS reference", () => 
     }
   }
 
+  it('huge and tiny magnitudes: scores stay finite in [0, 1] and match the reference', () => {
+    const huge = Float64Array.from(noise(3000, 31), (v, i) => (i % 2 ? 1 : -1) * 1e300 * Math.min(1, Math.abs(v)));
+    const tiny = Float64Array.from(noise(3000, 32), (v) => v * 1e-300);
+    for (const x of [huge, tiny]) {
+      for (const method of ['art', 'ensemble'] as const) {
+        const { scores } = new AnomalyDetector({ method }).updateBatch(x);
+        expect(scores.every((s) => Number.isFinite(s) && s >= 0 && s <= 1)).toBe(true);
+        expect(maxDiff(scores, reference(x, { method }))).toBeLessThanOrEqual(TOLERANCE);
+      }
+    }
+  });
+
   it('the bank: updateMany over interleaved series equals each series alone', () => {
     const a = series(3000, 21, (i) => sine(i) + (i >= 2000 ? 2 : 0));
     const b = series(3000, 22, (i) => square(i, 50));

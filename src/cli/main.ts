@@ -14,6 +14,7 @@ Commands:
   top         Show a running node's resources live (devices, usage, quotas per model)
   privacy     Epsilon of DP federated training (sampling rate, noise, rounds), or the noise for an epsilon
   keys        Create, list and revoke API keys (hashed in a keys file) for the HTTP routes
+  topics      List, describe and create the Kafka topics (partitions, replication, retention from the config)
   help        Show this help, or a command's: whale help <command>
 
 Options:
@@ -130,6 +131,11 @@ const COMMANDS: Record<string, Command> = {
     failureIsUsage: true,
     usage: async () => (await import('./keys.js')).KEYS_USAGE,
     run: async ({ argv }, io) => (await import('./keys.js')).keysCommand(argv, io),
+  },
+  topics: {
+    raw: true,
+    usage: async () => (await import('./topics.js')).TOPICS_USAGE,
+    run: async ({ argv }, io) => (await import('./topics.js')).topicsCommand(argv, io),
   },
   privacy: {
     raw: true,

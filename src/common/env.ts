@@ -26,6 +26,13 @@ export interface EnvVar {
 // prettier-ignore
 export const ENV_VARS: readonly EnvVar[] = [
   { name: 'KAFKA_BROKERS', type: 'list', default: 'unset: in-process LocalBus', description: 'comma-separated Kafka brokers (each trimmed, empty entries dropped): the services use Kafka', readBy: 'node' },
+  { name: 'KAFKA_CLIENT_ID', type: 'string', default: '`kafka.clientId` (smart-whale)', description: 'the client id Kafka sees (quotas and ACLs on managed clusters are often per client id)', readBy: 'node' },
+  { name: 'KAFKA_TLS', type: 'flag', default: 'on with SASL or a CA file, else `kafka.tls`', description: '`1`: TLS to the brokers with the system CAs; `0`: plaintext even with SASL (a private network)', readBy: 'node' },
+  { name: 'KAFKA_TLS_CA_FILE', type: 'path', default: 'the system CAs', description: "PEM file of the CA that signed the brokers' certificates (turns TLS on)", readBy: 'node' },
+  { name: 'KAFKA_SASL_MECHANISM', type: 'string', default: '`kafka.sasl.mechanism` (none)', description: '`plain`, `scram-sha-256` or `scram-sha-512` (with the two below; turns TLS on unless `KAFKA_TLS=0`)', readBy: 'node' },
+  { name: 'KAFKA_SASL_USERNAME', type: 'string', default: '`kafka.sasl.username`', description: 'the SASL user (Confluent Cloud: the API key)', readBy: 'node' },
+  { name: 'KAFKA_SASL_PASSWORD', type: 'string', default: 'none', description: 'the SASL password (Confluent Cloud: the API secret); never logged', readBy: 'node' },
+  { name: 'KAFKA_SASL_PASSWORD_FILE', type: 'path', default: '`kafka.sasl.passwordFile`', description: 'a file holding that password instead (mode 600); set one of the two', readBy: 'node' },
   { name: 'REDIS_URL', type: 'url', default: 'unset: no Redis', description: "enables the cache's L2, persistent service state, shared quotas and the Redis health check (e.g. `redis://127.0.0.1:6379`)", readBy: 'node' },
   { name: 'WHALE_NODE_ID', type: 'string', default: 'the host name', description: "this node's name (also the id of its federation identity)", readBy: 'node' },
   { name: 'WHALE_CONFIG', type: 'path', default: '`./whale.config.json` when present', description: 'the configuration file', readBy: 'node' },
@@ -63,6 +70,14 @@ export type EnvSource = Readonly<Record<string, string | undefined>>;
 /** The typed values of the variables the TypeScript runtime reads. */
 export interface WhaleEnv {
   readonly kafkaBrokers: string[];
+  readonly kafkaClientId: string | undefined;
+  /** KAFKA_TLS: true for `1`/`true`/`on`, false for `0`/`false`/`off`, undefined when unset; ERR_CONFIG otherwise. */
+  readonly kafkaTls: boolean | undefined;
+  readonly kafkaTlsCaFile: string | undefined;
+  readonly kafkaSaslMechanism: string | undefined;
+  readonly kafkaSaslUsername: string | undefined;
+  readonly kafkaSaslPassword: string | undefined;
+  readonly kafkaSaslPasswordFile: string | undefined;
   readonly redisUrl: string | undefined;
   readonly nodeId: string | undefined;
   readonly configFile: string | undefined;
@@ -112,6 +127,31 @@ export function readEnv(source?: EnvSource): WhaleEnv {
   return {
     get kafkaBrokers() {
       return parseList(raw('KAFKA_BROKERS'));
+    },
+    get kafkaClientId() {
+      return raw('KAFKA_CLIENT_ID');
+    },
+    get kafkaTls() {
+      const v = raw('KAFKA_TLS');
+      if (v === undefined) return undefined;
+      if (/^(1|true|on|yes)$/i.test(v)) return true;
+      if (/^(0|false|off|no)$/i.test(v)) return false;
+      throw new WhaleError('ERR_CONFIG', `KAFKA_TLS: must be 1 or 0, got '${v}'`, { field: 'KAFKA_TLS' });
+    },
+    get kafkaTlsCaFile() {
+      return raw('KAFKA_TLS_CA_FILE');
+    },
+    get kafkaSaslMechanism() {
+      return raw('KAFKA_SASL_MECHANISM');
+    },
+    get kafkaSaslUsername() {
+      return raw('KAFKA_SASL_USERNAME');
+    },
+    get kafkaSaslPassword() {
+      return raw('KAFKA_SASL_PASSWORD');
+    },
+    get kafkaSaslPasswordFile() {
+      return raw('KAFKA_SASL_PASSWORD_FILE');
     },
     get redisUrl() {
       return raw('REDIS_URL');

@@ -7,11 +7,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 
-import { readEnv } from '../common/env.js';
+import { readEnv, type WhaleEnv } from '../common/env.js';
 import { isWhaleError, WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 import { parseAuth, type AuthConfig } from './auth.js';
+import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
 
@@ -97,6 +98,8 @@ export interface WhaleConfig {
   anomaly?: AnomalyDetectorOptions;
   /** API keys and who may call what (server/auth; docs/security-and-privacy.md). */
   auth: AuthConfig;
+  /** Kafka: brokers, TLS/SASL, producer, topic provisioning (src/config/kafka.ts; KAFKA_* variables on top). */
+  kafka: KafkaSettings;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -151,7 +154,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
     }
     source = file;
   }
-  const config = parseConfig(raw, source ? dirname(source) : cwd, source, env.apiKeysFile);
+  const config = parseConfig(raw, source ? dirname(source) : cwd, source, env.apiKeysFile, env);
   const port = env.httpPort;
   if (port !== undefined) config.http.port = port;
   if (env.httpHost) config.http.host = env.httpHost;
@@ -159,8 +162,8 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 }
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
-export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth']);
+export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string, env: WhaleEnv = readEnv()): WhaleConfig {
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka']);
   const http = parseHttp(o.http ?? {});
   const models = o.models === undefined ? [defaultModelConfig()] : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
   if (models.length === 0) throw configError('models', 'must list at least one model');
@@ -178,7 +181,8 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string, apiK
   const resources = optional(o.resources, (v) => parseResources(v));
   const anomaly = optional(o.anomaly, parseAnomaly);
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
+  const kafka = parseKafka(o.kafka, baseDir, env);
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -13,7 +13,9 @@ import { readEnv, type EnvSource, type WhaleEnv } from '../common/env.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { Bus } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
-import { KafkaBus } from '../transport/kafka-bus.js';
+import { KafkaTopicAdmin, topicPlan, type TopicProvisioning } from '../transport/kafka-admin.js';
+import { KafkaBus, type KafkaBusOptions } from '../transport/kafka-bus.js';
+import { kafkaOptionsFromEnv } from '../transport/kafka-options.js';
 import { LocalBus } from '../transport/local-bus.js';
 import { TOPICS } from '../transport/topics.js';
 import { DataRequestService, type DataRequestOptions } from './data-request-service.js';
@@ -29,6 +31,17 @@ export interface MessagingServiceOptions {
   nodeId?: string;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Kafka connection, security, producer and topic provisioning (whale.config.json's `kafka`,
+   * src/config/kafka.ts). Default: the KAFKA_* variables, topics provisioned with the defaults.
+   * No brokers: the in-process LocalBus.
+   */
+  kafka?: MessagingKafkaOptions;
+}
+
+export interface MessagingKafkaOptions extends Omit<KafkaBusOptions, 'logger'> {
+  /** Topics created at initialize() when missing (default: Smart Whale's topics, 3 partitions each). */
+  topics?: TopicProvisioning;
 }
 
 export class MessagingService {
@@ -39,6 +52,7 @@ export class MessagingService {
   private readonly logger: Logger;
   private readonly env: WhaleEnv;
   private readonly envSource: EnvSource | undefined;
+  private readonly kafka: MessagingKafkaOptions;
   private readonly ownsBus: boolean;
   private readonly ownsStore: boolean;
   private readonly lifecycle = new Lifecycle('messaging service');
@@ -54,6 +68,7 @@ export class MessagingService {
     this.logger = o.logger ?? createLogger('messaging');
     this.nodeId = o.nodeId ?? this.env.nodeId ?? hostname();
     requireId(this.nodeId, 'nodeId');
+    this.kafka = o.kafka ?? kafkaOptionsFromEnv(this.env);
     this.ownsBus = o.bus === undefined;
     this.ownsStore = o.store === undefined;
     this.currentBus = o.bus ?? this.createBus();
@@ -74,6 +89,7 @@ export class MessagingService {
   async initialize(): Promise<void> {
     if (this.started) return;
     if (this.closed) this.reopen();
+    await this.provisionTopics();
     await this.federation.initialize();
     await this.user.initialize();
     await this.data.initialize();
@@ -102,8 +118,30 @@ export class MessagingService {
   }
 
   private createBus(): Bus {
-    const brokers = this.env.kafkaBrokers;
-    return brokers.length > 0 ? new KafkaBus({ brokers, logger: this.logger }) : new LocalBus();
+    const { topics: _topics, ...kafka } = this.kafka;
+    return kafka.brokers.length > 0 ? new KafkaBus({ ...kafka, logger: this.logger }) : new LocalBus();
+  }
+
+  /**
+   * Creates the missing Kafka topics (src/transport/kafka-admin.ts) before the services subscribe,
+   * on a Kafka bus this service created. Existing topics are left as they are (a partition count
+   * that differs from the configuration is logged); a cluster that cannot create topics through
+   * the admin API (librdkafka's mock) leaves them to auto-creation, with a warning.
+   */
+  private async provisionTopics(): Promise<void> {
+    const { topics, brokers, clientId, tls, sasl } = this.kafka;
+    if (!this.ownsBus || this.bus.kind !== 'kafka' || topics?.provision === false) return;
+    const admin = new KafkaTopicAdmin({ brokers, ...(clientId ? { clientId } : {}), ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) });
+    try {
+      const r = await admin.provision(topicPlan(topics));
+      if (r.created.length > 0) this.logger.info('kafka topics created', { topics: r.created.join(',') });
+      for (const m of r.mismatched) {
+        this.logger.warn(`kafka topic ${m.topic} has ${m.partitions} partitions, the configuration asks for ${m.wanted}: left as is (adding partitions would move keys)`);
+      }
+      if (r.unsupported) this.logger.warn(`kafka topics not provisioned (${r.skipped.length} missing, left to auto-creation): ${r.unsupported}`);
+    } finally {
+      await admin.close();
+    }
   }
 
   private createStore(): StateStore {

@@ -13,8 +13,11 @@ import { assertHandler, deliver, DeliveryAborted, deliveryPolicy } from './deliv
 import { BaseBus } from './base-bus.js';
 import { intOption } from '../common/validate.js';
 import { asBuffer, assertRawPublish, assertTopic } from './outgoing.js';
+import { kafkaSecurity, type KafkaSecurityOptions } from './kafka-options.js';
+import { LagTracker, type ConsumerLag } from './kafka-lag.js';
 
-export interface KafkaBusOptions {
+/** `tls` and `sasl` (KafkaSecurityOptions, src/transport/kafka-options.ts) reach secured clusters. */
+export interface KafkaBusOptions extends KafkaSecurityOptions {
   brokers: string[];
   clientId?: string;
   /**
@@ -44,6 +47,7 @@ export class KafkaBus extends BaseBus {
   private readonly logger: Logger;
   private producer: Promise<Producer> | undefined;
   private readonly consumers = new Set<Consumer>();
+  private readonly lag = new LagTracker();
   private readonly brokers: string[];
 
   constructor(o: KafkaBusOptions) {
@@ -57,9 +61,11 @@ export class KafkaBus extends BaseBus {
     this.joinTimeoutMs = intOption(o.joinTimeoutMs, 30_000, 'options.joinTimeoutMs', 100, 3_600_000);
     this.sessionTimeoutMs = intOption(o.sessionTimeoutMs, 10_000, 'options.sessionTimeoutMs', 1000, 1_800_000);
     const log = this.logger;
+    const security = kafkaSecurity(o);
     this.kafka = new Kafka({
       clientId: o.clientId ?? 'smart-whale',
       brokers: o.brokers,
+      ...security,
       retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
@@ -96,6 +102,7 @@ export class KafkaBus extends BaseBus {
       retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
     });
     this.consumers.add(consumer);
+    const stopLag = this.lag.watch(consumer, `${opts.group}.${topic}`);
     // Ready = joined and one fetch done: only then is a new group's start offset
     // ("latest") resolved, so a message published after subscribe() resolves is seen.
     let timer: NodeJS.Timeout | undefined;
@@ -117,6 +124,7 @@ export class KafkaBus extends BaseBus {
     const abandon = async (err: unknown): Promise<never> => {
       clearTimeout(timer);
       this.consumers.delete(consumer);
+      stopLag();
       await consumer.disconnect().catch(() => undefined);
       if (err instanceof WhaleError) throw err;
       throw new WhaleError('ERR_UNAVAILABLE', `kafka: cannot subscribe to ${topic} on ${this.brokers.join(',')}: ${(err as Error)?.message ?? String(err)}`, {
@@ -153,9 +161,15 @@ export class KafkaBus extends BaseBus {
     return {
       close: async () => {
         this.consumers.delete(consumer);
+        stopLag();
         await consumer.disconnect();
       },
     };
+  }
+
+  /** Consumer lag per (group, topic, partition) of this bus's subscriptions (src/transport/kafka-lag.ts). */
+  consumerLag(): ConsumerLag[] {
+    return this.lag.snapshot();
   }
 
   async close(): Promise<void> {

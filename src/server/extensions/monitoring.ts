@@ -21,6 +21,7 @@ import { busConnectedCheck, diskWritableCheck, eventLoopCheck, gpuVisibleCheck, 
 import { HealthChecker } from '../../core/monitoring/health/health-checker.js';
 import { openMetricHistory, type MetricHistory } from '../../core/monitoring/history/metric-history.js';
 import { BusMetricsCollector } from '../../core/monitoring/metrics/bus-metrics.js';
+import { CONSUMER_LAG_METRIC, registerConsumerLagCollector } from '../../core/monitoring/metrics/kafka-lag.js';
 import { PerformanceMetrics } from '../../core/monitoring/metrics/performance-metrics.js';
 import { registerServingCollectors } from '../../core/monitoring/metrics/serving-collector.js';
 import { SystemCollector } from '../../core/monitoring/metrics/system-collector.js';
@@ -102,6 +103,8 @@ export class MonitoringExtension implements ServerExtension {
     const cleanup: (() => unknown)[] = [];
     try {
       registerServingCollectors(this.metrics, { scheduler: server.scheduler, host: server.host, pipeline: server.pipeline, cacheStats: () => server.cacheStats() });
+      registerConsumerLagCollector(this.metrics, () => server.messaging.bus);
+      cleanup.push(() => this.metrics.registry.removeSingleMetric(CONSUMER_LAG_METRIC));
       const loop = eventLoopCheck();
       cleanup.push(() => loop.close());
       this.health.addCheck(loop).addCheck(modelsLoadedCheck(server.host)).addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));

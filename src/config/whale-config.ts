@@ -12,6 +12,7 @@ import { isWhaleError, WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 import { parseAuth, type AuthConfig } from './auth.js';
+import { parseGrpc, parseTls, type GrpcConfig, type TlsConfig } from './grpc.js';
 import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
@@ -79,6 +80,8 @@ export interface HttpConfig {
   maxJsonDepth: number;
   /** An oversized body up to this size is read and dropped so the client gets its 413 (past it the connection is closed). */
   maxDiscardBytes: number;
+  /** HTTPS: PEM certificate and key paths (absent: plain HTTP). */
+  tls?: TlsConfig;
   /** POST /v1/evaluate: its own, smaller body limit, and the time bound of a client's schema (patterns) validation. */
   evaluate: { maxBodyBytes: number; schemaTimeoutMs: number };
 }
@@ -98,6 +101,8 @@ export interface WhaleConfig {
   anomaly?: AnomalyDetectorOptions;
   /** API keys and who may call what (server/auth; docs/security-and-privacy.md). */
   auth: AuthConfig;
+  /** The gRPC endpoint (KServe's GRPCInferenceService; off by default). */
+  grpc: GrpcConfig;
   /** Kafka: brokers, TLS/SASL, producer, topic provisioning (src/config/kafka.ts; KAFKA_* variables on top). */
   kafka: KafkaSettings;
 }
@@ -163,8 +168,11 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string, env: WhaleEnv = readEnv()): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka']);
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc']);
   const http = parseHttp(o.http ?? {});
+  const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) => parseTls(v, 'http.tls', baseDir));
+  if (httpTls) http.tls = httpTls;
+  const grpc = parseGrpc(o.grpc, baseDir, { host: http.host, maxMessageBytes: http.maxBodyBytes });
   const models = o.models === undefined ? [defaultModelConfig()] : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
   if (models.length === 0) throw configError('models', 'must list at least one model');
   const names = new Set<string>();
@@ -182,7 +190,7 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string, apiK
   const anomaly = optional(o.anomaly, parseAnomaly);
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
   const kafka = parseKafka(o.kafka, baseDir, env);
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, grpc, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -203,6 +211,7 @@ function parseHttp(raw: unknown): HttpConfig {
     'maxJsonDepth',
     'maxDiscardBytes',
     'evaluate',
+    'tls',
   ]);
   const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) => optional(h[k], (v) => numberAt(v, `http.${k}`, { integer: true, min, max }));
   const maxBodyBytes = int('maxBodyBytes', 1024) ?? 16 * MiB;

@@ -4,6 +4,7 @@
  * node:http. Errors use the protocol's body `{"error": "..."}` (plus our `code`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -46,10 +47,12 @@ export interface HttpServerOptions {
   isReady: () => boolean;
   /** Tried in order before the V2 routes. */
   handlers?: HttpRouteHandler[];
+  /** HTTPS with this PEM certificate (chain) and key; absent: plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export class InferenceHttpServer {
-  private readonly server: Server;
+  private readonly server: Server | HttpsServer;
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private connections = 0;
@@ -63,13 +66,16 @@ export class InferenceHttpServer {
   constructor(private readonly o: HttpServerOptions) {
     const headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, o.requestTimeoutMs);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default, which held slow sockets up to 60 s).
-    this.server = createServer({ connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))) }, (req, res) => void this.handle(req, res));
+    const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))) };
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = o.tls ? createHttpsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler) : createServer(serverOptions, handler);
     this.server.requestTimeout = o.requestTimeoutMs;
     this.server.headersTimeout = headersTimeout;
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs ?? 5_000;
     this.maxConnections = o.maxConnections ?? defaultMaxConnections();
     this.bodyBudget = new ByteBudget(o.maxBodyBytesInFlight ?? 4 * o.maxBodyBytes);
-    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    // With TLS a connection is counted (or answered 503) once its handshake is done, on the socket requests then see.
+    this.server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admit(socket));
   }
 
   /** Open connections (not counting refused ones). */

@@ -22,6 +22,7 @@ import type { WhaleConfig } from '../config/whale-config.js';
 import { ApiKeyStore } from '../config/api-keys.js';
 import { authGuard } from './auth/guard.js';
 import { BusInferenceEndpoint } from './bus-endpoint.js';
+import { InferenceGrpcServer, readTls } from './grpc/grpc-server.js';
 import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
 
 /** Something that lives as long as the server (monitoring, resource management, …). */
@@ -57,6 +58,9 @@ export class WhaleServer {
   readonly messaging: MessagingService;
   private readonly cache: TieredCache;
   readonly http: InferenceHttpServer;
+  /** The gRPC endpoint (KServe's GRPCInferenceService), when grpc.enabled. */
+  readonly grpc: InferenceGrpcServer | undefined;
+  private grpcUrl: string | undefined;
   private readonly extensions: ServerExtension[];
   private readonly started: ServerExtension[] = [];
   private readonly endpoint: BusInferenceEndpoint;
@@ -98,6 +102,7 @@ export class WhaleServer {
       costs: Object.fromEntries(config.models.map((m) => [m.name, m.cost])),
       maxBatchRows: Object.fromEntries(config.models.map((m) => [m.name, m.batching.maxBatchSize])),
     });
+    const auth = { keys: new ApiKeyStore(config.auth.keys), inference: config.auth.inference };
     this.http = new InferenceHttpServer({
       host: this.host,
       pipeline: this.pipeline,
@@ -114,14 +119,31 @@ export class WhaleServer {
       maxDiscardBytes: config.http.maxDiscardBytes,
       isReady: () => this.acceptingRequests,
       // The key guard runs before every route (extensions add theirs after it).
-      handlers: [authGuard({ keys: new ApiKeyStore(config.auth.keys), inference: config.auth.inference }), ...(o.httpHandlers ?? [])],
+      handlers: [authGuard(auth), ...(o.httpHandlers ?? [])],
+      ...(config.http.tls ? { tls: readTls(config.http.tls, 'http') } : {}),
     });
+    // gRPC shares the pipeline, the keys and the HTTP server's byte budget.
+    this.grpc = config.grpc.enabled
+      ? new InferenceGrpcServer({
+          host: this.host,
+          pipeline: this.pipeline,
+          logger: this.logger,
+          serverName: 'smart-whale',
+          serverVersion: o.serverVersion ?? '0',
+          auth,
+          maxMessageBytes: config.grpc.maxMessageBytes,
+          maxConcurrentStreams: config.grpc.maxConcurrentStreams,
+          budget: this.http.bodyBudget,
+          isReady: () => this.acceptingRequests,
+          ...(config.grpc.tls ? { tls: readTls(config.grpc.tls, 'grpc') } : {}),
+        })
+      : undefined;
     this.extensions = o.extensions ?? [];
     this.endpoint = new BusInferenceEndpoint(this.messaging.bus, this.messaging.user, this.pipeline, this.logger, config.pipeline.defaultModel);
   }
 
   /** Starts everything; on a failure what was started is stopped again and the error is thrown. */
-  async start(): Promise<{ url: string }> {
+  async start(): Promise<{ url: string; grpc?: string }> {
     const { config } = this.o;
     try {
       await this.messaging.initialize();
@@ -142,9 +164,13 @@ export class WhaleServer {
       await this.endpoint.start();
       const addr = await this.http.listen(config.http.port, config.http.host);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      this.url = `http://${host}:${addr.port}`;
+      this.url = `${config.http.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+      if (this.grpc) {
+        const port = await this.grpc.listen(config.grpc.port, config.grpc.host);
+        this.grpcUrl = `${config.grpc.host.includes(':') ? `[${config.grpc.host}]` : config.grpc.host}:${port}`;
+      }
       this.acceptingRequests = true;
-      return { url: this.url };
+      return { url: this.url, ...(this.grpcUrl ? { grpc: this.grpcUrl } : {}) };
     } catch (err) {
       await this.stop(0).catch(() => undefined);
       throw err;
@@ -159,6 +185,11 @@ export class WhaleServer {
   /** Whether the server takes requests now (false while starting and once stopping). */
   get accepting(): boolean {
     return this.acceptingRequests;
+  }
+
+  /** host:port of the gRPC endpoint (undefined when grpc is not enabled or not listening). */
+  get grpcAddress(): string | undefined {
+    return this.grpcUrl;
   }
 
   get address(): string {
@@ -176,6 +207,7 @@ export class WhaleServer {
     this.acceptingRequests = false;
     const steps: [string, Promise<unknown>][] = [
       ['http', this.http.close(graceMs)],
+      ['grpc', this.grpc?.close(graceMs) ?? Promise.resolve()],
       ['bus endpoint', this.endpoint.stop()],
       ['scheduler', this.scheduler.drain(graceMs)],
     ];

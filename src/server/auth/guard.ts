@@ -37,8 +37,11 @@ export function accessFor(method: string, path: string): Access {
   return 'operator';
 }
 
+/** What authorize reads of a request: its method and headers (an HTTP request, or a gRPC call's metadata as headers). */
+export type AuthRequest = Pick<IncomingMessage, 'method' | 'headers'>;
+
 /** The key presented with a request, if any (Bearer token or x-api-key). */
-function presentedKey(req: IncomingMessage): string | undefined {
+function presentedKey(req: AuthRequest): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
@@ -54,7 +57,7 @@ const NO_KEYS =
   'create one with `whale keys create --role operator` and list it in whale.config.json (auth.keys or auth.keysFile)';
 
 /** Decides one request: the principal (undefined: anonymous) or a thrown 401/403 WhaleError. */
-export function authorize(o: AuthOptions, req: IncomingMessage, path: string): Principal | undefined {
+export function authorize(o: AuthOptions, req: AuthRequest, path: string): Principal | undefined {
   const key = presentedKey(req);
   const principal = key === undefined ? undefined : o.keys.authenticate(key);
   const access = accessFor(req.method ?? 'GET', path);
@@ -95,7 +98,11 @@ export function principalOf(req: IncomingMessage): Principal | undefined {
  * name one, so no client can spend another tenant's quota.
  */
 export function tenantFor(req: IncomingMessage, claimed: string | undefined, field = 'parameters.tenant'): string | undefined {
-  const p = principals.get(req);
+  return tenantForPrincipal(principals.get(req), claimed, field);
+}
+
+/** tenantFor on a principal already decided (the gRPC endpoint's calls). */
+export function tenantForPrincipal(p: Principal | undefined, claimed: string | undefined, field = 'parameters.tenant'): string | undefined {
   if (claimed === undefined) return p?.tenant;
   if (p?.tenant !== undefined && claimed !== p.tenant) {
     throw new WhaleError('ERR_FORBIDDEN', `${field}: key ${p.keyId} belongs to tenant '${p.tenant}', not '${claimed}'`, { field });

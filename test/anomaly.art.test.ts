@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { isWhaleError } from '../src/common/errors.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { ReferenceArtScorer } from '../src/core/monitoring/health/anomaly-art-reference.js';
-import { AnomalyDetector, AnomalyDetectorBank, resolveAnomalyOptions, type AnomalyDetectorOptions } from '../src/core/monitoring/health/anomaly-detector.js';
+import {
+  AnomalyDetector,
+  AnomalyDetectorBank,
+  resolveAnomalyOptions,
+  type AnomalyDetectorOptions,
+} from '../src/core/monitoring/health/anomaly-detector.js';
 import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
 
 /**
@@ -102,10 +107,17 @@ describe("AnomalyDetector method 'art': behaviour on synthetic series", () => {
   });
 
   it('a constant series stays at 0; white noise raises at most the odd alarm at an extreme draw', () => {
-    expect(new AnomalyDetector(ART).updateBatch(new Float64Array(3000).fill(7)).scores.every((s) => s === 0)).toBe(true);
+    expect(new AnomalyDetector(ART).updateBatch(new Float64Array(3000).fill(7)).scores.every((s) => s === 0)).toBe(
+      true,
+    );
     // Seen: 2 alarms in 6000 points (|z| > 3.5 draws, whose window matches no category) at the
     // art default threshold; the whale detector's own range check reports such draws too.
-    expect(alarms(series(6000, 5, () => 10, 0.5), ART).length).toBeLessThanOrEqual(2);
+    expect(
+      alarms(
+        series(6000, 5, () => 10, 0.5),
+        ART,
+      ).length,
+    ).toBeLessThanOrEqual(2);
   });
 
   it('memory is fixed: the categories stay within artCategories and the state does not grow', () => {
@@ -130,7 +142,20 @@ describe("methods 'art' and 'ensemble': native against the TS reference", () => 
   const options: AnomalyDetectorOptions[] = [
     { method: 'art' },
     { method: 'ensemble' },
-    { method: 'art', artWindow: 5, artCategories: 7, levels: 2, artVigilance: 0.9, artVigilanceLow: 0.8, artSpread: 0, artLearningRate: 0.5, rateHorizon: 300, warmupPoints: 50, refractoryPoints: 10, threshold: 0.6 },
+    {
+      method: 'art',
+      artWindow: 5,
+      artCategories: 7,
+      levels: 2,
+      artVigilance: 0.9,
+      artVigilanceLow: 0.8,
+      artSpread: 0,
+      artLearningRate: 0.5,
+      rateHorizon: 300,
+      warmupPoints: 50,
+      refractoryPoints: 10,
+      threshold: 0.6,
+    },
     { method: 'ensemble', artCategories: 9, levels: 3, codebookSize: 5, threshold: 0.5 },
   ];
   for (const [name, x] of cases) {
@@ -140,7 +165,8 @@ describe("methods 'art' and 'ensemble': native against the TS reference", () => 
         const { scores, anomalies } = new AnomalyDetector(o).updateBatch(x);
         expect(maxDiff(scores, ref)).toBeLessThanOrEqual(TOLERANCE);
         const thr = resolveAnomalyOptions(o).threshold;
-        for (let i = 0; i < ref.length; i++) if (anomalies[i] !== (ref[i]! >= thr ? 1 : 0)) throw new Error(`flag ${i}`);
+        for (let i = 0; i < ref.length; i++)
+          if (anomalies[i] !== (ref[i]! >= thr ? 1 : 0)) throw new Error(`flag ${i}`);
         const single = new AnomalyDetector(o);
         const one = Float64Array.from({ length: 1500 }, (_, i) => single.update(x[i]!).score);
         expect(maxDiff(one, ref.subarray(0, 1500))).toBeLessThanOrEqual(TOLERANCE);
@@ -189,7 +215,11 @@ describe('method option: validation and errors', () => {
     expectCode(() => new AnomalyDetector({ artCategories: 1.5 }), 'ERR_INVALID_OPTION', 'options.artCategories');
     expectCode(() => new AnomalyDetector({ artVigilance: 1.2 }), 'ERR_INVALID_OPTION', 'options.artVigilance');
     expectCode(() => new AnomalyDetector({ artVigilanceLow: 1 }), 'ERR_INVALID_OPTION', 'options.artVigilanceLow');
-    expectCode(() => new AnomalyDetector({ artVigilance: 0.9, artVigilanceLow: 0.95 }), 'ERR_INVALID_OPTION', 'options.artVigilanceLow');
+    expectCode(
+      () => new AnomalyDetector({ artVigilance: 0.9, artVigilanceLow: 0.95 }),
+      'ERR_INVALID_OPTION',
+      'options.artVigilanceLow',
+    );
     expectCode(() => new AnomalyDetector({ artSpread: -1 }), 'ERR_INVALID_OPTION', 'options.artSpread');
     expectCode(() => new AnomalyDetector({ artLearningRate: 0 }), 'ERR_INVALID_OPTION', 'options.artLearningRate');
     expectCode(() => new AnomalyDetector({ toString: 1 } as never), 'ERR_INVALID_OPTION', 'options.toString');
@@ -213,7 +243,9 @@ describe('method option: validation and errors', () => {
     const o = resolveAnomalyOptions(undefined);
     expect(o.method).toBe('whale');
     expect(o.threshold).toBe(0.9);
-    expect([o.artWindow, o.artCategories, o.artVigilance, o.artVigilanceLow, o.artSpread, o.artLearningRate]).toEqual([8, 64, 0.98, 0.96, 2, 1]);
+    expect([o.artWindow, o.artCategories, o.artVigilance, o.artVigilanceLow, o.artSpread, o.artLearningRate]).toEqual([
+      8, 64, 0.98, 0.96, 2, 1,
+    ]);
     const art = resolveAnomalyOptions({ method: 'art' });
     expect([art.method, art.threshold, art.artVigilance, art.artVigilanceLow]).toEqual(['art', 0.7, 0.98, 0.96]);
     const ens = resolveAnomalyOptions({ method: 'ensemble' });
@@ -225,7 +257,10 @@ describe('method option: validation and errors', () => {
 describe('whale.config.json: the anomaly section', () => {
   it('passes the detector options through and rejects bad ones as ERR_CONFIG naming anomaly.<option>', () => {
     expect(parseConfig({}, process.cwd()).anomaly).toBeUndefined();
-    expect(parseConfig({ anomaly: { method: 'ensemble', threshold: 0.6 } }, process.cwd()).anomaly).toEqual({ method: 'ensemble', threshold: 0.6 });
+    expect(parseConfig({ anomaly: { method: 'ensemble', threshold: 0.6 } }, process.cwd()).anomaly).toEqual({
+      method: 'ensemble',
+      threshold: 0.6,
+    });
     expectCode(() => parseConfig({ anomaly: { method: 'htm' } }, process.cwd()), 'ERR_CONFIG', 'anomaly.method');
     expectCode(() => parseConfig({ anomaly: { artWindow: 0 } }, process.cwd()), 'ERR_CONFIG', 'anomaly.artWindow');
     expectCode(() => parseConfig({ anomaly: { nope: 1 } }, process.cwd()), 'ERR_CONFIG', 'anomaly.nope');

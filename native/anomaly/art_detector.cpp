@@ -9,9 +9,9 @@
 namespace whale::anomaly {
 namespace {
 
-constexpr double kAlpha = 1e-3;       // Fuzzy ART choice parameter
-constexpr double kMaxExcess = 10;     // a novelty this many allowed gaps away (or the first) is maximal
-constexpr uint32_t kMinBlocks = 20;   // blocks a level sees before it may score
+constexpr double kAlpha = 1e-3;      // Fuzzy ART choice parameter
+constexpr double kMaxExcess = 10;    // a novelty this many allowed gaps away (or the first) is maximal
+constexpr uint32_t kMinBlocks = 20;  // blocks a level sees before it may score
 
 }  // namespace
 
@@ -34,7 +34,8 @@ void ArtLevel::reset() {
 }
 
 size_t ArtLevel::state_bytes() const {
-  return (win_.size() + lo_.size() + hi_.size() + size_.size() + enl_.size()) * sizeof(double) + last_.size() * sizeof(uint64_t);
+  return (win_.size() + lo_.size() + hi_.size() + size_.size() + enl_.size()) * sizeof(double) +
+         last_.size() * sizeof(uint64_t);
 }
 
 double ArtLevel::push(const Params& p, double x, double range, bool scoring) {
@@ -112,9 +113,11 @@ double ArtLevel::push(const Params& p, double x, double range, bool scoring) {
     if (used_ < K) {
       slot = used_++;
     } else {
-      for (uint32_t k = 1; k < K; ++k) if (last_[k] < last_[slot]) slot = k;
+      for (uint32_t k = 1; k < K; ++k)
+        if (last_[k] < last_[slot]) slot = k;
     }
-    for (uint32_t j = 0; j < w; ++j) lo_[static_cast<size_t>(j) * K + slot] = hi_[static_cast<size_t>(j) * K + slot] = win_[j];
+    for (uint32_t j = 0; j < w; ++j)
+      lo_[static_cast<size_t>(j) * K + slot] = hi_[static_cast<size_t>(j) * K + slot] = win_[j];
     size_[slot] = 0;
     last_[slot] = blocks_;
   }
@@ -125,7 +128,8 @@ ArtDetector::ArtDetector(const Params& p) {
   uint32_t slowest = 1;
   for (uint32_t l = 1; l < p.levels; ++l) slowest *= 4;
   uint32_t block = 1;
-  for (uint32_t l = 0; l < p.levels; ++l, block *= 4) levels_.emplace_back(p, block, static_cast<double>(slowest / block));
+  for (uint32_t l = 0; l < p.levels; ++l, block *= 4)
+    levels_.emplace_back(p, block, static_cast<double>(slowest / block));
 }
 
 void ArtDetector::reset() {

@@ -64,13 +64,13 @@ class ArtLevel {
   uint32_t used_ = 0;
   double rate_ = 0;
   double peak_ = 1;
-  double mean_deficit_ = 0;   // value units
-  std::vector<double> win_;   // window, oldest first
-  std::vector<double> lo_;    // box corners, transposed: lo_[j * K + k]
+  double mean_deficit_ = 0;  // value units
+  std::vector<double> win_;  // window, oldest first
+  std::vector<double> lo_;   // box corners, transposed: lo_[j * K + k]
   std::vector<double> hi_;
   std::vector<double> size_;  // L1 size of each box, value units
   std::vector<uint64_t> last_;
-  std::vector<double> enl_;   // scratch: L1 size of each box enlarged to the window
+  std::vector<double> enl_;  // scratch: L1 size of each box enlarged to the window
 };
 
 class ArtDetector {

@@ -43,12 +43,14 @@ std::vector<size_t> alarms(const Params& p, const std::vector<double>& v) {
   std::vector<uint8_t> flags(v.size());
   b.update_series(s, v.data(), nullptr, v.size(), scores.data(), flags.data());
   std::vector<size_t> out;
-  for (size_t i = 0; i < v.size(); ++i) if (flags[i]) out.push_back(i);
+  for (size_t i = 0; i < v.size(); ++i)
+    if (flags[i]) out.push_back(i);
   return out;
 }
 
 bool all_in(const std::vector<size_t>& a, size_t from, size_t to) {
-  for (size_t i : a) if (i < from || i >= to) return false;
+  for (size_t i : a)
+    if (i < from || i >= to) return false;
   return true;
 }
 

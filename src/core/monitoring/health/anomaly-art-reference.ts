@@ -94,7 +94,8 @@ class ReferenceArtLevel {
     this.rate += a * ((newCluster ? 1 : 0) - this.rate);
     this.peak += a * (1 - this.peak);
     if (newCluster && this.used > 0) this.peak = Math.max(this.peak, excess);
-    if (this.used > 0) this.meanDeficit += a * (Math.min((1 - bestM) * range, 4 * this.meanDeficit + gap * range) - this.meanDeficit);
+    if (this.used > 0)
+      this.meanDeficit += a * (Math.min((1 - bestM) * range, 4 * this.meanDeficit + gap * range) - this.meanDeficit);
 
     if (bi >= 0 && biM >= high) {
       // Resonance: Fuzzy ART learning, w <- beta (I ^ w) + (1 - beta) w, on the box corners.
@@ -132,7 +133,8 @@ export class ReferenceArtScorer {
 
   constructor(o: ResolvedAnomalyOptions) {
     const slowest = 4 ** (o.levels - 1);
-    for (let l = 0, block = 1; l < o.levels; l++, block *= 4) this.levels.push(new ReferenceArtLevel(o, block, slowest / block));
+    for (let l = 0, block = 1; l < o.levels; l++, block *= 4)
+      this.levels.push(new ReferenceArtLevel(o, block, slowest / block));
   }
 
   /** Categories in use, per time scale. */

@@ -128,7 +128,7 @@ export class KafkaTopicAdmin {
   async describe(topics: string[]): Promise<TopicInfo[]> {
     const existing = new Set(await this.list());
     const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) throw new WhaleError('ERR_NOT_FOUND', `kafka: no topic ${missing.join(', ')} on ${this.brokers.join(',')}`, { field: 'topics' });
+    if (missing.length > 0) throw new WhaleError('ERR_NOT_FOUND', `topics: no topic ${missing.join(', ')} on the Kafka cluster ${this.brokers.join(',')}`, { field: 'topics' });
     if (topics.length === 0) return [];
     const meta = await this.call('describe topics', () => this.admin.fetchTopicMetadata({ topics }));
     const retention = await this.retention(topics);

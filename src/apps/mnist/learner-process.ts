@@ -19,9 +19,16 @@ import { createMnistTrainer, type MnistArch } from './tfjs-trainer.js';
 export const LEARNER_USAGE = `Usage: whale learner --federation ID --learner-id ID --clients I,J,... --total-clients N
          --partition iid|noniid --model 2nn|cnn --store-dir DIR [--redis-url URL] [--seed S]
          [--train-count N] [--backend auto|wasm|cpu|tensorflow] [--heartbeat-ms MS]
+         [--give-up-after-ms MS] [--parent-pid PID]
 
 Hosts the given clients (indices into the split of the MNIST training set) and trains them in the
 federation's rounds. Needs KAFKA_BROKERS. Exits 0 when the coordinator ends the federation.
+
+  --give-up-after-ms MS  leave and exit 1 when nothing of the federation was heard for MS while this
+                         learner had no work (a coordinator that died); default 900000 (15 min, above a
+                         round's default 10 min deadline plus its 1 min wait for clients); 0: never
+  --parent-pid PID       started by a coordinator (whale federate --processes): exit as soon as that
+                         process is gone (its stdin pipe closes or the parent changes)
 `;
 
 export interface LearnerArgs {
@@ -37,8 +44,15 @@ export interface LearnerArgs {
   trainCount?: number;
   backend: TfjsBackendChoice;
   heartbeatMs: number;
+  /** 0: never give up on a silent coordinator. */
+  giveUpAfterMs: number;
+  /** The coordinator process that started this learner: exit when it is gone. */
+  parentPid?: number;
   brokers: string[];
 }
+
+/** Default of --give-up-after-ms: a round's default deadline (10 min) + its wait for clients (1 min), with margin. */
+export const LEARNER_GIVE_UP_MS = 900_000;
 
 export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArgs {
   const { values: v } = parseArgs({
@@ -56,6 +70,8 @@ export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArg
       'train-count': { type: 'string' },
       backend: { type: 'string', default: 'auto' },
       'heartbeat-ms': { type: 'string', default: '2000' },
+      'give-up-after-ms': { type: 'string', default: String(LEARNER_GIVE_UP_MS) },
+      'parent-pid': { type: 'string' },
     },
   });
   const need = (name: string, val: string | undefined): string => {
@@ -86,6 +102,8 @@ export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArg
     ...(v['train-count'] ? { trainCount: int('train-count', v['train-count']) } : {}),
     backend: v.backend as TfjsBackendChoice,
     heartbeatMs: int('heartbeat-ms', v['heartbeat-ms']),
+    giveUpAfterMs: int('give-up-after-ms', v['give-up-after-ms']!),
+    ...(v['parent-pid'] ? { parentPid: int('parent-pid', v['parent-pid']) } : {}),
     brokers,
   };
 }
@@ -93,6 +111,8 @@ export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArg
 /** Runs until the federation ends (0), or a signal stops it (leaving the federation first). */
 export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   const logger = createLogger(`federation-learner/${a.learnerId}`);
+  // Watched from the first moment: a coordinator killed while this learner loads its data must not leave it behind.
+  const parentGone = a.parentPid === undefined ? undefined : watchParent(a.parentPid);
   const train = readMnist('train', a.trainCount === undefined ? {} : { count: a.trainCount });
   const parts = partitionIndices(train.labels, { kind: a.partition, clients: a.totalClients, seed: a.seed });
   const clients = new Map(a.clients.map((i) => {
@@ -103,7 +123,10 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   const trainer = await createMnistTrainer(a.model, { backend: a.backend });
   const store = await openKv({ dir: a.storeDir, redisUrl: a.redisUrl });
   const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: env.kafkaIdempotent, logger });
-  const learner = new FederatedLearner({ federationId: a.federationId, learnerId: a.learnerId, bus, store, trainer, clients, heartbeatMs: a.heartbeatMs, seed: a.seed, logger });
+  const learner = new FederatedLearner({
+    federationId: a.federationId, learnerId: a.learnerId, bus, store, trainer, clients, heartbeatMs: a.heartbeatMs, seed: a.seed, logger,
+    giveUpAfterMs: a.giveUpAfterMs,
+  });
   let signalled: string | undefined;
   const stopOn = (sig: NodeJS.Signals) => {
     signalled = sig;
@@ -113,10 +136,53 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   process.once('SIGINT', stopOn);
   await learner.start();
   process.stdout.write(`READY ${a.learnerId} ${clients.size}\n`);
-  const reason = await Promise.race([learner.ended, new Promise<string>((r) => process.once('SIGTERM', () => r('SIGTERM')))]);
-  await learner.stop(signalled ?? `federation ended: ${reason}`);
+  const orphaned = parentGone?.arm().then((why) => `orphaned: ${why}`);
+  const reason = await Promise.race([learner.ended, new Promise<string>((r) => process.once('SIGTERM', () => r('SIGTERM'))), ...(orphaned ? [orphaned] : [])]);
+  const gaveUp = learner.gaveUp || reason.startsWith('orphaned: ');
+  if (gaveUp) {
+    process.stderr.write(`whale learner: ${reason.replace(/^orphaned: /, '')}: leaving the federation\n`);
+    // Leaving is best effort: a learner without its coordinator must be gone within seconds either way.
+    setTimeout(() => process.exit(1), 2000);
+  }
+  await learner.stop(signalled ?? (gaveUp ? reason : `federation ended: ${reason}`));
   await bus.close();
   await store.close();
   process.stdout.write(`DONE ${a.learnerId} ${JSON.stringify(learner.stats)}\n`);
-  return 0;
+  return gaveUp ? 1 : 0;
+}
+
+/**
+ * Resolves when the coordinator process that started this learner is gone: its end of our stdin pipe
+ * closed (at once, however it died) or, as a fallback, our parent changed (re-parented after kill -9).
+ * Until arm() (the learner is set up and can leave properly) it exits by itself at once.
+ */
+function watchParent(parentPid: number): { arm: () => Promise<string> } {
+  let ready = false;
+  const gone = new Promise<string>((resolve) => {
+    const done = (why: string) => {
+      clearInterval(poll);
+      if (!ready) {
+        process.stderr.write(`whale learner: ${why}: exiting\n`);
+        process.exit(1);
+      }
+      resolve(why);
+    };
+    const poll = setInterval(() => {
+      if (process.ppid !== parentPid) done(`the coordinator (pid ${parentPid}) is gone`);
+    }, 500);
+    poll.unref();
+    if (!process.stdin.isTTY) {
+      process.stdin.on('end', () => done(`the coordinator (pid ${parentPid}) closed its pipe`));
+      process.stdin.on('error', () => done(`the coordinator (pid ${parentPid}) closed its pipe`));
+      process.stdin.resume();
+      // Reading stdin must not keep a finished learner alive.
+      (process.stdin as unknown as { unref?: () => void }).unref?.();
+    }
+  });
+  return {
+    arm: () => {
+      ready = true;
+      return gone;
+    },
+  };
 }

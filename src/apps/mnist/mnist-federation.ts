@@ -62,7 +62,7 @@ export interface MnistFederationOptions {
   roundTimeoutMs?: number;
   /** Default: KAFKA_BROKERS. */
   brokers?: string[];
-  /** librdkafka's mock cluster cannot serve idempotent producers (tests). Default true. */
+  /** librdkafka's mock cluster cannot serve idempotent producers (tests). Default: WHALE_KAFKA_IDEMPOTENT (true). */
   kafkaIdempotent?: boolean;
   /**
    * Blob store and checkpoints. Default: a fresh temporary directory, removed at a clean end (nothing is
@@ -112,7 +112,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const evaluator = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
   const test = readMnist('test', o.testCount === undefined ? {} : { count: o.testCount });
   const store = await openKv({ dir: storeDir, redisUrl: o.redisUrl });
-  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? true, logger }) : new LocalBus();
+  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? env.kafkaIdempotent, logger }) : new LocalBus();
   if (o.secure && processes > 0) throw new WhaleError('ERR_CONFIG', '--secure: learner processes need their identity keys distributed (WHALE_IDENTITY_KEY_FILE); only in-process learners are wired', { field: 'secure' });
   const secured = o.secure ? securedFederationBuses(rawBus, federationId, [`${federationId}-local`]) : undefined;
   const bus: Bus = secured ? secured.coordinator : rawBus;

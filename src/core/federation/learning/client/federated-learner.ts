@@ -28,6 +28,13 @@ export interface FederatedLearnerOptions<D extends LocalData = LocalData> {
   clients: ReadonlyMap<string, D>;
   /** Registration repeated this often (the coordinator's liveness signal). Default 2 s. */
   heartbeatMs?: number;
+  /**
+   * Give up (`ended` resolves, `gaveUp` is set) when nothing of this federation was heard on the rounds
+   * topic for this long while the learner had no work of its own (a coordinator that died without
+   * ending the federation). Must exceed the coordinator's longest silence: a round's deadline plus its
+   * wait for clients. Default 0: wait forever.
+   */
+  giveUpAfterMs?: number;
   seed?: number;
   logger?: Logger;
 }
@@ -52,6 +59,11 @@ export class FederatedLearner<D extends LocalData = LocalData> {
   private queue: Promise<void> = Promise.resolve();
   private readonly seen = new Set<string>();
   private closed = false;
+  private lastHeard = Date.now();
+  private busy = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  /** Set when the learner gave up on a silent coordinator (giveUpAfterMs). */
+  gaveUp = false;
 
   constructor(private readonly o: FederatedLearnerOptions<D>) {
     this.logger = o.logger ?? createLogger(`federation-learner/${o.learnerId}`);
@@ -64,6 +76,18 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     await this.register();
     this.heartbeat = setInterval(() => void this.register().catch((err) => this.logger.warn('registration failed', { error: (err as Error).message })), this.o.heartbeatMs ?? 2000);
     this.heartbeat.unref();
+    const giveUp = this.o.giveUpAfterMs ?? 0;
+    if (giveUp > 0) {
+      this.lastHeard = Date.now();
+      this.watchdog = setInterval(() => {
+        if (this.busy > 0 || this.closed || Date.now() - this.lastHeard < giveUp) return;
+        clearInterval(this.watchdog);
+        this.gaveUp = true;
+        this.logger.warn('the coordinator is silent: giving up', { federationId: this.o.federationId, silentMs: Date.now() - this.lastHeard });
+        this.resolveEnded(`no word from the coordinator of ${this.o.federationId} for ${Math.round(giveUp / 1000)} s`);
+      }, Math.max(50, Math.min(1000, giveUp / 4)));
+      this.watchdog.unref();
+    }
   }
 
   /** Leaves the federation (the coordinator stops selecting these clients) and stops listening. */
@@ -71,6 +95,7 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.watchdog);
     await this.sub?.close();
     await this.queue.catch(() => undefined);
     const payload = { federationId: this.o.federationId, learnerId: this.o.learnerId, reason };
@@ -90,6 +115,7 @@ export class FederatedLearner<D extends LocalData = LocalData> {
   private onRounds(e: Envelope): void {
     const p = e.payload as { federationId?: unknown };
     if (p?.federationId !== this.o.federationId || this.closed) return;
+    this.lastHeard = Date.now();
     if (e.type === MESSAGE.ended) {
       this.resolveEnded((e.payload as FederationEnded).reason);
       return;
@@ -103,7 +129,15 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     if (mine.length === 0 || this.seen.has(key)) return;
     this.seen.add(key);
     // Training takes seconds: the handler returns at once (the bus keeps its heartbeats) and rounds queue up.
-    this.queue = this.queue.then(() => this.runRound(r, mine)).catch((err) => this.logger.error('round failed', { round: r.round, error: (err as Error).message }));
+    this.busy++;
+    this.queue = this.queue
+      .then(() => this.runRound(r, mine))
+      .catch((err) => this.logger.error('round failed', { round: r.round, error: (err as Error).message }))
+      .finally(() => {
+        // Silence is counted from the end of this learner's own work: the coordinator was waiting for it.
+        this.busy--;
+        this.lastHeard = Date.now();
+      });
   }
 
   private async runRound(r: RoundStarted, mine: string[]): Promise<void> {

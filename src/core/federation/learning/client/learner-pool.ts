@@ -17,7 +17,11 @@ export interface LearnerPoolOptions {
   federationId: string;
   processes: number;
   totalClients: number;
-  /** Arguments every learner gets besides `--learner-id ID --clients I,J,...` (the application's learner command line). */
+  /**
+   * Arguments every learner gets besides `--learner-id ID --clients I,J,... --parent-pid PID` (the application's
+   * learner command line). The learner must exit when the process PID is gone: its stdin is a pipe from this
+   * process that closes when this process dies, however it dies (kill -9 included).
+   */
   args: string[];
   /** The command that starts a learner (the MNIST app: node bin/whale.js learner). */
   command: string[];
@@ -57,10 +61,12 @@ export class LearnerPool {
     for (let k = 0; k < this.o.processes; k++) {
       const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter((i) => i % this.o.processes === k);
       const id = `${this.o.federationId}-learner-${k}`;
-      const proc = spawn(command[0]!, [...command.slice(1), ...this.o.args, '--learner-id', id, '--clients', clients.join(',')], {
+      const proc = spawn(command[0]!, [...command.slice(1), ...this.o.args, '--learner-id', id, '--clients', clients.join(','), '--parent-pid', String(process.pid)], {
         ...(this.o.env ? { env: this.o.env } : {}),
-        stdio: ['ignore', 'pipe', 'pipe'],
+        // stdin: a pipe never written to; the learner sees it close when this process is gone (parent-death detection).
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
+      proc.stdin!.on('error', () => undefined);
       const exited = new Promise<void>((resolve) => proc.once('exit', (code, signal) => {
         this.exited(id, code, signal);
         resolve();

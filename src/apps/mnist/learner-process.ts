@@ -10,6 +10,7 @@ import { WhaleError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import { readMnist } from '../../models/mnist-idx.js';
 import { KafkaBus } from '../../transport/kafka-bus.js';
+import { resolveKafkaSecurity } from '../../transport/kafka-options.js';
 import { openKv } from '../../core/federation/orchestration/kv-store.js';
 import type { TfjsBackendChoice } from '../../models/tfjs-backend.js';
 import { FederatedLearner } from '../../core/federation/learning/client/federated-learner.js';
@@ -122,7 +123,7 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   }));
   const trainer = await createMnistTrainer(a.model, { backend: a.backend });
   const store = await openKv({ dir: a.storeDir, redisUrl: a.redisUrl });
-  const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: env.kafkaIdempotent, logger });
+  const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: env.kafkaIdempotent, ...resolveKafkaSecurity({}, env), logger });
   const learner = new FederatedLearner({
     federationId: a.federationId, learnerId: a.learnerId, bus, store, trainer, clients, heartbeatMs: a.heartbeatMs, seed: a.seed, logger,
     giveUpAfterMs: a.giveUpAfterMs,

@@ -15,6 +15,7 @@ import { packageRoot } from '../../native/loader.js';
 import type { TfjsBackendChoice } from '../../models/tfjs-backend.js';
 import type { Bus } from '../../transport/bus.js';
 import { KafkaBus } from '../../transport/kafka-bus.js';
+import { resolveKafkaSecurity } from '../../transport/kafka-options.js';
 import { LocalBus } from '../../transport/local-bus.js';
 import type { Strategy } from '../../core/federation/learning/types.js';
 import { FederatedLearner } from '../../core/federation/learning/client/federated-learner.js';
@@ -112,7 +113,7 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const evaluator = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
   const test = readMnist('test', o.testCount === undefined ? {} : { count: o.testCount });
   const store = await openKv({ dir: storeDir, redisUrl: o.redisUrl });
-  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? env.kafkaIdempotent, logger }) : new LocalBus();
+  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? env.kafkaIdempotent, ...resolveKafkaSecurity({}, env), logger }) : new LocalBus();
   if (o.secure && processes > 0) throw new WhaleError('ERR_CONFIG', '--secure: learner processes need their identity keys distributed (WHALE_IDENTITY_KEY_FILE); only in-process learners are wired', { field: 'secure' });
   const secured = o.secure ? securedFederationBuses(rawBus, federationId, [`${federationId}-local`]) : undefined;
   const bus: Bus = secured ? secured.coordinator : rawBus;

@@ -12,6 +12,7 @@ import { benchFederated } from './federation.js';
 import { benchFederationSecurity } from './federation-security.js';
 import { benchKnowledge } from './knowledge.js';
 import { benchMonitoring } from './monitoring.js';
+import { benchProtocols } from './protocols.js';
 import { benchQuant } from './quant.js';
 import { ROUTING_PLOT } from './quality.js';
 import { benchRoutingSuite } from './routing-real.js';
@@ -19,7 +20,7 @@ import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security'] as const;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security', 'protocols'] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
         rows: { type: 'string' },
         'max-rounds': { type: 'string' },
         partitions: { type: 'string' },
+        seconds: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -59,7 +61,9 @@ async function main(): Promise<number> {
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
   const res: { text: string } =
-    suite === 'federation-security'
+    suite === 'protocols'
+      ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })
+      : suite === 'federation-security'
       ? await benchFederationSecurity({ quick: values.quick, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
       : suite === 'monitoring'
       ? await benchMonitoring({ runs, quick: values.quick })

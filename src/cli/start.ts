@@ -50,7 +50,7 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   const waiting = names.filter((n) => !server.host.isReady(n));
   for (const n of waiting) io.err(`whale start: optional model '${n}' is not loaded (${server.host.loadError(n) ?? 'not ready'}); retrying in the background\n`);
   io.out(
-    `smart-whale: serving ${names.filter((n) => server.host.isReady(n)).join(', ') || 'no model yet'}${waiting.length ? ` (not loaded yet: ${waiting.join(', ')})` : ''} on ${url} (V2 inference protocol) and the ${bus} bus ` +
+    `smart-whale: serving ${names.filter((n) => server.host.isReady(n)).join(', ') || 'no model yet'}${waiting.length ? ` (not loaded yet: ${waiting.join(', ')})` : ''} on ${url} (V2 inference protocol)${server.grpcAddress ? `, gRPC on ${server.grpcAddress}` : ''} and the ${bus} bus ` +
       `as node '${server.messaging.nodeId}'${config.source ? ` (config ${config.source})` : ''}; Ctrl-C to stop\n`,
   );
   const how = await stopRequested.promise;

@@ -19,6 +19,7 @@ import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
+import { scaleModel, WIDTH } from './support/serving.js';
 
 const ROWS = 4;
 const PIXELS = 784;
@@ -223,4 +224,44 @@ describe('gRPC keys and TLS', () => {
       await server.stop();
     }
   }, 60_000);
+});
+
+describe('gRPC limits and shutdown', () => {
+  it('a message past grpc.maxMessageBytes → RESOURCE_EXHAUSTED; stop() drains a call in flight, then refuses new ones', async () => {
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered: (() => void) | undefined;
+    const inModel = new Promise<void>((r) => (entered = r));
+    const slow = scaleModel('slow', 3, {
+      onBatch: async () => {
+        entered?.();
+        await gate;
+      },
+    });
+    const config = parseConfig(
+      { http: { port: 0 }, grpc: { enabled: true, port: 0, maxMessageBytes: 1024 }, models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }], shutdownGraceMs: 5_000 },
+      '/',
+    );
+    const server = new WhaleServer({ config, models: [slow.model], messaging: new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'drain', logger: silentLogger }), logger: silentLogger });
+    const { grpc } = await server.start();
+    const c = client(grpc!);
+    try {
+      const big = await grpcError(c.ModelInfer({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH] }], raw_input_contents: [Buffer.alloc(4096)] }));
+      expect(big.code).toBe(status.RESOURCE_EXHAUSTED);
+
+      const pending = c.ModelInfer({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }] });
+      await inModel;
+      const stopped = server.stop();
+      await new Promise((r) => setTimeout(r, 100));
+      release!();
+      const answer = await pending;
+      expect(answer.outputs[0].contents.fp32_contents).toEqual([3, 6, 9, 12]);
+      await stopped;
+      expect((await grpcError(c.ServerLive({}))).code).toBe(status.UNAVAILABLE);
+    } finally {
+      release?.();
+      c.close();
+      await server.stop();
+    }
+  }, 30_000);
 });

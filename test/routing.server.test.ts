@@ -109,4 +109,19 @@ describe('whale start routing: feedback over HTTP and the bus shifts traffic', (
     const ev = await http(`${url}/v1/evaluate`, { json: { response: 'the cat', context: { reference: 'the cat' } } });
     expect(ev.body.scores.exactMatch).toBe(1);
   });
+
+  it("the task route takes Triton's binary tensor form (binary input, binary output) too", async () => {
+    const header = Buffer.from(
+      JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] }),
+    );
+    const body = Buffer.concat([header, Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)]);
+    const res = await fetch(`${url}/v1/tasks/digits/infer`, { method: 'POST', body, headers: { 'inference-header-content-length': String(header.length) } });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const n = Number(res.headers.get('inference-header-content-length'));
+    const json = JSON.parse(bytes.subarray(0, n).toString()) as { model_name: string; outputs: { parameters: { binary_data_size: number } }[] };
+    expect(json.outputs[0]!.parameters.binary_data_size).toBe(16);
+    const y = Array.from({ length: 4 }, (_, i) => bytes.readFloatLE(n + 4 * i));
+    expect(y).toEqual([1, 2, 3, 4].map((v) => v * (json.model_name === 'large' ? 2 : 1)));
+  });
 });

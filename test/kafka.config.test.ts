@@ -9,12 +9,17 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const made = vi.hoisted(() => [] as Array<Record<string, unknown>>);
+/** When set, kafka.admin() returns it (a cluster with a controller, which the mock cluster is not). */
+const fake = vi.hoisted(() => ({ admin: undefined as unknown }));
 vi.mock('kafkajs', async (importOriginal) => {
   const actual = await importOriginal<typeof import('kafkajs')>();
   class RecordingKafka extends actual.Kafka {
     constructor(config: import('kafkajs').KafkaConfig) {
       made.push(config as unknown as Record<string, unknown>);
       super(config);
+    }
+    override admin(config?: import('kafkajs').AdminConfig): import('kafkajs').Admin {
+      return (fake.admin as import('kafkajs').Admin | undefined) ?? super.admin(config);
     }
   }
   return { ...actual, Kafka: RecordingKafka };
@@ -37,7 +42,29 @@ const noEnv = readEnv({});
 
 afterEach(() => {
   made.length = 0;
+  fake.admin = undefined;
 });
+
+/** An admin client of a 3-broker cluster with controller 2 holding `existing`; records createTopics calls. */
+function fakeAdmin(existing: Record<string, number>, createError?: Error) {
+  const created: unknown[] = [];
+  const admin = {
+    connect: async () => undefined,
+    disconnect: async () => undefined,
+    listTopics: async () => [...Object.keys(existing), '__consumer_offsets'],
+    describeCluster: async () => ({ brokers: [1, 2, 3].map((nodeId) => ({ nodeId, host: 'h', port: 9092 })), controller: 2, clusterId: 'c' }),
+    fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
+      topics: topics.map((name) => ({ name, partitions: Array.from({ length: existing[name]! }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1, 2, 3], isr: [1, 2, 3] })) })),
+    }),
+    createTopics: async (o: unknown) => {
+      if (createError) throw createError;
+      created.push(o);
+      return true;
+    },
+  };
+  fake.admin = admin;
+  return { admin, created };
+}
 
 describe('kafka configuration', () => {
   it('defaults: no brokers (LocalBus), idempotent, no TLS/SASL, topics provisioned with 3 partitions', () => {
@@ -99,6 +126,48 @@ describe('kafka configuration', () => {
     expect(plan.get('my.topic')).toEqual({ partitions: 6, replicationFactor: 3, retentionMs: 604_800_000 });
     expect(plan.has('whale.replies.dlq')).toBe(true);
     expect(parseKafka({ topics: { provision: false } }, dir, noEnv).topics.provision).toBe(false);
+  });
+});
+
+describe('provisioning on a cluster with a controller (kafkajs admin replaced by a fake)', () => {
+  it('creates only the missing topics, with partitions, replication factor and retention.ms per topic', async () => {
+    const { created } = fakeAdmin({ 'whale.user.requests': 6, 'whale.metrics': 3 });
+    const k = parseKafka({ topics: { partitions: 6, retentionMs: 604_800_000, overrides: { 'whale.metrics': { partitions: 1 }, 'whale.events': { replicationFactor: 2, retentionMs: -1 } } } }, dir, noEnv);
+    const admin = new KafkaTopicAdmin({ brokers: ['b:9092'] });
+    const r = await admin.provision(topicPlan(k.topics));
+    expect(r.existing.sort()).toEqual(['whale.metrics', 'whale.user.requests']);
+    expect(r.mismatched).toEqual([{ topic: 'whale.metrics', partitions: 3, wanted: 1 }]);
+    expect(r.unsupported).toBeUndefined();
+    expect(created).toHaveLength(1);
+    const call = created[0] as { waitForLeaders: boolean; topics: Array<{ topic: string; numPartitions: number; replicationFactor: number; configEntries?: unknown[] }> };
+    expect(call.waitForLeaders).toBe(true);
+    const byName = new Map(call.topics.map((t) => [t.topic, t]));
+    expect(byName.has('whale.user.requests')).toBe(false);
+    expect(byName.has('whale.metrics')).toBe(false);
+    expect(byName.get('whale.metrics.dlq')).toEqual({ topic: 'whale.metrics.dlq', numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '604800000' }] });
+    expect(byName.get('whale.events')).toEqual({ topic: 'whale.events', numPartitions: 6, replicationFactor: 2, configEntries: [{ name: 'retention.ms', value: '-1' }] });
+    expect(byName.get('whale.user.responses')).toMatchObject({ numPartitions: 6, replicationFactor: 3 });
+    expect(r.created.sort()).toEqual(call.topics.map((t) => t.topic).sort());
+    expect(await admin.list()).not.toContain('__consumer_offsets');
+    await admin.close();
+  });
+
+  it('a principal without the ACL is ERR_FORBIDDEN (not retried as an outage), a refused login ERR_UNAUTHENTICATED', async () => {
+    // Shaped as kafkajs throws them (KafkaJSAggregateError of KafkaJSCreateTopicError, KafkaJSSASLAuthenticationError).
+    const kafkaError = (name: string, message: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(message), { name, ...extra });
+    const denied = kafkaError('KafkaJSAggregateError', 'Topic creation errors', {
+      errors: [kafkaError('KafkaJSCreateTopicError', 'Not authorized to access topics', { type: 'TOPIC_AUTHORIZATION_FAILED', topic: 'whale.events' })],
+    });
+    fakeAdmin({}, denied);
+    const e = await expectWhaleError(() => new KafkaTopicAdmin({ brokers: ['b:9092'] }).create([{ topic: 'whale.events', spec: { partitions: 3 } }]), 'ERR_FORBIDDEN');
+    expect(e.message).toMatch(/cannot create topics on b:9092: whale\.events: TOPIC_AUTHORIZATION_FAILED/);
+    expect(e.retriable).toBe(false);
+    const { admin } = fakeAdmin({});
+    admin.listTopics = async () => {
+      throw kafkaError('KafkaJSSASLAuthenticationError', 'SASL SCRAM SHA512 authentication failed: bad credentials');
+    };
+    const login = await expectWhaleError(() => new KafkaTopicAdmin({ brokers: ['b:9092'], sasl: saslOptions('scram-sha-512', 'u', SECRET) }).list(), 'ERR_UNAUTHENTICATED');
+    expect(login.message).not.toContain(SECRET);
   });
 });
 

@@ -235,13 +235,19 @@ export class KafkaTopicAdmin {
       return await f();
     } catch (err) {
       if (err instanceof WhaleError) throw err;
-      const e = err as Error & { type?: string };
-      const unsupported = e.name === 'KafkaJSServerDoesNotSupportApiKey' || e.type === 'UNSUPPORTED_VERSION';
+      const e = err as Error & { type?: string; errors?: Array<{ type?: string }> };
+      const types = [e.type, ...(Array.isArray(e.errors) ? e.errors.map((x) => x.type) : [])].filter((t): t is string => typeof t === 'string');
+      // Credentials refused, a principal without the ACL, an API the cluster lacks: retrying will not help.
+      const code =
+        e.name === 'KafkaJSSASLAuthenticationError'
+          ? 'ERR_UNAUTHENTICATED'
+          : types.some((t) => t.endsWith('AUTHORIZATION_FAILED'))
+            ? 'ERR_FORBIDDEN'
+            : e.name === 'KafkaJSServerDoesNotSupportApiKey' || types.includes('UNSUPPORTED_VERSION')
+              ? 'ERR_UNSUPPORTED'
+              : 'ERR_UNAVAILABLE';
       const detail = e.name === 'KafkaJSAggregateError' || e.name === 'KafkaJSCreateTopicError' ? aggregateMessage(err) : e.message;
-      throw new WhaleError(unsupported ? 'ERR_UNSUPPORTED' : 'ERR_UNAVAILABLE', `kafka: cannot ${what} on ${this.brokers.join(',')}: ${detail}`, {
-        retriable: !unsupported,
-        cause: err,
-      });
+      throw new WhaleError(code, `kafka: cannot ${what} on ${this.brokers.join(',')}: ${detail}`, { retriable: code === 'ERR_UNAVAILABLE', cause: err });
     }
   }
 }

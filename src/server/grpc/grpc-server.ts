@@ -298,17 +298,18 @@ export class InferenceGrpcServer {
       throw bad('raw_input_contents', `has ${r.raw_input_contents.length} entries for ${r.inputs.length} inputs (one per input, in order)`);
     }
     // The V2 request as the HTTP endpoint sees it, so that the same checks (names, shapes, datatypes, id, parameters) apply.
+    const requestParams = params(r.parameters, 'parameters');
     const request: V2InferRequest = parseInferRequest(
       {
         ...(r.id === '' ? {} : { id: r.id }),
-        ...(params(r.parameters, 'parameters') ? { parameters: params(r.parameters, 'parameters') } : {}),
+        ...(requestParams ? { parameters: requestParams } : {}),
         inputs: r.inputs.map((t, i) => ({
           name: t.name,
           datatype: t.datatype,
           shape: shapeOf(t.shape, `inputs[${i}]`),
           ...(raw ? { parameters: { binary_data_size: r.raw_input_contents[i]!.byteLength } } : { data: [] }),
         })),
-        ...(r.outputs.length > 0 ? { outputs: r.outputs.map((o, i) => ({ name: o.name, ...(params(o.parameters, `outputs[${i}].parameters`) ? { parameters: params(o.parameters, `outputs[${i}].parameters`) } : {}) })) } : {}),
+        ...(r.outputs.length > 0 ? { outputs: r.outputs.map((o) => ({ name: o.name })) } : {}),
       },
       { binary: raw },
     );

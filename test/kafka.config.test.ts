@@ -72,6 +72,11 @@ describe('kafka configuration', () => {
     expect(k).toMatchObject({ brokers: [], clientId: 'smart-whale', idempotent: true, topics: { provision: true, defaults: { partitions: 3 } } });
     expect(k.tls).toBeUndefined();
     expect(k.sasl).toBeUndefined();
+    // WHALE_KAFKA_IDEMPOTENT=0 (librdkafka's mock cluster) turns the idempotent producer off, file or not.
+    expect(parseKafka({ idempotent: true }, dir, readEnv({ WHALE_KAFKA_IDEMPOTENT: '0' })).idempotent).toBe(false);
+    expect(parseKafka({ idempotent: false }, dir, noEnv).idempotent).toBe(false);
+    expect(kafkaOptionsFromEnv(readEnv({ WHALE_KAFKA_IDEMPOTENT: '0' })).idempotent).toBe(false);
+    expect(kafkaOptionsFromEnv(noEnv).idempotent).toBe(true);
   });
 
   it('a bad mechanism is ERR_CONFIG naming the field (file or variable), without the password', async () => {

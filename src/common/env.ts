@@ -51,7 +51,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'WHALE_REQUIRE_GPU', type: 'flag', default: 'off', description: '`1`: readiness fails while no GPU is visible', readBy: 'node' },
   { name: 'WHALE_ROUTING', type: 'path', default: '`whale.routing.json` beside the configuration', description: 'the routing file (tasks and the router)', readBy: 'node' },
   { name: 'WHALE_LOG_LEVEL', type: 'level', default: '`info`', description: '`debug`, `info`, `warn`, `error`, `silent`', readBy: 'node' },
-  { name: 'WHALE_KAFKA_IDEMPOTENT', type: 'flag', default: 'on', description: "`0`: a learner process's Kafka producer is not idempotent", readBy: 'node' },
+  { name: 'WHALE_KAFKA_IDEMPOTENT', type: 'flag', default: '`kafka.idempotent` (on)', description: '`0`: Kafka producers are not idempotent (`whale start`, learners, `whale federate`), e.g. against librdkafka\'s mock cluster, which cannot serve idempotent producers', readBy: 'node' },
   { name: 'WHALE_NATIVE_PATH', type: 'path', default: 'the build outputs, then the prebuilt', description: 'load the addon from this path first', readBy: 'node' },
   { name: 'WHALE_THREADS', type: 'integer', default: 'all cores', description: 'native thread pool size', readBy: 'addon' },
   { name: 'WHALE_MALLOC_TUNING', type: 'flag', default: 'on', description: "`off`: keep glibc's default malloc thresholds; by default the addon, when loaded, lets blocks up to 32 MiB come from the heap and keeps up to 64 MiB of freed memory for reuse (each codec blob otherwise paid fresh page faults: int8 encode 2x slower)", readBy: 'addon' },

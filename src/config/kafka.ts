@@ -76,7 +76,8 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
   return {
     brokers: envBrokers.length > 0 ? envBrokers : (fileBrokers ?? []),
     clientId: env.kafkaClientId ?? optional(k.clientId, (v) => stringAt(v, 'kafka.clientId', { pattern: /^[A-Za-z0-9._-]{1,255}$/ })) ?? 'smart-whale',
-    idempotent: optional(k.idempotent, (v) => booleanAt(v, 'kafka.idempotent')) ?? true,
+    // WHALE_KAFKA_IDEMPOTENT=0 wins (librdkafka's mock cluster cannot serve idempotent producers).
+    idempotent: env.kafkaIdempotent ? (optional(k.idempotent, (v) => booleanAt(v, 'kafka.idempotent')) ?? true) : false,
     topics: parseTopics(k.topics),
     ...security,
   };

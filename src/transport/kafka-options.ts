@@ -121,6 +121,8 @@ export function readSecretFile(path: string, field: string, code: WhaleErrorCode
 export interface KafkaEnvOptions extends KafkaSecurityOptions {
   brokers: string[];
   clientId?: string;
+  /** WHALE_KAFKA_IDEMPOTENT (default true). */
+  idempotent: boolean;
 }
 
 /** TLS and SASL as a configuration file gives them (files already read), before the KAFKA_* variables apply. */
@@ -130,11 +132,11 @@ export interface KafkaSecurityDraft {
 }
 
 /**
- * KAFKA_BROKERS, KAFKA_CLIENT_ID and the security variables as KafkaBus options
+ * KAFKA_BROKERS, KAFKA_CLIENT_ID, WHALE_KAFKA_IDEMPOTENT and the security variables as KafkaBus options
  * (no configuration file: the services and learner processes).
  */
 export function kafkaOptionsFromEnv(env: WhaleEnv): KafkaEnvOptions {
-  return { brokers: env.kafkaBrokers, ...(env.kafkaClientId ? { clientId: env.kafkaClientId } : {}), ...resolveKafkaSecurity({}, env) };
+  return { brokers: env.kafkaBrokers, ...(env.kafkaClientId ? { clientId: env.kafkaClientId } : {}), idempotent: env.kafkaIdempotent, ...resolveKafkaSecurity({}, env) };
 }
 
 /**

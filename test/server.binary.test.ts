@@ -137,6 +137,7 @@ describe('V2 binary tensor data extension (mnist)', () => {
       [{ 'inference-header-content-length': String(body.length + 1) }, body, /is \d+ but the body has only \d+ bytes/],
       [{ 'inference-header-content-length': String(headerLength - 3) }, body, /JSON header.*not valid JSON/],
       [{}, JSON.stringify({ inputs: [input(PIXELS * 4)] }), /binary_data_size: binary tensor data needs the Inference-Header-Content-Length header/],
+      [{ 'content-type': 'application/octet-stream' }, body, /Inference-Header-Content-Length: a binary \(application\/octet-stream\) infer body needs this header/],
     ];
     for (const [headers, b, message] of cases) {
       const res = await post(`${url}/v2/models/mnist/infer`, b, headers);

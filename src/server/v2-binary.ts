@@ -178,6 +178,10 @@ export interface DecodedInferRequest {
 export async function readInferRequest(req: IncomingMessage, maxBodyBytes: number, model?: { inputs: TensorSpec[]; outputs: TensorSpec[] }): Promise<DecodedInferRequest> {
   const headerLength = inferenceHeaderLength(req);
   if (headerLength === undefined) {
+    if (/^application\/octet-stream\b/i.test(req.headers['content-type'] ?? '')) {
+      req.resume();
+      throw bad('Inference-Header-Content-Length', 'a binary (application/octet-stream) infer body needs this header: the length of its JSON header (0: the body is the only input)');
+    }
     const request = parseInferRequest(await readJson(req, maxBodyBytes));
     return { request, inputs: jsonInputs(request) };
   }

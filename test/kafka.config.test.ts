@@ -31,6 +31,7 @@ import { parseKafka } from '../src/config/kafka.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { KafkaTopicAdmin, topicPlan } from '../src/transport/kafka-admin.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';
+import { LagTracker } from '../src/transport/kafka-lag.js';
 import { kafkaOptionsFromEnv, kafkaSecurity, saslOptions } from '../src/transport/kafka-options.js';
 import { expectWhaleError } from './helpers.js';
 
@@ -204,5 +205,31 @@ describe('what kafkajs receives', () => {
     await expectWhaleError(() => new KafkaBus({ brokers: ['b:1'], tls: { cert: 'PEM' }, logger: silentLogger }), 'ERR_INVALID_OPTION', 'options.tls.key');
     await expectWhaleError(() => new KafkaBus({ brokers: ['b:1'], sasl: { mechanism: 'plain', username: '', password: 'x' }, logger: silentLogger }), 'ERR_INVALID_OPTION', 'options.sasl.username');
     await expectWhaleError(() => new KafkaBus({ brokers: ['b:1'], tls: 'yes' as unknown as boolean, logger: silentLogger }), 'ERR_INVALID_OPTION', 'options.tls');
+  });
+});
+
+describe('consumer lag bookkeeping', () => {
+  it('lag per partition from batch events; a partition a rebalance gives to another member goes', () => {
+    const handlers = new Map<string, (e: { payload: unknown }) => void>();
+    const consumer = {
+      events: { START_BATCH_PROCESS: 'start', END_BATCH_PROCESS: 'end', GROUP_JOIN: 'join' },
+      on: (ev: string, h: (e: { payload: unknown }) => void) => {
+        handlers.set(ev, h);
+        return () => handlers.delete(ev);
+      },
+    };
+    const t = new LagTracker();
+    const stop = t.watch(consumer as unknown as import('kafkajs').Consumer, 'g.t');
+    const batch = (partition: number, batchSize: number, offsetLagLow: string, offsetLag: string) => ({ payload: { topic: 't', partition, batchSize, offsetLagLow, offsetLag } });
+    handlers.get('start')!(batch(0, 3, '4', '2')); // high watermark 10, batch 5..7: 5 left before it
+    expect(t.snapshot()).toEqual([{ group: 'g.t', topic: 't', partition: 0, lag: 5 }]);
+    handlers.get('end')!(batch(0, 3, '4', '2'));
+    handlers.get('start')!(batch(1, 1, '0', '0'));
+    expect(t.snapshot().map((l) => [l.partition, l.lag])).toEqual([[0, 2], [1, 1]]);
+    handlers.get('join')!({ payload: { memberAssignment: { t: [1] } } });
+    expect(t.snapshot().map((l) => l.partition)).toEqual([1]);
+    stop();
+    expect(t.snapshot()).toEqual([]);
+    expect(handlers.size).toBe(0);
   });
 });

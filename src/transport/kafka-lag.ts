@@ -4,7 +4,8 @@
  * partition is the high watermark minus the batch's first offset; when it is
  * handled, the high watermark minus the offset after its last message. A
  * handler that hangs or keeps failing leaves the lag where the batch started,
- * so it shows. A partition appears once this process fetched from it.
+ * so it shows. A partition appears once this process fetched from it, and
+ * goes when a rebalance gives it to another member of the group.
  */
 import type { Consumer } from 'kafkajs';
 
@@ -42,9 +43,15 @@ export class LagTracker {
       const p = e.payload as BatchPayload;
       set(p, Number(p.offsetLag));
     });
+    // After a rebalance, partitions now consumed by another member are that member's to report.
+    const offJoin = consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment;
+      for (const [k, v] of this.lags) if (v.group === group && !(assigned[v.topic] ?? []).includes(v.partition)) this.lags.delete(k);
+    });
     return () => {
       offStart();
       offEnd();
+      offJoin();
       for (const [k, v] of this.lags) if (v.group === group) this.lags.delete(k);
     };
   }

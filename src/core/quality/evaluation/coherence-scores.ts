@@ -70,20 +70,27 @@ function describeSentence(s: string): SentenceInfo {
 }
 
 /** Posting-list entries consistency() visits at most (its cost bound): past it the remaining sentences are not compared. */
-export const CONSISTENCY_BUDGET = 4_000_000;
+export const CONSISTENCY_BUDGET = 1_000_000;
+/** Sentences of the response, and of the context, consistency() looks at (the first ones). */
+export const CONSISTENCY_MAX_SENTENCES = 2000;
 
 /**
  * The consistency score and how many sentences were compared / contradicted.
  * Each response sentence is matched through an inverted index (content token →
  * the earlier sentences holding it), so only sentences sharing a token are
- * looked at: linear in the text for ordinary prose. A hostile text (every
- * sentence sharing the same tokens) is cut by `budget` posting visits; the
- * sentences left are then not compared (and `truncated` is set).
+ * looked at: linear in the text for ordinary prose. The cost is bounded for a
+ * hostile text: the first CONSISTENCY_MAX_SENTENCES sentences of each side
+ * are used, and at most `budget` posting entries are visited (every sentence
+ * sharing the same tokens); the sentences left are not compared and
+ * `truncated` is set.
  */
 export function consistency(response: string, context: string, budget = CONSISTENCY_BUDGET): { score: number; compared: number; contradicted: number; truncated?: boolean } {
-  const ctx = sentences(context).map(describeSentence);
-  const own = sentences(response).map(describeSentence);
-  // Candidates in the order of the old definition: context sentences, then earlier response sentences.
+  const ctxAll = sentences(context);
+  const ownAll = sentences(response);
+  let truncated = ctxAll.length > CONSISTENCY_MAX_SENTENCES || ownAll.length > CONSISTENCY_MAX_SENTENCES;
+  const ctx = ctxAll.slice(0, CONSISTENCY_MAX_SENTENCES).map(describeSentence);
+  const own = ownAll.slice(0, CONSISTENCY_MAX_SENTENCES).map(describeSentence);
+  // Candidates in the order of the pairwise definition: context sentences, then earlier response sentences.
   const all: SentenceInfo[] = [...ctx];
   const postings = new Map<string, number[]>();
   const index = (k: number) => {
@@ -94,36 +101,36 @@ export function consistency(response: string, context: string, budget = CONSISTE
     }
   };
   for (let k = 0; k < ctx.length; k++) index(k);
+  const shared = new Uint32Array(ctx.length + own.length);
+  const touched: number[] = [];
   let compared = 0;
   let contradicted = 0;
   let visits = 0;
-  let truncated = false;
-  const shared = new Map<number, number>();
   for (const s of own) {
-    if (truncated) break;
-    shared.clear();
     for (const t of s.content) {
       const list = postings.get(t);
       if (!list) continue;
       visits += list.length;
-      if (visits > budget) {
-        truncated = true;
-        break;
-      }
-      for (const k of list) shared.set(k, (shared.get(k) ?? 0) + 1);
+      if (visits > budget) break;
+      for (const k of list) if (shared[k]!++ === 0) touched.push(k);
     }
-    if (truncated) break;
+    if (visits > budget) {
+      truncated = true;
+      break;
+    }
     let best = -1;
     let bestSim = CONTRADICTION_MIN_JACCARD;
-    for (const [k, inter] of shared) {
-      const o = all[k]!;
-      const sim = inter / (s.content.size + o.content.size - inter);
+    for (const k of touched) {
+      const inter = shared[k]!;
+      shared[k] = 0;
+      const sim = inter / (s.content.size + all[k]!.content.size - inter);
       // Ties go to the later candidate, as in the pairwise definition.
       if (sim > bestSim || (sim === bestSim && k > best)) {
         best = k;
         bestSim = sim;
       }
     }
+    touched.length = 0;
     all.push(s);
     index(all.length - 1);
     if (best < 0) continue;

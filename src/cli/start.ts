@@ -34,12 +34,15 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   if (opts.port !== undefined) config.http.port = opts.port;
   const { defaultExtensions } = await import('../server/default-extensions.js');
   const server = new WhaleServer({ config, serverVersion: packageVersion(), extensions: await defaultExtensions(config) });
+  // OpenTelemetry (off by default): the SDK is registered before the first request, shut down (flushed) after the last.
+  const tracing = config.tracing?.enabled ? (await import('../server/tracing.js')).startTracing(config.tracing, { instanceId: server.messaging.nodeId }) : undefined;
   const stopRequested = waitForStop(signal);
   let url: string;
   try {
     ({ url } = await server.start());
   } catch (err) {
     stopRequested.dispose();
+    await tracing?.shutdown().catch(() => undefined);
     // A model that cannot load is a configuration problem: exit 2 naming it (docs/cli.md).
     if (!isWhaleError(err, 'ERR_MODEL_LOAD')) throw err;
     io.err(`whale: ${err.message} [${err.code}]\n`);
@@ -53,9 +56,11 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
     `smart-whale: serving ${names.filter((n) => server.host.isReady(n)).join(', ') || 'no model yet'}${waiting.length ? ` (not loaded yet: ${waiting.join(', ')})` : ''} on ${url} (V2 inference protocol)${server.grpcAddress ? `, gRPC on ${server.grpcAddress}` : ''} and the ${bus} bus ` +
       `as node '${server.messaging.nodeId}'${config.source ? ` (config ${config.source})` : ''}; Ctrl-C to stop\n`,
   );
+  if (config.tracing?.enabled) io.out(`smart-whale: tracing to ${config.tracing.tracesUrl} as service '${config.tracing.serviceName}' (sampling ${config.tracing.sampleRatio})\n`);
   const how = await stopRequested.promise;
   io.out(`smart-whale: ${how}: shutting down (draining for up to ${config.shutdownGraceMs} ms; a second signal exits at once)\n`);
   await server.stop();
+  await tracing?.shutdown().catch(() => undefined);
   stopRequested.dispose();
   io.out('smart-whale: stopped\n');
   return 0;

@@ -51,6 +51,12 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'WHALE_REQUIRE_GPU', type: 'flag', default: 'off', description: '`1`: readiness fails while no GPU is visible', readBy: 'node' },
   { name: 'WHALE_ROUTING', type: 'path', default: '`whale.routing.json` beside the configuration', description: 'the routing file (tasks and the router)', readBy: 'node' },
   { name: 'WHALE_LOG_LEVEL', type: 'level', default: '`info`', description: '`debug`, `info`, `warn`, `error`, `silent`', readBy: 'node' },
+  { name: 'WHALE_TRACING', type: 'flag', default: '`tracing.enabled` (off)', description: '`1`: OpenTelemetry traces exported over OTLP/HTTP; `0`: none, whatever the configuration says (see [Monitoring](monitoring.md#tracing))', readBy: 'node' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', type: 'url', default: '`tracing.otlpEndpoint` (`http://localhost:4318`)', description: 'base URL of the OTLP/HTTP collector; traces go to `<url>/v1/traces`', readBy: 'node' },
+  { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', type: 'url', default: 'from the one above', description: 'the full URL traces are POSTed to (used as it is)', readBy: 'node' },
+  { name: 'OTEL_EXPORTER_OTLP_HEADERS', type: 'list', default: 'none', description: 'headers sent to the collector, `key=value` pairs separated by commas (e.g. an API key; never logged)', readBy: 'node' },
+  { name: 'OTEL_SERVICE_NAME', type: 'string', default: '`tracing.serviceName` (`smart-whale`)', description: "the traces' `service.name`", readBy: 'node' },
+  { name: 'OTEL_TRACES_SAMPLER_ARG', type: 'string', default: '`tracing.sampleRatio` (1)', description: 'share of new traces recorded, 0-1 (a request that arrives with a sampled `traceparent` is always recorded)', readBy: 'node' },
   { name: 'WHALE_KAFKA_IDEMPOTENT', type: 'flag', default: '`kafka.idempotent` (on)', description: '`0`: Kafka producers are not idempotent (`whale start`, learners, `whale federate`), e.g. against librdkafka\'s mock cluster, which cannot serve idempotent producers', readBy: 'node' },
   { name: 'WHALE_NATIVE_PATH', type: 'path', default: 'the build outputs, then the prebuilt', description: 'load the addon from this path first', readBy: 'node' },
   { name: 'WHALE_THREADS', type: 'integer', default: 'all cores', description: 'native thread pool size', readBy: 'addon' },
@@ -97,6 +103,13 @@ export interface WhaleEnv {
   readonly requireGpu: boolean;
   readonly routingFile: string | undefined;
   readonly logLevel: LogLevel | undefined;
+  /** WHALE_TRACING: true for `1`/`true`/`on`, false for `0`/`false`/`off`, undefined when unset; ERR_CONFIG otherwise. */
+  readonly tracing: boolean | undefined;
+  readonly otlpEndpoint: string | undefined;
+  readonly otlpTracesEndpoint: string | undefined;
+  readonly otlpHeaders: string | undefined;
+  readonly otelServiceName: string | undefined;
+  readonly otelTracesSamplerArg: string | undefined;
   readonly kafkaIdempotent: boolean;
   readonly nativePath: string | undefined;
 }
@@ -204,6 +217,28 @@ export function readEnv(source?: EnvSource): WhaleEnv {
     },
     get routingFile() {
       return raw('WHALE_ROUTING');
+    },
+    get tracing() {
+      const v = raw('WHALE_TRACING');
+      if (v === undefined) return undefined;
+      if (/^(1|true|on|yes)$/i.test(v)) return true;
+      if (/^(0|false|off|no)$/i.test(v)) return false;
+      throw new WhaleError('ERR_CONFIG', `WHALE_TRACING: must be 1 or 0, got '${v}'`, { field: 'WHALE_TRACING' });
+    },
+    get otlpEndpoint() {
+      return raw('OTEL_EXPORTER_OTLP_ENDPOINT');
+    },
+    get otlpTracesEndpoint() {
+      return raw('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+    },
+    get otlpHeaders() {
+      return raw('OTEL_EXPORTER_OTLP_HEADERS');
+    },
+    get otelServiceName() {
+      return raw('OTEL_SERVICE_NAME');
+    },
+    get otelTracesSamplerArg() {
+      return raw('OTEL_TRACES_SAMPLER_ARG');
     },
     get logLevel() {
       return raw('WHALE_LOG_LEVEL') as LogLevel | undefined;

@@ -1,4 +1,10 @@
-/** A minimal structured logger: JSON lines on stderr, filtered by WHALE_LOG_LEVEL (default 'info'). */
+/**
+ * A minimal structured logger: JSON lines on stderr, filtered by WHALE_LOG_LEVEL (default 'info').
+ * Fields of the current log context (withLogContext: the HTTP request id, the trace id) go into every
+ * line written inside it, whichever logger writes it.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 import { env } from './env.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -12,6 +18,19 @@ export interface Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
+const logContext = new AsyncLocalStorage<Readonly<Record<string, unknown>>>();
+
+/** Runs `fn` with `fields` (on top of the current context's) added to every log line written inside it. */
+export function withLogContext<T>(fields: Record<string, unknown>, fn: () => T): T {
+  const outer = logContext.getStore();
+  return logContext.run(outer ? { ...outer, ...fields } : fields, fn);
+}
+
+/** The fields of the current log context (empty outside one). */
+export function logContextFields(): Readonly<Record<string, unknown>> {
+  return logContext.getStore() ?? {};
+}
+
 export function createLogger(
   component: string,
   level: LogLevel = env.logLevel ?? 'info',
@@ -20,7 +39,7 @@ export function createLogger(
   const min = ORDER[level] ?? ORDER.info;
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, component, msg, ...fields }));
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, component, msg, ...logContext.getStore(), ...fields }));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

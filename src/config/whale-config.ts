@@ -14,6 +14,7 @@ import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt
 import { parseAuth, type AuthConfig } from './auth.js';
 import { parseGrpc, parseTls, type GrpcConfig, type TlsConfig } from './grpc.js';
 import { parseKafka, type KafkaSettings } from './kafka.js';
+import { parseTracing, type TracingConfig } from './tracing.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
 
@@ -101,6 +102,8 @@ export interface WhaleConfig {
   anomaly?: AnomalyDetectorOptions;
   /** API keys and who may call what (server/auth; docs/security-and-privacy.md). */
   auth: AuthConfig;
+  /** OpenTelemetry tracing (src/config/tracing.ts; off by default; WHALE_TRACING / OTEL_* on top). */
+  tracing?: TracingConfig;
   /** The gRPC endpoint (KServe's GRPCInferenceService; off by default). */
   grpc: GrpcConfig;
   /** Kafka: brokers, TLS/SASL, producer, topic provisioning (src/config/kafka.ts; KAFKA_* variables on top). */
@@ -168,7 +171,7 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string, env: WhaleEnv = readEnv()): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc']);
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc', 'tracing']);
   const http = parseHttp(o.http ?? {});
   const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) => parseTls(v, 'http.tls', baseDir));
   if (httpTls) http.tls = httpTls;
@@ -190,7 +193,7 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string, apiK
   const anomaly = optional(o.anomaly, parseAnomaly);
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
   const kafka = parseKafka(o.kafka, baseDir, env);
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, grpc, ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
+  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, grpc, tracing: parseTracing(o.tracing, env), ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -14,6 +14,7 @@ import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import { ByteBudget, decodePathSegment, HttpError, limitRequest, MAX_CLIENT_STRING_LENGTH, requestUrl, sendError } from '../transport/http-json.js';
 import { tenantFor } from './auth/guard.js';
+import { instrumentRequest, logPath } from './request-context.js';
 import { inferAnswer, readInferRequest, sendInferAnswer } from './v2-binary.js';
 
 /**
@@ -69,7 +70,8 @@ export class InferenceHttpServer {
     const headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, o.requestTimeoutMs);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default, which held slow sockets up to 60 s).
     const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))) };
-    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    // Every request gets its id, log context, server span and access-log line (request-context.ts).
+    const handler = (req: IncomingMessage, res: ServerResponse) => void (this.refused.has(req.socket) ? undefined : instrumentRequest(req, res, this.o.logger, () => this.handle(req, res)));
     this.server = o.tls ? createHttpsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler) : createServer(serverOptions, handler);
     this.server.requestTimeout = o.requestTimeoutMs;
     this.server.headersTimeout = headersTimeout;
@@ -154,7 +156,7 @@ export class InferenceHttpServer {
       sendInferAnswer(res, status, body); // JSON, or an infer answer in the binary form (v2-binary.ts)
     } catch (err) {
       const status = sendError(res, err);
-      if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { url: req.url, error: (err as Error).message });
+      if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { path: logPath(req.url), error: (err as Error).message });
     } finally {
       if (--this.inFlight === 0) this.idle?.();
     }

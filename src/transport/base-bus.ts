@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../common/errors.js';
+import { injectTraceHeaders, SpanKind, tracingActive, withSpan } from '../common/trace.js';
 import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
 import type { Envelope } from './envelope.js';
 import { assertPublishable, assertTopic, encodeForPublish } from './outgoing.js';
@@ -27,7 +28,10 @@ export abstract class BaseBus implements Bus {
   async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
     this.assertOpen();
     assertTopic(topic);
-    await this.publishRaw(topic, encodeForPublish(topic, message), opts);
+    if (!tracingActive()) return this.publishRaw(topic, encodeForPublish(topic, message), opts);
+    // Traced: a producer span, whose W3C context (traceparent) travels in the envelope's headers.
+    const attributes = { 'messaging.system': this.kind === 'kafka' ? 'kafka' : 'whale.local', 'messaging.destination.name': topic, 'messaging.operation.type': 'send', 'whale.message.type': String(message?.type) };
+    await withSpan(`${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () => this.publishRaw(topic, encodeForPublish(topic, withTraceHeaders(message)), opts));
   }
 
   async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
@@ -71,4 +75,12 @@ export abstract class BaseBus implements Bus {
   protected assertOpen(): void {
     if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
   }
+}
+
+/** The message with the active trace context in its headers (left as it is when its headers are not an object: validation names them). */
+function withTraceHeaders(message: Envelope): Envelope {
+  const h = (message as { headers?: unknown } | null)?.headers;
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return message;
+  const headers = injectTraceHeaders(h as Record<string, string>);
+  return headers === h ? message : { ...message, headers };
 }

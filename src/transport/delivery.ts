@@ -1,5 +1,6 @@
 /** Delivery shared by both buses: decode, validate, retry with backoff, dead-letter. */
 import { WhaleError } from '../common/errors.js';
+import { extractTraceContext, ROOT_TRACE_CONTEXT, SpanKind, tracingActive, trace, withSpan, context } from '../common/trace.js';
 import type { Handler, MessageContext, SubscribeOptions } from './bus.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 
@@ -54,7 +55,9 @@ export async function deliver(
   for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
     if (isClosed()) throw new DeliveryAborted();
     try {
-      await handler(decoded.envelope, { ...meta, attempt });
+      const ctx = { ...meta, attempt };
+      if (tracingActive()) await traced(decoded.envelope, ctx, handler);
+      else await handler(decoded.envelope, ctx);
       return decoded.envelope;
     } catch (err) {
       last = err;
@@ -69,6 +72,30 @@ export async function deliver(
   const why = last instanceof Error ? last.message : String(last);
   await deadLetter(`handler failed ${policy.maxAttempts} time(s): ${why}`, policy.maxAttempts);
   return decoded.envelope;
+}
+
+/**
+ * Runs the handler in the trace the message's headers carry (a consumer span, child of the
+ * publisher's span), or outside any trace when they carry none: an in-process bus delivers inside
+ * the publisher's async context, which must not become the consumer's.
+ */
+async function traced(message: Envelope, ctx: MessageContext, handler: Handler): Promise<void> {
+  const parent = extractTraceContext(message.headers);
+  if (!trace.getSpan(parent)) {
+    await context.with(ROOT_TRACE_CONTEXT, () => handler(message, ctx));
+    return;
+  }
+  const attributes = {
+    'messaging.system': 'whale',
+    'messaging.destination.name': ctx.topic,
+    'messaging.operation.type': 'process',
+    'messaging.message.id': message.id,
+    'messaging.destination.partition.id': String(ctx.partition),
+    'whale.message.type': message.type,
+    'whale.message.source': message.source,
+    'whale.delivery.attempt': ctx.attempt,
+  };
+  await withSpan(`${ctx.topic} process`, { kind: SpanKind.CONSUMER, parent, attributes }, () => handler(message, ctx));
 }
 
 /** Node fires longer timers at once; backoff doubling must not wrap around to no delay. */

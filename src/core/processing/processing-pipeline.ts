@@ -11,6 +11,7 @@
  * burst of them queues here instead of multiplying the load.
  */
 import { WhaleError } from '../../common/errors.js';
+import { tracingActive, withSpan } from '../../common/trace.js';
 import { validateTensors, type NamedTensors, type Tensor } from '../base/tensor.js';
 import type { ModelInterface } from '../base/model.js';
 import type { ModelHost } from './model-host.js';
@@ -127,6 +128,16 @@ export class ProcessingPipeline {
   }
 
   async processRequest(req: InferenceRequest): Promise<InferenceResult> {
+    if (!tracingActive()) return this.routedRequest(req);
+    const attributes = { 'whale.model': String(req.model ?? this.o.defaultModel), ...(typeof req.level === 'string' ? { 'whale.level': req.level } : {}) };
+    return withSpan('whale.pipeline', { attributes }, async (span) => {
+      const r = await this.routedRequest(req);
+      span?.setAttributes({ 'whale.model': r.model, 'whale.model.version': r.modelVersion, 'whale.level': r.level, 'whale.cached': r.cached, 'whale.device': r.device });
+      return r;
+    });
+  }
+
+  private async routedRequest(req: InferenceRequest): Promise<InferenceResult> {
     const route = this.router?.route(req);
     if (!route) return this.observedRequest(req);
     let result: InferenceResult;

@@ -14,6 +14,7 @@
  * ran leaves together), and on the timer for the next batching delay or deadline.
  */
 import { WhaleError, isWhaleError } from '../../common/errors.js';
+import { context, endSpan, runInSpan, startSpan, trace, type Link, type Span } from '../../common/trace.js';
 import { executeBatch } from './batch-execution.js';
 import {
   requestError,
@@ -84,6 +85,8 @@ interface Pending {
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Queue to answer, when tracing is on. */
+  span?: Span | undefined;
 }
 
 const DEFAULT_TENANT = 'default';
@@ -180,6 +183,8 @@ export class TaskScheduler {
     return new Promise((resolve, reject) => {
       const id = this.freeIds.pop() ?? this.pending.length;
       const p: Pending = { id, model: m, input: request.input, state: 'buffered', resolve, reject, signal: request.signal, onAbort: undefined };
+      const span = startSpan('whale.scheduler.task', { attributes: { 'whale.model': m.name, 'whale.tenant': request.tenant ?? DEFAULT_TENANT } });
+      if (span) p.span = span;
       this.pending[id] = p;
       this.live++;
       const nowUs = this.nowUs();
@@ -366,7 +371,9 @@ export class TaskScheduler {
   private run(m: ModelState, entries: Pending[]): void {
     m.counters.batchStarted(entries.length);
     const inputs = entries.map((p) => p.input);
-    executeBatch(this.o.executor, m.name, inputs, m.config.executionTimeoutMs, (outcome) => {
+    const span = batchSpan(m.name, entries);
+    runInSpan(span, () => executeBatch(this.o.executor, m.name, inputs, m.config.executionTimeoutMs, (outcome) => {
+      if (span) endSpan(span, outcome.kind === 'results' ? undefined : outcome.error);
       m.counters.runningBatches--;
       this.engine.complete(m.id);
       if (outcome.kind === 'results') entries.forEach((p, k) => this.answer(p, 'completed', undefined, outcome.results[k]));
@@ -376,7 +383,7 @@ export class TaskScheduler {
       } finally {
         this.pump();
       }
-    });
+    }));
   }
 
   private abort(p: Pending): void {
@@ -397,6 +404,10 @@ export class TaskScheduler {
     this.pending[p.id] = undefined;
     this.freeIds.push(p.id);
     p.model.counters.count(outcome);
+    if (p.span) {
+      p.span.setAttribute('whale.scheduler.outcome', outcome);
+      endSpan(p.span, error);
+    }
     if (error) p.reject(error);
     else p.resolve(value);
     if (--this.live === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -420,4 +431,21 @@ export class TaskScheduler {
     this.timer = undefined;
     this.timerAt = Infinity;
   }
+}
+
+/**
+ * The span of one batch's execution (tracing on and some request traced): a child of the first
+ * traced request's scheduler span, linked to every traced request of the batch.
+ */
+function batchSpan(model: string, entries: Pending[]): Span | undefined {
+  let first: Span | undefined;
+  const links: Link[] = [];
+  for (const p of entries) {
+    if (!p.span) continue;
+    first ??= p.span;
+    links.push({ context: p.span.spanContext() });
+    p.span.setAttribute('whale.batch.size', entries.length);
+  }
+  if (!first) return undefined;
+  return startSpan('whale.model.execute', { links, attributes: { 'whale.model': model, 'whale.batch.size': entries.length } }, trace.setSpan(context.active(), first));
 }

@@ -1,0 +1,189 @@
+// Tracing (issue 22, "Tracing and logs"): one trace from an HTTP request on one node, over the bus (W3C trace
+// context in the envelope's headers), to the pipeline, scheduler and model of another node; spans recorded by the
+// OpenTelemetry SDK into an InMemorySpanExporter. Off, nothing is added to messages.
+import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { silentLogger } from '../src/common/logger.js';
+import { tracingActive } from '../src/common/trace.js';
+import { parseConfig } from '../src/config/whale-config.js';
+import { parseHeaders, parseTracing, tracesUrlOf } from '../src/config/tracing.js';
+import type { HttpRouteHandler } from '../src/server/http-server.js';
+import { startTracing, type Tracing } from '../src/server/tracing.js';
+import { WhaleServer } from '../src/server/whale-server.js';
+import { MessagingService } from '../src/services/messaging-service.js';
+import { MemoryStateStore } from '../src/services/state-store.js';
+import type { ResponseChunk } from '../src/services/user-service.js';
+import { readEnv } from '../src/common/env.js';
+import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
+import { LocalBus } from '../src/transport/local-bus.js';
+import { TOPICS } from '../src/transport/topics.js';
+import { expectWhaleError, until } from './helpers.js';
+import { scaleModel, WIDTH } from './support/serving.js';
+
+const FORWARD = '/v1/tasks/remote/infer'; // an inference route: open without keys, like the V2 infer routes
+
+describe('a trace across HTTP → bus → another node → model', () => {
+  const exporter = new InMemorySpanExporter();
+  let tracing: Tracing;
+  const bus = new LocalBus();
+  const store = new MemoryStateStore();
+  const nodes: WhaleServer[] = [];
+  /** The trace id active in each model run, by node. */
+  const ran: { node: number; traceId: string | undefined }[] = [];
+  const waiting = new Map<string, (c: ResponseChunk) => void>();
+  const seenRequests: Envelope[] = [];
+
+  beforeAll(async () => {
+    tracing = startTracing({ tracesUrl: 'http://127.0.0.1:9/v1/traces', serviceName: 'whale-test', sampleRatio: 1, headers: {} }, { exporter });
+    // Node 0 takes HTTP requests and hands them to the bus (a front node); both nodes serve the bus's inference requests.
+    const forward: HttpRouteHandler = async (req, res, url) => {
+      if (req.method !== 'POST' || url.pathname !== FORWARD) return false;
+      const user = nodes[0]!.messaging.user;
+      const { sessionId } = await user.registerUserSession('tracing-user');
+      const answer = new Promise<ResponseChunk>((resolve) => waiting.set(sessionId, resolve));
+      await user.receiveUserRequest(sessionId, { id: 'r1', model: 'double', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: [1, 2, 3, 4] }] });
+      const chunk = await answer;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(chunk.chunk));
+      return true;
+    };
+    for (let i = 0; i < 2; i++) {
+      const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }] }, '/');
+      const messaging = new MessagingService({ bus, store, nodeId: `node-${i}`, logger: silentLogger });
+      const model = scaleModel('double', 2, { onBatch: () => void ran.push({ node: i, traceId: trace.getActiveSpan()?.spanContext().traceId }) }).model;
+      nodes.push(new WhaleServer({ config, messaging, models: [model], logger: silentLogger, ...(i === 0 ? { httpHandlers: [forward] } : {}) }));
+    }
+    await Promise.all(nodes.map((n) => n.start()));
+    await bus.subscribe(TOPICS.userResponses, (e) => void waiting.get((e.payload as ResponseChunk).sessionId)?.(e.payload as ResponseChunk), { group: 'tracing-client' });
+    await bus.subscribe(TOPICS.userRequests, (e) => void seenRequests.push(e), { group: 'tracing-spy' });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const n of nodes) await n.stop();
+    await bus.close();
+    await tracing.shutdown();
+  });
+
+  it('has one trace id from the HTTP span on node 0 to the model run on node 1, through traceparent in the message headers', async () => {
+    expect(tracingActive()).toBe(true);
+    // The inference group shares partitions between the two nodes by session: ask until node 1 answered one.
+    let traceId: string | undefined;
+    for (let i = 0; i < 40 && traceId === undefined; i++) {
+      const before = ran.length;
+      const res = await fetch(`${nodes[0]!.address}${FORWARD}`, { method: 'POST', headers: { 'x-request-id': `trace-${i}` } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toBe(`trace-${i}`);
+      expect((await res.json()).outputs[0].data).toEqual([2, 4, 6, 8]);
+      const run = ran.slice(before).find((r) => r.node === 1);
+      if (run) traceId = run.traceId;
+    }
+    expect(traceId, 'node 1 served a request within 40 tries').toMatch(/^[0-9a-f]{32}$/);
+    expect(await until(() => exporter.getFinishedSpans().some((s) => s.kind === 1 && s.spanContext().traceId === traceId), 5_000)).toBe(true);
+
+    const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    const one = (name: string, pred: (s: ReadableSpan) => boolean = () => true) => {
+      const found = spans.filter((s) => s.name === name && pred(s));
+      expect(found.length, `${name} in ${spans.map((s) => s.name).join(', ')}`).toBeGreaterThanOrEqual(1);
+      return found[0]!;
+    };
+    const parentOf = (s: ReadableSpan) => byId.get(s.parentSpanContext?.spanId ?? '');
+    const server = one('POST /v1/tasks/{task}/infer');
+    expect(server.parentSpanContext).toBeUndefined(); // the trace starts at the HTTP request
+    expect(server.attributes).toMatchObject({ 'http.response.status_code': 200, 'url.path': FORWARD });
+    const publish = one(`${TOPICS.userRequests} publish`);
+    expect(publish.kind).toBe(3); // PRODUCER
+    const model = one('whale.model.execute');
+    const task = parentOf(model)!;
+    expect(task.name).toBe('whale.scheduler.task');
+    const pipeline = parentOf(task)!;
+    expect(pipeline.name).toBe('whale.pipeline');
+    expect(pipeline.attributes).toMatchObject({ 'whale.model': 'double', 'whale.level': 'normal' });
+    const consume = parentOf(pipeline)!;
+    expect(consume.name).toBe(`${TOPICS.userRequests} process`);
+    expect(consume.kind).toBe(4); // CONSUMER
+    expect(parentOf(consume)).toBe(publish); // across the bus: the consumer's parent is the producer's span
+    // and the producer span descends from the HTTP span.
+    let up: ReadableSpan | undefined = publish;
+    while (up && up !== server) up = parentOf(up);
+    expect(up).toBe(server);
+    // The answer's way back is in the same trace.
+    one(`${TOPICS.userResponses} publish`);
+    // The context travelled as a W3C traceparent header in the envelope.
+    const msg = seenRequests.find((e) => e.headers.traceparent?.includes(traceId!));
+    expect(msg?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  }, 60_000);
+
+  it("follows the caller's traceparent", async () => {
+    const caller = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await fetch(`${nodes[1]!.address}/v2/models/double/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${caller}-00f067aa0ba902b7-01` },
+      body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: [1, 1, 1, 1] }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(await until(() => exporter.getFinishedSpans().some((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller), 5_000)).toBe(true);
+    const names = exporter
+      .getFinishedSpans()
+      .filter((s) => s.spanContext().traceId === caller)
+      .map((s) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
+    const server = exporter.getFinishedSpans().find((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller)!;
+    expect(server.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+  });
+});
+
+describe('tracing off (the default)', () => {
+  it('adds no header to messages and records nothing', async () => {
+    expect(tracingActive()).toBe(false);
+    const bus = new LocalBus();
+    const got: Envelope[] = [];
+    await bus.subscribe('t.off', (e) => void got.push(e), { group: 'g' });
+    await bus.publish('t.off', createEnvelope({ type: 'X', source: 's', payload: {} }));
+    expect(await until(() => got.length === 1, 2_000)).toBe(true);
+    expect(got[0]!.headers).toEqual({});
+    await bus.close();
+  });
+
+  it('parses the tracing section and the OTEL_* variables', async () => {
+    const off = parseTracing(undefined, readEnv({}));
+    expect(off).toEqual({ enabled: false, tracesUrl: 'http://localhost:4318/v1/traces', serviceName: 'smart-whale', sampleRatio: 1, headers: {} });
+    const on = parseTracing({ enabled: true, otlpEndpoint: 'https://otel.example:4318/', serviceName: 'eu-1', sampleRatio: 0.25 }, readEnv({}));
+    expect(on).toMatchObject({ enabled: true, tracesUrl: 'https://otel.example:4318/v1/traces', serviceName: 'eu-1', sampleRatio: 0.25 });
+    const env = readEnv({
+      WHALE_TRACING: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_SERVICE_NAME: 'from-env',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%3Dcret, x-team=a',
+    });
+    expect(parseTracing({ enabled: false, serviceName: 'cfg' }, env)).toEqual({
+      enabled: true,
+      tracesUrl: 'http://c:4318/v1/traces',
+      serviceName: 'from-env',
+      sampleRatio: 0.5,
+      headers: { 'x-api-key': 's=cret', 'x-team': 'a' },
+    });
+    expect(parseTracing({}, readEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:9/custom' })).tracesUrl).toBe('http://c:9/custom');
+    expect(tracesUrlOf('http://c/v1/traces')).toBe('http://c/v1/traces');
+    await expectWhaleError(() => parseTracing({ sampleRatio: 2 }, readEnv({})), 'ERR_CONFIG', 'tracing.sampleRatio');
+    await expectWhaleError(() => parseTracing({ otlpEndpoint: 'ftp://x' }, readEnv({})), 'ERR_CONFIG', 'tracing.otlpEndpoint');
+    await expectWhaleError(() => parseTracing({ otlpEndpoint: 'http://u:p@x' }, readEnv({})), 'ERR_CONFIG', 'tracing.otlpEndpoint');
+    await expectWhaleError(() => parseTracing({ colour: 1 }, readEnv({})), 'ERR_CONFIG', 'tracing.colour');
+    await expectWhaleError(() => parseTracing({}, readEnv({ WHALE_TRACING: 'maybe' })), 'ERR_CONFIG', 'WHALE_TRACING');
+    await expectWhaleError(() => parseTracing({}, readEnv({ OTEL_TRACES_SAMPLER_ARG: 'x' })), 'ERR_CONFIG', 'OTEL_TRACES_SAMPLER_ARG');
+    // A malformed header entry is refused without echoing its (possibly secret) value.
+    let message = '';
+    try {
+      parseHeaders('novalue-secret-123');
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(message).not.toContain('secret-123');
+    // whale.config.json takes the section.
+    expect(parseConfig({ tracing: { enabled: true, sampleRatio: 0 } }, '/').tracing).toMatchObject({ enabled: true, sampleRatio: 0 });
+  });
+});

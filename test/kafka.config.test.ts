@@ -1,7 +1,7 @@
 // Kafka for secured clusters: the `kafka` config section and the KAFKA_* variables are checked (ERR_CONFIG naming the
 // field), the SASL password never shows in errors or printed options, and what reaches kafkajs's `new Kafka()` is
 // the TLS/SASL asked for (kafkajs is replaced by a recorder here; no cluster needed).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -104,6 +104,14 @@ describe('kafka configuration', () => {
     await expectWhaleError(() => kafkaOptionsFromEnv(readEnv({ KAFKA_TLS: 'maybe' })), 'ERR_CONFIG', 'KAFKA_TLS');
     await expectWhaleError(() => parseKafka({ topics: { overrides: { 'whale.metrics': { partitions: 0 } } } }, dir, noEnv), 'ERR_CONFIG', 'kafka.topics.overrides.whale.metrics.partitions');
     await expectWhaleError(() => parseKafka({ tls: { certFile: 'ca.pem' } }, dir, noEnv), 'ERR_CONFIG', 'kafka.tls.key');
+    // A password or private key file others may read is refused, like the federation key files.
+    writeFileSync(join(dir, 'pw-open'), SECRET, { mode: 0o644 });
+    chmodSync(join(dir, 'pw-open'), 0o644);
+    const open = await expectWhaleError(() => parseKafka({ sasl: { mechanism: 'plain', username: 'u', passwordFile: 'pw-open' } }, dir, noEnv), 'ERR_CONFIG', 'kafka.sasl.passwordFile');
+    expect(open.message).toMatch(/readable by group or others \(mode 644\); chmod 600 it/);
+    expect(open.message).not.toContain(SECRET);
+    await expectWhaleError(() => kafkaOptionsFromEnv(readEnv({ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: join(dir, 'pw-open') })), 'ERR_CONFIG', 'KAFKA_SASL_PASSWORD_FILE');
+    await expectWhaleError(() => parseKafka({ tls: { certFile: 'ca.pem', keyFile: 'pw-open' } }, dir, noEnv), 'ERR_CONFIG', 'kafka.tls.keyFile');
   });
 
   it('the file names the user, the environment holds the password; SASL turns TLS on; the password stays hidden', () => {

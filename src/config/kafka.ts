@@ -55,7 +55,7 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
       const tls: KafkaTlsOptions = {};
       if (t.caFile !== undefined) tls.ca = readSecretFile(path(t.caFile, 'kafka.tls.caFile'), 'kafka.tls.caFile');
       if (t.certFile !== undefined) tls.cert = readSecretFile(path(t.certFile, 'kafka.tls.certFile'), 'kafka.tls.certFile');
-      if (t.keyFile !== undefined) tls.key = readSecretFile(path(t.keyFile, 'kafka.tls.keyFile'), 'kafka.tls.keyFile');
+      if (t.keyFile !== undefined) tls.key = readSecretFile(path(t.keyFile, 'kafka.tls.keyFile'), 'kafka.tls.keyFile', 'ERR_CONFIG', { secret: true });
       if (t.rejectUnauthorized !== undefined) tls.rejectUnauthorized = booleanAt(t.rejectUnauthorized, 'kafka.tls.rejectUnauthorized');
       if (t.servername !== undefined) tls.servername = stringAt(t.servername, 'kafka.tls.servername');
       draft.tls = tls;
@@ -69,7 +69,7 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
     draft.sasl = {
       ...(s.mechanism === undefined ? {} : { mechanism: stringAt(s.mechanism, 'kafka.sasl.mechanism', { oneOf: SASL_MECHANISMS }) }),
       ...(s.username === undefined ? {} : { username: stringAt(s.username, 'kafka.sasl.username') }),
-      ...(s.passwordFile === undefined ? {} : { password: trimSecret(readSecretFile(path(s.passwordFile, 'kafka.sasl.passwordFile'), 'kafka.sasl.passwordFile')) }),
+      ...(s.passwordFile === undefined ? {} : { password: trimSecret(readSecretFile(path(s.passwordFile, 'kafka.sasl.passwordFile'), 'kafka.sasl.passwordFile', 'ERR_CONFIG', { secret: true })) }),
     };
   }
   const security = resolveKafkaSecurity(draft, env);

@@ -10,7 +10,7 @@
  * non-enumerable property, so logging or JSON-printing the options never shows
  * it, and no error message here ever contains it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 
 import type { SASLOptions } from 'kafkajs';
@@ -108,11 +108,20 @@ export function kafkaSecurity(o: KafkaSecurityOptions, at = 'options', code: Wha
   return out;
 }
 
-/** Reads a secret or PEM file for `field`; the error names the field and the file, never its content. */
-export function readSecretFile(path: string, field: string, code: WhaleErrorCode = 'ERR_CONFIG'): string {
+/**
+ * Reads a PEM or secret file for `field`; the error names the field and the file, never its content.
+ * `secret`: a password or private key, refused when group or others may read it (chmod 600), as
+ * WHALE_FEDERATION_KEY_FILE and WHALE_IDENTITY_KEY_FILE are.
+ */
+export function readSecretFile(path: string, field: string, code: WhaleErrorCode = 'ERR_CONFIG', o: { secret?: boolean } = {}): string {
   try {
+    if (o.secret && process.platform !== 'win32') {
+      const mode = statSync(path).mode;
+      if ((mode & 0o077) !== 0) throw new WhaleError(code, `${field}: ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`, { field });
+    }
     return readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof WhaleError) throw err;
     throw new WhaleError(code, `${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { field });
   }
 }
@@ -170,7 +179,7 @@ export function resolveKafkaSecurity(draft: KafkaSecurityDraft, env: WhaleEnv): 
     fail('KAFKA_SASL_PASSWORD_FILE', 'set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
   }
   const passwordFile = env.kafkaSaslPasswordFile;
-  const password = env.kafkaSaslPassword ?? (passwordFile !== undefined ? trimSecret(readSecretFile(passwordFile, 'KAFKA_SASL_PASSWORD_FILE')) : draft.sasl?.password);
+  const password = env.kafkaSaslPassword ?? (passwordFile !== undefined ? trimSecret(readSecretFile(passwordFile, 'KAFKA_SASL_PASSWORD_FILE', 'ERR_CONFIG', { secret: true })) : draft.sasl?.password);
   if (mechanism === undefined) {
     const stray: [string, unknown][] = [
       ['KAFKA_SASL_USERNAME', env.kafkaSaslUsername],

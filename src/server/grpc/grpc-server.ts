@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import {
   loadPackageDefinition,
   Server,
+  setLogger,
   ServerCredentials,
   status,
   type GrpcObject,
@@ -218,6 +219,8 @@ export class InferenceGrpcServer {
   private port: number | undefined;
 
   constructor(private readonly o: GrpcServerOptions) {
+    // grpc-js writes its own errors to stderr ("E <time> | …"): send them to the server's logger instead (process-wide).
+    setLogger({ error: (...args: unknown[]) => o.logger.warn('grpc-js', { message: args.map(String).join(' ') }) });
     this.server = new Server({
       'grpc.max_receive_message_length': o.maxMessageBytes,
       'grpc.max_concurrent_streams': o.maxConcurrentStreams ?? 1000,

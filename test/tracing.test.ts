@@ -1,6 +1,10 @@
 // Tracing (issue 22, "Tracing and logs"): one trace from an HTTP request on one node, over the bus (W3C trace
 // context in the envelope's headers), to the pipeline, scheduler and model of another node; spans recorded by the
 // OpenTelemetry SDK into an InMemorySpanExporter. Off, nothing is added to messages.
+import { resolve } from 'node:path';
+
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,7 +54,7 @@ describe('a trace across HTTP → bus → another node → model', () => {
       return true;
     };
     for (let i = 0; i < 2; i++) {
-      const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }] }, '/');
+      const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }], ...(i === 1 ? { grpc: { enabled: true, port: 0 } } : {}) }, '/');
       const messaging = new MessagingService({ bus, store, nodeId: `node-${i}`, logger: silentLogger });
       const model = scaleModel('double', 2, { onBatch: () => void ran.push({ node: i, traceId: trace.getActiveSpan()?.spanContext().traceId }) }).model;
       nodes.push(new WhaleServer({ config, messaging, models: [model], logger: silentLogger, ...(i === 0 ? { httpHandlers: [forward] } : {}) }));
@@ -132,6 +136,37 @@ describe('a trace across HTTP → bus → another node → model', () => {
     expect(names).toEqual(expect.arrayContaining(['whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
     const server = exporter.getFinishedSpans().find((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller)!;
     expect(server.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+  });
+
+  it('gRPC ModelInfer: a server span in the caller\'s trace, the request id echoed in the response metadata', async () => {
+    const caller = '0af7651916cd43dd8448eb211c80319c';
+    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const pkg = loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
+    const c = new pkg.inference.GRPCInferenceService(nodes[1]!.grpcAddress!, credentials.createInsecure()) as Client & Record<string, (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => { on(ev: 'metadata', f: (m: Metadata) => void): void }>;
+    try {
+      const md = new Metadata();
+      md.set('traceparent', `00-${caller}-b7ad6b7169203331-01`);
+      md.set('x-request-id', 'grpc-call-1');
+      let echoed: unknown;
+      const out = await new Promise<{ outputs: { name: string }[] }>((res, rej) => {
+        const call = c.ModelInfer!({ model_name: 'double', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }] }, md, (e, v) =>
+          e ? rej(e) : res(v as { outputs: { name: string }[] }),
+        );
+        call.on('metadata', (m) => (echoed = m.get('x-request-id')[0]));
+      });
+      expect(out.outputs[0]!.name).toBe('y');
+      expect(echoed).toBe('grpc-call-1');
+    } finally {
+      c.close();
+    }
+    const name = 'inference.GRPCInferenceService/ModelInfer';
+    expect(await until(() => exporter.getFinishedSpans().some((s) => s.name === name && s.spanContext().traceId === caller), 5_000)).toBe(true);
+    const server = exporter.getFinishedSpans().find((s) => s.name === name && s.spanContext().traceId === caller)!;
+    expect(server.kind).toBe(1); // SERVER
+    expect(server.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
+    expect(server.attributes).toMatchObject({ 'rpc.system': 'grpc', 'rpc.method': 'ModelInfer', 'rpc.grpc.status_code': 0, 'whale.request_id': 'grpc-call-1' });
+    const pipeline = exporter.getFinishedSpans().find((s) => s.name === 'whale.pipeline' && s.spanContext().traceId === caller);
+    expect(pipeline?.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
   });
 });
 

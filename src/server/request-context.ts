@@ -11,12 +11,18 @@
  *    "bytes":180,"bytesIn":3185,"requestId":"…","keyId":"3f2a…","tenant":"acme","traceId":"…"}
  *
  * Never logged: headers (Authorization, x-api-key, cookies), the query string, bodies.
+ * gRPC calls get the same (instrumentGrpcCall): the id from the `x-request-id` metadata, echoed
+ * in the response metadata, a server span named after the method, one access-log line with
+ * the method's path and the gRPC status code.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { Metadata } from '@grpc/grpc-js';
+
 import { withLogContext, type Logger } from '../common/logger.js';
 import { endSpan, extractTraceContext, runInSpan, SpanKind, startSpan, tracingActive, type Span } from '../common/trace.js';
+import type { Principal } from '../config/api-keys.js';
 import { principalOf } from './auth/guard.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -130,4 +136,71 @@ function countBytes(res: ServerResponse): () => number {
     return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
   } as ServerResponse['end'];
   return () => n;
+}
+
+/** What a gRPC handler tells instrumentGrpcCall about its call: the gRPC status code and the key that made it. */
+export interface GrpcCallOutcome {
+  code: number;
+  principal?: Principal | undefined;
+}
+
+/** The parts of a grpc-js call read here. */
+export interface GrpcCallLike {
+  getPath(): string;
+  metadata: Metadata;
+  sendMetadata(m: Metadata): void;
+}
+
+/** instrumentRequest for one unary gRPC call: `run` sets outcome.code (0 = OK) and outcome.principal. */
+export function instrumentGrpcCall(call: GrpcCallLike, logger: Logger, run: (outcome: GrpcCallOutcome) => Promise<void>): Promise<void> {
+  const started = performance.now();
+  const first = (key: string) => {
+    const v = call.metadata.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const requestId = chooseRequestId(first(REQUEST_ID_HEADER));
+  const method = logPath(call.getPath());
+  const reply = new Metadata();
+  reply.set(REQUEST_ID_HEADER, requestId);
+  try {
+    call.sendMetadata(reply);
+  } catch {
+    // the call was cancelled already
+  }
+  let span: Span | undefined;
+  if (tracingActive()) {
+    const carrier: Record<string, string> = {};
+    for (const h of ['traceparent', 'tracestate']) {
+      const v = first(h);
+      if (v !== undefined) carrier[h] = v;
+    }
+    const [service = '', rpc = ''] = method.replace(/^\//, '').split('/');
+    span = startSpan(
+      method.replace(/^\//, ''),
+      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc, 'whale.request_id': requestId } },
+      extractTraceContext(carrier),
+    );
+  }
+  const sc = span?.spanContext();
+  const traceId = sc && sc.traceFlags & 1 ? sc.traceId : undefined;
+  const outcome: GrpcCallOutcome = { code: 0 };
+  const finish = () => {
+    const p = outcome.principal;
+    if (span) {
+      span.setAttribute('rpc.grpc.status_code', outcome.code);
+      if (p) span.setAttribute('whale.key_id', p.keyId);
+      // gRPC server spans are errors for these codes (OTel semantic conventions): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+      endSpan(span, [2, 4, 12, 13, 14, 15].includes(outcome.code) ? new Error(`gRPC status ${outcome.code}`) : undefined);
+    }
+    logger.info('request', {
+      method: 'GRPC',
+      path: method,
+      status: outcome.code,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      requestId,
+      ...(p ? { keyId: p.keyId, ...(p.tenant !== undefined ? { tenant: p.tenant } : {}) } : {}),
+      ...(traceId ? { traceId } : {}),
+    });
+  };
+  return withLogContext(traceId ? { requestId, traceId } : { requestId }, () => runInSpan(span, () => run(outcome))).finally(finish);
 }

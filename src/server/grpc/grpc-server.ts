@@ -41,6 +41,7 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import { packageRoot } from '../../native/loader.js';
 import { ByteBudget, MAX_CLIENT_STRING_LENGTH } from '../../transport/http-json.js';
 import { authorize, tenantForPrincipal, type AuthOptions, type AuthRequest } from '../auth/guard.js';
+import { instrumentGrpcCall } from '../request-context.js';
 import { decodeRawTensor, encodeRawTensor } from '../v2-binary.js';
 import { parseInferRequest, toTensor, type V2InferRequest } from '../v2-tensors.js';
 import { grpcError } from './status.js';
@@ -269,18 +270,21 @@ export class InferenceGrpcServer {
   ) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       this.inFlight++;
-      void (async () => {
+      // Request id, log context, server span and access-log line (request-context.ts).
+      void instrumentGrpcCall(call, this.o.logger, async (outcome) => {
         try {
           const principal = authorize(this.o.auth, authRequest(method, call.metadata), path(call.request));
+          outcome.principal = principal;
           callback(null, await answer(call.request, call, principal));
         } catch (err) {
           const e = grpcError(err);
+          outcome.code = e.code;
           if (e.code === status.INTERNAL) this.o.logger.error('gRPC call failed', { error: e.details });
           callback(e);
         } finally {
           if (--this.inFlight === 0) this.idle?.();
         }
-      })();
+      });
     };
   }
 

@@ -30,7 +30,8 @@ const PROTO = resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- messages as the generated client returns them, checked field by field
 type Call = (req: unknown, md?: Metadata) => Promise<any>;
-type InferenceClient = Record<'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelReady' | 'ModelInfer', Call> & { close(): void };
+type RawClient = Client & Record<string, (r: unknown, md: Metadata, opts: { deadline?: number }, cb: (e: ServiceError | null, v: unknown) => void) => { cancel(): void }>;
+type InferenceClient = Record<'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelReady' | 'ModelInfer', Call> & { close(): void; raw: RawClient };
 
 /** A client of the project's proto (as any user would generate it), its unary calls as promises. */
 function client(address: string, creds = credentials.createInsecure(), options: Record<string, string> = {}): InferenceClient {
@@ -49,6 +50,7 @@ function client(address: string, creds = credentials.createInsecure(), options: 
     ModelReady: call('ModelReady'),
     ModelInfer: call('ModelInfer'),
     close: () => c.close(),
+    raw: c as unknown as RawClient,
   };
 }
 
@@ -261,6 +263,53 @@ describe('gRPC limits and shutdown', () => {
       expect(answer.outputs[0].contents.fp32_contents).toEqual([3, 6, 9, 12]);
       await stopped;
       expect((await grpcError(c.ServerLive({}))).code).toBe(status.UNAVAILABLE);
+    } finally {
+      release?.();
+      c.close();
+      await server.stop();
+    }
+  }, 30_000);
+
+  it('a cancelled call and a call past its deadline leave the queue: the model never runs them', async () => {
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered: (() => void) | undefined;
+    const inModel = new Promise<void>((r) => (entered = r));
+    const slow = scaleModel('slow', 1, {
+      onBatch: async () => {
+        entered?.();
+        await gate;
+      },
+    });
+    const config = parseConfig(
+      { http: { port: 0 }, grpc: { enabled: true, port: 0 }, models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }], shutdownGraceMs: 1_000 },
+      '/',
+    );
+    const server = new WhaleServer({ config, models: [slow.model], messaging: new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'cancel', logger: silentLogger }), logger: silentLogger });
+    const { grpc } = await server.start();
+    const c = client(grpc!);
+    const req = (v: number) => ({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [v, v, v, v] } }] });
+    const rawCall = (r: unknown, opts: { deadline?: number }) => {
+      let handle: { cancel(): void } | undefined;
+      const done = new Promise<unknown>((res, rej) => {
+        handle = c.raw.ModelInfer!(r, new Metadata(), opts, (e, v) => (e ? rej(e) : res(v)));
+      });
+      return { done, cancel: () => handle!.cancel() };
+    };
+    try {
+      const first = c.ModelInfer(req(1)); // holds the model
+      await inModel;
+      const cancelled = rawCall(req(2), {});
+      const late = rawCall(req(3), { deadline: Date.now() + 300 });
+      await new Promise((r) => setTimeout(r, 100));
+      cancelled.cancel();
+      expect((await grpcError(cancelled.done)).code).toBe(status.CANCELLED);
+      expect((await grpcError(late.done)).code).toBe(status.DEADLINE_EXCEEDED);
+      await new Promise((r) => setTimeout(r, 200)); // the server sees the cancel / its own deadline
+      release!();
+      expect((await first).outputs[0].contents.fp32_contents).toEqual([1, 1, 1, 1]);
+      expect((await c.ModelInfer(req(4))).outputs[0].contents.fp32_contents).toEqual([4, 4, 4, 4]);
+      expect(slow.calls.batches).toBe(2); // requests 1 and 4: 2 and 3 never ran
     } finally {
       release?.();
       c.close();

@@ -343,24 +343,28 @@ export class InferenceGrpcServer {
       if (level !== undefined && !LEVELS.includes(level as Level)) throw bad('parameters.level', `must be one of ${LEVELS.join(', ')}`);
       const claimed = optionalParam(p, 'tenant', 'string').tenant as string | undefined;
       const tenant = tenantForPrincipal(principal, claimed);
+      // grpc-js also emits 'cancelled' when a finished call's stream closes: listen only while the request runs.
       const abort = new AbortController();
-      call.once('cancelled', () => abort.abort());
+      const onCancel = () => abort.abort();
+      call.once('cancelled', onCancel);
       const deadline = call.getDeadline();
       const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
       const left = Number.isFinite(deadlineMs) ? Math.max(1, deadlineMs - Date.now()) : undefined;
       const asked = optionalParam(p, 'timeout_ms', 'number', 'timeoutMs').timeoutMs as number | undefined;
       const timeoutMs = left === undefined ? asked : asked === undefined ? left : Math.min(asked, left);
-      const result = await this.o.pipeline.processRequest({
-        model: r.model_name,
-        inputs,
-        signal: abort.signal,
-        ...(request.id === undefined ? {} : { requestId: request.id }),
-        ...(level === undefined ? {} : { level: level as Level }),
-        ...(tenant === undefined ? {} : { tenant }),
-        ...optionalParam(p, 'priority', 'number'),
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        ...optionalParam(p, 'complexity', 'number'),
-      });
+      const result = await this.o.pipeline
+        .processRequest({
+          model: r.model_name,
+          inputs,
+          signal: abort.signal,
+          ...(request.id === undefined ? {} : { requestId: request.id }),
+          ...(level === undefined ? {} : { level: level as Level }),
+          ...(tenant === undefined ? {} : { tenant }),
+          ...optionalParam(p, 'priority', 'number'),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+          ...optionalParam(p, 'complexity', 'number'),
+        })
+        .finally(() => call.off('cancelled', onCancel));
       const names = request.outputs?.map((o) => o.name) ?? Object.keys(result.outputs);
       const outputs = names.map((name, i) => {
         const t = result.outputs[name];

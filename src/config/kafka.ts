@@ -5,6 +5,7 @@
  *     "brokers": ["b-1.example:9096"],            // KAFKA_BROKERS replaces it
  *     "clientId": "smart-whale",                  // KAFKA_CLIENT_ID
  *     "idempotent": true,                         // the producer (acks=all, no duplicates on retry)
+ *     "connectTimeoutMs": 10000,                  // a first connection that takes longer fails the start
  *     "tls": true | { "caFile", "certFile", "keyFile", "rejectUnauthorized", "servername" },
  *     "sasl": { "mechanism": "scram-sha-512", "username": "whale", "passwordFile": "/run/secrets/kafka" },
  *     "topics": { "provision": true, "partitions": 3, "replicationFactor": 3, "retentionMs": 604800000,
@@ -31,6 +32,8 @@ export interface KafkaSettings extends KafkaSecurityOptions {
   brokers: string[];
   clientId: string;
   idempotent: boolean;
+  /** A first connection (producer, consumer) that takes longer fails with ERR_UNAVAILABLE (KafkaBus, default 10 s). */
+  connectTimeoutMs?: number;
   topics: TopicProvisioning;
 }
 
@@ -38,7 +41,7 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** The file's `kafka` section (undefined: none) with the KAFKA_* variables applied; ERR_CONFIG naming the field. */
 export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaSettings {
-  const k = objectAt(raw ?? {}, 'kafka', ['brokers', 'clientId', 'idempotent', 'tls', 'sasl', 'topics']);
+  const k = objectAt(raw ?? {}, 'kafka', ['brokers', 'clientId', 'idempotent', 'connectTimeoutMs', 'tls', 'sasl', 'topics']);
   const fileBrokers = optional(k.brokers, (v) =>
     typeof v === 'string' ? parseList(v) : arrayAt(v, 'kafka.brokers').map((b, i) => stringAt(b, `kafka.brokers[${i}]`, { pattern: /^\S+:\d+$/ })),
   );
@@ -78,6 +81,7 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
     clientId: env.kafkaClientId ?? optional(k.clientId, (v) => stringAt(v, 'kafka.clientId', { pattern: /^[A-Za-z0-9._-]{1,255}$/ })) ?? 'smart-whale',
     // WHALE_KAFKA_IDEMPOTENT=0 wins (librdkafka's mock cluster cannot serve idempotent producers).
     idempotent: env.kafkaIdempotent ? (optional(k.idempotent, (v) => booleanAt(v, 'kafka.idempotent')) ?? true) : false,
+    ...(k.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: numberAt(k.connectTimeoutMs, 'kafka.connectTimeoutMs', { integer: true, min: 100, max: 3_600_000 }) }),
     topics: parseTopics(k.topics),
     ...security,
   };

@@ -129,9 +129,11 @@ export class MessagingService {
    * the admin API (librdkafka's mock) leaves them to auto-creation, with a warning.
    */
   private async provisionTopics(): Promise<void> {
-    const { topics, brokers, clientId, tls, sasl } = this.kafka;
+    const { topics, brokers, clientId, tls, sasl, connectTimeoutMs } = this.kafka;
     if (!this.ownsBus || this.bus.kind !== 'kafka' || topics?.provision === false) return;
-    const admin = new KafkaTopicAdmin({ brokers, ...(clientId ? { clientId } : {}), ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}) });
+    const admin = new KafkaTopicAdmin({
+      brokers, ...(clientId ? { clientId } : {}), ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+    });
     try {
       const r = await admin.provision(topicPlan(topics));
       if (r.created.length > 0) this.logger.info('kafka topics created', { topics: r.created.join(',') });

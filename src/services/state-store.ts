@@ -7,7 +7,7 @@
 import { WhaleError } from '../common/errors.js';
 import { toJsonOrThrow } from '../common/json-safe.js';
 import { intOption } from '../common/validate.js';
-import { connectRedis, type Redis } from '../transport/redis.js';
+import { connectRedis, redactRedisUrl, type Redis } from '../transport/redis.js';
 
 export interface StateStore {
   get<T>(key: string): Promise<T | undefined>;
@@ -234,17 +234,30 @@ function globEscape(s: string): string {
 
 export class RedisStateStore implements StateStore {
   private readonly client: Redis;
+  private lastError: string | undefined;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly prefix = 'whale:state:',
   ) {
-    this.client = connectRedis(url, 'state'); // errors are reported by the failing command
+    // Commands report failures (as ERR_UNAVAILABLE, below); the factory logs the outage once.
+    this.client = connectRedis(url, 'state', { onError: (err) => (this.lastError = err.message) });
+  }
+
+  /** A command; a Redis that cannot be reached is one ERR_UNAVAILABLE naming it, not ioredis's retry text. */
+  private async run<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof WhaleError || (err as Error)?.name === 'ReplyError') throw err;
+      const why = this.client.status === 'ready' ? (err as Error).message : (this.lastError ?? (err as Error).message);
+      throw new WhaleError('ERR_UNAVAILABLE', `redis: cannot reach ${redactRedisUrl(this.url)} (REDIS_URL): ${why}`, { retriable: true, cause: err });
+    }
   }
 
   async get<T>(key: string): Promise<T | undefined> {
     checkKey(key);
-    const v = await this.client.get(this.prefix + key);
+    const v = await this.run(() => this.client.get(this.prefix + key));
     return v === null ? undefined : (JSON.parse(v) as T);
   }
 
@@ -252,13 +265,13 @@ export class RedisStateStore implements StateStore {
     checkKey(key);
     checkTtl(ttlMs);
     const json = toJson(value);
-    if (ttlMs === undefined) await this.client.set(this.prefix + key, json);
-    else await this.client.set(this.prefix + key, json, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    if (ttlMs === undefined) await this.run(() => this.client.set(this.prefix + key, json));
+    else await this.run(() => this.client.set(this.prefix + key, json, 'PX', Math.max(1, Math.ceil(ttlMs))));
   }
 
   async delete(key: string): Promise<void> {
     checkKey(key);
-    await this.client.del(this.prefix + key);
+    await this.run(() => this.client.del(this.prefix + key));
   }
 
   async keys(prefix: string): Promise<string[]> {
@@ -266,7 +279,7 @@ export class RedisStateStore implements StateStore {
     const out: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.client.scan(cursor, 'MATCH', `${globEscape(this.prefix + prefix)}*`, 'COUNT', 500);
+      const [next, batch] = await this.run(() => this.client.scan(cursor, 'MATCH', `${globEscape(this.prefix + prefix)}*`, 'COUNT', 500));
       cursor = next;
       for (const k of batch) out.push(k.slice(this.prefix.length));
     } while (cursor !== '0');

@@ -95,18 +95,22 @@ export interface KafkaAdminOptions extends KafkaSecurityOptions {
   clientId?: string;
   /** Attempts per admin request (default 5). */
   retries?: number;
+  /** Reaching the cluster (the admin's connection) fails after this long with ERR_UNAVAILABLE (default 10 s, as KafkaBus). */
+  connectTimeoutMs?: number;
 }
 
 export class KafkaTopicAdmin {
   private readonly admin: Admin;
   private readonly brokers: string[];
   private connected: Promise<void> | undefined;
+  private readonly connectTimeoutMs: number;
 
   constructor(o: KafkaAdminOptions) {
     if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
       throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS or kafka.brokers)', { field: 'options.brokers' });
     }
     this.brokers = [...o.brokers];
+    this.connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
     // kafkajs's own log stays off: every failure reaches the caller as one WhaleError carrying its message.
     const kafka = new Kafka({
       clientId: o.clientId ?? 'smart-whale',
@@ -199,7 +203,8 @@ export class KafkaTopicAdmin {
   }
 
   async close(): Promise<void> {
-    if (this.connected) await this.admin.disconnect().catch(() => undefined);
+    // A cluster that never answered must not hold the caller: the disconnect is waited for 1 s at most.
+    if (this.connected) await Promise.race([this.admin.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     this.connected = undefined;
   }
 
@@ -220,7 +225,7 @@ export class KafkaTopicAdmin {
   }
 
   private connect(): Promise<void> {
-    this.connected ??= this.admin.connect();
+    this.connected ??= bounded(this.admin.connect(), this.connectTimeoutMs, () => new WhaleError('ERR_UNAVAILABLE', `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms`, { retriable: true }));
     const c = this.connected;
     c.catch(() => {
       if (this.connected === c) this.connected = undefined;
@@ -256,4 +261,11 @@ function aggregateMessage(err: unknown): string {
   const e = err as { message: string; errors?: Array<{ topic?: string; message?: string; type?: string }> };
   if (!Array.isArray(e.errors) || e.errors.length === 0) return e.message;
   return e.errors.map((x) => `${x.topic ? `${x.topic}: ` : ''}${x.type ?? x.message ?? 'error'}`).join('; ');
+}
+
+/** `p`, or `timeout()`'s error after ms (p's own later failure is ignored). */
+function bounded<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms)))]).finally(() => clearTimeout(timer));
 }

@@ -35,8 +35,19 @@ export interface KafkaBusOptions extends KafkaSecurityOptions {
    * before completing a rebalance that a new member started.
    */
   sessionTimeoutMs?: number;
+  /**
+   * Until the bus has reached a broker once, connecting (the producer, a consumer and its subscription)
+   * fails after this long with one ERR_UNAVAILABLE naming the brokers and kafkajs's last error (default
+   * 10 s; kafka.connectTimeoutMs), instead of a minute of retries. Once connected, outages are ridden out
+   * with retries as before. kafkajs's own log lines are held back until then (the error sums them up),
+   * and afterwards a line repeated within 30 s is logged once.
+   */
+  connectTimeoutMs?: number;
   logger?: Logger;
 }
+
+/** A kafkajs log line said again within this long is not logged again. */
+const KAFKAJS_REPEAT_MS = 30_000;
 
 export class KafkaBus extends BaseBus {
   readonly kind = 'kafka' as const;
@@ -49,6 +60,11 @@ export class KafkaBus extends BaseBus {
   private readonly consumers = new Set<Consumer>();
   private readonly lag = new LagTracker();
   private readonly brokers: string[];
+  private readonly connectTimeoutMs: number;
+  /** A broker answered once: from then on connection problems are retried, not fatal. */
+  private reachedOnce = false;
+  private lastConnectError: string | undefined;
+  private readonly logged = new Map<string, number>();
 
   constructor(o: KafkaBusOptions) {
     super('kafka');
@@ -60,6 +76,7 @@ export class KafkaBus extends BaseBus {
     this.idempotent = o.idempotent ?? true;
     this.joinTimeoutMs = intOption(o.joinTimeoutMs, 30_000, 'options.joinTimeoutMs', 100, 3_600_000);
     this.sessionTimeoutMs = intOption(o.sessionTimeoutMs, 10_000, 'options.sessionTimeoutMs', 1000, 1_800_000);
+    this.connectTimeoutMs = intOption(o.connectTimeoutMs, 10_000, 'options.connectTimeoutMs', 100, 3_600_000);
     const log = this.logger;
     const security = kafkaSecurity(o);
     this.kafka = new Kafka({
@@ -69,8 +86,19 @@ export class KafkaBus extends BaseBus {
       retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
+        const error = (entry.log as { error?: unknown }).error;
+        if (!this.reachedOnce) {
+          // Connecting: the ERR_UNAVAILABLE after connectTimeoutMs says it once, with the last reason.
+          if (entry.level <= logLevel.ERROR || error) this.lastConnectError = typeof error === 'string' && error ? error : entry.log.message;
+          return;
+        }
+        const key = `${entry.namespace}|${entry.log.message}`;
+        const now = Date.now();
+        if (now - (this.logged.get(key) ?? -Infinity) < KAFKAJS_REPEAT_MS) return;
+        if (this.logged.size >= 256) this.logged.clear();
+        this.logged.set(key, now);
         const level = entry.level <= logLevel.ERROR ? 'error' : 'warn';
-        log[level](`kafkajs: ${entry.log.message}`, { namespace: entry.namespace });
+        log[level](`kafkajs: ${entry.log.message}`, { namespace: entry.namespace, ...(typeof error === 'string' ? { error } : {}) });
       },
     });
   }
@@ -125,7 +153,8 @@ export class KafkaBus extends BaseBus {
       clearTimeout(timer);
       this.consumers.delete(consumer);
       stopLag();
-      await consumer.disconnect().catch(() => undefined);
+      // A broker that never answered must not hold the caller: the disconnect is waited for 1 s at most.
+      await Promise.race([consumer.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
       if (err instanceof WhaleError) throw err;
       throw new WhaleError('ERR_UNAVAILABLE', `kafka: cannot subscribe to ${topic} on ${this.brokers.join(',')}: ${(err as Error)?.message ?? String(err)}`, {
         retriable: true,
@@ -133,8 +162,13 @@ export class KafkaBus extends BaseBus {
       });
     };
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? false });
+      await this.connecting(
+        (async () => {
+          await consumer.connect();
+          await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning ?? false });
+        })(),
+        () => consumer.disconnect(),
+      );
     } catch (err) {
       return abandon(err);
     }
@@ -179,6 +213,29 @@ export class KafkaBus extends BaseBus {
     if (this.producer) await (await this.producer).disconnect().catch(() => undefined);
   }
 
+  /** `op` (a first connection), bounded by connectTimeoutMs until the bus has reached a broker once. */
+  private async connecting<T>(op: Promise<T>, cancel: () => Promise<unknown>): Promise<T> {
+    if (this.reachedOnce) return op;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const why = this.lastConnectError ? `: ${this.lastConnectError}` : '';
+        reject(new WhaleError('ERR_UNAVAILABLE', `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms${why}`, { retriable: true }));
+      }, this.connectTimeoutMs);
+    });
+    try {
+      const v = await Promise.race([op, deadline]);
+      this.reachedOnce = true;
+      return v;
+    } catch (err) {
+      op.catch(() => undefined);
+      await Promise.race([cancel().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private getProducer(): Promise<Producer> {
     this.producer ??= (async () => {
       const p = this.kafka.producer({
@@ -188,7 +245,7 @@ export class KafkaBus extends BaseBus {
         createPartitioner: Partitioners.DefaultPartitioner,
         retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
       });
-      await p.connect();
+      await this.connecting(p.connect(), () => p.disconnect());
       return p;
     })();
     this.producer.catch(() => (this.producer = undefined));

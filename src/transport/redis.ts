@@ -4,9 +4,14 @@
  * slow or down (timeouts, retries, offline queue, reconnect backoff). Every
  * connection gets an 'error' listener, so a refused or dropped connection is
  * never an unhandled 'error' event: failures surface as rejected commands
- * (or through the caller's onError).
+ * (or through the caller's onError). An outage is logged once per Redis (not
+ * per connection or reconnect attempt): 'redis unreachable' when the first
+ * connection to it fails, 'redis reachable again' when one is ready again,
+ * at most one 'unreachable' line per 30 s while it flaps.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+
+import { createLogger, type Logger } from '../common/logger.js';
 
 export type RedisProfileName = 'cache' | 'quota' | 'state' | 'health' | 'knowledge' | 'kv';
 
@@ -47,6 +52,42 @@ export interface RedisConnectOptions {
   commandTimeoutMs?: number;
   /** Called for each connection error (default: ignored; commands report their own failures). */
   onError?: (err: Error) => void;
+  /** Where the outage lines go (default: a 'redis' logger). */
+  logger?: Logger;
+}
+
+/** At most one 'unreachable' line per Redis this often. */
+const OUTAGE_LOG_MS = 30_000;
+
+/** Per Redis URL: down or not, and when its outage was last logged (shared by every connection to it). */
+const outages = new Map<string, { down: boolean; loggedAt: number }>();
+
+/** `url` without its password (`redis://user:***@host:port`). */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+}
+
+/** Registers the 'ready' listener and returns what the connection's one 'error' listener calls. */
+function trackOutage(url: string, client: Redis, logger: Logger | undefined): (err: Error) => void {
+  const state = () => {
+    let s = outages.get(url);
+    if (!s) outages.set(url, (s = { down: false, loggedAt: -Infinity }));
+    return s;
+  };
+  client.on('ready', () => {
+    const s = state();
+    if (!s.down) return;
+    s.down = false;
+    (logger ?? createLogger('redis')).info('redis reachable again', { redis: redactRedisUrl(url) });
+  });
+  return (err: Error) => {
+    const s = state();
+    if (s.down) return;
+    s.down = true;
+    if (Date.now() - s.loggedAt < OUTAGE_LOG_MS) return;
+    s.loggedAt = Date.now();
+    (logger ?? createLogger('redis')).warn('redis unreachable; its commands fail or wait until it is back', { redis: redactRedisUrl(url), reason: err.message });
+  };
 }
 
 /** The ioredis options of a profile. */
@@ -67,7 +108,12 @@ export function redisOptions(profile: RedisProfileName, o: RedisConnectOptions =
 export function connectRedis(url: string, profile: RedisProfileName, o: RedisConnectOptions = {}): Redis {
   const client = new Redis(url, redisOptions(profile, o));
   const onError = o.onError;
-  client.on('error', onError ? (err: Error) => onError(err) : () => undefined);
+  const outage = trackOutage(url, client, o.logger);
+  // The one 'error' listener: the outage is logged once per Redis, the caller hears every error.
+  client.on('error', (err: Error) => {
+    outage(err);
+    onError?.(err);
+  });
   return client;
 }
 

@@ -85,14 +85,50 @@ describe('metrics from the bus and the request window', () => {
       const text = await metrics.text();
       expect(line(text, 'whale_federation_rounds_total{model="m1"}')).toMatch(/ 1$/);
       expect(line(text, 'whale_federation_accuracy_ratio{model="m1"}')).toMatch(/ 0\.75$/);
-      expect(text).toContain('whale_bus_metric{name="queue.lag",source="n1",labels="partition=0,topic=t"} 12');
-      expect(text).not.toContain('one.too.many');
+      // One family per bus metric name, its labels real labels (and the publishing node as source).
+      expect(text).toContain('# TYPE whale_queue_lag gauge');
+      expect(text).toContain('whale_queue_lag{source="n1",partition="0",topic="t"} 12');
+      expect(text).not.toMatch(/one_too_many|whale_bus_metric\{/);
       expect(line(text, 'whale_bus_metric_series_dropped_total')).toBe('whale_bus_metric_series_dropped_total 1');
       expect(line(text, 'whale_bus_metric_invalid_total')).toBe('whale_bus_metric_invalid_total 1');
     } finally {
       await c.stop();
       await messaging.shutdown();
     }
+  });
+
+  it('bus metric families: sanitized names, real labels, widening label sets, bounds and collisions', async () => {
+    const metrics = new WhaleMetrics({ processMetrics: false });
+    const c = new BusMetricsCollector({ metrics, logger: silentLogger, maxSeries: 7, maxFamilies: 4, maxLabels: 4 });
+    c.take({ name: 'resource.model.wall_ms', value: 12.5, labels: { model: 'mnist' } }, 'node-1');
+    c.take({ name: 'resource.model.wall_ms', value: 13.5, labels: { model: 'mnist' } }, 'node-1'); // last value wins
+    c.take({ name: 'resource.model.wall_ms', value: 7, labels: { model: 'cnn' } }, 'node-2');
+    c.take({ name: 'resource.gpu.utilization', value: 0.5, labels: { device: 'cuda:0', source: 'theirs' } }, 'node-1');
+    c.take({ name: 'resource.gpu.utilization', value: 0.25, labels: { device: 'cuda:1', kind: 'sm' } }, 'node-1'); // a label the family had not had
+    c.take({ name: 'models.mnist.cpuMs', value: 3 }, 'node-1');
+    c.take({ name: 'requests.total', value: 1 }, 'node-1'); // whale_requests_total is ours: exposed as whale_bus_requests_total
+    let text = await metrics.text();
+    expect(line(text, 'whale_resource_model_wall_ms{source="node-1",model="mnist"}')).toBe('whale_resource_model_wall_ms{source="node-1",model="mnist"} 13.5');
+    expect(line(text, 'whale_resource_model_wall_ms{source="node-2",model="cnn"}')).toMatch(/ 7$/);
+    expect(text).toContain('whale_resource_gpu_utilization{source="node-1",device="cuda:0",exported_source="theirs"} 0.5');
+    expect(text).toContain('whale_resource_gpu_utilization{source="node-1",device="cuda:1",kind="sm"} 0.25');
+    expect(line(text, 'whale_models_mnist_cpu_ms{source="node-1"}')).toMatch(/ 3$/);
+    expect(line(text, 'whale_bus_requests_total{source="node-1"}')).toMatch(/ 1$/);
+    expect(text).toMatch(/^# HELP whale_resource_model_wall_ms Last value of 'resource\.model\.wall_ms' published on whale\.metrics/m);
+    expect(c.familyNames().sort()).toEqual(['whale_bus_requests_total', 'whale_models_mnist_cpu_ms', 'whale_resource_gpu_utilization', 'whale_resource_model_wall_ms']);
+    // Bounds: a fifth family, an eighth series, a fifth label, an unusable name: counted, not exposed.
+    c.take({ name: 'a.fifth.family', value: 1 }, 'node-1');
+    c.take({ name: 'resource.model.wall_ms', value: 1, labels: { model: 'x' } }, 'node-1');
+    c.take({ name: 'resource.model.wall_ms', value: 1, labels: { model: 'y' } }, 'node-1');
+    c.take({ name: 'resource.model.wall_ms', value: 1, labels: { model: 'z', a: '1', b: '2', c: '3' } }, 'node-1');
+    c.take({ name: '...', value: 1 }, 'node-1');
+    text = await metrics.text();
+    expect(text).not.toContain('a_fifth_family');
+    expect(text).toContain('whale_resource_model_wall_ms{source="node-1",model="x"} 1');
+    expect(text).not.toContain('model="y"');
+    expect(text).not.toContain('model="z"');
+    expect(line(text, 'whale_bus_metric_series_dropped_total')).toBe('whale_bus_metric_series_dropped_total 4');
+    for (const m of text.matchAll(/^# TYPE (\S+) /gm)) expect(m[1]).toMatch(/^whale_[a-z0-9_]+$/);
   });
 
   it('RequestWindow: counts, errors and percentiles of a uniform sample, bounded memory', () => {
@@ -157,7 +193,7 @@ describe('HealthChecker', () => {
     expect(await diskWritableCheck(dir).run()).toMatchObject({ ok: true });
     const file = join(dir, 'f');
     writeFileSync(file, 'x');
-    expect(await diskWritableCheck(join(file, 'sub')).run()).toMatchObject({ ok: false, reason: expect.stringMatching(/is not writable: .*ENOTDIR/) });
+    expect(await diskWritableCheck(join(file, 'sub')).run()).toMatchObject({ ok: false, reason: expect.stringMatching(/is not writable.*ENOTDIR/) });
     chmodSync(file, 0o600);
   });
 

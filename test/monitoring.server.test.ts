@@ -1,5 +1,5 @@
 /** MonitoringExtension on a real WhaleServer: /metrics, /healthz, V2 health with reasons, dashboard routes and SSE, request instrumentation. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,17 +59,25 @@ describe('monitoring on a running server', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
+    const docs = readFileSync(join(import.meta.dirname, '..', 'docs', 'monitoring.md'), 'utf8');
     expect(text).toMatch(/^whale_requests_total\{model="double",version="1",level="normal",outcome="ok"\} 5$/m);
     expect(text).toMatch(/^whale_request_duration_seconds_count\{model="double",version="1",level="normal"\} 5$/m);
     expect(text).toMatch(/^whale_scheduler_batches_total\{model="double"\} [1-5]$/m);
     expect(text).toMatch(/^whale_model_state\{model="double",version="1",state="ready"\} 1$/m);
     expect(text).toMatch(/^whale_pipeline_requests_total\{level="normal"\} 5$/m);
     expect(text).toMatch(/^whale_cache_misses_total\{tier="l1"\} \d+$/m);
-    expect(text).toMatch(/^whale_process_cpu_seconds_total \d/m);
+    // Node's process metrics under their standard names (what the usual Node.js dashboards query).
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(text).not.toMatch(/^whale_(process|nodejs)_/m);
     expect(text).toMatch(/^whale_device_memory_total_bytes\{device="cpu"\} \d/m);
-    // Prometheus conventions: every counter ends in _total, nothing outside the whale_ prefix.
+    // Prometheus conventions: every counter ends in _total; ours under whale_, Node's standard ones under process_/nodejs_.
     for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
-      expect(m[1]).toMatch(/^whale_[a-z0-9_]+$/);
+      expect(m[1]).toMatch(/^(whale|process|nodejs)_[a-z0-9_]+$/);
+      // docs/monitoring.md's metrics table names every family of ours (bus metric families are described by their rule).
+      const bus = new RegExp(`^# HELP ${m[1]} Last value of '`, 'm').test(text);
+      if (m[1]!.startsWith('whale_') && !bus) expect(docs, `docs/monitoring.md lists ${m[1]}`).toContain(`\`${m[1]}\``);
       if (m[2] === 'counter') expect(m[1]).toMatch(/_total$/);
     }
   });

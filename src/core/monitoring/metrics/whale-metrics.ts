@@ -2,7 +2,10 @@
  * WhaleMetrics: the one prom-client registry every part records into
  * (serving, scheduler, cache, bus, federation rounds, aggregation kernels),
  * with Prometheus names (`whale_…_seconds`, `_bytes`, `_total`) and the
- * process metrics prom-client collects by default. Figures that other parts
+ * process metrics prom-client collects by default under their standard names
+ * (process_cpu_seconds_total, process_resident_memory_bytes, nodejs_eventloop_lag_seconds,
+ * nodejs_heap_size_used_bytes, …: what the usual Node.js dashboards query). Metrics published
+ * on the bus get one family each (bus-metrics.ts). Figures that other parts
  * already count (scheduler, cache, model states) are read at scrape time by
  * collectors (see serving-collector.ts); only the request path records here
  * directly, through bound children so an observation costs no label hashing.
@@ -16,7 +19,7 @@ export type RequestOutcome = 'ok' | 'error';
 export interface WhaleMetricsOptions {
   /** Default: a registry of its own (tests and several servers in one process stay apart). */
   registry?: Registry;
-  /** Process metrics (CPU, memory, event loop lag, GC, handles) with the `whale_` prefix (default true). */
+  /** Process metrics (CPU, memory, event loop lag, GC, handles) under prom-client's standard names, no prefix (default true). */
   processMetrics?: boolean;
   /** Latency histogram buckets in seconds. */
   latencyBuckets?: number[];
@@ -36,7 +39,6 @@ export class WhaleMetrics {
   readonly requestDuration: Histogram<'model' | 'version' | 'level'>;
   readonly cachedAnswers: Counter<'model' | 'version'>;
   readonly busMessages: Counter<'topic'>;
-  readonly busMetric: Gauge<'name' | 'source' | 'labels'>;
   readonly federationRounds: Counter<'model'>;
   readonly federationAccuracy: Gauge<'model'>;
   readonly federationClients: Gauge<'model'>;
@@ -58,7 +60,6 @@ export class WhaleMetrics {
     this.requestDuration = new Histogram({ name: 'whale_request_duration_seconds', help: 'Inference request latency (pipeline entry to answer)', labelNames: ['model', 'version', 'level'], buckets, registers });
     this.cachedAnswers = new Counter({ name: 'whale_request_cache_hits_total', help: 'Quick-level requests answered from the response cache', labelNames: ['model', 'version'], registers });
     this.busMessages = new Counter({ name: 'whale_bus_metric_messages_total', help: 'Metric messages received on whale.metrics', labelNames: ['topic'], registers });
-    this.busMetric = new Gauge({ name: 'whale_bus_metric', help: 'Last value of each metric published on whale.metrics (labels as k=v pairs)', labelNames: ['name', 'source', 'labels'], registers });
     this.federationRounds = new Counter({ name: 'whale_federation_rounds_total', help: 'Federated learning rounds completed', labelNames: ['model'], registers });
     this.federationAccuracy = new Gauge({ name: 'whale_federation_accuracy_ratio', help: 'Accuracy of the global model after the last round', labelNames: ['model'], registers });
     this.federationClients = new Gauge({ name: 'whale_federation_round_clients', help: 'Clients aggregated in the last round', labelNames: ['model'], registers });
@@ -71,7 +72,7 @@ export class WhaleMetrics {
     this.alertsFiring = new Gauge({ name: 'whale_alerts_firing', help: 'Alerts firing now, by rule and severity', labelNames: ['rule', 'severity'], registers });
     this.alertEvents = new Counter({ name: 'whale_alert_events_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'state'], registers });
     this.anomalyScore = new Gauge({ name: 'whale_anomaly_score', help: 'Last anomaly score of each watched series, in [0, 1]', labelNames: ['series'], registers });
-    if (o.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'whale_' });
+    if (o.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** The request path: one counter increment and one histogram observation on cached children. */

@@ -173,9 +173,18 @@ describe('kafka topics on the mock cluster', () => {
       expect(await until(() => (lagOf() ?? 0) > 0)).toBe(true);
       expect(lagOf()).toBeLessThanOrEqual(5);
       expect(await metrics.registry.getSingleMetricAsString('whale_kafka_consumer_lag')).toMatch(new RegExp(`whale_kafka_consumer_lag\\{group="lag\\.${LAG_TOPIC.replace('.', '\\.')}",topic="${LAG_TOPIC.replace('.', '\\.')}",partition="0"\\} [1-5]\\n?$`, 'm'));
+      // The group as the cluster sees it (committed offsets): nothing committed yet while the handler holds.
+      const group = `lag.${LAG_TOPIC}`;
+      expect(await admin.groupLag(group, [LAG_TOPIC])).toEqual([{ group, topic: LAG_TOPIC, partition: 0, high: '5' }]);
       release();
       expect(await until(() => handled === 5 && lagOf() === 0)).toBe(true);
       expect(await metrics.registry.getSingleMetricAsString('whale_kafka_consumer_lag')).toMatch(/partition="0"\} 0/);
+      expect(await admin.groupLag(group, [LAG_TOPIC])).toEqual([{ group, topic: LAG_TOPIC, partition: 0, high: '5', committed: '5', lag: 0 }]);
+      for (let i = 0; i < 2; i++) await producer.publish(LAG_TOPIC, createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }));
+      await consumer.close();
+      const d = await cli(['topics', 'describe', LAG_TOPIC, '--group', group, '--brokers', mock.brokers.join(',')]);
+      expect(d.out).toMatch(new RegExp(`^${LAG_TOPIC.replace('.', '\\.')} {2}partitions 1 .* {2}group ${group.replace(/\./g, '\\.')} lag [0-2]\n {2}0: .* {2}offsets 0\.\.7 {2}committed [5-7] {2}lag [0-2]\n$`));
+      expect((await cli(['topics', 'list', '--group', group, '--brokers', mock.brokers.join(',')])).code).toBe(2);
     } catch (err) {
       if (isWhaleError(err)) throw new Error(`${err.code}: ${err.message}`);
       throw err;

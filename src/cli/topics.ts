@@ -8,7 +8,7 @@ import { KafkaTopicAdmin, topicPlan, type TopicInfo, type TopicPlan } from '../t
 import type { CliIO } from './main.js';
 
 export const TOPICS_USAGE = `Usage: whale topics list [--all] [--json]
-       whale topics describe [TOPIC...] [--json]
+       whale topics describe [TOPIC...] [--group GROUP] [--json]
        whale topics create [TOPIC...] [--dry-run]
 
 Smart Whale's Kafka topics: the bus channels (whale.*) and their .dlq twins, with the
@@ -18,7 +18,9 @@ configuration and the KAFKA_* variables; 'whale start' creates missing topics it
 (kafka.topics.provision).
   list       topics on the cluster (Smart Whale's; --all: every topic), '*' marks a missing one
   describe   partitions (leader, replicas, in-sync), messages, retention and what differs
-             from the configuration; default: Smart Whale's topics that exist
+             from the configuration; default: Smart Whale's topics that exist. --group GROUP:
+             also that consumer group's committed offset and lag per partition (the Kafka group
+             id; Smart Whale's are <group>.<topic>, e.g. whale-inference.whale.user.requests)
   create     create the missing topics (default: all of Smart Whale's; existing ones are
              never changed); --dry-run prints what would be created
 Options:
@@ -40,6 +42,7 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
         brokers: { type: 'string' },
         json: { type: 'boolean' },
         all: { type: 'boolean' },
+        group: { type: 'string' },
         'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -63,7 +66,11 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
   }
   if (action === 'list' && names.length > 0) return usage(`list takes no topic names (got '${names[0]}')`);
   const only = (flag: string, ok: boolean) => (ok ? undefined : usage(`--${flag} does not apply to '${action}'`));
-  const misuse = only('all', !values.all || action === 'list') ?? only('dry-run', !values['dry-run'] || action === 'create') ?? only('json', !values.json || action !== 'create');
+  const misuse =
+    only('all', !values.all || action === 'list') ??
+    only('dry-run', !values['dry-run'] || action === 'create') ??
+    only('json', !values.json || action !== 'create') ??
+    only('group', values.group === undefined || action === 'describe');
   if (misuse !== undefined) return misuse;
 
   const config = loadConfig(values.config === undefined ? {} : { path: values.config });
@@ -102,7 +109,18 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
       const existing = new Set(await admin.list());
       const wanted = names.length > 0 ? names : plan.map((p) => p.topic).filter((t) => existing.has(t));
       const infos = await admin.describe(wanted);
-      const rows = infos.map((t) => ({ ...t, messages: messages(t), ...(planned.has(t.name) ? { configured: planned.get(t.name)!.spec, differs: differences(t, planned.get(t.name)!) } : {}) }));
+      const lags = values.group === undefined ? [] : await admin.groupLag(values.group, infos.map((t) => t.name));
+      const lagOf = (topic: string, partition: number) => lags.find((l) => l.topic === topic && l.partition === partition);
+      const rows = infos.map((t) => ({
+        ...t,
+        partitions: t.partitions.map((p) => {
+          const l = lagOf(t.name, p.partition);
+          return { ...p, ...(l?.committed === undefined ? {} : { committed: l.committed, lag: l.lag }) };
+        }),
+        messages: messages(t),
+        ...(values.group === undefined ? {} : { group: values.group, lag: lags.filter((l) => l.topic === t.name).reduce((n, l) => n + (l.lag ?? 0), 0) }),
+        ...(planned.has(t.name) ? { configured: planned.get(t.name)!.spec, differs: differences(t, planned.get(t.name)!) } : {}),
+      }));
       if (values.json) {
         io.out(`${JSON.stringify(rows)}\n`);
         return 0;
@@ -110,8 +128,11 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
       for (const r of rows) {
         const rf = r.partitions[0]?.replicas.length ?? 0;
         const retention = r.retentionMs === undefined ? 'retention unknown' : r.retentionMs < 0 ? 'kept forever' : `retention ${r.retentionMs} ms`;
-        io.out(`${r.name}  partitions ${r.partitions.length}  replication ${rf}  messages ${r.messages}  ${retention}\n`);
-        for (const p of r.partitions) io.out(`  ${p.partition}: leader ${p.leader}  replicas ${p.replicas.join(',')}  isr ${p.isr.join(',')}  offsets ${p.low}..${p.high}\n`);
+        io.out(`${r.name}  partitions ${r.partitions.length}  replication ${rf}  messages ${r.messages}  ${retention}${r.group === undefined ? '' : `  group ${r.group} lag ${r.lag}`}\n`);
+        for (const p of r.partitions) {
+          const group = r.group === undefined ? '' : 'committed' in p ? `  committed ${p.committed}  lag ${p.lag}` : '  committed -';
+          io.out(`  ${p.partition}: leader ${p.leader}  replicas ${p.replicas.join(',')}  isr ${p.isr.join(',')}  offsets ${p.low}..${p.high}${group}\n`);
+        }
         for (const d of r.differs ?? []) io.out(`  differs from the configuration: ${d}\n`);
       }
       return 0;

@@ -80,6 +80,19 @@ export interface TopicInfo {
   retentionMs?: number;
 }
 
+/** A consumer group's position on one partition (KafkaTopicAdmin.groupLag). */
+export interface GroupLag {
+  group: string;
+  topic: string;
+  partition: number;
+  /** The next offset to be written. */
+  high: string;
+  /** The group's committed offset (the next message it will handle); absent when it never committed here. */
+  committed?: string;
+  /** high - committed; absent with committed. */
+  lag?: number;
+}
+
 export interface ProvisionReport {
   created: string[];
   existing: string[];
@@ -206,6 +219,35 @@ export class KafkaTopicAdmin {
     // A cluster that never answered must not hold the caller: the disconnect is waited for 1 s at most.
     if (this.connected) await Promise.race([this.admin.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
     this.connected = undefined;
+  }
+
+  /**
+   * Lag of the consumer group `groupId` (the Kafka group id; KafkaBus names its groups
+   * `<group>.<topic>`) on every partition of `topics`: the high watermark minus the group's
+   * committed offset, as `kafka-consumer-groups --describe` shows it. A partition the group never
+   * committed has no committed offset and no lag (undefined).
+   */
+  async groupLag(groupId: string, topics: string[]): Promise<GroupLag[]> {
+    if (topics.length === 0) return [];
+    const committed = await this.call(`read the committed offsets of group ${groupId}`, () => this.admin.fetchOffsets({ groupId, topics }));
+    const out: GroupLag[] = [];
+    for (const t of committed) {
+      const offsets = await this.call(`read offsets of ${t.topic}`, () => this.admin.fetchTopicOffsets(t.topic));
+      const high = new Map(offsets.map((o) => [o.partition, o.high]));
+      for (const p of t.partitions) {
+        const h = high.get(p.partition);
+        if (h === undefined) continue;
+        const c = BigInt(p.offset);
+        out.push({
+          group: groupId,
+          topic: t.topic,
+          partition: p.partition,
+          high: h,
+          ...(c < 0n ? {} : { committed: p.offset, lag: Number(BigInt(h) > c ? BigInt(h) - c : 0n) }),
+        });
+      }
+    }
+    return out.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
   }
 
   /** retention.ms per topic, or an empty map when the cluster cannot describe configs. */

@@ -47,6 +47,7 @@ export {
   type ConsumerLag,
   DEFAULT_TOPIC_SPEC,
   defaultProvisioning,
+  type GroupLag,
   type KafkaAdminOptions,
   kafkaOptionsFromEnv,
   type KafkaSaslOptions,

@@ -23,6 +23,7 @@ export {
   type ConsumerLag,
   DEFAULT_TOPIC_SPEC,
   defaultProvisioning,
+  type GroupLag,
   type KafkaAdminOptions,
   kafkaOptionsFromEnv,
   type KafkaSaslOptions,

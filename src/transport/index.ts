@@ -7,6 +7,7 @@ export {
   defaultProvisioning,
   KafkaTopicAdmin,
   topicPlan,
+  type GroupLag,
   type KafkaAdminOptions,
   type PartitionInfo,
   type ProvisionReport,

@@ -10,9 +10,12 @@
  * same Node process for all three (node:http with a keep-alive agent of
  * `concurrency` sockets; one @grpc/grpc-js channel, HTTP/2 multiplexed), and
  * every answer is checked (status, output size), so a failure is counted, not timed.
+ * Besides wall-clock figures (which a loaded machine bends), each cell reports the
+ * CPU time the server process and the client process spent per request
+ * (/proc/<pid>/stat and process.cpuUsage()): what each protocol costs, whatever the load.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -39,6 +42,17 @@ interface Cell {
   throughput: number;
   p50: number;
   p99: number;
+  /** CPU time (user + system) per answered request, µs. */
+  serverCpuUs: number;
+  clientCpuUs: number;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** user + system CPU of a process so far, µs (Linux /proc). */
+function processCpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15 of stat)
 }
 
 function freePort(): Promise<number> {
@@ -53,7 +67,7 @@ function freePort(): Promise<number> {
 }
 
 /** `whale start` on the default model with gRPC on; resolves once it prints its serving line. */
-async function startServer(): Promise<{ http: number; grpc: number; stop: () => Promise<void> }> {
+async function startServer(): Promise<{ http: number; grpc: number; pid: number; stop: () => Promise<void> }> {
   const [http, grpc] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'whale-bench-protocols-'));
   const config = join(dir, 'whale.config.json');
@@ -81,6 +95,7 @@ async function startServer(): Promise<{ http: number; grpc: number; stop: () => 
   return {
     http,
     grpc,
+    pid: child.pid!,
     stop: async () => {
       child.kill('SIGINT');
       await exited;
@@ -88,7 +103,22 @@ async function startServer(): Promise<{ http: number; grpc: number; stop: () => 
   };
 }
 
-async function closedLoop(concurrency: number, seconds: number, send: (i: number) => Promise<void>): Promise<Omit<Cell, 'protocol' | 'concurrency'>> {
+/**
+ * The server's background CPU (monitoring samplers, timers) in µs per second, measured idle: subtracted
+ * from each cell's server CPU so that a cell of few requests is not charged for it.
+ */
+async function idleCpuRate(pid: number, seconds: number): Promise<number> {
+  const c0 = processCpuUs(pid);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return (processCpuUs(pid) - c0) / ((performance.now() - t0) / 1000);
+}
+
+let serverIdleUsPerSecond = 0;
+
+async function closedLoop(concurrency: number, seconds: number, send: (i: number) => Promise<void>, serverPid: number): Promise<Omit<Cell, 'protocol' | 'concurrency'>> {
+  const server0 = processCpuUs(serverPid);
+  const client0 = process.cpuUsage();
   const latencies: number[] = [];
   let next = 0;
   let errors = 0;
@@ -109,8 +139,19 @@ async function closedLoop(concurrency: number, seconds: number, send: (i: number
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const serverCpu = Math.max(0, processCpuUs(serverPid) - server0 - serverIdleUsPerSecond * elapsed);
   latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, errors, throughput: latencies.length / elapsed, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  const n = Math.max(1, latencies.length);
+  return {
+    requests: latencies.length,
+    errors,
+    throughput: latencies.length / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    serverCpuUs: serverCpu / n,
+    clientCpuUs: (client.user + client.system) / n,
+  };
 }
 
 function post(agent: Agent, port: number, path: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
@@ -161,6 +202,7 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
     ModelInfer(r: unknown, cb: (e: ServiceError | null, v: { raw_output_contents: Buffer[] }) => void): void;
   };
   const cells: Cell[] = [];
+  serverIdleUsPerSecond = await idleCpuRate(server.pid, o.quick ? 1 : 3);
   const load: number[][] = [loadavg()];
   try {
     for (const [ci, concurrency] of [1, 8, 64].entries()) {
@@ -187,8 +229,8 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
       };
       const order = PROTOCOLS.map((_, k) => PROTOCOLS[(k + ci) % PROTOCOLS.length]!);
       for (const protocol of order) {
-        await closedLoop(concurrency, warmup, send[protocol]);
-        cells.push({ protocol, concurrency, ...(await closedLoop(concurrency, seconds, send[protocol])) });
+        await closedLoop(concurrency, warmup, send[protocol], server.pid);
+        cells.push({ protocol, concurrency, ...(await closedLoop(concurrency, seconds, send[protocol], server.pid)) });
       }
       agent.destroy();
       load.push(loadavg());
@@ -201,13 +243,14 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
   const rows = [1, 8, 64].flatMap((conc) =>
     PROTOCOLS.map((p) => {
       const c = byKey.get(`${p}@${conc}`)!;
-      return [String(conc), p, fmt(c.throughput, 0), fmt(c.p50, 2), fmt(c.p99, 2), String(c.requests), String(c.errors)];
+      return [String(conc), p, fmt(c.throughput, 0), fmt(c.p50, 2), fmt(c.p99, 2), fmt(c.serverCpuUs, 0), fmt(c.clientCpuUs, 0), String(c.requests), String(c.errors)];
     }),
   );
   const text = [
     `protocols: HTTP JSON vs HTTP binary (Triton's binary tensor extension) vs gRPC (raw_input_contents), shipped MNIST model served by whale start in a child process,`,
     `1 image per request, level normal (no cache), ${seconds} s per cell after ${warmup} s warm-up; load average (1 min) during the run: ${load.map((l) => l[0]!.toFixed(2)).join(' → ')}`,
-    table(['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors'], rows),
+    `CPU per request: the server's less its idle background (${fmt(serverIdleUsPerSecond / 1000, 1)} ms of CPU per second, measured before the cells), the client's as is`,
+    table(['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'client CPU µs/req', 'requests', 'errors'], rows),
   ].join('\n');
   return { text, cells };
 }

@@ -2,7 +2,7 @@
 // client generated from the project's proto with @grpc/proto-loader + @grpc/grpc-js; keys as on HTTP; HTTPS and gRPC over
 // TLS with a certificate the test makes with the openssl CLI.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -316,4 +316,25 @@ describe('gRPC limits and shutdown', () => {
       await server.stop();
     }
   }, 30_000);
+});
+
+describe('gRPC configuration', () => {
+  it('grpc section: defaults, checks naming the field, relative TLS paths; WHALE_HTTP_HOST moves gRPC unless its host was set apart', async () => {
+    const { loadConfig } = await import('../src/config/whale-config.js');
+    const dir = mkdtempSync(join(tmpdir(), 'whale-grpc-config-'));
+    const d = parseConfig({}, dir).grpc;
+    expect(d).toEqual({ enabled: false, port: 8081, host: '127.0.0.1', maxMessageBytes: 16 * 1024 * 1024, maxConcurrentStreams: 1000 });
+    expect(parseConfig({ grpc: { tls: { cert: 'c.pem', key: '/abs/k.pem' } } }, dir).grpc.tls).toEqual({ cert: join(dir, 'c.pem'), key: '/abs/k.pem' });
+    expect(parseConfig({ http: { tls: { cert: 'c.pem', key: 'k.pem' } } }, dir).http.tls).toEqual({ cert: join(dir, 'c.pem'), key: join(dir, 'k.pem') });
+    expect(() => parseConfig({ grpc: { port: 70000 } }, dir)).toThrow(/grpc\.port/);
+    expect(() => parseConfig({ grpc: { enabled: 'yes' } }, dir)).toThrow(/grpc\.enabled/);
+    expect(() => parseConfig({ grpc: { tls: { cert: 'c.pem' } } }, dir)).toThrow(/grpc\.tls\.key/);
+    expect(() => parseConfig({ grpc: { bogus: 1 } }, dir)).toThrow(/grpc/);
+    expect(() => parseConfig({ http: { tls: { cert: 'c.pem', key: 'k.pem', ca: 'x' } } }, dir)).toThrow(/http\.tls/);
+    const env = { WHALE_HTTP_HOST: '0.0.0.0', WHALE_CONFIG: '' };
+    expect(loadConfig({ cwd: dir, env }).grpc.host).toBe('0.0.0.0');
+    const file = join(dir, 'apart.json');
+    writeFileSync(file, JSON.stringify({ grpc: { host: '::1' } }));
+    expect(loadConfig({ path: file, env }).grpc.host).toBe('::1');
+  });
 });

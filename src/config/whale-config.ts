@@ -165,7 +165,11 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
   const config = parseConfig(raw, source ? dirname(source) : cwd, source, env.apiKeysFile, env);
   const port = env.httpPort;
   if (port !== undefined) config.http.port = port;
-  if (env.httpHost) config.http.host = env.httpHost;
+  if (env.httpHost) {
+    // gRPC binds where HTTP does unless its host was set apart (a container's WHALE_HTTP_HOST=0.0.0.0 opens both).
+    if (config.grpc.host === config.http.host) config.grpc.host = env.httpHost;
+    config.http.host = env.httpHost;
+  }
   return config;
 }
 

@@ -9,7 +9,7 @@ import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { silentLogger } from '../src/common/logger.js';
+import { createLogger, silentLogger, withLogContext } from '../src/common/logger.js';
 import { tracingActive } from '../src/common/trace.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { parseHeaders, parseTracing, tracesUrlOf } from '../src/config/tracing.js';
@@ -118,6 +118,8 @@ describe('a trace across HTTP → bus → another node → model', () => {
     // The context travelled as a W3C traceparent header in the envelope.
     const msg = seenRequests.find((e) => e.headers.traceparent?.includes(traceId!));
     expect(msg?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    // and the HTTP request's id, under which the serving node logs.
+    expect(msg?.headers['x-request-id']).toMatch(/^trace-\d+$/);
   }, 60_000);
 
   it("follows the caller's traceparent", async () => {
@@ -179,6 +181,24 @@ describe('tracing off (the default)', () => {
     await bus.publish('t.off', createEnvelope({ type: 'X', source: 's', payload: {} }));
     expect(await until(() => got.length === 1, 2_000)).toBe(true);
     expect(got[0]!.headers).toEqual({});
+    await bus.close();
+  });
+
+  it("carries the request id over the bus: the consumer logs under the publisher's request id", async () => {
+    const bus = new LocalBus();
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger('consumer', 'info', (l) => void lines.push(JSON.parse(l)));
+    const got: Envelope[] = [];
+    await bus.subscribe('t.rid', (e) => {
+      got.push(e);
+      log.info('handled', { n: got.length });
+    }, { group: 'g' });
+    await withLogContext({ requestId: 'rid-1' }, () => bus.publish('t.rid', createEnvelope({ type: 'X', source: 's', payload: {} })));
+    await bus.publish('t.rid', createEnvelope({ type: 'X', source: 's', payload: {}, headers: { 'x-request-id': 'not safe' } }));
+    expect(await until(() => got.length === 2, 2_000)).toBe(true);
+    expect(got[0]!.headers).toEqual({ 'x-request-id': 'rid-1' });
+    expect(lines[0]).toMatchObject({ msg: 'handled', n: 1, requestId: 'rid-1' });
+    expect(lines[1]).not.toHaveProperty('requestId');
     await bus.close();
   });
 

@@ -18,6 +18,10 @@ export interface Logger {
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
+/** The header carrying a request id (HTTP, gRPC metadata, bus messages), and the ids taken from outside: at most 128 of [A-Za-z0-9._:/+=@-]. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:/+=@-]{1,128}$/;
+
 const logContext = new AsyncLocalStorage<Readonly<Record<string, unknown>>>();
 
 /** Runs `fn` with `fields` (on top of the current context's) added to every log line written inside it. */

@@ -11,6 +11,8 @@
  *    "bytes":180,"bytesIn":3185,"requestId":"…","keyId":"3f2a…","tenant":"acme","traceId":"…"}
  *
  * Never logged: headers (Authorization, x-api-key, cookies), the query string, bodies.
+ * Messages published on the bus while a request is handled carry its id (header x-request-id),
+ * and their consumers log under it (src/transport/base-bus.ts, delivery.ts).
  * gRPC calls get the same (instrumentGrpcCall): the id from the `x-request-id` metadata, echoed
  * in the response metadata, a server span named after the method, one access-log line with
  * the method's path and the gRPC status code.
@@ -20,15 +22,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { Metadata } from '@grpc/grpc-js';
 
-import { withLogContext, type Logger } from '../common/logger.js';
+import { REQUEST_ID_HEADER, SAFE_REQUEST_ID, withLogContext, type Logger } from '../common/logger.js';
 import { endSpan, extractTraceContext, runInSpan, SpanKind, startSpan, tracingActive, type Span } from '../common/trace.js';
 import type { Principal } from '../config/api-keys.js';
 import { principalOf } from './auth/guard.js';
 
-export const REQUEST_ID_HEADER = 'x-request-id';
-
-/** A client's request id is used when it is this safe: bounded, no spaces, quotes, control or non-ASCII characters. */
-export const SAFE_REQUEST_ID = /^[A-Za-z0-9._:/+=@-]{1,128}$/;
+/** A client's request id is used when it is this safe (SAFE_REQUEST_ID): bounded, no spaces, quotes, control or non-ASCII characters. */
+export { REQUEST_ID_HEADER, SAFE_REQUEST_ID };
 
 const requestIds = new WeakMap<IncomingMessage, string>();
 

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../common/errors.js';
+import { logContextFields, REQUEST_ID_HEADER } from '../common/logger.js';
 import { injectTraceHeaders, SpanKind, tracingActive, withSpan } from '../common/trace.js';
 import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
 import type { Envelope } from './envelope.js';
@@ -28,6 +29,7 @@ export abstract class BaseBus implements Bus {
   async publish(topic: string, message: Envelope, opts: { key?: string } = {}): Promise<void> {
     this.assertOpen();
     assertTopic(topic);
+    message = withRequestId(message);
     if (!tracingActive()) return this.publishRaw(topic, encodeForPublish(topic, message), opts);
     // Traced: a producer span, whose W3C context (traceparent) travels in the envelope's headers.
     const attributes = { 'messaging.system': this.kind === 'kafka' ? 'kafka' : 'whale.local', 'messaging.destination.name': topic, 'messaging.operation.type': 'send', 'whale.message.type': String(message?.type) };
@@ -75,6 +77,15 @@ export abstract class BaseBus implements Bus {
   protected assertOpen(): void {
     if (this.closed) throw new WhaleError('ERR_BUS_CLOSED', 'the bus is closed');
   }
+}
+
+/** The message with the id of the request being handled (x-request-id) in its headers, when there is one and it has none. */
+function withRequestId(message: Envelope): Envelope {
+  const id = logContextFields().requestId;
+  if (typeof id !== 'string') return message;
+  const h = (message as { headers?: unknown } | null)?.headers;
+  if (typeof h !== 'object' || h === null || Array.isArray(h) || REQUEST_ID_HEADER in h) return message;
+  return { ...message, headers: { ...(h as Record<string, string>), [REQUEST_ID_HEADER]: id } };
 }
 
 /** The message with the active trace context in its headers (left as it is when its headers are not an object: validation names them). */

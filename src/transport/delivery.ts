@@ -1,5 +1,6 @@
 /** Delivery shared by both buses: decode, validate, retry with backoff, dead-letter. */
 import { WhaleError } from '../common/errors.js';
+import { REQUEST_ID_HEADER, SAFE_REQUEST_ID, withLogContext } from '../common/logger.js';
 import { extractTraceContext, ROOT_TRACE_CONTEXT, SpanKind, tracingActive, trace, withSpan, context } from '../common/trace.js';
 import type { Handler, MessageContext, SubscribeOptions } from './bus.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
@@ -56,8 +57,10 @@ export async function deliver(
     if (isClosed()) throw new DeliveryAborted();
     try {
       const ctx = { ...meta, attempt };
-      if (tracingActive()) await traced(decoded.envelope, ctx, handler);
-      else await handler(decoded.envelope, ctx);
+      const run = () => (tracingActive() ? traced(decoded.envelope, ctx, handler) : handler(decoded.envelope, ctx));
+      // A message published while a request was handled: its consumer logs under the request's id.
+      const requestId = decoded.envelope.headers[REQUEST_ID_HEADER];
+      await (requestId !== undefined && SAFE_REQUEST_ID.test(requestId) ? withLogContext({ requestId }, run) : run());
       return decoded.envelope;
     } catch (err) {
       last = err;

@@ -87,6 +87,21 @@ describe('whale CLI', () => {
     expect(code).toBe(0);
   });
 
+  it('start --check loads every model and exits 0, or 2 naming the model that cannot load; it serves nothing', async () => {
+    const ok = await run(['start', '--check']);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/model 'mnist' \(onnx, version 1\): loads/);
+    expect(ok.out).toMatch(/ok, 1 model\(s\) load/);
+    const dir = mkdtempSync(join(tmpdir(), 'whale-check-'));
+    writeFileSync(join(dir, 'whale.config.json'), JSON.stringify({ models: [{ name: 'gone', adapter: 'onnx', path: 'missing.onnx' }] }));
+    const bad = await run(['start', '--check', '--config', join(dir, 'whale.config.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/model 'gone' cannot be loaded/);
+    const invalid = join(dir, 'invalid.json');
+    writeFileSync(invalid, JSON.stringify({ http: { port: 'x' } }));
+    expect((await run(['start', '--check', '--config', invalid])).code).toBe(2);
+  });
+
   it('help and version', async () => {
     expect((await run(['--help'])).out).toMatch(/Usage: whale/);
     expect((await run(['--version'])).out).toMatch(/^\d+\.\d+\.\d+\n$/);

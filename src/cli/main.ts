@@ -66,7 +66,7 @@ const COMMANDS: Record<string, Command> = {
   },
   start: {
     usage: async () => (await import('./start.js')).START_USAGE,
-    options: { ...HELP, config: { type: 'string' }, port: { type: 'string' } },
+    options: { ...HELP, config: { type: 'string' }, port: { type: 'string' }, check: { type: 'boolean' } },
     run: async ({ values }, io) => {
       const { startCommand } = await import('./start.js');
       const portText = values.port as string | undefined;
@@ -79,7 +79,7 @@ const COMMANDS: Record<string, Command> = {
         }
       }
       const config = values.config as string | undefined;
-      return startCommand(io, { ...(config === undefined ? {} : { config }), ...(port === undefined ? {} : { port }) });
+      return startCommand(io, { ...(config === undefined ? {} : { config }), ...(port === undefined ? {} : { port }), ...(values.check ? { check: true } : {}) });
     },
   },
   anomaly: {

@@ -3,7 +3,7 @@ import { loadConfig } from '../config/whale-config.js';
 import { packageVersion } from './info.js';
 import type { CliIO } from './main.js';
 
-export const START_USAGE = `Usage: whale start [--config FILE] [--port N]
+export const START_USAGE = `Usage: whale start [--config FILE] [--port N] [--check]
 
 Serves the configured models (default: the shipped MNIST classifier as 'mnist') over HTTP
 (the V2 inference protocol) and the bus (user requests on whale.user.requests), and runs the
@@ -16,6 +16,8 @@ optional one is retried with backoff and served once it loads.
 Options:
   --config FILE   configuration (default: ./whale.config.json when present, or $WHALE_CONFIG)
   --port N        HTTP port (default: $WHALE_HTTP_PORT or 8080)
+  --check         validate the configuration and load every model (optional ones too), then exit:
+                  0 when all is well, 2 naming the first problem; starts no server, bus or service
   -h, --help      show this help
 
 Environment: KAFKA_BROKERS (else the in-process bus), REDIS_URL (else in-memory state),
@@ -25,17 +27,42 @@ WHALE_HTTP_PORT, WHALE_HTTP_HOST (default 127.0.0.1), WHALE_NODE_ID, WHALE_LOG_L
 export interface StartOptions {
   config?: string;
   port?: number;
+  /** Validate the configuration and load every model, then return 0 or 2 (nothing is served). */
+  check?: boolean;
+}
+
+/** `whale start --check`: the configuration and every model, loaded and unloaded again. */
+async function checkConfig(io: CliIO, opts: StartOptions): Promise<number> {
+  const config = loadConfig(opts.config === undefined ? {} : { path: opts.config });
+  const { createModel } = await import('../models/index.js');
+  const failed: string[] = [];
+  for (const m of config.models) {
+    const model = createModel(m);
+    try {
+      await model.load();
+      io.out(`model '${m.name}' (${m.adapter}, version ${m.version}): loads; inputs ${model.inputs.map((t) => `${t.name}${JSON.stringify(t.shape)}`).join(', ')}\n`);
+    } catch (err) {
+      failed.push(m.name);
+      io.err(`whale: model '${m.name}'${m.optional ? ' (optional)' : ''} cannot be loaded: ${(err as Error).message}\n`);
+    } finally {
+      await model.unload().catch(() => undefined);
+    }
+  }
+  if (failed.length > 0) return 2;
+  io.out(`config ${config.source ?? '(built-in defaults)'}: ok, ${config.models.length} model(s) load\n`);
+  return 0;
 }
 
 /** Runs a node until a signal (or `signal` aborts), then shuts it down in order. */
 export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: AbortSignal): Promise<number> {
+  if (opts.check) return checkConfig(io, opts);
   const { WhaleServer } = await import('../server/whale-server.js');
   const config = loadConfig(opts.config === undefined ? {} : { path: opts.config });
   if (opts.port !== undefined) config.http.port = opts.port;
   const { defaultExtensions } = await import('../server/default-extensions.js');
   const server = new WhaleServer({ config, serverVersion: packageVersion(), extensions: await defaultExtensions(config) });
   // OpenTelemetry (off by default): the SDK is registered before the first request, shut down (flushed) after the last.
-  const tracing = config.tracing?.enabled ? (await import('../server/tracing.js')).startTracing(config.tracing, { instanceId: server.messaging.nodeId }) : undefined;
+  const tracing = config.tracing?.enabled ? await (await import('../server/tracing.js')).startTracing(config.tracing, { instanceId: server.messaging.nodeId }) : undefined;
   const stopRequested = waitForStop(signal);
   let url: string;
   try {

@@ -40,7 +40,7 @@ describe('a trace across HTTP → bus → another node → model', () => {
   const seenRequests: Envelope[] = [];
 
   beforeAll(async () => {
-    tracing = startTracing({ tracesUrl: 'http://127.0.0.1:9/v1/traces', serviceName: 'whale-test', sampleRatio: 1, headers: {} }, { exporter });
+    tracing = await startTracing({ tracesUrl: 'http://127.0.0.1:9/v1/traces', serviceName: 'whale-test', sampleRatio: 1, headers: {} }, { exporter });
     // Node 0 takes HTTP requests and hands them to the bus (a front node); both nodes serve the bus's inference requests.
     const forward: HttpRouteHandler = async (req, res, url) => {
       if (req.method !== 'POST' || url.pathname !== FORWARD) return false;

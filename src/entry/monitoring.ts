@@ -12,6 +12,8 @@ export {
   busConnectedCheck,
   type BusMetric,
   BusMetricsCollector,
+  busMetricFamily,
+  busMetricLabel,
   type BusMetricsOptions,
   type CheckKind,
   type CheckReport,

@@ -119,3 +119,6 @@ export {
   type PipelineConfig,
   type WhaleConfig,
 } from '../config/whale-config.js';
+export { parseTracing, type TracingConfig } from '../config/tracing.js';
+export { startTracing, type Tracing, type TracingOptions } from '../server/tracing.js';
+export { chooseRequestId, requestIdOf } from '../server/request-context.js';

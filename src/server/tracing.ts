@@ -6,18 +6,10 @@
  * @opentelemetry/api (src/common/trace.ts), which is a no-op until this runs.
  * Spans: `GET /v2/...` (HTTP, server), `inference.ModelInfer` (gRPC), `whale.pipeline`,
  * `whale.scheduler.task`, `whale.model.execute`, `<topic> publish` / `<topic> process` (the bus).
+ * The SDK's modules are loaded when tracing starts (about half a second), never at import.
  */
 import { context, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  NodeTracerProvider,
-  ParentBasedSampler,
-  SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  type SpanExporter,
-} from '@opentelemetry/sdk-trace-node';
+import type { NodeTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-node';
 
 import { WhaleError } from '../common/errors.js';
 import { setTracingActive } from '../common/trace.js';
@@ -42,10 +34,26 @@ export interface Tracing {
 
 let current: Tracing | undefined;
 
+let starting = false;
+
 /** Registers the SDK for this process; one at a time (ERR_INVALID_STATE while another runs). */
-export function startTracing(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>, o: TracingOptions = {}): Tracing {
-  if (current) throw new WhaleError('ERR_INVALID_STATE', 'tracing is already started in this process');
-  const exporter = o.exporter ?? new OTLPTraceExporter({ url: config.tracesUrl, headers: { ...config.headers } });
+export async function startTracing(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>, o: TracingOptions = {}): Promise<Tracing> {
+  if (current || starting) throw new WhaleError('ERR_INVALID_STATE', 'tracing is already started in this process');
+  starting = true;
+  try {
+    return await start(config, o);
+  } finally {
+    starting = false;
+  }
+}
+
+async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>, o: TracingOptions): Promise<Tracing> {
+  const [{ BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler }, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/resources'),
+  ]);
+  const { OTLPTraceExporter } = o.exporter ? { OTLPTraceExporter: undefined } : await import('@opentelemetry/exporter-trace-otlp-http');
+  const exporter = o.exporter ?? new OTLPTraceExporter!({ url: config.tracesUrl, headers: { ...config.headers } });
   const processor = (o.simple ?? o.exporter !== undefined) ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName, ...(o.instanceId ? { 'service.instance.id': o.instanceId } : {}) }),

@@ -2,7 +2,7 @@ export { WhaleMetrics, type WhaleMetricsOptions, type RequestOutcome } from './m
 export { PerformanceMetrics, type PerformanceRecord, type PerformanceSummary, type FederationRound, type ResourceUsage } from './metrics/performance-metrics.js';
 export { registerServingCollectors, type ServingSource } from './metrics/serving-collector.js';
 export { SystemCollector, type DeviceUsage, type DiskUsage } from './metrics/system-collector.js';
-export { BusMetricsCollector, type BusMetric, type BusMetricsOptions } from './metrics/bus-metrics.js';
+export { BusMetricsCollector, busMetricFamily, busMetricLabel, type BusMetric, type BusMetricsOptions } from './metrics/bus-metrics.js';
 export { HealthChecker, type HealthCheck, type HealthReport, type CheckReport, type CheckResult, type CheckKind, type HealthCheckerOptions } from './health/health-checker.js';
 export { modelsLoadedCheck, busConnectedCheck, redisReachableCheck, diskWritableCheck, gpuVisibleCheck, eventLoopCheck } from './health/checks.js';
 export {

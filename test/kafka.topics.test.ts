@@ -183,7 +183,7 @@ describe('kafka topics on the mock cluster', () => {
       for (let i = 0; i < 2; i++) await producer.publish(LAG_TOPIC, createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }));
       await consumer.close();
       const d = await cli(['topics', 'describe', LAG_TOPIC, '--group', group, '--brokers', mock.brokers.join(',')]);
-      expect(d.out).toMatch(new RegExp(`^${LAG_TOPIC.replace('.', '\\.')} {2}partitions 1 .* {2}group ${group.replace(/\./g, '\\.')} lag [0-2]\n {2}0: .* {2}offsets 0\.\.7 {2}committed [5-7] {2}lag [0-2]\n$`));
+      expect(d.out).toMatch(new RegExp(`^${LAG_TOPIC.replace('.', '\\.')} {2}partitions 1 .* {2}group ${group.replace(/\./g, '\\.')} lag [0-2]\n {2}0: .* {2}offsets 0\\.\\.7 {2}committed [5-7] {2}lag [0-2]\n$`));
       expect((await cli(['topics', 'list', '--group', group, '--brokers', mock.brokers.join(',')])).code).toBe(2);
     } catch (err) {
       if (isWhaleError(err)) throw new Error(`${err.code}: ${err.message}`);

@@ -1,6 +1,8 @@
 // Tracing (issue 22, "Tracing and logs"): one trace from an HTTP request on one node, over the bus (W3C trace
 // context in the envelope's headers), to the pipeline, scheduler and model of another node; spans recorded by the
 // OpenTelemetry SDK into an InMemorySpanExporter. Off, nothing is added to messages.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
@@ -24,7 +26,7 @@ import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
-import { scaleModel, WIDTH } from './support/serving.js';
+import { rowsInput, scaleModel, startTestServer, WIDTH } from './support/serving.js';
 
 const FORWARD = '/v1/tasks/remote/infer'; // an inference route: open without keys, like the V2 infer routes
 
@@ -170,6 +172,46 @@ describe('a trace across HTTP → bus → another node → model', () => {
     const pipeline = exporter.getFinishedSpans().find((s) => s.name === 'whale.pipeline' && s.spanContext().traceId === caller);
     expect(pipeline?.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
   });
+});
+
+describe('OTLP export', () => {
+  it('POSTs the spans to <endpoint>/v1/traces as OTLP/HTTP JSON, with the configured headers, when tracing shuts down', async () => {
+    const got: { url: string; type: string; auth: string; body: Buffer }[] = [];
+    const collector = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        got.push({ url: req.url ?? '', type: String(req.headers['content-type']), auth: String(req.headers['x-api-key']), body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const port = (collector.address() as AddressInfo).port;
+    const config = parseTracing({ enabled: true, otlpEndpoint: `http://127.0.0.1:${port}`, serviceName: 'otlp-check' }, readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k1' }));
+    const t = await startTracing(config);
+    const server = await startTestServer([scaleModel('m', 2).model]);
+    try {
+      const r = await fetch(`${server.url}/v2/models/m/infer`, { method: 'POST', body: JSON.stringify(rowsInput([[1, 2, 3, 4]])), headers: { 'content-type': 'application/json' } });
+      expect(r.status).toBe(200);
+      await r.text();
+    } finally {
+      await server.stop();
+      await t.shutdown(); // flushes the batch
+      collector.close();
+    }
+    expect(tracingActive()).toBe(false);
+    expect(got.length).toBeGreaterThanOrEqual(1);
+    expect(got[0]).toMatchObject({ url: '/v1/traces', type: 'application/json', auth: 'k1' });
+    type Otlp = { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string; traceId: string }[] }[] }[] };
+    const batches = got.map((g) => JSON.parse(g.body.toString('utf8')) as Otlp);
+    const rs = batches.flatMap((b) => b.resourceSpans);
+    expect(rs[0]!.resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'otlp-check' } });
+    const spans = rs.flatMap((r) => r.scopeSpans.flatMap((x) => x.spans));
+    const names = spans.map((x) => x.name);
+    expect(names).toEqual(expect.arrayContaining(['POST /v2/models/{model}/infer', 'whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
+    const http = spans.find((x) => x.name === 'POST /v2/models/{model}/infer')!;
+    expect(spans.find((x) => x.name === 'whale.model.execute')!.traceId).toBe(http.traceId);
+  }, 30_000);
 });
 
 describe('tracing off (the default)', () => {

@@ -10,7 +10,7 @@ import { booleanAt, configError, numberAt, objectAt, optional, stringAt } from '
 
 export interface TracingConfig {
   enabled: boolean;
-  /** Where spans are POSTed (OTLP/HTTP, protobuf): the full traces URL. */
+  /** Where spans are POSTed (OTLP/HTTP, JSON): the full traces URL. */
   tracesUrl: string;
   serviceName: string;
   /** Share of new traces recorded, in [0, 1] (parent-based: a sampled incoming traceparent is always followed). */

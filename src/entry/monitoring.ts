@@ -67,6 +67,7 @@ export {
 } from '../core/monitoring/index.js';
 export {
   ANOMALY_DEFAULTS,
+  ANOMALY_METHOD_DEFAULTS,
   ANOMALY_METHODS,
   type AnomalyBatch,
   AnomalyDetector,

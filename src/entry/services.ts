@@ -22,6 +22,7 @@ export {
   type KnowledgeRejection,
   MemoryStateStore,
   type MemoryStateStoreOptions,
+  type MessagingKafkaOptions,
   MessagingService,
   messagingService,
   type MessagingServiceOptions,

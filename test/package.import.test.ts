@@ -110,6 +110,25 @@ describe('package import', () => {
     for (const file of files) expect(readFileSync(file, 'utf8'), file).not.toMatch(/^\s*export\s*\*/m);
   });
 
+  it('the root re-exports exactly the names (values and types) of the entries, each once', () => {
+    const names = (file: string): string[] =>
+      [...readFileSync(file, 'utf8').matchAll(/^export (?:type )?\{([^}]*)\} from '[^']+';/gm)].flatMap((m) =>
+        m[1]!
+          .split(',')
+          .map((n) => n.trim().replace(/^type\s+/, ''))
+          .filter(Boolean)
+          .map((n) => n.split(/\s+as\s+/).pop()!),
+      );
+    const rootNames = names(path.join(root, 'src/index.ts'));
+    expect(rootNames.filter((n, i) => rootNames.indexOf(n) !== i)).toEqual([]);
+    const entryNames = new Set(
+      readdirSync(path.join(root, 'src/entry')).flatMap((f) => names(path.join(root, 'src/entry', f))),
+    );
+    expect(entryNames.size).toBeGreaterThan(300);
+    expect([...entryNames].filter((n) => !rootNames.includes(n))).toEqual([]);
+    expect(rootNames.filter((n) => !entryNames.has(n))).toEqual([]);
+  });
+
   it('importing the root or any subpath leaves no timer or handle and the process exits by itself', async () => {
     expect(built, 'dist/src/index.js is missing: run `npm run build:ts` (npm test builds first)').toBe(true);
     const names = new Map<string, string[]>();

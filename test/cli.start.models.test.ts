@@ -108,7 +108,7 @@ describe('what an anonymous client reads of the server (issue 23 item 10)', () =
       const url = /on (http:\/\/[\d.]+:\d+)/.exec(io.out)![1]!;
       const stats = await (await fetch(`${url}/v2/models/mnist/stats`)).text();
       expect(JSON.parse(stats).model_stats[0]).toMatchObject({ name: 'mnist', state: 'ready' });
-      expect(JSON.parse(stats).model_stats[0].model.path).toBeUndefined();
+      expect(stats).not.toMatch(/\.onnx|"path"/); // no file path in Triton's statistics shape
       const healthz = await (await fetch(`${url}/healthz`)).text();
       expect(JSON.parse(healthz).checks.find((c: { name: string }) => c.name === 'disk')).toMatchObject({ ok: true });
       expect(await until(async () => (await (await fetch(`${url}/v1/resources`)).json()).usage !== null, 10_000)).toBe(true);

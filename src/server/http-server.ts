@@ -175,7 +175,7 @@ export class InferenceHttpServer {
     };
     if (parts.length === 1) {
       expect('GET');
-      return { status: 200, body: { name: this.o.serverName, version: this.o.serverVersion, extensions: ['statistics', 'binary_tensor_data'] } };
+      return { status: 200, body: { name: this.o.serverName, version: this.o.serverVersion, extensions: ['statistics', 'model_repository', 'binary_tensor_data'] } };
     }
     if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready')) {
       expect('GET');
@@ -208,10 +208,6 @@ export class InferenceHttpServer {
     if (action === 'ready') {
       expect('GET');
       return { status: 200, body: { name, ready: this.o.isReady() && this.o.host.isReady(name) } };
-    }
-    if (action === 'stats') {
-      expect('GET');
-      return { status: 200, body: { model_stats: [this.o.host.status(name)] } };
     }
     if (action === 'infer') {
       expect('POST');

@@ -22,6 +22,7 @@ import type { WhaleConfig } from '../config/whale-config.js';
 import { ApiKeyStore } from '../config/api-keys.js';
 import { authGuard } from './auth/guard.js';
 import { BusInferenceEndpoint } from './bus-endpoint.js';
+import { repositoryRoutes } from './v2-repository.js';
 import { InferenceGrpcServer, readTls } from './grpc/grpc-server.js';
 import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
 
@@ -119,7 +120,11 @@ export class WhaleServer {
       maxDiscardBytes: config.http.maxDiscardBytes,
       isReady: () => this.acceptingRequests,
       // The key guard runs before every route (extensions add theirs after it).
-      handlers: [authGuard(auth), ...(o.httpHandlers ?? [])],
+      handlers: [
+        authGuard(auth),
+        repositoryRoutes({ host: this.host, scheduler: this.scheduler, batching: (m) => config.models.find((c) => c.name === m)?.batching }),
+        ...(o.httpHandlers ?? []),
+      ],
       ...(config.http.tls ? { tls: readTls(config.http.tls, 'http') } : {}),
     });
     // gRPC shares the pipeline, the keys and the HTTP server's byte budget.

@@ -42,6 +42,8 @@ interface Hosted {
   failures: number;
   lastError?: string;
   optional: boolean;
+  /** Unloaded on request (the model repository's unload): not served, not waited for by allReady(). */
+  unloaded?: boolean;
   /** Bumped on every restart: a batch that started before it cannot mark the new instance failed. */
   generation: number;
   restartTimer?: NodeJS.Timeout;
@@ -122,7 +124,7 @@ export class ModelHost {
 
   /** Every required model is ready (optional ones that are not are reported by status(), not waited for); false with none. */
   allReady(): boolean {
-    const all = [...this.models.values()];
+    const all = [...this.models.values()].filter((h) => !h.unloaded);
     const required = all.filter((h) => !h.optional);
     // Only optional models: ready once one of them is.
     return required.length > 0 ? required.every((h) => h.state === 'ready') : all.some((h) => h.state === 'ready');
@@ -247,6 +249,43 @@ export class ModelHost {
         return;
       }
       this.scheduleRestart(name, h, attempt + 1);
+    }
+  }
+
+  /**
+   * The model repository's unload: the model stops serving (requests get ERR_MODEL_NOT_READY) and is
+   * not waited for by readiness until loadModel(). Requests already running finish first (BaseModel drains).
+   */
+  async unloadModel(name: string): Promise<void> {
+    const h = this.entry(name);
+    if (h.restartTimer) clearTimeout(h.restartTimer);
+    h.restartTimer = undefined;
+    h.generation++;
+    h.unloaded = true;
+    h.state = 'stopped';
+    await h.model.unload();
+  }
+
+  /** The model repository's load: (re)loads the model; ERR_MODEL_LOAD (it stays unloaded) when it cannot. */
+  async loadModel(name: string): Promise<void> {
+    const h = this.entry(name);
+    if (h.state === 'loading' || h.state === 'restarting') {
+      throw new WhaleError('ERR_CONFLICT', `model '${name}' is ${h.state}; try again when it is settled`, { field: 'model', retriable: true });
+    }
+    if (h.restartTimer) clearTimeout(h.restartTimer);
+    h.restartTimer = undefined;
+    h.generation++;
+    h.state = 'loading';
+    try {
+      await h.model.unload().catch(() => undefined);
+      await h.model.load();
+      h.state = 'ready';
+      h.unloaded = false;
+      h.lastError = undefined;
+    } catch (err) {
+      h.state = 'failed';
+      h.lastError = (err as Error).message;
+      throw new WhaleError('ERR_MODEL_LOAD', `model '${name}' cannot be loaded: ${redactPaths(h.lastError)}`, { field: 'model', cause: err });
     }
   }
 

@@ -21,6 +21,14 @@ export interface ModelSchedulerStats {
   removed: number;
   batches: number;
   meanBatchSize: number;
+  /**
+   * Cumulative durations (Triton's statistics extension): per request, `queue` from scheduleTask to its
+   * batch starting, `compute` the batch's run, `success`/`fail` from scheduleTask to the answer
+   * (failures counted only once they reached the model's queue). Nanoseconds, from the scheduler's clock.
+   */
+  durations: Record<'success' | 'fail' | 'queue' | 'compute', { count: number; ns: number }>;
+  /** Wall-clock milliseconds of the last completed request, 0 before any. */
+  lastCompletedAt: number;
 }
 
 export class ModelCounters {
@@ -38,6 +46,21 @@ export class ModelCounters {
     shutdown: 0,
   };
   private batches = 0;
+  private readonly durations: ModelSchedulerStats['durations'] = {
+    success: { count: 0, ns: 0 },
+    fail: { count: 0, ns: 0 },
+    queue: { count: 0, ns: 0 },
+    compute: { count: 0, ns: 0 },
+  };
+  private lastCompletedAt = 0;
+
+  /** Adds one request's duration in milliseconds to a cumulative statistic. */
+  timed(kind: keyof ModelSchedulerStats['durations'], ms: number): void {
+    const d = this.durations[kind];
+    d.count++;
+    d.ns += Math.max(0, Math.round(ms * 1e6));
+    if (kind === 'success') this.lastCompletedAt = Date.now();
+  }
 
   batchStarted(size: number): void {
     this.batches++;
@@ -58,6 +81,13 @@ export class ModelCounters {
       ...this.outcomes,
       batches: this.batches,
       meanBatchSize: this.batches === 0 ? 0 : this.batched / this.batches,
+      durations: {
+        success: { ...this.durations.success },
+        fail: { ...this.durations.fail },
+        queue: { ...this.durations.queue },
+        compute: { ...this.durations.compute },
+      },
+      lastCompletedAt: this.lastCompletedAt,
     };
   }
 }

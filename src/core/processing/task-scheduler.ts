@@ -87,6 +87,9 @@ interface Pending {
   onAbort: (() => void) | undefined;
   /** Queue to answer, when tracing is on. */
   span?: Span | undefined;
+  /** Scheduler clock (ms) at scheduleTask and when its batch started: the Triton-style statistics. */
+  at: number;
+  startedAt: number;
 }
 
 const DEFAULT_TENANT = 'default';
@@ -182,7 +185,7 @@ export class TaskScheduler {
     }
     return new Promise((resolve, reject) => {
       const id = this.freeIds.pop() ?? this.pending.length;
-      const p: Pending = { id, model: m, input: request.input, state: 'buffered', resolve, reject, signal: request.signal, onAbort: undefined };
+      const p: Pending = { id, model: m, input: request.input, state: 'buffered', resolve, reject, signal: request.signal, onAbort: undefined, at: this.clock(), startedAt: 0 };
       const span = startSpan('whale.scheduler.task', { attributes: { 'whale.model': m.name, 'whale.tenant': request.tenant ?? DEFAULT_TENANT } });
       if (span) p.span = span;
       this.pending[id] = p;
@@ -370,11 +373,18 @@ export class TaskScheduler {
 
   private run(m: ModelState, entries: Pending[]): void {
     m.counters.batchStarted(entries.length);
+    const started = this.clock();
+    for (const p of entries) {
+      p.startedAt = started;
+      m.counters.timed('queue', started - p.at);
+    }
     const inputs = entries.map((p) => p.input);
     const span = batchSpan(m.name, entries);
     runInSpan(span, () => executeBatch(this.o.executor, m.name, inputs, m.config.executionTimeoutMs, (outcome) => {
       if (span) endSpan(span, outcome.kind === 'results' ? undefined : outcome.error);
       m.counters.runningBatches--;
+      const computeMs = this.clock() - started;
+      for (let k = 0; k < entries.length; k++) m.counters.timed('compute', computeMs);
       this.engine.complete(m.id);
       if (outcome.kind === 'results') entries.forEach((p, k) => this.answer(p, 'completed', undefined, outcome.results[k]));
       else for (const p of entries) this.answer(p, 'failed', outcome.error);
@@ -404,6 +414,8 @@ export class TaskScheduler {
     this.pending[p.id] = undefined;
     this.freeIds.push(p.id);
     p.model.counters.count(outcome);
+    if (outcome === 'completed') p.model.counters.timed('success', this.clock() - p.at);
+    else if (outcome === 'failed' || outcome === 'expired') p.model.counters.timed('fail', this.clock() - p.at);
     if (p.span) {
       p.span.setAttribute('whale.scheduler.outcome', outcome);
       endSpan(p.span, error);

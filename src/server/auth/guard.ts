@@ -19,7 +19,8 @@ export const ROUTE_POLICY: ReadonlyArray<{ methods: readonly string[]; path: Reg
   { methods: ['POST'], path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/, pattern: '/v2/models/{m}[/versions/{v}]/infer', access: 'inference' },
   { methods: ['POST'], path: /^\/v1\/tasks\/[^/]+\/infer$/, pattern: '/v1/tasks/{task}/infer', access: 'inference' },
   { methods: ['POST'], path: /^\/v1\/(feedback|evaluate)$/, pattern: '/v1/feedback, /v1/evaluate', access: 'inference' },
-  { methods: ['*'], path: /^\//, pattern: '/** (everything else: PUT /v1/resources/quotas/{m}, …)', access: 'operator' },
+  { methods: ['POST'], path: /^\/v2\/repository\/index$/, pattern: '/v2/repository/index (a read, though POST)', access: 'public' },
+  { methods: ['*'], path: /^\//, pattern: '/** (everything else: PUT /v1/resources/quotas/{m}, POST /v2/repository/models/{m}/load, …)', access: 'operator' },
 ];
 
 export interface AuthOptions {

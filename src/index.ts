@@ -20,6 +20,7 @@ export {
   endSpan,
   extractTraceContext,
   injectTraceHeaders,
+  inTrace,
   runInSpan,
   setTracingActive,
   startSpan,

@@ -117,6 +117,9 @@ describe('a trace across HTTP → bus → another node → model', () => {
     expect(up).toBe(server);
     // The answer's way back is in the same trace.
     one(`${TOPICS.userResponses} publish`);
+    // Messages published outside any trace (metrics, events on timers) start no trace of their own.
+    await bus.publish(TOPICS.events, createEnvelope({ type: 'Event', source: 'outside', payload: { type: 'tick', data: {} } }));
+    expect(exporter.getFinishedSpans().filter((s) => s.name === `${TOPICS.events} publish` && !s.parentSpanContext)).toEqual([]);
     // The context travelled as a W3C traceparent header in the envelope.
     const msg = seenRequests.find((e) => e.headers.traceparent?.includes(traceId!));
     expect(msg?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));

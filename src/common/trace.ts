@@ -89,6 +89,11 @@ export function runInSpan<T>(span: Span | undefined, fn: () => T): T {
   return span ? context.with(trace.setSpan(context.active(), span), fn) : fn();
 }
 
+/** True when tracing is on and a span is active: work done now belongs to a trace. */
+export function inTrace(): boolean {
+  return active && trace.getSpan(context.active()) !== undefined;
+}
+
 /** The trace id of the active span, when tracing is on and the span is sampled. */
 export function activeTraceId(): string | undefined {
   if (!active) return undefined;

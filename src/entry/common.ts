@@ -10,6 +10,7 @@ export {
   endSpan,
   extractTraceContext,
   injectTraceHeaders,
+  inTrace,
   runInSpan,
   setTracingActive,
   startSpan,

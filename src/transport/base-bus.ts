@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 
 import { WhaleError } from '../common/errors.js';
 import { logContextFields, REQUEST_ID_HEADER } from '../common/logger.js';
-import { injectTraceHeaders, SpanKind, tracingActive, withSpan } from '../common/trace.js';
+import { injectTraceHeaders, inTrace, SpanKind, withSpan } from '../common/trace.js';
 import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
 import type { Envelope } from './envelope.js';
 import { assertPublishable, assertTopic, encodeForPublish } from './outgoing.js';
@@ -30,8 +30,9 @@ export abstract class BaseBus implements Bus {
     this.assertOpen();
     assertTopic(topic);
     message = withRequestId(message);
-    if (!tracingActive()) return this.publishRaw(topic, encodeForPublish(topic, message), opts);
-    // Traced: a producer span, whose W3C context (traceparent) travels in the envelope's headers.
+    // Outside a trace (metrics, heartbeats, events on timers) a message gets no span: no trace of its own.
+    if (!inTrace()) return this.publishRaw(topic, encodeForPublish(topic, message), opts);
+    // In a trace: a producer span, whose W3C context (traceparent) travels in the envelope's headers.
     const attributes = { 'messaging.system': this.kind === 'kafka' ? 'kafka' : 'whale.local', 'messaging.destination.name': topic, 'messaging.operation.type': 'send', 'whale.message.type': String(message?.type) };
     await withSpan(`${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () => this.publishRaw(topic, encodeForPublish(topic, withTraceHeaders(message)), opts));
   }

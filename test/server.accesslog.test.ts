@@ -68,7 +68,7 @@ describe('access log and request ids', () => {
     const c = await fetch(`${url}/v2/health/live`, { headers: { 'x-request-id': 'has space"<script>' } });
     const d = await fetch(`${url}/v2/models/m/infer`, { method: 'POST', headers: { authorization: 'Bearer wk_00000000_not-a-key' }, body: '{}' });
     const ids = [a, b, c, d].map((r) => r.headers.get('x-request-id')!);
-    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(4);
     expect([a.status, b.status, c.status, d.status]).toEqual([404, 200, 200, 401]);
     await Promise.all([a, b, c, d].map((r) => r.text()));

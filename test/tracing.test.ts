@@ -12,7 +12,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createLogger, silentLogger, withLogContext } from '../src/common/logger.js';
-import { tracingActive } from '../src/common/trace.js';
+import { tracingActive, withSpan } from '../src/common/trace.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { parseHeaders, parseTracing, tracesUrlOf } from '../src/config/tracing.js';
 import type { HttpRouteHandler } from '../src/server/http-server.js';
@@ -26,6 +26,7 @@ import { createEnvelope, type Envelope } from '../src/transport/envelope.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError, until } from './helpers.js';
+import { kafkaHarness } from './support/buses.js';
 import { rowsInput, scaleModel, startTestServer, WIDTH } from './support/serving.js';
 
 const FORWARD = '/v1/tasks/remote/infer'; // an inference route: open without keys, like the V2 infer routes
@@ -125,6 +126,30 @@ describe('a trace across HTTP → bus → another node → model', () => {
     expect(msg?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     // and the HTTP request's id, under which the serving node logs.
     expect(msg?.headers['x-request-id']).toMatch(/^trace-\d+$/);
+  }, 60_000);
+
+  it('carries the trace the same way over Kafka (two KafkaBus instances on the mock cluster)', async () => {
+    const h = await kafkaHarness([['t.trace', 1]]);
+    try {
+      const [a, b] = [h.bus(), h.bus()];
+      const seen: { traceId: string | undefined; envelope: Envelope }[] = [];
+      await b.subscribe('t.trace', (e) => void seen.push({ traceId: trace.getActiveSpan()?.spanContext().traceId, envelope: e }), { group: 'trace-g' });
+      let traceId = '';
+      await withSpan('kafka-client', {}, async (span) => {
+        traceId = span!.spanContext().traceId;
+        await a.publish('t.trace', createEnvelope({ type: 'X', source: 'a', payload: {} }));
+      });
+      expect(await until(() => seen.length === 1, 20_000)).toBe(true);
+      expect(seen[0]!.traceId).toBe(traceId);
+      expect(seen[0]!.envelope.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-`));
+      const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      const publish = spans.find((s) => s.name === 't.trace publish')!;
+      expect(publish.attributes['messaging.system']).toBe('kafka');
+      const consume = spans.find((s) => s.name === 't.trace process')!;
+      expect(consume.parentSpanContext?.spanId).toBe(publish.spanContext().spanId);
+    } finally {
+      await h.stop();
+    }
   }, 60_000);
 
   it("follows the caller's traceparent", async () => {

@@ -58,8 +58,6 @@ export class InferenceHttpServer {
   private idle: (() => void) | undefined;
   private connections = 0;
   private readonly refused = new WeakSet<Socket>();
-  /** Connections that have not sent a request yet: cut at the headers timeout (see admit). */
-  private readonly silent = new WeakMap<Socket, NodeJS.Timeout>();
   /** The server-wide budget of body bytes held (issue 23 item 6). */
   readonly bodyBudget: ByteBudget;
   readonly maxConnections: number;
@@ -80,7 +78,6 @@ export class InferenceHttpServer {
     this.bodyBudget = new ByteBudget(o.maxBodyBytesInFlight ?? 4 * o.maxBodyBytes);
     // With TLS a connection is counted (or answered 503) once its handshake is done, on the socket requests then see.
     this.server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admit(socket));
-    this.server.on('request', (req: IncomingMessage) => clearTimeout(this.silent.get(req.socket)));
   }
 
   /** Open connections (not counting refused ones). */
@@ -102,18 +99,7 @@ export class InferenceHttpServer {
       return;
     }
     this.connections++;
-    // Node's headersTimeout starts at a connection's first byte: one that never sends anything would be held forever.
-    const silent = setTimeout(() => {
-      socket.on('error', () => undefined);
-      socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      setTimeout(() => socket.destroy(), 1_000).unref();
-    }, this.server.headersTimeout);
-    silent.unref();
-    this.silent.set(socket, silent);
-    socket.once('close', () => {
-      clearTimeout(silent);
-      this.connections--;
-    });
+    socket.once('close', () => this.connections--);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

@@ -1,6 +1,10 @@
 // Access log and request ids (issue 22, "Tracing and logs"): one JSON line per request through the server's logger
 // (method, path, status, duration, bytes, request id, key id and tenant), x-request-id honoured when safe or generated,
 // echoed, and in every log line written while the request is handled; no secret (key, query string) in any line.
+import { resolve } from 'node:path';
+
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createLogger, silentLogger } from '../src/common/logger.js';
@@ -26,7 +30,7 @@ describe('access log and request ids', () => {
 
   beforeAll(async () => {
     const config = parseConfig(
-      { http: { port: 0 }, models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx' }], auth: { keys: [user.record] }, shutdownGraceMs: 500 },
+      { http: { port: 0 }, grpc: { enabled: true, port: 0 }, models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx' }], auth: { keys: [user.record] }, shutdownGraceMs: 500 },
       '/',
     );
     const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'log-node', logger: silentLogger });
@@ -78,6 +82,34 @@ describe('access log and request ids', () => {
     expect(byId(ids[3]!)).toMatchObject({ method: 'POST', status: 401 });
     expect(byId(ids[3]!).keyId).toBeUndefined();
     expect(lines.join('\n')).not.toContain('not-a-key');
+  });
+
+  it('gRPC calls: the id from the metadata, echoed, and one line with the method and the gRPC status; no key in it', async () => {
+    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    const pkg = loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
+    type Unary = (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => { on(ev: 'metadata', f: (m: Metadata) => void): void };
+    const c = new pkg.inference.GRPCInferenceService(server.grpcAddress!, credentials.createInsecure()) as Client & Record<string, Unary>;
+    const call = (name: string, req: unknown, md: Metadata) =>
+      new Promise<{ code: number; echoed: unknown }>((res) => {
+        let echoed: unknown;
+        c[name]!(req, md, (e) => res({ code: e?.code ?? 0, echoed })).on('metadata', (m) => (echoed = m.get('x-request-id')[0]));
+      });
+    try {
+      const md = new Metadata();
+      md.set('x-request-id', 'grpc-live-1');
+      expect(await call('ServerLive', {}, md)).toEqual({ code: 0, echoed: 'grpc-live-1' });
+      const keyed = new Metadata();
+      keyed.set('authorization', `Bearer ${user.key}`);
+      keyed.set('x-request-id', 'grpc-infer-1');
+      const infer = { model_name: 'nope', inputs: [] };
+      expect((await call('ModelInfer', infer, keyed)).code).toBe(5); // NOT_FOUND
+    } finally {
+      c.close();
+    }
+    expect(await until(() => accessLines().some((l) => l.requestId === 'grpc-infer-1'), 3_000)).toBe(true);
+    expect(accessLines().find((l) => l.requestId === 'grpc-live-1')).toMatchObject({ method: 'GRPC', path: '/inference.GRPCInferenceService/ServerLive', status: 0 });
+    expect(accessLines().find((l) => l.requestId === 'grpc-infer-1')).toMatchObject({ method: 'GRPC', path: '/inference.GRPCInferenceService/ModelInfer', status: 5, keyId: user.record.id, tenant: 'acme' });
+    expect(lines.join('\n')).not.toContain(user.key);
   });
 
   it('request id rules, paths without query, low-cardinality routes', () => {

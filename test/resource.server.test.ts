@@ -114,6 +114,18 @@ describe('resource management in whale start', () => {
     expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', headers: asOperator, json: {} })).status).toBe(404);
   });
 
+  it('a quota that admits no request shows in readiness (hardening round 2, item 8)', async () => {
+    expect((await http(`${url}/v2/health/ready`)).status).toBe(200);
+    const put = (json: unknown) => http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json });
+    expect((await put({ memory: 0 })).status).toBe(200);
+    expect((await http(`${url}/v2/health/ready`)).status).toBe(503);
+    expect((await http(`${url}/v2/models/limited/ready`)).body).toEqual({ name: 'limited', ready: false });
+    expect((await http(`${url}/v2/models/free/ready`)).body).toEqual({ name: 'free', ready: true });
+    expect((await put({ memory: 1 << 20 })).status).toBe(200);
+    expect((await http(`${url}/v2/health/ready`)).status).toBe(200);
+    expect((await http(`${url}/v2/models/limited/ready`)).body.ready).toBe(true);
+  });
+
   it('whale top reads /v1/resources and shows the models, usage and quotas', async () => {
     const out: string[] = [];
     const err: string[] = [];

@@ -43,7 +43,7 @@ describe('whale start routing: feedback over HTTP and the bus shifts traffic', (
   async function ask(i: number) {
     const r = await http(`${url}/v1/tasks/digits/infer`, { json: { id: `req-${i}`, ...rowsInput([[1, 2, 3, i]]) } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    return r.body as { id: string; model_name: string; outputs: { data: number[] }[] };
+    return r.body as { id: string; model_name: string; parameters: { feedback_id: string }; outputs: { data: number[] }[] };
   }
 
   it('routes, joins feedback from both channels, and moves the traffic to the model users like', async () => {
@@ -56,7 +56,7 @@ describe('whale start routing: feedback over HTTP and the bus shifts traffic', (
         expect(a.id).toBe(`req-${i}`);
         expect(a.outputs[0]!.data[3]).toBe(a.model_name === 'large' ? 2 * i : i); // the model that answered really ran
         answered.push(a.model_name);
-        const feedback = { requestId: a.id, thumbs: a.model_name === liked ? ('up' as const) : ('down' as const) };
+        const feedback = { requestId: a.parameters.feedback_id, thumbs: a.model_name === liked ? ('up' as const) : ('down' as const) };
         if (i % 2 === 0) {
           const f = await http(`${url}/v1/feedback`, { json: feedback });
           expect(f.status).toBe(202);
@@ -98,6 +98,21 @@ describe('whale start routing: feedback over HTTP and the bus shifts traffic', (
     expect(await until(() => dead.some((d) => d.includes('never-seen')), 5000)).toBe(true);
     await sub.close();
     await expect(publishFeedback(bus, 't', { requestId: 'x', rating: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', field: 'feedback.rating' });
+  });
+
+  it('feedback comes once, from the caller that received the answer, naming an unguessable id (hardening round 2, item 8)', async () => {
+    const a = await ask(1000);
+    const id = a.parameters.feedback_id;
+    expect(a.id).toBe('req-1000'); // the client's id is echoed, but it is not what feedback names
+    expect(id).toMatch(/^r-[A-Za-z0-9_-]{22}$/);
+    expect((await http(`${url}/v1/feedback`, { json: { requestId: 'req-1000', thumbs: 'down' } })).status).toBe(404);
+    expect((await http(`${url}/v1/feedback`, { json: { requestId: id, rating: 9 } })).status).toBe(400); // a refused feedback keeps the vote
+    expect((await http(`${url}/v1/feedback`, { json: { requestId: id, thumbs: 'down' } })).status).toBe(202);
+    const again = await Promise.all(Array.from({ length: 50 }, () => http(`${url}/v1/feedback`, { json: { requestId: id, thumbs: 'down' } })));
+    expect(again.map((r) => r.status)).toEqual(Array(50).fill(409));
+    // Feedback naming a model without an answer from this node (curated labels) needs an operator key.
+    const forged = await http(`${url}/v1/feedback`, { json: { requestId: 'made-up', model: 'small', thumbs: 'down' } });
+    expect(forged.status).toBe(403);
   });
 
   it('plain V2 routes and unknown tasks are unchanged / typed', async () => {

@@ -46,6 +46,8 @@ export interface HttpServerOptions {
   maxDiscardBytes?: number;
   /** False while starting or draining. */
   isReady: () => boolean;
+  /** Why a loaded model cannot serve (a quota that admits nothing, …): it then fails readiness. */
+  cannotServe?: (model: string) => string | undefined;
   /** Tried in order before the V2 routes. */
   handlers?: HttpRouteHandler[];
   /** HTTPS with this PEM certificate (chain) and key; absent: plain HTTP. */
@@ -166,7 +168,8 @@ export class InferenceHttpServer {
     if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready')) {
       expect('GET');
       if (parts[2] === 'live') return { status: 200, body: { live: true } };
-      const ready = this.o.isReady() && this.o.host.allReady();
+      const blocked = this.o.host.names().filter((n) => !this.o.host.status(n).optional && this.o.cannotServe?.(n));
+      const ready = this.o.isReady() && this.o.host.allReady() && blocked.length === 0;
       return { status: ready ? 200 : 503, body: { ready } };
     }
     if (parts[1] !== 'models' || parts.length < 3) throw new HttpError(404, `no route ${url.pathname}`);
@@ -193,7 +196,7 @@ export class InferenceHttpServer {
     }
     if (action === 'ready') {
       expect('GET');
-      return { status: 200, body: { name, ready: this.o.isReady() && this.o.host.isReady(name) } };
+      return { status: 200, body: { name, ready: this.o.isReady() && this.o.host.isReady(name) && !this.o.cannotServe?.(name) } };
     }
     if (action === 'infer') {
       expect('POST');

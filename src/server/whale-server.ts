@@ -67,6 +67,7 @@ export class WhaleServer {
   private readonly endpoint: BusInferenceEndpoint;
   private readonly logger: Logger;
   private acceptingRequests = false;
+  private readonly servingChecks = new Set<(model: string) => string | undefined>();
   private url: string | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -119,6 +120,7 @@ export class WhaleServer {
       maxJsonDepth: config.http.maxJsonDepth,
       maxDiscardBytes: config.http.maxDiscardBytes,
       isReady: () => this.acceptingRequests,
+      cannotServe: (model) => this.cannotServe(model),
       // The key guard runs before every route (extensions add theirs after it).
       handlers: [
         authGuard(auth),
@@ -180,6 +182,24 @@ export class WhaleServer {
       await this.stop(0).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Adds a reason a loaded model may be unable to serve (e.g. a quota that admits no request):
+   * readiness (/v2/health/ready, /v2/models/{m}/ready, /healthz) reports it.
+   */
+  addServingCheck(check: (model: string) => string | undefined): () => void {
+    this.servingChecks.add(check);
+    return () => this.servingChecks.delete(check);
+  }
+
+  /** Why a hosted model cannot serve although it is loaded, or undefined. */
+  cannotServe(model: string): string | undefined {
+    for (const check of this.servingChecks) {
+      const why = check(model);
+      if (why) return why;
+    }
+    return undefined;
   }
 
   /** The response cache's counters per tier (monitoring). */

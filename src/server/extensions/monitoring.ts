@@ -107,7 +107,7 @@ export class MonitoringExtension implements ServerExtension {
       cleanup.push(() => this.metrics.registry.removeSingleMetric(CONSUMER_LAG_METRIC));
       const loop = eventLoopCheck();
       cleanup.push(() => loop.close());
-      this.health.addCheck(loop).addCheck(modelsLoadedCheck(server.host)).addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));
+      this.health.addCheck(loop).addCheck(modelsLoadedCheck(server.host, (m) => server.cannotServe(m))).addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));
       this.health.addCheck(diskWritableCheck(history?.kind === 'sqlite' ? dirname((history as MetricHistory & { path: string }).path) : this.cacheDir()));
       this.health.addCheck(gpuVisibleCheck(this.o.requireGpu ?? this.env.requireGpu));
       const redisUrl = this.env.redisUrl;

@@ -18,7 +18,7 @@ import type { WhaleConfig } from '../../config/whale-config.js';
 import { engine } from '../../native/engine.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 import type { ResourceAware } from '../../core/base/resource-aware.js';
-import type { NamedTensors } from '../../core/base/tensor.js';
+import { storageOf, type NamedTensors, type TensorSpec } from '../../core/base/tensor.js';
 import type { TaskRequest } from '../../core/processing/scheduler-config.js';
 import type { GpuDevice } from '../../core/resource-management/allocator/gpu-allocator.js';
 import { resourceRoutes } from './resources-routes.js';
@@ -57,6 +57,19 @@ function inputBytes(input: unknown): number {
     else if (Array.isArray(d)) n += d.length * 8;
   }
   return n;
+}
+
+/**
+ * Why the model's quota admits no request at all (hardening round 2, item 8: a memory quota of 0 made
+ * every inference 429 while readiness said ready): no CPU, or less memory than the smallest request.
+ */
+export function quotaBlocks(manager: ResourceManager, model: string, inputs: readonly TensorSpec[]): string | undefined {
+  const q = manager.quotas.getQuota(model);
+  if (!q) return undefined;
+  if (q.cpu <= 0) return `model '${model}': its CPU quota is 0`;
+  const smallest = inputs.reduce((n, t) => n + t.shape.reduce((p, d) => p * Math.max(1, d), 1) * (((storageOf(t.datatype) as { BYTES_PER_ELEMENT?: number } | undefined)?.BYTES_PER_ELEMENT) ?? 1), 0);
+  if (q.memory < Math.max(1, smallest)) return `model '${model}': its memory quota (${q.memory} bytes) is below the smallest request (${Math.max(1, smallest)} bytes)`;
+  return undefined;
 }
 
 function cudaDevices(): GpuDevice[] {
@@ -112,6 +125,7 @@ export class ResourceExtension implements ServerExtension {
       throw err;
     }
     this.gate(server, manager);
+    this.restore.push(server.addServingCheck((model) => quotaBlocks(manager, model, server.host.has(model) ? server.host.get(model).inputs : [])));
     server.http.addHandler(resourceRoutes(manager));
     const registry = this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
     if (registry) registerResourceGauges(registry, manager);

@@ -18,6 +18,10 @@ import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
 import { decodePathSegment, MAX_CLIENT_STRING_LENGTH, readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { tenantParam } from '../http-server.js';
+import { principalOf } from '../auth/guard.js';
+import { roleAtLeast } from '../../config/api-keys.js';
+import type { JoinedFeedback } from '../../core/quality/optimization/feedback-analyzer.js';
+import { ANONYMOUS, AnswerLedger } from './answer-ledger.js';
 import { inferAnswer, readInferRequest, sendInferAnswer } from '../v2-binary.js';
 import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
@@ -32,9 +36,12 @@ export interface QualityRoutesContext {
   maxEvaluateBodyBytes?: number;
   /** False while the server starts or drains. */
   accepting: () => boolean;
+  /** Who received which answer: feedback comes from that caller, once (default: a ledger of 100,000 answers). */
+  ledger?: AnswerLedger;
 }
 
 export function qualityRoutes(c: QualityRoutesContext) {
+  const ledger = (c.ledger ??= new AnswerLedger());
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] !== 'v1') return false;
@@ -54,7 +61,7 @@ export function qualityRoutes(c: QualityRoutesContext) {
       if (isTask) return sendInferAnswer(res, 200, await infer(c, req, decodePathSegment(parts[2]!)));
       const body = await readJson(req, parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes);
       if (parts[1] === 'feedback') {
-        const f = c.analyzer.submitFeedback(body);
+        const f = submitFeedback(c, ledger, req, body);
         return sendJson(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });
       }
       if (parts[1] === 'evaluate') {
@@ -83,20 +90,44 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     task,
     inputs,
     signal: abort.signal,
-    ...(request.id === undefined ? {} : { requestId: request.id }),
     ...(level === undefined ? {} : { level: level as Level }),
     ...tenantParam(req, params),
     ...param(params, 'session', 'string'),
     ...param(params, 'priority', 'number'),
     ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
   });
+  // The router's id (unguessable) is what feedback names; the client's own id is only echoed (V2).
+  if (result.requestId !== undefined) c.ledger!.issued(result.requestId, principalOf(req)?.keyId ?? ANONYMOUS);
   const fields = {
     model_name: result.model,
     model_version: result.modelVersion,
-    id: result.requestId,
-    parameters: { task, level: result.level, cached: result.cached, models: result.models.join(','), device: result.device },
+    id: request.id ?? result.requestId,
+    parameters: { task, level: result.level, cached: result.cached, models: result.models.join(','), device: result.device, ...(result.requestId === undefined ? {} : { feedback_id: result.requestId }) },
   };
   return inferAnswer(fields, result.outputs, request);
+}
+
+/**
+ * Feedback over HTTP: on an answer this node gave, only from the caller that received it and once;
+ * feedback naming a model without such an answer (curated labels) needs an operator key.
+ */
+function submitFeedback(c: QualityRoutesContext, ledger: AnswerLedger, req: IncomingMessage, body: unknown): JoinedFeedback {
+  const id = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
+  const principal = principalOf(req);
+  if (typeof id === 'string' && ledger.knows(id)) {
+    ledger.vote(id, principal?.keyId ?? ANONYMOUS);
+    try {
+      return c.analyzer.submitFeedback(body);
+    } catch (err) {
+      ledger.unvote(id);
+      throw err;
+    }
+  }
+  const namesModel = typeof body === 'object' && body !== null && (body as { model?: unknown }).model !== undefined;
+  if (namesModel && !(principal && roleAtLeast(principal.role, 'operator'))) {
+    throw new WhaleError('ERR_FORBIDDEN', 'feedback: feedback on an answer this node did not give (naming model, version, level) needs an operator key', { field: 'feedback.model' });
+  }
+  return c.analyzer.submitFeedback(body);
 }
 
 function param(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {

@@ -24,6 +24,7 @@ import type { Subscription } from '../../transport/bus.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 import { subscribeFeedback } from '../../core/federation/routing/feedback-topic.js';
 import { qualityRoutes } from './routing-routes.js';
+import { AnswerLedger } from './answer-ledger.js';
 import { LoadBalancer } from '../../core/resource-management/optimizer/load-balancer.js';
 import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
 import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
@@ -95,6 +96,7 @@ export class QualityRoutingExtension implements ServerExtension {
     const registry = (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
     if (registry) monitor.attach(registry);
     server.pipeline.setRouter(dispatcher);
+    const ledger = new AnswerLedger();
     server.http.addHandler((req, res, url) =>
       this.running
         ? qualityRoutes({
@@ -104,8 +106,9 @@ export class QualityRoutingExtension implements ServerExtension {
             evaluator,
             monitor,
             maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024,
-            maxEvaluateBodyBytes: this.opts.evaluate?.maxBodyBytes ?? Math.min(1024 * 1024, this.opts.maxBodyBytes ?? Infinity),
+            maxEvaluateBodyBytes: this.opts.evaluate?.maxBodyBytes ?? Math.min(256 * 1024, this.opts.maxBodyBytes ?? Infinity),
             accepting: () => server.accepting,
+            ledger,
           })(req, res, url)
         : false,
     );

@@ -12,12 +12,20 @@ import { redactPaths } from '../../../common/redact.js';
 import type { HostedModelStatus } from '../../processing/model-host.js';
 import type { HealthCheck } from './health-checker.js';
 
-export function modelsLoadedCheck(host: { names(): string[]; status(name: string): HostedModelStatus }): HealthCheck {
+export function modelsLoadedCheck(
+  host: { names(): string[]; status(name: string): HostedModelStatus },
+  /** Why a loaded model cannot serve anyway (a quota that admits nothing): it fails the check like a model that is not loaded. */
+  cannotServe: (model: string) => string | undefined = () => undefined,
+): HealthCheck {
   return {
     name: 'models',
     kind: 'readiness',
     run: () => {
-      const all = host.names().map((n) => host.status(n));
+      const all = host.names().map((n) => {
+        const s = host.status(n);
+        const why = s.state === 'ready' ? cannotServe(n) : undefined;
+        return why ? { ...s, state: 'failed' as const, lastError: `loaded but cannot serve: ${why}` } : s;
+      });
       if (all.length === 0) return { ok: false, reason: 'no model is hosted' };
       // Optional models that are not loaded are reported, not failed: the node serves without them (and retries).
       // With optional models only, the node is ready once one of them is (ModelHost.allReady()).

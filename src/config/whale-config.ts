@@ -239,7 +239,7 @@ function parseHttp(raw: unknown): HttpConfig {
     maxJsonDepth: int('maxJsonDepth', 2, 10_000) ?? 64,
     maxDiscardBytes: int('maxDiscardBytes', 0) ?? 32 * MiB,
     evaluate: {
-      maxBodyBytes: Math.min(maxBodyBytes, optional(e.maxBodyBytes, (v) => numberAt(v, 'http.evaluate.maxBodyBytes', { integer: true, min: 1024 })) ?? MiB),
+      maxBodyBytes: Math.min(maxBodyBytes, optional(e.maxBodyBytes, (v) => numberAt(v, 'http.evaluate.maxBodyBytes', { integer: true, min: 1024 })) ?? MiB / 4),
       schemaTimeoutMs: optional(e.schemaTimeoutMs, (v) => numberAt(v, 'http.evaluate.schemaTimeoutMs', { min: 1, max: 60_000 })) ?? 1_000,
     },
   };

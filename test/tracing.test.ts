@@ -242,6 +242,22 @@ describe('OTLP export', () => {
   }, 30_000);
 });
 
+describe('an unreachable collector', () => {
+  it('is reported through the logger (throttled), never thrown into requests', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('tracing', 'info', (l) => void lines.push(JSON.parse(l)));
+    const config = parseTracing({ enabled: true, otlpEndpoint: 'http://127.0.0.1:9' }, readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20sekrit' }));
+    const t = await startTracing(config, { logger });
+    await withSpan('lost', {}, () => undefined);
+    await withSpan('lost too', {}, () => undefined);
+    await t.shutdown();
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines[0]).toMatchObject({ component: 'tracing' });
+    expect(String(lines[0]!.msg)).toMatch(/^tracing: /);
+    expect(JSON.stringify(lines)).not.toContain('sekrit');
+  }, 30_000);
+});
+
 describe('tracing off (the default)', () => {
   it('adds no header to messages and records nothing', async () => {
     expect(tracingActive()).toBe(false);

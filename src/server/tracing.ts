@@ -8,10 +8,11 @@
  * `whale.scheduler.task`, `whale.model.execute`, `<topic> publish` / `<topic> process` (the bus).
  * The SDK's modules are loaded when tracing starts (about half a second), never at import.
  */
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger } from '@opentelemetry/api';
 import type { NodeTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-node';
 
 import { WhaleError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { setTracingActive } from '../common/trace.js';
 import type { TracingConfig } from '../config/tracing.js';
 
@@ -22,17 +23,21 @@ export interface TracingOptions {
   simple?: boolean;
   /** Also the `service.instance.id` resource attribute (the node id). */
   instanceId?: string;
+  /** Where the SDK's own warnings and errors go (an unreachable collector, …), at most one line a minute (default: a 'tracing' logger). */
+  logger?: Logger;
 }
 
 export interface Tracing {
   readonly provider: NodeTracerProvider;
   /** Exports what is buffered now. */
   flush(): Promise<void>;
-  /** Flushes, then unregisters the SDK (the API is a no-op again). */
+  /** Flushes (for up to 5 s: an unreachable collector does not hold a shutdown), then unregisters the SDK (the API is a no-op again); never throws. */
   shutdown(): Promise<void>;
 }
 
 let current: Tracing | undefined;
+
+const SHUTDOWN_FLUSH_MS = 5_000;
 
 let starting = false;
 
@@ -61,6 +66,8 @@ async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | '
     spanProcessors: [processor],
   });
   provider.register();
+  const logger = o.logger ?? createLogger('tracing');
+  diag.setLogger(throttled(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   setTracingActive(true);
   let stopped = false;
   const t: Tracing = {
@@ -70,16 +77,43 @@ async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | '
       if (stopped) return;
       stopped = true;
       setTracingActive(false);
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await provider.shutdown();
+        const flushed = provider.shutdown().then(
+          () => true,
+          (err: unknown) => void logger.warn('tracing: the last spans were not exported', { error: (err as Error)?.message ?? String(err) }),
+        );
+        const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), SHUTDOWN_FLUSH_MS)));
+        if ((await Promise.race([flushed, late])) === false) logger.warn(`tracing: the collector did not take the last spans within ${SHUTDOWN_FLUSH_MS} ms; they are dropped`);
       } finally {
+        clearTimeout(timer);
         trace.disable();
         context.disable();
         propagation.disable();
+        diag.disable();
         if (current === t) current = undefined;
       }
     },
   };
   current = t;
   return t;
+}
+
+/** The SDK's diagnostics as log lines: warnings and errors only, the first at once, then at most one a minute (with how many were left out). */
+function throttled(logger: Logger, everyMs = 60_000): DiagLogger {
+  let last = -Infinity;
+  let skipped = 0;
+  const line = (level: 'warn' | 'error') => (message: string, ...args: unknown[]) => {
+    const now = performance.now();
+    if (now - last < everyMs) {
+      skipped++;
+      return;
+    }
+    last = now;
+    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).filter(Boolean).join('; ');
+    logger[level](`tracing: ${message}`, { ...(detail ? { detail: detail.slice(0, 500) } : {}), ...(skipped ? { skipped } : {}) });
+    skipped = 0;
+  };
+  const none = () => undefined;
+  return { error: line('error'), warn: line('warn'), info: none, debug: none, verbose: none };
 }

@@ -66,6 +66,33 @@ describe('whale start under attack (child process)', () => {
     expect(worstLive).toBeLessThan(500);
   }, 120_000);
 
+  it('items 2 and 3: a 256 KiB quadratic /v1/evaluate body and a backtracking pattern leave the event loop free; 1500 schemas leave no cache behind', async () => {
+    const sentences = Array.from({ length: 20_000 }, (_, i) => `the cat sat ${i % 2 ? 'not ' : ''}here ${i % 7}.`).join(' ');
+    const text = sentences.slice(0, 220 * 1024); // with the context below, just under the 256 KiB limit of /v1/evaluate
+    let worstLive = 0;
+    const probe = setInterval(() => void liveMs(url).then((ms) => (worstLive = Math.max(worstLive, ms))), 20);
+    const t0 = performance.now();
+    const heavy = await post('/v1/evaluate', JSON.stringify({ response: text, context: { context: text.slice(0, 30_000) } }));
+    const heavyMs = performance.now() - t0;
+    const evil = await post('/v1/evaluate', JSON.stringify({ response: JSON.stringify('a'.repeat(32) + '!'), requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } }));
+    clearInterval(probe);
+    console.log(`item 2: 250 KiB evaluate body answered ${heavy.status} in ${heavyMs.toFixed(0)} ms, backtracking pattern ${evil.status}; worst /v2/health/live ${worstLive.toFixed(0)} ms`);
+    expect(heavy.status).toBe(200);
+    expect(evil.status).toBe(400);
+    expect(worstLive).toBeLessThan(250);
+    // The same schema 1500 times (each request a new object: the shared Ajv used to keep every one).
+    const schema = { type: 'object', properties: { a: { type: 'string', pattern: '^[a-z]+$' }, b: { type: 'array', items: { type: 'number' } } }, required: ['a'] };
+    for (let i = 0; i < 50; i++) await post('/v1/evaluate', JSON.stringify({ response: JSON.stringify({ a: 'x', b: [i] }), requirements: { schema } }));
+    const base = rssMiB(child.pid!);
+    for (let i = 0; i < 1500; i += 4) {
+      const rs = await Promise.all(Array.from({ length: 4 }, (_, k) => post('/v1/evaluate', JSON.stringify({ response: JSON.stringify({ a: 'x', b: [i + k] }), requirements: { schema: { ...schema, $id: `https://c${(i + k) % 7}.test/s` } } }))));
+      expect(rs.every((r) => r.status === 200)).toBe(true);
+    }
+    const after = rssMiB(child.pid!);
+    console.log(`item 3: RSS ${base.toFixed(0)} -> ${after.toFixed(0)} MiB over 1500 schema evaluations`);
+    expect(after - base).toBeLessThan(40);
+  }, 90_000);
+
   it('item 6: a burst of 24 bodies of 3.9 MiB: past the 16 MiB budget they get 503 + Retry-After unread, every one is answered, RSS comes back', async () => {
     const base = rssMiB(child.pid!);
     const size = Math.floor(3.9 * MiB);

@@ -151,13 +151,17 @@ describe('hardening round 2: a server attacked over HTTP', () => {
   });
 
   it('item 5: feedback naming a model (or version) this node does not serve is 404 and grows nothing', async () => {
-    const real = await http(`${url}/v1/feedback`, { json: { requestId: 'fb-real', model: 'small', thumbs: 'up' } });
+    // Feedback naming a model (not joined to an answer of this node) needs an operator key (item 8); even then
+    // the model must be one this node serves.
+    const feedback = (json: unknown) => http(`${url}/v1/feedback`, { method: 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...asOperator } });
+    const real = await feedback({ requestId: 'fb-real', model: 'small', thumbs: 'up' });
     expect(real.status).toBe(202);
     for (let i = 0; i < 200; i++) {
-      const r = await http(`${url}/v1/feedback`, { json: { requestId: `fb-${i}`, model: `made-up-${i}`, thumbs: 'down' } });
+      const r = await feedback({ requestId: `fb-${i}`, model: `made-up-${i}`, thumbs: 'down' });
       expect(r.status).toBe(404);
+      expect(r.body.code).toBe('ERR_MODEL_NOT_FOUND');
     }
-    expect((await http(`${url}/v1/feedback`, { json: { requestId: 'fb-v', model: 'small', version: '99', thumbs: 'down' } })).status).toBe(404);
+    expect((await feedback({ requestId: 'fb-v', model: 'small', version: '99', thumbs: 'down' })).status).toBe(404);
     await new Promise((r) => setTimeout(r, 250)); // two quality samples
     const routing = await http(`${url}/v1/routing`);
     const models = new Set((routing.body.quality as { model: string }[]).map((p) => p.model));

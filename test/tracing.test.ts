@@ -168,6 +168,9 @@ describe('a trace across HTTP → bus → another node → model', () => {
     expect(names).toEqual(expect.arrayContaining(['whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
     const server = exporter.getFinishedSpans().find((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller)!;
     expect(server.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+    // A path outside the routes is named by its method only (span names stay few).
+    expect((await fetch(`${nodes[1]!.address}/no/such/path-${Date.now()}`)).status).toBe(404);
+    expect(await until(() => exporter.getFinishedSpans().some((s) => s.kind === 1 && s.name === 'GET' && String(s.attributes['url.path']).startsWith('/no/such/')), 5_000)).toBe(true);
   });
 
   it('gRPC ModelInfer: a server span in the caller\'s trace, the request id echoed in the response metadata', async () => {

@@ -51,6 +51,9 @@ export function logPath(url: string | undefined): string {
   return path.length > 512 ? `${path.slice(0, 509)}...` : path;
 }
 
+/** The server's route prefixes (V2, /v1 extensions, metrics, health, dashboard). */
+const KNOWN_ROUTE = /^\/(v1|v2|metrics|healthz|dashboard)(\/|$)/;
+
 /** A low-cardinality route for the span name: names of models, versions, tasks and quotas become placeholders. */
 export function routeOf(path: string): string {
   return path
@@ -107,12 +110,13 @@ function serverSpan(req: IncomingMessage, method: string, path: string, requestI
     const v = req.headers[h];
     if (typeof v === 'string') carrier[h] = v;
   }
-  const route = routeOf(path);
+  // Span names stay few: a path outside the server's routes (a scan, a typo) is named by its method only.
+  const route = KNOWN_ROUTE.test(path) ? routeOf(path) : undefined;
   return startSpan(
-    `${method} ${route}`,
+    route ? `${method} ${route}` : method,
     {
       kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': method, 'url.path': path, 'http.route': route, 'whale.request_id': requestId, 'network.protocol.name': 'http' },
+      attributes: { 'http.request.method': method, 'url.path': path, ...(route ? { 'http.route': route } : {}), 'whale.request_id': requestId, 'network.protocol.name': 'http' },
     },
     extractTraceContext(carrier),
   );

@@ -11,8 +11,10 @@
  * `concurrency` sockets; one @grpc/grpc-js channel, HTTP/2 multiplexed), and
  * every answer is checked (status, output size), so a failure is counted, not timed.
  * Besides wall-clock figures (which a loaded machine bends), each cell reports the
- * CPU time the server process and the client process spent per request
- * (/proc/<pid>/stat and process.cpuUsage()): what each protocol costs, whatever the load.
+ * CPU time spent per request by the server's main (JavaScript) thread, where the
+ * protocol is handled (/proc/<pid>/task/<pid>/stat; onnxruntime's own threads, which
+ * spin while waiting and so charge time rather than requests, are left out), and by
+ * the client process (process.cpuUsage()): what each protocol costs, whatever the load.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,16 +44,16 @@ interface Cell {
   throughput: number;
   p50: number;
   p99: number;
-  /** CPU time (user + system) per answered request, µs. */
+  /** CPU time (user + system) per answered request, µs: the server's main thread, the client process. */
   serverCpuUs: number;
   clientCpuUs: number;
 }
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** user + system CPU of a process so far, µs (Linux /proc). */
+/** user + system CPU of a process's main thread so far, µs (Linux /proc). */
 function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15 of stat)
 }
 
@@ -249,8 +251,8 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
   const text = [
     `protocols: HTTP JSON vs HTTP binary (Triton's binary tensor extension) vs gRPC (raw_input_contents), shipped MNIST model served by whale start in a child process,`,
     `1 image per request, level normal (no cache), ${seconds} s per cell after ${warmup} s warm-up; load average (1 min) during the run: ${load.map((l) => l[0]!.toFixed(2)).join(' → ')}`,
-    `CPU per request: the server's less its idle background (${fmt(serverIdleUsPerSecond / 1000, 1)} ms of CPU per second, measured before the cells), the client's as is`,
-    table(['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'client CPU µs/req', 'requests', 'errors'], rows),
+    `CPU per request: the server's main (JS) thread less its idle background (${fmt(serverIdleUsPerSecond / 1000, 1)} ms of CPU per second, measured before the cells), the client process as is`,
+    table(['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'server JS µs/req', 'client µs/req', 'requests', 'errors'], rows),
   ].join('\n');
   return { text, cells };
 }

@@ -27,7 +27,8 @@ COPY --from=build --chown=node:node /app/models ./models
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 RUN mkdir -p /var/cache/smart-whale && chown node:node /var/cache/smart-whale
 USER node
-EXPOSE 8080
+# 8080: HTTP (V2); 8081: gRPC when enabled (grpc.enabled in whale.config.json)
+EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.WHALE_HTTP_PORT||8080)+'/v2/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 ENTRYPOINT ["node", "bin/whale.js"]

@@ -21,7 +21,6 @@ import { KafkaTopicAdmin } from '../src/transport/kafka-admin.js';
 import { KafkaMock } from './support/kafka-mock.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-if (!hasOpenssl) process.stderr.write('kafka.tls.test.ts: skipped, no openssl CLI on PATH to make the test certificate\n');
 
 function makeCertificates(dir: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
@@ -31,7 +30,11 @@ function makeCertificates(dir: string): void {
   run('x509', '-req', '-in', 'broker.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'broker.pem', '-days', '2', '-extfile', 'ext.cnf');
 }
 
-describe.skipIf(!hasOpenssl)('kafka TLS on the wire', () => {
+describe('kafka TLS on the wire', () => {
+  it('has the openssl CLI to make its certificates (scripts/ensure-toolchain.sh installs it; npm test runs that)', () => {
+    expect(hasOpenssl).toBe(true);
+  });
+
   const dir = mkdtempSync(join(tmpdir(), 'whale-kafka-tls-'));
   let mock: KafkaMock;
   let server: Server;

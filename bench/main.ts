@@ -19,9 +19,10 @@ import { benchRoutingSuite } from './routing-real.js';
 import { benchResources } from './resources.js';
 import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
+import { benchSoak } from './soak.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security', 'protocols'] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\nSuites: ${SUITES.join(', ')}\n`;
+const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security', 'soak', 'protocols'] as const;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -37,6 +38,8 @@ async function main(): Promise<number> {
         'max-rounds': { type: 'string' },
         partitions: { type: 'string' },
         seconds: { type: 'string' },
+        minutes: { type: 'string', default: '10' },
+        concurrency: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -60,6 +63,18 @@ async function main(): Promise<number> {
   const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
   process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
+  if (suite === 'soak') {
+    const minutes = Number(values.minutes);
+    const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+    if (!(minutes > 0) || (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1))) {
+      process.stderr.write(`bench: --minutes must be > 0 and --concurrency an integer >= 1\n${USAGE}`);
+      return 2;
+    }
+    const soak = await benchSoak({ minutes, ...(concurrency === undefined ? {} : { concurrency }) });
+    process.stdout.write(`\n${soak.text}\n`);
+    if (values.json) writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, ...soak, text: undefined }, null, 2));
+    return soak.ok ? 0 : 1;
+  }
   const res: { text: string } =
     suite === 'protocols'
       ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })

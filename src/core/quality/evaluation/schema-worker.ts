@@ -137,8 +137,12 @@ export class SchemaWorker {
   }
 
   private pump(): void {
+    this.holdProcess();
     if (this.running || this.queue.length === 0 || this.closed) return;
-    if (!this.worker) return this.spawn();
+    if (!this.worker) {
+      this.spawn();
+      return this.holdProcess();
+    }
     if (!this.ready) return;
     const job = this.queue.shift()!;
     this.running = job;
@@ -149,6 +153,13 @@ export class SchemaWorker {
       this.finish(job);
       job.reject(new WhaleError('ERR_INVALID_ARG', `requirements.schema: cannot be passed to the validator (${(err as Error).message})`, { field: 'requirements.schema' }));
     }
+  }
+
+  /** The worker keeps the process alive only while a job waits or runs (a script awaiting a check is not cut short). */
+  private holdProcess(): void {
+    if (!this.worker) return;
+    if (this.running || this.queue.length > 0) this.worker.ref();
+    else this.worker.unref();
   }
 
   private spawn(): void {

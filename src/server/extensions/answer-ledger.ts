@@ -13,8 +13,9 @@ export const ANONYMOUS = 'anonymous';
 export class AnswerLedger {
   private readonly answers: BoundedMap<string, { caller: string; voted: boolean }>;
 
-  constructor(capacity = 100_000) {
-    this.answers = new BoundedMap(capacity);
+  constructor(capacity = 100_000, maxBytes = 16 * 1024 * 1024) {
+    // By count and by estimated bytes, like every per-client map (hardening round 2, item 1).
+    this.answers = new BoundedMap(capacity, { maxBytes, sizeOf: (id, a) => 96 + 2 * (id.length + a.caller.length) });
   }
 
   issued(answerId: string, caller: string): void {

@@ -48,7 +48,7 @@ type Typed = Uint8Array | Uint8ClampedArray | Int8Array | Uint16Array | Int16Arr
 const isTyped = (v: object): v is Typed => TYPED.has(Object.getPrototypeOf(v) as object);
 
 function refuse(path: string, what: string): never {
-  throw new WhaleError('ERR_INVALID_ARG', `${path}: ${what} cannot be cached (see the accepted types in the README)`, { field: path });
+  throw new WhaleError('ERR_INVALID_ARG', `${path}: ${what} cannot be cached (see the accepted types in docs/memory.md)`, { field: path });
 }
 
 /**

@@ -77,6 +77,12 @@ describe('whale.config.json', () => {
     expect(field(() => loadConfig({ env: { WHALE_HTTP_PORT: '80a' }, cwd: mkdtempSync(join(tmpdir(), 'whale-cfg-')) }))).toBe('WHALE_HTTP_PORT');
   });
 
+  it('accepts a secure federation\'s access policy in the same file (federationSecurity.policy, read by AccessControl)', () => {
+    const policy = { roles: { learner: ['join', 'train'] }, members: {} };
+    expect(() => parseConfig({ federationSecurity: { policy } }, '/')).not.toThrow();
+    expect(field(() => parseConfig({ federationSecurty: {} }, '/'))).toBe('federationSecurty');
+  });
+
   it('reports an unreadable or malformed file with its path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-cfg-'));
     writeFileSync(join(dir, 'bad.json'), '{ "models": [');

@@ -175,7 +175,8 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
 export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string, env: WhaleEnv = readEnv()): WhaleConfig {
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc', 'tracing']);
+  // federationSecurity: a secure federation's access policy may live here; AccessControl reads it, the server does not.
+  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc', 'tracing', 'federationSecurity']);
   const http = parseHttp(o.http ?? {});
   const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) => parseTls(v, 'http.tls', baseDir));
   if (httpTls) http.tls = httpTls;

@@ -61,10 +61,14 @@ function makeRows(n: number, p: number, close = false): Float32Array[] {
 
 function reference(strategy: Strategy, rows: Float32Array[], weights: number[], f: number): unknown {
   switch (strategy) {
-    case 'fedavg': return fedavgRef(rows, weights);
-    case 'median': return medianRef(rows);
-    case 'trimmed-mean': return trimmedMeanRef(rows, 0.1);
-    default: return krumRef(rows, weights, f, 1);
+    case 'fedavg':
+      return fedavgRef(rows, weights);
+    case 'median':
+      return medianRef(rows);
+    case 'trimmed-mean':
+      return trimmedMeanRef(rows, 0.1);
+    default:
+      return krumRef(rows, weights, f, 1);
   }
 }
 
@@ -86,7 +90,17 @@ function runNumpy(rows: Float32Array[], weights: number[], f: number, strategies
     const fd = openSync(data, 'w');
     for (const r of rows) writeSync(fd, new Uint8Array(r.buffer, r.byteOffset, r.byteLength));
     closeSync(fd);
-    const spec = { data, clients: rows.length, params: rows[0]!.length, weights, f, beta: 0.1, runs, strategies, out: dir };
+    const spec = {
+      data,
+      clients: rows.length,
+      params: rows[0]!.length,
+      weights,
+      f,
+      beta: 0.1,
+      runs,
+      strategies,
+      out: dir,
+    };
     writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
     const r = spawnSync('python3', [PEER, join(dir, 'spec.json')], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`numpy peer failed: ${r.stderr || r.error?.message}`);
@@ -94,7 +108,10 @@ function runNumpy(rows: Float32Array[], weights: number[], f: number, strategies
     const out = new Map<Strategy, { timing: Timing; result: Float32Array }>();
     for (const s of strategies) {
       const bytes = readFileSync(join(dir, `${s}.f32`));
-      out.set(s, { timing: summarize(times[s]!), result: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) });
+      out.set(s, {
+        timing: summarize(times[s]!),
+        result: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4),
+      });
     }
     return out;
   } finally {
@@ -103,7 +120,8 @@ function runNumpy(rows: Float32Array[], weights: number[], f: number, strategies
 }
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let j = 0; j < b.length; j++) {
     diff = Math.max(diff, Math.abs(a[j]! - b[j]!));
     scale = Math.max(scale, Math.abs(b[j]!));
@@ -154,7 +172,9 @@ export async function benchAggregate(
         row.reference = await timeRuns(refRuns, () => reference(strategy, rows, weights, f), false);
       }
       results.push(row);
-      process.stderr.write(`  ${strategy} N=${n} P=${p}: cpu ${fmt(row.cpu.medianMs)} ms, numpy ${fmt(row.numpy?.medianMs)} ms\n`);
+      process.stderr.write(
+        `  ${strategy} N=${n} P=${p}: cpu ${fmt(row.cpu.medianMs)} ms, numpy ${fmt(row.numpy?.medianMs)} ms\n`,
+      );
     }
   }
   const copies = await benchAsyncCopy(opts);
@@ -193,8 +213,10 @@ async function benchAsyncCopy(opts: AggregateBenchOptions): Promise<CopyRow[]> {
   const out: CopyRow[] = [];
   for (const [strategy, n, p] of opts.quick ? cases.slice(0, 2) : cases) {
     const rows = makeRows(n, p);
-    const make = (asyncThresholdBytes: number) => new Aggregator({ strategy, f: 2, device: 'cpu', asyncThresholdBytes });
-    const sync = make(Infinity), async = make(0);
+    const make = (asyncThresholdBytes: number) =>
+      new Aggregator({ strategy, f: 2, device: 'cpu', asyncThresholdBytes });
+    const sync = make(Infinity),
+      async = make(0);
     const row: CopyRow = {
       strategy,
       clients: n,
@@ -203,7 +225,9 @@ async function benchAsyncCopy(opts: AggregateBenchOptions): Promise<CopyRow[]> {
       async: await timeRuns(opts.runs, () => async.aggregate(rows)),
     };
     out.push(row);
-    process.stderr.write(`  copy ${strategy} N=${n} P=${p}: sync ${fmt(row.sync.medianMs)} ms, async ${fmt(row.async.medianMs)} ms\n`);
+    process.stderr.write(
+      `  copy ${strategy} N=${n} P=${p}: sync ${fmt(row.sync.medianMs)} ms, async ${fmt(row.async.medianMs)} ms\n`,
+    );
   }
   return out;
 }
@@ -227,7 +251,10 @@ function renderCopies(rows: CopyRow[]): string {
   return [
     'async input copy (aggregate() copies its inputs into native memory before an async job starts):',
     '',
-    table(['strategy', 'N', 'P', 'input MiB', 'sync ms', 'async ms', 'async - sync ms', 'async/sync', 'copy GB/s'], body),
+    table(
+      ['strategy', 'N', 'P', 'input MiB', 'sync ms', 'async ms', 'async - sync ms', 'async/sync', 'copy GB/s'],
+      body,
+    ),
     '',
     'sync = asyncThresholdBytes Infinity (JS thread, in place); async = asyncThresholdBytes 0; copy GB/s = input bytes / (async - sync)',
   ].join('\n');
@@ -251,9 +278,14 @@ function render(triad: TriadResult, rows: Row[], gpu: boolean, numpy: boolean): 
       r.reference ? `${fmt(r.reference.medianMs / r.cpu.medianMs, 1)}x` : '—',
     ];
     if (numpy) {
-      cells.push(fmt(r.numpy?.medianMs), r.numpy ? `${fmt(r.numpy.medianMs / r.cpu.medianMs, 1)}x` : '—', r.numpyDiff?.toExponential(1) ?? '—');
+      cells.push(
+        fmt(r.numpy?.medianMs),
+        r.numpy ? `${fmt(r.numpy.medianMs / r.cpu.medianMs, 1)}x` : '—',
+        r.numpyDiff?.toExponential(1) ?? '—',
+      );
     }
-    if (gpu) cells.push(fmt(r.gpu?.medianMs), fmt(gbs(r, r.gpu)), r.gpu ? `${fmt(r.cpu.medianMs / r.gpu.medianMs, 1)}x` : '—');
+    if (gpu)
+      cells.push(fmt(r.gpu?.medianMs), fmt(gbs(r, r.gpu)), r.gpu ? `${fmt(r.cpu.medianMs / r.gpu.medianMs, 1)}x` : '—');
     return cells;
   });
   return [

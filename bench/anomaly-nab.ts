@@ -23,7 +23,9 @@ export type Scored = Map<string, Float64Array>;
 type ScorerOut = Record<string, { score: number; threshold: number }>;
 
 export function nabRoot(): string {
-  const d = [process.env.WHALE_NAB_DIR, resolve('../shared/data/nab-dev')].find((p): p is string => p !== undefined && existsSync(join(p, 'data')));
+  const d = [process.env.WHALE_NAB_DIR, resolve('../shared/data/nab-dev')].find(
+    (p): p is string => p !== undefined && existsSync(join(p, 'data')),
+  );
   if (!d) throw new Error('NAB dev data not found: set WHALE_NAB_DIR');
   return d;
 }
@@ -32,8 +34,16 @@ export function readNab(root: string): NabFile[] {
   const out: NabFile[] = [];
   for (const cat of readdirSync(join(root, 'data')).sort()) {
     for (const f of readdirSync(join(root, 'data', cat)).sort()) {
-      const rows = readFileSync(join(root, 'data', cat, f), 'utf8').trim().split('\n').slice(1);
-      out.push({ key: `${cat}/${f}`, category: cat, timestamps: rows.map((r) => r.split(',')[0]!), values: Float64Array.from(rows, (r) => Number(r.split(',')[1])) });
+      const rows = readFileSync(join(root, 'data', cat, f), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1);
+      out.push({
+        key: `${cat}/${f}`,
+        category: cat,
+        timestamps: rows.map((r) => r.split(',')[0]!),
+        values: Float64Array.from(rows, (r) => Number(r.split(',')[1])),
+      });
     }
   }
   return out;
@@ -55,10 +65,17 @@ export function nabScore(root: string, files: NabFile[], scored: Scored, binariz
       const col = (v: number) => (binarizeAt === undefined ? v.toFixed(6) : v >= binarizeAt ? '1' : '0');
       const path = join(dir, f.key);
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, ['timestamp,anomaly_score', ...f.timestamps.map((t, i) => `${t},${col(s[i]!)}`)].join('\n') + '\n');
+      writeFileSync(
+        path,
+        ['timestamp,anomaly_score', ...f.timestamps.map((t, i) => `${t},${col(s[i]!)}`)].join('\n') + '\n',
+      );
     }
     const scorer = resolve(root, '../../tools/nab-score.mjs');
-    return JSON.parse(execFileSync(process.execPath, [scorer, dir, join(root, 'combined_windows.json'), join(root, 'profiles.json')], { encoding: 'utf8' })) as ScorerOut;
+    return JSON.parse(
+      execFileSync(process.execPath, [scorer, dir, join(root, 'combined_windows.json'), join(root, 'profiles.json')], {
+        encoding: 'utf8',
+      }),
+    ) as ScorerOut;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -76,7 +93,11 @@ export function countFalsePositives(files: NabFile[], scored: Scored, threshold:
 
 /** The declared grid: spread x vigilance x rate horizon x decision threshold, other options at their defaults. */
 export const LOCO_GRID: AnomalyDetectorOptions[] = [2, 3].flatMap((spread) =>
-  [0.05, 0.1, 0.15].flatMap((vigilance) => [1000, 2000].flatMap((rateHorizon) => [0.9, 0.95].map((threshold) => ({ spread, vigilance, rateHorizon, threshold })))),
+  [0.05, 0.1, 0.15].flatMap((vigilance) =>
+    [1000, 2000].flatMap((rateHorizon) =>
+      [0.9, 0.95].map((threshold) => ({ spread, vigilance, rateHorizon, threshold })),
+    ),
+  ),
 );
 
 /** Issue 24's grid of the ART options (bench/RESULTS.md, fixed before the first run), for 'art' and 'ensemble'. */
@@ -85,7 +106,11 @@ const ART_GRID: AnomalyDetectorOptions[] = [
   [0.98, 0.96],
   [0.99, 0.98],
 ].flatMap(([artVigilance, artVigilanceLow]) =>
-  [0, 2, 4].flatMap((artSpread) => [1000, 2000].flatMap((rateHorizon) => [0.5, 0.7, 0.9].map((threshold) => ({ artVigilance, artVigilanceLow, artSpread, rateHorizon, threshold })))),
+  [0, 2, 4].flatMap((artSpread) =>
+    [1000, 2000].flatMap((rateHorizon) =>
+      [0.5, 0.7, 0.9].map((threshold) => ({ artVigilance, artVigilanceLow, artSpread, rateHorizon, threshold })),
+    ),
+  ),
 );
 
 /** Issue 24's grid: every detector with its option grid. */
@@ -101,7 +126,12 @@ export const label = (o: AnomalyDetectorOptions) =>
     : `${o.method}: vigilance ${o.artVigilance}/${o.artVigilanceLow}, artSpread ${o.artSpread}, horizon ${o.rateHorizon}, threshold ${o.threshold}`;
 
 /** Leave-one-category-out over `grid` (default LOCO_GRID): a table, one row per held-out category. */
-export function leaveOneCategoryOut(root: string, files: NabFile[], grid: AnomalyDetectorOptions[] = LOCO_GRID, scoredRuns?: Scored[]): string {
+export function leaveOneCategoryOut(
+  root: string,
+  files: NabFile[],
+  grid: AnomalyDetectorOptions[] = LOCO_GRID,
+  scoredRuns?: Scored[],
+): string {
   const LOCO_GRID = grid;
   const runs = LOCO_GRID.map((o, i) => ({ o, scored: scoredRuns?.[i] ?? scoreAll(files, o) }));
   const all = runs.map((r) => nabScore(root, files, r.scored).standard!.score);
@@ -113,7 +143,9 @@ export function leaveOneCategoryOut(root: string, files: NabFile[], grid: Anomal
     const b = selScores.reduce((bi, s, i) => (s.score > selScores[bi]!.score ? i : bi), 0);
     const thr = selScores[b]!.threshold;
     const hasWindows = out.some((f) => readWindowsCount(root, f.key) > 0);
-    const heldFixed = hasWindows ? nabScore(root, out, runs[b]!.scored, thr).standard!.score.toFixed(1) : `${countFalsePositives(out, runs[b]!.scored, thr)} FP`;
+    const heldFixed = hasWindows
+      ? nabScore(root, out, runs[b]!.scored, thr).standard!.score.toFixed(1)
+      : `${countFalsePositives(out, runs[b]!.scored, thr)} FP`;
     const heldOwn = hasWindows ? nabScore(root, out, runs[b]!.scored).standard!.score.toFixed(1) : '—';
     rows.push([held, label(LOCO_GRID[b]!), selScores[b]!.score.toFixed(1), thr.toFixed(3), heldFixed, heldOwn]);
   }
@@ -121,7 +153,17 @@ export function leaveOneCategoryOut(root: string, files: NabFile[], grid: Anomal
   const best = all.indexOf(Math.max(...all));
   return (
     `Leave-one-category-out over ${LOCO_GRID.length} option sets (standard score on all 18 files: ${range}; best ${all[best]!.toFixed(1)} with ${label(LOCO_GRID[best]!)})\n` +
-    table(['held out', 'picked on the other two', 'their score', 'their threshold', 'held out at that threshold', 'held out, own threshold'], rows)
+    table(
+      [
+        'held out',
+        'picked on the other two',
+        'their score',
+        'their threshold',
+        'held out at that threshold',
+        'held out, own threshold',
+      ],
+      rows,
+    )
   );
 }
 
@@ -144,7 +186,12 @@ export interface GridPoint {
 }
 
 /** Issue 24's rule for one grid point: each category scored at the NAB threshold chosen on the other two. */
-export function heldOutScores(root: string, files: NabFile[], options: AnomalyDetectorOptions, scored: Scored): GridPoint {
+export function heldOutScores(
+  root: string,
+  files: NabFile[],
+  options: AnomalyDetectorOptions,
+  scored: Scored,
+): GridPoint {
   const folds: GridPoint['folds'] = {};
   const held: number[] = [];
   let fp = 0;
@@ -170,21 +217,40 @@ export function heldOutScores(root: string, files: NabFile[], options: AnomalyDe
 export function chooseDefault(points: GridPoint[]): GridPoint {
   const best = Math.max(...points.map((p) => p.meanHeldOut));
   const near = points.filter((p) => p.meanHeldOut >= best - 0.1);
-  near.sort((a, b) => a.heldOutFP - b.heldOutFP || Number(a.options.method !== 'whale') - Number(b.options.method !== 'whale') || b.meanHeldOut - a.meanHeldOut);
+  near.sort(
+    (a, b) =>
+      a.heldOutFP - b.heldOutFP ||
+      Number(a.options.method !== 'whale') - Number(b.options.method !== 'whale') ||
+      b.meanHeldOut - a.meanHeldOut,
+  );
   return near[0]!;
 }
 
 /** NAB sweep weight of each point of one file (as the scorer computes it), standard profile. */
-function sweepWeights(root: string, f: NabFile, cm: { tpWeight: number; fnWeight: number; fpWeight: number }): { w: Float64Array; win: Int32Array; windows: number } {
+function sweepWeights(
+  root: string,
+  f: NabFile,
+  cm: { tpWeight: number; fnWeight: number; fpWeight: number },
+): { w: Float64Array; win: Int32Array; windows: number } {
   windowsCache ??= JSON.parse(readFileSync(join(root, 'combined_windows.json'), 'utf8')) as Record<string, unknown[]>;
-  const t = (s: string) => Date.parse(s.trim().replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1') + 'Z');
+  const t = (s: string) =>
+    Date.parse(
+      s
+        .trim()
+        .replace(' ', 'T')
+        .replace(/(\.\d{3})\d*$/, '$1') + 'Z',
+    );
   const ts = f.timestamps.map(t);
   const wins = (windowsCache[f.key] ?? []) as Array<[string, string]>;
   const lim = wins.map(([a, b]) => {
     const s = t(a);
     const e = t(b);
     let r = -1;
-    for (let i = ts.length - 1; i >= 0; i--) if (ts[i]! <= e) { r = i; break; }
+    for (let i = ts.length - 1; i >= 0; i--)
+      if (ts[i]! <= e) {
+        r = i;
+        break;
+      }
     return [ts.findIndex((x) => x >= s), r] as const;
   });
   const sig = (x: number) => 1 / (1 + Math.exp(-x));
@@ -197,10 +263,19 @@ function sweepWeights(root: string, f: NabFile, cm: { tpWeight: number; fnWeight
   let prevR: number | null = null;
   let prevW = 0;
   for (let i = 0; i < ts.length; i++) {
-    if (cur === null && k < lim.length && i === lim[k]![0]) { cur = { l: lim[k]![0], r: lim[k]![1], k }; k++; }
-    if (cur) { w[i] = (scaled(-(cur.r - i + 1) / (cur.r - cur.l + 1)) * cm.tpWeight) / maxTP; win[i] = cur.k; }
-    else w[i] = (prevR === null ? -1 : scaled(Math.abs(prevR - i) / (prevW - 1))) * cm.fpWeight;
-    if (cur && i === cur.r) { prevR = i; prevW = cur.r - cur.l + 1; cur = null; }
+    if (cur === null && k < lim.length && i === lim[k]![0]) {
+      cur = { l: lim[k]![0], r: lim[k]![1], k };
+      k++;
+    }
+    if (cur) {
+      w[i] = (scaled(-(cur.r - i + 1) / (cur.r - cur.l + 1)) * cm.tpWeight) / maxTP;
+      win[i] = cur.k;
+    } else w[i] = (prevR === null ? -1 : scaled(Math.abs(prevR - i) / (prevW - 1))) * cm.fpWeight;
+    if (cur && i === cur.r) {
+      prevR = i;
+      prevW = cur.r - cur.l + 1;
+      cur = null;
+    }
   }
   return { w, win, windows: lim.length };
 }
@@ -209,7 +284,12 @@ function sweepWeights(root: string, f: NabFile, cm: { tpWeight: number; fnWeight
  * Per-file standard NAB figures at a fixed threshold (the detector's threshold on all 18 files), as the
  * scorer counts them: normalized score (files with windows), false positives, and windows detected.
  */
-export function perFile(root: string, f: NabFile, scores: Float64Array, threshold: number): { score?: number; fp: number; detected: number; windows: number } {
+export function perFile(
+  root: string,
+  f: NabFile,
+  scores: Float64Array,
+  threshold: number,
+): { score?: number; fp: number; detected: number; windows: number } {
   const cm = { tpWeight: 1, fnWeight: 1, fpWeight: 0.11 };
   const { w, win, windows } = sweepWeights(root, f, cm);
   const prob = Math.min(Math.floor(0.15 * scores.length), 750);
@@ -219,10 +299,20 @@ export function perFile(root: string, f: NabFile, scores: Float64Array, threshol
   let fp = 0;
   for (let i = prob; i < scores.length; i++) {
     if (!(scores[i]! >= threshold)) continue;
-    if (win[i]! >= 0) { hit[win[i]!] = true; best[win[i]!] = Math.max(best[win[i]!]!, w[i]!); }
-    else { fpCost += w[i]!; fp++; }
+    if (win[i]! >= 0) {
+      hit[win[i]!] = true;
+      best[win[i]!] = Math.max(best[win[i]!]!, w[i]!);
+    } else {
+      fpCost += w[i]!;
+      fp++;
+    }
   }
   const raw = best.reduce((a, b) => a + b, 0) + fpCost;
   const nullScore = -cm.fnWeight * windows;
-  return { score: windows > 0 ? (100 * (raw - nullScore)) / (windows * cm.tpWeight - nullScore) : undefined, fp, detected: hit.filter(Boolean).length, windows };
+  return {
+    score: windows > 0 ? (100 * (raw - nullScore)) / (windows * cm.tpWeight - nullScore) : undefined,
+    fp,
+    detected: hit.filter(Boolean).length,
+    windows,
+  };
 }

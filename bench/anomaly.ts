@@ -9,7 +9,10 @@ import { engine } from '../src/native/engine.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { ANOMALY_DEFAULTS, type AnomalyDetectorOptions } from '../src/core/monitoring/health/anomaly-detector-options.js';
+import {
+  ANOMALY_DEFAULTS,
+  type AnomalyDetectorOptions,
+} from '../src/core/monitoring/health/anomaly-detector-options.js';
 import {
   chooseDefault,
   heldOutScores,
@@ -56,9 +59,14 @@ function readArtime(files: NabFile[]): Scored | undefined {
   const out: Scored = new Map();
   for (const f of files) {
     const [cat, name] = f.key.split('/');
-    const rows = readFileSync(join(dir, cat!, `ARTime_${name}`), 'utf8').trim().split('\n');
+    const rows = readFileSync(join(dir, cat!, `ARTime_${name}`), 'utf8')
+      .trim()
+      .split('\n');
     const si = rows[0]!.split(',').indexOf('anomaly_score');
-    out.set(f.key, Float64Array.from(rows.slice(1), (r) => Number(r.split(',')[si])));
+    out.set(
+      f.key,
+      Float64Array.from(rows.slice(1), (r) => Number(r.split(',')[si])),
+    );
   }
   return out;
 }
@@ -66,7 +74,10 @@ function readArtime(files: NabFile[]): Scored | undefined {
 const pct = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(1));
 
 /** Issue 24: every detector and grid point under the held-out rule, the per-method LOCO selection, the choice, the per-file table. */
-function methodSelection(root: string, files: NabFile[]): { text: string; chosen: AnomalyDetectorOptions; points: GridPoint[] } {
+function methodSelection(
+  root: string,
+  files: NabFile[],
+): { text: string; chosen: AnomalyDetectorOptions; points: GridPoint[] } {
   const runs = METHOD_GRID.map((opts) => scoreAll(files, opts));
   const points = METHOD_GRID.map((opts, i) => heldOutScores(root, files, opts, runs[i]!));
   const cats = Object.keys(points[0]!.folds);
@@ -79,15 +90,35 @@ function methodSelection(root: string, files: NabFile[]): { text: string; chosen
     }),
     p.meanHeldOut.toFixed(1),
   ]);
-  const perPoint = table(['detector and options', 'all 18 files', ...cats.map((c) => `held out: ${c} @ threshold of the other two`), 'mean held-out'], rows);
+  const perPoint = table(
+    [
+      'detector and options',
+      'all 18 files',
+      ...cats.map((c) => `held out: ${c} @ threshold of the other two`),
+      'mean held-out',
+    ],
+    rows,
+  );
   const stability = (['whale', 'art', 'ensemble'] as const)
     .map((m) => {
       const idx = METHOD_GRID.flatMap((g, i) => (g.method === m ? [i] : []));
-      return `${m}: ${leaveOneCategoryOut(root, files, idx.map((i) => METHOD_GRID[i]!), idx.map((i) => runs[i]!))}`;
+      return `${m}: ${leaveOneCategoryOut(
+        root,
+        files,
+        idx.map((i) => METHOD_GRID[i]!),
+        idx.map((i) => runs[i]!),
+      )}`;
     })
     .join('\n\n');
   const chosen = chooseDefault(points);
-  const incumbent = points.find((p) => p.options.method === 'whale' && p.options.spread === ANOMALY_DEFAULTS.spread && p.options.vigilance === ANOMALY_DEFAULTS.vigilance && p.options.rateHorizon === ANOMALY_DEFAULTS.rateHorizon && p.options.threshold === ANOMALY_DEFAULTS.threshold)!;
+  const incumbent = points.find(
+    (p) =>
+      p.options.method === 'whale' &&
+      p.options.spread === ANOMALY_DEFAULTS.spread &&
+      p.options.vigilance === ANOMALY_DEFAULTS.vigilance &&
+      p.options.rateHorizon === ANOMALY_DEFAULTS.rateHorizon &&
+      p.options.threshold === ANOMALY_DEFAULTS.threshold,
+  )!;
   const byMethod = (['whale', 'art', 'ensemble'] as const).map((m) => {
     const best = chooseDefault(points.filter((p) => p.options.method === m));
     return `best ${m}: ${label(best.options)}: mean held-out ${best.meanHeldOut.toFixed(1)} (${cats.map((c) => pct(best.folds[c]!.score) + (best.folds[c]!.score === undefined ? ` ${best.folds[c]!.falsePositives} FP` : '')).join(' / ')}), all files ${best.pooled.toFixed(1)}`;
@@ -110,11 +141,18 @@ function perFileTable(root: string, files: NabFile[], detectors: Array<[string, 
       return r.score === undefined ? `${r.fp} FP` : `${r.score.toFixed(1)} (${r.detected}/${r.windows}, ${r.fp} FP)`;
     }),
   ]);
-  rows.push(['all 18 (NAB standard score, threshold)', ...thr.map((t) => `${t.score.toFixed(1)} @ ${t.threshold.toFixed(3)}`)]);
+  rows.push([
+    'all 18 (NAB standard score, threshold)',
+    ...thr.map((t) => `${t.score.toFixed(1)} @ ${t.threshold.toFixed(3)}`),
+  ]);
   return table(['file', ...detectors.map(([n]) => n)], rows);
 }
 
-export async function benchAnomaly(o: { runs: number; quick: boolean; parts?: string[] }): Promise<{ text: string; nab: Record<string, number>; throughput: unknown[] }> {
+export async function benchAnomaly(o: {
+  runs: number;
+  quick: boolean;
+  parts?: string[];
+}): Promise<{ text: string; nab: Record<string, number>; throughput: unknown[] }> {
   const part = (name: string) => o.parts === undefined || o.parts.includes(name);
   const root = nabRoot();
   const files = readNab(root);
@@ -142,7 +180,9 @@ export async function benchAnomaly(o: { runs: number; quick: boolean; parts?: st
       ['whale (defaults)', scoreAll(files, { method: 'whale' })],
       ['art (defaults)', scoreAll(files, { method: 'art' })],
       ['ensemble (defaults)', scoreAll(files, { method: 'ensemble' })],
-      ...(chosen.method === 'whale' && Object.keys(chosen).length === 1 ? [] : [[`chosen: ${label(chosen)}`, scoreAll(files, chosen)] as [string, Scored]]),
+      ...(chosen.method === 'whale' && Object.keys(chosen).length === 1
+        ? []
+        : [[`chosen: ${label(chosen)}`, scoreAll(files, chosen)] as [string, Scored]]),
     ];
     loco += `Per file, standard profile, each detector at its threshold on all 18 files: score (windows found / windows, false positives)${artime ? '' : " (set WHALE_ARTIME_DIR for ARTime's column)"}\n${perFileTable(root, files, detectors)}\n\n`;
   }
@@ -151,13 +191,32 @@ export async function benchAnomaly(o: { runs: number; quick: boolean; parts?: st
   const reps = o.quick ? 2 : 8;
   const stream = new Float64Array(all.length * reps);
   for (let r = 0; r < reps; r++) stream.set(all, r * all.length);
-  const rows: Array<{ case: string; points: number; medianMs: number; pointsPerSec: number; perCore: number; perCpuSecond: number }> = [];
+  const rows: Array<{
+    case: string;
+    points: number;
+    medianMs: number;
+    pointsPerSec: number;
+    perCore: number;
+    perCpuSecond: number;
+  }> = [];
   // Wall time per core, and points per CPU-second of this process (user + system, all threads): the
   // second is the per-core figure that stays meaningful when other work shares the cores.
   const add = (name: string, points: number, ms: number, cores: number, cpuMs: number) =>
-    rows.push({ case: name, points, medianMs: ms, pointsPerSec: points / (ms / 1e3), perCore: points / (ms / 1e3) / cores, perCpuSecond: points / (cpuMs / 1e3) });
+    rows.push({
+      case: name,
+      points,
+      medianMs: ms,
+      pointsPerSec: points / (ms / 1e3),
+      perCore: points / (ms / 1e3) / cores,
+      perCpuSecond: points / (cpuMs / 1e3),
+    });
 
-  if (!part('throughput')) return { text: `NAB dev files (${files.length} series; best threshold ${fmt(scored.standard!.threshold, 3)})\n${nabTable}\n\n${loco}`, nab, throughput: [] };
+  if (!part('throughput'))
+    return {
+      text: `NAB dev files (${files.length} series; best threshold ${fmt(scored.standard!.threshold, 3)})\n${nabTable}\n\n${loco}`,
+      nab,
+      throughput: [],
+    };
   const single = await timeBoth(o.runs, () => new AnomalyDetector().updateBatch(stream));
   add('native, 1 series, updateBatch', stream.length, single.wallMs, 1, single.cpuMs);
   for (const method of ['art', 'ensemble'] as const) {
@@ -165,10 +224,15 @@ export async function benchAnomaly(o: { runs: number; quick: boolean; parts?: st
     add(`native, 1 series, updateBatch, method ${method}`, stream.length, t.wallMs, 1, t.cpuMs);
   }
   const one = new AnomalyDetector();
-  const perPoint = await timeBoth(o.runs, () => { for (let i = 0; i < all.length; i++) one.update(all[i]!); });
+  const perPoint = await timeBoth(o.runs, () => {
+    for (let i = 0; i < all.length; i++) one.update(all[i]!);
+  });
   add('native, 1 series, update() per point', all.length, perPoint.wallMs, 1, perPoint.cpuMs);
   const refPoints = all.length;
-  const ref = await timeBoth(Math.min(o.runs, 3), () => { const r = new ReferenceAnomalyDetector(); for (let i = 0; i < refPoints; i++) r.update(all[i]!); });
+  const ref = await timeBoth(Math.min(o.runs, 3), () => {
+    const r = new ReferenceAnomalyDetector();
+    for (let i = 0; i < refPoints; i++) r.update(all[i]!);
+  });
   add('TS reference, 1 series', refPoints, ref.wallMs, 1, ref.cpuMs);
 
   const threads = engine.build().threads;
@@ -177,17 +241,41 @@ export async function benchAnomaly(o: { runs: number; quick: boolean; parts?: st
   const names = Array.from({ length: seriesCount }, (_, s) => `s${s}`);
   const series: string[] = [];
   const values = new Float64Array(seriesCount * perSeries);
-  for (let i = 0; i < perSeries; i++) for (let s = 0; s < seriesCount; s++) { series.push(names[s]!); values[i * seriesCount + s] = all[(s * 997 + i) % all.length]!; }
+  for (let i = 0; i < perSeries; i++)
+    for (let s = 0; s < seriesCount; s++) {
+      series.push(names[s]!);
+      values[i * seriesCount + s] = all[(s * 997 + i) % all.length]!;
+    }
   const many = await timeBoth(o.runs, () => new AnomalyDetectorBank().updateMany(series, values));
-  add(`native, ${seriesCount} series, updateMany (${threads} threads)`, values.length, many.wallMs, threads, many.cpuMs);
+  add(
+    `native, ${seriesCount} series, updateMany (${threads} threads)`,
+    values.length,
+    many.wallMs,
+    threads,
+    many.cpuMs,
+  );
   const manyArt = await timeBoth(o.runs, () => new AnomalyDetectorBank({ method: 'art' }).updateMany(series, values));
-  add(`native, ${seriesCount} series, updateMany, method art (${threads} threads)`, values.length, manyArt.wallMs, threads, manyArt.cpuMs);
+  add(
+    `native, ${seriesCount} series, updateMany, method art (${threads} threads)`,
+    values.length,
+    manyArt.wallMs,
+    threads,
+    manyArt.cpuMs,
+  );
 
   const tput = table(
     ['case', 'points', 'median ms', 'points/s', 'points/s per core', 'points per CPU-second'],
-    rows.map((r) => [r.case, String(r.points), fmt(r.medianMs), (r.pointsPerSec / 1e6).toFixed(2) + ' M', (r.perCore / 1e6).toFixed(2) + ' M', (r.perCpuSecond / 1e6).toFixed(2) + ' M']),
+    rows.map((r) => [
+      r.case,
+      String(r.points),
+      fmt(r.medianMs),
+      (r.pointsPerSec / 1e6).toFixed(2) + ' M',
+      (r.perCore / 1e6).toFixed(2) + ' M',
+      (r.perCpuSecond / 1e6).toFixed(2) + ' M',
+    ]),
   );
-  const text = `NAB dev files (${files.length} series; scorer ${'../shared/tools/nab-score.mjs'}; best threshold ${fmt(scored.standard!.threshold, 3)})\n${nabTable}\n\n${loco}Throughput (median of ${o.runs} runs)\n${tput}\n` +
+  const text =
+    `NAB dev files (${files.length} series; scorer ${'../shared/tools/nab-score.mjs'}; best threshold ${fmt(scored.standard!.threshold, 3)})\n${nabTable}\n\n${loco}Throughput (median of ${o.runs} runs)\n${tput}\n` +
     `State per series: ${new AnomalyDetector().stateBytes()} bytes`;
   return { text, nab, throughput: rows };
 }

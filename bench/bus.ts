@@ -20,7 +20,11 @@ async function throughput(bus: Bus, topic: string, count: number): Promise<numbe
   for (let i = 0; i < count; i += 100) {
     const batch: Array<Promise<void>> = [];
     for (let j = i; j < Math.min(count, i + 100); j++) {
-      batch.push(bus.publish(topic, createEnvelope({ type: 'bench', source: 'bench', payload: { i: j, data: PAYLOAD } }), { key: `k${j % 16}` }));
+      batch.push(
+        bus.publish(topic, createEnvelope({ type: 'bench', source: 'bench', payload: { i: j, data: PAYLOAD } }), {
+          key: `k${j % 16}`,
+        }),
+      );
     }
     await Promise.all(batch);
   }
@@ -31,12 +35,18 @@ async function throughput(bus: Bus, topic: string, count: number): Promise<numbe
 }
 
 async function roundTrips(bus: Bus, topic: string, count: number): Promise<number[]> {
-  const server = await bus.subscribe(topic, (req) => bus.reply(req, createEnvelope({ type: 'pong', source: 'bench', payload: req.payload })), { group: `rt-${topic}` });
+  const server = await bus.subscribe(
+    topic,
+    (req) => bus.reply(req, createEnvelope({ type: 'pong', source: 'bench', payload: req.payload })),
+    { group: `rt-${topic}` },
+  );
   await bus.request(topic, createEnvelope({ type: 'ping', source: 'bench', payload: PAYLOAD }), { timeoutMs: 30_000 }); // warm-up
   const lat: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
-    await bus.request(topic, createEnvelope({ type: 'ping', source: 'bench', payload: PAYLOAD }), { timeoutMs: 30_000 });
+    await bus.request(topic, createEnvelope({ type: 'ping', source: 'bench', payload: PAYLOAD }), {
+      timeoutMs: 30_000,
+    });
     lat.push(performance.now() - t0);
   }
   await server.close();
@@ -52,9 +62,15 @@ async function roundTrips(bus: Bus, topic: string, count: number): Promise<numbe
 async function publishRate(retained: number, count: number): Promise<number> {
   const bus = new LocalBus({ partitions: 1, maxBytes: 2 ** 30 });
   const e = () => createEnvelope({ type: 'bench', source: 'bench', payload: { data: PAYLOAD } });
-  for (let i = 0; i < retained; i += 1000) await Promise.all(Array.from({ length: Math.min(1000, retained - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })));
+  for (let i = 0; i < retained; i += 1000)
+    await Promise.all(
+      Array.from({ length: Math.min(1000, retained - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })),
+    );
   const t0 = performance.now();
-  for (let i = 0; i < count; i += 100) await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })));
+  for (let i = 0; i < count; i += 100)
+    await Promise.all(
+      Array.from({ length: Math.min(100, count - i) }, () => bus.publish('bench.fill', e(), { key: 'k' })),
+    );
   const rate = count / ((performance.now() - t0) / 1e3);
   await bus.close();
   return rate;
@@ -70,7 +86,10 @@ export async function benchBus(opts: { runs: number; quick: boolean }): Promise<
   const mock = await KafkaMock.start(topics);
   try {
     for (const kind of ['local', 'kafka'] as const) {
-      const bus: Bus = kind === 'local' ? new LocalBus() : new KafkaBus({ brokers: mock.brokers, idempotent: false, logger: silentLogger });
+      const bus: Bus =
+        kind === 'local'
+          ? new LocalBus()
+          : new KafkaBus({ brokers: mock.brokers, idempotent: false, logger: silentLogger });
       const rates: number[] = [];
       const p50: number[] = [];
       const p99: number[] = [];
@@ -81,7 +100,12 @@ export async function benchBus(opts: { runs: number; quick: boolean }): Promise<
         p99.push(percentile(lat, 0.99));
       }
       await bus.close();
-      rows.push([kind === 'local' ? 'LocalBus' : 'KafkaBus (mock cluster)', fmt(median(rates), 0), fmt(median(p50), 3), fmt(median(p99), 3)]);
+      rows.push([
+        kind === 'local' ? 'LocalBus' : 'KafkaBus (mock cluster)',
+        fmt(median(rates), 0),
+        fmt(median(p50), 3),
+        fmt(median(p99), 3),
+      ]);
     }
   } finally {
     await mock.stop();

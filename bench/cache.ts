@@ -35,7 +35,14 @@ async function measure(cache: TieredCache, c: Case, ops: number): Promise<string
   }
   const getOps = ops / ((performance.now() - t1) / 1e3);
   lat.sort((a, b) => a - b);
-  return [c.name, c.tiers.join('+'), fmt(setOps, 0), fmt(getOps, 0), fmt(percentile(lat, 0.5), 1), fmt(percentile(lat, 0.99), 1)];
+  return [
+    c.name,
+    c.tiers.join('+'),
+    fmt(setOps, 0),
+    fmt(getOps, 0),
+    fmt(percentile(lat, 0.5), 1),
+    fmt(percentile(lat, 0.99), 1),
+  ];
 }
 
 export async function benchCache(opts: { quick: boolean }): Promise<{ text: string }> {
@@ -43,7 +50,13 @@ export async function benchCache(opts: { quick: boolean }): Promise<{ text: stri
   const tensor = () => Float32Array.from({ length: 1024 }, (_, i) => Math.sin(i));
   const text1k = () => 'x'.repeat(1024);
   // A typical structured value: L1 validates it on set and copies it on set and get.
-  const record = () => ({ id: 'doc-42', tags: ['a', 'b', 'c'], score: 0.93, at: new Date(0), emb: new Float32Array(64) });
+  const record = () => ({
+    id: 'doc-42',
+    tags: ['a', 'b', 'c'],
+    score: 0.93,
+    at: new Date(0),
+    emb: new Float32Array(64),
+  });
   const redis = await RedisServer.start();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bench-cache-'));
   const cases: Case[] = [

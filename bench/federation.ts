@@ -38,14 +38,86 @@ interface PaperRow {
 }
 
 export const PAPER_ROWS: PaperRow[] = [
-  { id: '2nn-binf', model: '2nn', label: '2NN FedSGD E=1 B=∞', epochs: 1, batch: 0, target: 0.97, paper: { iid: 1474, noniid: 1796 }, lr: 0.5 },
-  { id: '2nn-b10', model: '2nn', label: '2NN FedAvg E=1 B=10', epochs: 1, batch: 10, target: 0.97, paper: { iid: 87, noniid: 664 }, lr: 0.1 },
-  { id: 'cnn-binf', model: 'cnn', label: 'CNN FedSGD E=1 B=∞', epochs: 1, batch: 0, target: 0.99, paper: { iid: 626, noniid: 483 }, lr: 0.2 },
-  { id: 'cnn-e1-b50', model: 'cnn', label: 'CNN FedAvg E=1 B=50', epochs: 1, batch: 50, target: 0.99, paper: { iid: 65, noniid: 600 }, lr: 0.1 },
-  { id: 'cnn-e1-b10', model: 'cnn', label: 'CNN FedAvg E=1 B=10', epochs: 1, batch: 10, target: 0.99, paper: { iid: 34, noniid: 350 }, lr: 0.05 },
-  { id: 'cnn-e5-b50', model: 'cnn', label: 'CNN FedAvg E=5 B=50', epochs: 5, batch: 50, target: 0.99, paper: { iid: 29, noniid: 334 }, lr: 0.1 },
-  { id: 'cnn-e5-b10', model: 'cnn', label: 'CNN FedAvg E=5 B=10', epochs: 5, batch: 10, target: 0.99, paper: { iid: 20, noniid: 229 }, lr: 0.05 },
-  { id: 'cnn-e20-b10', model: 'cnn', label: 'CNN FedAvg E=20 B=10', epochs: 20, batch: 10, target: 0.99, paper: { iid: 18, noniid: 173 }, lr: 0.05 },
+  {
+    id: '2nn-binf',
+    model: '2nn',
+    label: '2NN FedSGD E=1 B=∞',
+    epochs: 1,
+    batch: 0,
+    target: 0.97,
+    paper: { iid: 1474, noniid: 1796 },
+    lr: 0.5,
+  },
+  {
+    id: '2nn-b10',
+    model: '2nn',
+    label: '2NN FedAvg E=1 B=10',
+    epochs: 1,
+    batch: 10,
+    target: 0.97,
+    paper: { iid: 87, noniid: 664 },
+    lr: 0.1,
+  },
+  {
+    id: 'cnn-binf',
+    model: 'cnn',
+    label: 'CNN FedSGD E=1 B=∞',
+    epochs: 1,
+    batch: 0,
+    target: 0.99,
+    paper: { iid: 626, noniid: 483 },
+    lr: 0.2,
+  },
+  {
+    id: 'cnn-e1-b50',
+    model: 'cnn',
+    label: 'CNN FedAvg E=1 B=50',
+    epochs: 1,
+    batch: 50,
+    target: 0.99,
+    paper: { iid: 65, noniid: 600 },
+    lr: 0.1,
+  },
+  {
+    id: 'cnn-e1-b10',
+    model: 'cnn',
+    label: 'CNN FedAvg E=1 B=10',
+    epochs: 1,
+    batch: 10,
+    target: 0.99,
+    paper: { iid: 34, noniid: 350 },
+    lr: 0.05,
+  },
+  {
+    id: 'cnn-e5-b50',
+    model: 'cnn',
+    label: 'CNN FedAvg E=5 B=50',
+    epochs: 5,
+    batch: 50,
+    target: 0.99,
+    paper: { iid: 29, noniid: 334 },
+    lr: 0.1,
+  },
+  {
+    id: 'cnn-e5-b10',
+    model: 'cnn',
+    label: 'CNN FedAvg E=5 B=10',
+    epochs: 5,
+    batch: 10,
+    target: 0.99,
+    paper: { iid: 20, noniid: 229 },
+    lr: 0.05,
+  },
+  {
+    id: 'cnn-e20-b10',
+    model: 'cnn',
+    label: 'CNN FedAvg E=20 B=10',
+    epochs: 20,
+    batch: 10,
+    target: 0.99,
+    paper: { iid: 18, noniid: 173 },
+    lr: 0.05,
+  },
 ];
 
 /** "cnn-e1-b10" or "cnn-e1-b10@0.1" (that row at client learning rate 0.1). */
@@ -54,13 +126,20 @@ export function parseRowId(text: string): { id: string; lr?: number } {
   if (lr === undefined) return { id: id! };
   const value = Number(lr);
   if (extra !== undefined || !(value > 0) || !Number.isFinite(value)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `rows: expected ROW or ROW@LR with a positive learning rate, got ${JSON.stringify(text)}`, { field: 'rows' });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `rows: expected ROW or ROW@LR with a positive learning rate, got ${JSON.stringify(text)}`,
+      { field: 'rows' },
+    );
   }
   return { id: id!, lr: value };
 }
 
 /** First (fractional) round where the best-so-far accuracy reaches the target, interpolated. */
-export function roundsToTarget(curve: ReadonlyArray<{ round: number; accuracy: number }>, target: number): number | undefined {
+export function roundsToTarget(
+  curve: ReadonlyArray<{ round: number; accuracy: number }>,
+  target: number,
+): number | undefined {
   let best = 0;
   let prev = { round: 0, accuracy: 0 };
   for (const p of curve) {
@@ -94,10 +173,23 @@ export interface FederatedRowResult {
   note?: string;
 }
 
-export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRounds?: number; partitions?: Partition[] }): Promise<{ text: string; rows: FederatedRowResult[] }> {
-  const wanted = (o.rows ?? (o.quick ? ['2nn-b10'] : ['2nn-b10', '2nn-binf', ...PAPER_ROWS.filter((r) => r.model === 'cnn').map((r) => r.id)])).map(parseRowId);
+export async function benchFederated(o: {
+  quick: boolean;
+  rows?: string[];
+  maxRounds?: number;
+  partitions?: Partition[];
+}): Promise<{ text: string; rows: FederatedRowResult[] }> {
+  const wanted = (
+    o.rows ??
+    (o.quick ? ['2nn-b10'] : ['2nn-b10', '2nn-binf', ...PAPER_ROWS.filter((r) => r.model === 'cnn').map((r) => r.id)])
+  ).map(parseRowId);
   const unknown = wanted.filter((w) => !PAPER_ROWS.some((r) => r.id === w.id));
-  if (unknown.length) throw new WhaleError('ERR_INVALID_OPTION', `rows: unknown row(s) ${unknown.map((w) => w.id).join(', ')}; known: ${PAPER_ROWS.map((r) => r.id).join(', ')}`, { field: 'rows' });
+  if (unknown.length)
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `rows: unknown row(s) ${unknown.map((w) => w.id).join(', ')}; known: ${PAPER_ROWS.map((r) => r.id).join(', ')}`,
+      { field: 'rows' },
+    );
   const partitions = o.partitions ?? (o.quick ? ['iid'] : ['iid', 'noniid']);
   const cnnProblem = await createMnistTrainer('cnn').then(
     () => undefined,
@@ -109,7 +201,16 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
     for (const partition of partitions) {
       const paper = row.paper[partition];
       if (row.model === 'cnn' && cnnProblem) {
-        out.push({ id: row.id, label: row.label, partition, paper, roundsRun: 0, lr: row.lr, wallSeconds: 0, note: `not run: ${cnnProblem}` });
+        out.push({
+          id: row.id,
+          label: row.label,
+          partition,
+          paper,
+          roundsRun: 0,
+          lr: row.lr,
+          wallSeconds: 0,
+          note: `not run: ${cnnProblem}`,
+        });
         continue;
       }
       const maxRounds = o.maxRounds ?? (o.quick ? 20 : Math.ceil(paper * 1.3));
@@ -130,7 +231,10 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
         onRound: (r) => {
           results.push(r);
           curve.push({ round: r.round, accuracy: r.testAccuracy ?? 0, seconds: r.seconds });
-          if (row.model === 'cnn' || r.round % 10 === 0) process.stderr.write(`  round ${r.round}: ${((r.testAccuracy ?? 0) * 100).toFixed(2)}% (${fmt(r.seconds)} s)\n`);
+          if (row.model === 'cnn' || r.round % 10 === 0)
+            process.stderr.write(
+              `  round ${r.round}: ${((r.testAccuracy ?? 0) * 100).toFixed(2)}% (${fmt(r.seconds)} s)\n`,
+            );
         },
       });
       const ours = roundsToTarget(curve, row.target);
@@ -154,7 +258,21 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
   }
   const mib = (b: number | undefined) => (b === undefined ? '-' : fmt(b / 2 ** 20, 2));
   const text = table(
-    ['row', 'data', 'lr', 'paper rounds', 'our rounds', 'ours/paper', 'best acc %', 'rounds run', 'wall s', 's/round', 'MiB up/round', 'MiB down/round', 'note'],
+    [
+      'row',
+      'data',
+      'lr',
+      'paper rounds',
+      'our rounds',
+      'ours/paper',
+      'best acc %',
+      'rounds run',
+      'wall s',
+      's/round',
+      'MiB up/round',
+      'MiB down/round',
+      'note',
+    ],
     out.map((r) => [
       r.label,
       r.partition,
@@ -171,5 +289,8 @@ export async function benchFederated(o: { quick: boolean; rows?: string[]; maxRo
       r.note ?? '',
     ]),
   );
-  return { text: `Federated MNIST, 100 clients, C = 0.1 (McMahan et al. 2017, Tables 1-2; targets 97% 2NN, 99% CNN)\n${text}`, rows: out };
+  return {
+    text: `Federated MNIST, 100 clients, C = 0.1 (McMahan et al. 2017, Tables 1-2; targets 97% 2NN, 99% CNN)\n${text}`,
+    rows: out,
+  };
 }

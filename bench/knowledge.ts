@@ -14,7 +14,8 @@ import { VectorIndex, type VectorStorage } from '../src/core/federation/knowledg
 import { mnistDataDir, readMnist } from '../src/models/mnist-idx.js';
 import { fmt, median } from './stats.js';
 
-const DIM = 784, K = 10;
+const DIM = 784,
+  K = 10;
 
 function pixels(images: Float32Array): Float32Array {
   return images.map((v) => Math.round(v * 255)); // the IDX bytes, as ann-benchmarks uses them
@@ -80,12 +81,36 @@ export async function benchKnowledge(o: { runs: number; quick: boolean }): Promi
   const labels = Uint32Array.from({ length: 60_000 }, (_, i) => i);
   const rows: string[][] = [];
   const json: unknown[] = [];
-  const add = (what: string, threads: string, q: number, rec: number | undefined, mem: number | undefined, note = '') => {
-    rows.push([what, threads, fmt(q, 0), rec === undefined ? '' : rec.toFixed(4), mem === undefined ? '' : fmt(mem / 2 ** 20, 1), note]);
-    json.push({ what, threads, qps: q, recallAt10: rec, memoryMiB: mem === undefined ? undefined : mem / 2 ** 20, note });
+  const add = (
+    what: string,
+    threads: string,
+    q: number,
+    rec: number | undefined,
+    mem: number | undefined,
+    note = '',
+  ) => {
+    rows.push([
+      what,
+      threads,
+      fmt(q, 0),
+      rec === undefined ? '' : rec.toFixed(4),
+      mem === undefined ? '' : fmt(mem / 2 ** 20, 1),
+      note,
+    ]);
+    json.push({
+      what,
+      threads,
+      qps: q,
+      recallAt10: rec,
+      memoryMiB: mem === undefined ? undefined : mem / 2 ** 20,
+      note,
+    });
   };
 
-  const exact: Record<VectorStorage, VectorIndex> = { f32: new VectorIndex({ dim: DIM, metric: 'l2' }), int8: new VectorIndex({ dim: DIM, metric: 'l2', storage: 'int8', blockSize: 64 }) };
+  const exact: Record<VectorStorage, VectorIndex> = {
+    f32: new VectorIndex({ dim: DIM, metric: 'l2' }),
+    int8: new VectorIndex({ dim: DIM, metric: 'l2', storage: 'int8', blockSize: 64 }),
+  };
   exact.f32.add(labels, train);
   exact.int8.add(labels, train);
   const qExact = test.subarray(0, nExact * DIM);
@@ -96,23 +121,51 @@ export async function benchKnowledge(o: { runs: number; quick: boolean }): Promi
   if ('error' in np) add('numpy brute force', '1', NaN, undefined, undefined, `unavailable: ${np.error}`);
   else {
     const npTruth = Uint32Array.from(np.labels.flat());
-    add(`numpy ${np.version} brute force (X @ q, argpartition)`, '1', np.qps, recall(truth, npTruth, nNumpy), train.byteLength, `${nNumpy} queries`);
+    add(
+      `numpy ${np.version} brute force (X @ q, argpartition)`,
+      '1',
+      np.qps,
+      recall(truth, npTruth, nNumpy),
+      train.byteLength,
+      `${nNumpy} queries`,
+    );
   }
   add('exact float32', '1', f32One, 1, exact.f32.memoryBytes, 'error' in np ? '' : `${fmt(f32One / np.qps, 1)}x numpy`);
   const int8One = await qps(runs, nExact, () => exact.int8.search(qExact, { k: K, parallel: false }));
   const int8Labels = (await exact.int8.search(test.subarray(0, nAll * DIM), { k: K })).labels;
-  add('exact int8 (on the codes)', '1', int8One, recall(truth, int8Labels, nAll), exact.int8.memoryBytes, `${fmt(int8One / f32One, 2)}x float32`);
+  add(
+    'exact int8 (on the codes)',
+    '1',
+    int8One,
+    recall(truth, int8Labels, nAll),
+    exact.int8.memoryBytes,
+    `${fmt(int8One / f32One, 2)}x float32`,
+  );
   const f32All = await qps(runs, nExact, () => exact.f32.search(qExact, { k: K }));
   add('exact float32', 'all', f32All, 1, undefined);
-  add('exact int8 (on the codes)', 'all', await qps(runs, nExact, () => exact.int8.search(qExact, { k: K })), undefined, undefined);
+  add(
+    'exact int8 (on the codes)',
+    'all',
+    await qps(runs, nExact, () => exact.int8.search(qExact, { k: K })),
+    undefined,
+    undefined,
+  );
   // One query per call: the scan streams the whole collection each time (memory-bound).
-  const single = async (ix: VectorIndex) => qps(runs, 100, async () => {
-    for (let q = 0; q < 100; q++) await ix.search(test.subarray(q * DIM, (q + 1) * DIM), { k: K, parallel: false });
-  });
+  const single = async (ix: VectorIndex) =>
+    qps(runs, 100, async () => {
+      for (let q = 0; q < 100; q++) await ix.search(test.subarray(q * DIM, (q + 1) * DIM), { k: K, parallel: false });
+    });
   const f32Single = await single(exact.f32);
   add('exact float32, 1 query per call', '1', f32Single, undefined, undefined);
   const int8Single = await single(exact.int8);
-  add('exact int8, 1 query per call', '1', int8Single, undefined, undefined, `${fmt(int8Single / f32Single, 2)}x float32`);
+  add(
+    'exact int8, 1 query per call',
+    '1',
+    int8Single,
+    undefined,
+    undefined,
+    `${fmt(int8Single / f32Single, 2)}x float32`,
+  );
 
   for (const storage of ['f32', 'int8'] as const) {
     const t = performance.now();
@@ -124,7 +177,14 @@ export async function benchKnowledge(o: { runs: number; quick: boolean }): Promi
     for (const nprobe of [2, 4, 8, 16]) {
       const res = (await ivf.search(qAll, { k: K, nprobe, parallel: false })).labels;
       const q = await qps(runs, nAll, () => ivf.search(qAll, { k: K, nprobe, parallel: false }));
-      add(`IVF ${storage} nlist 256 nprobe ${nprobe}`, '1', q, recall(truth, res, nAll), ivf.memoryBytes, `${fmt(q / f32One, 1)}x exact float32; build ${fmt(buildS, 1)} s`);
+      add(
+        `IVF ${storage} nlist 256 nprobe ${nprobe}`,
+        '1',
+        q,
+        recall(truth, res, nAll),
+        ivf.memoryBytes,
+        `${fmt(q / f32One, 1)}x exact float32; build ${fmt(buildS, 1)} s`,
+      );
     }
   }
   const head = ['search', 'threads', 'queries/s', 'recall@10', 'memory MiB', 'note'];

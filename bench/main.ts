@@ -21,7 +21,22 @@ import { benchServe } from './serve.js';
 import { benchServeE2E } from './serve-e2e.js';
 import { benchSoak } from './soak.js';
 
-const SUITES = ['aggregate', 'quant', 'cache', 'bus', 'serve', 'anomaly', 'resources', 'routing', 'federated', 'knowledge', 'monitoring', 'federation-security', 'soak', 'protocols'] as const;
+const SUITES = [
+  'aggregate',
+  'quant',
+  'cache',
+  'bus',
+  'serve',
+  'anomaly',
+  'resources',
+  'routing',
+  'federated',
+  'knowledge',
+  'monitoring',
+  'federation-security',
+  'soak',
+  'protocols',
+] as const;
 const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
@@ -55,13 +70,20 @@ async function main(): Promise<number> {
   const suite = positionals[0];
   const runs = Number(values.runs);
   if (!SUITES.includes(suite as (typeof SUITES)[number]) || !(Number.isInteger(runs) && runs >= 1)) {
-    process.stderr.write(`bench: ${suite === undefined ? 'no suite given' : `bad suite '${suite}' or --runs`}\n${USAGE}`);
+    process.stderr.write(
+      `bench: ${suite === undefined ? 'no suite given' : `bad suite '${suite}' or --runs`}\n${USAGE}`,
+    );
     return 2;
   }
   const build = engine.build();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const gpus = engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.name);
-  process.stdout.write(`machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`);
+  const gpus = engine
+    .devices()
+    .devices.filter((d) => d.kind === 'cuda')
+    .map((d) => d.name);
+  process.stdout.write(
+    `machine: ${cpu}, ${build.threads} threads, SIMD ${build.simd}; GPU: ${gpus.join(', ') || 'none'}\n`,
+  );
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
   if (suite === 'soak') {
     const minutes = Number(values.minutes);
@@ -72,49 +94,77 @@ async function main(): Promise<number> {
     }
     const soak = await benchSoak({ minutes, ...(concurrency === undefined ? {} : { concurrency }) });
     process.stdout.write(`\n${soak.text}\n`);
-    if (values.json) writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, ...soak, text: undefined }, null, 2));
+    if (values.json)
+      writeFileSync(
+        values.json,
+        JSON.stringify({ suite, date: new Date().toISOString(), cpu, ...soak, text: undefined }, null, 2),
+      );
     return soak.ok ? 0 : 1;
   }
   const res: { text: string } =
     suite === 'protocols'
       ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })
       : suite === 'federation-security'
-      ? await benchFederationSecurity({ quick: values.quick, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
-      : suite === 'monitoring'
-      ? await benchMonitoring({ runs, quick: values.quick })
-      : suite === 'knowledge'
-      ? await benchKnowledge({ runs, quick: values.quick })
-      : suite === 'federated'
-      ? await benchFederated({
-          quick: values.quick,
-          ...(list(values.rows) ? { rows: list(values.rows) } : {}),
-          ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
-          ...(list(values.partitions) ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> } : {}),
-        })
-      : suite === 'routing'
-      ? await benchRoutingSuite({ runs, quick: values.quick, plot: ROUTING_PLOT, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
-      : suite === 'resources'
-      ? await benchResources({ runs, quick: values.quick })
-      : suite === 'anomaly'
-      ? await benchAnomaly({ runs, quick: values.quick, ...(list(values.rows) ? { parts: list(values.rows) } : {}) })
-      : suite === 'aggregate'
-      ? await benchAggregate({ runs, quick: values.quick, referenceLimit: Number(values['reference-limit']) })
-      : suite === 'quant'
-        ? await benchQuant({ runs, quick: values.quick })
-        : suite === 'cache'
-          ? await benchCache({ quick: values.quick })
-          : suite === 'serve'
-            ? await benchServeAll({ runs, quick: values.quick })
-            : await benchBus({ runs, quick: values.quick });
+        ? await benchFederationSecurity({
+            quick: values.quick,
+            ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+          })
+        : suite === 'monitoring'
+          ? await benchMonitoring({ runs, quick: values.quick })
+          : suite === 'knowledge'
+            ? await benchKnowledge({ runs, quick: values.quick })
+            : suite === 'federated'
+              ? await benchFederated({
+                  quick: values.quick,
+                  ...(list(values.rows) ? { rows: list(values.rows) } : {}),
+                  ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
+                  ...(list(values.partitions)
+                    ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> }
+                    : {}),
+                })
+              : suite === 'routing'
+                ? await benchRoutingSuite({
+                    runs,
+                    quick: values.quick,
+                    plot: ROUTING_PLOT,
+                    ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                  })
+                : suite === 'resources'
+                  ? await benchResources({ runs, quick: values.quick })
+                  : suite === 'anomaly'
+                    ? await benchAnomaly({
+                        runs,
+                        quick: values.quick,
+                        ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                      })
+                    : suite === 'aggregate'
+                      ? await benchAggregate({
+                          runs,
+                          quick: values.quick,
+                          referenceLimit: Number(values['reference-limit']),
+                        })
+                      : suite === 'quant'
+                        ? await benchQuant({ runs, quick: values.quick })
+                        : suite === 'cache'
+                          ? await benchCache({ quick: values.quick })
+                          : suite === 'serve'
+                            ? await benchServeAll({ runs, quick: values.quick })
+                            : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2));
+    writeFileSync(
+      values.json,
+      JSON.stringify({ suite, date: new Date().toISOString(), cpu, gpus, build, ...res, text: undefined }, null, 2),
+    );
   }
   return 0;
 }
 
 /** The scheduler cases, then end-to-end inference on the shipped model. */
-async function benchServeAll(o: { runs: number; quick: boolean }): Promise<{ text: string; cases: unknown[]; endToEnd: unknown[] }> {
+async function benchServeAll(o: {
+  runs: number;
+  quick: boolean;
+}): Promise<{ text: string; cases: unknown[]; endToEnd: unknown[] }> {
   const scheduler = await benchServe(o);
   const e2e = await benchServeE2E(o);
   return { text: `${scheduler.text}\n\n${e2e.text}`, cases: scheduler.cases, endToEnd: e2e.rows };

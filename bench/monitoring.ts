@@ -23,7 +23,10 @@ function nsPerOp(n: number, fn: (i: number) => void): number {
   return Number(process.hrtime.bigint() - t0) / n;
 }
 
-export async function benchMonitoring(o: { runs: number; quick: boolean }): Promise<{ text: string; results: Record<string, number> }> {
+export async function benchMonitoring(o: {
+  runs: number;
+  quick: boolean;
+}): Promise<{ text: string; results: Record<string, number> }> {
   const n = o.quick ? 200_000 : 1_000_000;
   const latency = (i: number) => 0.0005 + (i % 997) * 1e-5;
   let sink = 0;
@@ -33,7 +36,12 @@ export async function benchMonitoring(o: { runs: number; quick: boolean }): Prom
       'prom-client, labels object per call',
       () => {
         const registers = [new Registry()];
-        const c = new Counter({ name: 'c_total', help: 'h', labelNames: ['model', 'version', 'level', 'outcome'], registers });
+        const c = new Counter({
+          name: 'c_total',
+          help: 'h',
+          labelNames: ['model', 'version', 'level', 'outcome'],
+          registers,
+        });
         const h = new Histogram({ name: 'h_seconds', help: 'h', labelNames: ['model', 'version', 'level'], registers });
         return (i) => {
           const labels = { model: MODELS[i % 3]!, version: '1', level: LEVELS[i % 3]! };
@@ -52,8 +60,19 @@ export async function benchMonitoring(o: { runs: number; quick: boolean }): Prom
     [
       'Monitor.recordRequest (pipeline observer)',
       () => {
-        const mon = new Monitor({ metrics: new WhaleMetrics({ processMetrics: false }), source: {}, logger: silentLogger });
-        const obs: RequestObservation[] = MODELS.map((model, k) => ({ model, version: '1', level: LEVELS[k]!, seconds: 0, ok: true, cached: false }));
+        const mon = new Monitor({
+          metrics: new WhaleMetrics({ processMetrics: false }),
+          source: {},
+          logger: silentLogger,
+        });
+        const obs: RequestObservation[] = MODELS.map((model, k) => ({
+          model,
+          version: '1',
+          level: LEVELS[k]!,
+          seconds: 0,
+          ok: true,
+          cached: false,
+        }));
         return (i) => {
           const r = obs[i % 3]!;
           r.seconds = latency(i);

@@ -53,7 +53,9 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 
 /** user + system CPU of a process's main thread so far, µs (Linux /proc). */
 function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15 of stat)
 }
 
@@ -118,7 +120,12 @@ async function idleCpuRate(pid: number, seconds: number): Promise<number> {
 
 let serverIdleUsPerSecond = 0;
 
-async function closedLoop(concurrency: number, seconds: number, send: (i: number) => Promise<void>, serverPid: number): Promise<Omit<Cell, 'protocol' | 'concurrency'>> {
+async function closedLoop(
+  concurrency: number,
+  seconds: number,
+  send: (i: number) => Promise<void>,
+  serverPid: number,
+): Promise<Omit<Cell, 'protocol' | 'concurrency'>> {
   const server0 = processCpuUs(serverPid);
   const client0 = process.cpuUsage();
   const latencies: number[] = [];
@@ -156,27 +163,57 @@ async function closedLoop(concurrency: number, seconds: number, send: (i: number
   };
 }
 
-function post(agent: Agent, port: number, path: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+function post(
+  agent: Agent,
+  port: number,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const r = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (m) => {
-      const chunks: Buffer[] = [];
-      m.on('data', (c: Buffer) => chunks.push(c));
-      m.on('end', () => resolve({ status: m.statusCode ?? 0, headers: m.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) }));
-      m.on('error', reject);
-    });
+    const r = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': String(body.length) },
+      },
+      (m) => {
+        const chunks: Buffer[] = [];
+        m.on('data', (c: Buffer) => chunks.push(c));
+        m.on('end', () =>
+          resolve({
+            status: m.statusCode ?? 0,
+            headers: m.headers,
+            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+          }),
+        );
+        m.on('error', reject);
+      },
+    );
     r.on('error', reject);
     r.end(body);
   });
 }
 
-export async function benchProtocols(o: { quick: boolean; seconds?: number }): Promise<{ text: string; cells: Cell[] }> {
+export async function benchProtocols(o: {
+  quick: boolean;
+  seconds?: number;
+}): Promise<{ text: string; cells: Cell[] }> {
   const seconds = o.seconds ?? (o.quick ? 1 : 3);
   const warmup = o.quick ? 0.3 : 0.5;
   const { images } = readMnist('test', { count: IMAGES });
   const image = (i: number) => images.subarray((i % IMAGES) * PIXELS, ((i % IMAGES) + 1) * PIXELS);
   // Bodies built once, so the client's encoding does not bound the figures (the answers are decoded per request).
   const jsonBodies = Array.from({ length: IMAGES }, (_, i) =>
-    Buffer.from(JSON.stringify({ parameters: { level: 'normal' }, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS], data: Array.from(image(i)) }] })),
+    Buffer.from(
+      JSON.stringify({
+        parameters: { level: 'normal' },
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS], data: Array.from(image(i)) }],
+      }),
+    ),
   );
   const binaryBodies = Array.from({ length: IMAGES }, (_, i) => {
     const header = Buffer.from(
@@ -186,7 +223,10 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
       }),
     );
     const px = image(i);
-    return { body: Buffer.concat([header, Buffer.from(px.buffer, px.byteOffset, px.byteLength)]), headerLength: String(header.length) };
+    return {
+      body: Buffer.concat([header, Buffer.from(px.buffer, px.byteOffset, px.byteLength)]),
+      headerLength: String(header.length),
+    };
   });
   const grpcRequests = Array.from({ length: IMAGES }, (_, i) => {
     const px = image(i);
@@ -200,7 +240,10 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
 
   const server = await startServer();
   const pkg = loadInferenceProto() as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
-  const grpcClient = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.grpc}`, credentials.createInsecure()) as unknown as Client & {
+  const grpcClient = new pkg.inference.GRPCInferenceService(
+    `127.0.0.1:${server.grpc}`,
+    credentials.createInsecure(),
+  ) as unknown as Client & {
     ModelInfer(r: unknown, cb: (e: ServiceError | null, v: { raw_output_contents: Buffer[] }) => void): void;
   };
   const cells: Cell[] = [];
@@ -211,14 +254,19 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
       const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
       const send: Record<Protocol, (i: number) => Promise<void>> = {
         'http-json': async (i) => {
-          const r = await post(agent, server.http, '/v2/models/mnist/infer', jsonBodies[i % IMAGES]!, { 'content-type': 'application/json' });
+          const r = await post(agent, server.http, '/v2/models/mnist/infer', jsonBodies[i % IMAGES]!, {
+            'content-type': 'application/json',
+          });
           if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
           const body = JSON.parse(r.body.toString()) as { outputs: { data: number[] }[] };
           if (body.outputs[0]!.data.length !== CLASSES) throw new Error('bad answer');
         },
         'http-binary': async (i) => {
           const b = binaryBodies[i % IMAGES]!;
-          const r = await post(agent, server.http, '/v2/models/mnist/infer', b.body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': b.headerLength });
+          const r = await post(agent, server.http, '/v2/models/mnist/infer', b.body, {
+            'content-type': 'application/octet-stream',
+            'inference-header-content-length': b.headerLength,
+          });
           if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
           const n = Number(r.headers['inference-header-content-length']);
           if (r.body.length - n !== CLASSES * 4) throw new Error('bad answer');
@@ -226,7 +274,13 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
         },
         grpc: (i) =>
           new Promise<void>((resolve, reject) =>
-            grpcClient.ModelInfer(grpcRequests[i % IMAGES]!, (e, v) => (e ? reject(e) : v.raw_output_contents[0]?.length === CLASSES * 4 ? resolve() : reject(new Error('bad answer')))),
+            grpcClient.ModelInfer(grpcRequests[i % IMAGES]!, (e, v) =>
+              e
+                ? reject(e)
+                : v.raw_output_contents[0]?.length === CLASSES * 4
+                  ? resolve()
+                  : reject(new Error('bad answer')),
+            ),
           ),
       };
       const order = PROTOCOLS.map((_, k) => PROTOCOLS[(k + ci) % PROTOCOLS.length]!);
@@ -245,14 +299,27 @@ export async function benchProtocols(o: { quick: boolean; seconds?: number }): P
   const rows = [1, 8, 64].flatMap((conc) =>
     PROTOCOLS.map((p) => {
       const c = byKey.get(`${p}@${conc}`)!;
-      return [String(conc), p, fmt(c.throughput, 0), fmt(c.p50, 2), fmt(c.p99, 2), fmt(c.serverCpuUs, 0), fmt(c.clientCpuUs, 0), String(c.requests), String(c.errors)];
+      return [
+        String(conc),
+        p,
+        fmt(c.throughput, 0),
+        fmt(c.p50, 2),
+        fmt(c.p99, 2),
+        fmt(c.serverCpuUs, 0),
+        fmt(c.clientCpuUs, 0),
+        String(c.requests),
+        String(c.errors),
+      ];
     }),
   );
   const text = [
     `protocols: HTTP JSON vs HTTP binary (Triton's binary tensor extension) vs gRPC (raw_input_contents), shipped MNIST model served by whale start in a child process,`,
     `1 image per request, level normal (no cache), ${seconds} s per cell after ${warmup} s warm-up; load average (1 min) during the run: ${load.map((l) => l[0]!.toFixed(2)).join(' → ')}`,
     `CPU per request: the server's main (JS) thread less its idle background (${fmt(serverIdleUsPerSecond / 1000, 1)} ms of CPU per second, measured before the cells), the client process as is`,
-    table(['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'server JS µs/req', 'client µs/req', 'requests', 'errors'], rows),
+    table(
+      ['conc', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'server JS µs/req', 'client µs/req', 'requests', 'errors'],
+      rows,
+    ),
   ].join('\n');
   return { text, cells };
 }

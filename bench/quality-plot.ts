@@ -60,7 +60,8 @@ export function lineChartPng(series: Series[], width = 900, height = 500): Buffe
     }
   };
   for (const s of series) {
-    for (let i = 1; i < s.points.length; i++) line(X(s.points[i - 1]![0]), Y(s.points[i - 1]![1]), X(s.points[i]![0]), Y(s.points[i]![1]), s.color);
+    for (let i = 1; i < s.points.length; i++)
+      line(X(s.points[i - 1]![0]), Y(s.points[i - 1]![1]), X(s.points[i]![0]), Y(s.points[i]![1]), s.color);
   }
   // Legend: a colour swatch per series, in order, top left.
   series.forEach((s, i) => {
@@ -73,5 +74,10 @@ export function lineChartPng(series: Series[], width = 900, height = 500): Buffe
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

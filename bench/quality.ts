@@ -45,7 +45,10 @@ function contextAt(r: SeededRandom): { ctx: RouteContext; cell: number } {
   return { ctx: { level: LEVELS[l]!, rows: SIZES[s]! }, cell: l * SIZES.length + s };
 }
 
-type Policy = { choose(ctx: RouteContext, cell: number): number; learn(arm: number, cell: number, quality: number, latencyMs: number): void };
+type Policy = {
+  choose(ctx: RouteContext, cell: number): number;
+  learn(arm: number, cell: number, quality: number, latencyMs: number): void;
+};
 
 function ours(seed: number, bandit: { alpha?: number; maxExploreShare?: number } = {}): Policy {
   const opt = new RouteOptimizer({
@@ -99,7 +102,13 @@ function oracle(env: Env): Policy {
   return { choose: (_c, cell) => env.expected[cell]!.indexOf(env.best[cell]!), learn: () => undefined };
 }
 
-function simulate(env: Env, policy: Policy, steps: number, seed: number, every: number): { regret: number[]; curve: [number, number][] } {
+function simulate(
+  env: Env,
+  policy: Policy,
+  steps: number,
+  seed: number,
+  every: number,
+): { regret: number[]; curve: [number, number][] } {
   const ctxRng = new SeededRandom(seed);
   const fb = new SeededRandom(seed + 1);
   let regret = 0;
@@ -118,7 +127,12 @@ function simulate(env: Env, policy: Policy, steps: number, seed: number, every: 
 }
 
 /** µs per request, wall clock and this process's CPU time (the machine may be shared: CPU time is what the router costs). */
-function decisionCost(runs: number): { choose: number; withUpdates: number; chooseCpu: number; withUpdatesCpu: number } {
+function decisionCost(runs: number): {
+  choose: number;
+  withUpdates: number;
+  chooseCpu: number;
+  withUpdatesCpu: number;
+} {
   const n = 50_000;
   const chooseUs: number[] = [];
   const fullUs: number[] = [];
@@ -126,7 +140,10 @@ function decisionCost(runs: number): { choose: number; withUpdates: number; choo
   const fullCpu: number[] = [];
   const cpu = (c: NodeJS.CpuUsage) => c.user + c.system;
   for (let r = 0; r < runs; r++) {
-    const opt = new RouteOptimizer({ tasks: { t: { arms: Array.from({ length: K }, (_, k) => ({ id: String(k), model: `m${k}` })) } }, seed: r + 1 });
+    const opt = new RouteOptimizer({
+      tasks: { t: { arms: Array.from({ length: K }, (_, k) => ({ id: String(k), model: `m${k}` })) } },
+      seed: r + 1,
+    });
     const rng = new SeededRandom(r + 7);
     const ctxs = Array.from({ length: 1024 }, () => contextAt(rng).ctx);
     let t0 = performance.now();
@@ -151,7 +168,11 @@ function decisionCost(runs: number): { choose: number; withUpdates: number; choo
 
 export { ours as routerPolicy, environment, simulate, roundRobin };
 
-export async function benchRouting(o: { runs: number; quick: boolean; plot?: string }): Promise<{ text: string; json: unknown }> {
+export async function benchRouting(o: {
+  runs: number;
+  quick: boolean;
+  plot?: string;
+}): Promise<{ text: string; json: unknown }> {
   const steps = o.quick ? 10_000 : 100_000;
   const seeds = Array.from({ length: o.quick ? 2 : Math.max(3, o.runs) }, (_, i) => 11 + i);
   const names = ['router (LinUCB)', 'round-robin', 'ε-greedy 0.1', 'oracle'] as const;
@@ -159,7 +180,12 @@ export async function benchRouting(o: { runs: number; quick: boolean; plot?: str
   const curves: Record<string, [number, number][]> = {};
   for (const seed of seeds) {
     const env = environment(seed);
-    const policies: Record<(typeof names)[number], Policy> = { 'router (LinUCB)': ours(seed), 'round-robin': roundRobin(), 'ε-greedy 0.1': epsilonGreedy(0.1, seed), oracle: oracle(env) };
+    const policies: Record<(typeof names)[number], Policy> = {
+      'router (LinUCB)': ours(seed),
+      'round-robin': roundRobin(),
+      'ε-greedy 0.1': epsilonGreedy(0.1, seed),
+      oracle: oracle(env),
+    };
     for (const n of names) {
       const r = simulate(env, policies[n], steps, seed * 31, steps / 200);
       marks[n]!.push(r.regret);
@@ -173,11 +199,19 @@ export async function benchRouting(o: { runs: number; quick: boolean; plot?: str
   // The ratio of medians, and the spread of each environment's own ratio (a lock-in shows up in one environment, not in the median).
   const ratios = (n: string) => marks[n]!.map((m, e) => m[1]! / marks['round-robin']![e]![1]!);
   const range = (v: number[]) => `${(100 * Math.min(...v)).toFixed(1)}–${(100 * Math.max(...v)).toFixed(1)}%`;
-  const rows = names.map((n) => `| ${n} | ${cols.map((i) => at(n, i).toFixed(1)).join(' | ')} | ${((100 * at(n, 1)) / at('round-robin', 1)).toFixed(1)}% | ${range(ratios(n))} |`);
+  const rows = names.map(
+    (n) =>
+      `| ${n} | ${cols.map((i) => at(n, i).toFixed(1)).join(' | ')} | ${((100 * at(n, 1)) / at('round-robin', 1)).toFixed(1)}% | ${range(ratios(n))} |`,
+  );
   const cost = decisionCost(o.quick ? 1 : 5);
   let text = `Routing, simulated: K=${K} models, 12 contexts (level × size), Bernoulli quality feedback, reward = quality − ${LAT_W}·lat/(lat+${LAT_SCALE} ms); median of ${seeds.length} environments\n\n${header}\n|---|${cols.map(() => '---|').join('')}---|---|\n${rows.join('\n')}\n\nDecision cost (median of runs, 50k requests, ${K} arms, 24 features): chooseRoute ${cost.choose.toFixed(2)} µs/request wall (${cost.chooseCpu.toFixed(2)} µs CPU); with its cost and quality updates ${cost.withUpdates.toFixed(2)} µs wall (${cost.withUpdatesCpu.toFixed(2)} µs CPU); load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores\n`;
   if (o.plot) {
-    const colors: [number, number, number][] = [[220, 40, 40], [40, 90, 220], [30, 160, 60], [120, 120, 120]];
+    const colors: [number, number, number][] = [
+      [220, 40, 40],
+      [40, 90, 220],
+      [30, 160, 60],
+      [120, 120, 120],
+    ];
     mkdirSync(dirname(o.plot), { recursive: true });
     writeFileSync(o.plot, lineChartPng(names.map((n, i) => ({ name: n, color: colors[i]!, points: curves[n]! }))));
     text += `\nRegret curve (first environment) written to ${o.plot}: red = router, blue = round-robin, green = ε-greedy, grey = oracle\n`;

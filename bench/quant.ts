@@ -3,7 +3,13 @@
  * reference (int8), native CPU on one thread and on all, and the GPU when
  * present; beside the machine's triad bandwidth.
  */
-import { decodeTensor, decodeTensorAsync, encodeTensor, encodeTensorAsync, type TensorCodec } from '../src/core/memory/codec.js';
+import {
+  decodeTensor,
+  decodeTensorAsync,
+  encodeTensor,
+  encodeTensorAsync,
+  type TensorCodec,
+} from '../src/core/memory/codec.js';
 import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { engine } from '../src/native/engine.js';
 import { fmt, settle, table, timeRuns } from './stats.js';
@@ -37,14 +43,39 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
     const out = new Float32Array(n);
     const gbs = (ms: number) => (n * 4) / (ms / 1e3) / 1e9;
     const add = (codec: string, path: string, encMs: number, decMs: number, ratio: number, err: number) => {
-      rows.push([String(n), codec, path, fmt(gbs(encMs)), fmt(gbs(decMs)), fmt(gbs(encMs + decMs)), fmt(ratio), err.toExponential(2)]);
-      json.push({ n, codec, path, encodeGBs: gbs(encMs), decodeGBs: gbs(decMs), roundTripGBs: gbs(encMs + decMs), ratio, relL2: err });
+      rows.push([
+        String(n),
+        codec,
+        path,
+        fmt(gbs(encMs)),
+        fmt(gbs(decMs)),
+        fmt(gbs(encMs + decMs)),
+        fmt(ratio),
+        err.toExponential(2),
+      ]);
+      json.push({
+        n,
+        codec,
+        path,
+        encodeGBs: gbs(encMs),
+        decodeGBs: gbs(decMs),
+        roundTripGBs: gbs(encMs + decMs),
+        ratio,
+        relL2: err,
+      });
     };
     {
       const enc = await timeRuns(Math.min(opts.runs, 3), () => encodeInt8Ref(x, 64));
       const blocks = encodeInt8Ref(x, 64);
       const dec = await timeRuns(Math.min(opts.runs, 3), () => decodeInt8Ref(blocks, 64));
-      add('int8', 'TS reference', enc.medianMs, dec.medianMs, (n * 4) / (n + blocks.scales.byteLength), relativeL2Error(x, decodeInt8Ref(blocks, 64)));
+      add(
+        'int8',
+        'TS reference',
+        enc.medianMs,
+        dec.medianMs,
+        (n * 4) / (n + blocks.scales.byteLength),
+        relativeL2Error(x, decodeInt8Ref(blocks, 64)),
+      );
     }
     for (const codec of CODECS) {
       const paths: Array<[string, { parallel: boolean; device: 'cpu' | 'cuda:0' }]> = [
@@ -72,8 +103,18 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
     const encAsync = await timeRuns(opts.runs, () => encodeTensorAsync(x, { codec: 'int8' }));
     const dec = await timeRuns(opts.runs, () => decodeTensor(blob));
     const decAsync = await timeRuns(opts.runs, () => decodeTensorAsync(blob));
-    for (const [what, s, a] of [['encode', enc, encAsync], ['decode', dec, decAsync]] as const) {
-      asyncRows.push([what, String(n), fmt(s.medianMs), fmt(a.medianMs), fmt(a.medianMs - s.medianMs), `${fmt(a.medianMs / s.medianMs)}x`]);
+    for (const [what, s, a] of [
+      ['encode', enc, encAsync],
+      ['decode', dec, decAsync],
+    ] as const) {
+      asyncRows.push([
+        what,
+        String(n),
+        fmt(s.medianMs),
+        fmt(a.medianMs),
+        fmt(a.medianMs - s.medianMs),
+        `${fmt(a.medianMs / s.medianMs)}x`,
+      ]);
       json.push({ n, codec: 'int8', path: `${what} sync vs async`, syncMs: s.medianMs, asyncMs: a.medianMs });
     }
   }
@@ -83,7 +124,7 @@ export async function benchQuant(opts: { runs: number; quick: boolean }): Promis
     table(['floats', 'codec', 'path', 'enc GB/s', 'dec GB/s', 'enc+dec GB/s', 'ratio', 'rel L2 err'], rows),
     '',
     'GB/s of float32 input; medians of the runs, each series after a gc(). Decode writes into a preallocated array; encode allocates its blob.',
-    "enc+dec = bytes / (encode time + decode time). Data: N(0,1), block 64.",
+    'enc+dec = bytes / (encode time + decode time). Data: N(0,1), block 64.',
     '',
     'int8, sync vs async (the async call copies its input into native memory first; decode also allocates its output):',
     '',

@@ -9,22 +9,31 @@ import { QuotaManager } from '../src/core/resource-management/quota/quota-manage
 import { native } from '../src/native/loader.js';
 import { fmt, median } from './stats.js';
 
-export async function benchResources(o: { runs: number; quick: boolean }): Promise<{ text: string; pool: unknown[]; monitor: unknown; quota: unknown[] }> {
+export async function benchResources(o: {
+  runs: number;
+  quick: boolean;
+}): Promise<{ text: string; pool: unknown[]; monitor: unknown; quota: unknown[] }> {
   const lines: string[] = [];
   const pool: unknown[] = [];
   const pairs = o.quick ? 200_000 : 2_000_000;
   const backends: ('host' | 'cuda')[] = native().cudaPoolAvailable(0).available ? ['host', 'cuda'] : ['host'];
-  lines.push('Pool allocate/free pairs per second (median of runs; 16 other blocks live)', 'backend  size      pool Mpairs/s  raw Mpairs/s  raw                  pool/raw');
+  lines.push(
+    'Pool allocate/free pairs per second (median of runs; 16 other blocks live)',
+    'backend  size      pool Mpairs/s  raw Mpairs/s  raw                  pool/raw',
+  );
   for (const backend of backends) {
     for (const bytes of [512, 64 * 1024, 4 * 1024 * 1024]) {
       const runs = Array.from({ length: o.runs }, () => native().poolBenchPairs({ backend, bytes, pairs, live: 16 }));
       const p = median(runs.map((r) => r.poolPairsPerSec));
       const r = median(runs.map((x) => x.rawPairsPerSec));
       pool.push({ backend, bytes, poolPairsPerSec: p, rawPairsPerSec: r, raw: runs[0]!.rawName });
-      lines.push(`${backend.padEnd(8)} ${`${bytes / 1024} KiB`.padEnd(9)} ${fmt(p / 1e6).padStart(14)} ${fmt(r / 1e6).padStart(13)}  ${runs[0]!.rawName.padEnd(19)}  ${fmt(p / r)}x`);
+      lines.push(
+        `${backend.padEnd(8)} ${`${bytes / 1024} KiB`.padEnd(9)} ${fmt(p / 1e6).padStart(14)} ${fmt(r / 1e6).padStart(13)}  ${runs[0]!.rawName.padEnd(19)}  ${fmt(p / r)}x`,
+      );
     }
   }
-  if (backends.length === 1) lines.push(`(no GPU here: ${native().cudaPoolAvailable(0).reason}; the cudaMalloc comparison did not run)`);
+  if (backends.length === 1)
+    lines.push(`(no GPU here: ${native().cudaPoolAvailable(0).reason}; the cudaMalloc comparison did not run)`);
 
   const sampler = createSystemSampler();
   await sampler();
@@ -53,7 +62,10 @@ export async function benchResources(o: { runs: number; quick: boolean }): Promi
     loopBlocked.push(maxGap);
   }
   const monitor = { tickMs: median(ticks), gpuSampleMs: median(gpuMs), longestEventLoopGapMs: median(loopBlocked) };
-  lines.push('', `Monitor tick (systeminformation CPU/memory/disk/network + NVML): ${fmt(monitor.tickMs)} ms wall, NVML part ${fmt(monitor.gpuSampleMs, 3)} ms, longest event-loop gap during a tick ${fmt(monitor.longestEventLoopGapMs)} ms`);
+  lines.push(
+    '',
+    `Monitor tick (systeminformation CPU/memory/disk/network + NVML): ${fmt(monitor.tickMs)} ms wall, NVML part ${fmt(monitor.gpuSampleMs, 3)} ms, longest event-loop gap during a tick ${fmt(monitor.longestEventLoopGapMs)} ms`,
+  );
 
   const quota: unknown[] = [];
   lines.push('', 'Quota check on the request path (local store)', 'limits                       ns/request');

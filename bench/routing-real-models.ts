@@ -46,7 +46,14 @@ async function trainLogistic(seed: number): Promise<{ bytes: Uint8Array; seconds
   const { tf } = await pickTfjsRuntime('wasm');
   const train = readMnist('train');
   const net = tf.sequential({
-    layers: [tf.layers.dense({ inputShape: [MNIST_PIXELS], units: MNIST_CLASSES, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed }) })],
+    layers: [
+      tf.layers.dense({
+        inputShape: [MNIST_PIXELS],
+        units: MNIST_CLASSES,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      }),
+    ],
   });
   net.compile({ optimizer: tf.train.adam(0.005), loss: 'categoricalCrossentropy' });
   const xs = tf.tensor2d(train.images, [train.count, MNIST_PIXELS]);
@@ -54,7 +61,15 @@ async function trainLogistic(seed: number): Promise<{ bytes: Uint8Array; seconds
   await net.fit(xs, ys, { batchSize: 128, epochs: 1, shuffle: false, verbose: 0 });
   const [kernel, bias] = net.layers[0]!.getWeights();
   const bytes = denseNetToOnnx(
-    [{ kernel: kernel!.dataSync() as Float32Array, bias: bias!.dataSync() as Float32Array, inputs: MNIST_PIXELS, units: MNIST_CLASSES, activation: 'softmax' }],
+    [
+      {
+        kernel: kernel!.dataSync() as Float32Array,
+        bias: bias!.dataSync() as Float32Array,
+        inputs: MNIST_PIXELS,
+        units: MNIST_CLASSES,
+        activation: 'softmax',
+      },
+    ],
     { inputName: 'input', outputName: 'scores', graphName: 'mnist_logistic' },
   );
   tf.dispose([xs, ys]);
@@ -74,27 +89,48 @@ function correctCount(out: NamedTensors, labels: ArrayLike<number>): number {
 }
 
 /** Loads the three models; the caller unloads them. */
-export async function serveModels(root: string, test: MnistSplit): Promise<{ models: ServedModel[]; lrSeconds: number }> {
+export async function serveModels(
+  root: string,
+  test: MnistSplit,
+): Promise<{ models: ServedModel[]; lrSeconds: number }> {
   const shipped = readFileSync(join(root, 'models', 'mnist', 'model.onnx'));
   const int8 = quantizeDenseOnnxInt8(shipped).bytes;
   const lr = await trainLogistic(7);
   const specs = [
     { id: '2nn-f32', bytes: new Uint8Array(shipped), note: 'shipped 2NN 784-200-200-10, float32 Gemm' },
-    { id: '2nn-int8', bytes: int8, note: 'same weights, int8 per column (our codec), dynamic uint8 activations, MatMulInteger' },
-    { id: 'lr-f32', bytes: lr.bytes, note: `logistic regression 784-10, trained here (tfjs wasm, 1 epoch, ${lr.seconds.toFixed(1)} s)` },
+    {
+      id: '2nn-int8',
+      bytes: int8,
+      note: 'same weights, int8 per column (our codec), dynamic uint8 activations, MatMulInteger',
+    },
+    {
+      id: 'lr-f32',
+      bytes: lr.bytes,
+      note: `logistic regression 784-10, trained here (tfjs wasm, 1 epoch, ${lr.seconds.toFixed(1)} s)`,
+    },
   ];
   const models: ServedModel[] = [];
   for (const s of specs) {
     const model = new OnnxModel({ name: s.id, bytes: s.bytes, executionProviders: 'cpu', intraOpThreads: 1 });
     await model.load();
     const out = await model.process(batch(test.images, test.count));
-    models.push({ id: s.id, model, bytes: s.bytes.byteLength, testAccuracy: correctCount(out, test.labels) / test.count, note: s.note });
+    models.push({
+      id: s.id,
+      model,
+      bytes: s.bytes.byteLength,
+      testAccuracy: correctCount(out, test.labels) / test.count,
+      note: s.note,
+    });
   }
   return { models, lrSeconds: lr.seconds };
 }
 
 /** Seeded stream: request sizes uniform over SIZES, images taken in order from seeded shuffles of the test set (reshuffled after each pass). */
-export function* requestStream(test: MnistSplit, n: number, seed: number): Generator<{ rows: number; images: Float32Array; labels: Uint8Array }> {
+export function* requestStream(
+  test: MnistSplit,
+  n: number,
+  seed: number,
+): Generator<{ rows: number; images: Float32Array; labels: Uint8Array }> {
   const r = new SeededRandom(seed);
   const order = Array.from({ length: test.count }, (_, i) => i);
   let pos = test.count;
@@ -119,7 +155,12 @@ export function* requestStream(test: MnistSplit, n: number, seed: number): Gener
 }
 
 /** Every model answers every request (rotating which goes first); each process() call is timed alone. */
-export async function measureStream(models: ServedModel[], test: MnistSplit, n: number, seed: number): Promise<MeasuredRequest[]> {
+export async function measureStream(
+  models: ServedModel[],
+  test: MnistSplit,
+  n: number,
+  seed: number,
+): Promise<MeasuredRequest[]> {
   const out: MeasuredRequest[] = [];
   let q = 0;
   for (const req of requestStream(test, n, seed)) {

@@ -67,7 +67,12 @@ function score(table: MeasuredRequest[], pick: (i: number) => number): Outcome {
   return o;
 }
 
-function routed(table: MeasuredRequest[], models: ServedModel[], seed: number, bandit: { alpha?: number; maxExploreShare?: number } = {}): Outcome {
+function routed(
+  table: MeasuredRequest[],
+  models: ServedModel[],
+  seed: number,
+  bandit: { alpha?: number; maxExploreShare?: number } = {},
+): Outcome {
   const opt = new RouteOptimizer({
     tasks: { mnist: { arms: models.map((m) => ({ id: m.id, model: m.id })) } },
     reward: { quality: 1, latency: W_L, latencyScaleMs: SCALE_MS },
@@ -95,7 +100,8 @@ function routed(table: MeasuredRequest[], models: ServedModel[], seed: number, b
 /** The model with the best mean reward per request size over the whole table (known only afterwards). */
 function bestPerSize(table: MeasuredRequest[], k: number): number[] {
   const sum = SIZES.map(() => new Float64Array(k));
-  for (const r of table) for (let m = 0; m < k; m++) sum[sizeBucket(r.rows)]![m]! += reward(r.correct[m]!, r.rows, r.latencyMs[m]!);
+  for (const r of table)
+    for (let m = 0; m < k; m++) sum[sizeBucket(r.rows)]![m]! += reward(r.correct[m]!, r.rows, r.latencyMs[m]!);
   return sum.map((s) => s.indexOf(Math.max(...s)));
 }
 
@@ -113,13 +119,20 @@ function policies(table: MeasuredRequest[], models: ServedModel[], seed: number)
   out['per-request hindsight (ceiling)'] = score(table, (i) => {
     const r = table[i]!;
     let b = 0;
-    for (let m = 1; m < k; m++) if (reward(r.correct[m]!, r.rows, r.latencyMs[m]!) > reward(r.correct[b]!, r.rows, r.latencyMs[b]!)) b = m;
+    for (let m = 1; m < k; m++)
+      if (reward(r.correct[m]!, r.rows, r.latencyMs[m]!) > reward(r.correct[b]!, r.rows, r.latencyMs[b]!)) b = m;
     return b;
   });
   return out;
 }
 
-function shares(arms: number[], from: number, to: number, k: number, filter: (i: number) => boolean = () => true): number[] {
+function shares(
+  arms: number[],
+  from: number,
+  to: number,
+  k: number,
+  filter: (i: number) => boolean = () => true,
+): number[] {
   const n = new Array<number>(k).fill(0);
   let total = 0;
   for (let i = from; i < Math.min(to, arms.length); i++) {
@@ -150,13 +163,19 @@ export async function benchRoutingReal(o: { runs: number; quick: boolean }): Pro
     }
     const names = Object.keys(per);
     const stat = (name: string, f: (x: Outcome) => number) => median(per[name]!.map(f));
-    const lat = (x: Outcome, p: number) => percentile([...x.latencyMs].sort((a, b) => a - b), p);
+    const lat = (x: Outcome, p: number) =>
+      percentile(
+        [...x.latencyMs].sort((a, b) => a - b),
+        p,
+      );
     const rows = names.map((n) => {
       const acc = stat(n, (x) => x.correct / x.rows);
       return `| ${n} | ${(100 * acc).toFixed(2)}% | ${us(stat(n, (x) => x.latencyMs.reduce((a, b) => a + b, 0) / x.latencyMs.length))} | ${us(stat(n, (x) => lat(x, 0.5)))} | ${us(stat(n, (x) => lat(x, 0.99)))} | ${stat(n, (x) => x.reward / x.arms.length).toFixed(4)} |`;
     });
     const modelRows = models.map((m, j) => {
-      const bySize = SIZES.map((s) => us(median(tables.map((t) => median(t.filter((r) => r.rows === s).map((r) => r.latencyMs[j]!))))));
+      const bySize = SIZES.map((s) =>
+        us(median(tables.map((t) => median(t.filter((r) => r.rows === s).map((r) => r.latencyMs[j]!))))),
+      );
       return `| ${m.id} | ${(m.bytes / 1024).toFixed(0)} KiB | ${(100 * m.testAccuracy).toFixed(2)}% | ${bySize.join(' | ')} | ${m.note} |`;
     });
     const routers = names.filter((n) => n.startsWith('router'));
@@ -172,14 +191,23 @@ export async function benchRoutingReal(o: { runs: number; quick: boolean }): Pro
     const bestBySeed = tables.map((t) => bestPerSize(t, k));
     const sizeRows = routers.flatMap((rn) =>
       SIZES.map((size, b) => {
-        const s = models.map((_, j) => median(per[rn]!.map((x, si) => shares(x.arms, half, requests, k, (i) => tables[si]![i]!.rows === size)[j]!)));
+        const s = models.map((_, j) =>
+          median(per[rn]!.map((x, si) => shares(x.arms, half, requests, k, (i) => tables[si]![i]!.rows === size)[j]!)),
+        );
         const best = bestBySeed.map((bs) => models[bs[b]!]!.id);
         return `| ${rn} | ${size} | ${s.map(pct).join(' | ')} | ${[...new Set(best)].join(', ')} |`;
       }),
     );
     const ids = models.map((m) => m.id);
-    const exploreShare = (rn: string, from: number, to: number) => pct(median(per[rn]!.map((x) => x.explored!.slice(from, to).filter(Boolean).length / (to - from))));
-    const exploreRows = routers.map((rn) => `| ${rn} | ${bounds.slice(1).map((to, w) => exploreShare(rn, bounds[w]!, to)).join(' | ')} |`);
+    const exploreShare = (rn: string, from: number, to: number) =>
+      pct(median(per[rn]!.map((x) => x.explored!.slice(from, to).filter(Boolean).length / (to - from))));
+    const exploreRows = routers.map(
+      (rn) =>
+        `| ${rn} | ${bounds
+          .slice(1)
+          .map((to, w) => exploreShare(rn, bounds[w]!, to))
+          .join(' | ')} |`,
+    );
     // Regret against the best fixed model (the best model alone, in hindsight), as a share of round-robin's, per seed.
     const fixedNames = models.map((m) => `${m.id} alone`);
     const regretShare = (rn: string) =>
@@ -223,8 +251,14 @@ export async function benchRoutingReal(o: { runs: number; quick: boolean }): Pro
       '',
       `Decisions that explored (reason 'explore'), per window of the stream (median of seeds):`,
       '',
-      `| router | ${bounds.slice(1).map((to, w) => `${bounds[w]! + 1}–${to}`).join(' | ')} |`,
-      `|---|${bounds.slice(1).map(() => '---|').join('')}`,
+      `| router | ${bounds
+        .slice(1)
+        .map((to, w) => `${bounds[w]! + 1}–${to}`)
+        .join(' | ')} |`,
+      `|---|${bounds
+        .slice(1)
+        .map(() => '---|')
+        .join('')}`,
       ...exploreRows,
       '',
       `Router decision + updates (included in its latency), µs/request: median ${median(router.map((x) => median(x.decisionUs!))).toFixed(2)}, mean ${median(router.map((x) => x.decisionUs!.reduce((a, b) => a + b, 0) / x.decisionUs!.length)).toFixed(2)}; load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
@@ -233,7 +267,17 @@ export async function benchRoutingReal(o: { runs: number; quick: boolean }): Pro
       requests,
       seeds,
       models: models.map((m) => ({ id: m.id, bytes: m.bytes, testAccuracy: m.testAccuracy })),
-      policies: Object.fromEntries(names.map((n) => [n, per[n]!.map((x) => ({ accuracy: x.correct / x.rows, reward: x.reward / x.arms.length, p50: lat(x, 0.5), p99: lat(x, 0.99) }))])),
+      policies: Object.fromEntries(
+        names.map((n) => [
+          n,
+          per[n]!.map((x) => ({
+            accuracy: x.correct / x.rows,
+            reward: x.reward / x.arms.length,
+            p50: lat(x, 0.5),
+            p99: lat(x, 0.99),
+          })),
+        ]),
+      ),
     };
     return { text, json };
   } finally {
@@ -244,11 +288,22 @@ export async function benchRoutingReal(o: { runs: number; quick: boolean }): Pro
 const PARTS = ['sim', 'real'];
 
 /** `npm run bench -- routing [--rows sim,real]`: the simulated environment, then the real models. */
-export async function benchRoutingSuite(o: { runs: number; quick: boolean; plot?: string; parts?: string[] }): Promise<{ text: string; json: unknown }> {
+export async function benchRoutingSuite(o: {
+  runs: number;
+  quick: boolean;
+  plot?: string;
+  parts?: string[];
+}): Promise<{ text: string; json: unknown }> {
   const parts = o.parts ?? PARTS;
   const unknown = parts.filter((p) => !PARTS.includes(p));
-  if (unknown.length) throw new WhaleError('ERR_INVALID_ARG', `rows: routing parts are ${PARTS.join(', ')}; got ${unknown.join(', ')}`, { field: 'rows' });
+  if (unknown.length)
+    throw new WhaleError('ERR_INVALID_ARG', `rows: routing parts are ${PARTS.join(', ')}; got ${unknown.join(', ')}`, {
+      field: 'rows',
+    });
   const sim = parts.includes('sim') ? await benchRouting(o) : undefined;
   const real = parts.includes('real') ? await benchRoutingReal(o) : undefined;
-  return { text: [sim?.text, real?.text].filter((t) => t !== undefined).join('\n\n'), json: { simulated: sim?.json, real: real?.json } };
+  return {
+    text: [sim?.text, real?.text].filter((t) => t !== undefined).join('\n\n'),
+    json: { simulated: sim?.json, real: real?.json },
+  };
 }

@@ -35,7 +35,12 @@ interface LoopResult {
  * one event-loop turn (setImmediate) before its next request, as requests arriving over sockets land
  * in separate I/O callbacks: a burst no longer reaches the scheduler in one microtask run.
  */
-async function closedLoop(concurrency: number, total: number, send: (i: number) => Promise<unknown>, yieldTurn = false): Promise<LoopResult> {
+async function closedLoop(
+  concurrency: number,
+  total: number,
+  send: (i: number) => Promise<unknown>,
+  yieldTurn = false,
+): Promise<LoopResult> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -76,10 +81,18 @@ async function servingPath(modelPath: string, batching: BatchingConfig, onBatch?
     },
     models: { mnist: batching },
   });
-  const pipeline = new ProcessingPipeline({ host, scheduler, optimizer: new ProcessingOptimizer({ totalSlots: 1024 }), defaultModel: 'mnist' });
+  const pipeline = new ProcessingPipeline({
+    host,
+    scheduler,
+    optimizer: new ProcessingOptimizer({ totalSlots: 1024 }),
+    defaultModel: 'mnist',
+  });
   return {
     send: (image: Float32Array) =>
-      pipeline.processRequest({ level: 'normal', inputs: { input: { name: 'input', datatype: 'FP32', shape: [1, PIXELS], data: image } } }),
+      pipeline.processRequest({
+        level: 'normal',
+        inputs: { input: { name: 'input', datatype: 'FP32', shape: [1, PIXELS], data: image } },
+      }),
     meanBatch: () => scheduler.stats().models.mnist!.meanBatchSize,
     close: async () => {
       await scheduler.drain(1000);
@@ -89,7 +102,11 @@ async function servingPath(modelPath: string, batching: BatchingConfig, onBatch?
 }
 
 /** Median wall time of one session.run on a full batch: the "one batch execution" of the p99 goal. */
-async function batchExecutionMs(session: ort.InferenceSession, inputName: string, images: Float32Array): Promise<number> {
+async function batchExecutionMs(
+  session: ort.InferenceSession,
+  inputName: string,
+  images: Float32Array,
+): Promise<number> {
   const input = new ort.Tensor('float32', images.subarray(0, MAX_BATCH * PIXELS), [MAX_BATCH, PIXELS]);
   const ms: number[] = [];
   for (let i = 0; i < 220; i++) {
@@ -111,11 +128,24 @@ async function staggeredArrivals(modelPath: string, runs: number, total: number,
       const sizes: number[] = [];
       const path = await servingPath(modelPath, batchingFor(v), (n) => sizes.push(n));
       const res = await closedLoop(STAGGER_CONC, total, (i) => path.send(image(i)), true);
-      rs.push({ ...res, batches: sizes.length, meanBatch: path.meanBatch(), singles: sizes.filter((n) => n === 1).length });
+      rs.push({
+        ...res,
+        batches: sizes.length,
+        meanBatch: path.meanBatch(),
+        singles: sizes.filter((n) => n === 1).length,
+      });
       await path.close();
     }
     const med = (f: keyof (typeof rs)[number]) => median(rs.map((x) => x[f]));
-    out.push({ variant: v, throughput: med('throughput'), p50: med('p50'), p99: med('p99'), batches: med('batches'), meanBatch: med('meanBatch'), singles: med('singles') });
+    out.push({
+      variant: v,
+      throughput: med('throughput'),
+      p50: med('p50'),
+      p99: med('p99'),
+      batches: med('batches'),
+      meanBatch: med('meanBatch'),
+      singles: med('singles'),
+    });
   }
   return out;
 }
@@ -134,11 +164,18 @@ export async function benchServeE2E(o: { runs: number; quick: boolean }): Promis
   const inputName = session.inputNames[0]!;
   const rows: Row[] = [];
   for (const concurrency of [1, 8, 64]) {
-    const runs = Object.fromEntries(VARIANTS.map((v) => [v, [] as (LoopResult & { meanBatch?: number })[]])) as Record<Variant, (LoopResult & { meanBatch?: number })[]>;
+    const runs = Object.fromEntries(VARIANTS.map((v) => [v, [] as (LoopResult & { meanBatch?: number })[]])) as Record<
+      Variant,
+      (LoopResult & { meanBatch?: number })[]
+    >;
     for (let r = 0; r < o.runs; r++) {
       for (const v of [...VARIANTS.slice(r % 4), ...VARIANTS.slice(0, r % 4)]) {
         if (v === 'direct') {
-          runs.direct.push(await closedLoop(concurrency, total, (i) => session.run({ [inputName]: new ort.Tensor('float32', image(i), [1, PIXELS]) })));
+          runs.direct.push(
+            await closedLoop(concurrency, total, (i) =>
+              session.run({ [inputName]: new ort.Tensor('float32', image(i), [1, PIXELS]) }),
+            ),
+          );
           continue;
         }
         const path = await servingPath(modelPath, batchingFor(v));
@@ -149,7 +186,15 @@ export async function benchServeE2E(o: { runs: number; quick: boolean }): Promis
     }
     const med = (v: Variant, f: keyof LoopResult | 'meanBatch') => median(runs[v].map((x) => x[f] ?? NaN));
     const results = Object.fromEntries(
-      VARIANTS.map((v) => [v, { throughput: med(v, 'throughput'), p50: med(v, 'p50'), p99: med(v, 'p99'), ...((v === 'delay' || v === 'idle') ? { meanBatch: med(v, 'meanBatch') } : {}) }]),
+      VARIANTS.map((v) => [
+        v,
+        {
+          throughput: med(v, 'throughput'),
+          p50: med(v, 'p50'),
+          p99: med(v, 'p99'),
+          ...(v === 'delay' || v === 'idle' ? { meanBatch: med(v, 'meanBatch') } : {}),
+        },
+      ]),
     ) as Row['results'];
     rows.push({ concurrency, results });
   }
@@ -165,7 +210,17 @@ export async function benchServeE2E(o: { runs: number; quick: boolean }): Promis
     'direct: session.run per request, no server. Each run runs every variant, in an order rotated by one per run.',
     '',
     table(
-      ['conc', 'direct req/s', 'unbatched req/s', 'delay req/s', 'idle req/s', 'idle/unbatched', 'delay/unbatched', 'idle/delay', 'idle/direct'],
+      [
+        'conc',
+        'direct req/s',
+        'unbatched req/s',
+        'delay req/s',
+        'idle req/s',
+        'idle/unbatched',
+        'delay/unbatched',
+        'idle/delay',
+        'idle/direct',
+      ],
       rows.map((r) => [
         String(r.concurrency),
         ...VARIANTS.map((v) => fmt(r.results[v].throughput, 0)),
@@ -178,7 +233,12 @@ export async function benchServeE2E(o: { runs: number; quick: boolean }): Promis
     '',
     table(
       ['conc', 'p50 ms d/u/delay/idle', 'p99 ms d/u/delay/idle', 'mean batch delay/idle'],
-      rows.map((r) => [String(r.concurrency), ms(r, 'p50'), ms(r, 'p99'), `${fmt(r.results.delay.meanBatch, 1)}/${fmt(r.results.idle.meanBatch, 1)}`]),
+      rows.map((r) => [
+        String(r.concurrency),
+        ms(r, 'p50'),
+        ms(r, 'p99'),
+        `${fmt(r.results.delay.meanBatch, 1)}/${fmt(r.results.idle.meanBatch, 1)}`,
+      ]),
     ),
     '',
     `one batch of ${MAX_BATCH} (session.run, median of 200): ${fmt(execMs, 3)} ms; queue delay + one batch execution = ${fmt(bound, 3)} ms`,
@@ -186,12 +246,23 @@ export async function benchServeE2E(o: { runs: number; quick: boolean }): Promis
     `staggered arrivals (each client yields one event-loop turn between requests), concurrency ${STAGGER_CONC}:`,
     table(
       ['variant', 'req/s', 'p50 ms', 'p99 ms', 'batches', 'mean batch', 'batches of 1'],
-      staggered.map((x) => [x.variant, fmt(x.throughput, 0), fmt(x.p50), fmt(x.p99), fmt(x.batches, 0), fmt(x.meanBatch, 1), fmt(x.singles, 0)]),
+      staggered.map((x) => [
+        x.variant,
+        fmt(x.throughput, 0),
+        fmt(x.p50),
+        fmt(x.p99),
+        fmt(x.batches, 0),
+        fmt(x.meanBatch, 1),
+        fmt(x.singles, 0),
+      ]),
     ),
     '',
     ...rows
       .filter((r) => r.concurrency === 64)
-      .map((r) => `p99 at 64 within that bound: delay ${r.results.delay.p99 <= bound ? 'yes' : 'no'} (${fmt(r.results.delay.p99)} ms), idle ${r.results.idle.p99 <= bound ? 'yes' : 'no'} (${fmt(r.results.idle.p99)} ms)`),
+      .map(
+        (r) =>
+          `p99 at 64 within that bound: delay ${r.results.delay.p99 <= bound ? 'yes' : 'no'} (${fmt(r.results.delay.p99)} ms), idle ${r.results.idle.p99 <= bound ? 'yes' : 'no'} (${fmt(r.results.idle.p99)} ms)`,
+      ),
   ].join('\n');
   return { text, rows: [...rows, { staggered }] };
 }

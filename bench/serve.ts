@@ -6,7 +6,12 @@
  * per-request overhead with an executor that does no work.
  */
 import { TaskScheduler } from '../src/core/processing/task-scheduler.js';
-import { createSchedulerEngine, OP_BATCH, RECORD_WORDS, type EngineKind } from '../src/core/processing/scheduler-engine.js';
+import {
+  createSchedulerEngine,
+  OP_BATCH,
+  RECORD_WORDS,
+  type EngineKind,
+} from '../src/core/processing/scheduler-engine.js';
 import { fmt, median, table } from './stats.js';
 
 export interface ServeOptions {
@@ -34,13 +39,19 @@ async function engineDecisions(kind: EngineKind, opts: ServeOptions): Promise<Se
   const total = chunk * (opts.quick ? 200 : 2000);
   const e = createSchedulerEngine(kind, 3);
   [1, 2, 4, 8].forEach((w, t) => e.setTenant(t, w));
-  e.addModel(0, { maxBatchSize: 32, preferredBatchSizes: [8, 16, 32], maxQueueDelayUs: 0, maxQueueSize: 1 << 20, instances: 1 << 16 });
+  e.addModel(0, {
+    maxBatchSize: 32,
+    preferredBatchSizes: [8, 16, 32],
+    maxQueueDelayUs: 0,
+    maxQueueSize: 1 << 20,
+    instances: 1 << 16,
+  });
   const records = new Float64Array(chunk * RECORD_WORDS);
   const status = new Uint8Array(chunk);
   const out = new Uint32Array(1 << 16);
   const meta = new Float64Array(2);
   let x = 12345;
-  const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
   const t0 = performance.now();
   let decided = 0;
   for (let base = 0; base < total; base += chunk) {
@@ -56,7 +67,7 @@ async function engineDecisions(kind: EngineKind, opts: ServeOptions): Promise<Se
     e.submit(records, chunk, status);
     do {
       const words = e.poll(now, out, meta);
-      for (let i = 0; i < words; ) {
+      for (let i = 0; i < words;) {
         if (out[i] === OP_BATCH) {
           decided += out[i + 2]!;
           e.complete(0);
@@ -77,7 +88,9 @@ async function schedulerRequests(kind: EngineKind, opts: ServeOptions): Promise<
   const s = new TaskScheduler({
     engine: kind,
     tenants: { a: 1, b: 3 },
-    models: { m: { maxBatchSize: 32, preferredBatchSizes: [32], maxQueueDelayUs: 100, maxQueueSize: 1 << 20, instances: 4 } },
+    models: {
+      m: { maxBatchSize: 32, preferredBatchSizes: [32], maxQueueDelayUs: 100, maxQueueSize: 1 << 20, instances: 4 },
+    },
     executor: async (_m, inputs) => inputs,
   });
   const lat: number[] = [];
@@ -95,7 +108,12 @@ async function schedulerRequests(kind: EngineKind, opts: ServeOptions): Promise<
   const sec = (performance.now() - t0) / 1e3;
   await s.drain(0);
   lat.sort((a, b) => a - b);
-  return { rate: total / sec, unit: 'requests/s', p50Ms: lat[Math.floor(lat.length / 2)], p99Ms: lat[Math.floor(lat.length * 0.99)] };
+  return {
+    rate: total / sec,
+    unit: 'requests/s',
+    p50Ms: lat[Math.floor(lat.length / 2)],
+    p99Ms: lat[Math.floor(lat.length * 0.99)],
+  };
 }
 
 export const CASES: ServeCase[] = [
@@ -126,12 +144,37 @@ export async function benchServe(opts: ServeOptions): Promise<{ text: string; ca
         return xs.length ? median(xs) : undefined;
       };
       const rate = pick((x) => x.rate)!;
-      rows.push([c.name, v, fmt(rate, 0), rs[0]!.unit, fmt(pick((x) => x.p50Ms), 3), fmt(pick((x) => x.p99Ms), 3)]);
-      cases.push({ case: c.name, variant: v, unit: rs[0]!.unit, rate, p50Ms: pick((x) => x.p50Ms), p99Ms: pick((x) => x.p99Ms) });
+      rows.push([
+        c.name,
+        v,
+        fmt(rate, 0),
+        rs[0]!.unit,
+        fmt(
+          pick((x) => x.p50Ms),
+          3,
+        ),
+        fmt(
+          pick((x) => x.p99Ms),
+          3,
+        ),
+      ]);
+      cases.push({
+        case: c.name,
+        variant: v,
+        unit: rs[0]!.unit,
+        rate,
+        p50Ms: pick((x) => x.p50Ms),
+        p99Ms: pick((x) => x.p99Ms),
+      });
     }
   }
   return {
-    text: [table(['case', 'variant', 'rate', 'unit', 'p50 ms', 'p99 ms'], rows), '', `Medians over ${opts.runs} runs.`, ...CASES.map((c) => c.note)].join('\n'),
+    text: [
+      table(['case', 'variant', 'rate', 'unit', 'p50 ms', 'p99 ms'], rows),
+      '',
+      `Medians over ${opts.runs} runs.`,
+      ...CASES.map((c) => c.note),
+    ].join('\n'),
     cases,
   };
 }

@@ -60,7 +60,17 @@ function rssMiB(pid: number): number {
 }
 
 /** One request with a deadline; resolves with the status (0: no answer: reset, hang or refused). */
-function send(url: string, path: string, o: { method?: string; body?: string | Buffer; headers?: Record<string, string>; timeoutMs?: number; capture?: (body: string) => void } = {}): Promise<number> {
+function send(
+  url: string,
+  path: string,
+  o: {
+    method?: string;
+    body?: string | Buffer;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+    capture?: (body: string) => void;
+  } = {},
+): Promise<number> {
   const u = new URL(url);
   return new Promise((resolvePromise) => {
     let done = false;
@@ -71,7 +81,13 @@ function send(url: string, path: string, o: { method?: string; body?: string | B
       }
     };
     const req = httpRequest(
-      { host: u.hostname, port: Number(u.port), path, method: o.method ?? (o.body === undefined ? 'GET' : 'POST'), headers: { 'content-type': 'application/json', ...(o.headers ?? {}) } },
+      {
+        host: u.hostname,
+        port: Number(u.port),
+        path,
+        method: o.method ?? (o.body === undefined ? 'GET' : 'POST'),
+        headers: { 'content-type': 'application/json', ...(o.headers ?? {}) },
+      },
       (res) => {
         let text = '';
         if (o.capture) res.on('data', (d: Buffer) => (text += d.toString()));
@@ -92,14 +108,17 @@ function send(url: string, path: string, o: { method?: string; body?: string | B
   });
 }
 
-const post = (url: string, path: string, json: unknown, headers: Record<string, string> = {}) => send(url, path, { body: typeof json === 'string' ? json : JSON.stringify(json), headers });
+const post = (url: string, path: string, json: unknown, headers: Record<string, string> = {}) =>
+  send(url, path, { body: typeof json === 'string' ? json : JSON.stringify(json), headers });
 
 /** Sends headers and a slow trickle of body, then stops: the server must close it (408) within its request timeout. */
 function slowBody(url: string): Promise<number> {
   const u = new URL(url);
   return new Promise((resolvePromise) => {
     const s = connect(Number(u.port), u.hostname, () => {
-      s.write('POST /v2/models/mnist/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{');
+      s.write(
+        'POST /v2/models/mnist/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{',
+      );
     });
     let data = '';
     const drip = setInterval(() => s.writable && s.write(' '), 500);
@@ -134,7 +153,13 @@ function idleSockets(url: string, n: number): Promise<number> {
 function kinds(): Kind[] {
   const ids: string[] = [];
   return [
-    { name: 'v2 infer', hostile: false, weight: 30, ok: [200, 503], run: (url) => post(url, '/v2/models/mnist/infer', inputText) },
+    {
+      name: 'v2 infer',
+      hostile: false,
+      weight: 30,
+      ok: [200, 503],
+      run: (url) => post(url, '/v2/models/mnist/infer', inputText),
+    },
     {
       name: 'task infer',
       hostile: false,
@@ -150,19 +175,108 @@ function kinds(): Kind[] {
           },
         }),
     },
-    { name: 'feedback', hostile: false, weight: 8, ok: [202, 404], run: (url) => post(url, '/v1/feedback', { requestId: ids.shift() ?? 'none', thumbs: Math.random() < 0.7 ? 'up' : 'down' }) },
-    { name: 'evaluate', hostile: false, weight: 5, ok: [200], run: (url) => post(url, '/v1/evaluate', { response: 'The cat sat on the mat. It did not move.', context: { context: 'A cat sat on a mat.' } }) },
-    { name: 'reads', hostile: false, weight: 5, ok: [200], run: async (url, i) => send(url, ['/v1/routing', '/v2/models/mnist/stats', '/v2/models/mnist', '/v2/health/ready'][i % 4]!) },
-    { name: 'large body', hostile: false, weight: 2, ok: [200, 503], run: (url) => send(url, '/v2/models/mnist/infer', { body: bigValid }) },
-    { name: 'huge id', hostile: true, weight: 3, ok: [400], run: (url) => post(url, '/v1/tasks/mnist/infer', { id: 'x'.repeat(1 * MiB), ...input }) },
-    { name: 'made-up feedback', hostile: true, weight: 3, ok: [403, 404], run: (url, i) => post(url, '/v1/feedback', { requestId: `r${i}`, model: `made-up-${i}-${Math.random()}`, thumbs: 'down' }) },
-    { name: 'tenant claim', hostile: true, weight: 2, ok: [403], run: (url, i) => post(url, '/v1/tasks/mnist/infer', { ...input, parameters: { tenant: `t-${i}-${'y'.repeat(200)}` } }) },
-    { name: 'bad encoding', hostile: true, weight: 2, ok: [400], run: (url) => send(url, '/v2/models/%E0%A4%A/infer', { body: inputText }) },
+    {
+      name: 'feedback',
+      hostile: false,
+      weight: 8,
+      ok: [202, 404],
+      run: (url) =>
+        post(url, '/v1/feedback', { requestId: ids.shift() ?? 'none', thumbs: Math.random() < 0.7 ? 'up' : 'down' }),
+    },
+    {
+      name: 'evaluate',
+      hostile: false,
+      weight: 5,
+      ok: [200],
+      run: (url) =>
+        post(url, '/v1/evaluate', {
+          response: 'The cat sat on the mat. It did not move.',
+          context: { context: 'A cat sat on a mat.' },
+        }),
+    },
+    {
+      name: 'reads',
+      hostile: false,
+      weight: 5,
+      ok: [200],
+      run: async (url, i) =>
+        send(url, ['/v1/routing', '/v2/models/mnist/stats', '/v2/models/mnist', '/v2/health/ready'][i % 4]!),
+    },
+    {
+      name: 'large body',
+      hostile: false,
+      weight: 2,
+      ok: [200, 503],
+      run: (url) => send(url, '/v2/models/mnist/infer', { body: bigValid }),
+    },
+    {
+      name: 'huge id',
+      hostile: true,
+      weight: 3,
+      ok: [400],
+      run: (url) => post(url, '/v1/tasks/mnist/infer', { id: 'x'.repeat(1 * MiB), ...input }),
+    },
+    {
+      name: 'made-up feedback',
+      hostile: true,
+      weight: 3,
+      ok: [403, 404],
+      run: (url, i) =>
+        post(url, '/v1/feedback', { requestId: `r${i}`, model: `made-up-${i}-${Math.random()}`, thumbs: 'down' }),
+    },
+    {
+      name: 'tenant claim',
+      hostile: true,
+      weight: 2,
+      ok: [403],
+      run: (url, i) =>
+        post(url, '/v1/tasks/mnist/infer', { ...input, parameters: { tenant: `t-${i}-${'y'.repeat(200)}` } }),
+    },
+    {
+      name: 'bad encoding',
+      hostile: true,
+      weight: 2,
+      ok: [400],
+      run: (url) => send(url, '/v2/models/%E0%A4%A/infer', { body: inputText }),
+    },
     { name: 'deep json', hostile: true, weight: 2, ok: [400], run: (url) => post(url, '/v2/models/mnist/infer', deep) },
-    { name: 'oversize', hostile: true, weight: 1, ok: [413], run: (url) => send(url, '/v2/models/mnist/infer', { body: Buffer.alloc(BODY_LIMIT + 1, 0x20) }) },
-    { name: 'backtracking schema', hostile: true, weight: 1, ok: [400, 503], run: (url) => post(url, '/v1/evaluate', { response: JSON.stringify('a'.repeat(30) + '!'), requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } }) },
-    { name: 'quadratic text', hostile: true, weight: 1, ok: [200, 413], run: (url) => post(url, '/v1/evaluate', { response: quadratic, context: { context: quadratic.slice(0, 20_000) } }) },
-    { name: 'evaluate $id', hostile: true, weight: 2, ok: [200], run: (url, i) => post(url, '/v1/evaluate', { response: '"x"', requirements: { schema: { $id: `https://soak.test/${i % 3}`, type: i % 2 ? 'string' : 'number' } } }) },
+    {
+      name: 'oversize',
+      hostile: true,
+      weight: 1,
+      ok: [413],
+      run: (url) => send(url, '/v2/models/mnist/infer', { body: Buffer.alloc(BODY_LIMIT + 1, 0x20) }),
+    },
+    {
+      name: 'backtracking schema',
+      hostile: true,
+      weight: 1,
+      ok: [400, 503],
+      run: (url) =>
+        post(url, '/v1/evaluate', {
+          response: JSON.stringify('a'.repeat(30) + '!'),
+          requirements: { schema: { type: 'string', pattern: '^(a+)+$' } },
+        }),
+    },
+    {
+      name: 'quadratic text',
+      hostile: true,
+      weight: 1,
+      ok: [200, 413],
+      run: (url) =>
+        post(url, '/v1/evaluate', { response: quadratic, context: { context: quadratic.slice(0, 20_000) } }),
+    },
+    {
+      name: 'evaluate $id',
+      hostile: true,
+      weight: 2,
+      ok: [200],
+      run: (url, i) =>
+        post(url, '/v1/evaluate', {
+          response: '"x"',
+          requirements: { schema: { $id: `https://soak.test/${i % 3}`, type: i % 2 ? 'string' : 'number' } },
+        }),
+    },
     { name: 'slow body', hostile: true, weight: 0.3, ok: [408], run: (url) => slowBody(url) },
     { name: 'idle sockets', hostile: true, weight: 0.3, ok: [200], run: (url) => idleSockets(url, 50) },
   ];
@@ -177,7 +291,18 @@ function pick(list: Kind[], r: number): Kind {
 
 async function startServer(dir: string): Promise<{ child: ChildProcess; url: string }> {
   const config = join(dir, 'whale.config.json');
-  writeFileSync(config, JSON.stringify({ http: { port: 0, maxBodyBytes: BODY_LIMIT, maxBodyBytesInFlight: 4 * BODY_LIMIT, requestTimeoutMs: 10_000, headersTimeoutMs: 5_000 } }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      http: {
+        port: 0,
+        maxBodyBytes: BODY_LIMIT,
+        maxBodyBytesInFlight: 4 * BODY_LIMIT,
+        requestTimeoutMs: 10_000,
+        headersTimeoutMs: 5_000,
+      },
+    }),
+  );
   const child = spawn(process.execPath, [join(root, 'bin', 'whale.js'), 'start', '--config', config], {
     cwd: dir,
     env: { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_LOG_LEVEL: 'error', WHALE_CONFIG: '' },
@@ -194,12 +319,27 @@ async function startServer(dir: string): Promise<{ child: ChildProcess; url: str
   return { child, url: /on (http:\/\/[\d.]+:\d+)/.exec(out)![1]! };
 }
 
-export async function benchSoak(o: SoakOptions): Promise<{ text: string; ok: boolean; samples: Sample[]; kinds: unknown[]; figures: Record<string, number> }> {
+export async function benchSoak(
+  o: SoakOptions,
+): Promise<{ text: string; ok: boolean; samples: Sample[]; kinds: unknown[]; figures: Record<string, number> }> {
   const dir = mkdtempSync(join(tmpdir(), 'whale-soak-'));
   const { child, url } = await startServer(dir);
   const pid = child.pid!;
   const list = kinds();
-  const stats = new Map(list.map((k) => [k.name, { sent: 0, answered: 0, expected: 0, unanswered: 0, maxMs: 0, ms: [] as number[], statuses: new Map<number, number>() }]));
+  const stats = new Map(
+    list.map((k) => [
+      k.name,
+      {
+        sent: 0,
+        answered: 0,
+        expected: 0,
+        unanswered: 0,
+        maxMs: 0,
+        ms: [] as number[],
+        statuses: new Map<number, number>(),
+      },
+    ]),
+  );
   let requests = 0;
   const samples: Sample[] = [];
   const lines: string[] = [];
@@ -245,7 +385,9 @@ export async function benchSoak(o: SoakOptions): Promise<{ text: string; ok: boo
       await new Promise((r) => setTimeout(r, 1000));
     }
     const baseline = median(base);
-    lines.push(`soak: whale start (pid ${pid}) at ${url}, RSS baseline ${fmt(baseline)} MiB after a 20 s warm-up; ${o.minutes} min of load, ${concurrency} valid + ${Math.max(1, Math.floor(concurrency / 4))} hostile clients`);
+    lines.push(
+      `soak: whale start (pid ${pid}) at ${url}, RSS baseline ${fmt(baseline)} MiB after a 20 s warm-up; ${o.minutes} min of load, ${concurrency} valid + ${Math.max(1, Math.floor(concurrency / 4))} hostile clients`,
+    );
 
     // Load: valid and hostile workers, the prober and the sampler.
     counting = true;
@@ -279,16 +421,31 @@ export async function benchSoak(o: SoakOptions): Promise<{ text: string; ok: boo
     const sampler = setInterval(() => {
       const window = lives.splice(0);
       lastLive = window.length ? window : lastLive;
-      samples.push({ t: (Date.now() - t0) / 1000, rssMiB: rssMiB(pid), liveMs: Math.max(...lastLive), loopMaxMs, requests });
+      samples.push({
+        t: (Date.now() - t0) / 1000,
+        rssMiB: rssMiB(pid),
+        liveMs: Math.max(...lastLive),
+        loopMaxMs,
+        requests,
+      });
       void scrape();
       const s = samples[samples.length - 1]!;
-      if (samples.length % 10 === 0) process.stdout.write(`  t=${fmt(s.t)} s  RSS ${fmt(s.rssMiB)} MiB  live ${fmt(s.liveMs)} ms  event-loop max ${fmt(s.loopMaxMs)} ms  requests ${s.requests}\n`);
+      if (samples.length % 10 === 0)
+        process.stdout.write(
+          `  t=${fmt(s.t)} s  RSS ${fmt(s.rssMiB)} MiB  live ${fmt(s.liveMs)} ms  event-loop max ${fmt(s.loopMaxMs)} ms  requests ${s.requests}\n`,
+        );
     }, 1000);
     await load();
     const loadSeconds = (Date.now() - t0) / 1000;
     const peak = Math.max(...samples.map((s) => s.rssMiB));
-    const liveDuring = samples.map((s) => s.liveMs).filter(Number.isFinite).sort((a, b) => a - b);
-    const loopDuring = samples.map((s) => s.loopMaxMs).filter(Number.isFinite).sort((a, b) => a - b);
+    const liveDuring = samples
+      .map((s) => s.liveMs)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
+    const loopDuring = samples
+      .map((s) => s.loopMaxMs)
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
 
     // After the load: RSS must come back within 1.5x of the baseline (30 s at most), still sampled every second.
     const settleEnd = Date.now() + 30_000;
@@ -305,11 +462,25 @@ export async function benchSoak(o: SoakOptions): Promise<{ text: string; ok: boo
     const unanswered = [...stats.values()].reduce((a, s) => a + s.unanswered, 0);
     const rows = list.map((k) => {
       const s = stats.get(k.name)!;
-      const codes = [...s.statuses].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}:${n}`).join(' ');
+      const codes = [...s.statuses]
+        .sort((a, b) => b[1] - a[1])
+        .map(([c, n]) => `${c}:${n}`)
+        .join(' ');
       const sorted = s.ms.sort((a, b) => a - b);
-      return [k.name, k.hostile ? 'hostile' : 'valid', String(s.sent), String(s.unanswered), `${s.sent ? fmt((100 * s.expected) / s.sent) : '-'} %`, sorted.length ? fmt(percentile(sorted, 0.5)) : '-', fmt(s.maxMs), codes];
+      return [
+        k.name,
+        k.hostile ? 'hostile' : 'valid',
+        String(s.sent),
+        String(s.unanswered),
+        `${s.sent ? fmt((100 * s.expected) / s.sent) : '-'} %`,
+        sorted.length ? fmt(percentile(sorted, 0.5)) : '-',
+        fmt(s.maxMs),
+        codes,
+      ];
     });
-    lines.push(table(['traffic', 'kind', 'sent', 'unanswered', 'expected status', 'p50 ms', 'max ms', 'statuses'], rows));
+    lines.push(
+      table(['traffic', 'kind', 'sent', 'unanswered', 'expected status', 'p50 ms', 'max ms', 'statuses'], rows),
+    );
     const figures = {
       baselineMiB: baseline,
       peakMiB: peak,
@@ -332,7 +503,9 @@ export async function benchSoak(o: SoakOptions): Promise<{ text: string; ok: boo
       `RSS: baseline ${fmt(baseline)} MiB, peak ${fmt(peak)} MiB, after ${fmt(after)} MiB (${fmt(figures.afterRatio)}x baseline, ${fmt(settleSeconds)} s after the load)`,
       `GET /v2/health/live as a client sees it (worst per second): p50 ${fmt(figures.liveP50Ms)} ms, p99 ${fmt(figures.liveP99Ms)} ms, worst ${fmt(liveWorst)} ms`,
       `server event-loop delay (max per second, /metrics): p50 ${fmt(figures.loopMaxP50Ms)} ms, p99 ${fmt(figures.loopMaxP99Ms)} ms, worst ${fmt(figures.loopMaxWorstMs)} ms`,
-      ok ? 'PASS: every request answered, RSS back within 1.5x of its baseline' : `FAIL: ${unanswered} unanswered, RSS ${fmt(figures.afterRatio)}x baseline`,
+      ok
+        ? 'PASS: every request answered, RSS back within 1.5x of its baseline'
+        : `FAIL: ${unanswered} unanswered, RSS ${fmt(figures.afterRatio)}x baseline`,
     );
     return { text: lines.join('\n'), ok, samples, kinds: rows, figures };
   } finally {

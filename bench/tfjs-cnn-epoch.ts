@@ -18,7 +18,13 @@ import { median, table } from './stats.js';
 
 type Tf = typeof import('@tensorflow/tfjs');
 
-async function epochSeconds(tf: Tf, batch: number, runs: number, images: Float32Array, labels: Uint8Array | Int32Array): Promise<number[]> {
+async function epochSeconds(
+  tf: Tf,
+  batch: number,
+  runs: number,
+  images: Float32Array,
+  labels: Uint8Array | Int32Array,
+): Promise<number[]> {
   const model = buildMnistModel(tf, 'cnn', 1);
   model.compile({ optimizer: tf.train.sgd(0.05), loss: (y, p) => tf.losses.softmaxCrossEntropy(y, p) });
   const xs = tf.tensor4d(images, [labels.length, 28, 28, 1]);
@@ -35,7 +41,9 @@ async function epochSeconds(tf: Tf, batch: number, runs: number, images: Float32
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, batches: { type: 'string', default: '10,50' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '3' }, batches: { type: 'string', default: '10,50' } },
+  });
   const runs = Number(values.runs);
   const batches = values.batches.split(',').map(Number);
   const tf = (await import('@tensorflow/tfjs')) as Tf;
@@ -48,7 +56,14 @@ async function main(): Promise<void> {
     registerWasmConvGradients(tf, { speedups });
     for (const batch of batches) {
       const t = await epochSeconds(tf, batch, runs, train.images, train.labels);
-      rows.push([speedups ? 'filter grad + fast BackpropInput/BatchMatMul' : 'filter grad only (shipped BackpropInput/BatchMatMul)', String(batch), median(t).toFixed(2), t.map((x) => x.toFixed(2)).join(' ')]);
+      rows.push([
+        speedups
+          ? 'filter grad + fast BackpropInput/BatchMatMul'
+          : 'filter grad only (shipped BackpropInput/BatchMatMul)',
+        String(batch),
+        median(t).toFixed(2),
+        t.map((x) => x.toFixed(2)).join(' '),
+      ]);
       process.stderr.write(`${rows.at(-1)!.join(' | ')}\n`);
     }
   }
@@ -59,7 +74,15 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     for (let at = 0; at < test.count; at += 2000) {
       const n = Math.min(2000, test.count - at);
-      tf.tidy(() => (model.predict(tf.tensor4d(test.images.subarray(at * 784, (at + n) * 784), [n, 28, 28, 1])) as import('@tensorflow/tfjs').Tensor).argMax(1).dataSync());
+      tf.tidy(() =>
+        (
+          model.predict(
+            tf.tensor4d(test.images.subarray(at * 784, (at + n) * 784), [n, 28, 28, 1]),
+          ) as import('@tensorflow/tfjs').Tensor
+        )
+          .argMax(1)
+          .dataSync(),
+      );
     }
     evalTimes.push((performance.now() - t0) / 1000);
   }

@@ -100,12 +100,14 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
     Napi::Float64Array out_js = read_f64(o.Get("out"), "out");
     std::vector<Napi::Float32Array> rows = gather_rows(o.Get("clients"));
     rows_copy_bytes(rows, async);
-    if (typed_array_info(env, out_js).length != rows.size() * rows.size()) throw_invalid("out: length must be clients^2");
+    if (typed_array_info(env, out_js).length != rows.size() * rows.size())
+      throw_invalid("out: length must be clients^2");
     auto held = std::make_shared<HeldRows>(hold_rows(rows, async));
     auto out = std::make_shared<OutArray<double>>(out_js, async, false);
     auto used = std::make_shared<Device>();
     return run_job(
-        env, async, [held, out, device, check, used] { *used = aggregate::distances(held->view, device, check, out->data()); },
+        env, async,
+        [held, out, device, check, used] { *used = aggregate::distances(held->view, device, check, out->data()); },
         [held, out, used](Napi::Env e) -> Napi::Value {
           if (!out->still_valid()) throw_changed("out");
           out->commit();
@@ -168,8 +170,9 @@ Napi::Value ServerOptStep(const Napi::CallbackInfo& info) {
       if (k == 0) p = len;
       if (len != p) throw_invalid(std::string(names[k]) + ": length must equal global's");
     }
-    auto a = std::make_shared<StepArrays>(StepArrays{OutArray<float>(arrays[0], async, true), OutArray<float>(arrays[2], async, true),
-                                                     OutArray<float>(arrays[3], async, true), InArray<float>(arrays[1], async)});
+    auto a = std::make_shared<StepArrays>(
+        StepArrays{OutArray<float>(arrays[0], async, true), OutArray<float>(arrays[2], async, true),
+                   OutArray<float>(arrays[3], async, true), InArray<float>(arrays[1], async)});
     auto used = std::make_shared<Device>();
     return run_job(
         env, async,
@@ -177,7 +180,10 @@ Napi::Value ServerOptStep(const Napi::CallbackInfo& info) {
           *used = aggregate::server_opt(c, device, a->global.data(), a->aggregate.data(), a->m.data(), a->v.data(), p);
         },
         [a, used](Napi::Env e) -> Napi::Value {
-          const char* changed = !a->global.still_valid() ? "global" : !a->m.still_valid() ? "m" : !a->v.still_valid() ? "v" : nullptr;
+          const char* changed = !a->global.still_valid() ? "global"
+                                : !a->m.still_valid()    ? "m"
+                                : !a->v.still_valid()    ? "v"
+                                                         : nullptr;
           if (changed) throw_changed(changed);
           a->global.commit();
           a->m.commit();

@@ -29,7 +29,8 @@ uint32_t arg_owner(const Napi::CallbackInfo& info, size_t i) {
 // Byte counts: integers >= 0; +Infinity means "no cap" where allowed.
 size_t to_bytes(double v, const char* field, bool allow_infinite) {
   if (allow_infinite && v == INFINITY) return alloc::kNoCap;
-  if (!(v >= 0 && v <= kMaxSafe) || std::floor(v) != v) throw_invalid(std::string(field) + ": expected an integer number of bytes >= 0");
+  if (!(v >= 0 && v <= kMaxSafe) || std::floor(v) != v)
+    throw_invalid(std::string(field) + ": expected an integer number of bytes >= 0");
   return static_cast<size_t>(v);
 }
 
@@ -38,16 +39,15 @@ double cap_value(size_t cap) { return cap == alloc::kNoCap ? INFINITY : static_c
 class NativeMemoryPool : public Napi::ObjectWrap<NativeMemoryPool> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeMemoryPool",
-                       {InstanceMethod("allocate", &NativeMemoryPool::Allocate),
-                        InstanceMethod("free", &NativeMemoryPool::Free),
-                        InstanceMethod("blockSize", &NativeMemoryPool::BlockSize),
-                        InstanceMethod("setOwnerCap", &NativeMemoryPool::SetOwnerCap),
-                        InstanceMethod("freeOwner", &NativeMemoryPool::FreeOwner),
-                        InstanceMethod("releaseCached", &NativeMemoryPool::ReleaseCached),
-                        InstanceMethod("stats", &NativeMemoryPool::Stats),
-                        InstanceMethod("owner", &NativeMemoryPool::Owner),
-                        InstanceMethod("owners", &NativeMemoryPool::Owners)});
+    return DefineClass(
+        env, "NativeMemoryPool",
+        {InstanceMethod("allocate", &NativeMemoryPool::Allocate), InstanceMethod("free", &NativeMemoryPool::Free),
+         InstanceMethod("blockSize", &NativeMemoryPool::BlockSize),
+         InstanceMethod("setOwnerCap", &NativeMemoryPool::SetOwnerCap),
+         InstanceMethod("freeOwner", &NativeMemoryPool::FreeOwner),
+         InstanceMethod("releaseCached", &NativeMemoryPool::ReleaseCached),
+         InstanceMethod("stats", &NativeMemoryPool::Stats), InstanceMethod("owner", &NativeMemoryPool::Owner),
+         InstanceMethod("owners", &NativeMemoryPool::Owners)});
   }
 
   explicit NativeMemoryPool(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeMemoryPool>(info) {
@@ -55,7 +55,8 @@ class NativeMemoryPool : public Napi::ObjectWrap<NativeMemoryPool> {
       Napi::Object o = read_opts(info);
       const std::string backend = o.Has("backend") ? read_string(o, "backend") : "host";
       const double device = read_number(o, "device", 0);
-      if (!(device >= 0 && device < 1024) || std::floor(device) != device) throw_invalid("device: expected a device index");
+      if (!(device >= 0 && device < 1024) || std::floor(device) != device)
+        throw_invalid("device: expected a device index");
       alloc::PoolOptions opts;
       opts.cap = to_bytes(read_number(o, "capBytes", INFINITY), "capBytes", true);
       std::unique_ptr<alloc::RawAllocator> raw;
@@ -76,18 +77,22 @@ class NativeMemoryPool : public Napi::ObjectWrap<NativeMemoryPool> {
   }
 
   void Free(const Napi::CallbackInfo& info) {
-    guarded(info.Env(), [&] { pool_->free(static_cast<uintptr_t>(to_bytes(arg_number(info, 0, "address"), "address", false))); });
+    guarded(info.Env(),
+            [&] { pool_->free(static_cast<uintptr_t>(to_bytes(arg_number(info, 0, "address"), "address", false))); });
   }
 
   Napi::Value BlockSize(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      const size_t size = pool_->block_size(static_cast<uintptr_t>(to_bytes(arg_number(info, 0, "address"), "address", false)));
+      const size_t size =
+          pool_->block_size(static_cast<uintptr_t>(to_bytes(arg_number(info, 0, "address"), "address", false)));
       return Napi::Number::New(info.Env(), static_cast<double>(size));
     });
   }
 
   void SetOwnerCap(const Napi::CallbackInfo& info) {
-    guarded(info.Env(), [&] { pool_->set_owner_cap(arg_owner(info, 0), to_bytes(arg_number(info, 1, "capBytes"), "capBytes", true)); });
+    guarded(info.Env(), [&] {
+      pool_->set_owner_cap(arg_owner(info, 0), to_bytes(arg_number(info, 1, "capBytes"), "capBytes", true));
+    });
   }
 
   Napi::Value FreeOwner(const Napi::CallbackInfo& info) {
@@ -97,7 +102,9 @@ class NativeMemoryPool : public Napi::ObjectWrap<NativeMemoryPool> {
   }
 
   Napi::Value ReleaseCached(const Napi::CallbackInfo& info) {
-    return guarded(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), static_cast<double>(pool_->release_cached())); });
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), static_cast<double>(pool_->release_cached()));
+    });
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -168,7 +175,8 @@ Napi::Value CudaPoolAvailable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const double device = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
-    if (!(device >= 0 && device < 1024) || std::floor(device) != device) throw_invalid("device: expected a device index");
+    if (!(device >= 0 && device < 1024) || std::floor(device) != device)
+      throw_invalid("device: expected a device index");
     std::string why;
     const bool ok = alloc::cuda_allocator_available(static_cast<int>(device), &why);
     Napi::Object out = Napi::Object::New(env);

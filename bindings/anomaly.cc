@@ -12,7 +12,8 @@ namespace whale::bindings {
 namespace {
 
 uint32_t to_u32(double v, const char* field) {
-  if (!(v >= 0 && v <= 4294967295.0) || std::floor(v) != v) throw_invalid(std::string(field) + ": expected an integer in [0, 2^32)");
+  if (!(v >= 0 && v <= 4294967295.0) || std::floor(v) != v)
+    throw_invalid(std::string(field) + ": expected an integer in [0, 2^32)");
   return static_cast<uint32_t>(v);
 }
 
@@ -45,7 +46,8 @@ anomaly::Params read_params(const Napi::Object& o) {
 }
 
 template <typename Array>
-Array arg_typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* field, const char* what) {
+Array arg_typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* field,
+                const char* what) {
   if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
     throw_invalid(std::string(field) + ": expected a " + what);
   }
@@ -60,12 +62,13 @@ uint32_t arg_u32(const Napi::CallbackInfo& info, size_t i, const char* field) {
 class NativeAnomalyBank : public Napi::ObjectWrap<NativeAnomalyBank> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeAnomalyBank",
-                       {InstanceMethod("add", &NativeAnomalyBank::Add), InstanceMethod("reset", &NativeAnomalyBank::Reset),
-                        InstanceMethod("update", &NativeAnomalyBank::Update),
-                        InstanceMethod("updateSeries", &NativeAnomalyBank::UpdateSeries),
-                        InstanceMethod("updateMany", &NativeAnomalyBank::UpdateMany),
-                        InstanceMethod("stateBytes", &NativeAnomalyBank::StateBytes)});
+    return DefineClass(
+        env, "NativeAnomalyBank",
+        {InstanceMethod("add", &NativeAnomalyBank::Add), InstanceMethod("reset", &NativeAnomalyBank::Reset),
+         InstanceMethod("update", &NativeAnomalyBank::Update),
+         InstanceMethod("updateSeries", &NativeAnomalyBank::UpdateSeries),
+         InstanceMethod("updateMany", &NativeAnomalyBank::UpdateMany),
+         InstanceMethod("stateBytes", &NativeAnomalyBank::StateBytes)});
   }
 
   explicit NativeAnomalyBank(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeAnomalyBank>(info) {
@@ -135,7 +138,8 @@ class NativeAnomalyBank : public Napi::ObjectWrap<NativeAnomalyBank> {
     auto values_js = arg_typed<Napi::Float64Array>(info, first, napi_float64_array, "values", "Float64Array");
     const bool has_t = info.Length() > first + 1 && !info[first + 1].IsUndefined();
     Napi::Float64Array ts_js;
-    if (has_t) ts_js = arg_typed<Napi::Float64Array>(info, first + 1, napi_float64_array, "timestampsMs", "Float64Array");
+    if (has_t)
+      ts_js = arg_typed<Napi::Float64Array>(info, first + 1, napi_float64_array, "timestampsMs", "Float64Array");
     auto scores_js = arg_typed<Napi::Float64Array>(info, first + 2, napi_float64_array, "scores", "Float64Array");
     auto flags_js = arg_typed<Napi::Uint8Array>(info, first + 3, napi_uint8_array, "anomalies", "Uint8Array");
     InArray<double> values(values_js, false);

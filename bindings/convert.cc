@@ -7,9 +7,9 @@
 #include <deque>
 #include <mutex>
 #include <string>
-#include <utility>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "convert_arrays.h"
 
@@ -224,7 +224,8 @@ void copy_segments(const std::vector<CopySegment>& segments) {
     size_t base = 0;
     for (const CopySegment& s : segments) {
       const size_t b = std::max(lo, base), e = std::min(hi, base + s.bytes);
-      if (b < e) std::memcpy(static_cast<char*>(s.dst) + (b - base), static_cast<const char*>(s.src) + (b - base), e - b);
+      if (b < e)
+        std::memcpy(static_cast<char*>(s.dst) + (b - base), static_cast<const char*>(s.src) + (b - base), e - b);
       base += s.bytes;
     }
   };

@@ -24,7 +24,8 @@ uint32_t to_u32(double v, const char* field) {
 
 // Microseconds; +Infinity (or anything beyond int64) means "no deadline".
 sched::Micros to_micros(double v, const char* field, bool allow_infinite) {
-  if (std::isnan(v) || (!allow_infinite && !std::isfinite(v))) throw_invalid(std::string(field) + ": expected a finite number");
+  if (std::isnan(v) || (!allow_infinite && !std::isfinite(v)))
+    throw_invalid(std::string(field) + ": expected a finite number");
   if (v >= 9.2e18) return sched::kNoDeadline;
   if (v <= -9.2e18) throw_invalid(std::string(field) + ": out of range");
   return static_cast<sched::Micros>(std::floor(v));
@@ -36,7 +37,8 @@ uint32_t arg_u32(const Napi::CallbackInfo& info, size_t i, const char* field) {
 }
 
 template <typename Array>
-Array arg_typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* field, const char* what) {
+Array arg_typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* field,
+                const char* what) {
   if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != type) {
     throw_invalid(std::string(field) + ": expected a " + what);
   }
@@ -46,14 +48,13 @@ Array arg_typed(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type t
 class NativeScheduler : public Napi::ObjectWrap<NativeScheduler> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeScheduler",
-                       {InstanceMethod("setTenant", &NativeScheduler::SetTenant),
-                        InstanceMethod("addModel", &NativeScheduler::AddModel),
-                        InstanceMethod("removeModel", &NativeScheduler::RemoveModel),
-                        InstanceMethod("submit", &NativeScheduler::Submit),
-                        InstanceMethod("cancel", &NativeScheduler::Cancel),
-                        InstanceMethod("complete", &NativeScheduler::Complete),
-                        InstanceMethod("poll", &NativeScheduler::Poll)});
+    return DefineClass(
+        env, "NativeScheduler",
+        {InstanceMethod("setTenant", &NativeScheduler::SetTenant),
+         InstanceMethod("addModel", &NativeScheduler::AddModel),
+         InstanceMethod("removeModel", &NativeScheduler::RemoveModel),
+         InstanceMethod("submit", &NativeScheduler::Submit), InstanceMethod("cancel", &NativeScheduler::Cancel),
+         InstanceMethod("complete", &NativeScheduler::Complete), InstanceMethod("poll", &NativeScheduler::Poll)});
   }
 
   explicit NativeScheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeScheduler>(info) {
@@ -108,7 +109,8 @@ class NativeScheduler : public Napi::ObjectWrap<NativeScheduler> {
       auto records = arg_typed<Napi::Float64Array>(info, 0, napi_float64_array, "records", "Float64Array");
       const uint32_t count = arg_u32(info, 1, "count");
       auto status = arg_typed<Napi::Uint8Array>(info, 2, napi_uint8_array, "status", "Uint8Array");
-      if (static_cast<size_t>(count) * kRecordWords > records.ElementLength()) throw_invalid("count: more records than the array holds");
+      if (static_cast<size_t>(count) * kRecordWords > records.ElementLength())
+        throw_invalid("count: more records than the array holds");
       if (count > status.ElementLength()) throw_invalid("status: shorter than count");
       // Convert every record first, so a bad one rejects the call before any is queued.
       const double* r = records.Data();

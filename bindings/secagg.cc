@@ -13,7 +13,8 @@ namespace {
 
 template <typename T>
 T* plain_array(const Napi::Value& v, napi_typedarray_type type, const std::string& field, size_t& length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) throw_invalid(field + ": wrong typed array type");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw_invalid(field + ": wrong typed array type");
   const TypedArrayInfo info = typed_array_info(v.Env(), v);
   if (info.shared) throw_invalid(field + ": a SharedArrayBuffer is not accepted");
   length = info.length;
@@ -22,7 +23,8 @@ T* plain_array(const Napi::Value& v, napi_typedarray_type type, const std::strin
 
 unsigned read_bits(const Napi::Object& o) {
   const double bits = read_number(o, "bits", 32);
-  if (!(bits >= 1 && bits <= 32) || bits != static_cast<unsigned>(bits)) throw_invalid("bits: must be an integer in [1, 32]");
+  if (!(bits >= 1 && bits <= 32) || bits != static_cast<unsigned>(bits))
+    throw_invalid("bits: must be an integer in [1, 32]");
   return static_cast<unsigned>(bits);
 }
 
@@ -38,7 +40,9 @@ Napi::Value AddMasks(const Napi::CallbackInfo& info) {
     uint32_t* acc = plain_array<uint32_t>(acc_js, napi_uint32_array, "acc", n);
     const uint8_t* seeds = plain_array<uint8_t>(seeds_js, napi_uint8_array, "seeds", seed_bytes);
     const int8_t* signs = plain_array<int8_t>(signs_js, napi_int8_array, "signs", count);
-    if (seed_bytes != 32 * count) throw_invalid("seeds: expected 32 bytes per sign (" + std::to_string(32 * count) + "), got " + std::to_string(seed_bytes));
+    if (seed_bytes != 32 * count)
+      throw_invalid("seeds: expected 32 bytes per sign (" + std::to_string(32 * count) + "), got " +
+                    std::to_string(seed_bytes));
     secagg::add_masks(acc, n, seeds, signs, count, bits, parallel);
     return env.Undefined();
   });

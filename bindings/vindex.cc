@@ -37,15 +37,16 @@ vindex::Storage read_storage(const Napi::Object& o) {
 uint32_t read_u32(const Napi::Object& o, const char* field, double fallback, double min, double max) {
   const double v = read_number(o, field, fallback);
   if (!(v >= min && v <= max) || std::floor(v) != v) {
-    throw_invalid(std::string(field) + ": expected an integer in [" + std::to_string(static_cast<long long>(min)) + ", " +
-                  std::to_string(static_cast<long long>(max)) + "], got " + std::to_string(v));
+    throw_invalid(std::string(field) + ": expected an integer in [" + std::to_string(static_cast<long long>(min)) +
+                  ", " + std::to_string(static_cast<long long>(max)) + "], got " + std::to_string(v));
   }
   return static_cast<uint32_t>(v);
 }
 
 template <typename Array>
 Array read_typed(const Napi::Value& v, napi_typedarray_type type, const char* field, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) throw_invalid(std::string(field) + ": expected a " + what);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    throw_invalid(std::string(field) + ": expected a " + what);
   return v.As<Array>();
 }
 
@@ -58,12 +59,13 @@ struct SearchOut {
 class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "NativeVectorIndex",
-                       {InstanceMethod("add", &NativeVectorIndex::Add), InstanceMethod("addBlobs", &NativeVectorIndex::AddBlobs),
-                        InstanceMethod("remove", &NativeVectorIndex::Remove), InstanceMethod("train", &NativeVectorIndex::Train),
-                        InstanceMethod("search", &NativeVectorIndex::Search), InstanceMethod("setNprobe", &NativeVectorIndex::SetNprobe),
-                        InstanceMethod("stats", &NativeVectorIndex::Stats),
-                        InstanceMethod("centroids", &NativeVectorIndex::Centroids)});
+    return DefineClass(
+        env, "NativeVectorIndex",
+        {InstanceMethod("add", &NativeVectorIndex::Add), InstanceMethod("addBlobs", &NativeVectorIndex::AddBlobs),
+         InstanceMethod("remove", &NativeVectorIndex::Remove), InstanceMethod("train", &NativeVectorIndex::Train),
+         InstanceMethod("search", &NativeVectorIndex::Search),
+         InstanceMethod("setNprobe", &NativeVectorIndex::SetNprobe), InstanceMethod("stats", &NativeVectorIndex::Stats),
+         InstanceMethod("centroids", &NativeVectorIndex::Centroids)});
   }
 
   explicit NativeVectorIndex(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeVectorIndex>(info) {
@@ -91,8 +93,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
       InArray<uint32_t> labels(labels_js, false);
       InArray<float> vectors(vectors_js, false);
       if (vectors.size() != labels.size() * dim()) {
-        throw_invalid("vectors: expected labels.length x dim = " + std::to_string(labels.size() * dim()) + " values, got " +
-                      std::to_string(vectors.size()));
+        throw_invalid("vectors: expected labels.length x dim = " + std::to_string(labels.size() * dim()) +
+                      " values, got " + std::to_string(vectors.size()));
       }
       index_->add(labels.data(), labels.size(), vectors.data());
     });
@@ -106,7 +108,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
       Napi::Array arr = info[1].As<Napi::Array>();
       std::vector<Napi::Uint8Array> blobs_js;
       for (uint32_t i = 0; i < arr.Length(); ++i) {
-        blobs_js.push_back(read_typed<Napi::Uint8Array>(arr.Get(i), napi_uint8_array, ("blobs[" + std::to_string(i) + "]").c_str(), "Uint8Array"));
+        blobs_js.push_back(read_typed<Napi::Uint8Array>(arr.Get(i), napi_uint8_array,
+                                                        ("blobs[" + std::to_string(i) + "]").c_str(), "Uint8Array"));
       }
       // Every element is read; no JS runs from here on.
       InArray<uint32_t> labels(labels_js, false);
@@ -126,7 +129,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
 
   Napi::Value Remove(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
-      InArray<uint32_t> labels(read_typed<Napi::Uint32Array>(info[0], napi_uint32_array, "labels", "Uint32Array"), false);
+      InArray<uint32_t> labels(read_typed<Napi::Uint32Array>(info[0], napi_uint32_array, "labels", "Uint32Array"),
+                               false);
       return Napi::Number::New(info.Env(), static_cast<double>(index_->remove(labels.data(), labels.size())));
     });
   }
@@ -203,12 +207,16 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
       // No JS runs from here on.
       auto queries = std::make_shared<InArray<float>>(read_f32(queries_js, "queries"), async);
       std::shared_ptr<InArray<uint8_t>> allow;
-      if (!allow_js.IsUndefined()) allow = std::make_shared<InArray<uint8_t>>(read_typed<Napi::Uint8Array>(allow_js, napi_uint8_array, "allow", "Uint8Array"), async);
-      if (queries->size() % dim() != 0) throw_invalid("queries: length must be a multiple of dim " + std::to_string(dim()));
+      if (!allow_js.IsUndefined())
+        allow = std::make_shared<InArray<uint8_t>>(
+            read_typed<Napi::Uint8Array>(allow_js, napi_uint8_array, "allow", "Uint8Array"), async);
+      if (queries->size() % dim() != 0)
+        throw_invalid("queries: length must be a multiple of dim " + std::to_string(dim()));
       const size_t nq = queries->size() / dim();
       const bool exact_scan = p.exact || !index_->trained();
       // The GPU runs the exact scan only: an IVF search stays on the CPU unless a device is named.
-      if (requested.kind == Device::Kind::kAuto && (!exact_scan || p.k > vindex::cuda::kMaxK)) requested.kind = Device::Kind::kCpu;
+      if (requested.kind == Device::Kind::kAuto && (!exact_scan || p.k > vindex::cuda::kMaxK))
+        requested.kind = Device::Kind::kCpu;
       const size_t row_bytes = index_->config().storage == vindex::Storage::kF32 ? dim() * 4 : dim();
       const Device device = resolve_device(requested, index_->size() * row_bytes * (nq > 0 ? 1 : 0));
       auto out = std::make_shared<SearchOut>();
@@ -220,7 +228,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
           env, async,
           [=]() mutable {
             if (allow) p.allow = allow->data(), p.allow_bytes = allow->size();
-            if (device.is_cuda()) index->search_cuda(device.index, queries->data(), nq, p, out->labels.data(), out->dists.data());
+            if (device.is_cuda())
+              index->search_cuda(device.index, queries->data(), nq, p, out->labels.data(), out->dists.data());
             else index->search(queries->data(), nq, p, out->labels.data(), out->dists.data());
           },
           [out, queries, allow](Napi::Env e) -> Napi::Value {
@@ -242,6 +251,8 @@ class NativeVectorIndex : public Napi::ObjectWrap<NativeVectorIndex> {
 
 }  // namespace
 
-void init_vindex(Napi::Env env, Napi::Object exports) { exports.Set("NativeVectorIndex", NativeVectorIndex::Define(env)); }
+void init_vindex(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeVectorIndex", NativeVectorIndex::Define(env));
+}
 
 }  // namespace whale::bindings

@@ -15,8 +15,17 @@ const missing = [];
 const cmake = run('cmake', ['--version']);
 const version = /cmake version (\d+)\.(\d+)/.exec(cmake ?? '');
 if (!version) missing.push('cmake (>= 3.18)');
-else if (Number(version[1]) < 3 || (Number(version[1]) === 3 && Number(version[2]) < 18)) missing.push(`cmake >= 3.18 (found ${version[0]})`);
-const cxx = process.env.CXX ?? (run('c++', ['--version']) ? 'c++' : run('g++', ['--version']) ? 'g++' : run('clang++', ['--version']) ? 'clang++' : undefined);
+else if (Number(version[1]) < 3 || (Number(version[1]) === 3 && Number(version[2]) < 18))
+  missing.push(`cmake >= 3.18 (found ${version[0]})`);
+const cxx =
+  process.env.CXX ??
+  (run('c++', ['--version'])
+    ? 'c++'
+    : run('g++', ['--version'])
+      ? 'g++'
+      : run('clang++', ['--version'])
+        ? 'clang++'
+        : undefined);
 if (!cxx) missing.push('a C++17 compiler (g++ or clang++)');
 if (!run('make', ['--version']) && !run('ninja', ['--version'])) missing.push('make (or ninja)');
 
@@ -44,5 +53,7 @@ const how = /debian|ubuntu/.test(osId)
         : process.platform === 'darwin'
           ? 'xcode-select --install && brew install cmake'
           : 'install cmake (>= 3.18), a C++17 compiler and make with your package manager';
-console.error(`whale: the native addon needs ${missing.join(', ')}, which this machine lacks. Install them (${how}), then run npm install again.`);
+console.error(
+  `whale: the native addon needs ${missing.join(', ')}, which this machine lacks. Install them (${how}), then run npm install again.`,
+);
 process.exit(1);

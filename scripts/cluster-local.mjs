@@ -15,9 +15,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { smoke: { type: 'boolean' }, rounds: { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h' } } });
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean' },
+    rounds: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
 if (args.help) {
-  console.log('Usage: scripts/cluster-local.sh [--smoke] [--rounds N]\nKafka mock + redis-server + two whale nodes + a federation, as local processes.');
+  console.log(
+    'Usage: scripts/cluster-local.sh [--smoke] [--rounds N]\nKafka mock + redis-server + two whale nodes + a federation, as local processes.',
+  );
   process.exit(0);
 }
 
@@ -69,7 +77,8 @@ async function main() {
     if (!existsSync(need)) throw new Error(`${need} is missing: run npm run build first`);
   }
   const mockBin = join(root, 'build', 'kafka-mock');
-  if (!existsSync(mockBin)) execFileSync('bash', [join(root, 'scripts', 'kafka-mock', 'build.sh')], { stdio: 'inherit' });
+  if (!existsSync(mockBin))
+    execFileSync('bash', [join(root, 'scripts', 'kafka-mock', 'build.sh')], { stdio: 'inherit' });
   const { allTopics } = await import(join(root, 'dist', 'src', 'transport', 'topics.js'));
   const { dlqTopic } = await import(join(root, 'dist', 'src', 'transport', 'bus.js'));
   const topics = ['whale.replies', ...allTopics().flatMap((t) => [t, dlqTopic(t)])];
@@ -84,19 +93,32 @@ async function main() {
   log(`kafka (librdkafka mock, 3 brokers) at ${brokers}`);
 
   const redisPort = await freePort();
-  start('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  start('redis', 'redis-server', [
+    '--port',
+    String(redisPort),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  await until('redis-server did not answer', async () => {
-    const { default: Redis } = await import('ioredis');
-    const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } finally {
-      r.disconnect();
-    }
-  }, 10_000);
+  await until(
+    'redis-server did not answer',
+    async () => {
+      const { default: Redis } = await import('ioredis');
+      const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    },
+    10_000,
+  );
   log(`redis at ${redisUrl}`);
 
   // The mock cluster cannot initialise idempotent producers (a real cluster can): off here.
@@ -105,19 +127,46 @@ async function main() {
   for (const id of ['node-a', 'node-b']) {
     const port = await freePort();
     const env = { ...shared, WHALE_NODE_ID: id, WHALE_CACHE_DIR: join(work, id), WHALE_METRICS_DB: 'off' };
-    nodes.push({ id, url: `http://127.0.0.1:${port}`, proc: start(id, process.execPath, [join(root, 'bin', 'whale.js'), 'start', '--port', String(port)], env) });
+    nodes.push({
+      id,
+      url: `http://127.0.0.1:${port}`,
+      proc: start(id, process.execPath, [join(root, 'bin', 'whale.js'), 'start', '--port', String(port)], env),
+    });
   }
   for (const n of nodes) {
-    await until(`${n.id} was not ready`, async () => (await fetch(`${n.url}/v2/health/ready`)).status === 200, 90_000).catch((err) => {
+    await until(
+      `${n.id} was not ready`,
+      async () => (await fetch(`${n.url}/v2/health/ready`)).status === 200,
+      90_000,
+    ).catch((err) => {
       throw new Error(`${err.message}: ${n.proc.out.slice(-2000)}`);
     });
     log(`${n.id} serving at ${n.url}`);
   }
 
-  const fed = start('federation', process.execPath, [
-    join(root, 'bin', 'whale.js'), 'federate', '--model', '2nn', '--processes', '1', '--clients', '2', '--fraction', '1',
-    '--rounds', String(args.rounds), '--train-count', '600', '--store-dir', join(work, 'federation'),
-  ], shared);
+  const fed = start(
+    'federation',
+    process.execPath,
+    [
+      join(root, 'bin', 'whale.js'),
+      'federate',
+      '--model',
+      '2nn',
+      '--processes',
+      '1',
+      '--clients',
+      '2',
+      '--fraction',
+      '1',
+      '--rounds',
+      String(args.rounds),
+      '--train-count',
+      '600',
+      '--store-dir',
+      join(work, 'federation'),
+    ],
+    shared,
+  );
   log('federation: coordinator + 1 learner process over Kafka');
 
   if (!args.smoke) {
@@ -129,15 +178,27 @@ async function main() {
   const failures = [];
   const image = Array.from({ length: 784 }, (_, i) => (i % 28 > 10 && i % 28 < 18 ? 1 : 0));
   for (const n of nodes) {
-    const res = await fetch(`${n.url}/v2/models/mnist/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: image }] }) });
+    const res = await fetch(`${n.url}/v2/models/mnist/infer`, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: image }] }),
+    });
     const body = await res.json();
-    if (res.status !== 200 || body.outputs?.[0]?.shape?.[1] !== 10) failures.push(`${n.id}: infer answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+    if (res.status !== 200 || body.outputs?.[0]?.shape?.[1] !== 10)
+      failures.push(`${n.id}: infer answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
     const metrics = await (await fetch(`${n.url}/metrics`)).text();
     if (!/whale_/.test(metrics)) failures.push(`${n.id}: /metrics has no whale_ family`);
   }
   const fedEnd = await Promise.race([fed.exited, new Promise((r) => setTimeout(() => r(undefined), 150_000))]);
-  if (!fedEnd || fedEnd.code !== 0) failures.push(`federation: ${fedEnd ? `exit ${fedEnd.code}` : 'did not finish in 150 s'}: ${fed.out.slice(-2000)}`);
-  else log(`federation finished: ${fed.out.trim().split('\n').filter((l) => l.startsWith('summary')).join(' ')}`);
+  if (!fedEnd || fedEnd.code !== 0)
+    failures.push(`federation: ${fedEnd ? `exit ${fedEnd.code}` : 'did not finish in 150 s'}: ${fed.out.slice(-2000)}`);
+  else
+    log(
+      `federation finished: ${fed.out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('summary'))
+        .join(' ')}`,
+    );
   for (const n of nodes) {
     n.proc.kill('SIGINT');
     const { code } = await n.proc.exited;

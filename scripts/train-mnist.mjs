@@ -44,7 +44,10 @@ const seed = Number(args.seed);
 const HIDDEN = 200;
 
 function shuffledCopy(images, labels, count, random) {
-  const order = shuffleInPlace(Array.from({ length: count }, (_, i) => i), random);
+  const order = shuffleInPlace(
+    Array.from({ length: count }, (_, i) => i),
+    random,
+  );
   const x = new Float32Array(count * MNIST_PIXELS);
   const y = new Int32Array(count);
   order.forEach((src, dst) => {
@@ -82,11 +85,18 @@ for (let epoch = 0; epoch < epochs; epoch++) {
   const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), MNIST_CLASSES));
   const h = await net.fit(xs, ys, { batchSize, epochs: 1, shuffle: false, verbose: 0 });
   tf.dispose([xs, ys]);
-  console.log(`  epoch ${epoch + 1}/${epochs}: loss ${h.history.loss[0].toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `  epoch ${epoch + 1}/${epochs}: loss ${h.history.loss[0].toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
 }
 const trainSeconds = (performance.now() - started) / 1000;
 
-const tfjsScores = tf.tidy(() => net.predict(tf.tensor2d(test.images, [test.count, MNIST_PIXELS])).dataSync().slice());
+const tfjsScores = tf.tidy(() =>
+  net
+    .predict(tf.tensor2d(test.images, [test.count, MNIST_PIXELS]))
+    .dataSync()
+    .slice(),
+);
 const tfjsAccuracy = accuracy(tfjsScores, test.labels);
 
 const tfjsDir = join(args.out, 'mnist-tfjs');
@@ -119,12 +129,15 @@ writeFileSync(onnxPath, onnxBytes);
 // Check the exported file with onnxruntime-node on the whole test set.
 const ort = await import('onnxruntime-node');
 const session = await ort.InferenceSession.create(onnxPath);
-const onnxScores = (await session.run({ input: new ort.Tensor('float32', test.images, [test.count, MNIST_PIXELS]) })).scores.data;
+const onnxScores = (await session.run({ input: new ort.Tensor('float32', test.images, [test.count, MNIST_PIXELS]) }))
+  .scores.data;
 await session.release();
 const onnxAccuracy = accuracy(onnxScores, test.labels);
 let maxAbsDiff = 0;
 for (let i = 0; i < onnxScores.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(onnxScores[i] - tfjsScores[i]));
-const disagreements = argmaxRows(onnxScores, MNIST_CLASSES).filter((p, i) => p !== argmaxRows(tfjsScores, MNIST_CLASSES)[i]).length;
+const disagreements = argmaxRows(onnxScores, MNIST_CLASSES).filter(
+  (p, i) => p !== argmaxRows(tfjsScores, MNIST_CLASSES)[i],
+).length;
 
 const metrics = {
   model: 'mnist 2NN 784-200-200-10 ReLU, softmax output',

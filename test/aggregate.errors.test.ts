@@ -19,12 +19,20 @@ describe('argument errors', () => {
 
   it('mismatched lengths name the client', async () => {
     const bad = [...rows.slice(0, 2), new Float32Array(63), ...rows.slice(3)];
-    const e = await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregateSync(bad), 'ERR_SHAPE_MISMATCH', 'clients[2]');
+    const e = await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg' }).aggregateSync(bad),
+      'ERR_SHAPE_MISMATCH',
+      'clients[2]',
+    );
     expect(e.client).toBe(2);
   });
 
   it('zero-length updates and wrong contiguous shapes', async () => {
-    await expectWhaleError(() => new Aggregator({ strategy: 'median' }).aggregateSync([new Float32Array(0)]), 'ERR_SHAPE_MISMATCH', 'clients');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'median' }).aggregateSync([new Float32Array(0)]),
+      'ERR_SHAPE_MISMATCH',
+      'clients',
+    );
     await expectWhaleError(
       () => new Aggregator({ strategy: 'median' }).aggregateSync({ data: new Float32Array(10), clients: 3, params: 4 }),
       'ERR_SHAPE_MISMATCH',
@@ -39,7 +47,11 @@ describe('argument errors', () => {
 
   it('a client that is not a Float32Array', async () => {
     const bad = [rows[0]!, new Float64Array(64) as unknown as Float32Array];
-    await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregateSync(bad), 'ERR_INVALID_ARG', 'clients[1]');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg' }).aggregateSync(bad),
+      'ERR_INVALID_ARG',
+      'clients[1]',
+    );
   });
 
   it.each([
@@ -49,12 +61,24 @@ describe('argument errors', () => {
     [[1, 1, 1, 1, Infinity], 'weights[4]'],
     [[1, 1], 'weights'],
   ])('weights %j are rejected (%s)', async (weights, field) => {
-    await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregateSync(rows, weights), 'ERR_INVALID_WEIGHT', field);
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg' }).aggregateSync(rows, weights),
+      'ERR_INVALID_WEIGHT',
+      field,
+    );
   });
 
   it('Krum needs n >= 2f + 3', async () => {
-    await expectWhaleError(() => new Aggregator({ strategy: 'krum', f: 2 }).aggregateSync(rows), 'ERR_INVALID_OPTION', 'options.f');
-    await expectWhaleError(() => new Aggregator({ strategy: 'multi-krum', f: 1, m: 6 }).aggregateSync(rows), 'ERR_INVALID_OPTION', 'options.m');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'krum', f: 2 }).aggregateSync(rows),
+      'ERR_INVALID_OPTION',
+      'options.f',
+    );
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'multi-krum', f: 1, m: 6 }).aggregateSync(rows),
+      'ERR_INVALID_OPTION',
+      'options.m',
+    );
     expect(new Aggregator({ strategy: 'krum', f: 1 }).aggregateSync(rows).selected).toHaveLength(1);
   });
 
@@ -75,7 +99,8 @@ describe('argument errors', () => {
 });
 
 describe('non-finite values', () => {
-  const n = 6, p = 1000;
+  const n = 6,
+    p = 1000;
   const make = (value: number): Float32Array[] => {
     const rows = randomRows(n, p, 3);
     rows[2]![417] = value;
@@ -85,7 +110,11 @@ describe('non-finite values', () => {
   it.each(STRATEGIES.flatMap((s) => [NaN, Infinity, -Infinity].map((v) => [s, v] as const)))(
     '%s rejects %f by default, naming the client',
     async (strategy, value) => {
-      const e = await expectWhaleError(() => new Aggregator({ strategy, f: 1 }).aggregateSync(make(value)), 'ERR_NON_FINITE', 'clients[2]');
+      const e = await expectWhaleError(
+        () => new Aggregator({ strategy, f: 1 }).aggregateSync(make(value)),
+        'ERR_NON_FINITE',
+        'clients[2]',
+      );
       expect(e.client).toBe(2);
       expect(e.message).toMatch(/first at index 417/);
     },
@@ -116,7 +145,11 @@ describe('non-finite values', () => {
 
   it("policy 'skip' with every client bad is an error", async () => {
     const rows = [new Float32Array([NaN, 1]), new Float32Array([1, Infinity])];
-    await expectWhaleError(() => new Aggregator({ strategy: 'fedavg', nonFinite: 'skip' }).aggregateSync(rows), 'ERR_NO_CLIENTS', 'clients');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg', nonFinite: 'skip' }).aggregateSync(rows),
+      'ERR_NO_CLIENTS',
+      'clients',
+    );
   });
 });
 
@@ -127,7 +160,10 @@ describe('the binding itself refuses malformed calls without crashing', () => {
     [{ strategy: 'fedavg' }, /clients/],
     [{ strategy: 'fedavg', clients: [new Float32Array(2)], weights: [1] }, /weights/],
     [{ strategy: 'nope', clients: [], weights: new Float64Array(0) }, /strategy/],
-    [{ strategy: 'fedavg', clients: [new Float32Array(2)], weights: new Float64Array([1]), out: new Float32Array(3) }, /out/],
+    [
+      { strategy: 'fedavg', clients: [new Float32Array(2)], weights: new Float64Array([1]), out: new Float32Array(3) },
+      /out/,
+    ],
   ])('%j', (opts, pattern) => {
     let err: unknown;
     try {

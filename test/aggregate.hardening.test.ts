@@ -68,20 +68,32 @@ describe('malformed calls are typed errors', () => {
 
   it('a hole in a sparse update array is named, not skipped', async () => {
     const sparse = [, rows[1]!] as unknown as Float32Array[];
-    const e = await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregate(sparse), 'ERR_INVALID_ARG', 'clients[0]');
+    const e = await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg' }).aggregate(sparse),
+      'ERR_INVALID_ARG',
+      'clients[0]',
+    );
     expect(e.client).toBe(0);
     const later = [rows[0]!, rows[1]!, , rows[2]!] as unknown as Float32Array[];
-    await expectWhaleError(() => new Aggregator({ strategy: 'median' }).aggregateSync(later), 'ERR_INVALID_ARG', 'clients[2]');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'median' }).aggregateSync(later),
+      'ERR_INVALID_ARG',
+      'clients[2]',
+    );
   });
 
   it("the string '13' is not the weights [1, 3]", async () => {
-    await expectWhaleError(() => new Aggregator({ strategy: 'fedavg' }).aggregateSync(rows.slice(0, 2), '13' as never), 'ERR_INVALID_WEIGHT', 'weights');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg' }).aggregateSync(rows.slice(0, 2), '13' as never),
+      'ERR_INVALID_WEIGHT',
+      'weights',
+    );
   });
 
   it.each<[unknown, string]>([
     ['113', 'weights'],
     [['1', '2', '3'], 'weights[0]'],
-    [[1, 2, , ], 'weights[2]'],
+    [[1, 2, ,], 'weights[2]'],
     [[1, 2, null], 'weights[2]'],
     [{ length: 3 }, 'weights'],
   ])('weights %j', async (weights, field) => {
@@ -146,11 +158,14 @@ describe('sync or async by estimated work, memory bounded before allocating', ()
   it('the copy an async call makes counts against the bound', async () => {
     const rows = randomRows(4, 1 << 16, 28);
     await expectWhaleError(
-      () => new Aggregator({ strategy: 'fedavg', asyncThresholdBytes: 0, maxMemoryBytes: (1 << 20) - 1 }).aggregate(rows),
+      () =>
+        new Aggregator({ strategy: 'fedavg', asyncThresholdBytes: 0, maxMemoryBytes: (1 << 20) - 1 }).aggregate(rows),
       'ERR_OUT_OF_MEMORY',
       'options.maxMemoryBytes',
     );
-    const r = await new Aggregator({ strategy: 'fedavg', asyncThresholdBytes: 0, maxMemoryBytes: 1 << 20 }).aggregate(rows);
+    const r = await new Aggregator({ strategy: 'fedavg', asyncThresholdBytes: 0, maxMemoryBytes: 1 << 20 }).aggregate(
+      rows,
+    );
     expectClose(r.params, fedavgRef(rows, [1, 1, 1, 1]), 1e-6, 1e-7);
   });
 });

@@ -83,7 +83,8 @@ describe.each([
 });
 
 describe('input forms and paths', () => {
-  const n = 7, p = 5003;
+  const n = 7,
+    p = 5003;
   const rows = randomRows(n, p, 99);
   const data = new Float32Array(n * p);
   rows.forEach((r, i) => data.set(r, i * p));
@@ -95,12 +96,15 @@ describe('input forms and paths', () => {
     expect(Array.from(b.params)).toEqual(Array.from(a.params));
   });
 
-  it.each(['fedavg', 'median', 'trimmed-mean', 'multi-krum'] as const)('async path (%s) equals the sync path', async (strategy) => {
-    const sync = new Aggregator({ strategy, f: 1, device: 'cpu' }).aggregateSync(rows);
-    const agg = new Aggregator({ strategy, f: 1, device: 'cpu', asyncThresholdBytes: 0 });
-    const results = await Promise.all([agg.aggregate(rows), agg.aggregate({ data, clients: n, params: p })]);
-    for (const r of results) expect(Array.from(r.params)).toEqual(Array.from(sync.params));
-  });
+  it.each(['fedavg', 'median', 'trimmed-mean', 'multi-krum'] as const)(
+    'async path (%s) equals the sync path',
+    async (strategy) => {
+      const sync = new Aggregator({ strategy, f: 1, device: 'cpu' }).aggregateSync(rows);
+      const agg = new Aggregator({ strategy, f: 1, device: 'cpu', asyncThresholdBytes: 0 });
+      const results = await Promise.all([agg.aggregate(rows), agg.aggregate({ data, clients: n, params: p })]);
+      for (const r of results) expect(Array.from(r.params)).toEqual(Array.from(sync.params));
+    },
+  );
 
   it('huge input: 3 x 5,000,003 floats match the reference', async () => {
     const p = 5_000_003;

@@ -6,7 +6,9 @@ import { Aggregator } from '../src/core/federation/learning/aggregator.js';
 import type { Strategy } from '../src/core/federation/learning/types.js';
 import { l2, rng } from './helpers.js';
 
-const N = 20, F = 4, P = 2000;
+const N = 20,
+  F = 4,
+  P = 2000;
 
 function scenario(attack: 'sign-flip' | 'noise'): { rows: Float32Array[]; honestMean: Float64Array } {
   const r = rng(attack === 'sign-flip' ? 1 : 2);

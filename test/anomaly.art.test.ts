@@ -193,27 +193,24 @@ describe("methods 'art' and 'ensemble': native against the TS reference", () => 
   const nabDir = [process.env.WHALE_NAB_DIR, resolve('../shared/data/nab-dev'), '/work/shared/data/nab-dev'].find(
     (d): d is string => d !== undefined && existsSync(join(d, 'data')),
   );
-  it(
-    'the 18 NAB development series, art and ensemble at their defaults: within the tolerance',
-    () => {
-      if (!nabDir) throw new Error('NAB dev data not found: set WHALE_NAB_DIR to the nab-dev folder');
-      for (const cat of readdirSync(join(nabDir!, 'data')).sort()) {
-        for (const f of readdirSync(join(nabDir!, 'data', cat)).sort()) {
-          const rows = readFileSync(join(nabDir!, 'data', cat, f), 'utf8')
-            .trim()
-            .split('\n')
-            .slice(1);
-          const values = Float64Array.from(rows, (r) => Number(r.split(',')[1]));
-          for (const method of ['art', 'ensemble'] as const) {
-            const native = new AnomalyDetector({ method }).updateBatch(values).scores;
-            expect(maxDiff(native, reference(values, { method })), `${cat}/${f} ${method}`).toBeLessThanOrEqual(
-              TOLERANCE,
-            );
-          }
+  it('the 18 NAB development series, art and ensemble at their defaults: within the tolerance', () => {
+    if (!nabDir) throw new Error('NAB dev data not found: set WHALE_NAB_DIR to the nab-dev folder');
+    for (const cat of readdirSync(join(nabDir!, 'data')).sort()) {
+      for (const f of readdirSync(join(nabDir!, 'data', cat)).sort()) {
+        const rows = readFileSync(join(nabDir!, 'data', cat, f), 'utf8')
+          .trim()
+          .split('\n')
+          .slice(1);
+        const values = Float64Array.from(rows, (r) => Number(r.split(',')[1]));
+        for (const method of ['art', 'ensemble'] as const) {
+          const native = new AnomalyDetector({ method }).updateBatch(values).scores;
+          expect(maxDiff(native, reference(values, { method })), `${cat}/${f} ${method}`).toBeLessThanOrEqual(
+            TOLERANCE,
+          );
         }
       }
-    },
-  );
+    }
+  });
 
   it('the bank: updateMany over interleaved series equals each series alone', () => {
     const a = series(3000, 21, (i) => sine(i) + (i >= 2000 ? 2 : 0));

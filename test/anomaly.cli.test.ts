@@ -61,7 +61,9 @@ describe('whale anomaly (the real CLI)', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/scored 2 file/);
     expect(readFileSync(join(dir, 'out', 'top.csv'), 'utf8').split('\n')).toHaveLength(402);
-    expect(readFileSync(join(dir, 'out', 'a', 'b', 'deep.csv'), 'utf8').split('\n')[0]).toBe('timestamp,value,anomaly_score,is_anomaly');
+    expect(readFileSync(join(dir, 'out', 'a', 'b', 'deep.csv'), 'utf8').split('\n')[0]).toBe(
+      'timestamp,value,anomaly_score,is_anomaly',
+    );
   });
 
   it('--allow-unordered scores a clock set back in file order; --dir scores the good files past a bad one', async () => {
@@ -95,12 +97,21 @@ describe('whale anomaly (the real CLI)', () => {
   it('bad CSVs stop with an error naming the line (exit 2)', async () => {
     const cases: Array<[string, RegExp]> = [
       ['time,value\n2024-01-01 00:00:00,1\n', /line 1: missing column 'timestamp'/],
-      ['timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n', /line 3: unparsable or non-finite value 'abc'/],
+      [
+        'timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,abc\n',
+        /line 3: unparsable or non-finite value 'abc'/,
+      ],
       ['timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n', /line 3: unparsable timestamp 'yesterday'/],
-      ['timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:10:00,2\n2024-01-01 00:00:00,3\n', /line 4: timestamp .* earlier than the previous row/],
+      [
+        'timestamp,value\n2024-01-01 00:05:00,1\n2024-01-01 00:10:00,2\n2024-01-01 00:00:00,3\n',
+        /line 4: timestamp .* earlier than the previous row/,
+      ],
       ['timestamp,value\n2024-01-01 00:00:00,NaN\n', /line 2: unparsable or non-finite value 'NaN'/],
       // Hardening round 2, item 14: a quoted comma is one cell, so this row has 4 cells, not the header's 3 (was scored with value 2).
-      ['timestamp,note,value\n2024-01-01T00:00:00Z,"nodes 1,2,3 down",7\n2024-01-01T00:05:00Z,"a, b",8,9\n', /line 3: expected 3 columns as in the header, got 4/],
+      [
+        'timestamp,note,value\n2024-01-01T00:00:00Z,"nodes 1,2,3 down",7\n2024-01-01T00:05:00Z,"a, b",8,9\n',
+        /line 3: expected 3 columns as in the header, got 4/,
+      ],
       ['timestamp,value\n2024-01-01 00:00:00,0x1F\n', /line 2: unparsable or non-finite value '0x1F'/],
       ['timestamp,value\n2024-01-01 00:00:00,0b101\n', /line 2: unparsable or non-finite value '0b101'/],
       ['timestamp,value\n2024-01-01 00:00:00,"7\n', /line 2: a quoted cell is not closed/],
@@ -119,7 +130,13 @@ describe('whale anomaly (the real CLI)', () => {
     writeFileSync(quoted, 'timestamp,note,value\n20240101,"nodes 1,2,3 down",7\n20240102,"ok ""fine""",8\n');
     const scored = await whale(['anomaly', quoted]);
     expect(scored.code).toBe(0);
-    expect(scored.out.trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual(['20240101,7', '20240102,8']);
+    expect(
+      scored.out
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',').slice(0, 2).join(',')),
+    ).toEqual(['20240101,7', '20240102,8']);
     const { parseTimestamp } = await import('../src/cli/anomaly.js');
     expect(parseTimestamp('20240101')).toBe(Date.parse('2024-01-01T00:00:00Z'));
     expect(parseTimestamp('20240101T123000Z')).toBe(Date.parse('2024-01-01T12:30:00Z'));
@@ -131,7 +148,7 @@ describe('whale anomaly (the real CLI)', () => {
     expect(help.out).toMatch(/--out-dir/);
   });
 
-  it('--detector picks the method (same format; the scores are the library\'s for that method); a bad name exits 2', async () => {
+  it("--detector picks the method (same format; the scores are the library's for that method); a bad name exits 2", async () => {
     const { AnomalyDetector } = await import('../src/core/monitoring/health/anomaly-detector.js');
     const input = join(dir, 'det.csv');
     const text = series(1200, 900);

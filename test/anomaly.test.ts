@@ -4,7 +4,11 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { isWhaleError } from '../src/common/errors.js';
-import { ANOMALY_DEFAULTS, AnomalyDetector, AnomalyDetectorBank } from '../src/core/monitoring/health/anomaly-detector.js';
+import {
+  ANOMALY_DEFAULTS,
+  AnomalyDetector,
+  AnomalyDetectorBank,
+} from '../src/core/monitoring/health/anomaly-detector.js';
 import { ReferenceAnomalyDetector } from '../src/core/monitoring/health/anomaly-detector-reference.js';
 
 /** Native and reference do the same double operations in the same order; this bounds any libm difference. */
@@ -19,7 +23,10 @@ function nabFiles(): Array<{ name: string; values: Float64Array }> {
   const out: Array<{ name: string; values: Float64Array }> = [];
   for (const cat of readdirSync(join(NAB_DIR, 'data')).sort()) {
     for (const f of readdirSync(join(NAB_DIR, 'data', cat)).sort()) {
-      const rows = readFileSync(join(NAB_DIR, 'data', cat, f), 'utf8').trim().split('\n').slice(1);
+      const rows = readFileSync(join(NAB_DIR, 'data', cat, f), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1);
       const values = Float64Array.from(rows, (r) => Number(r.split(',')[1]));
       out.push({ name: `${cat}/${f}`, values });
     }
@@ -27,7 +34,10 @@ function nabFiles(): Array<{ name: string; values: Float64Array }> {
   return out;
 }
 
-function reference(values: ArrayLike<number>, options?: ConstructorParameters<typeof ReferenceAnomalyDetector>[0]): Float64Array {
+function reference(
+  values: ArrayLike<number>,
+  options?: ConstructorParameters<typeof ReferenceAnomalyDetector>[0],
+): Float64Array {
   const r = new ReferenceAnomalyDetector(options);
   return Float64Array.from(Array.from(values, (v) => r.update(v)));
 }
@@ -66,7 +76,8 @@ describe('AnomalyDetector: native against the TS reference', () => {
       // No timestamps here: machine_temperature_system_failure.csv has one row out of time order.
       const { scores, anomalies } = new AnomalyDetector().updateBatch(f.values);
       expect(maxDiff(scores, ref), f.name).toBeLessThanOrEqual(TOLERANCE);
-      for (let i = 0; i < ref.length; i++) expect(anomalies[i], `${f.name}[${i}]`).toBe(ref[i]! >= ANOMALY_DEFAULTS.threshold ? 1 : 0);
+      for (let i = 0; i < ref.length; i++)
+        expect(anomalies[i], `${f.name}[${i}]`).toBe(ref[i]! >= ANOMALY_DEFAULTS.threshold ? 1 : 0);
       const single = new AnomalyDetector();
       const n = Math.min(f.values.length, 1500);
       const one = Float64Array.from({ length: n }, (_, i) => single.update(f.values[i]!).score);
@@ -76,7 +87,17 @@ describe('AnomalyDetector: native against the TS reference', () => {
 
   it('matches with non-default options', () => {
     const x = noise(5000, 3).map((v, i) => v + (i > 4000 ? 4 : 0) + Math.sin(i / 20));
-    const options = { window: 5, codebookSize: 7, levels: 2, vigilance: 0.2, spread: 2, rateHorizon: 300, warmupPoints: 50, refractoryPoints: 10, threshold: 0.8 };
+    const options = {
+      window: 5,
+      codebookSize: 7,
+      levels: 2,
+      vigilance: 0.2,
+      spread: 2,
+      rateHorizon: 300,
+      warmupPoints: 50,
+      refractoryPoints: 10,
+      threshold: 0.8,
+    };
     const d = new AnomalyDetector(options);
     expect(maxDiff(d.updateBatch(x).scores, reference(x, options))).toBeLessThanOrEqual(TOLERANCE);
   });
@@ -210,12 +231,18 @@ describe('AnomalyDetectorBank', () => {
   it('keeps series apart; update and updateMany agree with one detector per series', () => {
     const names = ['cpu', 'mem', 'latency', 'queue'];
     const n = 3000;
-    const data = names.map((_, s) => noise(n, 20 + s).map((v, i) => 100 * s + v + Math.sin(i / (10 + s)) * 4 + (i === 2500 + s ? 30 : 0)));
+    const data = names.map((_, s) =>
+      noise(n, 20 + s).map((v, i) => 100 * s + v + Math.sin(i / (10 + s)) * 4 + (i === 2500 + s ? 30 : 0)),
+    );
     const bank = new AnomalyDetectorBank();
     const many = new AnomalyDetectorBank();
     const series: string[] = [];
     const values = new Float64Array(n * names.length);
-    for (let i = 0; i < n; i++) names.forEach((name, s) => { series.push(name); values[i * names.length + s] = data[s]![i]!; });
+    for (let i = 0; i < n; i++)
+      names.forEach((name, s) => {
+        series.push(name);
+        values[i * names.length + s] = data[s]![i]!;
+      });
     const batched = many.updateMany(series, values);
     names.forEach((name, s) => {
       const single = new AnomalyDetector().updateBatch(data[s]!).scores;
@@ -232,7 +259,11 @@ describe('AnomalyDetectorBank', () => {
     const bank = new AnomalyDetectorBank();
     expectCode(() => bank.updateMany(['a', 'b', 'a'], Float64Array.of(1, 2, Infinity)), 'ERR_NON_FINITE', 'values[2]');
     expectCode(() => bank.updateMany(['a', ''], Float64Array.of(1, 2)), 'ERR_INVALID_ARG', 'series[1]');
-    expectCode(() => bank.updateMany(['a', 'a'], Float64Array.of(1, 2), Float64Array.of(2, 1)), 'ERR_INVALID_ARG', 'timestampsMs[1]');
+    expectCode(
+      () => bank.updateMany(['a', 'a'], Float64Array.of(1, 2), Float64Array.of(2, 1)),
+      'ERR_INVALID_ARG',
+      'timestampsMs[1]',
+    );
     expectCode(() => bank.update('', 1), 'ERR_INVALID_ARG', 'series');
     const fresh = new AnomalyDetector();
     const x = noise(500, 8);

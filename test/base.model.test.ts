@@ -16,7 +16,14 @@ function rows(values: number[][]): NamedTensors {
 
 function doubled(input: NamedTensors): NamedTensors {
   const x = input.x!;
-  return { y: { name: 'y', datatype: 'FP32', shape: [...x.shape], data: Float32Array.from(x.data as Float32Array, (v) => 2 * v) } };
+  return {
+    y: {
+      name: 'y',
+      datatype: 'FP32',
+      shape: [...x.shape],
+      data: Float32Array.from(x.data as Float32Array, (v) => 2 * v),
+    },
+  };
 }
 
 function deferred<T = void>() {
@@ -191,7 +198,11 @@ describe('processing', () => {
     await m.load();
     const wide: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 3], data: new Float32Array(3) };
     await expectWhaleError(() => m.process({ x: wide }), 'ERR_SHAPE_MISMATCH', 'inputs.x.shape');
-    await expectWhaleError(() => m.processBatch([rows([[1, 1]]), { x: wide }]), 'ERR_SHAPE_MISMATCH', 'inputs[1].x.shape');
+    await expectWhaleError(
+      () => m.processBatch([rows([[1, 1]]), { x: wide }]),
+      'ERR_SHAPE_MISMATCH',
+      'inputs[1].x.shape',
+    );
     await expectWhaleError(() => m.processBatch([]), 'ERR_INVALID_ARG', 'inputs');
     expect(m.runs).toBe(0);
   });
@@ -199,7 +210,14 @@ describe('processing', () => {
   it('a batch is one run over the requests stacked on dim 0, equal to running them one by one', async () => {
     const m = new Counter();
     await m.load();
-    const reqs = [rows([[1, 2]]), rows([[3, 4], [5, 6]]), rows([[7, 8]])];
+    const reqs = [
+      rows([[1, 2]]),
+      rows([
+        [3, 4],
+        [5, 6],
+      ]),
+      rows([[7, 8]]),
+    ];
     const batched = await m.processBatch(reqs);
     expect(m.runs).toBe(1);
     const single = [];
@@ -257,7 +275,11 @@ describe('processing', () => {
       process: () => ({ y: { name: 'y', datatype: 'FP32', shape: [1, 2], data: new Float32Array(2) } }),
     });
     await rowsLost.load();
-    await expectWhaleError(() => rowsLost.processBatch([rows([[1, 1]]), rows([[2, 2]])]), 'ERR_MODEL_RUN', 'outputs.y.shape');
+    await expectWhaleError(
+      () => rowsLost.processBatch([rows([[1, 1]]), rows([[2, 2]])]),
+      'ERR_MODEL_RUN',
+      'outputs.y.shape',
+    );
   });
 });
 
@@ -280,7 +302,13 @@ describe('defineModel', () => {
     const out = await m.processBatch([rows([[1, 0]]), rows([[0, 1]])]);
     expect(seen).toEqual([2]);
     expect(Array.from(out[1]!.y!.data as Float32Array)).toEqual([0, 2]);
-    const bad = defineModel({ name: 'bad-batch', inputs: [X], outputs: [Y], process: doubled, processBatch: (inputs) => inputs.slice(1).map(doubled) });
+    const bad = defineModel({
+      name: 'bad-batch',
+      inputs: [X],
+      outputs: [Y],
+      process: doubled,
+      processBatch: (inputs) => inputs.slice(1).map(doubled),
+    });
     await bad.load();
     const e = await expectWhaleError(() => bad.processBatch([rows([[1, 0]]), rows([[0, 1]])]), 'ERR_MODEL_RUN');
     expect(e.message).toContain('1 results for 2 requests');
@@ -288,19 +316,56 @@ describe('defineModel', () => {
 
   it('calls load and unload hooks', async () => {
     const calls: string[] = [];
-    const m = defineModel({ name: 'hooks', inputs: [X], outputs: [Y], process: doubled, load: () => void calls.push('load'), unload: () => void calls.push('unload') });
+    const m = defineModel({
+      name: 'hooks',
+      inputs: [X],
+      outputs: [Y],
+      process: doubled,
+      load: () => void calls.push('load'),
+      unload: () => void calls.push('unload'),
+    });
     await m.load();
     await m.unload();
     expect(calls).toEqual(['load', 'unload']);
   });
 
   it('rejects bad definitions with the field named', async () => {
-    await expectWhaleError(() => defineModel({ name: 'has space', inputs: [X], outputs: [Y], process: doubled }), 'ERR_INVALID_ARG', 'name');
-    await expectWhaleError(() => defineModel({ name: 'v', version: '', inputs: [X], outputs: [Y], process: doubled }), 'ERR_INVALID_ARG', 'version');
-    await expectWhaleError(() => defineModel({ name: 'p', inputs: [X], outputs: [Y] } as never), 'ERR_INVALID_ARG', 'process');
-    await expectWhaleError(() => defineModel({ name: 'i', outputs: [Y], process: doubled } as never), 'ERR_INVALID_ARG', 'inputs');
-    await expectWhaleError(() => defineModel({ name: 's', inputs: [{ name: 'x', datatype: 'FP32', shape: [-3] }], outputs: [Y], process: doubled }), 'ERR_INVALID_ARG', 'inputs[0].shape');
-    await expectWhaleError(() => defineModel({ name: 'd', inputs: [X], outputs: [Y], process: doubled, drainTimeoutMs: -1 }), 'ERR_INVALID_ARG', 'drainTimeoutMs');
+    await expectWhaleError(
+      () => defineModel({ name: 'has space', inputs: [X], outputs: [Y], process: doubled }),
+      'ERR_INVALID_ARG',
+      'name',
+    );
+    await expectWhaleError(
+      () => defineModel({ name: 'v', version: '', inputs: [X], outputs: [Y], process: doubled }),
+      'ERR_INVALID_ARG',
+      'version',
+    );
+    await expectWhaleError(
+      () => defineModel({ name: 'p', inputs: [X], outputs: [Y] } as never),
+      'ERR_INVALID_ARG',
+      'process',
+    );
+    await expectWhaleError(
+      () => defineModel({ name: 'i', outputs: [Y], process: doubled } as never),
+      'ERR_INVALID_ARG',
+      'inputs',
+    );
+    await expectWhaleError(
+      () =>
+        defineModel({
+          name: 's',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [-3] }],
+          outputs: [Y],
+          process: doubled,
+        }),
+      'ERR_INVALID_ARG',
+      'inputs[0].shape',
+    );
+    await expectWhaleError(
+      () => defineModel({ name: 'd', inputs: [X], outputs: [Y], process: doubled, drainTimeoutMs: -1 }),
+      'ERR_INVALID_ARG',
+      'drainTimeoutMs',
+    );
   });
 });
 
@@ -311,7 +376,13 @@ describe('saveState / loadState', () => {
     await a.process(rows([[1, 1]]));
     await a.processBatch([rows([[1, 1]]), rows([[2, 2]])]);
     const state = JSON.parse(JSON.stringify(a.saveState()));
-    expect(state).toMatchObject({ name: 'counter', version: '1', status: 'ready', stats: { requests: 3, batches: 1 }, data: { runs: 2 } });
+    expect(state).toMatchObject({
+      name: 'counter',
+      version: '1',
+      status: 'ready',
+      stats: { requests: 3, batches: 1 },
+      data: { runs: 2 },
+    });
     const b = new Counter();
     b.loadState(state);
     expect(b.runs).toBe(2);
@@ -322,8 +393,16 @@ describe('saveState / loadState', () => {
   it('refuses a state from another model or a damaged one', async () => {
     const state = new Counter().saveState();
     await expectWhaleError(() => new Counter('other').loadState(state), 'ERR_INVALID_ARG', 'state.name');
-    await expectWhaleError(() => new Counter('counter', { version: '2' }).loadState(state), 'ERR_INVALID_ARG', 'state.version');
-    await expectWhaleError(() => new Counter().loadState({ ...state, stats: { requests: -1, batches: 0, failures: 0 } }), 'ERR_INVALID_ARG', 'state.stats.requests');
+    await expectWhaleError(
+      () => new Counter('counter', { version: '2' }).loadState(state),
+      'ERR_INVALID_ARG',
+      'state.version',
+    );
+    await expectWhaleError(
+      () => new Counter().loadState({ ...state, stats: { requests: -1, batches: 0, failures: 0 } }),
+      'ERR_INVALID_ARG',
+      'state.stats.requests',
+    );
     await expectWhaleError(() => new Counter().loadState(null as never), 'ERR_INVALID_ARG', 'state');
   });
 });

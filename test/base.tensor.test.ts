@@ -18,7 +18,12 @@ const specs: TensorSpec[] = [
 ];
 
 function fp32(rows: number, start = 0): Tensor {
-  return { name: 'x', datatype: 'FP32', shape: [rows, 3], data: Float32Array.from({ length: rows * 3 }, (_, i) => start + i) };
+  return {
+    name: 'x',
+    datatype: 'FP32',
+    shape: [rows, 3],
+    data: Float32Array.from({ length: rows * 3 }, (_, i) => start + i),
+  };
 }
 
 function mask(rows: number): Tensor {
@@ -32,7 +37,11 @@ describe('validateTensors', () => {
   });
 
   it('names an unknown input', async () => {
-    const e = await expectWhaleError(() => validateTensors(specs, { x: fp32(1), mask: mask(1), extra: fp32(1) }), 'ERR_INVALID_ARG', 'inputs.extra');
+    const e = await expectWhaleError(
+      () => validateTensors(specs, { x: fp32(1), mask: mask(1), extra: fp32(1) }),
+      'ERR_INVALID_ARG',
+      'inputs.extra',
+    );
     expect(e.message).toContain('x, mask');
   });
 
@@ -47,23 +56,43 @@ describe('validateTensors', () => {
 
   it('rejects storage that does not fit the datatype', async () => {
     const x = { name: 'x', datatype: 'FP32', shape: [1, 3], data: new Float64Array(3) } as Tensor;
-    const e = await expectWhaleError(() => validateTensors(specs, { x, mask: mask(1) }), 'ERR_INVALID_ARG', 'inputs.x.data');
+    const e = await expectWhaleError(
+      () => validateTensors(specs, { x, mask: mask(1) }),
+      'ERR_INVALID_ARG',
+      'inputs.x.data',
+    );
     expect(e.message).toContain('Float32Array');
     const m = { name: 'mask', datatype: 'BOOL', shape: [1], data: [1] } as unknown as Tensor;
-    await expectWhaleError(() => validateTensors(specs, { x: fp32(1), mask: m }), 'ERR_INVALID_ARG', 'inputs.mask.data');
+    await expectWhaleError(
+      () => validateTensors(specs, { x: fp32(1), mask: m }),
+      'ERR_INVALID_ARG',
+      'inputs.mask.data',
+    );
   });
 
   it('rejects a shape the spec does not allow (rank or fixed dimension)', async () => {
     const wide = { name: 'x', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) } as Tensor;
-    const e = await expectWhaleError(() => validateTensors(specs, { x: wide, mask: mask(1) }), 'ERR_SHAPE_MISMATCH', 'inputs.x.shape');
+    const e = await expectWhaleError(
+      () => validateTensors(specs, { x: wide, mask: mask(1) }),
+      'ERR_SHAPE_MISMATCH',
+      'inputs.x.shape',
+    );
     expect(e.message).toContain('[?, 3]');
     const flat = { name: 'x', datatype: 'FP32', shape: [3], data: new Float32Array(3) } as Tensor;
-    await expectWhaleError(() => validateTensors(specs, { x: flat, mask: mask(1) }), 'ERR_SHAPE_MISMATCH', 'inputs.x.shape');
+    await expectWhaleError(
+      () => validateTensors(specs, { x: flat, mask: mask(1) }),
+      'ERR_SHAPE_MISMATCH',
+      'inputs.x.shape',
+    );
   });
 
   it('rejects data whose length is not the product of the shape', async () => {
     const x = { name: 'x', datatype: 'FP32', shape: [2, 3], data: new Float32Array(5) } as Tensor;
-    const e = await expectWhaleError(() => validateTensors(specs, { x, mask: mask(2) }), 'ERR_INVALID_ARG', 'inputs.x.data');
+    const e = await expectWhaleError(
+      () => validateTensors(specs, { x, mask: mask(2) }),
+      'ERR_INVALID_ARG',
+      'inputs.x.data',
+    );
     expect(e.message).toContain('5 elements');
   });
 
@@ -74,16 +103,32 @@ describe('validateTensors', () => {
   });
 
   it('prefixes fields with the given location', async () => {
-    await expectWhaleError(() => validateTensors(specs, { x: fp32(1) }, 'inputs[3]'), 'ERR_INVALID_ARG', 'inputs[3].mask');
+    await expectWhaleError(
+      () => validateTensors(specs, { x: fp32(1) }, 'inputs[3]'),
+      'ERR_INVALID_ARG',
+      'inputs[3].mask',
+    );
   });
 });
 
 describe('validateSpecs', () => {
   it('rejects duplicate names, unknown datatypes and bad dimensions', async () => {
     await expectWhaleError(() => validateSpecs([specs[0]!, specs[0]!], 'inputs'), 'ERR_INVALID_ARG', 'inputs[1].name');
-    await expectWhaleError(() => validateSpecs([{ name: 'a', datatype: 'FP8' as never, shape: [1] }], 'outputs'), 'ERR_INVALID_ARG', 'outputs[0].datatype');
-    await expectWhaleError(() => validateSpecs([{ name: 'a', datatype: 'FP32', shape: [-2] }], 'inputs'), 'ERR_INVALID_ARG', 'inputs[0].shape');
-    await expectWhaleError(() => validateSpecs([{ name: '', datatype: 'FP32', shape: [1] }], 'inputs'), 'ERR_INVALID_ARG', 'inputs[0].name');
+    await expectWhaleError(
+      () => validateSpecs([{ name: 'a', datatype: 'FP8' as never, shape: [1] }], 'outputs'),
+      'ERR_INVALID_ARG',
+      'outputs[0].datatype',
+    );
+    await expectWhaleError(
+      () => validateSpecs([{ name: 'a', datatype: 'FP32', shape: [-2] }], 'inputs'),
+      'ERR_INVALID_ARG',
+      'inputs[0].shape',
+    );
+    await expectWhaleError(
+      () => validateSpecs([{ name: '', datatype: 'FP32', shape: [1] }], 'inputs'),
+      'ERR_INVALID_ARG',
+      'inputs[0].name',
+    );
   });
 });
 
@@ -110,7 +155,12 @@ describe('concatBatch / splitBatch', () => {
 
   it('keeps 64-bit integers and strings', () => {
     const a: Tensor = { name: 'id', datatype: 'INT64', shape: [1, 2], data: BigInt64Array.from([1n, -2n]) };
-    const b: Tensor = { name: 'id', datatype: 'INT64', shape: [2, 2], data: BigInt64Array.from([3n, 4n, 2n ** 62n, 6n]) };
+    const b: Tensor = {
+      name: 'id',
+      datatype: 'INT64',
+      shape: [2, 2],
+      data: BigInt64Array.from([3n, 4n, 2n ** 62n, 6n]),
+    };
     const joined = concatTensors([a, b]);
     expect(joined.data).toBeInstanceOf(BigInt64Array);
     expect(Array.from(joined.data as BigInt64Array)).toEqual([1n, -2n, 3n, 4n, 2n ** 62n, 6n]);
@@ -128,7 +178,11 @@ describe('concatBatch / splitBatch', () => {
 
   it('refuses tensors that cannot be stacked', async () => {
     const wide: Tensor = { name: 'x', datatype: 'FP32', shape: [1, 4], data: new Float32Array(4) };
-    await expectWhaleError(() => concatBatch([{ x: fp32(1) }, { x: wide }]), 'ERR_SHAPE_MISMATCH', 'inputs[*].x[1].shape');
+    await expectWhaleError(
+      () => concatBatch([{ x: fp32(1) }, { x: wide }]),
+      'ERR_SHAPE_MISMATCH',
+      'inputs[*].x[1].shape',
+    );
     await expectWhaleError(() => concatBatch([{ x: fp32(1) }, { y: fp32(1) }]), 'ERR_INVALID_ARG', 'inputs[1]');
     await expectWhaleError(() => concatBatch([{ x: fp32(2), mask: mask(1) }]), 'ERR_SHAPE_MISMATCH', 'inputs[0]');
     await expectWhaleError(() => concatBatch([]), 'ERR_INVALID_ARG', 'inputs');

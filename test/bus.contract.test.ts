@@ -35,7 +35,13 @@ describe.each([
     const t = await topic('basic');
     const got: Envelope[] = [];
     await bus.subscribe(t, (e) => void got.push(e), { group: 'g-basic' });
-    const sent = createEnvelope({ type: 'greeting', source: 'a', target: 'b', payload: { hello: 'world', n: [1, 2] }, headers: { h: 'v' } });
+    const sent = createEnvelope({
+      type: 'greeting',
+      source: 'a',
+      target: 'b',
+      payload: { hello: 'world', n: [1, 2] },
+      headers: { h: 'v' },
+    });
     await bus.publish(t, sent, { key: 'k' });
     expect(await until(() => got.length === 1, 15_000)).toBe(true);
     expect(got[0]).toEqual(sent);
@@ -108,7 +114,9 @@ describe.each([
   it('request/reply round trip, and a typed timeout when nobody answers', async () => {
     const t = await topic('rpc');
     const server = h.bus();
-    await server.subscribe(t, async (req) => server.reply(req, msg('pong', { echo: req.payload }, 'server')), { group: 'g-rpc' });
+    await server.subscribe(t, async (req) => server.reply(req, msg('pong', { echo: req.payload }, 'server')), {
+      group: 'g-rpc',
+    });
     const reply = await bus.request(t, msg('ping', { n: 42 }), { timeoutMs: 15_000 });
     expect(reply.type).toBe('pong');
     expect(reply.payload).toEqual({ echo: { n: 42 } });
@@ -135,15 +143,35 @@ describe.each([
       [{ ...metric({ name: 'cpu', value: 1 }), timestamp: Number.NaN }, 'timestamp'],
       [null as unknown as Envelope, 'message'],
     ];
-    for (const [m, field] of bad) await expectWhaleError(() => bus.publish(t, m, { key: 'cpu' }), 'ERR_INVALID_MESSAGE', field);
+    for (const [m, field] of bad)
+      await expectWhaleError(() => bus.publish(t, m, { key: 'cpu' }), 'ERR_INVALID_MESSAGE', field);
     const deadline = Date.now() + 1e9;
     await expectWhaleError(
-      () => bus.publish(TOPICS.dataRequests, createEnvelope({ type: 'DataRequested', source: 'm', payload: { requestId: 'r', modelId: 'm', query: 'q', sourceType: 'sql', priority: 5, deadline: deadline + Infinity } })),
+      () =>
+        bus.publish(
+          TOPICS.dataRequests,
+          createEnvelope({
+            type: 'DataRequested',
+            source: 'm',
+            payload: {
+              requestId: 'r',
+              modelId: 'm',
+              query: 'q',
+              sourceType: 'sql',
+              priority: 5,
+              deadline: deadline + Infinity,
+            },
+          }),
+        ),
       'ERR_INVALID_MESSAGE',
       'payload.deadline',
     );
     // Topics the AsyncAPI document does not declare still take any type, but never non-JSON values.
-    await expectWhaleError(() => bus.publish('c.free', msg('anything', { n: [1, Number.NaN] })), 'ERR_INVALID_MESSAGE', 'payload.n[1]');
+    await expectWhaleError(
+      () => bus.publish('c.free', msg('anything', { n: [1, Number.NaN] })),
+      'ERR_INVALID_MESSAGE',
+      'payload.n[1]',
+    );
     await bus.publish(t, metric({ name: 'cpu', value: 0.5 }), { key: 'cpu' });
     const got = await seen.take(2, 3_000);
     expect(got.map((r) => JSON.parse(r.value.toString()).payload)).toEqual([{ name: 'cpu', value: 0.5 }]);
@@ -152,33 +180,72 @@ describe.each([
   it('request() validates its message and timeout before sending anything', async () => {
     const t = await topic('rpc-bad');
     const seen = await h.collect(t);
-    await expectWhaleError(() => bus.request(t, msg('ping', { x: 10n }), { timeoutMs: 1000 }), 'ERR_INVALID_MESSAGE', 'payload.x');
+    await expectWhaleError(
+      () => bus.request(t, msg('ping', { x: 10n }), { timeoutMs: 1000 }),
+      'ERR_INVALID_MESSAGE',
+      'payload.x',
+    );
     for (const timeoutMs of [Infinity, Number.NaN, 0, 2 ** 31, '5' as unknown as number]) {
-      await expectWhaleError(() => bus.request(t, msg('ping', {}), { timeoutMs }), 'ERR_INVALID_OPTION', 'options.timeoutMs');
+      await expectWhaleError(
+        () => bus.request(t, msg('ping', {}), { timeoutMs }),
+        'ERR_INVALID_OPTION',
+        'options.timeoutMs',
+      );
     }
-    await expectWhaleError(() => bus.request(t, msg('ping', {}), undefined as unknown as { timeoutMs: number }), 'ERR_INVALID_OPTION', 'options');
+    await expectWhaleError(
+      () => bus.request(t, msg('ping', {}), undefined as unknown as { timeoutMs: number }),
+      'ERR_INVALID_OPTION',
+      'options',
+    );
     expect(await seen.take(1, 1_500)).toEqual([]);
   }, 30_000);
 
   it('rejects bad publish arguments with typed errors', async () => {
     await expectWhaleError(() => bus.publish('', msg('x', {})), 'ERR_INVALID_ARG', 'topic');
-    await expectWhaleError(() => bus.publish('c.args', msg('x', {}), { key: 42 as unknown as string }), 'ERR_INVALID_ARG', 'options.key');
+    await expectWhaleError(
+      () => bus.publish('c.args', msg('x', {}), { key: 42 as unknown as string }),
+      'ERR_INVALID_ARG',
+      'options.key',
+    );
     await expectWhaleError(() => bus.publishRaw('c.args', 'text' as unknown as Buffer), 'ERR_INVALID_ARG', 'data');
-    await expectWhaleError(() => bus.publishRaw('c.args', Buffer.from('{}'), { headers: { n: 1 as unknown as string } }), 'ERR_INVALID_ARG', 'options.headers.n');
-    await expectWhaleError(() => bus.subscribe('c.args', 'nope' as unknown as () => void, { group: 'g' }), 'ERR_INVALID_ARG', 'handler');
-    await expectWhaleError(() => bus.subscribe('c.args', () => undefined, { group: 'g', backoffMs: Infinity }), 'ERR_INVALID_OPTION', 'options.backoffMs');
+    await expectWhaleError(
+      () => bus.publishRaw('c.args', Buffer.from('{}'), { headers: { n: 1 as unknown as string } }),
+      'ERR_INVALID_ARG',
+      'options.headers.n',
+    );
+    await expectWhaleError(
+      () => bus.subscribe('c.args', 'nope' as unknown as () => void, { group: 'g' }),
+      'ERR_INVALID_ARG',
+      'handler',
+    );
+    await expectWhaleError(
+      () => bus.subscribe('c.args', () => undefined, { group: 'g', backoffMs: Infinity }),
+      'ERR_INVALID_OPTION',
+      'options.backoffMs',
+    );
   });
 
   it('rejects bad subscribe options with the field named', async () => {
-    await expectWhaleError(() => bus.subscribe('x', () => undefined, { group: '' }), 'ERR_INVALID_OPTION', 'options.group');
-    await expectWhaleError(() => bus.subscribe('x', () => undefined, { group: 'g', maxAttempts: 0 }), 'ERR_INVALID_OPTION', 'options.maxAttempts');
+    await expectWhaleError(
+      () => bus.subscribe('x', () => undefined, { group: '' }),
+      'ERR_INVALID_OPTION',
+      'options.group',
+    );
+    await expectWhaleError(
+      () => bus.subscribe('x', () => undefined, { group: 'g', maxAttempts: 0 }),
+      'ERR_INVALID_OPTION',
+      'options.maxAttempts',
+    );
   });
 });
 
 describe('KafkaBus: a broker taken down mid-stream', () => {
   let h: BusHarness;
   beforeAll(async () => {
-    h = await kafkaHarness([['c.outage', 3], ['c.outage.dlq', 3]]);
+    h = await kafkaHarness([
+      ['c.outage', 3],
+      ['c.outage.dlq', 3],
+    ]);
   }, 60_000);
   afterAll(async () => h.stop(), 30_000);
 
@@ -207,9 +274,17 @@ describe('KafkaBus options', () => {
     const brokers = ['127.0.0.1:1'];
     await expectWhaleError(() => new KafkaBus({ brokers: [] }), 'ERR_INVALID_OPTION', 'options.brokers');
     for (const sessionTimeoutMs of [0, 999, 1.5, Number.NaN, 1_800_001]) {
-      await expectWhaleError(() => new KafkaBus({ brokers, sessionTimeoutMs }), 'ERR_INVALID_OPTION', 'options.sessionTimeoutMs');
+      await expectWhaleError(
+        () => new KafkaBus({ brokers, sessionTimeoutMs }),
+        'ERR_INVALID_OPTION',
+        'options.sessionTimeoutMs',
+      );
     }
-    await expectWhaleError(() => new KafkaBus({ brokers, joinTimeoutMs: -1 }), 'ERR_INVALID_OPTION', 'options.joinTimeoutMs');
+    await expectWhaleError(
+      () => new KafkaBus({ brokers, joinTimeoutMs: -1 }),
+      'ERR_INVALID_OPTION',
+      'options.joinTimeoutMs',
+    );
     const ok = new KafkaBus({ brokers, sessionTimeoutMs: 6000, joinTimeoutMs: 5000, logger: silentLogger });
     await ok.close();
   });

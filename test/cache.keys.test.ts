@@ -13,10 +13,22 @@ const dir = () => mkdtempSync(join(tmpdir(), 'whale-keys-'));
 
 // Pairs whose naive `prefix:namespace:key` joins are the same string.
 const colliding: Array<[[string, string], [string, string]]> = [
-  [['model-a/emb', 'doc:42'], ['model-a/emb:doc', '42']],
-  [['a', 'b:c:d'], ['a:b', 'c:d']],
-  [['a%3Ab', 'k'], ['a:b', 'k']], // an escape sequence typed literally
-  [['a%', '3Ab:k'], ['a%:3Ab', 'k']],
+  [
+    ['model-a/emb', 'doc:42'],
+    ['model-a/emb:doc', '42'],
+  ],
+  [
+    ['a', 'b:c:d'],
+    ['a:b', 'c:d'],
+  ],
+  [
+    ['a%3Ab', 'k'],
+    ['a:b', 'k'],
+  ], // an escape sequence typed literally
+  [
+    ['a%', '3Ab:k'],
+    ['a%:3Ab', 'k'],
+  ],
 ];
 
 describe('cache ids', () => {
@@ -33,7 +45,12 @@ describe('cache ids', () => {
     }
     await expectWhaleError(() => checkNamespace('n\uD83D'), 'ERR_INVALID_ARG', 'namespace');
     expect(cacheId('whale', 'ns', 'whale \uD83D\uDC33')).toBe('whale:ns:whale \uD83D\uDC33'); // a pair is fine
-    const c = new TieredCache({ diskDir: dir(), logger: silentLogger, redisUrl: '', namespaces: { n: { tiers: ['l1', 'l3'] } } });
+    const c = new TieredCache({
+      diskDir: dir(),
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { n: { tiers: ['l1', 'l3'] } },
+    });
     await expectWhaleError(() => c.set('n', 'k\uD800', 1), 'ERR_INVALID_ARG', 'key');
     await expectWhaleError(() => c.get('n', '\uDC00'), 'ERR_INVALID_ARG', 'key');
   });

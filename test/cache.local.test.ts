@@ -45,7 +45,13 @@ describe('TieredCache, L1 + disk', () => {
 
   it('writes atomically (no temp files left) and evicts by the disk budget', async () => {
     const d = dir();
-    const c = new TieredCache({ diskDir: d, diskMaxBytes: 10_000, logger: silentLogger, redisUrl: '', namespaces: { x: { tiers: ['l3'] } } });
+    const c = new TieredCache({
+      diskDir: d,
+      diskMaxBytes: 10_000,
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { x: { tiers: ['l3'] } },
+    });
     for (let i = 0; i < 20; i++) await c.set('x', `k${i}`, Buffer.alloc(1000, i));
     const files = readdirSync(d);
     expect(files.some((f) => f.includes('.tmp-'))).toBe(false);
@@ -116,7 +122,11 @@ describe('TieredCache, L1 + disk', () => {
   it('getMany / setMany across tiers', async () => {
     const d = dir();
     const a = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
-    await a.setMany('n', [['a', 1], ['b', 'two'], ['c', [3]]]);
+    await a.setMany('n', [
+      ['a', 1],
+      ['b', 'two'],
+      ['c', [3]],
+    ]);
     const b = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
     await b.set('n', 'a', 'fresh');
     expect(await b.getMany('n', ['a', 'b', 'c', 'missing'])).toEqual(['fresh', 'two', [3], undefined]);
@@ -129,10 +139,19 @@ describe('TieredCache, L1 + disk', () => {
     await expectWhaleError(() => c.set('n', 'k', undefined as never), 'ERR_INVALID_ARG', 'value');
     await expectWhaleError(() => c.set('n', 'k', 1, { ttlMs: -5 }), 'ERR_INVALID_ARG', 'ttlMs');
     // A tensor that cannot be encoded for the lower tiers is refused, unless the namespace maps NaN/Inf.
-    const disk = new TieredCache({ diskDir: dir(), logger: silentLogger, redisUrl: '', namespaces: { z: { tensor: { nonFinite: 'zero' } } } });
+    const disk = new TieredCache({
+      diskDir: dir(),
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { z: { tensor: { nonFinite: 'zero' } } },
+    });
     await expectWhaleError(() => disk.set('n', 'k', vec(10).fill(NaN)), 'ERR_NON_FINITE', 'values[0]');
     await disk.set('z', 'k', vec(10).fill(NaN));
-    const fresh = new TieredCache({ diskDir: (disk as unknown as { l3: { dir: string } }).l3.dir, logger: silentLogger, redisUrl: '' });
+    const fresh = new TieredCache({
+      diskDir: (disk as unknown as { l3: { dir: string } }).l3.dir,
+      logger: silentLogger,
+      redisUrl: '',
+    });
     expect(await fresh.get('z', 'k')).toEqual(new Float32Array(10));
   });
 });

@@ -58,7 +58,13 @@ describe('L2 on a real redis-server', () => {
   });
 
   it('TTL expiry in Redis', async () => {
-    const c = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'ttl', logger: recordingLogger(), namespaces: { n: { tiers: ['l2'] } } });
+    const c = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'ttl',
+      logger: recordingLogger(),
+      namespaces: { n: { tiers: ['l2'] } },
+    });
     await c.ready();
     await c.set('n', 'k', 'v', { ttlMs: 80 });
     expect(await c.get('n', 'k')).toBe('v');
@@ -68,11 +74,23 @@ describe('L2 on a real redis-server', () => {
   });
 
   it('getMany/setMany use one round trip each (pipeline, MGET)', async () => {
-    const c = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'many', logger: recordingLogger(), namespaces: { n: { tiers: ['l2'] } } });
+    const c = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'many',
+      logger: recordingLogger(),
+      namespaces: { n: { tiers: ['l2'] } },
+    });
     await c.ready();
     const before = Number((await raw.info('stats')).match(/total_commands_processed:(\d+)/)![1]);
-    await c.setMany('n', Array.from({ length: 50 }, (_, i) => [`k${i}`, i] as const));
-    const values = await c.getMany('n', Array.from({ length: 52 }, (_, i) => `k${i}`));
+    await c.setMany(
+      'n',
+      Array.from({ length: 50 }, (_, i) => [`k${i}`, i] as const),
+    );
+    const values = await c.getMany(
+      'n',
+      Array.from({ length: 52 }, (_, i) => `k${i}`),
+    );
     const after = Number((await raw.info('stats')).match(/total_commands_processed:(\d+)/)![1]);
     expect(values.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(values.slice(50)).toEqual([undefined, undefined]);
@@ -94,7 +112,14 @@ describe('L2 on a real redis-server', () => {
   });
 
   it('a slow Redis (past the command timeout) degrades to a miss, not an error', async () => {
-    const c = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'slow', redisCommandTimeoutMs: 100, logger: recordingLogger(), namespaces: { n: { tiers: ['l2'] } } });
+    const c = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'slow',
+      redisCommandTimeoutMs: 100,
+      logger: recordingLogger(),
+      namespaces: { n: { tiers: ['l2'] } },
+    });
     await c.ready();
     await c.set('n', 'k', 'v');
     const blocker = new Redis(server.url);
@@ -116,7 +141,10 @@ describe('L2: ids, expiry and value types', () => {
 
   it("namespace 'model-a/emb' + 'doc:42' and 'model-a/emb:doc' + '42' are different Redis keys", async () => {
     const opts = { redisUrl: server.url, diskDir: false as const, keyPrefix: 'ids', logger: recordingLogger() };
-    const c = new TieredCache({ ...opts, namespaces: { 'model-a/emb': { tiers: ['l2'] }, 'model-a/emb:doc': { tiers: ['l2'] } } });
+    const c = new TieredCache({
+      ...opts,
+      namespaces: { 'model-a/emb': { tiers: ['l2'] }, 'model-a/emb:doc': { tiers: ['l2'] } },
+    });
     await c.ready();
     await c.set('model-a/emb', 'doc:42', 'first');
     await c.set('model-a/emb:doc', '42', 'second');
@@ -127,11 +155,29 @@ describe('L2: ids, expiry and value types', () => {
   });
 
   it('a 300 ms entry promoted from Redis to L1 expires 300 ms after its write (get and getMany)', async () => {
-    const writer = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'pttl', logger: recordingLogger() });
-    const reader = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'pttl', logger: recordingLogger(), namespaces: { n: { ttlMs: 60_000 } } });
+    const writer = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'pttl',
+      logger: recordingLogger(),
+    });
+    const reader = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'pttl',
+      logger: recordingLogger(),
+      namespaces: { n: { ttlMs: 60_000 } },
+    });
     await Promise.all([writer.ready(), reader.ready()]);
     const t0 = Date.now();
-    await writer.setMany('n', [['a', 'A'], ['b', 'B']], { ttlMs: 300 });
+    await writer.setMany(
+      'n',
+      [
+        ['a', 'A'],
+        ['b', 'B'],
+      ],
+      { ttlMs: 300 },
+    );
     await sleepUntil(t0 + 150);
     expect(await reader.get('n', 'a')).toBe('A');
     expect(await reader.getMany('n', ['b'])).toEqual(['B']);
@@ -143,20 +189,37 @@ describe('L2: ids, expiry and value types', () => {
   });
 
   it('every accepted value comes back from Redis with its type', async () => {
-    const opts = { redisUrl: server.url, diskDir: false as const, keyPrefix: 'types', logger: recordingLogger(), namespaces: { n: { tiers: ['l2' as const] } } };
+    const opts = {
+      redisUrl: server.url,
+      diskDir: false as const,
+      keyPrefix: 'types',
+      logger: recordingLogger(),
+      namespaces: { n: { tiers: ['l2' as const] } },
+    };
     const w = new TieredCache(opts);
     const r = new TieredCache(opts);
     await Promise.all([w.ready(), r.ready()]);
     const values = acceptedValues();
-    await w.setMany('n', values.map(([name, v]) => [name, v] as const));
+    await w.setMany(
+      'n',
+      values.map(([name, v]) => [name, v] as const),
+    );
     for (const [name, v] of values) expectSame(await r.get('n', name), v, name);
-    const many = await r.getMany('n', values.map(([name]) => name));
+    const many = await r.getMany(
+      'n',
+      values.map(([name]) => name),
+    );
     many.forEach((got, i) => expectSame(got, values[i]![1], values[i]![0]));
     await Promise.all([w.close(), r.close()]);
   });
 
   it('a structured value of a type the cache refuses, or a damaged one, is a corruption, not a hit', async () => {
-    const c = new TieredCache({ redisUrl: server.url, diskDir: false, keyPrefix: 'foreign', logger: recordingLogger() });
+    const c = new TieredCache({
+      redisUrl: server.url,
+      diskDir: false,
+      keyPrefix: 'foreign',
+      logger: recordingLogger(),
+    });
     await c.ready();
     await raw.set('foreign:n:re', Buffer.concat([Buffer.from('V'), serialize({ re: /x/ })]));
     const cyclic: Record<string, unknown> = {};
@@ -173,7 +236,12 @@ describe('Redis outage and recovery', () => {
   it('keeps serving from L1/L3, logs once per outage, reconnects by itself', async () => {
     const own = await RedisServer.start();
     const log = recordingLogger();
-    const c = new TieredCache({ redisUrl: own.url, diskDir: mkdtempSync(join(tmpdir(), 'whale-outage-')), l1MaxBytes: 1 << 20, logger: log });
+    const c = new TieredCache({
+      redisUrl: own.url,
+      diskDir: mkdtempSync(join(tmpdir(), 'whale-outage-')),
+      l1MaxBytes: 1 << 20,
+      logger: log,
+    });
     expect(await c.ready()).toEqual({ l2: true });
     await c.set('n', 'a', 'A');
     await c.set('n', 'b', vec(256));
@@ -181,7 +249,11 @@ describe('Redis outage and recovery', () => {
     await own.kill(); // mid-test outage
     expect(await c.get('n', 'a')).toBe('A'); // L1
     await c.set('n', 'c', 'C'); // L2 write fails quietly; L1 + L3 take it
-    const fresh = new TieredCache({ redisUrl: own.url, diskDir: (c as unknown as { l3: { dir: string } }).l3.dir, logger: recordingLogger() });
+    const fresh = new TieredCache({
+      redisUrl: own.url,
+      diskDir: (c as unknown as { l3: { dir: string } }).l3.dir,
+      logger: recordingLogger(),
+    });
     expect(await fresh.get('n', 'c')).toBe('C'); // L3, with Redis down
     expect((await fresh.getMany('n', ['a', 'b'])).map((v) => v !== undefined)).toEqual([true, true]);
     for (let i = 0; i < 20; i++) await c.get('n', `miss${i}`);
@@ -192,7 +264,9 @@ describe('Redis outage and recovery', () => {
     expect(warnings).toHaveLength(1);
 
     await own.launch(); // back on the same port
-    expect(await until(() => c.stats().l2.enabled && (c.stats().l2 as { available: boolean }).available, 8000)).toBe(true);
+    expect(await until(() => c.stats().l2.enabled && (c.stats().l2 as { available: boolean }).available, 8000)).toBe(
+      true,
+    );
     expect(log.lines.some((l) => l.level === 'info' && /redis recovered/.test(l.msg))).toBe(true);
     await c.set('n', 'd', 'D');
     const direct = new Redis(own.url);

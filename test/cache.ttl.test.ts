@@ -19,7 +19,12 @@ describe('TTL', () => {
     const t0 = Date.now();
     await writer.set('n', 'k', 'v', { ttlMs: 300 });
     // The reader's namespace default is far longer: promotion must not apply it either.
-    const reader = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '', namespaces: { n: { ttlMs: 60_000 } } });
+    const reader = new TieredCache({
+      diskDir: d,
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { n: { ttlMs: 60_000 } },
+    });
     await sleepUntil(t0 + 150);
     expect(await reader.get('n', 'k')).toBe('v');
     expect(reader.stats().l3).toMatchObject({ hits: 1 });
@@ -33,7 +38,14 @@ describe('TTL', () => {
     const d = dir();
     const writer = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
     const t0 = Date.now();
-    await writer.setMany('n', [['a', 1], ['b', 2]], { ttlMs: 300 });
+    await writer.setMany(
+      'n',
+      [
+        ['a', 1],
+        ['b', 2],
+      ],
+      { ttlMs: 300 },
+    );
     const reader = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
     await sleepUntil(t0 + 150);
     expect(await reader.getMany('n', ['a', 'b'])).toEqual([1, 2]);
@@ -47,7 +59,13 @@ describe('TTL', () => {
       await expectWhaleError(() => c.set('n', 'k', 1, { ttlMs: bad as never }), 'ERR_INVALID_ARG', 'ttlMs');
       await expectWhaleError(() => c.setMany('n', [['k', 1]], { ttlMs: bad as never }), 'ERR_INVALID_ARG', 'ttlMs');
       await expectWhaleError(
-        () => new TieredCache({ diskDir: false, logger: silentLogger, redisUrl: '', namespaces: { 'a/b': { ttlMs: bad as never } } }),
+        () =>
+          new TieredCache({
+            diskDir: false,
+            logger: silentLogger,
+            redisUrl: '',
+            namespaces: { 'a/b': { ttlMs: bad as never } },
+          }),
         'ERR_INVALID_OPTION',
         'options.namespaces["a/b"].ttlMs',
       );
@@ -57,7 +75,13 @@ describe('TTL', () => {
 
   it('a string ttlMs in a namespace policy no longer means "never expires"', async () => {
     await expectWhaleError(
-      () => new TieredCache({ diskDir: false, logger: silentLogger, redisUrl: '', namespaces: { n: { ttlMs: '100' as never } } }),
+      () =>
+        new TieredCache({
+          diskDir: false,
+          logger: silentLogger,
+          redisUrl: '',
+          namespaces: { n: { ttlMs: '100' as never } },
+        }),
       'ERR_INVALID_OPTION',
       'options.namespaces["n"].ttlMs',
     );

@@ -24,14 +24,21 @@ describe('accepted values round-trip with their types', () => {
       for (const [name, v] of values) await w.set('n', name, v);
       const r = tier === 'l1' ? w : new TieredCache(opts);
       for (const [name, v] of values) expectSame(await r.get('n', name), v, name);
-      const many = await r.getMany('n', values.map(([name]) => name));
+      const many = await r.getMany(
+        'n',
+        values.map(([name]) => name),
+      );
       many.forEach((got, i) => expectSame(got, values[i]![1], values[i]![0]));
     });
   }
 
   it('a value promoted from disk to L1 keeps its type', async () => {
     const d = dir();
-    await new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' }).set('n', 'k', new Float64Array([1.5, 2.5]));
+    await new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' }).set(
+      'n',
+      'k',
+      new Float64Array([1.5, 2.5]),
+    );
     const r = new TieredCache({ diskDir: d, logger: silentLogger, redisUrl: '' });
     expectSame(await r.get('n', 'k'), new Float64Array([1.5, 2.5])); // L3, then promoted
     expectSame(await r.get('n', 'k'), new Float64Array([1.5, 2.5])); // L1
@@ -41,7 +48,12 @@ describe('accepted values round-trip with their types', () => {
   it('a top-level Float32Array stays a Float32Array (quantized with the namespace codec below L1, exact with f32)', async () => {
     const d = dir();
     const t = Float32Array.from({ length: 256 }, (_, i) => Math.sin(i));
-    const opts = { diskDir: d, logger: silentLogger, redisUrl: '', namespaces: { exact: { tensor: { codec: 'f32' as const } } } };
+    const opts = {
+      diskDir: d,
+      logger: silentLogger,
+      redisUrl: '',
+      namespaces: { exact: { tensor: { codec: 'f32' as const } } },
+    };
     await new TieredCache(opts).set('exact', 'k', t);
     expectSame(await new TieredCache(opts).get('exact', 'k'), t);
   });
@@ -112,7 +124,15 @@ describe('values the cache refuses', () => {
       const f = field as string | RegExp;
       await expectWhaleError(() => c.set('n', 'k', v as CacheValue), 'ERR_INVALID_ARG', f);
       await expectWhaleError(() => l1.set('n', 'k', v as CacheValue), 'ERR_INVALID_ARG', f);
-      await expectWhaleError(() => l1.setMany('n', [['ok', 1], ['k', v as CacheValue]]), 'ERR_INVALID_ARG', f);
+      await expectWhaleError(
+        () =>
+          l1.setMany('n', [
+            ['ok', 1],
+            ['k', v as CacheValue],
+          ]),
+        'ERR_INVALID_ARG',
+        f,
+      );
       expect(await l1.get('n', 'ok')).toBeUndefined(); // setMany validates every entry before writing any
       expect(c.stats().l3).toMatchObject({ files: 0 });
     });
@@ -121,7 +141,15 @@ describe('values the cache refuses', () => {
 
 describe('stored values read back from a damaged tier', () => {
   it('20,000 mutated or truncated structured values: each decodes to an accepted value or is ERR_CORRUPT, never a crash', () => {
-    const stored = serializeValue({ a: [1, 'x', new Float64Array([1, 2])], m: new Map([[1, new Set([2n])]]), d: new Date(4), b: Buffer.from([1, 2, 3]) }, {}).data;
+    const stored = serializeValue(
+      {
+        a: [1, 'x', new Float64Array([1, 2])],
+        m: new Map([[1, new Set([2n])]]),
+        d: new Date(4),
+        b: Buffer.from([1, 2, 3]),
+      },
+      {},
+    ).data;
     const r = rng(7);
     const pick = (n: number) => Math.floor(r.uniform() * n);
     let decoded = 0;
@@ -134,7 +162,9 @@ describe('stored values read back from a damaged tier', () => {
         decoded++;
       } catch (err) {
         expect(err).toBeInstanceOf(WhaleError);
-        expect((err as WhaleError).code).toMatch(/^ERR_(CORRUPT|TRUNCATED|BAD_MAGIC|UNKNOWN_VERSION|UNKNOWN_CODEC|CHECKSUM)$/);
+        expect((err as WhaleError).code).toMatch(
+          /^ERR_(CORRUPT|TRUNCATED|BAD_MAGIC|UNKNOWN_VERSION|UNKNOWN_CODEC|CHECKSUM)$/,
+        );
         refused++;
       }
     }

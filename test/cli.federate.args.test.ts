@@ -25,7 +25,11 @@ describe('whale federate arguments', () => {
     await expectWhaleError(() => parseFederateArgs(['--strategy', 'bulyan']), 'ERR_CONFIG', 'strategy');
     // 10 selected per round (100 x 0.1): Krum tolerates at most F = 3.
     expect(parseFederateArgs(['--strategy', 'krum', '--byzantine', '3']).byzantine).toBe(3);
-    await expectWhaleError(() => parseFederateArgs(['--strategy', 'krum', '--byzantine', '4']), 'ERR_CONFIG', 'byzantine');
+    await expectWhaleError(
+      () => parseFederateArgs(['--strategy', 'krum', '--byzantine', '4']),
+      'ERR_CONFIG',
+      'byzantine',
+    );
   });
 
   it('--json is a switch (JSON lines on stdout) and --out FILE writes the file, as in every command', async () => {

@@ -44,7 +44,8 @@ describe('whale start under attack (child process)', () => {
   };
 
   it('item 1: huge ids are 400 and never kept; 1500 answered requests with maximal ids leave RSS within bounds', async () => {
-    for (let i = 0; i < 5; i++) expect((await post('/v1/tasks/mnist/infer', JSON.stringify({ id: `warm-${i}`, ...input }))).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await post('/v1/tasks/mnist/infer', JSON.stringify({ id: `warm-${i}`, ...input }))).status).toBe(200);
     const base = rssMiB(child.pid!);
     // The reported crash: ids of megabytes, each answered 200 and kept in two maps. Now each is a 400.
     const huge = 'i'.repeat(MiB);
@@ -55,37 +56,72 @@ describe('whale start under attack (child process)', () => {
     // Ids at the limit (256 characters), all different, 8 at a time.
     let worstLive = 0;
     for (let i = 0; i < 1500; i += 8) {
-      const batch = Array.from({ length: 8 }, (_, k) => post('/v1/tasks/mnist/infer', JSON.stringify({ id: `${i + k}`.padEnd(256, 'q'), ...input })));
+      const batch = Array.from({ length: 8 }, (_, k) =>
+        post('/v1/tasks/mnist/infer', JSON.stringify({ id: `${i + k}`.padEnd(256, 'q'), ...input })),
+      );
       const statuses = (await Promise.all(batch)).map((r) => r.status);
       expect(statuses.every((s) => s === 200)).toBe(true);
       if (i % 200 === 0) worstLive = Math.max(worstLive, await liveMs(url));
     }
     const after = rssMiB(child.pid!);
-    console.log(`item 1: RSS ${base.toFixed(0)} MiB before, ${after.toFixed(0)} MiB after 40 x 1 MiB ids + 1500 x 256-char ids; worst /v2/health/live ${worstLive.toFixed(0)} ms`);
+    console.log(
+      `item 1: RSS ${base.toFixed(0)} MiB before, ${after.toFixed(0)} MiB after 40 x 1 MiB ids + 1500 x 256-char ids; worst /v2/health/live ${worstLive.toFixed(0)} ms`,
+    );
     expect(after - base).toBeLessThan(150);
     expect(worstLive).toBeLessThan(500);
   }, 120_000);
 
   it('items 2 and 3: a 256 KiB quadratic /v1/evaluate body and a backtracking pattern leave the event loop free; 1500 schemas leave no cache behind', async () => {
-    const sentences = Array.from({ length: 20_000 }, (_, i) => `the cat sat ${i % 2 ? 'not ' : ''}here ${i % 7}.`).join(' ');
+    const sentences = Array.from({ length: 20_000 }, (_, i) => `the cat sat ${i % 2 ? 'not ' : ''}here ${i % 7}.`).join(
+      ' ',
+    );
     const text = sentences.slice(0, 220 * 1024); // with the context below, just under the 256 KiB limit of /v1/evaluate
     let worstLive = 0;
     const probe = setInterval(() => void liveMs(url).then((ms) => (worstLive = Math.max(worstLive, ms))), 20);
     const t0 = performance.now();
-    const heavy = await post('/v1/evaluate', JSON.stringify({ response: text, context: { context: text.slice(0, 30_000) } }));
+    const heavy = await post(
+      '/v1/evaluate',
+      JSON.stringify({ response: text, context: { context: text.slice(0, 30_000) } }),
+    );
     const heavyMs = performance.now() - t0;
-    const evil = await post('/v1/evaluate', JSON.stringify({ response: JSON.stringify('a'.repeat(32) + '!'), requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } }));
+    const evil = await post(
+      '/v1/evaluate',
+      JSON.stringify({
+        response: JSON.stringify('a'.repeat(32) + '!'),
+        requirements: { schema: { type: 'string', pattern: '^(a+)+$' } },
+      }),
+    );
     clearInterval(probe);
-    console.log(`item 2: 250 KiB evaluate body answered ${heavy.status} in ${heavyMs.toFixed(0)} ms, backtracking pattern ${evil.status}; worst /v2/health/live ${worstLive.toFixed(0)} ms`);
+    console.log(
+      `item 2: 250 KiB evaluate body answered ${heavy.status} in ${heavyMs.toFixed(0)} ms, backtracking pattern ${evil.status}; worst /v2/health/live ${worstLive.toFixed(0)} ms`,
+    );
     expect(heavy.status).toBe(200);
     expect(evil.status).toBe(400);
     expect(worstLive).toBeLessThan(250);
     // The same schema 1500 times (each request a new object: the shared Ajv used to keep every one).
-    const schema = { type: 'object', properties: { a: { type: 'string', pattern: '^[a-z]+$' }, b: { type: 'array', items: { type: 'number' } } }, required: ['a'] };
-    for (let i = 0; i < 50; i++) await post('/v1/evaluate', JSON.stringify({ response: JSON.stringify({ a: 'x', b: [i] }), requirements: { schema } }));
+    const schema = {
+      type: 'object',
+      properties: { a: { type: 'string', pattern: '^[a-z]+$' }, b: { type: 'array', items: { type: 'number' } } },
+      required: ['a'],
+    };
+    for (let i = 0; i < 50; i++)
+      await post(
+        '/v1/evaluate',
+        JSON.stringify({ response: JSON.stringify({ a: 'x', b: [i] }), requirements: { schema } }),
+      );
     const base = rssMiB(child.pid!);
     for (let i = 0; i < 1500; i += 4) {
-      const rs = await Promise.all(Array.from({ length: 4 }, (_, k) => post('/v1/evaluate', JSON.stringify({ response: JSON.stringify({ a: 'x', b: [i + k] }), requirements: { schema: { ...schema, $id: `https://c${(i + k) % 7}.test/s` } } }))));
+      const rs = await Promise.all(
+        Array.from({ length: 4 }, (_, k) =>
+          post(
+            '/v1/evaluate',
+            JSON.stringify({
+              response: JSON.stringify({ a: 'x', b: [i + k] }),
+              requirements: { schema: { ...schema, $id: `https://c${(i + k) % 7}.test/s` } },
+            }),
+          ),
+        ),
+      );
       expect(rs.every((r) => r.status === 200)).toBe(true);
     }
     const after = rssMiB(child.pid!);
@@ -109,8 +145,13 @@ describe('whale start under attack (child process)', () => {
     clearInterval(sampler);
     const statuses = answers.map((a) => a.status);
     const refused = answers.filter((a) => a.status === 503);
-    console.log(`item 6: ${statuses.filter((s) => s === 200).length} x 200, ${refused.length} x 503 in ${ms.toFixed(0)} ms; RSS ${base.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; /v2/health/live ${live.toFixed(0)} ms during the burst`);
-    expect(statuses.every((s) => s === 200 || s === 503), statuses.join(',')).toBe(true);
+    console.log(
+      `item 6: ${statuses.filter((s) => s === 200).length} x 200, ${refused.length} x 503 in ${ms.toFixed(0)} ms; RSS ${base.toFixed(0)} -> peak ${peak.toFixed(0)} MiB; /v2/health/live ${live.toFixed(0)} ms during the burst`,
+    );
+    expect(
+      statuses.every((s) => s === 200 || s === 503),
+      statuses.join(','),
+    ).toBe(true);
     expect(statuses.filter((s) => s === 200).length).toBe(4); // 4 x 3.9 MiB fit the 16 MiB budget
     expect(refused.every((a) => a.headers['retry-after'] === '1')).toBe(true);
     expect(peak - base).toBeLessThan(250);

@@ -22,7 +22,15 @@ function start(env: Record<string, string>, config?: unknown) {
   const t0 = Date.now();
   const child = spawn(process.execPath, [whale, 'start', '--port', '0'], {
     cwd: dir,
-    env: { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_LOG_LEVEL: 'warn', WHALE_CONFIG: '', WHALE_CACHE_DIR: join(dir, 'cache'), ...env },
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: '',
+      REDIS_URL: '',
+      WHALE_LOG_LEVEL: 'warn',
+      WHALE_CONFIG: '',
+      WHALE_CACHE_DIR: join(dir, 'cache'),
+      ...env,
+    },
   });
   const io = { out: '', err: '', exit: undefined as number | null | undefined, seconds: 0 };
   child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
@@ -92,7 +100,9 @@ describe('whale start and its backends (issue 23 item 12)', () => {
   it('Redis unreachable at start: exit 1 with one `whale: redis: … [ERR_UNAVAILABLE]` line (credentials hidden)', async () => {
     const { io, exited } = start({ REDIS_URL: 'redis://user:s3cret@127.0.0.1:1' });
     expect(await exited).toBe(1);
-    expect(io.err).toMatch(/^whale: redis: cannot reach redis:\/\/user:\*\*\*@127\.0\.0\.1:1 \(REDIS_URL\): connect ECONNREFUSED 127\.0\.0\.1:1 \[ERR_UNAVAILABLE\]$/m);
+    expect(io.err).toMatch(
+      /^whale: redis: cannot reach redis:\/\/user:\*\*\*@127\.0\.0\.1:1 \(REDIS_URL\): connect ECONNREFUSED 127\.0\.0\.1:1 \[ERR_UNAVAILABLE\]$/m,
+    );
     expect(io.err).not.toContain('s3cret');
     noStackTraces(io.err);
     expect(io.err.split('\n').filter(Boolean).length, io.err).toBeLessThanOrEqual(3);
@@ -100,9 +110,14 @@ describe('whale start and its backends (issue 23 item 12)', () => {
   }, 40_000);
 
   it('Kafka refusing connections (topic provisioning off): fails after kafka.connectTimeoutMs with one line, no kafkajs lines', async () => {
-    const { io, exited } = start({ KAFKA_BROKERS: '127.0.0.1:1' }, { kafka: { topics: { provision: false }, connectTimeoutMs: 2000 } });
+    const { io, exited } = start(
+      { KAFKA_BROKERS: '127.0.0.1:1' },
+      { kafka: { topics: { provision: false }, connectTimeoutMs: 2000 } },
+    );
     expect(await exited).toBe(1);
-    expect(io.err).toMatch(/^whale: kafka: cannot reach 127\.0\.0\.1:1 within 2000 ms: .*ECONNREFUSED.* \[ERR_UNAVAILABLE\]\n$/);
+    expect(io.err).toMatch(
+      /^whale: kafka: cannot reach 127\.0\.0\.1:1 within 2000 ms: .*ECONNREFUSED.* \[ERR_UNAVAILABLE\]\n$/,
+    );
     expect(io.seconds).toBeLessThan(15);
   }, 40_000);
 
@@ -111,7 +126,11 @@ describe('whale start and its backends (issue 23 item 12)', () => {
     try {
       const { io, exited } = start({ KAFKA_BROKERS: `127.0.0.1:${broker.port}` });
       expect(await exited).toBe(1);
-      expect(io.err).toMatch(new RegExp(`^whale: kafka: cannot reach 127\\.0\\.0\\.1:${broker.port} within 10000 ms.* \\[ERR_UNAVAILABLE\\]\\n$`));
+      expect(io.err).toMatch(
+        new RegExp(
+          `^whale: kafka: cannot reach 127\\.0\\.0\\.1:${broker.port} within 10000 ms.* \\[ERR_UNAVAILABLE\\]\\n$`,
+        ),
+      );
       expect(io.seconds).toBeLessThan(25);
     } finally {
       broker.close();

@@ -21,7 +21,10 @@ function configDir(models: unknown[]): string {
 }
 
 function startIn(dir: string, extraEnv: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [whale, 'start'], { cwd: dir, env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache'), ...extraEnv } });
+  const child = spawn(process.execPath, [whale, 'start'], {
+    cwd: dir,
+    env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache'), ...extraEnv },
+  });
   const io = { out: '', err: '', exit: undefined as number | null | undefined };
   child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (io.err += d.toString()));
@@ -29,7 +32,12 @@ function startIn(dir: string, extraEnv: Record<string, string> = {}) {
   return { child: child as ChildProcessWithoutNullStreams, io, exited };
 }
 
-const onnx = (name: string, path: string, extra: Record<string, unknown> = {}) => ({ name, adapter: 'onnx', path, ...extra });
+const onnx = (name: string, path: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  adapter: 'onnx',
+  path,
+  ...extra,
+});
 
 describe('whale start with a model that cannot load (issue 23 item 9)', () => {
   const good = readFileSync(mnist);
@@ -39,19 +47,33 @@ describe('whale start with a model that cannot load (issue 23 item 9)', () => {
     ['truncated', (f) => writeFileSync(f, good.subarray(0, Math.floor(good.length / 3)))],
     ['garbage', (f) => writeFileSync(f, Buffer.from('this is not an onnx model\n'.repeat(40)))],
   ];
-  it.each(cases)('a %s model file fails the start: exit 2, one line naming the model, nothing served', (_what, make) => {
-    const dir = configDir([onnx('mnist', 'model.onnx')]);
-    make(join(dir, 'model.onnx'));
-    const r = spawnSync(process.execPath, [whale, 'start'], { cwd: dir, encoding: 'utf8', env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache') }, timeout: 30_000 });
-    expect(r.status, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/^whale: model 'mnist' cannot be loaded: .+ \[ERR_MODEL_LOAD\]\n$/);
-    expect(r.stderr).toContain('"optional": true');
-    expect(r.stdout).not.toMatch(/serving/);
-  }, 40_000);
+  it.each(cases)(
+    'a %s model file fails the start: exit 2, one line naming the model, nothing served',
+    (_what, make) => {
+      const dir = configDir([onnx('mnist', 'model.onnx')]);
+      make(join(dir, 'model.onnx'));
+      const r = spawnSync(process.execPath, [whale, 'start'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache') },
+        timeout: 30_000,
+      });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^whale: model 'mnist' cannot be loaded: .+ \[ERR_MODEL_LOAD\]\n$/);
+      expect(r.stderr).toContain('"optional": true');
+      expect(r.stdout).not.toMatch(/serving/);
+    },
+    40_000,
+  );
 
   it('one good and one broken model: exit 2 naming the broken one', () => {
     const dir = configDir([onnx('mnist', mnist), onnx('broken', 'nothing-here.onnx')]);
-    const r = spawnSync(process.execPath, [whale, 'start'], { cwd: dir, encoding: 'utf8', env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache') }, timeout: 30_000 });
+    const r = spawnSync(process.execPath, [whale, 'start'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...env, WHALE_CACHE_DIR: join(dir, 'cache') },
+      timeout: 30_000,
+    });
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/^whale: model 'broken' cannot be loaded: .+ \[ERR_MODEL_LOAD\]\n$/);
     expect(r.stderr).not.toMatch(/'mnist'/);
@@ -77,8 +99,16 @@ describe('whale start with a model that cannot load (issue 23 item 9)', () => {
       expect(stats.status).toBe(200);
       expect(JSON.parse(stats.text).model_stats[0]).toMatchObject({ name: 'spare', state: 'failed', optional: true });
       const healthz = await get('/healthz');
-      expect(JSON.parse(healthz.text).checks.find((c: { name: string }) => c.name === 'models')).toMatchObject({ ok: true, reason: expect.stringMatching(/model 'spare' \(optional\) is failed/) });
-      const infer = await fetch(`${url}/v2/models/spare/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }] }) });
+      expect(JSON.parse(healthz.text).checks.find((c: { name: string }) => c.name === 'models')).toMatchObject({
+        ok: true,
+        reason: expect.stringMatching(/model 'spare' \(optional\) is failed/),
+      });
+      const infer = await fetch(`${url}/v2/models/spare/infer`, {
+        method: 'POST',
+        body: JSON.stringify({
+          inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }],
+        }),
+      });
       const inferText = await infer.text();
       expect(infer.status).toBe(503);
       for (const body of [stats.text, healthz.text, inferText]) {
@@ -88,8 +118,15 @@ describe('whale start with a model that cannot load (issue 23 item 9)', () => {
       }
       // Restoring the file brings the model up (load retried with backoff).
       copyFileSync(mnist, join(dir, 'spare.onnx'));
-      expect(await until(async () => JSON.parse((await get('/v2/models/spare/ready')).text).ready === true, 20_000)).toBe(true);
-      const ok = await fetch(`${url}/v2/models/spare/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }] }) });
+      expect(
+        await until(async () => JSON.parse((await get('/v2/models/spare/ready')).text).ready === true, 20_000),
+      ).toBe(true);
+      const ok = await fetch(`${url}/v2/models/spare/infer`, {
+        method: 'POST',
+        body: JSON.stringify({
+          inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }],
+        }),
+      });
       expect(ok.status).toBe(200);
       child.kill('SIGINT');
       expect(await exited).toBe(0);
@@ -111,7 +148,9 @@ describe('what an anonymous client reads of the server (issue 23 item 10)', () =
       expect(stats).not.toMatch(/\.onnx|"path"/); // no file path in Triton's statistics shape
       const healthz = await (await fetch(`${url}/healthz`)).text();
       expect(JSON.parse(healthz).checks.find((c: { name: string }) => c.name === 'disk')).toMatchObject({ ok: true });
-      expect(await until(async () => (await (await fetch(`${url}/v1/resources`)).json()).usage !== null, 10_000)).toBe(true);
+      expect(await until(async () => (await (await fetch(`${url}/v1/resources`)).json()).usage !== null, 10_000)).toBe(
+        true,
+      );
       const resources = await (await fetch(`${url}/v1/resources`)).text();
       const r = JSON.parse(resources);
       expect(r.models.mnist).toBeDefined();

@@ -14,7 +14,10 @@ const whale = join(root, 'bin', 'whale.js');
 const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_LOG_LEVEL: 'warn', WHALE_CONFIG: '' };
 
 function startCli(args: string[], extraEnv: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [whale, 'start', ...args], { cwd: mkdtempSync(join(tmpdir(), 'whale-cli-')), env: { ...env, ...extraEnv } });
+  const child = spawn(process.execPath, [whale, 'start', ...args], {
+    cwd: mkdtempSync(join(tmpdir(), 'whale-cli-')),
+    env: { ...env, ...extraEnv },
+  });
   const io = { out: '', err: '', exit: undefined as number | null | undefined };
   child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (io.err += d.toString()));
@@ -26,7 +29,10 @@ describe('whale start (child process)', () => {
   it('stays up, answers V2 requests on the shipped model, and exits 0 on SIGINT with the shutdown line', async () => {
     const { child, io, exited } = startCli(['--port', '0']);
     try {
-      expect(await until(() => /serving .* on http:\/\/[\d.]+:\d+/.test(io.out) || io.exit !== undefined, 30_000), io.err).toBe(true);
+      expect(
+        await until(() => /serving .* on http:\/\/[\d.]+:\d+/.test(io.out) || io.exit !== undefined, 30_000),
+        io.err,
+      ).toBe(true);
       const url = /on (http:\/\/[\d.]+:\d+)/.exec(io.out)![1]!;
       await new Promise((r) => setTimeout(r, 3000));
       expect(io.exit, `exited early: ${io.err}`).toBeUndefined();
@@ -34,7 +40,9 @@ describe('whale start (child process)', () => {
       const { images, labels } = readMnist('test', { count: 8 });
       const res = await fetch(`${url}/v2/models/mnist/infer`, {
         method: 'POST',
-        body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [8, 784], data: Array.from(images) }] }),
+        body: JSON.stringify({
+          inputs: [{ name: 'input', datatype: 'FP32', shape: [8, 784], data: Array.from(images) }],
+        }),
       });
       expect(res.status).toBe(200);
       const body = (await res.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] };
@@ -79,11 +87,18 @@ describe('whale start (child process)', () => {
 
   it('startup errors print `whale: … [CODE]` (no stack trace) with the documented exit code', () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-cli-'));
-    writeFileSync(join(dir, 'whale.config.json'), JSON.stringify({ models: [{ name: 'm', adapter: 'onnx', path: 'm.onnx', batching: { maxBatchSize: -1 } }] }));
+    writeFileSync(
+      join(dir, 'whale.config.json'),
+      JSON.stringify({ models: [{ name: 'm', adapter: 'onnx', path: 'm.onnx', batching: { maxBatchSize: -1 } }] }),
+    );
     const bad = spawnSync(process.execPath, [whale, 'start'], { cwd: dir, encoding: 'utf8', env, timeout: 20_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^whale: models\[0\]\.batching\.maxBatchSize: must be >= 1, got -1 \[ERR_CONFIG\]\n$/);
-    const port = spawnSync(process.execPath, [whale, 'start', '--port', 'eighty'], { encoding: 'utf8', env, timeout: 20_000 });
+    const port = spawnSync(process.execPath, [whale, 'start', '--port', 'eighty'], {
+      encoding: 'utf8',
+      env,
+      timeout: 20_000,
+    });
     expect(port.status).toBe(2);
     expect(port.stderr).toMatch(/--port must be a port number/);
   });

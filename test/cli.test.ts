@@ -9,7 +9,8 @@ import { main } from '../src/cli/main.js';
 import { hasGpu } from './helpers.js';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
+  let out = '',
+    err = '';
   const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
   return { code, out, err };
 }
@@ -56,7 +57,15 @@ describe('whale CLI', () => {
   });
 
   it('each command takes only its own options and arguments (hardening round 2, item 17)', async () => {
-    for (const args of [['--json'], ['info', 'extra'], ['info', '--port', '9'], ['anomaly', '--json', 'x.csv'], ['start', '--dir', 'x'], ['anomaly', 'a.csv', 'b.csv'], ['--bogus']]) {
+    for (const args of [
+      ['--json'],
+      ['info', 'extra'],
+      ['info', '--port', '9'],
+      ['anomaly', '--json', 'x.csv'],
+      ['start', '--dir', 'x'],
+      ['anomaly', 'a.csv', 'b.csv'],
+      ['--bogus'],
+    ]) {
       const r = await run(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.out).toBe('');
@@ -65,7 +74,7 @@ describe('whale CLI', () => {
     expect((await run(['info', '--port', '9'])).err).toMatch(/--port/);
   });
 
-  it('whale help <command> prints that command\'s usage', async () => {
+  it("whale help <command> prints that command's usage", async () => {
     expect((await run(['help', 'federate'])).out).toMatch(/^Usage: whale federate/);
     expect((await run(['help', 'anomaly'])).out).toMatch(/^Usage: whale anomaly/);
     expect((await run(['help', 'info'])).out).toMatch(/^Usage: whale info/);
@@ -77,7 +86,10 @@ describe('whale CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-epipe-'));
     const csv = join(dir, 'big.csv');
     const t0 = Date.parse('2024-01-01T00:00:00Z');
-    writeFileSync(csv, `timestamp,value\n${Array.from({ length: 200_000 }, (_, i) => `${new Date(t0 + i * 60_000).toISOString()},${Math.sin(i / 50)}`).join('\n')}\n`);
+    writeFileSync(
+      csv,
+      `timestamp,value\n${Array.from({ length: 200_000 }, (_, i) => `${new Date(t0 + i * 60_000).toISOString()},${Math.sin(i / 50)}`).join('\n')}\n`,
+    );
     const child = spawn(process.execPath, [resolve(import.meta.dirname, '..', 'bin', 'whale.js'), 'anomaly', csv]);
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -93,7 +105,10 @@ describe('whale CLI', () => {
     expect(ok.out).toMatch(/model 'mnist' \(onnx, version 1\): loads/);
     expect(ok.out).toMatch(/ok, 1 model\(s\) load/);
     const dir = mkdtempSync(join(tmpdir(), 'whale-check-'));
-    writeFileSync(join(dir, 'whale.config.json'), JSON.stringify({ models: [{ name: 'gone', adapter: 'onnx', path: 'missing.onnx' }] }));
+    writeFileSync(
+      join(dir, 'whale.config.json'),
+      JSON.stringify({ models: [{ name: 'gone', adapter: 'onnx', path: 'missing.onnx' }] }),
+    );
     const bad = await run(['start', '--check', '--config', join(dir, 'whale.config.json')]);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/model 'gone' cannot be loaded/);

@@ -25,7 +25,8 @@ describe('scripts/cluster-local.sh', () => {
 
   it('the compose file has the same services (Kafka, Redis, TimescaleDB, two nodes, a federation, Prometheus)', () => {
     const compose = readFileSync(join(root, 'deploy', 'docker-compose.yml'), 'utf8');
-    for (const s of ['kafka', 'redis', 'timescale', 'whale-a', 'whale-b', 'federation', 'prometheus']) expect(compose).toMatch(new RegExp(`^  ${s}:`, 'm'));
+    for (const s of ['kafka', 'redis', 'timescale', 'whale-a', 'whale-b', 'federation', 'prometheus'])
+      expect(compose).toMatch(new RegExp(`^  ${s}:`, 'm'));
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n.*\/v2\/health\/ready/m);

@@ -2,7 +2,13 @@
 // (issue 7, item 13), plus option errors that used to escape as TypeErrors.
 import { describe, expect, it } from 'vitest';
 
-import { decodeTensor, decodeTensorAsync, encodeTensor, inspectTensor, type TensorCodec } from '../src/core/memory/codec.js';
+import {
+  decodeTensor,
+  decodeTensorAsync,
+  encodeTensor,
+  inspectTensor,
+  type TensorCodec,
+} from '../src/core/memory/codec.js';
 import { decodeInt8Ref, encodeInt8Ref, relativeL2Error } from '../src/core/memory/codec-reference.js';
 import { TopKCompressor } from '../src/core/memory/topk.js';
 import { expectWhaleError, rng } from './helpers.js';
@@ -85,14 +91,26 @@ describe('fp16 out of range', () => {
   it("outOfRange: 'error' refuses, naming the value", async () => {
     const x = normals(100, 44);
     x[40] = -1e5;
-    await expectWhaleError(() => encodeTensor(x, { codec: 'fp16', outOfRange: 'error' }), 'ERR_INVALID_ARG', 'values[40]');
+    await expectWhaleError(
+      () => encodeTensor(x, { codec: 'fp16', outOfRange: 'error' }),
+      'ERR_INVALID_ARG',
+      'values[40]',
+    );
     x[40] = 0;
     x[60] = 2e-8;
-    const e = await expectWhaleError(() => encodeTensor(x, { codec: 'fp16', outOfRange: 'error' }), 'ERR_INVALID_ARG', 'values[60]');
+    const e = await expectWhaleError(
+      () => encodeTensor(x, { codec: 'fp16', outOfRange: 'error' }),
+      'ERR_INVALID_ARG',
+      'values[60]',
+    );
     expect(e.message).toMatch(/would become 0/);
     x[60] = 6e-8; // rounds to fp16's smallest subnormal, not to 0
     expect(inspectTensor(encodeTensor(x, { codec: 'fp16', outOfRange: 'error' })).flushedToZero).toBe(false);
-    await expectWhaleError(() => encodeTensor(x, { codec: 'fp16', outOfRange: 'wrap' as never }), 'ERR_INVALID_OPTION', 'options.outOfRange');
+    await expectWhaleError(
+      () => encodeTensor(x, { codec: 'fp16', outOfRange: 'wrap' as never }),
+      'ERR_INVALID_OPTION',
+      'options.outOfRange',
+    );
   });
 });
 
@@ -114,8 +132,14 @@ describe('blobs the encoder could never write are ERR_CORRUPT, checksum or not',
     ['a NaN f32 value', () => forged(encodeTensor(f32, { codec: 'f32' }), 24 + 8, bits(NaN))],
     ['an Infinite fp16 value', () => forged(encodeTensor(f32, { codec: 'fp16' }), 24 + 2, [0x00, 0x7c])],
     ['a NaN bf16 value', () => forged(encodeTensor(f32, { codec: 'bf16' }), 24 + 4, [0xc1, 0x7f])],
-    ['an int4 scale whose 7 multiple overflows (5e37 decoded levels of +-7 to Infinity)', () => forged(encodeTensor(normals(64, 47), { codec: 'int4', blockSize: 64 }), 24, bits(5e37))],
-    ['a nonzero int4 padding nibble', () => forged(encodeTensor(new Float32Array(33), { codec: 'int4', blockSize: 32 }), 24 + 8 + 16, [0x10])],
+    [
+      'an int4 scale whose 7 multiple overflows (5e37 decoded levels of +-7 to Infinity)',
+      () => forged(encodeTensor(normals(64, 47), { codec: 'int4', blockSize: 64 }), 24, bits(5e37)),
+    ],
+    [
+      'a nonzero int4 padding nibble',
+      () => forged(encodeTensor(new Float32Array(33), { codec: 'int4', blockSize: 32 }), 24 + 8 + 16, [0x10]),
+    ],
   ])('%s', async (_, make) => {
     const blob = make();
     await expectWhaleError(() => decodeTensor(blob), 'ERR_CORRUPT', 'blob');
@@ -144,15 +168,28 @@ describe('option errors are typed', () => {
     [2 ** 33, 'length'],
   ])('TopKCompressor.decompress with length %j', async (length, field) => {
     await expectWhaleError(
-      () => TopKCompressor.decompress({ indices: new Uint32Array(0), values: new Float32Array(0), length: length as number }),
+      () =>
+        TopKCompressor.decompress({
+          indices: new Uint32Array(0),
+          values: new Float32Array(0),
+          length: length as number,
+        }),
       'ERR_INVALID_ARG',
       field,
     );
   });
 
   it('TopKCompressor.decompress with mismatched or missing arrays', async () => {
-    await expectWhaleError(() => TopKCompressor.decompress({ indices: new Uint32Array(2), values: new Float32Array(1), length: 4 }), 'ERR_INVALID_ARG', 'values');
-    await expectWhaleError(() => TopKCompressor.decompress({ indices: [1] as never, values: new Float32Array(1), length: 4 }), 'ERR_INVALID_ARG', 'indices');
+    await expectWhaleError(
+      () => TopKCompressor.decompress({ indices: new Uint32Array(2), values: new Float32Array(1), length: 4 }),
+      'ERR_INVALID_ARG',
+      'values',
+    );
+    await expectWhaleError(
+      () => TopKCompressor.decompress({ indices: [1] as never, values: new Float32Array(1), length: 4 }),
+      'ERR_INVALID_ARG',
+      'indices',
+    );
     await expectWhaleError(() => TopKCompressor.decompress(null as never), 'ERR_INVALID_ARG', 'update');
   });
 });

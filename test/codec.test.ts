@@ -17,7 +17,6 @@ function normals(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r.normal());
 }
 
-
 const X = normals(200_003, 1); // not a multiple of any block size
 
 describe('error targets on N(0,1) data', () => {
@@ -53,15 +52,18 @@ describe('error targets on N(0,1) data', () => {
     expect(decodeTensor(blob)).toEqual(decodeInt8Ref(encodeInt8Ref(x, 64), 64));
   });
 
-  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])('%s: lengths 0, 1, 63, 65 and an all-zero block', (codec) => {
-    for (const n of [0, 1, 63, 65]) {
-      const x = normals(n, n);
-      const y = decodeTensor(encodeTensor(x, { codec }));
-      expect(y.length).toBe(n);
-      if (n > 0) expect(relativeL2Error(x, y)).toBeLessThan(0.12);
-    }
-    expect(decodeTensor(encodeTensor(new Float32Array(100), { codec }))).toEqual(new Float32Array(100));
-  });
+  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])(
+    '%s: lengths 0, 1, 63, 65 and an all-zero block',
+    (codec) => {
+      for (const n of [0, 1, 63, 65]) {
+        const x = normals(n, n);
+        const y = decodeTensor(encodeTensor(x, { codec }));
+        expect(y.length).toBe(n);
+        if (n > 0) expect(relativeL2Error(x, y)).toBeLessThan(0.12);
+      }
+      expect(decodeTensor(encodeTensor(new Float32Array(100), { codec }))).toEqual(new Float32Array(100));
+    },
+  );
 
   it('fp16 saturates at 65504, bf16 keeps range', () => {
     const x = new Float32Array([1e6, -1e6, 3.0e38, 1e-3]);
@@ -75,12 +77,15 @@ describe('error targets on N(0,1) data', () => {
   it('parallel and single-threaded encodes are identical; async equals sync', async () => {
     // Byte-wise comparison: toEqual on 200k-element arrays takes seconds on a loaded machine.
     const bytes = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-    const same = (x: ArrayBufferView, y: ArrayBufferView) => x.constructor === y.constructor && bytes(x).equals(bytes(y));
+    const same = (x: ArrayBufferView, y: ArrayBufferView) =>
+      x.constructor === y.constructor && bytes(x).equals(bytes(y));
     for (const codec of ['int8', 'int4', 'fp16', 'bf16'] as const) {
       const a = encodeTensor(X, { codec, parallel: false });
       expect(same(encodeTensor(X, { codec }), a), `${codec}: parallel encode`).toBe(true);
       expect(same(await encodeTensorAsync(X, { codec }), a), `${codec}: async encode`).toBe(true);
-      expect(same(await decodeTensorAsync(a), decodeTensor(a, { parallel: false })), `${codec}: async decode`).toBe(true);
+      expect(same(await decodeTensorAsync(a), decodeTensor(a, { parallel: false })), `${codec}: async decode`).toBe(
+        true,
+      );
     }
   });
 });
@@ -90,19 +95,25 @@ describe('non-finite input', () => {
   x[123] = NaN;
   x[500] = -Infinity;
 
-  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])('%s: a typed error naming the first index', async (codec) => {
-    const e = await expectWhaleError(() => encodeTensor(x, { codec }), 'ERR_NON_FINITE', 'values[123]');
-    expect(e.message).toMatch(/nonFinite: 'zero'/);
-  });
+  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])(
+    '%s: a typed error naming the first index',
+    async (codec) => {
+      const e = await expectWhaleError(() => encodeTensor(x, { codec }), 'ERR_NON_FINITE', 'values[123]');
+      expect(e.message).toMatch(/nonFinite: 'zero'/);
+    },
+  );
 
-  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])("%s: nonFinite 'zero' maps them to 0 and says so", (codec) => {
-    const blob = encodeTensor(x, { codec, nonFinite: 'zero' });
-    expect(inspectTensor(blob).nonFiniteZeroed).toBe(true);
-    const y = decodeTensor(blob);
-    expect(y[123]).toBe(0);
-    expect(y[500]).toBe(0);
-    expect(Math.abs(y[7]! - x[7]!)).toBeLessThan(0.5);
-  });
+  it.each<TensorCodec>(['int8', 'int4', 'fp16', 'bf16', 'f32'])(
+    "%s: nonFinite 'zero' maps them to 0 and says so",
+    (codec) => {
+      const blob = encodeTensor(x, { codec, nonFinite: 'zero' });
+      expect(inspectTensor(blob).nonFiniteZeroed).toBe(true);
+      const y = decodeTensor(blob);
+      expect(y[123]).toBe(0);
+      expect(y[500]).toBe(0);
+      expect(Math.abs(y[7]! - x[7]!)).toBeLessThan(0.5);
+    },
+  );
 });
 
 describe('blob format', () => {
@@ -137,7 +148,18 @@ describe('blob format', () => {
         codes.add((caught as WhaleError).code);
       }
     }
-    expect([...codes].every((c) => ['ERR_BAD_MAGIC', 'ERR_UNKNOWN_VERSION', 'ERR_UNKNOWN_CODEC', 'ERR_CORRUPT', 'ERR_TRUNCATED', 'ERR_CHECKSUM'].includes(c))).toBe(true);
+    expect(
+      [...codes].every((c) =>
+        [
+          'ERR_BAD_MAGIC',
+          'ERR_UNKNOWN_VERSION',
+          'ERR_UNKNOWN_CODEC',
+          'ERR_CORRUPT',
+          'ERR_TRUNCATED',
+          'ERR_CHECKSUM',
+        ].includes(c),
+      ),
+    ).toBe(true);
     expect(codes).toContain('ERR_CHECKSUM');
     expect(codes).toContain('ERR_BAD_MAGIC');
   });
@@ -152,7 +174,10 @@ describe('blob format', () => {
     const longer = new Uint8Array(blob.length + 1);
     longer.set(blob);
     await expectWhaleError(() => decodeTensor(longer), 'ERR_CORRUPT');
-    await expectWhaleError(() => decodeTensor(Buffer.from('{"json": true, "padding": "................"}')), 'ERR_BAD_MAGIC');
+    await expectWhaleError(
+      () => decodeTensor(Buffer.from('{"json": true, "padding": "................"}')),
+      'ERR_BAD_MAGIC',
+    );
   });
 
   it('decodes from an unaligned Buffer view (as Redis hands them out)', () => {
@@ -174,7 +199,11 @@ describe('blob format', () => {
   });
 
   it('rejects bad options with the field named', async () => {
-    await expectWhaleError(() => encodeTensor(small, { codec: 'int3' as TensorCodec }), 'ERR_INVALID_OPTION', 'options.codec');
+    await expectWhaleError(
+      () => encodeTensor(small, { codec: 'int3' as TensorCodec }),
+      'ERR_INVALID_OPTION',
+      'options.codec',
+    );
     await expectWhaleError(() => encodeTensor(small, { blockSize: 31 }), 'ERR_INVALID_OPTION', 'options.blockSize');
     await expectWhaleError(() => encodeTensor(small, { blockSize: 8192 }), 'ERR_INVALID_OPTION', 'options.blockSize');
     await expectWhaleError(() => encodeTensor([1, 2] as unknown as Float32Array), 'ERR_INVALID_ARG', 'values');

@@ -51,7 +51,9 @@ describe('whale.config.json', () => {
   });
 
   it('reads batching.dispatchWhenIdle: off by default, on for the shipped model', () => {
-    const m = (batching: Record<string, unknown>) => ({ models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', batching }] });
+    const m = (batching: Record<string, unknown>) => ({
+      models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', batching }],
+    });
     expect(parseConfig(m({ dispatchWhenIdle: true }), '/').models[0]!.batching.dispatchWhenIdle).toBe(true);
     expect(parseConfig(m({ dispatchWhenIdle: false }), '/').models[0]!.batching.dispatchWhenIdle).toBe(false);
     expect(parseConfig(m({}), '/').models[0]!.batching.dispatchWhenIdle).toBe(false); // Triton's rule unless asked
@@ -60,12 +62,20 @@ describe('whale.config.json', () => {
   });
 
   it('names the field at fault', () => {
-    const m = (over: Record<string, unknown>) => ({ models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', ...over }] });
+    const m = (over: Record<string, unknown>) => ({
+      models: [{ name: 'a', adapter: 'onnx', path: 'x.onnx', ...over }],
+    });
     expect(field(() => parseConfig(m({ adapter: 'pytorch' }), '/'))).toBe('models[0].adapter');
     expect(field(() => parseConfig(m({ batching: { maxBatchSize: 0 } }), '/'))).toBe('models[0].batching.maxBatchSize');
-    expect(field(() => parseConfig(m({ batching: { maxBatchSize: 4, preferredBatchSizes: [2, 8] } }), '/'))).toBe('models[0].batching.preferredBatchSizes[1]');
-    expect(field(() => parseConfig(m({ batching: { maxQueueDelayUs: '100' } }), '/'))).toBe('models[0].batching.maxQueueDelayUs');
-    expect(field(() => parseConfig(m({ batching: { dispatchWhenIdle: 'yes' } }), '/'))).toBe('models[0].batching.dispatchWhenIdle');
+    expect(field(() => parseConfig(m({ batching: { maxBatchSize: 4, preferredBatchSizes: [2, 8] } }), '/'))).toBe(
+      'models[0].batching.preferredBatchSizes[1]',
+    );
+    expect(field(() => parseConfig(m({ batching: { maxQueueDelayUs: '100' } }), '/'))).toBe(
+      'models[0].batching.maxQueueDelayUs',
+    );
+    expect(field(() => parseConfig(m({ batching: { dispatchWhenIdle: 'yes' } }), '/'))).toBe(
+      'models[0].batching.dispatchWhenIdle',
+    );
     expect(field(() => parseConfig(m({ batchSize: 3 }), '/'))).toBe('models[0].batchSize');
     expect(field(() => parseConfig(m({ name: '../etc' }), '/'))).toBe('models[0].name');
     expect(field(() => parseConfig({ models: [] }, '/'))).toBe('models');
@@ -74,10 +84,12 @@ describe('whale.config.json', () => {
     expect(field(() => parseConfig({ tenants: { t: -1 } }, '/'))).toBe('tenants.t');
     const twice = { models: [m({}).models[0], m({}).models[0]] };
     expect(field(() => parseConfig(twice, '/'))).toBe('models[1].name');
-    expect(field(() => loadConfig({ env: { WHALE_HTTP_PORT: '80a' }, cwd: mkdtempSync(join(tmpdir(), 'whale-cfg-')) }))).toBe('WHALE_HTTP_PORT');
+    expect(
+      field(() => loadConfig({ env: { WHALE_HTTP_PORT: '80a' }, cwd: mkdtempSync(join(tmpdir(), 'whale-cfg-')) })),
+    ).toBe('WHALE_HTTP_PORT');
   });
 
-  it('accepts a secure federation\'s access policy in the same file (federationSecurity.policy, read by AccessControl)', () => {
+  it("accepts a secure federation's access policy in the same file (federationSecurity.policy, read by AccessControl)", () => {
     const policy = { roles: { learner: ['join', 'train'] }, members: {} };
     expect(() => parseConfig({ federationSecurity: { policy } }, '/')).not.toThrow();
     expect(field(() => parseConfig({ federationSecurty: {} }, '/'))).toBe('federationSecurty');
@@ -86,9 +98,17 @@ describe('whale.config.json', () => {
   it('reports an unreadable or malformed file with its path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-cfg-'));
     writeFileSync(join(dir, 'bad.json'), '{ "models": [');
-    const bad = await expectWhaleError(() => loadConfig({ path: 'bad.json', env: {}, cwd: dir }), 'ERR_CONFIG', 'config');
+    const bad = await expectWhaleError(
+      () => loadConfig({ path: 'bad.json', env: {}, cwd: dir }),
+      'ERR_CONFIG',
+      'config',
+    );
     expect(bad.message).toMatch(/bad\.json is not valid JSON/);
-    const missing = await expectWhaleError(() => loadConfig({ path: 'missing.json', env: {}, cwd: dir }), 'ERR_CONFIG', 'config');
+    const missing = await expectWhaleError(
+      () => loadConfig({ path: 'missing.json', env: {}, cwd: dir }),
+      'ERR_CONFIG',
+      'config',
+    );
     expect(missing.message).toMatch(/cannot read the configuration .*missing\.json/);
   });
 });

@@ -40,26 +40,57 @@ describe('dashboard in headless Chromium', () => {
   let server: WhaleServer;
   let messaging: MessagingService;
   let url: string;
-  const ext = new MonitoringExtension({ env: {}, logger: silentLogger, intervalMs: 250, history: ':memory:', scorer: everyEighth() });
+  const ext = new MonitoringExtension({
+    env: {},
+    logger: silentLogger,
+    intervalMs: 250,
+    history: ':memory:',
+    scorer: everyEighth(),
+  });
   let traffic = true;
   let sent = 0;
 
   beforeAll(async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/ensure-toolchain.sh (npm test does)`).toBe(true);
     const model = scaleModel('double', 2).model;
-    const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused/double.onnx' }], shutdownGraceMs: 2_000 }, '/');
-    messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'browser-node', logger: silentLogger });
-    server = new WhaleServer({ config, messaging, models: [model], logger: silentLogger, serverVersion: 'test', extensions: [ext] });
+    const config = parseConfig(
+      {
+        http: { port: 0 },
+        models: [{ name: 'double', adapter: 'onnx', path: '/unused/double.onnx' }],
+        shutdownGraceMs: 2_000,
+      },
+      '/',
+    );
+    messaging = new MessagingService({
+      bus: new LocalBus(),
+      store: new MemoryStateStore(),
+      nodeId: 'browser-node',
+      logger: silentLogger,
+    });
+    server = new WhaleServer({
+      config,
+      messaging,
+      models: [model],
+      logger: silentLogger,
+      serverVersion: 'test',
+      extensions: [ext],
+    });
     url = (await server.start()).url;
     void (async () => {
       while (traffic) {
-        const res = await fetch(`${url}/v2/models/double/infer`, { method: 'POST', body: JSON.stringify(rowsInput([[sent, 1, 2, 3]])) });
+        const res = await fetch(`${url}/v2/models/double/infer`, {
+          method: 'POST',
+          body: JSON.stringify(rowsInput([[sent, 1, 2, 3]])),
+        });
         await res.arrayBuffer();
         sent++;
         await new Promise((r) => setTimeout(r, 15));
       }
     })();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -75,12 +106,20 @@ describe('dashboard in headless Chromium', () => {
     await page.goto(`${url}/dashboard`);
     await page.waitForSelector('#connection.on', { timeout: 10_000 });
     const total = async () => Number(await page.textContent('#stat-total-requests'));
-    await page.waitForFunction(() => Number(document.querySelector('#stat-total-requests')?.textContent) > 0, undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#stat-total-requests')?.textContent) > 0,
+      undefined,
+      { timeout: 10_000 },
+    );
     const first = await total();
-    await page.waitForFunction((n) => Number(document.querySelector('#stat-total-requests')?.textContent) > n, first, { timeout: 10_000 });
+    await page.waitForFunction((n) => Number(document.querySelector('#stat-total-requests')?.textContent) > n, first, {
+      timeout: 10_000,
+    });
     expect(await total()).toBeGreaterThan(first);
     expect(Number(await page.textContent('#stat-rate'))).toBeGreaterThan(0);
-    await expect.poll(async () => (await page.textContent('#models tbody'))?.includes('ready'), { timeout: 5_000 }).toBe(true);
+    await expect
+      .poll(async () => (await page.textContent('#models tbody'))?.includes('ready'), { timeout: 5_000 })
+      .toBe(true);
 
     await messaging.publishMetric('federation.round', 1, { model: 'double' });
     await messaging.publishMetric('federation.accuracy', 0.91, { model: 'double' });
@@ -96,10 +135,16 @@ describe('dashboard in headless Chromium', () => {
     for (const id of ['rate', 'latency', 'batch', 'queue', 'cache', 'federation', 'devices', 'memory']) {
       await page.waitForSelector(`#chart-${id} canvas`, { timeout: 5_000 });
     }
-    await page.waitForFunction(() => (document.querySelector('#chart-federation')?.textContent ?? '').includes('federation.accuracy.double'), undefined, { timeout: 5_000 });
+    await page.waitForFunction(
+      () => (document.querySelector('#chart-federation')?.textContent ?? '').includes('federation.accuracy.double'),
+      undefined,
+      { timeout: 5_000 },
+    );
 
     ext.alerts.clear('injected-test-alert');
-    await page.waitForFunction(() => document.querySelectorAll('#alerts-active li').length === 0, undefined, { timeout: 5_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#alerts-active li').length === 0, undefined, {
+      timeout: 5_000,
+    });
     expect(await page.textContent('#alerts-recent')).toContain('resolved');
     ext.alerts.raise('injected-test-alert', { severity: 'critical', message: 'injected by the browser test' });
     await page.waitForSelector('#alerts-active li[data-rule="injected-test-alert"]', { timeout: 5_000 });

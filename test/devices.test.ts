@@ -50,14 +50,29 @@ describe('device option', () => {
   });
 
   it("'cuda' without a GPU is ERR_DEVICE_UNAVAILABLE saying why; a bad ordinal always is", async () => {
-    await expectWhaleError(() => new Aggregator({ strategy: 'fedavg', device: 'cuda:999' }).aggregateSync(rows), 'ERR_DEVICE_UNAVAILABLE', 'device');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg', device: 'cuda:999' }).aggregateSync(rows),
+      'ERR_DEVICE_UNAVAILABLE',
+      'device',
+    );
     if (hasGpu) {
       expect(new Aggregator({ strategy: 'fedavg', device: 'cuda' }).aggregateSync(rows).device).toBe('cuda:0');
       return;
     }
-    const e = await expectWhaleError(() => new Aggregator({ strategy: 'fedavg', device: 'cuda' }).aggregateSync(rows), 'ERR_DEVICE_UNAVAILABLE', 'device');
+    const e = await expectWhaleError(
+      () => new Aggregator({ strategy: 'fedavg', device: 'cuda' }).aggregateSync(rows),
+      'ERR_DEVICE_UNAVAILABLE',
+      'device',
+    );
     expect(e.message).toMatch(/no CUDA device is usable: .+/);
-    await expectWhaleError(() => new Aggregator({ strategy: 'median', device: 'cuda:1' }).aggregate(rows), 'ERR_DEVICE_UNAVAILABLE');
-    await expectWhaleError(() => new ServerOptimizer({ optimizer: 'fedadam', device: 'cuda' }).step(new Float32Array(4), new Float32Array(4)), 'ERR_DEVICE_UNAVAILABLE');
+    await expectWhaleError(
+      () => new Aggregator({ strategy: 'median', device: 'cuda:1' }).aggregate(rows),
+      'ERR_DEVICE_UNAVAILABLE',
+    );
+    await expectWhaleError(
+      () =>
+        new ServerOptimizer({ optimizer: 'fedadam', device: 'cuda' }).step(new Float32Array(4), new Float32Array(4)),
+      'ERR_DEVICE_UNAVAILABLE',
+    );
   });
 });

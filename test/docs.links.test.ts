@@ -108,7 +108,8 @@ describe('links in README.md and docs/', () => {
     expect(docs.length).toBeGreaterThanOrEqual(14);
     const readmeLinks = relativeLinks(readFileSync(join(root, 'README.md'), 'utf8')).map((l) => l.target);
     // The README links to every docs page.
-    for (const page of docs) expect(readmeLinks, `README.md links to ${relative(root, page)}`).toContain(relative(root, page));
+    for (const page of docs)
+      expect(readmeLinks, `README.md links to ${relative(root, page)}`).toContain(relative(root, page));
   });
 
   for (const file of [join(root, 'README.md'), ...docs]) {
@@ -121,11 +122,14 @@ describe('links in README.md and docs/', () => {
     expect(githubSlug('The `whale` command')).toBe('the-whale-command');
     expect(githubSlug('whale.config.json')).toBe('whaleconfigjson');
     expect(githubSlug('Knowledge sharing: privacy and encryption')).toBe('knowledge-sharing-privacy-and-encryption');
-    expect(githubSlug('Memory: quantized tensors and the tiered cache')).toBe('memory-quantized-tensors-and-the-tiered-cache');
+    expect(githubSlug('Memory: quantized tensors and the tiered cache')).toBe(
+      'memory-quantized-tensors-and-the-tiered-cache',
+    );
     expect(githubSlug('Services over Kafka (or in-process)')).toBe('services-over-kafka-or-in-process');
     expect(githubSlug('One federated round')).toBe('one-federated-round');
     expect([...anchorsOf('# A\n## Usage\n```\n# not a heading\n```\n### Usage\n')]).toEqual(['a', 'usage', 'usage-1']);
-    const md = 'See [a](a.md#x), ![img](p.png "t"), [web](https://example.com), [mail](mailto:x@y), `[code](no.md)`\n```\n[fenced](no.md)\n```\n[b](<b c.md>)';
+    const md =
+      'See [a](a.md#x), ![img](p.png "t"), [web](https://example.com), [mail](mailto:x@y), `[code](no.md)`\n```\n[fenced](no.md)\n```\n[b](<b c.md>)';
     expect(relativeLinks(md)).toEqual([
       { line: 1, target: 'a.md#x' },
       { line: 1, target: 'p.png' },
@@ -138,7 +142,10 @@ describe('links in README.md and docs/', () => {
     try {
       writeFileSync(join(dir, 'a.md'), '# Page A\n## Two words\n');
       writeFileSync(join(dir, 'x.txt'), 'x');
-      writeFileSync(join(dir, 'b.md'), '# B\n[ok](a.md#two-words) [self](#b) [gone](c.md) [no anchor](a.md#three) [txt](x.txt#y) [dir](.)\n');
+      writeFileSync(
+        join(dir, 'b.md'),
+        '# B\n[ok](a.md#two-words) [self](#b) [gone](c.md) [no anchor](a.md#three) [txt](x.txt#y) [dir](.)\n',
+      );
       const problems = brokenLinks(join(dir, 'b.md'));
       expect(problems).toHaveLength(3);
       expect(problems[0]).toMatch(/\(c\.md\) no such file/);

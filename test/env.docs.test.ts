@@ -10,7 +10,10 @@ import { ENV_VARS, parseList, readEnv } from '../src/common/env.js';
 const DOC = join(__dirname, '..', 'docs', 'configuration.md');
 const HEADER = ['| variable | type | default | read by | effect |', '| --- | --- | --- | --- | --- |'];
 
-const expectedTable = (): string[] => [...HEADER, ...ENV_VARS.map((v) => `| \`${v.name}\` | ${v.type} | ${v.default} | ${v.readBy} | ${v.description} |`)];
+const expectedTable = (): string[] => [
+  ...HEADER,
+  ...ENV_VARS.map((v) => `| \`${v.name}\` | ${v.type} | ${v.default} | ${v.readBy} | ${v.description} |`),
+];
 
 /** The first table after the "## Environment variables" heading. */
 function docTable(): string[] {
@@ -48,10 +51,13 @@ describe('environment variables', () => {
     const declared = new Set(ENV_VARS.map((v) => v.name));
     for (const f of files) {
       const text = readFileSync(f, 'utf8');
-      for (const m of text.matchAll(/\benv\??\.([A-Z][A-Z0-9_]+)\b/g)) expect(declared.has(m[1]!), `${f}: ${m[1]} is not in ENV_VARS`).toBe(true);
+      for (const m of text.matchAll(/\benv\??\.([A-Z][A-Z0-9_]+)\b/g))
+        expect(declared.has(m[1]!), `${f}: ${m[1]} is not in ENV_VARS`).toBe(true);
       if (!f.endsWith(join('common', 'env.ts'))) {
         // spreading process.env into a child's environment is env.ts's childEnv(); reading it elsewhere is not allowed
-        expect(/process\.env\b/.test(text.replace(/\/\/.*|\/\*[\s\S]*?\*\//g, '')), `${f} reads process.env`).toBe(false);
+        expect(/process\.env\b/.test(text.replace(/\/\/.*|\/\*[\s\S]*?\*\//g, '')), `${f} reads process.env`).toBe(
+          false,
+        );
       }
     }
   });
@@ -65,12 +71,16 @@ describe('environment variables', () => {
       for (const f of readdirSync(d)) {
         const p = join(d, f);
         if (statSync(p).isDirectory()) walk(p);
-        else if (/\.(cc|cpp|h|cu|cuh)$/.test(p)) for (const m of readFileSync(p, 'utf8').matchAll(/getenv\("(WHALE_[A-Z0-9_]+)"\)/g)) seen.add(m[1]!);
+        else if (/\.(cc|cpp|h|cu|cuh)$/.test(p))
+          for (const m of readFileSync(p, 'utf8').matchAll(/getenv\("(WHALE_[A-Z0-9_]+)"\)/g)) seen.add(m[1]!);
       }
     };
     walk(join(root, 'native'));
     walk(join(root, 'bindings'));
-    for (const m of readFileSync(join(root, 'scripts', 'build-native.mjs'), 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) seen.add(m[1]!);
+    for (const m of readFileSync(join(root, 'scripts', 'build-native.mjs'), 'utf8').matchAll(
+      /\benv\.([A-Z][A-Z0-9_]+)/g,
+    ))
+      seen.add(m[1]!);
     expect(seen.size).toBeGreaterThan(5);
     for (const name of seen) expect(declared.has(name), `${name} is read but not in ENV_VARS`).toBe(true);
   });
@@ -86,6 +96,8 @@ describe('environment variables', () => {
     expect(e.redisUrl).toBe('redis://x');
     expect(e.requireGpu).toBe(true);
     expect(readEnv({ WHALE_HTTP_PORT: '8081' }).httpPort).toBe(8081);
-    expect(() => readEnv({ WHALE_HTTP_PORT: 'x' }).httpPort).toThrow("WHALE_HTTP_PORT: must be a port number 0-65535, got 'x'");
+    expect(() => readEnv({ WHALE_HTTP_PORT: 'x' }).httpPort).toThrow(
+      "WHALE_HTTP_PORT: must be a port number 0-65535, got 'x'",
+    );
   });
 });

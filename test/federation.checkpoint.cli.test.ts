@@ -34,19 +34,38 @@ describe('whale federate checkpoints (issue 23 item 13)', () => {
     const header = bytes.subarray(4, 4 + n).toString('utf8');
     expect(header).toContain('"round":2,');
     // Same length: only the round changes, the weights and their own hash stay valid.
-    writeFileSync(file, Buffer.concat([bytes.subarray(0, 4), Buffer.from(header.replace('"round":2,', '"round":1,')), bytes.subarray(4 + n)]));
+    writeFileSync(
+      file,
+      Buffer.concat([
+        bytes.subarray(0, 4),
+        Buffer.from(header.replace('"round":2,', '"round":1,')),
+        bytes.subarray(4 + n),
+      ]),
+    );
     const again = federate([...SMALL, '--rounds', '3', '--store-dir', store, '--federation-id', 'edit-me']);
     expect(again.status).toBe(1);
-    expect(again.stderr).toMatch(/^whale federate: checkpoint of edit-me: its round, history or weights do not match its SHA-256 \(edited or damaged\) \[ERR_CORRUPT\]$/m);
+    expect(again.stderr).toMatch(
+      /^whale federate: checkpoint of edit-me: its round, history or weights do not match its SHA-256 \(edited or damaged\) \[ERR_CORRUPT\]$/m,
+    );
     expect(again.stdout).not.toMatch(/^round /m);
   }, 240_000);
 
   it('resuming a 2NN checkpoint as --model cnn says the checkpoint does not match the model, at once', () => {
     const first = federate([...SMALL, '--rounds', '1', '--store-dir', store, '--federation-id', 'arch']);
     expect(first.status, first.stderr).toBe(0);
-    const cnn = federate([...SMALL.map((a) => (a === '2nn' ? 'cnn' : a)), '--rounds', '2', '--store-dir', store, '--federation-id', 'arch']);
+    const cnn = federate([
+      ...SMALL.map((a) => (a === '2nn' ? 'cnn' : a)),
+      '--rounds',
+      '2',
+      '--store-dir',
+      store,
+      '--federation-id',
+      'arch',
+    ]);
     expect(cnn.status).toBe(1);
-    expect(cnn.stderr).toMatch(/checkpoint of arch \(after round 1\) holds \d+ parameters, this model has \d+: it was written for another model or architecture .*\[ERR_SHAPE_MISMATCH\]/);
+    expect(cnn.stderr).toMatch(
+      /checkpoint of arch \(after round 1\) holds \d+ parameters, this model has \d+: it was written for another model or architecture .*\[ERR_SHAPE_MISMATCH\]/,
+    );
     expect(cnn.stderr).not.toMatch(/ERR_NO_CLIENTS/);
     expect(cnn.stdout).not.toMatch(/^round /m);
     expect(cnn.seconds).toBeLessThan(60);
@@ -64,7 +83,10 @@ describe('whale federate checkpoints (issue 23 item 13)', () => {
   it('without --store-dir: the federation id and the temporary store are printed, and the store is removed at a clean end', () => {
     const r = federate([...SMALL, '--rounds', '1']);
     expect(r.status, r.stderr).toBe(0);
-    const m = /federation (mnist-2nn-iid-[a-z0-9]+), checkpoints in (\S+) \(temporary: removed at a clean end, kept if the run fails or is killed\)/.exec(r.stdout);
+    const m =
+      /federation (mnist-2nn-iid-[a-z0-9]+), checkpoints in (\S+) \(temporary: removed at a clean end, kept if the run fails or is killed\)/.exec(
+        r.stdout,
+      );
     expect(m, r.stdout).not.toBeNull();
     expect(m![2]!.startsWith(join(tmpdir(), 'whale-federation-'))).toBe(true);
     expect(existsSync(m![2]!)).toBe(false);

@@ -23,7 +23,14 @@ const LEARNER = [process.execPath, viteNode, 'test/support/learner-entry.ts'];
 describe('federated MNIST over Kafka with learner processes', () => {
   let mock: KafkaMock;
   beforeAll(async () => {
-    const topics = [FEDERATION_TOPICS.clients, FEDERATION_TOPICS.rounds, FEDERATION_TOPICS.updates, FEDERATION_TOPICS.events, FEDERATION_TOPICS.metrics, 'whale.replies'];
+    const topics = [
+      FEDERATION_TOPICS.clients,
+      FEDERATION_TOPICS.rounds,
+      FEDERATION_TOPICS.updates,
+      FEDERATION_TOPICS.events,
+      FEDERATION_TOPICS.metrics,
+      'whale.replies',
+    ];
     mock = await KafkaMock.start(topics.map((t) => [t, 1]));
   }, 60_000);
   afterAll(() => mock?.stop());
@@ -100,14 +107,40 @@ describe('whale federate', () => {
     let out = '';
     let err = '';
     const code = await main(
-      ['federate', '--model', '2nn', '--partition', 'noniid', '--clients', '10', '--fraction', '0.5', '--epochs', '1', '--batch', '10', '--lr', '0.05', '--rounds', '2', '--train-count', '3000', '--target', '0.99'],
+      [
+        'federate',
+        '--model',
+        '2nn',
+        '--partition',
+        'noniid',
+        '--clients',
+        '10',
+        '--fraction',
+        '0.5',
+        '--epochs',
+        '1',
+        '--batch',
+        '10',
+        '--lr',
+        '0.05',
+        '--rounds',
+        '2',
+        '--train-count',
+        '3000',
+        '--target',
+        '0.99',
+      ],
       { out: (s) => void (out += s), err: (s) => void (err += s) },
     );
     expect(err).toBe('');
     expect(code).toBe(0);
     const lines = out.trim().split('\n');
-    expect(lines.filter((l) => /^round +\d+ +selected +5 +received +5 +test acc +\d+\.\d+% +loss/.test(l))).toHaveLength(2);
-    expect(lines.at(-1)).toMatch(/^summary: 2 rounds, best test accuracy \d+\.\d+%\s+rounds to 99\.0%: not reached in 2, wall/);
+    expect(
+      lines.filter((l) => /^round +\d+ +selected +5 +received +5 +test acc +\d+\.\d+% +loss/.test(l)),
+    ).toHaveLength(2);
+    expect(lines.at(-1)).toMatch(
+      /^summary: 2 rounds, best test accuracy \d+\.\d+%\s+rounds to 99\.0%: not reached in 2, wall/,
+    );
   }, 120_000);
 
   it('refuses bad options with exit code 2 naming the option', async () => {
@@ -115,7 +148,10 @@ describe('whale federate', () => {
     const code = await main(['federate', '--fraction', '2'], { out: () => undefined, err: (s) => void (err += s) });
     expect(code).toBe(2);
     expect(err).toMatch(/--fraction/);
-    const noKafka = await main(['federate', '--processes', '2', '--rounds', '1'], { out: () => undefined, err: (s) => void (err += s) });
+    const noKafka = await main(['federate', '--processes', '2', '--rounds', '1'], {
+      out: () => undefined,
+      err: (s) => void (err += s),
+    });
     expect(noKafka).toBe(2);
     expect(err).toMatch(/KAFKA_BROKERS/);
   });

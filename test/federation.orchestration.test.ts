@@ -39,7 +39,11 @@ async function scriptedClients(bus: Bus, store: MemoryKv, ids: string[], behave:
       for (const c of r.clients.filter((c) => ids.includes(c))) {
         const out = await behave(r, c, claims);
         if (out === 'silent') continue;
-        for (const u of out) await bus.publish(FEDERATION_TOPICS.updates, createEnvelope({ type: MESSAGE.update, source: 't', payload: u }));
+        for (const u of out)
+          await bus.publish(
+            FEDERATION_TOPICS.updates,
+            createEnvelope({ type: MESSAGE.update, source: 't', payload: u }),
+          );
       }
     },
     { group: `scripted-${learnerId}` },
@@ -47,7 +51,11 @@ async function scriptedClients(bus: Bus, store: MemoryKv, ids: string[], behave:
   const register = () =>
     bus.publish(
       FEDERATION_TOPICS.clients,
-      createEnvelope({ type: MESSAGE.registered, source: 't', payload: { federationId: FED, learnerId, clients: ids.map((id, i) => ({ id, examples: 100 + 50 * i })) } }),
+      createEnvelope({
+        type: MESSAGE.registered,
+        source: 't',
+        payload: { federationId: FED, learnerId, clients: ids.map((id, i) => ({ id, examples: 100 + 50 * i })) },
+      }),
     );
   await register();
   const beat = setInterval(() => void register(), 200);
@@ -62,9 +70,23 @@ function deltaFor(clientId: string, round: number): Float32Array {
   return d;
 }
 
-async function honest(r: RoundStarted, clientId: string, claims: ClaimCheck, examples = 100 + 50 * Number(clientId.slice(1))): Promise<UpdateSubmitted> {
+async function honest(
+  r: RoundStarted,
+  clientId: string,
+  claims: ClaimCheck,
+  examples = 100 + 50 * Number(clientId.slice(1)),
+): Promise<UpdateSubmitted> {
   const update = await claims.packDense(deltaFor(clientId, r.round), 'f32');
-  return { federationId: FED, round: r.round, clientId, learnerId: 'scripted', examples, update, localAccuracy: 0.5, trainLoss: 1 };
+  return {
+    federationId: FED,
+    round: r.round,
+    clientId,
+    learnerId: 'scripted',
+    examples,
+    update,
+    localAccuracy: 0.5,
+    trainLoss: 1,
+  };
 }
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
@@ -104,7 +126,10 @@ describe('ModelCoordinator', () => {
   it('aggregates each round with the Aggregator on exactly the accepted updates, and the server step applies it', async () => {
     const { bus, store, coordinator, rounds } = setup({ aggregator: { strategy: 'trimmed-mean', beta: 0.2 } });
     const clients = await scriptedClients(bus, store, ids(5), async (r, c, claims) => [await honest(r, c, claims)]);
-    cleanup.push(() => clients.close(), () => bus.close());
+    cleanup.push(
+      () => clients.close(),
+      () => bus.close(),
+    );
     const before = new Float32Array(P).fill(0.5);
     const summary = await coordinator.run();
     expect(summary.completedRounds).toBe(3);
@@ -134,22 +159,20 @@ describe('ModelCoordinator', () => {
       switch (c) {
         case 'c0': // duplicate: the same update twice
           return [good, good];
-        case 'c1': { // wrong shape
+        case 'c1': {
+          // wrong shape
           return [{ ...good, update: await claims.packDense(new Float32Array(P - 1), 'f32') }];
         }
-        case 'c2': { // NaN: a blob with a valid checksum around a NaN (the encoder itself refuses NaN)
+        case 'c2': {
+          // NaN: a blob with a valid checksum around a NaN (the encoder itself refuses NaN)
           const bad = deltaFor(c, r.round);
           bad[17] = NaN;
           return [{ ...good, update: await forgedF32(claims, bad) }];
         }
         case 'c3': // wrong round and unknown client and malformed, then its real update
-          return [
-            { ...good, round: r.round + 5 },
-            { ...good, clientId: 'nobody' },
-            { ...good, examples: -3 },
-            good,
-          ];
-        case 'c4': { // hash mismatch: the reference names one blob, the store holds other bytes under it
+          return [{ ...good, round: r.round + 5 }, { ...good, clientId: 'nobody' }, { ...good, examples: -3 }, good];
+        case 'c4': {
+          // hash mismatch: the reference names one blob, the store holds other bytes under it
           const ref = good.update;
           const other = await claims.packDense(deltaFor('c9', r.round), 'f32');
           const forged: TensorRef = { ...ref, data: { ...other.data, sha256: ref.data.sha256 } };
@@ -164,7 +187,10 @@ describe('ModelCoordinator', () => {
       }
     };
     const clients = await scriptedClients(bus, store, ids(7), behave);
-    cleanup.push(() => clients.close(), () => bus.close());
+    cleanup.push(
+      () => clients.close(),
+      () => bus.close(),
+    );
     const summary = await coordinator.run();
     await new Promise((res) => setTimeout(res, 400)); // the last late update arrives
     expect(summary.completedRounds).toBe(2);
@@ -227,11 +253,24 @@ describe('ModelCoordinator', () => {
   });
 
   it('a round that cannot reach minClients is retried, then fails with ERR_NO_CLIENTS and an event', async () => {
-    const { bus, store, coordinator } = setup({ minClients: 3, maxRoundAttempts: 2, roundTimeoutMs: 300, waitForClientsMs: 300 });
+    const { bus, store, coordinator } = setup({
+      minClients: 3,
+      maxRoundAttempts: 2,
+      roundTimeoutMs: 300,
+      waitForClientsMs: 300,
+    });
     const events: string[] = [];
-    const evSub = await bus.subscribe(FEDERATION_TOPICS.events, (e) => void events.push((e.payload as { type: string }).type), { group: 'ev' });
+    const evSub = await bus.subscribe(
+      FEDERATION_TOPICS.events,
+      (e) => void events.push((e.payload as { type: string }).type),
+      { group: 'ev' },
+    );
     const clients = await scriptedClients(bus, store, ids(2), async (r, c, claims) => [await honest(r, c, claims)]);
-    cleanup.push(() => clients.close(), () => evSub.close(), () => bus.close());
+    cleanup.push(
+      () => clients.close(),
+      () => evSub.close(),
+      () => bus.close(),
+    );
     await expect(coordinator.run()).rejects.toMatchObject({ code: 'ERR_NO_CLIENTS', field: 'minClients' });
     await new Promise((r) => setTimeout(r, 100));
     expect(events).toContain('federation.round.retry');
@@ -241,8 +280,13 @@ describe('ModelCoordinator', () => {
 
   it('stragglers are dropped at the deadline and the round completes with the rest', async () => {
     const { bus, store, coordinator, rounds } = setup({ rounds: 1, roundTimeoutMs: 800 });
-    const clients = await scriptedClients(bus, store, ids(4), async (r, c, claims) => (c === 'c2' ? 'silent' : [await honest(r, c, claims)]));
-    cleanup.push(() => clients.close(), () => bus.close());
+    const clients = await scriptedClients(bus, store, ids(4), async (r, c, claims) =>
+      c === 'c2' ? 'silent' : [await honest(r, c, claims)],
+    );
+    cleanup.push(
+      () => clients.close(),
+      () => bus.close(),
+    );
     const t0 = Date.now();
     await coordinator.run();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
@@ -256,21 +300,36 @@ describe('ModelCoordinator', () => {
     const events: string[] = [];
     const metrics: string[] = [];
     const subs = [
-      await bus.subscribe(FEDERATION_TOPICS.events, (e) => void events.push((e.payload as { type: string }).type), { group: 'ev' }),
-      await bus.subscribe(FEDERATION_TOPICS.metrics, (e) => void metrics.push((e.payload as { name: string }).name), { group: 'm' }),
+      await bus.subscribe(FEDERATION_TOPICS.events, (e) => void events.push((e.payload as { type: string }).type), {
+        group: 'ev',
+      }),
+      await bus.subscribe(FEDERATION_TOPICS.metrics, (e) => void metrics.push((e.payload as { name: string }).name), {
+        group: 'm',
+      }),
     ];
     const clients = await scriptedClients(bus, store, ids(2), async (r, c, claims) => [await honest(r, c, claims)]);
-    cleanup.push(() => clients.close(), async () => Promise.all(subs.map((s) => s.close())), () => bus.close());
+    cleanup.push(
+      () => clients.close(),
+      async () => Promise.all(subs.map((s) => s.close())),
+      () => bus.close(),
+    );
     await coordinator.run();
     await new Promise((r) => setTimeout(r, 100));
-    expect(events).toEqual(expect.arrayContaining(['federation.round.started', 'federation.round.completed', 'federation.ended']));
-    expect(metrics).toEqual(expect.arrayContaining(['federation_round_received', 'federation_round_bytes_up', 'federation_round_seconds']));
+    expect(events).toEqual(
+      expect.arrayContaining(['federation.round.started', 'federation.round.completed', 'federation.ended']),
+    );
+    expect(metrics).toEqual(
+      expect.arrayContaining(['federation_round_received', 'federation_round_bytes_up', 'federation_round_seconds']),
+    );
   });
 });
 
 /** An f32 codec blob holding `values` as they are (NaN included), with a correct CRC-32C trailer. */
 async function forgedF32(claims: ClaimCheck, values: Float32Array): Promise<TensorRef> {
-  const blob = encodeTensor(values.map((v) => (Number.isFinite(v) ? v : 0)), { codec: 'f32' });
+  const blob = encodeTensor(
+    values.map((v) => (Number.isFinite(v) ? v : 0)),
+    { codec: 'f32' },
+  );
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   values.forEach((v, i) => view.setFloat32(24 + 4 * i, v, true)); // header 24 bytes, then the values
   view.setUint32(blob.length - 4, crc32c(blob.subarray(0, blob.length - 4)), true);

@@ -48,12 +48,17 @@ describe('ClaimCheck', () => {
     const store = new MemoryKv();
     const claims = new ClaimCheck(store, 0);
     const ref = await claims.packDense(big, 'f32');
-    const other = await claims.packDense(big.map((v) => v + 1), 'f32');
+    const other = await claims.packDense(
+      big.map((v) => v + 1),
+      'f32',
+    );
     await store.set(`fed/blob/${ref.data.sha256}`, (await store.get(`fed/blob/${other.data.sha256}`))!);
     await expect(claims.unpack(ref)).rejects.toMatchObject({ code: 'ERR_CHECKSUM' });
     await claims.release(other);
     await expect(claims.unpack(other)).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
-    await expect(claims.unpack({ ...ref, length: 5 }, big.length)).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH' });
+    await expect(claims.unpack({ ...ref, length: 5 }, big.length)).rejects.toMatchObject({
+      code: 'ERR_SHAPE_MISMATCH',
+    });
   });
 });
 
@@ -83,7 +88,9 @@ describe('client selection and partitions', () => {
     expect(selectClients(all, { fraction: 0.1, minClients: 1, seed: 3, round: 7 })).toEqual(a);
     expect(selectClients(all, { fraction: 0.1, minClients: 1, seed: 3, round: 8 })).not.toEqual(a);
     expect(selectClients(all, { fraction: 0.01, minClients: 5, seed: 1, round: 1 })).toHaveLength(5);
-    expect(() => selectClients(all.slice(0, 2), { fraction: 1, minClients: 3, seed: 1, round: 1 })).toThrow(expect.objectContaining({ code: 'ERR_NO_CLIENTS' }));
+    expect(() => selectClients(all.slice(0, 2), { fraction: 1, minClients: 3, seed: 1, round: 1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_NO_CLIENTS' }),
+    );
   });
 
   it('IID: 100 clients of 600; non-IID: 2 shards of 300 each, so at most 2-4 digits per client', () => {
@@ -103,14 +110,27 @@ describe('client selection and partitions', () => {
 
 describe('LearningOptimizer', () => {
   it('decays the client rate, follows the server schedule, and stops at the target', () => {
-    const o = new LearningOptimizer({ clientLr: 0.1, clientLrDecay: 0.5, serverLr: 1, serverLrSchedule: 'step', stepRounds: 2, gamma: 0.1, targetAccuracy: 0.9, mu: 0.01 });
+    const o = new LearningOptimizer({
+      clientLr: 0.1,
+      clientLrDecay: 0.5,
+      serverLr: 1,
+      serverLrSchedule: 'step',
+      stepRounds: 2,
+      gamma: 0.1,
+      targetAccuracy: 0.9,
+      mu: 0.01,
+    });
     expect([1, 2, 3].map((r) => o.clientLr(r))).toEqual([0.1, 0.05, 0.025]);
     expect([1, 2, 3].map((r) => o.serverLr(r))).toEqual([1, 1, 0.1]);
     expect(o.mu).toBe(0.01);
     expect(o.reachedTarget(0.89)).toBe(false);
     expect(o.reachedTarget(0.9)).toBe(true);
     expect(new LearningOptimizer({ clientLr: 1, serverLrSchedule: 'inverse-sqrt' }).serverLr(4)).toBe(0.5);
-    expect(() => new LearningOptimizer({ clientLr: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'options.clientLr' }));
-    expect(() => new LearningOptimizer({ clientLr: 1, serverLrSchedule: 'cosine' })).toThrow(expect.objectContaining({ field: 'options.totalRounds' }));
+    expect(() => new LearningOptimizer({ clientLr: -1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'options.clientLr' }),
+    );
+    expect(() => new LearningOptimizer({ clientLr: 1, serverLrSchedule: 'cosine' })).toThrow(
+      expect.objectContaining({ field: 'options.totalRounds' }),
+    );
   });
 });

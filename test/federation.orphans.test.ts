@@ -42,7 +42,9 @@ function running(pid: number): boolean {
 }
 
 function run(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [whale, ...args], { env: { ...process.env, REDIS_URL: '', WHALE_LOG_LEVEL: 'warn', WHALE_CONFIG: '', ...env } });
+  const child = spawn(process.execPath, [whale, ...args], {
+    env: { ...process.env, REDIS_URL: '', WHALE_LOG_LEVEL: 'warn', WHALE_CONFIG: '', ...env },
+  });
   const io = { out: '', err: '', exit: undefined as number | null | undefined };
   child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (io.err += d.toString()));
@@ -54,7 +56,14 @@ describe.runIf(process.platform === 'linux')('learner processes and a coordinato
   let mock: KafkaMock;
   let kafka: Record<string, string>;
   beforeAll(async () => {
-    const topics = [FEDERATION_TOPICS.clients, FEDERATION_TOPICS.rounds, FEDERATION_TOPICS.updates, FEDERATION_TOPICS.events, FEDERATION_TOPICS.metrics, 'whale.replies'];
+    const topics = [
+      FEDERATION_TOPICS.clients,
+      FEDERATION_TOPICS.rounds,
+      FEDERATION_TOPICS.updates,
+      FEDERATION_TOPICS.events,
+      FEDERATION_TOPICS.metrics,
+      'whale.replies',
+    ];
     mock = await KafkaMock.start(topics.map((t) => [t, 1]));
     kafka = { KAFKA_BROKERS: mock.brokers.join(','), WHALE_KAFKA_IDEMPOTENT: '0' };
   }, 60_000);
@@ -62,19 +71,41 @@ describe.runIf(process.platform === 'linux')('learner processes and a coordinato
 
   it('kill -9 of `whale federate --processes 2`: its learners are gone within a few seconds', async () => {
     const store = mkdtempSync(join(tmpdir(), 'whale-orphans-'));
-    const args = ['federate', '--processes', '2', '--clients', '4', '--fraction', '1', '--rounds', '200', '--train-count', '400', '--batch', '50', '--store-dir', store];
+    const args = [
+      'federate',
+      '--processes',
+      '2',
+      '--clients',
+      '4',
+      '--fraction',
+      '1',
+      '--rounds',
+      '200',
+      '--train-count',
+      '400',
+      '--batch',
+      '50',
+      '--store-dir',
+      store,
+    ];
     const { child, io, exited } = run(args, kafka);
     let learners: number[] = [];
     try {
       // Learners up and a round done: they are in the middle of the federation.
-      expect(await until(() => /^round +1 /m.test(io.out) || io.exit !== undefined, 150_000), `${io.out}\n${io.err}`).toBe(true);
+      expect(
+        await until(() => /^round +1 /m.test(io.out) || io.exit !== undefined, 150_000),
+        `${io.out}\n${io.err}`,
+      ).toBe(true);
       expect(io.exit, `${io.out}\n${io.err}`).toBeUndefined();
       learners = childrenOf(child.pid!);
       expect(learners).toHaveLength(2);
       const killedAt = Date.now();
       child.kill('SIGKILL');
       await exited;
-      expect(await until(() => learners.every((p) => !running(p)), 10_000), `still running: ${learners.filter(running).join(', ')}`).toBe(true);
+      expect(
+        await until(() => learners.every((p) => !running(p)), 10_000),
+        `still running: ${learners.filter(running).join(', ')}`,
+      ).toBe(true);
       expect(Date.now() - killedAt).toBeLessThan(5_000);
     } finally {
       if (io.exit === undefined) child.kill('SIGKILL');
@@ -84,14 +115,32 @@ describe.runIf(process.platform === 'linux')('learner processes and a coordinato
 
   it('a learner on its own gives up after --give-up-after-ms without a word from its coordinator (exit 1, one line)', async () => {
     const store = mkdtempSync(join(tmpdir(), 'whale-orphans-'));
-    const args = ['learner', '--federation', 'nobody-home', '--learner-id', 'lonely', '--clients', '0', '--total-clients', '2', '--train-count', '100', '--store-dir', store, '--give-up-after-ms', '1500'];
+    const args = [
+      'learner',
+      '--federation',
+      'nobody-home',
+      '--learner-id',
+      'lonely',
+      '--clients',
+      '0',
+      '--total-clients',
+      '2',
+      '--train-count',
+      '100',
+      '--store-dir',
+      store,
+      '--give-up-after-ms',
+      '1500',
+    ];
     const { child, io, exited } = run(args, kafka);
     try {
       expect(await until(() => /^READY lonely/m.test(io.out) || io.exit !== undefined, 120_000), io.err).toBe(true);
       const readyAt = Date.now();
       expect(await exited).toBe(1);
       expect(Date.now() - readyAt).toBeLessThan(8_000);
-      expect(io.err).toMatch(/^whale learner: no word from the coordinator of nobody-home for 2 s: leaving the federation$/m);
+      expect(io.err).toMatch(
+        /^whale learner: no word from the coordinator of nobody-home for 2 s: leaving the federation$/m,
+      );
     } finally {
       if (io.exit === undefined) child.kill('SIGKILL');
     }

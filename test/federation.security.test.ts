@@ -31,7 +31,10 @@ describe('encrypted knowledge on the bus', () => {
   let slowMs = 0;
 
   const logger: Logger = { debug() {}, info() {}, error() {}, warn: (_m, f) => void warnings.push(f) };
-  const forge = (payload: Wire, source = payload.sourceModel) => bus.publish(TOPICS.federationKnowledge, createEnvelope({ type: 'KnowledgeShared', source, payload }), { key: payload.targetModel });
+  const forge = (payload: Wire, source = payload.sourceModel) =>
+    bus.publish(TOPICS.federationKnowledge, createEnvelope({ type: 'KnowledgeShared', source, payload }), {
+      key: payload.targetModel,
+    });
   const deadNow = async () => (await dlq.take(0, 0)).map((r) => r.headers[DLQ_HEADERS.reason]!);
   /** Dead-letter reasons added since `before` (the local DLQ view is not in arrival order across partitions), sorted. */
   const deadSince = async (before: string[], n: number) => {
@@ -77,7 +80,12 @@ describe('encrypted knowledge on the bus', () => {
   it('delivers a genuine message once; the wire carries no plaintext', async () => {
     const e = await capture({ secret: 4242 });
     expect(await until(() => received.length === 1, 5000)).toBe(true);
-    expect(received[0]).toEqual({ sourceModel: 'model-a', targetModel: 'model-c', privacy: 'encrypted', data: { secret: 4242 } });
+    expect(received[0]).toEqual({
+      sourceModel: 'model-a',
+      targetModel: 'model-c',
+      privacy: 'encrypted',
+      data: { secret: 4242 },
+    });
     expect(JSON.stringify(e)).not.toContain('4242');
     expect(e.payload.encrypted.v).toBe(2);
   });
@@ -91,7 +99,11 @@ describe('encrypted knowledge on the bus', () => {
     for (const n of [12, 8, 4]) {
       const encrypted = { ...e.payload.encrypted, tag: tag.subarray(0, n).toString('base64') };
       // Also directly: open() itself refuses the short tag.
-      await expectWhaleError(() => open(key, { sourceModel: 'model-a', targetModel: 'model-c' }, encrypted), 'ERR_INVALID_MESSAGE', 'encrypted.tag');
+      await expectWhaleError(
+        () => open(key, { sourceModel: 'model-a', targetModel: 'model-c' }, encrypted),
+        'ERR_INVALID_MESSAGE',
+        'encrypted.tag',
+      );
       await forge({ ...e.payload, encrypted: { ...encrypted, messageId: `${encrypted.messageId}-${n}` } });
     }
     const reasons = await deadSince(dlqBefore, 3);
@@ -111,7 +123,13 @@ describe('encrypted knowledge on the bus', () => {
     await forge({ ...e.payload, encrypted: { ...e.payload.encrypted, sentAt: e.payload.encrypted.sentAt + 1 } });
     await forge({ ...e.payload, encrypted: { ...e.payload.encrypted, messageId: 'another-id' } });
     const reasons = await deadSince(dlqBefore, 5);
-    expect(kinds(reasons)).toEqual(['authentication', 'authentication', 'authentication', 'authentication', 'sender-mismatch']);
+    expect(kinds(reasons)).toEqual([
+      'authentication',
+      'authentication',
+      'authentication',
+      'authentication',
+      'sender-mismatch',
+    ]);
     expect(received).toHaveLength(1);
     expect(received[0]!.sourceModel).toBe('model-a');
     const after = fed.rejections();
@@ -150,8 +168,14 @@ describe('encrypted knowledge on the bus', () => {
     await until(() => received.length === 1, 5000);
     // A fresh message, delivered slowly; its copy is sent under a key on another partition, so both are in flight at once.
     const fresh = seal(key, { sourceModel: 'model-a', targetModel: 'model-c' }, { n: 'slow' });
-    const otherKey = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find((k) => partitionOf(k, 4) !== partitionOf('model-c', 4))!;
-    const copy = createEnvelope({ type: 'KnowledgeShared', source: 'model-a', payload: { ...e.payload, encrypted: fresh } });
+    const otherKey = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find(
+      (k) => partitionOf(k, 4) !== partitionOf('model-c', 4),
+    )!;
+    const copy = createEnvelope({
+      type: 'KnowledgeShared',
+      source: 'model-a',
+      payload: { ...e.payload, encrypted: fresh },
+    });
     const dlqBefore = await deadNow();
     slowMs = 200;
     try {

@@ -18,9 +18,11 @@ export function randomRows(n: number, p: number, seed: number, scale = 1, offset
 /** Largest |a - b| / (abs + rel * |b|); <= 1 means within tolerance everywhere. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, abs: number): void {
   expect(actual.length).toBe(expected.length);
-  let worst = 0, at = -1;
+  let worst = 0,
+    at = -1;
   for (let j = 0; j < expected.length; j++) {
-    const e = expected[j]!, a = actual[j]!;
+    const e = expected[j]!,
+      a = actual[j]!;
     const ratio = Math.abs(a - e) / (abs + rel * Math.abs(e));
     if (!(ratio <= worst)) {
       worst = ratio;

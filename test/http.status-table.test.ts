@@ -41,18 +41,33 @@ describe('HTTP status of each WhaleError code', () => {
     ['ERR_CONFIG', 500],
   ] as const)('%s → %i', (code, status) => {
     expect(HTTP_STATUS[code]).toBe(status);
-    expect(errorAnswer(new WhaleError(code, 'm', { field: 'f' }))).toEqual({ status, body: { error: 'm', code, field: 'f' } });
+    expect(errorAnswer(new WhaleError(code, 'm', { field: 'f' }))).toEqual({
+      status,
+      body: { error: 'm', code, field: 'f' },
+    });
   });
 
-  it('errors that are not WhaleErrors are 500 without a code; a route\'s HttpError keeps its status', () => {
+  it("errors that are not WhaleErrors are 500 without a code; a route's HttpError keeps its status", () => {
     expect(errorAnswer(new TypeError('boom'))).toEqual({ status: 500, body: { error: 'internal error: boom' } });
     expect(errorAnswer('text')).toEqual({ status: 500, body: { error: 'internal error: text' } });
-    expect(errorAnswer(new HttpError(405, '/x accepts GET'))).toEqual({ status: 405, body: { error: '/x accepts GET' } });
-    expect(errorAnswer(new WhaleError('ERR_INVALID_ARG', 'no field')).body).toEqual({ error: 'no field', code: 'ERR_INVALID_ARG' });
+    expect(errorAnswer(new HttpError(405, '/x accepts GET'))).toEqual({
+      status: 405,
+      body: { error: '/x accepts GET' },
+    });
+    expect(errorAnswer(new WhaleError('ERR_INVALID_ARG', 'no field')).body).toEqual({
+      error: 'no field',
+      code: 'ERR_INVALID_ARG',
+    });
   });
 
   it('no route keeps its own status table or JSON sender', () => {
-    for (const f of ['server/http-server.ts', 'server/extensions/routing-routes.ts', 'server/extensions/resources-routes.ts', 'server/extensions/monitoring-routes.ts', 'core/monitoring/visualization/dashboard-generator.ts']) {
+    for (const f of [
+      'server/http-server.ts',
+      'server/extensions/routing-routes.ts',
+      'server/extensions/resources-routes.ts',
+      'server/extensions/monitoring-routes.ts',
+      'core/monitoring/visualization/dashboard-generator.ts',
+    ]) {
       const text = readFileSync(join(__dirname, '..', 'src', f), 'utf8');
       expect(text, f).not.toMatch(/Record<WhaleErrorCode, number>|function (send|sendJson|readJson)\(/);
       expect(text, f).toMatch(/transport\/http-json\.js/);

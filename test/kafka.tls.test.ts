@@ -24,10 +24,40 @@ const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 function makeCertificates(dir: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=whale-test-ca');
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=whale-test-ca',
+  );
   run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'broker.key', '-out', 'broker.csr', '-subj', '/CN=localhost');
   writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run('x509', '-req', '-in', 'broker.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'broker.pem', '-days', '2', '-extfile', 'ext.cnf');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'broker.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'broker.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
 }
 
 describe('kafka TLS on the wire', () => {
@@ -45,14 +75,17 @@ describe('kafka TLS on the wire', () => {
     makeCertificates(dir);
     mock = await KafkaMock.start([['tls.topic', 1]], 1);
     const [host, port] = mock.brokers[0]!.split(':');
-    server = createServer({ key: readFileSync(join(dir, 'broker.key')), cert: readFileSync(join(dir, 'broker.pem')) }, (s) => {
-      seen.handshakes++;
-      const up = connect(Number(port), host);
-      s.on('data', (d: Buffer) => (seen.bytes += d.length));
-      s.pipe(up).pipe(s);
-      up.on('error', () => s.destroy());
-      s.on('error', () => up.destroy());
-    });
+    server = createServer(
+      { key: readFileSync(join(dir, 'broker.key')), cert: readFileSync(join(dir, 'broker.pem')) },
+      (s) => {
+        seen.handshakes++;
+        const up = connect(Number(port), host);
+        s.on('data', (d: Buffer) => (seen.bytes += d.length));
+        s.pipe(up).pipe(s);
+        up.on('error', () => s.destroy());
+        s.on('error', () => up.destroy());
+      },
+    );
     server.on('tlsClientError', () => seen.clientErrors++);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     broker = `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -62,7 +95,9 @@ describe('kafka TLS on the wire', () => {
     await mock?.stop();
   });
 
-  async function attempt(admin: KafkaTopicAdmin): Promise<{ error: string | undefined; handshakes: number; bytes: number; clientErrors: number }> {
+  async function attempt(
+    admin: KafkaTopicAdmin,
+  ): Promise<{ error: string | undefined; handshakes: number; bytes: number; clientErrors: number }> {
     const before = { ...seen };
     let error: string | undefined;
     try {
@@ -74,7 +109,12 @@ describe('kafka TLS on the wire', () => {
       await admin.close();
     }
     await new Promise((r) => setTimeout(r, 50));
-    return { error, handshakes: seen.handshakes - before.handshakes, bytes: seen.bytes - before.bytes, clientErrors: seen.clientErrors - before.clientErrors };
+    return {
+      error,
+      handshakes: seen.handshakes - before.handshakes,
+      bytes: seen.bytes - before.bytes,
+      clientErrors: seen.clientErrors - before.clientErrors,
+    };
   }
 
   it('kafka.tls.caFile from the configuration: the handshake completes and Kafka requests go through it', async () => {
@@ -87,7 +127,9 @@ describe('kafka TLS on the wire', () => {
 
   it("the system's CAs (tls: true) refuse the broker's certificate; plaintext never completes a handshake", async () => {
     const systemCas = await attempt(new KafkaTopicAdmin({ brokers: [broker], tls: true, retries: 0 }));
-    expect(systemCas.error).toMatch(/^kafka: cannot list topics on 127\.0\.0\.1:\d+: .*(unable to verify|self.signed|certificate)/i);
+    expect(systemCas.error).toMatch(
+      /^kafka: cannot list topics on 127\.0\.0\.1:\d+: .*(unable to verify|self.signed|certificate)/i,
+    );
     expect(systemCas.handshakes).toBe(0);
     const plain = await attempt(new KafkaTopicAdmin({ brokers: [broker], retries: 0 }));
     expect(plain.error).toMatch(/^kafka: cannot list topics/);

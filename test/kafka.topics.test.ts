@@ -23,7 +23,8 @@ const LAG_TOPIC = 'lag.test';
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
-  const rec = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push(`${level} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
+  const rec = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+    void lines.push(`${level} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`);
   return { lines, debug: () => undefined, info: rec('info'), warn: rec('warn'), error: rec('error') };
 }
 
@@ -49,7 +50,10 @@ describe('kafka topics on the mock cluster', () => {
     .filter((t) => t !== TOPICS.events);
 
   beforeAll(async () => {
-    mock = await KafkaMock.start([...present.map((t): [string, number] => [t, t === TOPICS.metrics ? 1 : 3]), [LAG_TOPIC, 1]]);
+    mock = await KafkaMock.start([
+      ...present.map((t): [string, number] => [t, t === TOPICS.metrics ? 1 : 3]),
+      [LAG_TOPIC, 1],
+    ]);
     admin = new KafkaTopicAdmin({ brokers: mock.brokers });
   }, 60_000);
   afterAll(async () => {
@@ -59,7 +63,9 @@ describe('kafka topics on the mock cluster', () => {
 
   it('provision: finds the existing topics, reports the partition mismatch, and cannot create on the mock', async () => {
     const r = await admin.provision(topicPlan(defaultProvisioning()));
-    expect(r.existing).toEqual(expect.arrayContaining([TOPICS.userRequests, dlqTopic(TOPICS.userRequests), TOPICS.replies]));
+    expect(r.existing).toEqual(
+      expect.arrayContaining([TOPICS.userRequests, dlqTopic(TOPICS.userRequests), TOPICS.replies]),
+    );
     expect(r.existing).not.toContain(TOPICS.events);
     expect(r.mismatched).toEqual([{ topic: TOPICS.metrics, partitions: 1, wanted: 3 }]);
     expect(r.created).toEqual([]);
@@ -81,7 +87,10 @@ describe('kafka topics on the mock cluster', () => {
   });
 
   it('create: ERR_UNSUPPORTED on a cluster without a controller; nothing to do when the topics exist', async () => {
-    const e = await expectWhaleError(() => admin.create([{ topic: TOPICS.events, spec: { partitions: 3, retentionMs: 60_000 } }]), 'ERR_UNSUPPORTED');
+    const e = await expectWhaleError(
+      () => admin.create([{ topic: TOPICS.events, spec: { partitions: 3, retentionMs: 60_000 } }]),
+      'ERR_UNSUPPORTED',
+    );
     expect(e.message).toMatch(/cannot be created through the admin API/);
     expect(await admin.create([{ topic: TOPICS.userRequests, spec: { partitions: 3 } }])).toEqual([]);
   });
@@ -97,7 +106,9 @@ describe('kafka topics on the mock cluster', () => {
     try {
       await messaging.initialize();
       expect(messaging.bus.kind).toBe('kafka');
-      expect(logger.lines.join('\n')).toMatch(/warn kafka topic whale\.metrics has 1 partitions, the configuration asks for 3/);
+      expect(logger.lines.join('\n')).toMatch(
+        /warn kafka topic whale\.metrics has 1 partitions, the configuration asks for 3/,
+      );
       expect(logger.lines.join('\n')).toMatch(/warn kafka topics not provisioned \(1 missing, left to auto-creation\)/);
     } finally {
       await messaging.shutdown();
@@ -116,19 +127,31 @@ describe('kafka topics on the mock cluster', () => {
 
     const d = await cli(['topics', 'describe', TOPICS.metrics, '--json', ...b]);
     expect(d.code).toBe(0);
-    const [m] = JSON.parse(d.out) as Array<{ name: string; partitions: unknown[]; messages: string; differs: string[] }>;
+    const [m] = JSON.parse(d.out) as Array<{
+      name: string;
+      partitions: unknown[];
+      messages: string;
+      differs: string[];
+    }>;
     expect(m).toMatchObject({ name: TOPICS.metrics, messages: '0' });
     expect(m!.partitions).toHaveLength(1);
     expect(m!.differs[0]).toMatch(/^partitions 1, configured 3/);
     const text = await cli(['topics', 'describe', TOPICS.userRequests, ...b]);
-    expect(text.out).toMatch(/^whale\.user\.requests {2}partitions 3 {2}replication \d {2}messages 0 {2}retention unknown\n/);
+    expect(text.out).toMatch(
+      /^whale\.user\.requests {2}partitions 3 {2}replication \d {2}messages 0 {2}retention unknown\n/,
+    );
     expect(text.out).toMatch(/\n {2}0: leader \d+ {2}replicas [\d,]+ {2}isr [\d,]+ {2}offsets 0\.\.0\n/);
 
     const dry = await cli(['topics', 'create', '--dry-run', TOPICS.events, ...b]);
-    expect(dry).toMatchObject({ code: 0, out: `${TOPICS.events}  partitions 3  replication min(3, brokers)  retention: broker default\n` });
+    expect(dry).toMatchObject({
+      code: 0,
+      out: `${TOPICS.events}  partitions 3  replication min(3, brokers)  retention: broker default\n`,
+    });
     const create = await cli(['topics', 'create', TOPICS.events, ...b]);
     expect(create.code).toBe(1);
-    expect(create.err).toMatch(/^whale topics: kafka: the cluster on .+ reports no controller .+ \[ERR_UNSUPPORTED\]\n$/);
+    expect(create.err).toMatch(
+      /^whale topics: kafka: the cluster on .+ reports no controller .+ \[ERR_UNSUPPORTED\]\n$/,
+    );
     const exists = await cli(['topics', 'create', TOPICS.userRequests, ...b]);
     expect(exists).toMatchObject({ code: 0, out: `exists  ${TOPICS.userRequests}\n` });
 
@@ -145,7 +168,9 @@ describe('kafka topics on the mock cluster', () => {
     try {
       const r = await cli(['topics', 'list']);
       expect(r.code).toBe(2);
-      expect(r.err).toMatch(/no Kafka brokers: set KAFKA_BROKERS, kafka\.brokers in the configuration, or --brokers \[ERR_CONFIG\]/);
+      expect(r.err).toMatch(
+        /no Kafka brokers: set KAFKA_BROKERS, kafka\.brokers in the configuration, or --brokers \[ERR_CONFIG\]/,
+      );
     } finally {
       if (saved !== undefined) process.env.KAFKA_BROKERS = saved;
     }
@@ -153,7 +178,12 @@ describe('kafka topics on the mock cluster', () => {
 
   it('consumer lag: rises while a handler holds a batch, back to 0 once handled, exposed as whale_kafka_consumer_lag', async () => {
     const producer = new KafkaBus({ brokers: mock.brokers, idempotent: false, logger: silentLogger });
-    const consumer = new KafkaBus({ brokers: mock.brokers, idempotent: false, sessionTimeoutMs: 6000, logger: silentLogger });
+    const consumer = new KafkaBus({
+      brokers: mock.brokers,
+      idempotent: false,
+      sessionTimeoutMs: 6000,
+      logger: silentLogger,
+    });
     const metrics = new WhaleMetrics({ processMetrics: false });
     registerConsumerLagCollector(metrics, () => consumer);
     let release: () => void = () => undefined;
@@ -168,22 +198,41 @@ describe('kafka topics on the mock cluster', () => {
         },
         { group: 'lag' },
       );
-      for (let i = 0; i < 5; i++) await producer.publish(LAG_TOPIC, createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }));
+      for (let i = 0; i < 5; i++)
+        await producer.publish(
+          LAG_TOPIC,
+          createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }),
+        );
       const lagOf = () => consumer.consumerLag().find((l) => l.group === `lag.${LAG_TOPIC}` && l.partition === 0)?.lag;
       expect(await until(() => (lagOf() ?? 0) > 0)).toBe(true);
       expect(lagOf()).toBeLessThanOrEqual(5);
-      expect(await metrics.registry.getSingleMetricAsString('whale_kafka_consumer_lag')).toMatch(new RegExp(`whale_kafka_consumer_lag\\{group="lag\\.${LAG_TOPIC.replace('.', '\\.')}",topic="${LAG_TOPIC.replace('.', '\\.')}",partition="0"\\} [1-5]\\n?$`, 'm'));
+      expect(await metrics.registry.getSingleMetricAsString('whale_kafka_consumer_lag')).toMatch(
+        new RegExp(
+          `whale_kafka_consumer_lag\\{group="lag\\.${LAG_TOPIC.replace('.', '\\.')}",topic="${LAG_TOPIC.replace('.', '\\.')}",partition="0"\\} [1-5]\\n?$`,
+          'm',
+        ),
+      );
       // The group as the cluster sees it (committed offsets): nothing committed yet while the handler holds.
       const group = `lag.${LAG_TOPIC}`;
       expect(await admin.groupLag(group, [LAG_TOPIC])).toEqual([{ group, topic: LAG_TOPIC, partition: 0, high: '5' }]);
       release();
       expect(await until(() => handled === 5 && lagOf() === 0)).toBe(true);
       expect(await metrics.registry.getSingleMetricAsString('whale_kafka_consumer_lag')).toMatch(/partition="0"\} 0/);
-      expect(await admin.groupLag(group, [LAG_TOPIC])).toEqual([{ group, topic: LAG_TOPIC, partition: 0, high: '5', committed: '5', lag: 0 }]);
-      for (let i = 0; i < 2; i++) await producer.publish(LAG_TOPIC, createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }));
+      expect(await admin.groupLag(group, [LAG_TOPIC])).toEqual([
+        { group, topic: LAG_TOPIC, partition: 0, high: '5', committed: '5', lag: 0 },
+      ]);
+      for (let i = 0; i < 2; i++)
+        await producer.publish(
+          LAG_TOPIC,
+          createEnvelope({ type: 'Event', source: 'test', payload: { type: 't', data: { i } } }),
+        );
       await consumer.close();
       const d = await cli(['topics', 'describe', LAG_TOPIC, '--group', group, '--brokers', mock.brokers.join(',')]);
-      expect(d.out).toMatch(new RegExp(`^${LAG_TOPIC.replace('.', '\\.')} {2}partitions 1 .* {2}group ${group.replace(/\./g, '\\.')} lag [0-2]\n {2}0: .* {2}offsets 0\\.\\.7 {2}committed [5-7] {2}lag [0-2]\n$`));
+      expect(d.out).toMatch(
+        new RegExp(
+          `^${LAG_TOPIC.replace('.', '\\.')} {2}partitions 1 .* {2}group ${group.replace(/\./g, '\\.')} lag [0-2]\n {2}0: .* {2}offsets 0\\.\\.7 {2}committed [5-7] {2}lag [0-2]\n$`,
+        ),
+      );
       expect((await cli(['topics', 'list', '--group', group, '--brokers', mock.brokers.join(',')])).code).toBe(2);
     } catch (err) {
       if (isWhaleError(err)) throw new Error(`${err.code}: ${err.message}`);

@@ -11,7 +11,10 @@ function data(n: number, dim: number, seed: number, integers: boolean): Float32A
 }
 
 function refDistance(m: VectorMetric, q: Float32Array, x: Float32Array): number {
-  let dot = 0, qn = 0, xn = 0, l2 = 0;
+  let dot = 0,
+    qn = 0,
+    xn = 0,
+    l2 = 0;
   for (let j = 0; j < q.length; j++) {
     dot += q[j]! * x[j]!;
     qn += q[j]! * q[j]!;
@@ -22,9 +25,17 @@ function refDistance(m: VectorMetric, q: Float32Array, x: Float32Array): number 
 }
 
 /** The reference: every allowed row, sorted by (distance, label). */
-function refTopK(m: VectorMetric, q: Float32Array, rows: Float32Array, dim: number, k: number, ok: (l: number) => boolean = () => true): number[] {
+function refTopK(
+  m: VectorMetric,
+  q: Float32Array,
+  rows: Float32Array,
+  dim: number,
+  k: number,
+  ok: (l: number) => boolean = () => true,
+): number[] {
   const all: Array<[number, number]> = [];
-  for (let l = 0; l < rows.length / dim; l++) if (ok(l)) all.push([refDistance(m, q, rows.subarray(l * dim, (l + 1) * dim)), l]);
+  for (let l = 0; l < rows.length / dim; l++)
+    if (ok(l)) all.push([refDistance(m, q, rows.subarray(l * dim, (l + 1) * dim)), l]);
   all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   return all.slice(0, k).map((x) => x[1]);
 }
@@ -33,10 +44,14 @@ const labels = (n: number, from = 0) => Uint32Array.from({ length: n }, (_, i) =
 const row = (x: Float32Array, i: number, dim: number) => x.subarray(i * dim, (i + 1) * dim);
 
 describe('VectorIndex exact search', () => {
-  const dim = 24, n = 1500, nq = 20, k = 9;
+  const dim = 24,
+    n = 1500,
+    nq = 20,
+    k = 9;
   for (const metric of ['l2', 'ip', 'cosine'] as const) {
     it(`f32 ${metric}: equals the brute force exactly on integer data (many ties)`, async () => {
-      const rows = data(n, dim, 1, true), qs = data(nq, dim, 2, true);
+      const rows = data(n, dim, 1, true),
+        qs = data(nq, dim, 2, true);
       const index = new VectorIndex({ dim, metric });
       index.add(labels(n), rows);
       const r = await index.search(qs, { k });
@@ -50,11 +65,13 @@ describe('VectorIndex exact search', () => {
     });
 
     it(`int8 ${metric}: the codes' distances match the brute force over the decoded rows`, async () => {
-      const rows = data(n, dim, 3, false), qs = data(nq, dim, 4, false);
+      const rows = data(n, dim, 3, false),
+        qs = data(nq, dim, 4, false);
       const index = new VectorIndex({ dim, metric, storage: 'int8', blockSize: 32 });
       index.add(labels(n), rows);
       const decoded = new Float32Array(n * dim);
-      for (let i = 0; i < n; i++) decoded.set(decodeTensor(encodeTensor(row(rows, i, dim), { codec: 'int8', blockSize: 32 })), i * dim);
+      for (let i = 0; i < n; i++)
+        decoded.set(decodeTensor(encodeTensor(row(rows, i, dim), { codec: 'int8', blockSize: 32 })), i * dim);
       const r = await index.search(qs, { k });
       let same = 0;
       for (let q = 0; q < nq; q++) {
@@ -63,7 +80,9 @@ describe('VectorIndex exact search', () => {
           const label = r.labels[q * k + i]!;
           same += label === want[i] ? 1 : 0;
           const d = refDistance(metric, row(qs, q, dim), row(decoded, label, dim));
-          expect(Math.abs(r.distances[q * k + i]! - d)).toBeLessThanOrEqual(2e-3 * (1 + Math.abs(d)) * (metric === 'l2' ? 10 : 1));
+          expect(Math.abs(r.distances[q * k + i]! - d)).toBeLessThanOrEqual(
+            2e-3 * (1 + Math.abs(d)) * (metric === 'l2' ? 10 : 1),
+          );
         }
       }
       // Only the query's 14-bit rounding separates them: near-ties may swap, nothing more.
@@ -75,7 +94,8 @@ describe('VectorIndex exact search', () => {
   }
 
   it('filters apply before top-k, deleted rows never come back, replaced rows move', async () => {
-    const rows = data(n, dim, 5, true), qs = data(nq, dim, 6, true);
+    const rows = data(n, dim, 5, true),
+      qs = data(nq, dim, 6, true);
     const index = new VectorIndex({ dim, metric: 'l2' });
     index.add(labels(n), rows);
     const gone = Uint32Array.from({ length: n / 3 }, (_, i) => i * 3);
@@ -106,8 +126,12 @@ describe('VectorIndex exact search', () => {
     const a = new VectorIndex({ dim, storage: 'int8', blockSize: 32 });
     const b = new VectorIndex({ dim, storage: 'int8', blockSize: 32 });
     a.add(labels(50), rows);
-    b.addBlobs(labels(50), Array.from({ length: 50 }, (_, i) => encodeTensor(row(rows, i, dim), { codec: 'int8', blockSize: 32 })));
-    const qa = await a.search(rows, { k: 5 }), qb = await b.search(rows, { k: 5 });
+    b.addBlobs(
+      labels(50),
+      Array.from({ length: 50 }, (_, i) => encodeTensor(row(rows, i, dim), { codec: 'int8', blockSize: 32 })),
+    );
+    const qa = await a.search(rows, { k: 5 }),
+      qb = await b.search(rows, { k: 5 });
     expect(qb.labels).toEqual(qa.labels);
     expect(qb.distances).toEqual(qa.distances);
   });
@@ -115,8 +139,12 @@ describe('VectorIndex exact search', () => {
 
 describe('VectorIndex inverted lists', () => {
   it('nprobe = nlist equals exact, smaller nprobe trades recall, rebuilds are identical, saved centroids restore', async () => {
-    const dim = 16, n = 3000, nq = 40, k = 10;
-    const rows = data(n, dim, 8, false), qs = data(nq, dim, 9, false);
+    const dim = 16,
+      n = 3000,
+      nq = 40,
+      k = 10;
+    const rows = data(n, dim, 8, false),
+      qs = data(nq, dim, 9, false);
     const build = async () => {
       const ix = new VectorIndex({ dim, metric: 'l2', nlist: 24, nprobe: 3 });
       ix.add(labels(n), rows);
@@ -158,16 +186,36 @@ describe('VectorIndex errors', () => {
     expect(ix.size).toBe(0);
     await expectWhaleError(() => ix.add(labels(2), new Float32Array(7)), 'ERR_INVALID_ARG', 'vectors');
     await expectWhaleError(() => ix.add(labels(1), new Float32Array(4)), 'ERR_INVALID_ARG', 'vectors[0]'); // cosine: zero vector
-    await expectWhaleError(() => ix.add(Uint32Array.of(3, 3), Float32Array.of(1, 1, 1, 1, 2, 2, 2, 2)), 'ERR_INVALID_ARG', 'labels[1]');
+    await expectWhaleError(
+      () => ix.add(Uint32Array.of(3, 3), Float32Array.of(1, 1, 1, 1, 2, 2, 2, 2)),
+      'ERR_INVALID_ARG',
+      'labels[1]',
+    );
     await expectWhaleError(() => ix.search(new Float32Array(5), { k: 1 }), 'ERR_INVALID_ARG', 'queries');
-    await expectWhaleError(() => ix.search(Float32Array.of(1, Infinity, 0, 0), { k: 1 }), 'ERR_NON_FINITE', 'queries[0]');
+    await expectWhaleError(
+      () => ix.search(Float32Array.of(1, Infinity, 0, 0), { k: 1 }),
+      'ERR_NON_FINITE',
+      'queries[0]',
+    );
     await expectWhaleError(() => ix.search(new Float32Array(4).fill(1), { k: 0 }), 'ERR_INVALID_ARG', 'k');
     const blob = encodeTensor(Float32Array.of(1, 2, 3, 4), { codec: 'int8', blockSize: 32 });
     blob[30] ^= 0xff;
     await expectWhaleError(() => ix.addBlobs(labels(1), [blob]), 'ERR_CHECKSUM', 'blobs[0]');
-    await expectWhaleError(() => ix.addBlobs(labels(1), [encodeTensor(new Float32Array(5).fill(1))]), 'ERR_INVALID_ARG', 'blobs[0]');
+    await expectWhaleError(
+      () => ix.addBlobs(labels(1), [encodeTensor(new Float32Array(5).fill(1))]),
+      'ERR_INVALID_ARG',
+      'blobs[0]',
+    );
     await expectWhaleError(() => new VectorIndex({ dim: 0 }), 'ERR_INVALID_OPTION', 'options.dim');
-    await expectWhaleError(() => new VectorIndex({ dim: 8, storage: 'int8', blockSize: 33 }), 'ERR_INVALID_OPTION', 'options.blockSize');
-    await expectWhaleError(() => new VectorIndex({ dim: 8, nlist: 4 }).train({ samples: new Float32Array(8 * 3).fill(1) }), 'ERR_INVALID_ARG', 'samples');
+    await expectWhaleError(
+      () => new VectorIndex({ dim: 8, storage: 'int8', blockSize: 33 }),
+      'ERR_INVALID_OPTION',
+      'options.blockSize',
+    );
+    await expectWhaleError(
+      () => new VectorIndex({ dim: 8, nlist: 4 }).train({ samples: new Float32Array(8 * 3).fill(1) }),
+      'ERR_INVALID_ARG',
+      'samples',
+    );
   });
 });

@@ -26,7 +26,9 @@ const vec = (seed: number, dim = 8) => {
 };
 
 function cosineDistance(a: Float32Array, b: Float32Array): number {
-  let d = 0, na = 0, nb = 0;
+  let d = 0,
+    na = 0,
+    nb = 0;
   for (let j = 0; j < a.length; j++) {
     d += a[j]! * b[j]!;
     na += a[j]! ** 2;
@@ -59,12 +61,17 @@ describe('KnowledgeManager', () => {
     ] as const) {
       const visible = items.filter(
         (it) =>
-          (it.privacy === 'encrypted' ? it.targetModel === as : as === undefined || it.targetModel === 'all' || it.targetModel === as || it.sourceModel === as) &&
+          (it.privacy === 'encrypted'
+            ? it.targetModel === as
+            : as === undefined || it.targetModel === 'all' || it.targetModel === as || it.sourceModel === as) &&
           (!('topic' in filter) || it.topic === filter.topic) &&
           (!('since' in filter) || it.time >= filter.since) &&
           (!('sourceModel' in filter) || it.sourceModel === filter.sourceModel),
       );
-      const want = visible.map((it) => ({ id: it.id, d: cosineDistance(q, it.embedding) })).sort((a, b) => a.d - b.d).slice(0, 7);
+      const want = visible
+        .map((it) => ({ id: it.id, d: cosineDistance(q, it.embedding) }))
+        .sort((a, b) => a.d - b.d)
+        .slice(0, 7);
       const hits = await m.search({ vector: q, k: 7, filter, ...(as ? { as } : {}) });
       expect(hits.map((h) => h.item.id)).toEqual(want.map((w) => w.id));
       hits.forEach((h, i) => expect(h.distance).toBeCloseTo(want[i]!.d, 5));
@@ -98,7 +105,9 @@ describe('KnowledgeManager', () => {
       { key: 'sky', topic: 't', sourceModel: 'a', data: 'grey', embedding: vec(3) },
       { key: 'sky', topic: 't', sourceModel: 'a', data: 'blue', embedding: vec(4) },
     ]);
-    expect((await m.search({ vector: vec(3), k: 10 })).map((h) => h.item.data)).toEqual(expect.arrayContaining(['sun', 'blue']));
+    expect((await m.search({ vector: vec(3), k: 10 })).map((h) => h.item.data)).toEqual(
+      expect.arrayContaining(['sun', 'blue']),
+    );
     expect((await m.search({ vector: vec(3), k: 10 })).map((h) => h.item.data)).not.toContain('grey');
     expect(m.stats().items).toBe(3);
     await m.close();
@@ -111,7 +120,16 @@ describe('KnowledgeManager', () => {
   it('forget by item, by key and by source model; deletes are never returned, also after a restart', async () => {
     const dir = tmp();
     const m = await KnowledgeManager.open({ dim: 8, dir });
-    await m.store(Array.from({ length: 30 }, (_, i) => ({ id: `x${i}`, key: `k${i}`, topic: 't', sourceModel: `m${i % 3}`, data: i, embedding: vec(i) })));
+    await m.store(
+      Array.from({ length: 30 }, (_, i) => ({
+        id: `x${i}`,
+        key: `k${i}`,
+        topic: 't',
+        sourceModel: `m${i % 3}`,
+        data: i,
+        embedding: vec(i),
+      })),
+    );
     expect(await m.forget({ id: 'x1' })).toBe(1);
     expect(await m.forget({ key: 'k2', sourceModel: 'm2' })).toBe(1);
     expect(await m.forget({ sourceModel: 'm0' })).toBe(10);
@@ -119,7 +137,9 @@ describe('KnowledgeManager', () => {
     const check = async (mm: KnowledgeManager) => {
       const hits = await mm.search({ vector: vec(3), k: 30 });
       expect(hits.map((h) => h.item.id).sort()).toEqual(
-        Array.from({ length: 30 }, (_, i) => `x${i}`).filter((id, i) => i % 3 !== 0 && id !== 'x1' && id !== 'x2').sort(),
+        Array.from({ length: 30 }, (_, i) => `x${i}`)
+          .filter((id, i) => i % 3 !== 0 && id !== 'x1' && id !== 'x2')
+          .sort(),
       );
     };
     await check(m);
@@ -135,7 +155,14 @@ describe('KnowledgeManager', () => {
     const opts = { dim: 16, dir, ann: { nlist: 8, nprobe: 2, trainAt: 200 }, now: () => now };
     const m = await KnowledgeManager.open(opts);
     for (let b = 0; b < 5; b++) {
-      await m.store(Array.from({ length: 60 }, (_, i) => ({ id: `i${b}-${i}`, topic: 't', data: i, embedding: vec(b * 100 + i, 16) })));
+      await m.store(
+        Array.from({ length: 60 }, (_, i) => ({
+          id: `i${b}-${i}`,
+          topic: 't',
+          data: i,
+          embedding: vec(b * 100 + i, 16),
+        })),
+      );
     }
     await m.store({ id: 'short', topic: 'ttl', data: 0, embedding: vec(9999, 16), ttlMs: 1000 });
     expect(m.stats().trained).toBe(true);
@@ -148,10 +175,13 @@ describe('KnowledgeManager', () => {
     expect(again.recovery).toEqual({ items: 300, damaged: [], tornTailBytes: 0 });
     expect(again.stats().trained).toBe(true);
     const after = await Promise.all(queries.map((q) => again.search({ vector: q, k: 5, filter: { topic: 't' } })));
-    const view = (hs: Awaited<ReturnType<KnowledgeManager['search']>>[]) => hs.map((h) => h.map((x) => [x.item.id, x.distance]));
+    const view = (hs: Awaited<ReturnType<KnowledgeManager['search']>>[]) =>
+      hs.map((h) => h.map((x) => [x.item.id, x.distance]));
     expect(view(after)).toEqual(view(before));
     // Approximate: nprobe 2 of 8 lists misses some of the exact neighbours, identically before and after.
-    const exact = await Promise.all(queries.map((q) => again.search({ vector: q, k: 5, filter: { topic: 't' }, exact: true })));
+    const exact = await Promise.all(
+      queries.map((q) => again.search({ vector: q, k: 5, filter: { topic: 't' }, exact: true })),
+    );
     expect(view(exact)).not.toEqual(view(after));
     expect(again.get({ id: 'short' })).toBeUndefined();
     await again.close();
@@ -190,7 +220,9 @@ describe('KnowledgeManager', () => {
   it('a kill -9 while writing loses no acknowledged item', async () => {
     const dir = tmp();
     const viteNode = createRequire(import.meta.url).resolve('vite-node/vite-node.mjs');
-    const child = spawn(process.execPath, [viteNode, 'test/knowledge.child.ts', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [viteNode, 'test/knowledge.child.ts', dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const acked: string[] = [];
     let out = '';
     await new Promise<void>((resolve) => {
@@ -215,13 +247,29 @@ describe('KnowledgeManager', () => {
   it('bad items are typed errors naming the item, and nothing of the batch is stored', async () => {
     const m = await KnowledgeManager.open({ dim: 4, dir: tmp() });
     const good = { id: 'ok', topic: 't', data: 1, embedding: [1, 2, 3, 4] };
-    let e = await expectWhaleError(() => m.store([good, { id: 'short', topic: 't', data: 1, embedding: [1, 2, 3] }]), 'ERR_INVALID_ARG', 'items[1].embedding');
+    let e = await expectWhaleError(
+      () => m.store([good, { id: 'short', topic: 't', data: 1, embedding: [1, 2, 3] }]),
+      'ERR_INVALID_ARG',
+      'items[1].embedding',
+    );
     expect(e.message).toContain('"short"');
-    e = await expectWhaleError(() => m.store([good, { id: 'nan', topic: 't', data: 1, embedding: [1, NaN, 3, 4] }]), 'ERR_NON_FINITE', 'items[1].embedding');
+    e = await expectWhaleError(
+      () => m.store([good, { id: 'nan', topic: 't', data: 1, embedding: [1, NaN, 3, 4] }]),
+      'ERR_NON_FINITE',
+      'items[1].embedding',
+    );
     expect(e.message).toContain('"nan"');
-    await expectWhaleError(() => m.store({ id: 'z', topic: 't', data: 1, embedding: [0, 0, 0, 0] }), 'ERR_INVALID_ARG', 'items[0].embedding');
+    await expectWhaleError(
+      () => m.store({ id: 'z', topic: 't', data: 1, embedding: [0, 0, 0, 0] }),
+      'ERR_INVALID_ARG',
+      'items[0].embedding',
+    );
     await expectWhaleError(() => m.store({ topic: '', data: 1 }), 'ERR_INVALID_ARG', 'items[0].topic');
-    await expectWhaleError(() => m.store({ topic: 't', data: 1, privacy: 'encrypted' }), 'ERR_INVALID_ARG', 'items[0].targetModel');
+    await expectWhaleError(
+      () => m.store({ topic: 't', data: 1, privacy: 'encrypted' }),
+      'ERR_INVALID_ARG',
+      'items[0].targetModel',
+    );
     await expectWhaleError(() => m.store({ topic: 't', data: 1n }), 'ERR_INVALID_ARG', /items\[0\]\.data/);
     await expectWhaleError(() => m.search({ vector: [1, 2], k: 3 }), 'ERR_INVALID_ARG', 'vector');
     await expectWhaleError(() => m.search({ text: 'hello' }), 'ERR_INVALID_STATE');
@@ -230,7 +278,8 @@ describe('KnowledgeManager', () => {
   });
 
   it('texts are embedded by the configured embedder (a hosted model)', async () => {
-    const embed = async (texts: string[]) => texts.map((t) => Float32Array.from({ length: 4 }, (_, j) => (t.charCodeAt(j % t.length) % 7) + 1 + j));
+    const embed = async (texts: string[]) =>
+      texts.map((t) => Float32Array.from({ length: 4 }, (_, j) => (t.charCodeAt(j % t.length) % 7) + 1 + j));
     const m = await KnowledgeManager.open({ dim: 4, dir: false, embed });
     const stored: KnowledgeItem[] = await m.store([
       { topic: 't', data: 'a', text: 'apples' },

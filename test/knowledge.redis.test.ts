@@ -26,7 +26,9 @@ describe('KnowledgeManager on Redis', () => {
   it('Redis as the store of record: a restart rebuilds the same results; a damaged value is skipped and reported', async () => {
     const opts = { dim: 8, dir: false as const, redis: { url: server.url, prefix: 'kt1' } };
     const m = await KnowledgeManager.open(opts);
-    await m.store(Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, topic: i % 2 ? 'a' : 'b', data: { i }, embedding: emb(i) })));
+    await m.store(
+      Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, topic: i % 2 ? 'a' : 'b', data: { i }, embedding: emb(i) })),
+    );
     await m.forget({ id: 'r3' });
     const before = await m.search({ vector: emb(100), k: 8, filter: { topic: 'a' } });
     await m.close();
@@ -40,7 +42,9 @@ describe('KnowledgeManager on Redis', () => {
     await redis.set('kt1:item:r5', raw!);
     const third = await KnowledgeManager.open(opts);
     expect(third.recovery.items).toBe(38);
-    expect(third.recovery.damaged).toEqual([expect.objectContaining({ source: 'redis', id: 'r5', code: 'ERR_CHECKSUM' })]);
+    expect(third.recovery.damaged).toEqual([
+      expect.objectContaining({ source: 'redis', id: 'r5', code: 'ERR_CHECKSUM' }),
+    ]);
     await third.close();
   });
 

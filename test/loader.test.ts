@@ -34,7 +34,15 @@ describe('native loader', () => {
 
   it('an injected binding replaces the addon', () => {
     const fake = {
-      buildInfo: () => ({ version: 't', cuda: false, cudaArchitectures: '', cudaRuntime: '', compiler: 'fake', simd: 'none', threads: 1 }),
+      buildInfo: () => ({
+        version: 't',
+        cuda: false,
+        cudaArchitectures: '',
+        cudaRuntime: '',
+        compiler: 'fake',
+        simd: 'none',
+        threads: 1,
+      }),
       devices: () => ({
         cpuThreads: 3,
         cuda: { compiled: false, unavailableReason: 'fake', devices: [] },

@@ -74,10 +74,14 @@ describe('LocalBus retention', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let handled = 0;
-    await b.subscribe('t.count', async () => {
-      await gate;
-      handled++;
-    }, { group: 'g' });
+    await b.subscribe(
+      't.count',
+      async () => {
+        await gate;
+        handled++;
+      },
+      { group: 'g' },
+    );
     for (let i = 0; i < 50; i++) await b.publish('t.count', msg({ i }));
     await expectWhaleError(() => b.publish('t.count', msg({ i: 50 })), 'ERR_OVERLOADED');
     release();
@@ -90,11 +94,15 @@ describe('LocalBus retention', () => {
   it('a publisher faster than its consumer is slowed down to it, not failed, and order per key holds', async () => {
     const b = bus({ maxBytes: 32 * 1024, retention: 20, partitions: 2 });
     const seen = new Map<string, number[]>();
-    await b.subscribe('t.fast', async (e) => {
-      await sleep(0);
-      const { k, i } = e.payload as { k: string; i: number };
-      seen.set(k, [...(seen.get(k) ?? []), i]);
-    }, { group: 'g' });
+    await b.subscribe(
+      't.fast',
+      async (e) => {
+        await sleep(0);
+        const { k, i } = e.payload as { k: string; i: number };
+        seen.set(k, [...(seen.get(k) ?? []), i]);
+      },
+      { group: 'g' },
+    );
     const sends: Array<Promise<void>> = [];
     for (let i = 0; i < 400; i++) {
       const k = `k${i % 3}`;
@@ -102,7 +110,8 @@ describe('LocalBus retention', () => {
     }
     await Promise.all(sends);
     expect(await until(() => [...seen.values()].reduce((n, v) => n + v.length, 0) === 400, 10_000)).toBe(true);
-    for (let r = 0; r < 3; r++) expect(seen.get(`k${r}`)).toEqual(Array.from({ length: 400 }, (_, i) => i).filter((i) => i % 3 === r));
+    for (let r = 0; r < 3; r++)
+      expect(seen.get(`k${r}`)).toEqual(Array.from({ length: 400 }, (_, i) => i).filter((i) => i % 3 === r));
     expect(b.stats().rejected).toBe(0);
     expect(b.stats().retainedBytes).toBeLessThanOrEqual(32 * 1024);
   });
@@ -110,10 +119,15 @@ describe('LocalBus retention', () => {
   it('keeps the newest records, in order, when nobody reads the topic', async () => {
     const b = bus({ retention: 1_000, partitions: 2 });
     for (let i = 0; i < 5_000; i++) await b.publish('t.unread', msg({ i }), { key: 'same' });
-    const kept = b.retained('t.unread').map((r) => (JSON.parse(r.data.toString()) as Envelope<{ i: number }>).payload.i);
+    const kept = b
+      .retained('t.unread')
+      .map((r) => (JSON.parse(r.data.toString()) as Envelope<{ i: number }>).payload.i);
     expect(kept).toEqual(Array.from({ length: 1_000 }, (_, i) => 4_000 + i));
     const got: number[] = [];
-    await b.subscribe('t.unread', (e) => void got.push((e.payload as { i: number }).i), { group: 'late', fromBeginning: true });
+    await b.subscribe('t.unread', (e) => void got.push((e.payload as { i: number }).i), {
+      group: 'late',
+      fromBeginning: true,
+    });
     expect(await until(() => got.length === 1_000, 5_000)).toBe(true);
     expect(got).toEqual(kept);
   });
@@ -156,7 +170,11 @@ describe('LocalBus retention', () => {
     await expectWhaleError(() => new LocalBus({ retentionMs: -5 }), 'ERR_INVALID_OPTION', 'options.retentionMs');
     await expectWhaleError(() => new LocalBus({ maxBlockMs: Infinity }), 'ERR_INVALID_OPTION', 'options.maxBlockMs');
     await expectWhaleError(() => b.publishRaw('t', 'text' as unknown as Buffer), 'ERR_INVALID_ARG', 'data');
-    await expectWhaleError(() => b.publishRaw('t', Buffer.from('x'), { key: 7 as unknown as string }), 'ERR_INVALID_ARG', 'options.key');
+    await expectWhaleError(
+      () => b.publishRaw('t', Buffer.from('x'), { key: 7 as unknown as string }),
+      'ERR_INVALID_ARG',
+      'options.key',
+    );
   });
 
   it('its retention timer does not hold the event loop', async () => {

@@ -44,7 +44,11 @@ describe('denseNetToOnnx', () => {
     ['relu → linear', [randomLayer(6, 8, 'relu', 3), randomLayer(8, 2, 'linear', 4)]],
     ['single softmax layer', [randomLayer(3, 3, 'softmax', 5)]],
   ] as const)('%s matches the reference forward pass', async (_, layers) => {
-    const bytes = denseNetToOnnx(layers as unknown as DenseLayer[], { inputName: 'x', outputName: 'y', metadata: { purpose: 'test' } });
+    const bytes = denseNetToOnnx(layers as unknown as DenseLayer[], {
+      inputName: 'x',
+      outputName: 'y',
+      metadata: { purpose: 'test' },
+    });
     const m = new OnnxModel({ name: 'dense', bytes, executionProviders: 'cpu' });
     await m.load();
     const first = layers[0]!;
@@ -61,7 +65,11 @@ describe('denseNetToOnnx', () => {
 
   it('rejects layers that do not chain or whose weights have the wrong size', async () => {
     await expectWhaleError(() => denseNetToOnnx([]), 'ERR_INVALID_ARG', 'layers');
-    await expectWhaleError(() => denseNetToOnnx([randomLayer(3, 4, 'relu', 1), randomLayer(5, 2, 'linear', 2)]), 'ERR_INVALID_ARG', 'layers[1].inputs');
+    await expectWhaleError(
+      () => denseNetToOnnx([randomLayer(3, 4, 'relu', 1), randomLayer(5, 2, 'linear', 2)]),
+      'ERR_INVALID_ARG',
+      'layers[1].inputs',
+    );
     const short = { ...randomLayer(3, 4, 'relu', 1), kernel: new Float32Array(11) };
     await expectWhaleError(() => denseNetToOnnx([short]), 'ERR_INVALID_ARG', 'layers[0].kernel');
     const bias = { ...randomLayer(3, 4, 'relu', 1), bias: new Float32Array(3) };

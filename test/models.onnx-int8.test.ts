@@ -19,7 +19,9 @@ import { expectWhaleError } from './helpers.js';
 const { onnx } = onnxProto;
 const ROOT = join(import.meta.dirname, '..');
 const FLOAT_BYTES = readFileSync(join(ROOT, 'models', 'mnist', 'model.onnx'));
-const metrics = JSON.parse(readFileSync(join(ROOT, 'models', 'mnist', 'metrics.json'), 'utf8')) as { onnxTestAccuracy: number };
+const metrics = JSON.parse(readFileSync(join(ROOT, 'models', 'mnist', 'metrics.json'), 'utf8')) as {
+  onnxTestAccuracy: number;
+};
 
 function floats(t: ReturnType<typeof onnx.TensorProto.decode>): Float32Array {
   const raw = t.rawData!;
@@ -53,7 +55,9 @@ describe('quantizeDenseOnnxInt8 on the shipped 2NN', () => {
     expect(ops).not.toContain('Gemm');
     expect(ops.filter((o) => o === 'MatMulInteger')).toHaveLength(3);
     expect(ops.filter((o) => o === 'DynamicQuantizeLinear')).toHaveLength(3);
-    expect(g.initializer!.filter((t) => t.dataType === onnx.TensorProto.DataType.INT8).map((t) => t.dims!.map(Number))).toEqual([
+    expect(
+      g.initializer!.filter((t) => t.dataType === onnx.TensorProto.DataType.INT8).map((t) => t.dims!.map(Number)),
+    ).toEqual([
       [784, 200],
       [200, 200],
       [200, 10],
@@ -68,7 +72,9 @@ describe('quantizeDenseOnnxInt8 on the shipped 2NN', () => {
     const qg = onnx.ModelProto.decode(quantized.bytes).graph!;
     const w = floats(fg.initializer!.find((t) => t.name === 'dense0.weight')!);
     const qt = qg.initializer!.find((t) => t.name === 'dense0.w_q')!;
-    const q = new Int8Array(qt.rawData!.buffer.slice(qt.rawData!.byteOffset, qt.rawData!.byteOffset + qt.rawData!.byteLength));
+    const q = new Int8Array(
+      qt.rawData!.buffer.slice(qt.rawData!.byteOffset, qt.rawData!.byteOffset + qt.rawData!.byteLength),
+    );
     const s = floats(qg.initializer!.find((t) => t.name === 'dense0.w_scale')!);
     expect(s).toHaveLength(200);
     let worst = 0; // largest |q·s − w| in units of the column's step
@@ -89,14 +95,17 @@ describe('quantizeDenseOnnxInt8 on the shipped 2NN', () => {
   });
 
   it('keeps the test accuracy of the float model within 0.5 points on all 10,000 images', async () => {
-    const out = await int8.process({ input: { name: 'input', datatype: 'FP32', shape: [test.count, MNIST_PIXELS], data: test.images } });
+    const out = await int8.process({
+      input: { name: 'input', datatype: 'FP32', shape: [test.count, MNIST_PIXELS], data: test.images },
+    });
     const scores = out.scores!.data as Float32Array;
     expect(out.scores!.shape).toEqual([test.count, MNIST_CLASSES]);
     const predicted = argmaxRows(scores, MNIST_CLASSES);
     const accuracy = predicted.filter((p, i) => p === test.labels[i]).length / test.count;
     expect(Math.abs(accuracy - metrics.onnxTestAccuracy)).toBeLessThan(0.005);
     // Still a softmax: each row sums to 1.
-    for (let r = 0; r < 10; r++) expect(scores.subarray(r * 10, r * 10 + 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    for (let r = 0; r < 10; r++)
+      expect(scores.subarray(r * 10, r * 10 + 10).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
   it('quantizes a Gemm without bias and a single-layer model', async () => {
@@ -109,7 +118,8 @@ describe('quantizeDenseOnnxInt8 on the shipped 2NN', () => {
     const m = new OnnxModel({ name: 'lin', bytes: q, executionProviders: 'cpu', intraOpThreads: 1 });
     await m.load();
     const x = Float32Array.from({ length: 64 }, (_, i) => (i % 7) / 7);
-    const y = (await m.process({ input: { name: 'input', datatype: 'FP32', shape: [1, 64], data: x } })).output!.data as Float32Array;
+    const y = (await m.process({ input: { name: 'input', datatype: 'FP32', shape: [1, 64], data: x } })).output!
+      .data as Float32Array;
     await m.unload();
     // Worst case of rounding both factors: Σ |x|·sw/2 + |w|·sx/2 + sx·sw/4, with sx = max x / 255 (uint8) and sw = max |w| / 127.
     const sx = Math.max(...x) / 255;
@@ -129,15 +139,31 @@ describe('quantizeDenseOnnxInt8 on the shipped 2NN', () => {
   });
 
   it('fails typed on bytes that are not ONNX, a model without Gemm and an unsupported Gemm', async () => {
-    await expectWhaleError(() => quantizeDenseOnnxInt8(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f)), 'ERR_INVALID_ARG', 'bytes');
+    await expectWhaleError(
+      () => quantizeDenseOnnxInt8(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f)),
+      'ERR_INVALID_ARG',
+      'bytes',
+    );
     const noGemm = onnx.ModelProto.encode(
-      onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'g', node: [{ opType: 'Relu', input: ['a'], output: ['b'] }] } }),
+      onnx.ModelProto.create({
+        irVersion: 7,
+        opsetImport: [{ domain: '', version: 13 }],
+        graph: { name: 'g', node: [{ opType: 'Relu', input: ['a'], output: ['b'] }] },
+      }),
     ).finish();
     await expectWhaleError(() => quantizeDenseOnnxInt8(noGemm), 'ERR_INVALID_ARG', 'bytes');
     const m = onnx.ModelProto.decode(FLOAT_BYTES);
-    m.graph!.node![0]!.attribute = [onnx.AttributeProto.create({ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 })];
-    await expectWhaleError(() => quantizeDenseOnnxInt8(onnx.ModelProto.encode(m).finish()), 'ERR_INVALID_ARG', 'graph.node[0] (dense0)');
-    const odd = denseNetToOnnx([{ kernel: new Float32Array(33 * 2), bias: new Float32Array(2), inputs: 33, units: 2, activation: 'linear' }]);
+    m.graph!.node![0]!.attribute = [
+      onnx.AttributeProto.create({ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }),
+    ];
+    await expectWhaleError(
+      () => quantizeDenseOnnxInt8(onnx.ModelProto.encode(m).finish()),
+      'ERR_INVALID_ARG',
+      'graph.node[0] (dense0)',
+    );
+    const odd = denseNetToOnnx([
+      { kernel: new Float32Array(33 * 2), bias: new Float32Array(2), inputs: 33, units: 2, activation: 'linear' },
+    ]);
     await expectWhaleError(() => quantizeDenseOnnxInt8(odd), 'ERR_INVALID_ARG', 'graph.node[0] (dense0)');
   });
 });

@@ -128,7 +128,10 @@ describe('OnnxModel failures', () => {
     const m = new OnnxModel({ name: 'corrupt', path: corrupt });
     await expectWhaleError(() => m.load(), 'ERR_MODEL_LOAD', 'path');
     expect(m.status).toBe('failed');
-    const garbage = new OnnxModel({ name: 'garbage', bytes: Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff) });
+    const garbage = new OnnxModel({
+      name: 'garbage',
+      bytes: Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff),
+    });
     await expectWhaleError(() => garbage.load(), 'ERR_MODEL_LOAD', 'bytes');
     expect(garbage.status).toBe('failed');
     await expectWhaleError(() => new OnnxModel({ name: 'dir', path: scratch }).load(), 'ERR_MODEL_LOAD', 'path');
@@ -150,10 +153,26 @@ describe('OnnxModel failures', () => {
 
   it('rejects bad options with the field named', async () => {
     await expectWhaleError(() => new OnnxModel({ name: 'x' }), 'ERR_INVALID_ARG', 'path');
-    await expectWhaleError(() => new OnnxModel({ name: 'x', path: MODEL, bytes: new Uint8Array(1) }), 'ERR_INVALID_ARG', 'path');
-    await expectWhaleError(() => new OnnxModel({ name: 'x', path: MODEL, executionProviders: 'tpu' as never }), 'ERR_INVALID_ARG', 'executionProviders');
-    await expectWhaleError(() => new OnnxModel({ name: 'x', path: MODEL, intraOpThreads: 0 }), 'ERR_INVALID_ARG', 'intraOpThreads');
-    await expectWhaleError(() => new OnnxModel({ name: 'x', path: MODEL, deviceId: -1 }), 'ERR_INVALID_ARG', 'deviceId');
+    await expectWhaleError(
+      () => new OnnxModel({ name: 'x', path: MODEL, bytes: new Uint8Array(1) }),
+      'ERR_INVALID_ARG',
+      'path',
+    );
+    await expectWhaleError(
+      () => new OnnxModel({ name: 'x', path: MODEL, executionProviders: 'tpu' as never }),
+      'ERR_INVALID_ARG',
+      'executionProviders',
+    );
+    await expectWhaleError(
+      () => new OnnxModel({ name: 'x', path: MODEL, intraOpThreads: 0 }),
+      'ERR_INVALID_ARG',
+      'intraOpThreads',
+    );
+    await expectWhaleError(
+      () => new OnnxModel({ name: 'x', path: MODEL, deviceId: -1 }),
+      'ERR_INVALID_ARG',
+      'deviceId',
+    );
   });
 
   it('loads from bytes (a private copy) and reloads after an unload', async () => {
@@ -187,7 +206,10 @@ describe('OnnxModel dtype conversions', () => {
     const { onnx } = onnxProto;
     const T = onnx.TensorProto.DataType;
     const value = (name: string, elemType: number) =>
-      onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'n' }, { dimValue: 2 }] } } } });
+      onnx.ValueInfoProto.create({
+        name,
+        type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'n' }, { dimValue: 2 }] } } },
+      });
     const m = onnx.ModelProto.create({
       irVersion: 7,
       opsetImport: [{ domain: '', version: 13 }],
@@ -233,10 +255,16 @@ describe('createModel', () => {
     expect(onnx).toBeInstanceOf(OnnxModel);
     expect(onnx.status).toBe('initialized');
     expect(onnx.describe().executionProviders).toBe('cpu');
-    expect(createModel({ name: 'b', adapter: 'tfjs', path: join(ROOT, 'models', 'mnist-tfjs') })).toBeInstanceOf(TfjsModel);
+    expect(createModel({ name: 'b', adapter: 'tfjs', path: join(ROOT, 'models', 'mnist-tfjs') })).toBeInstanceOf(
+      TfjsModel,
+    );
   });
 
   it('rejects an unknown adapter', async () => {
-    await expectWhaleError(() => createModel({ name: 'c', adapter: 'torch' as never, path: MODEL }), 'ERR_INVALID_ARG', 'adapter');
+    await expectWhaleError(
+      () => createModel({ name: 'c', adapter: 'torch' as never, path: MODEL }),
+      'ERR_INVALID_ARG',
+      'adapter',
+    );
   });
 });

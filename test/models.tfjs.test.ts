@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { NamedTensors } from '../src/core/base/tensor.js';
-import { OnnxModel, TfjsModel, pickTfjsRuntime, tfjsBackendInfo, tfjsFileHandler, tfjsRuntime } from '../src/models/index.js';
+import {
+  OnnxModel,
+  TfjsModel,
+  pickTfjsRuntime,
+  tfjsBackendInfo,
+  tfjsFileHandler,
+  tfjsRuntime,
+} from '../src/models/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, argmaxRows, readMnist, type MnistSplit } from '../src/models/mnist-idx.js';
 import { expectClose, expectWhaleError } from './helpers.js';
 
@@ -62,8 +69,11 @@ describe('TfjsModel on the shipped net', () => {
     const req = images(test, 0, 1000);
     const [a, b] = [await tfjs.process(req), await onnx.process(req)];
     expectClose(a.scores!.data as Float32Array, b.scores!.data as Float32Array, 0, 1e-5);
-    expect(argmaxRows(a.scores!.data as Float32Array, MNIST_CLASSES)).toEqual(argmaxRows(b.scores!.data as Float32Array, MNIST_CLASSES));
-    const acc = argmaxRows(a.scores!.data as Float32Array, MNIST_CLASSES).filter((p, i) => p === test.labels[i]).length / 1000;
+    expect(argmaxRows(a.scores!.data as Float32Array, MNIST_CLASSES)).toEqual(
+      argmaxRows(b.scores!.data as Float32Array, MNIST_CLASSES),
+    );
+    const acc =
+      argmaxRows(a.scores!.data as Float32Array, MNIST_CLASSES).filter((p, i) => p === test.labels[i]).length / 1000;
     expect(acc).toBeGreaterThanOrEqual(metrics.tfjsTestAccuracy - 0.02);
     expect(metrics.onnxVsTfjsMaxAbsDiff).toBeLessThanOrEqual(1e-5);
   });
@@ -79,7 +89,12 @@ describe('TfjsModel on the shipped net', () => {
     const batched = await tfjs.processBatch(requests);
     for (const [i, req] of requests.entries()) {
       expect(batched[i]!.scores!.shape).toEqual([sizes[i], MNIST_CLASSES]);
-      expectClose(batched[i]!.scores!.data as Float32Array, (await tfjs.process(req)).scores!.data as Float32Array, 1e-5, 1e-6);
+      expectClose(
+        batched[i]!.scores!.data as Float32Array,
+        (await tfjs.process(req)).scores!.data as Float32Array,
+        1e-5,
+        1e-6,
+      );
     }
   });
 });
@@ -124,7 +139,11 @@ describe('TfjsModel failures', () => {
     const json = JSON.parse(readFileSync(join(TFJS_DIR, 'model.json'), 'utf8'));
     json.weightsManifest[0].paths = ['../../etc/passwd'];
     writeFileSync(join(evil, 'model.json'), JSON.stringify(json));
-    const e = await expectWhaleError(() => new TfjsModel({ name: 'evil', path: evil }).load(), 'ERR_MODEL_LOAD', 'path');
+    const e = await expectWhaleError(
+      () => new TfjsModel({ name: 'evil', path: evil }).load(),
+      'ERR_MODEL_LOAD',
+      'path',
+    );
     expect(e.message).toContain('leaves the model directory');
   });
 

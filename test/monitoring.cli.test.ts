@@ -13,9 +13,18 @@ const whale = join(import.meta.dirname, '..', 'bin', 'whale.js');
 describe('whale start with monitoring', () => {
   it('answers GET /metrics, /healthz and /dashboard, and keeps its metric history in WHALE_METRICS_DB', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-cli-mon-'));
-    const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_LOG_LEVEL: 'warn', WHALE_CONFIG: '', WHALE_CACHE_DIR: dir, WHALE_METRICS_DB: join(dir, 'm.db') };
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: '',
+      REDIS_URL: '',
+      WHALE_LOG_LEVEL: 'warn',
+      WHALE_CONFIG: '',
+      WHALE_CACHE_DIR: dir,
+      WHALE_METRICS_DB: join(dir, 'm.db'),
+    };
     const child = spawn(process.execPath, [whale, 'start', '--port', '0'], { cwd: dir, env });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', r));
@@ -23,7 +32,9 @@ describe('whale start with monitoring', () => {
       expect(await until(() => /on (http:\/\/[\d.]+:\d+)/.test(out), 40_000), err).toBe(true);
       const url = /on (http:\/\/[\d.]+:\d+)/.exec(out)![1]!;
       const input = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784], data: Array(784).fill(0) }] };
-      expect((await fetch(`${url}/v2/models/mnist/infer`, { method: 'POST', body: JSON.stringify(input) })).status).toBe(200);
+      expect(
+        (await fetch(`${url}/v2/models/mnist/infer`, { method: 'POST', body: JSON.stringify(input) })).status,
+      ).toBe(200);
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/^whale_requests_total\{model="mnist",version="1",level="normal",outcome="ok"\} 1$/m);
       expect(metrics).toMatch(/^whale_model_state\{model="mnist",version="1",state="ready"\} 1$/m);
@@ -33,10 +44,12 @@ describe('whale start with monitoring', () => {
       const page = await fetch(`${url}/dashboard`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('<script src="/dashboard/assets/dashboard.js"></script>');
-      expect(await until(async () => {
-        const h = await fetch(`${url}/dashboard/api/history?series=requests.rate&from=0&resolution=raw`);
-        return h.status === 200 && ((await h.json()) as { rows: unknown[] }).rows.length > 0;
-      }, 10_000)).toBe(true);
+      expect(
+        await until(async () => {
+          const h = await fetch(`${url}/dashboard/api/history?series=requests.rate&from=0&resolution=raw`);
+          return h.status === 200 && ((await h.json()) as { rows: unknown[] }).rows.length > 0;
+        }, 10_000),
+      ).toBe(true);
     } finally {
       child.kill('SIGINT');
       expect(await exited, err).toBe(0);

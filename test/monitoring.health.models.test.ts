@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { modelsLoadedCheck } from '../src/core/monitoring/health/checks.js';
 import type { HostedModelStatus } from '../src/core/processing/model-host.js';
 
-const status = (name: string, state: HostedModelStatus['state'], extra: Partial<HostedModelStatus> = {}): HostedModelStatus => ({
+const status = (
+  name: string,
+  state: HostedModelStatus['state'],
+  extra: Partial<HostedModelStatus> = {},
+): HostedModelStatus => ({
   name,
   version: '1',
   platform: 'test',
@@ -23,12 +27,18 @@ function host(list: HostedModelStatus[]) {
 describe('modelsLoadedCheck', () => {
   it('passes with every required model ready, fails naming a failed one, reports an optional one', async () => {
     expect(await modelsLoadedCheck(host([status('a', 'ready')])).run()).toMatchObject({ ok: true });
-    expect(await modelsLoadedCheck(host([status('a', 'ready'), status('b', 'failed', { lastError: 'bad file' })])).run()).toMatchObject({ ok: false, reason: "model 'b' is failed: bad file" });
-    expect(await modelsLoadedCheck(host([status('a', 'ready'), status('c', 'failed', { optional: true })])).run()).toMatchObject({ ok: true, reason: expect.stringMatching(/model 'c' \(optional\) is failed/) });
+    expect(
+      await modelsLoadedCheck(host([status('a', 'ready'), status('b', 'failed', { lastError: 'bad file' })])).run(),
+    ).toMatchObject({ ok: false, reason: "model 'b' is failed: bad file" });
+    expect(
+      await modelsLoadedCheck(host([status('a', 'ready'), status('c', 'failed', { optional: true })])).run(),
+    ).toMatchObject({ ok: true, reason: expect.stringMatching(/model 'c' \(optional\) is failed/) });
   });
 
   it('fails for a loaded model that cannot serve, with the reason', async () => {
-    const check = modelsLoadedCheck(host([status('a', 'ready'), status('b', 'ready')]), (m) => (m === 'b' ? 'its memory quota (0 bytes) is below the smallest request' : undefined));
+    const check = modelsLoadedCheck(host([status('a', 'ready'), status('b', 'ready')]), (m) =>
+      m === 'b' ? 'its memory quota (0 bytes) is below the smallest request' : undefined,
+    );
     const r = await check.run();
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/model 'b' is failed: loaded but cannot serve: its memory quota \(0 bytes\)/);

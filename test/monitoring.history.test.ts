@@ -17,7 +17,8 @@ import { SqliteHistory } from '../src/core/monitoring/history/sqlite-history.js'
 import { expectWhaleError } from './helpers.js';
 
 const PG_URL = process.env.WHALE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-const MIN = 60_000, HOUR = 3_600_000;
+const MIN = 60_000,
+  HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1, 10, 0, 0); // a round hour
 
 async function pgUp(): Promise<boolean> {
@@ -39,17 +40,25 @@ async function ensurePostgres(): Promise<void> {
   const list = spawnSync('pg_lsclusters', ['-h'], { encoding: 'utf8' }).stdout?.trim().split('\n')[0]?.split(/\s+/);
   if (list && list.length >= 2) spawnSync('pg_ctlcluster', [list[0]!, list[1]!, 'start'], { stdio: 'inherit' });
   for (let i = 0; i < 50 && !(await pgUp()); i++) await new Promise((r) => setTimeout(r, 200));
-  if (!(await pgUp())) throw new Error(`PostgreSQL is not reachable at ${PG_URL} and could not be started (pg_ctlcluster)`);
+  if (!(await pgUp()))
+    throw new Error(`PostgreSQL is not reachable at ${PG_URL} and could not be started (pg_ctlcluster)`);
 }
 
 const schema = `whale_test_${process.pid}_${Date.now() % 1e6}`;
 const backends: [string, () => Promise<MetricHistory>][] = [
-  ['sqlite', async () => openMetricHistory(join(mkdtempSync(join(tmpdir(), 'whale-hist-')), 'metrics.db')) as Promise<MetricHistory>],
-  ['postgres', async () => {
-    const h = new PostgresHistory(PG_URL, { schema });
-    await h.init();
-    return h;
-  }],
+  [
+    'sqlite',
+    async () =>
+      openMetricHistory(join(mkdtempSync(join(tmpdir(), 'whale-hist-')), 'metrics.db')) as Promise<MetricHistory>,
+  ],
+  [
+    'postgres',
+    async () => {
+      const h = new PostgresHistory(PG_URL, { schema });
+      await h.init();
+      return h;
+    },
+  ],
 ];
 
 beforeAll(ensurePostgres, 30_000);
@@ -94,7 +103,9 @@ describe.each(backends)('%s history', (kind, open) => {
     expect(await h.maintain(now)).toMatchObject({ minuteBuckets: 0, hourBuckets: 0 });
     await h.writePoints([{ series: 'latency.p95_ms', ts: now, value: -4 }]);
     await h.maintain(now + MIN);
-    expect(await h.query('latency.p95_ms', T0 + 3 * HOUR, T0 + 3 * HOUR + MIN, '1m')).toEqual([{ ts: T0 + 3 * HOUR, min: -4, max: -4, avg: -4, count: 1 }]);
+    expect(await h.query('latency.p95_ms', T0 + 3 * HOUR, T0 + 3 * HOUR + MIN, '1m')).toEqual([
+      { ts: T0 + 3 * HOUR, min: -4, max: -4, avg: -4, count: 1 },
+    ]);
     // Retention: a day later the raw points are gone, the rollups stay.
     const later = await h.maintain(T0 + 3 * HOUR + 25 * HOUR);
     expect(later.deleted).toBe(pts.length + 1);
@@ -103,20 +114,46 @@ describe.each(backends)('%s history', (kind, open) => {
   });
 
   it('alert events: newest first, labels kept, bounded by limit', async () => {
-    const base = { rule: 'queue-backlog', fingerprint: 'queue-backlog/queue.depth', severity: 'warning', message: 'queue.depth > 1000', labels: { series: 'queue.depth' } };
+    const base = {
+      rule: 'queue-backlog',
+      fingerprint: 'queue-backlog/queue.depth',
+      severity: 'warning',
+      message: 'queue.depth > 1000',
+      labels: { series: 'queue.depth' },
+    };
     await h.writeAlert({ ...base, id: 'a1', state: 'firing', ts: T0 });
     await h.writeAlert({ ...base, id: 'a1', state: 'resolved', ts: T0 + MIN });
     await h.writeAlert({ ...base, id: 'a2', state: 'firing', ts: T0 + 2 * MIN });
     const all = await h.alerts(T0);
-    expect(all.map((a) => [a.id, a.state])).toEqual([['a2', 'firing'], ['a1', 'resolved'], ['a1', 'firing']]);
+    expect(all.map((a) => [a.id, a.state])).toEqual([
+      ['a2', 'firing'],
+      ['a1', 'resolved'],
+      ['a1', 'firing'],
+    ]);
     expect(all[0]).toEqual({ ...base, id: 'a2', state: 'firing', ts: T0 + 2 * MIN });
     expect(await h.alerts(T0, 1)).toHaveLength(1);
   });
 
   it('bad points and ranges are typed errors naming the field; nothing of the batch is written', async () => {
-    await expectWhaleError(() => h.writePoints([{ series: 'ok', ts: T0, value: 1 }, { series: 'ok', ts: T0, value: NaN }]), 'ERR_INVALID_ARG', 'points[1].value');
-    await expectWhaleError(() => h.writePoints([{ series: '', ts: T0, value: 1 }]), 'ERR_INVALID_ARG', 'points[0].series');
-    await expectWhaleError(() => h.writePoints([{ series: 'ok', ts: 1.5, value: 1 }]), 'ERR_INVALID_ARG', 'points[0].ts');
+    await expectWhaleError(
+      () =>
+        h.writePoints([
+          { series: 'ok', ts: T0, value: 1 },
+          { series: 'ok', ts: T0, value: NaN },
+        ]),
+      'ERR_INVALID_ARG',
+      'points[1].value',
+    );
+    await expectWhaleError(
+      () => h.writePoints([{ series: '', ts: T0, value: 1 }]),
+      'ERR_INVALID_ARG',
+      'points[0].series',
+    );
+    await expectWhaleError(
+      () => h.writePoints([{ series: 'ok', ts: 1.5, value: 1 }]),
+      'ERR_INVALID_ARG',
+      'points[0].ts',
+    );
     expect(await h.query('ok', 0, Date.now(), 'raw')).toEqual([]);
     await expectWhaleError(() => h.query('ok', 10, 5), 'ERR_INVALID_ARG', 'toMs');
     await expectWhaleError(() => h.query('ok', 0, 5, 'weekly' as never), 'ERR_INVALID_ARG', 'resolution');
@@ -137,12 +174,24 @@ describe('history configuration', () => {
   });
 
   it('an unreachable database or an unusable file is ERR_CONFIG naming WHALE_METRICS_DB; bad options are ERR_INVALID_OPTION', async () => {
-    await expectWhaleError(() => openMetricHistory('postgres://postgres@127.0.0.1:1/test'), 'ERR_CONFIG', 'WHALE_METRICS_DB');
+    await expectWhaleError(
+      () => openMetricHistory('postgres://postgres@127.0.0.1:1/test'),
+      'ERR_CONFIG',
+      'WHALE_METRICS_DB',
+    );
     const file = join(mkdtempSync(join(tmpdir(), 'whale-hist-')), 'a-file');
     writeFileSync(file, 'not a directory');
     await expectWhaleError(() => openMetricHistory(join(file, 'metrics.db')), 'ERR_CONFIG', 'WHALE_METRICS_DB');
-    await expectWhaleError(() => new SqliteHistory(':memory:', { retention: { rawMs: -1 } }), 'ERR_INVALID_OPTION', 'options.retention.rawMs');
-    await expectWhaleError(() => new PostgresHistory(PG_URL, { schema: 'x; DROP TABLE y' }), 'ERR_INVALID_OPTION', 'options.schema');
+    await expectWhaleError(
+      () => new SqliteHistory(':memory:', { retention: { rawMs: -1 } }),
+      'ERR_INVALID_OPTION',
+      'options.retention.rawMs',
+    );
+    await expectWhaleError(
+      () => new PostgresHistory(PG_URL, { schema: 'x; DROP TABLE y' }),
+      'ERR_INVALID_OPTION',
+      'options.schema',
+    );
     const closed = new SqliteHistory(':memory:');
     await expectWhaleError(() => closed.writePoints([]), 'ERR_INVALID_STATE');
   });

@@ -26,9 +26,15 @@ describe('PerformanceMetrics', () => {
     pm.recordPerformanceMetrics('mnist', 0.9, 0.004, { cpu: 0.5, memoryBytes: 1024 });
     pm.recordPerformanceMetrics('mnist', 0.8, 0.002, { cpu: 0.25 });
     const text = await pm.metrics.text();
-    expect(line(text, 'whale_model_accuracy_ratio{model="mnist"}')).toBe('whale_model_accuracy_ratio{model="mnist"} 0.8');
-    expect(line(text, 'whale_model_latency_seconds_count{model="mnist"}')).toBe('whale_model_latency_seconds_count{model="mnist"} 2');
-    expect(line(text, 'whale_model_latency_seconds_sum{model="mnist"}')).toBe('whale_model_latency_seconds_sum{model="mnist"} 0.006');
+    expect(line(text, 'whale_model_accuracy_ratio{model="mnist"}')).toBe(
+      'whale_model_accuracy_ratio{model="mnist"} 0.8',
+    );
+    expect(line(text, 'whale_model_latency_seconds_count{model="mnist"}')).toBe(
+      'whale_model_latency_seconds_count{model="mnist"} 2',
+    );
+    expect(line(text, 'whale_model_latency_seconds_sum{model="mnist"}')).toBe(
+      'whale_model_latency_seconds_sum{model="mnist"} 0.006',
+    );
     expect(line(text, 'whale_model_resource_usage{model="mnist",resource="cpu"}')).toMatch(/ 0\.25$/);
     expect(line(text, 'whale_model_resource_usage{model="mnist",resource="memoryBytes"}')).toMatch(/ 1024$/);
     const [s] = pm.collectMetrics('mnist');
@@ -43,9 +49,15 @@ describe('PerformanceMetrics', () => {
     pm.recordFederationRound('2nn', { round: 2, accuracy: 0.8 });
     pm.metrics.recordAggregation('median', 'cpu', 0.02, 4e6);
     const text = await pm.metrics.text();
-    expect(line(text, 'whale_federation_rounds_total{model="2nn"}')).toBe('whale_federation_rounds_total{model="2nn"} 2');
-    expect(line(text, 'whale_federation_accuracy_ratio{model="2nn"}')).toBe('whale_federation_accuracy_ratio{model="2nn"} 0.8');
-    expect(line(text, 'whale_federation_round_clients{model="2nn"}')).toBe('whale_federation_round_clients{model="2nn"} 10');
+    expect(line(text, 'whale_federation_rounds_total{model="2nn"}')).toBe(
+      'whale_federation_rounds_total{model="2nn"} 2',
+    );
+    expect(line(text, 'whale_federation_accuracy_ratio{model="2nn"}')).toBe(
+      'whale_federation_accuracy_ratio{model="2nn"} 0.8',
+    );
+    expect(line(text, 'whale_federation_round_clients{model="2nn"}')).toBe(
+      'whale_federation_round_clients{model="2nn"} 10',
+    );
     expect(line(text, 'whale_aggregation_input_bytes_total{strategy="median",device="cpu"}')).toMatch(/ 4000000$/);
   });
 
@@ -54,12 +66,28 @@ describe('PerformanceMetrics', () => {
     await expectWhaleError(() => pm.recordPerformanceMetrics('m', 1.5, 0.1), 'ERR_INVALID_ARG', 'accuracy');
     await expectWhaleError(() => pm.recordPerformanceMetrics('m', Number.NaN, 0.1), 'ERR_INVALID_ARG', 'accuracy');
     await expectWhaleError(() => pm.recordPerformanceMetrics('m', 0.5, -1), 'ERR_INVALID_ARG', 'latency');
-    await expectWhaleError(() => pm.recordPerformanceMetrics('m', 0.5, 0.1, { gpu: Infinity }), 'ERR_INVALID_ARG', 'resourceUsage.gpu');
-    await expectWhaleError(() => pm.recordPerformanceMetrics('m', 0.5, 0.1, [] as never), 'ERR_INVALID_ARG', 'resourceUsage');
+    await expectWhaleError(
+      () => pm.recordPerformanceMetrics('m', 0.5, 0.1, { gpu: Infinity }),
+      'ERR_INVALID_ARG',
+      'resourceUsage.gpu',
+    );
+    await expectWhaleError(
+      () => pm.recordPerformanceMetrics('m', 0.5, 0.1, [] as never),
+      'ERR_INVALID_ARG',
+      'resourceUsage',
+    );
     await expectWhaleError(() => pm.recordPerformanceMetrics('a b"c', 0.5, 0.1), 'ERR_INVALID_ARG', 'modelId');
     await expectWhaleError(() => pm.recordFederationRound('m', { round: -1 }), 'ERR_INVALID_ARG', 'round.round');
-    await expectWhaleError(() => pm.metrics.recordAggregation('fedavg', 'cpu', 0.1, -5), 'ERR_INVALID_ARG', 'inputBytes');
-    await expectWhaleError(() => new PerformanceMetrics({ keepPerModel: 0 }), 'ERR_INVALID_OPTION', 'options.keepPerModel');
+    await expectWhaleError(
+      () => pm.metrics.recordAggregation('fedavg', 'cpu', 0.1, -5),
+      'ERR_INVALID_ARG',
+      'inputBytes',
+    );
+    await expectWhaleError(
+      () => new PerformanceMetrics({ keepPerModel: 0 }),
+      'ERR_INVALID_OPTION',
+      'options.keepPerModel',
+    );
     expect(pm.collectMetrics()).toEqual([]);
     expect(await pm.metrics.text()).not.toMatch(/^whale_model_accuracy_ratio\{/m);
   });
@@ -72,7 +100,12 @@ describe('metrics from the bus and the request window', () => {
     await messaging.initialize();
     const metrics = new WhaleMetrics({ processMetrics: false });
     const seen: string[] = [];
-    const c = new BusMetricsCollector({ metrics, logger: silentLogger, maxSeries: 3, onMetric: (m) => seen.push(m.name) });
+    const c = new BusMetricsCollector({
+      metrics,
+      logger: silentLogger,
+      maxSeries: 3,
+      onMetric: (m) => seen.push(m.name),
+    });
     await c.start(bus);
     try {
       await messaging.publishMetric('federation.round', 1, { model: 'm1' });
@@ -108,14 +141,25 @@ describe('metrics from the bus and the request window', () => {
     c.take({ name: 'models.mnist.cpuMs', value: 3 }, 'node-1');
     c.take({ name: 'requests.total', value: 1 }, 'node-1'); // whale_requests_total is ours: exposed as whale_bus_requests_total
     let text = await metrics.text();
-    expect(line(text, 'whale_resource_model_wall_ms{source="node-1",model="mnist"}')).toBe('whale_resource_model_wall_ms{source="node-1",model="mnist"} 13.5');
+    expect(line(text, 'whale_resource_model_wall_ms{source="node-1",model="mnist"}')).toBe(
+      'whale_resource_model_wall_ms{source="node-1",model="mnist"} 13.5',
+    );
     expect(line(text, 'whale_resource_model_wall_ms{source="node-2",model="cnn"}')).toMatch(/ 7$/);
-    expect(text).toContain('whale_resource_gpu_utilization{source="node-1",device="cuda:0",exported_source="theirs"} 0.5');
+    expect(text).toContain(
+      'whale_resource_gpu_utilization{source="node-1",device="cuda:0",exported_source="theirs"} 0.5',
+    );
     expect(text).toContain('whale_resource_gpu_utilization{source="node-1",device="cuda:1",kind="sm"} 0.25');
     expect(line(text, 'whale_models_mnist_cpu_ms{source="node-1"}')).toMatch(/ 3$/);
     expect(line(text, 'whale_bus_requests_total{source="node-1"}')).toMatch(/ 1$/);
-    expect(text).toMatch(/^# HELP whale_resource_model_wall_ms Last value of 'resource\.model\.wall_ms' published on whale\.metrics/m);
-    expect(c.familyNames().sort()).toEqual(['whale_bus_requests_total', 'whale_models_mnist_cpu_ms', 'whale_resource_gpu_utilization', 'whale_resource_model_wall_ms']);
+    expect(text).toMatch(
+      /^# HELP whale_resource_model_wall_ms Last value of 'resource\.model\.wall_ms' published on whale\.metrics/m,
+    );
+    expect(c.familyNames().sort()).toEqual([
+      'whale_bus_requests_total',
+      'whale_models_mnist_cpu_ms',
+      'whale_resource_gpu_utilization',
+      'whale_resource_model_wall_ms',
+    ]);
     // Bounds: a fifth family, an eighth series, a fifth label, an unusable name: counted, not exposed.
     c.take({ name: 'a.fifth.family', value: 1 }, 'node-1');
     c.take({ name: 'resource.model.wall_ms', value: 1, labels: { model: 'x' } }, 'node-1');
@@ -154,7 +198,13 @@ describe('HealthChecker', () => {
   it('a check that throws or hangs fails with its reason (bounded by its timeout); liveness and readiness are separate', async () => {
     const h = new HealthChecker({ timeoutMs: 5_000, minIntervalMs: 0 });
     h.addCheck({ name: 'alive', kind: 'liveness', run: () => ({ ok: true }) });
-    h.addCheck({ name: 'throws', kind: 'readiness', run: () => { throw new Error('boom'); } });
+    h.addCheck({
+      name: 'throws',
+      kind: 'readiness',
+      run: () => {
+        throw new Error('boom');
+      },
+    });
     h.addCheck({ name: 'hangs', kind: 'readiness', timeoutMs: 100, run: () => new Promise(() => undefined) });
     const started = Date.now();
     const r = await h.check();
@@ -171,7 +221,11 @@ describe('HealthChecker', () => {
   it('concurrent probes share one run; a fresh report is reused within minIntervalMs', async () => {
     let runs = 0;
     const h = new HealthChecker({ minIntervalMs: 60_000 });
-    h.addCheck({ name: 'slow', kind: 'readiness', run: async () => (runs++, await new Promise((r) => setTimeout(r, 50)), { ok: true }) });
+    h.addCheck({
+      name: 'slow',
+      kind: 'readiness',
+      run: async () => (runs++, await new Promise((r) => setTimeout(r, 50)), { ok: true }),
+    });
     const reports = await Promise.all(Array.from({ length: 10 }, () => h.check()));
     expect(runs).toBe(1);
     expect(await h.check()).toBe(reports[0]);
@@ -180,12 +234,28 @@ describe('HealthChecker', () => {
 
   it('bad checks and options are typed errors', async () => {
     const h = new HealthChecker();
-    await expectWhaleError(() => h.addCheck({ name: '', kind: 'readiness', run: () => ({ ok: true }) }), 'ERR_INVALID_ARG', 'check.name');
-    await expectWhaleError(() => h.addCheck({ name: 'x', kind: 'startup' as never, run: () => ({ ok: true }) }), 'ERR_INVALID_ARG', 'check.kind');
-    await expectWhaleError(() => h.addCheck({ name: 'x', kind: 'liveness', run: 'yes' as never }), 'ERR_INVALID_ARG', 'check.run');
+    await expectWhaleError(
+      () => h.addCheck({ name: '', kind: 'readiness', run: () => ({ ok: true }) }),
+      'ERR_INVALID_ARG',
+      'check.name',
+    );
+    await expectWhaleError(
+      () => h.addCheck({ name: 'x', kind: 'startup' as never, run: () => ({ ok: true }) }),
+      'ERR_INVALID_ARG',
+      'check.kind',
+    );
+    await expectWhaleError(
+      () => h.addCheck({ name: 'x', kind: 'liveness', run: 'yes' as never }),
+      'ERR_INVALID_ARG',
+      'check.run',
+    );
     await expectWhaleError(() => new HealthChecker({ timeoutMs: 0 }), 'ERR_INVALID_OPTION', 'options.timeoutMs');
     h.addCheck({ name: 'x', kind: 'liveness', run: () => ({ ok: true }) });
-    await expectWhaleError(() => h.addCheck({ name: 'x', kind: 'liveness', run: () => ({ ok: true }) }), 'ERR_CONFLICT', 'check.name');
+    await expectWhaleError(
+      () => h.addCheck({ name: 'x', kind: 'liveness', run: () => ({ ok: true }) }),
+      'ERR_CONFLICT',
+      'check.name',
+    );
   });
 
   it('disk: a writable directory passes, a path under a file fails with the reason', async () => {
@@ -193,7 +263,10 @@ describe('HealthChecker', () => {
     expect(await diskWritableCheck(dir).run()).toMatchObject({ ok: true });
     const file = join(dir, 'f');
     writeFileSync(file, 'x');
-    expect(await diskWritableCheck(join(file, 'sub')).run()).toMatchObject({ ok: false, reason: expect.stringMatching(/is not writable.*ENOTDIR/) });
+    expect(await diskWritableCheck(join(file, 'sub')).run()).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/is not writable.*ENOTDIR/),
+    });
     chmodSync(file, 0o600);
   });
 

@@ -31,20 +31,50 @@ function brokenModel() {
   });
 }
 
-async function startServer(ext: MonitoringExtension, models = [scaleModel('double', 2).model], optional: string[] = []) {
+async function startServer(
+  ext: MonitoringExtension,
+  models = [scaleModel('double', 2).model],
+  optional: string[] = [],
+) {
   const config = parseConfig(
-    { http: { port: 0 }, models: models.map((m) => ({ name: m.name, adapter: 'onnx', path: `/unused/${m.name}.onnx`, ...(optional.includes(m.name) ? { optional: true } : {}) })), shutdownGraceMs: 2_000 },
+    {
+      http: { port: 0 },
+      models: models.map((m) => ({
+        name: m.name,
+        adapter: 'onnx',
+        path: `/unused/${m.name}.onnx`,
+        ...(optional.includes(m.name) ? { optional: true } : {}),
+      })),
+      shutdownGraceMs: 2_000,
+    },
     '/',
   );
   const bus = new LocalBus();
-  const messaging = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'mon-node', logger: silentLogger });
-  const server = new WhaleServer({ config, messaging, models, logger: silentLogger, serverVersion: 'test', extensions: [ext] });
+  const messaging = new MessagingService({
+    bus,
+    store: new MemoryStateStore(),
+    nodeId: 'mon-node',
+    logger: silentLogger,
+  });
+  const server = new WhaleServer({
+    config,
+    messaging,
+    models,
+    logger: silentLogger,
+    serverVersion: 'test',
+    extensions: [ext],
+  });
   const { url } = await server.start();
   return { server, url, bus };
 }
 
 describe('monitoring on a running server', () => {
-  const ext = new MonitoringExtension({ env: { WHALE_CACHE_DIR: dir }, logger: silentLogger, intervalMs: 100, history: join(dir, 'metrics.db') });
+  const ext = new MonitoringExtension({
+    env: { WHALE_CACHE_DIR: dir },
+    logger: silentLogger,
+    intervalMs: 100,
+    history: join(dir, 'metrics.db'),
+  });
   let s: Awaited<ReturnType<typeof startServer>>;
   beforeAll(async () => {
     s = await startServer(ext);
@@ -54,7 +84,8 @@ describe('monitoring on a running server', () => {
   });
 
   it('GET /metrics: Prometheus text with request counts and latency per model/version/level, scheduler, cache, process and device metrics', async () => {
-    for (let i = 0; i < 5; i++) expect((await http(`${s.url}/v2/models/double/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await http(`${s.url}/v2/models/double/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status).toBe(200);
     const res = await fetch(`${s.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -83,10 +114,20 @@ describe('monitoring on a running server', () => {
   });
 
   it('counts failed requests with outcome="error", and unknown model names under model="unknown"', async () => {
-    expect((await http(`${s.url}/v2/models/double/infer`, { json: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] } })).status).toBe(400);
-    expect((await http(`${s.url}/v2/models/nope-${Date.now()}/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status).toBe(404);
+    expect(
+      (
+        await http(`${s.url}/v2/models/double/infer`, {
+          json: { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await http(`${s.url}/v2/models/nope-${Date.now()}/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status,
+    ).toBe(404);
     const x = { name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: new Float32Array(WIDTH) } as const;
-    await expect(s.server.pipeline.processRequest({ model: `nope-${Date.now()}`, inputs: { x } })).rejects.toMatchObject({ code: 'ERR_MODEL_NOT_FOUND' });
+    await expect(
+      s.server.pipeline.processRequest({ model: `nope-${Date.now()}`, inputs: { x } }),
+    ).rejects.toMatchObject({ code: 'ERR_MODEL_NOT_FOUND' });
     const text = await (await fetch(`${s.url}/metrics`)).text();
     expect(text).toMatch(/^whale_requests_total\{model="double",version="1",level="unknown",outcome="error"\} 1$/m);
     expect(text).toMatch(/^whale_requests_total\{model="unknown",version="",level="unknown",outcome="error"\} 1$/m);
@@ -118,7 +159,8 @@ describe('monitoring on a running server', () => {
     const page = await fetch(`${s.url}/dashboard`);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain('/dashboard/assets/uPlot.iife.min.js');
-    for (const a of ['uPlot.iife.min.js', 'uPlot.min.css', 'dashboard.js', 'dashboard.css']) expect((await fetch(`${s.url}/dashboard/assets/${a}`)).status).toBe(200);
+    for (const a of ['uPlot.iife.min.js', 'uPlot.min.css', 'dashboard.js', 'dashboard.css'])
+      expect((await fetch(`${s.url}/dashboard/assets/${a}`)).status).toBe(200);
     expect((await fetch(`${s.url}/dashboard/assets/..%2Fpackage.json`)).status).toBe(404);
     const ctrl = new AbortController();
     const res = await fetch(`${s.url}/dashboard/events`, { signal: ctrl.signal });
@@ -131,7 +173,9 @@ describe('monitoring on a running server', () => {
   });
 
   it('writes the sampled series to the history, queryable over HTTP', async () => {
-    expect(await until(async () => (await ext.history!.query('requests.rate', 0, Date.now() + 1, 'raw')).length >= 2, 5_000)).toBe(true);
+    expect(
+      await until(async () => (await ext.history!.query('requests.rate', 0, Date.now() + 1, 'raw')).length >= 2, 5_000),
+    ).toBe(true);
     const res = await http(`${s.url}/dashboard/api/history?series=requests.rate&from=0&resolution=raw`);
     expect(res.status).toBe(200);
     expect(res.body.rows.length).toBeGreaterThanOrEqual(2);
@@ -143,8 +187,13 @@ describe('monitoring on a running server', () => {
     const sub = await s.bus.subscribe('whale.events', (m) => void seen.push(m.payload), { group: 'test-events' });
     ext.alerts.raise('disk-nearly-full', { severity: 'critical', message: 'disk 97% full' });
     expect(await until(() => seen.length > 0, 3_000)).toBe(true);
-    expect(seen[0]).toMatchObject({ type: 'alert.firing', data: { rule: 'disk-nearly-full', severity: 'critical', state: 'firing' } });
-    expect((await http(`${s.url}/dashboard/api/snapshot`)).body.alerts.active).toEqual([expect.objectContaining({ rule: 'disk-nearly-full' })]);
+    expect(seen[0]).toMatchObject({
+      type: 'alert.firing',
+      data: { rule: 'disk-nearly-full', severity: 'critical', state: 'firing' },
+    });
+    expect((await http(`${s.url}/dashboard/api/snapshot`)).body.alerts.active).toEqual([
+      expect.objectContaining({ rule: 'disk-nearly-full' }),
+    ]);
     expect(ext.alerts.clear('disk-nearly-full')).toBe(true);
     expect(await until(() => seen.length > 1, 3_000)).toBe(true);
     expect(seen[1]).toMatchObject({ type: 'alert.resolved' });
@@ -179,7 +228,12 @@ describe('monitoring reports why the node is not ready', () => {
   });
 
   it('with WHALE_REQUIRE_GPU=1 on a machine without a usable GPU the gpu check fails with the reason', async () => {
-    const ext = new MonitoringExtension({ env: { WHALE_REQUIRE_GPU: '1' }, logger: silentLogger, history: false, scorer: false });
+    const ext = new MonitoringExtension({
+      env: { WHALE_REQUIRE_GPU: '1' },
+      logger: silentLogger,
+      history: false,
+      scorer: false,
+    });
     const s = await startServer(ext);
     try {
       const h = await http(`${s.url}/healthz`);

@@ -56,7 +56,8 @@ async function main(): Promise<void> {
   for (let round = 0; round < 6; round++) {
     const out = decodeTensor(blob);
     if (out.length !== P) throw new Error(`decode length ${out.length}`);
-    for (let j = 0; j < P; j += 991) if (Math.abs(out[j]! - source[j]!) > 0.05) throw new Error(`decode [${j}] = ${out[j]}`);
+    for (let j = 0; j < P; j += 991)
+      if (Math.abs(out[j]! - source[j]!) > 0.05) throw new Error(`decode [${j}] = ${out[j]}`);
     gc!();
     await turn();
   }

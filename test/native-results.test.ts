@@ -11,14 +11,18 @@ const viteNode = createRequire(import.meta.url).resolve('vite-node/vite-node.mjs
 describe('recycled result memory', () => {
   // With the pool (the default on Node 20) and without it: results transfer,
   // clone and stay intact either way.
-  it.each(['on', 'off'])('keeps every live result intact across gc and event-loop turns (pool %s)', (pool) => {
-    const r = spawnSync(process.execPath, ['--expose-gc', viteNode, 'test/native-results.child.ts'], {
-      encoding: 'utf8',
-      timeout: 120_000,
-      env: { ...process.env, WHALE_RESULT_POOL: pool },
-    });
-    expect(r.signal).toBeNull();
-    expect(r.stdout.trim().split('\n').pop()).toBe('ok');
-    expect(r.status).toBe(0);
-  }, 130_000);
+  it.each(['on', 'off'])(
+    'keeps every live result intact across gc and event-loop turns (pool %s)',
+    (pool) => {
+      const r = spawnSync(process.execPath, ['--expose-gc', viteNode, 'test/native-results.child.ts'], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, WHALE_RESULT_POOL: pool },
+      });
+      expect(r.signal).toBeNull();
+      expect(r.stdout.trim().split('\n').pop()).toBe('ok');
+      expect(r.status).toBe(0);
+    },
+    130_000,
+  );
 });

@@ -21,9 +21,10 @@ type Kind = 'transfer' | 'resize';
 
 /** Filled with a cheap deterministic pattern; over a resizable ArrayBuffer for 'resize'. */
 function makeArray(length: number, seed: number, kind: Kind): Float32Array {
-  const a = kind === 'resize'
-    ? new Float32Array(new ArrayBuffer(length * 4, { maxByteLength: length * 4 }))
-    : new Float32Array(length);
+  const a =
+    kind === 'resize'
+      ? new Float32Array(new ArrayBuffer(length * 4, { maxByteLength: length * 4 }))
+      : new Float32Array(length);
   let s = seed | 1;
   for (let j = 0; j < length; j++) {
     s = (Math.imul(s, 1664525) + 1013904223) | 0;
@@ -67,7 +68,10 @@ async function encode(kind: Kind): Promise<boolean> {
 
 async function decode(kind: Kind, intoOut: boolean): Promise<boolean> {
   const source = encodeTensor(makeArray(1 << 24, 9, 'transfer'), { codec: 'int8' });
-  const blob = kind === 'resize' ? new Uint8Array(new ArrayBuffer(source.length, { maxByteLength: source.length })) : new Uint8Array(source.length);
+  const blob =
+    kind === 'resize'
+      ? new Uint8Array(new ArrayBuffer(source.length, { maxByteLength: source.length }))
+      : new Uint8Array(source.length);
   blob.set(source);
   const expected = decodeTensor(source);
   const out = intoOut ? makeArray(1 << 24, 1, kind) : undefined;
@@ -78,7 +82,8 @@ async function decode(kind: Kind, intoOut: boolean): Promise<boolean> {
 
 async function step(kind: Kind, target: 'global' | 'aggregate'): Promise<boolean> {
   const p = 1 << 23;
-  const global = makeArray(p, 3, kind), aggregateValues = makeArray(p, 4, kind);
+  const global = makeArray(p, 3, kind),
+    aggregateValues = makeArray(p, 4, kind);
   const reference = new ServerOptimizer({ optimizer: 'fedadam', device: 'cpu' });
   const expected = global.slice();
   reference.stepSync(expected, aggregateValues.slice());
@@ -107,7 +112,17 @@ async function rowsGetter(): Promise<boolean> {
       return rows[1];
     },
   });
-  const opts = { strategy: 'fedavg', clients, weights: new Float64Array([1, 1]), beta: 0.1, f: 0, m: 1, checkFinite: true, device: 'cpu', deviceIndex: 0 };
+  const opts = {
+    strategy: 'fedavg',
+    clients,
+    weights: new Float64Array([1, 1]),
+    beta: 0.1,
+    f: 0,
+    m: 1,
+    checkFinite: true,
+    device: 'cpu',
+    deviceIndex: 0,
+  };
   callNative(() => native().aggregate(opts as never, false));
   return false; // row 0 is gone: only a typed error is right
 }

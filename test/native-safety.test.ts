@@ -44,13 +44,17 @@ describe('async jobs survive their inputs being freed or shrunk', () => {
     // Getters that run while the binding reads its arguments.
     ['rows-getter-transfer', 'ERR_INVALID_ARG clients[1]'],
     ['options-getter-transfer', 'correct'],
-  ])('%s: %s', (name, expected) => {
-    const r = runAttack(name);
-    expect(r.signal, r.stderr).toBeNull();
-    expect(r.status, `${r.line}\n${r.stderr}`).toBe(0);
-    const out = JSON.parse(r.line) as { result: string; code?: string; field?: string };
-    expect(out.result === 'correct' ? 'correct' : `${out.code} ${out.field}`).toBe(expected);
-  }, 120_000);
+  ])(
+    '%s: %s',
+    (name, expected) => {
+      const r = runAttack(name);
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, `${r.line}\n${r.stderr}`).toBe(0);
+      const out = JSON.parse(r.line) as { result: string; code?: string; field?: string };
+      expect(out.result === 'correct' ? 'correct' : `${out.code} ${out.field}`).toBe(expected);
+    },
+    120_000,
+  );
 });
 
 describe('SharedArrayBuffer inputs', () => {

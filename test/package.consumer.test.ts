@@ -18,16 +18,29 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
  * Runs a child without blocking this worker's event loop (a minute-long execFileSync starves
  * vitest's worker RPC: "Timeout calling onTaskUpdate"). Resolves with status, signal and output.
  */
-function run(cmd: string, args: string[], o: { cwd: string; timeout?: number; env?: NodeJS.ProcessEnv }): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  o: { cwd: string; timeout?: number; env?: NodeJS.ProcessEnv },
+): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
     execFile(cmd, args, { ...o, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number | string; signal?: string }) | null;
-      done({ status: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr: stderr || (e && typeof e.code !== 'number' ? e.message : '') });
+      done({
+        status: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+        signal: e?.signal ?? null,
+        stdout,
+        stderr: stderr || (e && typeof e.code !== 'number' ? e.message : ''),
+      });
     });
   });
 }
 
-async function runOk(cmd: string, args: string[], o: { cwd: string; timeout?: number; env?: NodeJS.ProcessEnv }): Promise<string> {
+async function runOk(
+  cmd: string,
+  args: string[],
+  o: { cwd: string; timeout?: number; env?: NodeJS.ProcessEnv },
+): Promise<string> {
   const r = await run(cmd, args, o);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`);
   return r.stdout;
@@ -40,15 +53,28 @@ export function tsExamples(markdown: string): string[] {
 
 /** Every ```ts example of README.md and docs/*.md, named after its page (`memory-1`, `writing-a-model-2`). */
 export function docExamples(): { name: string; file: string; code: string }[] {
-  const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  const pages = [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => `docs/${f}`),
+  ];
   return pages.flatMap((file) =>
-    tsExamples(readFileSync(join(root, file), 'utf8')).map((code, i) => ({ name: `${file.replace(/^docs\//, '').replace(/\.md$/, '')}-${i + 1}`, file, code })),
+    tsExamples(readFileSync(join(root, file), 'utf8')).map((code, i) => ({
+      name: `${file.replace(/^docs\//, '').replace(/\.md$/, '')}-${i + 1}`,
+      file,
+      code,
+    })),
   );
 }
 
 /** A consumer file that imports every subpath of package.json "exports" (types through tsc, values when run). */
 export function subpathExample(): { name: string; file: string; code: string } {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    exports: Record<string, unknown>;
+  };
   const subs = Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json');
   const code =
     subs.map((s, i) => `import * as a${i} from '${pkg.name}/${s.slice(2)}';\n`).join('') +
@@ -73,8 +99,15 @@ describe('the packed package in a consumer project', () => {
       join(app, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: {
-          target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true,
-          types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], outDir: 'out', rootDir: 'examples',
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules', '@types')],
+          outDir: 'out',
+          rootDir: 'examples',
         },
         include: ['examples/*.ts'],
       }),
@@ -99,7 +132,11 @@ describe('the packed package in a consumer project', () => {
     expect(readdirSync(join(installed, 'prebuilds'))).toContain(`${process.platform}-${process.arch}`);
     const out = await runOk(
       process.execPath,
-      ['--input-type=module', '-e', "const m = await import('smart-whale-core'); console.log(typeof m.WhaleError, typeof m.Aggregator, typeof m.messagingService)"],
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('smart-whale-core'); console.log(typeof m.WhaleError, typeof m.Aggregator, typeof m.messagingService)",
+      ],
       { cwd: app },
     );
     expect(out.trim()).toBe('function function function');
@@ -110,7 +147,11 @@ describe('the packed package in a consumer project', () => {
     expect(examples.length).toBeGreaterThanOrEqual(9);
     const app = join(dir, 'app');
     for (const { name, code } of examples) writeFileSync(join(app, 'examples', `${name}.ts`), code);
-    const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: app });
+    const tsc = await run(
+      process.execPath,
+      [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+      { cwd: app },
+    );
     expect(tsc.stdout + tsc.stderr, 'tsc output').toBe('');
     expect(tsc.status).toBe(0);
     for (const { name, file, code } of examples) {
@@ -119,7 +160,9 @@ describe('the packed package in a consumer project', () => {
         timeout: 120_000,
         env: { ...process.env, WHALE_LOG_LEVEL: 'warn', KAFKA_BROKERS: '', REDIS_URL: '', WHALE_HTTP_PORT: '0' },
       });
-      expect(`${ex.status} ${ex.signal}`, `example ${name} (${file}) failed:\n${code}\n--- stderr:\n${ex.stderr}`).toBe('0 null');
+      expect(`${ex.status} ${ex.signal}`, `example ${name} (${file}) failed:\n${code}\n--- stderr:\n${ex.stderr}`).toBe(
+        '0 null',
+      );
     }
   }, 600_000);
 });

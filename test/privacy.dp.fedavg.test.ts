@@ -10,7 +10,8 @@ import { expectWhaleError, randomRows } from './helpers.js';
 
 /** Sample standard deviation. */
 function std(v: ArrayLike<number>): number {
-  let s = 0, s2 = 0;
+  let s = 0,
+    s2 = 0;
   for (let i = 0; i < v.length; i++) {
     s += v[i]!;
     s2 += v[i]! * v[i]!;
@@ -33,10 +34,12 @@ describe('clipping and noise', () => {
   });
 
   it('draws N(0, s²): sample moments within their sampling error', () => {
-    const n = 200_000, s = 3;
+    const n = 200_000,
+      s = 3;
     const v = new Float64Array(n);
     addGaussianNoise(v, s);
-    let mean = 0, kurt = 0;
+    let mean = 0,
+      kurt = 0;
     for (const x of v) mean += x / n;
     const sd = std(v);
     for (const x of v) kurt += ((x - mean) / sd) ** 4 / n;
@@ -47,7 +50,8 @@ describe('clipping and noise', () => {
 });
 
 describe('DpFedAvg', () => {
-  const clients = 20, params = 20_000;
+  const clients = 20,
+    params = 20_000;
 
   it('central: mean of clipped updates plus N(0, (σC)²)/m, and ε from the accountant', () => {
     const rows = randomRows(clients, params, 11, 0.05); // norms ≈ 7 > C
@@ -66,7 +70,10 @@ describe('DpFedAvg', () => {
     expect(r.epsilon).toBeCloseTo(epsilonFor({ sampleRate: 0.1, noiseMultiplier: 1.5, steps: 1 }, 1e-5).epsilon, 12);
     dp.aggregate(rows);
     expect(dp.accountant.steps).toBe(2);
-    expect(dp.accountant.getEpsilon(1e-5)).toBeCloseTo(epsilonFor({ sampleRate: 0.1, noiseMultiplier: 1.5, steps: 2 }, 1e-5).epsilon, 12);
+    expect(dp.accountant.getEpsilon(1e-5)).toBeCloseTo(
+      epsilonFor({ sampleRate: 0.1, noiseMultiplier: 1.5, steps: 2 }, 1e-5).epsilon,
+      12,
+    );
   });
 
   it('client-side: every learner adds its share, the sum carries the same noise as central', () => {
@@ -81,7 +88,10 @@ describe('DpFedAvg', () => {
       expect(dp.privatize(u, clients)).toBe(false); // was clipped
       return u;
     });
-    const r = dp.aggregate(sent, sent.map(() => false));
+    const r = dp.aggregate(
+      sent,
+      sent.map(() => false),
+    );
     const noise = r.mean.map((x, i) => x - exact[i]!);
     expect(Math.abs(std(noise) / (2 / clients) - 1)).toBeLessThan(5 / Math.sqrt(2 * params));
     expect(r.clipped).toBe(clients);
@@ -94,25 +104,60 @@ describe('DpFedAvg', () => {
       v[0] = 1 + (9 * c) / 100;
       return v;
     });
-    const dp = new DpFedAvg({ clip: 0.1, noiseMultiplier: 0, sampleRate: 1, adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 1 } });
+    const dp = new DpFedAvg({
+      clip: 0.1,
+      noiseMultiplier: 0,
+      sampleRate: 1,
+      adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 1 },
+    });
     for (let round = 0; round < 200; round++) dp.aggregate(rows);
     expect(Math.abs(dp.clip - 5.5)).toBeLessThan(0.3);
     // With noise, part of σ pays for the count: z_Δ = (z^-2 - (2σ_b)^-2)^(-1/2) > z.
     expect(updateNoiseMultiplier(1, 5)).toBeCloseTo((1 - 1 / 100) ** -0.5, 12);
-    expect(new DpFedAvg({ clip: 1, noiseMultiplier: 1, sampleRate: 0.1, adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 5 } }).updateNoise).toBeGreaterThan(1);
+    expect(
+      new DpFedAvg({
+        clip: 1,
+        noiseMultiplier: 1,
+        sampleRate: 0.1,
+        adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 5 },
+      }).updateNoise,
+    ).toBeGreaterThan(1);
   });
 
   it('refuses bad options and inputs with typed errors', async () => {
-    await expectWhaleError(() => new DpFedAvg({ clip: 0, noiseMultiplier: 1, sampleRate: 0.1 }), 'ERR_INVALID_OPTION', 'clip');
-    await expectWhaleError(() => new DpFedAvg({ clip: 1, noiseMultiplier: NaN, sampleRate: 0.1 }), 'ERR_INVALID_OPTION', 'noiseMultiplier');
-    await expectWhaleError(() => new DpFedAvg({ clip: 1, noiseMultiplier: 1, sampleRate: 0 }), 'ERR_INVALID_OPTION', 'sampleRate');
     await expectWhaleError(
-      () => new DpFedAvg({ clip: 1, noiseMultiplier: 1, sampleRate: 0.1, adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 0.4 } }),
-      'ERR_INVALID_OPTION', 'adaptive.countNoiseMultiplier',
+      () => new DpFedAvg({ clip: 0, noiseMultiplier: 1, sampleRate: 0.1 }),
+      'ERR_INVALID_OPTION',
+      'clip',
+    );
+    await expectWhaleError(
+      () => new DpFedAvg({ clip: 1, noiseMultiplier: NaN, sampleRate: 0.1 }),
+      'ERR_INVALID_OPTION',
+      'noiseMultiplier',
+    );
+    await expectWhaleError(
+      () => new DpFedAvg({ clip: 1, noiseMultiplier: 1, sampleRate: 0 }),
+      'ERR_INVALID_OPTION',
+      'sampleRate',
+    );
+    await expectWhaleError(
+      () =>
+        new DpFedAvg({
+          clip: 1,
+          noiseMultiplier: 1,
+          sampleRate: 0.1,
+          adaptive: { targetQuantile: 0.5, learningRate: 0.2, countNoiseMultiplier: 0.4 },
+        }),
+      'ERR_INVALID_OPTION',
+      'adaptive.countNoiseMultiplier',
     );
     const dp = new DpFedAvg({ clip: 1, noiseMultiplier: 1, sampleRate: 0.1 });
     await expectWhaleError(() => dp.aggregate([]), 'ERR_NO_CLIENTS', 'updates');
-    await expectWhaleError(() => dp.aggregate([new Float32Array(3), new Float32Array(4)]), 'ERR_SHAPE_MISMATCH', 'updates[1]');
+    await expectWhaleError(
+      () => dp.aggregate([new Float32Array(3), new Float32Array(4)]),
+      'ERR_SHAPE_MISMATCH',
+      'updates[1]',
+    );
     await expectWhaleError(() => dp.aggregate([Float32Array.of(1, NaN)]), 'ERR_NON_FINITE', 'update');
     expect(dp.accountant.steps).toBe(0); // nothing was spent by refused calls
   });
@@ -120,7 +165,8 @@ describe('DpFedAvg', () => {
 
 describe('whale privacy', () => {
   const run = async (...args: string[]) => {
-    let out = '', err = '';
+    let out = '',
+      err = '';
     const code = await main(['privacy', ...args], { out: (s) => void (out += s), err: (s) => void (err += s) });
     return { code, out, err };
   };
@@ -131,7 +177,10 @@ describe('whale privacy', () => {
     const { epsilon, order } = epsilonFor({ sampleRate: 0.01, noiseMultiplier: 1.1, steps: 10000 }, 1e-5);
     expect(r.out).toContain(`eps = ${Number(epsilon.toPrecision(6))} and delta = 0.00001`);
     expect(r.out).toContain(`The optimal RDP order is ${order}.`);
-    const j = JSON.parse((await run('--sample-rate', '0.01', '--noise-multiplier', '1.1', '--steps', '10000', '--delta', '1e-5', '--json')).out);
+    const j = JSON.parse(
+      (await run('--sample-rate', '0.01', '--noise-multiplier', '1.1', '--steps', '10000', '--delta', '1e-5', '--json'))
+        .out,
+    );
     expect(j.epsilon).toBe(epsilon);
   });
 
@@ -145,11 +194,18 @@ describe('whale privacy', () => {
   });
 
   it('exits 2 with one line naming the option on bad usage', async () => {
-    for (const args of [['--sample-rate', '2', '--noise-multiplier', '1', '--steps', '10'], ['--sample-rate', '0.1', '--steps', '10'], ['--sample-rate', '0.1', '--noise-multiplier', '1'], ['--bogus']]) {
+    for (const args of [
+      ['--sample-rate', '2', '--noise-multiplier', '1', '--steps', '10'],
+      ['--sample-rate', '0.1', '--steps', '10'],
+      ['--sample-rate', '0.1', '--noise-multiplier', '1'],
+      ['--bogus'],
+    ]) {
       const r = await run(...args);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/^whale privacy: .+\n$/);
     }
-    expect((await run('--sample-rate', '2', '--noise-multiplier', '1', '--steps', '10')).err).toContain('--sample-rate');
+    expect((await run('--sample-rate', '2', '--noise-multiplier', '1', '--steps', '10')).err).toContain(
+      '--sample-rate',
+    );
   });
 });

@@ -6,7 +6,9 @@ import { combine } from '../src/core/processing/processing-pipeline.js';
 import { deserializeTensors, digestRequest, serializeTensors } from '../src/core/processing/tensor-digest.js';
 import { expectWhaleError } from './helpers.js';
 
-const fp32 = (data: number[], shape = [1, data.length]): NamedTensors => ({ x: { name: 'x', datatype: 'FP32', shape, data: Float32Array.from(data) } });
+const fp32 = (data: number[], shape = [1, data.length]): NamedTensors => ({
+  x: { name: 'x', datatype: 'FP32', shape, data: Float32Array.from(data) },
+});
 
 describe('ProcessingOptimizer', () => {
   it('maps complexity to slots and device, and validates it', async () => {
@@ -49,7 +51,9 @@ describe('response cache keys and values', () => {
     expect(digestRequest('m', '1', fp32([1, 2, 3, 4], [2, 2]))).not.toBe(base);
     expect(digestRequest('m', '2', fp32([1, 2, 3, 4]))).not.toBe(base);
     expect(digestRequest('m1', '', fp32([1, 2, 3, 4]))).not.toBe(digestRequest('m', '1', fp32([1, 2, 3, 4])));
-    const i32: NamedTensors = { x: { name: 'x', datatype: 'INT32', shape: [1, 4], data: Int32Array.from([1, 2, 3, 4]) } };
+    const i32: NamedTensors = {
+      x: { name: 'x', datatype: 'INT32', shape: [1, 4], data: Int32Array.from([1, 2, 3, 4]) },
+    };
     expect(digestRequest('m', '1', i32)).not.toBe(base);
     const two = { ...fp32([1]), y: { name: 'y', datatype: 'BYTES' as const, shape: [1], data: ['a'] } };
     const swapped = { y: two.y, x: two.x };
@@ -72,6 +76,10 @@ describe('response cache keys and values', () => {
   it('combine averages floating outputs element-wise and refuses mismatched sizes', async () => {
     const mean = combine([{ y: fp32([1, 2]).x! }, { y: fp32([3, 6]).x! }].map((r) => ({ y: { ...r.y, name: 'y' } })));
     expect(Array.from(mean.y!.data as Float32Array)).toEqual([2, 4]);
-    await expectWhaleError(() => combine([{ y: fp32([1, 2]).x! }, { y: fp32([1]).x! }]), 'ERR_SHAPE_MISMATCH', 'outputs.y');
+    await expectWhaleError(
+      () => combine([{ y: fp32([1, 2]).x! }, { y: fp32([1]).x! }]),
+      'ERR_SHAPE_MISMATCH',
+      'outputs.y',
+    );
   });
 });

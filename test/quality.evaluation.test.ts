@@ -66,7 +66,16 @@ describe('requirements', () => {
   });
 
   it('length bounds in code points, required and forbidden terms', async () => {
-    const r = await ev.evaluateResponse('Paris is the capital. 🇫🇷', {}, { minLength: 5, maxLength: 24, requiredTerms: ['Paris', 'capital city'], forbiddenTerms: ['London', 'the capital'] });
+    const r = await ev.evaluateResponse(
+      'Paris is the capital. 🇫🇷',
+      {},
+      {
+        minLength: 5,
+        maxLength: 24,
+        requiredTerms: ['Paris', 'capital city'],
+        forbiddenTerms: ['London', 'the capital'],
+      },
+    );
     expect(r.scores.lengthWithin).toBe(1); // 24 code points
     expect(r.scores.requiredTerms).toBe(0.5);
     expect(r.scores.forbiddenTermsAbsent).toBe(0.5);
@@ -99,7 +108,9 @@ describe('coherence and consistency without a reference', () => {
   });
 
   it('grounding and bigram support against the context', async () => {
-    const r = await ev.evaluateResponse('Paris is the capital of France', { context: 'The capital of France is Paris.' });
+    const r = await ev.evaluateResponse('Paris is the capital of France', {
+      context: 'The capital of France is Paris.',
+    });
     expect(r.scores.grounding).toBe(1);
     expect(r.scores.bigramSupport).toBeCloseTo(3 / 5, 12); // is the | the capital | capital of | of france | paris is → 3 in the context
     const half = await ev.evaluateResponse('Paris has museums', { context: ['Paris is in France'] });
@@ -107,10 +118,14 @@ describe('coherence and consistency without a reference', () => {
   });
 
   it('a negated restatement of the context is a contradiction', async () => {
-    const r = await ev.evaluateResponse('The bridge is not open. Cars cross it daily.', { context: 'The bridge is open.' });
+    const r = await ev.evaluateResponse('The bridge is not open. Cars cross it daily.', {
+      context: 'The bridge is open.',
+    });
     expect(r.details).toMatchObject({ compared: 1, contradicted: 1 });
     expect(r.scores.consistency).toBe(0);
-    expect((await ev.evaluateResponse('The bridge is open.', { context: 'The bridge is open.' })).scores.consistency).toBe(1);
+    expect(
+      (await ev.evaluateResponse('The bridge is open.', { context: 'The bridge is open.' })).scores.consistency,
+    ).toBe(1);
     const self = await ev.evaluateResponse('The shop never closes. The shop closes.');
     expect(self.scores.consistency).toBe(0);
   });
@@ -128,7 +143,7 @@ describe('classifier responses', () => {
     expect(b.scores.correctness).toBe(0);
     // bins: 0.7 → bin 7 (hit), 0.6 → bin 6 (miss): ECE = (|1 − .7| + |0 − .6|)/2
     expect(b.scores.calibration).toBeCloseTo(1 - 0.45, 12);
-    expect(b.scores.brierSkill).toBeCloseTo(1 - ((0.14 + (0.36 + 0.36)) / 2) / 2, 12);
+    expect(b.scores.brierSkill).toBeCloseTo(1 - (0.14 + (0.36 + 0.36)) / 2 / 2, 12);
     const c = await e.evaluateResponse({ probabilities: [1, 0, 0] }, { label: 0, window: 'm' }); // window of 2: drops the first
     expect(c.scores.calibration).toBeCloseTo(1 - (0.6 + 0) / 2, 12);
     const err = await e.evaluateResponse({ probabilities: [0.5, 0.5] }, { label: 2 }).catch((x: unknown) => x);
@@ -136,13 +151,20 @@ describe('classifier responses', () => {
   });
 
   it('every score it returns is defined and in [0, 1]', async () => {
-    const r = await ev.evaluateResponse('Paris is the capital of France, not Lyon.', { reference: 'Paris', context: 'Paris is the capital of France.' }, { maxLength: 100, requiredTerms: ['Paris'] });
+    const r = await ev.evaluateResponse(
+      'Paris is the capital of France, not Lyon.',
+      { reference: 'Paris', context: 'Paris is the capital of France.' },
+      { maxLength: 100, requiredTerms: ['Paris'] },
+    );
     for (const [k, v] of Object.entries(r.scores)) {
       expect(SCORE_DEFINITIONS[k as keyof typeof SCORE_DEFINITIONS]).toBeTypeOf('string');
       expect(v).toBeGreaterThanOrEqual(0);
       expect(v).toBeLessThanOrEqual(1);
     }
-    expect(r.overall).toBeCloseTo(Object.values(r.scores).reduce((a, b) => a + b, 0) / Object.keys(r.scores).length, 12);
+    expect(r.overall).toBeCloseTo(
+      Object.values(r.scores).reduce((a, b) => a + b, 0) / Object.keys(r.scores).length,
+      12,
+    );
   });
 });
 
@@ -154,18 +176,24 @@ describe('embedding similarity with an ONNX model', () => {
     let s = 12345;
     const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
     const kernel = Float32Array.from({ length: width * units }, rand);
-    const bytes = denseNetToOnnx([{ kernel, bias: new Float32Array(units), inputs: width, units, activation: 'linear' }]);
+    const bytes = denseNetToOnnx([
+      { kernel, bias: new Float32Array(units), inputs: width, units, activation: 'linear' },
+    ]);
     const model = new OnnxModel({ name: 'embedder', bytes });
     await model.load();
     try {
       const sim = new EmbeddingSimilarity({ inputs: model.inputs, run: (x) => model.process(x) });
       const e = new QualityEvaluator({ embedding: sim });
-      const same = await e.evaluateResponse('the quick brown fox', { context: 'the quick brown fox', question: 'zebra quantum violin' });
+      const same = await e.evaluateResponse('the quick brown fox', {
+        context: 'the quick brown fox',
+        question: 'zebra quantum violin',
+      });
       expect(same.scores.contextSimilarity).toBeCloseTo(1, 5);
       expect(same.scores.questionSimilarity!).toBeLessThan(same.scores.contextSimilarity!);
       // The projection of the hashed bag is what the model computes: check one score against it by hand.
       const [a, b] = [hashedBagOfTokens('quick fox', width), hashedBagOfTokens('slow turtle', width)];
-      const project = (v: Float32Array) => Array.from({ length: units }, (_, j) => v.reduce((acc, x, i) => acc + x * kernel[i * units + j]!, 0));
+      const project = (v: Float32Array) =>
+        Array.from({ length: units }, (_, j) => v.reduce((acc, x, i) => acc + x * kernel[i * units + j]!, 0));
       const [pa, pb] = [project(a), project(b)];
       const cos = pa.reduce((acc, x, i) => acc + x * pb[i]!, 0) / Math.hypot(...pa) / Math.hypot(...pb);
       const r = await e.evaluateResponse('quick fox', { context: 'slow turtle' });

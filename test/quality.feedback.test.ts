@@ -91,7 +91,14 @@ describe('feedback', () => {
     send(80, 0.5);
     expect(drops).toHaveLength(1);
     // Raised as soon as the window holds minSamples (30) and the drop is significant: 15 of 30 up.
-    expect(drops[0]).toMatchObject({ model: 'm', version: '2', level: 'normal', metric: 'thumbsUpRate', previous: 0.88, current: 0.5 });
+    expect(drops[0]).toMatchObject({
+      model: 'm',
+      version: '2',
+      level: 'normal',
+      metric: 'thumbsUpRate',
+      previous: 0.88,
+      current: 0.5,
+    });
     expect(drops[0]!.pValue).toBeLessThan(0.01);
     expect(drops[0]!.pValue).toBeCloseTo(proportionDropP(88, 100, 15, 30), 12);
   });
@@ -100,7 +107,12 @@ describe('feedback', () => {
 describe('QualityOptimizer', () => {
   it('proposes concrete actions with reasons and applies only what the policy allows', async () => {
     const applied: string[] = [];
-    const q = new QualityOptimizer({ apply: ['shift-traffic', 'rollback-version'], qualityTarget: 0.8, minSamples: 30, latencyTargetMs: 50 });
+    const q = new QualityOptimizer({
+      apply: ['shift-traffic', 'rollback-version'],
+      qualityTarget: 0.8,
+      minSamples: 30,
+      latencyTargetMs: 50,
+    });
     q.setApplier('shift-traffic', (p) => void applied.push(`${p.params.from}->${p.params.to}`));
     q.setApplier('rollback-version', () => {
       throw new Error('no previous build');
@@ -119,20 +131,44 @@ describe('QualityOptimizer', () => {
       memoryUse: 0.95,
       alternatives: [{ modelId: 'cnn', quality: 0.9, low: 0.85, high: 0.95, samples: 100 }],
     });
-    expect(proposals.map((p) => p.action)).toEqual(['rollback-version', 'shift-traffic', 'change-level', 'change-batching', 'change-quantization', 'schedule-federated-round']);
+    expect(proposals.map((p) => p.action)).toEqual([
+      'rollback-version',
+      'shift-traffic',
+      'change-level',
+      'change-batching',
+      'change-quantization',
+      'schedule-federated-round',
+    ]);
     expect(proposals.every((p) => p.reason.length > 10)).toBe(true);
     expect(applied).toEqual(['2nn->cnn']);
     expect(proposals.find((p) => p.action === 'shift-traffic')!.applied).toBe(true);
-    expect(proposals.find((p) => p.action === 'rollback-version')).toMatchObject({ applied: false, note: 'applier failed: no previous build' });
-    expect(proposals.find((p) => p.action === 'change-level')).toMatchObject({ applied: false, note: 'not allowed by the policy', params: { to: 'deep' } });
+    expect(proposals.find((p) => p.action === 'rollback-version')).toMatchObject({
+      applied: false,
+      note: 'applier failed: no previous build',
+    });
+    expect(proposals.find((p) => p.action === 'change-level')).toMatchObject({
+      applied: false,
+      note: 'not allowed by the policy',
+      params: { to: 'deep' },
+    });
     expect(q.recentProposals()).toHaveLength(6);
   });
 
   it('overlapping intervals or too few samples shift nothing', async () => {
     const q = new QualityOptimizer({ minSamples: 30 });
-    const p = await q.optimizeModelQuality('a', { quality: 0.85, low: 0.8, high: 0.9, samples: 100, alternatives: [{ modelId: 'b', quality: 0.88, low: 0.83, high: 0.93, samples: 100 }] });
+    const p = await q.optimizeModelQuality('a', {
+      quality: 0.85,
+      low: 0.8,
+      high: 0.9,
+      samples: 100,
+      alternatives: [{ modelId: 'b', quality: 0.88, low: 0.83, high: 0.93, samples: 100 }],
+    });
     expect(p.map((x) => x.action)).toEqual([]);
-    const few = await q.optimizeModelQuality('a', { quality: 0.1, samples: 5, alternatives: [{ modelId: 'b', quality: 0.9, samples: 5 }] });
+    const few = await q.optimizeModelQuality('a', {
+      quality: 0.1,
+      samples: 5,
+      alternatives: [{ modelId: 'b', quality: 0.9, samples: 5 }],
+    });
     expect(few).toEqual([]);
   });
 });
@@ -143,7 +179,7 @@ describe('performance windows', () => {
     const b = new LogSketch(0.01);
     const all: number[] = [];
     for (let i = 1; i <= 20_000; i++) {
-      const v = (i * 7919) % 10_007 / 10; // a spread of values 0..1000
+      const v = ((i * 7919) % 10_007) / 10; // a spread of values 0..1000
       (i % 2 ? a : b).add(v);
       all.push(v);
     }
@@ -159,7 +195,14 @@ describe('performance windows', () => {
   it('rolling windows per model, version and level; old slots expire', () => {
     const c = clock(0);
     const m = new PerformanceWindows({ windowMs: 1000, slots: 10, now: c.now });
-    for (let i = 0; i < 100; i++) m.recordPerformanceMetrics('cnn', i < 90 ? 1 : 0, 0.01 + i / 10_000, { cpu: 0.5 }, { version: '1', level: 'normal' });
+    for (let i = 0; i < 100; i++)
+      m.recordPerformanceMetrics(
+        'cnn',
+        i < 90 ? 1 : 0,
+        0.01 + i / 10_000,
+        { cpu: 0.5 },
+        { version: '1', level: 'normal' },
+      );
     m.recordPerformanceMetrics('cnn', 1, 0.5, {}, { version: '2', level: 'deep' });
     const v1 = m.summary('cnn', { version: '1' });
     expect(v1.samples).toBe(100);
@@ -167,7 +210,12 @@ describe('performance windows', () => {
     expect(v1.latency.p50).toBeCloseTo(0.015, 3);
     expect(v1.resources.cpu).toBe(0.5);
     expect(m.summary('cnn').samples).toBe(101);
-    expect(m.collectMetrics().map((s) => s.version).sort()).toEqual(['1', '2']);
+    expect(
+      m
+        .collectMetrics()
+        .map((s) => s.version)
+        .sort(),
+    ).toEqual(['1', '2']);
     c.t = 2500;
     expect(m.summary('cnn').samples).toBe(0);
     expect(() => m.recordPerformanceMetrics('cnn', 2, 0.1)).toThrow(/accuracy/);
@@ -180,6 +228,11 @@ describe('performance windows', () => {
     m.recordPerformanceMetrics('cnn', NaN, 0.04);
     expect(m.summary('cnn').samples).toBe(2);
     const [s] = pm.collectMetrics('cnn');
-    expect(s).toMatchObject({ records: 1, meanAccuracy: 0.75, meanLatency: 0.02, last: { resourceUsage: { cpu: 0.5 } } });
+    expect(s).toMatchObject({
+      records: 1,
+      meanAccuracy: 0.75,
+      meanLatency: 0.02,
+      last: { resourceUsage: { cpu: 0.5 } },
+    });
   });
 });

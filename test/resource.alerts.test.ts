@@ -13,7 +13,11 @@ import { ResourceManager } from '../src/core/resource-management/resource-manage
 /** An engine with `rules`; `at(ms, values)` returns the alert changes that sample made. */
 function levels(...rules: Omit<LevelsRule, 'kind'>[]) {
   const changes: Alert[] = [];
-  const m = new AlertManager({ rules: rules.map((r) => ({ kind: 'levels', ...r })), logger: silentLogger, onChange: (a) => changes.push(a) });
+  const m = new AlertManager({
+    rules: rules.map((r) => ({ kind: 'levels', ...r })),
+    logger: silentLogger,
+    onChange: (a) => changes.push(a),
+  });
   const at = (ms: number, values: Record<string, number>): Alert[] => {
     changes.length = 0;
     m.observeAll(values, ms);
@@ -24,11 +28,21 @@ function levels(...rules: Omit<LevelsRule, 'kind'>[]) {
 
 describe('levels rules (resource thresholds)', () => {
   it('fire after the level held for forMs, escalate, and resolve only below the hysteresis band', () => {
-    const { at: all } = levels({ name: 'cpu', series: 'cpu.load', warning: 0.8, critical: 0.95, forMs: 3000, hysteresis: 0.1, resolveForMs: 2000 });
+    const { at: all } = levels({
+      name: 'cpu',
+      series: 'cpu.load',
+      warning: 0.8,
+      critical: 0.95,
+      forMs: 3000,
+      hysteresis: 0.1,
+      resolveForMs: 2000,
+    });
     const at = (ms: number, v: number) => all(ms, { 'cpu.load': v });
     expect(at(0, 0.85)).toEqual([]);
     expect(at(2999, 0.9)).toEqual([]); // not yet held 3 s
-    expect(at(3000, 0.9)).toMatchObject([{ rule: 'cpu', state: 'firing', severity: 'warning', threshold: 0.8, value: 0.9 }]);
+    expect(at(3000, 0.9)).toMatchObject([
+      { rule: 'cpu', state: 'firing', severity: 'warning', threshold: 0.8, value: 0.9 },
+    ]);
     expect(at(4000, 0.97)).toEqual([]);
     expect(at(7000, 0.97)).toMatchObject([{ state: 'firing', severity: 'critical' }]);
     expect(at(8000, 0.9)).toEqual([]); // inside the critical hysteresis band (0.85..0.95)
@@ -50,18 +64,34 @@ describe('levels rules (resource thresholds)', () => {
     expect(events).toEqual([]);
     const { at: at2 } = levels({ name: 'mem', series: 'memory.usedFraction', warning: 0.9, hysteresis: 0.05 });
     const e2 = [];
-    for (let ms = 0; ms < 10_000; ms += 100) e2.push(...at2(ms, { 'memory.usedFraction': 0.9 + (ms % 200 === 0 ? 0.01 : -0.01) }));
+    for (let ms = 0; ms < 10_000; ms += 100)
+      e2.push(...at2(ms, { 'memory.usedFraction': 0.9 + (ms % 200 === 0 ? 0.01 : -0.01) }));
     expect(e2).toHaveLength(1); // fired once, held by hysteresis, never resolved
   });
 
   it('per-model rules, for one model or every model', () => {
-    const { m, at } = levels({ name: 'slow', series: 'lastBatchMs', model: '*', warning: 100 }, { name: 'big', series: 'memoryBytes', model: 'a', critical: 1000 });
-    const out = at(0, { 'models.a.lastBatchMs': 150, 'models.b.lastBatchMs': 50, 'models.a.memoryBytes': 5000, 'models.b.memoryBytes': 5000 });
+    const { m, at } = levels(
+      { name: 'slow', series: 'lastBatchMs', model: '*', warning: 100 },
+      { name: 'big', series: 'memoryBytes', model: 'a', critical: 1000 },
+    );
+    const out = at(0, {
+      'models.a.lastBatchMs': 150,
+      'models.b.lastBatchMs': 50,
+      'models.a.memoryBytes': 5000,
+      'models.b.memoryBytes': 5000,
+    });
     expect(out.map((x) => [x.rule, x.model, x.severity])).toEqual([
       ['slow', 'a', 'warning'],
       ['big', 'a', 'critical'],
     ]);
-    expect(out[0]).toMatchObject({ id: 'slow/models.a.lastBatchMs', key: 'models.a.lastBatchMs', model: 'a', threshold: 100, value: 150, at: 0 });
+    expect(out[0]).toMatchObject({
+      id: 'slow/models.a.lastBatchMs',
+      key: 'models.a.lastBatchMs',
+      model: 'a',
+      threshold: 100,
+      value: 150,
+      at: 0,
+    });
     expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r' })).toThrow(/warning/);
     expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r', warning: 2, critical: 1 })).toThrow(/critical/);
     expect(() => m.addRule({ kind: 'levels', name: 'x', series: 'r', warning: 1, forMs: -1 })).toThrow(/forMs/);
@@ -72,7 +102,14 @@ describe('levels rules (resource thresholds)', () => {
 
 function sample(load: number): SystemSample {
   const process = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
-  return { timestamp: 0, cpu: { load, perCore: [], cores: 1, process: 0 }, memory: { total: 1, used: 0, available: 1, process }, disks: [], network: [], gpus: [] };
+  return {
+    timestamp: 0,
+    cpu: { load, perCore: [], cores: 1, process: 0 },
+    memory: { total: 1, used: 0, available: 1, process },
+    disks: [],
+    network: [],
+    gpus: [],
+  };
 }
 
 /** A ResourceManager fed `load` by a fake sampler, with a cpu.load levels rule and a bus that may be down. */
@@ -101,7 +138,10 @@ describe('resource alerts on the bus', () => {
     const { rm, sent, tick } = resources();
     await tick(0.9);
     await tick(0.9);
-    expect((await rm.snapshot()).alerts).toMatchObject({ firing: 1, active: [{ rule: 'cpu', key: 'cpu.load', severity: 'warning', value: 0.9, threshold: 0.8 }] });
+    expect((await rm.snapshot()).alerts).toMatchObject({
+      firing: 1,
+      active: [{ rule: 'cpu', key: 'cpu.load', severity: 'warning', value: 0.9, threshold: 0.8 }],
+    });
     await tick(0.97);
     await tick(0.5);
     await tick(0.5);
@@ -111,8 +151,24 @@ describe('resource alerts on the bus', () => {
       'resource.alert firing/critical',
       'resource.alert resolved/critical',
     ]);
-    expect(sent[0]!.data).toMatchObject({ id: 'cpu/cpu.load', rule: 'cpu', key: 'cpu.load', state: 'firing', severity: 'warning', value: 0.9, threshold: 0.8, at: sent[0]!.data.ts });
-    expect(sent[2]!.data).toMatchObject({ id: 'cpu/cpu.load', state: 'resolved', severity: 'critical', value: 0.5, threshold: 0.95, at: sent[2]!.data.ts });
+    expect(sent[0]!.data).toMatchObject({
+      id: 'cpu/cpu.load',
+      rule: 'cpu',
+      key: 'cpu.load',
+      state: 'firing',
+      severity: 'warning',
+      value: 0.9,
+      threshold: 0.8,
+      at: sent[0]!.data.ts,
+    });
+    expect(sent[2]!.data).toMatchObject({
+      id: 'cpu/cpu.load',
+      state: 'resolved',
+      severity: 'critical',
+      value: 0.5,
+      threshold: 0.95,
+      at: sent[2]!.data.ts,
+    });
     expect(RESOURCE_ALERT_EVENT).toBe('resource.alert');
     expect((await rm.snapshot()).alerts).toEqual({ firing: 0, sent: 3, pending: 0, dropped: 0, active: [] });
     await rm.stop();
@@ -127,7 +183,11 @@ describe('resource alerts on the bus', () => {
     state.down = false;
     await tick(0.5);
     await rm.alerts.flush();
-    expect(sent.map((e) => `${e.data.state}/${e.data.severity}`)).toEqual(['firing/warning', 'firing/critical', 'resolved/critical']);
+    expect(sent.map((e) => `${e.data.state}/${e.data.severity}`)).toEqual([
+      'firing/warning',
+      'firing/critical',
+      'resolved/critical',
+    ]);
     expect((await rm.snapshot()).alerts).toMatchObject({ pending: 0, sent: 3, dropped: 0 });
     await rm.stop();
   });

@@ -11,8 +11,29 @@ import { expectWhaleError, rng } from './helpers.js';
 
 describe('CpuAllocator', () => {
   it('max-min fair shares: asks that fit are met, the rest split what remains', () => {
-    expect(Object.fromEntries(fairShares(new Map([['a', 1], ['b', 2]]), 4))).toEqual({ a: 1, b: 2 });
-    expect(Object.fromEntries(fairShares(new Map([['a', 1], ['b', 4], ['c', 4]]), 4))).toEqual({ a: 1, b: 1.5, c: 1.5 });
+    expect(
+      Object.fromEntries(
+        fairShares(
+          new Map([
+            ['a', 1],
+            ['b', 2],
+          ]),
+          4,
+        ),
+      ),
+    ).toEqual({ a: 1, b: 2 });
+    expect(
+      Object.fromEntries(
+        fairShares(
+          new Map([
+            ['a', 1],
+            ['b', 4],
+            ['c', 4],
+          ]),
+          4,
+        ),
+      ),
+    ).toEqual({ a: 1, b: 1.5, c: 1.5 });
     const cpu = new CpuAllocator({ totalUnits: 2 });
     cpu.allocate('a', 2);
     expect(cpu.share('a')).toBe(2);
@@ -82,7 +103,10 @@ describe('LoadBalancer', () => {
     const lb = new LoadBalancer({ policy: 'least-loaded' });
     const p = lb.distributeLoad(
       [{ id: 'm1', memoryBytes: 60 }, { id: 'm2', memoryBytes: 60 }, { id: 'm3' }, { id: 'huge', memoryBytes: 1000 }],
-      [{ id: 'gpu0', load: 0, freeBytes: 100 }, { id: 'gpu1', load: 0.5, freeBytes: 100 }],
+      [
+        { id: 'gpu0', load: 0, freeBytes: 100 },
+        { id: 'gpu1', load: 0.5, freeBytes: 100 },
+      ],
     );
     expect(new Set([p.placements.m1, p.placements.m2])).toEqual(new Set(['gpu0', 'gpu1']));
     expect(p.unplaced).toEqual([{ task: 'huge', reason: 'no target has 1000 bytes free' }]);
@@ -108,7 +132,12 @@ describe('ResourceOptimizer', () => {
       sample: {
         timestamp: t,
         cpu: { load: 0.5, perCore: [], cores: 2, process: 0.5 },
-        memory: { total: 1e9, used: 5e8, available: 5e8, process: { rss, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 } },
+        memory: {
+          total: 1e9,
+          used: 5e8,
+          available: 5e8,
+          process: { rss, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 },
+        },
         disks: [],
         network: [],
         gpus: [],
@@ -116,9 +145,21 @@ describe('ResourceOptimizer', () => {
       models: { m: { batches, rows, wallMs: cpuMs, cpuMs, memoryBytes: mem, gpuBytes: 0 } },
       costMs: 1,
     });
-    const ticks = Array.from({ length: 12 }, (_, i) => tick(i * 10_000, i * 8_000, i * 100, i * 100, 950, 1e8 + i * 2e7));
-    const out = new ResourceOptimizer().propose(ticks, { memoryBudgets: { m: 1000 }, cpuModelsWithGpuPath: ['m'], gpuAvailable: true, maxBatchSize: { m: 64 } });
-    expect(out.map((p) => p.kind).sort()).toEqual(['increase-batch-size', 'investigate-memory-growth', 'move-to-gpu', 'raise-memory-quota']);
+    const ticks = Array.from({ length: 12 }, (_, i) =>
+      tick(i * 10_000, i * 8_000, i * 100, i * 100, 950, 1e8 + i * 2e7),
+    );
+    const out = new ResourceOptimizer().propose(ticks, {
+      memoryBudgets: { m: 1000 },
+      cpuModelsWithGpuPath: ['m'],
+      gpuAvailable: true,
+      maxBatchSize: { m: 64 },
+    });
+    expect(out.map((p) => p.kind).sort()).toEqual([
+      'increase-batch-size',
+      'investigate-memory-growth',
+      'move-to-gpu',
+      'raise-memory-quota',
+    ]);
     for (const p of out) expect(p.reason.length).toBeGreaterThan(10);
   });
 });

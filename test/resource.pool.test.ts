@@ -66,8 +66,18 @@ describe('native caching pool (host backend)', () => {
         }
         const s = pool.stats();
         const owners = [0, 1, 2].map((o) => pool.owner(o).allocated);
-        if (s.allocated !== total || s.peakAllocated !== peak || s.reserved > cap || owners.some((b, o) => b !== held[o])) {
-          expect({ allocated: s.allocated, peak: s.peakAllocated, owners, capped: s.reserved <= cap }).toEqual({ allocated: total, peak, owners: held, capped: true });
+        if (
+          s.allocated !== total ||
+          s.peakAllocated !== peak ||
+          s.reserved > cap ||
+          owners.some((b, o) => b !== held[o])
+        ) {
+          expect({ allocated: s.allocated, peak: s.peakAllocated, owners, capped: s.reserved <= cap }).toEqual({
+            allocated: total,
+            peak,
+            owners: held,
+            capped: true,
+          });
         }
       }
       for (const a of live.keys()) pool.free(a);
@@ -80,7 +90,13 @@ describe('native caching pool (host backend)', () => {
   it('splits and coalesces; fragmentation is 1 - largest free / cached', () => {
     const pool = new (native().NativeMemoryPool)({ backend: 'host' });
     const blocks = [0, 1, 2, 3].map(() => pool.allocate(1, 512 * KiB)); // fill one 2 MiB small-pool segment
-    expect(pool.stats()).toMatchObject({ segments: 1, reserved: 2 * MiB, allocated: 2 * MiB, cacheMisses: 1, cacheHits: 3 });
+    expect(pool.stats()).toMatchObject({
+      segments: 1,
+      reserved: 2 * MiB,
+      allocated: 2 * MiB,
+      cacheMisses: 1,
+      cacheHits: 3,
+    });
     pool.free(blocks[0]!);
     pool.free(blocks[2]!);
     expect(pool.stats()).toMatchObject({ freeBlocks: 2, largestFree: 512 * KiB, fragmentation: 0.5 });
@@ -103,7 +119,9 @@ describe('native caching pool (host backend)', () => {
       pool.free(a);
     } else {
       expect(probe.reason.length).toBeGreaterThan(0);
-      expect(code(() => new (native().NativeMemoryPool)({ backend: 'cuda', device: 0 }))).toBe('ERR_DEVICE_UNAVAILABLE');
+      expect(code(() => new (native().NativeMemoryPool)({ backend: 'cuda', device: 0 }))).toBe(
+        'ERR_DEVICE_UNAVAILABLE',
+      );
     }
   });
 });
@@ -122,7 +140,13 @@ describe('GpuAllocator shares (host-backed devices)', () => {
     for (let i = 0; i < 4; i++) held.push(g.allocateMemory('small', 4 * MiB));
     await expectWhaleError(() => g.allocateMemory('small', 1 * MiB), 'ERR_QUOTA_EXCEEDED', 'gpu');
     expect(g.allocateMemory('big', 20 * MiB)).toBeGreaterThan(0);
-    expect(g.usage('small')).toMatchObject({ device: 'gpu:a', fraction: 0.25, allocated: 16 * MiB, cap: 16 * MiB, blocks: 4 });
+    expect(g.usage('small')).toMatchObject({
+      device: 'gpu:a',
+      fraction: 0.25,
+      allocated: 16 * MiB,
+      cap: 16 * MiB,
+      blocks: 4,
+    });
     g.freeMemory('small', held.pop()!);
     expect(g.usage('small')!.allocated).toBe(12 * MiB);
     expect(g.release('small')).toBe(12 * MiB); // three blocks were never freed: a visible leak

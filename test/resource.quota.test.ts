@@ -126,14 +126,30 @@ describe('quotas shared through Redis', () => {
     const endAt = startAt + 2_000;
     const run = () =>
       new Promise<{ admitted: number; refused: number }>((resolve, reject) => {
-        const p = spawn(process.execPath, [viteNode, 'test/resource.quota.child.ts', redis.url, String(startAt), String(endAt), String(rps), String(burst)], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const p = spawn(
+          process.execPath,
+          [
+            viteNode,
+            'test/resource.quota.child.ts',
+            redis.url,
+            String(startAt),
+            String(endAt),
+            String(rps),
+            String(burst),
+          ],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
         let out = '';
         let err = '';
         p.stdout.on('data', (d) => (out += d));
         p.stderr.on('data', (d) => (err += d));
-        p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`child exited ${code}: ${err}`))));
+        p.on('exit', (code) =>
+          code === 0
+            ? resolve(JSON.parse(out.trim().split('\n').pop()!))
+            : reject(new Error(`child exited ${code}: ${err}`)),
+        );
       });
     const [x, y] = await Promise.all([run(), run()]);
     expect(Date.now()).toBeGreaterThan(endAt); // the children really ran the whole window

@@ -33,7 +33,12 @@ describe('resource management in whale start', () => {
         http: { port: 0 },
         models: [
           { name: 'free', adapter: 'onnx', path: '/unused/free.onnx' },
-          { name: 'limited', adapter: 'onnx', path: '/unused/limited.onnx', resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 0.01, burst: 2, maxConcurrent: 4 } },
+          {
+            name: 'limited',
+            adapter: 'onnx',
+            path: '/unused/limited.onnx',
+            resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 0.01, burst: 2, maxConcurrent: 4 },
+          },
         ],
         resources: { intervalMs: 200 },
         shutdownGraceMs: 1000,
@@ -41,10 +46,28 @@ describe('resource management in whale start', () => {
       },
       '/',
     );
-    const messaging = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'res-node', logger: silentLogger });
-    await bus.subscribe('whale.metrics', (m) => void metrics.push((m.payload as { name: string }).name), { group: 'test' });
-    ext = new ResourceExtension(config, {}, { gpus: [{ id: 'gpu:host0', index: 0, totalBytes: 64 * 1024 * 1024 }], gpuBackend: 'host' });
-    server = new WhaleServer({ config, messaging, models: [free.model, limited.model], logger: silentLogger, serverVersion: 'test', extensions: [ext] });
+    const messaging = new MessagingService({
+      bus,
+      store: new MemoryStateStore(),
+      nodeId: 'res-node',
+      logger: silentLogger,
+    });
+    await bus.subscribe('whale.metrics', (m) => void metrics.push((m.payload as { name: string }).name), {
+      group: 'test',
+    });
+    ext = new ResourceExtension(
+      config,
+      {},
+      { gpus: [{ id: 'gpu:host0', index: 0, totalBytes: 64 * 1024 * 1024 }], gpuBackend: 'host' },
+    );
+    server = new WhaleServer({
+      config,
+      messaging,
+      models: [free.model, limited.model],
+      logger: silentLogger,
+      serverVersion: 'test',
+      extensions: [ext],
+    });
     ({ url } = await server.start());
   });
   afterAll(() => server?.stop());
@@ -78,7 +101,10 @@ describe('resource management in whale start', () => {
     expect(refused.length).toBe(3);
     expect(refused[0]!.body.error).toContain('limited');
     expect(refused.map((a) => a.status)).toEqual([429, 429, 429]);
-    const again = await fetch(`${url}/v2/models/limited/infer`, { method: 'POST', body: JSON.stringify(rowsInput([[1, 2, 3, 4]])) });
+    const again = await fetch(`${url}/v2/models/limited/infer`, {
+      method: 'POST',
+      body: JSON.stringify(rowsInput([[1, 2, 3, 4]])),
+    });
     expect(again.status).toBe(429);
     expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
     const freeAnswers = await Promise.all([1, 2, 3, 4, 5].map(() => send('free')));
@@ -91,7 +117,11 @@ describe('resource management in whale start', () => {
   });
 
   it('a request bigger than the model memory quota is refused with the model and resource named', async () => {
-    await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { requestsPerSecond: 1000, burst: 1000 } });
+    await http(`${url}/v1/resources/quotas/limited`, {
+      method: 'PUT',
+      headers: asOperator,
+      json: { requestsPerSecond: 1000, burst: 1000 },
+    });
     // A new rate applies from the next request on: that one may still find the old, empty bucket.
     await http(`${url}/v2/models/limited/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
     await new Promise((r) => setTimeout(r, 50));
@@ -102,7 +132,11 @@ describe('resource management in whale start', () => {
   });
 
   it('PUT /v1/resources/quotas/<model> changes the quota at run time; bad input is a typed 400', async () => {
-    const put = await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { memory: 1 << 20, gpu: 0.25 } });
+    const put = await http(`${url}/v1/resources/quotas/limited`, {
+      method: 'PUT',
+      headers: asOperator,
+      json: { memory: 1 << 20, gpu: 0.25 },
+    });
     expect(put.status).toBe(200);
     expect(put.body.quota).toEqual({ cpu: 0.5, memory: 1 << 20, gpu: 0.25 });
     const { body } = await http(`${url}/v1/resources`);
@@ -110,13 +144,19 @@ describe('resource management in whale start', () => {
     expect(body.models.limited.granted).toMatchObject({ gpu: 0.25 });
     const rows = Array.from({ length: 300 }, () => [1, 2, 3, 4]);
     expect((await http(`${url}/v2/models/limited/infer`, { json: rowsInput(rows) })).status).toBe(200);
-    expect((await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { cpu: 'lots' } })).body).toMatchObject({ code: 'ERR_INVALID_ARG' });
-    expect((await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', headers: asOperator, json: {} })).status).toBe(404);
+    expect(
+      (await http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json: { cpu: 'lots' } }))
+        .body,
+    ).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect(
+      (await http(`${url}/v1/resources/quotas/nope`, { method: 'PUT', headers: asOperator, json: {} })).status,
+    ).toBe(404);
   });
 
   it('a quota that admits no request shows in readiness (hardening round 2, item 8)', async () => {
     expect((await http(`${url}/v2/health/ready`)).status).toBe(200);
-    const put = (json: unknown) => http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json });
+    const put = (json: unknown) =>
+      http(`${url}/v1/resources/quotas/limited`, { method: 'PUT', headers: asOperator, json });
     expect((await put({ memory: 0 })).status).toBe(200);
     expect((await http(`${url}/v2/health/ready`)).status).toBe(503);
     expect((await http(`${url}/v2/models/limited/ready`)).body).toEqual({ name: 'limited', ready: false });
@@ -129,18 +169,32 @@ describe('resource management in whale start', () => {
   it('whale top reads /v1/resources and shows the models, usage and quotas', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    expect(await topCommand(['--url', url, '--count', '2', '--interval', '0.1'], { out: (x) => void out.push(x), err: (x) => void err.push(x) }, false)).toBe(0);
+    expect(
+      await topCommand(
+        ['--url', url, '--count', '2', '--interval', '0.1'],
+        { out: (x) => void out.push(x), err: (x) => void err.push(x) },
+        false,
+      ),
+    ).toBe(0);
     expect(out).toHaveLength(2);
     expect(out[1]).toMatch(/^CPU .*% of \d+ cores/m);
     expect(out[1]).toMatch(/^limited +0\.5 /m);
     expect(out[1]).toMatch(/^free /m);
     expect(out[1]).toContain('pool gpu:host0');
-    expect(await topCommand(['--url', 'http://127.0.0.1:1', '--count', '1'], { out: () => undefined, err: (x) => void err.push(x) }, false)).toBe(1);
+    expect(
+      await topCommand(
+        ['--url', 'http://127.0.0.1:1', '--count', '1'],
+        { out: () => undefined, err: (x) => void err.push(x) },
+        false,
+      ),
+    ).toBe(1);
     expect(err.join('')).toContain('/v1/resources');
   });
 
   it('publishes resource metrics on whale.metrics; stop gives every resource back', async () => {
-    expect(await until(() => metrics.includes('resource.cpu.load') && metrics.includes('resource.model.cpu_ms'), 10_000)).toBe(true);
+    expect(
+      await until(() => metrics.includes('resource.cpu.load') && metrics.includes('resource.model.cpu_ms'), 10_000),
+    ).toBe(true);
     const manager = ext.manager!;
     await server.stop();
     expect(manager.modelNames()).toEqual([]);

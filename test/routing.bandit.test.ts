@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { isWhaleError } from '../src/common/errors.js';
 import { LoadBalancer } from '../src/core/resource-management/optimizer/load-balancer.js';
 import { SeededRandom } from '../src/core/base/random.js';
-import { RouteOptimizer, type RouteDecision, type RouteOptimizerOptions } from '../src/core/federation/routing/route-optimizer.js';
+import {
+  RouteOptimizer,
+  type RouteDecision,
+  type RouteOptimizerOptions,
+} from '../src/core/federation/routing/route-optimizer.js';
 import type { RouteContext } from '../src/core/federation/routing/features.js';
 
 const ARMS = [
@@ -13,7 +17,13 @@ const ARMS = [
   { id: 'c', model: 'c' },
 ];
 
-function run(opt: RouteOptimizer, steps: number, quality: (arm: string, step: number, ctx: RouteContext) => number, ctxOf: (step: number) => RouteContext = () => ({}), from = 0) {
+function run(
+  opt: RouteOptimizer,
+  steps: number,
+  quality: (arm: string, step: number, ctx: RouteContext) => number,
+  ctxOf: (step: number) => RouteContext = () => ({}),
+  from = 0,
+) {
   const rng = new SeededRandom(99);
   const picks: RouteDecision[] = [];
   for (let s = from; s < from + steps; s++) {
@@ -41,7 +51,12 @@ describe('RouteOptimizer convergence', () => {
 
   it('contextual: each request size goes to the arm that is best for it', () => {
     const best = (rows: number) => (rows <= 1 ? 'a' : 'c');
-    const picks = run(optimizer(), 4000, (arm, _s, ctx) => (arm === best(ctx.rows!) ? 0.9 : 0.4), (s) => ({ rows: s % 2 ? 1 : 32 }));
+    const picks = run(
+      optimizer(),
+      4000,
+      (arm, _s, ctx) => (arm === best(ctx.rows!) ? 0.9 : 0.4),
+      (s) => ({ rows: s % 2 ? 1 : 32 }),
+    );
     const last = picks.slice(-1000);
     const small = last.filter((_, i) => (3000 + i) % 2 === 1);
     const large = last.filter((_, i) => (3000 + i) % 2 === 0);
@@ -51,7 +66,8 @@ describe('RouteOptimizer convergence', () => {
 
   it('switching: with a discount it follows the change of the best arm', () => {
     const opt = optimizer({ bandit: { discount: 0.99 } });
-    const q = (arm: string, s: number) => (s < 3000 ? { a: 0.9, b: 0.3, c: 0.5 } : { a: 0.3, b: 0.9, c: 0.5 })[arm as 'a']!;
+    const q = (arm: string, s: number) =>
+      (s < 3000 ? { a: 0.9, b: 0.3, c: 0.5 } : { a: 0.3, b: 0.9, c: 0.5 })[arm as 'a']!;
     const before = run(opt, 3000, q);
     expect(share(before.slice(-500), 'a')).toBeGreaterThan(0.8);
     const after = run(opt, 3000, q, () => ({}), 3000);
@@ -61,7 +77,8 @@ describe('RouteOptimizer convergence', () => {
   it('exploration stays within maxExploreShare and decays', () => {
     // Three equal arms and a wide bonus: the optimistic arm keeps differing from the greedy one, so only the caps hold exploration back.
     const picks = run(optimizer({ bandit: { alpha: 5, maxExploreShare: 0.1 } }), 5000, () => 0.5);
-    const explored = (from: number, to: number) => picks.slice(from, to).filter((p) => p.reason === 'explore').length / (to - from);
+    const explored = (from: number, to: number) =>
+      picks.slice(from, to).filter((p) => p.reason === 'explore').length / (to - from);
     // The cap is a moving average over ~100 decisions that starts at 0, so the very first decisions may all explore (≈ 11 in a row).
     expect(explored(0, 500)).toBeLessThanOrEqual(0.13);
     for (let w = 500; w < 5000; w += 500) expect(explored(w, w + 500)).toBeLessThanOrEqual(0.11);
@@ -98,7 +115,13 @@ describe('canary, shadow, sticky, shifts', () => {
     const plain = optimizer();
     run(plain, 500, (arm) => (arm === 'a' ? 0.9 : 0.2));
     plain.shiftTraffic('t', 'a', 'c', 0.5);
-    const after = run(plain, 4000, (arm) => (arm === 'a' ? 0.9 : 0.2), () => ({}), 500);
+    const after = run(
+      plain,
+      4000,
+      (arm) => (arm === 'a' ? 0.9 : 0.2),
+      () => ({}),
+      500,
+    );
     expect(Math.abs(share(after, 'c') - 0.5)).toBeLessThan(0.05);
   });
 

@@ -14,7 +14,12 @@ interface ArmWorld {
   latencyMs: number;
 }
 
-function serve(opt: RouteOptimizer, world: Record<string, ArmWorld>, steps: number, ctxOf: (step: number) => RouteContext = () => ({})): RouteDecision[] {
+function serve(
+  opt: RouteOptimizer,
+  world: Record<string, ArmWorld>,
+  steps: number,
+  ctxOf: (step: number) => RouteContext = () => ({}),
+): RouteDecision[] {
   const rng = new SeededRandom(42);
   const picks: RouteDecision[] = [];
   for (let s = 0; s < steps; s++) {
@@ -40,8 +45,21 @@ const batchAccuracy = (p: number) => (rng: SeededRandom) => {
 describe('exploration on real-model-like feedback', () => {
   it('two arms with the same quality and slightly different latency: exploration fades and the cheaper arm wins', () => {
     // Like 2nn-f32 vs 2nn-int8: the same answers, 12 vs 10 ms (reward gap 0.2·(12/112 − 10/110) ≈ 0.003, far below the quality noise).
-    const world = { slow: { quality: batchAccuracy(0.95), latencyMs: 12 }, fast: { quality: batchAccuracy(0.95), latencyMs: 10 } };
-    const opt = new RouteOptimizer({ tasks: { t: { arms: [{ id: 'slow', model: 'slow' }, { id: 'fast', model: 'fast' }] } }, seed: 3 });
+    const world = {
+      slow: { quality: batchAccuracy(0.95), latencyMs: 12 },
+      fast: { quality: batchAccuracy(0.95), latencyMs: 10 },
+    };
+    const opt = new RouteOptimizer({
+      tasks: {
+        t: {
+          arms: [
+            { id: 'slow', model: 'slow' },
+            { id: 'fast', model: 'fast' },
+          ],
+        },
+      },
+      seed: 3,
+    });
     const picks = serve(opt, world, 8000);
     const late = picks.slice(-2000);
     expect(share(late, (d) => d.reason === 'explore')).toBeLessThan(0.03); // was 0.3 (the cap) before the variance-aware bonus and the 1/√n share
@@ -56,20 +74,46 @@ describe('exploration on real-model-like feedback', () => {
       good: { quality: (r, ctx) => (r.next() < (ctx.rows === 1 ? 0.95 : 0.7) ? 1 : 0), latencyMs: 5 },
       other: { quality: (r, ctx) => (r.next() < (ctx.rows === 1 ? 0.7 : 0.95) ? 1 : 0), latencyMs: 5 },
     };
-    const opt = new RouteOptimizer({ tasks: { t: { arms: Object.keys(world).map((id) => ({ id, model: id })) } }, bandit: { alpha: 0.05 }, seed: 9 });
+    const opt = new RouteOptimizer({
+      tasks: { t: { arms: Object.keys(world).map((id) => ({ id, model: id })) } },
+      bandit: { alpha: 0.05 },
+      seed: 9,
+    });
     const ctxOf = (s: number): RouteContext => ({ rows: s % 2 ? 1 : 32 });
     const picks = serve(opt, world, 3000, ctxOf);
     for (const rows of [1, 32]) {
       const first = picks.slice(0, 60).filter((_, s) => ctxOf(s).rows === rows);
-      for (const arm of Object.keys(world)) expect(first.filter((d) => d.arm.id === arm).length).toBeGreaterThanOrEqual(2);
+      for (const arm of Object.keys(world))
+        expect(first.filter((d) => d.arm.id === arm).length).toBeGreaterThanOrEqual(2);
     }
     const late = picks.slice(-1000);
-    expect(share(late.filter((_, i) => ctxOf(2000 + i).rows === 1), (d) => d.arm.id === 'good')).toBeGreaterThan(0.85);
-    expect(share(late.filter((_, i) => ctxOf(2000 + i).rows === 32), (d) => d.arm.id === 'other')).toBeGreaterThan(0.85);
+    expect(
+      share(
+        late.filter((_, i) => ctxOf(2000 + i).rows === 1),
+        (d) => d.arm.id === 'good',
+      ),
+    ).toBeGreaterThan(0.85);
+    expect(
+      share(
+        late.filter((_, i) => ctxOf(2000 + i).rows === 32),
+        (d) => d.arm.id === 'other',
+      ),
+    ).toBeGreaterThan(0.85);
   });
 
   it('minTries 0 and maxExploreShare 0 turn the forced tries off; minTries is validated', () => {
-    const opt = new RouteOptimizer({ tasks: { t: { arms: [{ id: 'a', model: 'a' }, { id: 'b', model: 'b' }] } }, bandit: { maxExploreShare: 0 }, seed: 1 });
+    const opt = new RouteOptimizer({
+      tasks: {
+        t: {
+          arms: [
+            { id: 'a', model: 'a' },
+            { id: 'b', model: 'b' },
+          ],
+        },
+      },
+      bandit: { maxExploreShare: 0 },
+      seed: 1,
+    });
     const picks = serve(opt, { a: { quality: () => 1, latencyMs: 5 }, b: { quality: () => 1, latencyMs: 5 } }, 200);
     expect(picks.every((d) => d.reason === 'bandit')).toBe(true);
     let err: unknown;
@@ -89,7 +133,12 @@ describe('LinearArm', () => {
     const rng = new SeededRandom(17);
     const exact = new LinearArm(8, 1, 1);
     const closed = new LinearArm(8, 1, 1 - 1e-12); // the discounted path re-inverts A from scratch on every update
-    const contexts = [[0, 1, 4], [0, 2, 5], [0, 1, 5], [0, 3]];
+    const contexts = [
+      [0, 1, 4],
+      [0, 2, 5],
+      [0, 1, 5],
+      [0, 3],
+    ];
     for (let i = 0; i < 2000; i++) {
       const x = contexts[i % contexts.length]!;
       const r = 0.3 + 0.1 * (i % 4) + 0.05 * rng.normal();

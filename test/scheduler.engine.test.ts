@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 
 import { WhaleError } from '../src/common/errors.js';
 import { seededRandom } from '../src/core/base/random.js';
-import { createSchedulerEngine, OP_BATCH, OP_EXPIRED, type EngineKind, type SchedulerEngine } from '../src/core/processing/scheduler-engine.js';
+import {
+  createSchedulerEngine,
+  OP_BATCH,
+  OP_EXPIRED,
+  type EngineKind,
+  type SchedulerEngine,
+} from '../src/core/processing/scheduler-engine.js';
 
 const KINDS: EngineKind[] = ['native', 'reference'];
 
@@ -26,7 +32,7 @@ function poll(e: SchedulerEngine, nowUs: number, capacity = 4096): Decisions {
   const d: Decisions = { batches: [], expired: [], wake: Infinity };
   do {
     const words = e.poll(nowUs, out, meta);
-    for (let i = 0; i < words; ) {
+    for (let i = 0; i < words;) {
       if (out[i] === OP_EXPIRED) {
         d.expired.push(out[i + 1]!);
         i += 2;
@@ -59,7 +65,14 @@ function workload(kind: EngineKind, seed: number, steps: number): unknown[] {
   const add = (id: number) => {
     const max = 1 + Math.floor(r() * 8);
     const preferred = r() < 0.5 ? [] : [1 + Math.floor(r() * max), max];
-    e.addModel(id, { maxBatchSize: max, preferredBatchSizes: preferred, maxQueueDelayUs: Math.floor(r() * 500), maxQueueSize: 4 + Math.floor(r() * 40), instances: 1 + Math.floor(r() * 2), dispatchWhenIdle: r() < 0.5 });
+    e.addModel(id, {
+      maxBatchSize: max,
+      preferredBatchSizes: preferred,
+      maxQueueDelayUs: Math.floor(r() * 500),
+      maxQueueSize: 4 + Math.floor(r() * 40),
+      instances: 1 + Math.floor(r() * 2),
+      dispatchWhenIdle: r() < 0.5,
+    });
     models.add(id);
   };
   for (let m = 0; m < 3; m++) add(m);
@@ -174,8 +187,17 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
 
   it('dispatches the largest reachable preferred size at once, the rest after the queue delay', () => {
     const e = createSchedulerEngine(kind, 1);
-    e.addModel(0, { maxBatchSize: 16, preferredBatchSizes: [4, 8], maxQueueDelayUs: 1000, maxQueueSize: 100, instances: 4 });
-    submit(e, Array.from({ length: 14 }, (_, i) => [i, 0, 0, 0, 100, Infinity]));
+    e.addModel(0, {
+      maxBatchSize: 16,
+      preferredBatchSizes: [4, 8],
+      maxQueueDelayUs: 1000,
+      maxQueueSize: 100,
+      instances: 4,
+    });
+    submit(
+      e,
+      Array.from({ length: 14 }, (_, i) => [i, 0, 0, 0, 100, Infinity]),
+    );
     const d = poll(e, 100);
     expect(d.batches.map((b) => b.ids.length)).toEqual([8, 4]);
     expect(d.wake).toBe(1100);
@@ -185,10 +207,20 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
 
   it('dispatchWhenIdle: a lone request on an idle model goes at once; arrivals during a batch go together on completion', () => {
     const e = createSchedulerEngine(kind, 1);
-    e.addModel(0, { maxBatchSize: 4, preferredBatchSizes: [4], maxQueueDelayUs: 1_000_000, maxQueueSize: 100, instances: 1, dispatchWhenIdle: true });
+    e.addModel(0, {
+      maxBatchSize: 4,
+      preferredBatchSizes: [4],
+      maxQueueDelayUs: 1_000_000,
+      maxQueueSize: 100,
+      instances: 1,
+      dispatchWhenIdle: true,
+    });
     submit(e, [[0, 0, 0, 0, 0, Infinity]]);
     expect(poll(e, 0).batches).toEqual([{ model: 0, ids: [0] }]);
-    submit(e, [1, 2, 3, 4, 5].map((id) => [id, 0, 0, 0, 10, Infinity]));
+    submit(
+      e,
+      [1, 2, 3, 4, 5].map((id) => [id, 0, 0, 0, 10, Infinity]),
+    );
     expect(poll(e, 20)).toEqual({ batches: [], expired: [], wake: Infinity });
     e.complete(0);
     expect(poll(e, 30).batches).toEqual([{ model: 0, ids: [1, 2, 3, 4] }]);
@@ -198,10 +230,20 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
 
   it('dispatchWhenIdle with 2 instances: only a model with no batch running skips the wait; deadlines still expire', () => {
     const e = createSchedulerEngine(kind, 1);
-    e.addModel(0, { maxBatchSize: 8, preferredBatchSizes: [4], maxQueueDelayUs: 1000, maxQueueSize: 100, instances: 2, dispatchWhenIdle: true });
+    e.addModel(0, {
+      maxBatchSize: 8,
+      preferredBatchSizes: [4],
+      maxQueueDelayUs: 1000,
+      maxQueueSize: 100,
+      instances: 2,
+      dispatchWhenIdle: true,
+    });
     submit(e, [[0, 0, 0, 0, 0, Infinity]]);
     expect(poll(e, 0).batches).toEqual([{ model: 0, ids: [0] }]);
-    submit(e, [[1, 0, 0, 0, 10, 200], [2, 0, 0, 0, 10, Infinity]]);
+    submit(e, [
+      [1, 0, 0, 0, 10, 200],
+      [2, 0, 0, 0, 10, Infinity],
+    ]);
     expect(poll(e, 10)).toEqual({ batches: [], expired: [], wake: 200 });
     expect(poll(e, 200)).toEqual({ batches: [], expired: [1], wake: 1010 });
     expect(poll(e, 1010).batches).toEqual([{ model: 0, ids: [2] }]);
@@ -215,7 +257,14 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
   it('expires requests at their deadline without running them and rejects a full queue', () => {
     const e = createSchedulerEngine(kind, 1);
     e.addModel(0, { maxBatchSize: 4, maxQueueDelayUs: 5000, maxQueueSize: 2, instances: 1 });
-    expect(submit(e, [[0, 0, 0, 0, 0, 300], [1, 0, 0, 0, 0, Infinity], [2, 0, 0, 0, 0, Infinity], [3, 7, 0, 0, 0, Infinity]])).toEqual([0, 0, 1, 2]);
+    expect(
+      submit(e, [
+        [0, 0, 0, 0, 0, 300],
+        [1, 0, 0, 0, 0, Infinity],
+        [2, 0, 0, 0, 0, Infinity],
+        [3, 7, 0, 0, 0, Infinity],
+      ]),
+    ).toEqual([0, 0, 1, 2]);
     expect(poll(e, 0).wake).toBe(300);
     expect(poll(e, 300)).toEqual({ batches: [], expired: [0], wake: 5000 });
     expect(poll(e, 5000).batches).toEqual([{ model: 0, ids: [1] }]);
@@ -227,8 +276,16 @@ describe.each(KINDS)('scheduler engine rules (%s)', (kind) => {
     expect(() => submit(e, [[0, 0, 0, 2, 0, Infinity]])).toThrow(WhaleError);
     expect(() => e.setTenant(0, 0)).toThrow(/weight/);
     expect(() => e.complete(0)).toThrow(/no batch running/);
-    expect(() => e.addModel(1, { maxBatchSize: 4, preferredBatchSizes: [5], maxQueueDelayUs: 0, maxQueueSize: 2, instances: 1 })).toThrow(/preferredBatchSizes/);
-    const notBoolean = { maxBatchSize: 4, maxQueueDelayUs: 0, maxQueueSize: 2, instances: 1, dispatchWhenIdle: 1 as unknown as boolean };
+    expect(() =>
+      e.addModel(1, { maxBatchSize: 4, preferredBatchSizes: [5], maxQueueDelayUs: 0, maxQueueSize: 2, instances: 1 }),
+    ).toThrow(/preferredBatchSizes/);
+    const notBoolean = {
+      maxBatchSize: 4,
+      maxQueueDelayUs: 0,
+      maxQueueSize: 2,
+      instances: 1,
+      dispatchWhenIdle: 1 as unknown as boolean,
+    };
     expect(() => e.addModel(2, notBoolean)).toThrow(/^dispatchWhenIdle: expected a boolean/);
   });
 });

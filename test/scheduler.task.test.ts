@@ -32,7 +32,12 @@ function totalAnswered(s: TaskScheduler, model: string): number {
   return m.completed + m.failed + m.rejected + m.expired + m.cancelled + m.removed + m.shutdown;
 }
 
-const batching = (c: Partial<BatchingConfig> = {}): BatchingConfig => ({ maxBatchSize: 8, maxQueueDelayUs: 1000, maxQueueSize: 1000, ...c });
+const batching = (c: Partial<BatchingConfig> = {}): BatchingConfig => ({
+  maxBatchSize: 8,
+  maxQueueDelayUs: 1000,
+  maxQueueSize: 1000,
+  ...c,
+});
 
 describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
   const make = (o: Partial<TaskSchedulerOptions> & Pick<TaskSchedulerOptions, 'executor'>) =>
@@ -65,7 +70,9 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
         return inputs;
       },
     });
-    const out = await Promise.all(Array.from({ length: 200 }, (_, i) => outcome(s.scheduleTask({ model: 'm', input: i }))));
+    const out = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => outcome(s.scheduleTask({ model: 'm', input: i }))),
+    );
     const ok = out.filter((o) => 'ok' in (o as object)).length;
     const rejected = out.filter((o) => (o as { code?: string }).code === 'ERR_OVERLOADED').length;
     expect(ok + rejected).toBe(200);
@@ -114,7 +121,9 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
         return inputs;
       },
     });
-    const out = await Promise.all(['a', 'poison', 'b', 'c', 'typed', 'd'].map((x) => outcome(s.scheduleTask({ model: 'm', input: x }))));
+    const out = await Promise.all(
+      ['a', 'poison', 'b', 'c', 'typed', 'd'].map((x) => outcome(s.scheduleTask({ model: 'm', input: x }))),
+    );
     expect(out).toEqual([
       { code: 'ERR_EXECUTION_FAILED' },
       { code: 'ERR_EXECUTION_FAILED' },
@@ -124,7 +133,11 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
       { code: 'ERR_MODEL_NOT_READY' },
     ]);
     const wrong = make({ executor: async () => [1] });
-    expect(await outcome(Promise.all([wrong.scheduleTask({ model: 'm', input: 1 }), wrong.scheduleTask({ model: 'm', input: 2 })]))).toEqual({ code: 'ERR_EXECUTION_FAILED' });
+    expect(
+      await outcome(
+        Promise.all([wrong.scheduleTask({ model: 'm', input: 1 }), wrong.scheduleTask({ model: 'm', input: 2 })]),
+      ),
+    ).toEqual({ code: 'ERR_EXECUTION_FAILED' });
   });
 
   it('times out a hung batch, reports it, and keeps serving', async () => {
@@ -160,7 +173,10 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
   });
 
   it('removes a model: its queued requests fail with ERR_MODEL_REMOVED, later ones ERR_MODEL_NOT_FOUND', async () => {
-    const s = make({ models: { m: batching({ maxBatchSize: 8, maxQueueDelayUs: 10_000_000 }) }, executor: async (_m, i) => i });
+    const s = make({
+      models: { m: batching({ maxBatchSize: 8, maxQueueDelayUs: 10_000_000 }) },
+      executor: async (_m, i) => i,
+    });
     const queued = Array.from({ length: 3 }, (_, i) => outcome(s.scheduleTask({ model: 'm', input: i })));
     s.removeModel('m');
     expect(await Promise.all(queued)).toEqual(Array(3).fill({ code: 'ERR_MODEL_REMOVED' }));
@@ -187,24 +203,43 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
 
   it('rejects bad requests and options with typed errors naming the field', async () => {
     const s = make({ executor: async (_m, i) => i });
-    const field = async (p: Promise<unknown>) => p.then(() => 'resolved', (e: WhaleError) => `${e.code} ${e.field}`);
+    const field = async (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: WhaleError) => `${e.code} ${e.field}`,
+      );
     expect(await field(s.scheduleTask({ model: 'm', input: 1, priority: 3 }))).toBe('ERR_INVALID_ARG priority');
     expect(await field(s.scheduleTask({ model: 'm', input: 1, timeoutMs: -1 }))).toBe('ERR_INVALID_ARG timeoutMs');
     // A string priority is named as a string, not shown as if it were the number (hardening round 2, item 21).
-    await expect(s.scheduleTask({ model: 'm', input: 1, priority: '1' as never })).rejects.toThrow('got "1" (a string)');
+    await expect(s.scheduleTask({ model: 'm', input: 1, priority: '1' as never })).rejects.toThrow(
+      'got "1" (a string)',
+    );
     expect(await field(s.scheduleTask({ model: 'm', input: 1, tenant: '' }))).toBe('ERR_INVALID_ARG tenant');
     expect(await field(s.scheduleTask({ model: 'nope', input: 1 }))).toBe('ERR_MODEL_NOT_FOUND model');
-    expect(() => s.addModel('x', batching({ maxBatchSize: 0 }))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'models.x.maxBatchSize' }));
-    expect(() => s.addModel('y', batching({ preferredBatchSizes: [9] }))).toThrow(expect.objectContaining({ field: 'models.y.preferredBatchSizes[0]' }));
+    expect(() => s.addModel('x', batching({ maxBatchSize: 0 }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', field: 'models.x.maxBatchSize' }),
+    );
+    expect(() => s.addModel('y', batching({ preferredBatchSizes: [9] }))).toThrow(
+      expect.objectContaining({ field: 'models.y.preferredBatchSizes[0]' }),
+    );
     expect(() => s.addModel('m', batching())).toThrow(expect.objectContaining({ code: 'ERR_CONFLICT' }));
-    expect(() => new TaskScheduler({ engine, executor: async (_m, i) => i, tenants: { t: 0 } })).toThrow(expect.objectContaining({ field: 'tenants.t' }));
+    expect(() => new TaskScheduler({ engine, executor: async (_m, i) => i, tenants: { t: 0 } })).toThrow(
+      expect.objectContaining({ field: 'tenants.t' }),
+    );
   });
 
   it('dispatchWhenIdle: a lone request runs at once, a burst in one tick is one batch, arrivals during a batch run together after it', async () => {
     const batches: number[][] = [];
     const inflight: (() => void)[] = [];
     const s = make({
-      models: { m: batching({ maxBatchSize: 8, preferredBatchSizes: [8], maxQueueDelayUs: 3_600_000_000, dispatchWhenIdle: true }) },
+      models: {
+        m: batching({
+          maxBatchSize: 8,
+          preferredBatchSizes: [8],
+          maxQueueDelayUs: 3_600_000_000,
+          dispatchWhenIdle: true,
+        }),
+      },
       executor: (_m, inputs) => {
         batches.push(inputs as number[]);
         return new Promise((resolve) => inflight.push(() => resolve(inputs)));
@@ -242,7 +277,16 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     const s = new TaskScheduler({
       engine,
       tenants: { a: 1, b: 3 },
-      models: { m: batching({ maxBatchSize: 4, preferredBatchSizes: [2, 4], maxQueueDelayUs: 500, maxQueueSize: 40, instances: 2, executionTimeoutMs: 20 }) },
+      models: {
+        m: batching({
+          maxBatchSize: 4,
+          preferredBatchSizes: [2, 4],
+          maxQueueDelayUs: 500,
+          maxQueueSize: 40,
+          instances: 2,
+          executionTimeoutMs: 20,
+        }),
+      },
       executor: async (_m, inputs) => {
         for (const x of inputs as number[]) seen.set(x, (seen.get(x) ?? 0) + 1);
         if ((inputs as number[]).some((x) => x % 23 === 5)) throw new Error('model failure');
@@ -255,7 +299,18 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     const all: Promise<unknown>[] = [];
     for (let i = 0; i < 600; i++) {
       const ac = new AbortController();
-      all.push(outcome(s.scheduleTask({ model: 'm', input: i, tenant: r() < 0.5 ? 'a' : 'b', priority: Math.floor(r() * 3), timeoutMs: r() < 0.3 ? r() * 20 : undefined, signal: ac.signal })));
+      all.push(
+        outcome(
+          s.scheduleTask({
+            model: 'm',
+            input: i,
+            tenant: r() < 0.5 ? 'a' : 'b',
+            priority: Math.floor(r() * 3),
+            timeoutMs: r() < 0.3 ? r() * 20 : undefined,
+            signal: ac.signal,
+          }),
+        ),
+      );
       if (r() < 0.1) setTimeout(() => (aborted.add(i), ac.abort()), r() * 10);
       if (i % 50 === 49) await sleep(2);
     }
@@ -266,7 +321,15 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     for (const [x, n] of seen) expect([x, n]).toEqual([x, 1]);
     out.forEach((o, i) => {
       if ('ok' in o) expect(o.ok).toBe(i);
-      else expect(['ERR_OVERLOADED', 'ERR_CANCELLED', 'ERR_DEADLINE_EXCEEDED', 'ERR_EXECUTION_FAILED', 'ERR_TIMEOUT', 'ERR_SHUTTING_DOWN']).toContain(o.code);
+      else
+        expect([
+          'ERR_OVERLOADED',
+          'ERR_CANCELLED',
+          'ERR_DEADLINE_EXCEEDED',
+          'ERR_EXECUTION_FAILED',
+          'ERR_TIMEOUT',
+          'ERR_SHUTTING_DOWN',
+        ]).toContain(o.code);
       if (o.code === 'ERR_OVERLOADED' || o.code === 'ERR_DEADLINE_EXCEEDED') expect(seen.has(i)).toBe(false);
     });
     const codes = new Set(out.map((o) => o.code ?? 'ok'));
@@ -288,7 +351,14 @@ async function scripted(engine: EngineKind, seed: number): Promise<unknown[]> {
     models: {
       x: batching({ maxBatchSize: 6, preferredBatchSizes: [3], maxQueueDelayUs: 2000, maxQueueSize: 30, instances: 2 }),
       y: batching({ maxBatchSize: 2, maxQueueDelayUs: 0, maxQueueSize: 10 }),
-      z: batching({ maxBatchSize: 4, preferredBatchSizes: [4], maxQueueDelayUs: 3000, maxQueueSize: 20, instances: 2, dispatchWhenIdle: true }),
+      z: batching({
+        maxBatchSize: 4,
+        preferredBatchSizes: [4],
+        maxQueueDelayUs: 3000,
+        maxQueueSize: 20,
+        instances: 2,
+        dispatchWhenIdle: true,
+      }),
     },
     executor: (model, inputs) => {
       log.push(['batch', model, inputs]);
@@ -302,7 +372,16 @@ async function scripted(engine: EngineKind, seed: number): Promise<unknown[]> {
       const id = step;
       const ac = new AbortController();
       answers.push(
-        outcome(s.scheduleTask({ model: ['x', 'x', 'y', 'z', 'z'][Math.floor(r() * 5)]!, input: id, tenant: ['a', 'b', 'c'][Math.floor(r() * 3)], priority: Math.floor(r() * 3), timeoutMs: r() < 0.4 ? r() * 8 : undefined, signal: ac.signal })).then((o) => {
+        outcome(
+          s.scheduleTask({
+            model: ['x', 'x', 'y', 'z', 'z'][Math.floor(r() * 5)]!,
+            input: id,
+            tenant: ['a', 'b', 'c'][Math.floor(r() * 3)],
+            priority: Math.floor(r() * 3),
+            timeoutMs: r() < 0.4 ? r() * 8 : undefined,
+            signal: ac.signal,
+          }),
+        ).then((o) => {
           log.push(['answer', id, o]);
         }),
       );

@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 
 import { SecAggClient } from '../src/core/federation/privacy/secagg/client.js';
 import { runSecAggRound, type DropPlan } from '../src/core/federation/privacy/secagg/in-process.js';
-import { addMasks, expandSeed, FixedPoint, nativeMasksAvailable, sumRows } from '../src/core/federation/privacy/secagg/ring.js';
+import {
+  addMasks,
+  expandSeed,
+  FixedPoint,
+  nativeMasksAvailable,
+  sumRows,
+} from '../src/core/federation/privacy/secagg/ring.js';
 import { SecAggServer } from '../src/core/federation/privacy/secagg/server.js';
 import { combine, split } from '../src/core/federation/privacy/secagg/shamir.js';
 import { expectWhaleError, randomRows, rng } from './helpers.js';
@@ -15,7 +21,9 @@ function inputs(n: number, length: number, fp: FixedPoint, seed = 1): Map<string
 }
 
 function plainSum(all: Map<string, Uint32Array>, ids: readonly string[], bits: number): Uint32Array {
-  const mod = 2 ** bits, n = all.values().next().value!.length, out = new Uint32Array(n);
+  const mod = 2 ** bits,
+    n = all.values().next().value!.length,
+    out = new Uint32Array(n);
   for (const id of ids) {
     const x = all.get(id)!;
     for (let i = 0; i < n; i++) out[i] = (out[i]! + x[i]!) % mod;
@@ -40,7 +48,9 @@ describe('secure aggregation', () => {
     const { ring, clipped } = f.encode(Float32Array.of(-3, -1.5, 0, 0.25, 5));
     expect(clipped).toBe(2);
     const back = f.decode(sumRows(Array(10).fill(ring), 24));
-    [-20, -15, 0, 2.5, 20].forEach((v, i) => expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(10 / (2 * f.scale) + 1e-12));
+    [-20, -15, 0, 2.5, 20].forEach((v, i) =>
+      expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(10 / (2 * f.scale) + 1e-12),
+    );
   });
 
   const phases: Array<[string, (d: string[]) => DropPlan]> = [
@@ -91,7 +101,8 @@ describe('secure aggregation', () => {
     const fwd = server.receiveShares(clients.map((c) => c.shareKeys(keys)));
     const y = clients[0]!.maskedInput(fwd.get('c0')!, all.get('c0')!).y;
     // χ² with 255 degrees of freedom; the 0.1% critical value from the Wilson–Hilferty approximation.
-    const df = 255, z = 3.090232;
+    const df = 255,
+      z = 3.090232;
     const critical = df * (1 - 2 / (9 * df) + z * Math.sqrt(2 / (9 * df))) ** 3;
     for (const shift of [24, 0]) {
       const bins = new Float64Array(256);
@@ -105,10 +116,25 @@ describe('secure aggregation', () => {
   it('abandons a round below the threshold with ERR_BELOW_THRESHOLD and no sum', async () => {
     const all = inputs(9, 100, fp);
     const list = ids(all);
-    await expectWhaleError(() => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterShare: list.slice(0, 3) } }), 'ERR_BELOW_THRESHOLD', 'u3');
-    await expectWhaleError(() => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterMasked: list.slice(0, 3) } }), 'ERR_BELOW_THRESHOLD');
-    await expectWhaleError(() => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterAdvertise: list.slice(0, 3) } }), 'ERR_BELOW_THRESHOLD', 'u2');
-    await expectWhaleError(() => new SecAggServer({ threshold: 1, length: 10, bits: 32 }), 'ERR_INVALID_OPTION', 'threshold');
+    await expectWhaleError(
+      () => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterShare: list.slice(0, 3) } }),
+      'ERR_BELOW_THRESHOLD',
+      'u3',
+    );
+    await expectWhaleError(
+      () => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterMasked: list.slice(0, 3) } }),
+      'ERR_BELOW_THRESHOLD',
+    );
+    await expectWhaleError(
+      () => runSecAggRound({ inputs: all, threshold: 7, bits: 32, drops: { afterAdvertise: list.slice(0, 3) } }),
+      'ERR_BELOW_THRESHOLD',
+      'u2',
+    );
+    await expectWhaleError(
+      () => new SecAggServer({ threshold: 1, length: 10, bits: 32 }),
+      'ERR_INVALID_OPTION',
+      'threshold',
+    );
   });
 
   it('the native mask expansion equals node:crypto ChaCha20, and the JS and native paths give the same masked sums', () => {
@@ -120,7 +146,8 @@ describe('secure aggregation', () => {
     addMasks(viaNative, [seeds[0]!], [1], 32, 'native');
     expect(viaNative).toEqual(expandSeed(seeds[0]!, n));
     for (const bits of [32, 20]) {
-      const a = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % 2 ** bits), b = a.slice();
+      const a = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % 2 ** bits),
+        b = a.slice();
       addMasks(a, seeds, [1, -1, -1, 1], bits, 'native');
       addMasks(b, seeds, [1, -1, -1, 1], bits, 'js');
       expect(a).toEqual(b);
@@ -129,9 +156,21 @@ describe('secure aggregation', () => {
   });
 
   it('refuses bad arguments with typed errors', async () => {
-    await expectWhaleError(() => addMasks(new Uint32Array(4), [new Uint8Array(31)], [1], 32), 'ERR_INVALID_ARG', 'seeds[0]');
-    await expectWhaleError(() => addMasks(new Uint32Array(4), [new Uint8Array(32)], [0], 32), 'ERR_INVALID_ARG', 'signs[0]');
-    await expectWhaleError(() => sumRows([new Uint32Array(3), new Uint32Array(4)], 32), 'ERR_SHAPE_MISMATCH', 'rows[1]');
+    await expectWhaleError(
+      () => addMasks(new Uint32Array(4), [new Uint8Array(31)], [1], 32),
+      'ERR_INVALID_ARG',
+      'seeds[0]',
+    );
+    await expectWhaleError(
+      () => addMasks(new Uint32Array(4), [new Uint8Array(32)], [0], 32),
+      'ERR_INVALID_ARG',
+      'signs[0]',
+    );
+    await expectWhaleError(
+      () => sumRows([new Uint32Array(3), new Uint32Array(4)], 32),
+      'ERR_SHAPE_MISMATCH',
+      'rows[1]',
+    );
     await expectWhaleError(() => new FixedPoint({ range: 1, maxClients: 1e9, bits: 16 }), 'ERR_INVALID_OPTION', 'bits');
     await expectWhaleError(() => fp.encode(Float32Array.of(NaN)), 'ERR_NON_FINITE', 'values[0]');
   });

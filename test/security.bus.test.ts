@@ -41,10 +41,17 @@ describe.each([
   const wire: Envelope[] = [];
   const secure = (who: Identity) => new SecureBus(h.bus(), { identity: who, guard: new MessageGuard(acl) });
   const update = (who: Identity, learnerId: string, round = 1, clientId = 'c1') =>
-    createEnvelope({ type: 'FederationUpdateSubmitted', source: who.id, payload: { federationId: 'mnist', round, learnerId, clientId } });
+    createEnvelope({
+      type: 'FederationUpdateSubmitted',
+      source: who.id,
+      payload: { federationId: 'mnist', round, learnerId, clientId },
+    });
 
   beforeAll(async () => {
-    h = await makeHarness([[TOPIC, 1], [TOPICS.events, 1]]);
+    h = await makeHarness([
+      [TOPIC, 1],
+      [TOPICS.events, 1],
+    ]);
     raw = h.bus();
     receiver = secure(coord);
     await receiver.subscribe(TOPIC, (e) => void got.push(e), { group: 'coordinator', fromBeginning: true });
@@ -87,12 +94,33 @@ describe.each([
     expect(await until(() => got.length === 3, 15_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
 
-    expect(got.map((e) => `${e.source}:${(e.payload as { round: number }).round}`)).toEqual([`${alice.id}:1`, `${eve.id}:1`, `${alice.id}:2`]);
-    expect(receiver.guard.audit.byReason()).toEqual({ replay: 1, 'bad-signature': 1, unsigned: 1, 'sender-mismatch': 1, 'unknown-identity': 1, forbidden: 2, revoked: 1 });
+    expect(got.map((e) => `${e.source}:${(e.payload as { round: number }).round}`)).toEqual([
+      `${alice.id}:1`,
+      `${eve.id}:1`,
+      `${alice.id}:2`,
+    ]);
+    expect(receiver.guard.audit.byReason()).toEqual({
+      replay: 1,
+      'bad-signature': 1,
+      unsigned: 1,
+      'sender-mismatch': 1,
+      'unknown-identity': 1,
+      forbidden: 2,
+      revoked: 1,
+    });
     const audit = (await events.take(8, 15_000))
       .map((r) => decodeEnvelope(r.value))
       .flatMap((d) => (d.ok ? [d.envelope as Envelope<{ type: string; data: { reason: string } }>] : []))
       .filter((e) => e.payload.type === 'federation.security.rejected');
-    expect(audit.map((e) => e.payload.data.reason).sort()).toEqual(['bad-signature', 'forbidden', 'forbidden', 'replay', 'revoked', 'sender-mismatch', 'unknown-identity', 'unsigned']);
+    expect(audit.map((e) => e.payload.data.reason).sort()).toEqual([
+      'bad-signature',
+      'forbidden',
+      'forbidden',
+      'replay',
+      'revoked',
+      'sender-mismatch',
+      'unknown-identity',
+      'unsigned',
+    ]);
   }, 60_000);
 });

@@ -20,7 +20,8 @@ describe('attacks', () => {
         if (a.isMalicious(u.clientId)) expect(u.delta).not.toEqual(ups[i]!.delta);
         else expect(u.delta).toBe(ups[i]!.delta);
       });
-      const bad = out.find((u) => a.isMalicious(u.clientId))!, orig = ups.find((u) => u.clientId === bad.clientId)!;
+      const bad = out.find((u) => a.isMalicious(u.clientId))!,
+        orig = ups.find((u) => u.clientId === bad.clientId)!;
       if (mode === 'sign-flip') expect(bad.delta[7]).toBeCloseTo(-orig.delta[7]!, 6);
     }
   });
@@ -34,14 +35,22 @@ describe('attacks', () => {
   });
 
   it('refuses unknown modes and fractions', async () => {
-    await expectWhaleError(() => new Attack({ mode: 'nope' as never, fraction: 0.1 }, ids), 'ERR_INVALID_OPTION', 'attack');
+    await expectWhaleError(
+      () => new Attack({ mode: 'nope' as never, fraction: 0.1 }, ids),
+      'ERR_INVALID_OPTION',
+      'attack',
+    );
     await expectWhaleError(() => new Attack({ mode: 'ipm', fraction: 1 }, ids), 'ERR_INVALID_OPTION', 'attackFraction');
   });
 });
 
 describe('RoundDefense', () => {
   it('the norm bound drops the large Gaussian attackers before aggregation', () => {
-    const d = new RoundDefense({ clients: ids, attack: { mode: 'gaussian', fraction: 0.2, seed: 5 }, normBound: { factor: 3 } });
+    const d = new RoundDefense({
+      clients: ids,
+      attack: { mode: 'gaussian', fraction: 0.2, seed: 5 },
+      normBound: { factor: 3 },
+    });
     const out = d.beforeAggregate(1, round());
     expect(d.report()).toEqual({ malicious: 4, droppedByNorm: 4 });
     expect(out.every((u) => !d.attack!.isMalicious(u.clientId))).toBe(true);
@@ -52,7 +61,10 @@ describe('RoundDefense', () => {
     const ups = round();
     const agg = d.afterAggregate(1, new Float32Array(500), d.beforeAggregate(1, ups));
     expect(agg).not.toEqual(new Float32Array(500));
-    expect(d.report().epsilon).toBeCloseTo(epsilonFor({ sampleRate: 0.2, noiseMultiplier: 1.2, steps: 1 }, 1e-5).epsilon, 12);
+    expect(d.report().epsilon).toBeCloseTo(
+      epsilonFor({ sampleRate: 0.2, noiseMultiplier: 1.2, steps: 1 }, 1e-5).epsilon,
+      12,
+    );
     expect(d.report().clippedByDp).toBe(20); // norms ≈ 2.2 > 0.5
   });
 });

@@ -36,7 +36,15 @@ function policy(extra: Partial<AccessPolicy> = {}): AccessPolicy {
 }
 
 const update = (from: Identity, round = 3, payload: Record<string, unknown> = {}) =>
-  signEnvelope(createEnvelope({ type: 'FederationUpdateSubmitted', source: from.id, payload: { federationId: 'mnist', round, clientId: 'c1', ...payload } }), from, round);
+  signEnvelope(
+    createEnvelope({
+      type: 'FederationUpdateSubmitted',
+      source: from.id,
+      payload: { federationId: 'mnist', round, clientId: 'c1', ...payload },
+    }),
+    from,
+    round,
+  );
 
 describe('identities', () => {
   it('saves keys with mode 0600 and loads them back (same public key)', () => {
@@ -56,13 +64,20 @@ describe('identities', () => {
   it('reads the key from the environment (PEM, base64 of it, or a file), never a default', async () => {
     const f = join(dir, 'env.pem');
     bob.save(f);
-    expect(Identity.fromEnv({ WHALE_NODE_ID: bob.id, WHALE_IDENTITY_KEY_FILE: f }).publicKeyText).toBe(bob.publicKeyText);
+    expect(Identity.fromEnv({ WHALE_NODE_ID: bob.id, WHALE_IDENTITY_KEY_FILE: f }).publicKeyText).toBe(
+      bob.publicKeyText,
+    );
     const pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     expect(Identity.fromEnv({ WHALE_NODE_ID: 'n1', WHALE_IDENTITY_KEY: pem }).id).toBe('n1');
-    expect(Identity.fromEnv({ WHALE_NODE_ID: 'n1', WHALE_IDENTITY_KEY: Buffer.from(pem).toString('base64') }).id).toBe('n1');
+    expect(Identity.fromEnv({ WHALE_NODE_ID: 'n1', WHALE_IDENTITY_KEY: Buffer.from(pem).toString('base64') }).id).toBe(
+      'n1',
+    );
     await expectWhaleError(() => Identity.fromEnv({ WHALE_NODE_ID: 'n1' }), 'ERR_INVALID_OPTION', 'WHALE_IDENTITY_KEY');
     await expectWhaleError(() => Identity.fromEnv({}), 'ERR_INVALID_OPTION', 'WHALE_NODE_ID');
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    }) as string;
     await expectWhaleError(() => Identity.fromPem('n1', rsa), 'ERR_INVALID_OPTION', 'key');
   });
 });
@@ -83,7 +98,12 @@ describe('MessageGuard', () => {
     const stolen = update(alice);
     stolen.headers[SIG_HEADERS.signature] = bob.sign(Buffer.from('x')).toString('base64');
     await expectWhaleError(() => g.verify(stolen, need), 'ERR_BAD_SIGNATURE', 'signature');
-    await expectWhaleError(() => g.verify(createEnvelope({ type: 'FederationUpdateSubmitted', source: alice.id, payload: { round: 3 } }), need), 'ERR_BAD_SIGNATURE', 'signature');
+    await expectWhaleError(
+      () =>
+        g.verify(createEnvelope({ type: 'FederationUpdateSubmitted', source: alice.id, payload: { round: 3 } }), need),
+      'ERR_BAD_SIGNATURE',
+      'signature',
+    );
     const impersonation = update(bob);
     impersonation.source = alice.id; // claims to be alice, signed by bob
     await expectWhaleError(() => g.verify(impersonation, need), 'ERR_BAD_SIGNATURE');
@@ -97,10 +117,24 @@ describe('MessageGuard', () => {
     await expectWhaleError(() => g.verify(old, need), 'ERR_REPLAY', 'nonce');
     await expectWhaleError(() => g.verify(update(alice, 2), need), 'ERR_REPLAY', 'round');
     await expectWhaleError(() => g.verify(update(bob), need), 'ERR_FORBIDDEN', 'permission'); // bob may only read
-    await expectWhaleError(() => g.verify(update(alice), { ...need, federation: 'cifar' }), 'ERR_FORBIDDEN', 'permission');
+    await expectWhaleError(
+      () => g.verify(update(alice), { ...need, federation: 'cifar' }),
+      'ERR_FORBIDDEN',
+      'permission',
+    );
     acl.update(policy({ revoked: [alice.id] }));
     await expectWhaleError(() => g.verify(update(alice), need), 'ERR_REVOKED', 'signer');
-    expect(g.audit.byReason()).toEqual({ 'bad-signature': 2, unsigned: 1, 'sender-mismatch': 1, 'unknown-identity': 1, replay: 1, stale: 1, 'wrong-round': 1, forbidden: 2, revoked: 1 });
+    expect(g.audit.byReason()).toEqual({
+      'bad-signature': 2,
+      unsigned: 1,
+      'sender-mismatch': 1,
+      'unknown-identity': 1,
+      replay: 1,
+      stale: 1,
+      'wrong-round': 1,
+      forbidden: 2,
+      revoked: 1,
+    });
     expect(g.audit.events().map((e) => e.messageType)).toEqual(Array(11).fill('FederationUpdateSubmitted'));
   });
 
@@ -119,7 +153,10 @@ describe('MessageGuard', () => {
   it('keeps ids in a store from delivery until the window would refuse them anyway', async () => {
     const now = 1_000_000;
     const held = new Map<string, { value: unknown; ttlMs?: number }>();
-    const store = { get: async <T>(k: string) => held.get(k)?.value as T | undefined, set: async <T>(k: string, value: T, ttlMs?: number) => void held.set(k, { value, ttlMs }) };
+    const store = {
+      get: async <T>(k: string) => held.get(k)?.value as T | undefined,
+      set: async <T>(k: string, value: T, ttlMs?: number) => void held.set(k, { value, ttlMs }),
+    };
     const r = new ReplayGuard({ maxAgeMs: 1000, maxSkewMs: 0, now: () => now, store: () => store, scope: 'node-a' });
     expect(await r.checkStored('m1', now)).toBe('ok');
     expect(await r.checkStored('m1', now)).toBe('ok'); // nothing recorded before delivery
@@ -135,7 +172,9 @@ describe('MessageGuard', () => {
 
 describe('AccessControl', () => {
   it('scopes permissions per federation and per model', () => {
-    const acl = new AccessControl(policy({ grants: [{ identity: alice.id, roles: ['publisher'], federation: 'f1', model: 'mnist-2nn' }] }));
+    const acl = new AccessControl(
+      policy({ grants: [{ identity: alice.id, roles: ['publisher'], federation: 'f1', model: 'mnist-2nn' }] }),
+    );
     expect(acl.can(alice.id, 'publish-knowledge', { federation: 'f1', model: 'mnist-2nn' })).toBe(true);
     expect(acl.can(alice.id, 'publish-knowledge', { federation: 'f1', model: 'resnet' })).toBe(false);
     expect(acl.can(alice.id, 'train', { federation: 'f1', model: 'mnist-2nn' })).toBe(false);
@@ -162,10 +201,26 @@ describe('AccessControl', () => {
   });
 
   it('refuses malformed policies naming the field', async () => {
-    await expectWhaleError(() => new AccessControl({ ...policy(), identities: { x: 'short' } }), 'ERR_INVALID_OPTION', 'policy.identities.x');
-    await expectWhaleError(() => new AccessControl({ ...policy(), roles: { r: ['fly' as never] } }), 'ERR_INVALID_OPTION', 'policy.roles.r[0]');
-    await expectWhaleError(() => new AccessControl({ ...policy(), grants: 'all' as never }), 'ERR_INVALID_OPTION', 'policy.grants');
-    await expectWhaleError(() => new AccessControl(policy()).check(bob.id, 'administer'), 'ERR_FORBIDDEN', 'permission');
+    await expectWhaleError(
+      () => new AccessControl({ ...policy(), identities: { x: 'short' } }),
+      'ERR_INVALID_OPTION',
+      'policy.identities.x',
+    );
+    await expectWhaleError(
+      () => new AccessControl({ ...policy(), roles: { r: ['fly' as never] } }),
+      'ERR_INVALID_OPTION',
+      'policy.roles.r[0]',
+    );
+    await expectWhaleError(
+      () => new AccessControl({ ...policy(), grants: 'all' as never }),
+      'ERR_INVALID_OPTION',
+      'policy.grants',
+    );
+    await expectWhaleError(
+      () => new AccessControl(policy()).check(bob.id, 'administer'),
+      'ERR_FORBIDDEN',
+      'permission',
+    );
   });
 });
 
@@ -178,7 +233,12 @@ describe('IntegrityChecker', () => {
     updates.push({ clientId: 'short', values: new Float32Array(99) });
     updates.push({ clientId: 'f64', values: new Float64Array(100) as unknown as Float32Array });
     const drop = new IntegrityChecker({ length: 100 }).checkRound(updates);
-    expect(drop.refused.map((r) => [r.clientId, r.reason])).toEqual([['nan', 'non-finite'], ['short', 'shape'], ['f64', 'dtype'], ['c1', 'norm']]);
+    expect(drop.refused.map((r) => [r.clientId, r.reason])).toEqual([
+      ['nan', 'non-finite'],
+      ['short', 'shape'],
+      ['f64', 'dtype'],
+      ['c1', 'norm'],
+    ]);
     expect(drop.kept.map((u) => u.clientId)).toEqual(['c0', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7']);
     const flag = new IntegrityChecker({ length: 100, onOutlier: 'flag' }).checkRound(updates);
     expect(flag.flagged.map((r) => r.clientId)).toEqual(['c1']);
@@ -189,6 +249,10 @@ describe('IntegrityChecker', () => {
   it('hashes blobs and refuses a changed one', async () => {
     const blob = new Uint8Array([1, 2, 3]);
     verifyContentHash(blob, contentHash(blob));
-    await expectWhaleError(() => verifyContentHash(Uint8Array.of(1, 2, 4), contentHash(blob), 'update'), 'ERR_CHECKSUM', 'update');
+    await expectWhaleError(
+      () => verifyContentHash(Uint8Array.of(1, 2, 4), contentHash(blob), 'update'),
+      'ERR_CHECKSUM',
+      'update',
+    );
   });
 });

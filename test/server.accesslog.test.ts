@@ -3,7 +3,14 @@
 // echoed, and in every log line written while the request is handled; no secret (key, query string) in any line.
 import { resolve } from 'node:path';
 
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type Client,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -30,12 +37,29 @@ describe('access log and request ids', () => {
 
   beforeAll(async () => {
     const config = parseConfig(
-      { http: { port: 0 }, grpc: { enabled: true, port: 0 }, models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx' }], auth: { keys: [user.record] }, shutdownGraceMs: 500 },
+      {
+        http: { port: 0 },
+        grpc: { enabled: true, port: 0 },
+        models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx' }],
+        auth: { keys: [user.record] },
+        shutdownGraceMs: 500,
+      },
       '/',
     );
-    const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'log-node', logger: silentLogger });
+    const messaging = new MessagingService({
+      bus: new LocalBus(),
+      store: new MemoryStateStore(),
+      nodeId: 'log-node',
+      logger: silentLogger,
+    });
     const model = scaleModel('m', 2, { onBatch: () => modelLog.info('model ran') }).model;
-    server = new WhaleServer({ config, messaging, models: [model], logger: createLogger('server', 'info', write), serverVersion: 'test' });
+    server = new WhaleServer({
+      config,
+      messaging,
+      models: [model],
+      logger: createLogger('server', 'info', write),
+      serverVersion: 'test',
+    });
     ({ url } = await server.start());
   });
   afterAll(async () => {
@@ -45,7 +69,11 @@ describe('access log and request ids', () => {
   it('writes one line per request with its id, echoed, in every line of the request; no secret', async () => {
     const res = await fetch(`${url}/v2/models/m/infer?token=SECRET-IN-QUERY`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.key}`, 'x-request-id': 'client-req.42' },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${user.key}`,
+        'x-request-id': 'client-req.42',
+      },
       body: JSON.stringify(rowsInput([[1, 2, 3, 4]])),
     });
     const body = await res.text();
@@ -53,12 +81,23 @@ describe('access log and request ids', () => {
     expect(res.headers.get('x-request-id')).toBe('client-req.42');
     expect(await until(() => accessLines().some((l) => l.requestId === 'client-req.42'), 3_000)).toBe(true);
     const access = accessLines().find((l) => l.requestId === 'client-req.42')!;
-    expect(access).toMatchObject({ level: 'info', component: 'server', method: 'POST', path: '/v2/models/m/infer', status: 200, keyId: user.record.id, tenant: 'acme' });
+    expect(access).toMatchObject({
+      level: 'info',
+      component: 'server',
+      method: 'POST',
+      path: '/v2/models/m/infer',
+      status: 200,
+      keyId: user.record.id,
+      tenant: 'acme',
+    });
     expect(access.bytes).toBe(Buffer.byteLength(body));
     expect(access.bytesIn).toBe(JSON.stringify(rowsInput([[1, 2, 3, 4]])).length);
     expect(typeof access.durationMs).toBe('number');
     // The model's own log line, written while the request was handled, carries the request id.
-    expect(parsed().find((l) => l.msg === 'model ran')).toMatchObject({ component: 'model', requestId: 'client-req.42' });
+    expect(parsed().find((l) => l.msg === 'model ran')).toMatchObject({
+      component: 'model',
+      requestId: 'client-req.42',
+    });
     const all = lines.join('\n');
     expect(all).not.toContain('SECRET-IN-QUERY');
     expect(all).not.toContain(user.key);
@@ -70,7 +109,11 @@ describe('access log and request ids', () => {
     const a = await fetch(`${url}/v2/models/nope/ready`);
     const b = await fetch(`${url}/v2/health/live`, { headers: { 'x-request-id': 'x'.repeat(129) } });
     const c = await fetch(`${url}/v2/health/live`, { headers: { 'x-request-id': 'has space"<script>' } });
-    const d = await fetch(`${url}/v2/models/m/infer`, { method: 'POST', headers: { authorization: 'Bearer wk_00000000_not-a-key' }, body: '{}' });
+    const d = await fetch(`${url}/v2/models/m/infer`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer wk_00000000_not-a-key' },
+      body: '{}',
+    });
     const ids = [a, b, c, d].map((r) => r.headers.get('x-request-id')!);
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(4);
@@ -85,14 +128,30 @@ describe('access log and request ids', () => {
   });
 
   it('gRPC calls: the id from the metadata, echoed, and one line with the method and the gRPC status; no key in it', async () => {
-    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-    const pkg = loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
-    type Unary = (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => { on(ev: 'metadata', f: (m: Metadata) => void): void };
-    const c = new pkg.inference.GRPCInferenceService(server.grpcAddress!, credentials.createInsecure()) as Client & Record<string, Unary>;
+    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
+    const pkg = loadPackageDefinition(def) as unknown as {
+      inference: { GRPCInferenceService: ServiceClientConstructor };
+    };
+    type Unary = (
+      r: unknown,
+      md: Metadata,
+      cb: (e: ServiceError | null, v: unknown) => void,
+    ) => { on(ev: 'metadata', f: (m: Metadata) => void): void };
+    const c = new pkg.inference.GRPCInferenceService(server.grpcAddress!, credentials.createInsecure()) as Client &
+      Record<string, Unary>;
     const call = (name: string, req: unknown, md: Metadata) =>
       new Promise<{ code: number; echoed: unknown }>((res) => {
         let echoed: unknown;
-        c[name]!(req, md, (e) => res({ code: e?.code ?? 0, echoed })).on('metadata', (m) => (echoed = m.get('x-request-id')[0]));
+        c[name]!(req, md, (e) => res({ code: e?.code ?? 0, echoed })).on(
+          'metadata',
+          (m) => (echoed = m.get('x-request-id')[0]),
+        );
       });
     try {
       const md = new Metadata();
@@ -107,8 +166,18 @@ describe('access log and request ids', () => {
       c.close();
     }
     expect(await until(() => accessLines().some((l) => l.requestId === 'grpc-infer-1'), 3_000)).toBe(true);
-    expect(accessLines().find((l) => l.requestId === 'grpc-live-1')).toMatchObject({ method: 'GRPC', path: '/inference.GRPCInferenceService/ServerLive', status: 0 });
-    expect(accessLines().find((l) => l.requestId === 'grpc-infer-1')).toMatchObject({ method: 'GRPC', path: '/inference.GRPCInferenceService/ModelInfer', status: 5, keyId: user.record.id, tenant: 'acme' });
+    expect(accessLines().find((l) => l.requestId === 'grpc-live-1')).toMatchObject({
+      method: 'GRPC',
+      path: '/inference.GRPCInferenceService/ServerLive',
+      status: 0,
+    });
+    expect(accessLines().find((l) => l.requestId === 'grpc-infer-1')).toMatchObject({
+      method: 'GRPC',
+      path: '/inference.GRPCInferenceService/ModelInfer',
+      status: 5,
+      keyId: user.record.id,
+      tenant: 'acme',
+    });
     expect(lines.join('\n')).not.toContain(user.key);
   });
 

@@ -22,21 +22,38 @@ async function serve(extra: Record<string, unknown>): Promise<{ url: string; sto
   const config = parseConfig(
     {
       http: { port: 0 },
-      models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx', resources: { requestsPerSecond: 1000, burst: 1000 } }],
+      models: [
+        { name: 'm', adapter: 'onnx', path: '/unused/m.onnx', resources: { requestsPerSecond: 1000, burst: 1000 } },
+      ],
       shutdownGraceMs: 500,
       ...extra,
     },
     '/',
   );
-  const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'auth-node', logger: silentLogger });
-  const server = new WhaleServer({ config, messaging, models: [scaleModel('m', 2).model], logger: silentLogger, serverVersion: 'test', extensions: [new ResourceExtension(config, {}, { gpus: [] })] });
+  const messaging = new MessagingService({
+    bus: new LocalBus(),
+    store: new MemoryStateStore(),
+    nodeId: 'auth-node',
+    logger: silentLogger,
+  });
+  const server = new WhaleServer({
+    config,
+    messaging,
+    models: [scaleModel('m', 2).model],
+    logger: silentLogger,
+    serverVersion: 'test',
+    extensions: [new ResourceExtension(config, {}, { gpus: [] })],
+  });
   const { url } = await server.start();
   return { url, stop: () => server.stop() };
 }
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const infer = (url: string, headers: Record<string, string> = {}, parameters?: Record<string, unknown>) =>
-  http(`${url}/v2/models/m/infer`, { headers, json: { ...rowsInput([[1, 2, 3, 4]]), ...(parameters ? { parameters } : {}) } });
+  http(`${url}/v2/models/m/infer`, {
+    headers,
+    json: { ...rowsInput([[1, 2, 3, 4]]), ...(parameters ? { parameters } : {}) },
+  });
 
 describe('with no keys configured (the default)', () => {
   let s: Awaited<ReturnType<typeof serve>>;
@@ -49,12 +66,20 @@ describe('with no keys configured (the default)', () => {
     expect(put.body.code).toBe('ERR_FORBIDDEN');
     expect(put.body.error).toMatch(/whale keys create --role operator/);
     // A bogus Authorization header changes nothing for the better: it is refused.
-    expect((await http(`${s.url}/v1/resources/quotas/m`, { method: 'PUT', headers: bearer('wk_00000000_' + 'A'.repeat(43)), json: { memory: 0 } })).status).toBe(401);
+    expect(
+      (
+        await http(`${s.url}/v1/resources/quotas/m`, {
+          method: 'PUT',
+          headers: bearer('wk_00000000_' + 'A'.repeat(43)),
+          json: { memory: 0 },
+        })
+      ).status,
+    ).toBe(401);
     expect((await infer(s.url)).status).toBe(200);
     expect((await http(`${s.url}/v2/health/ready`)).status).toBe(200);
   });
 
-  it('an anonymous request cannot spend a tenant\'s quota by naming it', async () => {
+  it("an anonymous request cannot spend a tenant's quota by naming it", async () => {
     const r = await infer(s.url, {}, { tenant: 'acme' });
     expect(r.status).toBe(403);
     expect(r.body.error).toMatch(/parameters\.tenant: naming a tenant needs an API key/);
@@ -67,12 +92,16 @@ describe('with keys', () => {
   const acme = createApiKey('user', { tenant: 'acme' });
   let s: Awaited<ReturnType<typeof serve>>;
   beforeAll(async () => {
-    s = await serve({ auth: { keys: [user.record, operator.record, acme.record] }, resources: { tenants: { acme: { requestsPerSecond: 0.001, burst: 1 } } } });
+    s = await serve({
+      auth: { keys: [user.record, operator.record, acme.record] },
+      resources: { tenants: { acme: { requestsPerSecond: 0.001, burst: 1 } } },
+    });
   });
   afterAll(() => s?.stop());
 
   it('PUT quotas: no key → 401 (with WWW-Authenticate), a user key → 403, an operator key → 200', async () => {
-    const put = (headers: Record<string, string>) => fetch(`${s.url}/v1/resources/quotas/m`, { method: 'PUT', headers, body: JSON.stringify({ cpu: 0.5 }) });
+    const put = (headers: Record<string, string>) =>
+      fetch(`${s.url}/v1/resources/quotas/m`, { method: 'PUT', headers, body: JSON.stringify({ cpu: 0.5 }) });
     const none = await put({});
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer');
@@ -115,7 +144,12 @@ describe('keyed inference and keys made by whale keys', () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-keys-'));
     file = join(dir, 'keys.json');
     let out = '';
-    expect(await main(['keys', 'create', '--role', 'user', '--name', 'ci', '--file', file], { out: (x) => (out += x), err: () => undefined })).toBe(0);
+    expect(
+      await main(['keys', 'create', '--role', 'user', '--name', 'ci', '--file', file], {
+        out: (x) => (out += x),
+        err: () => undefined,
+      }),
+    ).toBe(0);
     key = out.trim();
     writeFileSync(join(dir, 'whale.config.json'), '{}');
     s = await serve({ auth: { keysFile: file, inference: 'keyed' } });
@@ -126,12 +160,18 @@ describe('keyed inference and keys made by whale keys', () => {
     expect(key).toMatch(/^wk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/);
     const stored = readFileSync(file, 'utf8');
     expect(stored).not.toContain(key.slice('wk_12345678_'.length)); // the secret (base64url may itself hold '_')
-    expect(JSON.parse(stored)[0]).toMatchObject({ role: 'user', name: 'ci', hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect(JSON.parse(stored)[0]).toMatchObject({
+      role: 'user',
+      name: 'ci',
+      hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect((await infer(s.url)).status).toBe(401);
     expect((await infer(s.url, bearer(key))).status).toBe(200);
     let listed = '';
-    expect(await main(['keys', 'list', '--file', file, '--json'], { out: (x) => (listed += x), err: () => undefined })).toBe(0);
+    expect(
+      await main(['keys', 'list', '--file', file, '--json'], { out: (x) => (listed += x), err: () => undefined }),
+    ).toBe(0);
     expect(JSON.parse(listed)[0]).not.toHaveProperty('hash');
   });
 

@@ -15,7 +15,19 @@ import { scaleModel, WIDTH } from './support/serving.js';
 
 describe.each([
   ['local', localHarness],
-  ['kafka', () => kafkaHarness(allTopics().flatMap((t) => [[t, 3], [dlqTopic(t), 3]] as Array<[string, number]>))],
+  [
+    'kafka',
+    () =>
+      kafkaHarness(
+        allTopics().flatMap(
+          (t) =>
+            [
+              [t, 3],
+              [dlqTopic(t), 3],
+            ] as Array<[string, number]>,
+        ),
+      ),
+  ],
 ] as const)('inference over the %s bus', (name, makeHarness) => {
   let h: BusHarness;
   const store = new MemoryStateStore();
@@ -28,7 +40,10 @@ describe.each([
     // They start together, as replicas of one deployment do, and join the inference group at once.
     const count = name === 'kafka' ? 2 : 1;
     for (let i = 0; i < count; i++) {
-      const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }] }, '/');
+      const config = parseConfig(
+        { http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }] },
+        '/',
+      );
       const messaging = new MessagingService({ bus: h.bus(), store, nodeId: `node-${i}`, logger: silentLogger });
       nodes.push(new WhaleServer({ config, messaging, models: [models[i]!.model], logger: silentLogger }));
     }
@@ -43,10 +58,14 @@ describe.each([
     const user = nodes[0]!.messaging.user;
     const client = h.bus();
     const chunks = new Map<string, ResponseChunk[]>();
-    await client.subscribe(TOPICS.userResponses, (e) => {
-      const c = e.payload as ResponseChunk;
-      chunks.set(c.sessionId, [...(chunks.get(c.sessionId) ?? []), c]);
-    }, { group: `client-${name}` });
+    await client.subscribe(
+      TOPICS.userResponses,
+      (e) => {
+        const c = e.payload as ResponseChunk;
+        chunks.set(c.sessionId, [...(chunks.get(c.sessionId) ?? []), c]);
+      },
+      { group: `client-${name}` },
+    );
     const sessions: string[] = [];
     for (let i = 0; i < 20; i++) {
       const { sessionId } = await user.registerUserSession(`user-${i}`);
@@ -58,7 +77,10 @@ describe.each([
       });
     }
     const bad = (await user.registerUserSession('user-bad')).sessionId;
-    await user.receiveUserRequest(bad, { id: 'bad', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] });
+    await user.receiveUserRequest(bad, {
+      id: 'bad',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }],
+    });
     const chat = (await user.registerUserSession('user-chat')).sessionId;
     await user.receiveUserRequest(chat, 'not an inference request: left to other consumers');
 

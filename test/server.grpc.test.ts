@@ -7,7 +7,15 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { credentials, loadPackageDefinition, Metadata, status, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  status,
+  type Client,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -29,18 +37,39 @@ const PROTO = resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- messages as the generated client returns them, checked field by field
 type Call = (req: unknown, md?: Metadata) => Promise<any>;
-type RawClient = Client & Record<string, (r: unknown, md: Metadata, opts: { deadline?: number }, cb: (e: ServiceError | null, v: unknown) => void) => { cancel(): void }>;
-type InferenceClient = Record<'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelReady' | 'ModelInfer', Call> & { close(): void; raw: RawClient };
+type RawClient = Client &
+  Record<
+    string,
+    (
+      r: unknown,
+      md: Metadata,
+      opts: { deadline?: number },
+      cb: (e: ServiceError | null, v: unknown) => void,
+    ) => { cancel(): void }
+  >;
+type InferenceClient = Record<
+  'ServerLive' | 'ServerReady' | 'ServerMetadata' | 'ModelMetadata' | 'ModelReady' | 'ModelInfer',
+  Call
+> & { close(): void; raw: RawClient };
 
 /** A client of the project's proto (as any user would generate it), its unary calls as promises. */
-function client(address: string, creds = credentials.createInsecure(), options: Record<string, string> = {}): InferenceClient {
+function client(
+  address: string,
+  creds = credentials.createInsecure(),
+  options: Record<string, string> = {},
+): InferenceClient {
   const def = loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const pkg = loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
-  const c = new pkg.inference.GRPCInferenceService(address, creds, options) as Client & Record<string, (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => void>;
+  const pkg = loadPackageDefinition(def) as unknown as {
+    inference: { GRPCInferenceService: ServiceClientConstructor };
+  };
+  const c = new pkg.inference.GRPCInferenceService(address, creds, options) as Client &
+    Record<string, (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => void>;
   const call =
     (name: string): Call =>
     (req, md = new Metadata()) =>
-      new Promise((res, rej) => c[name]!.call(c, req, md, (e: ServiceError | null, v: unknown) => (e ? rej(e) : res(v))));
+      new Promise((res, rej) =>
+        c[name]!.call(c, req, md, (e: ServiceError | null, v: unknown) => (e ? rej(e) : res(v))),
+      );
   return {
     ServerLive: call('ServerLive'),
     ServerReady: call('ServerReady'),
@@ -54,8 +83,16 @@ function client(address: string, creds = credentials.createInsecure(), options: 
 }
 
 async function serve(extra: Record<string, unknown> = {}): Promise<{ server: WhaleServer; url: string; grpc: string }> {
-  const config = parseConfig({ http: { port: 0 }, grpc: { enabled: true, port: 0 }, shutdownGraceMs: 1_000, ...extra }, '/');
-  const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'grpc-test', logger: silentLogger });
+  const config = parseConfig(
+    { http: { port: 0 }, grpc: { enabled: true, port: 0 }, shutdownGraceMs: 1_000, ...extra },
+    '/',
+  );
+  const messaging = new MessagingService({
+    bus: new LocalBus(),
+    store: new MemoryStateStore(),
+    nodeId: 'grpc-test',
+    logger: silentLogger,
+  });
   const server = new WhaleServer({ config, messaging, logger: silentLogger, serverVersion: 'test' });
   const { url, grpc } = await server.start();
   return { server, url, grpc: grpc! };
@@ -141,21 +178,42 @@ describe('gRPC GRPCInferenceService (mnist)', () => {
   });
 
   it('errors: unknown model → NOT_FOUND, bad tensors → INVALID_ARGUMENT with the field, a bogus key → UNAUTHENTICATED', async () => {
-    const unknown = await grpcError(c.ModelInfer({ model_name: 'nope', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [1] } }] }));
+    const unknown = await grpcError(
+      c.ModelInfer({
+        model_name: 'nope',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1], contents: { fp32_contents: [1] } }],
+      }),
+    );
     expect(unknown.code).toBe(status.NOT_FOUND);
     expect(unknown.details).toMatch(/no model named 'nope'/);
     expect(unknown.metadata.get('whale-code')).toEqual(['ERR_MODEL_NOT_FOUND']);
     expect((await grpcError(c.ModelMetadata({ name: 'nope' }))).code).toBe(status.NOT_FOUND);
     expect((await grpcError(c.ModelReady({ name: 'mnist', version: '9' }))).code).toBe(status.NOT_FOUND);
 
-    const count = await grpcError(c.ModelInfer({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS], contents: { fp32_contents: [1, 2] } }] }));
+    const count = await grpcError(
+      c.ModelInfer({
+        model_name: 'mnist',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS], contents: { fp32_contents: [1, 2] } }],
+      }),
+    );
     expect(count.code).toBe(status.INVALID_ARGUMENT);
     expect(count.details).toMatch(/fp32_contents: has 2 elements but shape \[1, 784\] needs 784/);
-    const rawSize = await grpcError(c.ModelInfer({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }], raw_input_contents: [Buffer.alloc(12)] }));
+    const rawSize = await grpcError(
+      c.ModelInfer({
+        model_name: 'mnist',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }],
+        raw_input_contents: [Buffer.alloc(12)],
+      }),
+    );
     expect(rawSize.code).toBe(status.INVALID_ARGUMENT);
     expect(rawSize.details).toMatch(/needs 3136/);
     const level = await grpcError(
-      c.ModelInfer({ model_name: 'mnist', parameters: { level: { string_param: 'ultra' } }, inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }], raw_input_contents: [Buffer.alloc(PIXELS * 4)] }),
+      c.ModelInfer({
+        model_name: 'mnist',
+        parameters: { level: { string_param: 'ultra' } },
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }],
+        raw_input_contents: [Buffer.alloc(PIXELS * 4)],
+      }),
     );
     expect(level.code).toBe(status.INVALID_ARGUMENT);
     expect(level.metadata.get('whale-field')).toEqual(['parameters.level']);
@@ -172,7 +230,11 @@ describe('gRPC keys and TLS', () => {
     const s = await serve({ auth: { keys: [record], inference: 'keyed' } });
     const c = client(s.grpc);
     try {
-      const req = { model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }], raw_input_contents: [Buffer.alloc(PIXELS * 4)] };
+      const req = {
+        model_name: 'mnist',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }],
+        raw_input_contents: [Buffer.alloc(PIXELS * 4)],
+      };
       const anon = await grpcError(c.ModelInfer(req));
       expect(anon.code).toBe(status.UNAUTHENTICATED);
       expect(anon.details).toMatch(/needs an API key/);
@@ -198,10 +260,29 @@ describe('gRPC keys and TLS', () => {
       '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ], { stdio: 'pipe' }); // prettier-ignore
     // A path that cannot be read is a configuration error naming the field.
-    await expect(serve({ grpc: { enabled: true, port: 0, tls: { cert: join(dir, 'missing.pem'), key } } })).rejects.toMatchObject({ code: 'ERR_CONFIG', field: 'grpc.tls.cert' });
+    await expect(
+      serve({ grpc: { enabled: true, port: 0, tls: { cert: join(dir, 'missing.pem'), key } } }),
+    ).rejects.toMatchObject({ code: 'ERR_CONFIG', field: 'grpc.tls.cert' });
     // Paths relative to the configuration's directory (http) or absolute (grpc).
-    const config = parseConfig({ http: { port: 0, tls: { cert: 'cert.pem', key: 'key.pem' } }, grpc: { enabled: true, port: 0, tls: { cert, key } }, shutdownGraceMs: 500 }, dir);
-    const server = new WhaleServer({ config, messaging: new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'tls', logger: silentLogger }), logger: silentLogger, serverVersion: 'test' });
+    const config = parseConfig(
+      {
+        http: { port: 0, tls: { cert: 'cert.pem', key: 'key.pem' } },
+        grpc: { enabled: true, port: 0, tls: { cert, key } },
+        shutdownGraceMs: 500,
+      },
+      dir,
+    );
+    const server = new WhaleServer({
+      config,
+      messaging: new MessagingService({
+        bus: new LocalBus(),
+        store: new MemoryStateStore(),
+        nodeId: 'tls',
+        logger: silentLogger,
+      }),
+      logger: silentLogger,
+      serverVersion: 'test',
+    });
     const { url, grpc } = await server.start();
     const ca = readFileSync(cert);
     const c = client(grpc!, credentials.createSsl(ca), { 'grpc.ssl_target_name_override': 'localhost' }); // the name the certificate is for
@@ -218,7 +299,11 @@ describe('gRPC keys and TLS', () => {
       });
       expect(body).toBe('200 {"ready":true}');
       expect(await c.ServerReady({})).toEqual({ ready: true });
-      const res = await c.ModelInfer({ model_name: 'mnist', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }], raw_input_contents: [Buffer.alloc(PIXELS * 4)] });
+      const res = await c.ModelInfer({
+        model_name: 'mnist',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, PIXELS] }],
+        raw_input_contents: [Buffer.alloc(PIXELS * 4)],
+      });
       expect(res.raw_output_contents[0]).toHaveLength(40);
       // A plaintext client cannot talk to the TLS endpoint.
       const plain = client(grpc!);
@@ -244,17 +329,41 @@ describe('gRPC limits and shutdown', () => {
       },
     });
     const config = parseConfig(
-      { http: { port: 0 }, grpc: { enabled: true, port: 0, maxMessageBytes: 1024 }, models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }], shutdownGraceMs: 5_000 },
+      {
+        http: { port: 0 },
+        grpc: { enabled: true, port: 0, maxMessageBytes: 1024 },
+        models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }],
+        shutdownGraceMs: 5_000,
+      },
       '/',
     );
-    const server = new WhaleServer({ config, models: [slow.model], messaging: new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'drain', logger: silentLogger }), logger: silentLogger });
+    const server = new WhaleServer({
+      config,
+      models: [slow.model],
+      messaging: new MessagingService({
+        bus: new LocalBus(),
+        store: new MemoryStateStore(),
+        nodeId: 'drain',
+        logger: silentLogger,
+      }),
+      logger: silentLogger,
+    });
     const { grpc } = await server.start();
     const c = client(grpc!);
     try {
-      const big = await grpcError(c.ModelInfer({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH] }], raw_input_contents: [Buffer.alloc(4096)] }));
+      const big = await grpcError(
+        c.ModelInfer({
+          model_name: 'slow',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH] }],
+          raw_input_contents: [Buffer.alloc(4096)],
+        }),
+      );
       expect(big.code).toBe(status.RESOURCE_EXHAUSTED);
 
-      const pending = c.ModelInfer({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }] });
+      const pending = c.ModelInfer({
+        model_name: 'slow',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }],
+      });
       await inModel;
       const stopped = server.stop();
       await new Promise((r) => setTimeout(r, 100));
@@ -282,13 +391,31 @@ describe('gRPC limits and shutdown', () => {
       },
     });
     const config = parseConfig(
-      { http: { port: 0 }, grpc: { enabled: true, port: 0 }, models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }], shutdownGraceMs: 1_000 },
+      {
+        http: { port: 0 },
+        grpc: { enabled: true, port: 0 },
+        models: [{ name: 'slow', adapter: 'onnx', path: '/unused/slow.onnx', batching: { maxBatchSize: 1 } }],
+        shutdownGraceMs: 1_000,
+      },
       '/',
     );
-    const server = new WhaleServer({ config, models: [slow.model], messaging: new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'cancel', logger: silentLogger }), logger: silentLogger });
+    const server = new WhaleServer({
+      config,
+      models: [slow.model],
+      messaging: new MessagingService({
+        bus: new LocalBus(),
+        store: new MemoryStateStore(),
+        nodeId: 'cancel',
+        logger: silentLogger,
+      }),
+      logger: silentLogger,
+    });
     const { grpc } = await server.start();
     const c = client(grpc!);
-    const req = (v: number) => ({ model_name: 'slow', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [v, v, v, v] } }] });
+    const req = (v: number) => ({
+      model_name: 'slow',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [v, v, v, v] } }],
+    });
     const rawCall = (r: unknown, opts: { deadline?: number }) => {
       let handle: { cancel(): void } | undefined;
       const done = new Promise<unknown>((res, rej) => {
@@ -323,9 +450,21 @@ describe('gRPC configuration', () => {
     const { loadConfig } = await import('../src/config/whale-config.js');
     const dir = mkdtempSync(join(tmpdir(), 'whale-grpc-config-'));
     const d = parseConfig({}, dir).grpc;
-    expect(d).toEqual({ enabled: false, port: 8081, host: '127.0.0.1', maxMessageBytes: 16 * 1024 * 1024, maxConcurrentStreams: 1000 });
-    expect(parseConfig({ grpc: { tls: { cert: 'c.pem', key: '/abs/k.pem' } } }, dir).grpc.tls).toEqual({ cert: join(dir, 'c.pem'), key: '/abs/k.pem' });
-    expect(parseConfig({ http: { tls: { cert: 'c.pem', key: 'k.pem' } } }, dir).http.tls).toEqual({ cert: join(dir, 'c.pem'), key: join(dir, 'k.pem') });
+    expect(d).toEqual({
+      enabled: false,
+      port: 8081,
+      host: '127.0.0.1',
+      maxMessageBytes: 16 * 1024 * 1024,
+      maxConcurrentStreams: 1000,
+    });
+    expect(parseConfig({ grpc: { tls: { cert: 'c.pem', key: '/abs/k.pem' } } }, dir).grpc.tls).toEqual({
+      cert: join(dir, 'c.pem'),
+      key: '/abs/k.pem',
+    });
+    expect(parseConfig({ http: { tls: { cert: 'c.pem', key: 'k.pem' } } }, dir).http.tls).toEqual({
+      cert: join(dir, 'c.pem'),
+      key: join(dir, 'k.pem'),
+    });
     expect(() => parseConfig({ grpc: { port: 70000 } }, dir)).toThrow(/grpc\.port/);
     expect(() => parseConfig({ grpc: { enabled: 'yes' } }, dir)).toThrow(/grpc\.enabled/);
     expect(() => parseConfig({ grpc: { tls: { cert: 'c.pem' } } }, dir)).toThrow(/grpc\.tls\.key/);

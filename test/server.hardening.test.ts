@@ -43,7 +43,10 @@ describe('hardening round 2: a server attacked over HTTP', () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'whale-hardening-'));
     const routingFile = join(dir, 'whale.routing.json');
-    writeFileSync(routingFile, JSON.stringify({ tasks: { digits: { arms: [{ model: 'small' }, { model: 'large' }] } }, sampleEveryMs: 100 }));
+    writeFileSync(
+      routingFile,
+      JSON.stringify({ tasks: { digits: { arms: [{ model: 'small' }, { model: 'large' }] } }, sampleEveryMs: 100 }),
+    );
     const config = parseConfig(
       {
         http: LIMITS,
@@ -54,20 +57,33 @@ describe('hardening round 2: a server attacked over HTTP', () => {
       },
       '/',
     );
-    const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'hardening', logger: silentLogger });
+    const messaging = new MessagingService({
+      bus: new LocalBus(),
+      store: new MemoryStateStore(),
+      nodeId: 'hardening',
+      logger: silentLogger,
+    });
     server = new WhaleServer({
       config,
       messaging,
       models: [scaleModel('small', 1).model, scaleModel('large', 2).model],
       logger: silentLogger,
       serverVersion: 'test',
-      extensions: [qualityRoutingExtension(config, { WHALE_ROUTING: routingFile }), new ResourceExtension(config, {}, { gpus: [], gpuBackend: 'host' })],
+      extensions: [
+        qualityRoutingExtension(config, { WHALE_ROUTING: routingFile }),
+        new ResourceExtension(config, {}, { gpus: [], gpuBackend: 'host' }),
+      ],
     });
     ({ url } = await server.start());
   });
   afterAll(() => server?.stop());
 
-  const task = (json: unknown, headers: Record<string, string> = {}) => http(`${url}/v1/tasks/digits/infer`, { method: 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...headers } });
+  const task = (json: unknown, headers: Record<string, string> = {}) =>
+    http(`${url}/v1/tasks/digits/infer`, {
+      method: 'POST',
+      body: JSON.stringify(json),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
 
   it('item 1: ids, sessions and tenants longer than 256 characters are 400 on every route that keeps them', async () => {
     const long = 'x'.repeat(257);
@@ -95,10 +111,14 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     const big = await http(`${url}/v1/evaluate`, { json: { response: 'a '.repeat(70 * KiB) } });
     expect(big.status).toBe(413);
     // 120 KiB of near-identical sentences: the pairwise score compared every pair (quadratic, 5 s at 213 KiB).
-    const sentences = Array.from({ length: 6000 }, (_, i) => `the cat sat ${i % 2 ? 'not ' : ''}here ${i % 7}.`).join(' ');
+    const sentences = Array.from({ length: 6000 }, (_, i) => `the cat sat ${i % 2 ? 'not ' : ''}here ${i % 7}.`).join(
+      ' ',
+    );
     const { result: consistent, worstLiveMs: liveA } = await whileProbing(url, async () => {
       const t0 = performance.now();
-      const r = await http(`${url}/v1/evaluate`, { json: { response: sentences.slice(0, 120 * KiB), context: { context: sentences.slice(0, 4 * KiB) } } });
+      const r = await http(`${url}/v1/evaluate`, {
+        json: { response: sentences.slice(0, 120 * KiB), context: { context: sentences.slice(0, 4 * KiB) } },
+      });
       return { ...r, ms: performance.now() - t0 };
     });
     expect(consistent.status).toBe(200);
@@ -108,7 +128,12 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     // ^(a+)+$ on 30 a's and '!': 5.8 s of catastrophic backtracking on the main thread before.
     const { result: evil, worstLiveMs: liveB } = await whileProbing(url, async () => {
       const t0 = performance.now();
-      const r = await http(`${url}/v1/evaluate`, { json: { response: JSON.stringify('a'.repeat(30) + '!'), requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } } });
+      const r = await http(`${url}/v1/evaluate`, {
+        json: {
+          response: JSON.stringify('a'.repeat(30) + '!'),
+          requirements: { schema: { type: 'string', pattern: '^(a+)+$' } },
+        },
+      });
       return { ...r, ms: performance.now() - t0 };
     });
     expect(evil.status).toBe(400);
@@ -117,7 +142,9 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     expect(evil.ms).toBeLessThan(2000);
     expect(liveB).toBeLessThan(200);
     // The validator works again right after (a fresh worker).
-    const fine = await http(`${url}/v1/evaluate`, { json: { response: '"aaa"', requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } } });
+    const fine = await http(`${url}/v1/evaluate`, {
+      json: { response: '"aaa"', requirements: { schema: { type: 'string', pattern: '^(a+)+$' } } },
+    });
     expect(fine.status).toBe(200);
     expect(fine.body.scores.schemaValid).toBe(1);
   });
@@ -131,7 +158,9 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     const b = await http(`${url}/v1/evaluate`, { json: { response: '"text"', requirements: { schema: theirs } } });
     expect(b.status, JSON.stringify(b.body)).toBe(200);
     expect(b.body.scores.schemaValid).toBe(0);
-    const c = await http(`${url}/v1/evaluate`, { json: { response: '"text"', requirements: { schema: { $ref: 'https://example.test/s.json' } } } });
+    const c = await http(`${url}/v1/evaluate`, {
+      json: { response: '"text"', requirements: { schema: { $ref: 'https://example.test/s.json' } } },
+    });
     expect(c.status).toBe(400);
     expect(c.body.error).toMatch(/can't resolve reference|resolve/i);
   });
@@ -139,13 +168,24 @@ describe('hardening round 2: a server attacked over HTTP', () => {
   it('item 4: made-up tenants leave no state and never lock others out', async () => {
     // 300 one-off tenant names through an operator key (anonymous clients cannot name one), then the configured one.
     for (let i = 0; i < 300; i++) {
-      const r = await task({ ...rowsInput([[1, 2, 3, i]]), parameters: { tenant: `made-up-${i}-${'t'.repeat(200)}` } }, asOperator);
+      const r = await task(
+        { ...rowsInput([[1, 2, 3, i]]), parameters: { tenant: `made-up-${i}-${'t'.repeat(200)}` } },
+        asOperator,
+      );
       expect(r.status).toBe(200);
     }
     expect((await task({ ...rowsInput([[1, 2, 3, 4]]), parameters: { tenant: 'gold' } }, asOperator)).status).toBe(200);
     // The lockout ("more than N distinct tenants") is gone: a scheduler whose configured-tenant cap is 2 takes 5000 names.
-    const s = new TaskScheduler({ engine: 'reference', executor: async (_m, inputs) => inputs, models: { m: { ...DEFAULT_BATCHING, maxQueueSize: 10_000 } }, tenants: { a: 1, b: 1 }, maxTenants: 2 });
-    const answers = await Promise.all(Array.from({ length: 5000 }, (_, i) => s.scheduleTask({ model: 'm', input: i, tenant: `t${i}` })));
+    const s = new TaskScheduler({
+      engine: 'reference',
+      executor: async (_m, inputs) => inputs,
+      models: { m: { ...DEFAULT_BATCHING, maxQueueSize: 10_000 } },
+      tenants: { a: 1, b: 1 },
+      maxTenants: 2,
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 5000 }, (_, i) => s.scheduleTask({ model: 'm', input: i, tenant: `t${i}` })),
+    );
     expect(answers[4999]).toBe(4999);
     await s.drain(0);
   });
@@ -153,7 +193,12 @@ describe('hardening round 2: a server attacked over HTTP', () => {
   it('item 5: feedback naming a model (or version) this node does not serve is 404 and grows nothing', async () => {
     // Feedback naming a model (not joined to an answer of this node) needs an operator key (item 8); even then
     // the model must be one this node serves.
-    const feedback = (json: unknown) => http(`${url}/v1/feedback`, { method: 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...asOperator } });
+    const feedback = (json: unknown) =>
+      http(`${url}/v1/feedback`, {
+        method: 'POST',
+        body: JSON.stringify(json),
+        headers: { 'content-type': 'application/json', ...asOperator },
+      });
     const real = await feedback({ requestId: 'fb-real', model: 'small', thumbs: 'up' });
     expect(real.status).toBe(202);
     for (let i = 0; i < 200; i++) {
@@ -165,13 +210,20 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     await new Promise((r) => setTimeout(r, 250)); // two quality samples
     const routing = await http(`${url}/v1/routing`);
     const models = new Set((routing.body.quality as { model: string }[]).map((p) => p.model));
-    expect([...models].every((m) => m === 'small' || m === 'large'), [...models].join(',')).toBe(true);
+    expect(
+      [...models].every((m) => m === 'small' || m === 'large'),
+      [...models].join(','),
+    ).toBe(true);
   });
 
   it('item 6: bodies past the server-wide byte budget get 503 with Retry-After before they are sent; the budget comes back', async () => {
     const size = 200 * KiB; // 5 fit the 1 MiB budget
     const held = Array.from({ length: 8 }, () => heldRequest(url, '/v2/models/small/infer', size));
-    const early = await Promise.all(held.map((h) => Promise.race([h.answer.then((a) => a.status), new Promise<number>((r) => setTimeout(() => r(0), 500))])));
+    const early = await Promise.all(
+      held.map((h) =>
+        Promise.race([h.answer.then((a) => a.status), new Promise<number>((r) => setTimeout(() => r(0), 500))]),
+      ),
+    );
     const refused = early.filter((s) => s === 503).length;
     expect(refused).toBe(3);
     const refusedAnswer = await held[early.indexOf(503)]!.answer;
@@ -192,7 +244,9 @@ describe('hardening round 2: a server attacked over HTTP', () => {
     expect(closedIdle.ms).toBeLessThan(800 + 600);
     const slow = await openSocket(url);
     const slowClosed = whenClosed(slow);
-    slow.write('POST /v2/models/small/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{');
+    slow.write(
+      'POST /v2/models/small/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{',
+    );
     const drip = setInterval(() => slow.writable && slow.write(' '), 100);
     const s = await slowClosed;
     clearInterval(drip);
@@ -234,14 +288,21 @@ describe('hardening round 2: a server attacked over HTTP', () => {
 
   it('item 16: JSON nested 100 000 deep is a 400 naming the limit, not a stack overflow', async () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000); // (200 000 deep was reported; this fits the test's 256 KiB body limit)
-    const r = await http(`${url}/v2/models/small/infer`, { method: 'POST', body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":${deep}}]}` });
+    const r = await http(`${url}/v2/models/small/infer`, {
+      method: 'POST',
+      body: `{"inputs":[{"name":"x","datatype":"FP32","shape":[1,4],"data":${deep}}]}`,
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatch(/nested deeper than 64/);
   });
 
   it('item 16: a client that sends a whole oversized body before reading gets the 413 (not a broken pipe)', async () => {
     const body = Buffer.alloc(16 * 1024 * KiB + 1, 0x20);
-    const r = await rawRequest(url, `POST /v2/models/small/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`, body);
+    const r = await rawRequest(
+      url,
+      `POST /v2/models/small/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
+      body,
+    );
     expect(r.writeError).toBeUndefined();
     expect(r.status).toBe(413);
     expect(JSON.parse(r.body).code).toBe('ERR_PAYLOAD_TOO_LARGE');

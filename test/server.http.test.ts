@@ -25,17 +25,35 @@ describe('V2 inference protocol', () => {
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, WIDTH] }],
       outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, WIDTH] }],
     });
-    expect(await http(`${t.url}/v2/models/double/ready`)).toEqual({ status: 200, body: { name: 'double', ready: true } });
+    expect(await http(`${t.url}/v2/models/double/ready`)).toEqual({
+      status: 200,
+      body: { name: 'double', ready: true },
+    });
     expect((await http(`${t.url}/v2/models/double/versions/1/ready`)).body).toEqual({ name: 'double', ready: true });
   });
 
   it('infer: flat and nested data, id echoed, requested outputs', async () => {
-    const flat = await http(`${t.url}/v2/models/double/infer`, { json: { id: 'req-7', ...rowsInput([[1, 2, 3, 4.5]]) } });
+    const flat = await http(`${t.url}/v2/models/double/infer`, {
+      json: { id: 'req-7', ...rowsInput([[1, 2, 3, 4.5]]) },
+    });
     expect(flat.status).toBe(200);
     expect(flat.body).toMatchObject({ model_name: 'double', model_version: '1', id: 'req-7' });
     expect(flat.body.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [1, WIDTH], data: [2, 4, 6, 9] }]);
     const nested = await http(`${t.url}/v2/models/double/versions/1/infer`, {
-      json: { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, WIDTH], data: [[1, 1, 1, 1], [0, -1, 0.5, 8]] }], outputs: [{ name: 'y' }] },
+      json: {
+        inputs: [
+          {
+            name: 'x',
+            datatype: 'FP32',
+            shape: [2, WIDTH],
+            data: [
+              [1, 1, 1, 1],
+              [0, -1, 0.5, 8],
+            ],
+          },
+        ],
+        outputs: [{ name: 'y' }],
+      },
     });
     expect(nested.body.outputs[0].data).toEqual([2, 2, 2, 2, 0, -2, 1, 16]);
   });
@@ -43,7 +61,9 @@ describe('V2 inference protocol', () => {
   it('concurrent requests are batched and each gets its own rows back', async () => {
     const before = double.calls.batches;
     const rows = Array.from({ length: 32 }, (_, i) => [i, i + 0.5, -i - 1, 1]);
-    const answers = await Promise.all(rows.map((r) => http(`${t.url}/v2/models/double/infer`, { json: rowsInput([r]) })));
+    const answers = await Promise.all(
+      rows.map((r) => http(`${t.url}/v2/models/double/infer`, { json: rowsInput([r]) })),
+    );
     answers.forEach((a, i) => {
       expect(a.status).toBe(200);
       expect(a.body.outputs[0].data).toEqual(rows[i]!.map((v) => v * 2));
@@ -57,15 +77,38 @@ describe('V2 inference protocol', () => {
     ['malformed JSON', '{"inputs": [', 400, /not valid JSON/],
     ['no inputs', { inputs: [] }, 400, /inputs/],
     ['wrong shape', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }, 400, /shape|x/],
-    ['data length ≠ shape', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3] }] }, 400, /needs 4/],
-    ['wrong datatype', { inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 4] }] }, 400, /datatype|INT32/],
-    ['unknown datatype', { inputs: [{ name: 'x', datatype: 'FP8', shape: [1, 4], data: [1, 2, 3, 4] }] }, 400, /datatype/],
-    ['a string where a float goes', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 'two', 3, 4] }] }, 400, /data\[1\]/],
+    [
+      'data length ≠ shape',
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3] }] },
+      400,
+      /needs 4/,
+    ],
+    [
+      'wrong datatype',
+      { inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 4] }] },
+      400,
+      /datatype|INT32/,
+    ],
+    [
+      'unknown datatype',
+      { inputs: [{ name: 'x', datatype: 'FP8', shape: [1, 4], data: [1, 2, 3, 4] }] },
+      400,
+      /datatype/,
+    ],
+    [
+      'a string where a float goes',
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 'two', 3, 4] }] },
+      400,
+      /data\[1\]/,
+    ],
     ['unknown input', { inputs: [{ name: 'z', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }, 400, /z|x/],
     ['unknown output', { ...rowsInput([[1, 2, 3, 4]]), outputs: [{ name: 'nope' }] }, 400, /nope/],
     ['bad level', { ...rowsInput([[1, 2, 3, 4]]), parameters: { level: 'ultra' } }, 400, /parameters\.level/],
   ])('%s → 4xx with a message', async (_what, body, status, message) => {
-    const res = await fetch(`${t.url}/v2/models/double/infer`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(`${t.url}/v2/models/double/infer`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
     expect(res.status).toBe(status);
     const json = (await res.json()) as { error: string };
     expect(json.error).toMatch(message);

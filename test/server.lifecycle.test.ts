@@ -32,31 +32,41 @@ describe('serving under failure', () => {
     }
   });
 
-  it('a model that hangs: its requests time out (504), it is reloaded, and the next request is answered', { timeout: 30_000 }, async () => {
-    let hang = true;
-    const stuck = scaleModel('stuck', 1, { onBatch: () => (hang ? new Promise<void>(() => undefined) : undefined) });
-    const t = await startTestServer([stuck.model], { stuck: { batching: { executionTimeoutMs: 300, maxQueueDelayUs: 0 } } });
-    try {
-      const timedOut = await http(`${t.url}/v2/models/stuck/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
-      expect(timedOut.status).toBe(504);
-      expect(timedOut.body.code).toBe('ERR_TIMEOUT');
-      hang = false;
-      // Marked failed, the model is reloaded without waiting out its drain timeout for the hung call.
-      expect(await until(() => t.server.host.status('stuck').restarts === 1 && t.server.host.isReady('stuck'), 3_000)).toBe(true);
-      const ok = await http(`${t.url}/v2/models/stuck/infer`, { json: rowsInput([[5, 6, 7, 8]]) });
-      expect(ok.status).toBe(200);
-      expect(ok.body.outputs[0].data).toEqual([5, 6, 7, 8]);
-    } finally {
-      await t.stop();
-    }
-  });
+  it(
+    'a model that hangs: its requests time out (504), it is reloaded, and the next request is answered',
+    { timeout: 30_000 },
+    async () => {
+      let hang = true;
+      const stuck = scaleModel('stuck', 1, { onBatch: () => (hang ? new Promise<void>(() => undefined) : undefined) });
+      const t = await startTestServer([stuck.model], {
+        stuck: { batching: { executionTimeoutMs: 300, maxQueueDelayUs: 0 } },
+      });
+      try {
+        const timedOut = await http(`${t.url}/v2/models/stuck/infer`, { json: rowsInput([[1, 2, 3, 4]]) });
+        expect(timedOut.status).toBe(504);
+        expect(timedOut.body.code).toBe('ERR_TIMEOUT');
+        hang = false;
+        // Marked failed, the model is reloaded without waiting out its drain timeout for the hung call.
+        expect(
+          await until(() => t.server.host.status('stuck').restarts === 1 && t.server.host.isReady('stuck'), 3_000),
+        ).toBe(true);
+        const ok = await http(`${t.url}/v2/models/stuck/infer`, { json: rowsInput([[5, 6, 7, 8]]) });
+        expect(ok.status).toBe(200);
+        expect(ok.body.outputs[0].data).toEqual([5, 6, 7, 8]);
+      } finally {
+        await t.stop();
+      }
+    },
+  );
 });
 
 describe('pipeline levels', () => {
   it('quick answers a repeated input from the cache; normal runs the model; deep averages the compatible models', async () => {
     const double = scaleModel('double', 2);
     const triple = scaleModel('triple', 3);
-    const t = await startTestServer([double.model, triple.model], { pipeline: { defaultModel: 'double', deep: { models: ['double', 'triple'] } } });
+    const t = await startTestServer([double.model, triple.model], {
+      pipeline: { defaultModel: 'double', deep: { models: ['double', 'triple'] } },
+    });
     try {
       const ask = (level: string, row = [1, 2, 3, 4]) =>
         http(`${t.url}/v2/models/double/infer`, { json: { ...rowsInput([row]), parameters: { level } } });
@@ -89,7 +99,9 @@ describe('pipeline levels', () => {
       const rows = Array.from({ length: 64 }, () => [1, 1, 1, 1]);
       const many = await http(`${t.url}/v2/models/double/infer`, { json: rowsInput(rows) });
       expect(many.body.parameters.level).toBe('deep');
-      const hinted = await http(`${t.url}/v2/models/double/infer`, { json: { ...rowsInput([[1, 1, 1, 1]]), parameters: { complexity: 0.5 } } });
+      const hinted = await http(`${t.url}/v2/models/double/infer`, {
+        json: { ...rowsInput([[1, 1, 1, 1]]), parameters: { complexity: 0.5 } },
+      });
       expect(hinted.body.parameters.level).toBe('normal');
     } finally {
       await t.stop();
@@ -101,10 +113,14 @@ describe('shutdown', () => {
   it('drains requests in flight, refuses new ones, and answers every accepted request exactly once', async () => {
     const slow = scaleModel('slow', 1, { onBatch: () => sleep(300) });
     const t = await startTestServer([slow.model], { slow: { batching: { maxBatchSize: 2, maxQueueDelayUs: 0 } } });
-    const inflight = Array.from({ length: 6 }, (_, i) => http(`${t.url}/v2/models/slow/infer`, { json: rowsInput([[i, 0, 0, 0]]) }));
+    const inflight = Array.from({ length: 6 }, (_, i) =>
+      http(`${t.url}/v2/models/slow/infer`, { json: rowsInput([[i, 0, 0, 0]]) }),
+    );
     await sleep(100);
     const stopping = t.stop();
-    const late = await http(`${t.url}/v2/models/slow/infer`, { json: rowsInput([[9, 9, 9, 9]]) }).catch((err: Error) => ({ status: 0, body: err.message }));
+    const late = await http(`${t.url}/v2/models/slow/infer`, { json: rowsInput([[9, 9, 9, 9]]) }).catch(
+      (err: Error) => ({ status: 0, body: err.message }),
+    );
     expect([0, 503]).toContain(late.status);
     const answers = await Promise.all(inflight);
     await stopping;

@@ -21,7 +21,12 @@ describe('Triton extensions', () => {
       {
         http: { port: 0 },
         models: [
-          { name: 'a', adapter: 'onnx', path: '/unused/a.onnx', batching: { maxBatchSize: 8, preferredBatchSizes: [4, 8], maxQueueDelayUs: 500 } },
+          {
+            name: 'a',
+            adapter: 'onnx',
+            path: '/unused/a.onnx',
+            batching: { maxBatchSize: 8, preferredBatchSizes: [4, 8], maxQueueDelayUs: 500 },
+          },
           { name: 'b', adapter: 'onnx', path: '/unused/b.onnx' },
         ],
         auth: { keys: [operator.record] },
@@ -29,21 +34,43 @@ describe('Triton extensions', () => {
       },
       '/',
     );
-    const messaging = new MessagingService({ bus: new LocalBus(), store: new MemoryStateStore(), nodeId: 'triton', logger: silentLogger });
-    server = new WhaleServer({ config, messaging, models: [scaleModel('a', 2).model, scaleModel('b', 3).model], logger: silentLogger, serverVersion: 'test' });
+    const messaging = new MessagingService({
+      bus: new LocalBus(),
+      store: new MemoryStateStore(),
+      nodeId: 'triton',
+      logger: silentLogger,
+    });
+    server = new WhaleServer({
+      config,
+      messaging,
+      models: [scaleModel('a', 2).model, scaleModel('b', 3).model],
+      logger: silentLogger,
+      serverVersion: 'test',
+    });
     ({ url } = await server.start());
   });
   afterAll(() => server?.stop());
 
   it('server metadata advertises the extensions served', async () => {
-    expect((await http(`${url}/v2`)).body.extensions).toEqual(expect.arrayContaining(['statistics', 'model_repository', 'binary_tensor_data']));
+    expect((await http(`${url}/v2`)).body.extensions).toEqual(
+      expect.arrayContaining(['statistics', 'model_repository', 'binary_tensor_data']),
+    );
   });
 
   it('statistics: Triton shape, counts and durations that move with traffic', async () => {
     const before = (await http(`${url}/v2/models/a/stats`)).body.model_stats[0];
-    expect(before).toMatchObject({ name: 'a', version: '1', inference_count: 0, execution_count: 0, last_inference: 0 });
-    for (const k of ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output']) expect(before.inference_stats[k]).toEqual({ count: 0, ns: 0 });
-    await Promise.all(Array.from({ length: 5 }, () => http(`${url}/v2/models/a/infer`, { json: rowsInput([[1, 2, 3, 4]]) })));
+    expect(before).toMatchObject({
+      name: 'a',
+      version: '1',
+      inference_count: 0,
+      execution_count: 0,
+      last_inference: 0,
+    });
+    for (const k of ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output'])
+      expect(before.inference_stats[k]).toEqual({ count: 0, ns: 0 });
+    await Promise.all(
+      Array.from({ length: 5 }, () => http(`${url}/v2/models/a/infer`, { json: rowsInput([[1, 2, 3, 4]]) })),
+    );
     const after = (await http(`${url}/v2/models/a/versions/1/stats`)).body.model_stats[0];
     expect(after.inference_count).toBe(5);
     expect(after.execution_count).toBeGreaterThanOrEqual(1);
@@ -62,7 +89,11 @@ describe('Triton extensions', () => {
   it('config: Triton names for the batching and tensors', async () => {
     const { status, body } = await http(`${url}/v2/models/a/config`);
     expect(status).toBe(200);
-    expect(body).toMatchObject({ name: 'a', max_batch_size: 8, dynamic_batching: { preferred_batch_size: [4, 8], max_queue_delay_microseconds: 500 } });
+    expect(body).toMatchObject({
+      name: 'a',
+      max_batch_size: 8,
+      dynamic_batching: { preferred_batch_size: [4, 8], max_queue_delay_microseconds: 500 },
+    });
     expect(body.input[0]).toMatchObject({ name: 'x', data_type: 'TYPE_FP32' });
   });
 
@@ -73,12 +104,22 @@ describe('Triton extensions', () => {
       { name: 'b', version: '1', state: 'READY', reason: '' },
     ]);
     expect((await http(`${url}/v2/repository/models/b/unload`, { method: 'POST', body: '' })).status).toBe(401); // no key
-    expect((await http(`${url}/v2/repository/models/b/unload`, { method: 'POST', headers: op, body: '' })).status).toBe(200);
+    expect((await http(`${url}/v2/repository/models/b/unload`, { method: 'POST', headers: op, body: '' })).status).toBe(
+      200,
+    );
     expect((await http(`${url}/v2/models/b/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status).toBe(503);
     expect((await http(`${url}/v2/health/ready`)).status).toBe(200); // an unloaded model is not waited for
-    expect((await http(`${url}/v2/repository/index`, { method: 'POST', json: { ready: true } })).body.map((m: { name: string }) => m.name)).toEqual(['a']);
-    expect((await http(`${url}/v2/repository/models/b/load`, { method: 'POST', headers: op, body: '' })).status).toBe(200);
+    expect(
+      (await http(`${url}/v2/repository/index`, { method: 'POST', json: { ready: true } })).body.map(
+        (m: { name: string }) => m.name,
+      ),
+    ).toEqual(['a']);
+    expect((await http(`${url}/v2/repository/models/b/load`, { method: 'POST', headers: op, body: '' })).status).toBe(
+      200,
+    );
     expect((await http(`${url}/v2/models/b/infer`, { json: rowsInput([[1, 2, 3, 4]]) })).status).toBe(200);
-    expect((await http(`${url}/v2/repository/models/nope/load`, { method: 'POST', headers: op, body: '' })).status).toBe(404);
+    expect(
+      (await http(`${url}/v2/repository/models/nope/load`, { method: 'POST', headers: op, body: '' })).status,
+    ).toBe(404);
   });
 });

@@ -19,7 +19,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each([
   ['local', localHarness],
-  ['kafka', () => kafkaHarness(allTopics().flatMap((t) => [[t, 3], [dlqTopic(t), 3]] as Array<[string, number]>))],
+  [
+    'kafka',
+    () =>
+      kafkaHarness(
+        allTopics().flatMap(
+          (t) =>
+            [
+              [t, 3],
+              [dlqTopic(t), 3],
+            ] as Array<[string, number]>,
+        ),
+      ),
+  ],
 ] as const)('services on %s', (_name, makeHarness) => {
   let h: BusHarness;
   let bus: Bus;
@@ -36,13 +48,25 @@ describe.each([
     await svc.initialize();
     // The data-collection ("balance") module, as seen on the wire.
     const balance = h.bus();
-    await balance.subscribe(TOPICS.dataRequests, async (e) => {
-      requests.push(e);
-      if (!answerData) return;
-      await sleep(30);
-      const p = e.payload as { requestId: string; query: unknown };
-      await balance.publish(TOPICS.dataResponses, createEnvelope({ type: 'DataResponded', source: 'balance', payload: { requestId: p.requestId, status: 'completed', data: { rows: [p.query] } } }), { key: p.requestId });
-    }, { group: 'balance' });
+    await balance.subscribe(
+      TOPICS.dataRequests,
+      async (e) => {
+        requests.push(e);
+        if (!answerData) return;
+        await sleep(30);
+        const p = e.payload as { requestId: string; query: unknown };
+        await balance.publish(
+          TOPICS.dataResponses,
+          createEnvelope({
+            type: 'DataResponded',
+            source: 'balance',
+            payload: { requestId: p.requestId, status: 'completed', data: { rows: [p.query] } },
+          }),
+          { key: p.requestId },
+        );
+      },
+      { group: 'balance' },
+    );
     await balance.subscribe(TOPICS.dataControl, (e) => void cancels.push(e), { group: 'balance-control' });
   }, 180_000);
   afterAll(async () => {
@@ -53,7 +77,11 @@ describe.each([
   it('streams 1,000 chunks (with thinking) that reassemble in order without gaps', async () => {
     const assembler = new StreamAssembler();
     const delivered: ResponseChunk[] = [];
-    await bus.subscribe(TOPICS.userResponses, (e) => void delivered.push(...assembler.push(e.payload as ResponseChunk)), { group: 'client-1' });
+    await bus.subscribe(
+      TOPICS.userResponses,
+      (e) => void delivered.push(...assembler.push(e.payload as ResponseChunk)),
+      { group: 'client-1' },
+    );
     const session = await svc.user.registerUserSession('user-1', { lang: 'en' });
     expect(await svc.sendThinkingProcess(session.sessionId, 'considering…')).toBe(0);
     for (let i = 1; i < 1000; i++) await svc.streamResponse(session.sessionId, `tok${i}`, { final: i === 999 });
@@ -72,10 +100,14 @@ describe.each([
       await svc.streamResponse(r.sessionId, `echo:${String(r.content)}`, { final: true });
     });
     const got: ResponseChunk[] = [];
-    await bus.subscribe(TOPICS.userResponses, (e) => {
-      const c = e.payload as ResponseChunk;
-      if (c.sessionId === session.sessionId) got.push(c);
-    }, { group: 'client-2' });
+    await bus.subscribe(
+      TOPICS.userResponses,
+      (e) => {
+        const c = e.payload as ResponseChunk;
+        if (c.sessionId === session.sessionId) got.push(c);
+      },
+      { group: 'client-2' },
+    );
     await svc.user.receiveUserRequest(session.sessionId, 'hello');
     expect(await until(() => got.length === 1, 20_000)).toBe(true);
     expect(got[0]).toMatchObject({ seq: 0, chunk: 'echo:hello', final: true });
@@ -84,10 +116,17 @@ describe.each([
 
   it('collaboration: answered by its target, and expired when nobody answers', async () => {
     svc.registerModel('model-b', { onCollaborationRequest: (r) => ({ hint: `try ${String(r.problem)}` }) });
-    const id = await svc.requestCollaboration('model-a', 'gradient clipping', { targets: ['model-b'], timeoutMs: 20_000 });
-    expect(await until(async () => (await svc.federation.getCollaborationStatus(id)).status === 'completed', 20_000)).toBe(true);
+    const id = await svc.requestCollaboration('model-a', 'gradient clipping', {
+      targets: ['model-b'],
+      timeoutMs: 20_000,
+    });
+    expect(
+      await until(async () => (await svc.federation.getCollaborationStatus(id)).status === 'completed', 20_000),
+    ).toBe(true);
     const done = await svc.federation.getCollaborationStatus(id);
-    expect(done.responses).toEqual([expect.objectContaining({ responder: 'model-b', solution: { hint: 'try gradient clipping' } })]);
+    expect(done.responses).toEqual([
+      expect.objectContaining({ responder: 'model-b', solution: { hint: 'try gradient clipping' } }),
+    ]);
     const lonely = await svc.requestCollaboration('model-a', 'nobody knows', { targets: ['model-z'], timeoutMs: 300 });
     expect((await svc.federation.getCollaborationStatus(lonely)).status).toBe('pending');
     await sleep(350);
@@ -101,15 +140,33 @@ describe.each([
     const wire: Envelope[] = [];
     await bus.subscribe(TOPICS.federationKnowledge, (e) => void wire.push(e), { group: 'wiretap' });
     await svc.shareKnowledge('model-a', 'model-c', { w: [1, 2] });
-    await svc.shareKnowledge('model-a', 'model-c', { note: 'ask bob@example.com', userId: 'u1', w: [3] }, { privacy: 'anonymous' });
+    await svc.shareKnowledge(
+      'model-a',
+      'model-c',
+      { note: 'ask bob@example.com', userId: 'u1', w: [3] },
+      { privacy: 'anonymous' },
+    );
     await svc.shareKnowledge('model-a', 'model-c', { secret: 'launch-code-4242' }, { privacy: 'encrypted' });
     expect(await until(() => received.length === 3 && wire.length === 3, 20_000)).toBe(true);
-    expect(received[0]).toEqual({ sourceModel: 'model-a', targetModel: 'model-c', privacy: 'standard', data: { w: [1, 2] } });
-    expect(received[1]).toEqual({ targetModel: 'model-c', privacy: 'anonymous', data: { note: 'ask [email]', w: [3] } });
+    expect(received[0]).toEqual({
+      sourceModel: 'model-a',
+      targetModel: 'model-c',
+      privacy: 'standard',
+      data: { w: [1, 2] },
+    });
+    expect(received[1]).toEqual({
+      targetModel: 'model-c',
+      privacy: 'anonymous',
+      data: { note: 'ask [email]', w: [3] },
+    });
     expect(wire[1]!.source).toBe('anonymous');
     expect(received[2]).toMatchObject({ privacy: 'encrypted', data: { secret: 'launch-code-4242' } });
     expect(JSON.stringify(wire[2]!.payload)).not.toContain('launch-code');
-    await expectWhaleError(() => svc.shareKnowledge('model-a', 'all', {}, { privacy: 'encrypted' }), 'ERR_INVALID_OPTION', 'options.privacy');
+    await expectWhaleError(
+      () => svc.shareKnowledge('model-a', 'all', {}, { privacy: 'encrypted' }),
+      'ERR_INVALID_OPTION',
+      'options.privacy',
+    );
   }, 30_000);
 
   it('data requests: answered, estimated from observed times, cancelled, timed out', async () => {
@@ -125,10 +182,14 @@ describe.each([
 
     answerData = false;
     const pending = await svc.requestData('model-a', { url: 'x' }, { sourceType: 'web' });
-    expect(await until(() => requests.some((r) => (r.payload as { requestId: string }).requestId === pending), 20_000)).toBe(true);
+    expect(
+      await until(() => requests.some((r) => (r.payload as { requestId: string }).requestId === pending), 20_000),
+    ).toBe(true);
     const cancelled = await svc.data.cancelRequest(pending, 'no longer needed');
     expect(cancelled.status).toBe('cancelled');
-    expect(await until(() => cancels.some((c) => (c.payload as { requestId: string }).requestId === pending), 20_000)).toBe(true);
+    expect(
+      await until(() => cancels.some((c) => (c.payload as { requestId: string }).requestId === pending), 20_000),
+    ).toBe(true);
     await expectWhaleError(() => svc.data.cancelRequest(pending), 'ERR_CONFLICT', 'requestId');
 
     const slow = await svc.requestData('model-a', { q: 1 }, { timeoutMs: 200 });
@@ -138,7 +199,11 @@ describe.each([
     const batch = await svc.data.requestBatch('model-a', [{ query: 1 }, { query: 2 }]);
     expect(batch.requestIds).toHaveLength(2);
     expect((await svc.data.getRequestStatus(batch.requestIds[1]!)).batchId).toBe(batch.batchId);
-    await expectWhaleError(() => svc.requestData('model-a', 'q', { priority: 11 }), 'ERR_INVALID_OPTION', 'options.priority');
+    await expectWhaleError(
+      () => svc.requestData('model-a', 'q', { priority: 11 }),
+      'ERR_INVALID_OPTION',
+      'options.priority',
+    );
   }, 60_000);
 
   it('a message whose payload breaks the schema is dead-lettered with the reason', async () => {

@@ -4,7 +4,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WhaleError } from '../src/common/errors.js';
 import { silentLogger } from '../src/common/logger.js';
 import { DataRequestService } from '../src/services/data-request-service.js';
-import { dataRequestService, federationService, MessagingService, messagingService, userService } from '../src/services/messaging-service.js';
+import {
+  dataRequestService,
+  federationService,
+  MessagingService,
+  messagingService,
+  userService,
+} from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { UserService } from '../src/services/user-service.js';
 import { LocalBus } from '../src/transport/local-bus.js';
@@ -21,7 +27,8 @@ const circular = () => {
 class FlakyBus extends LocalBus {
   readonly failing = new Set<string>();
   override async publish(...args: Parameters<LocalBus['publish']>): Promise<void> {
-    if (this.failing.has(args[0])) throw new WhaleError('ERR_TIMEOUT', `publish to ${args[0]} timed out`, { retriable: true });
+    if (this.failing.has(args[0]))
+      throw new WhaleError('ERR_TIMEOUT', `publish to ${args[0]} timed out`, { retriable: true });
     return super.publish(...args);
   }
 }
@@ -43,13 +50,33 @@ describe('publishers validate their own arguments', () => {
 
   it('data requests: bad timeouts and options fail the call and leave nothing pending or published', async () => {
     for (const timeoutMs of [Infinity, 1e20, -1, 0, NaN, '100']) {
-      await expectWhaleError(() => svc.requestData('m', { q: 1 }, { timeoutMs } as never), 'ERR_INVALID_OPTION', 'options.timeoutMs');
+      await expectWhaleError(
+        () => svc.requestData('m', { q: 1 }, { timeoutMs } as never),
+        'ERR_INVALID_OPTION',
+        'options.timeoutMs',
+      );
     }
-    await expectWhaleError(() => svc.requestData('m', { q: 1 }, { priority: '5' } as never), 'ERR_INVALID_OPTION', 'options.priority');
-    await expectWhaleError(() => svc.requestData('m', { q: 1 }, { sourceType: '' }), 'ERR_INVALID_OPTION', 'options.sourceType');
-    await expectWhaleError(() => svc.requestData('m', { q: 1 }, { parameters: [] as never }), 'ERR_INVALID_OPTION', 'options.parameters');
+    await expectWhaleError(
+      () => svc.requestData('m', { q: 1 }, { priority: '5' } as never),
+      'ERR_INVALID_OPTION',
+      'options.priority',
+    );
+    await expectWhaleError(
+      () => svc.requestData('m', { q: 1 }, { sourceType: '' }),
+      'ERR_INVALID_OPTION',
+      'options.sourceType',
+    );
+    await expectWhaleError(
+      () => svc.requestData('m', { q: 1 }, { parameters: [] as never }),
+      'ERR_INVALID_OPTION',
+      'options.parameters',
+    );
     await expectWhaleError(() => svc.requestData('m', { q: 1 }, 'fast' as never), 'ERR_INVALID_OPTION', 'options');
-    await expectWhaleError(() => svc.data.requestBatch('m', [{ query: 1 }, { query: 2, options: { timeoutMs: Infinity } }]), 'ERR_INVALID_OPTION', 'queries[1].options.timeoutMs');
+    await expectWhaleError(
+      () => svc.data.requestBatch('m', [{ query: 1 }, { query: 2, options: { timeoutMs: Infinity } }]),
+      'ERR_INVALID_OPTION',
+      'queries[1].options.timeoutMs',
+    );
     expect(await store.keys('data:')).toEqual([]);
     expect(bus.retained(TOPICS.dataRequests)).toHaveLength(0);
   });
@@ -69,16 +96,36 @@ describe('publishers validate their own arguments', () => {
     await expectWhaleError(() => svc.requestData('m', { n: 1n }), 'ERR_INVALID_ARG', 'query.n');
     await expectWhaleError(() => svc.requestData('m', circular()), 'ERR_INVALID_ARG', 'query.self');
     await expectWhaleError(() => svc.shareKnowledge('a', 'b', { w: [1n] }), 'ERR_INVALID_ARG', 'data.w[0]');
-    await expectWhaleError(() => svc.shareKnowledge('a', 'b', circular(), { privacy: 'anonymous' }), 'ERR_INVALID_ARG', 'data.self');
+    await expectWhaleError(
+      () => svc.shareKnowledge('a', 'b', circular(), { privacy: 'anonymous' }),
+      'ERR_INVALID_ARG',
+      'data.self',
+    );
     await expectWhaleError(() => svc.shareKnowledge('a', 'b', { m: new Map([[1, 2]]) }), 'ERR_INVALID_ARG', 'data.m');
     await expectWhaleError(() => svc.requestCollaboration('a', { big: 2n ** 70n }), 'ERR_INVALID_ARG', 'problem.big');
-    await expectWhaleError(() => svc.requestCollaboration('a', 'p', { timeoutMs: Infinity }), 'ERR_INVALID_OPTION', 'options.timeoutMs');
-    await expectWhaleError(() => svc.requestCollaboration('a', 'p', { targets: ['b', ''] }), 'ERR_INVALID_ARG', 'options.targets[1]');
-    await expectWhaleError(() => svc.user.registerUserSession('u', { id: 1n } as never), 'ERR_INVALID_ARG', 'metadata.id');
+    await expectWhaleError(
+      () => svc.requestCollaboration('a', 'p', { timeoutMs: Infinity }),
+      'ERR_INVALID_OPTION',
+      'options.timeoutMs',
+    );
+    await expectWhaleError(
+      () => svc.requestCollaboration('a', 'p', { targets: ['b', ''] }),
+      'ERR_INVALID_ARG',
+      'options.targets[1]',
+    );
+    await expectWhaleError(
+      () => svc.user.registerUserSession('u', { id: 1n } as never),
+      'ERR_INVALID_ARG',
+      'metadata.id',
+    );
     const { sessionId } = await svc.user.registerUserSession('u');
     await expectWhaleError(() => svc.streamResponse(sessionId, circular()), 'ERR_INVALID_ARG', 'chunk.self');
     await expectWhaleError(() => svc.sendThinkingProcess(sessionId, { t: NaN }), 'ERR_INVALID_ARG', 'thought.t');
-    await expectWhaleError(() => svc.streamResponse(sessionId, 'x', { final: 'yes' } as never), 'ERR_INVALID_OPTION', 'options.final');
+    await expectWhaleError(
+      () => svc.streamResponse(sessionId, 'x', { final: 'yes' } as never),
+      'ERR_INVALID_OPTION',
+      'options.final',
+    );
     await expectWhaleError(() => svc.user.receiveUserRequest(sessionId, 5n), 'ERR_INVALID_ARG', 'content');
     // Nothing of the refused calls went out; the session's stream has not advanced.
     expect((await svc.user.getSessionInfo(sessionId)).nextSeq).toBe(0);
@@ -122,7 +169,9 @@ describe('session expiry when its announcement fails', () => {
     bus.failing.clear();
     expect(await user.expireIdle()).toBe(1);
     expect((await user.getSessionInfo(sessionId)).status).toBe('expired');
-    const events = bus.retained(TOPICS.userSessions).map((r) => (JSON.parse(r.data.toString()) as { payload: { event: string } }).payload.event);
+    const events = bus
+      .retained(TOPICS.userSessions)
+      .map((r) => (JSON.parse(r.data.toString()) as { payload: { event: string } }).payload.event);
     expect(events).toEqual(['started', 'expired']);
     await user.shutdown();
     await bus.close();

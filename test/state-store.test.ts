@@ -92,12 +92,16 @@ describe('MemoryStateStore: bounds', () => {
     const s = store({ maxBytes: 10_000, sweepIntervalMs: 0 });
     const value = 'x'.repeat(1_000);
     let stored = 0;
-    const e = await expectWhaleError(async () => {
-      while (stored < 1_000) {
-        await s.set(`k${stored}`, value);
-        stored++;
-      }
-    }, 'ERR_OVERLOADED', 'options.maxBytes');
+    const e = await expectWhaleError(
+      async () => {
+        while (stored < 1_000) {
+          await s.set(`k${stored}`, value);
+          stored++;
+        }
+      },
+      'ERR_OVERLOADED',
+      'options.maxBytes',
+    );
     expect(e.retriable).toBe(true);
     expect(stored).toBeGreaterThan(0);
     expect(stored * 2 * value.length).toBeLessThanOrEqual(10_000);
@@ -108,8 +112,16 @@ describe('MemoryStateStore: bounds', () => {
 
   it('rejects bad options', async () => {
     await expectWhaleError(() => new MemoryStateStore({ maxEntries: 0 }), 'ERR_INVALID_OPTION', 'options.maxEntries');
-    await expectWhaleError(() => new MemoryStateStore({ maxBytes: Number.NaN }), 'ERR_INVALID_OPTION', 'options.maxBytes');
-    await expectWhaleError(() => new MemoryStateStore({ sweepIntervalMs: -1 }), 'ERR_INVALID_OPTION', 'options.sweepIntervalMs');
+    await expectWhaleError(
+      () => new MemoryStateStore({ maxBytes: Number.NaN }),
+      'ERR_INVALID_OPTION',
+      'options.maxBytes',
+    );
+    await expectWhaleError(
+      () => new MemoryStateStore({ sweepIntervalMs: -1 }),
+      'ERR_INVALID_OPTION',
+      'options.sweepIntervalMs',
+    );
   });
 });
 

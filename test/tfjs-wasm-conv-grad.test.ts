@@ -31,7 +31,12 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const maxAbs = (v: Float32Array) => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 
 /** Runs one kernel on `backend` with fresh tensors made from the given arrays. */
-async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<string, { shape: number[]; data: Float32Array }>, attrs: Attrs): Promise<{ shape: number[]; data: Float32Array }> {
+async function runOn(
+  backend: 'cpu' | 'wasm',
+  kernel: string,
+  inputs: Record<string, { shape: number[]; data: Float32Array }>,
+  attrs: Attrs,
+): Promise<{ shape: number[]; data: Float32Array }> {
   await tf.setBackend(backend);
   const ts: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape);
@@ -43,8 +48,15 @@ async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Record<str
 }
 
 /** Same kernel on cpu and wasm: same shape, values within tolerance, no wasm memory left behind. */
-async function expectSameAsCpu(kernel: string, inputs: Record<string, number[]>, attrs: Attrs, seed: number): Promise<void> {
-  const arrays = Object.fromEntries(Object.entries(inputs).map(([k, shape], i) => [k, { shape, data: random(size(shape), seed * 10 + i) }]));
+async function expectSameAsCpu(
+  kernel: string,
+  inputs: Record<string, number[]>,
+  attrs: Attrs,
+  seed: number,
+): Promise<void> {
+  const arrays = Object.fromEntries(
+    Object.entries(inputs).map(([k, shape], i) => [k, { shape, data: random(size(shape), seed * 10 + i) }]),
+  );
   const ref = await runOn('cpu', kernel, arrays, attrs);
   await tf.setBackend('wasm');
   const before = tf.engine().backend.numDataIds();
@@ -62,22 +74,70 @@ describe('Conv2DBackpropFilter on wasm', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')!.kernelFunc).toBe(k!.kernelFunc);
   });
 
-  const cases: Array<{ name: string; x: number[]; f: number[]; strides: number | [number, number]; pad: unknown; dataFormat?: 'NHWC' | 'NCHW'; dimRoundingMode?: string }> = [
+  const cases: Array<{
+    name: string;
+    x: number[];
+    f: number[];
+    strides: number | [number, number];
+    pad: unknown;
+    dataFormat?: 'NHWC' | 'NCHW';
+    dimRoundingMode?: string;
+  }> = [
     { name: 'MNIST CNN layer 1 (same, 1 channel)', x: [4, 28, 28, 1], f: [5, 5, 1, 32], strides: 1, pad: 'same' },
     { name: 'MNIST CNN layer 2 (same)', x: [3, 14, 14, 32], f: [5, 5, 32, 64], strides: 1, pad: 'same' },
     { name: 'valid, odd sizes', x: [2, 9, 11, 3], f: [3, 4, 3, 5], strides: 1, pad: 'valid' },
     { name: 'stride 2 same', x: [2, 10, 9, 4], f: [3, 3, 4, 6], strides: 2, pad: 'same' },
-    { name: 'strides [2,3] valid, unused trailing rows', x: [2, 12, 13, 2], f: [3, 2, 2, 4], strides: [2, 3], pad: 'valid' },
+    {
+      name: 'strides [2,3] valid, unused trailing rows',
+      x: [2, 12, 13, 2],
+      f: [3, 2, 2, 4],
+      strides: [2, 3],
+      pad: 'valid',
+    },
     { name: 'stride 3, kernel smaller than stride', x: [1, 11, 11, 2], f: [2, 2, 2, 3], strides: 3, pad: 'same' },
-    { name: 'explicit asymmetric padding', x: [2, 7, 8, 3], f: [3, 3, 3, 2], strides: [1, 2], pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
-    { name: 'numeric pad with ceil rounding', x: [2, 8, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
+    {
+      name: 'explicit asymmetric padding',
+      x: [2, 7, 8, 3],
+      f: [3, 3, 3, 2],
+      strides: [1, 2],
+      pad: [
+        [0, 0],
+        [2, 0],
+        [1, 3],
+        [0, 0],
+      ],
+    },
+    {
+      name: 'numeric pad with ceil rounding',
+      x: [2, 8, 8, 2],
+      f: [3, 3, 2, 3],
+      strides: 2,
+      pad: 1,
+      dimRoundingMode: 'ceil',
+    },
     { name: 'NCHW', x: [2, 3, 9, 8], f: [3, 3, 3, 4], strides: [2, 1], pad: 'same', dataFormat: 'NCHW' },
   ];
   cases.forEach((c, i) => {
     it(`equals the cpu kernel: ${c.name}`, async () => {
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: c.dataFormat ?? 'NHWC', dimRoundingMode: c.dimRoundingMode, filterShape: c.f };
+      const attrs = {
+        strides: c.strides,
+        pad: c.pad,
+        dataFormat: c.dataFormat ?? 'NHWC',
+        dimRoundingMode: c.dimRoundingMode,
+        filterShape: c.f,
+      };
       await tf.setBackend('cpu');
-      const dyShape = (tf.conv2d(tf.zeros(c.x) as never, tf.zeros(c.f) as never, c.strides, c.pad as never, c.dataFormat ?? 'NHWC', 1, c.dimRoundingMode as never) as Tensor).shape;
+      const dyShape = (
+        tf.conv2d(
+          tf.zeros(c.x) as never,
+          tf.zeros(c.f) as never,
+          c.strides,
+          c.pad as never,
+          c.dataFormat ?? 'NHWC',
+          1,
+          c.dimRoundingMode as never,
+        ) as Tensor
+      ).shape;
       await expectSameAsCpu('Conv2DBackpropFilter', { x: c.x, dy: dyShape }, attrs, i + 1);
     });
   });
@@ -86,9 +146,14 @@ describe('Conv2DBackpropFilter on wasm', () => {
     await tf.setBackend('wasm');
     const x = tf.zeros([1, 4, 4, 1], 'int32');
     const dy = tf.zeros([1, 4, 4, 1]);
-    expect(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 1, 1] } as never)).toThrow(
-      /Conv2DBackpropFilter on wasm: x must be float32/,
-    );
+    expect(() =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        strides: 1,
+        pad: 'same',
+        dataFormat: 'NHWC',
+        filterShape: [1, 1, 1, 1],
+      } as never),
+    ).toThrow(/Conv2DBackpropFilter on wasm: x must be float32/);
     tf.dispose([x, dy]);
   });
 });
@@ -97,14 +162,31 @@ describe('Conv2DBackpropInput and BatchMatMul on wasm', () => {
   const inputCases: Array<{ name: string; x: number[]; f: number[]; strides: number; pad: unknown }> = [
     { name: 'MNIST CNN layer 2 (same, composed)', x: [3, 14, 14, 32], f: [5, 5, 32, 64], strides: 1, pad: 'same' },
     { name: 'valid, composed', x: [2, 9, 7, 3], f: [3, 2, 3, 4], strides: 1, pad: 'valid' },
-    { name: 'explicit pads beyond the kernel, composed', x: [2, 6, 6, 2], f: [3, 3, 2, 3], strides: 1, pad: [[0, 0], [3, 1], [0, 4], [0, 0]] },
+    {
+      name: 'explicit pads beyond the kernel, composed',
+      x: [2, 6, 6, 2],
+      f: [3, 3, 2, 3],
+      strides: 1,
+      pad: [
+        [0, 0],
+        [3, 1],
+        [0, 4],
+        [0, 0],
+      ],
+    },
     { name: 'stride 2 (shipped kernel)', x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same' },
   ];
   inputCases.forEach((c, i) => {
     it(`Conv2DBackpropInput equals the cpu kernel: ${c.name}`, async () => {
       await tf.setBackend('cpu');
-      const dyShape = (tf.conv2d(tf.zeros(c.x) as never, tf.zeros(c.f) as never, c.strides, c.pad as never) as Tensor).shape;
-      await expectSameAsCpu('Conv2DBackpropInput', { dy: dyShape, filter: c.f }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x }, 50 + i);
+      const dyShape = (tf.conv2d(tf.zeros(c.x) as never, tf.zeros(c.f) as never, c.strides, c.pad as never) as Tensor)
+        .shape;
+      await expectSameAsCpu(
+        'Conv2DBackpropInput',
+        { dy: dyShape, filter: c.f },
+        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+        50 + i,
+      );
     });
   });
 
@@ -136,15 +218,25 @@ describe('Conv2DBackpropInput and BatchMatMul on wasm', () => {
 
 describe('MNIST CNN training step', () => {
   /** One SGD step (batch of 8, lr 0.1) from the same weights: the weight change divided by lr is the gradient. */
-  async function step(backend: 'cpu' | 'wasm', weights: Float32Array[], images: Float32Array, labels: number[]): Promise<Float32Array[]> {
+  async function step(
+    backend: 'cpu' | 'wasm',
+    weights: Float32Array[],
+    images: Float32Array,
+    labels: number[],
+  ): Promise<Float32Array[]> {
     await tf.setBackend(backend);
     const model = buildMnistModel(tf, 'cnn', 3);
     model.setWeights(model.getWeights().map((w, i) => tf.tensor(weights[i]!, w.shape)));
-    model.compile({ optimizer: tf.train.sgd(0.1), loss: (y: Tensor, p: Tensor) => tf.losses.softmaxCrossEntropy(y, p) });
+    model.compile({
+      optimizer: tf.train.sgd(0.1),
+      loss: (y: Tensor, p: Tensor) => tf.losses.softmaxCrossEntropy(y, p),
+    });
     const xs = tf.tensor4d(images, [labels.length, 28, 28, 1]);
     const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat();
     await model.trainOnBatch(xs, ys);
-    const after = model.getWeights().map((w, i) => Float32Array.from(w.dataSync() as Float32Array, (v, j) => (weights[i]![j]! - v) / 0.1));
+    const after = model
+      .getWeights()
+      .map((w, i) => Float32Array.from(w.dataSync() as Float32Array, (v, j) => (weights[i]![j]! - v) / 0.1));
     tf.dispose([xs, ys]);
     model.dispose();
     return after;

@@ -14,9 +14,11 @@ describe('TopKCompressor', () => {
 
   it('error feedback: sent + residual equals the sum of updates over rounds', () => {
     const r = rng(7);
-    const n = 10_000, rounds = 5;
+    const n = 10_000,
+      rounds = 5;
     const c = new TopKCompressor({ ratio: 0.01 });
-    const total = new Float64Array(n), sent = new Float64Array(n);
+    const total = new Float64Array(n),
+      sent = new Float64Array(n);
     for (let t = 0; t < rounds; t++) {
       const u = Float32Array.from({ length: n }, () => r.normal());
       u.forEach((v, j) => (total[j]! += v));
@@ -51,7 +53,10 @@ describe('TopKCompressor', () => {
     const e = await expectWhaleError(() => c.compress('z', new Float32Array([1, NaN])), 'ERR_NON_FINITE', 'update[1]');
     expect(e.message).toMatch(/NaN/);
     expect(c.residual('z')).toBeUndefined();
-    await expectWhaleError(() => TopKCompressor.decompress({ indices: new Uint32Array([5]), values: new Float32Array([1]), length: 3 }), 'ERR_CORRUPT');
+    await expectWhaleError(
+      () => TopKCompressor.decompress({ indices: new Uint32Array([5]), values: new Float32Array([1]), length: 3 }),
+      'ERR_CORRUPT',
+    );
   });
 
   it('never emits Infinity when a residual plus an update overflows float32 (hardening round 2, item 19)', async () => {

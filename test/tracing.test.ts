@@ -5,7 +5,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type Client,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
@@ -43,27 +50,55 @@ describe('a trace across HTTP → bus → another node → model', () => {
   const seenRequests: Envelope[] = [];
 
   beforeAll(async () => {
-    tracing = await startTracing({ tracesUrl: 'http://127.0.0.1:9/v1/traces', serviceName: 'whale-test', sampleRatio: 1, headers: {} }, { exporter });
+    tracing = await startTracing(
+      { tracesUrl: 'http://127.0.0.1:9/v1/traces', serviceName: 'whale-test', sampleRatio: 1, headers: {} },
+      { exporter },
+    );
     // Node 0 takes HTTP requests and hands them to the bus (a front node); both nodes serve the bus's inference requests.
     const forward: HttpRouteHandler = async (req, res, url) => {
       if (req.method !== 'POST' || url.pathname !== FORWARD) return false;
       const user = nodes[0]!.messaging.user;
       const { sessionId } = await user.registerUserSession('tracing-user');
       const answer = new Promise<ResponseChunk>((resolve) => waiting.set(sessionId, resolve));
-      await user.receiveUserRequest(sessionId, { id: 'r1', model: 'double', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: [1, 2, 3, 4] }] });
+      await user.receiveUserRequest(sessionId, {
+        id: 'r1',
+        model: 'double',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: [1, 2, 3, 4] }],
+      });
       const chunk = await answer;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(chunk.chunk));
       return true;
     };
     for (let i = 0; i < 2; i++) {
-      const config = parseConfig({ http: { port: 0 }, models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }], ...(i === 1 ? { grpc: { enabled: true, port: 0 } } : {}) }, '/');
+      const config = parseConfig(
+        {
+          http: { port: 0 },
+          models: [{ name: 'double', adapter: 'onnx', path: '/unused.onnx' }],
+          ...(i === 1 ? { grpc: { enabled: true, port: 0 } } : {}),
+        },
+        '/',
+      );
       const messaging = new MessagingService({ bus, store, nodeId: `node-${i}`, logger: silentLogger });
-      const model = scaleModel('double', 2, { onBatch: () => void ran.push({ node: i, traceId: trace.getActiveSpan()?.spanContext().traceId }) }).model;
-      nodes.push(new WhaleServer({ config, messaging, models: [model], logger: silentLogger, ...(i === 0 ? { httpHandlers: [forward] } : {}) }));
+      const model = scaleModel('double', 2, {
+        onBatch: () => void ran.push({ node: i, traceId: trace.getActiveSpan()?.spanContext().traceId }),
+      }).model;
+      nodes.push(
+        new WhaleServer({
+          config,
+          messaging,
+          models: [model],
+          logger: silentLogger,
+          ...(i === 0 ? { httpHandlers: [forward] } : {}),
+        }),
+      );
     }
     await Promise.all(nodes.map((n) => n.start()));
-    await bus.subscribe(TOPICS.userResponses, (e) => void waiting.get((e.payload as ResponseChunk).sessionId)?.(e.payload as ResponseChunk), { group: 'tracing-client' });
+    await bus.subscribe(
+      TOPICS.userResponses,
+      (e) => void waiting.get((e.payload as ResponseChunk).sessionId)?.(e.payload as ResponseChunk),
+      { group: 'tracing-client' },
+    );
     await bus.subscribe(TOPICS.userRequests, (e) => void seenRequests.push(e), { group: 'tracing-spy' });
   }, 60_000);
 
@@ -79,7 +114,10 @@ describe('a trace across HTTP → bus → another node → model', () => {
     let traceId: string | undefined;
     for (let i = 0; i < 40 && traceId === undefined; i++) {
       const before = ran.length;
-      const res = await fetch(`${nodes[0]!.address}${FORWARD}`, { method: 'POST', headers: { 'x-request-id': `trace-${i}` } });
+      const res = await fetch(`${nodes[0]!.address}${FORWARD}`, {
+        method: 'POST',
+        headers: { 'x-request-id': `trace-${i}` },
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('x-request-id')).toBe(`trace-${i}`);
       expect((await res.json()).outputs[0].data).toEqual([2, 4, 6, 8]);
@@ -87,7 +125,12 @@ describe('a trace across HTTP → bus → another node → model', () => {
       if (run) traceId = run.traceId;
     }
     expect(traceId, 'node 1 served a request within 40 tries').toMatch(/^[0-9a-f]{32}$/);
-    expect(await until(() => exporter.getFinishedSpans().some((s) => s.kind === 1 && s.spanContext().traceId === traceId), 5_000)).toBe(true);
+    expect(
+      await until(
+        () => exporter.getFinishedSpans().some((s) => s.kind === 1 && s.spanContext().traceId === traceId),
+        5_000,
+      ),
+    ).toBe(true);
 
     const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
     const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
@@ -119,8 +162,13 @@ describe('a trace across HTTP → bus → another node → model', () => {
     // The answer's way back is in the same trace.
     one(`${TOPICS.userResponses} publish`);
     // Messages published outside any trace (metrics, events on timers) start no trace of their own.
-    await bus.publish(TOPICS.events, createEnvelope({ type: 'Event', source: 'outside', payload: { type: 'tick', data: {} } }));
-    expect(exporter.getFinishedSpans().filter((s) => s.name === `${TOPICS.events} publish` && !s.parentSpanContext)).toEqual([]);
+    await bus.publish(
+      TOPICS.events,
+      createEnvelope({ type: 'Event', source: 'outside', payload: { type: 'tick', data: {} } }),
+    );
+    expect(
+      exporter.getFinishedSpans().filter((s) => s.name === `${TOPICS.events} publish` && !s.parentSpanContext),
+    ).toEqual([]);
     // The context travelled as a W3C traceparent header in the envelope.
     const msg = seenRequests.find((e) => e.headers.traceparent?.includes(traceId!));
     expect(msg?.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
@@ -133,7 +181,11 @@ describe('a trace across HTTP → bus → another node → model', () => {
     try {
       const [a, b] = [h.bus(), h.bus()];
       const seen: { traceId: string | undefined; envelope: Envelope }[] = [];
-      await b.subscribe('t.trace', (e) => void seen.push({ traceId: trace.getActiveSpan()?.spanContext().traceId, envelope: e }), { group: 'trace-g' });
+      await b.subscribe(
+        't.trace',
+        (e) => void seen.push({ traceId: trace.getActiveSpan()?.spanContext().traceId, envelope: e }),
+        { group: 'trace-g' },
+      );
       let traceId = '';
       await withSpan('kafka-client', {}, async (span) => {
         traceId = span!.spanContext().traceId;
@@ -160,32 +212,71 @@ describe('a trace across HTTP → bus → another node → model', () => {
       body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], data: [1, 1, 1, 1] }] }),
     });
     expect(res.status).toBe(200);
-    expect(await until(() => exporter.getFinishedSpans().some((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller), 5_000)).toBe(true);
+    expect(
+      await until(
+        () =>
+          exporter
+            .getFinishedSpans()
+            .some((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller),
+        5_000,
+      ),
+    ).toBe(true);
     const names = exporter
       .getFinishedSpans()
       .filter((s) => s.spanContext().traceId === caller)
       .map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining(['whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
-    const server = exporter.getFinishedSpans().find((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller)!;
+    const server = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'POST /v2/models/{model}/infer' && s.spanContext().traceId === caller)!;
     expect(server.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
     // A path outside the routes is named by its method only (span names stay few).
     expect((await fetch(`${nodes[1]!.address}/no/such/path-${Date.now()}`)).status).toBe(404);
-    expect(await until(() => exporter.getFinishedSpans().some((s) => s.kind === 1 && s.name === 'GET' && String(s.attributes['url.path']).startsWith('/no/such/')), 5_000)).toBe(true);
+    expect(
+      await until(
+        () =>
+          exporter
+            .getFinishedSpans()
+            .some((s) => s.kind === 1 && s.name === 'GET' && String(s.attributes['url.path']).startsWith('/no/such/')),
+        5_000,
+      ),
+    ).toBe(true);
   });
 
-  it('gRPC ModelInfer: a server span in the caller\'s trace, the request id echoed in the response metadata', async () => {
+  it("gRPC ModelInfer: a server span in the caller's trace, the request id echoed in the response metadata", async () => {
     const caller = '0af7651916cd43dd8448eb211c80319c';
-    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-    const pkg = loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: ServiceClientConstructor } };
-    const c = new pkg.inference.GRPCInferenceService(nodes[1]!.grpcAddress!, credentials.createInsecure()) as Client & Record<string, (r: unknown, md: Metadata, cb: (e: ServiceError | null, v: unknown) => void) => { on(ev: 'metadata', f: (m: Metadata) => void): void }>;
+    const def = loadSync(resolve(import.meta.dirname, '..', 'proto', 'grpc_predict_v2.proto'), {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
+    const pkg = loadPackageDefinition(def) as unknown as {
+      inference: { GRPCInferenceService: ServiceClientConstructor };
+    };
+    const c = new pkg.inference.GRPCInferenceService(nodes[1]!.grpcAddress!, credentials.createInsecure()) as Client &
+      Record<
+        string,
+        (
+          r: unknown,
+          md: Metadata,
+          cb: (e: ServiceError | null, v: unknown) => void,
+        ) => { on(ev: 'metadata', f: (m: Metadata) => void): void }
+      >;
     try {
       const md = new Metadata();
       md.set('traceparent', `00-${caller}-b7ad6b7169203331-01`);
       md.set('x-request-id', 'grpc-call-1');
       let echoed: unknown;
       const out = await new Promise<{ outputs: { name: string }[] }>((res, rej) => {
-        const call = c.ModelInfer!({ model_name: 'double', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }] }, md, (e, v) =>
-          e ? rej(e) : res(v as { outputs: { name: string }[] }),
+        const call = c.ModelInfer!(
+          {
+            model_name: 'double',
+            inputs: [{ name: 'x', datatype: 'FP32', shape: [1, WIDTH], contents: { fp32_contents: [1, 2, 3, 4] } }],
+          },
+          md,
+          (e, v) => (e ? rej(e) : res(v as { outputs: { name: string }[] })),
         );
         call.on('metadata', (m) => (echoed = m.get('x-request-id')[0]));
       });
@@ -195,12 +286,24 @@ describe('a trace across HTTP → bus → another node → model', () => {
       c.close();
     }
     const name = 'inference.GRPCInferenceService/ModelInfer';
-    expect(await until(() => exporter.getFinishedSpans().some((s) => s.name === name && s.spanContext().traceId === caller), 5_000)).toBe(true);
+    expect(
+      await until(
+        () => exporter.getFinishedSpans().some((s) => s.name === name && s.spanContext().traceId === caller),
+        5_000,
+      ),
+    ).toBe(true);
     const server = exporter.getFinishedSpans().find((s) => s.name === name && s.spanContext().traceId === caller)!;
     expect(server.kind).toBe(1); // SERVER
     expect(server.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
-    expect(server.attributes).toMatchObject({ 'rpc.system': 'grpc', 'rpc.method': 'ModelInfer', 'rpc.grpc.status_code': 0, 'whale.request_id': 'grpc-call-1' });
-    const pipeline = exporter.getFinishedSpans().find((s) => s.name === 'whale.pipeline' && s.spanContext().traceId === caller);
+    expect(server.attributes).toMatchObject({
+      'rpc.system': 'grpc',
+      'rpc.method': 'ModelInfer',
+      'rpc.grpc.status_code': 0,
+      'whale.request_id': 'grpc-call-1',
+    });
+    const pipeline = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'whale.pipeline' && s.spanContext().traceId === caller);
     expect(pipeline?.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
   });
 });
@@ -212,17 +315,29 @@ describe('OTLP export', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        got.push({ url: req.url ?? '', type: String(req.headers['content-type']), auth: String(req.headers['x-api-key']), body: Buffer.concat(chunks) });
+        got.push({
+          url: req.url ?? '',
+          type: String(req.headers['content-type']),
+          auth: String(req.headers['x-api-key']),
+          body: Buffer.concat(chunks),
+        });
         res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
       });
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const port = (collector.address() as AddressInfo).port;
-    const config = parseTracing({ enabled: true, otlpEndpoint: `http://127.0.0.1:${port}`, serviceName: 'otlp-check' }, readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k1' }));
+    const config = parseTracing(
+      { enabled: true, otlpEndpoint: `http://127.0.0.1:${port}`, serviceName: 'otlp-check' },
+      readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k1' }),
+    );
     const t = await startTracing(config);
     const server = await startTestServer([scaleModel('m', 2).model]);
     try {
-      const r = await fetch(`${server.url}/v2/models/m/infer`, { method: 'POST', body: JSON.stringify(rowsInput([[1, 2, 3, 4]])), headers: { 'content-type': 'application/json' } });
+      const r = await fetch(`${server.url}/v2/models/m/infer`, {
+        method: 'POST',
+        body: JSON.stringify(rowsInput([[1, 2, 3, 4]])),
+        headers: { 'content-type': 'application/json' },
+      });
       expect(r.status).toBe(200);
       await r.text();
     } finally {
@@ -233,13 +348,25 @@ describe('OTLP export', () => {
     expect(tracingActive()).toBe(false);
     expect(got.length).toBeGreaterThanOrEqual(1);
     expect(got[0]).toMatchObject({ url: '/v1/traces', type: 'application/json', auth: 'k1' });
-    type Otlp = { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string; traceId: string }[] }[] }[] };
+    type Otlp = {
+      resourceSpans: {
+        resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+        scopeSpans: { spans: { name: string; traceId: string }[] }[];
+      }[];
+    };
     const batches = got.map((g) => JSON.parse(g.body.toString('utf8')) as Otlp);
     const rs = batches.flatMap((b) => b.resourceSpans);
     expect(rs[0]!.resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'otlp-check' } });
     const spans = rs.flatMap((r) => r.scopeSpans.flatMap((x) => x.spans));
     const names = spans.map((x) => x.name);
-    expect(names).toEqual(expect.arrayContaining(['POST /v2/models/{model}/infer', 'whale.pipeline', 'whale.scheduler.task', 'whale.model.execute']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'POST /v2/models/{model}/infer',
+        'whale.pipeline',
+        'whale.scheduler.task',
+        'whale.model.execute',
+      ]),
+    );
     const http = spans.find((x) => x.name === 'POST /v2/models/{model}/infer')!;
     expect(spans.find((x) => x.name === 'whale.model.execute')!.traceId).toBe(http.traceId);
   }, 30_000);
@@ -249,7 +376,10 @@ describe('an unreachable collector', () => {
   it('is reported through the logger (throttled), never thrown into requests', async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger('tracing', 'info', (l) => void lines.push(JSON.parse(l)));
-    const config = parseTracing({ enabled: true, otlpEndpoint: 'http://127.0.0.1:9' }, readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20sekrit' }));
+    const config = parseTracing(
+      { enabled: true, otlpEndpoint: 'http://127.0.0.1:9' },
+      readEnv({ OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20sekrit' }),
+    );
     const t = await startTracing(config, { logger });
     await withSpan('lost', {}, () => undefined);
     await withSpan('lost too', {}, () => undefined);
@@ -278,12 +408,21 @@ describe('tracing off (the default)', () => {
     const lines: Record<string, unknown>[] = [];
     const log = createLogger('consumer', 'info', (l) => void lines.push(JSON.parse(l)));
     const got: Envelope[] = [];
-    await bus.subscribe('t.rid', (e) => {
-      got.push(e);
-      log.info('handled', { n: got.length });
-    }, { group: 'g' });
-    await withLogContext({ requestId: 'rid-1' }, () => bus.publish('t.rid', createEnvelope({ type: 'X', source: 's', payload: {} })));
-    await bus.publish('t.rid', createEnvelope({ type: 'X', source: 's', payload: {}, headers: { 'x-request-id': 'not safe' } }));
+    await bus.subscribe(
+      't.rid',
+      (e) => {
+        got.push(e);
+        log.info('handled', { n: got.length });
+      },
+      { group: 'g' },
+    );
+    await withLogContext({ requestId: 'rid-1' }, () =>
+      bus.publish('t.rid', createEnvelope({ type: 'X', source: 's', payload: {} })),
+    );
+    await bus.publish(
+      't.rid',
+      createEnvelope({ type: 'X', source: 's', payload: {}, headers: { 'x-request-id': 'not safe' } }),
+    );
     expect(await until(() => got.length === 2, 2_000)).toBe(true);
     expect(got[0]!.headers).toEqual({ 'x-request-id': 'rid-1' });
     expect(lines[0]).toMatchObject({ msg: 'handled', n: 1, requestId: 'rid-1' });
@@ -293,9 +432,23 @@ describe('tracing off (the default)', () => {
 
   it('parses the tracing section and the OTEL_* variables', async () => {
     const off = parseTracing(undefined, readEnv({}));
-    expect(off).toEqual({ enabled: false, tracesUrl: 'http://localhost:4318/v1/traces', serviceName: 'smart-whale', sampleRatio: 1, headers: {} });
-    const on = parseTracing({ enabled: true, otlpEndpoint: 'https://otel.example:4318/', serviceName: 'eu-1', sampleRatio: 0.25 }, readEnv({}));
-    expect(on).toMatchObject({ enabled: true, tracesUrl: 'https://otel.example:4318/v1/traces', serviceName: 'eu-1', sampleRatio: 0.25 });
+    expect(off).toEqual({
+      enabled: false,
+      tracesUrl: 'http://localhost:4318/v1/traces',
+      serviceName: 'smart-whale',
+      sampleRatio: 1,
+      headers: {},
+    });
+    const on = parseTracing(
+      { enabled: true, otlpEndpoint: 'https://otel.example:4318/', serviceName: 'eu-1', sampleRatio: 0.25 },
+      readEnv({}),
+    );
+    expect(on).toMatchObject({
+      enabled: true,
+      tracesUrl: 'https://otel.example:4318/v1/traces',
+      serviceName: 'eu-1',
+      sampleRatio: 0.25,
+    });
     const env = readEnv({
       WHALE_TRACING: '1',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
@@ -310,14 +463,28 @@ describe('tracing off (the default)', () => {
       sampleRatio: 0.5,
       headers: { 'x-api-key': 's=cret', 'x-team': 'a' },
     });
-    expect(parseTracing({}, readEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:9/custom' })).tracesUrl).toBe('http://c:9/custom');
+    expect(parseTracing({}, readEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:9/custom' })).tracesUrl).toBe(
+      'http://c:9/custom',
+    );
     expect(tracesUrlOf('http://c/v1/traces')).toBe('http://c/v1/traces');
     await expectWhaleError(() => parseTracing({ sampleRatio: 2 }, readEnv({})), 'ERR_CONFIG', 'tracing.sampleRatio');
-    await expectWhaleError(() => parseTracing({ otlpEndpoint: 'ftp://x' }, readEnv({})), 'ERR_CONFIG', 'tracing.otlpEndpoint');
-    await expectWhaleError(() => parseTracing({ otlpEndpoint: 'http://u:p@x' }, readEnv({})), 'ERR_CONFIG', 'tracing.otlpEndpoint');
+    await expectWhaleError(
+      () => parseTracing({ otlpEndpoint: 'ftp://x' }, readEnv({})),
+      'ERR_CONFIG',
+      'tracing.otlpEndpoint',
+    );
+    await expectWhaleError(
+      () => parseTracing({ otlpEndpoint: 'http://u:p@x' }, readEnv({})),
+      'ERR_CONFIG',
+      'tracing.otlpEndpoint',
+    );
     await expectWhaleError(() => parseTracing({ colour: 1 }, readEnv({})), 'ERR_CONFIG', 'tracing.colour');
     await expectWhaleError(() => parseTracing({}, readEnv({ WHALE_TRACING: 'maybe' })), 'ERR_CONFIG', 'WHALE_TRACING');
-    await expectWhaleError(() => parseTracing({}, readEnv({ OTEL_TRACES_SAMPLER_ARG: 'x' })), 'ERR_CONFIG', 'OTEL_TRACES_SAMPLER_ARG');
+    await expectWhaleError(
+      () => parseTracing({}, readEnv({ OTEL_TRACES_SAMPLER_ARG: 'x' })),
+      'ERR_CONFIG',
+      'OTEL_TRACES_SAMPLER_ARG',
+    );
     // A malformed header entry is refused without echoing its (possibly secret) value.
     let message = '';
     try {
@@ -328,6 +495,9 @@ describe('tracing off (the default)', () => {
     expect(message).toMatch(/OTEL_EXPORTER_OTLP_HEADERS/);
     expect(message).not.toContain('secret-123');
     // whale.config.json takes the section.
-    expect(parseConfig({ tracing: { enabled: true, sampleRatio: 0 } }, '/').tracing).toMatchObject({ enabled: true, sampleRatio: 0 });
+    expect(parseConfig({ tracing: { enabled: true, sampleRatio: 0 } }, '/').tracing).toMatchObject({
+      enabled: true,
+      sampleRatio: 0,
+    });
   });
 });

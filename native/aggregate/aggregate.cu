@@ -25,8 +25,7 @@ size_t slice_width(size_t clients, size_t params) {
 
 void upload_slice(const ClientUpdates& u, size_t lo, size_t width, float* dx, cudaStream_t s) {
   for (size_t i = 0; i < u.clients(); ++i) {
-    check(cudaMemcpyAsync(dx + i * width, u.rows[i] + lo, width * sizeof(float),
-                          cudaMemcpyHostToDevice, s),
+    check(cudaMemcpyAsync(dx + i * width, u.rows[i] + lo, width * sizeof(float), cudaMemcpyHostToDevice, s),
           "cudaMemcpyAsync(clients)");
   }
 }
@@ -48,8 +47,7 @@ struct Stream {
 };
 
 __global__ void fedavg_kernel(const float* x, size_t n, size_t width, const double* w, float* out) {
-  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < width;
-       j += size_t(gridDim.x) * blockDim.x) {
+  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < width; j += size_t(gridDim.x) * blockDim.x) {
     double acc = 0;
     for (size_t i = 0; i < n; ++i) acc += w[i] * static_cast<double>(x[i * width + j]);
     out[j] = static_cast<float>(acc);
@@ -83,8 +81,7 @@ __device__ void select_kth(float* v, int lo, int hi, int k) {
 template <int MaxN>
 __global__ void select_kernel(const float* x, int n, size_t width, int mode, int trim, float* out) {
   float v[MaxN];
-  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < width;
-       j += size_t(gridDim.x) * blockDim.x) {
+  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < width; j += size_t(gridDim.x) * blockDim.x) {
     for (int i = 0; i < n; ++i) v[i] = x[i * width + j];
     if (mode == 0) {
       const int mid = n / 2;
@@ -112,8 +109,8 @@ void run_select(int device, const ClientUpdates& u, int mode, int trim, float* o
   const size_t n = u.clients();
   if (n > kMaxSelectClients) {
     throw EngineError(kErrUnsupported, "clients: the CUDA median/trimmed-mean kernels take at most " +
-                                           std::to_string(kMaxSelectClients) + " clients, got " +
-                                           std::to_string(n) + "; use device 'cpu'");
+                                           std::to_string(kMaxSelectClients) + " clients, got " + std::to_string(n) +
+                                           "; use device 'cpu'");
   }
   Stream st(device);
   const size_t width = slice_width(n, u.params);
@@ -128,8 +125,7 @@ void run_select(int device, const ClientUpdates& u, int mode, int trim, float* o
     else if (n <= 512) select_kernel<512><<<blocks, threads, 0, st.s>>>(dx.ptr, ni, w, mode, trim, dout.ptr);
     else select_kernel<2048><<<blocks, threads, 0, st.s>>>(dx.ptr, ni, w, mode, trim, dout.ptr);
     check(cudaGetLastError(), "select_kernel launch");
-    check(cudaMemcpyAsync(out + lo, dout.ptr, w * sizeof(float), cudaMemcpyDeviceToHost, st.s),
-          "cudaMemcpyAsync(out)");
+    check(cudaMemcpyAsync(out + lo, dout.ptr, w * sizeof(float), cudaMemcpyDeviceToHost, st.s), "cudaMemcpyAsync(out)");
     st.sync();
   }
 }
@@ -140,8 +136,7 @@ void run_select(int device, const ClientUpdates& u, int mode, int trim, float* o
 constexpr int kTile = 16;
 constexpr int kDepth = 32;
 
-__global__ void distance_kernel(const float* x, int n, size_t width, size_t cols_per_split,
-                                double* dist) {
+__global__ void distance_kernel(const float* x, int n, size_t width, size_t cols_per_split, double* dist) {
   __shared__ float a[kTile][kDepth + 1];
   __shared__ float b[kTile][kDepth + 1];
   const int ti = threadIdx.y, tk = threadIdx.x;
@@ -176,10 +171,9 @@ __global__ void distance_kernel(const float* x, int n, size_t width, size_t cols
 
 // Updates the device copies; *overflow becomes 1 if any result is not finite
 // (the host then downloads nothing, leaving the model and state unchanged).
-__global__ void step_kernel(int kind, float lr, float b1, float b2, float tau, float* x,
-                            const float* agg, float* m, float* v, size_t p, int* overflow) {
-  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < p;
-       j += size_t(gridDim.x) * blockDim.x) {
+__global__ void step_kernel(int kind, float lr, float b1, float b2, float tau, float* x, const float* agg, float* m,
+                            float* v, size_t p, int* overflow) {
+  for (size_t j = blockIdx.x * size_t(blockDim.x) + threadIdx.x; j < p; j += size_t(gridDim.x) * blockDim.x) {
     const float d = agg[j] - x[j];
     if (kind == 0) {  // AvgM
       m[j] = b1 * m[j] + d;
@@ -220,8 +214,7 @@ void fedavg(int device, const ClientUpdates& u, const std::vector<double>& weigh
     upload_slice(u, lo, w, dx.ptr, st.s);
     fedavg_kernel<<<blocks_for(w, 256), 256, 0, st.s>>>(dx.ptr, n, w, dw.ptr, dout.ptr);
     check(cudaGetLastError(), "fedavg_kernel launch");
-    check(cudaMemcpyAsync(out + lo, dout.ptr, w * sizeof(float), cudaMemcpyDeviceToHost, st.s),
-          "cudaMemcpyAsync(out)");
+    check(cudaMemcpyAsync(out + lo, dout.ptr, w * sizeof(float), cudaMemcpyDeviceToHost, st.s), "cudaMemcpyAsync(out)");
     st.sync();
   }
 }
@@ -256,8 +249,7 @@ void pairwise_sq_distances(int device, const ClientUpdates& u, double* dist) {
     distance_kernel<<<grid, block, 0, st.s>>>(dx.ptr, static_cast<int>(n), w, per_split, dd.ptr);
     check(cudaGetLastError(), "distance_kernel launch");
   }
-  check(cudaMemcpyAsync(dist, dd.ptr, n * n * sizeof(double), cudaMemcpyDeviceToHost, st.s),
-        "cudaMemcpyAsync(dist)");
+  check(cudaMemcpyAsync(dist, dd.ptr, n * n * sizeof(double), cudaMemcpyDeviceToHost, st.s), "cudaMemcpyAsync(dist)");
   st.sync();
   for (size_t i = 0; i < n; ++i) {
     dist[i * n + i] = 0;
@@ -265,8 +257,8 @@ void pairwise_sq_distances(int device, const ClientUpdates& u, double* dist) {
   }
 }
 
-void server_opt_step(int device, const ServerOptConfig& c, float* global, const float* aggregate,
-                     float* m, float* v, size_t params) {
+void server_opt_step(int device, const ServerOptConfig& c, float* global, const float* aggregate, float* m, float* v,
+                     size_t params) {
   check_server_opt(c);
   if (params == 0) return;
   Stream st(device);
@@ -280,14 +272,15 @@ void server_opt_step(int device, const ServerOptConfig& c, float* global, const 
   check(cudaMemcpyAsync(dm.ptr, m, bytes, cudaMemcpyHostToDevice, st.s), "upload(m)");
   if (uses_v) check(cudaMemcpyAsync(dv.ptr, v, bytes, cudaMemcpyHostToDevice, st.s), "upload(v)");
   step_kernel<<<blocks_for(params, 256), 256, 0, st.s>>>(
-      static_cast<int>(c.kind), static_cast<float>(c.lr), static_cast<float>(c.beta1),
-      static_cast<float>(c.beta2), static_cast<float>(c.tau), dx.ptr, da.ptr, dm.ptr, dv.ptr, params, dflag.ptr);
+      static_cast<int>(c.kind), static_cast<float>(c.lr), static_cast<float>(c.beta1), static_cast<float>(c.beta2),
+      static_cast<float>(c.tau), dx.ptr, da.ptr, dm.ptr, dv.ptr, params, dflag.ptr);
   check(cudaGetLastError(), "step_kernel launch");
   int overflow = 0;
   check(cudaMemcpyAsync(&overflow, dflag.ptr, sizeof(int), cudaMemcpyDeviceToHost, st.s), "download(flag)");
   st.sync();
   if (overflow) {
-    throw EngineError(kErrNonFinite, "aggregate: the step overflows float32; the model and the optimizer state are unchanged");
+    throw EngineError(kErrNonFinite,
+                      "aggregate: the step overflows float32; the model and the optimizer state are unchanged");
   }
   check(cudaMemcpyAsync(global, dx.ptr, bytes, cudaMemcpyDeviceToHost, st.s), "download(global)");
   check(cudaMemcpyAsync(m, dm.ptr, bytes, cudaMemcpyDeviceToHost, st.s), "download(m)");

@@ -11,8 +11,7 @@ namespace whale::aggregate {
 // Weighted mean: out[j] = sum_i w_i x_i[j] / sum_i w_i, accumulated in double.
 // Weights must be finite and > 0 (checked). With check_finite, a NaN/Inf in
 // any input raises ERR_NON_FINITE naming the client.
-void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out,
-            bool check_finite);
+void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out, bool check_finite);
 
 // Coordinate-wise median (mean of the two middle values when N is even).
 void coordinate_median(const ClientUpdates& u, float* out, bool check_finite);

@@ -13,8 +13,8 @@ void fedavg(int device, const ClientUpdates& u, const std::vector<double>& weigh
 void coordinate_median(int device, const ClientUpdates& u, float* out);
 void trimmed_mean(int device, const ClientUpdates& u, double beta, float* out);
 void pairwise_sq_distances(int device, const ClientUpdates& u, double* dist);
-void server_opt_step(int device, const ServerOptConfig& c, float* global, const float* aggregate,
-                     float* m, float* v, size_t params);
+void server_opt_step(int device, const ServerOptConfig& c, float* global, const float* aggregate, float* m, float* v,
+                     size_t params);
 
 // Largest client count the median / trimmed-mean kernels accept.
 inline constexpr size_t kMaxSelectClients = 2048;

@@ -14,15 +14,14 @@ namespace whale::aggregate {
 void check_weights(const std::vector<double>& weights, size_t clients) {
   if (weights.size() != clients) {
     throw EngineError(kErrInvalidArg, "weights: expected " + std::to_string(clients) +
-                                          " weights (one per client), got " +
-                                          std::to_string(weights.size()));
+                                          " weights (one per client), got " + std::to_string(weights.size()));
   }
   for (size_t i = 0; i < weights.size(); ++i) {
     if (!std::isfinite(weights[i]) || weights[i] <= 0) {
-      throw EngineError(kErrInvalidArg,
-                        "weights[" + std::to_string(i) + "]: must be a finite number > 0, got " +
-                            std::to_string(weights[i]),
-                        static_cast<long long>(i));
+      throw EngineError(
+          kErrInvalidArg,
+          "weights[" + std::to_string(i) + "]: must be a finite number > 0, got " + std::to_string(weights[i]),
+          static_cast<long long>(i));
     }
   }
 }
@@ -55,12 +54,12 @@ size_t chunk_for(size_t params) {
 // Four rows per pass: the accumulator is loaded and stored once per four
 // client rows instead of once per row.
 WHALE_SIMD_CLONES
-void axpy4_f32_to_f64(double* acc, const float* x0, const float* x1, const float* x2,
-                      const float* x3, const double* w, size_t n) {
+void axpy4_f32_to_f64(double* acc, const float* x0, const float* x1, const float* x2, const float* x3, const double* w,
+                      size_t n) {
   const double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
   for (size_t j = 0; j < n; ++j) {
-    acc[j] += w0 * static_cast<double>(x0[j]) + w1 * static_cast<double>(x1[j]) +
-              w2 * static_cast<double>(x2[j]) + w3 * static_cast<double>(x3[j]);
+    acc[j] += w0 * static_cast<double>(x0[j]) + w1 * static_cast<double>(x1[j]) + w2 * static_cast<double>(x2[j]) +
+              w3 * static_cast<double>(x3[j]);
   }
 }
 
@@ -76,8 +75,7 @@ void scale_f64_to_f32(float* out, const double* acc, size_t n) {
 
 }  // namespace
 
-void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out,
-            bool check_finite) {
+void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* out, bool check_finite) {
   require_non_empty(u);
   const std::vector<double> norm = normalized_weights(weights, u.clients());
 
@@ -95,8 +93,8 @@ void fedavg(const ClientUpdates& u, const std::vector<double>& weights, float* o
       std::fill(acc, acc + len, 0.0);
       size_t i = 0;
       for (; i + 4 <= n; i += 4) {
-        axpy4_f32_to_f64(acc, u.rows[i] + lo, u.rows[i + 1] + lo, u.rows[i + 2] + lo,
-                         u.rows[i + 3] + lo, &norm[i], len);
+        axpy4_f32_to_f64(acc, u.rows[i] + lo, u.rows[i + 1] + lo, u.rows[i + 2] + lo, u.rows[i + 3] + lo, &norm[i],
+                         len);
       }
       for (; i < n; ++i) axpy_f32_to_f64(acc, u.rows[i] + lo, norm[i], len);
       scale_f64_to_f32(out + lo, acc, len);

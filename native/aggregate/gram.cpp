@@ -24,7 +24,8 @@ typedef double v4du __attribute__((vector_size(32), aligned(8)));  // an unalign
 // One 4 x 2 tile of dot products over len doubles (len a multiple of 4): rows
 // a[0..4) against rows b[0..2), eight accumulators kept in registers. Inlined
 // into block_gram's clones, so no call per tile.
-inline __attribute__((always_inline)) void tile_dots(const double* a, const double* b, size_t stride, size_t len, double out[kTileRows][kTileCols]) {
+inline __attribute__((always_inline)) void tile_dots(const double* a, const double* b, size_t stride, size_t len,
+                                                     double out[kTileRows][kTileCols]) {
   v4d s00 = {}, s01 = {}, s10 = {}, s11 = {}, s20 = {}, s21 = {}, s30 = {}, s31 = {};
   const double *a0 = a, *a1 = a + stride, *a2 = a + 2 * stride, *a3 = a + 3 * stride;
   const double *b0 = b, *b1 = b + stride;
@@ -43,8 +44,10 @@ inline __attribute__((always_inline)) void tile_dots(const double* a, const doub
     s30 += x * y0;
     s31 += x * y1;
   }
-  out[0][0] = WHALE_LANES_SUM(s00), out[0][1] = WHALE_LANES_SUM(s01), out[1][0] = WHALE_LANES_SUM(s10), out[1][1] = WHALE_LANES_SUM(s11);
-  out[2][0] = WHALE_LANES_SUM(s20), out[2][1] = WHALE_LANES_SUM(s21), out[3][0] = WHALE_LANES_SUM(s30), out[3][1] = WHALE_LANES_SUM(s31);
+  out[0][0] = WHALE_LANES_SUM(s00), out[0][1] = WHALE_LANES_SUM(s01), out[1][0] = WHALE_LANES_SUM(s10),
+  out[1][1] = WHALE_LANES_SUM(s11);
+  out[2][0] = WHALE_LANES_SUM(s20), out[2][1] = WHALE_LANES_SUM(s21), out[3][0] = WHALE_LANES_SUM(s30),
+  out[3][1] = WHALE_LANES_SUM(s31);
 }
 
 // Rows [0, n) of coordinates [lo, lo + len) as doubles, zero-padded to

@@ -24,7 +24,7 @@ typedef float v8fu __attribute__((vector_size(32), aligned(4)));  // an unaligne
 // change its ABI (-Wpsabi).
 #define WHALE_AT(p) (*reinterpret_cast<const v8fu*>(p))
 // Adds the eight float lanes of v, widened exactly, into the four double lanes at d.
-#define WHALE_FLUSH(v, d)                                                                              \
+#define WHALE_FLUSH(v, d)                                                                                      \
   (*reinterpret_cast<v4d*>(d) += __builtin_convertvector(__builtin_shufflevector((v), (v), 0, 1, 2, 3), v4d) + \
                                  __builtin_convertvector(__builtin_shufflevector((v), (v), 4, 5, 6, 7), v4d))
 
@@ -104,10 +104,10 @@ Kernel portable() { return {block_gram_portable, copy_block_portable, 4, 3, 0, 4
 
 namespace {
 
-using kernels::Kernel;
-using kernels::Prefetch;
 using kernels::kAlign;
+using kernels::Kernel;
 using kernels::kStride;
+using kernels::Prefetch;
 using kernels::Tile;
 
 const Kernel& kernel() {
@@ -174,7 +174,8 @@ double centering_error(double norms, size_t params) {
   // 2^-149 sqrt(params), and |a| + |b| <= sqrt(2 (|a|^2 + |b|^2)) (norms
   // taken from the Gram matrix: a little slack for their own error).
   const double u = FLT_EPSILON / 2;
-  return u / (1 - u) * std::sqrt(2 * norms * (1 + 1e-5)) + std::ldexp(1.0, -149) * std::sqrt(static_cast<double>(params));
+  return u / (1 - u) * std::sqrt(2 * norms * (1 + 1e-5)) +
+         std::ldexp(1.0, -149) * std::sqrt(static_cast<double>(params));
 }
 
 double entry_underflow_bound(size_t params) {

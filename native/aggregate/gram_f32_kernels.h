@@ -63,9 +63,9 @@ inline size_t sample_rows(size_t n, size_t out[5]) {
 struct Kernel {
   BlockGram run;
   CopyBlock copy;
-  size_t rows, cols;      // tile shape
-  size_t float_lanes;     // of a partial sum, 0: none
-  size_t double_lanes;    // of an accumulator
+  size_t rows, cols;    // tile shape
+  size_t float_lanes;   // of a partial sum, 0: none
+  size_t double_lanes;  // of an accumulator
   size_t blocks_per_widen;
 };
 

@@ -21,12 +21,13 @@ namespace {
 // AVX2: 4 x 3 tiles (16 ymm registers), each run's eight lanes widened into
 // four double lanes with two vcvtps2pd.
 __attribute__((target("avx2,fma"))) inline void widen_avx2(__m256 v, double* d) {
-  const __m256d w = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  const __m256d w =
+      _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
   _mm256_store_pd(d, _mm256_add_pd(_mm256_load_pd(d), w));
 }
 
-__attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const Tile* tiles,
-                                                        size_t count, float*, double* acc, bool, const Prefetch* next) {
+__attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const Tile* tiles, size_t count, float*,
+                                                         double* acc, bool, const Prefetch* next) {
   for (size_t t = 0; t < count; ++t) {
     const float* a = s + tiles[t].first * kStride;
     const float* b = s + tiles[t].second * kStride;
@@ -37,9 +38,11 @@ __attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const T
       __m256 s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
       for (size_t j = run; j < run + kRun * 8; j += 8) {
         if (j % 16 == 0) {
-          for (size_t r = pf_first; r < pf_last; ++r) _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
+          for (size_t r = pf_first; r < pf_last; ++r)
+            _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
         }
-        const __m256 y0 = _mm256_load_ps(b + j), y1 = _mm256_load_ps(b + kStride + j), y2 = _mm256_load_ps(b + 2 * kStride + j);
+        const __m256 y0 = _mm256_load_ps(b + j), y1 = _mm256_load_ps(b + kStride + j),
+                     y2 = _mm256_load_ps(b + 2 * kStride + j);
         __m256 x = _mm256_load_ps(a + j);
         s00 = _mm256_fmadd_ps(x, y0, s00), s01 = _mm256_fmadd_ps(x, y1, s01), s02 = _mm256_fmadd_ps(x, y2, s02);
         x = _mm256_load_ps(a + kStride + j);
@@ -58,10 +61,11 @@ __attribute__((target("avx2,fma"))) void block_gram_avx2(const float* s, const T
 }
 
 __attribute__((target("avx2"))) void copy_block_avx2(const float* const* rows, size_t n, size_t lo, const float* center,
-                                                    float* s) {
+                                                     float* s) {
   for (size_t i = 0; i < n; ++i)
     for (size_t c = 0; c < kBlock; c += 8)
-      _mm256_store_ps(s + i * kStride + c, _mm256_sub_ps(_mm256_loadu_ps(rows[i] + lo + c), _mm256_load_ps(center + c)));
+      _mm256_store_ps(s + i * kStride + c,
+                      _mm256_sub_ps(_mm256_loadu_ps(rows[i] + lo + c), _mm256_load_ps(center + c)));
 }
 
 // AVX-512: 5 x 5 tiles (25 accumulators, 5 column vectors and a row vector:
@@ -76,9 +80,9 @@ __attribute__((target("avx512f"))) inline void widen_avx512(__m512 v, double* d)
   _mm512_store_pd(d, _mm512_add_pd(_mm512_load_pd(d), w));
 }
 
-__attribute__((target("avx512f"))) void block_gram_avx512(const float* s, const Tile* tiles,
-                                                         size_t count, float* partial, double* acc, bool widen,
-                                                         const Prefetch* next) {
+__attribute__((target("avx512f"))) void block_gram_avx512(const float* s, const Tile* tiles, size_t count,
+                                                          float* partial, double* acc, bool widen,
+                                                          const Prefetch* next) {
   static_assert(kBlock == kRun * 16, "one AVX-512 run a block");
   constexpr size_t R = kRows512, C = kCols512;
   for (size_t t = 0; t < count; ++t) {
@@ -91,7 +95,8 @@ __attribute__((target("avx512f"))) void block_gram_avx512(const float* s, const 
       for (size_t c = 0; c < C; ++c) sum[r][c] = _mm512_setzero_ps();
     const size_t pf_first = next ? next->first_row(t) : 0, pf_last = next ? next->last_row(t) : 0;
     for (size_t j = 0; j < kBlock; j += 16) {
-      for (size_t r = pf_first; r < pf_last; ++r) _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
+      for (size_t r = pf_first; r < pf_last; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(next->rows[r] + next->lo + j), _MM_HINT_T1);
       __m512 y[C];
 #pragma GCC unroll 5
       for (size_t c = 0; c < C; ++c) y[c] = _mm512_load_ps(b + c * kStride + j);
@@ -121,16 +126,16 @@ __attribute__((target("avx512f"))) void block_gram_avx512(const float* s, const 
 }
 
 __attribute__((target("avx512f"))) void copy_block_avx512(const float* const* rows, size_t n, size_t lo,
-                                                         const float* center, float* s) {
+                                                          const float* center, float* s) {
   for (size_t i = 0; i < n; ++i)
     for (size_t c = 0; c < kBlock; c += 16)
-      _mm512_store_ps(s + i * kStride + c, _mm512_sub_ps(_mm512_loadu_ps(rows[i] + lo + c), _mm512_load_ps(center + c)));
+      _mm512_store_ps(s + i * kStride + c,
+                      _mm512_sub_ps(_mm512_loadu_ps(rows[i] + lo + c), _mm512_load_ps(center + c)));
 }
 
 #undef WHALE_IN_REGISTER
 
 }  // namespace
-
 
 Kernel best() {
   if (!std::getenv("WHALE_NO_AVX2")) {

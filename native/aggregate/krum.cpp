@@ -23,12 +23,12 @@ namespace whale::aggregate {
 
 void check_krum_args(size_t n, size_t f, size_t m) {
   if (n < 2 * f + 3) {
-    throw EngineError(kErrInvalidArg, "f: Krum needs n >= 2f + 3 clients; got n = " +
-                                          std::to_string(n) + ", f = " + std::to_string(f));
+    throw EngineError(kErrInvalidArg,
+                      "f: Krum needs n >= 2f + 3 clients; got n = " + std::to_string(n) + ", f = " + std::to_string(f));
   }
   if (m < 1 || m > n) {
-    throw EngineError(kErrInvalidArg, "m: Multi-Krum selects 1..n clients; got m = " +
-                                          std::to_string(m) + " with n = " + std::to_string(n));
+    throw EngineError(kErrInvalidArg, "m: Multi-Krum selects 1..n clients; got m = " + std::to_string(m) +
+                                          " with n = " + std::to_string(n));
   }
 }
 
@@ -122,7 +122,8 @@ std::vector<std::pair<size_t, size_t>> from_gram(const double* g, size_t n, doub
 void distances_by_block(const ClientUpdates& u, double* dist) {
   const size_t n = u.clients(), p = u.params;
   size_t tasks = 0;
-  const std::vector<double> g = gram_in_tasks<double>(u, gram::kBlock, 16, gram::scratch_doubles(n), gram::accumulate, tasks);
+  const std::vector<double> g =
+      gram_in_tasks<double>(u, gram::kBlock, 16, gram::scratch_doubles(n), gram::accumulate, tasks);
   // |error of d| <= 4 * bound * (|a|^2 + |b|^2) / 2 (three entries, the cross
   // one doubled); below kRelative of d, the Gram value is kept.
   constexpr double kRelative = 1e-10;
@@ -139,7 +140,8 @@ void distances_by_block(const ClientUpdates& u, double* dist) {
 bool distances_by_float_block(const ClientUpdates& u, double* dist, bool check_finite) {
   const size_t n = u.clients(), p = u.params;
   size_t tasks = 0;
-  const std::vector<double> g = gram_in_tasks<float>(u, gram_f32::kBlock, 64, gram_f32::scratch_floats(n), gram_f32::accumulate, tasks);
+  const std::vector<double> g =
+      gram_in_tasks<float>(u, gram_f32::kBlock, 64, gram_f32::scratch_floats(n), gram_f32::accumulate, tasks);
   for (size_t i = 0; i < n; ++i)
     for (size_t k = 0; k <= i; ++k)
       if (!std::isfinite(g[i * n + k])) {
@@ -250,8 +252,7 @@ KrumResult krum_select(const double* dist, size_t n, size_t f, size_t m) {
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   // Ties go to the lower client index, so CPU, GPU and reference agree.
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return r.scores[a] < r.scores[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.scores[a] < r.scores[b]; });
   r.selected.assign(order.begin(), order.begin() + m);
   return r;
 }

@@ -4,8 +4,8 @@
 // transposed a tile at a time. Both are exact order statistics.
 #include <algorithm>
 #include <atomic>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,13 +19,11 @@ namespace whale::aggregate {
 
 size_t trim_count(double beta, size_t clients) {
   if (!(beta >= 0.0 && beta < 0.5)) {
-    throw EngineError(kErrInvalidArg,
-                      "beta: trimmed mean needs 0 <= beta < 0.5, got " + std::to_string(beta));
+    throw EngineError(kErrInvalidArg, "beta: trimmed mean needs 0 <= beta < 0.5, got " + std::to_string(beta));
   }
   size_t k = static_cast<size_t>(std::floor(beta * static_cast<double>(clients)));
   if (2 * k >= clients) {
-    throw EngineError(kErrInvalidArg, "beta: trimming " + std::to_string(k) +
-                                          " from each side leaves no value of " +
+    throw EngineError(kErrInvalidArg, "beta: trimming " + std::to_string(k) + " from each side leaves no value of " +
                                           std::to_string(clients) + " clients");
   }
   return k;
@@ -116,7 +114,7 @@ void trimmed_mean(const ClientUpdates& u, double beta, float* out, bool check_fi
   const double kept = static_cast<double>(n - 2 * k);
   for_each_column(u, [&](float* col, size_t j) {
     if (k > 0) {
-      std::nth_element(col, col + k, col + n);             // k smallest to the left
+      std::nth_element(col, col + k, col + n);            // k smallest to the left
       std::nth_element(col + k, col + (n - k), col + n);  // k largest to the right
     }
     double sum = 0;

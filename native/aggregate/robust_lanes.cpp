@@ -109,11 +109,11 @@ constexpr std::array<Pair, kSort16Size> kSort16 = make_sort16();
 #if WHALE_X86_AVX2_KERNELS
 // kSort16 on 16 registers r[] of vector type V, fully unrolled (a macro: the
 // min/max intrinsics must expand inside each kernel's target attribute).
-#define WHALE_SORT16_IN_REGISTERS(r, V, MIN, MAX)               \
+#define WHALE_SORT16_IN_REGISTERS(r, V, MIN, MAX)                     \
   _Pragma("GCC unroll 63") for (size_t q = 0; q < kSort16Size; ++q) { \
-    const V a = r[kSort16[q].lo], b = r[kSort16[q].hi];         \
-    r[kSort16[q].lo] = MIN(b, a);                               \
-    r[kSort16[q].hi] = MAX(a, b);                               \
+    const V a = r[kSort16[q].lo], b = r[kSort16[q].hi];               \
+    r[kSort16[q].lo] = MIN(b, a);                                     \
+    r[kSort16[q].hi] = MAX(a, b);                                     \
   }
 
 // GCC 12's own headers trip these on the AVX-512 compare intrinsic.
@@ -261,14 +261,13 @@ bool median(const float* const* rows, size_t n, size_t j, size_t len, const std:
   const bool finite = load_and_select(rows, n, j, len, net, v);
   const size_t hi = n / 2, lo = (n - 1) / 2;
   for (size_t l = 0; l < len; ++l) {
-    out[j + l] = lo == hi ? v[hi].at(l)
-                          : static_cast<float>((static_cast<double>(v[lo].at(l)) + v[hi].at(l)) * 0.5);
+    out[j + l] = lo == hi ? v[hi].at(l) : static_cast<float>((static_cast<double>(v[lo].at(l)) + v[hi].at(l)) * 0.5);
   }
   return finite;
 }
 
-bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
-                  Scratch s, float* out) {
+bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
+                  const std::vector<Comparator>& net, Scratch s, float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
   const bool finite = load_and_select(rows, n, j, len, net, v);
   const Wire& lo = v[k];

@@ -31,7 +31,7 @@ bool median(const float* const* rows, size_t n, size_t j, size_t len, const std:
 
 // out[j + l]: the mean (in double) of the values at ranks k..n-k-1. net: for
 // ranks k and n - k - 1, after sorted blocks.
-bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len, const std::vector<Comparator>& net,
-                  Scratch s, float* out);
+bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
+                  const std::vector<Comparator>& net, Scratch s, float* out);
 
 }  // namespace whale::aggregate::lanes

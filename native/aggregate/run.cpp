@@ -11,8 +11,7 @@ namespace {
 
 size_t input_bytes(const ClientUpdates& u) { return u.clients() * u.params * sizeof(float); }
 
-void fedavg_on(Device d, const ClientUpdates& u, const std::vector<double>& w, float* out,
-               bool check_finite) {
+void fedavg_on(Device d, const ClientUpdates& u, const std::vector<double>& w, float* out, bool check_finite) {
   if (!d.is_cuda()) return fedavg(u, w, out, check_finite);
   cuda::fedavg(d.index, u, w, out);
   if (check_finite && !all_finite(out, u.params)) require_finite(u);
@@ -37,10 +36,13 @@ void check_memory(const Request& req, size_t clients, size_t params, size_t copi
   const size_t needed = scratch + copied;
   if (needed <= req.max_memory_bytes) return;
   std::string what;
-  if (scratch > 0) what += "Krum over " + std::to_string(clients) + " clients needs " + gib(scratch) + " for its distances";
-  if (copied > 0) what += std::string(what.empty() ? "" : " and ") + "the async job copies " + gib(copied) + " of input";
-  throw EngineError(kErrOutOfMemory, "options.maxMemoryBytes: " + what + " (" + gib(needed) + " in all), above the limit of " +
-                                         gib(req.max_memory_bytes) + "; raise maxMemoryBytes or aggregate fewer clients per call");
+  if (scratch > 0)
+    what += "Krum over " + std::to_string(clients) + " clients needs " + gib(scratch) + " for its distances";
+  if (copied > 0)
+    what += std::string(what.empty() ? "" : " and ") + "the async job copies " + gib(copied) + " of input";
+  throw EngineError(kErrOutOfMemory, "options.maxMemoryBytes: " + what + " (" + gib(needed) +
+                                         " in all), above the limit of " + gib(req.max_memory_bytes) +
+                                         "; raise maxMemoryBytes or aggregate fewer clients per call");
 }
 
 Device distances(const ClientUpdates& u, Device device, bool check_finite, double* dist) {
@@ -62,9 +64,7 @@ Result run(const Request& req, float* out) {
   r.device = resolve_device(req.device, input_bytes(u));
   const Device d = r.device;
   switch (req.strategy) {
-    case Strategy::kFedAvg:
-      fedavg_on(d, u, req.weights, out, req.check_finite);
-      break;
+    case Strategy::kFedAvg: fedavg_on(d, u, req.weights, out, req.check_finite); break;
     case Strategy::kMedian:
       if (!d.is_cuda()) {
         coordinate_median(u, out, req.check_finite);
@@ -110,8 +110,8 @@ Result run(const Request& req, float* out) {
   return r;
 }
 
-Device server_opt(const ServerOptConfig& c, Device device, float* global, const float* aggregate,
-                  float* m, float* v, size_t params) {
+Device server_opt(const ServerOptConfig& c, Device device, float* global, const float* aggregate, float* m, float* v,
+                  size_t params) {
   check_server_opt(c);
   check_step_inputs(global, aggregate, params);
   Device d = resolve_device(device, params * sizeof(float) * 4);

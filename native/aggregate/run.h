@@ -46,7 +46,7 @@ Result run(const Request& req, float* out);
 Device distances(const ClientUpdates& u, Device device, bool check_finite, double* dist);
 
 // One server optimizer step (see server_optimizer.h) on the requested device.
-Device server_opt(const ServerOptConfig& c, Device device, float* global, const float* aggregate,
-                  float* m, float* v, size_t params);
+Device server_opt(const ServerOptConfig& c, Device device, float* global, const float* aggregate, float* m, float* v,
+                  size_t params);
 
 }  // namespace whale::aggregate

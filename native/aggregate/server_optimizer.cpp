@@ -89,18 +89,18 @@ void step_all(const Hyper h, float* x, const float* agg, float* m, float* v, siz
     }
   });
   if (first_bad.load() < params) {
-    throw EngineError(kErrNonFinite, "aggregate[" + std::to_string(first_bad.load()) +
-                                         "]: the step overflows float32 there; the model and the optimizer state are unchanged");
+    throw EngineError(kErrNonFinite,
+                      "aggregate[" + std::to_string(first_bad.load()) +
+                          "]: the step overflows float32 there; the model and the optimizer state are unchanged");
   }
-  ThreadPool::shared().parallel_for(params, 1 << 15, [&](size_t lo, size_t hi) {
-    step_range<K, true>(h, x, agg, m, v, lo, hi);
-  });
+  ThreadPool::shared().parallel_for(params, 1 << 15,
+                                    [&](size_t lo, size_t hi) { step_range<K, true>(h, x, agg, m, v, lo, hi); });
 }
 
 }  // namespace
 
-void server_opt_step(const ServerOptConfig& c, float* global, const float* aggregate,
-                     float* m, float* v, size_t params) {
+void server_opt_step(const ServerOptConfig& c, float* global, const float* aggregate, float* m, float* v,
+                     size_t params) {
   check_server_opt(c);
   check_step_inputs(global, aggregate, params);
   const Hyper h{static_cast<float>(c.lr), static_cast<float>(c.beta1), static_cast<float>(c.beta2),

@@ -25,7 +25,7 @@ void check_step_inputs(const float* global, const float* aggregate, size_t param
 // values each, zero-initialized by the caller before the first round; v is
 // unused by AvgM). All or nothing: NaN/Inf inputs, or a step whose results
 // would overflow float32, raise ERR_NON_FINITE before anything is written.
-void server_opt_step(const ServerOptConfig& c, float* global, const float* aggregate,
-                     float* m, float* v, size_t params);
+void server_opt_step(const ServerOptConfig& c, float* global, const float* aggregate, float* m, float* v,
+                     size_t params);
 
 }  // namespace whale::aggregate

@@ -66,8 +66,9 @@ CachingPool::Block* CachingPool::take_cached(FreeSet& set, size_t size) {
 }
 
 CachingPool::Block* CachingPool::new_segment(size_t size, bool small) {
-  const size_t seg = small ? options_.small_segment
-                           : (size + options_.large_segment_round - 1) / options_.large_segment_round * options_.large_segment_round;
+  const size_t seg =
+      small ? options_.small_segment
+            : (size + options_.large_segment_round - 1) / options_.large_segment_round * options_.large_segment_round;
   if (options_.cap != kNoCap && stats_.reserved + seg > options_.cap) {
     release_locked();
     if (stats_.reserved + seg > options_.cap) {
@@ -79,7 +80,9 @@ CachingPool::Block* CachingPool::new_segment(size_t size, bool small) {
   if (!p) {
     release_locked();
     p = backend_->allocate(seg);
-    if (!p) throw EngineError(kErrOutOfMemory, std::string(backend_->name()) + " backend out of memory for a " + mib(seg) + " segment");
+    if (!p)
+      throw EngineError(kErrOutOfMemory,
+                        std::string(backend_->name()) + " backend out of memory for a " + mib(seg) + " segment");
   }
   Block* b = new Block;
   b->ptr = reinterpret_cast<uintptr_t>(p);
@@ -112,8 +115,9 @@ uintptr_t CachingPool::allocate(uint32_t owner, size_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   OwnerStats& o = owners_[owner];
   if (o.cap != kNoCap && o.allocated + size > o.cap) {
-    throw EngineError(kErrQuotaExceeded, "owner " + std::to_string(owner) + " would hold " + std::to_string(o.allocated + size) +
-                                             " bytes, over its cap of " + std::to_string(o.cap));
+    throw EngineError(kErrQuotaExceeded, "owner " + std::to_string(owner) + " would hold " +
+                                             std::to_string(o.allocated + size) + " bytes, over its cap of " +
+                                             std::to_string(o.cap));
   }
   const bool small = size <= options_.small_limit;
   Block* b = take_cached(small ? small_free_ : large_free_, size);
@@ -167,7 +171,8 @@ void CachingPool::free_locked(Block* b) {
 void CachingPool::free(uintptr_t ptr) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(ptr);
-  if (it == live_.end()) throw EngineError(kErrInvalidArg, "ptr: not a live block of this pool (freed twice, or never allocated here)");
+  if (it == live_.end())
+    throw EngineError(kErrInvalidArg, "ptr: not a live block of this pool (freed twice, or never allocated here)");
   Block* b = it->second;
   live_.erase(it);
   free_locked(b);

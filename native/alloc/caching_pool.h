@@ -23,19 +23,19 @@ inline constexpr const char* kErrQuotaExceeded = "ERR_QUOTA_EXCEEDED";
 inline constexpr size_t kNoCap = SIZE_MAX;
 
 struct PoolOptions {
-  size_t cap = kNoCap;                    // reserved bytes of the whole pool (e.g. a device's share)
-  size_t round = 512;                     // every block is a multiple of this
-  size_t small_limit = 1 << 20;           // requests up to here use the small pool
-  size_t small_segment = 2 << 20;         // segment size of the small pool
-  size_t large_segment_round = 2 << 20;   // large segments are rounded to this
+  size_t cap = kNoCap;                   // reserved bytes of the whole pool (e.g. a device's share)
+  size_t round = 512;                    // every block is a multiple of this
+  size_t small_limit = 1 << 20;          // requests up to here use the small pool
+  size_t small_segment = 2 << 20;        // segment size of the small pool
+  size_t large_segment_round = 2 << 20;  // large segments are rounded to this
 };
 
 struct PoolStats {
-  size_t reserved = 0;        // bytes held from the backend
-  size_t allocated = 0;       // bytes in live blocks
+  size_t reserved = 0;   // bytes held from the backend
+  size_t allocated = 0;  // bytes in live blocks
   size_t peak_reserved = 0;
   size_t peak_allocated = 0;
-  size_t largest_free = 0;    // biggest cached block
+  size_t largest_free = 0;  // biggest cached block
   size_t segments = 0;
   size_t live_blocks = 0;
   size_t free_blocks = 0;

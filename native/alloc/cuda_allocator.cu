@@ -47,7 +47,9 @@ bool cuda_allocator_available(int device, std::string* why) {
     return false;
   }
   if (device < 0 || device >= static_cast<int>(probe.devices.size())) {
-    if (why) *why = "device " + std::to_string(device) + " does not exist (" + std::to_string(probe.devices.size()) + " CUDA devices)";
+    if (why)
+      *why = "device " + std::to_string(device) + " does not exist (" + std::to_string(probe.devices.size()) +
+             " CUDA devices)";
     return false;
   }
   return true;

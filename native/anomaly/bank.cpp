@@ -22,7 +22,8 @@ constexpr size_t kParallelMinPoints = 16384;
 void check_values(const double* values, size_t n, const char* field) {
   for (size_t i = 0; i < n; ++i) {
     const double v = values[i];
-    if (!std::isfinite(v)) throw EngineError(kErrNonFinite, at(field, i, n) + ": must be a finite number, got " + std::to_string(v));
+    if (!std::isfinite(v))
+      throw EngineError(kErrNonFinite, at(field, i, n) + ": must be a finite number, got " + std::to_string(v));
     if (std::fabs(v) > kMaxMagnitude) {
       throw EngineError(kErrInvalidArg, at(field, i, n) + ": magnitude above 1e300 is not supported");
     }
@@ -39,7 +40,8 @@ uint32_t Bank::add() {
 }
 
 void Bank::check_series(uint32_t series, const char* field) const {
-  if (series >= series_.size()) throw EngineError(kErrInvalidArg, std::string(field) + ": unknown series index " + std::to_string(series));
+  if (series >= series_.size())
+    throw EngineError(kErrInvalidArg, std::string(field) + ": unknown series index " + std::to_string(series));
 }
 
 void Bank::reset(uint32_t series) {
@@ -96,8 +98,10 @@ void Bank::update_many(const uint32_t* series_of, const double* values, const do
     for (size_t i = 0; i < n; ++i) {
       const double t = timestamps[i];
       double& prev = last[series_of[i]];
-      if (!std::isfinite(t)) throw EngineError(kErrInvalidArg, at("timestampsMs", i, n) + ": must be a finite number of ms");
-      if (t < prev) throw EngineError(kErrInvalidArg, at("timestampsMs", i, n) + ": earlier than the series' previous point");
+      if (!std::isfinite(t))
+        throw EngineError(kErrInvalidArg, at("timestampsMs", i, n) + ": must be a finite number of ms");
+      if (t < prev)
+        throw EngineError(kErrInvalidArg, at("timestampsMs", i, n) + ": earlier than the series' previous point");
       prev = t;
     }
   }

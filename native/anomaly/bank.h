@@ -22,12 +22,12 @@ class Bank {
 
   // Points of one series. timestamps may be null (then order is not checked).
   // scores[i] in [0, 1]; flags[i] = scores[i] >= threshold.
-  void update_series(uint32_t series, const double* values, const double* timestamps, size_t n,
-                     double* scores, uint8_t* flags);
+  void update_series(uint32_t series, const double* values, const double* timestamps, size_t n, double* scores,
+                     uint8_t* flags);
   // Points of several series: series_of[i] names the series of point i; points of one
   // series are taken in the order given.
-  void update_many(const uint32_t* series_of, const double* values, const double* timestamps, size_t n,
-                   double* scores, uint8_t* flags);
+  void update_many(const uint32_t* series_of, const double* values, const double* timestamps, size_t n, double* scores,
+                   uint8_t* flags);
 
  private:
   void check_series(uint32_t series, const char* field) const;

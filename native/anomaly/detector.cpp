@@ -23,13 +23,16 @@ void check_int(uint32_t v, uint32_t lo, uint32_t hi, const char* field) {
 
 void check_real(double v, double lo, double hi, bool lo_open, const char* field) {
   const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi;
-  if (!ok) bad(field, std::string("must be a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (!ok)
+    bad(field, std::string("must be a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " +
+                   std::to_string(hi) + "]");
 }
 
 }  // namespace
 
 void validate(const Params& p) {
-  if (p.method != Method::kWhale && p.method != Method::kArt && p.method != Method::kEnsemble) bad("method", "must be whale, art or ensemble");
+  if (p.method != Method::kWhale && p.method != Method::kArt && p.method != Method::kEnsemble)
+    bad("method", "must be whale, art or ensemble");
   check_real(p.threshold, 0, 1, true, "threshold");
   check_int(p.warmup, 0, 100000000, "warmupPoints");
   check_int(p.refractory, 0, 100000000, "refractoryPoints");
@@ -135,7 +138,8 @@ double Level::push(const Params& p, double x, double scale, double inv_scale, bo
     if (used_ < K) {
       slot = used_++;
     } else {
-      for (uint32_t k = 1; k < K; ++k) if (last_[k] < last_[slot]) slot = k;
+      for (uint32_t k = 1; k < K; ++k)
+        if (last_[k] < last_[slot]) slot = k;
     }
     for (uint32_t j = 0; j < w; ++j) book_[static_cast<size_t>(j) * K + slot] = win_[j];
     count_[slot] = 1;
@@ -167,7 +171,8 @@ Detector::Detector(const Params& p) : art_(art_part(p)) {
   uint32_t slowest = 1;
   for (uint32_t l = 1; l < p.levels; ++l) slowest *= 4;
   uint32_t block = 1;
-  for (uint32_t l = 0; l < p.levels; ++l, block *= 4) levels_.emplace_back(p, block, static_cast<double>(slowest / block));
+  for (uint32_t l = 0; l < p.levels; ++l, block *= 4)
+    levels_.emplace_back(p, block, static_cast<double>(slowest / block));
 }
 
 void Detector::reset() {
@@ -219,7 +224,8 @@ double Detector::whale_score(const Params& p, double x, bool warm) {
     const bool beyond = x > max_ + margin || x < min_ - margin;
     outside = warm && beyond;
     // The range component reports this value; patterns containing it are not scored.
-    if (beyond) for (Level& l : levels_) l.mute(p);
+    if (beyond)
+      for (Level& l : levels_) l.mute(p);
     // A range excursion scores 1 - (recent rate of excursions): while the range is
     // still being learned excursions are frequent and score low.
     range_score = 1 - range_rate_;

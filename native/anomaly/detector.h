@@ -37,18 +37,18 @@ enum class Method : uint8_t { kWhale = 0, kArt = 1, kEnsemble = 2 };
 
 struct Params {
   Method method = Method::kWhale;
-  double threshold = 0.9;        // decision threshold on the score (and refractory trigger)
-  uint32_t warmup = 200;         // points scored 0 while the detector learns
-  uint32_t refractory = 200;     // points scored 0 after a reported anomaly
-  uint32_t window = 8;           // pattern length, in blocks
-  uint32_t codebook = 64;        // remembered patterns per level
-  uint32_t levels = 4;           // time scales: block sizes 1, 4, 16, 64, ...
-  double vigilance = 0.05;       // novelty distance floor, fraction of the value range
-  double spread = 2.0;           // novelty distance, multiple of the mean nearest distance
-  double rate_horizon = 1000.0;  // points over which the novelty rate is averaged
-  double range_tolerance = 0.02; // margin beyond the seen range (fraction of it) that scores 1
-  uint32_t learn_cap = 50;       // a pattern's running mean weighs at most this many matches
-  uint32_t min_blocks = 20;      // blocks a level sees before it may score
+  double threshold = 0.9;         // decision threshold on the score (and refractory trigger)
+  uint32_t warmup = 200;          // points scored 0 while the detector learns
+  uint32_t refractory = 200;      // points scored 0 after a reported anomaly
+  uint32_t window = 8;            // pattern length, in blocks
+  uint32_t codebook = 64;         // remembered patterns per level
+  uint32_t levels = 4;            // time scales: block sizes 1, 4, 16, 64, ...
+  double vigilance = 0.05;        // novelty distance floor, fraction of the value range
+  double spread = 2.0;            // novelty distance, multiple of the mean nearest distance
+  double rate_horizon = 1000.0;   // points over which the novelty rate is averaged
+  double range_tolerance = 0.02;  // margin beyond the seen range (fraction of it) that scores 1
+  uint32_t learn_cap = 50;        // a pattern's running mean weighs at most this many matches
+  uint32_t min_blocks = 20;       // blocks a level sees before it may score
   // art (art_detector.h)
   uint32_t art_window = 8;          // block means per pattern
   uint32_t art_categories = 64;     // categories per time scale
@@ -81,11 +81,11 @@ class Level {
   uint32_t filled_ = 0;  // points in the current block
   uint32_t muted_ = 0;   // points left before the level scores again
   double acc_ = 0;
-  uint64_t blocks_ = 0;  // completed blocks
-  uint32_t used_ = 0;    // codebook slots in use
+  uint64_t blocks_ = 0;   // completed blocks
+  uint32_t used_ = 0;     // codebook slots in use
   double mean_dist_ = 0;  // value units
   double rate_ = 0;
-  double peak_ = 1;  // largest recent excess of a novel pattern, relaxing towards 1
+  double peak_ = 1;           // largest recent excess of a novel pattern, relaxing towards 1
   std::vector<double> win_;   // window, oldest first
   std::vector<double> book_;  // codebook, transposed: book_[j * codebook + k]
   std::vector<double> count_;

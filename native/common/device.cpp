@@ -18,16 +18,15 @@ Device resolve_device(Device requested, size_t work_bytes) {
   const gpu::CudaProbe& probe = gpu::cuda_probe();
   const int count = static_cast<int>(probe.devices.size());
   switch (requested.kind) {
-    case Device::Kind::kCpu:
-      return requested;
+    case Device::Kind::kCpu: return requested;
     case Device::Kind::kAuto:
       if (count > 0 && work_bytes >= kAutoCudaMinBytes) return Device{Device::Kind::kCuda, 0};
       return Device{Device::Kind::kCpu, 0};
     case Device::Kind::kCuda:
       if (count == 0) {
-        throw EngineError(kErrDeviceUnavailable,
-                          "device: " + requested.name() + " requested but no CUDA device is usable: " +
-                              probe.unavailable_reason);
+        throw EngineError(
+            kErrDeviceUnavailable,
+            "device: " + requested.name() + " requested but no CUDA device is usable: " + probe.unavailable_reason);
       }
       if (requested.index < 0 || requested.index >= count) {
         throw EngineError(kErrDeviceUnavailable, "device: " + requested.name() + " does not exist; " +

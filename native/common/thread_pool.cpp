@@ -50,8 +50,7 @@ struct JobState {
 };
 }  // namespace
 
-void ThreadPool::parallel_for(size_t count, size_t grain,
-                              const std::function<void(size_t, size_t)>& fn) {
+void ThreadPool::parallel_for(size_t count, size_t grain, const std::function<void(size_t, size_t)>& fn) {
   if (count == 0) return;
   grain = std::max<size_t>(grain, 1);
   const size_t max_tasks = concurrency() * 4;

@@ -25,8 +25,7 @@ class ThreadPool {
   // Splits [0, count) into tasks of about `grain` items (at most a few per
   // thread) and runs fn(begin, end) on each; returns when all have finished.
   // The first exception thrown by a task is rethrown here.
-  void parallel_for(size_t count, size_t grain,
-                    const std::function<void(size_t, size_t)>& fn);
+  void parallel_for(size_t count, size_t grain, const std::function<void(size_t, size_t)>& fn);
 
   // The process-wide pool, sized to the machine (WHALE_THREADS overrides).
   static ThreadPool& shared();

@@ -17,8 +17,8 @@ const CudaProbe& cuda_probe() {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
-      p.unavailable_reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) +
-                             " (" + cudaGetErrorString(err) + ")";
+      p.unavailable_reason =
+          std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
       cudaGetLastError();  // clear the sticky error so later calls start clean
       return p;
     }

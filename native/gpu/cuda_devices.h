@@ -17,8 +17,8 @@ struct CudaDeviceInfo {
 };
 
 struct CudaProbe {
-  bool compiled = false;       // CUDA kernels are in this build
-  std::string runtime_version; // e.g. "13.0" (static cudart), empty without CUDA
+  bool compiled = false;        // CUDA kernels are in this build
+  std::string runtime_version;  // e.g. "13.0" (static cudart), empty without CUDA
   std::vector<CudaDeviceInfo> devices;
   std::string unavailable_reason;  // why no device is usable; empty when some are
 };

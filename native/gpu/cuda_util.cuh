@@ -12,8 +12,8 @@ namespace whale::gpu {
 inline void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear it so the next call starts clean
-    throw EngineError(kErrCuda, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
-                                    cudaGetErrorString(err) + ")");
+    throw EngineError(kErrCuda,
+                      std::string(what) + " failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
   }
 }
 

@@ -60,21 +60,21 @@ const NvmlApi& api() {
       a.error = std::string("libnvidia-ml.so.1 not loadable (no NVIDIA driver?): ") + (why ? why : "unknown");
       return a;
     }
-    bool ok = bind(a.handle, "nvmlInit_v2", a.init, a.error) &&
-              bind(a.handle, "nvmlErrorString", a.error_string, a.error) &&
-              bind(a.handle, "nvmlSystemGetDriverVersion", a.driver_version, a.error) &&
-              bind(a.handle, "nvmlDeviceGetCount_v2", a.count, a.error) &&
-              bind(a.handle, "nvmlDeviceGetHandleByIndex_v2", a.by_index, a.error) &&
-              bind(a.handle, "nvmlDeviceGetName", a.name, a.error) &&
-              bind(a.handle, "nvmlDeviceGetUUID", a.uuid, a.error) &&
-              bind(a.handle, "nvmlDeviceGetMemoryInfo", a.memory, a.error) &&
-              bind(a.handle, "nvmlDeviceGetUtilizationRates", a.utilization, a.error);
+    bool ok =
+        bind(a.handle, "nvmlInit_v2", a.init, a.error) && bind(a.handle, "nvmlErrorString", a.error_string, a.error) &&
+        bind(a.handle, "nvmlSystemGetDriverVersion", a.driver_version, a.error) &&
+        bind(a.handle, "nvmlDeviceGetCount_v2", a.count, a.error) &&
+        bind(a.handle, "nvmlDeviceGetHandleByIndex_v2", a.by_index, a.error) &&
+        bind(a.handle, "nvmlDeviceGetName", a.name, a.error) && bind(a.handle, "nvmlDeviceGetUUID", a.uuid, a.error) &&
+        bind(a.handle, "nvmlDeviceGetMemoryInfo", a.memory, a.error) &&
+        bind(a.handle, "nvmlDeviceGetUtilizationRates", a.utilization, a.error);
     if (!ok) return a;
     a.temperature = reinterpret_cast<decltype(a.temperature)>(dlsym(a.handle, "nvmlDeviceGetTemperature"));
     a.power = reinterpret_cast<decltype(a.power)>(dlsym(a.handle, "nvmlDeviceGetPowerUsage"));
     a.power_limit = reinterpret_cast<decltype(a.power_limit)>(dlsym(a.handle, "nvmlDeviceGetEnforcedPowerLimit"));
     a.processes = reinterpret_cast<decltype(a.processes)>(dlsym(a.handle, "nvmlDeviceGetComputeRunningProcesses_v3"));
-    if (!a.processes) a.processes = reinterpret_cast<decltype(a.processes)>(dlsym(a.handle, "nvmlDeviceGetComputeRunningProcesses_v2"));
+    if (!a.processes)
+      a.processes = reinterpret_cast<decltype(a.processes)>(dlsym(a.handle, "nvmlDeviceGetComputeRunningProcesses_v2"));
     nvmlReturn_t rc = a.init();
     if (rc != NVML_SUCCESS) {
       a.error = std::string("nvmlInit_v2 failed: ") + a.error_string(rc);

@@ -19,9 +19,9 @@ struct NvmlDeviceInfo {
 };
 
 struct NvmlReport {
-  bool loaded = false;        // the library was found and initialised
+  bool loaded = false;  // the library was found and initialised
   std::string driver_version;
-  std::string error;          // why not, when !loaded (or a per-call failure)
+  std::string error;  // why not, when !loaded (or a per-call failure)
   std::vector<NvmlDeviceInfo> devices;
 };
 

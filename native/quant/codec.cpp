@@ -1,10 +1,10 @@
 #include "codec.h"
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
-#include <cstdlib>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -126,13 +126,16 @@ void check_values(const BlobInfo& info, const uint8_t* body, bool parallel) {
   auto u16_at = [&](size_t j) { return get<uint16_t>(body + 2 * j); };
   switch (info.codec) {
     case Codec::kF32:
-      if (any_of_range(n, parallel, [&](size_t j) { return (f32_at(j) & kExpMask) == kExpMask; })) corrupt("a NaN or Infinity value");
+      if (any_of_range(n, parallel, [&](size_t j) { return (f32_at(j) & kExpMask) == kExpMask; }))
+        corrupt("a NaN or Infinity value");
       return;
     case Codec::kFp16:
-      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7C00u) == 0x7C00u; })) corrupt("a NaN or Infinity fp16 value");
+      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7C00u) == 0x7C00u; }))
+        corrupt("a NaN or Infinity fp16 value");
       return;
     case Codec::kBf16:
-      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7F80u) == 0x7F80u; })) corrupt("a NaN or Infinity bf16 value");
+      if (any_of_range(n, parallel, [&](size_t j) { return (u16_at(j) & 0x7F80u) == 0x7F80u; }))
+        corrupt("a NaN or Infinity bf16 value");
       return;
     case Codec::kInt8:
     case Codec::kInt4: break;
@@ -166,12 +169,15 @@ void check_values(const BlobInfo& info, const uint8_t* body, bool parallel) {
 uint16_t fp16_range_flags(const EncodeOptions& o, const float* x, uint64_t saturated, uint64_t flushed) {
   if (o.out_of_range == OutOfRange::kError) {
     if (saturated != kernels::kNone && (flushed == kernels::kNone || saturated < flushed)) {
-      throw EngineError(kErrInvalidArg, "values[" + std::to_string(saturated) + "]: " + value_text(x[saturated]) +
-                                            " is beyond fp16's range (+-65504); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
+      throw EngineError(kErrInvalidArg,
+                        "values[" + std::to_string(saturated) + "]: " + value_text(x[saturated]) +
+                            " is beyond fp16's range (+-65504); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
     }
     if (flushed != kernels::kNone) {
-      throw EngineError(kErrInvalidArg, "values[" + std::to_string(flushed) + "]: " + value_text(x[flushed]) +
-                                            " would become 0 in fp16 (|x| <= 2^-25); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
+      throw EngineError(
+          kErrInvalidArg,
+          "values[" + std::to_string(flushed) + "]: " + value_text(x[flushed]) +
+              " would become 0 in fp16 (|x| <= 2^-25); use codec 'bf16' or 'int8', or outOfRange: 'clamp'");
     }
     return 0;
   }
@@ -182,7 +188,8 @@ uint16_t fp16_range_flags(const EncodeOptions& o, const float* x, uint64_t satur
 size_t encoded_size(const EncodeOptions& o, uint64_t length) {
   if (!known_codec(static_cast<uint8_t>(o.codec))) throw EngineError(kErrInvalidArg, "codec: unknown codec");
   if (blockwise(o.codec) && (o.block_size < kMinBlock || o.block_size > kMaxBlock || o.block_size % 2)) {
-    throw EngineError(kErrInvalidArg, "blockSize: must be an even number in [32, 4096], got " + std::to_string(o.block_size));
+    throw EngineError(kErrInvalidArg,
+                      "blockSize: must be an even number in [32, 4096], got " + std::to_string(o.block_size));
   }
   if (length > kMaxLength) throw EngineError(kErrInvalidArg, "values: more than 2^40 values");
   return static_cast<size_t>(total_size(o.codec, o.block_size, length));
@@ -252,8 +259,8 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
     case Codec::kBf16: {
       uint16_t* h = reinterpret_cast<uint16_t*>(body);
       split(n, 16384, par, [&](size_t lo, size_t hi) {
-        size_t bad = o.codec == Codec::kFp16 ? pick().enc_fp16(x, lo, hi, zero, h)
-                                             : kernels::encode_bf16(x, lo, hi, zero, h);
+        size_t bad =
+            o.codec == Codec::kFp16 ? pick().enc_fp16(x, lo, hi, zero, h) : kernels::encode_bf16(x, lo, hi, zero, h);
         if (bad != kernels::kNone) note(bad);
         if (o.codec != Codec::kFp16) return;
         size_t sat, flush;
@@ -266,7 +273,8 @@ void encode(const EncodeOptions& o, const float* x, uint64_t length, uint8_t* ou
   }
   if (first_bad.load() != kernels::kNone) throw_non_finite(first_bad.load());
   if (o.codec == Codec::kFp16) {
-    const uint16_t flags = get<uint16_t>(out + 6) | fp16_range_flags(o, x, first_saturated.load(), first_flushed.load());
+    const uint16_t flags =
+        get<uint16_t>(out + 6) | fp16_range_flags(o, x, first_saturated.load(), first_flushed.load());
     put<uint16_t>(out + 6, flags);
   }
   seal(out, size);
@@ -288,7 +296,8 @@ BlobInfo inspect_header(const uint8_t* blob, size_t size) {
                                               std::to_string(kFormatVersion) + ")");
   }
   if (!known_codec(blob[5])) throw EngineError(kErrUnknownCodec, "blob: unknown codec id " + std::to_string(blob[5]));
-  BlobInfo info{static_cast<Codec>(blob[5]), get<uint32_t>(blob + 8), get<uint64_t>(blob + 16), get<uint16_t>(blob + 6)};
+  BlobInfo info{static_cast<Codec>(blob[5]), get<uint32_t>(blob + 8), get<uint64_t>(blob + 16),
+                get<uint16_t>(blob + 6)};
   if (blockwise(info.codec) ? (info.block_size < kMinBlock || info.block_size > kMaxBlock || info.block_size % 2)
                             : info.block_size != 0) {
     throw EngineError(kErrCorrupt, "blob: invalid block size " + std::to_string(info.block_size));
@@ -296,7 +305,8 @@ BlobInfo inspect_header(const uint8_t* blob, size_t size) {
   if (info.length > kMaxLength) throw EngineError(kErrCorrupt, "blob: invalid length " + std::to_string(info.length));
   const uint64_t expected = total_size(info.codec, info.block_size, info.length);
   if (size < expected) {
-    throw EngineError(kErrTruncated, "blob: truncated: " + std::to_string(size) + " of " + std::to_string(expected) + " bytes");
+    throw EngineError(kErrTruncated,
+                      "blob: truncated: " + std::to_string(size) + " of " + std::to_string(expected) + " bytes");
   }
   if (size > expected) {
     throw EngineError(kErrCorrupt, "blob: " + std::to_string(size - expected) + " unexpected trailing bytes");
@@ -329,9 +339,7 @@ void decode(const uint8_t* blob, size_t size, float* out, bool parallel) {
   const uint8_t* body = blob + kHeaderBytes;
   const bool par = parallel && n >= kParallelMin;
   switch (info.codec) {
-    case Codec::kF32:
-      std::memcpy(out, body, n * 4);
-      break;
+    case Codec::kF32: std::memcpy(out, body, n * 4); break;
     case Codec::kInt8:
     case Codec::kInt4: {
       const size_t nb = static_cast<size_t>(blocks_of(info.length, info.block_size));

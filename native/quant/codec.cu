@@ -33,8 +33,8 @@ __device__ inline float clampf(float v, float lo, float hi) { return fminf(hi, f
 // int8 scale steps one ulp down where 127 * scale would overflow, int4 picks
 // its clipping by the scale-free error sum (r - x / s)^2 * c^2 and uses level
 // -8 only where -8 * s is finite.
-__global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bool int4, bool zero,
-                           float* scales, unsigned char* q, unsigned long long* first_bad) {
+__global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bool int4, bool zero, float* scales,
+                           unsigned char* q, unsigned long long* first_bad) {
   const unsigned long long b = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
   const unsigned long long lo = b * bs;
   if (lo >= n) return;
@@ -84,7 +84,8 @@ __global__ void enc_blocks(const float* x, unsigned long long n, unsigned bs, bo
     const float v0 = __fmul_rn(clean(x[lo + j], true, 0, first_bad), lift);
     const int a = (int)clampf(rintf(__fmul_rn(v0, inv)), low, 7.f);
     int c = 0;
-    if (j + 1 < len) c = (int)clampf(rintf(__fmul_rn(__fmul_rn(clean(x[lo + j + 1], true, 0, first_bad), lift), inv)), low, 7.f);
+    if (j + 1 < len)
+      c = (int)clampf(rintf(__fmul_rn(__fmul_rn(clean(x[lo + j + 1], true, 0, first_bad), lift), inv)), low, 7.f);
     q[(lo + j) / 2] = (unsigned char)((a & 0xF) | ((c & 0xF) << 4));
   }
 }
@@ -155,7 +156,8 @@ void encode(int device, const EncodeOptions& o, const float* x, uint64_t length,
   if (o.codec == Codec::kInt8 || o.codec == Codec::kInt4) {
     float* scales = reinterpret_cast<float*>(dbody.ptr);
     unsigned char* q = dbody.ptr + l.blocks * 4;
-    enc_blocks<<<grid(l.blocks, 128), 128>>>(dx.ptr, length, o.block_size, o.codec == Codec::kInt4, zero, scales, q, bad.ptr);
+    enc_blocks<<<grid(l.blocks, 128), 128>>>(dx.ptr, length, o.block_size, o.codec == Codec::kInt4, zero, scales, q,
+                                             bad.ptr);
   } else {
     enc_half<<<grid(length, 256), 256>>>(dx.ptr, length, o.codec == Codec::kBf16, zero,
                                          reinterpret_cast<unsigned short*>(dbody.ptr), bad.ptr, bad.ptr + 1);
@@ -185,8 +187,8 @@ void decode(int device, const uint8_t* blob, size_t size, float* out) {
   check(cudaMemcpy(dbody.ptr, blob + kHeaderBytes, body, cudaMemcpyHostToDevice), "cudaMemcpy(blob)");
   if (info.codec == Codec::kInt8 || info.codec == Codec::kInt4) {
     const unsigned long long blocks = (info.length + info.block_size - 1) / info.block_size;
-    dec_blocks<<<grid(info.length, 256), 256>>>(reinterpret_cast<float*>(dbody.ptr), dbody.ptr + blocks * 4, info.length,
-                                                info.block_size, info.codec == Codec::kInt4, dout.ptr);
+    dec_blocks<<<grid(info.length, 256), 256>>>(reinterpret_cast<float*>(dbody.ptr), dbody.ptr + blocks * 4,
+                                                info.length, info.block_size, info.codec == Codec::kInt4, dout.ptr);
   } else {
     dec_half<<<grid(info.length, 256), 256>>>(reinterpret_cast<unsigned short*>(dbody.ptr), info.length,
                                               info.codec == Codec::kBf16, dout.ptr);

@@ -25,7 +25,7 @@ struct EncodeOptions {
   uint32_t block_size = 64;  // int8 / int4: 32..4096
   NonFinite non_finite = NonFinite::kError;
   OutOfRange out_of_range = OutOfRange::kClamp;  // fp16 only
-  bool parallel = true;      // use the thread pool for large inputs
+  bool parallel = true;                          // use the thread pool for large inputs
 };
 
 inline constexpr uint32_t kMinBlock = 32, kMaxBlock = 4096;
@@ -64,13 +64,13 @@ void decode(const uint8_t* blob, size_t size, float* out, bool parallel = true);
 
 // Where each part of a blob lies (shared by the CPU and CUDA encoders).
 struct Layout {
-  uint64_t blocks = 0;          // scale count (blockwise codecs), else 0
+  uint64_t blocks = 0;  // scale count (blockwise codecs), else 0
   size_t payload_offset = 0;
-  size_t size = 0;              // whole blob, trailer included
+  size_t size = 0;  // whole blob, trailer included
 };
 Layout layout_of(const EncodeOptions& o, uint64_t length);  // validates like encoded_size
 void write_header(const EncodeOptions& o, uint64_t length, uint8_t* out);
-void seal(uint8_t* blob, size_t size);  // writes the CRC trailer
+void seal(uint8_t* blob, size_t size);               // writes the CRC trailer
 [[noreturn]] void throw_non_finite(uint64_t index);  // ERR_NON_FINITE naming values[index]
 // fp16 range outcome: throws for OutOfRange::kError, else returns the flags.
 uint16_t fp16_range_flags(const EncodeOptions& o, const float* x, uint64_t saturated, uint64_t flushed);

@@ -3,22 +3,22 @@
 // Non-finite inputs: with zero_non_finite they are encoded as 0; otherwise the
 // kernel returns the index of the first one it met (or SIZE_MAX if none).
 #pragma once
-#include <cstddef>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace whale::quant::kernels {
 
 inline constexpr size_t kNone = SIZE_MAX;
 
-size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
-                   float* scales, int8_t* q);
+size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite, float* scales,
+                   int8_t* q);
 void decode_int8(const float* scales, const int8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out);
 
 // int4: levels -8..7, two per byte (low nibble first); bs must be even. The
 // scale of each block is searched among a few clipping ratios for least error.
-size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
-                   float* scales, uint8_t* q);
+size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite, float* scales,
+                   uint8_t* q);
 void decode_int4(const float* scales, const uint8_t* q, size_t n, size_t bs, size_t b0, size_t b1, float* out);
 
 // int8 scale of a block with largest |value| absmax: absmax / 127, one ulp

@@ -117,8 +117,8 @@ WHALE_AVX2 void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
   const __m256 magic = _mm256_set1_ps(12582912.f);
   const __m256i nibble = _mm256_set1_epi32(0xF);
   // Byte 0 of each 64-bit lane (its two nibbles) to bytes 0-1 of each 128-bit half.
-  const __m256i gather = _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i gather = _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 8, -1, -1,
+                                          -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   size_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + j), vinv);
@@ -139,7 +139,8 @@ WHALE_AVX2 void quantize_int4(const float* x, size_t n, float s, uint8_t* q) {
 }  // namespace
 
 bool available() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool ok =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return ok;
 }
 

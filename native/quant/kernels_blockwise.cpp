@@ -9,7 +9,6 @@
 namespace whale::quant::kernels {
 namespace {
 
-
 // Largest |x| as ordered bit patterns: finite values compare like their
 // magnitudes, and any NaN/Inf shows up as >= the exponent mask.
 #define WHALE_INLINE inline __attribute__((always_inline))
@@ -94,8 +93,8 @@ WHALE_INLINE float lift_tiny(const float*& src, size_t len, float& absmax, float
 
 // The block's source (sanitized into tmp when it holds NaN/Inf) and its
 // absmax; bad receives the block-relative index of a rejected value.
-WHALE_INLINE const float* block_source(const float* src, size_t len, bool zero_non_finite, float* tmp,
-                                       float& absmax, size_t& bad) {
+WHALE_INLINE const float* block_source(const float* src, size_t len, bool zero_non_finite, float* tmp, float& absmax,
+                                       size_t& bad) {
   bad = kNone;
   uint32_t m = max_abs_bits(src, len);
   if (m >= kExpMask) {
@@ -111,8 +110,8 @@ WHALE_INLINE const float* block_source(const float* src, size_t len, bool zero_n
 }  // namespace
 
 WHALE_SIMD_CLONES
-size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
-                   float* scales, int8_t* q) {
+size_t encode_int8(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite, float* scales,
+                   int8_t* q) {
   float tmp[4096];
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);
@@ -136,8 +135,8 @@ void decode_int8(const float* scales, const int8_t* q, size_t n, size_t bs, size
 }
 
 WHALE_SIMD_CLONES
-size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite,
-                   float* scales, uint8_t* q) {
+size_t encode_int4(const float* x, size_t n, size_t bs, size_t b0, size_t b1, bool zero_non_finite, float* scales,
+                   uint8_t* q) {
   float tmp[4096];
   for (size_t b = b0; b < b1; ++b) {
     const size_t lo = b * bs, len = std::min(bs, n - lo);

@@ -10,7 +10,6 @@
 namespace whale::quant::kernels {
 namespace {
 
-
 // First non-finite index in [lo, hi), or kNone.
 size_t first_non_finite(const float* x, size_t lo, size_t hi) {
   for (size_t j = lo; j < hi; ++j)

@@ -206,7 +206,8 @@ PollResult Scheduler::poll(Micros now, uint32_t* out, size_t capacity) {
       const uint32_t n = batch_target(m, now);
       if (n == 0) break;
       if (r.words + 3 + n > capacity) {
-        if (r.words == 0) invalid("out: capacity " + std::to_string(capacity) + " cannot hold one batch of " + std::to_string(n));
+        if (r.words == 0)
+          invalid("out: capacity " + std::to_string(capacity) + " cannot hold one batch of " + std::to_string(n));
         r.more = true;
         return r;
       }

@@ -6,18 +6,25 @@ namespace {
 inline uint32_t rotl(uint32_t v, int c) noexcept { return (v << c) | (v >> (32 - c)); }
 
 inline void quarter(uint32_t& a, uint32_t& b, uint32_t& c, uint32_t& d) noexcept {
-  a += b; d ^= a; d = rotl(d, 16);
-  c += d; b ^= c; b = rotl(b, 12);
-  a += b; d ^= a; d = rotl(d, 8);
-  c += d; b ^= c; b = rotl(b, 7);
+  a += b;
+  d ^= a;
+  d = rotl(d, 16);
+  c += d;
+  b ^= c;
+  b = rotl(b, 12);
+  a += b;
+  d ^= a;
+  d = rotl(d, 8);
+  c += d;
+  b ^= c;
+  b = rotl(b, 7);
 }
 
 }  // namespace
 
 void chacha20_block(const uint32_t key[8], uint32_t counter, const uint32_t nonce[3], uint32_t out[16]) noexcept {
-  const uint32_t init[16] = {0x61707865u, 0x3320646eu, 0x79622d32u, 0x6b206574u,
-                             key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-                             counter, nonce[0], nonce[1], nonce[2]};
+  const uint32_t init[16] = {0x61707865u, 0x3320646eu, 0x79622d32u, 0x6b206574u, key[0],  key[1],   key[2],   key[3],
+                             key[4],      key[5],      key[6],      key[7],      counter, nonce[0], nonce[1], nonce[2]};
   uint32_t x[16];
   for (int i = 0; i < 16; ++i) x[i] = init[i];
   for (int r = 0; r < 10; ++r) {

@@ -19,8 +19,8 @@ constexpr size_t kBlockWords = 16;
 // Work per task: 4096 blocks = 64 Ki elements (256 KiB of acc), which stays in L2 across seeds.
 constexpr size_t kGrainBlocks = 4096;
 
-void masks_range(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* signs, size_t count,
-                 uint32_t mask, size_t first_block, size_t end_block) {
+void masks_range(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* signs, size_t count, uint32_t mask,
+                 size_t first_block, size_t end_block) {
   const uint32_t nonce[3] = {0, 0, 0};
   uint32_t ks[kBlockWords];
   for (size_t s = 0; s < count; ++s) {
@@ -48,11 +48,12 @@ void masks_range(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* si
 
 }  // namespace
 
-void add_masks(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* signs, size_t count,
-               unsigned bits, bool parallel) {
+void add_masks(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* signs, size_t count, unsigned bits,
+               bool parallel) {
   const uint32_t mask = ring_mask(bits);
   for (size_t s = 0; s < count; ++s) {
-    if (signs[s] != 1 && signs[s] != -1) throw EngineError(kErrInvalidArg, "signs[" + std::to_string(s) + "]: must be 1 or -1");
+    if (signs[s] != 1 && signs[s] != -1)
+      throw EngineError(kErrInvalidArg, "signs[" + std::to_string(s) + "]: must be 1 or -1");
   }
   // The 32-bit block counter covers 2^36 elements.
   if (n > (static_cast<size_t>(1) << 36)) throw EngineError(kErrInvalidArg, "acc: more than 2^36 elements");
@@ -61,9 +62,8 @@ void add_masks(uint32_t* acc, size_t n, const uint8_t* seeds, const int8_t* sign
     masks_range(acc, n, seeds, signs, count, mask, 0, blocks);
     return;
   }
-  ThreadPool::shared().parallel_for(blocks, kGrainBlocks, [&](size_t b0, size_t b1) {
-    masks_range(acc, n, seeds, signs, count, mask, b0, b1);
-  });
+  ThreadPool::shared().parallel_for(
+      blocks, kGrainBlocks, [&](size_t b0, size_t b1) { masks_range(acc, n, seeds, signs, count, mask, b0, b1); });
 }
 
 void sum_rows(uint32_t* out, size_t n, const uint32_t* const* rows, size_t count, unsigned bits, bool parallel) {
@@ -74,7 +74,8 @@ void sum_rows(uint32_t* out, size_t n, const uint32_t* const* rows, size_t count
       const uint32_t* row = rows[r];
       for (size_t i = lo; i < hi; ++i) out[i] += row[i];
     }
-    if (mask != 0xffffffffu) for (size_t i = lo; i < hi; ++i) out[i] &= mask;
+    if (mask != 0xffffffffu)
+      for (size_t i = lo; i < hi; ++i) out[i] &= mask;
   };
   if (!parallel || n <= (1u << 16)) {
     range(0, n);

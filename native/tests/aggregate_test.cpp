@@ -4,11 +4,11 @@
 #include <cmath>
 #include <cstdio>
 
-#include "aggregate_data.h"
-#include "check.h"
 #include <random>
 #include <string>
 #include <vector>
+#include "aggregate_data.h"
+#include "check.h"
 
 #include "../aggregate/robust_lanes.h"
 #include "../aggregate/run.h"
@@ -174,8 +174,7 @@ static void test_server_opt() {
   double mm = 0.1 * -0.5, vv = 0.01 * 0.25, ref = 1 + 0.1 * mm / (std::sqrt(vv) + 1e-3);
   CHECK(close(x[0], ref, 1e-6, 1e-6) && close(x[p - 1], ref, 1e-6, 1e-6), "fedadam step");
   c.beta1 = 1.0;
-  CHECK(error_code([&] { server_opt(c, Device{}, x.data(), agg.data(), m.data(), v.data(), p); }) ==
-            kErrInvalidArg,
+  CHECK(error_code([&] { server_opt(c, Device{}, x.data(), agg.data(), m.data(), v.data(), p); }) == kErrInvalidArg,
         "beta1 = 1 rejected");
 }
 
@@ -185,7 +184,8 @@ static void test_extremes() {
   Data d = random_data(2, 8, 5);
   std::vector<float> out(8);
   fedavg(d.view(), {1e308, 1e308}, out.data(), true);
-  CHECK(close(out[3], 0.5 * (d.rows[0][3] + static_cast<double>(d.rows[1][3])), 1e-6, 1e-30), "fedavg with weights 1e308");
+  CHECK(close(out[3], 0.5 * (d.rows[0][3] + static_cast<double>(d.rows[1][3])), 1e-6, 1e-30),
+        "fedavg with weights 1e308");
   for (float scale : {1e30f, 1e-30f}) {
     Data k = random_data(7, 64, 9);
     for (auto& row : k.rows)
@@ -272,7 +272,8 @@ static void test_robust_non_finite() {
         } catch (const EngineError& e) {
           named = e.code() == kErrNonFinite ? e.client() : -2;
         }
-        CHECK(named == static_cast<long long>(client), ("non-finite value named at client " + std::to_string(client)).c_str());
+        CHECK(named == static_cast<long long>(client),
+              ("non-finite value named at client " + std::to_string(client)).c_str());
         req.check_finite = false;
         CHECK(error_code([&] { run(req, out.data()); }).empty(), "no check: no error");
       }
@@ -281,7 +282,8 @@ static void test_robust_non_finite() {
 }
 
 int main() {
-  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
+  for (auto [n, p] :
+       std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
   test_edge_cases();
   test_krum_rejects_outlier();

@@ -147,7 +147,8 @@ void random_sequence(uint32_t seed) {
 
 void fragmentation_and_coalescing() {
   CachingPool pool(make_host_allocator(), tiny());
-  uintptr_t a = pool.allocate(1, 4096), b = pool.allocate(1, 4096), c = pool.allocate(1, 4096), d = pool.allocate(1, 4096);
+  uintptr_t a = pool.allocate(1, 4096), b = pool.allocate(1, 4096), c = pool.allocate(1, 4096),
+            d = pool.allocate(1, 4096);
   PoolStats s = pool.stats();
   CHECK(s.segments == 1 && s.reserved == 16384 && s.allocated == 16384, "four 4 KiB blocks fill one 16 KiB segment");
   CHECK(s.cache_misses == 1 && s.cache_hits == 3, "one segment from the backend, three splits of it");
@@ -182,7 +183,8 @@ void caps_and_errors() {
   uintptr_t p = pool.allocate(7, 4096);
   CHECK(code_of([&] { pool.allocate(7, 1); }) == kErrQuotaExceeded, "owner over its cap gets ERR_QUOTA_EXCEEDED");
   CHECK(code_of([&] { pool.allocate(8, 4096); }).empty(), "another owner proceeds");
-  CHECK(code_of([&] { pool.allocate(8, 40000); }) == kErrOutOfMemory, "a segment beyond the pool cap: ERR_OUT_OF_MEMORY");
+  CHECK(code_of([&] { pool.allocate(8, 40000); }) == kErrOutOfMemory,
+        "a segment beyond the pool cap: ERR_OUT_OF_MEMORY");
   CHECK(pool.stats().reserved <= o.cap, "the failed request reserved nothing");
   pool.free(p);
   CHECK(code_of([&] { pool.free(p); }) == kErrInvalidArg, "double free is refused");
@@ -205,7 +207,8 @@ void backend_exhaustion() {
   pool.free(held.back());
   held.pop_back();
   CHECK(code_of([&] { held.push_back(pool.allocate(0, 5000)); }).empty(), "freed memory is reused");
-  CHECK(code_of([&] { pool.allocate(0, 20000); }) == kErrOutOfMemory, "the cache is released and the backend retried before failing");
+  CHECK(code_of([&] { pool.allocate(0, 20000); }) == kErrOutOfMemory,
+        "the cache is released and the backend retried before failing");
   CHECK(pool.stats().reserved <= 3 * 16384, "reserved within the backend budget");
 }
 
@@ -229,7 +232,8 @@ void concurrent_use() {
   }
   for (auto& th : threads) th.join();
   const PoolStats s = pool.stats();
-  CHECK(s.allocated == 0 && s.live_blocks == 0 && s.allocations == s.frees, "4 threads: every allocation freed, counts exact");
+  CHECK(s.allocated == 0 && s.live_blocks == 0 && s.allocations == s.frees,
+        "4 threads: every allocation freed, counts exact");
   pool.release_cached();
   CHECK(pool.backend().outstanding() == 0, "4 threads: every byte returned");
 }

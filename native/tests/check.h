@@ -5,14 +5,14 @@
 
 inline int g_failed = 0, g_passed = 0;
 
-#define CHECK(cond, what)                                                           \
-  do {                                                                              \
-    if (cond) {                                                                     \
-      ++g_passed;                                                                   \
-    } else {                                                                        \
-      ++g_failed;                                                                   \
+#define CHECK(cond, what)                                                                 \
+  do {                                                                                    \
+    if (cond) {                                                                           \
+      ++g_passed;                                                                         \
+    } else {                                                                              \
+      ++g_failed;                                                                         \
       std::printf("FAIL %s:%d %s\n", __FILE__, __LINE__, static_cast<const char*>(what)); \
-    }                                                                               \
+    }                                                                                     \
   } while (0)
 
 inline int report() {

@@ -64,13 +64,15 @@ void test_gram_near_duplicates() {
 // NaN rejected with the client named; float overflow and near-duplicates fall
 // back to double accuracy.
 void test_krum_float_path() {
-  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{{3, 300}, {4, 1000}, {5, 257}, {10, 5000}, {23, 3001}, {50, 20000}}) {
+  for (auto [n, p] :
+       std::vector<std::pair<size_t, size_t>>{{3, 300}, {4, 1000}, {5, 257}, {10, 5000}, {23, 3001}, {50, 20000}}) {
     Data d = random_data(n, p, static_cast<unsigned>(n + p));
     for (size_t i = 0; i < n; ++i)
       for (auto& x : d.rows[i]) x = x * (1.f + 0.05f * static_cast<float>(i % 7)) + 0.1f * static_cast<float>(i % 3);
     const size_t f = (n - 3) / 4;
     for (size_t m : {size_t{1}, n - f}) {
-      CHECK(same_as_double_path(d, f, m), ("krum() float path n=" + std::to_string(n) + " m=" + std::to_string(m)).c_str());
+      CHECK(same_as_double_path(d, f, m),
+            ("krum() float path n=" + std::to_string(n) + " m=" + std::to_string(m)).c_str());
     }
     d.rows[n / 2][p - 1] = NAN;
     std::string message;
@@ -79,8 +81,9 @@ void test_krum_float_path() {
     } catch (const EngineError& e) {
       message = std::string(e.code()) + " " + e.what();
     }
-    CHECK(message.find(kErrNonFinite) == 0 && message.find("clients[" + std::to_string(n / 2) + "]") != std::string::npos,
-          "krum() names the client holding a NaN");
+    CHECK(
+        message.find(kErrNonFinite) == 0 && message.find("clients[" + std::to_string(n / 2) + "]") != std::string::npos,
+        "krum() names the client holding a NaN");
   }
   for (float scale : {1e-30f, 1.f, 1e19f, 1e30f}) {
     const size_t n = 12, p = 3001;
@@ -105,11 +108,13 @@ void test_krum_float_path_clusters() {
         // layout 0: the last f clients attack; layout 1: the sampled rows do.
         const bool byzantine = layout == 0 ? i >= n - f : std::find(pick, pick + 5, i) != pick + 5;
         for (size_t j = 0; j < p; ++j)
-          d.rows[i][j] = 10.f * shared.rows[0][j] + (byzantine ? 3.f : 0.01f) * noise.rows[i][j] + (byzantine ? 2.f : 0.f);
+          d.rows[i][j] =
+              10.f * shared.rows[0][j] + (byzantine ? 3.f : 0.01f) * noise.rows[i][j] + (byzantine ? 2.f : 0.f);
       }
       for (size_t m : {size_t{1}, n - f}) {
         CHECK(same_as_double_path(d, f, m), ("krum() clustered clients n=" + std::to_string(n) + " layout " +
-                                             std::to_string(layout) + " m=" + std::to_string(m)).c_str());
+                                             std::to_string(layout) + " m=" + std::to_string(m))
+                                                .c_str());
       }
     }
   }

@@ -3,12 +3,12 @@
 #include <cmath>
 #include <cstdio>
 
-#include "check.h"
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
+#include "check.h"
 
 #include "../common/error.h"
 #include "../quant/codec.h"
@@ -21,7 +21,6 @@
 
 using namespace whale;
 using namespace whale::quant;
-
 
 static std::vector<float> normals(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -70,7 +69,8 @@ int main() {
         std::vector<uint8_t> p1((n + 1) / 2), p2((n + 1) / 2);
         kernels::encode_int4(x.data(), n, b4, 0, nb4, false, t1.data(), p1.data());
         kernels::avx2::encode_int4(x.data(), n, b4, 0, nb4, false, t2.data(), p2.data());
-        CHECK(t1 == t2 && p1 == p2, ("avx2 int4 encode == portable, n=" + std::to_string(n) + " bs=" + std::to_string(b4)).c_str());
+        CHECK(t1 == t2 && p1 == p2,
+              ("avx2 int4 encode == portable, n=" + std::to_string(n) + " bs=" + std::to_string(b4)).c_str());
       }
     }
   }

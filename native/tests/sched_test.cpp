@@ -47,8 +47,8 @@ Decoded poll(Scheduler& s, Micros now, size_t capacity = 4096) {
   }
 }
 
-ModelConfig config(uint32_t max, std::vector<uint32_t> preferred, Micros delay, uint32_t queue = 1000, uint32_t instances = 1,
-                   bool when_idle = false) {
+ModelConfig config(uint32_t max, std::vector<uint32_t> preferred, Micros delay, uint32_t queue = 1000,
+                   uint32_t instances = 1, bool when_idle = false) {
   ModelConfig c;
   c.dispatch_when_idle = when_idle;
   c.max_batch_size = max;
@@ -59,7 +59,8 @@ ModelConfig config(uint32_t max, std::vector<uint32_t> preferred, Micros delay, 
   return c;
 }
 
-Submission sub(uint32_t id, uint32_t model, Micros arrival, uint32_t tenant = 0, uint32_t priority = 0, Micros deadline = kNoDeadline) {
+Submission sub(uint32_t id, uint32_t model, Micros arrival, uint32_t tenant = 0, uint32_t priority = 0,
+               Micros deadline = kNoDeadline) {
   return Submission{id, model, tenant, priority, arrival, deadline};
 }
 
@@ -105,18 +106,21 @@ void test_dispatch_when_idle() {
   s.add_model(1, config(4, {4}, 1'000'000, 100, 1, true));
   s.submit(sub(0, 1, 0));
   Decoded d = poll(s, 0);
-  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{0}), "idle model: a lone request goes at time 0");
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{0}),
+        "idle model: a lone request goes at time 0");
   for (uint32_t i = 1; i <= 6; ++i) s.submit(sub(i, 1, 5));
   d = poll(s, 10);
   CHECK(d.batches.empty(), "the only instance is busy: requests queue");
   CHECK(d.next_wake == kNoDeadline, "busy and no deadlines: nothing to wake for");
   s.complete(1);
   d = poll(s, 10);
-  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}), "on completion the queue goes at once, up to max");
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}),
+        "on completion the queue goes at once, up to max");
   CHECK(s.queued(1) == 2 && s.running(1) == 1, "the rest waits for the next free instance");
   s.complete(1);
   d = poll(s, 11);
-  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{5, 6}), "idle again: the remainder goes without the delay");
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{5, 6}),
+        "idle again: the remainder goes without the delay");
 
   // Off (the default): the same lone request waits for the delay.
   Scheduler t(1);
@@ -139,7 +143,8 @@ void test_dispatch_when_idle_instances() {
   s.submit(sub(3, 1, 20));
   s.submit(sub(4, 1, 20));
   d = poll(s, 20);
-  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}), "preferred size reached: the second instance takes it");
+  CHECK(d.batches.size() == 1 && d.batches[0] == (std::vector<uint32_t>{1, 2, 3, 4}),
+        "preferred size reached: the second instance takes it");
   s.submit(sub(5, 1, 30));
   CHECK(poll(s, 30).batches.empty(), "both instances busy");
   s.complete(1);
@@ -160,7 +165,8 @@ void test_dispatch_when_idle_deadlines() {
   Decoded d = poll(s, 50);
   CHECK(d.batches.empty() && d.next_wake == 100, "busy: wakes for the earliest deadline only");
   d = poll(s, 100);
-  CHECK(d.expired == (std::vector<uint32_t>{1}) && d.batches.empty(), "a deadline passing while busy expires the request");
+  CHECK(d.expired == (std::vector<uint32_t>{1}) && d.batches.empty(),
+        "a deadline passing while busy expires the request");
   s.complete(1);
   d = poll(s, 600);
   CHECK(d.expired == (std::vector<uint32_t>{2}), "expiry comes before dispatch when idle");

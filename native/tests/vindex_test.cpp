@@ -96,15 +96,19 @@ void exact_matches_reference(Metric m, Storage storage, bool integers, bool para
     for (uint32_t i = 0; i < k; ++i) {
       same += labels[q * k + i] == want[i];
       ++total;
-      const double d = ref_distance(m, qs.data() + size_t{q} * dim, ref_rows.data() + size_t{labels[q * k + i]} * dim, dim);
+      const double d =
+          ref_distance(m, qs.data() + size_t{q} * dim, ref_rows.data() + size_t{labels[q * k + i]} * dim, dim);
       const double tol = (storage == Storage::kInt8 ? 2e-3 : 1e-4) * (1 + std::fabs(d)) * (m == Metric::kL2 ? 10 : 1);
       dist_ok &= std::fabs(d - dists[q * k + i]) <= tol;
     }
   }
-  const std::string what = "metric " + std::to_string(int(m)) + " storage " + std::to_string(int(storage)) + (integers ? " integers" : " normals");
+  const std::string what = "metric " + std::to_string(int(m)) + " storage " + std::to_string(int(storage)) +
+                           (integers ? " integers" : " normals");
   // Integer f32 data is exact in float: the results must equal the reference, ties included.
   if (integers && storage == Storage::kF32) CHECK(same == total, ("exact equality, " + what).c_str());
-  else CHECK(same >= total * 97 / 100, ("near-identical results, " + what + ": " + std::to_string(same) + "/" + std::to_string(total)).c_str());
+  else
+    CHECK(same >= total * 97 / 100,
+          ("near-identical results, " + what + ": " + std::to_string(same) + "/" + std::to_string(total)).c_str());
   CHECK(dist_ok, ("distances match the reference, " + what).c_str());
 }
 
@@ -131,7 +135,8 @@ void deletes_filters_and_replacement() {
   std::vector<float> dists(20);
   const float* q = rows.data() + 7 * dim;
   index.search(q, 1, p, labels.data(), dists.data());
-  CHECK(labels == ref_topk(Metric::kL2, q, rows, dim, 20, skip), "filtered search = reference over the allowed, live rows");
+  CHECK(labels == ref_topk(Metric::kL2, q, rows, dim, 20, skip),
+        "filtered search = reference over the allowed, live rows");
   // Replacing a label moves it.
   std::vector<float> far(dim, 1000.f);
   const uint32_t l7 = 7;
@@ -202,7 +207,9 @@ void ivf_behaves() {
       CHECK(restored.centroids() == cent, "restored centroids are the saved ones");
       trained.search(qs.data(), nq, p, a.data(), da.data());
       restored.search(qs.data(), nq, p, b.data(), db.data());
-      CHECK(a == b && da == db, ("restored centroids give the same results, metric " + std::to_string(int(m)) + " storage " + std::to_string(int(st))).c_str());
+      CHECK(a == b && da == db, ("restored centroids give the same results, metric " + std::to_string(int(m)) +
+                                 " storage " + std::to_string(int(st)))
+                                    .c_str());
     }
   }
 }
@@ -234,8 +241,10 @@ void blobs_and_errors() {
   CHECK(a == b && da == db, "an int8 blob and its float source are the same row");
 
   blobs[3][40] ^= 1;
-  const std::string corrupt = error_of([&] { from_blobs.add_blobs(iota_labels(20).data(), 20, ptrs.data(), sizes.data()); });
-  CHECK(corrupt.rfind("ERR_CHECKSUM blobs[3]:", 0) == 0, ("a damaged blob is a typed error naming it: " + corrupt).c_str());
+  const std::string corrupt =
+      error_of([&] { from_blobs.add_blobs(iota_labels(20).data(), 20, ptrs.data(), sizes.data()); });
+  CHECK(corrupt.rfind("ERR_CHECKSUM blobs[3]:", 0) == 0,
+        ("a damaged blob is a typed error naming it: " + corrupt).c_str());
   rows[5 * dim + 2] = NAN;
   Index f(c);
   const std::string nan = error_of([&] { f.add(iota_labels(20).data(), 20, rows.data()); });
@@ -257,7 +266,8 @@ void blobs_and_errors() {
   Index cos(cc);
   const float zero[4] = {0, 0, 0, 0};
   const uint32_t l0 = 0;
-  CHECK(error_of([&] { cos.add(&l0, 1, zero); }).rfind("ERR_INVALID_ARG vectors[0]", 0) == 0, "cosine refuses a zero vector");
+  CHECK(error_of([&] { cos.add(&l0, 1, zero); }).rfind("ERR_INVALID_ARG vectors[0]", 0) == 0,
+        "cosine refuses a zero vector");
   std::vector<uint32_t> out(5);
   std::vector<float> od(5);
   p.k = 5;

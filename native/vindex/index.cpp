@@ -72,11 +72,13 @@ void Index::check_vectors(const float* x, size_t n, const char* field) const {
     bool nonzero = false;
     for (uint32_t j = 0; j < cfg_.dim; ++j) {
       if (!std::isfinite(v[j])) {
-        throw EngineError(kErrNonFinite, at(field, i) + ": value " + std::to_string(j) + " is " + (std::isnan(v[j]) ? "NaN" : "infinite"));
+        throw EngineError(kErrNonFinite, at(field, i) + ": value " + std::to_string(j) + " is " +
+                                             (std::isnan(v[j]) ? "NaN" : "infinite"));
       }
       nonzero |= v[j] != 0.f;
     }
-    if (!nonzero && cfg_.metric == Metric::kCosine) invalid(at(field, i) + ": a zero vector has no direction (metric cosine)");
+    if (!nonzero && cfg_.metric == Metric::kCosine)
+      invalid(at(field, i) + ": a zero vector has no direction (metric cosine)");
   }
 }
 
@@ -85,7 +87,8 @@ void Index::check_labels(const uint32_t* labels, size_t n) const {
   seen.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (labels[i] == kNoLabel) invalid(at("labels", i) + ": 4294967295 is reserved");
-    if (!seen.insert(labels[i]).second) invalid(at("labels", i) + ": label " + std::to_string(labels[i]) + " appears twice in one call");
+    if (!seen.insert(labels[i]).second)
+      invalid(at("labels", i) + ": label " + std::to_string(labels[i]) + " appears twice in one call");
   }
 }
 
@@ -156,7 +159,7 @@ void Index::add_blobs(const uint32_t* labels, size_t n, const uint8_t* const* bl
   check_labels(labels, n);
   // Decode or validate every blob before storing any.
   struct Parsed {
-    std::vector<float> values;   // decoded (or, for stored-as-is int8, for list assignment)
+    std::vector<float> values;  // decoded (or, for stored-as-is int8, for list assignment)
     const int8_t* codes = nullptr;
     const float* scales = nullptr;
   };
@@ -169,7 +172,8 @@ void Index::add_blobs(const uint32_t* labels, size_t n, const uint8_t* const* bl
       throw EngineError(e.code(), at("blobs", i) + ": " + e.what());
     }
     if (info.length != cfg_.dim) {
-      invalid(at("blobs", i) + ": holds " + std::to_string(info.length) + " values, the index has dim " + std::to_string(cfg_.dim));
+      invalid(at("blobs", i) + ": holds " + std::to_string(info.length) + " values, the index has dim " +
+              std::to_string(cfg_.dim));
     }
     Parsed& p = parsed[i];
     p.values.resize(cfg_.dim);
@@ -240,11 +244,13 @@ void Index::train(const float* samples, size_t n, uint32_t iterations, uint64_t 
     n = want;
   }
   if (n < cfg_.nlist) {
-    invalid("samples: training " + std::to_string(cfg_.nlist) + " lists needs at least that many vectors, got " + std::to_string(n));
+    invalid("samples: training " + std::to_string(cfg_.nlist) + " lists needs at least that many vectors, got " +
+            std::to_string(n));
   }
   // Restoring saved centroids (no iterations, nlist points): they are already in the coarse space.
   const bool restore = iterations == 0 && n == cfg_.nlist;
-  const std::vector<float> coarse = restore ? std::vector<float>(samples, samples + n * cfg_.dim) : coarse_copy(samples, n);
+  const std::vector<float> coarse =
+      restore ? std::vector<float>(samples, samples + n * cfg_.dim) : coarse_copy(samples, n);
   const std::vector<float> c = kmeans(coarse.data(), n, cfg_.dim, cfg_.nlist, iterations, seed, parallel);
   Store centroids(Storage::kF32, cfg_.dim, 64);
   centroids.reserve(cfg_.nlist);
@@ -324,7 +330,8 @@ void Index::search(const float* queries, size_t nq, const SearchParams& p, uint3
       std::vector<TopK*> ptrs;
       for (TopK& h : local) ptrs.push_back(&h);
       for (const Store& s : lists_) {
-        scan(s, pq, cfg_.metric, idx.data(), idx.size(), s.rows() * part / parts, s.rows() * (part + 1) / parts, p, ptrs.data());
+        scan(s, pq, cfg_.metric, idx.data(), idx.size(), s.rows() * part / parts, s.rows() * (part + 1) / parts, p,
+             ptrs.data());
       }
       return;
     }

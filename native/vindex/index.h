@@ -55,9 +55,9 @@ class Index {
   std::vector<float> coarse_copy(const float* x, size_t n) const;
 
   IndexConfig cfg_;
-  Store proto_;                 // empty: prepares queries for the rows' storage
-  std::vector<Store> lists_;    // one (the whole collection) until trained, then nlist
-  Store centroids_;             // f32, nlist rows once trained
+  Store proto_;               // empty: prepares queries for the rows' storage
+  std::vector<Store> lists_;  // one (the whole collection) until trained, then nlist
+  Store centroids_;           // f32, nlist rows once trained
   bool trained_ = false;
   struct Where {
     uint32_t list;

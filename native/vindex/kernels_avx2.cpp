@@ -11,7 +11,7 @@ namespace {
 
 WHALE_AVX2 inline float hsum(__m256 v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // lanes l + l+4
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                   // (0+4)+(2+6), (1+5)+(3+7)
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                  // (0+4)+(2+6), (1+5)+(3+7)
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
@@ -62,12 +62,14 @@ WHALE_AVX2 void dot_i8_avx2(const int8_t* const* rows, const float* const* scale
       x = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x2 + j)));
       i20 = _mm256_add_epi32(i20, _mm256_madd_epi16(x, v0)), i21 = _mm256_add_epi32(i21, _mm256_madd_epi16(x, v1));
     }
-    const __m256 s0 = _mm256_set1_ps(scales[0][b]), s1 = _mm256_set1_ps(scales[1][b]), s2 = _mm256_set1_ps(scales[2][b]);
+    const __m256 s0 = _mm256_set1_ps(scales[0][b]), s1 = _mm256_set1_ps(scales[1][b]),
+                 s2 = _mm256_set1_ps(scales[2][b]);
     f00 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i00), s0, f00), f01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i01), s0, f01);
     f10 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i10), s1, f10), f11 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i11), s1, f11);
     f20 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i20), s2, f20), f21 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i21), s2, f21);
   }
-  out[0] = hsum(f00), out[1] = hsum(f01), out[2] = hsum(f10), out[3] = hsum(f11), out[4] = hsum(f20), out[5] = hsum(f21);
+  out[0] = hsum(f00), out[1] = hsum(f01), out[2] = hsum(f10), out[3] = hsum(f11), out[4] = hsum(f20),
+  out[5] = hsum(f21);
 }
 
 }  // namespace whale::vindex::kernels

@@ -12,7 +12,8 @@ void dot_f32_portable(const float* const* rows, const float* const* queries, siz
       for (size_t j = 0; j < stride; j += 8) {
         for (size_t l = 0; l < 8; ++l) lane[l] += rows[r][j + l] * queries[q][j + l];
       }
-      out[r * kF32Queries + q] = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+      out[r * kF32Queries + q] =
+          ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
     }
   }
 }
@@ -24,7 +25,8 @@ void dot_i8_portable(const int8_t* const* rows, const float* const* scales, cons
       float acc = 0.f;
       for (size_t b = 0; b < blocks; ++b) {
         int32_t sum = 0;
-        for (uint32_t j = block_offset[b]; j < block_offset[b] + block_length[b]; ++j) sum += int32_t{rows[r][j]} * queries[q][j];
+        for (uint32_t j = block_offset[b]; j < block_offset[b] + block_length[b]; ++j)
+          sum += int32_t{rows[r][j]} * queries[q][j];
         acc += static_cast<float>(sum) * scales[r][b];
       }
       out[r * kI8Queries + q] = acc;

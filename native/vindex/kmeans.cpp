@@ -76,7 +76,8 @@ std::vector<float> kmeans(const float* x, size_t n, uint32_t dim, uint32_t k, ui
     }
     for (uint32_t i = 0; i < k; ++i) {
       if (counts[i] == 0) continue;
-      for (uint32_t j = 0; j < dim; ++j) c[size_t{i} * dim + j] = static_cast<float>(sums[size_t{i} * dim + j] / counts[i]);
+      for (uint32_t j = 0; j < dim; ++j)
+        c[size_t{i} * dim + j] = static_cast<float>(sums[size_t{i} * dim + j] / counts[i]);
     }
     // An empty cluster takes half of the largest one: both get its centroid, nudged apart.
     for (uint32_t i = 0; i < k; ++i) {

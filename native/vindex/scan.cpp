@@ -50,7 +50,8 @@ void scan_tiles(const Store& s, const Queries& q, Metric metric, const uint32_t*
           TopK& h = *heaps[qt + i];
           for (size_t r = 0; r < t.rows; ++r) {
             const size_t sl = t.slots[r];
-            const float d = finish(metric, out[r * Q + i] * scale, q.norm2[qi], q.inv_norm[qi], s.norm2(sl), s.inv_norm(sl));
+            const float d =
+                finish(metric, out[r * Q + i] * scale, q.norm2[qi], q.inv_norm[qi], s.norm2(sl), s.inv_norm(sl));
             if (d <= h.bound()) h.offer(d, s.label(sl));
           }
         }
@@ -67,25 +68,30 @@ void scan(const Store& s, const Queries& q, Metric metric, const uint32_t* qidx,
   const kernels::Table& k = kernels::pick();
   if (s.kind() == Storage::kF32) {
     using namespace kernels;
-    scan_tiles<kF32Rows, kF32Queries>(s, q, metric, qidx, nq, begin, end, p, heaps, [&](const size_t* rs, const size_t* qs, float* out) {
-      const float* rows[kF32Rows];
-      const float* queries[kF32Queries];
-      for (size_t r = 0; r < kF32Rows; ++r) rows[r] = s.f32_row(rs[r]);
-      for (size_t i = 0; i < kF32Queries; ++i) queries[i] = q.f32.data() + qs[i] * q.stride;
-      k.dot_f32(rows, queries, q.stride, out);
-    });
+    scan_tiles<kF32Rows, kF32Queries>(s, q, metric, qidx, nq, begin, end, p, heaps,
+                                      [&](const size_t* rs, const size_t* qs, float* out) {
+                                        const float* rows[kF32Rows];
+                                        const float* queries[kF32Queries];
+                                        for (size_t r = 0; r < kF32Rows; ++r) rows[r] = s.f32_row(rs[r]);
+                                        for (size_t i = 0; i < kF32Queries; ++i)
+                                          queries[i] = q.f32.data() + qs[i] * q.stride;
+                                        k.dot_f32(rows, queries, q.stride, out);
+                                      });
     return;
   }
   const BlockLayout& l = s.layout();
   using namespace kernels;
-  scan_tiles<kI8Rows, kI8Queries>(s, q, metric, qidx, nq, begin, end, p, heaps, [&](const size_t* rs, const size_t* qs, float* out) {
-    const int8_t* rows[kI8Rows];
-    const float* scales[kI8Rows];
-    const int16_t* queries[kI8Queries];
-    for (size_t r = 0; r < kI8Rows; ++r) rows[r] = s.code_row(rs[r]), scales[r] = s.scales_row(rs[r]);
-    for (size_t i = 0; i < kI8Queries; ++i) queries[i] = q.i16.data() + qs[i] * q.stride;
-    k.dot_i8(rows, scales, queries, l.offset.data(), l.length.data(), l.blocks, out);
-  });
+  scan_tiles<kI8Rows, kI8Queries>(s, q, metric, qidx, nq, begin, end, p, heaps,
+                                  [&](const size_t* rs, const size_t* qs, float* out) {
+                                    const int8_t* rows[kI8Rows];
+                                    const float* scales[kI8Rows];
+                                    const int16_t* queries[kI8Queries];
+                                    for (size_t r = 0; r < kI8Rows; ++r)
+                                      rows[r] = s.code_row(rs[r]), scales[r] = s.scales_row(rs[r]);
+                                    for (size_t i = 0; i < kI8Queries; ++i)
+                                      queries[i] = q.i16.data() + qs[i] * q.stride;
+                                    k.dot_i8(rows, scales, queries, l.offset.data(), l.length.data(), l.blocks, out);
+                                  });
 }
 
 float distance(const Store& s, const Queries& q, Metric metric, size_t query, size_t slot) {

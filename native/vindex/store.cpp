@@ -33,7 +33,8 @@ Store::Store(Storage kind, uint32_t dim, uint32_t block_size)
 }
 
 size_t Store::memory_bytes() const {
-  return f32_.capacity() * 4 + codes_.capacity() + scales_.capacity() * 4 + norm2_.capacity() * 8 + labels_.capacity() * 4;
+  return f32_.capacity() * 4 + codes_.capacity() + scales_.capacity() * 4 + norm2_.capacity() * 8 +
+         labels_.capacity() * 4;
 }
 
 void Store::reserve(size_t rows) {
@@ -180,7 +181,8 @@ Queries Store::prepare(const float* q, size_t count, bool parallel) const {
       const uint32_t lo = b * block_size_, len = std::min(block_size_, dim_ - lo);
       for (uint32_t j = 0; j < len; ++j) {
         const double level = std::nearbyint(static_cast<double>(x[lo + j]) / scale);
-        dst[layout_.offset[b] + j] = static_cast<int16_t>(std::clamp(level, -double{kQueryLevels}, double{kQueryLevels}));
+        dst[layout_.offset[b] + j] =
+            static_cast<int16_t>(std::clamp(level, -double{kQueryLevels}, double{kQueryLevels}));
       }
     }
   };

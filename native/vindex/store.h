@@ -23,12 +23,12 @@ BlockLayout block_layout(uint32_t dim, uint32_t block_size);
 // A query batch in the form the kernels of one storage read.
 struct Queries {
   size_t count = 0;
-  uint32_t stride = 0;           // values per padded query
-  std::vector<float> f32;        // float rows (f32 storage and coarse search)
-  std::vector<int16_t> i16;      // int8 storage: query levels, |level| <= kQueryLevels
-  std::vector<float> scale;      // int8 storage: value = scale * level
-  std::vector<float> norm2;      // squared norm of the query as given
-  std::vector<float> inv_norm;   // cosine: 1 / |q|
+  uint32_t stride = 0;          // values per padded query
+  std::vector<float> f32;       // float rows (f32 storage and coarse search)
+  std::vector<int16_t> i16;     // int8 storage: query levels, |level| <= kQueryLevels
+  std::vector<float> scale;     // int8 storage: value = scale * level
+  std::vector<float> norm2;     // squared norm of the query as given
+  std::vector<float> inv_norm;  // cosine: 1 / |q|
 };
 inline constexpr int kQueryLevels = 8191;  // keeps every int32 block sum exact (see kernels.h)
 

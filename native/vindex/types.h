@@ -32,10 +32,10 @@ struct IndexConfig {
 
 struct SearchParams {
   uint32_t k = 10;
-  uint32_t nprobe = 0;                   // 0: the index's default; >= nlist: every list
-  bool exact = false;                    // ignore the inverted lists, scan everything
-  const uint8_t* allow = nullptr;        // bitmap by label (bit l of byte l/8); nullptr: all
-  size_t allow_bytes = 0;                // labels beyond the bitmap are not allowed
+  uint32_t nprobe = 0;             // 0: the index's default; >= nlist: every list
+  bool exact = false;              // ignore the inverted lists, scan everything
+  const uint8_t* allow = nullptr;  // bitmap by label (bit l of byte l/8); nullptr: all
+  size_t allow_bytes = 0;          // labels beyond the bitmap are not allowed
   bool parallel = true;
 };
 

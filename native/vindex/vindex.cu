@@ -148,8 +148,8 @@ void exact_search(int device, const HostRows& rows, const Queries& q, Metric met
   upload(q_norm2, q.norm2.data(), nq);
   upload(q_inv, q.inv_norm.data(), nq);
 
-  const DevRows dr{f32 ? 0 : 1, rows.stride, blocks, n, d_f32.ptr, d_codes.ptr, d_scales.ptr, d_boff.ptr, d_blen.ptr,
-                   d_norm2.ptr, d_inv.ptr};
+  const DevRows dr{f32 ? 0 : 1,  rows.stride, blocks,     n,           d_f32.ptr, d_codes.ptr,
+                   d_scales.ptr, d_boff.ptr,  d_blen.ptr, d_norm2.ptr, d_inv.ptr};
   const DevQueries dq{q.stride, q_f32.ptr, q_i16.ptr, q_scale.ptr, q_norm2.ptr, q_inv.ptr};
   // Distances for as many queries as fit in ~1 GiB at once (and at most 65535: the grid's y limit).
   // The per-thread top-k scratch is bounded the same way.

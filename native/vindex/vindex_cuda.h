@@ -16,9 +16,9 @@ struct HostRows {
   Storage kind = Storage::kF32;
   uint32_t stride = 0;
   size_t rows = 0;
-  const float* f32 = nullptr;      // rows x stride
-  const int8_t* codes = nullptr;   // rows x stride
-  const float* scales = nullptr;   // rows x blocks
+  const float* f32 = nullptr;     // rows x stride
+  const int8_t* codes = nullptr;  // rows x stride
+  const float* scales = nullptr;  // rows x blocks
   const BlockLayout* layout = nullptr;
   const float* norm2 = nullptr;
   const float* inv_norm = nullptr;

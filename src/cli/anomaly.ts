@@ -3,7 +3,12 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { dirname, join, relative } from 'node:path';
 
 import { WhaleError } from '../common/errors.js';
-import { ANOMALY_METHODS, AnomalyDetector, type AnomalyDetectorOptions, type AnomalyMethod } from '../core/monitoring/health/anomaly-detector.js';
+import {
+  ANOMALY_METHODS,
+  AnomalyDetector,
+  type AnomalyDetectorOptions,
+  type AnomalyMethod,
+} from '../core/monitoring/health/anomaly-detector.js';
 
 export const ANOMALY_USAGE = `Usage: whale anomaly INPUT.csv [--out OUT.csv] [--detector NAME] [--threshold T] [--allow-unordered]
        whale anomaly --dir DIR --out-dir OUT [--detector NAME] [--threshold T] [--allow-unordered]
@@ -55,7 +60,9 @@ export function parseTimestamp(text: string): number {
   const s = text.trim();
   const basic = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?)?(Z)?$/.exec(s);
   if (basic && (basic[4] !== undefined || validDate(basic[1]!, basic[2]!, basic[3]!))) {
-    return Date.parse(`${basic[1]}-${basic[2]}-${basic[3]}T${basic[4] ?? '00'}:${basic[5] ?? '00'}:${basic[6] ?? '00'}Z`);
+    return Date.parse(
+      `${basic[1]}-${basic[2]}-${basic[3]}T${basic[4] ?? '00'}:${basic[5] ?? '00'}:${basic[6] ?? '00'}Z`,
+    );
   }
   if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
   const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/.exec(s);
@@ -75,7 +82,9 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** One CSV record (RFC 4180 quoting: "a,b" is one cell, "" inside quotes is a quote), or undefined if a quote is left open. */
 function splitCsv(line: string): string[] | undefined {
   const cells: string[] = [];
-  let cell = '', quoted = false, i = 0;
+  let cell = '',
+    quoted = false,
+    i = 0;
   while (i < line.length) {
     const c = line[i]!;
     i++;
@@ -107,14 +116,22 @@ export function readSeriesCsv(file: string, o: { allowUnordered?: boolean } = {}
   const head = header.map((h) => h.toLowerCase());
   const ti = head.indexOf('timestamp');
   const vi = head.indexOf('value');
-  if (ti < 0 || vi < 0) fail(file, 1, `missing column '${ti < 0 ? 'timestamp' : 'value'}' in the header (got: ${lines[0]})`);
+  if (ti < 0 || vi < 0)
+    fail(file, 1, `missing column '${ti < 0 ? 'timestamp' : 'value'}' in the header (got: ${lines[0]})`);
   const n = lines.length - 1;
-  const s: Series = { timestamps: [], values: [], times: new Float64Array(n), numbers: new Float64Array(n), backwards: 0 };
+  const s: Series = {
+    timestamps: [],
+    values: [],
+    times: new Float64Array(n),
+    numbers: new Float64Array(n),
+    backwards: 0,
+  };
   for (let i = 0; i < n; i++) {
     const lineNo = i + 2;
     const cells = splitCsv(lines[i + 1]!);
     if (!cells) fail(file, lineNo, 'a quoted cell is not closed (quoted line breaks are not supported)');
-    if (cells.length !== head.length) fail(file, lineNo, `expected ${head.length} columns as in the header, got ${cells.length}`);
+    if (cells.length !== head.length)
+      fail(file, lineNo, `expected ${head.length} columns as in the header, got ${cells.length}`);
     const ts = cells[ti]!;
     const val = cells[vi]!;
     const t = parseTimestamp(ts);
@@ -125,7 +142,11 @@ export function readSeriesCsv(file: string, o: { allowUnordered?: boolean } = {}
     let time = t;
     if (i > 0 && t < s.times[i - 1]!) {
       if (!o.allowUnordered) {
-        fail(file, lineNo, `timestamp '${ts}' is earlier than the previous row's '${s.timestamps[i - 1]}' (rows must be in time order; --allow-unordered scores them in file order)`);
+        fail(
+          file,
+          lineNo,
+          `timestamp '${ts}' is earlier than the previous row's '${s.timestamps[i - 1]}' (rows must be in time order; --allow-unordered scores them in file order)`,
+        );
       }
       // The detector needs non-decreasing times: the row keeps its place and the latest time seen.
       s.backwards++;
@@ -139,11 +160,16 @@ export function readSeriesCsv(file: string, o: { allowUnordered?: boolean } = {}
   return s;
 }
 
-export function scoreCsv(file: string, options: AnomalyDetectorOptions, o: { allowUnordered?: boolean } = {}): { text: string; backwards: number } {
+export function scoreCsv(
+  file: string,
+  options: AnomalyDetectorOptions,
+  o: { allowUnordered?: boolean } = {},
+): { text: string; backwards: number } {
   const s = readSeriesCsv(file, o);
   const { scores, anomalies } = new AnomalyDetector(options).updateBatch(s.numbers, s.times);
   const rows = ['timestamp,value,anomaly_score,is_anomaly'];
-  for (let i = 0; i < scores.length; i++) rows.push(`${s.timestamps[i]},${s.values[i]},${scores[i]!.toFixed(6)},${anomalies[i]}`);
+  for (let i = 0; i < scores.length; i++)
+    rows.push(`${s.timestamps[i]},${s.values[i]},${scores[i]!.toFixed(6)},${anomalies[i]}`);
   return { text: rows.join('\n') + '\n', backwards: s.backwards };
 }
 
@@ -166,7 +192,11 @@ function usage(message: string): never {
 }
 
 /** Returns the exit code; malformed input is a WhaleError (ERR_INVALID_ARG) for main() to print. */
-export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void, err: (s: string) => void = (t) => void process.stderr.write(t)): number {
+export function anomalyCommand(
+  args: AnomalyArgs,
+  out: (s: string) => void,
+  err: (s: string) => void = (t) => void process.stderr.write(t),
+): number {
   const options: AnomalyDetectorOptions = {};
   if (args.threshold !== undefined) {
     const t = Number(args.threshold);
@@ -174,7 +204,8 @@ export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void, err:
     options.threshold = t;
   }
   if (args.detector !== undefined) {
-    if (!(ANOMALY_METHODS as readonly string[]).includes(args.detector)) usage(`--detector must be one of ${ANOMALY_METHODS.join(', ')}, got '${args.detector}'`);
+    if (!(ANOMALY_METHODS as readonly string[]).includes(args.detector))
+      usage(`--detector must be one of ${ANOMALY_METHODS.join(', ')}, got '${args.detector}'`);
     options.method = args.detector as AnomalyMethod;
   }
   if (args.dir !== undefined) {
@@ -198,7 +229,9 @@ export function anomalyCommand(args: AnomalyArgs, out: (s: string) => void, err:
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, scored.text);
     }
-    out(`scored ${files.length - failed.length} file(s) into ${args.outDir}${failed.length > 0 ? `; ${failed.length} refused (above)` : ''}\n`);
+    out(
+      `scored ${files.length - failed.length} file(s) into ${args.outDir}${failed.length > 0 ? `; ${failed.length} refused (above)` : ''}\n`,
+    );
     return failed.length > 0 ? 2 : 0;
   }
   if (args.input === undefined) usage('no input file given');

@@ -30,39 +30,71 @@ export const DEFENSE_ARGS = {
   secure: { type: 'boolean' },
 } as const;
 
-type Args = Partial<Record<'dp-clip' | 'dp-noise' | 'dp-delta' | 'attack' | 'attack-fraction' | 'norm-bound', string>> & { secure?: boolean };
+type Args = Partial<
+  Record<'dp-clip' | 'dp-noise' | 'dp-delta' | 'attack' | 'attack-fraction' | 'norm-bound', string>
+> & { secure?: boolean };
 
 function num(name: string, s: string, ok: (n: number) => boolean, what: string): number {
   const n = Number(s);
-  if (s.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new WhaleError('ERR_CONFIG', `--${name}: expected ${what}, got '${s}'`, { field: name });
+  if (s.trim() === '' || !Number.isFinite(n) || !ok(n))
+    throw new WhaleError('ERR_CONFIG', `--${name}: expected ${what}, got '${s}'`, { field: name });
   return n;
 }
 
 const clientIds = (n: number) => Array.from({ length: n }, (_, i) => clientId(i));
 
-export function defenseFromArgs(v: Args, run: { clients: number; fraction: number; strategy: string; seed: number }): { roundHook?: RoundHook; secure?: boolean } {
+export function defenseFromArgs(
+  v: Args,
+  run: { clients: number; fraction: number; strategy: string; seed: number },
+): { roundHook?: RoundHook; secure?: boolean } {
   const dpAsked = v['dp-clip'] !== undefined || v['dp-noise'] !== undefined;
-  if (dpAsked && (v['dp-clip'] === undefined || v['dp-noise'] === undefined)) throw new WhaleError('ERR_CONFIG', '--dp-clip and --dp-noise: give both', { field: 'dp-clip' });
-  if (dpAsked && run.strategy !== 'fedavg') throw new WhaleError('ERR_CONFIG', `--dp-clip: DP-FedAvg replaces the aggregate with a noised mean; use --strategy fedavg (got ${run.strategy})`, { field: 'dp-clip' });
+  if (dpAsked && (v['dp-clip'] === undefined || v['dp-noise'] === undefined))
+    throw new WhaleError('ERR_CONFIG', '--dp-clip and --dp-noise: give both', { field: 'dp-clip' });
+  if (dpAsked && run.strategy !== 'fedavg')
+    throw new WhaleError(
+      'ERR_CONFIG',
+      `--dp-clip: DP-FedAvg replaces the aggregate with a noised mean; use --strategy fedavg (got ${run.strategy})`,
+      { field: 'dp-clip' },
+    );
   const attack = v.attack;
-  if (attack !== undefined && !ATTACK_MODES.includes(attack as AttackMode)) throw new WhaleError('ERR_CONFIG', `--attack: one of ${ATTACK_MODES.join(', ')}, got '${attack}'`, { field: 'attack' });
-  const hook = dpAsked || attack !== undefined || v['norm-bound'] !== undefined
-    ? new RoundDefense({
-      clients: clientIds(run.clients),
-      ...(attack === undefined ? {} : {
-        attack: { mode: attack as AttackMode, fraction: v['attack-fraction'] === undefined ? 0.1 : num('attack-fraction', v['attack-fraction'], (n) => n >= 0 && n < 1, 'a fraction in [0, 1)'), seed: run.seed + 7 },
-      }),
-      ...(v['norm-bound'] === undefined ? {} : { normBound: { factor: num('norm-bound', v['norm-bound'], (n) => n >= 1, 'a number >= 1') } }),
-      ...(dpAsked ? {
-        dp: {
-          clip: num('dp-clip', v['dp-clip']!, (n) => n > 0, 'a number > 0'),
-          noiseMultiplier: num('dp-noise', v['dp-noise']!, (n) => n >= 0, 'a number >= 0'),
-          sampleRate: run.fraction,
-          delta: v['dp-delta'] === undefined ? 1e-5 : num('dp-delta', v['dp-delta'], (n) => n > 0 && n < 1, 'a number in (0, 1)'),
-        },
-      } : {}),
-    })
-    : undefined;
+  if (attack !== undefined && !ATTACK_MODES.includes(attack as AttackMode))
+    throw new WhaleError('ERR_CONFIG', `--attack: one of ${ATTACK_MODES.join(', ')}, got '${attack}'`, {
+      field: 'attack',
+    });
+  const hook =
+    dpAsked || attack !== undefined || v['norm-bound'] !== undefined
+      ? new RoundDefense({
+          clients: clientIds(run.clients),
+          ...(attack === undefined
+            ? {}
+            : {
+                attack: {
+                  mode: attack as AttackMode,
+                  fraction:
+                    v['attack-fraction'] === undefined
+                      ? 0.1
+                      : num('attack-fraction', v['attack-fraction'], (n) => n >= 0 && n < 1, 'a fraction in [0, 1)'),
+                  seed: run.seed + 7,
+                },
+              }),
+          ...(v['norm-bound'] === undefined
+            ? {}
+            : { normBound: { factor: num('norm-bound', v['norm-bound'], (n) => n >= 1, 'a number >= 1') } }),
+          ...(dpAsked
+            ? {
+                dp: {
+                  clip: num('dp-clip', v['dp-clip']!, (n) => n > 0, 'a number > 0'),
+                  noiseMultiplier: num('dp-noise', v['dp-noise']!, (n) => n >= 0, 'a number >= 0'),
+                  sampleRate: run.fraction,
+                  delta:
+                    v['dp-delta'] === undefined
+                      ? 1e-5
+                      : num('dp-delta', v['dp-delta'], (n) => n > 0 && n < 1, 'a number in (0, 1)'),
+                },
+              }
+            : {}),
+        })
+      : undefined;
   return { ...(hook ? { roundHook: hook } : {}), ...(v.secure ? { secure: true } : {}) };
 }
 

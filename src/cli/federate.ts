@@ -82,12 +82,15 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { ou
   });
   const num = (name: string, s: string, ok: (n: number) => boolean, what: string): number => {
     const n = Number(s);
-    if (s.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new WhaleError('ERR_CONFIG', `--${name}: expected ${what}, got '${s}'`, { field: name });
+    if (s.trim() === '' || !Number.isFinite(n) || !ok(n))
+      throw new WhaleError('ERR_CONFIG', `--${name}: expected ${what}, got '${s}'`, { field: name });
     return n;
   };
-  const int = (name: string, s: string, min: number) => num(name, s, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
+  const int = (name: string, s: string, min: number) =>
+    num(name, s, (n) => Number.isInteger(n) && n >= min, `an integer >= ${min}`);
   const oneOf = <T extends string>(name: string, s: string, options: readonly T[]): T => {
-    if (!options.includes(s as T)) throw new WhaleError('ERR_CONFIG', `--${name}: one of ${options.join(', ')}, got '${s}'`, { field: name });
+    if (!options.includes(s as T))
+      throw new WhaleError('ERR_CONFIG', `--${name}: one of ${options.join(', ')}, got '${s}'`, { field: name });
     return s as T;
   };
   const clients = int('clients', v.clients!, 1);
@@ -98,7 +101,11 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { ou
   if (byzantine !== undefined && (strategy === 'krum' || strategy === 'multi-krum')) {
     const perRound = selectionSize(clients, fraction, MNIST_MIN_CLIENTS);
     if (perRound < 2 * byzantine + 3) {
-      throw new WhaleError('ERR_CONFIG', `--byzantine: ${strategy} with F = ${byzantine} needs 2F + 3 = ${2 * byzantine + 3} updates per round; --fraction x --clients selects ${perRound}`, { field: 'byzantine' });
+      throw new WhaleError(
+        'ERR_CONFIG',
+        `--byzantine: ${strategy} with F = ${byzantine} needs 2F + 3 = ${2 * byzantine + 3} updates per round; --fraction x --clients selects ${perRound}`,
+        { field: 'byzantine' },
+      );
     }
   }
   return {
@@ -110,15 +117,21 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { ou
     batch: v.batch === 'inf' || v.batch === 'Infinity' ? 0 : int('batch', v.batch!, 1),
     lr: num('lr', v.lr!, (n) => n > 0, 'a number > 0'),
     rounds: int('rounds', v.rounds!, 1),
-    ...(v.target === undefined ? {} : { target: num('target', v.target, (n) => n > 0 && n <= 1, 'an accuracy in (0, 1]') }),
+    ...(v.target === undefined
+      ? {}
+      : { target: num('target', v.target, (n) => n > 0 && n <= 1, 'an accuracy in (0, 1]') }),
     processes: int('processes', v.processes!, 0),
     strategy,
     ...(byzantine === undefined ? {} : { byzantine }),
     ...(v.trim === undefined ? {} : { trim: num('trim', v.trim, (n) => n >= 0 && n < 0.5, 'a fraction in [0, 0.5)') }),
     uplink: oneOf('uplink', v.uplink!, ['f32', 'int8', 'fp16', 'topk'] as const),
-    ...(v['topk-ratio'] === undefined ? {} : { topkRatio: num('topk-ratio', v['topk-ratio'], (n) => n > 0 && n <= 1, 'a number in (0, 1]') }),
+    ...(v['topk-ratio'] === undefined
+      ? {}
+      : { topkRatio: num('topk-ratio', v['topk-ratio'], (n) => n > 0 && n <= 1, 'a number in (0, 1]') }),
     ...(v.mu === undefined ? {} : { mu: num('mu', v.mu, (n) => n >= 0, 'a number >= 0') }),
-    ...(v['lr-decay'] === undefined ? {} : { clientLrDecay: num('lr-decay', v['lr-decay'], (n) => n > 0, 'a number > 0') }),
+    ...(v['lr-decay'] === undefined
+      ? {}
+      : { clientLrDecay: num('lr-decay', v['lr-decay'], (n) => n > 0, 'a number > 0') }),
     seed,
     ...(v['train-count'] === undefined ? {} : { trainCount: int('train-count', v['train-count'], 1) }),
     ...(v['store-dir'] === undefined ? {} : { storeDir: v['store-dir'] }),
@@ -131,11 +144,18 @@ export function parseFederateArgs(argv: string[]): MnistFederationOptions & { ou
 
 /** The coordinator's rule for a federation id (it names topics' keys, groups and store keys): a usage error, exit 2. */
 function federationIdArg(s: string): string {
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(s)) throw new WhaleError('ERR_CONFIG', `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${s}'`, { field: 'federation-id' });
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(s))
+    throw new WhaleError('ERR_CONFIG', `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${s}'`, {
+      field: 'federation-id',
+    });
   return s;
 }
 
-export async function federateCommand(argv: string[], io: CliIO, isTTY = process.stdout.isTTY === true): Promise<number> {
+export async function federateCommand(
+  argv: string[],
+  io: CliIO,
+  isTTY = process.stdout.isTTY === true,
+): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.out(FEDERATE_USAGE);
     return 0;
@@ -154,9 +174,16 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
     const filled = Math.round((done / o.rounds) * width);
     return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${o.rounds}`;
   };
-  if (!json) io.out(`federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`);
+  if (!json)
+    io.out(
+      `federate: ${o.model} ${o.partition}, ${o.clients} clients, C=${o.fraction}, E=${o.epochs}, B=${o.batch === 0 ? '∞' : o.batch}, lr=${o.lr}, ${o.rounds} rounds${o.target ? `, target ${o.target}` : ''}, learners ${o.processes ? `in ${o.processes} processes (Kafka)` : 'in this process'}\n`,
+    );
   let plan: { federationId: string; storeDir: string; temporary: boolean } | undefined;
-  const resumeHint = (p: NonNullable<typeof plan>) => `whale federate ${argv.filter((a, i) => !['--store-dir', '--federation-id'].includes(a) && !['--store-dir', '--federation-id'].includes(argv[i - 1]!)).join(' ')} --store-dir ${p.storeDir} --federation-id ${p.federationId}`.replace(/ +/g, ' ');
+  const resumeHint = (p: NonNullable<typeof plan>) =>
+    `whale federate ${argv.filter((a, i) => !['--store-dir', '--federation-id'].includes(a) && !['--store-dir', '--federation-id'].includes(argv[i - 1]!)).join(' ')} --store-dir ${p.storeDir} --federation-id ${p.federationId}`.replace(
+      / +/g,
+      ' ',
+    );
   const runOpts = {
     ...o,
     onPlan: (p: NonNullable<typeof plan>) => {
@@ -167,7 +194,12 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
       else io.out(line);
     },
     logger: createLogger('federate', env.logLevel ?? 'warn'),
-    onRound: (r: RoundResult) => io.out(json ? `${JSON.stringify({ round: r })}\n` : `${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`),
+    onRound: (r: RoundResult) =>
+      io.out(
+        json
+          ? `${JSON.stringify({ round: r })}\n`
+          : `${isTTY ? '\x1b[2K' : ''}${roundLine(r)}\n${isTTY ? `${bar(r.round)}\r` : ''}`,
+      ),
     onLearnerExit: (id: string, code: number | null, signal: string | null) => {
       if (code !== 0) io.err(`learner ${id} exited (code ${code}, signal ${signal})\n`);
     },
@@ -177,14 +209,25 @@ export async function federateCommand(argv: string[], io: CliIO, isTTY = process
   try {
     result = await runMnistFederation(runOpts);
   } catch (err) {
-    if (plan?.temporary) io.err(`${isTTY ? '\x1b[2K' : ''}federate: the completed rounds are kept in ${plan.storeDir}; resume with: ${resumeHint(plan)}\n`);
+    if (plan?.temporary)
+      io.err(
+        `${isTTY ? '\x1b[2K' : ''}federate: the completed rounds are kept in ${plan.storeDir}; resume with: ${resumeHint(plan)}\n`,
+      );
     throw err;
   }
   const best = result.bestAccuracy === undefined ? '-' : `${(result.bestAccuracy * 100).toFixed(2)}%`;
-  const toTarget = o.target === undefined ? '' : `  rounds to ${(o.target * 100).toFixed(1)}%: ${result.roundsToTarget ?? `not reached in ${result.completedRounds}`}`;
-  const rejected = Object.entries(result.rejected).map(([k, n]) => `${k} ${n}`).join(', ');
+  const toTarget =
+    o.target === undefined
+      ? ''
+      : `  rounds to ${(o.target * 100).toFixed(1)}%: ${result.roundsToTarget ?? `not reached in ${result.completedRounds}`}`;
+  const rejected = Object.entries(result.rejected)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   if (json) io.out(`${JSON.stringify({ summary: { options: o, ...result, rounds: undefined } })}\n`);
-  else io.out(`${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`);
+  else
+    io.out(
+      `${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`,
+    );
   if (out) writeFileSync(out, JSON.stringify({ options: o, ...result }, null, 2));
   return 0;
 }

@@ -15,11 +15,21 @@ const GiB = 1024 ** 3;
 /** Which ONNX Runtime execution provider and which TF.js backend models would run on (errors reported, not thrown). */
 async function modelRuntimes(): Promise<{ onnx: Record<string, unknown>; tfjs: Record<string, unknown> }> {
   const { onnxProviderInfo, tfjsBackendInfo } = await import('../models/index.js');
-  const settle = async (f: () => Promise<object>) => f().then((v) => ({ ...v }), (err: Error) => ({ error: err.message }));
+  const settle = async (f: () => Promise<object>) =>
+    f().then(
+      (v) => ({ ...v }),
+      (err: Error) => ({ error: err.message }),
+    );
   const [onnx, tfjs] = await Promise.all([
     settle(async () => {
       const i = await onnxProviderInfo();
-      return { ...i, provider: i.cuda.listed && i.cuda.libraryPresent && engine.devices().devices.some((d) => d.kind === 'cuda') ? 'cuda' : 'cpu' };
+      return {
+        ...i,
+        provider:
+          i.cuda.listed && i.cuda.libraryPresent && engine.devices().devices.some((d) => d.kind === 'cuda')
+            ? 'cuda'
+            : 'cpu',
+      };
     }),
     settle(tfjsBackendInfo),
   ]);
@@ -47,7 +57,9 @@ export async function infoCommand(opts: { json: boolean }, io: CliIO): Promise<n
     'Machine',
     `  CPU          ${machine.cpu.brand}, ${machine.cpu.cores} logical / ${machine.cpu.physicalCores} physical cores`,
     `  memory       ${(machine.memory.total / GiB).toFixed(1)} GiB (${(machine.memory.available / GiB).toFixed(1)} GiB available)`,
-    ...machine.disks.map((d) => `  disk ${d.mount.padEnd(7)} ${(d.used / GiB).toFixed(1)} / ${(d.size / GiB).toFixed(1)} GiB used`),
+    ...machine.disks.map(
+      (d) => `  disk ${d.mount.padEnd(7)} ${(d.used / GiB).toFixed(1)} / ${(d.size / GiB).toFixed(1)} GiB used`,
+    ),
     '',
     'Devices',
   ];
@@ -62,7 +74,10 @@ export async function infoCommand(opts: { json: boolean }, io: CliIO): Promise<n
     }
   }
   if (report.gpuUnavailableReason) lines.push('', `No GPU is used: ${report.gpuUnavailableReason}`);
-  lines.push('', `NVML         ${report.nvml.loaded ? `loaded (driver ${report.nvml.driverVersion})` : `not available: ${report.nvml.error}`}`);
+  lines.push(
+    '',
+    `NVML         ${report.nvml.loaded ? `loaded (driver ${report.nvml.driverVersion})` : `not available: ${report.nvml.error}`}`,
+  );
   const { onnx, tfjs } = models;
   lines.push(
     '',

@@ -55,21 +55,26 @@ export function keysCommand(argv: string[], io: CliIO): number {
     });
     save(file, [...records, record]);
     io.out(`${key}\n`);
-    io.err(`whale keys: key ${record.id} (role ${record.role}${record.tenant ? `, tenant ${record.tenant}` : ''}) added to ${file}; it is shown only now\n`);
+    io.err(
+      `whale keys: key ${record.id} (role ${record.role}${record.tenant ? `, tenant ${record.tenant}` : ''}) added to ${file}; it is shown only now\n`,
+    );
     return 0;
   }
   if (action === 'list') {
     if (rest.length > 0) usage(`unexpected argument '${rest[0]}'`);
     const records = load().map(({ hash: _hash, ...r }) => r);
     if (values.json) io.out(`${JSON.stringify(records)}\n`);
-    else for (const r of records) io.out(`${r.id}  ${r.role.padEnd(8)} ${r.tenant ?? '-'}${r.name ? `  ${r.name}` : ''}\n`);
+    else
+      for (const r of records)
+        io.out(`${r.id}  ${r.role.padEnd(8)} ${r.tenant ?? '-'}${r.name ? `  ${r.name}` : ''}\n`);
     return 0;
   }
   if (action === 'revoke') {
     if (rest.length !== 1) usage('revoke takes one key id');
     const records = load();
     const kept = records.filter((r) => r.id !== rest[0]);
-    if (kept.length === records.length) throw new WhaleError('ERR_NOT_FOUND', `no key '${rest[0]}' in ${file}`, { field: 'id' });
+    if (kept.length === records.length)
+      throw new WhaleError('ERR_NOT_FOUND', `no key '${rest[0]}' in ${file}`, { field: 'id' });
     save(file, kept);
     io.err(`whale keys: key ${rest[0]} removed from ${file} (a running server reads its keys at start)\n`);
     return 0;

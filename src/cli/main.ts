@@ -79,7 +79,11 @@ const COMMANDS: Record<string, Command> = {
         }
       }
       const config = values.config as string | undefined;
-      return startCommand(io, { ...(config === undefined ? {} : { config }), ...(port === undefined ? {} : { port }), ...(values.check ? { check: true } : {}) });
+      return startCommand(io, {
+        ...(config === undefined ? {} : { config }),
+        ...(port === undefined ? {} : { port }),
+        ...(values.check ? { check: true } : {}),
+      });
     },
   },
   anomaly: {
@@ -99,7 +103,15 @@ const COMMANDS: Record<string, Command> = {
       const str = (k: string) => values[k] as string | undefined;
       try {
         return anomalyCommand(
-          { input: positionals[0], out: str('out'), dir: str('dir'), outDir: str('out-dir'), threshold: str('threshold'), detector: str('detector'), allowUnordered: values['allow-unordered'] === true },
+          {
+            input: positionals[0],
+            out: str('out'),
+            dir: str('dir'),
+            outDir: str('out-dir'),
+            threshold: str('threshold'),
+            detector: str('detector'),
+            allowUnordered: values['allow-unordered'] === true,
+          },
           io.out,
           io.err,
         );
@@ -199,7 +211,12 @@ async function runCommand(name: string, command: Command, argv: string[], io: Cl
     if (command.raw) return await command.run({ argv, values: {}, positionals: [] }, io);
     let parsed: Parsed;
     try {
-      parsed = parseArgs({ args: argv, options: command.options ?? HELP, allowPositionals: true, strict: true }) as Parsed;
+      parsed = parseArgs({
+        args: argv,
+        options: command.options ?? HELP,
+        allowPositionals: true,
+        strict: true,
+      }) as Parsed;
     } catch (err) {
       io.err(`whale ${name}: ${(err as Error).message}\n\n${await command.usage()}`);
       return 2;

@@ -47,26 +47,41 @@ export function privacyCommand(argv: string[], io: CliIO): number {
   }
   const q = num('sample-rate', values['sample-rate'], (v) => v > 0 && v <= 1, 'a number in (0, 1]');
   const delta = num('delta', values.delta ?? '1e-5', (v) => v > 0 && v < 1, 'a number in (0, 1)');
-  if ((values.steps === undefined) === (values.epochs === undefined)) throw new WhaleError('ERR_INVALID_ARG', '--steps or --epochs: give exactly one', { field: 'steps' });
-  const steps = values.steps !== undefined
-    ? num('steps', values.steps, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0')
-    : Math.floor(num('epochs', values.epochs, (v) => v > 0, 'a number > 0') / q);
+  if ((values.steps === undefined) === (values.epochs === undefined))
+    throw new WhaleError('ERR_INVALID_ARG', '--steps or --epochs: give exactly one', { field: 'steps' });
+  const steps =
+    values.steps !== undefined
+      ? num('steps', values.steps, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0')
+      : Math.floor(num('epochs', values.epochs, (v) => v > 0, 'a number > 0') / q);
   if ((values['noise-multiplier'] === undefined) === (values.epsilon === undefined)) {
-    throw new WhaleError('ERR_INVALID_ARG', '--noise-multiplier or --epsilon: give exactly one', { field: 'noise-multiplier' });
+    throw new WhaleError('ERR_INVALID_ARG', '--noise-multiplier or --epsilon: give exactly one', {
+      field: 'noise-multiplier',
+    });
   }
   if (values.epsilon !== undefined) {
     const target = num('epsilon', values.epsilon, (v) => v > 0, 'a number > 0');
     const sigma = noiseMultiplierFor({ sampleRate: q, steps, targetEpsilon: target, delta });
     const got = epsilonFor({ sampleRate: q, noiseMultiplier: sigma, steps }, delta);
-    if (values.json) io.out(`${JSON.stringify({ sampleRate: q, steps, delta, targetEpsilon: target, noiseMultiplier: sigma, epsilon: got.epsilon, order: got.order })}\n`);
-    else io.out(`Noise multiplier ${round(sigma)} keeps epsilon <= ${target} (reaches ${round(got.epsilon)} at Renyi order ${got.order}) with sampling rate ${pct(q)} over ${steps} steps and delta = ${delta}.\n`);
+    if (values.json)
+      io.out(
+        `${JSON.stringify({ sampleRate: q, steps, delta, targetEpsilon: target, noiseMultiplier: sigma, epsilon: got.epsilon, order: got.order })}\n`,
+      );
+    else
+      io.out(
+        `Noise multiplier ${round(sigma)} keeps epsilon <= ${target} (reaches ${round(got.epsilon)} at Renyi order ${got.order}) with sampling rate ${pct(q)} over ${steps} steps and delta = ${delta}.\n`,
+      );
     return 0;
   }
   const sigma = num('noise-multiplier', values['noise-multiplier'], (v) => v >= 0, 'a number >= 0');
   const { epsilon, order } = epsilonFor({ sampleRate: q, noiseMultiplier: sigma, steps }, delta);
-  if (values.json) io.out(`${JSON.stringify({ sampleRate: q, noiseMultiplier: sigma, steps, delta, epsilon, order: Number.isNaN(order) ? null : order })}\n`);
+  if (values.json)
+    io.out(
+      `${JSON.stringify({ sampleRate: q, noiseMultiplier: sigma, steps, delta, epsilon, order: Number.isNaN(order) ? null : order })}\n`,
+    );
   else {
-    io.out(`DP with sampling rate = ${pct(q)} and noise multiplier = ${sigma} iterated over ${steps} steps satisfies differential privacy with eps = ${round(epsilon)} and delta = ${delta}.\n`);
+    io.out(
+      `DP with sampling rate = ${pct(q)} and noise multiplier = ${sigma} iterated over ${steps} steps satisfies differential privacy with eps = ${round(epsilon)} and delta = ${delta}.\n`,
+    );
     io.out(Number.isNaN(order) ? 'No Renyi order bounds it (no noise).\n' : `The optimal RDP order is ${order}.\n`);
   }
   return 0;

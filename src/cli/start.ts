@@ -40,10 +40,14 @@ async function checkConfig(io: CliIO, opts: StartOptions): Promise<number> {
     const model = createModel(m);
     try {
       await model.load();
-      io.out(`model '${m.name}' (${m.adapter}, version ${m.version}): loads; inputs ${model.inputs.map((t) => `${t.name}${JSON.stringify(t.shape)}`).join(', ')}\n`);
+      io.out(
+        `model '${m.name}' (${m.adapter}, version ${m.version}): loads; inputs ${model.inputs.map((t) => `${t.name}${JSON.stringify(t.shape)}`).join(', ')}\n`,
+      );
     } catch (err) {
       failed.push(m.name);
-      io.err(`whale: model '${m.name}'${m.optional ? ' (optional)' : ''} cannot be loaded: ${(err as Error).message}\n`);
+      io.err(
+        `whale: model '${m.name}'${m.optional ? ' (optional)' : ''} cannot be loaded: ${(err as Error).message}\n`,
+      );
     } finally {
       await model.unload().catch(() => undefined);
     }
@@ -60,9 +64,15 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   const config = loadConfig(opts.config === undefined ? {} : { path: opts.config });
   if (opts.port !== undefined) config.http.port = opts.port;
   const { defaultExtensions } = await import('../server/default-extensions.js');
-  const server = new WhaleServer({ config, serverVersion: packageVersion(), extensions: await defaultExtensions(config) });
+  const server = new WhaleServer({
+    config,
+    serverVersion: packageVersion(),
+    extensions: await defaultExtensions(config),
+  });
   // OpenTelemetry (off by default): the SDK is registered before the first request, shut down (flushed) after the last.
-  const tracing = config.tracing?.enabled ? await (await import('../server/tracing.js')).startTracing(config.tracing, { instanceId: server.messaging.nodeId }) : undefined;
+  const tracing = config.tracing?.enabled
+    ? await (await import('../server/tracing.js')).startTracing(config.tracing, { instanceId: server.messaging.nodeId })
+    : undefined;
   const stopRequested = waitForStop(signal);
   let url: string;
   try {
@@ -78,14 +88,22 @@ export async function startCommand(io: CliIO, opts: StartOptions = {}, signal?: 
   const bus = server.messaging.bus.kind === 'kafka' ? 'Kafka' : 'in-process';
   const names = server.host.names();
   const waiting = names.filter((n) => !server.host.isReady(n));
-  for (const n of waiting) io.err(`whale start: optional model '${n}' is not loaded (${server.host.loadError(n) ?? 'not ready'}); retrying in the background\n`);
+  for (const n of waiting)
+    io.err(
+      `whale start: optional model '${n}' is not loaded (${server.host.loadError(n) ?? 'not ready'}); retrying in the background\n`,
+    );
   io.out(
     `smart-whale: serving ${names.filter((n) => server.host.isReady(n)).join(', ') || 'no model yet'}${waiting.length ? ` (not loaded yet: ${waiting.join(', ')})` : ''} on ${url} (V2 inference protocol)${server.grpcAddress ? `, gRPC on ${server.grpcAddress}` : ''} and the ${bus} bus ` +
       `as node '${server.messaging.nodeId}'${config.source ? ` (config ${config.source})` : ''}; Ctrl-C to stop\n`,
   );
-  if (config.tracing?.enabled) io.out(`smart-whale: tracing to ${config.tracing.tracesUrl} as service '${config.tracing.serviceName}' (sampling ${config.tracing.sampleRatio})\n`);
+  if (config.tracing?.enabled)
+    io.out(
+      `smart-whale: tracing to ${config.tracing.tracesUrl} as service '${config.tracing.serviceName}' (sampling ${config.tracing.sampleRatio})\n`,
+    );
   const how = await stopRequested.promise;
-  io.out(`smart-whale: ${how}: shutting down (draining for up to ${config.shutdownGraceMs} ms; a second signal exits at once)\n`);
+  io.out(
+    `smart-whale: ${how}: shutting down (draining for up to ${config.shutdownGraceMs} ms; a second signal exits at once)\n`,
+  );
   await server.stop();
   await tracing?.shutdown().catch(() => undefined);
   stopRequested.dispose();

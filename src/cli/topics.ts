@@ -77,12 +77,19 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
   const kafka = config.kafka;
   const brokers = values.brokers === undefined ? kafka.brokers : parseList(values.brokers);
   if (brokers.length === 0) {
-    throw new WhaleError('ERR_CONFIG', 'kafka.brokers: no Kafka brokers: set KAFKA_BROKERS, kafka.brokers in the configuration, or --brokers', { field: 'kafka.brokers' });
+    throw new WhaleError(
+      'ERR_CONFIG',
+      'kafka.brokers: no Kafka brokers: set KAFKA_BROKERS, kafka.brokers in the configuration, or --brokers',
+      { field: 'kafka.brokers' },
+    );
   }
   const plan = topicPlan(kafka.topics);
   const planned = new Map(plan.map((p) => [p.topic, p]));
   // A named topic outside the plan gets the default spec (e.g. one in kafka.topics.extra of another node).
-  const chosen: TopicPlan[] = names.length === 0 ? plan : names.map((topic) => planned.get(topic) ?? { topic, spec: { ...kafka.topics.defaults } });
+  const chosen: TopicPlan[] =
+    names.length === 0
+      ? plan
+      : names.map((topic) => planned.get(topic) ?? { topic, spec: { ...kafka.topics.defaults } });
   if (action === 'create' && values['dry-run']) {
     for (const p of chosen) io.out(`${p.topic}  ${specText(p)}\n`);
     return 0;
@@ -102,15 +109,25 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
         : plan.map((p) => ({ name: p.topic, whale: true, exists: have.has(p.topic) }));
       if (values.json) io.out(`${JSON.stringify(rows)}\n`);
       else for (const r of rows) io.out(`${r.exists ? ' ' : '*'} ${r.name}\n`);
-      if (!values.json && !values.all && rows.some((r) => !r.exists)) io.err(`whale topics: * = missing (${rows.filter((r) => !r.exists).length}); 'whale topics create' creates them\n`);
+      if (!values.json && !values.all && rows.some((r) => !r.exists))
+        io.err(
+          `whale topics: * = missing (${rows.filter((r) => !r.exists).length}); 'whale topics create' creates them\n`,
+        );
       return 0;
     }
     if (action === 'describe') {
       const existing = new Set(await admin.list());
       const wanted = names.length > 0 ? names : plan.map((p) => p.topic).filter((t) => existing.has(t));
       const infos = await admin.describe(wanted);
-      const lags = values.group === undefined ? [] : await admin.groupLag(values.group, infos.map((t) => t.name));
-      const lagOf = (topic: string, partition: number) => lags.find((l) => l.topic === topic && l.partition === partition);
+      const lags =
+        values.group === undefined
+          ? []
+          : await admin.groupLag(
+              values.group,
+              infos.map((t) => t.name),
+            );
+      const lagOf = (topic: string, partition: number) =>
+        lags.find((l) => l.topic === topic && l.partition === partition);
       const rows = infos.map((t) => ({
         ...t,
         partitions: t.partitions.map((p) => {
@@ -118,8 +135,12 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
           return { ...p, ...(l?.committed === undefined ? {} : { committed: l.committed, lag: l.lag }) };
         }),
         messages: messages(t),
-        ...(values.group === undefined ? {} : { group: values.group, lag: lags.filter((l) => l.topic === t.name).reduce((n, l) => n + (l.lag ?? 0), 0) }),
-        ...(planned.has(t.name) ? { configured: planned.get(t.name)!.spec, differs: differences(t, planned.get(t.name)!) } : {}),
+        ...(values.group === undefined
+          ? {}
+          : { group: values.group, lag: lags.filter((l) => l.topic === t.name).reduce((n, l) => n + (l.lag ?? 0), 0) }),
+        ...(planned.has(t.name)
+          ? { configured: planned.get(t.name)!.spec, differs: differences(t, planned.get(t.name)!) }
+          : {}),
       }));
       if (values.json) {
         io.out(`${JSON.stringify(rows)}\n`);
@@ -127,11 +148,25 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
       }
       for (const r of rows) {
         const rf = r.partitions[0]?.replicas.length ?? 0;
-        const retention = r.retentionMs === undefined ? 'retention unknown' : r.retentionMs < 0 ? 'kept forever' : `retention ${r.retentionMs} ms`;
-        io.out(`${r.name}  partitions ${r.partitions.length}  replication ${rf}  messages ${r.messages}  ${retention}${r.group === undefined ? '' : `  group ${r.group} lag ${r.lag}`}\n`);
+        const retention =
+          r.retentionMs === undefined
+            ? 'retention unknown'
+            : r.retentionMs < 0
+              ? 'kept forever'
+              : `retention ${r.retentionMs} ms`;
+        io.out(
+          `${r.name}  partitions ${r.partitions.length}  replication ${rf}  messages ${r.messages}  ${retention}${r.group === undefined ? '' : `  group ${r.group} lag ${r.lag}`}\n`,
+        );
         for (const p of r.partitions) {
-          const group = r.group === undefined ? '' : 'committed' in p ? `  committed ${p.committed}  lag ${p.lag}` : '  committed -';
-          io.out(`  ${p.partition}: leader ${p.leader}  replicas ${p.replicas.join(',')}  isr ${p.isr.join(',')}  offsets ${p.low}..${p.high}${group}\n`);
+          const group =
+            r.group === undefined
+              ? ''
+              : 'committed' in p
+                ? `  committed ${p.committed}  lag ${p.lag}`
+                : '  committed -';
+          io.out(
+            `  ${p.partition}: leader ${p.leader}  replicas ${p.replicas.join(',')}  isr ${p.isr.join(',')}  offsets ${p.low}..${p.high}${group}\n`,
+          );
         }
         for (const d of r.differs ?? []) io.out(`  differs from the configuration: ${d}\n`);
       }
@@ -139,7 +174,8 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
     }
     const created = await admin.create(chosen);
     const made = new Set(created);
-    for (const p of chosen) io.out(`${made.has(p.topic) ? 'created' : 'exists '} ${p.topic}${made.has(p.topic) ? `  ${specText(p)}` : ''}\n`);
+    for (const p of chosen)
+      io.out(`${made.has(p.topic) ? 'created' : 'exists '} ${p.topic}${made.has(p.topic) ? `  ${specText(p)}` : ''}\n`);
     return 0;
   } catch (err) {
     // A topic named to describe that does not exist is the user's to fix.
@@ -155,7 +191,11 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
 
 function specText(p: TopicPlan): string {
   const s = p.spec;
-  return [`partitions ${s.partitions}`, `replication ${s.replicationFactor ?? 'min(3, brokers)'}`, s.retentionMs === undefined ? 'retention: broker default' : `retention ${s.retentionMs} ms`].join('  ');
+  return [
+    `partitions ${s.partitions}`,
+    `replication ${s.replicationFactor ?? 'min(3, brokers)'}`,
+    s.retentionMs === undefined ? 'retention: broker default' : `retention ${s.retentionMs} ms`,
+  ].join('  ');
 }
 
 function messages(t: TopicInfo): string {
@@ -164,9 +204,14 @@ function messages(t: TopicInfo): string {
 
 function differences(t: TopicInfo, p: TopicPlan): string[] {
   const out: string[] = [];
-  if (t.partitions.length !== p.spec.partitions) out.push(`partitions ${t.partitions.length}, configured ${p.spec.partitions} (not changed: adding partitions moves keys)`);
+  if (t.partitions.length !== p.spec.partitions)
+    out.push(
+      `partitions ${t.partitions.length}, configured ${p.spec.partitions} (not changed: adding partitions moves keys)`,
+    );
   const rf = t.partitions[0]?.replicas.length;
-  if (p.spec.replicationFactor !== undefined && rf !== undefined && rf !== p.spec.replicationFactor) out.push(`replication ${rf}, configured ${p.spec.replicationFactor}`);
-  if (p.spec.retentionMs !== undefined && t.retentionMs !== undefined && t.retentionMs !== p.spec.retentionMs) out.push(`retention ${t.retentionMs} ms, configured ${p.spec.retentionMs} ms`);
+  if (p.spec.replicationFactor !== undefined && rf !== undefined && rf !== p.spec.replicationFactor)
+    out.push(`replication ${rf}, configured ${p.spec.replicationFactor}`);
+  if (p.spec.retentionMs !== undefined && t.retentionMs !== undefined && t.retentionMs !== p.spec.retentionMs)
+    out.push(`retention ${t.retentionMs} ms, configured ${p.spec.retentionMs} ms`);
   return out;
 }

@@ -124,7 +124,8 @@ export function parseList(v: string | undefined): string[] {
 
 function parsePort(v: string, name: string): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 65_535) throw new WhaleError('ERR_CONFIG', `${name}: must be a port number 0-65535, got '${v}'`, { field: name });
+  if (!/^\d+$/.test(v) || n > 65_535)
+    throw new WhaleError('ERR_CONFIG', `${name}: must be a port number 0-65535, got '${v}'`, { field: name });
   return n;
 }
 

@@ -29,9 +29,13 @@ export function toJsonOrThrow(value: unknown, root: string, code: WhaleErrorCode
     json = JSON.stringify(value);
   } catch (err) {
     // A toJSON() that throws, or a getter that does.
-    throw new WhaleError(code, `${root}: cannot be encoded as JSON: ${(err as Error)?.message ?? String(err)}`, { field: root, cause: err });
+    throw new WhaleError(code, `${root}: cannot be encoded as JSON: ${(err as Error)?.message ?? String(err)}`, {
+      field: root,
+      cause: err,
+    });
   }
-  if (json === undefined) throw new WhaleError(code, `${root}: ${describe(value)} is not a JSON value`, { field: root });
+  if (json === undefined)
+    throw new WhaleError(code, `${root}: ${describe(value)} is not a JSON value`, { field: root });
   return json;
 }
 
@@ -58,10 +62,21 @@ function walk(v: unknown, path: string, key: string, ancestors: object[], depth:
   }
   if (v === null) return undefined;
   const o = v as object;
-  if (o instanceof Map || o instanceof Set || o instanceof WeakMap || o instanceof WeakSet || ArrayBuffer.isView(o) || o instanceof ArrayBuffer) {
-    return { path, reason: `${describe(o)} is not JSON (it would be sent as {}); convert it to a plain object or array` };
+  if (
+    o instanceof Map ||
+    o instanceof Set ||
+    o instanceof WeakMap ||
+    o instanceof WeakSet ||
+    ArrayBuffer.isView(o) ||
+    o instanceof ArrayBuffer
+  ) {
+    return {
+      path,
+      reason: `${describe(o)} is not JSON (it would be sent as {}); convert it to a plain object or array`,
+    };
   }
-  if (o instanceof Number || o instanceof String || o instanceof Boolean) return walk(o.valueOf(), path, key, ancestors, depth);
+  if (o instanceof Number || o instanceof String || o instanceof Boolean)
+    return walk(o.valueOf(), path, key, ancestors, depth);
   if (ancestors.includes(o)) return { path, reason: 'circular reference' };
   if (depth >= MAX_JSON_DEPTH) return { path, reason: `nested deeper than ${MAX_JSON_DEPTH} levels` };
   ancestors.push(o);
@@ -71,7 +86,10 @@ function walk(v: unknown, path: string, key: string, ancestors: object[], depth:
         const item: unknown = o[i];
         const at = `${path}[${i}]`;
         if (item === undefined || typeof item === 'function' || typeof item === 'symbol') {
-          return { path: at, reason: `${i in o ? describe(item) : 'an empty slot'} in an array is not JSON (it would be sent as null)` };
+          return {
+            path: at,
+            reason: `${i in o ? describe(item) : 'an empty slot'} in an array is not JSON (it would be sent as null)`,
+          };
         }
         const p = walk(item, at, String(i), ancestors, depth + 1);
         if (p) return p;

@@ -43,7 +43,16 @@ export function createLogger(
   const min = ORDER[level] ?? ORDER.info;
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, component, msg, ...logContext.getStore(), ...fields }));
+    write(
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level: lvl,
+        component,
+        msg,
+        ...logContext.getStore(),
+        ...fields,
+      }),
+    );
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

@@ -65,7 +65,11 @@ export function endSpan(span: Span, err?: unknown): void {
  * Runs `fn` in a new span (child of the active one, or of `opts.parent`), ending it when `fn`
  * settles; with tracing off it only calls `fn`.
  */
-export async function withSpan<T>(name: string, opts: SpanOptions & { parent?: Context }, fn: (span: Span | undefined) => Promise<T> | T): Promise<T> {
+export async function withSpan<T>(
+  name: string,
+  opts: SpanOptions & { parent?: Context },
+  fn: (span: Span | undefined) => Promise<T> | T,
+): Promise<T> {
   if (!active) return fn(undefined);
   const { parent = context.active(), ...spanOptions } = opts;
   const span = tracer().startSpan(name, spanOptions, parent);
@@ -116,7 +120,10 @@ const getter = {
  * `headers` with the trace context of `ctx` (default: the active one) added (`traceparent`,
  * `tracestate`); the same object when tracing is off or nothing is being traced.
  */
-export function injectTraceHeaders(headers: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
+export function injectTraceHeaders(
+  headers: Record<string, string>,
+  ctx: Context = context.active(),
+): Record<string, string> {
   if (!active || !trace.getSpan(ctx)) return headers;
   const out = { ...headers };
   propagation.inject(ctx, out, setter);

@@ -53,7 +53,11 @@ export function intOption(v: unknown, dflt: number, field: string, min = 1, max 
 /** Throws ERR_INVALID_OPTION unless v is a finite number of ms in (0, MAX_TIMEOUT_MS]. */
 export function requireTimeout(v: unknown, field: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_TIMEOUT_MS) {
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be a finite number of ms in (0, ${MAX_TIMEOUT_MS}], got ${describe(v)}`, { field });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `${field}: must be a finite number of ms in (0, ${MAX_TIMEOUT_MS}], got ${describe(v)}`,
+      { field },
+    );
   }
   return v;
 }
@@ -61,7 +65,8 @@ export function requireTimeout(v: unknown, field: string): number {
 /** An options argument: undefined (defaults) or a plain object. */
 export function optionsObject<T extends object>(v: T | undefined, field = 'options'): Partial<T> {
   if (v === undefined) return {};
-  if (!isPlainObject(v)) throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be an object, got ${describe(v)}`, { field });
+  if (!isPlainObject(v))
+    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be an object, got ${describe(v)}`, { field });
   return v;
 }
 
@@ -80,14 +85,16 @@ export function requireId(v: unknown, field: string): void {
 
 /** Throws ERR_INVALID_ARG unless v is a finite number. */
 export function requireFinite(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArg(field, `must be a finite number, got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw invalidArg(field, `must be a finite number, got ${describe(v)}`);
   return v;
 }
 
 /** A plain object whose values are all strings (metric labels, headers). */
 export function requireStringRecord(v: unknown, field: string): Record<string, string> {
   if (!isPlainObject(v)) throw invalidArg(field, `must be an object of strings, got ${describe(v)}`);
-  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw invalidArg(`${field}.${k}`, `must be a string, got ${describe(x)}`);
+  for (const [k, x] of Object.entries(v))
+    if (typeof x !== 'string') throw invalidArg(`${field}.${k}`, `must be a string, got ${describe(x)}`);
   return v as Record<string, string>;
 }
 
@@ -110,7 +117,8 @@ export function configError(field: string, message: string): WhaleError {
 }
 
 /** Any non-array object (configuration sections come from JSON). */
-const isObjectLike = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObjectLike = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Configuration values as their messages show them: strings in single quotes. */
 function describeSetting(v: unknown): string {
@@ -124,20 +132,32 @@ function describeSetting(v: unknown): string {
 export function objectAt(v: unknown, field: string, allowed: readonly string[]): Record<string, unknown> {
   if (!isObjectLike(v)) throw configError(field, `must be an object, got ${describeSetting(v)}`);
   for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) throw configError(field ? `${field}.${k}` : k, `unknown setting (known: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw configError(field ? `${field}.${k}` : k, `unknown setting (known: ${allowed.join(', ')})`);
   }
   return v;
 }
 
-export function stringAt(v: unknown, field: string, opts: { pattern?: RegExp; oneOf?: readonly string[] } = {}): string {
-  if (typeof v !== 'string' || v.length === 0) throw configError(field, `must be a non-empty string, got ${describeSetting(v)}`);
-  if (opts.oneOf && !opts.oneOf.includes(v)) throw configError(field, `must be one of ${opts.oneOf.join(', ')}, got '${v}'`);
+export function stringAt(
+  v: unknown,
+  field: string,
+  opts: { pattern?: RegExp; oneOf?: readonly string[] } = {},
+): string {
+  if (typeof v !== 'string' || v.length === 0)
+    throw configError(field, `must be a non-empty string, got ${describeSetting(v)}`);
+  if (opts.oneOf && !opts.oneOf.includes(v))
+    throw configError(field, `must be one of ${opts.oneOf.join(', ')}, got '${v}'`);
   if (opts.pattern && !opts.pattern.test(v)) throw configError(field, `'${v}' does not match ${opts.pattern}`);
   return v;
 }
 
-export function numberAt(v: unknown, field: string, opts: { min?: number; max?: number; integer?: boolean } = {}): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw configError(field, `must be a finite number, got ${describeSetting(v)}`);
+export function numberAt(
+  v: unknown,
+  field: string,
+  opts: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw configError(field, `must be a finite number, got ${describeSetting(v)}`);
   if (opts.integer && !Number.isInteger(v)) throw configError(field, `must be an integer, got ${v}`);
   if (opts.min !== undefined && v < opts.min) throw configError(field, `must be >= ${opts.min}, got ${v}`);
   if (opts.max !== undefined && v > opts.max) throw configError(field, `must be <= ${opts.max}, got ${v}`);

@@ -41,8 +41,14 @@ export function roleAtLeast(have: Role, need: Role): boolean {
 }
 
 /** A new key: the key (shown once) and the record to store. */
-export function createApiKey(role: Role, o: { tenant?: string; name?: string } = {}): { key: string; record: ApiKeyRecord } {
-  const record = checkRecord({ id: randomBytes(4).toString('hex'), role, hash: 'sha256:' + '0'.repeat(64), ...o }, 'key');
+export function createApiKey(
+  role: Role,
+  o: { tenant?: string; name?: string } = {},
+): { key: string; record: ApiKeyRecord } {
+  const record = checkRecord(
+    { id: randomBytes(4).toString('hex'), role, hash: 'sha256:' + '0'.repeat(64), ...o },
+    'key',
+  );
   const secret = randomBytes(32).toString('base64url');
   record.hash = `sha256:${sha256(secret).toString('hex')}`;
   return { key: `wk_${record.id}_${secret}`, record };
@@ -53,15 +59,27 @@ export function checkRecord(raw: unknown, field: string): ApiKeyRecord {
   const bad = (f: string, why: string): never => {
     throw new WhaleError('ERR_CONFIG', `${field}${f}: ${why}`, { field: `${field}${f}` });
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('', 'must be an object { id, role, hash, tenant?, name? }');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    bad('', 'must be an object { id, role, hash, tenant?, name? }');
   const r = raw as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (!['id', 'role', 'tenant', 'hash', 'name'].includes(k)) bad(`.${k}`, 'unknown field');
-  if (typeof r.id !== 'string' || !/^[0-9a-f]{8}$/.test(r.id)) bad('.id', 'must be 8 lowercase hex digits (the id part of wk_<id>_<secret>)');
+  for (const k of Object.keys(r))
+    if (!['id', 'role', 'tenant', 'hash', 'name'].includes(k)) bad(`.${k}`, 'unknown field');
+  if (typeof r.id !== 'string' || !/^[0-9a-f]{8}$/.test(r.id))
+    bad('.id', 'must be 8 lowercase hex digits (the id part of wk_<id>_<secret>)');
   if (!ROLES.includes(r.role as Role)) bad('.role', `must be one of ${ROLES.join(', ')}`);
-  if (typeof r.hash !== 'string' || !HASH.test(r.hash)) bad('.hash', "must be 'sha256:' and 64 hex digits (whale keys create writes it; the key itself is never stored)");
-  if (r.tenant !== undefined && (typeof r.tenant !== 'string' || !TENANT.test(r.tenant))) bad('.tenant', 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
-  if (r.name !== undefined && (typeof r.name !== 'string' || r.name.length > 200)) bad('.name', 'must be a string of at most 200 characters');
-  return { id: r.id as string, role: r.role as Role, hash: r.hash as string, ...(r.tenant ? { tenant: r.tenant as string } : {}), ...(r.name ? { name: r.name as string } : {}) };
+  if (typeof r.hash !== 'string' || !HASH.test(r.hash))
+    bad('.hash', "must be 'sha256:' and 64 hex digits (whale keys create writes it; the key itself is never stored)");
+  if (r.tenant !== undefined && (typeof r.tenant !== 'string' || !TENANT.test(r.tenant)))
+    bad('.tenant', 'must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  if (r.name !== undefined && (typeof r.name !== 'string' || r.name.length > 200))
+    bad('.name', 'must be a string of at most 200 characters');
+  return {
+    id: r.id as string,
+    role: r.role as Role,
+    hash: r.hash as string,
+    ...(r.tenant ? { tenant: r.tenant as string } : {}),
+    ...(r.name ? { name: r.name as string } : {}),
+  };
 }
 
 export class ApiKeyStore {
@@ -69,7 +87,10 @@ export class ApiKeyStore {
 
   constructor(records: readonly ApiKeyRecord[]) {
     for (const [i, r] of records.entries()) {
-      if (this.byId.has(r.id)) throw new WhaleError('ERR_CONFIG', `auth.keys[${i}].id: duplicate key id '${r.id}'`, { field: `auth.keys[${i}].id` });
+      if (this.byId.has(r.id))
+        throw new WhaleError('ERR_CONFIG', `auth.keys[${i}].id: duplicate key id '${r.id}'`, {
+          field: `auth.keys[${i}].id`,
+        });
       this.byId.set(r.id, r);
     }
   }
@@ -84,11 +105,19 @@ export class ApiKeyStore {
    */
   authenticate(presented: string): Principal {
     const m = KEY.exec(presented);
-    if (!m) throw new WhaleError('ERR_UNAUTHENTICATED', 'authorization: not a Smart Whale API key (expected wk_<id>_<secret>)', { field: 'authorization' });
+    if (!m)
+      throw new WhaleError(
+        'ERR_UNAUTHENTICATED',
+        'authorization: not a Smart Whale API key (expected wk_<id>_<secret>)',
+        { field: 'authorization' },
+      );
     const record = this.byId.get(m[1]!);
     const want = record ? Buffer.from(record.hash.slice('sha256:'.length), 'hex') : Buffer.alloc(32);
     const match = timingSafeEqual(sha256(m[2]!), want);
-    if (!record || !match) throw new WhaleError('ERR_UNAUTHENTICATED', `authorization: unknown or revoked key wk_${m[1]}_…`, { field: 'authorization' });
+    if (!record || !match)
+      throw new WhaleError('ERR_UNAUTHENTICATED', `authorization: unknown or revoked key wk_${m[1]}_…`, {
+        field: 'authorization',
+      });
     return { keyId: record.id, role: record.role, ...(record.tenant ? { tenant: record.tenant } : {}) };
   }
 }

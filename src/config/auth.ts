@@ -16,11 +16,14 @@ export interface AuthConfig {
 
 export function parseAuth(raw: unknown, baseDir: string, keysFileFromEnv: string | undefined): AuthConfig {
   const a = objectAt(raw ?? {}, 'auth', ['keys', 'keysFile', 'inference']);
-  const keys = (optional(a.keys, (v) => arrayAt(v, 'auth.keys')) ?? []).map((k, i) => checkRecord(k, `auth.keys[${i}]`));
+  const keys = (optional(a.keys, (v) => arrayAt(v, 'auth.keys')) ?? []).map((k, i) =>
+    checkRecord(k, `auth.keys[${i}]`),
+  );
   const fileField = keysFileFromEnv !== undefined ? 'WHALE_API_KEYS_FILE' : 'auth.keysFile';
   const file = keysFileFromEnv ?? optional(a.keysFile, (v) => stringAt(v, 'auth.keysFile'));
   if (file !== undefined) keys.push(...readKeysFile(isAbsolute(file) ? file : resolve(baseDir, file), fileField));
-  const inference = (optional(a.inference, (v) => stringAt(v, 'auth.inference', { oneOf: ['open', 'keyed'] })) ?? 'open') as AuthConfig['inference'];
+  const inference = (optional(a.inference, (v) => stringAt(v, 'auth.inference', { oneOf: ['open', 'keyed'] })) ??
+    'open') as AuthConfig['inference'];
   return { keys, inference };
 }
 
@@ -29,7 +32,10 @@ export function readKeysFile(path: string, field: string): ApiKeyRecord[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw configError(field, `cannot read the keys file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw configError(
+      field,
+      `cannot read the keys file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   let raw: unknown;
   try {

@@ -35,15 +35,25 @@ export function parseTls(raw: unknown, at: string, baseDir: string): TlsConfig {
   return { cert: path('cert'), key: path('key') };
 }
 
-export function parseGrpc(raw: unknown, baseDir: string, defaults: { host: string; maxMessageBytes: number }): GrpcConfig {
+export function parseGrpc(
+  raw: unknown,
+  baseDir: string,
+  defaults: { host: string; maxMessageBytes: number },
+): GrpcConfig {
   const g = objectAt(raw ?? {}, 'grpc', ['enabled', 'port', 'host', 'maxMessageBytes', 'maxConcurrentStreams', 'tls']);
   const tls = optional(g.tls, (v) => parseTls(v, 'grpc.tls', baseDir));
   return {
     enabled: optional(g.enabled, (v) => booleanAt(v, 'grpc.enabled')) ?? false,
     port: optional(g.port, (v) => numberAt(v, 'grpc.port', { integer: true, min: 0, max: 65_535 })) ?? 8081,
     host: optional(g.host, (v) => stringAt(v, 'grpc.host')) ?? defaults.host,
-    maxMessageBytes: optional(g.maxMessageBytes, (v) => numberAt(v, 'grpc.maxMessageBytes', { integer: true, min: 1024, max: 2 ** 31 - 1 })) ?? defaults.maxMessageBytes,
-    maxConcurrentStreams: optional(g.maxConcurrentStreams, (v) => numberAt(v, 'grpc.maxConcurrentStreams', { integer: true, min: 1, max: 1_000_000 })) ?? 1000,
+    maxMessageBytes:
+      optional(g.maxMessageBytes, (v) =>
+        numberAt(v, 'grpc.maxMessageBytes', { integer: true, min: 1024, max: 2 ** 31 - 1 }),
+      ) ?? defaults.maxMessageBytes,
+    maxConcurrentStreams:
+      optional(g.maxConcurrentStreams, (v) =>
+        numberAt(v, 'grpc.maxConcurrentStreams', { integer: true, min: 1, max: 1_000_000 }),
+      ) ?? 1000,
     ...(tls ? { tls } : {}),
   };
 }

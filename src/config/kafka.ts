@@ -24,7 +24,15 @@ import type { WhaleEnv } from '../common/env.js';
 import { parseList } from '../common/env.js';
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 import { defaultProvisioning, type TopicProvisioning, type TopicSpec } from '../transport/kafka-admin.js';
-import { readSecretFile, resolveKafkaSecurity, SASL_MECHANISMS, trimSecret, type KafkaSecurityDraft, type KafkaSecurityOptions, type KafkaTlsOptions } from '../transport/kafka-options.js';
+import {
+  readSecretFile,
+  resolveKafkaSecurity,
+  SASL_MECHANISMS,
+  trimSecret,
+  type KafkaSecurityDraft,
+  type KafkaSecurityOptions,
+  type KafkaTlsOptions,
+} from '../transport/kafka-options.js';
 
 /** What KafkaBus and the topic admin need: connection, security, producer mode and topic provisioning. */
 export interface KafkaSettings extends KafkaSecurityOptions {
@@ -41,9 +49,19 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** The file's `kafka` section (undefined: none) with the KAFKA_* variables applied; ERR_CONFIG naming the field. */
 export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaSettings {
-  const k = objectAt(raw ?? {}, 'kafka', ['brokers', 'clientId', 'idempotent', 'connectTimeoutMs', 'tls', 'sasl', 'topics']);
+  const k = objectAt(raw ?? {}, 'kafka', [
+    'brokers',
+    'clientId',
+    'idempotent',
+    'connectTimeoutMs',
+    'tls',
+    'sasl',
+    'topics',
+  ]);
   const fileBrokers = optional(k.brokers, (v) =>
-    typeof v === 'string' ? parseList(v) : arrayAt(v, 'kafka.brokers').map((b, i) => stringAt(b, `kafka.brokers[${i}]`, { pattern: /^\S+:\d+$/ })),
+    typeof v === 'string'
+      ? parseList(v)
+      : arrayAt(v, 'kafka.brokers').map((b, i) => stringAt(b, `kafka.brokers[${i}]`, { pattern: /^\S+:\d+$/ })),
   );
   const envBrokers = env.kafkaBrokers;
   const path = (v: unknown, field: string) => {
@@ -57,31 +75,60 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
       const t = objectAt(k.tls, 'kafka.tls', ['caFile', 'certFile', 'keyFile', 'rejectUnauthorized', 'servername']);
       const tls: KafkaTlsOptions = {};
       if (t.caFile !== undefined) tls.ca = readSecretFile(path(t.caFile, 'kafka.tls.caFile'), 'kafka.tls.caFile');
-      if (t.certFile !== undefined) tls.cert = readSecretFile(path(t.certFile, 'kafka.tls.certFile'), 'kafka.tls.certFile');
-      if (t.keyFile !== undefined) tls.key = readSecretFile(path(t.keyFile, 'kafka.tls.keyFile'), 'kafka.tls.keyFile', 'ERR_CONFIG', { secret: true });
-      if (t.rejectUnauthorized !== undefined) tls.rejectUnauthorized = booleanAt(t.rejectUnauthorized, 'kafka.tls.rejectUnauthorized');
+      if (t.certFile !== undefined)
+        tls.cert = readSecretFile(path(t.certFile, 'kafka.tls.certFile'), 'kafka.tls.certFile');
+      if (t.keyFile !== undefined)
+        tls.key = readSecretFile(path(t.keyFile, 'kafka.tls.keyFile'), 'kafka.tls.keyFile', 'ERR_CONFIG', {
+          secret: true,
+        });
+      if (t.rejectUnauthorized !== undefined)
+        tls.rejectUnauthorized = booleanAt(t.rejectUnauthorized, 'kafka.tls.rejectUnauthorized');
       if (t.servername !== undefined) tls.servername = stringAt(t.servername, 'kafka.tls.servername');
       draft.tls = tls;
     }
   }
   if (k.sasl !== undefined) {
     if (k.sasl !== null && typeof k.sasl === 'object' && 'password' in k.sasl) {
-      throw configError('kafka.sasl.password', 'a password is not kept in the configuration file: use kafka.sasl.passwordFile, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE');
+      throw configError(
+        'kafka.sasl.password',
+        'a password is not kept in the configuration file: use kafka.sasl.passwordFile, KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
+      );
     }
     const s = objectAt(k.sasl, 'kafka.sasl', ['mechanism', 'username', 'passwordFile']);
     draft.sasl = {
-      ...(s.mechanism === undefined ? {} : { mechanism: stringAt(s.mechanism, 'kafka.sasl.mechanism', { oneOf: SASL_MECHANISMS }) }),
+      ...(s.mechanism === undefined
+        ? {}
+        : { mechanism: stringAt(s.mechanism, 'kafka.sasl.mechanism', { oneOf: SASL_MECHANISMS }) }),
       ...(s.username === undefined ? {} : { username: stringAt(s.username, 'kafka.sasl.username') }),
-      ...(s.passwordFile === undefined ? {} : { password: trimSecret(readSecretFile(path(s.passwordFile, 'kafka.sasl.passwordFile'), 'kafka.sasl.passwordFile', 'ERR_CONFIG', { secret: true })) }),
+      ...(s.passwordFile === undefined
+        ? {}
+        : {
+            password: trimSecret(
+              readSecretFile(path(s.passwordFile, 'kafka.sasl.passwordFile'), 'kafka.sasl.passwordFile', 'ERR_CONFIG', {
+                secret: true,
+              }),
+            ),
+          }),
     };
   }
   const security = resolveKafkaSecurity(draft, env);
   return {
     brokers: envBrokers.length > 0 ? envBrokers : (fileBrokers ?? []),
-    clientId: env.kafkaClientId ?? optional(k.clientId, (v) => stringAt(v, 'kafka.clientId', { pattern: /^[A-Za-z0-9._-]{1,255}$/ })) ?? 'smart-whale',
+    clientId:
+      env.kafkaClientId ??
+      optional(k.clientId, (v) => stringAt(v, 'kafka.clientId', { pattern: /^[A-Za-z0-9._-]{1,255}$/ })) ??
+      'smart-whale',
     // WHALE_KAFKA_IDEMPOTENT=0 wins (librdkafka's mock cluster cannot serve idempotent producers).
     idempotent: env.kafkaIdempotent ? (optional(k.idempotent, (v) => booleanAt(v, 'kafka.idempotent')) ?? true) : false,
-    ...(k.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: numberAt(k.connectTimeoutMs, 'kafka.connectTimeoutMs', { integer: true, min: 100, max: 3_600_000 }) }),
+    ...(k.connectTimeoutMs === undefined
+      ? {}
+      : {
+          connectTimeoutMs: numberAt(k.connectTimeoutMs, 'kafka.connectTimeoutMs', {
+            integer: true,
+            min: 100,
+            max: 3_600_000,
+          }),
+        }),
     topics: parseTopics(k.topics),
     ...security,
   };
@@ -90,8 +137,14 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
 function parseSpec(raw: unknown, at: string, keys: readonly string[]): Partial<TopicSpec> {
   const o = objectAt(raw, at, keys);
   const out: Partial<TopicSpec> = {};
-  if (o.partitions !== undefined) out.partitions = numberAt(o.partitions, `${at}.partitions`, { integer: true, min: 1, max: 10_000 });
-  if (o.replicationFactor !== undefined) out.replicationFactor = numberAt(o.replicationFactor, `${at}.replicationFactor`, { integer: true, min: 1, max: 32 });
+  if (o.partitions !== undefined)
+    out.partitions = numberAt(o.partitions, `${at}.partitions`, { integer: true, min: 1, max: 10_000 });
+  if (o.replicationFactor !== undefined)
+    out.replicationFactor = numberAt(o.replicationFactor, `${at}.replicationFactor`, {
+      integer: true,
+      min: 1,
+      max: 32,
+    });
   // -1: keep forever (Kafka's own meaning of retention.ms = -1).
   if (o.retentionMs !== undefined) {
     const r = numberAt(o.retentionMs, `${at}.retentionMs`, { integer: true, min: -1 });
@@ -109,11 +162,18 @@ function parseTopics(raw: unknown): TopicProvisioning {
   out.provision = optional(t.provision, (v) => booleanAt(v, 'kafka.topics.provision')) ?? true;
   const { provision: _p, overrides: _o, extra: _e, ...spec } = t;
   out.defaults = { ...out.defaults, ...parseSpec(spec, 'kafka.topics', SPEC) };
-  const overrides = objectAt(t.overrides ?? {}, 'kafka.topics.overrides', Object.keys((t.overrides as object | undefined) ?? {}));
+  const overrides = objectAt(
+    t.overrides ?? {},
+    'kafka.topics.overrides',
+    Object.keys((t.overrides as object | undefined) ?? {}),
+  );
   for (const [name, v] of Object.entries(overrides)) {
     if (!TOPIC_NAME.test(name)) throw configError(`kafka.topics.overrides.${name}`, 'is not a valid Kafka topic name');
     out.overrides[name] = parseSpec(v, `kafka.topics.overrides.${name}`, SPEC);
   }
-  out.extra = optional(t.extra, (v) => arrayAt(v, 'kafka.topics.extra').map((n, i) => stringAt(n, `kafka.topics.extra[${i}]`, { pattern: TOPIC_NAME }))) ?? [];
+  out.extra =
+    optional(t.extra, (v) =>
+      arrayAt(v, 'kafka.topics.extra').map((n, i) => stringAt(n, `kafka.topics.extra[${i}]`, { pattern: TOPIC_NAME })),
+    ) ?? [];
   return out;
 }

@@ -28,7 +28,12 @@ export function parseModelResources(raw: unknown, at: string): ModelResourcesCon
   const cpu = optional(o.cpu, (v) => numberAt(v, `${at}.cpu`, { min: 0.01, max: 4096 }));
   const memory = optional(o.memory, (v) => numberAt(v, `${at}.memory`, { integer: true, min: 0 }));
   const gpu = optional(o.gpu, (v) => numberAt(v, `${at}.gpu`, { min: 0, max: 1 }));
-  return { ...(cpu === undefined ? {} : { cpu }), ...(memory === undefined ? {} : { memory }), ...(gpu === undefined ? {} : { gpu }), ...parseLimit(o, at) };
+  return {
+    ...(cpu === undefined ? {} : { cpu }),
+    ...(memory === undefined ? {} : { memory }),
+    ...(gpu === undefined ? {} : { gpu }),
+    ...parseLimit(o, at),
+  };
 }
 
 export function parseResources(raw: unknown, at = 'resources'): ResourcesConfig {
@@ -36,6 +41,7 @@ export function parseResources(raw: unknown, at = 'resources'): ResourcesConfig 
   const intervalMs = optional(o.intervalMs, (v) => numberAt(v, `${at}.intervalMs`, { min: 100, max: 3_600_000 }));
   const tenants: Record<string, RateLimit> = {};
   const t = objectAt(o.tenants ?? {}, `${at}.tenants`, Object.keys((o.tenants as object) ?? {}));
-  for (const [name, limit] of Object.entries(t)) tenants[name] = parseLimit(objectAt(limit, `${at}.tenants.${name}`, LIMIT_KEYS), `${at}.tenants.${name}`);
+  for (const [name, limit] of Object.entries(t))
+    tenants[name] = parseLimit(objectAt(limit, `${at}.tenants.${name}`, LIMIT_KEYS), `${at}.tenants.${name}`);
   return { ...(intervalMs === undefined ? {} : { intervalMs }), ...(Object.keys(tenants).length ? { tenants } : {}) };
 }

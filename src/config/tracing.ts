@@ -24,14 +24,22 @@ export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
 export function parseTracing(raw: unknown, env: WhaleEnv = readEnv()): TracingConfig {
   const t = objectAt(raw ?? {}, 'tracing', ['enabled', 'otlpEndpoint', 'serviceName', 'sampleRatio']);
   const enabled = env.tracing ?? optional(t.enabled, (v) => booleanAt(v, 'tracing.enabled')) ?? false;
-  const endpoint = env.otlpEndpoint ?? optional(t.otlpEndpoint, (v) => stringAt(v, 'tracing.otlpEndpoint')) ?? DEFAULT_OTLP_ENDPOINT;
+  const endpoint =
+    env.otlpEndpoint ?? optional(t.otlpEndpoint, (v) => stringAt(v, 'tracing.otlpEndpoint')) ?? DEFAULT_OTLP_ENDPOINT;
   const endpointField = env.otlpEndpoint !== undefined ? 'OTEL_EXPORTER_OTLP_ENDPOINT' : 'tracing.otlpEndpoint';
-  const tracesUrl = env.otlpTracesEndpoint !== undefined ? httpUrl(env.otlpTracesEndpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') : tracesUrlOf(httpUrl(endpoint, endpointField));
+  const tracesUrl =
+    env.otlpTracesEndpoint !== undefined
+      ? httpUrl(env.otlpTracesEndpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')
+      : tracesUrlOf(httpUrl(endpoint, endpointField));
   const serviceName =
-    env.otelServiceName ?? optional(t.serviceName, (v) => stringAt(v, 'tracing.serviceName', { pattern: /^[!-~]{1,256}$/ })) ?? 'smart-whale';
+    env.otelServiceName ??
+    optional(t.serviceName, (v) => stringAt(v, 'tracing.serviceName', { pattern: /^[!-~]{1,256}$/ })) ??
+    'smart-whale';
   const ratioText = env.otelTracesSamplerArg;
   const sampleRatio =
-    ratioText !== undefined ? ratio(Number(ratioText), 'OTEL_TRACES_SAMPLER_ARG', ratioText) : (optional(t.sampleRatio, (v) => numberAt(v, 'tracing.sampleRatio', { min: 0, max: 1 })) ?? 1);
+    ratioText !== undefined
+      ? ratio(Number(ratioText), 'OTEL_TRACES_SAMPLER_ARG', ratioText)
+      : (optional(t.sampleRatio, (v) => numberAt(v, 'tracing.sampleRatio', { min: 0, max: 1 })) ?? 1);
   return { enabled, tracesUrl, serviceName, sampleRatio, headers: parseHeaders(env.otlpHeaders) };
 }
 
@@ -47,7 +55,8 @@ function httpUrl(v: string, field: string): string {
   } catch {
     throw configError(field, `must be an http(s) URL, got '${v}'`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw configError(field, `must be an http(s) URL, got '${u.protocol}'`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw configError(field, `must be an http(s) URL, got '${u.protocol}'`);
   if (u.username || u.password) throw configError(field, 'must not carry credentials (use OTEL_EXPORTER_OTLP_HEADERS)');
   return v;
 }
@@ -65,7 +74,8 @@ export function parseHeaders(v: string | undefined): Record<string, string> {
     const eq = pair.indexOf('=');
     const key = eq > 0 ? pair.slice(0, eq).trim() : '';
     // The value may be a secret: the message names the pair's position, never its text.
-    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key)) throw configError('OTEL_EXPORTER_OTLP_HEADERS', 'each entry must be key=value with a header name as key');
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(key))
+      throw configError('OTEL_EXPORTER_OTLP_HEADERS', 'each entry must be key=value with a header name as key');
     let value: string;
     try {
       value = decodeURIComponent(pair.slice(eq + 1).trim());

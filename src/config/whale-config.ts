@@ -16,7 +16,10 @@ import { parseGrpc, parseTls, type GrpcConfig, type TlsConfig } from './grpc.js'
 import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseTracing, type TracingConfig } from './tracing.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
-import { resolveAnomalyOptions, type AnomalyDetectorOptions } from '../core/monitoring/health/anomaly-detector-options.js';
+import {
+  resolveAnomalyOptions,
+  type AnomalyDetectorOptions,
+} from '../core/monitoring/health/anomaly-detector-options.js';
 
 export type ModelAdapter = 'onnx' | 'tfjs';
 export type ExecutionProvider = 'auto' | 'cpu' | 'cuda';
@@ -153,12 +156,18 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `config: cannot read the configuration ${file}: ${(err as Error).message}`, { field: 'config', cause: err });
+      throw new WhaleError('ERR_CONFIG', `config: cannot read the configuration ${file}: ${(err as Error).message}`, {
+        field: 'config',
+        cause: err,
+      });
     }
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `config: ${file} is not valid JSON: ${(err as Error).message}`, { field: 'config', cause: err });
+      throw new WhaleError('ERR_CONFIG', `config: ${file} is not valid JSON: ${(err as Error).message}`, {
+        field: 'config',
+        cause: err,
+      });
     }
     source = file;
   }
@@ -174,14 +183,39 @@ export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv; cwd?:
 }
 
 /** Validates a configuration object; relative model paths resolve against `baseDir`. */
-export function parseConfig(raw: unknown, baseDir: string, source?: string, apiKeysFile?: string, env: WhaleEnv = readEnv()): WhaleConfig {
+export function parseConfig(
+  raw: unknown,
+  baseDir: string,
+  source?: string,
+  apiKeysFile?: string,
+  env: WhaleEnv = readEnv(),
+): WhaleConfig {
   // federationSecurity: a secure federation's access policy may live here; AccessControl reads it, the server does not.
-  const o = objectAt(raw, '', ['$schema', 'http', 'models', 'pipeline', 'tenants', 'shutdownGraceMs', 'resources', 'anomaly', 'auth', 'kafka', 'grpc', 'tracing', 'federationSecurity']);
+  const o = objectAt(raw, '', [
+    '$schema',
+    'http',
+    'models',
+    'pipeline',
+    'tenants',
+    'shutdownGraceMs',
+    'resources',
+    'anomaly',
+    'auth',
+    'kafka',
+    'grpc',
+    'tracing',
+    'federationSecurity',
+  ]);
   const http = parseHttp(o.http ?? {});
-  const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) => parseTls(v, 'http.tls', baseDir));
+  const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) =>
+    parseTls(v, 'http.tls', baseDir),
+  );
   if (httpTls) http.tls = httpTls;
   const grpc = parseGrpc(o.grpc, baseDir, { host: http.host, maxMessageBytes: http.maxBodyBytes });
-  const models = o.models === undefined ? [defaultModelConfig()] : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
+  const models =
+    o.models === undefined
+      ? [defaultModelConfig()]
+      : arrayAt(o.models, 'models').map((m, i) => parseModel(m, `models[${i}]`, baseDir));
   if (models.length === 0) throw configError('models', 'must list at least one model');
   const names = new Set<string>();
   for (const [i, m] of models.entries()) {
@@ -193,12 +227,26 @@ export function parseConfig(raw: unknown, baseDir: string, source?: string, apiK
   for (const [t, w] of Object.entries(objectAt(o.tenants ?? {}, 'tenants', Object.keys(o.tenants ?? {})))) {
     tenants[t] = numberAt(w, `tenants.${t}`, { min: 1e-6 });
   }
-  const shutdownGraceMs = optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
+  const shutdownGraceMs =
+    optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
   const resources = optional(o.resources, (v) => parseResources(v));
   const anomaly = optional(o.anomaly, parseAnomaly);
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
   const kafka = parseKafka(o.kafka, baseDir, env);
-  return { source, http, models, pipeline, tenants, shutdownGraceMs, auth, kafka, grpc, tracing: parseTracing(o.tracing, env), ...(resources ? { resources } : {}), ...(anomaly ? { anomaly } : {}) };
+  return {
+    source,
+    http,
+    models,
+    pipeline,
+    tenants,
+    shutdownGraceMs,
+    auth,
+    kafka,
+    grpc,
+    tracing: parseTracing(o.tracing, env),
+    ...(resources ? { resources } : {}),
+    ...(anomaly ? { anomaly } : {}),
+  };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -221,11 +269,14 @@ function parseHttp(raw: unknown): HttpConfig {
     'evaluate',
     'tls',
   ]);
-  const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) => optional(h[k], (v) => numberAt(v, `http.${k}`, { integer: true, min, max }));
+  const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+    optional(h[k], (v) => numberAt(v, `http.${k}`, { integer: true, min, max }));
   const maxBodyBytes = int('maxBodyBytes', 1024) ?? 16 * MiB;
-  const requestTimeoutMs = optional(h.requestTimeoutMs, (v) => numberAt(v, 'http.requestTimeoutMs', { min: 1 })) ?? 30_000;
+  const requestTimeoutMs =
+    optional(h.requestTimeoutMs, (v) => numberAt(v, 'http.requestTimeoutMs', { min: 1 })) ?? 30_000;
   const maxBodyBytesInFlight = int('maxBodyBytesInFlight', 1024) ?? Math.max(64 * MiB, 4 * maxBodyBytes);
-  if (maxBodyBytesInFlight < maxBodyBytes) throw configError('http.maxBodyBytesInFlight', `must be at least http.maxBodyBytes (${maxBodyBytes})`);
+  if (maxBodyBytesInFlight < maxBodyBytes)
+    throw configError('http.maxBodyBytesInFlight', `must be at least http.maxBodyBytes (${maxBodyBytes})`);
   const e = objectAt(h.evaluate ?? {}, 'http.evaluate', ['maxBodyBytes', 'schemaTimeoutMs']);
   const maxConnections = int('maxConnections', 1, 1_000_000);
   return {
@@ -233,15 +284,26 @@ function parseHttp(raw: unknown): HttpConfig {
     host: optional(h.host, (v) => stringAt(v, 'http.host')) ?? '127.0.0.1',
     maxBodyBytes,
     requestTimeoutMs,
-    headersTimeoutMs: Math.min(requestTimeoutMs, optional(h.headersTimeoutMs, (v) => numberAt(v, 'http.headersTimeoutMs', { min: 1 })) ?? 10_000),
-    keepAliveTimeoutMs: optional(h.keepAliveTimeoutMs, (v) => numberAt(v, 'http.keepAliveTimeoutMs', { min: 1, max: 3_600_000 })) ?? 5_000,
+    headersTimeoutMs: Math.min(
+      requestTimeoutMs,
+      optional(h.headersTimeoutMs, (v) => numberAt(v, 'http.headersTimeoutMs', { min: 1 })) ?? 10_000,
+    ),
+    keepAliveTimeoutMs:
+      optional(h.keepAliveTimeoutMs, (v) => numberAt(v, 'http.keepAliveTimeoutMs', { min: 1, max: 3_600_000 })) ??
+      5_000,
     ...(maxConnections === undefined ? {} : { maxConnections }),
     maxBodyBytesInFlight,
     maxJsonDepth: int('maxJsonDepth', 2, 10_000) ?? 64,
     maxDiscardBytes: int('maxDiscardBytes', 0) ?? 32 * MiB,
     evaluate: {
-      maxBodyBytes: Math.min(maxBodyBytes, optional(e.maxBodyBytes, (v) => numberAt(v, 'http.evaluate.maxBodyBytes', { integer: true, min: 1024 })) ?? MiB / 4),
-      schemaTimeoutMs: optional(e.schemaTimeoutMs, (v) => numberAt(v, 'http.evaluate.schemaTimeoutMs', { min: 1, max: 60_000 })) ?? 1_000,
+      maxBodyBytes: Math.min(
+        maxBodyBytes,
+        optional(e.maxBodyBytes, (v) => numberAt(v, 'http.evaluate.maxBodyBytes', { integer: true, min: 1024 })) ??
+          MiB / 4,
+      ),
+      schemaTimeoutMs:
+        optional(e.schemaTimeoutMs, (v) => numberAt(v, 'http.evaluate.schemaTimeoutMs', { min: 1, max: 60_000 })) ??
+        1_000,
     },
   };
 }
@@ -260,16 +322,31 @@ function parseAnomaly(raw: unknown): AnomalyDetectorOptions {
 }
 
 function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
-  const m = objectAt(raw, at, ['name', 'adapter', 'path', 'version', 'batching', 'executionProvider', 'intraOpThreads', 'cost', 'resources', 'optional']);
+  const m = objectAt(raw, at, [
+    'name',
+    'adapter',
+    'path',
+    'version',
+    'batching',
+    'executionProvider',
+    'intraOpThreads',
+    'cost',
+    'resources',
+    'optional',
+  ]);
   const path = stringAt(m.path, `${at}.path`);
-  const intraOpThreads = optional(m.intraOpThreads, (v) => numberAt(v, `${at}.intraOpThreads`, { integer: true, min: 1, max: 1024 }));
+  const intraOpThreads = optional(m.intraOpThreads, (v) =>
+    numberAt(v, `${at}.intraOpThreads`, { integer: true, min: 1, max: 1024 }),
+  );
   return {
     name: stringAt(m.name, `${at}.name`, { pattern: NAME }),
     adapter: stringAt(m.adapter, `${at}.adapter`, { oneOf: ['onnx', 'tfjs'] }) as ModelAdapter,
     path: isAbsolute(path) ? path : resolve(baseDir, path),
     version: optional(m.version, (v) => stringAt(v, `${at}.version`, { pattern: NAME })) ?? '1',
     batching: parseBatching(m.batching ?? {}, `${at}.batching`),
-    executionProvider: (optional(m.executionProvider, (v) => stringAt(v, `${at}.executionProvider`, { oneOf: ['auto', 'cpu', 'cuda'] })) ?? 'auto') as ExecutionProvider,
+    executionProvider: (optional(m.executionProvider, (v) =>
+      stringAt(v, `${at}.executionProvider`, { oneOf: ['auto', 'cpu', 'cuda'] }),
+    ) ?? 'auto') as ExecutionProvider,
     ...(intraOpThreads === undefined ? {} : { intraOpThreads }),
     cost: optional(m.cost, (v) => numberAt(v, `${at}.cost`, { min: 0 })) ?? 1,
     ...(m.resources === undefined ? {} : { resources: parseModelResources(m.resources, `${at}.resources`) }),
@@ -278,19 +355,41 @@ function parseModel(raw: unknown, at: string, baseDir: string): ModelConfig {
 }
 
 function parseBatching(raw: unknown, at: string): ModelBatching {
-  const b = objectAt(raw, at, ['maxBatchSize', 'preferredBatchSizes', 'maxQueueDelayUs', 'maxQueueSize', 'instances', 'dispatchWhenIdle', 'executionTimeoutMs']);
-  const maxBatchSize = optional(b.maxBatchSize, (v) => numberAt(v, `${at}.maxBatchSize`, { integer: true, min: 1, max: 65_536 })) ?? DEFAULT_BATCHING.maxBatchSize;
+  const b = objectAt(raw, at, [
+    'maxBatchSize',
+    'preferredBatchSizes',
+    'maxQueueDelayUs',
+    'maxQueueSize',
+    'instances',
+    'dispatchWhenIdle',
+    'executionTimeoutMs',
+  ]);
+  const maxBatchSize =
+    optional(b.maxBatchSize, (v) => numberAt(v, `${at}.maxBatchSize`, { integer: true, min: 1, max: 65_536 })) ??
+    DEFAULT_BATCHING.maxBatchSize;
   const preferred = optional(b.preferredBatchSizes, (v) =>
-    arrayAt(v, `${at}.preferredBatchSizes`).map((p, i) => numberAt(p, `${at}.preferredBatchSizes[${i}]`, { integer: true, min: 1, max: maxBatchSize })),
+    arrayAt(v, `${at}.preferredBatchSizes`).map((p, i) =>
+      numberAt(p, `${at}.preferredBatchSizes[${i}]`, { integer: true, min: 1, max: maxBatchSize }),
+    ),
   );
   return {
     maxBatchSize,
     preferredBatchSizes: preferred ?? DEFAULT_BATCHING.preferredBatchSizes!.filter((p) => p <= maxBatchSize),
-    maxQueueDelayUs: optional(b.maxQueueDelayUs, (v) => numberAt(v, `${at}.maxQueueDelayUs`, { integer: true, min: 0, max: 60_000_000 })) ?? DEFAULT_BATCHING.maxQueueDelayUs,
-    maxQueueSize: optional(b.maxQueueSize, (v) => numberAt(v, `${at}.maxQueueSize`, { integer: true, min: 1, max: 10_000_000 })) ?? DEFAULT_BATCHING.maxQueueSize,
-    instances: optional(b.instances, (v) => numberAt(v, `${at}.instances`, { integer: true, min: 1, max: 256 })) ?? DEFAULT_BATCHING.instances,
-    dispatchWhenIdle: optional(b.dispatchWhenIdle, (v) => booleanAt(v, `${at}.dispatchWhenIdle`)) ?? DEFAULT_BATCHING.dispatchWhenIdle,
-    executionTimeoutMs: optional(b.executionTimeoutMs, (v) => numberAt(v, `${at}.executionTimeoutMs`, { min: 1 })) ?? DEFAULT_BATCHING.executionTimeoutMs,
+    maxQueueDelayUs:
+      optional(b.maxQueueDelayUs, (v) =>
+        numberAt(v, `${at}.maxQueueDelayUs`, { integer: true, min: 0, max: 60_000_000 }),
+      ) ?? DEFAULT_BATCHING.maxQueueDelayUs,
+    maxQueueSize:
+      optional(b.maxQueueSize, (v) => numberAt(v, `${at}.maxQueueSize`, { integer: true, min: 1, max: 10_000_000 })) ??
+      DEFAULT_BATCHING.maxQueueSize,
+    instances:
+      optional(b.instances, (v) => numberAt(v, `${at}.instances`, { integer: true, min: 1, max: 256 })) ??
+      DEFAULT_BATCHING.instances,
+    dispatchWhenIdle:
+      optional(b.dispatchWhenIdle, (v) => booleanAt(v, `${at}.dispatchWhenIdle`)) ?? DEFAULT_BATCHING.dispatchWhenIdle,
+    executionTimeoutMs:
+      optional(b.executionTimeoutMs, (v) => numberAt(v, `${at}.executionTimeoutMs`, { min: 1 })) ??
+      DEFAULT_BATCHING.executionTimeoutMs,
   };
 }
 
@@ -305,15 +404,23 @@ function parsePipeline(raw: unknown, names: Set<string>, first: string): Pipelin
   const d = objectAt(p.deep ?? {}, 'pipeline.deep', ['models']);
   const c = objectAt(p.complexity ?? {}, 'pipeline.complexity', ['quickBelow', 'deepAbove']);
   const quickModel = optional(q.model, (v) => model(v, 'pipeline.quick.model'));
-  const deepModels = optional(d.models, (v) => arrayAt(v, 'pipeline.deep.models').map((m, i) => model(m, `pipeline.deep.models[${i}]`)));
+  const deepModels = optional(d.models, (v) =>
+    arrayAt(v, 'pipeline.deep.models').map((m, i) => model(m, `pipeline.deep.models[${i}]`)),
+  );
   const complexity = {
     quickBelow: optional(c.quickBelow, (v) => numberAt(v, 'pipeline.complexity.quickBelow', { min: 0, max: 1 })) ?? 0,
     deepAbove: optional(c.deepAbove, (v) => numberAt(v, 'pipeline.complexity.deepAbove', { min: 0, max: 1 })) ?? 1,
   };
-  if (complexity.quickBelow > complexity.deepAbove) throw configError('pipeline.complexity.quickBelow', 'must not exceed deepAbove');
+  if (complexity.quickBelow > complexity.deepAbove)
+    throw configError('pipeline.complexity.quickBelow', 'must not exceed deepAbove');
   return {
     defaultModel: optional(p.defaultModel, (v) => model(v, 'pipeline.defaultModel')) ?? first,
-    quick: { ...(quickModel ? { model: quickModel } : {}), cacheTtlMs: optional(q.cacheTtlMs, (v) => numberAt(v, 'pipeline.quick.cacheTtlMs', { min: 1, max: 7 * 86_400_000 })) ?? 60_000 },
+    quick: {
+      ...(quickModel ? { model: quickModel } : {}),
+      cacheTtlMs:
+        optional(q.cacheTtlMs, (v) => numberAt(v, 'pipeline.quick.cacheTtlMs', { min: 1, max: 7 * 86_400_000 })) ??
+        60_000,
+    },
     deep: deepModels ? { models: deepModels } : {},
     complexity,
   };

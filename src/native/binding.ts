@@ -223,8 +223,20 @@ export interface NativeAnomalyBankHandle {
   reset(series: number): void;
   /** One point; returns its score. */
   update(series: number, value: number, timestampMs?: number): number;
-  updateSeries(series: number, values: Float64Array, timestampsMs: Float64Array | undefined, scores: Float64Array, anomalies: Uint8Array): void;
-  updateMany(series: Uint32Array, values: Float64Array, timestampsMs: Float64Array | undefined, scores: Float64Array, anomalies: Uint8Array): void;
+  updateSeries(
+    series: number,
+    values: Float64Array,
+    timestampsMs: Float64Array | undefined,
+    scores: Float64Array,
+    anomalies: Uint8Array,
+  ): void;
+  updateMany(
+    series: Uint32Array,
+    values: Float64Array,
+    timestampsMs: Float64Array | undefined,
+    scores: Float64Array,
+    anomalies: Uint8Array,
+  ): void;
   stateBytes(): number;
 }
 
@@ -265,7 +277,10 @@ export interface NativeVectorIndexHandle {
   addBlobs(labels: Uint32Array, blobs: Uint8Array[]): void;
   remove(labels: Uint32Array): number;
   train(opts: { samples?: Float32Array; iterations: number; seed: number; parallel?: boolean }, async: false): void;
-  train(opts: { samples?: Float32Array; iterations: number; seed: number; parallel?: boolean }, async: true): Promise<void>;
+  train(
+    opts: { samples?: Float32Array; iterations: number; seed: number; parallel?: boolean },
+    async: true,
+  ): Promise<void>;
   search(opts: NativeVectorSearchOptions, async: false): NativeVectorSearchResult;
   search(opts: NativeVectorSearchOptions, async: true): Promise<NativeVectorSearchResult>;
   setNprobe(nprobe: number): void;
@@ -280,7 +295,10 @@ export interface NativeBinding {
   quantDecode(opts: NativeDecodeOptions, async: false): Float32Array;
   quantDecode(opts: NativeDecodeOptions, async: true): Promise<Float32Array>;
   quantInspect(blob: Uint8Array): NativeBlobInfo;
-  topkFeedback(opts: { update: Float32Array; residual: Float32Array; k: number }): { indices: Uint32Array; values: Float32Array };
+  topkFeedback(opts: { update: Float32Array; residual: Float32Array; k: number }): {
+    indices: Uint32Array;
+    values: Float32Array;
+  };
   buildInfo(): NativeBuildInfo;
   devices(): NativeDevices;
   aggregate(opts: NativeAggregateOptions, async: false): NativeAggregateResult;
@@ -295,7 +313,11 @@ export interface NativeBinding {
   NativeScheduler: new (priorityClasses: number) => NativeSchedulerHandle;
   NativeVectorIndex: new (config: NativeVectorIndexConfig) => NativeVectorIndexHandle;
   NativeAnomalyBank: new (options: NativeAnomalyOptions) => NativeAnomalyBankHandle;
-  NativeMemoryPool: new (opts: { backend: 'host' | 'cuda'; device?: number; capBytes?: number }) => NativeMemoryPoolHandle;
+  NativeMemoryPool: new (opts: {
+    backend: 'host' | 'cuda';
+    device?: number;
+    capBytes?: number;
+  }) => NativeMemoryPoolHandle;
   poolBenchPairs(opts: { backend: 'host' | 'cuda'; device?: number; bytes: number; pairs: number; live?: number }): {
     poolPairsPerSec: number;
     rawPairsPerSec: number;
@@ -304,7 +326,13 @@ export interface NativeBinding {
   cudaPoolAvailable(device: number): { available: boolean; reason: string };
   gpuTelemetry(): NativeGpuTelemetry;
   /** native/secagg (bindings/secagg.cc): acc += Σ signs[j]·ChaCha20(seeds[j]) mod 2^bits, in place, synchronous. Absent in older builds. */
-  secaggAddMasks?(opts: { acc: Uint32Array; seeds: Uint8Array; signs: Int8Array; bits: number; parallel?: boolean }): void;
+  secaggAddMasks?(opts: {
+    acc: Uint32Array;
+    seeds: Uint8Array;
+    signs: Int8Array;
+    bits: number;
+    parallel?: boolean;
+  }): void;
   /** out = Σ rows mod 2^bits, synchronous. */
   secaggSumRows?(opts: { out: Uint32Array; rows: Uint32Array[]; bits: number; parallel?: boolean }): void;
 }

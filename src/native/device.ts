@@ -12,7 +12,11 @@ export function parseDevice(spec: unknown, field = 'device'): NativeDeviceOption
     const m = /^cuda:(\d{1,4})$/.exec(spec);
     if (m?.[1] !== undefined) return { device: 'cuda', deviceIndex: Number(m[1]) };
   }
-  throw new WhaleError('ERR_INVALID_OPTION', `${field}: expected 'auto', 'cpu' or 'cuda:N', got ${JSON.stringify(spec)}`, {
-    field,
-  });
+  throw new WhaleError(
+    'ERR_INVALID_OPTION',
+    `${field}: expected 'auto', 'cpu' or 'cuda:N', got ${JSON.stringify(spec)}`,
+    {
+      field,
+    },
+  );
 }

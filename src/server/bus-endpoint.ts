@@ -48,12 +48,18 @@ export class BusInferenceEndpoint {
   ) {}
 
   async start(): Promise<void> {
-    this.sub = await subscribeTyped<UserRequestPayload>(this.bus, 'userRequests', 'UserRequest', INFERENCE_GROUP, (payload) => {
-      if (!isInferenceRequest(payload.content)) return;
-      const job = this.answer(payload);
-      this.active.add(job);
-      return job.finally(() => this.active.delete(job));
-    });
+    this.sub = await subscribeTyped<UserRequestPayload>(
+      this.bus,
+      'userRequests',
+      'UserRequest',
+      INFERENCE_GROUP,
+      (payload) => {
+        if (!isInferenceRequest(payload.content)) return;
+        const job = this.answer(payload);
+        this.active.add(job);
+        return job.finally(() => this.active.delete(job));
+      },
+    );
   }
 
   /** Stops taking requests; answers already being computed are still sent. */
@@ -78,9 +84,12 @@ export class BusInferenceEndpoint {
 
   private async infer(content: unknown, session: string): Promise<InferenceAnswer> {
     const c = content as Record<string, unknown>;
-    if (c.model !== undefined && typeof c.model !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'content.model: must be a string', { field: 'content.model' });
+    if (c.model !== undefined && typeof c.model !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', 'content.model: must be a string', { field: 'content.model' });
     if (c.level !== undefined && !LEVELS.includes(c.level as Level)) {
-      throw new WhaleError('ERR_INVALID_ARG', `content.level: must be one of ${LEVELS.join(', ')}`, { field: 'content.level' });
+      throw new WhaleError('ERR_INVALID_ARG', `content.level: must be one of ${LEVELS.join(', ')}`, {
+        field: 'content.level',
+      });
     }
     const request = parseInferRequest({ inputs: c.inputs, ...(c.id === undefined ? {} : { id: c.id }) });
     const result = await this.pipeline.processRequest({

@@ -10,10 +10,14 @@ import { MonitoringExtension } from './extensions/monitoring.js';
 import type { ServerExtension } from './whale-server.js';
 
 /** `env`: the variables to read (undefined: this process's, through common/env.ts). */
-export type ExtensionFactory = (config: WhaleConfig, env: EnvSource | undefined) => ServerExtension | Promise<ServerExtension>;
+export type ExtensionFactory = (
+  config: WhaleConfig,
+  env: EnvSource | undefined,
+) => ServerExtension | Promise<ServerExtension>;
 
 export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
-  (config, env) => new MonitoringExtension({ ...(env ? { env } : {}), ...(config.anomaly ? { anomaly: config.anomaly } : {}) }), // /metrics, /healthz, /dashboard, alerts, metric history
+  (config, env) =>
+    new MonitoringExtension({ ...(env ? { env } : {}), ...(config.anomaly ? { anomaly: config.anomaly } : {}) }), // /metrics, /healthz, /dashboard, alerts, metric history
   resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
   qualityRoutingExtension, // /v1/tasks/{task}/infer routing, /v1/feedback + whale.quality.feedback, /v1/evaluate, /v1/routing
 ];

@@ -12,7 +12,15 @@ import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
-import { ByteBudget, decodePathSegment, HttpError, limitRequest, MAX_CLIENT_STRING_LENGTH, requestUrl, sendError } from '../transport/http-json.js';
+import {
+  ByteBudget,
+  decodePathSegment,
+  HttpError,
+  limitRequest,
+  MAX_CLIENT_STRING_LENGTH,
+  requestUrl,
+  sendError,
+} from '../transport/http-json.js';
 import { tenantFor } from './auth/guard.js';
 import { instrumentRequest, logPath } from './request-context.js';
 import { inferAnswer, readInferRequest, sendInferAnswer } from './v2-binary.js';
@@ -69,10 +77,17 @@ export class InferenceHttpServer {
   constructor(private readonly o: HttpServerOptions) {
     const headersTimeout = Math.min(o.headersTimeoutMs ?? 10_000, o.requestTimeoutMs);
     // Node checks these timeouts every connectionsCheckingInterval (30 s by default, which held slow sockets up to 60 s).
-    const serverOptions = { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))) };
+    const serverOptions = {
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 4))),
+    };
     // Every request gets its id, log context, server span and access-log line (request-context.ts).
-    const handler = (req: IncomingMessage, res: ServerResponse) => void (this.refused.has(req.socket) ? undefined : instrumentRequest(req, res, this.o.logger, () => this.handle(req, res)));
-    this.server = o.tls ? createHttpsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler) : createServer(serverOptions, handler);
+    const handler = (req: IncomingMessage, res: ServerResponse) =>
+      void (this.refused.has(req.socket)
+        ? undefined
+        : instrumentRequest(req, res, this.o.logger, () => this.handle(req, res)));
+    this.server = o.tls
+      ? createHttpsServer({ ...serverOptions, cert: o.tls.cert, key: o.tls.key }, handler)
+      : createServer(serverOptions, handler);
     this.server.requestTimeout = o.requestTimeoutMs;
     this.server.headersTimeout = headersTimeout;
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs ?? 5_000;
@@ -92,7 +107,10 @@ export class InferenceHttpServer {
     if (this.connections >= this.maxConnections) {
       this.refused.add(socket);
       this.refusedConnections++;
-      const body = JSON.stringify({ error: `the server has ${this.maxConnections} open connections (its http.maxConnections): retry later`, code: 'ERR_OVERLOADED' });
+      const body = JSON.stringify({
+        error: `the server has ${this.maxConnections} open connections (its http.maxConnections): retry later`,
+        code: 'ERR_OVERLOADED',
+      });
       socket.on('error', () => undefined);
       socket.end(
         `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
@@ -106,7 +124,13 @@ export class InferenceHttpServer {
 
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new WhaleError('ERR_CONFIG', `http: cannot listen on ${host}:${port}: ${err.message}`, { field: 'http.port', cause: err }));
+      const onError = (err: Error) =>
+        reject(
+          new WhaleError('ERR_CONFIG', `http: cannot listen on ${host}:${port}: ${err.message}`, {
+            field: 'http.port',
+            cause: err,
+          }),
+        );
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
@@ -125,7 +149,10 @@ export class InferenceHttpServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     if (this.inFlight > 0) {
-      await Promise.race([new Promise<void>((r) => (this.idle = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      await Promise.race([
+        new Promise<void>((r) => (this.idle = r)),
+        new Promise((r) => setTimeout(r, graceMs).unref()),
+      ]);
     }
     this.server.closeAllConnections();
     await closed;
@@ -134,7 +161,14 @@ export class InferenceHttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.refused.has(req.socket)) return; // already answered 503 at the connection cap
     this.inFlight++;
-    res.once('close', limitRequest(req, { budget: this.bodyBudget, maxDepth: this.o.maxJsonDepth ?? 64, maxDiscardBytes: this.o.maxDiscardBytes ?? 32 * 1024 * 1024 }));
+    res.once(
+      'close',
+      limitRequest(req, {
+        budget: this.bodyBudget,
+        maxDepth: this.o.maxJsonDepth ?? 64,
+        maxDiscardBytes: this.o.maxDiscardBytes ?? 32 * 1024 * 1024,
+      }),
+    );
     try {
       const url = requestUrl(req);
       for (const h of this.o.handlers ?? []) {
@@ -144,7 +178,8 @@ export class InferenceHttpServer {
       sendInferAnswer(res, status, body); // JSON, or an infer answer in the binary form (v2-binary.ts)
     } catch (err) {
       const status = sendError(res, err);
-      if (status >= 500 && status !== 503 && status !== 504) this.o.logger.error('request failed', { path: logPath(req.url), error: (err as Error).message });
+      if (status >= 500 && status !== 503 && status !== 504)
+        this.o.logger.error('request failed', { path: logPath(req.url), error: (err as Error).message });
     } finally {
       if (--this.inFlight === 0) this.idle?.();
     }
@@ -154,16 +189,28 @@ export class InferenceHttpServer {
     const url = requestUrl(req);
     const parts = url.pathname.split('/').filter(Boolean).map(decodePathSegment);
     if (parts.some((p) => p.length > MAX_CLIENT_STRING_LENGTH)) {
-      throw new WhaleError('ERR_INVALID_ARG', `url: a path segment is longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: 'url' });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `url: a path segment is longer than ${MAX_CLIENT_STRING_LENGTH} characters`,
+        { field: 'url' },
+      );
     }
-    if (parts[0] !== 'v2') throw new HttpError(404, `no route ${url.pathname} (this server speaks the V2 inference protocol under /v2)`);
+    if (parts[0] !== 'v2')
+      throw new HttpError(404, `no route ${url.pathname} (this server speaks the V2 inference protocol under /v2)`);
     const method = req.method ?? 'GET';
     const expect = (m: 'GET' | 'POST') => {
       if (method !== m) throw new HttpError(405, `${url.pathname} accepts ${m}, not ${method}`);
     };
     if (parts.length === 1) {
       expect('GET');
-      return { status: 200, body: { name: this.o.serverName, version: this.o.serverVersion, extensions: ['statistics', 'model_repository', 'binary_tensor_data'] } };
+      return {
+        status: 200,
+        body: {
+          name: this.o.serverName,
+          version: this.o.serverVersion,
+          extensions: ['statistics', 'model_repository', 'binary_tensor_data'],
+        },
+      };
     }
     if (parts[1] === 'health' && parts.length === 3 && (parts[2] === 'live' || parts[2] === 'ready')) {
       expect('GET');
@@ -183,20 +230,37 @@ export class InferenceHttpServer {
     }
     const model = this.o.host.get(name);
     if (version !== undefined && version !== model.version) {
-      throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' has no version '${version}' (serving ${model.version})`, { field: 'version' });
+      throw new WhaleError(
+        'ERR_MODEL_NOT_FOUND',
+        `model '${name}' has no version '${version}' (serving ${model.version})`,
+        { field: 'version' },
+      );
     }
     const action = rest.join('/');
     if (action === '') {
       expect('GET');
-      const spec = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
+      const spec = (t: { name: string; datatype: string; shape: number[] }) => ({
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+      });
       return {
         status: 200,
-        body: { name, versions: [model.version], platform: model.platform, inputs: model.inputs.map(spec), outputs: model.outputs.map(spec) },
+        body: {
+          name,
+          versions: [model.version],
+          platform: model.platform,
+          inputs: model.inputs.map(spec),
+          outputs: model.outputs.map(spec),
+        },
       };
     }
     if (action === 'ready') {
       expect('GET');
-      return { status: 200, body: { name, ready: this.o.isReady() && this.o.host.isReady(name) && !this.o.cannotServe?.(name) } };
+      return {
+        status: 200,
+        body: { name, ready: this.o.isReady() && this.o.host.isReady(name) && !this.o.cannotServe?.(name) },
+      };
     }
     if (action === 'infer') {
       expect('POST');
@@ -206,12 +270,17 @@ export class InferenceHttpServer {
   }
 
   private async infer(req: IncomingMessage, name: string): Promise<unknown> {
-    if (!this.o.isReady()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
+    if (!this.o.isReady())
+      throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', {
+        retriable: true,
+      });
     const { request, inputs } = await readInferRequest(req, this.o.maxBodyBytes, this.o.host.get(name));
     const params = request.parameters ?? {};
     const level = params.level;
     if (level !== undefined && !LEVELS.includes(level as Level)) {
-      throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, { field: 'parameters.level' });
+      throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, {
+        field: 'parameters.level',
+      });
     }
     const abort = new AbortController();
     req.once('close', () => {
@@ -232,7 +301,12 @@ export class InferenceHttpServer {
       model_name: result.model,
       model_version: result.modelVersion,
       ...(request.id === undefined ? {} : { id: request.id }),
-      parameters: { level: result.level, cached: result.cached, models: result.models.join(','), device: result.device },
+      parameters: {
+        level: result.level,
+        cached: result.cached,
+        models: result.models.join(','),
+        device: result.device,
+      },
     };
     return inferAnswer(fields, result.outputs, request);
   }
@@ -245,14 +319,25 @@ export function tenantParam(req: IncomingMessage, params: Record<string, unknown
   return tenant === undefined ? {} : { tenant };
 }
 
-function optionalParam(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {
+function optionalParam(
+  params: Record<string, unknown>,
+  key: string,
+  type: 'string' | 'number',
+  as = key,
+): Record<string, unknown> {
   const v = params[key];
   if (v === undefined) return {};
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
-    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`,
+      { field: `parameters.${key}` },
+    );
   }
   if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) {
-    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: `parameters.${key}` });
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, {
+      field: `parameters.${key}`,
+    });
   }
   return { [as]: v };
 }

@@ -23,7 +23,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Metadata } from '@grpc/grpc-js';
 
 import { REQUEST_ID_HEADER, SAFE_REQUEST_ID, withLogContext, type Logger } from '../common/logger.js';
-import { endSpan, extractTraceContext, runInSpan, SpanKind, startSpan, tracingActive, type Span } from '../common/trace.js';
+import {
+  endSpan,
+  extractTraceContext,
+  runInSpan,
+  SpanKind,
+  startSpan,
+  tracingActive,
+  type Span,
+} from '../common/trace.js';
 import type { Principal } from '../config/api-keys.js';
 import { principalOf } from './auth/guard.js';
 
@@ -67,7 +75,12 @@ export function routeOf(path: string): string {
  * Runs `handle` for one request inside its request id's log context (and server span), counts the
  * response bytes and writes the access-log line when the response is finished or the connection closed.
  */
-export function instrumentRequest(req: IncomingMessage, res: ServerResponse, logger: Logger, handle: () => Promise<void>): Promise<void> {
+export function instrumentRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger,
+  handle: () => Promise<void>,
+): Promise<void> {
   const started = performance.now();
   const requestId = chooseRequestId(req.headers[REQUEST_ID_HEADER]);
   requestIds.set(req, requestId);
@@ -116,7 +129,13 @@ function serverSpan(req: IncomingMessage, method: string, path: string, requestI
     route ? `${method} ${route}` : method,
     {
       kind: SpanKind.SERVER,
-      attributes: { 'http.request.method': method, 'url.path': path, ...(route ? { 'http.route': route } : {}), 'whale.request_id': requestId, 'network.protocol.name': 'http' },
+      attributes: {
+        'http.request.method': method,
+        'url.path': path,
+        ...(route ? { 'http.route': route } : {}),
+        'whale.request_id': requestId,
+        'network.protocol.name': 'http',
+      },
     },
     extractTraceContext(carrier),
   );
@@ -126,7 +145,8 @@ function serverSpan(req: IncomingMessage, method: string, path: string, requestI
 function countBytes(res: ServerResponse): () => number {
   let n = 0;
   const add = (chunk: unknown, encoding?: unknown) => {
-    if (typeof chunk === 'string') n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    if (typeof chunk === 'string')
+      n += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
     else if (chunk instanceof Uint8Array) n += chunk.byteLength;
   };
   const write = res.write;
@@ -156,7 +176,11 @@ export interface GrpcCallLike {
 }
 
 /** instrumentRequest for one unary gRPC call: `run` sets outcome.code (0 = OK) and outcome.principal. */
-export function instrumentGrpcCall(call: GrpcCallLike, logger: Logger, run: (outcome: GrpcCallOutcome) => Promise<void>): Promise<void> {
+export function instrumentGrpcCall(
+  call: GrpcCallLike,
+  logger: Logger,
+  run: (outcome: GrpcCallOutcome) => Promise<void>,
+): Promise<void> {
   const started = performance.now();
   const first = (key: string) => {
     const v = call.metadata.get(key)[0];
@@ -181,7 +205,10 @@ export function instrumentGrpcCall(call: GrpcCallLike, logger: Logger, run: (out
     const [service = '', rpc = ''] = method.replace(/^\//, '').split('/');
     span = startSpan(
       method.replace(/^\//, ''),
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc, 'whale.request_id': requestId } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc, 'whale.request_id': requestId },
+      },
       extractTraceContext(carrier),
     );
   }
@@ -194,7 +221,10 @@ export function instrumentGrpcCall(call: GrpcCallLike, logger: Logger, run: (out
       span.setAttribute('rpc.grpc.status_code', outcome.code);
       if (p) span.setAttribute('whale.key_id', p.keyId);
       // gRPC server spans are errors for these codes (OTel semantic conventions): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
-      endSpan(span, [2, 4, 12, 13, 14, 15].includes(outcome.code) ? new Error(`gRPC status ${outcome.code}`) : undefined);
+      endSpan(
+        span,
+        [2, 4, 12, 13, 14, 15].includes(outcome.code) ? new Error(`gRPC status ${outcome.code}`) : undefined,
+      );
     }
     logger.info('request', {
       method: 'GRPC',
@@ -206,5 +236,7 @@ export function instrumentGrpcCall(call: GrpcCallLike, logger: Logger, run: (out
       ...(traceId ? { traceId } : {}),
     });
   };
-  return withLogContext(traceId ? { requestId, traceId } : { requestId }, () => runInSpan(span, () => run(outcome))).finally(finish);
+  return withLogContext(traceId ? { requestId, traceId } : { requestId }, () =>
+    runInSpan(span, () => run(outcome)),
+  ).finally(finish);
 }

@@ -42,7 +42,10 @@ const SHUTDOWN_FLUSH_MS = 5_000;
 let starting = false;
 
 /** Registers the SDK for this process; one at a time (ERR_INVALID_STATE while another runs). */
-export async function startTracing(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>, o: TracingOptions = {}): Promise<Tracing> {
+export async function startTracing(
+  config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>,
+  o: TracingOptions = {},
+): Promise<Tracing> {
   if (current || starting) throw new WhaleError('ERR_INVALID_STATE', 'tracing is already started in this process');
   starting = true;
   try {
@@ -52,16 +55,25 @@ export async function startTracing(config: Pick<TracingConfig, 'tracesUrl' | 'se
   }
 }
 
-async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>, o: TracingOptions): Promise<Tracing> {
-  const [{ BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler }, { resourceFromAttributes }] = await Promise.all([
-    import('@opentelemetry/sdk-trace-node'),
-    import('@opentelemetry/resources'),
-  ]);
-  const { OTLPTraceExporter } = o.exporter ? { OTLPTraceExporter: undefined } : await import('@opentelemetry/exporter-trace-otlp-http');
+async function start(
+  config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | 'sampleRatio' | 'headers'>,
+  o: TracingOptions,
+): Promise<Tracing> {
+  const [
+    { BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler },
+    { resourceFromAttributes },
+  ] = await Promise.all([import('@opentelemetry/sdk-trace-node'), import('@opentelemetry/resources')]);
+  const { OTLPTraceExporter } = o.exporter
+    ? { OTLPTraceExporter: undefined }
+    : await import('@opentelemetry/exporter-trace-otlp-http');
   const exporter = o.exporter ?? new OTLPTraceExporter!({ url: config.tracesUrl, headers: { ...config.headers } });
-  const processor = (o.simple ?? o.exporter !== undefined) ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
+  const processor =
+    (o.simple ?? o.exporter !== undefined) ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': config.serviceName, ...(o.instanceId ? { 'service.instance.id': o.instanceId } : {}) }),
+    resource: resourceFromAttributes({
+      'service.name': config.serviceName,
+      ...(o.instanceId ? { 'service.instance.id': o.instanceId } : {}),
+    }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
     spanProcessors: [processor],
   });
@@ -81,10 +93,16 @@ async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | '
       try {
         const flushed = provider.shutdown().then(
           () => true,
-          (err: unknown) => void logger.warn('tracing: the last spans were not exported', { error: (err as Error)?.message ?? String(err) }),
+          (err: unknown) =>
+            void logger.warn('tracing: the last spans were not exported', {
+              error: (err as Error)?.message ?? String(err),
+            }),
         );
         const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), SHUTDOWN_FLUSH_MS)));
-        if ((await Promise.race([flushed, late])) === false) logger.warn(`tracing: the collector did not take the last spans within ${SHUTDOWN_FLUSH_MS} ms; they are dropped`);
+        if ((await Promise.race([flushed, late])) === false)
+          logger.warn(
+            `tracing: the collector did not take the last spans within ${SHUTDOWN_FLUSH_MS} ms; they are dropped`,
+          );
       } finally {
         clearTimeout(timer);
         trace.disable();
@@ -103,17 +121,25 @@ async function start(config: Pick<TracingConfig, 'tracesUrl' | 'serviceName' | '
 function throttled(logger: Logger, everyMs = 60_000): DiagLogger {
   let last = -Infinity;
   let skipped = 0;
-  const line = (level: 'warn' | 'error') => (message: string, ...args: unknown[]) => {
-    const now = performance.now();
-    if (now - last < everyMs) {
-      skipped++;
-      return;
-    }
-    last = now;
-    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : '')).filter(Boolean).join('; ');
-    logger[level](`tracing: ${message}`, { ...(detail ? { detail: detail.slice(0, 500) } : {}), ...(skipped ? { skipped } : {}) });
-    skipped = 0;
-  };
+  const line =
+    (level: 'warn' | 'error') =>
+    (message: string, ...args: unknown[]) => {
+      const now = performance.now();
+      if (now - last < everyMs) {
+        skipped++;
+        return;
+      }
+      last = now;
+      const detail = args
+        .map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : ''))
+        .filter(Boolean)
+        .join('; ');
+      logger[level](`tracing: ${message}`, {
+        ...(detail ? { detail: detail.slice(0, 500) } : {}),
+        ...(skipped ? { skipped } : {}),
+      });
+      skipped = 0;
+    };
   const none = () => undefined;
   return { error: line('error'), warn: line('warn'), info: none, debug: none, verbose: none };
 }

@@ -27,7 +27,13 @@ import { endianness } from 'node:os';
 import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor, TensorData, TensorSpec } from '../core/base/tensor.js';
 import { parseJsonBody, readBody, readJson, sendJson } from '../transport/http-json.js';
-import { fromNamedTensors, parseInferRequest, toTensor, type V2InferRequest, type V2RequestedOutput } from './v2-tensors.js';
+import {
+  fromNamedTensors,
+  parseInferRequest,
+  toTensor,
+  type V2InferRequest,
+  type V2RequestedOutput,
+} from './v2-tensors.js';
 
 /** The request and response header giving the JSON part's length (node lower-cases header names). */
 export const INFERENCE_HEADER = 'inference-header-content-length';
@@ -73,7 +79,10 @@ export function inferenceHeaderLength(req: IncomingMessage): number | undefined 
   if (raw === undefined) return undefined;
   const text = Array.isArray(raw) ? raw.join(',') : raw;
   if (!/^\s*\d{1,15}\s*$/.test(text)) {
-    throw bad('Inference-Header-Content-Length', `must be the length in bytes of the JSON header (a non-negative integer), got '${text.slice(0, 32)}'`);
+    throw bad(
+      'Inference-Header-Content-Length',
+      `must be the length in bytes of the JSON header (a non-negative integer), got '${text.slice(0, 32)}'`,
+    );
   }
   return Number(text);
 }
@@ -84,13 +93,22 @@ export function alignPad(headerLength: number): number {
 }
 
 /** The tensor that `bytes` hold, as `datatype` and `shape` say (`at` names it in errors). */
-export function decodeRawTensor(name: string, datatype: string, shape: number[], bytes: Uint8Array, at: string): Tensor {
+export function decodeRawTensor(
+  name: string,
+  datatype: string,
+  shape: number[],
+  bytes: Uint8Array,
+  at: string,
+): Tensor {
   const count = shape.reduce((a, d) => a * d, 1);
   if (datatype === 'BYTES') return { name, datatype, shape: [...shape], data: decodeBytesElements(bytes, count, at) };
   const size = elementSize(datatype);
   if (size === undefined) throw bad(`${at}.datatype`, `${JSON.stringify(datatype)} has no binary form`);
   if (bytes.byteLength !== count * size) {
-    throw bad(at, `has ${bytes.byteLength} bytes of data but shape [${shape.join(', ')}] of ${datatype} needs ${count * size} (${count} × ${size})`);
+    throw bad(
+      at,
+      `has ${bytes.byteLength} bytes of data but shape [${shape.join(', ')}] of ${datatype} needs ${count * size} (${count} × ${size})`,
+    );
   }
   let data: TensorData;
   if (datatype === 'BOOL') {
@@ -104,7 +122,8 @@ export function decodeRawTensor(name: string, datatype: string, shape: number[],
   } else {
     const Ctor = TYPED[datatype as Datatype]!;
     if (!LITTLE_ENDIAN) data = swapped(Ctor, bytes, count, size);
-    else if (bytes.byteOffset % size === 0) data = new Ctor(bytes.buffer, bytes.byteOffset, count); // a view: no copy
+    else if (bytes.byteOffset % size === 0)
+      data = new Ctor(bytes.buffer, bytes.byteOffset, count); // a view: no copy
     else {
       const copy = new Ctor(count);
       new Uint8Array(copy.buffer, copy.byteOffset, copy.byteLength).set(bytes);
@@ -115,7 +134,12 @@ export function decodeRawTensor(name: string, datatype: string, shape: number[],
 }
 
 /** A big-endian host reads the little-endian bytes element by element. */
-function swapped(Ctor: TypedCtor, bytes: Uint8Array, count: number, size: number): Exclude<TensorData, string[] | boolean[]> {
+function swapped(
+  Ctor: TypedCtor,
+  bytes: Uint8Array,
+  count: number,
+  size: number,
+): Exclude<TensorData, string[] | boolean[]> {
   const out = new Ctor(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dst = new DataView(out.buffer);
@@ -130,14 +154,20 @@ function decodeBytesElements(bytes: Uint8Array, count: number, at: string): stri
   const out: string[] = new Array<string>(count);
   let off = 0;
   for (let i = 0; i < count; i++) {
-    if (off + 4 > bytes.byteLength) throw bad(at, `BYTES element ${i}: its 4-byte length prefix is past the end of the ${bytes.byteLength} bytes given`);
+    if (off + 4 > bytes.byteLength)
+      throw bad(
+        at,
+        `BYTES element ${i}: its 4-byte length prefix is past the end of the ${bytes.byteLength} bytes given`,
+      );
     const n = view.getUint32(off, true);
     off += 4;
-    if (off + n > bytes.byteLength) throw bad(at, `BYTES element ${i}: length ${n} runs past the end of the ${bytes.byteLength} bytes given`);
+    if (off + n > bytes.byteLength)
+      throw bad(at, `BYTES element ${i}: length ${n} runs past the end of the ${bytes.byteLength} bytes given`);
     out[i] = Buffer.from(bytes.buffer, bytes.byteOffset + off, n).toString('utf8');
     off += n;
   }
-  if (off !== bytes.byteLength) throw bad(at, `${bytes.byteLength - off} bytes left over after the ${count} BYTES elements its shape declares`);
+  if (off !== bytes.byteLength)
+    throw bad(at, `${bytes.byteLength - off} bytes left over after the ${count} BYTES elements its shape declares`);
   return out;
 }
 
@@ -159,7 +189,8 @@ export function encodeRawTensor(t: Tensor): Buffer {
   const typed = d as Exclude<TensorData, string[] | boolean[]>;
   if (!LITTLE_ENDIAN && typed.BYTES_PER_ELEMENT > 1) {
     const out = Buffer.from(typed.buffer.slice(typed.byteOffset, typed.byteOffset + typed.byteLength));
-    for (let i = 0; i < out.length; i += typed.BYTES_PER_ELEMENT) out.subarray(i, i + typed.BYTES_PER_ELEMENT).reverse();
+    for (let i = 0; i < out.length; i += typed.BYTES_PER_ELEMENT)
+      out.subarray(i, i + typed.BYTES_PER_ELEMENT).reverse();
     return out;
   }
   return Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
@@ -175,12 +206,19 @@ export interface DecodedInferRequest {
  * Inference-Header-Content-Length header is there. `model` gives the inputs a raw
  * binary request (header 0) is decoded against (undefined: such a request is refused).
  */
-export async function readInferRequest(req: IncomingMessage, maxBodyBytes: number, model?: { inputs: TensorSpec[]; outputs: TensorSpec[] }): Promise<DecodedInferRequest> {
+export async function readInferRequest(
+  req: IncomingMessage,
+  maxBodyBytes: number,
+  model?: { inputs: TensorSpec[]; outputs: TensorSpec[] },
+): Promise<DecodedInferRequest> {
   const headerLength = inferenceHeaderLength(req);
   if (headerLength === undefined) {
     if (/^application\/octet-stream\b/i.test(req.headers['content-type'] ?? '')) {
       req.resume();
-      throw bad('Inference-Header-Content-Length', 'a binary (application/octet-stream) infer body needs this header: the length of its JSON header (0: the body is the only input)');
+      throw bad(
+        'Inference-Header-Content-Length',
+        'a binary (application/octet-stream) infer body needs this header: the length of its JSON header (0: the body is the only input)',
+      );
     }
     const request = parseInferRequest(await readJson(req, maxBodyBytes));
     return { request, inputs: jsonInputs(request) };
@@ -204,7 +242,9 @@ function jsonInputs(request: V2InferRequest): NamedTensors {
 
 /** A body in the binary form: `headerLength` bytes of JSON, then the binary inputs' bytes in input order. */
 export function decodeBinaryRequest(body: Buffer, headerLength: number, req?: IncomingMessage): DecodedInferRequest {
-  const request = parseInferRequest(parseJsonBody(body.subarray(0, headerLength), req, 'body (the JSON header)'), { binary: true });
+  const request = parseInferRequest(parseJsonBody(body.subarray(0, headerLength), req, 'body (the JSON header)'), {
+    binary: true,
+  });
   const named: NamedTensors = {};
   let off = headerLength;
   request.inputs.forEach((t, i) => {
@@ -216,42 +256,81 @@ export function decodeBinaryRequest(body: Buffer, headerLength: number, req?: In
       return;
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-      throw bad(`${at}.parameters.binary_data_size`, `must be a non-negative integer (bytes), got ${JSON.stringify(size)}`);
+      throw bad(
+        `${at}.parameters.binary_data_size`,
+        `must be a non-negative integer (bytes), got ${JSON.stringify(size)}`,
+      );
     }
     if (off + size > body.byteLength) {
-      throw bad(`${at}.parameters.binary_data_size`, `${size} bytes from byte ${off - headerLength} of the binary data run past its end (${body.byteLength - headerLength} bytes after the ${headerLength}-byte JSON header)`);
+      throw bad(
+        `${at}.parameters.binary_data_size`,
+        `${size} bytes from byte ${off - headerLength} of the binary data run past its end (${body.byteLength - headerLength} bytes after the ${headerLength}-byte JSON header)`,
+      );
     }
     named[t.name] = decodeRawTensor(t.name, t.datatype, t.shape, body.subarray(off, off + size), at);
     off += size;
   });
   if (off !== body.byteLength) {
-    throw bad('body', `${body.byteLength - off} bytes after the JSON header are not claimed by any input's parameters.binary_data_size (the header says ${headerLength} bytes of JSON, the inputs ${off - headerLength} bytes of data)`);
+    throw bad(
+      'body',
+      `${body.byteLength - off} bytes after the JSON header are not claimed by any input's parameters.binary_data_size (the header says ${headerLength} bytes of JSON, the inputs ${off - headerLength} bytes of data)`,
+    );
   }
   return { request, inputs: named };
 }
 
 /** Inference-Header-Content-Length: 0 — the body is the only input's bytes, batch 1; every output comes back binary. */
 function rawBinaryRequest(body: Buffer, model: { inputs: TensorSpec[] } | undefined): DecodedInferRequest {
-  if (!model) throw bad('Inference-Header-Content-Length', 'a raw binary request (0: no JSON header) needs a model route that knows the input');
-  if (model.inputs.length !== 1) throw bad('Inference-Header-Content-Length', `a raw binary request (0: no JSON header) needs a model with one input; this one has ${model.inputs.length}`);
+  if (!model)
+    throw bad(
+      'Inference-Header-Content-Length',
+      'a raw binary request (0: no JSON header) needs a model route that knows the input',
+    );
+  if (model.inputs.length !== 1)
+    throw bad(
+      'Inference-Header-Content-Length',
+      `a raw binary request (0: no JSON header) needs a model with one input; this one has ${model.inputs.length}`,
+    );
   const spec = model.inputs[0]!;
   let shape: number[];
   if (spec.datatype === 'BYTES') shape = [1];
   else {
     const size = elementSize(spec.datatype)!;
-    if (body.byteLength % size !== 0) throw bad('body', `${body.byteLength} bytes is not a whole number of ${spec.datatype} elements (${size} bytes each)`);
+    if (body.byteLength % size !== 0)
+      throw bad(
+        'body',
+        `${body.byteLength} bytes is not a whole number of ${spec.datatype} elements (${size} bytes each)`,
+      );
     const count = body.byteLength / size;
     const vars = spec.shape.filter((d) => d < 0).length;
     const fixed = spec.shape.reduce((a, d) => (d < 0 ? a : a * d), 1);
-    if (vars > 1) throw bad('Inference-Header-Content-Length', `a raw binary request needs at most one variable dimension; input '${spec.name}' has shape [${spec.shape.join(', ')}]`);
+    if (vars > 1)
+      throw bad(
+        'Inference-Header-Content-Length',
+        `a raw binary request needs at most one variable dimension; input '${spec.name}' has shape [${spec.shape.join(', ')}]`,
+      );
     if (fixed === 0 ? count !== 0 : count % fixed !== 0 || (vars === 0 && count !== fixed)) {
-      throw bad('body', `${count} ${spec.datatype} elements do not fit input '${spec.name}' of shape [${spec.shape.join(', ')}]`);
+      throw bad(
+        'body',
+        `${count} ${spec.datatype} elements do not fit input '${spec.name}' of shape [${spec.shape.join(', ')}]`,
+      );
     }
     shape = spec.shape.map((d) => (d < 0 ? (fixed === 0 ? 0 : count / fixed) : d));
   }
   const tensor = decodeRawTensor(spec.name, spec.datatype, shape, body, 'body');
   return {
-    request: { inputs: [{ name: spec.name, datatype: spec.datatype, shape, data: undefined, parameters: { binary_data_size: body.byteLength } }], parameters: { binary_data_output: true } },
+    request: {
+      inputs: [
+        {
+          name: spec.name,
+          datatype: spec.datatype,
+          shape,
+          data: undefined,
+          parameters: { binary_data_size: body.byteLength },
+        },
+      ],
+      parameters: { binary_data_output: true },
+    },
     inputs: { [spec.name]: tensor },
   };
 }
@@ -274,24 +353,40 @@ function binaryFlag(v: unknown, field: string): boolean | undefined {
  * The `outputs` of an infer answer: JSON tensors, and the binary ones (by each output's
  * `binary_data`, else the request's `binary_data_output`) with their bytes in `chunks`.
  */
-export function encodeInferOutputs(outputs: NamedTensors, request: Pick<V2InferRequest, 'outputs' | 'parameters'>): { outputs: unknown[]; chunks: Buffer[] } {
+export function encodeInferOutputs(
+  outputs: NamedTensors,
+  request: Pick<V2InferRequest, 'outputs' | 'parameters'>,
+): { outputs: unknown[]; chunks: Buffer[] } {
   const all = binaryFlag(request.parameters?.binary_data_output, 'parameters.binary_data_output') ?? false;
   const wanted: V2RequestedOutput[] = request.outputs ?? Object.keys(outputs).map((name) => ({ name }));
   const chunks: Buffer[] = [];
   const out = wanted.map((w, i) => {
     const t = outputs[w.name];
-    if (!t) throw bad(`outputs[${i}].name`, `the model has no output '${w.name}' (outputs: ${Object.keys(outputs).join(', ')})`);
+    if (!t)
+      throw bad(
+        `outputs[${i}].name`,
+        `the model has no output '${w.name}' (outputs: ${Object.keys(outputs).join(', ')})`,
+      );
     const binary = binaryFlag(w.parameters?.binary_data, `outputs[${i}].parameters.binary_data`) ?? all;
     if (!binary) return fromNamedTensors({ [w.name]: t })[0]!;
     const bytes = encodeRawTensor(t);
     chunks.push(bytes);
-    return { name: w.name, datatype: t.datatype, shape: [...t.shape], parameters: { binary_data_size: bytes.byteLength } };
+    return {
+      name: w.name,
+      datatype: t.datatype,
+      shape: [...t.shape],
+      parameters: { binary_data_size: bytes.byteLength },
+    };
   });
   return { outputs: out, chunks };
 }
 
 /** The V2 infer answer object; a BinaryAnswer when any output is binary. */
-export function inferAnswer(fields: Record<string, unknown>, outputs: NamedTensors, request: Pick<V2InferRequest, 'outputs' | 'parameters'>): unknown {
+export function inferAnswer(
+  fields: Record<string, unknown>,
+  outputs: NamedTensors,
+  request: Pick<V2InferRequest, 'outputs' | 'parameters'>,
+): unknown {
   const { outputs: out, chunks } = encodeInferOutputs(outputs, request);
   const json = { ...fields, outputs: out };
   return chunks.length > 0 ? new BinaryAnswer(json, chunks) : json;
@@ -302,7 +397,11 @@ export function sendInferAnswer(res: ServerResponse, status: number, answer: unk
   if (!(answer instanceof BinaryAnswer)) return sendJson(res, status, answer);
   const header = Buffer.from(JSON.stringify(answer.json), 'utf8');
   const total = answer.chunks.reduce((a, c) => a + c.byteLength, header.byteLength);
-  res.writeHead(status, { 'content-type': 'application/octet-stream', [INFERENCE_HEADER]: String(header.byteLength), 'content-length': String(total) });
+  res.writeHead(status, {
+    'content-type': 'application/octet-stream',
+    [INFERENCE_HEADER]: String(header.byteLength),
+    'content-length': String(total),
+  });
   res.cork();
   res.write(header);
   for (const c of answer.chunks) res.write(c);

@@ -19,13 +19,19 @@ export interface RepositoryRoutesOptions {
   host: ModelHost;
   scheduler: TaskScheduler;
   /** Batching settings per model, for /config. */
-  batching: (model: string) => { maxBatchSize: number; preferredBatchSizes?: number[]; maxQueueDelayUs: number; instances: number } | undefined;
+  batching: (
+    model: string,
+  ) => { maxBatchSize: number; preferredBatchSizes?: number[]; maxQueueDelayUs: number; instances: number } | undefined;
 }
 
 const zero = { count: 0, ns: 0 };
 
 /** One model's entry of Triton's statistics answer. */
-export function tritonModelStats(host: ModelHost, name: string, s: ModelSchedulerStats | undefined): Record<string, unknown> {
+export function tritonModelStats(
+  host: ModelHost,
+  name: string,
+  s: ModelSchedulerStats | undefined,
+): Record<string, unknown> {
   const status = host.status(name);
   const d = s?.durations;
   return {
@@ -78,11 +84,22 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
         if (method !== 'GET') throw new HttpError(405, `${url.pathname} accepts GET`);
         const model = o.host.get(name);
         if (version !== undefined && version !== model.version) {
-          throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' has no version '${version}' (serving ${model.version})`, { field: 'version' });
+          throw new WhaleError(
+            'ERR_MODEL_NOT_FOUND',
+            `model '${name}' has no version '${version}' (serving ${model.version})`,
+            { field: 'version' },
+          );
         }
-        if (rest[0] === 'stats') return sendJson(res, 200, { model_stats: [tritonModelStats(o.host, name, o.scheduler.stats().models[name])] });
+        if (rest[0] === 'stats')
+          return sendJson(res, 200, {
+            model_stats: [tritonModelStats(o.host, name, o.scheduler.stats().models[name])],
+          });
         const b = o.batching(name);
-        const io = (t: { name: string; datatype: string; shape: number[] }) => ({ name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: t.shape });
+        const io = (t: { name: string; datatype: string; shape: number[] }) => ({
+          name: t.name,
+          data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`,
+          dims: t.shape,
+        });
         return sendJson(res, 200, {
           name,
           platform: model.platform,
@@ -92,7 +109,10 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
           output: model.outputs.map(io),
           ...(b
             ? {
-                dynamic_batching: { preferred_batch_size: b.preferredBatchSizes ?? [], max_queue_delay_microseconds: b.maxQueueDelayUs },
+                dynamic_batching: {
+                  preferred_batch_size: b.preferredBatchSizes ?? [],
+                  max_queue_delay_microseconds: b.maxQueueDelayUs,
+                },
                 instance_group: [{ count: b.instances, kind: 'KIND_CPU' }],
               }
             : {}),
@@ -105,8 +125,20 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
         const readyOnly = typeof body === 'object' && body !== null && (body as { ready?: unknown }).ready === true;
         const index = o.host.names().map((n) => {
           const s = o.host.status(n);
-          const state = s.state === 'ready' ? 'READY' : s.state === 'stopped' ? 'UNAVAILABLE' : s.state === 'failed' ? 'UNAVAILABLE' : 'LOADING';
-          return { name: n, version: s.version, state, reason: s.state === 'stopped' ? 'unloaded' : (s.lastError ?? '') };
+          const state =
+            s.state === 'ready'
+              ? 'READY'
+              : s.state === 'stopped'
+                ? 'UNAVAILABLE'
+                : s.state === 'failed'
+                  ? 'UNAVAILABLE'
+                  : 'LOADING';
+          return {
+            name: n,
+            version: s.version,
+            state,
+            reason: s.state === 'stopped' ? 'unloaded' : (s.lastError ?? ''),
+          };
         });
         return sendJson(res, 200, readyOnly ? index.filter((m) => m.state === 'READY') : index);
       }

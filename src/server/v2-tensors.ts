@@ -28,7 +28,8 @@ export interface V2RequestedOutput {
   parameters?: Record<string, unknown>;
 }
 
-type NumericArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
+type NumericArray =
+  Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array;
 const NUMERIC: Record<string, { make: (n: number) => NumericArray; min: number; max: number; integer: boolean }> = {
   FP32: { make: (n) => new Float32Array(n), min: -3.4028234663852886e38, max: 3.4028234663852886e38, integer: false },
   FP64: { make: (n) => new Float64Array(n), min: -Number.MAX_VALUE, max: Number.MAX_VALUE, integer: false },
@@ -57,8 +58,12 @@ export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
   if (b.id !== undefined && typeof b.id !== 'string') throw bad('id', 'must be a string');
-  if (typeof b.id === 'string' && b.id.length > MAX_CLIENT_STRING_LENGTH) throw bad('id', `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
-  if (b.parameters !== undefined && (typeof b.parameters !== 'object' || b.parameters === null || Array.isArray(b.parameters))) {
+  if (typeof b.id === 'string' && b.id.length > MAX_CLIENT_STRING_LENGTH)
+    throw bad('id', `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
+  if (
+    b.parameters !== undefined &&
+    (typeof b.parameters !== 'object' || b.parameters === null || Array.isArray(b.parameters))
+  ) {
     throw bad('parameters', 'must be an object');
   }
   if (!Array.isArray(b.inputs) || b.inputs.length === 0) throw bad('inputs', 'must be a non-empty array of tensors');
@@ -67,10 +72,12 @@ export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}
   if (b.outputs !== undefined) {
     if (!Array.isArray(b.outputs)) throw bad('outputs', 'must be an array');
     outputs = b.outputs.map((o, i) => {
-      if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string') throw bad(`outputs[${i}].name`, 'must be a string');
+      if (typeof o !== 'object' || o === null || typeof (o as { name?: unknown }).name !== 'string')
+        throw bad(`outputs[${i}].name`, 'must be a string');
       const p = (o as { parameters?: unknown }).parameters;
       if (p === undefined) return { name: (o as { name: string }).name };
-      if (typeof p !== 'object' || p === null || Array.isArray(p)) throw bad(`outputs[${i}].parameters`, 'must be an object');
+      if (typeof p !== 'object' || p === null || Array.isArray(p))
+        throw bad(`outputs[${i}].parameters`, 'must be an object');
       return { name: (o as { name: string }).name, parameters: p as Record<string, unknown> };
     });
   }
@@ -83,19 +90,30 @@ export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}
 }
 
 function checkTensorShape(raw: unknown, at: string, binary: boolean): V2Tensor {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(at, 'must be an object {name, shape, datatype, data}');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw bad(at, 'must be an object {name, shape, datatype, data}');
   const t = raw as Record<string, unknown>;
   if (typeof t.name !== 'string' || t.name.length === 0) throw bad(`${at}.name`, 'must be a non-empty string');
-  if (!Array.isArray(t.shape) || t.shape.length > MAX_DIMS || !t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+  if (
+    !Array.isArray(t.shape) ||
+    t.shape.length > MAX_DIMS ||
+    !t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)
+  ) {
     throw bad(`${at}.shape`, `must be an array of at most ${MAX_DIMS} non-negative integers`);
   }
-  if (t.parameters !== undefined && (typeof t.parameters !== 'object' || t.parameters === null || Array.isArray(t.parameters))) {
+  if (
+    t.parameters !== undefined &&
+    (typeof t.parameters !== 'object' || t.parameters === null || Array.isArray(t.parameters))
+  ) {
     throw bad(`${at}.parameters`, 'must be an object');
   }
   const binarySize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size;
   if (binarySize !== undefined) {
     if (!binary) {
-      throw bad(`${at}.parameters.binary_data_size`, 'binary tensor data needs the Inference-Header-Content-Length header (the length of the JSON header before the tensor bytes)');
+      throw bad(
+        `${at}.parameters.binary_data_size`,
+        'binary tensor data needs the Inference-Header-Content-Length header (the length of the JSON header before the tensor bytes)',
+      );
     }
     if (t.data !== undefined) throw bad(`${at}.data`, 'give data or parameters.binary_data_size, not both');
   }
@@ -138,7 +156,13 @@ export function toTensor(t: V2Tensor, at: string): Tensor {
     const arr = num.make(count);
     for (let i = 0; i < count; i++) {
       const v = flat[i];
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < num.min || v > num.max || (num.integer && !Number.isInteger(v))) {
+      if (
+        typeof v !== 'number' ||
+        !Number.isFinite(v) ||
+        v < num.min ||
+        v > num.max ||
+        (num.integer && !Number.isInteger(v))
+      ) {
         throw bad(`${at}.data[${i}]`, `${JSON.stringify(v)} is not a valid ${datatype} value`);
       }
       arr[i] = v;
@@ -149,7 +173,10 @@ export function toTensor(t: V2Tensor, at: string): Tensor {
     for (let i = 0; i < count; i++) {
       const v = flat[i];
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || (datatype === 'UINT64' && v < 0)) {
-        throw bad(`${at}.data[${i}]`, `${JSON.stringify(v)} is not a valid ${datatype} value (safe integers only in JSON)`);
+        throw bad(
+          `${at}.data[${i}]`,
+          `${JSON.stringify(v)} is not a valid ${datatype} value (safe integers only in JSON)`,
+        );
       }
       arr[i] = BigInt(v);
     }
@@ -182,7 +209,11 @@ export function fromNamedTensors(outputs: NamedTensors, wanted?: V2RequestedOutp
   const names = wanted ? wanted.map((w) => w.name) : Object.keys(outputs);
   return names.map((name, i) => {
     const t = outputs[name];
-    if (!t) throw bad(`outputs[${i}].name`, `the model has no output '${name}' (outputs: ${Object.keys(outputs).join(', ')})`);
+    if (!t)
+      throw bad(
+        `outputs[${i}].name`,
+        `the model has no output '${name}' (outputs: ${Object.keys(outputs).join(', ')})`,
+      );
     const d = t.data as ArrayLike<unknown>;
     const data = d instanceof BigInt64Array || d instanceof BigUint64Array ? Array.from(d, Number) : Array.from(d);
     return { name, datatype: t.datatype, shape: [...t.shape], data };

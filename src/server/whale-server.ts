@@ -76,7 +76,9 @@ export class WhaleServer {
     const redisUrl = readEnv(o.env).redisUrl;
     this.logger = o.logger ?? createLogger('server');
     // With an explicit env the messaging service reads Kafka from it; otherwise from the configuration (KAFKA_* applied).
-    this.messaging = o.messaging ?? new MessagingService({ ...(o.env ? { env: o.env } : { kafka: config.kafka }), logger: this.logger });
+    this.messaging =
+      o.messaging ??
+      new MessagingService({ ...(o.env ? { env: o.env } : { kafka: config.kafka }), logger: this.logger });
     this.host = new ModelHost({ logger: this.logger });
     const gpus = safeGpus();
     this.optimizer = new ProcessingOptimizer({ gpus });
@@ -124,7 +126,11 @@ export class WhaleServer {
       // The key guard runs before every route (extensions add theirs after it).
       handlers: [
         authGuard(auth),
-        repositoryRoutes({ host: this.host, scheduler: this.scheduler, batching: (m) => config.models.find((c) => c.name === m)?.batching }),
+        repositoryRoutes({
+          host: this.host,
+          scheduler: this.scheduler,
+          batching: (m) => config.models.find((c) => c.name === m)?.batching,
+        }),
         ...(o.httpHandlers ?? []),
       ],
       ...(config.http.tls ? { tls: readTls(config.http.tls, 'http') } : {}),
@@ -146,7 +152,13 @@ export class WhaleServer {
         })
       : undefined;
     this.extensions = o.extensions ?? [];
-    this.endpoint = new BusInferenceEndpoint(this.messaging.bus, this.messaging.user, this.pipeline, this.logger, config.pipeline.defaultModel);
+    this.endpoint = new BusInferenceEndpoint(
+      this.messaging.bus,
+      this.messaging.user,
+      this.pipeline,
+      this.logger,
+      config.pipeline.defaultModel,
+    );
   }
 
   /** Starts everything; on a failure what was started is stopped again and the error is thrown. */
@@ -161,8 +173,17 @@ export class WhaleServer {
       const broken = models.filter((m) => !optional.has(m.name) && !this.host.isReady(m.name));
       if (broken.length > 0) {
         // One line: runtimes' messages may span several.
-        const why = broken.map((m) => `model '${m.name}' cannot be loaded: ${(this.host.loadError(m.name) ?? 'not ready').replace(/\s*\n\s*/g, ' ').trim()}`).join('; ');
-        throw new WhaleError('ERR_MODEL_LOAD', `${why} (mark it "optional": true in the configuration to serve without it)`, { field: 'models' });
+        const why = broken
+          .map(
+            (m) =>
+              `model '${m.name}' cannot be loaded: ${(this.host.loadError(m.name) ?? 'not ready').replace(/\s*\n\s*/g, ' ').trim()}`,
+          )
+          .join('; ');
+        throw new WhaleError(
+          'ERR_MODEL_LOAD',
+          `${why} (mark it "optional": true in the configuration to serve without it)`,
+          { field: 'models' },
+        );
       }
       for (const ext of this.extensions) {
         await ext.start(this);
@@ -238,14 +259,17 @@ export class WhaleServer {
     ];
     const results = await Promise.allSettled(steps.map(([, p]) => p));
     results.forEach((r, i) => {
-      if (r.status === 'rejected') this.logger.warn('shutdown step failed', { step: steps[i]![0], error: (r.reason as Error)?.message });
+      if (r.status === 'rejected')
+        this.logger.warn('shutdown step failed', { step: steps[i]![0], error: (r.reason as Error)?.message });
     });
     for (const ext of this.started.reverse()) {
       await Promise.resolve()
         .then(() => ext.stop())
         .catch((err: Error) => this.logger.warn('extension stop failed', { extension: ext.name, error: err?.message }));
     }
-    await this.messaging.shutdown().catch((err: Error) => this.logger.warn('messaging shutdown failed', { error: err.message }));
+    await this.messaging
+      .shutdown()
+      .catch((err: Error) => this.logger.warn('messaging shutdown failed', { error: err.message }));
     await this.host.close();
     await this.cache.close().catch(() => undefined);
   }
@@ -263,7 +287,10 @@ function responseCache(cache: TieredCache): ResponseCache {
 
 function safeGpus(): string[] {
   try {
-    return engine.devices().devices.filter((d) => d.kind === 'cuda').map((d) => d.id);
+    return engine
+      .devices()
+      .devices.filter((d) => d.kind === 'cuda')
+      .map((d) => d.id);
   } catch {
     return [];
   }

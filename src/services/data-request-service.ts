@@ -78,7 +78,13 @@ export class DataRequestService {
   async initialize(): Promise<void> {
     if (this.sub) return;
     this.estimates = (await this.store.get<Record<string, Estimate>>(ESTIMATES)) ?? {};
-    this.sub = await subscribeTyped<DataResponse>(this.bus, 'dataResponses', 'DataResponded', `data-${this.o.nodeId}`, (r) => this.onResponse(r));
+    this.sub = await subscribeTyped<DataResponse>(
+      this.bus,
+      'dataResponses',
+      'DataResponded',
+      `data-${this.o.nodeId}`,
+      (r) => this.onResponse(r),
+    );
     this.lifecycle.started();
   }
 
@@ -108,8 +114,22 @@ export class DataRequestService {
       ...(batchId ? { batchId } : {}),
     };
     await this.save(s);
-    const payload = { requestId: s.requestId, modelId, query, sourceType: s.sourceType, parameters: r.parameters, priority: r.priority, deadline: s.deadline, ...(batchId ? { batchId } : {}) };
-    const envelope = createEnvelope({ type: 'DataRequested', source: modelId, payload, headers: { priority: String(r.priority) } });
+    const payload = {
+      requestId: s.requestId,
+      modelId,
+      query,
+      sourceType: s.sourceType,
+      parameters: r.parameters,
+      priority: r.priority,
+      deadline: s.deadline,
+      ...(batchId ? { batchId } : {}),
+    };
+    const envelope = createEnvelope({
+      type: 'DataRequested',
+      source: modelId,
+      payload,
+      headers: { priority: String(r.priority) },
+    });
     await publishOrUndo(
       () => this.bus.publish(TOPICS.dataRequests, envelope, { key: s.requestId }),
       () => this.store.delete(key(s.requestId)),
@@ -118,10 +138,17 @@ export class DataRequestService {
   }
 
   /** Checks every query before sending the first, so a bad one does not leave half a batch behind. */
-  async requestBatch(modelId: string, queries: ReadonlyArray<{ query: unknown; options?: DataRequestOptions }>): Promise<{ batchId: string; requestIds: string[] }> {
-    if (!Array.isArray(queries) || queries.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'queries: at least one query is required', { field: 'queries' });
+  async requestBatch(
+    modelId: string,
+    queries: ReadonlyArray<{ query: unknown; options?: DataRequestOptions }>,
+  ): Promise<{ batchId: string; requestIds: string[] }> {
+    if (!Array.isArray(queries) || queries.length === 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'queries: at least one query is required', { field: 'queries' });
     queries.forEach((q, i) => {
-      if (!isPlainObject(q)) throw new WhaleError('ERR_INVALID_ARG', `queries[${i}]: must be an object { query, options? }`, { field: `queries[${i}]` });
+      if (!isPlainObject(q))
+        throw new WhaleError('ERR_INVALID_ARG', `queries[${i}]: must be an object { query, options? }`, {
+          field: `queries[${i}]`,
+        });
       this.checkRequest(modelId, q.query, q.options ?? {}, `queries[${i}].query`, `queries[${i}].options`);
     });
     const batchId = randomUUID();
@@ -148,17 +175,26 @@ export class DataRequestService {
 
   /** Cancels a pending request and tells the balance module; ERR_CONFLICT when it already finished. */
   async cancelRequest(requestId: string, reason = 'cancelled by the requester'): Promise<DataRequestStatus> {
-    if (typeof reason !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
+    if (typeof reason !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
     this.lifecycle.assertOpen();
     const s = await this.getRequestStatus(requestId);
-    if (s.status !== 'pending') throw new WhaleError('ERR_CONFLICT', `requestId: request ${requestId} is already ${s.status}`, { field: 'requestId' });
+    if (s.status !== 'pending')
+      throw new WhaleError('ERR_CONFLICT', `requestId: request ${requestId} is already ${s.status}`, {
+        field: 'requestId',
+      });
     const before = { ...s };
     s.status = 'cancelled';
     s.completedAt = Date.now();
     await this.save(s);
     // If the balance module cannot be told, the request is still pending there: keep it pending here too.
     await publishOrUndo(
-      () => this.bus.publish(TOPICS.dataControl, createEnvelope({ type: 'DataCancelled', source: s.modelId, payload: { requestId, reason } }), { key: requestId }),
+      () =>
+        this.bus.publish(
+          TOPICS.dataControl,
+          createEnvelope({ type: 'DataCancelled', source: s.modelId, payload: { requestId, reason } }),
+          { key: requestId },
+        ),
       () => this.save(before),
     );
     return s;
@@ -188,31 +224,52 @@ export class DataRequestService {
     for (const h of this.handlers) await h(r, s);
   }
 
-  private checkRequest(modelId: unknown, query: unknown, opts: DataRequestOptions, queryField: string, optsField: string) {
+  private checkRequest(
+    modelId: unknown,
+    query: unknown,
+    opts: DataRequestOptions,
+    queryField: string,
+    optsField: string,
+  ) {
     requireId(modelId, 'modelId');
     requireJson(query, queryField, { required: true });
     const o = optionsObject(opts, optsField);
     const priority = o.priority ?? 5;
     if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 1 || priority > 10) {
-      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.priority: must be an integer 1..10, got ${String(priority)}`, { field: `${optsField}.priority` });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `${optsField}.priority: must be an integer 1..10, got ${String(priority)}`,
+        { field: `${optsField}.priority` },
+      );
     }
     const timeoutMs = requireTimeout(o.timeoutMs ?? this.defaultTimeoutMs, `${optsField}.timeoutMs`);
     const sourceType = o.sourceType ?? 'default';
     if (typeof sourceType !== 'string' || sourceType.length === 0) {
-      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.sourceType: must be a non-empty string`, { field: `${optsField}.sourceType` });
+      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.sourceType: must be a non-empty string`, {
+        field: `${optsField}.sourceType`,
+      });
     }
     const parameters = o.parameters ?? {};
-    if (!isPlainObject(parameters)) throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.parameters: must be an object`, { field: `${optsField}.parameters` });
+    if (!isPlainObject(parameters))
+      throw new WhaleError('ERR_INVALID_OPTION', `${optsField}.parameters: must be an object`, {
+        field: `${optsField}.parameters`,
+      });
     requireJson(parameters, `${optsField}.parameters`);
     return { priority, timeoutMs, sourceType, parameters };
   }
 
   private observe(sourceType: string, ms: number): void {
     const e = this.estimates[sourceType];
-    this.estimates[sourceType] = e ? { meanMs: e.meanMs + 0.2 * (ms - e.meanMs), count: e.count + 1 } : { meanMs: ms, count: 1 };
+    this.estimates[sourceType] = e
+      ? { meanMs: e.meanMs + 0.2 * (ms - e.meanMs), count: e.count + 1 }
+      : { meanMs: ms, count: 1 };
   }
 
   private save(s: DataRequestStatus): Promise<void> {
-    return this.store.set(key(s.requestId), s, Math.max(1, s.deadline - Date.now()) + (this.o.retentionMs ?? 3_600_000));
+    return this.store.set(
+      key(s.requestId),
+      s,
+      Math.max(1, s.deadline - Date.now()) + (this.o.retentionMs ?? 3_600_000),
+    );
   }
 }

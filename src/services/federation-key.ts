@@ -41,7 +41,8 @@ export function resolveFederationKey(o: FederationKeySource): Buffer {
   const env = readEnv(o.env);
   if (o.secret !== undefined) return fromSecret(o.secret, 'secret');
   if (o.keyFile !== undefined) return fromFile(o.keyFile, 'keyFile');
-  const file = env.federationKeyFile, secret = env.federationSecret;
+  const file = env.federationKeyFile,
+    secret = env.federationSecret;
   if (file && secret) {
     throw weak('WHALE_FEDERATION_SECRET', 'set either WHALE_FEDERATION_SECRET or WHALE_FEDERATION_KEY_FILE, not both');
   }
@@ -59,12 +60,19 @@ function fromSecret(s: string | Uint8Array, field: string): Buffer {
     return checkBytes(Buffer.from(s), field);
   }
   if (/^(?:[0-9a-fA-F]{2})+$/.test(s)) {
-    if (s.length < 64) throw weak(field, `${s.length} hex digits carry ${s.length * 4} bits; at least 64 digits (${MIN_KEY_BITS} bits) are needed`);
+    if (s.length < 64)
+      throw weak(
+        field,
+        `${s.length} hex digits carry ${s.length * 4} bits; at least 64 digits (${MIN_KEY_BITS} bits) are needed`,
+      );
     return checkBytes(Buffer.from(s, 'hex'), field);
   }
   const bits = passphraseBits(s);
   if (bits < MIN_KEY_BITS) {
-    throw weak(field, `estimated at ${Math.floor(bits)} bits; at least ${MIN_KEY_BITS} are needed (32 random bytes as hex or base64, e.g. \`openssl rand -base64 32\`, or a long passphrase)`);
+    throw weak(
+      field,
+      `estimated at ${Math.floor(bits)} bits; at least ${MIN_KEY_BITS} are needed (32 random bytes as hex or base64, e.g. \`openssl rand -base64 32\`, or a long passphrase)`,
+    );
   }
   if (new Set(s).size < MIN_DISTINCT) throw weak(field, `uses fewer than ${MIN_DISTINCT} distinct characters`);
   return Buffer.from(s, 'utf8');
@@ -82,7 +90,10 @@ function fromFile(path: string, field: string): Buffer {
     raw = readFileSync(path);
   } catch (err) {
     if (err instanceof WhaleError) throw err;
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: cannot read ${path}: ${(err as Error).message}`, { field, cause: err });
+    throw new WhaleError('ERR_INVALID_OPTION', `${field}: cannot read ${path}: ${(err as Error).message}`, {
+      field,
+      cause: err,
+    });
   }
   const text = raw.toString('utf8');
   // eslint-disable-next-line no-control-regex -- control characters are exactly what tells a binary key file from text
@@ -92,7 +103,8 @@ function fromFile(path: string, field: string): Buffer {
 
 function checkBytes(b: Buffer, field: string): Buffer {
   if (b.length < 32) throw weak(field, `${b.length} bytes of key; at least 32 are needed`);
-  if (new Set(b).size < MIN_DISTINCT) throw weak(field, `the key uses fewer than ${MIN_DISTINCT} distinct byte values: not random`);
+  if (new Set(b).size < MIN_DISTINCT)
+    throw weak(field, `the key uses fewer than ${MIN_DISTINCT} distinct byte values: not random`);
   return b;
 }
 

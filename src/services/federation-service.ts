@@ -80,7 +80,13 @@ export interface FederationServiceOptions {
 /** Why encrypted knowledge was refused: the replay guard's verdicts, or an earlier check. */
 export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | Exclude<ReplayVerdict, 'ok'>;
 
-type KnowledgeWire = { sourceModel?: string; targetModel: string; privacy: Privacy; data?: unknown; encrypted?: Sealed };
+type KnowledgeWire = {
+  sourceModel?: string;
+  targetModel: string;
+  privacy: Privacy;
+  data?: unknown;
+  encrypted?: Sealed;
+};
 type ResponseWire = { requestId: string; responder: string; solution: unknown };
 
 const key = (id: string) => `collab:${id}`;
@@ -121,9 +127,15 @@ export class FederationService {
     if (hasFederationKey(this.o)) this.federationKey();
     const group = `federation-${this.o.nodeId}`;
     this.subs = await Promise.all([
-      subscribeTyped<KnowledgeWire>(this.bus, 'federationKnowledge', 'KnowledgeShared', group, (p, e) => this.onKnowledge(p, e)),
-      subscribeTyped<CollaborationRequest>(this.bus, 'collaborationRequests', 'CollaborationRequested', group, (p) => this.onRequest(p)),
-      subscribeTyped<ResponseWire>(this.bus, 'collaborationResponses', 'CollaborationResponded', group, (p) => this.onResponse(p)),
+      subscribeTyped<KnowledgeWire>(this.bus, 'federationKnowledge', 'KnowledgeShared', group, (p, e) =>
+        this.onKnowledge(p, e),
+      ),
+      subscribeTyped<CollaborationRequest>(this.bus, 'collaborationRequests', 'CollaborationRequested', group, (p) =>
+        this.onRequest(p),
+      ),
+      subscribeTyped<ResponseWire>(this.bus, 'collaborationResponses', 'CollaborationResponded', group, (p) =>
+        this.onResponse(p),
+      ),
     ]);
     this.lifecycle.started();
   }
@@ -142,7 +154,8 @@ export class FederationService {
 
   registerModel(modelId: string, handler: ModelHandler = {}): void {
     requireId(modelId, 'modelId');
-    if (typeof handler !== 'object' || handler === null) throw new WhaleError('ERR_INVALID_ARG', 'handler: must be an object', { field: 'handler' });
+    if (typeof handler !== 'object' || handler === null)
+      throw new WhaleError('ERR_INVALID_ARG', 'handler: must be an object', { field: 'handler' });
     this.models.set(modelId, handler);
   }
 
@@ -154,12 +167,24 @@ export class FederationService {
 
   /** Encrypted knowledge refused on this node so far, per reason. */
   rejections(): Record<KnowledgeRejection, number> {
-    const out = { malformed: 0, 'sender-mismatch': 0, authentication: 0, 'too-old': 0, 'from-the-future': 0, replayed: 0 };
+    const out = {
+      malformed: 0,
+      'sender-mismatch': 0,
+      authentication: 0,
+      'too-old': 0,
+      'from-the-future': 0,
+      replayed: 0,
+    };
     for (const [r, n] of this.rejected) out[r] = n;
     return out;
   }
 
-  async shareKnowledge(sourceModel: string, target: string, data: unknown, opts: { privacy?: Privacy } = {}): Promise<void> {
+  async shareKnowledge(
+    sourceModel: string,
+    target: string,
+    data: unknown,
+    opts: { privacy?: Privacy } = {},
+  ): Promise<void> {
     requireId(sourceModel, 'sourceModel');
     requireId(target, 'target');
     const privacy = optionsObject(opts).privacy ?? 'standard';
@@ -169,34 +194,69 @@ export class FederationService {
     if (privacy === 'standard') payload = { sourceModel, targetModel: target, privacy, data };
     else if (privacy === 'anonymous') payload = { targetModel: target, privacy, data: privacyGuard(data) };
     else if (privacy === 'encrypted') {
-      if (target === 'all') throw new WhaleError('ERR_INVALID_OPTION', "options.privacy: 'encrypted' needs one target model (keys are per model), not 'all'", { field: 'options.privacy' });
-      payload = { sourceModel, targetModel: target, privacy, encrypted: seal(this.federationKey(), { sourceModel, targetModel: target }, data) };
+      if (target === 'all')
+        throw new WhaleError(
+          'ERR_INVALID_OPTION',
+          "options.privacy: 'encrypted' needs one target model (keys are per model), not 'all'",
+          { field: 'options.privacy' },
+        );
+      payload = {
+        sourceModel,
+        targetModel: target,
+        privacy,
+        encrypted: seal(this.federationKey(), { sourceModel, targetModel: target }, data),
+      };
     } else {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.privacy: expected standard, anonymous or encrypted, got ${JSON.stringify(privacy)}`, { field: 'options.privacy' });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `options.privacy: expected standard, anonymous or encrypted, got ${JSON.stringify(privacy)}`,
+        { field: 'options.privacy' },
+      );
     }
     const source = privacy === 'anonymous' ? 'anonymous' : sourceModel;
-    await this.bus.publish(TOPICS.federationKnowledge, createEnvelope({ type: 'KnowledgeShared', source, payload }), { key: target });
+    await this.bus.publish(TOPICS.federationKnowledge, createEnvelope({ type: 'KnowledgeShared', source, payload }), {
+      key: target,
+    });
   }
 
   /** Asks the targets (or every model) for help; returns the request id to poll with getCollaborationStatus. */
-  async requestCollaboration(sourceModel: string, problem: unknown, opts: { timeoutMs?: number; targets?: string[] } = {}): Promise<string> {
+  async requestCollaboration(
+    sourceModel: string,
+    problem: unknown,
+    opts: { timeoutMs?: number; targets?: string[] } = {},
+  ): Promise<string> {
     requireId(sourceModel, 'sourceModel');
     requireJson(problem, 'problem', { required: true });
     const o = optionsObject(opts);
     const timeoutMs = requireTimeout(o.timeoutMs ?? 30_000, 'options.timeoutMs');
     if (o.targets !== undefined) {
-      if (!Array.isArray(o.targets)) throw new WhaleError('ERR_INVALID_OPTION', 'options.targets: must be an array of model ids', { field: 'options.targets' });
+      if (!Array.isArray(o.targets))
+        throw new WhaleError('ERR_INVALID_OPTION', 'options.targets: must be an array of model ids', {
+          field: 'options.targets',
+        });
       o.targets.forEach((t, i) => requireId(t, `options.targets[${i}]`));
     }
     this.lifecycle.assertOpen();
     const now = Date.now();
     const req: CollaborationRequest = { requestId: randomUUID(), sourceModel, problem, expiresAt: now + timeoutMs };
     if (o.targets) req.targets = [...o.targets];
-    const status: CollaborationStatus = { requestId: req.requestId, sourceModel, status: 'pending', responses: [], createdAt: now, expiresAt: req.expiresAt };
+    const status: CollaborationStatus = {
+      requestId: req.requestId,
+      sourceModel,
+      status: 'pending',
+      responses: [],
+      createdAt: now,
+      expiresAt: req.expiresAt,
+    };
     if (req.targets) status.targets = req.targets;
     await this.store.set(key(req.requestId), status, timeoutMs + this.retentionMs);
     await publishOrUndo(
-      () => this.bus.publish(TOPICS.collaborationRequests, createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req }), { key: req.requestId }),
+      () =>
+        this.bus.publish(
+          TOPICS.collaborationRequests,
+          createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req }),
+          { key: req.requestId },
+        ),
       () => this.store.delete(key(req.requestId)),
     );
     return req.requestId;
@@ -208,14 +268,23 @@ export class FederationService {
     requireJson(solution, 'solution');
     this.lifecycle.assertOpen();
     const payload: ResponseWire = { requestId, responder, solution };
-    await this.bus.publish(TOPICS.collaborationResponses, createEnvelope({ type: 'CollaborationResponded', source: responder, payload }), { key: requestId });
+    await this.bus.publish(
+      TOPICS.collaborationResponses,
+      createEnvelope({ type: 'CollaborationResponded', source: responder, payload }),
+      { key: requestId },
+    );
   }
 
   /** The request's state; a pending request past its deadline reads as expired. */
   async getCollaborationStatus(requestId: string): Promise<CollaborationStatus> {
     requireId(requestId, 'requestId');
     const s = await this.store.get<CollaborationStatus>(key(requestId));
-    if (!s) throw new WhaleError('ERR_NOT_FOUND', `requestId: no collaboration request ${requestId} (unknown or expired long ago)`, { field: 'requestId' });
+    if (!s)
+      throw new WhaleError(
+        'ERR_NOT_FOUND',
+        `requestId: no collaboration request ${requestId} (unknown or expired long ago)`,
+        { field: 'requestId' },
+      );
     if (s.status === 'pending' && Date.now() >= s.expiresAt) {
       s.status = closedStatus(s);
       await this.store.set(key(requestId), s, this.retentionMs);
@@ -229,8 +298,13 @@ export class FederationService {
   }
 
   private async onKnowledge(p: KnowledgeWire, e: Envelope): Promise<void> {
-    const targets = p.targetModel === 'all' ? [...this.models.keys()] : this.models.has(p.targetModel) ? [p.targetModel] : [];
-    const base = { targetModel: p.targetModel, privacy: p.privacy, ...(p.sourceModel === undefined ? {} : { sourceModel: p.sourceModel }) };
+    const targets =
+      p.targetModel === 'all' ? [...this.models.keys()] : this.models.has(p.targetModel) ? [p.targetModel] : [];
+    const base = {
+      targetModel: p.targetModel,
+      privacy: p.privacy,
+      ...(p.sourceModel === undefined ? {} : { sourceModel: p.sourceModel }),
+    };
     if (p.privacy === 'encrypted') {
       if (targets.length > 0) await this.deliverEncrypted(p, e, base);
       return;
@@ -243,14 +317,21 @@ export class FederationService {
   private async deliverEncrypted(p: KnowledgeWire, e: Envelope, base: Omit<Knowledge, 'data'>): Promise<void> {
     const problem = sealedProblem(p.encrypted);
     if (problem) throw this.reject('malformed', e, problem);
-    if (p.targetModel === 'all' || p.sourceModel === undefined) throw this.reject('malformed', e, 'encrypted knowledge needs one sourceModel and one targetModel');
-    if (e.source !== p.sourceModel) throw this.reject('sender-mismatch', e, `envelope source ${e.source} is not payload.sourceModel ${p.sourceModel}`);
+    if (p.targetModel === 'all' || p.sourceModel === undefined)
+      throw this.reject('malformed', e, 'encrypted knowledge needs one sourceModel and one targetModel');
+    if (e.source !== p.sourceModel)
+      throw this.reject(
+        'sender-mismatch',
+        e,
+        `envelope source ${e.source} is not payload.sourceModel ${p.sourceModel}`,
+      );
     const sealed = p.encrypted!;
     let data: unknown;
     try {
       data = open(this.federationKey(), { sourceModel: p.sourceModel, targetModel: p.targetModel }, sealed);
     } catch (err) {
-      if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE') throw this.reject('authentication', e, err.message);
+      if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE')
+        throw this.reject('authentication', e, err.message);
       throw err; // no key on this node: a configuration error, retried and then dead-lettered
     }
     const what = `message ${sealed.messageId} sent at ${new Date(sealed.sentAt).toISOString()}`;

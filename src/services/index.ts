@@ -3,6 +3,14 @@ export * from './federation-service.js';
 export * from './user-service.js';
 export * from './data-request-service.js';
 export * from './state-store.js';
-export { createPrivacyGuard, privacyGuard, normalizeKey, type PrivacyGuard, type PrivacyGuardOptions, type CustomDetector, type DetectorName } from './privacy/index.js';
+export {
+  createPrivacyGuard,
+  privacyGuard,
+  normalizeKey,
+  type PrivacyGuard,
+  type PrivacyGuardOptions,
+  type CustomDetector,
+  type DetectorName,
+} from './privacy/index.js';
 export { MIN_KEY_BITS } from './federation-key.js';
 export type { ReplayWindowOptions } from '../core/federation/security/replay-guard.js';

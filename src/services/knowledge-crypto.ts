@@ -41,7 +41,10 @@ function modelKey(key: Uint8Array, modelId: string): Buffer {
 
 function associatedData(sourceModel: string, targetModel: string, messageId: string, sentAt: number): Buffer {
   // A JSON array cannot be read two ways: ("a:b", "c") and ("a", "b:c") differ.
-  return Buffer.from(JSON.stringify(['smart-whale/knowledge', SEALED_VERSION, sourceModel, targetModel, messageId, sentAt]), 'utf8');
+  return Buffer.from(
+    JSON.stringify(['smart-whale/knowledge', SEALED_VERSION, sourceModel, targetModel, messageId, sentAt]),
+    'utf8',
+  );
 }
 
 export function seal(key: Uint8Array, h: SealHeader, data: unknown): Sealed {
@@ -66,8 +69,10 @@ export function seal(key: Uint8Array, h: SealHeader, data: unknown): Sealed {
 export function sealedProblem(s: unknown): string | undefined {
   if (typeof s !== 'object' || s === null) return 'encrypted: missing';
   const x = s as Record<string, unknown>;
-  if (x.v !== SEALED_VERSION) return `encrypted.v: unsupported version ${JSON.stringify(x.v)} (expected ${SEALED_VERSION})`;
-  if (typeof x.messageId !== 'string' || x.messageId.length === 0 || x.messageId.length > 200) return 'encrypted.messageId: must be a non-empty string';
+  if (x.v !== SEALED_VERSION)
+    return `encrypted.v: unsupported version ${JSON.stringify(x.v)} (expected ${SEALED_VERSION})`;
+  if (typeof x.messageId !== 'string' || x.messageId.length === 0 || x.messageId.length > 200)
+    return 'encrypted.messageId: must be a non-empty string';
   if (typeof x.sentAt !== 'number' || !Number.isFinite(x.sentAt)) return 'encrypted.sentAt: must be a finite number';
   for (const f of ['iv', 'tag', 'ciphertext'] as const) if (!isBase64(x[f])) return `encrypted.${f}: must be base64`;
   if (Buffer.from(x.iv as string, 'base64').length !== IV_BYTES) return `encrypted.iv: must be ${IV_BYTES} bytes`;
@@ -82,12 +87,18 @@ export function open(key: Uint8Array, h: { sourceModel: string; targetModel: str
   if (problem) throw new WhaleError('ERR_INVALID_MESSAGE', problem, { field: problem.split(':')[0] });
   let plain: Buffer;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', modelKey(key, h.targetModel), Buffer.from(s.iv, 'base64'), { authTagLength: TAG_BYTES });
+    const decipher = createDecipheriv('aes-256-gcm', modelKey(key, h.targetModel), Buffer.from(s.iv, 'base64'), {
+      authTagLength: TAG_BYTES,
+    });
     decipher.setAAD(associatedData(h.sourceModel, h.targetModel, s.messageId, s.sentAt));
     decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
     plain = Buffer.concat([decipher.update(Buffer.from(s.ciphertext, 'base64')), decipher.final()]);
   } catch (err) {
-    throw new WhaleError('ERR_INVALID_MESSAGE', `encrypted knowledge from ${h.sourceModel} to ${h.targetModel} failed authentication`, { cause: err });
+    throw new WhaleError(
+      'ERR_INVALID_MESSAGE',
+      `encrypted knowledge from ${h.sourceModel} to ${h.targetModel} failed authentication`,
+      { cause: err },
+    );
   }
   try {
     return JSON.parse(plain.toString('utf8'));

@@ -20,8 +20,10 @@ export class Lifecycle {
   }
 
   assertOpen(): void {
-    if (this.state === 'new') throw new WhaleError('ERR_INVALID_STATE', `${this.service}: not started; call initialize() first`);
-    if (this.state === 'closed') throw new WhaleError('ERR_BUS_CLOSED', `${this.service}: shut down; call initialize() to start it again`);
+    if (this.state === 'new')
+      throw new WhaleError('ERR_INVALID_STATE', `${this.service}: not started; call initialize() first`);
+    if (this.state === 'closed')
+      throw new WhaleError('ERR_BUS_CLOSED', `${this.service}: shut down; call initialize() to start it again`);
   }
 }
 

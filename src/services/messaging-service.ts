@@ -73,7 +73,11 @@ export class MessagingService {
     this.ownsStore = o.store === undefined;
     this.currentBus = o.bus ?? this.createBus();
     this.currentStore = o.store ?? this.createStore();
-    this.federation = new FederationService(this.bus, this.store, { nodeId: this.nodeId, ...(this.envSource ? { env: this.envSource } : {}), logger: this.logger });
+    this.federation = new FederationService(this.bus, this.store, {
+      nodeId: this.nodeId,
+      ...(this.envSource ? { env: this.envSource } : {}),
+      logger: this.logger,
+    });
     this.user = new UserService(this.bus, this.store, { nodeId: this.nodeId });
     this.data = new DataRequestService(this.bus, this.store, { nodeId: this.nodeId });
   }
@@ -132,15 +136,24 @@ export class MessagingService {
     const { topics, brokers, clientId, tls, sasl, connectTimeoutMs } = this.kafka;
     if (!this.ownsBus || this.bus.kind !== 'kafka' || topics?.provision === false) return;
     const admin = new KafkaTopicAdmin({
-      brokers, ...(clientId ? { clientId } : {}), ...(tls ? { tls } : {}), ...(sasl ? { sasl } : {}), ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+      brokers,
+      ...(clientId ? { clientId } : {}),
+      ...(tls ? { tls } : {}),
+      ...(sasl ? { sasl } : {}),
+      ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
     });
     try {
       const r = await admin.provision(topicPlan(topics));
       if (r.created.length > 0) this.logger.info('kafka topics created', { topics: r.created.join(',') });
       for (const m of r.mismatched) {
-        this.logger.warn(`kafka topic ${m.topic} has ${m.partitions} partitions, the configuration asks for ${m.wanted}: left as is (adding partitions would move keys)`);
+        this.logger.warn(
+          `kafka topic ${m.topic} has ${m.partitions} partitions, the configuration asks for ${m.wanted}: left as is (adding partitions would move keys)`,
+        );
       }
-      if (r.unsupported) this.logger.warn(`kafka topics not provisioned (${r.skipped.length} missing, left to auto-creation): ${r.unsupported}`);
+      if (r.unsupported)
+        this.logger.warn(
+          `kafka topics not provisioned (${r.skipped.length} missing, left to auto-creation): ${r.unsupported}`,
+        );
     } finally {
       await admin.close();
     }
@@ -159,7 +172,11 @@ export class MessagingService {
     return this.federation.shareKnowledge(source, target, data, opts);
   }
 
-  requestCollaboration(source: string, problem: unknown, opts: { timeoutMs?: number; targets?: string[] } = {}): Promise<string> {
+  requestCollaboration(
+    source: string,
+    problem: unknown,
+    opts: { timeoutMs?: number; targets?: string[] } = {},
+  ): Promise<string> {
     return this.federation.requestCollaboration(source, problem, opts);
   }
 
@@ -180,14 +197,22 @@ export class MessagingService {
     requireFinite(value, 'value');
     requireStringRecord(labels, 'labels');
     this.lifecycle.assertOpen();
-    await this.bus.publish(TOPICS.metrics, createEnvelope({ type: 'Metric', source: this.nodeId, payload: { name, value, labels } }), { key: name });
+    await this.bus.publish(
+      TOPICS.metrics,
+      createEnvelope({ type: 'Metric', source: this.nodeId, payload: { name, value, labels } }),
+      { key: name },
+    );
   }
 
   async publishEvent(type: string, data: unknown = {}): Promise<void> {
     requireId(type, 'type');
     requireJson(data, 'data');
     this.lifecycle.assertOpen();
-    await this.bus.publish(TOPICS.events, createEnvelope({ type: 'Event', source: this.nodeId, payload: { type, data } }), { key: type });
+    await this.bus.publish(
+      TOPICS.events,
+      createEnvelope({ type: 'Event', source: this.nodeId, payload: { type, data } }),
+      { key: type },
+    );
   }
 
   /** Starts everything and runs until SIGINT/SIGTERM, then shuts down in order. */

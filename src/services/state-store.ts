@@ -87,18 +87,30 @@ export class MemoryStateStore implements StateStore {
     const json = toJson(value);
     const now = Date.now();
     this.sweep(now, SWEEP_PER_WRITE);
-    const entry: Entry = { json, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs, bytes: 2 * (key.length + json.length) };
+    const entry: Entry = {
+      json,
+      expiresAt: ttlMs === undefined ? Infinity : now + ttlMs,
+      bytes: 2 * (key.length + json.length),
+    };
     if (entry.bytes > this.maxBytes) {
-      throw new WhaleError('ERR_PAYLOAD_TOO_LARGE', `value: ${entry.bytes} bytes exceed the store's ${this.maxBytes} (options.maxBytes)`, { field: 'value' });
+      throw new WhaleError(
+        'ERR_PAYLOAD_TOO_LARGE',
+        `value: ${entry.bytes} bytes exceed the store's ${this.maxBytes} (options.maxBytes)`,
+        { field: 'value' },
+      );
     }
     if (!this.fits(key, entry)) {
       this.sweep(now, Infinity);
       if (!this.fits(key, entry)) {
         const full = this.map.size + 1 > this.maxEntries ? 'options.maxEntries' : 'options.maxBytes';
-        throw new WhaleError('ERR_OVERLOADED', `state store is full: ${this.map.size} live entries, ${this.bytes} bytes (options.maxEntries ${this.maxEntries}, options.maxBytes ${this.maxBytes})`, {
-          retriable: true,
-          field: full,
-        });
+        throw new WhaleError(
+          'ERR_OVERLOADED',
+          `state store is full: ${this.map.size} live entries, ${this.bytes} bytes (options.maxEntries ${this.maxEntries}, options.maxBytes ${this.maxBytes})`,
+          {
+            retriable: true,
+            field: full,
+          },
+        );
       }
     }
     const old = this.map.get(key);
@@ -118,7 +130,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   async keys(prefix: string): Promise<string[]> {
-    if (typeof prefix !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'prefix: must be a string', { field: 'prefix' });
+    if (typeof prefix !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', 'prefix: must be a string', { field: 'prefix' });
     const now = Date.now();
     const out: string[] = [];
     for (const [k, e] of this.map) if (k.startsWith(prefix) && e.expiresAt > now) out.push(k);
@@ -134,7 +147,9 @@ export class MemoryStateStore implements StateStore {
   /** Whether writing `entry` under `key` stays within the bounds. */
   private fits(key: string, entry: Entry): boolean {
     const old = this.map.get(key);
-    return this.map.size + (old ? 0 : 1) <= this.maxEntries && this.bytes - (old?.bytes ?? 0) + entry.bytes <= this.maxBytes;
+    return (
+      this.map.size + (old ? 0 : 1) <= this.maxEntries && this.bytes - (old?.bytes ?? 0) + entry.bytes <= this.maxBytes
+    );
   }
 
   private remove(key: string, e: Entry): void {
@@ -210,19 +225,27 @@ export class MemoryStateStore implements StateStore {
 const MAX_TTL_MS = 1e13;
 
 function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'key: must be a non-empty string', { field: 'key' });
+  if (typeof key !== 'string' || key.length === 0)
+    throw new WhaleError('ERR_INVALID_ARG', 'key: must be a non-empty string', { field: 'key' });
 }
 
 function checkTtl(ttlMs: unknown): void {
   if (ttlMs === undefined) return;
   if (typeof ttlMs !== 'number' || !(ttlMs > 0 && ttlMs <= MAX_TTL_MS)) {
-    throw new WhaleError('ERR_INVALID_ARG', `ttlMs: must be a number of ms in (0, ${MAX_TTL_MS}], got ${String(ttlMs)}`, { field: 'ttlMs' });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `ttlMs: must be a number of ms in (0, ${MAX_TTL_MS}], got ${String(ttlMs)}`,
+      { field: 'ttlMs' },
+    );
   }
 }
 
 /** JSON of a stored value, or ERR_INVALID_ARG naming the part that would not survive (BigInt, cycle, NaN, Map…). */
 function toJson(value: unknown): string {
-  if (value === undefined) throw new WhaleError('ERR_INVALID_ARG', 'value: undefined cannot be stored (delete the key instead)', { field: 'value' });
+  if (value === undefined)
+    throw new WhaleError('ERR_INVALID_ARG', 'value: undefined cannot be stored (delete the key instead)', {
+      field: 'value',
+    });
   return toJsonOrThrow(value, 'value', 'ERR_INVALID_ARG');
 }
 
@@ -230,7 +253,6 @@ function toJson(value: unknown): string {
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
 }
-
 
 export class RedisStateStore implements StateStore {
   private readonly client: Redis;
@@ -251,7 +273,10 @@ export class RedisStateStore implements StateStore {
     } catch (err) {
       if (err instanceof WhaleError || (err as Error)?.name === 'ReplyError') throw err;
       const why = this.client.status === 'ready' ? (err as Error).message : (this.lastError ?? (err as Error).message);
-      throw new WhaleError('ERR_UNAVAILABLE', `redis: cannot reach ${redactRedisUrl(this.url)} (REDIS_URL): ${why}`, { retriable: true, cause: err });
+      throw new WhaleError('ERR_UNAVAILABLE', `redis: cannot reach ${redactRedisUrl(this.url)} (REDIS_URL): ${why}`, {
+        retriable: true,
+        cause: err,
+      });
     }
   }
 
@@ -275,11 +300,14 @@ export class RedisStateStore implements StateStore {
   }
 
   async keys(prefix: string): Promise<string[]> {
-    if (typeof prefix !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'prefix: must be a string', { field: 'prefix' });
+    if (typeof prefix !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', 'prefix: must be a string', { field: 'prefix' });
     const out: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.run(() => this.client.scan(cursor, 'MATCH', `${globEscape(this.prefix + prefix)}*`, 'COUNT', 500));
+      const [next, batch] = await this.run(() =>
+        this.client.scan(cursor, 'MATCH', `${globEscape(this.prefix + prefix)}*`, 'COUNT', 500),
+      );
       cursor = next;
       for (const k of batch) out.push(k.slice(this.prefix.length));
     } while (cursor !== '0');

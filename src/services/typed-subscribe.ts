@@ -18,7 +18,8 @@ export function subscribeTyped<P>(
   return bus.subscribe(
     TOPICS[channel],
     async (e, ctx) => {
-      if (e.type !== message) throw new WhaleError('ERR_INVALID_MESSAGE', `expected a ${message} on ${TOPICS[channel]}, got ${e.type}`);
+      if (e.type !== message)
+        throw new WhaleError('ERR_INVALID_MESSAGE', `expected a ${message} on ${TOPICS[channel]}, got ${e.type}`);
       const problem = payloadProblem(message, e.payload);
       if (problem) throw new WhaleError('ERR_INVALID_MESSAGE', `${message}: ${problem}`);
       await handler(e.payload as P, e, ctx);

@@ -75,9 +75,15 @@ export class UserService {
 
   async initialize(): Promise<void> {
     if (this.sub) return;
-    this.sub = await subscribeTyped<UserRequest>(this.bus, 'userRequests', 'UserRequest', `users-${this.o.nodeId}`, async (r) => {
-      for (const h of this.requestHandlers) await h(r);
-    });
+    this.sub = await subscribeTyped<UserRequest>(
+      this.bus,
+      'userRequests',
+      'UserRequest',
+      `users-${this.o.nodeId}`,
+      async (r) => {
+        for (const h of this.requestHandlers) await h(r);
+      },
+    );
     this.sweeper = setInterval(() => void this.expireIdle().catch(() => undefined), this.o.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
     this.lifecycle.started();
@@ -94,11 +100,20 @@ export class UserService {
   /** Stores the session and announces it; if the announcement fails, the session is removed again. */
   async registerUserSession(userId: string, metadata: Record<string, unknown> = {}): Promise<SessionInfo> {
     requireId(userId, 'userId');
-    if (!isPlainObject(metadata)) throw new WhaleError('ERR_INVALID_ARG', 'metadata: must be an object', { field: 'metadata' });
+    if (!isPlainObject(metadata))
+      throw new WhaleError('ERR_INVALID_ARG', 'metadata: must be an object', { field: 'metadata' });
     requireJson(metadata, 'metadata');
     this.lifecycle.assertOpen();
     const now = Date.now();
-    const s: SessionInfo = { sessionId: randomUUID(), userId, status: 'active', createdAt: now, lastActivity: now, nextSeq: 0, metadata };
+    const s: SessionInfo = {
+      sessionId: randomUUID(),
+      userId,
+      status: 'active',
+      createdAt: now,
+      lastActivity: now,
+      nextSeq: 0,
+      metadata,
+    };
     await this.store.set(key(s.sessionId), s, this.idleMs * 2);
     await publishOrUndo(
       () => this.event(s, 'started'),
@@ -110,7 +125,8 @@ export class UserService {
   /** Sends one chunk of the answer; resolves with its sequence number. */
   async streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
     const final = optionsObject(opts).final ?? false;
-    if (typeof final !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.final: must be a boolean', { field: 'options.final' });
+    if (typeof final !== 'boolean')
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.final: must be a boolean', { field: 'options.final' });
     return this.emit(sessionId, 'response', chunk, final);
   }
 
@@ -125,7 +141,11 @@ export class UserService {
     this.lifecycle.assertOpen();
     const s = await this.touch(sessionId);
     const payload: UserRequest = { sessionId, userId: s.userId, content };
-    await this.bus.publish(TOPICS.userRequests, createEnvelope({ type: 'UserRequest', source: `user:${s.userId}`, payload }), { key: sessionId });
+    await this.bus.publish(
+      TOPICS.userRequests,
+      createEnvelope({ type: 'UserRequest', source: `user:${s.userId}`, payload }),
+      { key: sessionId },
+    );
   }
 
   subscribeToUserRequests(handler: (r: UserRequest) => unknown): () => void {
@@ -135,7 +155,8 @@ export class UserService {
 
   async endUserSession(sessionId: string, reason = 'ended by the caller'): Promise<SessionInfo> {
     requireId(sessionId, 'sessionId');
-    if (typeof reason !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
+    if (typeof reason !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', 'reason: must be a string', { field: 'reason' });
     this.lifecycle.assertOpen();
     return this.locked(sessionId, async () => {
       const s = await this.active(sessionId);
@@ -180,7 +201,11 @@ export class UserService {
     return this.locked(sessionId, async () => {
       const s = await this.active(sessionId);
       const payload: ResponseChunk = { sessionId, seq: s.nextSeq, kind, chunk, final };
-      await this.bus.publish(TOPICS.userResponses, createEnvelope({ type: 'ResponseChunk', source: this.o.nodeId, payload }), { key: sessionId });
+      await this.bus.publish(
+        TOPICS.userResponses,
+        createEnvelope({ type: 'ResponseChunk', source: this.o.nodeId, payload }),
+        { key: sessionId },
+      );
       s.nextSeq++;
       s.lastActivity = Date.now();
       await this.store.set(key(sessionId), s, this.idleMs * 2);
@@ -200,7 +225,8 @@ export class UserService {
   private async active(sessionId: string): Promise<SessionInfo> {
     requireId(sessionId, 'sessionId');
     const s = await this.getSessionInfo(sessionId);
-    if (s.status !== 'active') throw new WhaleError('ERR_CONFLICT', `sessionId: session ${sessionId} is ${s.status}`, { field: 'sessionId' });
+    if (s.status !== 'active')
+      throw new WhaleError('ERR_CONFLICT', `sessionId: session ${sessionId} is ${s.status}`, { field: 'sessionId' });
     return s;
   }
 
@@ -219,7 +245,11 @@ export class UserService {
 
   private async event(s: SessionInfo, event: 'started' | 'ended' | 'expired', reason?: string): Promise<void> {
     const payload = { sessionId: s.sessionId, userId: s.userId, event, ...(reason ? { reason } : {}) };
-    await this.bus.publish(TOPICS.userSessions, createEnvelope({ type: 'SessionEvent', source: this.o.nodeId, payload }), { key: s.sessionId });
+    await this.bus.publish(
+      TOPICS.userSessions,
+      createEnvelope({ type: 'SessionEvent', source: this.o.nodeId, payload }),
+      { key: s.sessionId },
+    );
   }
 
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {

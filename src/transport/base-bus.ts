@@ -4,7 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { WhaleError } from '../common/errors.js';
 import { logContextFields, REQUEST_ID_HEADER } from '../common/logger.js';
 import { injectTraceHeaders, inTrace, SpanKind, withSpan } from '../common/trace.js';
-import { REPLY_TOPIC, type Bus, type Handler, type RequestOptions, type SubscribeOptions, type Subscription } from './bus.js';
+import {
+  REPLY_TOPIC,
+  type Bus,
+  type Handler,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus.js';
 import type { Envelope } from './envelope.js';
 import { assertPublishable, assertTopic, encodeForPublish } from './outgoing.js';
 import { assertTimeout, replyTo, ReplyRouter } from './reply-router.js';
@@ -21,7 +28,11 @@ export abstract class BaseBus implements Bus {
     this.replies = new ReplyRouter(this.instanceId);
   }
 
-  abstract publishRaw(topic: string, data: Buffer, opts?: { key?: string; headers?: Record<string, string> }): Promise<void>;
+  abstract publishRaw(
+    topic: string,
+    data: Buffer,
+    opts?: { key?: string; headers?: Record<string, string> },
+  ): Promise<void>;
   abstract subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription>;
   abstract close(): Promise<void>;
 
@@ -33,18 +44,28 @@ export abstract class BaseBus implements Bus {
     // Outside a trace (metrics, heartbeats, events on timers) a message gets no span: no trace of its own.
     if (!inTrace()) return this.publishRaw(topic, encodeForPublish(topic, message), opts);
     // In a trace: a producer span, whose W3C context (traceparent) travels in the envelope's headers.
-    const attributes = { 'messaging.system': this.kind === 'kafka' ? 'kafka' : 'whale.local', 'messaging.destination.name': topic, 'messaging.operation.type': 'send', 'whale.message.type': String(message?.type) };
-    await withSpan(`${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () => this.publishRaw(topic, encodeForPublish(topic, withTraceHeaders(message)), opts));
+    const attributes = {
+      'messaging.system': this.kind === 'kafka' ? 'kafka' : 'whale.local',
+      'messaging.destination.name': topic,
+      'messaging.operation.type': 'send',
+      'whale.message.type': String(message?.type),
+    };
+    await withSpan(`${topic} publish`, { kind: SpanKind.PRODUCER, attributes }, () =>
+      this.publishRaw(topic, encodeForPublish(topic, withTraceHeaders(message)), opts),
+    );
   }
 
   async request(topic: string, message: Envelope, opts: RequestOptions): Promise<Envelope> {
     this.assertOpen();
     assertTopic(topic);
-    if (typeof opts !== 'object' || opts === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: { timeoutMs } is required', { field: 'options' });
+    if (typeof opts !== 'object' || opts === null)
+      throw new WhaleError('ERR_INVALID_OPTION', 'options: { timeoutMs } is required', { field: 'options' });
     assertTimeout(opts.timeoutMs);
     assertPublishable(topic, message); // before subscribing for replies: a bad request never leaves nor waits
     if (!this.replySub) {
-      const sub = this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), { group: `replies-${this.instanceId}` });
+      const sub = this.subscribe(REPLY_TOPIC, (e) => void this.replies.settle(e), {
+        group: `replies-${this.instanceId}`,
+      });
       this.replySub = sub;
       sub.catch(() => {
         if (this.replySub === sub) this.replySub = undefined; // the next request tries again

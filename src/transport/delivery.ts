@@ -1,7 +1,15 @@
 /** Delivery shared by both buses: decode, validate, retry with backoff, dead-letter. */
 import { WhaleError } from '../common/errors.js';
 import { REQUEST_ID_HEADER, SAFE_REQUEST_ID, withLogContext } from '../common/logger.js';
-import { extractTraceContext, ROOT_TRACE_CONTEXT, SpanKind, tracingActive, trace, withSpan, context } from '../common/trace.js';
+import {
+  extractTraceContext,
+  ROOT_TRACE_CONTEXT,
+  SpanKind,
+  tracingActive,
+  trace,
+  withSpan,
+  context,
+} from '../common/trace.js';
 import type { Handler, MessageContext, SubscribeOptions } from './bus.js';
 import { decodeEnvelope, type Envelope } from './envelope.js';
 
@@ -11,23 +19,33 @@ export interface DeliveryPolicy {
 }
 
 export function deliveryPolicy(o: SubscribeOptions): DeliveryPolicy {
-  if (typeof o !== 'object' || o === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: { group } is required', { field: 'options' });
+  if (typeof o !== 'object' || o === null)
+    throw new WhaleError('ERR_INVALID_OPTION', 'options: { group } is required', { field: 'options' });
   const maxAttempts = o.maxAttempts ?? 3;
   const backoffMs = o.backoffMs ?? 50;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.maxAttempts: must be an integer >= 1, got ${maxAttempts}`, { field: 'options.maxAttempts' });
+    throw new WhaleError('ERR_INVALID_OPTION', `options.maxAttempts: must be an integer >= 1, got ${maxAttempts}`, {
+      field: 'options.maxAttempts',
+    });
   }
   if (typeof backoffMs !== 'number' || !(backoffMs >= 0 && backoffMs <= MAX_DELAY_MS)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.backoffMs: must be a number in [0, ${MAX_DELAY_MS}], got ${String(backoffMs)}`, { field: 'options.backoffMs' });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `options.backoffMs: must be a number in [0, ${MAX_DELAY_MS}], got ${String(backoffMs)}`,
+      { field: 'options.backoffMs' },
+    );
   }
   if (typeof o.group !== 'string' || o.group.length === 0) {
-    throw new WhaleError('ERR_INVALID_OPTION', 'options.group: a consumer group name is required', { field: 'options.group' });
+    throw new WhaleError('ERR_INVALID_OPTION', 'options.group: a consumer group name is required', {
+      field: 'options.group',
+    });
   }
   return { maxAttempts, backoffMs };
 }
 
 export function assertHandler(handler: unknown): asserts handler is Handler {
-  if (typeof handler !== 'function') throw new WhaleError('ERR_INVALID_ARG', 'handler: must be a function', { field: 'handler' });
+  if (typeof handler !== 'function')
+    throw new WhaleError('ERR_INVALID_ARG', 'handler: must be a function', { field: 'handler' });
 }
 
 /** Thrown when the bus closes mid-delivery: the message is neither committed nor dead-lettered. */

@@ -54,9 +54,12 @@ export function envelopeProblem(x: unknown): string | undefined {
   for (const f of ['correlationId', 'target'] as const) {
     if (e[f] !== undefined && typeof e[f] !== 'string') return `${f}: must be a string`;
   }
-  if (typeof e.timestamp !== 'number' || !Number.isFinite(e.timestamp)) return 'timestamp: must be a number (ms since epoch)';
-  if (typeof e.headers !== 'object' || e.headers === null || Array.isArray(e.headers)) return 'headers: must be an object';
-  for (const [k, v] of Object.entries(e.headers as object)) if (typeof v !== 'string') return `headers.${k}: must be a string`;
+  if (typeof e.timestamp !== 'number' || !Number.isFinite(e.timestamp))
+    return 'timestamp: must be a number (ms since epoch)';
+  if (typeof e.headers !== 'object' || e.headers === null || Array.isArray(e.headers))
+    return 'headers: must be an object';
+  for (const [k, v] of Object.entries(e.headers as object))
+    if (typeof v !== 'string') return `headers.${k}: must be a string`;
   if (!('payload' in e)) return 'payload: missing';
   return undefined;
 }

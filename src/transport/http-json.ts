@@ -90,13 +90,21 @@ export interface ErrorAnswer {
 export function errorAnswer(err: unknown): ErrorAnswer {
   if (err instanceof HttpError) return { status: err.status, body: { error: err.message } };
   if (err instanceof WhaleError) {
-    return { status: HTTP_STATUS[err.code] ?? 500, body: { error: err.message, code: err.code, ...(err.field ? { field: err.field } : {}) } };
+    return {
+      status: HTTP_STATUS[err.code] ?? 500,
+      body: { error: err.message, code: err.code, ...(err.field ? { field: err.field } : {}) },
+    };
   }
   return { status: 500, body: { error: `internal error: ${(err as Error)?.message ?? String(err)}` } };
 }
 
 /** Sends `body` as JSON; always returns true (a handled route). */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): true {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): true {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -194,7 +202,9 @@ export function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new WhaleError('ERR_INVALID_ARG', `url: bad percent-encoding in the path segment '${segment.slice(0, 64)}'`, { field: 'url' });
+    throw new WhaleError('ERR_INVALID_ARG', `url: bad percent-encoding in the path segment '${segment.slice(0, 64)}'`, {
+      field: 'url',
+    });
   }
 }
 
@@ -209,7 +219,8 @@ export function jsonTooDeep(buf: Uint8Array, maxDepth: number): boolean {
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i]!;
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -221,15 +232,22 @@ export function jsonTooDeep(buf: Uint8Array, maxDepth: number): boolean {
 
 function tooLarge(maxBytes: number, declared: number | undefined, close: boolean): WhaleError {
   const size = declared === undefined ? 'the request body' : `the request body (${declared} bytes)`;
-  return new WhaleError('ERR_PAYLOAD_TOO_LARGE', `${size} exceeds the limit of ${maxBytes} bytes`, { field: 'body', ...(close ? { closeConnection: true } : {}) });
+  return new WhaleError('ERR_PAYLOAD_TOO_LARGE', `${size} exceeds the limit of ${maxBytes} bytes`, {
+    field: 'body',
+    ...(close ? { closeConnection: true } : {}),
+  });
 }
 
 function overBudget(budget: ByteBudget, n: number): WhaleError {
-  return new WhaleError('ERR_OVERLOADED', `the server is receiving ${budget.used} bytes of request bodies (budget ${budget.limit}); this body (${n} bytes) was not read: retry later`, {
-    field: 'body',
-    retriable: true,
-    retryAfterMs: 1000,
-  });
+  return new WhaleError(
+    'ERR_OVERLOADED',
+    `the server is receiving ${budget.used} bytes of request bodies (budget ${budget.limit}); this body (${n} bytes) was not read: retry later`,
+    {
+      field: 'body',
+      retriable: true,
+      retryAfterMs: 1000,
+    },
+  );
 }
 
 /** Reads and drops the rest of a body (up to `bound` bytes in all, else the connection is cut). */
@@ -262,7 +280,8 @@ export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknow
  */
 export function parseJsonBody(buf: Uint8Array, req?: IncomingMessage, field = 'body'): unknown {
   const maxDepth = (req && requestLimits.get(req)?.maxDepth) ?? DEFAULT_MAX_JSON_DEPTH;
-  if (jsonTooDeep(buf, maxDepth)) throw new WhaleError('ERR_INVALID_ARG', `${field}: JSON nested deeper than ${maxDepth} levels`, { field });
+  if (jsonTooDeep(buf, maxDepth))
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: JSON nested deeper than ${maxDepth} levels`, { field });
   try {
     return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8'));
   } catch (err) {
@@ -310,7 +329,8 @@ export function readBody(req: IncomingMessage, maxBytes: number, opts: { pad?: n
     };
     req.on('data', (c: Buffer) => {
       if (failed) return;
-      if (size + c.length > maxBytes || (whole && size + c.length > whole.length)) return fail(tooLarge(maxBytes, undefined, size + c.length > bound));
+      if (size + c.length > maxBytes || (whole && size + c.length > whole.length))
+        return fail(tooLarge(maxBytes, undefined, size + c.length > bound));
       if (lim?.budget && known === undefined) {
         if (!lim.budget.take(c.length)) return fail(overBudget(lim.budget, size + c.length));
         lim.reserved += c.length;

@@ -120,7 +120,11 @@ export class KafkaTopicAdmin {
 
   constructor(o: KafkaAdminOptions) {
     if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS or kafka.brokers)', { field: 'options.brokers' });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        'options.brokers: at least one broker address is required (KAFKA_BROKERS or kafka.brokers)',
+        { field: 'options.brokers' },
+      );
     }
     this.brokers = [...o.brokers];
     this.connectTimeoutMs = o.connectTimeoutMs ?? 10_000;
@@ -145,7 +149,12 @@ export class KafkaTopicAdmin {
   async describe(topics: string[]): Promise<TopicInfo[]> {
     const existing = new Set(await this.list());
     const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) throw new WhaleError('ERR_NOT_FOUND', `topics: no topic ${missing.join(', ')} on the Kafka cluster ${this.brokers.join(',')}`, { field: 'topics' });
+    if (missing.length > 0)
+      throw new WhaleError(
+        'ERR_NOT_FOUND',
+        `topics: no topic ${missing.join(', ')} on the Kafka cluster ${this.brokers.join(',')}`,
+        { field: 'topics' },
+      );
     if (topics.length === 0) return [];
     const meta = await this.call('describe topics', () => this.admin.fetchTopicMetadata({ topics }));
     const retention = await this.retention(topics);
@@ -156,7 +165,14 @@ export class KafkaTopicAdmin {
       out.push({
         name: t.name,
         partitions: t.partitions
-          .map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr, low: at.get(p.partitionId)?.low ?? '0', high: at.get(p.partitionId)?.high ?? '0' }))
+          .map((p) => ({
+            partition: p.partitionId,
+            leader: p.leader,
+            replicas: p.replicas,
+            isr: p.isr,
+            low: at.get(p.partitionId)?.low ?? '0',
+            high: at.get(p.partitionId)?.high ?? '0',
+          }))
           .sort((a, b) => a.partition - b.partition),
         ...(retention.has(t.name) ? { retentionMs: retention.get(t.name)! } : {}),
       });
@@ -186,7 +202,9 @@ export class KafkaTopicAdmin {
       topic,
       numPartitions: spec.partitions,
       replicationFactor: spec.replicationFactor ?? rf,
-      ...(spec.retentionMs === undefined ? {} : { configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }] }),
+      ...(spec.retentionMs === undefined
+        ? {}
+        : { configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }] }),
     }));
     await this.call('create topics', () => this.admin.createTopics({ topics, waitForLeaders: true }));
     return todo.map((p) => p.topic);
@@ -196,13 +214,21 @@ export class KafkaTopicAdmin {
   async provision(plans: TopicPlan[]): Promise<ProvisionReport> {
     const existingNames = new Set(await this.list());
     const existing = plans.filter((p) => existingNames.has(p.topic));
-    const report: ProvisionReport = { created: [], existing: existing.map((p) => p.topic), mismatched: [], skipped: [] };
+    const report: ProvisionReport = {
+      created: [],
+      existing: existing.map((p) => p.topic),
+      mismatched: [],
+      skipped: [],
+    };
     if (existing.length > 0) {
-      const meta = await this.call('describe topics', () => this.admin.fetchTopicMetadata({ topics: existing.map((p) => p.topic) }));
+      const meta = await this.call('describe topics', () =>
+        this.admin.fetchTopicMetadata({ topics: existing.map((p) => p.topic) }),
+      );
       const want = new Map(existing.map((p) => [p.topic, p.spec.partitions]));
       for (const t of meta.topics) {
         const wanted = want.get(t.name);
-        if (wanted !== undefined && t.partitions.length !== wanted) report.mismatched.push({ topic: t.name, partitions: t.partitions.length, wanted });
+        if (wanted !== undefined && t.partitions.length !== wanted)
+          report.mismatched.push({ topic: t.name, partitions: t.partitions.length, wanted });
       }
     }
     try {
@@ -217,7 +243,11 @@ export class KafkaTopicAdmin {
 
   async close(): Promise<void> {
     // A cluster that never answered must not hold the caller: the disconnect is waited for 1 s at most.
-    if (this.connected) await Promise.race([this.admin.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+    if (this.connected)
+      await Promise.race([
+        this.admin.disconnect().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
     this.connected = undefined;
   }
 
@@ -229,7 +259,9 @@ export class KafkaTopicAdmin {
    */
   async groupLag(groupId: string, topics: string[]): Promise<GroupLag[]> {
     if (topics.length === 0) return [];
-    const committed = await this.call(`read the committed offsets of group ${groupId}`, () => this.admin.fetchOffsets({ groupId, topics }));
+    const committed = await this.call(`read the committed offsets of group ${groupId}`, () =>
+      this.admin.fetchOffsets({ groupId, topics }),
+    );
     const out: GroupLag[] = [];
     for (const t of committed) {
       const offsets = await this.call(`read offsets of ${t.topic}`, () => this.admin.fetchTopicOffsets(t.topic));
@@ -255,7 +287,14 @@ export class KafkaTopicAdmin {
     const out = new Map<string, number>();
     try {
       await this.connect();
-      const r = await this.admin.describeConfigs({ resources: topics.map((name) => ({ type: 2 /* ConfigResourceTypes.TOPIC */, name, configNames: ['retention.ms'] })), includeSynonyms: false });
+      const r = await this.admin.describeConfigs({
+        resources: topics.map((name) => ({
+          type: 2 /* ConfigResourceTypes.TOPIC */,
+          name,
+          configNames: ['retention.ms'],
+        })),
+        includeSynonyms: false,
+      });
       for (const res of r.resources) {
         const v = res.configEntries.find((e) => e.configName === 'retention.ms')?.configValue;
         if (v !== undefined && v !== null && Number.isFinite(Number(v))) out.set(res.resourceName, Number(v));
@@ -267,7 +306,16 @@ export class KafkaTopicAdmin {
   }
 
   private connect(): Promise<void> {
-    this.connected ??= bounded(this.admin.connect(), this.connectTimeoutMs, () => new WhaleError('ERR_UNAVAILABLE', `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms`, { retriable: true }));
+    this.connected ??= bounded(
+      this.admin.connect(),
+      this.connectTimeoutMs,
+      () =>
+        new WhaleError(
+          'ERR_UNAVAILABLE',
+          `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms`,
+          { retriable: true },
+        ),
+    );
     const c = this.connected;
     c.catch(() => {
       if (this.connected === c) this.connected = undefined;
@@ -283,7 +331,9 @@ export class KafkaTopicAdmin {
     } catch (err) {
       if (err instanceof WhaleError) throw err;
       const e = err as Error & { type?: string; errors?: Array<{ type?: string }> };
-      const types = [e.type, ...(Array.isArray(e.errors) ? e.errors.map((x) => x.type) : [])].filter((t): t is string => typeof t === 'string');
+      const types = [e.type, ...(Array.isArray(e.errors) ? e.errors.map((x) => x.type) : [])].filter(
+        (t): t is string => typeof t === 'string',
+      );
       // Credentials refused, a principal without the ACL, an API the cluster lacks: retrying will not help.
       const code =
         e.name === 'KafkaJSSASLAuthenticationError'
@@ -293,8 +343,12 @@ export class KafkaTopicAdmin {
             : e.name === 'KafkaJSServerDoesNotSupportApiKey' || types.includes('UNSUPPORTED_VERSION')
               ? 'ERR_UNSUPPORTED'
               : 'ERR_UNAVAILABLE';
-      const detail = e.name === 'KafkaJSAggregateError' || e.name === 'KafkaJSCreateTopicError' ? aggregateMessage(err) : e.message;
-      throw new WhaleError(code, `kafka: cannot ${what} on ${this.brokers.join(',')}: ${detail}`, { retriable: code === 'ERR_UNAVAILABLE', cause: err });
+      const detail =
+        e.name === 'KafkaJSAggregateError' || e.name === 'KafkaJSCreateTopicError' ? aggregateMessage(err) : e.message;
+      throw new WhaleError(code, `kafka: cannot ${what} on ${this.brokers.join(',')}: ${detail}`, {
+        retriable: code === 'ERR_UNAVAILABLE',
+        cause: err,
+      });
     }
   }
 }
@@ -309,5 +363,8 @@ function aggregateMessage(err: unknown): string {
 function bounded<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
   p.catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms))),
+  ]).finally(() => clearTimeout(timer));
 }

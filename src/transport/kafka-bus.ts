@@ -69,7 +69,11 @@ export class KafkaBus extends BaseBus {
   constructor(o: KafkaBusOptions) {
     super('kafka');
     if (!Array.isArray(o.brokers) || o.brokers.length === 0) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'options.brokers: at least one broker address is required (KAFKA_BROKERS)', { field: 'options.brokers' });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        'options.brokers: at least one broker address is required (KAFKA_BROKERS)',
+        { field: 'options.brokers' },
+      );
     }
     this.brokers = [...o.brokers];
     this.logger = o.logger ?? createLogger('kafka-bus');
@@ -89,7 +93,8 @@ export class KafkaBus extends BaseBus {
         const error = (entry.log as { error?: unknown }).error;
         if (!this.reachedOnce) {
           // Connecting: the ERR_UNAVAILABLE after connectTimeoutMs says it once, with the last reason.
-          if (entry.level <= logLevel.ERROR || error) this.lastConnectError = typeof error === 'string' && error ? error : entry.log.message;
+          if (entry.level <= logLevel.ERROR || error)
+            this.lastConnectError = typeof error === 'string' && error ? error : entry.log.message;
           return;
         }
         const key = `${entry.namespace}|${entry.log.message}`;
@@ -98,19 +103,32 @@ export class KafkaBus extends BaseBus {
         if (this.logged.size >= 256) this.logged.clear();
         this.logged.set(key, now);
         const level = entry.level <= logLevel.ERROR ? 'error' : 'warn';
-        log[level](`kafkajs: ${entry.log.message}`, { namespace: entry.namespace, ...(typeof error === 'string' ? { error } : {}) });
+        log[level](`kafkajs: ${entry.log.message}`, {
+          namespace: entry.namespace,
+          ...(typeof error === 'string' ? { error } : {}),
+        });
       },
     });
   }
 
-  async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
+  async publishRaw(
+    topic: string,
+    data: Buffer,
+    opts: { key?: string; headers?: Record<string, string> } = {},
+  ): Promise<void> {
     this.assertOpen();
     assertRawPublish(topic, data, opts);
     const producer = await this.getProducer();
     await producer.send({
       topic,
       acks: -1,
-      messages: [{ value: asBuffer(data), ...(opts.key === undefined ? {} : { key: opts.key }), ...(opts.headers ? { headers: opts.headers } : {}) }],
+      messages: [
+        {
+          value: asBuffer(data),
+          ...(opts.key === undefined ? {} : { key: opts.key }),
+          ...(opts.headers ? { headers: opts.headers } : {}),
+        },
+      ],
     });
   }
 
@@ -136,7 +154,14 @@ export class KafkaBus extends BaseBus {
     let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<void>((resolve, reject) => {
       timer = setTimeout(
-        () => reject(new WhaleError('ERR_TIMEOUT', `consumer group ${opts.group} did not join ${topic} within ${this.joinTimeoutMs} ms`, { retriable: true })),
+        () =>
+          reject(
+            new WhaleError(
+              'ERR_TIMEOUT',
+              `consumer group ${opts.group} did not join ${topic} within ${this.joinTimeoutMs} ms`,
+              { retriable: true },
+            ),
+          ),
         this.joinTimeoutMs,
       );
       consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -154,12 +179,19 @@ export class KafkaBus extends BaseBus {
       this.consumers.delete(consumer);
       stopLag();
       // A broker that never answered must not hold the caller: the disconnect is waited for 1 s at most.
-      await Promise.race([consumer.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+      await Promise.race([
+        consumer.disconnect().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
       if (err instanceof WhaleError) throw err;
-      throw new WhaleError('ERR_UNAVAILABLE', `kafka: cannot subscribe to ${topic} on ${this.brokers.join(',')}: ${(err as Error)?.message ?? String(err)}`, {
-        retriable: true,
-        cause: err,
-      });
+      throw new WhaleError(
+        'ERR_UNAVAILABLE',
+        `kafka: cannot subscribe to ${topic} on ${this.brokers.join(',')}: ${(err as Error)?.message ?? String(err)}`,
+        {
+          retriable: true,
+          cause: err,
+        },
+      );
     };
     try {
       await this.connecting(
@@ -178,12 +210,23 @@ export class KafkaBus extends BaseBus {
       eachMessage: async ({ topic: t, partition, message }) => {
         const key = message.key?.toString('utf8');
         try {
-          await deliver(message.value, { topic: t, partition, key }, handler, policy, (reason, attempts) =>
-            this.publishRaw(dlqTopic(t), message.value ?? Buffer.alloc(0), {
-              ...(key === undefined ? {} : { key }),
-              headers: { ...stringHeaders(message.headers), [DLQ_HEADERS.reason]: reason, [DLQ_HEADERS.topic]: t, [DLQ_HEADERS.attempts]: String(attempts) },
-            }),
-          () => this.closed);
+          await deliver(
+            message.value,
+            { topic: t, partition, key },
+            handler,
+            policy,
+            (reason, attempts) =>
+              this.publishRaw(dlqTopic(t), message.value ?? Buffer.alloc(0), {
+                ...(key === undefined ? {} : { key }),
+                headers: {
+                  ...stringHeaders(message.headers),
+                  [DLQ_HEADERS.reason]: reason,
+                  [DLQ_HEADERS.topic]: t,
+                  [DLQ_HEADERS.attempts]: String(attempts),
+                },
+              }),
+            () => this.closed,
+          );
         } catch (err) {
           if (err instanceof DeliveryAborted) return;
           throw err; // kafkajs retries the batch: the message is not committed
@@ -220,7 +263,13 @@ export class KafkaBus extends BaseBus {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const why = this.lastConnectError ? `: ${this.lastConnectError}` : '';
-        reject(new WhaleError('ERR_UNAVAILABLE', `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms${why}`, { retriable: true }));
+        reject(
+          new WhaleError(
+            'ERR_UNAVAILABLE',
+            `kafka: cannot reach ${this.brokers.join(',')} within ${this.connectTimeoutMs} ms${why}`,
+            { retriable: true },
+          ),
+        );
       }, this.connectTimeoutMs);
     });
     try {
@@ -251,11 +300,11 @@ export class KafkaBus extends BaseBus {
     this.producer.catch(() => (this.producer = undefined));
     return this.producer;
   }
-
 }
 
 function stringHeaders(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v.toString();
+  for (const [k, v] of Object.entries(h ?? {}))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(',') : v.toString();
   return out;
 }

@@ -33,7 +33,12 @@ export class LagTracker {
   watch(consumer: Consumer, group: string): () => void {
     const set = (p: BatchPayload, lag: number) => {
       if (!Number.isFinite(lag)) return;
-      this.lags.set(`${group}\u0000${p.topic}\u0000${p.partition}`, { group, topic: p.topic, partition: p.partition, lag: Math.max(0, lag) });
+      this.lags.set(`${group}\u0000${p.topic}\u0000${p.partition}`, {
+        group,
+        topic: p.topic,
+        partition: p.partition,
+        lag: Math.max(0, lag),
+      });
     };
     const offStart = consumer.on(consumer.events.START_BATCH_PROCESS, (e) => {
       const p = e.payload as BatchPayload;
@@ -46,7 +51,8 @@ export class LagTracker {
     // After a rebalance, partitions now consumed by another member are that member's to report.
     const offJoin = consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment;
-      for (const [k, v] of this.lags) if (v.group === group && !(assigned[v.topic] ?? []).includes(v.partition)) this.lags.delete(k);
+      for (const [k, v] of this.lags)
+        if (v.group === group && !(assigned[v.topic] ?? []).includes(v.partition)) this.lags.delete(k);
     });
     return () => {
       offStart();
@@ -58,6 +64,16 @@ export class LagTracker {
 
   /** The lag of every partition this process consumes, sorted by group, topic, partition. */
   snapshot(): ConsumerLag[] {
-    return [...this.lags.values()].sort((a, b) => (a.group === b.group ? (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1) : a.group < b.group ? -1 : 1));
+    return [...this.lags.values()].sort((a, b) =>
+      a.group === b.group
+        ? a.topic === b.topic
+          ? a.partition - b.partition
+          : a.topic < b.topic
+            ? -1
+            : 1
+        : a.group < b.group
+          ? -1
+          : 1,
+    );
   }
 }

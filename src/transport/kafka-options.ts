@@ -70,7 +70,11 @@ export function saslOptions(mechanism: SaslMechanism, username: string, password
  * Errors name the field (`<at>.sasl.mechanism`, …) with `code` (ERR_INVALID_OPTION
  * for options given in code; the config parser checks its own fields first).
  */
-export function kafkaSecurity(o: KafkaSecurityOptions, at = 'options', code: WhaleErrorCode = 'ERR_INVALID_OPTION'): KafkaSecurityConfig {
+export function kafkaSecurity(
+  o: KafkaSecurityOptions,
+  at = 'options',
+  code: WhaleErrorCode = 'ERR_INVALID_OPTION',
+): KafkaSecurityConfig {
   const fail = (field: string, what: string): never => {
     throw new WhaleError(code, `${field}: ${what}`, { field });
   };
@@ -86,12 +90,15 @@ export function kafkaSecurity(o: KafkaSecurityOptions, at = 'options', code: Wha
         const v = t[k];
         if (v === undefined) continue;
         // Not describe(v): a key's PEM text has no place in a message.
-        if (typeof v !== 'string' || v.length === 0) fail(`${at}.tls.${k}`, `must be a non-empty string (PEM text${k === 'servername' ? ' or a host name' : ''})`);
+        if (typeof v !== 'string' || v.length === 0)
+          fail(`${at}.tls.${k}`, `must be a non-empty string (PEM text${k === 'servername' ? ' or a host name' : ''})`);
         ssl[k] = v as string;
       }
-      if ((t.cert === undefined) !== (t.key === undefined)) fail(`${at}.tls.${t.cert === undefined ? 'cert' : 'key'}`, 'a client certificate needs both cert and key');
+      if ((t.cert === undefined) !== (t.key === undefined))
+        fail(`${at}.tls.${t.cert === undefined ? 'cert' : 'key'}`, 'a client certificate needs both cert and key');
       if (t.rejectUnauthorized !== undefined) {
-        if (typeof t.rejectUnauthorized !== 'boolean') fail(`${at}.tls.rejectUnauthorized`, `must be a boolean, got ${describe(t.rejectUnauthorized)}`);
+        if (typeof t.rejectUnauthorized !== 'boolean')
+          fail(`${at}.tls.rejectUnauthorized`, `must be a boolean, got ${describe(t.rejectUnauthorized)}`);
         ssl.rejectUnauthorized = t.rejectUnauthorized as boolean;
       }
       out.ssl = Object.keys(ssl).length === 0 ? true : ssl;
@@ -99,10 +106,14 @@ export function kafkaSecurity(o: KafkaSecurityOptions, at = 'options', code: Wha
   }
   const s = o.sasl;
   if (s !== undefined) {
-    if (!isPlainObject(s)) fail(`${at}.sasl`, `must be an object { mechanism, username, password }, got ${describe(s)}`);
-    if (!SASL_MECHANISMS.includes(s.mechanism)) fail(`${at}.sasl.mechanism`, `must be one of ${SASL_MECHANISMS.join(', ')}, got ${describe(s.mechanism)}`);
-    if (typeof s.username !== 'string' || s.username.length === 0) fail(`${at}.sasl.username`, 'must be a non-empty string');
-    if (typeof s.password !== 'string' || s.password.length === 0) fail(`${at}.sasl.password`, 'must be a non-empty string');
+    if (!isPlainObject(s))
+      fail(`${at}.sasl`, `must be an object { mechanism, username, password }, got ${describe(s)}`);
+    if (!SASL_MECHANISMS.includes(s.mechanism))
+      fail(`${at}.sasl.mechanism`, `must be one of ${SASL_MECHANISMS.join(', ')}, got ${describe(s.mechanism)}`);
+    if (typeof s.username !== 'string' || s.username.length === 0)
+      fail(`${at}.sasl.username`, 'must be a non-empty string');
+    if (typeof s.password !== 'string' || s.password.length === 0)
+      fail(`${at}.sasl.password`, 'must be a non-empty string');
     out.sasl = saslOptions(s.mechanism, s.username, s.password) as SASLOptions;
   }
   return out;
@@ -113,16 +124,30 @@ export function kafkaSecurity(o: KafkaSecurityOptions, at = 'options', code: Wha
  * `secret`: a password or private key, refused when group or others may read it (chmod 600), as
  * WHALE_FEDERATION_KEY_FILE and WHALE_IDENTITY_KEY_FILE are.
  */
-export function readSecretFile(path: string, field: string, code: WhaleErrorCode = 'ERR_CONFIG', o: { secret?: boolean } = {}): string {
+export function readSecretFile(
+  path: string,
+  field: string,
+  code: WhaleErrorCode = 'ERR_CONFIG',
+  o: { secret?: boolean } = {},
+): string {
   try {
     if (o.secret && process.platform !== 'win32') {
       const mode = statSync(path).mode;
-      if ((mode & 0o077) !== 0) throw new WhaleError(code, `${field}: ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`, { field });
+      if ((mode & 0o077) !== 0)
+        throw new WhaleError(
+          code,
+          `${field}: ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+          { field },
+        );
     }
     return readFileSync(path, 'utf8');
   } catch (err) {
     if (err instanceof WhaleError) throw err;
-    throw new WhaleError(code, `${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { field });
+    throw new WhaleError(
+      code,
+      `${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      { field },
+    );
   }
 }
 
@@ -145,7 +170,12 @@ export interface KafkaSecurityDraft {
  * (no configuration file: the services and learner processes).
  */
 export function kafkaOptionsFromEnv(env: WhaleEnv): KafkaEnvOptions {
-  return { brokers: env.kafkaBrokers, ...(env.kafkaClientId ? { clientId: env.kafkaClientId } : {}), idempotent: env.kafkaIdempotent, ...resolveKafkaSecurity({}, env) };
+  return {
+    brokers: env.kafkaBrokers,
+    ...(env.kafkaClientId ? { clientId: env.kafkaClientId } : {}),
+    idempotent: env.kafkaIdempotent,
+    ...resolveKafkaSecurity({}, env),
+  };
 }
 
 /**
@@ -165,7 +195,8 @@ export function resolveKafkaSecurity(draft: KafkaSecurityDraft, env: WhaleEnv): 
   const out: KafkaSecurityOptions = {};
   let tls = draft.tls;
   const caFile = env.kafkaTlsCaFile;
-  if (caFile !== undefined) tls = { ...(typeof tls === 'object' ? tls : {}), ca: readSecretFile(caFile, 'KAFKA_TLS_CA_FILE') };
+  if (caFile !== undefined)
+    tls = { ...(typeof tls === 'object' ? tls : {}), ca: readSecretFile(caFile, 'KAFKA_TLS_CA_FILE') };
   const tlsFlag = env.kafkaTls;
   if (tlsFlag === false) tls = false;
   else if (tlsFlag === true && !tls) tls = true;
@@ -179,7 +210,11 @@ export function resolveKafkaSecurity(draft: KafkaSecurityDraft, env: WhaleEnv): 
     fail('KAFKA_SASL_PASSWORD_FILE', 'set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
   }
   const passwordFile = env.kafkaSaslPasswordFile;
-  const password = env.kafkaSaslPassword ?? (passwordFile !== undefined ? trimSecret(readSecretFile(passwordFile, 'KAFKA_SASL_PASSWORD_FILE', 'ERR_CONFIG', { secret: true })) : draft.sasl?.password);
+  const password =
+    env.kafkaSaslPassword ??
+    (passwordFile !== undefined
+      ? trimSecret(readSecretFile(passwordFile, 'KAFKA_SASL_PASSWORD_FILE', 'ERR_CONFIG', { secret: true }))
+      : draft.sasl?.password);
   if (mechanism === undefined) {
     const stray: [string, unknown][] = [
       ['KAFKA_SASL_USERNAME', env.kafkaSaslUsername],
@@ -189,12 +224,21 @@ export function resolveKafkaSecurity(draft: KafkaSecurityDraft, env: WhaleEnv): 
       ['kafka.sasl.passwordFile', draft.sasl?.password],
     ];
     const first = stray.find(([, v]) => v !== undefined);
-    if (first) fail(first[0].startsWith('KAFKA_') ? 'KAFKA_SASL_MECHANISM' : 'kafka.sasl.mechanism', `is required when ${first[0]} is set (one of ${SASL_MECHANISMS.join(', ')})`);
+    if (first)
+      fail(
+        first[0].startsWith('KAFKA_') ? 'KAFKA_SASL_MECHANISM' : 'kafka.sasl.mechanism',
+        `is required when ${first[0]} is set (one of ${SASL_MECHANISMS.join(', ')})`,
+      );
   } else {
     const mech = mechanism.toLowerCase();
-    if (!(SASL_MECHANISMS as readonly string[]).includes(mech)) fail(mechField, `must be one of ${SASL_MECHANISMS.join(', ')}, got ${describe(mechanism)}`);
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mech))
+      fail(mechField, `must be one of ${SASL_MECHANISMS.join(', ')}, got ${describe(mechanism)}`);
     if (!username) fail(userField, `is required with SASL (${mech})`);
-    if (!password) fail(envMech !== undefined ? 'KAFKA_SASL_PASSWORD' : 'kafka.sasl.passwordFile', `is required with SASL (${mech}): KAFKA_SASL_PASSWORD, KAFKA_SASL_PASSWORD_FILE or kafka.sasl.passwordFile`);
+    if (!password)
+      fail(
+        envMech !== undefined ? 'KAFKA_SASL_PASSWORD' : 'kafka.sasl.passwordFile',
+        `is required with SASL (${mech}): KAFKA_SASL_PASSWORD, KAFKA_SASL_PASSWORD_FILE or kafka.sasl.passwordFile`,
+      );
     out.sasl = saslOptions(mech as SaslMechanism, username!, password!);
     if (tls === undefined) tls = true;
   }

@@ -89,7 +89,11 @@ export class LocalBus extends BaseBus {
     this.maxBlockMs = o.maxBlockMs === 0 ? 0 : intOption(o.maxBlockMs, 5_000, 'options.maxBlockMs');
   }
 
-  async publishRaw(topic: string, data: Buffer, opts: { key?: string; headers?: Record<string, string> } = {}): Promise<void> {
+  async publishRaw(
+    topic: string,
+    data: Buffer,
+    opts: { key?: string; headers?: Record<string, string> } = {},
+  ): Promise<void> {
     this.assertOpen();
     assertRawPublish(topic, data, opts);
     await this.append(topic, asBuffer(data), opts.key, opts.headers ?? {}, true);
@@ -101,13 +105,23 @@ export class LocalBus extends BaseBus {
    * false): the consumer that writes them must commit to free room, so they
    * may overshoot maxBytes by the records being dead-lettered.
    */
-  private async append(topic: string, data: Buffer, key: string | undefined, headers: Record<string, string>, mayBlock: boolean): Promise<void> {
+  private async append(
+    topic: string,
+    data: Buffer,
+    key: string | undefined,
+    headers: Record<string, string>,
+    mayBlock: boolean,
+  ): Promise<void> {
     const logs = this.log(topic);
     const p = key === undefined ? this.roundRobin++ % this.partitions : partitionOf(key, this.partitions);
     const log = logs[p]!;
     const bytes = recordBytes(data, key, headers);
     if (bytes > this.maxBytes) {
-      throw new WhaleError('ERR_PAYLOAD_TOO_LARGE', `data: a message of ${bytes} bytes cannot fit the bus's retention of ${this.maxBytes} bytes (options.maxBytes)`, { field: 'data' });
+      throw new WhaleError(
+        'ERR_PAYLOAD_TOO_LARGE',
+        `data: a message of ${bytes} bytes cannot fit the bus's retention of ${this.maxBytes} bytes (options.maxBytes)`,
+        { field: 'data' },
+      );
     }
     const store = () => {
       log.append({ data, key, headers, bytes, at: Date.now() });
@@ -124,10 +138,14 @@ export class LocalBus extends BaseBus {
         tryRoom: tryStore,
         maxBlockMs: this.maxBlockMs,
         timeoutError: () => this.overloaded(topic, p, log, bytes),
-        closedError: () => (this.closed ? new WhaleError('ERR_BUS_CLOSED', 'the bus was closed while the publish waited for room') : undefined),
+        closedError: () =>
+          this.closed
+            ? new WhaleError('ERR_BUS_CLOSED', 'the bus was closed while the publish waited for room')
+            : undefined,
       });
     }
-    if (!this.closed) this.sweeper ??= setInterval(() => this.sweep(), Math.min(30_000, Math.max(10, this.retentionMs / 2))).unref();
+    if (!this.closed)
+      this.sweeper ??= setInterval(() => this.sweep(), Math.min(30_000, Math.max(10, this.retentionMs / 2))).unref();
   }
 
   async subscribe(topic: string, handler: Handler, opts: SubscribeOptions): Promise<Subscription> {
@@ -177,7 +195,13 @@ export class LocalBus extends BaseBus {
   stats(): LocalBusStats {
     let records = 0;
     for (const logs of this.logs.values()) for (const l of logs) records += l.size;
-    return { retainedRecords: records, retainedBytes: this.bytes, maxBytes: this.maxBytes, rejected: this.rejected, skipped: this.skipped };
+    return {
+      retainedRecords: records,
+      retainedBytes: this.bytes,
+      maxBytes: this.maxBytes,
+      rejected: this.rejected,
+      skipped: this.skipped,
+    };
   }
 
   private log(topic: string): PartitionLog[] {
@@ -193,7 +217,8 @@ export class LocalBus extends BaseBus {
   /** First offset of partition p some live group has not committed (Infinity when none holds it). */
   private held(topic: string, p: number): number {
     let min = Infinity;
-    for (const g of this.groups.get(topic)?.values() ?? []) if (g.members.length > 0 && g.offsets[p]! < min) min = g.offsets[p]!;
+    for (const g of this.groups.get(topic)?.values() ?? [])
+      if (g.members.length > 0 && g.offsets[p]! < min) min = g.offsets[p]!;
     return min;
   }
 
@@ -231,7 +256,8 @@ export class LocalBus extends BaseBus {
       for (const [t, logs] of this.logs) {
         logs.forEach((l, i) => {
           const r = l.oldest();
-          if (r && (!victim || r.at < victim.at) && l.base < this.held(t, i)) victim = { topic: t, p: i, log: l, at: r.at };
+          if (r && (!victim || r.at < victim.at) && l.base < this.held(t, i))
+            victim = { topic: t, p: i, log: l, at: r.at };
         });
       }
       if (!victim) return false;
@@ -248,7 +274,9 @@ export class LocalBus extends BaseBus {
       log.size >= this.retention
         ? `partition ${p} of ${topic} holds ${log.size} records (options.retention)`
         : `the bus holds ${this.bytes} bytes and needs ${need} more, over ${this.maxBytes} (options.maxBytes)`;
-    const behind = [...(this.groups.get(topic)?.values() ?? [])].filter((g) => g.members.length > 0 && g.offsets[p]! < log.end);
+    const behind = [...(this.groups.get(topic)?.values() ?? [])].filter(
+      (g) => g.members.length > 0 && g.offsets[p]! < log.end,
+    );
     const who = behind.length > 0 ? ` (behind on ${topic}: ${behind.map((g) => g.name).join(', ')})` : '';
     return new WhaleError(
       'ERR_OVERLOADED',
@@ -286,9 +314,21 @@ export class LocalBus extends BaseBus {
       const rec: LogRecord | undefined = log.at(g.offsets[p]!);
       if (!rec) return;
       try {
-        await deliver(rec.data, { topic, partition: p, key: rec.key }, member.handler, member.policy, (reason, attempts) =>
-          this.append(dlqTopic(topic), rec.data, rec.key, { [DLQ_HEADERS.reason]: reason, [DLQ_HEADERS.topic]: topic, [DLQ_HEADERS.attempts]: String(attempts) }, false),
-        () => this.closed);
+        await deliver(
+          rec.data,
+          { topic, partition: p, key: rec.key },
+          member.handler,
+          member.policy,
+          (reason, attempts) =>
+            this.append(
+              dlqTopic(topic),
+              rec.data,
+              rec.key,
+              { [DLQ_HEADERS.reason]: reason, [DLQ_HEADERS.topic]: topic, [DLQ_HEADERS.attempts]: String(attempts) },
+              false,
+            ),
+          () => this.closed,
+        );
       } catch (err) {
         if (err instanceof DeliveryAborted) return; // not committed: redelivered to the next consumer
         throw err;

@@ -9,7 +9,8 @@ import { jsonProblem } from '../common/json-safe.js';
 import { schemaProblem } from './topics.js';
 
 export function assertTopic(topic: unknown): asserts topic is string {
-  if (typeof topic !== 'string' || topic.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'topic: must be a non-empty string', { field: 'topic' });
+  if (typeof topic !== 'string' || topic.length === 0)
+    throw new WhaleError('ERR_INVALID_ARG', 'topic: must be a non-empty string', { field: 'topic' });
 }
 
 export interface RawPublishOptions {
@@ -18,19 +19,31 @@ export interface RawPublishOptions {
 }
 
 /** Validates publishRaw's arguments (the bytes themselves are not looked at: that is what raw means). */
-export function assertRawPublish(topic: unknown, data: unknown, opts: unknown): asserts opts is RawPublishOptions | undefined {
+export function assertRawPublish(
+  topic: unknown,
+  data: unknown,
+  opts: unknown,
+): asserts opts is RawPublishOptions | undefined {
   assertTopic(topic);
-  if (!(data instanceof Uint8Array)) throw new WhaleError('ERR_INVALID_ARG', 'data: must be a Buffer', { field: 'data' });
+  if (!(data instanceof Uint8Array))
+    throw new WhaleError('ERR_INVALID_ARG', 'data: must be a Buffer', { field: 'data' });
   if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null) throw new WhaleError('ERR_INVALID_ARG', 'options: must be an object', { field: 'options' });
+  if (typeof opts !== 'object' || opts === null)
+    throw new WhaleError('ERR_INVALID_ARG', 'options: must be an object', { field: 'options' });
   const { key, headers } = opts as { key?: unknown; headers?: unknown };
-  if (key !== undefined && typeof key !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'options.key: must be a string', { field: 'options.key' });
+  if (key !== undefined && typeof key !== 'string')
+    throw new WhaleError('ERR_INVALID_ARG', 'options.key: must be a string', { field: 'options.key' });
   if (headers === undefined) return;
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new WhaleError('ERR_INVALID_ARG', 'options.headers: must be an object of strings', { field: 'options.headers' });
+    throw new WhaleError('ERR_INVALID_ARG', 'options.headers: must be an object of strings', {
+      field: 'options.headers',
+    });
   }
   for (const [k, v] of Object.entries(headers)) {
-    if (typeof v !== 'string') throw new WhaleError('ERR_INVALID_ARG', `options.headers.${k}: must be a string`, { field: `options.headers.${k}` });
+    if (typeof v !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', `options.headers.${k}: must be a string`, {
+        field: `options.headers.${k}`,
+      });
   }
 }
 
@@ -49,7 +62,13 @@ export function encodeForPublish(topic: string, message: Envelope): Buffer {
   try {
     return encodeEnvelope(message);
   } catch (err) {
-    throw invalid(topic, message, 'message', `cannot be encoded as JSON: ${(err as Error)?.message ?? String(err)}`, err);
+    throw invalid(
+      topic,
+      message,
+      'message',
+      `cannot be encoded as JSON: ${(err as Error)?.message ?? String(err)}`,
+      err,
+    );
   }
 }
 
@@ -74,6 +93,10 @@ function envelopeField(problem: string): string {
 }
 
 function invalid(topic: string, message: unknown, field: string, why: string, cause?: unknown): WhaleError {
-  const type = typeof (message as { type?: unknown } | null)?.type === 'string' ? (message as { type: string }).type : 'message';
-  return new WhaleError('ERR_INVALID_MESSAGE', `${type} on ${topic}: ${why}`, { field, ...(cause === undefined ? {} : { cause }) });
+  const type =
+    typeof (message as { type?: unknown } | null)?.type === 'string' ? (message as { type: string }).type : 'message';
+  return new WhaleError('ERR_INVALID_MESSAGE', `${type} on ${topic}: ${why}`, {
+    field,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

@@ -64,7 +64,10 @@ const outages = new Map<string, { down: boolean; loggedAt: number }>();
 
 /** `url` without its password (`redis://user:***@host:port`). */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`);
+  return url.replace(
+    /\/\/([^@/]*)@/,
+    (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : '***'}@`,
+  );
 }
 
 /** Registers the 'ready' listener and returns what the connection's one 'error' listener calls. */
@@ -86,7 +89,10 @@ function trackOutage(url: string, client: Redis, logger: Logger | undefined): (e
     s.down = true;
     if (Date.now() - s.loggedAt < OUTAGE_LOG_MS) return;
     s.loggedAt = Date.now();
-    (logger ?? createLogger('redis')).warn('redis unreachable; its commands fail or wait until it is back', { redis: redactRedisUrl(url), reason: err.message });
+    (logger ?? createLogger('redis')).warn('redis unreachable; its commands fail or wait until it is back', {
+      redis: redactRedisUrl(url),
+      reason: err.message,
+    });
   };
 }
 

@@ -18,7 +18,10 @@ export class ReplyRouter {
 
   /** Marks a request so its reply comes back to this instance. */
   address(request: Envelope): Envelope {
-    return { ...request, headers: { ...request.headers, [REPLY_TO_HEADER]: REPLY_TOPIC, [REPLY_INSTANCE_HEADER]: this.instanceId } };
+    return {
+      ...request,
+      headers: { ...request.headers, [REPLY_TO_HEADER]: REPLY_TOPIC, [REPLY_INSTANCE_HEADER]: this.instanceId },
+    };
   }
 
   wait(request: Envelope, topic: string, timeoutMs: number): Promise<Envelope> {
@@ -30,7 +33,12 @@ export class ReplyRouter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(request.id);
-        reject(new WhaleError('ERR_TIMEOUT', `no reply to ${request.type} on ${topic} within ${timeoutMs} ms`, { retriable: true, requestId: request.id }));
+        reject(
+          new WhaleError('ERR_TIMEOUT', `no reply to ${request.type} on ${topic} within ${timeoutMs} ms`, {
+            retriable: true,
+            requestId: request.id,
+          }),
+        );
       }, timeoutMs);
       this.pending.set(request.id, { resolve, reject, timer });
     });
@@ -68,20 +76,31 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function assertTimeout(timeoutMs: unknown): asserts timeoutMs is number {
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.timeoutMs: must be a number in (0, ${MAX_TIMEOUT_MS}] ms, got ${String(timeoutMs)}`, {
-      field: 'options.timeoutMs',
-    });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `options.timeoutMs: must be a number in (0, ${MAX_TIMEOUT_MS}] ms, got ${String(timeoutMs)}`,
+      {
+        field: 'options.timeoutMs',
+      },
+    );
   }
 }
 
 /** The envelope that answers `request`, addressed back to its sender. */
-export function replyTo(request: Envelope, response: Omit<Envelope, 'correlationId' | 'target'>): { topic: string; envelope: Envelope } {
+export function replyTo(
+  request: Envelope,
+  response: Omit<Envelope, 'correlationId' | 'target'>,
+): { topic: string; envelope: Envelope } {
   const topic = request.headers[REPLY_TO_HEADER];
   const instance = request.headers[REPLY_INSTANCE_HEADER];
   if (!topic || !instance) {
-    throw new WhaleError('ERR_INVALID_MESSAGE', `request ${request.id} (${request.type}) has no reply address; it was not sent with request()`, {
-      field: 'request.headers',
-    });
+    throw new WhaleError(
+      'ERR_INVALID_MESSAGE',
+      `request ${request.id} (${request.type}) has no reply address; it was not sent with request()`,
+      {
+        field: 'request.headers',
+      },
+    );
   }
   return { topic, envelope: { ...response, correlationId: request.id, target: instance } };
 }

@@ -70,7 +70,11 @@ export function messagesOf(topic: string): readonly string[] | undefined {
  * replies channel, whose payload is free) accept any type; declared ones only
  * their messages, checked against the schema.
  */
-export function schemaProblem(topic: string, type: string, payload: unknown): { path: string; reason: string } | undefined {
+export function schemaProblem(
+  topic: string,
+  type: string,
+  payload: unknown,
+): { path: string; reason: string } | undefined {
   const names = topicMessages.get(topic);
   if (!names || topic === TOPICS.replies) return undefined;
   if (!names.includes(type)) return { path: 'type', reason: `${topic} carries ${names.join(', ')}, not '${type}'` };
@@ -78,11 +82,15 @@ export function schemaProblem(topic: string, type: string, payload: unknown): { 
 }
 
 const topicMessages = new Map<string, string[]>(
-  Object.values(doc.channels).map((ch) => [ch.address, Object.values(ch.messages).map((m) => m.$ref.slice(m.$ref.lastIndexOf('/') + 1))]),
+  Object.values(doc.channels).map((ch) => [
+    ch.address,
+    Object.values(ch.messages).map((m) => m.$ref.slice(m.$ref.lastIndexOf('/') + 1)),
+  ]),
 );
 
 function check(s: Schema, v: unknown, path: string): { path: string; reason: string } | undefined {
-  if (s.enum && !s.enum.includes(v)) return { path, reason: `must be one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}` };
+  if (s.enum && !s.enum.includes(v))
+    return { path, reason: `must be one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}` };
   switch (s.type) {
     case undefined:
       return undefined;
@@ -106,7 +114,9 @@ function check(s: Schema, v: unknown, path: string): { path: string; reason: str
     }
     case 'number':
       // NaN and ±Infinity are not JSON numbers (JSON.stringify would send null).
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : { path, reason: `must be a finite number, got ${describe(v)}` };
+      return typeof v === 'number' && Number.isFinite(v)
+        ? undefined
+        : { path, reason: `must be a finite number, got ${describe(v)}` };
     default:
       return typeof v === s.type ? undefined : { path, reason: `must be a ${s.type}` };
   }

@@ -8,12 +8,13 @@ import { relativeL2Error } from '../../src/core/memory/codec-reference.js';
 import { randomRows } from '../helpers.js';
 
 describe('CUDA codecs match the CPU path', () => {
-  const x = randomRows(1, 1_000_003, 41, 3)[0]!;  // not a multiple of any block size
+  const x = randomRows(1, 1_000_003, 41, 3)[0]!; // not a multiple of any block size
   it.each<TensorCodec>(['int8', 'fp16', 'bf16'])('%s: identical blobs and decodes', (codec) => {
     const cpu = encodeTensor(x, { codec, device: 'cpu' });
     const gpu = encodeTensor(x, { codec, device: 'cuda:0' });
     expect(Buffer.compare(gpu, cpu)).toBe(0);
-    const a = decodeTensor(cpu, { device: 'cpu' }), b = decodeTensor(cpu, { device: 'cuda:0' });
+    const a = decodeTensor(cpu, { device: 'cpu' }),
+      b = decodeTensor(cpu, { device: 'cuda:0' });
     expect(Buffer.compare(Buffer.from(b.buffer), Buffer.from(a.buffer))).toBe(0);
   });
 

@@ -16,7 +16,13 @@ it('a CUDA device is usable', () => {
 });
 
 describe('CUDA path matches the CPU path', () => {
-  const cases: Array<[number, number]> = [[1, 17], [3, 4099], [10, 100_003], [100, 20_001], [257, 1001]];
+  const cases: Array<[number, number]> = [
+    [1, 17],
+    [3, 4099],
+    [10, 100_003],
+    [100, 20_001],
+    [257, 1001],
+  ];
   describe.each(cases)('N=%i P=%i', (n, p) => {
     const rows = randomRows(n, p, n + p);
     const weights = Array.from({ length: n }, (_, i) => 1 + (i % 5) * 100);
@@ -34,7 +40,8 @@ describe('CUDA path matches the CPU path', () => {
 
   it('distances and Krum selection', () => {
     const rows = randomRows(40, 50_001, 8);
-    const cpu = new Float64Array(1600), gpu = new Float64Array(1600);
+    const cpu = new Float64Array(1600),
+      gpu = new Float64Array(1600);
     native().distances({ clients: rows, device: 'cpu', deviceIndex: 0, checkFinite: true, out: cpu }, false);
     native().distances({ clients: rows, device: 'cuda', deviceIndex: 0, checkFinite: true, out: gpu }, false);
     expectClose(gpu, cpu, 1e-5, 1e-9);
@@ -48,13 +55,18 @@ describe('CUDA path matches the CPU path', () => {
     const rows = randomRows(5, 1000, 1);
     rows[3]![10] = NaN;
     for (const strategy of ['fedavg', 'median', 'krum'] as const) {
-      await expectWhaleError(() => new Aggregator({ strategy, f: 1, device: 'cuda:0' }).aggregateSync(rows), 'ERR_NON_FINITE', 'clients[3]');
+      await expectWhaleError(
+        () => new Aggregator({ strategy, f: 1, device: 'cuda:0' }).aggregateSync(rows),
+        'ERR_NON_FINITE',
+        'clients[3]',
+      );
     }
   });
 
   it.each(['fedavgm', 'fedadam', 'fedyogi', 'fedadagrad'] as const)('server optimizer %s', async (optimizer) => {
     const [g0, agg] = randomRows(2, 100_003, 3) as [Float32Array, Float32Array];
-    const gc = g0.slice(), gg = g0.slice();
+    const gc = g0.slice(),
+      gg = g0.slice();
     const oc = new ServerOptimizer({ optimizer, device: 'cpu' });
     const og = new ServerOptimizer({ optimizer, device: 'cuda:0' });
     for (let round = 0; round < 3; round++) {

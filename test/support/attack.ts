@@ -47,14 +47,23 @@ export function parseAnswer(text: string, ms = 0): RawAnswer {
   }
   const len = Number(headers['content-length'] ?? NaN);
   const rest = end < 0 ? '' : text.slice(end + 4);
-  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(statusLine ?? '')?.[1] ?? 0), headers, body: Number.isFinite(len) ? rest.slice(0, len) : rest, ms };
+  return {
+    status: Number(/^HTTP\/1\.1 (\d+)/.exec(statusLine ?? '')?.[1] ?? 0),
+    headers,
+    body: Number.isFinite(len) ? rest.slice(0, len) : rest,
+    ms,
+  };
 }
 
 /**
  * Sends a whole request on a fresh socket (the body written completely before
  * anything is read, as a naive client does), then reads the answer.
  */
-export async function rawRequest(url: string, head: string, body: Buffer | string = ''): Promise<RawAnswer & { writeError?: string }> {
+export async function rawRequest(
+  url: string,
+  head: string,
+  body: Buffer | string = '',
+): Promise<RawAnswer & { writeError?: string }> {
   const s = await openSocket(url);
   const t0 = performance.now();
   let data = '';
@@ -92,7 +101,11 @@ export async function liveMs(url: string): Promise<number> {
 }
 
 /** Samples liveMs every `everyMs` while `work` runs; returns the work's result and the worst latency. */
-export async function whileProbing<T>(url: string, work: () => Promise<T>, everyMs = 50): Promise<{ result: T; worstLiveMs: number }> {
+export async function whileProbing<T>(
+  url: string,
+  work: () => Promise<T>,
+  everyMs = 50,
+): Promise<{ result: T; worstLiveMs: number }> {
   let worst = 0;
   let done = false;
   const probe = (async () => {
@@ -121,20 +134,36 @@ export function rssMiB(pid: number): number {
  * `send()` is called: the server decides on the headers alone. Resolves
  * `answer` with the status and headers as soon as they arrive.
  */
-export function heldRequest(url: string, path: string, contentLength: number): { answer: Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>; send: (body: Buffer) => void } {
+export function heldRequest(
+  url: string,
+  path: string,
+  contentLength: number,
+): {
+  answer: Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  send: (body: Buffer) => void;
+} {
   const { host, port } = hostPort(url);
-  const req = httpRequest({ host, port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': contentLength }, agent: false });
+  const req = httpRequest({
+    host,
+    port,
+    path,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': contentLength },
+    agent: false,
+  });
   req.on('error', () => undefined);
   req.flushHeaders();
-  const answer = new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
-    req.once('response', (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.once('close', () => setTimeout(() => reject(new Error('closed without an answer')), 50));
-  });
+  const answer = new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+    (resolve, reject) => {
+      req.once('response', (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      });
+      req.once('close', () => setTimeout(() => reject(new Error('closed without an answer')), 50));
+    },
+  );
   answer.catch(() => undefined);
   return { answer, send: (body) => req.end(body) };
 }

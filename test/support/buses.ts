@@ -70,7 +70,12 @@ export async function kafkaHarness(topics: Array<[string, number]> = []): Promis
     bus: () => {
       // sessionTimeoutMs 6000 (Kafka's smallest by default): the mock completes a rebalance that a
       // new member starts only after sessionTimeout - 1 s, so 10 s would make each second member wait 9 s.
-      const b = new KafkaBus({ brokers: mock.brokers, idempotent: false, sessionTimeoutMs: 6000, logger: testKafkaLogger() });
+      const b = new KafkaBus({
+        brokers: mock.brokers,
+        idempotent: false,
+        sessionTimeoutMs: 6000,
+        logger: testKafkaLogger(),
+      });
       buses.push(b);
       return b;
     },

@@ -38,7 +38,10 @@ export class KafkaMock {
     // timeout): say so, with what it printed, instead of leaving only the timeout.
     proc.stderr.on('data', (d: Buffer) => (mock.stderr = (mock.stderr + d.toString()).slice(-4096)));
     proc.once('exit', (code, signal) => {
-      if (!mock.stopping) console.error(`kafka-mock exited unexpectedly (code ${code}, signal ${signal}): ${mock.stderr.trim() || 'no stderr'}`);
+      if (!mock.stopping)
+        console.error(
+          `kafka-mock exited unexpectedly (code ${code}, signal ${signal}): ${mock.stderr.trim() || 'no stderr'}`,
+        );
     });
     rl.on('line', (line) => {
       const w = mock.waiters.shift();

@@ -49,15 +49,32 @@ export class RedisServer {
   }
 
   async launch(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local'], {
-      stdio: 'ignore',
-    });
+    this.proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--enable-debug-command',
+        'local',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       if (await ping(this.port)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`redis-server did not start on port ${this.port} (is redis-server installed? scripts/test.sh installs it)`);
+    throw new Error(
+      `redis-server did not start on port ${this.port} (is redis-server installed? scripts/test.sh installs it)`,
+    );
   }
 
   /** Kills the server abruptly (an outage), waiting until the port is closed. */

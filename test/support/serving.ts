@@ -13,7 +13,11 @@ import { WhaleServer } from '../../src/server/whale-server.js';
 export const WIDTH = 4;
 
 /** y = factor·x over rows of WIDTH floats; counts its batched runs. */
-export function scaleModel(name: string, factor: number, hooks: { onBatch?: (rows: number) => Promise<void> | void } = {}) {
+export function scaleModel(
+  name: string,
+  factor: number,
+  hooks: { onBatch?: (rows: number) => Promise<void> | void } = {},
+) {
   const calls = { batches: 0, rows: [] as number[] };
   const run = async (input: NamedTensors): Promise<NamedTensors> => {
     const x = input.x!;
@@ -67,14 +71,24 @@ export async function startTestServer(
   const cfg = parseConfig(
     {
       http: { port: 0, maxBodyBytes: 64 * 1024 },
-      models: models.map((m) => ({ name: m.name, adapter: 'onnx', path: `/unused/${m.name}.onnx`, ...(config[m.name] as object) })),
+      models: models.map((m) => ({
+        name: m.name,
+        adapter: 'onnx',
+        path: `/unused/${m.name}.onnx`,
+        ...(config[m.name] as object),
+      })),
       ...(config.pipeline ? { pipeline: config.pipeline } : {}),
       shutdownGraceMs: 2_000,
     },
     '/',
   );
   const bus = opts.bus ?? new LocalBus();
-  const messaging = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'test-node', logger: silentLogger });
+  const messaging = new MessagingService({
+    bus,
+    store: new MemoryStateStore(),
+    nodeId: 'test-node',
+    logger: silentLogger,
+  });
   const server = new WhaleServer({ config: cfg, messaging, models, logger: silentLogger, serverVersion: 'test' });
   const { url } = await server.start();
   return { server, url, bus, stop: () => server.stop() };
@@ -83,13 +97,20 @@ export async function startTestServer(
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON the server answered
 type AnyJson = any;
 
-export async function http(url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: AnyJson }> {
+export async function http(
+  url: string,
+  init: RequestInit & { json?: unknown } = {},
+): Promise<{ status: number; body: AnyJson }> {
   const { json, ...rest } = init;
   const res = await fetch(url, {
     ...rest,
     ...(json === undefined
       ? {}
-      : { method: rest.method ?? 'POST', body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...(rest.headers as Record<string, string> | undefined) } }),
+      : {
+          method: rest.method ?? 'POST',
+          body: JSON.stringify(json),
+          headers: { 'content-type': 'application/json', ...(rest.headers as Record<string, string> | undefined) },
+        }),
   });
   const text = await res.text();
   let body: unknown = text;

@@ -76,24 +76,35 @@ export function parseLearnerArgs(argv: string[], source?: EnvSource): LearnerArg
     },
   });
   const need = (name: string, val: string | undefined): string => {
-    if (val === undefined || val === '') throw new WhaleError('ERR_CONFIG', `--${name} is required\n\n${LEARNER_USAGE}`, { field: name });
+    if (val === undefined || val === '')
+      throw new WhaleError('ERR_CONFIG', `--${name} is required\n\n${LEARNER_USAGE}`, { field: name });
     return val;
   };
   const int = (name: string, val: string): number => {
     const n = Number(val);
-    if (!/^\d+$/.test(val) || !Number.isSafeInteger(n)) throw new WhaleError('ERR_CONFIG', `--${name}: expected a whole number, got '${val}'`, { field: name });
+    if (!/^\d+$/.test(val) || !Number.isSafeInteger(n))
+      throw new WhaleError('ERR_CONFIG', `--${name}: expected a whole number, got '${val}'`, { field: name });
     return n;
   };
   const brokers = readEnv(source).kafkaBrokers;
-  if (brokers.length === 0) throw new WhaleError('ERR_CONFIG', 'KAFKA_BROKERS is not set: a learner process reaches its coordinator over Kafka', { field: 'KAFKA_BROKERS' });
+  if (brokers.length === 0)
+    throw new WhaleError(
+      'ERR_CONFIG',
+      'KAFKA_BROKERS is not set: a learner process reaches its coordinator over Kafka',
+      { field: 'KAFKA_BROKERS' },
+    );
   const partition = v.partition as Partition;
-  if (partition !== 'iid' && partition !== 'noniid') throw new WhaleError('ERR_CONFIG', `--partition: iid or noniid, got '${partition}'`, { field: 'partition' });
+  if (partition !== 'iid' && partition !== 'noniid')
+    throw new WhaleError('ERR_CONFIG', `--partition: iid or noniid, got '${partition}'`, { field: 'partition' });
   const model = v.model as MnistArch;
-  if (model !== '2nn' && model !== 'cnn') throw new WhaleError('ERR_CONFIG', `--model: 2nn or cnn, got '${model}'`, { field: 'model' });
+  if (model !== '2nn' && model !== 'cnn')
+    throw new WhaleError('ERR_CONFIG', `--model: 2nn or cnn, got '${model}'`, { field: 'model' });
   return {
     federationId: need('federation', v.federation),
     learnerId: need('learner-id', v['learner-id']),
-    clients: need('clients', v.clients).split(',').map((s) => int('clients', s)),
+    clients: need('clients', v.clients)
+      .split(',')
+      .map((s) => int('clients', s)),
     totalClients: int('total-clients', need('total-clients', v['total-clients'])),
     partition,
     model,
@@ -116,16 +127,33 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   const parentGone = a.parentPid === undefined ? undefined : watchParent(a.parentPid);
   const train = readMnist('train', a.trainCount === undefined ? {} : { count: a.trainCount });
   const parts = partitionIndices(train.labels, { kind: a.partition, clients: a.totalClients, seed: a.seed });
-  const clients = new Map(a.clients.map((i) => {
-    const idx = parts[i];
-    if (!idx) throw new WhaleError('ERR_CONFIG', `--clients: ${i} is outside 0..${a.totalClients - 1}`, { field: 'clients' });
-    return [clientId(i), gather(train, idx)] as const;
-  }));
+  const clients = new Map(
+    a.clients.map((i) => {
+      const idx = parts[i];
+      if (!idx)
+        throw new WhaleError('ERR_CONFIG', `--clients: ${i} is outside 0..${a.totalClients - 1}`, { field: 'clients' });
+      return [clientId(i), gather(train, idx)] as const;
+    }),
+  );
   const trainer = await createMnistTrainer(a.model, { backend: a.backend });
   const store = await openKv({ dir: a.storeDir, redisUrl: a.redisUrl });
-  const bus = new KafkaBus({ brokers: a.brokers, clientId: `whale-learner-${a.learnerId}`, idempotent: env.kafkaIdempotent, ...resolveKafkaSecurity({}, env), logger });
+  const bus = new KafkaBus({
+    brokers: a.brokers,
+    clientId: `whale-learner-${a.learnerId}`,
+    idempotent: env.kafkaIdempotent,
+    ...resolveKafkaSecurity({}, env),
+    logger,
+  });
   const learner = new FederatedLearner({
-    federationId: a.federationId, learnerId: a.learnerId, bus, store, trainer, clients, heartbeatMs: a.heartbeatMs, seed: a.seed, logger,
+    federationId: a.federationId,
+    learnerId: a.learnerId,
+    bus,
+    store,
+    trainer,
+    clients,
+    heartbeatMs: a.heartbeatMs,
+    seed: a.seed,
+    logger,
     giveUpAfterMs: a.giveUpAfterMs,
   });
   let signalled: string | undefined;
@@ -138,7 +166,11 @@ export async function runLearnerProcess(a: LearnerArgs): Promise<number> {
   await learner.start();
   process.stdout.write(`READY ${a.learnerId} ${clients.size}\n`);
   const orphaned = parentGone?.arm().then((why) => `orphaned: ${why}`);
-  const reason = await Promise.race([learner.ended, new Promise<string>((r) => process.once('SIGTERM', () => r('SIGTERM'))), ...(orphaned ? [orphaned] : [])]);
+  const reason = await Promise.race([
+    learner.ended,
+    new Promise<string>((r) => process.once('SIGTERM', () => r('SIGTERM'))),
+    ...(orphaned ? [orphaned] : []),
+  ]);
   const gaveUp = learner.gaveUp || reason.startsWith('orphaned: ');
   if (gaveUp) {
     process.stderr.write(`whale learner: ${reason.replace(/^orphaned: /, '')}: leaving the federation\n`);

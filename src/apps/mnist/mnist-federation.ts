@@ -100,7 +100,11 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const processes = o.processes ?? 0;
   const federationId = o.federationId ?? `mnist-${o.model}-${o.partition}-${Date.now().toString(36)}`;
   if (!/^[A-Za-z0-9._-]{1,100}$/.test(federationId)) {
-    throw new WhaleError('ERR_CONFIG', `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${federationId}'`, { field: 'federationId' });
+    throw new WhaleError(
+      'ERR_CONFIG',
+      `--federation-id: 1-100 of the characters A-Z a-z 0-9 . _ -, got '${federationId}'`,
+      { field: 'federationId' },
+    );
   }
   const temporary = o.storeDir === undefined;
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'whale-federation-'));
@@ -108,13 +112,30 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
   const logger = o.logger ?? createLogger('federate');
   const brokers = o.brokers ?? env.kafkaBrokers;
   if (processes > 0 && brokers.length === 0) {
-    throw new WhaleError('ERR_CONFIG', '--processes: learner processes reach the coordinator over Kafka; set KAFKA_BROKERS (or run without --processes)', { field: 'processes' });
+    throw new WhaleError(
+      'ERR_CONFIG',
+      '--processes: learner processes reach the coordinator over Kafka; set KAFKA_BROKERS (or run without --processes)',
+      { field: 'processes' },
+    );
   }
   const evaluator = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
   const test = readMnist('test', o.testCount === undefined ? {} : { count: o.testCount });
   const store = await openKv({ dir: storeDir, redisUrl: o.redisUrl });
-  const rawBus: Bus = brokers.length > 0 ? new KafkaBus({ brokers, idempotent: o.kafkaIdempotent ?? env.kafkaIdempotent, ...resolveKafkaSecurity({}, env), logger }) : new LocalBus();
-  if (o.secure && processes > 0) throw new WhaleError('ERR_CONFIG', '--secure: learner processes need their identity keys distributed (WHALE_IDENTITY_KEY_FILE); only in-process learners are wired', { field: 'secure' });
+  const rawBus: Bus =
+    brokers.length > 0
+      ? new KafkaBus({
+          brokers,
+          idempotent: o.kafkaIdempotent ?? env.kafkaIdempotent,
+          ...resolveKafkaSecurity({}, env),
+          logger,
+        })
+      : new LocalBus();
+  if (o.secure && processes > 0)
+    throw new WhaleError(
+      'ERR_CONFIG',
+      '--secure: learner processes need their identity keys distributed (WHALE_IDENTITY_KEY_FILE); only in-process learners are wired',
+      { field: 'secure' },
+    );
   const secured = o.secure ? securedFederationBuses(rawBus, federationId, [`${federationId}-local`]) : undefined;
   const bus: Bus = secured ? secured.coordinator : rawBus;
   const coordinator = new ModelCoordinator({
@@ -157,15 +178,34 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
     await coordinator.open(); // hear the learners' first registrations
     if (processes > 0) {
       const args = [
-        '--federation', federationId, '--total-clients', String(o.clients), '--partition', o.partition, '--model', o.model,
-        '--store-dir', storeDir, '--seed', String(seed), '--heartbeat-ms', '2000',
+        '--federation',
+        federationId,
+        '--total-clients',
+        String(o.clients),
+        '--partition',
+        o.partition,
+        '--model',
+        o.model,
+        '--store-dir',
+        storeDir,
+        '--seed',
+        String(seed),
+        '--heartbeat-ms',
+        '2000',
         ...(o.redisUrl ? ['--redis-url', o.redisUrl] : []),
         ...(o.trainCount === undefined ? [] : ['--train-count', String(o.trainCount)]),
         ...(o.backend ? ['--backend', o.backend] : []),
       ];
       pool = new LearnerPool({
-        federationId, processes, totalClients: o.clients, args, bus,
-        env: childEnv({ KAFKA_BROKERS: brokers.join(','), ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}) }),
+        federationId,
+        processes,
+        totalClients: o.clients,
+        args,
+        bus,
+        env: childEnv({
+          KAFKA_BROKERS: brokers.join(','),
+          ...(o.kafkaIdempotent === false ? { WHALE_KAFKA_IDEMPOTENT: '0' } : {}),
+        }),
         command: o.learnerCommand ?? [process.execPath, join(packageRoot(), 'bin', 'whale.js'), 'learner'],
         ...(o.onLearnerExit ? { onExit: o.onLearnerExit } : {}),
       });
@@ -175,13 +215,28 @@ export async function runMnistFederation(o: MnistFederationOptions): Promise<Mni
       const parts = partitionIndices(train.labels, { kind: o.partition, clients: o.clients, seed });
       const clients = new Map(parts.map((idx, i) => [clientId(i), gather(train, idx)] as const));
       const trainer = await createMnistTrainer(o.model, { ...(o.backend ? { backend: o.backend } : {}), seed });
-      local = new FederatedLearner({ federationId, learnerId: `${federationId}-local`, bus: secured ? secured.learner(`${federationId}-local`) : bus, store, trainer, clients, seed, logger: silentLogger });
+      local = new FederatedLearner({
+        federationId,
+        learnerId: `${federationId}-local`,
+        bus: secured ? secured.learner(`${federationId}-local`) : bus,
+        store,
+        trainer,
+        clients,
+        seed,
+        logger: silentLogger,
+      });
       await local.start();
     }
     o.onStarted?.({ ...(pool ? { pool } : {}), coordinator });
     const summary = await coordinator.run();
     cleanEnd = true;
-    return { ...summary, params: evaluator.params, backend: evaluator.backend, processes, crashedLearners: pool?.crashed ?? [] };
+    return {
+      ...summary,
+      params: evaluator.params,
+      backend: evaluator.backend,
+      processes,
+      crashedLearners: pool?.crashed ?? [],
+    };
   } finally {
     await local?.stop('federation over');
     await pool?.stop();

@@ -27,12 +27,29 @@ export function buildMnistModel(tf: Tf, arch: MnistArch, seed: number): LayersMo
   const dense = (units: number, i: number, activation?: 'relu') =>
     tf.layers.dense({ units, kernelInitializer: init(i), ...(activation ? { activation } : {}) });
   if (arch === '2nn') {
-    return tf.sequential({ layers: [tf.layers.inputLayer({ inputShape: [MNIST_PIXELS] }), dense(200, 0, 'relu'), dense(200, 1, 'relu'), dense(MNIST_CLASSES, 2)] });
+    return tf.sequential({
+      layers: [
+        tf.layers.inputLayer({ inputShape: [MNIST_PIXELS] }),
+        dense(200, 0, 'relu'),
+        dense(200, 1, 'relu'),
+        dense(MNIST_CLASSES, 2),
+      ],
+    });
   }
-  const conv = (filters: number, i: number) => tf.layers.conv2d({ filters, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init(i) });
+  const conv = (filters: number, i: number) =>
+    tf.layers.conv2d({ filters, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init(i) });
   const pool = () => tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' });
   return tf.sequential({
-    layers: [tf.layers.inputLayer({ inputShape: [28, 28, 1] }), conv(32, 0), pool(), conv(64, 1), pool(), tf.layers.flatten(), dense(512, 2, 'relu'), dense(MNIST_CLASSES, 3)],
+    layers: [
+      tf.layers.inputLayer({ inputShape: [28, 28, 1] }),
+      conv(32, 0),
+      pool(),
+      conv(64, 1),
+      pool(),
+      tf.layers.flatten(),
+      dense(512, 2, 'relu'),
+      dense(MNIST_CLASSES, 3),
+    ],
   });
 }
 
@@ -70,7 +87,11 @@ class TfjsTrainer implements MnistTrainer {
 
   private load(weights: Float32Array): void {
     if (!(weights instanceof Float32Array) || weights.length !== this.params) {
-      throw new WhaleError('ERR_SHAPE_MISMATCH', `weights: expected ${this.params} floats for the ${this.arch}, got ${weights?.length}`, { field: 'weights' });
+      throw new WhaleError(
+        'ERR_SHAPE_MISMATCH',
+        `weights: expected ${this.params} floats for the ${this.arch}, got ${weights?.length}`,
+        { field: 'weights' },
+      );
     }
     const tf = this.tf;
     let at = 0;
@@ -85,10 +106,16 @@ class TfjsTrainer implements MnistTrainer {
   }
 
   private inputs(images: Float32Array, count: number) {
-    return this.arch === '2nn' ? this.tf.tensor2d(images, [count, MNIST_PIXELS]) : this.tf.tensor4d(images, [count, 28, 28, 1]);
+    return this.arch === '2nn'
+      ? this.tf.tensor2d(images, [count, MNIST_PIXELS])
+      : this.tf.tensor4d(images, [count, 28, 28, 1]);
   }
 
-  async train(weights: Float32Array, data: MnistSplit, o: TrainOptions): Promise<{ weights: Float32Array; loss: number }> {
+  async train(
+    weights: Float32Array,
+    data: MnistSplit,
+    o: TrainOptions,
+  ): Promise<{ weights: Float32Array; loss: number }> {
     const tf = this.tf;
     this.load(weights);
     const mu = o.mu ?? 0;
@@ -107,7 +134,12 @@ class TfjsTrainer implements MnistTrainer {
       });
       const xs = this.inputs(x, data.count);
       const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), MNIST_CLASSES).toFloat());
-      const h = await this.model.fit(xs, ys, { batchSize: o.batch === 0 ? data.count : o.batch, epochs: 1, shuffle: false, verbose: 0 });
+      const h = await this.model.fit(xs, ys, {
+        batchSize: o.batch === 0 ? data.count : o.batch,
+        epochs: 1,
+        shuffle: false,
+        verbose: 0,
+      });
       loss = Number(h.history.loss?.[0]);
       xs.dispose();
       ys.dispose();
@@ -126,10 +158,18 @@ class TfjsTrainer implements MnistTrainer {
     for (let at = 0; at < data.count; at += chunk) {
       const n = Math.min(chunk, data.count - at);
       const [c, l] = tf.tidy(() => {
-        const logits = this.model.predict(this.inputs(data.images.subarray(at * MNIST_PIXELS, (at + n) * MNIST_PIXELS), n)) as import('@tensorflow/tfjs').Tensor;
+        const logits = this.model.predict(
+          this.inputs(data.images.subarray(at * MNIST_PIXELS, (at + n) * MNIST_PIXELS), n),
+        ) as import('@tensorflow/tfjs').Tensor;
         const labels = tf.tensor1d(Int32Array.from(data.labels.subarray(at, at + n)), 'int32');
         const ok = logits.argMax(1).equal(labels).sum();
-        const loss = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, MNIST_CLASSES).toFloat(), logits, undefined, undefined, tf.Reduction.SUM);
+        const loss = tf.losses.softmaxCrossEntropy(
+          tf.oneHot(labels, MNIST_CLASSES).toFloat(),
+          logits,
+          undefined,
+          undefined,
+          tf.Reduction.SUM,
+        );
         return [ok.dataSync()[0]!, loss.dataSync()[0]!];
       });
       correct += c;
@@ -169,13 +209,25 @@ function proxSgd(tf: Tf, lr: number, mu: number, model: LayersModel): ProxSgd {
 }
 
 /** A trainer for one architecture on the process's tfjs runtime (wasm unless told or tfjs-node is installed). */
-export async function createMnistTrainer(arch: MnistArch, o: { backend?: TfjsBackendChoice; seed?: number } = {}): Promise<MnistTrainer> {
-  if (!MNIST_ARCHS.includes(arch)) throw new WhaleError('ERR_INVALID_OPTION', `model: must be one of ${MNIST_ARCHS.join(', ')}, got ${JSON.stringify(arch)}`, { field: 'model' });
+export async function createMnistTrainer(
+  arch: MnistArch,
+  o: { backend?: TfjsBackendChoice; seed?: number } = {},
+): Promise<MnistTrainer> {
+  if (!MNIST_ARCHS.includes(arch))
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `model: must be one of ${MNIST_ARCHS.join(', ')}, got ${JSON.stringify(arch)}`,
+      { field: 'model' },
+    );
   const rt = await tfjsRuntime(o.backend ?? 'auto');
   if (arch === 'cnn' && !rt.tf.getKernel('Conv2DBackpropFilter', rt.backend)) {
-    throw new WhaleError('ERR_UNSUPPORTED', `model: the CNN cannot train on the tfjs '${rt.backend}' backend, it has no Conv2DBackpropFilter kernel (${rt.note})`, {
-      field: 'model',
-    });
+    throw new WhaleError(
+      'ERR_UNSUPPORTED',
+      `model: the CNN cannot train on the tfjs '${rt.backend}' backend, it has no Conv2DBackpropFilter kernel (${rt.note})`,
+      {
+        field: 'model',
+      },
+    );
   }
   return new TfjsTrainer(rt.tf, arch, rt.backend, buildMnistModel(rt.tf, arch, o.seed ?? 1));
 }

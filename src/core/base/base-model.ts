@@ -49,13 +49,20 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   ) {
     if (typeof config !== 'object' || config === null) throw invalid('config', 'must be an object');
     if (typeof config.name !== 'string' || !NAME.test(config.name)) {
-      throw invalid('name', `must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit; got ${JSON.stringify(config.name)}`);
+      throw invalid(
+        'name',
+        `must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit; got ${JSON.stringify(config.name)}`,
+      );
     }
     if (config.version !== undefined && (typeof config.version !== 'string' || !NAME.test(config.version))) {
-      throw invalid('version', `must be a short string of letters, digits, '.', '_' or '-'; got ${JSON.stringify(config.version)}`);
+      throw invalid(
+        'version',
+        `must be a short string of letters, digits, '.', '_' or '-'; got ${JSON.stringify(config.version)}`,
+      );
     }
     const drain = config.drainTimeoutMs;
-    if (drain !== undefined && (!Number.isFinite(drain) || drain < 0)) throw invalid('drainTimeoutMs', 'must be a number >= 0');
+    if (drain !== undefined && (!Number.isFinite(drain) || drain < 0))
+      throw invalid('drainTimeoutMs', 'must be a number >= 0');
     this.config = config;
     this.name = config.name;
     this.version = config.version ?? '1';
@@ -88,7 +95,10 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   protected setSignature(inputs: TensorSpec[], outputs: TensorSpec[]): void {
     validateSpecs(inputs, 'inputs');
     validateSpecs(outputs, 'outputs');
-    this.signature = { inputs: inputs.map((s) => ({ ...s, shape: [...s.shape] })), outputs: outputs.map((s) => ({ ...s, shape: [...s.shape] })) };
+    this.signature = {
+      inputs: inputs.map((s) => ({ ...s, shape: [...s.shape] })),
+      outputs: outputs.map((s) => ({ ...s, shape: [...s.shape] })),
+    };
   }
 
   // ---- the public contract -------------------------------------------------
@@ -113,12 +123,18 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
     try {
       await this.loadModel();
     } catch (err) {
-      const e = err instanceof WhaleError ? err : new WhaleError('ERR_MODEL_LOAD', `model '${this.name}' failed to load: ${message(err)}`, { cause: err });
+      const e =
+        err instanceof WhaleError
+          ? err
+          : new WhaleError('ERR_MODEL_LOAD', `model '${this.name}' failed to load: ${message(err)}`, { cause: err });
       this.markFailed(e);
       throw e;
     }
     if (this.current !== 'loading') {
-      throw new WhaleError('ERR_MODEL_LOAD', `model '${this.name}' failed while loading: ${this.lastError ?? this.current}`);
+      throw new WhaleError(
+        'ERR_MODEL_LOAD',
+        `model '${this.name}' failed while loading: ${this.lastError ?? this.current}`,
+      );
     }
     this.lastError = undefined;
     this.moveTo('ready', 'finish loading');
@@ -170,7 +186,10 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
     return this.track(async () => {
       const out = await this.guard(() => this.batchRun(inputs));
       if (!Array.isArray(out) || out.length !== inputs.length) {
-        throw new WhaleError('ERR_MODEL_RUN', `model '${this.name}' returned ${Array.isArray(out) ? out.length : 'no'} results for ${inputs.length} requests`);
+        throw new WhaleError(
+          'ERR_MODEL_RUN',
+          `model '${this.name}' returned ${Array.isArray(out) ? out.length : 'no'} results for ${inputs.length} requests`,
+        );
       }
       out.forEach((o, i) => this.checkOutputs(o, `outputs[${i}]`));
       this.counters.batches++;
@@ -208,8 +227,10 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
 
   loadState(state: ModelState): void {
     if (typeof state !== 'object' || state === null) throw invalid('state', 'must be an object saved by saveState()');
-    if (state.name !== this.name) throw invalid('state.name', `is '${String(state.name)}', this model is '${this.name}'`);
-    if (state.version !== this.version) throw invalid('state.version', `is '${String(state.version)}', this model is '${this.version}'`);
+    if (state.name !== this.name)
+      throw invalid('state.name', `is '${String(state.name)}', this model is '${this.name}'`);
+    if (state.version !== this.version)
+      throw invalid('state.version', `is '${String(state.version)}', this model is '${this.version}'`);
     const stats = state.stats as Partial<ModelStats> | undefined;
     for (const k of ['requests', 'batches', 'failures'] as const) {
       const v = stats?.[k];
@@ -240,10 +261,14 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
 
   private requireReady(): void {
     if (this.current !== 'ready') {
-      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${this.name}' is ${this.current}${this.lastError ? `: ${this.lastError}` : ''}`, {
-        field: 'model',
-        retriable: this.current === 'loading',
-      });
+      throw new WhaleError(
+        'ERR_MODEL_NOT_READY',
+        `model '${this.name}' is ${this.current}${this.lastError ? `: ${this.lastError}` : ''}`,
+        {
+          field: 'model',
+          retriable: this.current === 'loading',
+        },
+      );
     }
   }
 
@@ -267,7 +292,11 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
     } catch (err) {
       // The inputs were valid: outputs that do not split by rows are the model's fault.
       const e = err as WhaleError;
-      throw new WhaleError('ERR_MODEL_RUN', `model '${this.name}' returned outputs that do not split into the batch: ${e.message}`, { field: e.field, cause: err });
+      throw new WhaleError(
+        'ERR_MODEL_RUN',
+        `model '${this.name}' returned outputs that do not split into the batch: ${e.message}`,
+        { field: e.field, cause: err },
+      );
     }
   }
 
@@ -283,16 +312,21 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
   }
 
   private checkOutputs(out: NamedTensors, at: string): void {
-    if (typeof out !== 'object' || out === null) throw new WhaleError('ERR_MODEL_RUN', `${at}: model '${this.name}' returned no tensors`, { field: at });
+    if (typeof out !== 'object' || out === null)
+      throw new WhaleError('ERR_MODEL_RUN', `${at}: model '${this.name}' returned no tensors`, { field: at });
     for (const spec of this.outputs) {
       const t = out[spec.name];
       try {
         if (!t) throw invalid(`${at}.${spec.name}`, 'is missing');
-        if (t.datatype !== spec.datatype) throw invalid(`${at}.${spec.name}.datatype`, `expected ${spec.datatype}, got ${String(t.datatype)}`);
+        if (t.datatype !== spec.datatype)
+          throw invalid(`${at}.${spec.name}.datatype`, `expected ${spec.datatype}, got ${String(t.datatype)}`);
         validateTensor(t, `${at}.${spec.name}`);
       } catch (err) {
         const e = err as WhaleError;
-        throw new WhaleError('ERR_MODEL_RUN', `model '${this.name}' returned a bad output: ${e.message}`, { field: e.field, cause: err });
+        throw new WhaleError('ERR_MODEL_RUN', `model '${this.name}' returned a bad output: ${e.message}`, {
+          field: e.field,
+          cause: err,
+        });
       }
     }
   }
@@ -343,5 +377,7 @@ export abstract class BaseModel<C extends BaseModelConfig = BaseModelConfig> imp
 
 function sameRowShapes(inputs: NamedTensors[]): boolean {
   const first = inputs[0]!;
-  return inputs.every((x) => Object.keys(first).every((n) => x[n]!.shape.slice(1).join() === first[n]!.shape.slice(1).join()));
+  return inputs.every((x) =>
+    Object.keys(first).every((n) => x[n]!.shape.slice(1).join() === first[n]!.shape.slice(1).join()),
+  );
 }

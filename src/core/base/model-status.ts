@@ -23,9 +23,13 @@ export function canTransition(from: ModelStatus, to: ModelStatus): boolean {
 /** Throws ERR_INVALID_STATE unless `from → to` is a legal move. */
 export function checkTransition(model: string, from: ModelStatus, to: ModelStatus, action: string): void {
   if (!canTransition(from, to)) {
-    throw new WhaleError('ERR_INVALID_STATE', `status: model '${model}' cannot ${action} while ${from} (${from} → ${to} is not allowed)`, {
-      field: 'status',
-      status: from,
-    });
+    throw new WhaleError(
+      'ERR_INVALID_STATE',
+      `status: model '${model}' cannot ${action} while ${from} (${from} → ${to} is not allowed)`,
+      {
+        field: 'status',
+        status: from,
+      },
+    );
   }
 }

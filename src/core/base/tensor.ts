@@ -98,7 +98,8 @@ function dataMatches(datatype: Datatype, data: unknown): boolean {
 /** Checks one tensor on its own: datatype known, storage matching it, shape sane, length = product(shape). */
 export function validateTensor(t: Tensor, field: string): void {
   if (typeof t !== 'object' || t === null) throw invalid(field, 'must be a tensor {name, datatype, shape, data}');
-  if (!DATATYPES.includes(t.datatype)) throw invalid(`${field}.datatype`, `unknown datatype ${JSON.stringify(t.datatype)}`);
+  if (!DATATYPES.includes(t.datatype))
+    throw invalid(`${field}.datatype`, `unknown datatype ${JSON.stringify(t.datatype)}`);
   if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw invalid(`${field}.shape`, 'must be an array of non-negative integers');
   }
@@ -129,13 +130,17 @@ export function validateTensors(specs: readonly TensorSpec[], inputs: NamedTenso
   const byName = new Map(specs.map((s) => [s.name, s]));
   for (const name of Object.keys(inputs)) {
     if (!byName.has(name)) {
-      throw invalid(`${at}.${name}`, `unknown input '${name}' (the model takes: ${specs.map((s) => s.name).join(', ') || 'none'})`);
+      throw invalid(
+        `${at}.${name}`,
+        `unknown input '${name}' (the model takes: ${specs.map((s) => s.name).join(', ') || 'none'})`,
+      );
     }
   }
   for (const spec of specs) {
     const field = `${at}.${spec.name}`;
     const t = inputs[spec.name];
-    if (t === undefined) throw invalid(field, `missing input '${spec.name}' ${spec.datatype}${describeShape(spec.shape)}`);
+    if (t === undefined)
+      throw invalid(field, `missing input '${spec.name}' ${spec.datatype}${describeShape(spec.shape)}`);
     if (typeof t === 'object' && t !== null && t.datatype !== spec.datatype) {
       throw invalid(`${field}.datatype`, `expected ${spec.datatype}, got ${String(t.datatype)}`);
     }
@@ -160,14 +165,21 @@ export function concatTensors(list: readonly Tensor[], field = 'tensors'): Tenso
   let rows = 0;
   list.forEach((t, i) => {
     rows += rowsOf(t, `${field}[${i}]`);
-    if (t.datatype !== first.datatype) throw invalid(`${field}[${i}].datatype`, `expected ${first.datatype}, got ${t.datatype}`);
+    if (t.datatype !== first.datatype)
+      throw invalid(`${field}[${i}].datatype`, `expected ${first.datatype}, got ${t.datatype}`);
     if (t.shape.length !== first.shape.length || t.shape.some((d, k) => k > 0 && d !== tail[k - 1])) {
       throw shapeError(`${field}[${i}].shape`, `expected [?, ${tail.join(', ')}], got [${t.shape.join(', ')}]`);
     }
   });
   const shape = [rows, ...tail];
   const ctor = storageOf(first.datatype);
-  if (!ctor) return { name: first.name, datatype: first.datatype, shape, data: list.flatMap((t) => t.data as unknown[]) as TensorData };
+  if (!ctor)
+    return {
+      name: first.name,
+      datatype: first.datatype,
+      shape,
+      data: list.flatMap((t) => t.data as unknown[]) as TensorData,
+    };
   const data = new ctor(elementCount(shape)) as Exclude<TensorData, string[] | boolean[]>;
   let at = 0;
   for (const t of list) {
@@ -191,11 +203,16 @@ export function concatBatch(list: readonly NamedTensors[]): { tensors: NamedTens
       throw invalid(`inputs[${i}]`, `has tensors [${keys.join(', ')}], expected [${names.join(', ')}]`);
     }
     const rows = names.map((n) => rowsOf(req[n]!, `inputs[${i}].${n}`));
-    if (rows.some((r) => r !== rows[0])) throw shapeError(`inputs[${i}]`, `its tensors disagree on the batch size (${rows.join(', ')})`);
+    if (rows.some((r) => r !== rows[0]))
+      throw shapeError(`inputs[${i}]`, `its tensors disagree on the batch size (${rows.join(', ')})`);
     return rows[0] ?? 0;
   });
   const tensors: NamedTensors = {};
-  for (const n of names) tensors[n] = concatTensors(list.map((r) => r[n]!), `inputs[*].${n}`);
+  for (const n of names)
+    tensors[n] = concatTensors(
+      list.map((r) => r[n]!),
+      `inputs[*].${n}`,
+    );
   return { tensors, sizes };
 }
 
@@ -236,7 +253,8 @@ export function validateSpecs(specs: readonly TensorSpec[], field: string): void
     if (typeof s.name !== 'string' || s.name.length === 0) throw invalid(`${at}.name`, 'must be a non-empty string');
     if (seen.has(s.name)) throw invalid(`${at}.name`, `'${s.name}' is declared twice`);
     seen.add(s.name);
-    if (!DATATYPES.includes(s.datatype)) throw invalid(`${at}.datatype`, `must be one of ${DATATYPES.join(', ')}, got ${JSON.stringify(s.datatype)}`);
+    if (!DATATYPES.includes(s.datatype))
+      throw invalid(`${at}.datatype`, `must be one of ${DATATYPES.join(', ')}, got ${JSON.stringify(s.datatype)}`);
     if (!Array.isArray(s.shape) || !s.shape.every((d: number) => Number.isSafeInteger(d) && d >= -1)) {
       throw invalid(`${at}.shape`, 'must be an array of integers >= -1 (-1 = variable)');
     }

@@ -73,7 +73,13 @@ export class ByteLru<V> {
   }
 
   stats(): ByteLruStats {
-    return { entries: this.map.size, bytes: this.bytes, maxBytes: this.maxBytes, evictions: this.evictions, expirations: this.expirations };
+    return {
+      entries: this.map.size,
+      bytes: this.bytes,
+      maxBytes: this.maxBytes,
+      evictions: this.evictions,
+      expirations: this.expirations,
+    };
   }
 
   private remove(key: string, e: Entry<V>): void {

@@ -19,16 +19,23 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 function checkWellFormed(field: 'namespace' | 'key', s: string): void {
   const at = s.search(LONE_SURROGATE);
-  if (at >= 0) throw new WhaleError('ERR_INVALID_ARG', `${field}: has a lone UTF-16 surrogate at index ${at}; use well-formed Unicode`, { field });
+  if (at >= 0)
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `${field}: has a lone UTF-16 surrogate at index ${at}; use well-formed Unicode`,
+      { field },
+    );
 }
 
 export function checkNamespace(ns: unknown): asserts ns is string {
-  if (typeof ns !== 'string' || ns.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'namespace: must be a non-empty string', { field: 'namespace' });
+  if (typeof ns !== 'string' || ns.length === 0)
+    throw new WhaleError('ERR_INVALID_ARG', 'namespace: must be a non-empty string', { field: 'namespace' });
   checkWellFormed('namespace', ns);
 }
 
 export function cacheId(prefix: string, ns: string, key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'key: must be a non-empty string', { field: 'key' });
+  if (typeof key !== 'string' || key.length === 0)
+    throw new WhaleError('ERR_INVALID_ARG', 'key: must be a non-empty string', { field: 'key' });
   checkWellFormed('key', key);
   return `${escape(prefix)}:${escape(ns)}:${key}`;
 }

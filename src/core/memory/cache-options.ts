@@ -48,7 +48,8 @@ export interface TieredCacheOptions {
   logger?: Logger;
 }
 
-const bad = (field: string, message: string): WhaleError => new WhaleError('ERR_INVALID_OPTION', `${field}: ${message}`, { field });
+const bad = (field: string, message: string): WhaleError =>
+  new WhaleError('ERR_INVALID_OPTION', `${field}: ${message}`, { field });
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** True when ttl is a usable TTL in ms; the caller raises its own error code. */
@@ -75,9 +76,12 @@ function checkPolicy(ns: string, p: unknown): void {
   if (p.tiers !== undefined && !(Array.isArray(p.tiers) && p.tiers.every((t) => TIERS.includes(t as Tier)))) {
     throw bad(`${at}.tiers`, `must be an array of 'l1', 'l2', 'l3', got ${describe(p.tiers)}`);
   }
-  if (p.write !== undefined && p.write !== 'through' && p.write !== 'behind') throw bad(`${at}.write`, `must be 'through' or 'behind', got ${describe(p.write)}`);
-  if (p.loader !== undefined && typeof p.loader !== 'function') throw bad(`${at}.loader`, `must be a function, got ${describe(p.loader)}`);
-  if (p.tensor !== undefined && !isRecord(p.tensor)) throw bad(`${at}.tensor`, `must be an object, got ${describe(p.tensor)}`);
+  if (p.write !== undefined && p.write !== 'through' && p.write !== 'behind')
+    throw bad(`${at}.write`, `must be 'through' or 'behind', got ${describe(p.write)}`);
+  if (p.loader !== undefined && typeof p.loader !== 'function')
+    throw bad(`${at}.loader`, `must be a function, got ${describe(p.loader)}`);
+  if (p.tensor !== undefined && !isRecord(p.tensor))
+    throw bad(`${at}.tensor`, `must be an object, got ${describe(p.tensor)}`);
 }
 
 export function checkCacheOptions(o: unknown): asserts o is TieredCacheOptions {
@@ -85,7 +89,8 @@ export function checkCacheOptions(o: unknown): asserts o is TieredCacheOptions {
   positiveInt(o, 'l1MaxBytes');
   positiveInt(o, 'diskMaxBytes');
   positiveInt(o, 'redisCommandTimeoutMs');
-  if (o.redisUrl !== undefined && typeof o.redisUrl !== 'string') throw bad('options.redisUrl', `must be a string, got ${describe(o.redisUrl)}`);
+  if (o.redisUrl !== undefined && typeof o.redisUrl !== 'string')
+    throw bad('options.redisUrl', `must be a string, got ${describe(o.redisUrl)}`);
   if (o.diskDir !== undefined && o.diskDir !== false && !(typeof o.diskDir === 'string' && o.diskDir.length > 0)) {
     throw bad('options.diskDir', `must be a non-empty path or false, got ${describe(o.diskDir)}`);
   }

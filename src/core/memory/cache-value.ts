@@ -43,12 +43,27 @@ const TYPED: ReadonlySet<object> = new Set<object>([
   BigUint64Array.prototype,
 ]);
 
-type Typed = Uint8Array | Uint8ClampedArray | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+type Typed =
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
 
 const isTyped = (v: object): v is Typed => TYPED.has(Object.getPrototypeOf(v) as object);
 
 function refuse(path: string, what: string): never {
-  throw new WhaleError('ERR_INVALID_ARG', `${path}: ${what} cannot be cached (see the accepted types in docs/memory.md)`, { field: path });
+  throw new WhaleError(
+    'ERR_INVALID_ARG',
+    `${path}: ${what} cannot be cached (see the accepted types in docs/memory.md)`,
+    { field: path },
+  );
 }
 
 /**
@@ -86,7 +101,10 @@ function walk(v: unknown, path: string, depth: number, ancestors: Set<object>): 
   if (proto === Map.prototype) {
     let i = 0;
     for (const [k, x] of o as Map<unknown, unknown>) {
-      bytes += 32 + walk(k, `${path}.keys()[${i}]`, depth + 1, ancestors) + walk(x, `${path}.values()[${i}]`, depth + 1, ancestors);
+      bytes +=
+        32 +
+        walk(k, `${path}.keys()[${i}]`, depth + 1, ancestors) +
+        walk(x, `${path}.values()[${i}]`, depth + 1, ancestors);
       i++;
     }
   } else if (proto === Set.prototype) {
@@ -97,7 +115,8 @@ function walk(v: unknown, path: string, depth: number, ancestors: Set<object>): 
     if (Object.getOwnPropertySymbols(a).length > 0) refuse(path, 'an array with symbol-keyed properties');
     let present = 0;
     for (let i = 0; i < a.length; i++) {
-      if (!(i in a)) bytes += 8; // a hole, kept as one
+      if (!(i in a))
+        bytes += 8; // a hole, kept as one
       else {
         present++;
         bytes += walk(a[i], `${path}[${i}]`, depth + 1, ancestors);
@@ -108,7 +127,10 @@ function walk(v: unknown, path: string, depth: number, ancestors: Set<object>): 
     if (Object.getOwnPropertySymbols(o).length > 0) refuse(path, 'an object with symbol-keyed properties');
     for (const [k, x] of Object.entries(o)) bytes += 16 + 2 * k.length + walk(x, `${path}.${k}`, depth + 1, ancestors);
   } else {
-    refuse(path, `an instance of ${(proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'a null-prototype object'}`);
+    refuse(
+      path,
+      `an instance of ${(proto as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'a null-prototype object'}`,
+    );
   }
   ancestors.delete(o);
   return bytes;
@@ -135,6 +157,7 @@ export function copyValue<T>(value: T): T {
     return out as T;
   }
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(o)) Object.defineProperty(out, k, { value: copyValue(x), writable: true, enumerable: true, configurable: true });
+  for (const [k, x] of Object.entries(o))
+    Object.defineProperty(out, k, { value: copyValue(x), writable: true, enumerable: true, configurable: true });
   return out as T;
 }

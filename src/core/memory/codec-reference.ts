@@ -36,7 +36,8 @@ export function encodeInt8Ref(x: Float32Array, blockSize: number): Int8Blocks {
   const scales = new Float32Array(blocks);
   const q = new Int8Array(x.length);
   for (let b = 0; b < blocks; b++) {
-    const lo = b * blockSize, hi = Math.min(x.length, lo + blockSize);
+    const lo = b * blockSize,
+      hi = Math.min(x.length, lo + blockSize);
     let absmax = 0;
     for (let j = lo; j < hi; j++) absmax = Math.max(absmax, Math.abs(x[j]!));
     // Tiny blocks are lifted by 2^64 (exact) so that 127 / absmax cannot overflow.
@@ -57,7 +58,8 @@ export function decodeInt8Ref({ scales, q }: Int8Blocks, blockSize: number): Flo
 
 /** ||y - x|| / ||x|| in double precision: the error measure the codec targets are stated in. */
 export function relativeL2Error(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let e = 0, s = 0;
+  let e = 0,
+    s = 0;
   for (let j = 0; j < x.length; j++) {
     e += (y[j]! - x[j]!) ** 2;
     s += x[j]! ** 2;

@@ -43,46 +43,75 @@ export interface DecodeOptions {
 
 function requireOptions(o: unknown): void {
   if (typeof o !== 'object' || o === null) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options: expected an object or nothing, got ${o === null ? 'null' : typeof o}`, { field: 'options' });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `options: expected an object or nothing, got ${o === null ? 'null' : typeof o}`,
+      { field: 'options' },
+    );
   }
 }
 
 function encodeOptions(values: Float32Array, o: EncodeOptions): NativeEncodeOptions {
-  if (!(values instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'values: expected a Float32Array', { field: 'values' });
+  if (!(values instanceof Float32Array))
+    throw new WhaleError('ERR_INVALID_ARG', 'values: expected a Float32Array', { field: 'values' });
   requireOptions(o);
   const codec = o.codec ?? 'int8';
   if (!TENSOR_CODECS.includes(codec)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.codec: expected one of ${TENSOR_CODECS.join(', ')}, got ${JSON.stringify(codec)}`, {
-      field: 'options.codec',
-    });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `options.codec: expected one of ${TENSOR_CODECS.join(', ')}, got ${JSON.stringify(codec)}`,
+      {
+        field: 'options.codec',
+      },
+    );
   }
   const blockSize = o.blockSize ?? 64;
   if (!Number.isInteger(blockSize) || blockSize < 32 || blockSize > 4096 || blockSize % 2 !== 0) {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.blockSize: must be an even integer in [32, 4096], got ${blockSize}`, {
-      field: 'options.blockSize',
-    });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `options.blockSize: must be an even integer in [32, 4096], got ${blockSize}`,
+      {
+        field: 'options.blockSize',
+      },
+    );
   }
   const nonFinite = o.nonFinite ?? 'error';
   if (nonFinite !== 'error' && nonFinite !== 'zero') {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.nonFinite: must be 'error' or 'zero'`, { field: 'options.nonFinite' });
+    throw new WhaleError('ERR_INVALID_OPTION', `options.nonFinite: must be 'error' or 'zero'`, {
+      field: 'options.nonFinite',
+    });
   }
   const outOfRange = o.outOfRange ?? 'clamp';
   if (outOfRange !== 'clamp' && outOfRange !== 'error') {
-    throw new WhaleError('ERR_INVALID_OPTION', `options.outOfRange: must be 'clamp' or 'error'`, { field: 'options.outOfRange' });
+    throw new WhaleError('ERR_INVALID_OPTION', `options.outOfRange: must be 'clamp' or 'error'`, {
+      field: 'options.outOfRange',
+    });
   }
   const parallel = o.parallel ?? true;
-  if (typeof parallel !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
-  return { values, codec, blockSize, nonFinite, outOfRange, parallel, ...parseDevice(o.device ?? 'cpu', 'options.device') };
+  if (typeof parallel !== 'boolean')
+    throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
+  return {
+    values,
+    codec,
+    blockSize,
+    nonFinite,
+    outOfRange,
+    parallel,
+    ...parseDevice(o.device ?? 'cpu', 'options.device'),
+  };
 }
 
 function decodeOptions(blob: Uint8Array, o: DecodeOptions): NativeDecodeOptions {
-  if (!(blob instanceof Uint8Array)) throw new WhaleError('ERR_INVALID_ARG', 'blob: expected a Uint8Array or Buffer', { field: 'blob' });
+  if (!(blob instanceof Uint8Array))
+    throw new WhaleError('ERR_INVALID_ARG', 'blob: expected a Uint8Array or Buffer', { field: 'blob' });
   requireOptions(o);
   const parallel = o.parallel ?? true;
-  if (typeof parallel !== 'boolean') throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
+  if (typeof parallel !== 'boolean')
+    throw new WhaleError('ERR_INVALID_OPTION', 'options.parallel: must be a boolean', { field: 'options.parallel' });
   const opts: NativeDecodeOptions = { blob, parallel, ...parseDevice(o.device ?? 'cpu', 'options.device') };
   if (o.out !== undefined) {
-    if (!(o.out instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'options.out: expected a Float32Array', { field: 'options.out' });
+    if (!(o.out instanceof Float32Array))
+      throw new WhaleError('ERR_INVALID_ARG', 'options.out: expected a Float32Array', { field: 'options.out' });
     opts.out = o.out;
   }
   return opts;
@@ -112,6 +141,7 @@ export function decodeTensorAsync(blob: Uint8Array, options: DecodeOptions = {})
 
 /** Validates a blob (size, magic, version, codec, checksum) and returns its header. */
 export function inspectTensor(blob: Uint8Array): TensorBlobInfo {
-  if (!(blob instanceof Uint8Array)) throw new WhaleError('ERR_INVALID_ARG', 'blob: expected a Uint8Array or Buffer', { field: 'blob' });
+  if (!(blob instanceof Uint8Array))
+    throw new WhaleError('ERR_INVALID_ARG', 'blob: expected a Uint8Array or Buffer', { field: 'blob' });
   return callNative(() => native().quantInspect(blob));
 }

@@ -61,10 +61,12 @@ export async function openPrivateDir(dir: string): Promise<void> {
   if (st.isSymbolicLink()) throw refuse(dir, 'is a symbolic link; refusing to follow it');
   if (!st.isDirectory()) throw refuse(dir, 'is not a directory');
   const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) throw refuse(dir, `is owned by uid ${st.uid}, not by this process's uid ${uid}`);
-  if ((st.mode & 0o077) !== 0) await chmod(path, 0o700).catch((err: unknown) => {
-    throw refuse(dir, 'cannot be made private (chmod 0700)', err);
-  });
+  if (uid !== undefined && st.uid !== uid)
+    throw refuse(dir, `is owned by uid ${st.uid}, not by this process's uid ${uid}`);
+  if ((st.mode & 0o077) !== 0)
+    await chmod(path, 0o700).catch((err: unknown) => {
+      throw refuse(dir, 'cannot be made private (chmod 0700)', err);
+    });
 }
 
 /** Reads the directory's key, creating it on first use (atomically: two processes end up with the same key). */

@@ -36,7 +36,8 @@ export function encodeEntry(key: Uint8Array, e: { id: string; expiresAt: number;
 export function parseEntry(key: Uint8Array, file: Buffer): DiskEntry | string {
   if (file.length < HEADER + TAG || !file.subarray(0, 4).equals(MAGIC)) return 'bad header';
   const body = file.subarray(0, file.length - TAG);
-  if (!timingSafeEqual(mac(key, body), file.subarray(file.length - TAG))) return 'authentication failed (not written with this cache key)';
+  if (!timingSafeEqual(mac(key, body), file.subarray(file.length - TAG)))
+    return 'authentication failed (not written with this cache key)';
   const idLen = file.readUInt32LE(12);
   if (HEADER + idLen > body.length) return 'truncated id';
   const expiresAt = Number(file.readBigUInt64LE(4));

@@ -48,7 +48,8 @@ interface FileEntry {
   usedAt: number;
 }
 
-export type DiskRead = { status: 'hit'; data: Buffer; expiresAt: number } | { status: 'miss' } | { status: 'corrupt'; reason: string };
+export type DiskRead =
+  { status: 'hit'; data: Buffer; expiresAt: number } | { status: 'miss' } | { status: 'corrupt'; reason: string };
 
 export class DiskTier {
   readonly dir: string;
@@ -106,7 +107,11 @@ export class DiskTier {
     const name = fileName(id);
     const file = encodeEntry(key, { id, expiresAt, data });
     if (file.length > this.maxBytes) {
-      throw new WhaleError('ERR_INVALID_ARG', `value: ${file.length} bytes exceed the disk tier budget of ${this.maxBytes}`, { field: 'value' });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `value: ${file.length} bytes exceed the disk tier budget of ${this.maxBytes}`,
+        { field: 'value' },
+      );
     }
     const tmp = join(this.dir, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
@@ -178,11 +183,15 @@ export class DiskTier {
     } catch (err) {
       if (isWhaleError(err)) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new WhaleError('ERR_INVALID_OPTION', `options.diskDir: cache directory ${this.dir} cannot be read${code ? ` (${code})` : ''}`, {
-        field: 'options.diskDir',
-        retriable: true,
-        cause: err,
-      });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `options.diskDir: cache directory ${this.dir} cannot be read${code ? ` (${code})` : ''}`,
+        {
+          field: 'options.diskDir',
+          retriable: true,
+          cause: err,
+        },
+      );
     }
   }
 

@@ -91,7 +91,11 @@ export class RedisTier {
   }
 
   async set(key: string, data: Buffer, ttlMs?: number): Promise<void> {
-    await this.run(() => (ttlMs === undefined ? this.client.set(key, data) : this.client.set(key, data, 'PX', Math.max(1, Math.ceil(ttlMs)))));
+    await this.run(() =>
+      ttlMs === undefined
+        ? this.client.set(key, data)
+        : this.client.set(key, data, 'PX', Math.max(1, Math.ceil(ttlMs))),
+    );
   }
 
   /** One round trip for many keys (a pipeline). */

@@ -16,7 +16,13 @@ import { isWhaleError, WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { ByteLru } from './byte-lru.js';
 import { cacheId, checkNamespace } from './cache-key.js';
-import { checkCacheOptions, checkTtlArg, type NamespacePolicy, type Tier, type TieredCacheOptions } from './cache-options.js';
+import {
+  checkCacheOptions,
+  checkTtlArg,
+  type NamespacePolicy,
+  type Tier,
+  type TieredCacheOptions,
+} from './cache-options.js';
 import { checkValue, copyValue, type CacheValue } from './cache-value.js';
 import { defaultCacheDir } from './disk-dir.js';
 import { DiskTier } from './disk-tier.js';
@@ -73,10 +79,18 @@ export class TieredCache {
     this.l1 = new ByteLru(o.l1MaxBytes ?? 64 << 20);
     const redisUrl = o.redisUrl;
     if (redisUrl) {
-      this.l2 = new RedisTier({ url: redisUrl, logger: this.logger, ...(o.redisCommandTimeoutMs ? { commandTimeoutMs: o.redisCommandTimeoutMs } : {}) });
+      this.l2 = new RedisTier({
+        url: redisUrl,
+        logger: this.logger,
+        ...(o.redisCommandTimeoutMs ? { commandTimeoutMs: o.redisCommandTimeoutMs } : {}),
+      });
     }
     if (o.diskDir !== false) {
-      this.l3 = new DiskTier({ dir: o.diskDir ?? defaultCacheDir(), maxBytes: o.diskMaxBytes ?? 1 << 30, ...(o.diskKey ? { key: o.diskKey } : {}) });
+      this.l3 = new DiskTier({
+        dir: o.diskDir ?? defaultCacheDir(),
+        maxBytes: o.diskMaxBytes ?? 1 << 30,
+        ...(o.diskKey ? { key: o.diskKey } : {}),
+      });
     }
   }
 
@@ -114,7 +128,8 @@ export class TieredCache {
   }
 
   async getMany(ns: string, keys: readonly string[]): Promise<Array<CacheValue | undefined>> {
-    if (!Array.isArray(keys)) throw new WhaleError('ERR_INVALID_ARG', 'keys: must be an array of strings', { field: 'keys' });
+    if (!Array.isArray(keys))
+      throw new WhaleError('ERR_INVALID_ARG', 'keys: must be an array of strings', { field: 'keys' });
     return this.lookup(ns, keys);
   }
 
@@ -124,13 +139,22 @@ export class TieredCache {
   }
 
   /** Every entry is validated before any is written. */
-  async setMany(ns: string, entries: ReadonlyArray<readonly [string, CacheValue]>, opts: { ttlMs?: number } = {}): Promise<void> {
+  async setMany(
+    ns: string,
+    entries: ReadonlyArray<readonly [string, CacheValue]>,
+    opts: { ttlMs?: number } = {},
+  ): Promise<void> {
     const policy = this.policy(ns);
-    if (typeof opts !== 'object' || opts === null) throw new WhaleError('ERR_INVALID_ARG', 'options: must be an object', { field: 'options' });
+    if (typeof opts !== 'object' || opts === null)
+      throw new WhaleError('ERR_INVALID_ARG', 'options: must be an object', { field: 'options' });
     const ttlMs = checkTtlArg(opts.ttlMs) ?? policy.ttlMs;
-    if (!Array.isArray(entries)) throw new WhaleError('ERR_INVALID_ARG', 'entries: must be an array of [key, value] pairs', { field: 'entries' });
+    if (!Array.isArray(entries))
+      throw new WhaleError('ERR_INVALID_ARG', 'entries: must be an array of [key, value] pairs', { field: 'entries' });
     const rows = entries.map((e, i) => {
-      if (!Array.isArray(e)) throw new WhaleError('ERR_INVALID_ARG', `entries[${i}]: must be a [key, value] pair`, { field: `entries[${i}]` });
+      if (!Array.isArray(e))
+        throw new WhaleError('ERR_INVALID_ARG', `entries[${i}]: must be a [key, value] pair`, {
+          field: `entries[${i}]`,
+        });
       const [key, value] = e as [string, CacheValue];
       const id = cacheId(this.prefix, ns, key);
       return { id, value, bytes: checkValue(value) };
@@ -146,7 +170,11 @@ export class TieredCache {
       this.rawBytes += s.rawBytes;
       this.storedBytes += s.data.length;
     }
-    const write = this.writeLower(policy, rows.map((r, i) => ({ id: r.id, data: serialized[i]!.data })), expiresAt);
+    const write = this.writeLower(
+      policy,
+      rows.map((r, i) => ({ id: r.id, data: serialized[i]!.data })),
+      expiresAt,
+    );
     if (policy.write === 'behind') this.track(write);
     else await write;
   }
@@ -198,7 +226,10 @@ export class TieredCache {
     });
     let missing = ids.flatMap((_, i) => (out[i] === undefined ? [i] : []));
     if (missing.length > 0 && this.l2 && this.uses(policy, 'l2')) {
-      const found = await this.l2Read(missing.map((i) => ids[i]!), this.uses(policy, 'l1'));
+      const found = await this.l2Read(
+        missing.map((i) => ids[i]!),
+        this.uses(policy, 'l1'),
+      );
       missing.forEach((i, j) => {
         if (found[j]) out[i] = this.promote(policy, ids[i]!, found[j]);
       });
@@ -297,11 +328,17 @@ export class TieredCache {
     this.logger.info('disk tier recovered');
   }
 
-  private async writeLower(policy: NamespacePolicy, rows: Array<{ id: string; data: Buffer }>, expiresAt: number): Promise<void> {
+  private async writeLower(
+    policy: NamespacePolicy,
+    rows: Array<{ id: string; data: Buffer }>,
+    expiresAt: number,
+  ): Promise<void> {
     const jobs: Array<Promise<void>> = [];
     if (this.l2 && this.uses(policy, 'l2')) {
       const ttlMs = expiresAt === Infinity ? undefined : Math.max(1, expiresAt - Date.now());
-      const entries = rows.map((r) => (ttlMs === undefined ? { key: r.id, data: r.data } : { key: r.id, data: r.data, ttlMs }));
+      const entries = rows.map((r) =>
+        ttlMs === undefined ? { key: r.id, data: r.data } : { key: r.id, data: r.data, ttlMs },
+      );
       jobs.push(this.l2.mset(entries).catch(() => void this.count.l2.errors++));
     }
     if (this.l3 && this.uses(policy, 'l3')) {
@@ -326,10 +363,12 @@ export class TieredCache {
   }
 
   private track(p: Promise<unknown>): void {
-    const done: Promise<void> = p.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => this.pending.delete(done));
+    const done: Promise<void> = p
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => this.pending.delete(done));
     this.pending.add(done);
   }
 }

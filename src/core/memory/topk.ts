@@ -32,13 +32,19 @@ export class TopKCompressor {
       throw new WhaleError('ERR_INVALID_OPTION', 'options: expected { k } or { ratio }', { field: 'options' });
     }
     if (o.ratio !== undefined && typeof o.ratio !== 'number') {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be a number, got ${typeof o.ratio}`, { field: 'options.ratio' });
+      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be a number, got ${typeof o.ratio}`, {
+        field: 'options.ratio',
+      });
     }
     if (o.k !== undefined && !(Number.isInteger(o.k) && o.k >= 1)) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.k: must be an integer >= 1, got ${o.k}`, { field: 'options.k' });
+      throw new WhaleError('ERR_INVALID_OPTION', `options.k: must be an integer >= 1, got ${o.k}`, {
+        field: 'options.k',
+      });
     }
     if (o.ratio !== undefined && !(o.ratio > 0 && o.ratio <= 1)) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be in (0, 1], got ${o.ratio}`, { field: 'options.ratio' });
+      throw new WhaleError('ERR_INVALID_OPTION', `options.ratio: must be in (0, 1], got ${o.ratio}`, {
+        field: 'options.ratio',
+      });
     }
     if ((o.k === undefined) === (o.ratio === undefined)) {
       throw new WhaleError('ERR_INVALID_OPTION', 'options: give exactly one of k and ratio', { field: 'options' });
@@ -48,12 +54,17 @@ export class TopKCompressor {
   }
 
   compress(stream: string, update: Float32Array): SparseUpdate {
-    if (!(update instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'update: expected a Float32Array', { field: 'update' });
+    if (!(update instanceof Float32Array))
+      throw new WhaleError('ERR_INVALID_ARG', 'update: expected a Float32Array', { field: 'update' });
     let residual = this.residuals.get(stream);
     if (residual && residual.length !== update.length) {
-      throw new WhaleError('ERR_SHAPE_MISMATCH', `update: has ${update.length} values, stream '${stream}' has ${residual.length}; reset() it first`, {
-        field: 'update',
-      });
+      throw new WhaleError(
+        'ERR_SHAPE_MISMATCH',
+        `update: has ${update.length} values, stream '${stream}' has ${residual.length}; reset() it first`,
+        {
+          field: 'update',
+        },
+      );
     }
     residual ??= new Float32Array(update.length);
     const k = this.k ?? Math.max(1, Math.round(this.ratio! * update.length));
@@ -82,10 +93,14 @@ export class TopKCompressor {
     }
     if (!(s.indices instanceof Uint32Array)) bad('indices', 'expected a Uint32Array');
     if (!(s.values instanceof Float32Array)) bad('values', 'expected a Float32Array');
-    if (s.values.length !== s.indices.length) bad('values', `has ${s.values.length} entries, indices has ${s.indices.length}`);
+    if (s.values.length !== s.indices.length)
+      bad('values', `has ${s.values.length} entries, indices has ${s.indices.length}`);
     const out = new Float32Array(s.length);
     s.indices.forEach((idx, i) => {
-      if (idx >= s.length) throw new WhaleError('ERR_CORRUPT', `indices[${i}]: ${idx} is out of range for length ${s.length}`, { field: `indices[${i}]` });
+      if (idx >= s.length)
+        throw new WhaleError('ERR_CORRUPT', `indices[${i}]: ${idx} is out of range for length ${s.length}`, {
+          field: `indices[${i}]`,
+        });
       out[idx] = s.values[i]!;
     });
     return out;

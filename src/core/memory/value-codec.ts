@@ -95,5 +95,8 @@ function decode(tag: number, body: Uint8Array): CacheValue {
 }
 
 function corrupt(reason: string, cause?: unknown): WhaleError {
-  return new WhaleError('ERR_CORRUPT', `cache value: ${reason}`, { field: 'value', ...(cause === undefined ? {} : { cause }) });
+  return new WhaleError('ERR_CORRUPT', `cache value: ${reason}`, {
+    field: 'value',
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

@@ -61,7 +61,9 @@ export class Monitor {
   private readonly listeners = new Set<(e: MonitorEvent) => void>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<DashboardSample> | undefined;
-  private last: { ts: number; batches: number; batched: number; cache: Record<string, { hits: number; misses: number }> } | undefined;
+  private last:
+    | { ts: number; batches: number; batched: number; cache: Record<string, { hits: number; misses: number }> }
+    | undefined;
   private ticks = 0;
   private readonly scoreFailures = new Set<string>();
   private readonly totals = { requests: 0, errors: 0 };
@@ -83,7 +85,10 @@ export class Monitor {
   start(): void {
     if (this.timer) return;
     this.last = this.counters(Date.now());
-    this.timer = setInterval(() => void this.tick().catch((err: Error) => this.o.logger.warn('monitor sample failed', { error: err.message })), this.o.intervalMs ?? 1000);
+    this.timer = setInterval(
+      () => void this.tick().catch((err: Error) => this.o.logger.warn('monitor sample failed', { error: err.message })),
+      this.o.intervalMs ?? 1000,
+    );
     this.timer.unref();
   }
 
@@ -134,20 +139,29 @@ export class Monitor {
     const sched = this.o.source.scheduler?.stats();
     v['queue.depth'] = sched ? Object.values(sched.models).reduce((s, m) => s + m.queued, 0) : 0;
     for (const tier of Object.keys(cur.cache)) {
-      const a = cur.cache[tier]!, b = prev.cache[tier] ?? { hits: 0, misses: 0 };
-      const hits = a.hits - b.hits, total = hits + a.misses - b.misses;
-      v[`cache.${tier}.hit_ratio`] = total > 0 ? hits / total : a.hits + a.misses > 0 ? a.hits / (a.hits + a.misses) : 0;
+      const a = cur.cache[tier]!,
+        b = prev.cache[tier] ?? { hits: 0, misses: 0 };
+      const hits = a.hits - b.hits,
+        total = hits + a.misses - b.misses;
+      v[`cache.${tier}.hit_ratio`] =
+        total > 0 ? hits / total : a.hits + a.misses > 0 ? a.hits / (a.hits + a.misses) : 0;
     }
     const rounds = await this.o.metrics.federationRounds.get();
     v['federation.rounds'] = rounds.values.reduce((s, x) => s + x.value, 0);
-    for (const x of (await this.o.metrics.federationAccuracy.get()).values) v[`federation.accuracy.${x.labels.model ?? 'unknown'}`] = x.value;
+    for (const x of (await this.o.metrics.federationAccuracy.get()).values)
+      v[`federation.accuracy.${x.labels.model ?? 'unknown'}`] = x.value;
     const devices = this.o.system?.devices() ?? [];
     for (const d of devices) {
       v[`device.${d.device}.utilization`] = d.utilization;
       v[`device.${d.device}.memory_used_bytes`] = d.memoryUsedBytes;
     }
     const host = this.o.source.host;
-    const models = host ? host.names().map((n) => host.status(n)).map((s) => ({ name: s.name, version: s.version, state: s.state, requests: w.perModel[s.name] ?? 0 })) : [];
+    const models = host
+      ? host
+          .names()
+          .map((n) => host.status(n))
+          .map((s) => ({ name: s.name, version: s.version, state: s.state, requests: w.perModel[s.name] ?? 0 }))
+      : [];
     for (const m of models) v[`model.${m.name}.rate`] = m.requests / seconds;
     const anomalies: DashboardSample['anomalies'] = [];
     for (const [series, value] of Object.entries(v)) {
@@ -168,7 +182,11 @@ export class Monitor {
     }
     if (this.lastHealth) {
       const h = this.lastHealth;
-      s.health = { live: h.live, ready: h.ready, failing: h.checks.filter((c) => !c.ok).map((c) => ({ name: c.name, reason: c.reason ?? 'failed' })) };
+      s.health = {
+        live: h.live,
+        ready: h.ready,
+        failing: h.checks.filter((c) => !c.ok).map((c) => ({ name: c.name, reason: c.reason ?? 'failed' })),
+      };
     }
     this.ticks++;
     this.kept.push(s);
@@ -182,7 +200,8 @@ export class Monitor {
   private persist(s: DashboardSample, now: number): void {
     const h = this.o.history;
     if (!h) return;
-    for (const [series, value] of Object.entries(s.values)) if (Number.isFinite(value)) this.unsaved.push({ series, ts: s.ts, value });
+    for (const [series, value] of Object.entries(s.values))
+      if (Number.isFinite(value)) this.unsaved.push({ series, ts: s.ts, value });
     // Kept across a database outage (bounded: about an hour of samples), written once it is back.
     if (this.unsaved.length > 200_000) this.unsaved.splice(0, this.unsaved.length - 200_000);
     if (this.saving) return;
@@ -205,7 +224,10 @@ export class Monitor {
       this.historyDown = false;
     } catch (err) {
       this.unsaved = batch.concat(this.unsaved);
-      if (!this.historyDown) this.o.logger.warn('metrics history write failed; keeping the points to retry', { error: (err as Error).message });
+      if (!this.historyDown)
+        this.o.logger.warn('metrics history write failed; keeping the points to retry', {
+          error: (err as Error).message,
+        });
       this.historyDown = true;
     }
   }
@@ -216,24 +238,27 @@ export class Monitor {
     try {
       return this.o.scorer.update(series, value, now);
     } catch (err) {
-      if (!this.scoreFailures.has(series)) this.o.logger.warn('anomaly detector refused a point', { series, error: (err as Error).message });
+      if (!this.scoreFailures.has(series))
+        this.o.logger.warn('anomaly detector refused a point', { series, error: (err as Error).message });
       this.scoreFailures.add(series);
       return undefined;
     }
   }
 
   private counters(ts: number): NonNullable<Monitor['last']> {
-    let batches = 0, batched = 0;
+    let batches = 0,
+      batched = 0;
     for (const m of Object.values(this.o.source.scheduler?.stats().models ?? {})) {
       batches += m.batches;
       batched += m.batches * m.meanBatchSize;
     }
     const cache: Record<string, { hits: number; misses: number }> = {};
     const cs: CacheStats | undefined = this.o.source.cacheStats?.();
-    if (cs) for (const tier of CACHE_TIERS) {
-      const t = cs[tier];
-      if ('hits' in t) cache[tier] = { hits: t.hits, misses: t.misses };
-    }
+    if (cs)
+      for (const tier of CACHE_TIERS) {
+        const t = cs[tier];
+        if ('hits' in t) cache[tier] = { hits: t.hits, misses: t.misses };
+      }
     return { ts, batches, batched, cache };
   }
 

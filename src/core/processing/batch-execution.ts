@@ -25,19 +25,34 @@ export function executeBatch(
   if (timeoutMs !== undefined) {
     // A late result after the timeout is dropped: its requests were already answered.
     timer = setTimeout(() => {
-      settle({ kind: 'timeout', error: new WhaleError('ERR_TIMEOUT', `model '${model}' did not finish a batch within ${timeoutMs} ms`, { retriable: true }) });
+      settle({
+        kind: 'timeout',
+        error: new WhaleError('ERR_TIMEOUT', `model '${model}' did not finish a batch within ${timeoutMs} ms`, {
+          retriable: true,
+        }),
+      });
     }, timeoutMs);
   }
   new Promise<unknown[]>((resolve) => resolve(executor(model, inputs))).then(
     (results) => {
       if (Array.isArray(results) && results.length === inputs.length) return settle({ kind: 'results', results });
       const got = Array.isArray(results) ? `${results.length} results` : typeof results;
-      settle({ kind: 'failed', error: new WhaleError('ERR_EXECUTION_FAILED', `model '${model}': the executor returned ${got} for ${inputs.length} inputs`) });
+      settle({
+        kind: 'failed',
+        error: new WhaleError(
+          'ERR_EXECUTION_FAILED',
+          `model '${model}': the executor returned ${got} for ${inputs.length} inputs`,
+        ),
+      });
     },
     (err: unknown) => {
       const error = isWhaleError(err)
         ? err
-        : new WhaleError('ERR_EXECUTION_FAILED', `model '${model}' failed a batch: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        : new WhaleError(
+            'ERR_EXECUTION_FAILED',
+            `model '${model}' failed a batch: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
       settle({ kind: 'failed', error });
     },
   );

@@ -79,8 +79,16 @@ export class ModelHost {
    * WhaleServer refuses to start when a required one failed). An `optional` one is retried with backoff.
    */
   async add(model: ModelInterface, o: AddModelOptions = {}): Promise<void> {
-    if (this.models.has(model.name)) throw new WhaleError('ERR_CONFLICT', `a model named '${model.name}' is already hosted`, { field: 'name' });
-    const h: Hosted = { model, state: 'loading', restarts: 0, failures: 0, generation: 0, optional: o.optional === true };
+    if (this.models.has(model.name))
+      throw new WhaleError('ERR_CONFLICT', `a model named '${model.name}' is already hosted`, { field: 'name' });
+    const h: Hosted = {
+      model,
+      state: 'loading',
+      restarts: 0,
+      failures: 0,
+      generation: 0,
+      optional: o.optional === true,
+    };
     this.models.set(model.name, h);
     try {
       await model.load();
@@ -149,10 +157,14 @@ export class ModelHost {
   requireReady(name: string): ModelInterface {
     const h = this.entry(name);
     if (h.state !== 'ready') {
-      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${name}' is ${h.state}${h.lastError ? `: ${redactPaths(h.lastError)}` : ''}`, {
-        field: 'model',
-        retriable: h.state !== 'stopped',
-      });
+      throw new WhaleError(
+        'ERR_MODEL_NOT_READY',
+        `model '${name}' is ${h.state}${h.lastError ? `: ${redactPaths(h.lastError)}` : ''}`,
+        {
+          field: 'model',
+          retriable: h.state !== 'stopped',
+        },
+      );
     }
     return h.model;
   }
@@ -165,7 +177,10 @@ export class ModelHost {
     try {
       const out = model.processBatch ? await model.processBatch(inputs) : await runEach(model, inputs);
       if (out.length !== inputs.length) {
-        throw new WhaleError('ERR_NATIVE', `model '${name}' returned ${out.length} results for ${inputs.length} inputs`);
+        throw new WhaleError(
+          'ERR_NATIVE',
+          `model '${name}' returned ${out.length} results for ${inputs.length} inputs`,
+        );
       }
       return out;
     } catch (err) {
@@ -180,7 +195,12 @@ export class ModelHost {
   /** A batch that never settled: the model is treated as hung and reloaded. */
   markHung(name: string): void {
     const h = this.models.get(name);
-    if (h) this.fail(name, h.generation, new WhaleError('ERR_TIMEOUT', `model '${name}' did not answer within its execution timeout`));
+    if (h)
+      this.fail(
+        name,
+        h.generation,
+        new WhaleError('ERR_TIMEOUT', `model '${name}' did not answer within its execution timeout`),
+      );
   }
 
   private fail(name: string, generation: number, err: unknown): void {
@@ -226,7 +246,8 @@ export class ModelHost {
       this.logger.info('optional model loaded', { model: name, attempts: attempt + 2 });
     } catch (err) {
       const message = (err as Error).message;
-      if (message !== h.lastError) this.logger.warn('optional model still cannot load; retrying', { model: name, error: message });
+      if (message !== h.lastError)
+        this.logger.warn('optional model still cannot load; retrying', { model: name, error: message });
       h.lastError = message;
       if (!this.closed) this.scheduleLoad(name, h, attempt + 1);
     }
@@ -244,7 +265,12 @@ export class ModelHost {
       h.lastError = (err as Error).message;
       if (attempt + 1 >= this.maxRestarts) {
         h.state = 'failed';
-        this.logger.error(h.optional ? 'optional model failed after reloads; retrying with backoff' : 'model stays failed after reloads', { model: name, attempts: attempt + 1, error: h.lastError });
+        this.logger.error(
+          h.optional
+            ? 'optional model failed after reloads; retrying with backoff'
+            : 'model stays failed after reloads',
+          { model: name, attempts: attempt + 1, error: h.lastError },
+        );
         if (h.optional) this.scheduleLoad(name, h, attempt + 1);
         return;
       }
@@ -270,7 +296,10 @@ export class ModelHost {
   async loadModel(name: string): Promise<void> {
     const h = this.entry(name);
     if (h.state === 'loading' || h.state === 'restarting') {
-      throw new WhaleError('ERR_CONFLICT', `model '${name}' is ${h.state}; try again when it is settled`, { field: 'model', retriable: true });
+      throw new WhaleError('ERR_CONFLICT', `model '${name}' is ${h.state}; try again when it is settled`, {
+        field: 'model',
+        retriable: true,
+      });
     }
     if (h.restartTimer) clearTimeout(h.restartTimer);
     h.restartTimer = undefined;
@@ -285,7 +314,10 @@ export class ModelHost {
     } catch (err) {
       h.state = 'failed';
       h.lastError = (err as Error).message;
-      throw new WhaleError('ERR_MODEL_LOAD', `model '${name}' cannot be loaded: ${redactPaths(h.lastError)}`, { field: 'model', cause: err });
+      throw new WhaleError('ERR_MODEL_LOAD', `model '${name}' cannot be loaded: ${redactPaths(h.lastError)}`, {
+        field: 'model',
+        cause: err,
+      });
     }
   }
 
@@ -295,14 +327,20 @@ export class ModelHost {
     for (const [name, h] of this.models) {
       if (h.restartTimer) clearTimeout(h.restartTimer);
       h.state = 'stopped';
-      await h.model.unload().catch((err: Error) => this.logger.warn('model unload failed', { model: name, error: err.message }));
+      await h.model
+        .unload()
+        .catch((err: Error) => this.logger.warn('model unload failed', { model: name, error: err.message }));
     }
   }
 
   private entry(name: string): Hosted {
     const h = this.models.get(name);
     if (!h) {
-      throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${name}' (serving: ${this.names().join(', ') || 'none'})`, { field: 'model' });
+      throw new WhaleError(
+        'ERR_MODEL_NOT_FOUND',
+        `no model named '${name}' (serving: ${this.names().join(', ') || 'none'})`,
+        { field: 'model' },
+      );
     }
     return h;
   }

@@ -41,7 +41,9 @@ export class ProcessingOptimizer {
   /** complexity in [0, 1]: 0 gets one slot on the CPU, 1 the whole machine (and the GPU when present). */
   allocateResources(complexity: number): Allocation {
     if (typeof complexity !== 'number' || !Number.isFinite(complexity) || complexity < 0 || complexity > 1) {
-      throw new WhaleError('ERR_INVALID_ARG', `complexity: must be a number in [0, 1], got ${String(complexity)}`, { field: 'complexity' });
+      throw new WhaleError('ERR_INVALID_ARG', `complexity: must be a number in [0, 1], got ${String(complexity)}`, {
+        field: 'complexity',
+      });
     }
     const slots = Math.min(this.totalSlots, Math.max(1, Math.ceil(complexity * this.totalSlots)));
     const device = this.gpus.length > 0 && complexity >= this.gpuAbove ? this.gpus[0]! : 'cpu';

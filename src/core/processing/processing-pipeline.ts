@@ -57,7 +57,14 @@ export interface InferenceResult {
 
 /** What the scheduler offers the pipeline (TaskScheduler implements it). */
 export interface TaskScheduling {
-  scheduleTask(request: { model: string; input: unknown; tenant?: string; priority?: number; timeoutMs?: number; signal?: AbortSignal }): Promise<unknown>;
+  scheduleTask(request: {
+    model: string;
+    input: unknown;
+    tenant?: string;
+    priority?: number;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  }): Promise<unknown>;
 }
 
 export interface ResponseCache {
@@ -129,10 +136,19 @@ export class ProcessingPipeline {
 
   async processRequest(req: InferenceRequest): Promise<InferenceResult> {
     if (!tracingActive()) return this.routedRequest(req);
-    const attributes = { 'whale.model': String(req.model ?? this.o.defaultModel), ...(typeof req.level === 'string' ? { 'whale.level': req.level } : {}) };
+    const attributes = {
+      'whale.model': String(req.model ?? this.o.defaultModel),
+      ...(typeof req.level === 'string' ? { 'whale.level': req.level } : {}),
+    };
     return withSpan('whale.pipeline', { attributes }, async (span) => {
       const r = await this.routedRequest(req);
-      span?.setAttributes({ 'whale.model': r.model, 'whale.model.version': r.modelVersion, 'whale.level': r.level, 'whale.cached': r.cached, 'whale.device': r.device });
+      span?.setAttributes({
+        'whale.model': r.model,
+        'whale.model.version': r.modelVersion,
+        'whale.level': r.level,
+        'whale.cached': r.cached,
+        'whale.device': r.device,
+      });
       return r;
     });
   }
@@ -142,7 +158,11 @@ export class ProcessingPipeline {
     if (!route) return this.observedRequest(req);
     let result: InferenceResult;
     try {
-      result = await this.observedRequest({ ...req, model: route.model, ...(route.level === undefined ? {} : { level: route.level }) });
+      result = await this.observedRequest({
+        ...req,
+        model: route.model,
+        ...(route.level === undefined ? {} : { level: route.level }),
+      });
     } catch (err) {
       settleQuietly(route, undefined, err);
       throw err;
@@ -157,13 +177,27 @@ export class ProcessingPipeline {
     const started = performance.now();
     try {
       const r = await this.process(req);
-      this.notify({ model: r.model, version: r.modelVersion, level: r.level, seconds: r.durationMs / 1000, ok: true, cached: r.cached });
+      this.notify({
+        model: r.model,
+        version: r.modelVersion,
+        level: r.level,
+        seconds: r.durationMs / 1000,
+        ok: true,
+        cached: r.cached,
+      });
       return r;
     } catch (err) {
       const name = req.model ?? this.o.defaultModel;
       const hosted = this.o.host.has(name);
       const level = LEVELS.includes(req.level as Level) ? (req.level as Level) : 'unknown';
-      this.notify({ model: hosted ? name : 'unknown', version: hosted ? this.o.host.get(name).version : '', level, seconds: (performance.now() - started) / 1000, ok: false, cached: false });
+      this.notify({
+        model: hosted ? name : 'unknown',
+        version: hosted ? this.o.host.get(name).version : '',
+        level,
+        seconds: (performance.now() - started) / 1000,
+        ok: false,
+        cached: false,
+      });
       throw err;
     }
   }
@@ -185,7 +219,10 @@ export class ProcessingPipeline {
     validateTensors(model.inputs, req.inputs);
     const complexity = req.complexity ?? this.estimateComplexity(model, req.inputs);
     const level = req.level ?? this.levelFor(complexity);
-    if (!LEVELS.includes(level)) throw new WhaleError('ERR_INVALID_ARG', `level: must be one of ${LEVELS.join(', ')}, got '${String(level)}'`, { field: 'level' });
+    if (!LEVELS.includes(level))
+      throw new WhaleError('ERR_INVALID_ARG', `level: must be one of ${LEVELS.join(', ')}, got '${String(level)}'`, {
+        field: 'level',
+      });
     const allocation = this.o.optimizer.allocateResources(complexity);
     this.stats[level]++;
     const base = { level, complexity, device: allocation.device };
@@ -200,7 +237,13 @@ export class ProcessingPipeline {
       const hit = await this.cacheGet(key);
       if (hit) {
         this.stats.cacheHits++;
-        return done({ model: quick.name, modelVersion: quick.version, models: [quick.name], outputs: hit, cached: true });
+        return done({
+          model: quick.name,
+          modelVersion: quick.version,
+          models: [quick.name],
+          outputs: hit,
+          cached: true,
+        });
       }
       const outputs = await this.run(quick.name, req);
       await this.cacheSet(key, outputs);
@@ -211,8 +254,16 @@ export class ProcessingPipeline {
       return done({ model: model.name, modelVersion: model.version, models: [model.name], outputs, cached: false });
     }
     const members = this.deepMembers(model);
-    const results = await this.o.optimizer.withSlots(allocation.slots, () => Promise.all(members.map((m) => this.run(m, req))));
-    return done({ model: model.name, modelVersion: model.version, models: members, outputs: combine(results), cached: false });
+    const results = await this.o.optimizer.withSlots(allocation.slots, () =>
+      Promise.all(members.map((m) => this.run(m, req))),
+    );
+    return done({
+      model: model.name,
+      modelVersion: model.version,
+      models: members,
+      outputs: combine(results),
+      cached: false,
+    });
   }
 
   /**
@@ -253,11 +304,16 @@ export class ProcessingPipeline {
   private quickModel(model: ModelInterface): ModelInterface {
     if (this.o.quick?.model && this.o.host.isReady(this.o.quick.model)) return this.o.host.get(this.o.quick.model);
     const costs = this.o.costs ?? {};
-    return this.compatible(model).reduce((best, m) => ((costs[m.name] ?? 1) < (costs[best.name] ?? 1) ? m : best), model);
+    return this.compatible(model).reduce(
+      (best, m) => ((costs[m.name] ?? 1) < (costs[best.name] ?? 1) ? m : best),
+      model,
+    );
   }
 
   private deepMembers(model: ModelInterface): string[] {
-    const configured = this.o.deep?.models?.filter((n) => this.o.host.isReady(n) && sameSignature(this.o.host.get(n), model));
+    const configured = this.o.deep?.models?.filter(
+      (n) => this.o.host.isReady(n) && sameSignature(this.o.host.get(n), model),
+    );
     const members = configured && configured.length > 0 ? configured : this.compatible(model).map((m) => m.name);
     return members.includes(model.name) ? members : [model.name, ...members];
   }
@@ -297,7 +353,10 @@ function settleQuietly(route: PipelineRoute, result: InferenceResult | undefined
 
 function sameSignature(a: ModelInterface, b: ModelInterface): boolean {
   const sig = (m: ModelInterface) =>
-    JSON.stringify([m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]), m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)])]);
+    JSON.stringify([
+      m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
+      m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
+    ]);
   return sig(a) === sig(b);
 }
 
@@ -317,7 +376,12 @@ export function combine(results: NamedTensors[]): NamedTensors {
     const acc = new Float64Array(src.length);
     for (const r of results) {
       const d = r[name]?.data as Float32Array | Float64Array | undefined;
-      if (!d || d.length !== src.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `outputs.${name}: differs in size between the models of a deep request`, { field: `outputs.${name}` });
+      if (!d || d.length !== src.length)
+        throw new WhaleError(
+          'ERR_SHAPE_MISMATCH',
+          `outputs.${name}: differs in size between the models of a deep request`,
+          { field: `outputs.${name}` },
+        );
       for (let i = 0; i < d.length; i++) acc[i]! += d[i]!;
     }
     const mean = t.datatype === 'FP64' ? new Float64Array(src.length) : new Float32Array(src.length);

@@ -81,7 +81,8 @@ export function validateBatching(c: unknown, field: string): ValidBatching {
 }
 
 export function validateWeight(w: unknown, field: string): number {
-  if (typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) bad(field, `expected a finite number > 0, got ${String(w)}`);
+  if (typeof w !== 'number' || !(w > 0) || !Number.isFinite(w))
+    bad(field, `expected a finite number > 0, got ${String(w)}`);
   return w;
 }
 
@@ -94,14 +95,23 @@ export function requestError(r: unknown, priorityClasses: number): WhaleError | 
   if (typeof r !== 'object' || r === null) return arg('request', 'expected an object');
   const o = r as Record<string, unknown>;
   if (typeof o.model !== 'string' || o.model === '') return arg('model', 'expected a model name');
-  if (o.tenant !== undefined && (typeof o.tenant !== 'string' || o.tenant === '')) return arg('tenant', 'expected a non-empty string');
-  if (o.tenant !== undefined && o.tenant.length > MAX_TENANT_LENGTH) return arg('tenant', `longer than ${MAX_TENANT_LENGTH} characters`);
+  if (o.tenant !== undefined && (typeof o.tenant !== 'string' || o.tenant === ''))
+    return arg('tenant', 'expected a non-empty string');
+  if (o.tenant !== undefined && o.tenant.length > MAX_TENANT_LENGTH)
+    return arg('tenant', `longer than ${MAX_TENANT_LENGTH} characters`);
   const p = o.priority;
   if (p !== undefined && (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p >= priorityClasses)) {
-    return arg('priority', `expected an integer in [0, ${priorityClasses - 1}], got ${describe(p)}${typeof p === 'string' ? ' (a string)' : ''}`);
+    return arg(
+      'priority',
+      `expected an integer in [0, ${priorityClasses - 1}], got ${describe(p)}${typeof p === 'string' ? ' (a string)' : ''}`,
+    );
   }
   const t = o.timeoutMs;
-  if (t !== undefined && (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t))) return arg('timeoutMs', `expected a finite number >= 0, got ${describe(t)}${typeof t === 'string' ? ' (a string)' : ''}`);
+  if (t !== undefined && (typeof t !== 'number' || !(t >= 0) || !Number.isFinite(t)))
+    return arg(
+      'timeoutMs',
+      `expected a finite number >= 0, got ${describe(t)}${typeof t === 'string' ? ' (a string)' : ''}`,
+    );
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) return arg('signal', 'expected an AbortSignal');
   return undefined;
 }

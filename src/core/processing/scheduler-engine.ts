@@ -29,7 +29,10 @@ class NativeSchedulerEngine implements SchedulerEngine {
   constructor(priorityClasses: number) {
     const Ctor = native().NativeScheduler;
     if (typeof Ctor !== 'function') {
-      throw new WhaleError('ERR_NATIVE_LOAD', 'the loaded native addon has no scheduler: rebuild it with `npm run build:native`');
+      throw new WhaleError(
+        'ERR_NATIVE_LOAD',
+        'the loaded native addon has no scheduler: rebuild it with `npm run build:native`',
+      );
     }
     this.h = callNative(() => new Ctor(priorityClasses));
   }

@@ -43,7 +43,8 @@ interface Turn {
   epoch: number;
 }
 
-const entryBefore = (a: Entry, b: Entry): boolean => (a.deadline !== b.deadline ? a.deadline < b.deadline : a.seq < b.seq);
+const entryBefore = (a: Entry, b: Entry): boolean =>
+  a.deadline !== b.deadline ? a.deadline < b.deadline : a.seq < b.seq;
 const turnBefore = (a: Turn, b: Turn): boolean => (a.pass !== b.pass ? a.pass < b.pass : a.tenant < b.tenant);
 
 class TenantQueue {
@@ -75,7 +76,14 @@ class PriorityClass {
 }
 
 interface Model {
-  config: { maxBatchSize: number; preferred: number[]; delay: number; maxQueueSize: number; instances: number; whenIdle: boolean };
+  config: {
+    maxBatchSize: number;
+    preferred: number[];
+    delay: number;
+    maxQueueSize: number;
+    instances: number;
+    whenIdle: boolean;
+  };
   classes: PriorityClass[];
   arrivals: { seq: number; id: number }[];
   head: number; // arrivals[head] is the oldest entry not yet popped
@@ -96,7 +104,8 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
   private order: number[] = []; // model ids ascending, the native std::map's order
 
   constructor(private readonly classes: number) {
-    if (!Number.isInteger(classes) || classes < 1 || classes > 64) invalid('priorityClasses: expected an integer in [1, 64]');
+    if (!Number.isInteger(classes) || classes < 1 || classes > 64)
+      invalid('priorityClasses: expected an integer in [1, 64]');
   }
 
   setTenant(tenant: number, weight: number): void {
@@ -107,11 +116,20 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
   addModel(model: number, c: NativeSchedulerModelConfig): void {
     if (this.models.has(model)) invalid(`model: id ${model} already added`);
     const preferred = [...new Set(c.preferredBatchSizes ?? [])].sort((a, b) => a - b);
-    if (preferred.some((p) => p < 1 || p > c.maxBatchSize)) invalid('preferredBatchSizes: each size must be in [1, maxBatchSize]');
+    if (preferred.some((p) => p < 1 || p > c.maxBatchSize))
+      invalid('preferredBatchSizes: each size must be in [1, maxBatchSize]');
     if (preferred.length === 0) preferred.push(c.maxBatchSize);
-    if (c.dispatchWhenIdle !== undefined && typeof c.dispatchWhenIdle !== 'boolean') invalid('dispatchWhenIdle: expected a boolean');
+    if (c.dispatchWhenIdle !== undefined && typeof c.dispatchWhenIdle !== 'boolean')
+      invalid('dispatchWhenIdle: expected a boolean');
     this.models.set(model, {
-      config: { maxBatchSize: c.maxBatchSize, preferred, delay: Math.floor(c.maxQueueDelayUs), maxQueueSize: c.maxQueueSize, instances: c.instances, whenIdle: c.dispatchWhenIdle === true },
+      config: {
+        maxBatchSize: c.maxBatchSize,
+        preferred,
+        delay: Math.floor(c.maxQueueDelayUs),
+        maxQueueSize: c.maxQueueSize,
+        instances: c.instances,
+        whenIdle: c.dispatchWhenIdle === true,
+      },
       classes: Array.from({ length: this.classes }, () => new PriorityClass()),
       arrivals: [],
       head: 0,
@@ -147,14 +165,28 @@ export class ReferenceSchedulerEngine implements NativeSchedulerHandle {
     let accepted = 0;
     for (let i = 0; i < count; i++) {
       const r = i * 6;
-      const st = this.submitOne(records[r]!, records[r + 1]!, records[r + 2]!, records[r + 3]!, Math.floor(records[r + 4]!), records[r + 5]! >= 9.2e18 ? Infinity : Math.floor(records[r + 5]!));
+      const st = this.submitOne(
+        records[r]!,
+        records[r + 1]!,
+        records[r + 2]!,
+        records[r + 3]!,
+        Math.floor(records[r + 4]!),
+        records[r + 5]! >= 9.2e18 ? Infinity : Math.floor(records[r + 5]!),
+      );
       status[i] = st;
       if (st === 0) accepted++;
     }
     return accepted;
   }
 
-  private submitOne(id: number, model: number, tenant: number, priority: number, arrival: number, deadline: number): number {
+  private submitOne(
+    id: number,
+    model: number,
+    tenant: number,
+    priority: number,
+    arrival: number,
+    deadline: number,
+  ): number {
     const m = this.models.get(model);
     if (!m) return 2;
     if (this.slots[id]?.queued) invalid(`id: ${id} is still queued`);

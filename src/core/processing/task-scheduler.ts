@@ -124,10 +124,13 @@ export class TaskScheduler {
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly o: TaskSchedulerOptions) {
-    if (typeof o?.executor !== 'function') throw new WhaleError('ERR_INVALID_OPTION', 'executor: expected a function', { field: 'executor' });
+    if (typeof o?.executor !== 'function')
+      throw new WhaleError('ERR_INVALID_OPTION', 'executor: expected a function', { field: 'executor' });
     this.classes = o.priorityClasses ?? 3;
     if (!Number.isInteger(this.classes) || this.classes < 1 || this.classes > 64) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'priorityClasses: expected an integer in [1, 64]', { field: 'priorityClasses' });
+      throw new WhaleError('ERR_INVALID_OPTION', 'priorityClasses: expected an integer in [1, 64]', {
+        field: 'priorityClasses',
+      });
     }
     this.engineKind = o.engine ?? 'native';
     if (this.engineKind !== 'native' && this.engineKind !== 'reference') {
@@ -137,7 +140,9 @@ export class TaskScheduler {
     this.engine = createSchedulerEngine(this.engineKind, this.classes);
     this.buckets = o.tenantBuckets ?? 256;
     if (!Number.isInteger(this.buckets) || this.buckets < 1 || this.buckets > 65_536) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'tenantBuckets: expected an integer in [1, 65536]', { field: 'tenantBuckets' });
+      throw new WhaleError('ERR_INVALID_OPTION', 'tenantBuckets: expected an integer in [1, 65536]', {
+        field: 'tenantBuckets',
+      });
     }
     this.bucketsSet = new Uint8Array(this.buckets);
     for (const [t, w] of Object.entries(o.tenants ?? {})) this.tenantId(t, validateWeight(w, `tenants.${t}`));
@@ -145,8 +150,10 @@ export class TaskScheduler {
   }
 
   addModel(name: string, config: BatchingConfig): void {
-    if (typeof name !== 'string' || name === '') throw new WhaleError('ERR_INVALID_OPTION', 'name: expected a model name', { field: 'name' });
-    if (this.models.has(name)) throw new WhaleError('ERR_CONFLICT', `model '${name}' is already scheduled`, { field: 'name' });
+    if (typeof name !== 'string' || name === '')
+      throw new WhaleError('ERR_INVALID_OPTION', 'name: expected a model name', { field: 'name' });
+    if (this.models.has(name))
+      throw new WhaleError('ERR_CONFLICT', `model '${name}' is already scheduled`, { field: 'name' });
     const c = validateBatching(config, `models.${name}`);
     const m: ModelState = { id: this.nextModelId++, name, config: c, counters: new ModelCounters() };
     this.engine.addModel(m.id, c);
@@ -165,7 +172,14 @@ export class TaskScheduler {
     this.byId.delete(m.id);
     for (const id of ids) {
       const p = this.pending[id];
-      if (p) this.answer(p, 'removed', new WhaleError('ERR_MODEL_REMOVED', `model '${name}' was removed while the request was queued`, { field: 'model' }));
+      if (p)
+        this.answer(
+          p,
+          'removed',
+          new WhaleError('ERR_MODEL_REMOVED', `model '${name}' was removed while the request was queued`, {
+            field: 'model',
+          }),
+        );
     }
   }
 
@@ -173,10 +187,15 @@ export class TaskScheduler {
   scheduleTask(request: TaskRequest): Promise<unknown> {
     const invalid = requestError(request, this.classes);
     if (invalid) return Promise.reject(invalid);
-    if (this.closed) return Promise.reject(new WhaleError('ERR_SHUTTING_DOWN', 'the scheduler is shutting down', { retriable: true }));
+    if (this.closed)
+      return Promise.reject(new WhaleError('ERR_SHUTTING_DOWN', 'the scheduler is shutting down', { retriable: true }));
     const m = this.models.get(request.model);
-    if (!m) return Promise.reject(new WhaleError('ERR_MODEL_NOT_FOUND', `no scheduled model named '${request.model}'`, { field: 'model' }));
-    if (request.signal?.aborted) return Promise.reject(new WhaleError('ERR_CANCELLED', 'the request was cancelled before it was queued'));
+    if (!m)
+      return Promise.reject(
+        new WhaleError('ERR_MODEL_NOT_FOUND', `no scheduled model named '${request.model}'`, { field: 'model' }),
+      );
+    if (request.signal?.aborted)
+      return Promise.reject(new WhaleError('ERR_CANCELLED', 'the request was cancelled before it was queued'));
     let tenant: number;
     try {
       tenant = this.tenantId(request.tenant ?? DEFAULT_TENANT);
@@ -185,8 +204,21 @@ export class TaskScheduler {
     }
     return new Promise((resolve, reject) => {
       const id = this.freeIds.pop() ?? this.pending.length;
-      const p: Pending = { id, model: m, input: request.input, state: 'buffered', resolve, reject, signal: request.signal, onAbort: undefined, at: this.clock(), startedAt: 0 };
-      const span = startSpan('whale.scheduler.task', { attributes: { 'whale.model': m.name, 'whale.tenant': request.tenant ?? DEFAULT_TENANT } });
+      const p: Pending = {
+        id,
+        model: m,
+        input: request.input,
+        state: 'buffered',
+        resolve,
+        reject,
+        signal: request.signal,
+        onAbort: undefined,
+        at: this.clock(),
+        startedAt: 0,
+      };
+      const span = startSpan('whale.scheduler.task', {
+        attributes: { 'whale.model': m.name, 'whale.tenant': request.tenant ?? DEFAULT_TENANT },
+      });
       if (span) p.span = span;
       this.pending[id] = p;
       this.live++;
@@ -228,7 +260,8 @@ export class TaskScheduler {
 
   /** Stops intake (ERR_SHUTTING_DOWN), lets accepted requests finish for up to graceMs, then fails the rest. */
   drain(graceMs: number): Promise<void> {
-    if (!(graceMs >= 0)) return Promise.reject(new WhaleError('ERR_INVALID_ARG', 'graceMs: expected a number >= 0', { field: 'graceMs' }));
+    if (!(graceMs >= 0))
+      return Promise.reject(new WhaleError('ERR_INVALID_ARG', 'graceMs: expected a number >= 0', { field: 'graceMs' }));
     this.draining ??= this.drainNow(graceMs);
     return this.draining;
   }
@@ -248,7 +281,15 @@ export class TaskScheduler {
     for (const p of this.pending) {
       if (!p) continue;
       if (p.state === 'queued') this.engine.cancel(p.id);
-      this.answer(p, 'shutdown', new WhaleError('ERR_SHUTTING_DOWN', `the scheduler shut down before the request ${p.state === 'running' ? 'finished' : 'ran'}`, { retriable: true }));
+      this.answer(
+        p,
+        'shutdown',
+        new WhaleError(
+          'ERR_SHUTTING_DOWN',
+          `the scheduler shut down before the request ${p.state === 'running' ? 'finished' : 'ran'}`,
+          { retriable: true },
+        ),
+      );
     }
     this.clearTimer();
   }
@@ -266,7 +307,11 @@ export class TaskScheduler {
     if (weight !== undefined) {
       // A configured tenant: its own fairness slot and weight.
       if (this.tenants.size >= (this.o.maxTenants ?? 65_536)) {
-        throw new WhaleError('ERR_INVALID_OPTION', `tenants: more than ${this.o.maxTenants ?? 65_536} configured tenants`, { field: 'tenants' });
+        throw new WhaleError(
+          'ERR_INVALID_OPTION',
+          `tenants: more than ${this.o.maxTenants ?? 65_536} configured tenants`,
+          { field: 'tenants' },
+        );
       }
       id = this.buckets + this.tenants.size;
       this.tenants.set(name, id);
@@ -320,8 +365,21 @@ export class TaskScheduler {
         p.state = 'queued';
         p.model.counters.queued++;
       } else if (st === ADMIT_OVERLOADED) {
-        this.answer(p, 'rejected', new WhaleError('ERR_OVERLOADED', `model '${p.model.name}' has ${p.model.config.maxQueueSize} requests queued (its maxQueueSize)`, { retriable: true }));
-      } else this.answer(p, 'failed', new WhaleError('ERR_MODEL_NOT_FOUND', `model '${p.model.name}' is no longer scheduled`, { field: 'model' }));
+        this.answer(
+          p,
+          'rejected',
+          new WhaleError(
+            'ERR_OVERLOADED',
+            `model '${p.model.name}' has ${p.model.config.maxQueueSize} requests queued (its maxQueueSize)`,
+            { retriable: true },
+          ),
+        );
+      } else
+        this.answer(
+          p,
+          'failed',
+          new WhaleError('ERR_MODEL_NOT_FOUND', `model '${p.model.name}' is no longer scheduled`, { field: 'model' }),
+        );
     });
   }
 
@@ -350,10 +408,14 @@ export class TaskScheduler {
 
   private decode(words: number, batches: [ModelState, Pending[]][]): void {
     const out = this.out;
-    for (let i = 0; i < words; ) {
+    for (let i = 0; i < words;) {
       if (out[i] === OP_EXPIRED) {
         const p = this.pending[out[i + 1]!]!;
-        this.answer(p, 'expired', new WhaleError('ERR_DEADLINE_EXCEEDED', 'the request reached its deadline before it could run'));
+        this.answer(
+          p,
+          'expired',
+          new WhaleError('ERR_DEADLINE_EXCEEDED', 'the request reached its deadline before it could run'),
+        );
         i += 2;
         continue;
       }
@@ -380,20 +442,23 @@ export class TaskScheduler {
     }
     const inputs = entries.map((p) => p.input);
     const span = batchSpan(m.name, entries);
-    runInSpan(span, () => executeBatch(this.o.executor, m.name, inputs, m.config.executionTimeoutMs, (outcome) => {
-      if (span) endSpan(span, outcome.kind === 'results' ? undefined : outcome.error);
-      m.counters.runningBatches--;
-      const computeMs = this.clock() - started;
-      for (let k = 0; k < entries.length; k++) m.counters.timed('compute', computeMs);
-      this.engine.complete(m.id);
-      if (outcome.kind === 'results') entries.forEach((p, k) => this.answer(p, 'completed', undefined, outcome.results[k]));
-      else for (const p of entries) this.answer(p, 'failed', outcome.error);
-      try {
-        if (outcome.kind === 'timeout') this.o.onBatchTimeout?.(m.name);
-      } finally {
-        this.pump();
-      }
-    }));
+    runInSpan(span, () =>
+      executeBatch(this.o.executor, m.name, inputs, m.config.executionTimeoutMs, (outcome) => {
+        if (span) endSpan(span, outcome.kind === 'results' ? undefined : outcome.error);
+        m.counters.runningBatches--;
+        const computeMs = this.clock() - started;
+        for (let k = 0; k < entries.length; k++) m.counters.timed('compute', computeMs);
+        this.engine.complete(m.id);
+        if (outcome.kind === 'results')
+          entries.forEach((p, k) => this.answer(p, 'completed', undefined, outcome.results[k]));
+        else for (const p of entries) this.answer(p, 'failed', outcome.error);
+        try {
+          if (outcome.kind === 'timeout') this.o.onBatchTimeout?.(m.name);
+        } finally {
+          this.pump();
+        }
+      }),
+    );
   }
 
   private abort(p: Pending): void {
@@ -401,7 +466,16 @@ export class TaskScheduler {
     this.flush(); // a buffered request is now queued, or answered (overloaded)
     const state = p.state as Pending['state'];
     if (state === 'done' || (state === 'queued' && !this.engine.cancel(p.id))) return;
-    this.answer(p, 'cancelled', new WhaleError('ERR_CANCELLED', p.state === 'running' ? 'the request was cancelled while running; its result is discarded' : 'the request was cancelled before it ran'));
+    this.answer(
+      p,
+      'cancelled',
+      new WhaleError(
+        'ERR_CANCELLED',
+        p.state === 'running'
+          ? 'the request was cancelled while running; its result is discarded'
+          : 'the request was cancelled before it ran',
+      ),
+    );
   }
 
   /** The one place a request is answered; later calls for the same request do nothing. */
@@ -426,16 +500,19 @@ export class TaskScheduler {
   }
 
   private arm(wakeUs: number): void {
-    if (this.o.autoWake === false || this.closed && this.live === 0) return;
+    if (this.o.autoWake === false || (this.closed && this.live === 0)) return;
     if (!Number.isFinite(wakeUs)) return this.clearTimer();
     if (this.timer && this.timerAt <= wakeUs) return;
     this.clearTimer();
     this.timerAt = wakeUs;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      this.tick();
-    }, Math.max(0, Math.ceil((wakeUs - this.nowUs()) / 1000)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        this.tick();
+      },
+      Math.max(0, Math.ceil((wakeUs - this.nowUs()) / 1000)),
+    );
   }
 
   private clearTimer(): void {
@@ -459,5 +536,9 @@ function batchSpan(model: string, entries: Pending[]): Span | undefined {
     p.span.setAttribute('whale.batch.size', entries.length);
   }
   if (!first) return undefined;
-  return startSpan('whale.model.execute', { links, attributes: { 'whale.model': model, 'whale.batch.size': entries.length } }, trace.setSpan(context.active(), first));
+  return startSpan(
+    'whale.model.execute',
+    { links, attributes: { 'whale.model': model, 'whale.batch.size': entries.length } },
+    trace.setSpan(context.active(), first),
+  );
 }

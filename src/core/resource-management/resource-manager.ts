@@ -74,7 +74,9 @@ export class ResourceManager {
     const publishEvent = o.publishEvent;
     this.alerts = new AlertManager({
       logger: o.logger ?? silentLogger,
-      ...(publishEvent ? { publish: async (type: string, data: unknown) => void (await publishEvent(type, data)) } : {}),
+      ...(publishEvent
+        ? { publish: async (type: string, data: unknown) => void (await publishEvent(type, data)) }
+        : {}),
       eventType: () => RESOURCE_ALERT_EVENT,
       // An event the bus refuses is retried (about once a sampling interval) until it goes: none is lost, the oldest beyond 10,000 are dropped.
       delivery: { maxAttempts: Infinity, maxBackoffMs: o.intervalMs ?? 2000, maxQueued: 10_000 },
@@ -93,12 +95,14 @@ export class ResourceManager {
 
   /** Reserves the model's resources and grants them to it. Throws ERR_QUOTA_EXCEEDED when its weights exceed its memory quota. */
   register(name: string, model: Partial<ResourceAware>, config: ModelResourcesConfig = {}, weightBytes = 0): void {
-    if (this.models.has(name)) throw new WhaleError('ERR_CONFLICT', `model '${name}' already has resources`, { field: 'name' });
+    if (this.models.has(name))
+      throw new WhaleError('ERR_CONFLICT', `model '${name}' already has resources`, { field: 'name' });
     const entry: Registered = { model, config, weights: undefined, gpuDevice: undefined, note: undefined };
     this.models.set(name, entry);
     try {
       this.quotas.setQuota(name, config.cpu ?? this.cpu.totalUnits, config.memory ?? Infinity, config.gpu ?? 0);
-      if (config.requestsPerSecond !== undefined || config.maxConcurrent !== undefined) this.quotas.setRateLimit('model', name, config);
+      if (config.requestsPerSecond !== undefined || config.maxConcurrent !== undefined)
+        this.quotas.setRateLimit('model', name, config);
       entry.weights = this.memory.reserve(name, weightBytes, 'weights');
     } catch (err) {
       this.unregister(name);
@@ -222,7 +226,9 @@ export class ResourceManager {
         gpus: tick?.sample.gpus ?? [],
         ...(tick?.sample.gpuNote ? { gpuNote: tick.sample.gpuNote } : {}),
       },
-      usage: tick ? { cpu: tick.sample.cpu, memory: tick.sample.memory, disks: tick.sample.disks, network: tick.sample.network } : null,
+      usage: tick
+        ? { cpu: tick.sample.cpu, memory: tick.sample.memory, disks: tick.sample.disks, network: tick.sample.network }
+        : null,
       allocations: { cpu: this.cpu.snapshot(), memory: this.memory.snapshot(), gpuPools: this.gpu.stats() },
       models,
       quotas,
@@ -245,10 +251,16 @@ export class ResourceManager {
         e.note = `asked for a GPU share of ${q.gpu} but this node has no usable GPU`;
       } else {
         const stats = this.gpu.stats();
-        const placed = e.gpuDevice ?? this.balancer.distributeLoad(
-          [{ id: model, cost: q.gpu }],
-          devices.map((d) => ({ id: d, load: stats[d]!.allocated / stats[d]!.totalBytes, freeBytes: stats[d]!.totalBytes - stats[d]!.allocated })),
-        ).placements[model];
+        const placed =
+          e.gpuDevice ??
+          this.balancer.distributeLoad(
+            [{ id: model, cost: q.gpu }],
+            devices.map((d) => ({
+              id: d,
+              load: stats[d]!.allocated / stats[d]!.totalBytes,
+              freeBytes: stats[d]!.totalBytes - stats[d]!.allocated,
+            })),
+          ).placements[model];
         if (placed) {
           this.gpu.allocate(model, placed, Math.min(1, q.gpu));
           e.gpuDevice = placed;
@@ -259,7 +271,8 @@ export class ResourceManager {
       this.gpu.release(model);
       e.gpuDevice = undefined;
     }
-    if (q.cpu > 0 || gpuShare > 0) e.model.allocateResources?.(q.cpu, Number.isFinite(q.memory) ? q.memory : 0, gpuShare);
+    if (q.cpu > 0 || gpuShare > 0)
+      e.model.allocateResources?.(q.cpu, Number.isFinite(q.memory) ? q.memory : 0, gpuShare);
   }
 
   private modelMetrics(): Record<string, ModelMetrics> {

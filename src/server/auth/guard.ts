@@ -14,13 +14,43 @@ import { ApiKeyStore, roleAtLeast, type Principal, type Role } from '../../confi
 export type Access = 'public' | 'inference' | Role;
 
 /** The route table, in order (docs/security-and-privacy.md shows it; a test reads it). */
-export const ROUTE_POLICY: ReadonlyArray<{ methods: readonly string[]; path: RegExp; pattern: string; access: Access }> = [
-  { methods: ['GET', 'HEAD'], path: /^\//, pattern: '/** (reading: health, metadata, metrics, dashboard, /v1/routing, /v1/resources)', access: 'public' },
-  { methods: ['POST'], path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/, pattern: '/v2/models/{m}[/versions/{v}]/infer', access: 'inference' },
+export const ROUTE_POLICY: ReadonlyArray<{
+  methods: readonly string[];
+  path: RegExp;
+  pattern: string;
+  access: Access;
+}> = [
+  {
+    methods: ['GET', 'HEAD'],
+    path: /^\//,
+    pattern: '/** (reading: health, metadata, metrics, dashboard, /v1/routing, /v1/resources)',
+    access: 'public',
+  },
+  {
+    methods: ['POST'],
+    path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/,
+    pattern: '/v2/models/{m}[/versions/{v}]/infer',
+    access: 'inference',
+  },
   { methods: ['POST'], path: /^\/v1\/tasks\/[^/]+\/infer$/, pattern: '/v1/tasks/{task}/infer', access: 'inference' },
-  { methods: ['POST'], path: /^\/v1\/(feedback|evaluate)$/, pattern: '/v1/feedback, /v1/evaluate', access: 'inference' },
-  { methods: ['POST'], path: /^\/v2\/repository\/index$/, pattern: '/v2/repository/index (a read, though POST)', access: 'public' },
-  { methods: ['*'], path: /^\//, pattern: '/** (everything else: PUT /v1/resources/quotas/{m}, POST /v2/repository/models/{m}/load, …)', access: 'operator' },
+  {
+    methods: ['POST'],
+    path: /^\/v1\/(feedback|evaluate)$/,
+    pattern: '/v1/feedback, /v1/evaluate',
+    access: 'inference',
+  },
+  {
+    methods: ['POST'],
+    path: /^\/v2\/repository\/index$/,
+    pattern: '/v2/repository/index (a read, though POST)',
+    access: 'public',
+  },
+  {
+    methods: ['*'],
+    path: /^\//,
+    pattern: '/** (everything else: PUT /v1/resources/quotas/{m}, POST /v2/repository/models/{m}/load, …)',
+    access: 'operator',
+  },
 ];
 
 export interface AuthOptions {
@@ -46,7 +76,10 @@ function presentedKey(req: AuthRequest): string | undefined {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (!m) throw new WhaleError('ERR_UNAUTHENTICATED', 'authorization: expected "Bearer <API key>"', { field: 'authorization' });
+    if (!m)
+      throw new WhaleError('ERR_UNAUTHENTICATED', 'authorization: expected "Bearer <API key>"', {
+        field: 'authorization',
+      });
     return m[1];
   }
   const x = req.headers['x-api-key'];
@@ -65,11 +98,20 @@ export function authorize(o: AuthOptions, req: AuthRequest, path: string): Princ
   if (access === 'public' || (access === 'inference' && o.inference === 'open')) return principal;
   const need: Role = access === 'inference' ? 'user' : access;
   if (!principal) {
-    if (o.keys.size === 0) throw new WhaleError('ERR_FORBIDDEN', `${req.method} ${path}: ${NO_KEYS}`, { field: 'authorization' });
-    throw new WhaleError('ERR_UNAUTHENTICATED', `${req.method} ${path}: needs an API key with role ${need} or above (Authorization: Bearer <key>)`, { field: 'authorization' });
+    if (o.keys.size === 0)
+      throw new WhaleError('ERR_FORBIDDEN', `${req.method} ${path}: ${NO_KEYS}`, { field: 'authorization' });
+    throw new WhaleError(
+      'ERR_UNAUTHENTICATED',
+      `${req.method} ${path}: needs an API key with role ${need} or above (Authorization: Bearer <key>)`,
+      { field: 'authorization' },
+    );
   }
   if (!roleAtLeast(principal.role, need)) {
-    throw new WhaleError('ERR_FORBIDDEN', `${req.method} ${path}: key ${principal.keyId} has role ${principal.role}; this route needs ${need} or above`, { field: 'authorization' });
+    throw new WhaleError(
+      'ERR_FORBIDDEN',
+      `${req.method} ${path}: key ${principal.keyId} has role ${principal.role}; this route needs ${need} or above`,
+      { field: 'authorization' },
+    );
   }
   return principal;
 }
@@ -83,7 +125,11 @@ export function authGuard(o: AuthOptions) {
       return false;
     } catch (err) {
       req.resume(); // the body is not read: drain it so the connection can answer
-      sendError(res, err, err instanceof WhaleError && err.code === 'ERR_UNAUTHENTICATED' ? { 'www-authenticate': 'Bearer' } : {});
+      sendError(
+        res,
+        err,
+        err instanceof WhaleError && err.code === 'ERR_UNAUTHENTICATED' ? { 'www-authenticate': 'Bearer' } : {},
+      );
       return true;
     }
   };
@@ -98,19 +144,36 @@ export function principalOf(req: IncomingMessage): Principal | undefined {
  * the key's own (operator/admin keys without a tenant may name any); an anonymous request cannot
  * name one, so no client can spend another tenant's quota.
  */
-export function tenantFor(req: IncomingMessage, claimed: string | undefined, field = 'parameters.tenant'): string | undefined {
+export function tenantFor(
+  req: IncomingMessage,
+  claimed: string | undefined,
+  field = 'parameters.tenant',
+): string | undefined {
   return tenantForPrincipal(principals.get(req), claimed, field);
 }
 
 /** tenantFor on a principal already decided (the gRPC endpoint's calls). */
-export function tenantForPrincipal(p: Principal | undefined, claimed: string | undefined, field = 'parameters.tenant'): string | undefined {
+export function tenantForPrincipal(
+  p: Principal | undefined,
+  claimed: string | undefined,
+  field = 'parameters.tenant',
+): string | undefined {
   if (claimed === undefined) return p?.tenant;
   if (p?.tenant !== undefined && claimed !== p.tenant) {
-    throw new WhaleError('ERR_FORBIDDEN', `${field}: key ${p.keyId} belongs to tenant '${p.tenant}', not '${claimed}'`, { field });
+    throw new WhaleError(
+      'ERR_FORBIDDEN',
+      `${field}: key ${p.keyId} belongs to tenant '${p.tenant}', not '${claimed}'`,
+      { field },
+    );
   }
-  if (p === undefined) throw new WhaleError('ERR_FORBIDDEN', `${field}: naming a tenant needs an API key of that tenant`, { field });
+  if (p === undefined)
+    throw new WhaleError('ERR_FORBIDDEN', `${field}: naming a tenant needs an API key of that tenant`, { field });
   if (p.tenant === undefined && !roleAtLeast(p.role, 'operator')) {
-    throw new WhaleError('ERR_FORBIDDEN', `${field}: key ${p.keyId} has no tenant; only operator and admin keys may name one`, { field });
+    throw new WhaleError(
+      'ERR_FORBIDDEN',
+      `${field}: key ${p.keyId} has no tenant; only operator and admin keys may name one`,
+      { field },
+    );
   }
   return claimed;
 }

@@ -30,9 +30,18 @@ export class AnswerLedger {
   /** Takes the one vote of an answer: ERR_FORBIDDEN for another caller, ERR_CONFLICT for a second vote. */
   vote(answerId: string, caller: string): void {
     const a = this.answers.get(answerId);
-    if (!a) throw new WhaleError('ERR_NOT_FOUND', `feedback.requestId: no answer '${answerId}' was given here`, { field: 'feedback.requestId' });
-    if (a.caller !== caller) throw new WhaleError('ERR_FORBIDDEN', 'feedback.requestId: that answer was given to another caller', { field: 'feedback.requestId' });
-    if (a.voted) throw new WhaleError('ERR_CONFLICT', 'feedback.requestId: this answer already has its feedback', { field: 'feedback.requestId' });
+    if (!a)
+      throw new WhaleError('ERR_NOT_FOUND', `feedback.requestId: no answer '${answerId}' was given here`, {
+        field: 'feedback.requestId',
+      });
+    if (a.caller !== caller)
+      throw new WhaleError('ERR_FORBIDDEN', 'feedback.requestId: that answer was given to another caller', {
+        field: 'feedback.requestId',
+      });
+    if (a.voted)
+      throw new WhaleError('ERR_CONFLICT', 'feedback.requestId: this answer already has its feedback', {
+        field: 'feedback.requestId',
+      });
     a.voted = true;
   }
 

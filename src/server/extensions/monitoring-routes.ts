@@ -33,10 +33,23 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): HttpRouteHandler {
     }
     const report = await o.health.check();
     if (p === '/v2/health/live') {
-      sendJson(res, report.live ? 200 : 503, report.live ? { live: true } : { live: false, reasons: failing(report, 'liveness') });
+      sendJson(
+        res,
+        report.live ? 200 : 503,
+        report.live ? { live: true } : { live: false, reasons: failing(report, 'liveness') },
+      );
     } else if (p === '/v2/health/ready') {
       const ok = ready(report);
-      sendJson(res, ok ? 200 : 503, ok ? { ready: true } : { ready: false, reasons: o.accepting() ? failing(report) : ['server: not accepting requests (starting or shutting down)'] });
+      sendJson(
+        res,
+        ok ? 200 : 503,
+        ok
+          ? { ready: true }
+          : {
+              ready: false,
+              reasons: o.accepting() ? failing(report) : ['server: not accepting requests (starting or shutting down)'],
+            },
+      );
     } else {
       const ok = ready(report);
       sendJson(res, ok ? 200 : 503, {
@@ -44,7 +57,14 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): HttpRouteHandler {
         live: report.live,
         ready: ok,
         accepting: o.accepting(),
-        checks: report.checks.map((c) => ({ name: c.name, kind: c.kind, ok: c.ok, ...(c.reason ? { reason: c.reason } : {}), ...(c.detail ? { detail: c.detail } : {}), durationMs: Math.round(c.durationMs * 10) / 10 })),
+        checks: report.checks.map((c) => ({
+          name: c.name,
+          kind: c.kind,
+          ok: c.ok,
+          ...(c.reason ? { reason: c.reason } : {}),
+          ...(c.detail ? { detail: c.detail } : {}),
+          durationMs: Math.round(c.durationMs * 10) / 10,
+        })),
       });
     }
     return true;
@@ -52,5 +72,7 @@ export function monitoringRoutes(o: MonitoringRoutesOptions): HttpRouteHandler {
 }
 
 function failing(r: HealthReport, kind?: 'liveness'): string[] {
-  return r.checks.filter((c) => !c.ok && (kind === undefined || c.kind === kind)).map((c) => `${c.name}: ${c.reason ?? 'failed'}`);
+  return r.checks
+    .filter((c) => !c.ok && (kind === undefined || c.kind === kind))
+    .map((c) => `${c.name}: ${c.reason ?? 'failed'}`);
 }

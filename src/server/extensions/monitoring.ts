@@ -17,7 +17,14 @@ import { readEnv, type EnvSource, type WhaleEnv } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { defaultCacheDir } from '../../core/memory/disk-dir.js';
-import { busConnectedCheck, diskWritableCheck, eventLoopCheck, gpuVisibleCheck, modelsLoadedCheck, redisReachableCheck } from '../../core/monitoring/health/checks.js';
+import {
+  busConnectedCheck,
+  diskWritableCheck,
+  eventLoopCheck,
+  gpuVisibleCheck,
+  modelsLoadedCheck,
+  redisReachableCheck,
+} from '../../core/monitoring/health/checks.js';
 import { HealthChecker } from '../../core/monitoring/health/health-checker.js';
 import { openMetricHistory, type MetricHistory } from '../../core/monitoring/history/metric-history.js';
 import { BusMetricsCollector } from '../../core/monitoring/metrics/bus-metrics.js';
@@ -58,8 +65,23 @@ export interface MonitoringOptions {
 export const DEFAULT_ALERT_RULES: AlertRule[] = [
   { kind: 'health', name: 'health-check-failing', check: '*', forMs: 10_000, severity: 'critical' },
   { kind: 'anomaly', name: 'latency-anomaly', series: 'latency.p95_ms', severity: 'warning', clearAfterMs: 120_000 },
-  { kind: 'anomaly', name: 'error-rate-anomaly', series: 'requests.error_rate', severity: 'warning', clearAfterMs: 120_000 },
-  { kind: 'threshold', name: 'queue-backlog', series: 'queue.depth', op: '>', value: 1000, clearValue: 100, forMs: 30_000, severity: 'warning' },
+  {
+    kind: 'anomaly',
+    name: 'error-rate-anomaly',
+    series: 'requests.error_rate',
+    severity: 'warning',
+    clearAfterMs: 120_000,
+  },
+  {
+    kind: 'threshold',
+    name: 'queue-backlog',
+    series: 'queue.depth',
+    op: '>',
+    value: 1000,
+    clearValue: 100,
+    forMs: 30_000,
+    severity: 'warning',
+  },
 ];
 
 export class MonitoringExtension implements ServerExtension {
@@ -70,7 +92,16 @@ export class MonitoringExtension implements ServerExtension {
   readonly system = new SystemCollector();
   private readonly env: WhaleEnv;
   private readonly logger: Logger;
-  private started: { monitor: Monitor; alerts: AlertManager; dashboard: DashboardGenerator; bus: BusMetricsCollector; history: MetricHistory | undefined; cleanup: (() => unknown)[] } | undefined;
+  private started:
+    | {
+        monitor: Monitor;
+        alerts: AlertManager;
+        dashboard: DashboardGenerator;
+        bus: BusMetricsCollector;
+        history: MetricHistory | undefined;
+        cleanup: (() => unknown)[];
+      }
+    | undefined;
 
   constructor(private readonly o: MonitoringOptions = {}) {
     this.env = readEnv(o.env);
@@ -99,16 +130,33 @@ export class MonitoringExtension implements ServerExtension {
 
   async start(server: WhaleServer): Promise<void> {
     const rules = [...(this.o.rules ?? DEFAULT_ALERT_RULES), ...rulesFromFile(this.env.alertRules)];
-    const history = this.o.history === false ? undefined : typeof this.o.history === 'object' ? this.o.history : await openMetricHistory(this.o.history ?? this.env.metricsDb, { cacheDir: this.cacheDir() });
+    const history =
+      this.o.history === false
+        ? undefined
+        : typeof this.o.history === 'object'
+          ? this.o.history
+          : await openMetricHistory(this.o.history ?? this.env.metricsDb, { cacheDir: this.cacheDir() });
     const cleanup: (() => unknown)[] = [];
     try {
-      registerServingCollectors(this.metrics, { scheduler: server.scheduler, host: server.host, pipeline: server.pipeline, cacheStats: () => server.cacheStats() });
+      registerServingCollectors(this.metrics, {
+        scheduler: server.scheduler,
+        host: server.host,
+        pipeline: server.pipeline,
+        cacheStats: () => server.cacheStats(),
+      });
       registerConsumerLagCollector(this.metrics, () => server.messaging.bus);
       cleanup.push(() => this.metrics.registry.removeSingleMetric(CONSUMER_LAG_METRIC));
       const loop = eventLoopCheck();
       cleanup.push(() => loop.close());
-      this.health.addCheck(loop).addCheck(modelsLoadedCheck(server.host, (m) => server.cannotServe(m))).addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));
-      this.health.addCheck(diskWritableCheck(history?.kind === 'sqlite' ? dirname((history as MetricHistory & { path: string }).path) : this.cacheDir()));
+      this.health
+        .addCheck(loop)
+        .addCheck(modelsLoadedCheck(server.host, (m) => server.cannotServe(m)))
+        .addCheck(busConnectedCheck(() => server.messaging.bus, server.messaging.nodeId));
+      this.health.addCheck(
+        diskWritableCheck(
+          history?.kind === 'sqlite' ? dirname((history as MetricHistory & { path: string }).path) : this.cacheDir(),
+        ),
+      );
       this.health.addCheck(gpuVisibleCheck(this.o.requireGpu ?? this.env.requireGpu));
       const redisUrl = this.env.redisUrl;
       if (redisUrl) {
@@ -145,15 +193,29 @@ export class MonitoringExtension implements ServerExtension {
       });
       const m = monitor;
       cleanup.push(server.pipeline.addObserver((r) => m.recordRequest(r)));
-      const bus = new BusMetricsCollector({ metrics: this.metrics, logger: this.logger, group: `whale-monitoring.${server.messaging.nodeId}` });
+      const bus = new BusMetricsCollector({
+        metrics: this.metrics,
+        logger: this.logger,
+        group: `whale-monitoring.${server.messaging.nodeId}`,
+      });
       await bus.start(server.messaging.bus);
-      const dashboard = new DashboardGenerator({ monitor, alerts, ...(history ? { history } : {}), title: this.o.title ?? `Smart Whale · ${server.messaging.nodeId}` });
-      server.http.addHandler(monitoringRoutes({ metrics: this.metrics, health: this.health, accepting: () => server.accepting }));
+      const dashboard = new DashboardGenerator({
+        monitor,
+        alerts,
+        ...(history ? { history } : {}),
+        title: this.o.title ?? `Smart Whale · ${server.messaging.nodeId}`,
+      });
+      server.http.addHandler(
+        monitoringRoutes({ metrics: this.metrics, health: this.health, accepting: () => server.accepting }),
+      );
       server.http.addHandler(dashboard.handler);
       monitor.start();
       this.started = { monitor, alerts, dashboard, bus, history, cleanup };
     } catch (err) {
-      for (const c of cleanup.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+      for (const c of cleanup.reverse())
+        await Promise.resolve()
+          .then(c)
+          .catch(() => undefined);
       await history?.close();
       throw err;
     }
@@ -167,7 +229,10 @@ export class MonitoringExtension implements ServerExtension {
     await s.monitor.stop();
     await s.bus.stop().catch(() => undefined);
     await s.alerts.close();
-    for (const c of s.cleanup.reverse()) await Promise.resolve().then(c).catch(() => undefined);
+    for (const c of s.cleanup.reverse())
+      await Promise.resolve()
+        .then(c)
+        .catch(() => undefined);
     // A history passed in is the caller's to close.
     if (typeof this.o.history !== 'object') await s.history?.close();
   }
@@ -195,14 +260,21 @@ function rulesFromFile(path: string | undefined): AlertRule[] {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new WhaleError('ERR_CONFIG', `WHALE_ALERT_RULES: cannot read ${path}: ${(err as Error).message}`, { field: 'WHALE_ALERT_RULES' });
+    throw new WhaleError('ERR_CONFIG', `WHALE_ALERT_RULES: cannot read ${path}: ${(err as Error).message}`, {
+      field: 'WHALE_ALERT_RULES',
+    });
   }
-  if (!Array.isArray(raw)) throw new WhaleError('ERR_CONFIG', 'WHALE_ALERT_RULES: the file must hold a JSON array of rules', { field: 'WHALE_ALERT_RULES' });
+  if (!Array.isArray(raw))
+    throw new WhaleError('ERR_CONFIG', 'WHALE_ALERT_RULES: the file must hold a JSON array of rules', {
+      field: 'WHALE_ALERT_RULES',
+    });
   return raw.map((r, i) => {
     try {
       return validateRule(r, `WHALE_ALERT_RULES[${i}]`);
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', (err as Error).message, { field: (err as WhaleError).field ?? 'WHALE_ALERT_RULES' });
+      throw new WhaleError('ERR_CONFIG', (err as Error).message, {
+        field: (err as WhaleError).field ?? 'WHALE_ALERT_RULES',
+      });
     }
   });
 }

@@ -24,7 +24,7 @@ export function registerResourceGauges(registry: Registry, manager: ResourceMana
   });
   new Gauge({
     name: 'whale_resource_model_cpu_seconds',
-    help: 'Process CPU time attributed to each model\'s batches',
+    help: "Process CPU time attributed to each model's batches",
     labelNames: ['model'],
     registers,
     collect() {

@@ -42,14 +42,22 @@ export function resourceRoutes(manager: ResourceManager) {
     if (!m || req.method !== 'PUT') return false;
     try {
       const model = decodePathSegment(m[1]!);
-      if (!manager.modelNames().includes(model)) throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${model}'`, { field: 'model' });
+      if (!manager.modelNames().includes(model))
+        throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${model}'`, { field: 'model' });
       const body = await readJson(req, MAX_BODY);
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WhaleError('ERR_INVALID_ARG', 'body: expected an object', { field: 'body' });
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new WhaleError('ERR_INVALID_ARG', 'body: expected an object', { field: 'body' });
       const b = body as Record<string, unknown>;
       const cur = manager.quotas.getQuota(model)!;
-      const quota = manager.quotas.setQuota(model, num(b, 'cpu', cur.cpu), num(b, 'memory', cur.memory), num(b, 'gpu', cur.gpu));
+      const quota = manager.quotas.setQuota(
+        model,
+        num(b, 'cpu', cur.cpu),
+        num(b, 'memory', cur.memory),
+        num(b, 'gpu', cur.gpu),
+      );
       const limit = { ...manager.quotas.getRateLimit('model', model) };
-      for (const k of ['requestsPerSecond', 'burst', 'maxConcurrent'] as const) if (b[k] !== undefined) limit[k] = num(b, k, 0);
+      for (const k of ['requestsPerSecond', 'burst', 'maxConcurrent'] as const)
+        if (b[k] !== undefined) limit[k] = num(b, k, 0);
       manager.quotas.setRateLimit('model', model, limit);
       sendJson(res, 200, { model, quota, rateLimit: manager.quotas.getRateLimit('model', model) ?? null }, NO_STORE);
     } catch (err) {

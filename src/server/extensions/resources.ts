@@ -63,12 +63,23 @@ function inputBytes(input: unknown): number {
  * Why the model's quota admits no request at all (hardening round 2, item 8: a memory quota of 0 made
  * every inference 429 while readiness said ready): no CPU, or less memory than the smallest request.
  */
-export function quotaBlocks(manager: ResourceManager, model: string, inputs: readonly TensorSpec[]): string | undefined {
+export function quotaBlocks(
+  manager: ResourceManager,
+  model: string,
+  inputs: readonly TensorSpec[],
+): string | undefined {
   const q = manager.quotas.getQuota(model);
   if (!q) return undefined;
   if (q.cpu <= 0) return `model '${model}': its CPU quota is 0`;
-  const smallest = inputs.reduce((n, t) => n + t.shape.reduce((p, d) => p * Math.max(1, d), 1) * (((storageOf(t.datatype) as { BYTES_PER_ELEMENT?: number } | undefined)?.BYTES_PER_ELEMENT) ?? 1), 0);
-  if (q.memory < Math.max(1, smallest)) return `model '${model}': its memory quota (${q.memory} bytes) is below the smallest request (${Math.max(1, smallest)} bytes)`;
+  const smallest = inputs.reduce(
+    (n, t) =>
+      n +
+      t.shape.reduce((p, d) => p * Math.max(1, d), 1) *
+        ((storageOf(t.datatype) as { BYTES_PER_ELEMENT?: number } | undefined)?.BYTES_PER_ELEMENT ?? 1),
+    0,
+  );
+  if (q.memory < Math.max(1, smallest))
+    return `model '${model}': its memory quota (${q.memory} bytes) is below the smallest request (${Math.max(1, smallest)} bytes)`;
   return undefined;
 }
 
@@ -77,7 +88,12 @@ function cudaDevices(): GpuDevice[] {
     return engine
       .devices()
       .devices.filter((d) => d.kind === 'cuda')
-      .map((d) => ({ id: d.id, index: (d as { index: number }).index, totalBytes: (d as { nvml?: { memoryTotal: number } }).nvml?.memoryTotal ?? (d as { totalMemory: number }).totalMemory }));
+      .map((d) => ({
+        id: d.id,
+        index: (d as { index: number }).index,
+        totalBytes:
+          (d as { nvml?: { memoryTotal: number } }).nvml?.memoryTotal ?? (d as { totalMemory: number }).totalMemory,
+      }));
   } catch {
     return [];
   }
@@ -118,16 +134,26 @@ export class ResourceExtension implements ServerExtension {
     try {
       for (const name of server.host.names()) {
         const cfg = this.config.models.find((m) => m.name === name);
-        manager.register(name, server.host.get(name) as Partial<ResourceAware>, cfg?.resources ?? {}, modelBytes(cfg?.path));
+        manager.register(
+          name,
+          server.host.get(name) as Partial<ResourceAware>,
+          cfg?.resources ?? {},
+          modelBytes(cfg?.path),
+        );
       }
     } catch (err) {
       await this.stop();
       throw err;
     }
     this.gate(server, manager);
-    this.restore.push(server.addServingCheck((model) => quotaBlocks(manager, model, server.host.has(model) ? server.host.get(model).inputs : [])));
+    this.restore.push(
+      server.addServingCheck((model) =>
+        quotaBlocks(manager, model, server.host.has(model) ? server.host.get(model).inputs : []),
+      ),
+    );
     server.http.addHandler(resourceRoutes(manager));
-    const registry = this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
+    const registry =
+      this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
     if (registry) registerResourceGauges(registry, manager);
     manager.start();
   }
@@ -153,7 +179,8 @@ export class ResourceExtension implements ServerExtension {
     };
     const host = server.host;
     const runBatch = host.runBatch;
-    host.runBatch = (name: string, inputs: NamedTensors[]) => manager.runBatch(name, inputs.length, () => runBatch.call(host, name, inputs));
+    host.runBatch = (name: string, inputs: NamedTensors[]) =>
+      manager.runBatch(name, inputs.length, () => runBatch.call(host, name, inputs));
     this.restore.push(
       () => (scheduler.scheduleTask = schedule),
       () => (host.runBatch = runBatch),

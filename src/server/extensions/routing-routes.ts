@@ -16,7 +16,13 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
 import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
-import { decodePathSegment, MAX_CLIENT_STRING_LENGTH, readJson, sendError, sendJson } from '../../transport/http-json.js';
+import {
+  decodePathSegment,
+  MAX_CLIENT_STRING_LENGTH,
+  readJson,
+  sendError,
+  sendJson,
+} from '../../transport/http-json.js';
 import { tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
 import { roleAtLeast } from '../../config/api-keys.js';
@@ -56,17 +62,30 @@ export function qualityRoutes(c: QualityRoutesContext) {
         return sendJson(res, 200, { tasks, quality: c.monitor.latest() });
       }
       if (method !== 'POST') return sendJson(res, 405, { error: `${url.pathname} accepts POST` });
-      if (!c.accepting()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
+      if (!c.accepting())
+        throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', {
+          retriable: true,
+        });
       // The task route reads its own body: JSON or Triton's binary form (v2-binary.ts).
       if (isTask) return sendInferAnswer(res, 200, await infer(c, req, decodePathSegment(parts[2]!)));
-      const body = await readJson(req, parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes);
+      const body = await readJson(
+        req,
+        parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes,
+      );
       if (parts[1] === 'feedback') {
         const f = submitFeedback(c, ledger, req, body);
-        return sendJson(res, 202, { accepted: true, requestId: f.requestId, route: f.route, joined: f.joined, quality: f.quality });
+        return sendJson(res, 202, {
+          accepted: true,
+          requestId: f.requestId,
+          route: f.route,
+          joined: f.joined,
+          quality: f.quality,
+        });
       }
       if (parts[1] === 'evaluate') {
         const b = (body ?? {}) as { response?: unknown; context?: never; requirements?: never };
-        if (typeof body !== 'object' || body === null || !('response' in b)) throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
+        if (typeof body !== 'object' || body === null || !('response' in b))
+          throw new WhaleError('ERR_INVALID_ARG', 'body.response: is required', { field: 'body.response' });
         return sendJson(res, 200, await c.evaluator.evaluateResponse(b.response, b.context, b.requirements));
       }
       return false;
@@ -81,7 +100,10 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
   const { request, inputs } = await readInferRequest(req, c.maxBodyBytes);
   const params = request.parameters ?? {};
   const level = params.level;
-  if (level !== undefined && !LEVELS.includes(level as Level)) throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, { field: 'parameters.level' });
+  if (level !== undefined && !LEVELS.includes(level as Level))
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, {
+      field: 'parameters.level',
+    });
   const abort = new AbortController();
   req.once('close', () => {
     if (!req.complete || req.destroyed) abort.abort();
@@ -102,7 +124,14 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     model_name: result.model,
     model_version: result.modelVersion,
     id: request.id ?? result.requestId,
-    parameters: { task, level: result.level, cached: result.cached, models: result.models.join(','), device: result.device, ...(result.requestId === undefined ? {} : { feedback_id: result.requestId }) },
+    parameters: {
+      task,
+      level: result.level,
+      cached: result.cached,
+      models: result.models.join(','),
+      device: result.device,
+      ...(result.requestId === undefined ? {} : { feedback_id: result.requestId }),
+    },
   };
   return inferAnswer(fields, result.outputs, request);
 }
@@ -111,7 +140,12 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
  * Feedback over HTTP: on an answer this node gave, only from the caller that received it and once;
  * feedback naming a model without such an answer (curated labels) needs an operator key.
  */
-function submitFeedback(c: QualityRoutesContext, ledger: AnswerLedger, req: IncomingMessage, body: unknown): JoinedFeedback {
+function submitFeedback(
+  c: QualityRoutesContext,
+  ledger: AnswerLedger,
+  req: IncomingMessage,
+  body: unknown,
+): JoinedFeedback {
   const id = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
   const principal = principalOf(req);
   if (typeof id === 'string' && ledger.knows(id)) {
@@ -125,19 +159,34 @@ function submitFeedback(c: QualityRoutesContext, ledger: AnswerLedger, req: Inco
   }
   const namesModel = typeof body === 'object' && body !== null && (body as { model?: unknown }).model !== undefined;
   if (namesModel && !(principal && roleAtLeast(principal.role, 'operator'))) {
-    throw new WhaleError('ERR_FORBIDDEN', 'feedback: feedback on an answer this node did not give (naming model, version, level) needs an operator key', { field: 'feedback.model' });
+    throw new WhaleError(
+      'ERR_FORBIDDEN',
+      'feedback: feedback on an answer this node did not give (naming model, version, level) needs an operator key',
+      { field: 'feedback.model' },
+    );
   }
   return c.analyzer.submitFeedback(body);
 }
 
-function param(params: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {
+function param(
+  params: Record<string, unknown>,
+  key: string,
+  type: 'string' | 'number',
+  as = key,
+): Record<string, unknown> {
   const v = params[key];
   if (v === undefined) return {};
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
-    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`, { field: `parameters.${key}` });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`,
+      { field: `parameters.${key}` },
+    );
   }
   if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) {
-    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, { field: `parameters.${key}` });
+    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, {
+      field: `parameters.${key}`,
+    });
   }
   return { [as]: v };
 }

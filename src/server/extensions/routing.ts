@@ -28,7 +28,11 @@ import { AnswerLedger } from './answer-ledger.js';
 import { LoadBalancer } from '../../core/resource-management/optimizer/load-balancer.js';
 import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
 import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
-import { loadRoutingConfig, parseRoutingConfig, type RoutingConfig } from '../../core/federation/routing/routing-config.js';
+import {
+  loadRoutingConfig,
+  parseRoutingConfig,
+  type RoutingConfig,
+} from '../../core/federation/routing/routing-config.js';
 
 export interface QualityRoutingParts {
   analyzer: FeedbackAnalyzer;
@@ -52,7 +56,15 @@ export class QualityRoutingExtension implements ServerExtension {
   private running = false;
 
   /** defaultModel names the default task when the routing config lists none; maxBodyBytes bounds /v1 bodies. */
-  constructor(routing: RoutingConfig = {}, private readonly opts: { defaultModel?: string; maxBodyBytes?: number; evaluate?: { maxBodyBytes?: number; schemaTimeoutMs?: number }; logger?: Logger } = {}) {
+  constructor(
+    routing: RoutingConfig = {},
+    private readonly opts: {
+      defaultModel?: string;
+      maxBodyBytes?: number;
+      evaluate?: { maxBodyBytes?: number; schemaTimeoutMs?: number };
+      logger?: Logger;
+    } = {},
+  ) {
     this.config = parseRoutingConfig(routing);
     this.logger = opts.logger ?? createLogger('quality');
   }
@@ -67,11 +79,19 @@ export class QualityRoutingExtension implements ServerExtension {
     const c = this.config;
     this.server = server;
     // Feedback not joined to a routed request must name a model (and version) this node serves: made-up names create no series.
-    const serves = (m: string, v: string | undefined) => (server.host.has(m) ? v === undefined || server.host.get(m).version === v : v === undefined && (c.replicas?.[m] ?? []).length > 0);
+    const serves = (m: string, v: string | undefined) =>
+      server.host.has(m)
+        ? v === undefined || server.host.get(m).version === v
+        : v === undefined && (c.replicas?.[m] ?? []).length > 0;
     const analyzer = new FeedbackAnalyzer({ ...(c.feedback ?? {}), serves });
     const metrics = new PerformanceWindows();
     const tasks = this.tasks(server);
-    const optimizer = new RouteOptimizer({ tasks, bandit: c.bandit ?? {}, reward: c.reward ?? {}, seed: c.bandit?.seed ?? 1 });
+    const optimizer = new RouteOptimizer({
+      tasks,
+      bandit: c.bandit ?? {},
+      reward: c.reward ?? {},
+      seed: c.bandit?.seed ?? 1,
+    });
     const balancer = new LoadBalancer({ replicas: c.replicas ?? {} });
     const dispatcher = new RequestDispatcher({
       optimizer,
@@ -106,7 +126,8 @@ export class QualityRoutingExtension implements ServerExtension {
             evaluator,
             monitor,
             maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024,
-            maxEvaluateBodyBytes: this.opts.evaluate?.maxBodyBytes ?? Math.min(256 * 1024, this.opts.maxBodyBytes ?? Infinity),
+            maxEvaluateBodyBytes:
+              this.opts.evaluate?.maxBodyBytes ?? Math.min(256 * 1024, this.opts.maxBodyBytes ?? Infinity),
             accepting: () => server.accepting,
             ledger,
           })(req, res, url)
@@ -154,7 +175,13 @@ export class QualityRoutingExtension implements ServerExtension {
               .filter((b) => b.model !== a.model)
               .map((b) => {
                 const f = figures.get(b.model)!;
-                return { modelId: b.model, quality: Number.isFinite(f.estimate) ? clamp01(f.estimate) : 0, low: f.low, high: f.high, samples: f.n };
+                return {
+                  modelId: b.model,
+                  quality: Number.isFinite(f.estimate) ? clamp01(f.estimate) : 0,
+                  low: f.low,
+                  high: f.high,
+                  samples: f.n,
+                };
               }),
           })),
         );
@@ -165,7 +192,8 @@ export class QualityRoutingExtension implements ServerExtension {
 
   private tasks(server: WhaleServer): Record<string, TaskRouting> {
     const routed = this.config.tasks;
-    const hostedOrReplicas = (m: string) => server.host.has(m) || (this.config.replicas?.[m] ?? []).every((r) => server.host.has(r));
+    const hostedOrReplicas = (m: string) =>
+      server.host.has(m) || (this.config.replicas?.[m] ?? []).every((r) => server.host.has(r));
     if (routed && Object.keys(routed).length > 0) {
       const out: Record<string, TaskRouting> = {};
       for (const [name, t] of Object.entries(routed)) {
@@ -173,9 +201,17 @@ export class QualityRoutingExtension implements ServerExtension {
           ...t,
           arms: t.arms.map((a, i) => {
             if (!hostedOrReplicas(a.model) || (!server.host.has(a.model) && !this.config.replicas?.[a.model])) {
-              throw new WhaleError('ERR_CONFIG', `routing.tasks.${name}.arms[${i}].model: no hosted model or replica group '${a.model}'`, { field: `routing.tasks.${name}.arms[${i}].model` });
+              throw new WhaleError(
+                'ERR_CONFIG',
+                `routing.tasks.${name}.arms[${i}].model: no hosted model or replica group '${a.model}'`,
+                { field: `routing.tasks.${name}.arms[${i}].model` },
+              );
             }
-            return { id: a.id ?? (a.level ? `${a.model}@${a.level}` : a.model), model: a.model, ...(a.level ? { level: a.level } : {}) };
+            return {
+              id: a.id ?? (a.level ? `${a.model}@${a.level}` : a.model),
+              model: a.model,
+              ...(a.level ? { level: a.level } : {}),
+            };
           }),
         };
       }
@@ -191,9 +227,15 @@ export class QualityRoutingExtension implements ServerExtension {
   }
 
   private embedding(server: WhaleServer, name: string): EmbeddingSimilarity {
-    if (!server.host.has(name)) throw new WhaleError('ERR_CONFIG', `routing.embeddingModel: no hosted model '${name}'`, { field: 'routing.embeddingModel' });
+    if (!server.host.has(name))
+      throw new WhaleError('ERR_CONFIG', `routing.embeddingModel: no hosted model '${name}'`, {
+        field: 'routing.embeddingModel',
+      });
     const model = server.host.get(name);
-    return new EmbeddingSimilarity({ inputs: model.inputs, run: async (inputs) => (await server.scheduler.scheduleTask({ model: name, input: inputs })) as NamedTensors });
+    return new EmbeddingSimilarity({
+      inputs: model.inputs,
+      run: async (inputs) => (await server.scheduler.scheduleTask({ model: name, input: inputs })) as NamedTensors,
+    });
   }
 
   private appliers(q: QualityOptimizer, optimizer: RouteOptimizer): void {
@@ -215,8 +257,12 @@ export class QualityRoutingExtension implements ServerExtension {
 
   private async onDrop(d: QualityDrop): Promise<void> {
     this.logger.warn('quality drop', { ...d });
-    await this.server?.messaging.publishEvent('quality.drop', { ...d }).catch((err: Error) => this.logger.warn('quality.drop event not published', { error: err.message }));
-    await this.optimize(d).catch((err: Error) => this.logger.warn('quality optimization failed', { error: err.message }));
+    await this.server?.messaging
+      .publishEvent('quality.drop', { ...d })
+      .catch((err: Error) => this.logger.warn('quality.drop event not published', { error: err.message }));
+    await this.optimize(d).catch((err: Error) =>
+      this.logger.warn('quality optimization failed', { error: err.message }),
+    );
   }
 
   private every(ms: number, fn: () => void): void {
@@ -234,15 +280,22 @@ export class QualityRoutingExtension implements ServerExtension {
 
 /** The factory registered in server/default-extensions.ts. */
 export function qualityRoutingExtension(config: WhaleConfig, env?: EnvSource): QualityRoutingExtension {
-  return new QualityRoutingExtension(loadRoutingConfig({ file: readEnv(env).routingFile, ...(config.source ? { configSource: config.source } : {}) }), {
-    defaultModel: config.pipeline.defaultModel,
-    maxBodyBytes: config.http.maxBodyBytes,
-    evaluate: config.http.evaluate,
-  });
+  return new QualityRoutingExtension(
+    loadRoutingConfig({ file: readEnv(env).routingFile, ...(config.source ? { configSource: config.source } : {}) }),
+    {
+      defaultModel: config.pipeline.defaultModel,
+      maxBodyBytes: config.http.maxBodyBytes,
+      evaluate: config.http.evaluate,
+    },
+  );
 }
 
 function sameSignature(a: ModelInterface, b: ModelInterface): boolean {
-  const sig = (m: ModelInterface) => JSON.stringify([m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]), m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)])]);
+  const sig = (m: ModelInterface) =>
+    JSON.stringify([
+      m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
+      m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
+    ]);
   return sig(a) === sig(b);
 }
 

@@ -81,7 +81,14 @@ export interface GrpcServerOptions {
   isReady: () => boolean;
 }
 
-type Param = { bool_param?: boolean; int64_param?: string; string_param?: string; double_param?: number; uint64_param?: string; parameter_choice?: string };
+type Param = {
+  bool_param?: boolean;
+  int64_param?: string;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: string;
+  parameter_choice?: string;
+};
 type Contents = {
   bool_contents: boolean[];
   int_contents: number[];
@@ -97,7 +104,13 @@ interface InferRequestMessage {
   model_version: string;
   id: string;
   parameters: Record<string, Param>;
-  inputs: { name: string; datatype: string; shape: string[]; parameters: Record<string, Param>; contents?: Contents | null }[];
+  inputs: {
+    name: string;
+    datatype: string;
+    shape: string[];
+    parameters: Record<string, Param>;
+    contents?: Contents | null;
+  }[];
   outputs: { name: string; parameters: Record<string, Param> }[];
   raw_input_contents: Buffer[];
 }
@@ -164,12 +177,22 @@ function shapeOf(dims: string[], at: string): number[] {
 }
 
 /** Typed contents of one input → the engine tensor (INT64/UINT64 kept exact through BigInt; the rest through the JSON tensor checks). */
-function typedInput(name: string, datatype: string, shape: number[], contents: Contents | null | undefined, at: string): Tensor {
+function typedInput(
+  name: string,
+  datatype: string,
+  shape: number[],
+  contents: Contents | null | undefined,
+  at: string,
+): Tensor {
   const field = CONTENTS_FIELD[datatype];
   if (!field) throw bad(`${at}.datatype`, `${datatype} has no typed contents field: send it in raw_input_contents`);
   const values = (contents?.[field] ?? []) as unknown[];
   const count = shape.reduce((a, d) => a * d, 1);
-  if (values.length !== count) throw bad(`${at}.contents.${field}`, `has ${values.length} elements but shape [${shape.join(', ')}] needs ${count}`);
+  if (values.length !== count)
+    throw bad(
+      `${at}.contents.${field}`,
+      `has ${values.length} elements but shape [${shape.join(', ')}] needs ${count}`,
+    );
   if (datatype === 'INT64' || datatype === 'UINT64') {
     const data = datatype === 'INT64' ? new BigInt64Array(count) : new BigUint64Array(count);
     for (let i = 0; i < count; i++) data[i] = BigInt(values[i] as string);
@@ -189,13 +212,19 @@ function typedOutput(t: Tensor): Partial<Contents> {
   return { [field]: Array.from(d as ArrayLike<number | boolean>) };
 }
 
-function optionalParam(p: Record<string, unknown>, key: string, type: 'string' | 'number', as = key): Record<string, unknown> {
+function optionalParam(
+  p: Record<string, unknown>,
+  key: string,
+  type: 'string' | 'number',
+  as = key,
+): Record<string, unknown> {
   const v = p[key];
   if (v === undefined) return {};
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
     throw bad(`parameters.${key}`, `must be a ${type === 'number' ? 'finite number' : 'string'}`);
   }
-  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) throw bad(`parameters.${key}`, `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
+  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH)
+    throw bad(`parameters.${key}`, `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
   return { [as]: v };
 }
 
@@ -228,9 +257,21 @@ export class InferenceGrpcServer {
     });
     const pkg = loadInferenceProto() as { inference: { GRPCInferenceService: ServiceClientConstructor } };
     const impl: UntypedServiceImplementation = {
-      ServerLive: this.unary('GET', () => '/v2/health/live', () => ({ live: true })),
-      ServerReady: this.unary('GET', () => '/v2/health/ready', () => ({ ready: this.o.isReady() && this.o.host.allReady() })),
-      ServerMetadata: this.unary('GET', () => '/v2', () => ({ name: this.o.serverName, version: this.o.serverVersion, extensions: [] })),
+      ServerLive: this.unary(
+        'GET',
+        () => '/v2/health/live',
+        () => ({ live: true }),
+      ),
+      ServerReady: this.unary(
+        'GET',
+        () => '/v2/health/ready',
+        () => ({ ready: this.o.isReady() && this.o.host.allReady() }),
+      ),
+      ServerMetadata: this.unary(
+        'GET',
+        () => '/v2',
+        () => ({ name: this.o.serverName, version: this.o.serverVersion, extensions: [] }),
+      ),
       ModelReady: this.unary(
         'GET',
         (r: { name: string }) => `/v2/models/${encodeURIComponent(r.name)}/ready`,
@@ -245,7 +286,13 @@ export class InferenceGrpcServer {
         (r: { name: string; version: string }) => {
           const m = this.model(r.name, r.version);
           const spec = (t: TensorSpec) => ({ name: t.name, datatype: t.datatype, shape: t.shape });
-          return { name: r.name, versions: [m.version], platform: m.platform, inputs: m.inputs.map(spec), outputs: m.outputs.map(spec) };
+          return {
+            name: r.name,
+            versions: [m.version],
+            platform: m.platform,
+            inputs: m.inputs.map(spec),
+            outputs: m.outputs.map(spec),
+          };
         },
       ),
       ModelInfer: this.unary(
@@ -292,17 +339,31 @@ export class InferenceGrpcServer {
     if (name.length > MAX_CLIENT_STRING_LENGTH) throw bad('name', `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
     const m = this.o.host.get(name);
     if (version !== '' && version !== m.version) {
-      throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' has no version '${version}' (serving ${m.version})`, { field: 'version' });
+      throw new WhaleError(
+        'ERR_MODEL_NOT_FOUND',
+        `model '${name}' has no version '${version}' (serving ${m.version})`,
+        { field: 'version' },
+      );
     }
     return m;
   }
 
-  private async infer(r: InferRequestMessage, call: ServerUnaryCall<InferRequestMessage, unknown>, principal: ReturnType<typeof authorize>): Promise<unknown> {
-    if (!this.o.isReady()) throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', { retriable: true });
+  private async infer(
+    r: InferRequestMessage,
+    call: ServerUnaryCall<InferRequestMessage, unknown>,
+    principal: ReturnType<typeof authorize>,
+  ): Promise<unknown> {
+    if (!this.o.isReady())
+      throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', {
+        retriable: true,
+      });
     this.model(r.model_name, r.model_version);
     const raw = r.raw_input_contents.length > 0;
     if (raw && r.raw_input_contents.length !== r.inputs.length) {
-      throw bad('raw_input_contents', `has ${r.raw_input_contents.length} entries for ${r.inputs.length} inputs (one per input, in order)`);
+      throw bad(
+        'raw_input_contents',
+        `has ${r.raw_input_contents.length} entries for ${r.inputs.length} inputs (one per input, in order)`,
+      );
     }
     // The V2 request as the HTTP endpoint sees it, so that the same checks (names, shapes, datatypes, id, parameters) apply.
     const requestParams = params(r.parameters, 'parameters');
@@ -320,27 +381,39 @@ export class InferenceGrpcServer {
       },
       { binary: raw },
     );
-    if (raw && r.inputs.some((t) => t.contents && Object.values(t.contents).some((v) => Array.isArray(v) && v.length > 0))) {
+    if (
+      raw &&
+      r.inputs.some((t) => t.contents && Object.values(t.contents).some((v) => Array.isArray(v) && v.length > 0))
+    ) {
       throw bad('inputs', 'give raw_input_contents or typed contents, not both');
     }
-    const bytes = raw ? r.raw_input_contents.reduce((a, b) => a + b.byteLength, 0) : r.inputs.reduce((a, t) => a + 8 * shapeOf(t.shape, 'inputs').reduce((x, d) => x * d, 1), 0);
+    const bytes = raw
+      ? r.raw_input_contents.reduce((a, b) => a + b.byteLength, 0)
+      : r.inputs.reduce((a, t) => a + 8 * shapeOf(t.shape, 'inputs').reduce((x, d) => x * d, 1), 0);
     const budget = this.o.budget;
     if (budget && !budget.take(bytes)) {
-      throw new WhaleError('ERR_OVERLOADED', `the server is holding ${budget.used} bytes of requests (budget ${budget.limit}); this one (${bytes} bytes) was not taken: retry later`, {
-        retriable: true,
-        retryAfterMs: 1000,
-      });
+      throw new WhaleError(
+        'ERR_OVERLOADED',
+        `the server is holding ${budget.used} bytes of requests (budget ${budget.limit}); this one (${bytes} bytes) was not taken: retry later`,
+        {
+          retriable: true,
+          retryAfterMs: 1000,
+        },
+      );
     }
     try {
       const inputs: NamedTensors = {};
       request.inputs.forEach((t, i) => {
         const at = `inputs[${i}]`;
         if (inputs[t.name]) throw bad(`${at}.name`, `input '${t.name}' is given twice`);
-        inputs[t.name] = raw ? decodeRawTensor(t.name, t.datatype, t.shape, r.raw_input_contents[i]!, at) : typedInput(t.name, t.datatype, t.shape, r.inputs[i]!.contents, at);
+        inputs[t.name] = raw
+          ? decodeRawTensor(t.name, t.datatype, t.shape, r.raw_input_contents[i]!, at)
+          : typedInput(t.name, t.datatype, t.shape, r.inputs[i]!.contents, at);
       });
       const p = request.parameters ?? {};
       const level = p.level;
-      if (level !== undefined && !LEVELS.includes(level as Level)) throw bad('parameters.level', `must be one of ${LEVELS.join(', ')}`);
+      if (level !== undefined && !LEVELS.includes(level as Level))
+        throw bad('parameters.level', `must be one of ${LEVELS.join(', ')}`);
       const claimed = optionalParam(p, 'tenant', 'string').tenant as string | undefined;
       const tenant = tenantForPrincipal(principal, claimed);
       // grpc-js also emits 'cancelled' when a finished call's stream closes: listen only while the request runs.
@@ -368,15 +441,29 @@ export class InferenceGrpcServer {
       const names = request.outputs?.map((o) => o.name) ?? Object.keys(result.outputs);
       const outputs = names.map((name, i) => {
         const t = result.outputs[name];
-        if (!t) throw bad(`outputs[${i}].name`, `the model has no output '${name}' (outputs: ${Object.keys(result.outputs).join(', ')})`);
+        if (!t)
+          throw bad(
+            `outputs[${i}].name`,
+            `the model has no output '${name}' (outputs: ${Object.keys(result.outputs).join(', ')})`,
+          );
         return t;
       });
       return {
         model_name: result.model,
         model_version: result.modelVersion,
         id: request.id ?? '',
-        parameters: { level: toParam(result.level), cached: toParam(result.cached), models: toParam(result.models.join(',')), device: toParam(result.device) },
-        outputs: outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(String), ...(raw ? {} : { contents: typedOutput(t) }) })),
+        parameters: {
+          level: toParam(result.level),
+          cached: toParam(result.cached),
+          models: toParam(result.models.join(',')),
+          device: toParam(result.device),
+        },
+        outputs: outputs.map((t) => ({
+          name: t.name,
+          datatype: t.datatype,
+          shape: t.shape.map(String),
+          ...(raw ? {} : { contents: typedOutput(t) }),
+        })),
         raw_output_contents: raw ? outputs.map(encodeRawTensor) : [],
       };
     } finally {
@@ -386,12 +473,19 @@ export class InferenceGrpcServer {
 
   /** Binds host:port (0: any free port); resolves with the port. */
   listen(port: number, host: string): Promise<number> {
-    const creds = this.o.tls ? ServerCredentials.createSsl(null, [{ private_key: this.o.tls.key, cert_chain: this.o.tls.cert }], false) : ServerCredentials.createInsecure();
+    const creds = this.o.tls
+      ? ServerCredentials.createSsl(null, [{ private_key: this.o.tls.key, cert_chain: this.o.tls.cert }], false)
+      : ServerCredentials.createInsecure();
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, creds, (err, bound) => {
         if (err) {
-          reject(new WhaleError('ERR_CONFIG', `grpc: cannot listen on ${address}: ${err.message}`, { field: 'grpc.port', cause: err }));
+          reject(
+            new WhaleError('ERR_CONFIG', `grpc: cannot listen on ${address}: ${err.message}`, {
+              field: 'grpc.port',
+              cause: err,
+            }),
+          );
           return;
         }
         this.port = bound;
@@ -407,7 +501,11 @@ export class InferenceGrpcServer {
       return;
     }
     const done = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
-    if (this.inFlight > 0) await Promise.race([new Promise<void>((r) => (this.idle = r)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    if (this.inFlight > 0)
+      await Promise.race([
+        new Promise<void>((r) => (this.idle = r)),
+        new Promise((r) => setTimeout(r, graceMs).unref()),
+      ]);
     const timer = setTimeout(() => this.server.forceShutdown(), this.inFlight > 0 ? 0 : Math.min(graceMs, 1000));
     timer.unref();
     await done;
@@ -421,7 +519,11 @@ export function readTls(tls: { cert: string; key: string }, section: string): Gr
     try {
       return readFileSync(tls[which]);
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `${section}.tls.${which}: cannot read ${tls[which]}: ${(err as Error).message}`, { field: `${section}.tls.${which}`, cause: err });
+      throw new WhaleError(
+        'ERR_CONFIG',
+        `${section}.tls.${which}: cannot read ${tls[which]}: ${(err as Error).message}`,
+        { field: `${section}.tls.${which}`, cause: err },
+      );
     }
   };
   return { cert: read('cert'), key: read('key') };

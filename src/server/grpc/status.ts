@@ -75,7 +75,8 @@ export function grpcError(err: unknown): Partial<ServiceError> & { code: status;
     metadata.set('whale-code', err.code);
     if (err.field) metadata.set('whale-field', err.field);
     const retryAfterMs = Number(err.details.retryAfterMs);
-    if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0) metadata.set('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+    if (Number.isFinite(retryAfterMs) && retryAfterMs >= 0)
+      metadata.set('retry-after', String(Math.ceil(retryAfterMs / 1000)));
     return { code: GRPC_STATUS[err.code] ?? status.INTERNAL, details: err.message, metadata };
   }
   return { code: status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}`, metadata };

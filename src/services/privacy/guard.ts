@@ -7,7 +7,14 @@
  */
 import { WhaleError } from '../../common/errors.js';
 import { isIdentityContainer, isPersonalKey, isVersionKey, normalizeKey, type KeyRules } from './key-rules.js';
-import { ALL_DETECTORS, containsPersonalData, redactString, type CustomDetector, type DetectorName, type ValueRules } from './value-detectors.js';
+import {
+  ALL_DETECTORS,
+  containsPersonalData,
+  redactString,
+  type CustomDetector,
+  type DetectorName,
+  type ValueRules,
+} from './value-detectors.js';
 
 export interface PrivacyGuardOptions {
   /** Keys to keep although a built-in rule drops them (compared in normal form: case and separators ignored). */
@@ -119,8 +126,10 @@ function copyView(v: ArrayBufferView): ArrayBufferView {
 }
 
 function compile(o: PrivacyGuardOptions): { keys: KeyRules; values: ValueRules; maxDepth: number } {
-  const opt = (field: string, what: string) => new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${what}`, { field: `options.${field}` });
-  if (typeof o !== 'object' || o === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: must be an object', { field: 'options' });
+  const opt = (field: string, what: string) =>
+    new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${what}`, { field: `options.${field}` });
+  if (typeof o !== 'object' || o === null)
+    throw new WhaleError('ERR_INVALID_OPTION', 'options: must be an object', { field: 'options' });
   const list = <T>(v: readonly T[] | undefined, field: string, ok: (x: unknown) => boolean): readonly T[] => {
     if (v === undefined) return [];
     if (!Array.isArray(v)) throw opt(field, 'must be an array');
@@ -136,15 +145,20 @@ function compile(o: PrivacyGuardOptions): { keys: KeyRules; values: ValueRules; 
   const custom = list(o.customDetectors, 'customDetectors', (x) => {
     const d = x as CustomDetector | null;
     return typeof d === 'object' && d !== null && d.pattern instanceof RegExp && typeof d.replacement === 'string';
-  }).map((d) => ({ pattern: d.pattern.global ? d.pattern : new RegExp(d.pattern.source, `${d.pattern.flags}g`), replacement: d.replacement }));
+  }).map((d) => ({
+    pattern: d.pattern.global ? d.pattern : new RegExp(d.pattern.source, `${d.pattern.flags}g`),
+    replacement: d.replacement,
+  }));
   const toggles = o.detectors ?? {};
   if (typeof toggles !== 'object' || toggles === null) throw opt('detectors', 'must be an object');
   for (const [k, v] of Object.entries(toggles)) {
-    if (!ALL_DETECTORS.includes(k as DetectorName)) throw opt(`detectors.${k}`, `unknown detector (known: ${ALL_DETECTORS.join(', ')})`);
+    if (!ALL_DETECTORS.includes(k as DetectorName))
+      throw opt(`detectors.${k}`, `unknown detector (known: ${ALL_DETECTORS.join(', ')})`);
     if (typeof v !== 'boolean') throw opt(`detectors.${k}`, 'must be a boolean');
   }
   const maxDepth = o.maxDepth ?? 100;
-  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) throw opt('maxDepth', `must be an integer 1..1000, got ${String(maxDepth)}`);
+  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000)
+    throw opt('maxDepth', `must be an integer 1..1000, got ${String(maxDepth)}`);
   return {
     keys: {
       allow: new Set(allow.map(normalizeKey)),

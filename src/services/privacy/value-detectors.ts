@@ -35,15 +35,19 @@ const EMAIL = new RegExp(
   String.raw`(?<![${W}._%+-])[${W}_%+-]+(?:\.[${W}_%+-]+)*@(?:[${W}](?:[${W}-]*[${W}])?\.)+(?:xn--[a-z0-9-]+|[\p{L}\p{M}]{2,})(?![${W}])`,
   'gu',
 );
-const MAC = /(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])|(?<![\w.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])/g;
-const IPV6 = /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?:%[\w.]+)?(?![\w:]|\.\d)/g;
+const MAC =
+  /(?<![\w:-])[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])|(?<![\w.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])/g;
+const IPV6 =
+  /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?:%[\w.]+)?(?![\w:]|\.\d)/g;
 const IPV4 = /(?<![\w.@])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)/g;
 const PHONE = /(?<![\w.,+-])\+?(?:\(\d{1,4}\)\s?)?\d[\d\s().-]{5,}\d(?![\w:/]|[.,]\d)/g;
 
 /** Words before a dotted quad that make it a version, not an address. */
-const VERSION_CUE = /(?:\b(?:v|ver|version|release|build|rev|revision|firmware|fw|sdk|api)\s*[:=#]?\s*|[A-Za-z0-9]\/)$/i;
+const VERSION_CUE =
+  /(?:\b(?:v|ver|version|release|build|rev|revision|firmware|fw|sdk|api)\s*[:=#]?\s*|[A-Za-z0-9]\/)$/i;
 /** Words before digits that make them a phone number. */
-const PHONE_CUE = /\b(?:tel|telephone|phone|ph|call|mobile|mob|cell|fax|whatsapp|sms|text|contact|reach|dial)\b[^\d\n]{0,12}$/i;
+const PHONE_CUE =
+  /\b(?:tel|telephone|phone|ph|call|mobile|mob|cell|fax|whatsapp|sms|text|contact|reach|dial)\b[^\d\n]{0,12}$/i;
 const DATE = /^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$/;
 const DECIMAL = /^-?\d+[.,]\d+$/;
 const THOUSANDS = /^\d{1,3}(?:([ .,\u00a0])\d{3})(?:\1\d{3})*$/;
@@ -54,7 +58,8 @@ export function redactString(s: string, ctx: ValueContext, rules: ValueRules): s
   const keep = (m: string) => rules.allowValues.some((a) => (typeof a === 'string' ? a === m : fullMatch(a, m)));
   if (on('email')) out = out.replace(EMAIL, (m) => (keep(m) ? m : '[email]'));
   if (on('mac')) out = out.replace(MAC, (m) => (keep(m) ? m : '[mac]'));
-  if (on('ipv6')) out = out.replace(IPV6, (m) => (!keep(m) && /[0-9A-Fa-f]/.test(m) && isIPv6(m.replace(/%.*$/, '')) ? '[ip]' : m));
+  if (on('ipv6'))
+    out = out.replace(IPV6, (m) => (!keep(m) && /[0-9A-Fa-f]/.test(m) && isIPv6(m.replace(/%.*$/, '')) ? '[ip]' : m));
   if (on('ipv4') && !ctx.versionKey) {
     out = out.replace(IPV4, (m, offset: number, whole: string) =>
       !keep(m) && isIPv4(m) && !VERSION_CUE.test(whole.slice(Math.max(0, offset - 24), offset)) ? '[ip]' : m,
@@ -84,7 +89,8 @@ function isPhone(c: string, before: string): boolean {
   const seps = new Set(c.replace(/[\d()]/g, ''));
   if (seps.size !== 1 || digits.length < 9) return false;
   const groups = c.split(/[\s.-]/);
-  if (groups.length < 3 || !groups.slice(1).every((g) => g.length >= 2 && g.length <= 4) || groups[0]!.length > 4) return false;
+  if (groups.length < 3 || !groups.slice(1).every((g) => g.length >= 2 && g.length <= 4) || groups[0]!.length > 4)
+    return false;
   // Space-grouped digits are lists as often as phone numbers: only the common national shapes count.
   if (seps.has(' ')) return groups[0]!.startsWith('0') || /^\d{3} \d{3} \d{4}$/.test(c);
   return true;

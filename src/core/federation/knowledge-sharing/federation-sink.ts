@@ -21,8 +21,17 @@ export interface KnowledgeSink {
 }
 
 export function knowledgeInputFrom(k: ReceivedKnowledge, defaultTopic = 'general'): KnowledgeInput {
-  const d = typeof k.data === 'object' && k.data !== null && !Array.isArray(k.data) ? (k.data as Record<string, unknown>) : undefined;
-  const input: KnowledgeInput = { id: k.messageId, topic: defaultTopic, targetModel: k.targetModel, privacy: k.privacy, data: k.data };
+  const d =
+    typeof k.data === 'object' && k.data !== null && !Array.isArray(k.data)
+      ? (k.data as Record<string, unknown>)
+      : undefined;
+  const input: KnowledgeInput = {
+    id: k.messageId,
+    topic: defaultTopic,
+    targetModel: k.targetModel,
+    privacy: k.privacy,
+    data: k.data,
+  };
   if (k.sourceModel !== undefined) input.sourceModel = k.sourceModel;
   if (!d) return input;
   const { embedding, ...rest } = d;

@@ -56,7 +56,10 @@ export class KnowledgeLog {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.dir: cannot create ${dir}: ${(err as Error).message}`, { field: 'options.dir', cause: err });
+      throw new WhaleError('ERR_INVALID_OPTION', `options.dir: cannot create ${dir}: ${(err as Error).message}`, {
+        field: 'options.dir',
+        cause: err,
+      });
     }
     const path = join(dir, FILE);
     let buf: Buffer;
@@ -64,7 +67,10 @@ export class KnowledgeLog {
       buf = await readFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new WhaleError('ERR_INVALID_OPTION', `options.dir: cannot read ${path}: ${(err as Error).message}`, { field: 'options.dir', cause: err });
+        throw new WhaleError('ERR_INVALID_OPTION', `options.dir: cannot read ${path}: ${(err as Error).message}`, {
+          field: 'options.dir',
+          cause: err,
+        });
       }
       buf = Buffer.alloc(0);
     }
@@ -123,7 +129,10 @@ export class KnowledgeLog {
       } catch (err) {
         // Nothing of this batch was acknowledged: cut it back off so the log stays clean.
         await this.fh.truncate(this.bytes).catch(() => undefined);
-        const e = new WhaleError('ERR_INVALID_STATE', `knowledge log write failed: ${(err as Error).message}`, { cause: err, retriable: true });
+        const e = new WhaleError('ERR_INVALID_STATE', `knowledge log write failed: ${(err as Error).message}`, {
+          cause: err,
+          retriable: true,
+        });
         for (const p of batch) p.reject(e);
       }
     }
@@ -154,7 +163,12 @@ function scan(buf: Buffer): LogReplay {
   if (buf.length === 0) return out;
   let at = HEADER.length;
   if (buf.length < HEADER.length || !buf.subarray(0, HEADER.length).equals(HEADER)) {
-    out.damaged.push({ source: 'disk', where: 'offset 0', code: 'ERR_BAD_MAGIC', reason: 'not a knowledge log header' });
+    out.damaged.push({
+      source: 'disk',
+      where: 'offset 0',
+      code: 'ERR_BAD_MAGIC',
+      reason: 'not a knowledge log header',
+    });
     at = 0;
   }
   while (at < buf.length) {

@@ -17,7 +17,14 @@ import { checkInput, embeddingBlob, type CheckedInput, type VectorFormat } from 
 import { KnowledgeLog } from './knowledge-log.js';
 import type { StoredRecord } from './record-codec.js';
 import { RedisKnowledgeStore } from './redis-store.js';
-import type { KnowledgeFilter, KnowledgeHit, KnowledgeInput, KnowledgeItem, KnowledgeSearch, RecoveryReport } from './types.js';
+import type {
+  KnowledgeFilter,
+  KnowledgeHit,
+  KnowledgeInput,
+  KnowledgeItem,
+  KnowledgeSearch,
+  RecoveryReport,
+} from './types.js';
 import { NO_LABEL, VectorIndex, type VectorMetric, type VectorStorage } from './vector-index.js';
 
 export interface KnowledgeManagerOptions {
@@ -71,10 +78,13 @@ export class KnowledgeManager {
   private closed = false;
 
   private constructor(private readonly o: KnowledgeManagerOptions) {
-    if (typeof o !== 'object' || o === null) throw new WhaleError('ERR_INVALID_OPTION', 'options: expected an object', { field: 'options' });
+    if (typeof o !== 'object' || o === null)
+      throw new WhaleError('ERR_INVALID_OPTION', 'options: expected an object', { field: 'options' });
     const ann = o.ann;
     if (ann !== undefined && (typeof ann !== 'object' || !Number.isInteger(ann.nlist) || ann.nlist < 1)) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'options.ann.nlist: must be an integer >= 1', { field: 'options.ann.nlist' });
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.ann.nlist: must be an integer >= 1', {
+        field: 'options.ann.nlist',
+      });
     }
     this.index = new VectorIndex({
       dim: o.dim,
@@ -84,7 +94,12 @@ export class KnowledgeManager {
       nlist: ann?.nlist ?? 0,
       ...(ann?.nprobe === undefined ? {} : { nprobe: ann.nprobe }),
     });
-    this.fmt = { dim: o.dim, storage: this.index.storage, blockSize: o.blockSize ?? 64, cosine: this.index.metric === 'cosine' };
+    this.fmt = {
+      dim: o.dim,
+      storage: this.index.storage,
+      blockSize: o.blockSize ?? 64,
+      cosine: this.index.metric === 'cosine',
+    };
     this.now = o.now ?? Date.now;
     this.logger = o.logger ?? silentLogger;
   }
@@ -120,7 +135,8 @@ export class KnowledgeManager {
     for (const r of records) {
       if (r.kind === 'train') train = r;
       else if (r.kind === 'delete') r.ids.forEach((id) => live.delete(id));
-      else if (r.item.expiresAt === undefined || r.item.expiresAt > now) live.set(r.item.id, r.blob ? { item: r.item, blob: r.blob } : { item: r.item });
+      else if (r.item.expiresAt === undefined || r.item.expiresAt > now)
+        live.set(r.item.id, r.blob ? { item: r.item, blob: r.blob } : { item: r.item });
       else live.delete(r.item.id);
     }
     if (train) await this.restoreCentroids(train, dir === false ? 'redis' : 'disk');
@@ -129,7 +145,13 @@ export class KnowledgeManager {
         this.apply(e);
       } catch (err) {
         const w = err as WhaleError;
-        this.recovery.damaged.push({ source: dir === false ? 'redis' : 'disk', where: `item ${e.item.id}`, id: e.item.id, code: w.code ?? 'ERR_CORRUPT', reason: w.message });
+        this.recovery.damaged.push({
+          source: dir === false ? 'redis' : 'disk',
+          where: `item ${e.item.id}`,
+          id: e.item.id,
+          code: w.code ?? 'ERR_CORRUPT',
+          reason: w.message,
+        });
       }
     }
     this.recovery.items = this.entries.size;
@@ -150,7 +172,10 @@ export class KnowledgeManager {
   }
 
   /** The item by id, or the current version under a key (scoped by source model); undefined if unseen by `as`. */
-  get(what: { id: string } | { key: string; sourceModel?: string }, o: { as?: string } = {}): KnowledgeItem | undefined {
+  get(
+    what: { id: string } | { key: string; sourceModel?: string },
+    o: { as?: string } = {},
+  ): KnowledgeItem | undefined {
     const id = 'id' in what ? what.id : this.byKey.get(scoped(what.key, what.sourceModel));
     const e = id === undefined ? undefined : this.entries.get(id);
     return e && this.readable(e.item, o.as) ? { ...e.item } : undefined;
@@ -167,14 +192,18 @@ export class KnowledgeManager {
   /** The k items closest to a vector (or a text, through the embedder) among those the filter and access rules allow. */
   async search(q: KnowledgeSearch): Promise<KnowledgeHit[]> {
     const k = q.k ?? 10;
-    if (!Number.isInteger(k) || k < 1 || k > 4096) throw new WhaleError('ERR_INVALID_ARG', `k: must be an integer in [1, 4096], got ${String(q.k)}`, { field: 'k' });
+    if (!Number.isInteger(k) || k < 1 || k > 4096)
+      throw new WhaleError('ERR_INVALID_ARG', `k: must be an integer in [1, 4096], got ${String(q.k)}`, { field: 'k' });
     let vector = q.vector;
     if (vector === undefined) {
-      if (typeof q.text !== 'string') throw new WhaleError('ERR_INVALID_ARG', 'vector: give a vector or a text', { field: 'vector' });
+      if (typeof q.text !== 'string')
+        throw new WhaleError('ERR_INVALID_ARG', 'vector: give a vector or a text', { field: 'vector' });
       vector = (await this.embedAll([q.text]))[0]!;
     }
-    const bad = (field: string, what: string, code: 'ERR_INVALID_ARG' | 'ERR_NON_FINITE' = 'ERR_INVALID_ARG') => new WhaleError(code, `${field.replace('embedding', 'vector')}: ${what}`, { field: 'vector' });
-    if (!(vector instanceof Float32Array) && !Array.isArray(vector)) throw bad('vector', 'must be a Float32Array or an array of numbers');
+    const bad = (field: string, what: string, code: 'ERR_INVALID_ARG' | 'ERR_NON_FINITE' = 'ERR_INVALID_ARG') =>
+      new WhaleError(code, `${field.replace('embedding', 'vector')}: ${what}`, { field: 'vector' });
+    if (!(vector instanceof Float32Array) && !Array.isArray(vector))
+      throw bad('vector', 'must be a Float32Array or an array of numbers');
     embeddingBlob(vector, { ...this.fmt, storage: 'f32' }, bad); // same checks as an item's embedding
     const query = vector instanceof Float32Array ? vector : Float32Array.from(vector);
     const match = this.matcher(q.filter, q.as);
@@ -187,7 +216,12 @@ export class KnowledgeManager {
       }
     }
     if (allowed === 0) return [];
-    const r = await this.index.search(query, { k, allow, ...(q.nprobe === undefined ? {} : { nprobe: q.nprobe }), ...(q.exact === undefined ? {} : { exact: q.exact }) });
+    const r = await this.index.search(query, {
+      k,
+      allow,
+      ...(q.nprobe === undefined ? {} : { nprobe: q.nprobe }),
+      ...(q.exact === undefined ? {} : { exact: q.exact }),
+    });
     const hits: KnowledgeHit[] = [];
     for (let i = 0; i < k; i++) {
       const label = r.labels[i]!;
@@ -200,12 +234,15 @@ export class KnowledgeManager {
 
   /** Removes an item, the current item under a key, or everything a model shared; returns how many. */
   async forget(what: ForgetWhat): Promise<number> {
-    if (typeof what !== 'object' || what === null) throw new WhaleError('ERR_INVALID_ARG', 'what: expected { id }, { key } or { sourceModel }', { field: 'what' });
+    if (typeof what !== 'object' || what === null)
+      throw new WhaleError('ERR_INVALID_ARG', 'what: expected { id }, { key } or { sourceModel }', { field: 'what' });
     return this.serial(async () => {
       let ids: string[];
       if ('id' in what) ids = this.entries.has(what.id) ? [what.id] : [];
-      else if ('key' in what) ids = [this.byKey.get(scoped(what.key, what.sourceModel))].filter((x): x is string => x !== undefined);
-      else ids = [...this.entries.values()].filter((e) => e.item.sourceModel === what.sourceModel).map((e) => e.item.id);
+      else if ('key' in what)
+        ids = [this.byKey.get(scoped(what.key, what.sourceModel))].filter((x): x is string => x !== undefined);
+      else
+        ids = [...this.entries.values()].filter((e) => e.item.sourceModel === what.sourceModel).map((e) => e.item.id);
       if (ids.length === 0) return 0;
       await this.persist([{ kind: 'delete', ids }], [], ids);
       for (const id of ids) this.drop(id);
@@ -214,7 +251,13 @@ export class KnowledgeManager {
   }
 
   stats(): { items: number; vectors: number; trained: boolean; memoryBytes: number; redisErrors: number } {
-    return { items: this.entries.size, vectors: this.byLabel.size, trained: this.index.trained, memoryBytes: this.index.memoryBytes, redisErrors: this.redisErrors };
+    return {
+      items: this.entries.size,
+      vectors: this.byLabel.size,
+      trained: this.index.trained,
+      memoryBytes: this.index.memoryBytes,
+      redisErrors: this.redisErrors,
+    };
   }
 
   async close(): Promise<void> {
@@ -230,9 +273,11 @@ export class KnowledgeManager {
   }
 
   private matcher(f: KnowledgeFilter | undefined, as: string | undefined): (item: KnowledgeItem) => boolean {
-    if (f !== undefined && (typeof f !== 'object' || f === null)) throw new WhaleError('ERR_INVALID_ARG', 'filter: must be an object', { field: 'filter' });
+    if (f !== undefined && (typeof f !== 'object' || f === null))
+      throw new WhaleError('ERR_INVALID_ARG', 'filter: must be an object', { field: 'filter' });
     const topics = f?.topic === undefined ? undefined : new Set(typeof f.topic === 'string' ? [f.topic] : f.topic);
-    if (f?.since !== undefined && !Number.isFinite(f.since)) throw new WhaleError('ERR_INVALID_ARG', 'filter.since: must be a finite number of ms', { field: 'filter.since' });
+    if (f?.since !== undefined && !Number.isFinite(f.since))
+      throw new WhaleError('ERR_INVALID_ARG', 'filter.since: must be a finite number of ms', { field: 'filter.since' });
     return (item) =>
       (!topics || topics.has(item.topic)) &&
       (f?.sourceModel === undefined || item.sourceModel === f.sourceModel) &&
@@ -253,15 +298,24 @@ export class KnowledgeManager {
     const vectors = await this.embedAll(todo.map((c) => c.text!));
     todo.forEach((c, i) => {
       const bad = (field: string, what: string, code: 'ERR_INVALID_ARG' | 'ERR_NON_FINITE' = 'ERR_INVALID_ARG') =>
-        new WhaleError(code, `embedder: ${field} of item ${JSON.stringify(c.id)}: ${what}`, { field: 'embed', item: c.id });
+        new WhaleError(code, `embedder: ${field} of item ${JSON.stringify(c.id)}: ${what}`, {
+          field: 'embed',
+          item: c.id,
+        });
       c.blob = embeddingBlob(vectors[i], this.fmt, bad);
     });
   }
 
   private async embedAll(texts: string[]): Promise<Float32Array[]> {
-    if (!this.o.embed) throw new WhaleError('ERR_INVALID_STATE', 'text: no embedder configured (options.embed)', { field: 'text' });
+    if (!this.o.embed)
+      throw new WhaleError('ERR_INVALID_STATE', 'text: no embedder configured (options.embed)', { field: 'text' });
     const out = await this.o.embed(texts);
-    if (!Array.isArray(out) || out.length !== texts.length) throw new WhaleError('ERR_INVALID_ARG', `embedder: returned ${Array.isArray(out) ? out.length : 'no'} vectors for ${texts.length} texts`, { field: 'embed' });
+    if (!Array.isArray(out) || out.length !== texts.length)
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `embedder: returned ${Array.isArray(out) ? out.length : 'no'} vectors for ${texts.length} texts`,
+        { field: 'embed' },
+      );
     return out;
   }
 
@@ -281,7 +335,18 @@ export class KnowledgeManager {
         continue;
       }
       const version = c.version ?? (prev ? (prev.id === c.id ? prev.version : prev.version + 1) : 1);
-      const item: KnowledgeItem = { id: c.id, key: c.key, version, topic: c.topic, targetModel: c.targetModel, privacy: c.privacy, data: c.data, time: c.time, storedAt, hasVector: c.blob !== undefined };
+      const item: KnowledgeItem = {
+        id: c.id,
+        key: c.key,
+        version,
+        topic: c.topic,
+        targetModel: c.targetModel,
+        privacy: c.privacy,
+        data: c.data,
+        time: c.time,
+        storedAt,
+        hasVector: c.blob !== undefined,
+      };
       if (c.sourceModel !== undefined) item.sourceModel = c.sourceModel;
       if (c.expiresAt !== undefined) item.expiresAt = c.expiresAt;
       if (prev && prev.id !== c.id) superseded.push(prev.id);
@@ -312,12 +377,15 @@ export class KnowledgeManager {
     };
     if (this.log) {
       await this.log.append(records);
-      for (const r of records) if (r.kind === 'put') this.liveBytes += 24 + JSON.stringify(r.item).length + (r.blob?.length ?? 0);
+      for (const r of records)
+        if (r.kind === 'put') this.liveBytes += 24 + JSON.stringify(r.item).length + (r.blob?.length ?? 0);
       try {
         await toRedis();
       } catch (err) {
         this.redisErrors++;
-        this.logger.warn('knowledge: redis mirror write failed (the disk log has the change)', { error: (err as Error).message });
+        this.logger.warn('knowledge: redis mirror write failed (the disk log has the change)', {
+          error: (err as Error).message,
+        });
       }
     } else {
       await toRedis();
@@ -373,18 +441,34 @@ export class KnowledgeManager {
 
   private async restoreCentroids(t: { nlist: number; blob: Uint8Array }, source: 'disk' | 'redis'): Promise<void> {
     try {
-      if (t.nlist !== this.index.nlist) throw new WhaleError('ERR_CORRUPT', `saved centroids are for ${t.nlist} lists, the index has ${this.index.nlist}`);
+      if (t.nlist !== this.index.nlist)
+        throw new WhaleError(
+          'ERR_CORRUPT',
+          `saved centroids are for ${t.nlist} lists, the index has ${this.index.nlist}`,
+        );
       await this.index.train({ samples: decodeTensor(t.blob), iterations: 0 });
     } catch (err) {
       const w = err as WhaleError;
-      this.recovery.damaged.push({ source, where: 'centroids', code: w.code ?? 'ERR_CORRUPT', reason: `${w.message} (the lists are trained again)` });
+      this.recovery.damaged.push({
+        source,
+        where: 'centroids',
+        code: w.code ?? 'ERR_CORRUPT',
+        reason: `${w.message} (the lists are trained again)`,
+      });
     }
   }
 
   private async maybeCompact(): Promise<void> {
     if (!this.log || this.log.size < Math.max(1 << 20, 2 * this.liveBytes)) return;
-    const live: StoredRecord[] = [...this.entries.values()].map((e) => (e.blob ? { kind: 'put', item: e.item, blob: e.blob } : { kind: 'put', item: e.item }));
-    if (this.index.trained) live.unshift({ kind: 'train', nlist: this.index.nlist, blob: encodeTensor(this.index.centroids(), { codec: 'f32' }) });
+    const live: StoredRecord[] = [...this.entries.values()].map((e) =>
+      e.blob ? { kind: 'put', item: e.item, blob: e.blob } : { kind: 'put', item: e.item },
+    );
+    if (this.index.trained)
+      live.unshift({
+        kind: 'train',
+        nlist: this.index.nlist,
+        blob: encodeTensor(this.index.centroids(), { codec: 'f32' }),
+      });
     await this.log.compact(live);
     this.liveBytes = this.log.size;
   }

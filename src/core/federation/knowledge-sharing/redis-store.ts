@@ -25,7 +25,11 @@ export class RedisKnowledgeStore {
   constructor(o: RedisKnowledgeOptions) {
     this.prefix = o.prefix ?? 'whale:knowledge';
     // Errors are surfaced by the failing command instead.
-    this.client = connectRedis(o.url, 'knowledge', o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs });
+    this.client = connectRedis(
+      o.url,
+      'knowledge',
+      o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs },
+    );
   }
 
   private itemKey(id: string): string {
@@ -36,7 +40,11 @@ export class RedisKnowledgeStore {
     try {
       await this.client.connect();
     } catch (err) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.redis.url: cannot connect: ${(err as Error).message}`, { field: 'options.redis.url', cause: err, retriable: true });
+      throw new WhaleError('ERR_INVALID_OPTION', `options.redis.url: cannot connect: ${(err as Error).message}`, {
+        field: 'options.redis.url',
+        cause: err,
+        retriable: true,
+      });
     }
   }
 
@@ -44,7 +52,8 @@ export class RedisKnowledgeStore {
     const m = this.client.multi();
     for (const { item, blob } of items) {
       const value = encodeRecord(blob ? { kind: 'put', item, blob } : { kind: 'put', item });
-      if (item.expiresAt !== undefined) m.set(this.itemKey(item.id), value, 'PX', Math.max(1, item.expiresAt - Date.now()));
+      if (item.expiresAt !== undefined)
+        m.set(this.itemKey(item.id), value, 'PX', Math.max(1, item.expiresAt - Date.now()));
       else m.set(this.itemKey(item.id), value);
       m.sadd(`${this.prefix}:ids`, item.id);
     }
@@ -73,7 +82,13 @@ export class RedisKnowledgeStore {
     if (train) {
       const r = parseRecord(train, 0);
       if (r.ok && r.record.kind === 'train') records.push(r.record);
-      else damaged.push({ source: 'redis', where: `${this.prefix}:centroids`, code: r.ok ? 'ERR_CORRUPT' : r.code, reason: r.ok ? 'not a train record' : r.reason });
+      else
+        damaged.push({
+          source: 'redis',
+          where: `${this.prefix}:centroids`,
+          code: r.ok ? 'ERR_CORRUPT' : r.code,
+          reason: r.ok ? 'not a train record' : r.reason,
+        });
     }
     const gone: string[] = [];
     for (let i = 0; i < ids.length; i += 500) {
@@ -84,7 +99,14 @@ export class RedisKnowledgeStore {
         if (!v) return void gone.push(id);
         const r = parseRecord(v, 0);
         if (r.ok && r.record.kind === 'put' && r.record.item.id === id && r.size === v.length) records.push(r.record);
-        else damaged.push({ source: 'redis', where: this.itemKey(id), id, code: r.ok ? 'ERR_CORRUPT' : r.code, reason: r.ok ? 'value is not this item' : r.reason });
+        else
+          damaged.push({
+            source: 'redis',
+            where: this.itemKey(id),
+            id,
+            code: r.ok ? 'ERR_CORRUPT' : r.code,
+            reason: r.ok ? 'value is not this item' : r.reason,
+          });
       });
     }
     if (gone.length > 0) await this.client.srem(`${this.prefix}:ids`, ...gone);
@@ -100,9 +122,15 @@ export class RedisKnowledgeStore {
     try {
       res = await m.exec();
     } catch (err) {
-      throw new WhaleError('ERR_INVALID_STATE', `redis write failed: ${(err as Error).message}`, { cause: err, retriable: true });
+      throw new WhaleError('ERR_INVALID_STATE', `redis write failed: ${(err as Error).message}`, {
+        cause: err,
+        retriable: true,
+      });
     }
     const failed = res?.find(([e]) => e !== null)?.[0];
-    if (!res || failed) throw new WhaleError('ERR_INVALID_STATE', `redis write failed: ${failed?.message ?? 'transaction aborted'}`, { retriable: true });
+    if (!res || failed)
+      throw new WhaleError('ERR_INVALID_STATE', `redis write failed: ${failed?.message ?? 'transaction aborted'}`, {
+        retriable: true,
+      });
   }
 }

@@ -68,16 +68,35 @@ export class VectorIndex {
   constructor(o: VectorIndexOptions) {
     option(typeof o === 'object' && o !== null, '', 'expected an object');
     option(isInt(o.dim, 1, 65536), 'dim', `must be an integer in [1, 65536], got ${String(o.dim)}`);
-    option(o.metric === undefined || METRICS.includes(o.metric), 'metric', `must be l2, ip or cosine, got ${String(o.metric)}`);
-    option(o.storage === undefined || o.storage === 'f32' || o.storage === 'int8', 'storage', `must be f32 or int8, got ${String(o.storage)}`);
-    option(o.blockSize === undefined || (isInt(o.blockSize, 32, 4096) && o.blockSize % 2 === 0), 'blockSize', 'must be an even integer in [32, 4096]');
+    option(
+      o.metric === undefined || METRICS.includes(o.metric),
+      'metric',
+      `must be l2, ip or cosine, got ${String(o.metric)}`,
+    );
+    option(
+      o.storage === undefined || o.storage === 'f32' || o.storage === 'int8',
+      'storage',
+      `must be f32 or int8, got ${String(o.storage)}`,
+    );
+    option(
+      o.blockSize === undefined || (isInt(o.blockSize, 32, 4096) && o.blockSize % 2 === 0),
+      'blockSize',
+      'must be an even integer in [32, 4096]',
+    );
     option(o.nlist === undefined || isInt(o.nlist, 0, 1 << 20), 'nlist', 'must be an integer in [0, 2^20]');
     option(o.nprobe === undefined || isInt(o.nprobe, 1, 1 << 20), 'nprobe', 'must be an integer >= 1');
     this.dim = o.dim;
     this.metric = o.metric ?? 'cosine';
     this.storage = o.storage ?? 'f32';
     this.nlist = o.nlist ?? 0;
-    const config = { dim: o.dim, metric: this.metric, storage: this.storage, blockSize: o.blockSize ?? 64, nlist: this.nlist, nprobe: o.nprobe ?? 8 };
+    const config = {
+      dim: o.dim,
+      metric: this.metric,
+      storage: this.storage,
+      blockSize: o.blockSize ?? 64,
+      nlist: this.nlist,
+      nprobe: o.nprobe ?? 8,
+    };
     this.handle = callNative(() => new (native().NativeVectorIndex)(config));
   }
 
@@ -94,9 +113,14 @@ export class VectorIndex {
   /** Adds (or replaces) rows: vectors holds labels.length x dim floats. All or nothing. */
   add(labels: Uint32Array, vectors: Float32Array): void {
     this.assertIdle();
-    if (!(labels instanceof Uint32Array)) throw new WhaleError('ERR_INVALID_ARG', 'labels: expected a Uint32Array', { field: 'labels' });
+    if (!(labels instanceof Uint32Array))
+      throw new WhaleError('ERR_INVALID_ARG', 'labels: expected a Uint32Array', { field: 'labels' });
     if (!(vectors instanceof Float32Array) || vectors.length !== labels.length * this.dim) {
-      throw new WhaleError('ERR_INVALID_ARG', `vectors: expected a Float32Array of ${labels.length} x ${this.dim} values`, { field: 'vectors' });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `vectors: expected a Float32Array of ${labels.length} x ${this.dim} values`,
+        { field: 'vectors' },
+      );
     }
     callNative(() => this.handle.add(labels, vectors));
   }
@@ -113,7 +137,8 @@ export class VectorIndex {
   }
 
   setNprobe(nprobe: number): void {
-    if (!isInt(nprobe, 1, 1 << 20)) throw new WhaleError('ERR_INVALID_ARG', 'nprobe: must be an integer >= 1', { field: 'nprobe' });
+    if (!isInt(nprobe, 1, 1 << 20))
+      throw new WhaleError('ERR_INVALID_ARG', 'nprobe: must be an integer >= 1', { field: 'nprobe' });
     callNative(() => this.handle.setNprobe(nprobe));
   }
 
@@ -129,7 +154,9 @@ export class VectorIndex {
   async train(o: { samples?: Float32Array; iterations?: number; seed?: number } = {}): Promise<void> {
     this.assertIdle();
     if (o.samples !== undefined && (!(o.samples instanceof Float32Array) || o.samples.length % this.dim !== 0)) {
-      throw new WhaleError('ERR_INVALID_ARG', `samples: expected a Float32Array of n x ${this.dim} values`, { field: 'samples' });
+      throw new WhaleError('ERR_INVALID_ARG', `samples: expected a Float32Array of n x ${this.dim} values`, {
+        field: 'samples',
+      });
     }
     const opts = { iterations: o.iterations ?? 10, seed: o.seed ?? 1, ...(o.samples ? { samples: o.samples } : {}) };
     this.training = callNativeAsync(() => this.handle.train(opts, true));
@@ -159,10 +186,14 @@ export class VectorIndex {
 
   private searchOptions(queries: Float32Array, o: VectorSearchOptions) {
     if (!(queries instanceof Float32Array) || queries.length % this.dim !== 0) {
-      throw new WhaleError('ERR_INVALID_ARG', `queries: expected a Float32Array of n x ${this.dim} values`, { field: 'queries' });
+      throw new WhaleError('ERR_INVALID_ARG', `queries: expected a Float32Array of n x ${this.dim} values`, {
+        field: 'queries',
+      });
     }
-    if (!isInt(o.k, 1, 4096)) throw new WhaleError('ERR_INVALID_ARG', `k: must be an integer in [1, 4096], got ${String(o.k)}`, { field: 'k' });
-    if (o.nprobe !== undefined && !isInt(o.nprobe, 1, 1 << 20)) throw new WhaleError('ERR_INVALID_ARG', 'nprobe: must be an integer >= 1', { field: 'nprobe' });
+    if (!isInt(o.k, 1, 4096))
+      throw new WhaleError('ERR_INVALID_ARG', `k: must be an integer in [1, 4096], got ${String(o.k)}`, { field: 'k' });
+    if (o.nprobe !== undefined && !isInt(o.nprobe, 1, 1 << 20))
+      throw new WhaleError('ERR_INVALID_ARG', 'nprobe: must be an integer >= 1', { field: 'nprobe' });
     return {
       queries,
       k: o.k,

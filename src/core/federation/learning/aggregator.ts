@@ -42,7 +42,11 @@ export class Aggregator {
   async aggregate(updates: ClientUpdates, weights?: ArrayLike<number>): Promise<AggregationResult> {
     const prep = this.prepare(updates, weights);
     const savings = asyncSavingsBytes(this.options.strategy, prep.opts.clients.length, prep.params);
-    if (savings < this.options.asyncThresholdBytes) return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
+    if (savings < this.options.asyncThresholdBytes)
+      return this.finish(
+        prep,
+        callNative(() => native().aggregate(prep.opts, false)),
+      );
     const res = await callNativeAsync(() => native().aggregate(prep.opts, true));
     return this.finish(prep, res);
   }
@@ -50,7 +54,10 @@ export class Aggregator {
   /** Runs on the calling thread; for small inputs or worker threads. */
   aggregateSync(updates: ClientUpdates, weights?: ArrayLike<number>): AggregationResult {
     const prep = this.prepare(updates, weights);
-    return this.finish(prep, callNative(() => native().aggregate(prep.opts, false)));
+    return this.finish(
+      prep,
+      callNative(() => native().aggregate(prep.opts, false)),
+    );
   }
 
   private prepare(updates: ClientUpdates, weightsIn: ArrayLike<number> | undefined): Prepared {
@@ -67,9 +74,13 @@ export class Aggregator {
       if (skipped.length > 0) {
         used = used.filter((i) => counts[i] === 0);
         if (used.length === 0) {
-          throw new WhaleError('ERR_NO_CLIENTS', 'clients: every client update holds non-finite values; nothing to aggregate', {
-            field: 'clients',
-          });
+          throw new WhaleError(
+            'ERR_NO_CLIENTS',
+            'clients: every client update holds non-finite values; nothing to aggregate',
+            {
+              field: 'clients',
+            },
+          );
         }
         rows = used.map((i) => rows[i]!);
         weights = Float64Array.from(used, (i) => weights[i]!);

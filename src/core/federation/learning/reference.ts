@@ -25,7 +25,8 @@ function sortedColumn(rows: readonly Float32Array[], j: number, col: Float64Arra
 }
 
 export function medianRef(rows: readonly Float32Array[]): Float32Array {
-  const n = rows.length, p = rows[0]!.length;
+  const n = rows.length,
+    p = rows[0]!.length;
   const out = new Float32Array(p);
   const col = new Float64Array(n);
   for (let j = 0; j < p; j++) {
@@ -36,7 +37,8 @@ export function medianRef(rows: readonly Float32Array[]): Float32Array {
 }
 
 export function trimmedMeanRef(rows: readonly Float32Array[], beta: number): Float32Array {
-  const n = rows.length, p = rows[0]!.length;
+  const n = rows.length,
+    p = rows[0]!.length;
   const k = Math.floor(beta * n);
   const out = new Float32Array(p);
   const col = new Float64Array(n);
@@ -51,7 +53,8 @@ export function trimmedMeanRef(rows: readonly Float32Array[], beta: number): Flo
 
 /** Squared Euclidean distances, N x N row-major. */
 export function pairwiseSqDistancesRef(rows: readonly Float32Array[]): Float64Array {
-  const n = rows.length, p = rows[0]!.length;
+  const n = rows.length,
+    p = rows[0]!.length;
   const d = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     const a = rows[i]!;

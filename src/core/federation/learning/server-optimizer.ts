@@ -39,16 +39,21 @@ export class ServerOptimizer {
 
   constructor(o: ServerOptimizerOptions) {
     if (!OPTIMIZERS.includes(o?.optimizer)) {
-      throw new WhaleError('ERR_INVALID_OPTION', `options.optimizer: expected one of ${OPTIMIZERS.join(', ')}, got ${JSON.stringify(o?.optimizer)}`, {
-        field: 'options.optimizer',
-      });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `options.optimizer: expected one of ${OPTIMIZERS.join(', ')}, got ${JSON.stringify(o?.optimizer)}`,
+        {
+          field: 'options.optimizer',
+        },
+      );
     }
     const bad = (field: string, why: string): never => {
       throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
     };
     for (const field of ['lr', 'beta1', 'beta2', 'tau'] as const) {
       const v = o[field];
-      if (v !== undefined && typeof v !== 'number') bad(field, `must be a number, got ${JSON.stringify(v)} (${typeof v})`);
+      if (v !== undefined && typeof v !== 'number')
+        bad(field, `must be a number, got ${JSON.stringify(v)} (${typeof v})`);
     }
     this.optimizer = o.optimizer;
     this.lr = o.lr ?? (o.optimizer === 'fedavgm' ? 1 : 0.01);
@@ -105,20 +110,33 @@ export class ServerOptimizer {
 
   private requireIdle(what: string): void {
     if (this.pending > 0) {
-      throw new WhaleError('ERR_CONFLICT', `${what}: ${this.pending} step() call(s) still pending on this optimizer; await them first`);
+      throw new WhaleError(
+        'ERR_CONFLICT',
+        `${what}: ${this.pending} step() call(s) still pending on this optimizer; await them first`,
+      );
     }
   }
 
   private prepare(global: Float32Array, aggregate: Float32Array) {
-    if (!(global instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'global: expected a Float32Array', { field: 'global' });
-    if (!(aggregate instanceof Float32Array)) throw new WhaleError('ERR_INVALID_ARG', 'aggregate: expected a Float32Array', { field: 'aggregate' });
+    if (!(global instanceof Float32Array))
+      throw new WhaleError('ERR_INVALID_ARG', 'global: expected a Float32Array', { field: 'global' });
+    if (!(aggregate instanceof Float32Array))
+      throw new WhaleError('ERR_INVALID_ARG', 'aggregate: expected a Float32Array', { field: 'aggregate' });
     if (aggregate.length !== global.length) {
-      throw new WhaleError('ERR_SHAPE_MISMATCH', `aggregate: has ${aggregate.length} values, global has ${global.length}`, { field: 'aggregate' });
+      throw new WhaleError(
+        'ERR_SHAPE_MISMATCH',
+        `aggregate: has ${aggregate.length} values, global has ${global.length}`,
+        { field: 'aggregate' },
+      );
     }
     if (this.m && this.m.length !== global.length) {
-      throw new WhaleError('ERR_SHAPE_MISMATCH', `global: has ${global.length} values but the optimizer state has ${this.m.length}; call reset() for a new model`, {
-        field: 'global',
-      });
+      throw new WhaleError(
+        'ERR_SHAPE_MISMATCH',
+        `global: has ${global.length} values but the optimizer state has ${this.m.length}; call reset() for a new model`,
+        {
+          field: 'global',
+        },
+      );
     }
     this.m ??= new Float32Array(global.length);
     this.v ??= new Float32Array(global.length);

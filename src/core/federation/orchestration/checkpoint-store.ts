@@ -48,7 +48,15 @@ export class CheckpointStore {
 
   async save(c: Omit<Checkpoint, 'savedAt'>): Promise<void> {
     const w = new Uint8Array(c.weights.buffer, c.weights.byteOffset, c.weights.byteLength);
-    const header: Header = { v: FORMAT, federationId: c.federationId, round: c.round, params: c.weights.length, sha256: sha256Hex(w), history: c.history, savedAt: Date.now() };
+    const header: Header = {
+      v: FORMAT,
+      federationId: c.federationId,
+      round: c.round,
+      params: c.weights.length,
+      sha256: sha256Hex(w),
+      history: c.history,
+      savedAt: Date.now(),
+    };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const body = 4 + json.length + w.length;
     const out = new Uint8Array(body + DIGEST_BYTES);
@@ -76,18 +84,30 @@ export class CheckpointStore {
       return bad('header is not JSON');
     }
     if (typeof h !== 'object' || h === null) return bad('header is not an object');
-    if (h.v !== FORMAT) bad(`written in format ${h.v ?? 1}, whose hash does not cover the round number; it cannot be verified (start a new --federation-id)`);
+    if (h.v !== FORMAT)
+      bad(
+        `written in format ${h.v ?? 1}, whose hash does not cover the round number; it cannot be verified (start a new --federation-id)`,
+      );
     if (bytes.length < 4 + n + DIGEST_BYTES) bad('truncated (no digest)');
     const body = bytes.length - DIGEST_BYTES;
     const digest = createHash('sha256').update(bytes.subarray(0, body)).digest();
-    if (!digest.equals(Buffer.from(bytes.subarray(body)))) bad('its round, history or weights do not match its SHA-256 (edited or damaged)');
+    if (!digest.equals(Buffer.from(bytes.subarray(body))))
+      bad('its round, history or weights do not match its SHA-256 (edited or damaged)');
     const w = bytes.slice(4 + n, body);
-    if (!Number.isSafeInteger(h.round) || h.round < 0) bad(`round: expected an integer >= 0, got ${JSON.stringify(h.round)}`);
+    if (!Number.isSafeInteger(h.round) || h.round < 0)
+      bad(`round: expected an integer >= 0, got ${JSON.stringify(h.round)}`);
     if (w.length !== h.params * 4) bad(`holds ${w.length} weight bytes, header says ${h.params} floats`);
     if (sha256Hex(w) !== h.sha256) bad('weights do not match their hash');
     if (h.federationId !== federationId) bad(`belongs to ${h.federationId}`);
-    if (!Array.isArray(h.history) || (h.history.length > 0 && h.history.at(-1)?.round !== h.round)) bad(`round ${h.round} does not match its history`);
-    return { federationId, round: h.round, weights: new Float32Array(w.buffer), history: h.history, savedAt: h.savedAt };
+    if (!Array.isArray(h.history) || (h.history.length > 0 && h.history.at(-1)?.round !== h.round))
+      bad(`round ${h.round} does not match its history`);
+    return {
+      federationId,
+      round: h.round,
+      weights: new Float32Array(w.buffer),
+      history: h.history,
+      savedAt: h.savedAt,
+    };
   }
 
   async clear(federationId: string): Promise<void> {

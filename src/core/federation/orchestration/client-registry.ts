@@ -15,9 +15,7 @@ export interface RegisteredClient {
 export class ClientRegistry {
   private readonly clients = new Map<string, RegisteredClient>();
 
-  constructor(
-    private readonly o: { silentAfterMs: number; maxMissedRounds: number; now?: () => number },
-  ) {}
+  constructor(private readonly o: { silentAfterMs: number; maxMissedRounds: number; now?: () => number }) {}
 
   private now(): number {
     return (this.o.now ?? Date.now)();
@@ -28,7 +26,14 @@ export class ClientRegistry {
     for (const c of clients) {
       const prev = this.clients.get(c.id);
       const rejoined = prev?.left === true || prev?.learnerId !== learnerId;
-      this.clients.set(c.id, { id: c.id, learnerId, examples: c.examples, lastSeen: now, missedRounds: rejoined ? 0 : (prev?.missedRounds ?? 0), left: false });
+      this.clients.set(c.id, {
+        id: c.id,
+        learnerId,
+        examples: c.examples,
+        lastSeen: now,
+        missedRounds: rejoined ? 0 : (prev?.missedRounds ?? 0),
+        left: false,
+      });
     }
   }
 

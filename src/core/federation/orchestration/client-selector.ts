@@ -7,14 +7,23 @@ export function selectionSize(available: number, fraction: number, minClients: n
 }
 
 /** Picks selectionSize(...) clients per round, reproducibly from (seed, round). */
-export function selectClients(available: readonly string[], o: { fraction: number; minClients: number; seed: number; round: number }): string[] {
+export function selectClients(
+  available: readonly string[],
+  o: { fraction: number; minClients: number; seed: number; round: number },
+): string[] {
   const want = selectionSize(available.length, o.fraction, o.minClients);
   if (available.length < o.minClients) {
-    throw new WhaleError('ERR_NO_CLIENTS', `clients: ${available.length} registered, the federation needs at least minClients = ${o.minClients}`, {
-      field: 'clients',
-      retriable: true,
-    });
+    throw new WhaleError(
+      'ERR_NO_CLIENTS',
+      `clients: ${available.length} registered, the federation needs at least minClients = ${o.minClients}`,
+      {
+        field: 'clients',
+        retriable: true,
+      },
+    );
   }
   const pool = [...available].sort();
-  return shuffleInPlace(pool, seededRandom(o.seed * 1_000_003 + o.round)).slice(0, Math.min(want, pool.length)).sort();
+  return shuffleInPlace(pool, seededRandom(o.seed * 1_000_003 + o.round))
+    .slice(0, Math.min(want, pool.length))
+    .sort();
 }

@@ -69,7 +69,12 @@ export interface ModelCoordinatorOptions {
   logger?: Logger;
 }
 
-export type ResolvedCoordinatorOptions = Required<Omit<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'logger' | 'checkpoints' | 'learning' | 'topkRatio' | 'roundHook'>> &
+export type ResolvedCoordinatorOptions = Required<
+  Omit<
+    ModelCoordinatorOptions,
+    'evaluate' | 'onRound' | 'logger' | 'checkpoints' | 'learning' | 'topkRatio' | 'roundHook'
+  >
+> &
   Pick<ModelCoordinatorOptions, 'evaluate' | 'onRound' | 'topkRatio' | 'roundHook'> & { learning: LearningOptimizer };
 
 export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedCoordinatorOptions {
@@ -77,17 +82,20 @@ export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedC
     throw new WhaleError('ERR_INVALID_OPTION', `options.${field}: ${why}`, { field: `options.${field}` });
   };
   if (typeof o !== 'object' || o === null) bad('federationId', 'options must be an object');
-  if (typeof o.federationId !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(o.federationId)) bad('federationId', 'must be 1-100 of [A-Za-z0-9._-]');
+  if (typeof o.federationId !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(o.federationId))
+    bad('federationId', 'must be 1-100 of [A-Za-z0-9._-]');
   if (!o.bus || typeof o.bus.publish !== 'function') bad('bus', 'a Bus is required');
   if (!o.store || typeof o.store.get !== 'function') bad('store', 'a KeyValueStore is required');
   if (typeof o.initialModel !== 'function') bad('initialModel', 'must be a function returning the initial weights');
   const int = (field: string, v: unknown, min: number): void => {
-    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min)) bad(field, `must be an integer >= ${min}, got ${String(v)}`);
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min))
+      bad(field, `must be an integer >= ${min}, got ${String(v)}`);
   };
   int('rounds', o.rounds, 1);
   int('epochs', o.epochs, 1);
   int('batch', o.batch, 0);
-  if (!(typeof o.fraction === 'number' && o.fraction > 0 && o.fraction <= 1)) bad('fraction', `must be in (0, 1], got ${String(o.fraction)}`);
+  if (!(typeof o.fraction === 'number' && o.fraction > 0 && o.fraction <= 1))
+    bad('fraction', `must be in (0, 1], got ${String(o.fraction)}`);
   const r = {
     minClients: o.minClients ?? 1,
     expectClients: o.expectClients ?? 0,
@@ -110,7 +118,8 @@ export function resolveCoordinatorOptions(o: ModelCoordinatorOptions): ResolvedC
   int('inlineBytes', r.inlineBytes, 0);
   const uplink = o.uplink ?? 'f32';
   if (!UPLINKS.includes(uplink)) bad('uplink', `must be one of ${UPLINKS.join(', ')}`);
-  if (uplink === 'topk' && !(typeof o.topkRatio === 'number' && o.topkRatio > 0 && o.topkRatio <= 1)) bad('topkRatio', "must be in (0, 1] with uplink 'topk'");
+  if (uplink === 'topk' && !(typeof o.topkRatio === 'number' && o.topkRatio > 0 && o.topkRatio <= 1))
+    bad('topkRatio', "must be in (0, 1] with uplink 'topk'");
   return {
     ...o,
     ...r,

@@ -7,8 +7,25 @@ export { CheckpointStore, type Checkpoint } from './checkpoint-store.js';
 export { DiskKv, MemoryKv, RedisKv, openKv, type KeyValueStore } from './kv-store.js';
 export { selectClients } from './client-selector.js';
 export { FEDERATION_TOPICS } from './topics.js';
-export type { ClientsRegistered, FederationEnded, LearnerLeft, RoundConfig, RoundStarted, TaskFailed, UpdateSubmitted, Uplink } from './messages.js';
-export { FederatedLearner, type FederatedLearnerOptions, type LearnerStats } from '../learning/client/federated-learner.js';
+export type {
+  ClientsRegistered,
+  FederationEnded,
+  LearnerLeft,
+  RoundConfig,
+  RoundStarted,
+  TaskFailed,
+  UpdateSubmitted,
+  Uplink,
+} from './messages.js';
+export {
+  FederatedLearner,
+  type FederatedLearnerOptions,
+  type LearnerStats,
+} from '../learning/client/federated-learner.js';
 export type { LocalData, LocalTrainer, TrainOptions } from '../learning/client/local-trainer.js';
-export { LearningOptimizer, type LearningOptimizerOptions, type ServerLrSchedule } from '../learning/client/learning-optimizer.js';
+export {
+  LearningOptimizer,
+  type LearningOptimizerOptions,
+  type ServerLrSchedule,
+} from '../learning/client/learning-optimizer.js';
 export { LearnerPool, type LearnerPoolOptions } from '../learning/client/learner-pool.js';

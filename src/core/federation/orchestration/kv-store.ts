@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-
 import { WhaleError } from '../../../common/errors.js';
 import { connectRedis, type Redis } from '../../../transport/redis.js';
 
@@ -91,7 +90,10 @@ export class RedisKv implements KeyValueStore {
   readonly kind = 'redis' as const;
   private readonly client: Redis;
 
-  constructor(url: string, private readonly prefix = 'whale:fed:') {
+  constructor(
+    url: string,
+    private readonly prefix = 'whale:fed:',
+  ) {
     this.client = connectRedis(url, 'kv'); // commands report their own failures
   }
 

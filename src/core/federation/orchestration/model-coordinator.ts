@@ -20,7 +20,11 @@ import { CheckpointStore } from './checkpoint-store.js';
 import { ClaimCheck, refBytes, type TensorRef } from './claim-check.js';
 import { ClientRegistry } from './client-registry.js';
 import { selectClients } from './client-selector.js';
-import { resolveCoordinatorOptions, type ModelCoordinatorOptions, type ResolvedCoordinatorOptions } from './coordinator-options.js';
+import {
+  resolveCoordinatorOptions,
+  type ModelCoordinatorOptions,
+  type ResolvedCoordinatorOptions,
+} from './coordinator-options.js';
 import { MESSAGE, type ClientsRegistered, type LearnerLeft, type RoundStarted } from './messages.js';
 import type { RoundResult } from './round-result.js';
 import { TaskManager } from './task-manager.js';
@@ -63,7 +67,10 @@ export class ModelCoordinator {
     this.aggregator = new Aggregator(this.options.aggregator);
     this.serverOpt = new ServerOptimizer(this.options.serverOptimizer);
     this.tasks = new TaskManager(this.options.federationId, this.options.bus, this.logger);
-    this.registry = new ClientRegistry({ silentAfterMs: this.options.silentAfterMs, maxMissedRounds: this.options.maxMissedRounds });
+    this.registry = new ClientRegistry({
+      silentAfterMs: this.options.silentAfterMs,
+      maxMissedRounds: this.options.maxMissedRounds,
+    });
     this.claims = new ClaimCheck(this.options.store, this.options.inlineBytes);
     this.intake = new UpdateIntake(this.options.federationId, this.registry, this.tasks, this.claims);
     this.checkpoints = o.checkpoints === false ? undefined : (o.checkpoints ?? new CheckpointStore(this.options.store));
@@ -118,7 +125,8 @@ export class ModelCoordinator {
       await this.announceEnd(reason, this.history.at(-1)?.round);
     } catch (err) {
       // A stopped coordinator says nothing more (as if killed): learners keep waiting for its successor.
-      if (!this.stopped) await this.announceEnd(`failed: ${(err as Error).message}`, this.intake.lastRound).catch(() => undefined);
+      if (!this.stopped)
+        await this.announceEnd(`failed: ${(err as Error).message}`, this.intake.lastRound).catch(() => undefined);
       throw err;
     } finally {
       await this.unsubscribe();
@@ -158,7 +166,12 @@ export class ModelCoordinator {
           `round ${round}: ${got} update(s) after ${attempt} attempt(s), the federation needs minClients = ${o.minClients} (registered and active: ${this.registry.active().length})`,
           { field: 'minClients', retriable: true },
         );
-        await this.tasks.event('federation.round.failed', { round, attempts: attempt, received: got, reason: err.message });
+        await this.tasks.event('federation.round.failed', {
+          round,
+          attempts: attempt,
+          received: got,
+          reason: err.message,
+        });
         throw err;
       }
       await this.tasks.event('federation.round.retry', { round, attempt, received: got, minClients: o.minClients });
@@ -171,10 +184,16 @@ export class ModelCoordinator {
     const waitUntil = Date.now() + o.waitForClientsMs;
     // The first round waits for the clients the caller expects (all learners up), later ones for minClients.
     const want = round === this.firstRound && attempt === 1 ? Math.max(o.minClients, o.expectClients) : o.minClients;
-    while (this.registry.active().length < want && Date.now() < waitUntil) await this.sleep(Math.min(100, waitUntil - Date.now()));
+    while (this.registry.active().length < want && Date.now() < waitUntil)
+      await this.sleep(Math.min(100, waitUntil - Date.now()));
     const available = this.registry.active();
     if (available.length < o.minClients) return undefined;
-    const selected = selectClients(available, { fraction: o.fraction, minClients: o.minClients, seed: o.seed, round: round * 101 + attempt });
+    const selected = selectClients(available, {
+      fraction: o.fraction,
+      minClients: o.minClients,
+      seed: o.seed,
+      round: round * 101 + attempt,
+    });
     this.tasks.startRound(round, attempt, selected);
     const model = await this.claims.packDense(this.global!, o.downlinkCodec);
     const deadline = Date.now() + o.roundTimeoutMs;
@@ -187,7 +206,10 @@ export class ModelCoordinator {
       params: this.global!.length,
       accepted: new Map(),
       onChange: () => {
-        if (selected.every((c) => this.tasks.stateOf(round, c) !== 'sent' && this.tasks.stateOf(round, c) !== 'trained')) settle();
+        if (
+          selected.every((c) => this.tasks.stateOf(round, c) !== 'sent' && this.tasks.stateOf(round, c) !== 'trained')
+        )
+          settle();
       },
     };
     const config = {
@@ -207,7 +229,11 @@ export class ModelCoordinator {
     this.roundModel = model;
     this.roundBytesDown = refBytes(model) * selected.length;
     try {
-      await o.bus.publish(FEDERATION_TOPICS.rounds, createEnvelope({ type: MESSAGE.roundStarted, source: this.source, payload: msg }), { key: o.federationId });
+      await o.bus.publish(
+        FEDERATION_TOPICS.rounds,
+        createEnvelope({ type: MESSAGE.roundStarted, source: this.source, payload: msg }),
+        { key: o.federationId },
+      );
       const timer = setTimeout(settle, Math.max(0, deadline - Date.now()));
       this.wake = settle;
       await settled;
@@ -236,7 +262,10 @@ export class ModelCoordinator {
     const o = this.options;
     const accepted = [...open.accepted.values()].sort((a, b) => (a.clientId < b.clientId ? -1 : 1));
     const updates = o.roundHook ? o.roundHook.beforeAggregate(round, accepted) : accepted;
-    if (updates.length === 0) throw new WhaleError('ERR_NO_CLIENTS', `round ${round}: every update was filtered out before aggregation`, { field: 'updates' });
+    if (updates.length === 0)
+      throw new WhaleError('ERR_NO_CLIENTS', `round ${round}: every update was filtered out before aggregation`, {
+        field: 'updates',
+      });
     const agg = await this.aggregator.aggregate(
       updates.map((u) => u.delta),
       updates.map((u) => u.examples),
@@ -262,8 +291,14 @@ export class ModelCoordinator {
       failed: this.tasks.clientsIn(round, 'failed'),
       rejected: this.tasks.rejections.filter((r) => r.round === round).length,
       ...(evaluation ? { testAccuracy: evaluation.accuracy, testLoss: evaluation.loss } : {}),
-      ...optional('federatedAccuracy', weighted((u) => u.localAccuracy)),
-      ...optional('trainLoss', weighted((u) => u.trainLoss)),
+      ...optional(
+        'federatedAccuracy',
+        weighted((u) => u.localAccuracy),
+      ),
+      ...optional(
+        'trainLoss',
+        weighted((u) => u.trainLoss),
+      ),
       bytesUp: updates.reduce((s, u) => s + u.bytes, 0),
       bytesDown: this.roundBytesDown,
       clientLr: o.learning.clientLr(round),
@@ -314,7 +349,13 @@ export class ModelCoordinator {
     if (p?.federationId !== this.options.federationId) return;
     if (e.type === MESSAGE.registered) {
       const problem = payloadProblem(MESSAGE.registered, e.payload);
-      if (problem) return void this.tasks.reject({ round: -1, clientId: undefined, reason: 'malformed', detail: `registration: ${problem}` });
+      if (problem)
+        return void this.tasks.reject({
+          round: -1,
+          clientId: undefined,
+          reason: 'malformed',
+          detail: `registration: ${problem}`,
+        });
       const r = e.payload as ClientsRegistered;
       const fresh = r.clients.filter((c) => typeof c.id === 'string' && Number.isInteger(c.examples) && c.examples > 0);
       this.registry.register(r.learnerId, fresh);
@@ -322,11 +363,16 @@ export class ModelCoordinator {
       if (payloadProblem(MESSAGE.left, e.payload)) return;
       const l = e.payload as LearnerLeft;
       const gone = this.registry.leave(l.learnerId);
-      void this.tasks.event('federation.learner.left', { learnerId: l.learnerId, reason: l.reason, clients: gone.length });
+      void this.tasks.event('federation.learner.left', {
+        learnerId: l.learnerId,
+        reason: l.reason,
+        clients: gone.length,
+      });
       const open = this.intake.open;
       if (!open) return;
       for (const c of gone) {
-        if (open.clients.has(c) && this.tasks.stateOf(open.round, c) === 'sent') this.tasks.setState(open.round, c, 'failed', `learner ${l.learnerId} left: ${l.reason}`);
+        if (open.clients.has(c) && this.tasks.stateOf(open.round, c) === 'sent')
+          this.tasks.setState(open.round, c, 'failed', `learner ${l.learnerId} left: ${l.reason}`);
       }
       open.onChange();
     }
@@ -335,7 +381,11 @@ export class ModelCoordinator {
   private async announceEnd(reason: string, round: number | undefined): Promise<void> {
     const o = this.options;
     const payload = { federationId: o.federationId, reason, ...(round === undefined ? {} : { round }) };
-    await o.bus.publish(FEDERATION_TOPICS.rounds, createEnvelope({ type: MESSAGE.ended, source: this.source, payload }), { key: o.federationId });
+    await o.bus.publish(
+      FEDERATION_TOPICS.rounds,
+      createEnvelope({ type: MESSAGE.ended, source: this.source, payload }),
+      { key: o.federationId },
+    );
     await this.tasks.event('federation.ended', payload);
     await this.tasks.flush();
   }

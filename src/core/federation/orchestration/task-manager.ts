@@ -52,7 +52,11 @@ export class TaskManager {
   ) {}
 
   startRound(round: number, attempt: number, clients: readonly string[]): RoundTasks {
-    const r: RoundTasks = { round, attempt, tasks: new Map(clients.map((c) => [c, { state: 'selected' as TaskState }])) };
+    const r: RoundTasks = {
+      round,
+      attempt,
+      tasks: new Map(clients.map((c) => [c, { state: 'selected' as TaskState }])),
+    };
     this.rounds.set(round, r);
     // Only the last few rounds are needed to judge late and duplicate updates.
     for (const old of this.rounds.keys()) if (old < round - 4) this.rounds.delete(old);
@@ -93,13 +97,20 @@ export class TaskManager {
   }
 
   async event(type: string, data: unknown): Promise<void> {
-    await this.send(FEDERATION_TOPICS.events, 'Event', { type, data: { federationId: this.federationId, ...(data as object) } });
+    await this.send(FEDERATION_TOPICS.events, 'Event', {
+      type,
+      data: { federationId: this.federationId, ...(data as object) },
+    });
   }
 
   async metrics(round: number, figures: Record<string, number | undefined>): Promise<void> {
     for (const [name, value] of Object.entries(figures)) {
       if (value === undefined || !Number.isFinite(value)) continue;
-      await this.send(FEDERATION_TOPICS.metrics, 'Metric', { name: `federation_${name}`, value, labels: { federation: this.federationId, round: String(round) } });
+      await this.send(FEDERATION_TOPICS.metrics, 'Metric', {
+        name: `federation_${name}`,
+        value,
+        labels: { federation: this.federationId, round: String(round) },
+      });
     }
   }
 
@@ -112,10 +123,17 @@ export class TaskManager {
 
   private async send(topic: string, type: string, payload: unknown): Promise<void> {
     try {
-      await this.bus.publish(topic, createEnvelope({ type, source: `federation-coordinator/${this.federationId}`, payload }));
+      await this.bus.publish(
+        topic,
+        createEnvelope({ type, source: `federation-coordinator/${this.federationId}`, payload }),
+      );
     } catch (err) {
       if (this.unsent.length < 10_000) this.unsent.push({ topic, type, payload });
-      this.logger.warn('federation event not published; kept for flush()', { topic, type, error: (err as Error).message });
+      this.logger.warn('federation event not published; kept for flush()', {
+        topic,
+        type,
+        error: (err as Error).message,
+      });
     }
   }
 }

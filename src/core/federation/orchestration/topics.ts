@@ -4,7 +4,10 @@ import { TOPICS } from '../../../transport/topics.js';
 
 function topic(channel: string): string {
   const address = (TOPICS as Readonly<Record<string, string>>)[channel];
-  if (!address) throw new WhaleError('ERR_CONFIG', `asyncapi.json: channel '${channel}' is missing (src/transport/asyncapi.json)`, { field: channel });
+  if (!address)
+    throw new WhaleError('ERR_CONFIG', `asyncapi.json: channel '${channel}' is missing (src/transport/asyncapi.json)`, {
+      field: channel,
+    });
   return address;
 }
 

@@ -48,25 +48,51 @@ export class UpdateIntake {
 
   async handle(e: Envelope): Promise<void> {
     const p = e.payload as Partial<UpdateSubmitted> | undefined;
-    if (typeof p === 'object' && p !== null && p.federationId !== undefined && p.federationId !== this.federationId) return; // another federation's
+    if (typeof p === 'object' && p !== null && p.federationId !== undefined && p.federationId !== this.federationId)
+      return; // another federation's
     if (e.type === MESSAGE.failed) return this.failed(e);
-    if (e.type !== MESSAGE.update) return this.reject(undefined, undefined, 'malformed', `message type '${e.type}' on the updates topic`);
+    if (e.type !== MESSAGE.update)
+      return this.reject(undefined, undefined, 'malformed', `message type '${e.type}' on the updates topic`);
     const problem = payloadProblem(MESSAGE.update, e.payload);
     const u = e.payload as UpdateSubmitted;
     if (problem) return this.reject(numberOr(p?.round), stringOr(p?.clientId), 'malformed', problem);
-    if (!(Number.isInteger(u.examples) && u.examples > 0)) return this.reject(u.round, u.clientId, 'malformed', `examples: must be an integer > 0, got ${u.examples}`);
+    if (!(Number.isInteger(u.examples) && u.examples > 0))
+      return this.reject(u.round, u.clientId, 'malformed', `examples: must be an integer > 0, got ${u.examples}`);
     const client = this.registry.get(u.clientId);
     if (!client) return this.reject(u.round, u.clientId, 'unknown-client', `client '${u.clientId}' is not registered`);
     const open = this.open;
     if (u.round < this.lastRound || (!open && u.round === this.lastRound)) {
       const late = this.tasks.stateOf(u.round, u.clientId) === 'missing';
       if (late) this.tasks.setState(u.round, u.clientId, 'late');
-      return this.reject(u.round, u.clientId, late ? 'late' : 'stale-round', `round ${u.round} is closed (current ${this.lastRound})`);
+      return this.reject(
+        u.round,
+        u.clientId,
+        late ? 'late' : 'stale-round',
+        `round ${u.round} is closed (current ${this.lastRound})`,
+      );
     }
-    if (!open || u.round !== open.round) return this.reject(u.round, u.clientId, 'wrong-round', `round ${u.round} has not started (current ${this.lastRound})`);
-    if (!open.clients.has(u.clientId)) return this.reject(u.round, u.clientId, 'not-selected', `client '${u.clientId}' was not selected for round ${u.round}`);
+    if (!open || u.round !== open.round)
+      return this.reject(
+        u.round,
+        u.clientId,
+        'wrong-round',
+        `round ${u.round} has not started (current ${this.lastRound})`,
+      );
+    if (!open.clients.has(u.clientId))
+      return this.reject(
+        u.round,
+        u.clientId,
+        'not-selected',
+        `client '${u.clientId}' was not selected for round ${u.round}`,
+      );
     const state = this.tasks.stateOf(u.round, u.clientId);
-    if (state !== 'sent') return this.reject(u.round, u.clientId, 'duplicate', `client '${u.clientId}' already answered round ${u.round} (${state})`);
+    if (state !== 'sent')
+      return this.reject(
+        u.round,
+        u.clientId,
+        'duplicate',
+        `client '${u.clientId}' already answered round ${u.round} (${state})`,
+      );
     if (this.now() > open.deadline) {
       this.tasks.setState(u.round, u.clientId, 'late');
       return this.reject(u.round, u.clientId, 'late', `arrived ${this.now() - open.deadline} ms after the deadline`);
@@ -79,7 +105,8 @@ export class UpdateIntake {
       this.tasks.setState(u.round, u.clientId, 'rejected');
       return this.reject(u.round, u.clientId, reasonOf(err), (err as Error).message);
     }
-    if (this.open !== open) return this.reject(u.round, u.clientId, 'late', 'the round closed while the update was being read');
+    if (this.open !== open)
+      return this.reject(u.round, u.clientId, 'late', 'the round closed while the update was being read');
     for (let i = 0; i < delta.length; i++) {
       if (!Number.isFinite(delta[i]!)) {
         this.tasks.setState(u.round, u.clientId, 'rejected');

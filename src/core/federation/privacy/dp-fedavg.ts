@@ -54,7 +54,11 @@ export interface DpRound {
 
 function positive(v: unknown, field: string, allowZero = false): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be a finite number ${allowZero ? '>=' : '>'} 0, got ${String(v)}`, { field });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `${field}: must be a finite number ${allowZero ? '>=' : '>'} 0, got ${String(v)}`,
+      { field },
+    );
   }
   return v;
 }
@@ -66,7 +70,11 @@ function positive(v: unknown, field: string, allowZero = false): number {
 export function updateNoiseMultiplier(z: number, countNoise: number): number {
   const rest = z ** -2 - (2 * countNoise) ** -2;
   if (!(rest > 0)) {
-    throw new WhaleError('ERR_INVALID_OPTION', `adaptive.countNoiseMultiplier: must exceed noiseMultiplier/2 (${z / 2}), got ${countNoise}`, { field: 'adaptive.countNoiseMultiplier' });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `adaptive.countNoiseMultiplier: must exceed noiseMultiplier/2 (${z / 2}), got ${countNoise}`,
+      { field: 'adaptive.countNoiseMultiplier' },
+    );
   }
   return rest ** -0.5;
 }
@@ -81,14 +89,26 @@ export class DpFedAvg {
     this.clipNorm = positive(options.clip, 'clip');
     positive(options.noiseMultiplier, 'noiseMultiplier', true);
     const q = options.sampleRate;
-    if (!(typeof q === 'number' && q > 0 && q <= 1)) throw new WhaleError('ERR_INVALID_OPTION', `sampleRate: must be in (0, 1], got ${String(q)}`, { field: 'sampleRate' });
+    if (!(typeof q === 'number' && q > 0 && q <= 1))
+      throw new WhaleError('ERR_INVALID_OPTION', `sampleRate: must be in (0, 1], got ${String(q)}`, {
+        field: 'sampleRate',
+      });
     const d = options.delta ?? 1e-5;
-    if (!(d > 0 && d < 1)) throw new WhaleError('ERR_INVALID_OPTION', `delta: must be in (0, 1), got ${String(d)}`, { field: 'delta' });
+    if (!(d > 0 && d < 1))
+      throw new WhaleError('ERR_INVALID_OPTION', `delta: must be in (0, 1), got ${String(d)}`, { field: 'delta' });
     this.mode = options.mode ?? 'central';
-    if (this.mode !== 'central' && this.mode !== 'client') throw new WhaleError('ERR_INVALID_OPTION', `mode: 'central' or 'client', got ${String(this.mode)}`, { field: 'mode' });
+    if (this.mode !== 'central' && this.mode !== 'client')
+      throw new WhaleError('ERR_INVALID_OPTION', `mode: 'central' or 'client', got ${String(this.mode)}`, {
+        field: 'mode',
+      });
     const a = options.adaptive;
     if (a) {
-      if (!(a.targetQuantile > 0 && a.targetQuantile < 1)) throw new WhaleError('ERR_INVALID_OPTION', `adaptive.targetQuantile: must be in (0, 1), got ${a.targetQuantile}`, { field: 'adaptive.targetQuantile' });
+      if (!(a.targetQuantile > 0 && a.targetQuantile < 1))
+        throw new WhaleError(
+          'ERR_INVALID_OPTION',
+          `adaptive.targetQuantile: must be in (0, 1), got ${a.targetQuantile}`,
+          { field: 'adaptive.targetQuantile' },
+        );
       positive(a.learningRate, 'adaptive.learningRate');
       positive(a.countNoiseMultiplier, 'adaptive.countNoiseMultiplier');
       if (options.noiseMultiplier > 0) updateNoiseMultiplier(options.noiseMultiplier, a.countNoiseMultiplier);
@@ -102,7 +122,8 @@ export class DpFedAvg {
 
   /** σ applied to the updates (z, or z_Δ with adaptive clipping). */
   get updateNoise(): number {
-    const z = this.options.noiseMultiplier, a = this.options.adaptive;
+    const z = this.options.noiseMultiplier,
+      a = this.options.adaptive;
     return a && z > 0 ? updateNoiseMultiplier(z, a.countNoiseMultiplier) : z;
   }
 
@@ -114,7 +135,10 @@ export class DpFedAvg {
   privatize(update: Float32Array, clientsInRound: number, clip = this.clipNorm): boolean {
     const { scale } = clipInPlace(update, clip);
     if (this.mode === 'client') {
-      if (!(Number.isInteger(clientsInRound) && clientsInRound > 0)) throw new WhaleError('ERR_INVALID_ARG', `clientsInRound: must be an integer > 0, got ${clientsInRound}`, { field: 'clientsInRound' });
+      if (!(Number.isInteger(clientsInRound) && clientsInRound > 0))
+        throw new WhaleError('ERR_INVALID_ARG', `clientsInRound: must be an integer > 0, got ${clientsInRound}`, {
+          field: 'clientsInRound',
+        });
       addGaussianNoise(update, (this.updateNoise * clip) / Math.sqrt(clientsInRound), this.words);
     }
     return scale === 1;
@@ -133,11 +157,16 @@ export class DpFedAvg {
     const clip = this.clipNorm;
     let unclipped = 0;
     updates.forEach((u, c) => {
-      if (u.length !== n) throw new WhaleError('ERR_SHAPE_MISMATCH', `updates[${c}]: ${u.length} values, expected ${n}`, { field: `updates[${c}]`, client: c });
+      if (u.length !== n)
+        throw new WhaleError('ERR_SHAPE_MISMATCH', `updates[${c}]: ${u.length} values, expected ${n}`, {
+          field: `updates[${c}]`,
+          client: c,
+        });
       // In client mode the learner clipped before adding its noise (a noised vector's norm says nothing about C),
       // so the sum takes it as sent and the bit comes from the learner.
       const copy = this.mode === 'central' ? Float32Array.from(u) : u;
-      const inside = this.mode === 'central' ? clipInPlace(copy as Float32Array, clip).scale === 1 : (withinClip?.[c] ?? true);
+      const inside =
+        this.mode === 'central' ? clipInPlace(copy as Float32Array, clip).scale === 1 : (withinClip?.[c] ?? true);
       if (inside) unclipped++;
       for (let i = 0; i < n; i++) sum[i]! += copy[i]!;
     });
@@ -146,7 +175,13 @@ export class DpFedAvg {
     for (let i = 0; i < n; i++) mean[i] = sum[i]! / m;
     this.accountant.step(this.options.noiseMultiplier, this.options.sampleRate);
     const nextClip = this.adapt(unclipped, m);
-    return { mean, clip, clipped: m - unclipped, epsilon: this.accountant.getEpsilon(this.options.delta ?? 1e-5), nextClip };
+    return {
+      mean,
+      clip,
+      clipped: m - unclipped,
+      epsilon: this.accountant.getEpsilon(this.options.delta ?? 1e-5),
+      nextClip,
+    };
   }
 
   private adapt(unclipped: number, m: number): number {

@@ -11,7 +11,8 @@ export const cryptoWords: RandomWords = (out) => void randomFillSync(out);
 
 /** A deterministic source (xorshift128+ halves) for tests and benches only: not private. */
 export function seededWords(seed: number): RandomWords {
-  let s0 = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + 1n), s1 = BigInt.asUintN(64, s0 * 0xbf58476d1ce4e5b9n + 7n);
+  let s0 = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n + 1n),
+    s1 = BigInt.asUintN(64, s0 * 0xbf58476d1ce4e5b9n + 7n);
   return (out) => {
     for (let i = 0; i < out.length; i++) {
       let x = s0;
@@ -37,11 +38,13 @@ export function addGaussianNoise(v: Float32Array | Float64Array, std: number, wo
       k = 0;
     }
     // 53 random bits -> (0, 1]
-    const hi = buf[k++]! >>> 5, lo = buf[k++]! >>> 6;
+    const hi = buf[k++]! >>> 5,
+      lo = buf[k++]! >>> 6;
     return (hi * 67108864 + lo + 1) / 9007199254740992;
   };
   for (let i = 0; i < v.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform())) * std, t = 2 * Math.PI * uniform();
+    const r = Math.sqrt(-2 * Math.log(uniform())) * std,
+      t = 2 * Math.PI * uniform();
     v[i]! += r * Math.cos(t);
     if (i + 1 < v.length) v[i + 1]! += r * Math.sin(t);
   }

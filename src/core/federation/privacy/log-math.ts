@@ -6,7 +6,8 @@
 
 /** log(e^a + e^b). */
 export function logAdd(a: number, b: number): number {
-  const hi = Math.max(a, b), lo = Math.min(a, b);
+  const hi = Math.max(a, b),
+    lo = Math.min(a, b);
   if (hi === -Infinity) return -Infinity;
   return hi + Math.log1p(Math.exp(lo - hi));
 }
@@ -38,7 +39,8 @@ export function logErfc(x: number): number {
 
 function erfSeries(x: number): number {
   const x2 = x * x;
-  let term = x, sum = x;
+  let term = x,
+    sum = x;
   for (let n = 1; n < 200; n++) {
     term *= (2 * x2) / (2 * n + 1);
     sum += term;

@@ -39,7 +39,9 @@ export class RdpAccountant {
   rdp(): number[] {
     const total = this.orders.map(() => 0);
     for (const e of this.history.values()) {
-      computeRdp({ sampleRate: e.sampleRate, noiseMultiplier: e.noiseMultiplier, steps: e.steps }, this.orders).forEach((v, i) => (total[i]! += v));
+      computeRdp({ sampleRate: e.sampleRate, noiseMultiplier: e.noiseMultiplier, steps: e.steps }, this.orders).forEach(
+        (v, i) => (total[i]! += v),
+      );
     }
     return total;
   }
@@ -59,7 +61,8 @@ export class RdpAccountant {
   }
 
   restore(entries: readonly AccountantEntry[]): void {
-    if (!Array.isArray(entries)) throw new WhaleError('ERR_INVALID_ARG', 'entries: must be an array', { field: 'entries' });
+    if (!Array.isArray(entries))
+      throw new WhaleError('ERR_INVALID_ARG', 'entries: must be an array', { field: 'entries' });
     const before = new Map(this.history);
     this.history.clear();
     try {

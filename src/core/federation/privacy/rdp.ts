@@ -20,7 +20,8 @@ export const DEFAULT_ORDERS: readonly number[] = Object.freeze([
 /** log A_α for an integer order: a finite binomial sum. */
 function logAInt(q: number, sigma: number, alpha: number): number {
   let logA = -Infinity;
-  const lq = Math.log(q), l1q = Math.log1p(-q);
+  const lq = Math.log(q),
+    l1q = Math.log1p(-q);
   for (let i = 0; i <= alpha; i++) {
     const s = logAbsBinom(alpha, i) + i * lq + (alpha - i) * l1q + (i * i - i) / (2 * sigma * sigma);
     logA = logAdd(logA, s);
@@ -37,12 +38,16 @@ const FRACTIONAL_SERIES_TERMS = 10_000;
  * with q near 1/2 makes its terms decay only polynomially: millions of terms).
  */
 function logAFrac(q: number, sigma: number, alpha: number): number | undefined {
-  let logA0 = -Infinity, logA1 = -Infinity;
+  let logA0 = -Infinity,
+    logA1 = -Infinity;
   const z0 = sigma * sigma * Math.log(1 / q - 1) + 0.5;
-  const lq = Math.log(q), l1q = Math.log1p(-q), s2 = Math.SQRT2 * sigma;
+  const lq = Math.log(q),
+    l1q = Math.log1p(-q),
+    s2 = Math.SQRT2 * sigma;
   // binom(α, i)'s sign and log magnitude, updated term by term in the order logAbsBinom sums
   // them (the same doubles, in O(1) a term instead of O(i)).
-  let sign = 1, logCoef = 0;
+  let sign = 1,
+    logCoef = 0;
   for (let i = 0; i < FRACTIONAL_SERIES_TERMS; i++) {
     if (i > 0) {
       const f = alpha - i + 1;
@@ -50,8 +55,10 @@ function logAFrac(q: number, sigma: number, alpha: number): number | undefined {
       if (f < 0) sign = -sign;
     }
     const j = alpha - i;
-    const logS0 = logCoef + i * lq + j * l1q + (i * i - i) / (2 * sigma * sigma) + Math.log(0.5) + logErfc((i - z0) / s2);
-    const logS1 = logCoef + j * lq + i * l1q + (j * j - j) / (2 * sigma * sigma) + Math.log(0.5) + logErfc((z0 - j) / s2);
+    const logS0 =
+      logCoef + i * lq + j * l1q + (i * i - i) / (2 * sigma * sigma) + Math.log(0.5) + logErfc((i - z0) / s2);
+    const logS1 =
+      logCoef + j * lq + i * l1q + (j * j - j) / (2 * sigma * sigma) + Math.log(0.5) + logErfc((z0 - j) / s2);
     if (sign > 0) {
       logA0 = logAdd(logA0, logS0);
       logA1 = logAdd(logA1, logS1);
@@ -71,7 +78,9 @@ function logAFrac(q: number, sigma: number, alpha: number): number | undefined {
  * O(α) terms whatever σ is.
  */
 function logAChord(q: number, sigma: number, alpha: number): number {
-  const lo = Math.floor(alpha), hi = lo + 1, t = alpha - lo;
+  const lo = Math.floor(alpha),
+    hi = lo + 1,
+    t = alpha - lo;
   const logLo = lo === 1 ? 0 : logAInt(q, sigma, lo);
   return (1 - t) * logLo + t * logAInt(q, sigma, hi);
 }
@@ -82,7 +91,9 @@ function rdpOneStep(q: number, sigma: number, alpha: number): number {
   if (sigma === 0) return Infinity;
   if (q === 1) return alpha / (2 * sigma * sigma);
   if (alpha === Infinity) return Infinity;
-  const logA = Number.isInteger(alpha) ? logAInt(q, sigma, alpha) : (logAFrac(q, sigma, alpha) ?? logAChord(q, sigma, alpha));
+  const logA = Number.isInteger(alpha)
+    ? logAInt(q, sigma, alpha)
+    : (logAFrac(q, sigma, alpha) ?? logAChord(q, sigma, alpha));
   return logA / (alpha - 1);
 }
 
@@ -97,10 +108,14 @@ export interface SampledGaussian {
 
 function checkMechanism(m: SampledGaussian): void {
   if (!(typeof m.sampleRate === 'number' && m.sampleRate >= 0 && m.sampleRate <= 1)) {
-    throw new WhaleError('ERR_INVALID_ARG', `sampleRate: must be a number in [0, 1], got ${m.sampleRate}`, { field: 'sampleRate' });
+    throw new WhaleError('ERR_INVALID_ARG', `sampleRate: must be a number in [0, 1], got ${m.sampleRate}`, {
+      field: 'sampleRate',
+    });
   }
   if (!(typeof m.noiseMultiplier === 'number' && m.noiseMultiplier >= 0 && Number.isFinite(m.noiseMultiplier))) {
-    throw new WhaleError('ERR_INVALID_ARG', `noiseMultiplier: must be a finite number >= 0, got ${m.noiseMultiplier}`, { field: 'noiseMultiplier' });
+    throw new WhaleError('ERR_INVALID_ARG', `noiseMultiplier: must be a finite number >= 0, got ${m.noiseMultiplier}`, {
+      field: 'noiseMultiplier',
+    });
   }
   if (!(Number.isInteger(m.steps) && m.steps >= 0)) {
     throw new WhaleError('ERR_INVALID_ARG', `steps: must be an integer >= 0, got ${m.steps}`, { field: 'steps' });
@@ -114,7 +129,11 @@ function checkOrders(orders: readonly number[]): void {
   if (orders.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'orders: must not be empty', { field: 'orders' });
   orders.forEach((a, i) => {
     if (!(typeof a === 'number' && a > 1 && (a <= MAX_ORDER || a === Infinity))) {
-      throw new WhaleError('ERR_INVALID_ARG', `orders[${i}]: must be a number in (1, ${MAX_ORDER}] or Infinity, got ${a}`, { field: `orders[${i}]` });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `orders[${i}]: must be a number in (1, ${MAX_ORDER}] or Infinity, got ${a}`,
+        { field: `orders[${i}]` },
+      );
     }
   });
 }
@@ -136,13 +155,21 @@ export interface PrivacySpent {
  * (ε, δ) from RDP values: ε = min over α of rdp_α + log((α-1)/α) - (log δ + log α)/(α-1)
  * (Balle et al. 2020), never below 0.
  */
-export function rdpToEpsilon(rdp: readonly number[], delta: number, orders: readonly number[] = DEFAULT_ORDERS): PrivacySpent {
+export function rdpToEpsilon(
+  rdp: readonly number[],
+  delta: number,
+  orders: readonly number[] = DEFAULT_ORDERS,
+): PrivacySpent {
   if (!(typeof delta === 'number' && delta > 0 && delta < 1)) {
     throw new WhaleError('ERR_INVALID_ARG', `delta: must be a number in (0, 1), got ${delta}`, { field: 'delta' });
   }
   checkOrders(orders);
-  if (rdp.length !== orders.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `rdp: ${rdp.length} values for ${orders.length} orders`, { field: 'rdp' });
-  let best = Infinity, order = NaN;
+  if (rdp.length !== orders.length)
+    throw new WhaleError('ERR_SHAPE_MISMATCH', `rdp: ${rdp.length} values for ${orders.length} orders`, {
+      field: 'rdp',
+    });
+  let best = Infinity,
+    order = NaN;
   for (let i = 0; i < orders.length; i++) {
     const a = orders[i]!;
     const eps = rdp[i]! + Math.log((a - 1) / a) - (Math.log(delta) + Math.log(a)) / (a - 1);
@@ -155,7 +182,11 @@ export function rdpToEpsilon(rdp: readonly number[], delta: number, orders: read
 }
 
 /** ε for δ after T steps of the sampled Gaussian mechanism, and the optimal order. */
-export function epsilonFor(m: SampledGaussian, delta: number, orders: readonly number[] = DEFAULT_ORDERS): PrivacySpent {
+export function epsilonFor(
+  m: SampledGaussian,
+  delta: number,
+  orders: readonly number[] = DEFAULT_ORDERS,
+): PrivacySpent {
   return rdpToEpsilon(computeRdp(m, orders), delta, orders);
 }
 
@@ -178,15 +209,26 @@ const MAX_SIGMA = 1e6;
  */
 export function noiseMultiplierFor(s: NoiseSearch): number {
   if (!(typeof s.targetEpsilon === 'number' && s.targetEpsilon > 0 && Number.isFinite(s.targetEpsilon))) {
-    throw new WhaleError('ERR_INVALID_ARG', `targetEpsilon: must be a finite number > 0, got ${s.targetEpsilon}`, { field: 'targetEpsilon' });
+    throw new WhaleError('ERR_INVALID_ARG', `targetEpsilon: must be a finite number > 0, got ${s.targetEpsilon}`, {
+      field: 'targetEpsilon',
+    });
   }
   const tol = s.epsilonTolerance ?? 0.01;
-  if (!(tol > 0)) throw new WhaleError('ERR_INVALID_ARG', `epsilonTolerance: must be > 0, got ${tol}`, { field: 'epsilonTolerance' });
-  const eps = (sigma: number) => epsilonFor({ sampleRate: s.sampleRate, noiseMultiplier: sigma, steps: s.steps }, s.delta, s.orders).epsilon;
-  let low = 0, high = 10, epsHigh = Infinity;
+  if (!(tol > 0))
+    throw new WhaleError('ERR_INVALID_ARG', `epsilonTolerance: must be > 0, got ${tol}`, { field: 'epsilonTolerance' });
+  const eps = (sigma: number) =>
+    epsilonFor({ sampleRate: s.sampleRate, noiseMultiplier: sigma, steps: s.steps }, s.delta, s.orders).epsilon;
+  let low = 0,
+    high = 10,
+    epsHigh = Infinity;
   while (epsHigh > s.targetEpsilon) {
     high *= 2;
-    if (high > MAX_SIGMA) throw new WhaleError('ERR_INVALID_ARG', `targetEpsilon: ${s.targetEpsilon} cannot be reached (σ > ${MAX_SIGMA})`, { field: 'targetEpsilon' });
+    if (high > MAX_SIGMA)
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `targetEpsilon: ${s.targetEpsilon} cannot be reached (σ > ${MAX_SIGMA})`,
+        { field: 'targetEpsilon' },
+      );
     epsHigh = eps(high);
   }
   // Opacus stops when ε is within the tolerance; the iteration cap also ends the search

@@ -18,12 +18,23 @@ export function subscribeFeedback(bus: Bus, analyzer: FeedbackAnalyzer, group = 
   return bus.subscribe(
     FEEDBACK_TOPIC,
     (e) => {
-      if (e.type !== FEEDBACK_MESSAGE) throw new WhaleError('ERR_INVALID_MESSAGE', `expected a ${FEEDBACK_MESSAGE} on ${FEEDBACK_TOPIC}, got ${e.type}`);
+      if (e.type !== FEEDBACK_MESSAGE)
+        throw new WhaleError(
+          'ERR_INVALID_MESSAGE',
+          `expected a ${FEEDBACK_MESSAGE} on ${FEEDBACK_TOPIC}, got ${e.type}`,
+        );
       try {
         analyzer.submitFeedback(e.payload);
       } catch (err) {
-        if (isWhaleError(err, 'ERR_INVALID_ARG') || isWhaleError(err, 'ERR_NOT_FOUND') || isWhaleError(err, 'ERR_MODEL_NOT_FOUND')) {
-          throw new WhaleError('ERR_INVALID_MESSAGE', `${FEEDBACK_MESSAGE}: ${err.message}`, { field: err.field, cause: err });
+        if (
+          isWhaleError(err, 'ERR_INVALID_ARG') ||
+          isWhaleError(err, 'ERR_NOT_FOUND') ||
+          isWhaleError(err, 'ERR_MODEL_NOT_FOUND')
+        ) {
+          throw new WhaleError('ERR_INVALID_MESSAGE', `${FEEDBACK_MESSAGE}: ${err.message}`, {
+            field: err.field,
+            cause: err,
+          });
         }
         throw err;
       }
@@ -35,5 +46,7 @@ export function subscribeFeedback(bus: Bus, analyzer: FeedbackAnalyzer, group = 
 /** Validates and publishes one feedback (keyed by its request id). */
 export async function publishFeedback(bus: Bus, source: string, feedback: FeedbackInput): Promise<void> {
   const payload = parseFeedback(feedback);
-  await bus.publish(FEEDBACK_TOPIC, createEnvelope({ type: FEEDBACK_MESSAGE, source, payload }), { key: payload.requestId });
+  await bus.publish(FEEDBACK_TOPIC, createEnvelope({ type: FEEDBACK_MESSAGE, source, payload }), {
+    key: payload.requestId,
+  });
 }

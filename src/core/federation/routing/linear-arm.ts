@@ -172,7 +172,8 @@ export class LinearArm {
     for (let c = 0; c < d; c++) {
       let p = c;
       for (let r = c + 1; r < d; r++) if (Math.abs(w[r * cols + c]!) > Math.abs(w[p * cols + c]!)) p = r;
-      if (p !== c) for (let k = 0; k < cols; k++) [w[c * cols + k], w[p * cols + k]] = [w[p * cols + k]!, w[c * cols + k]!];
+      if (p !== c)
+        for (let k = 0; k < cols; k++) [w[c * cols + k], w[p * cols + k]] = [w[p * cols + k]!, w[c * cols + k]!];
       const pivot = w[c * cols + c]!;
       for (let k = 0; k < cols; k++) w[c * cols + k]! /= pivot;
       for (let r = 0; r < d; r++) {

@@ -10,7 +10,12 @@
  */
 import { isWhaleError } from '../../../common/errors.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
-import type { InferenceRequest, InferenceResult, PipelineRoute, PipelineRouter } from '../../processing/processing-pipeline.js';
+import type {
+  InferenceRequest,
+  InferenceResult,
+  PipelineRoute,
+  PipelineRouter,
+} from '../../processing/processing-pipeline.js';
 import type { PerformanceWindows } from '../../quality/metrics/performance-windows.js';
 import type { FeedbackAnalyzer } from '../../quality/optimization/feedback-analyzer.js';
 import type { LoadBalancer } from '../../resource-management/optimizer/load-balancer.js';
@@ -30,7 +35,13 @@ export interface RequestDispatcherOptions {
 }
 
 /** Failures that say something about the model (not about the caller or the load). */
-const MODEL_FAULTS = new Set(['ERR_MODEL_RUN', 'ERR_EXECUTION_FAILED', 'ERR_DEADLINE_EXCEEDED', 'ERR_TIMEOUT', 'ERR_MODEL_REMOVED']);
+const MODEL_FAULTS = new Set([
+  'ERR_MODEL_RUN',
+  'ERR_EXECUTION_FAILED',
+  'ERR_DEADLINE_EXCEEDED',
+  'ERR_TIMEOUT',
+  'ERR_MODEL_REMOVED',
+]);
 
 export class RequestDispatcher implements PipelineRouter {
   private readonly logger: Logger;
@@ -104,8 +115,19 @@ export class RequestDispatcher implements PipelineRouter {
 
   private answered(decision: RouteDecision, task: string, r: InferenceResult, req: InferenceRequest): void {
     this.o.optimizer.recordOutcome(decision.requestId, { latencyMs: r.durationMs });
-    this.o.analyzer?.recordRequest(decision.requestId, { model: r.model, version: r.modelVersion, level: r.level, task });
-    this.o.metrics?.recordPerformanceMetrics(r.model, NaN, r.durationMs / 1000, {}, { version: r.modelVersion, level: r.level });
+    this.o.analyzer?.recordRequest(decision.requestId, {
+      model: r.model,
+      version: r.modelVersion,
+      level: r.level,
+      task,
+    });
+    this.o.metrics?.recordPerformanceMetrics(
+      r.model,
+      NaN,
+      r.durationMs / 1000,
+      {},
+      { version: r.modelVersion, level: r.level },
+    );
     if (decision.shadow && this.o.process) this.shadow(decision, req);
   }
 
@@ -128,7 +150,15 @@ export class RequestDispatcher implements PipelineRouter {
     this.shadowsInFlight++;
     const { signal: _signal, task: _task, requestId: _id, session: _session, ...rest } = req;
     this.o.process!({ ...rest, model: replica, ...(arm.level === undefined ? {} : { level: arm.level }) })
-      .then((r) => this.o.metrics?.recordPerformanceMetrics(r.model, NaN, r.durationMs / 1000, {}, { version: r.modelVersion, level: `${r.level}:shadow` }))
+      .then((r) =>
+        this.o.metrics?.recordPerformanceMetrics(
+          r.model,
+          NaN,
+          r.durationMs / 1000,
+          {},
+          { version: r.modelVersion, level: `${r.level}:shadow` },
+        ),
+      )
       .catch((err: Error) => {
         this.counters.shadowFailures++;
         this.logger.debug('shadow request failed', { task: decision.task, arm: arm.id, error: err?.message });

@@ -4,11 +4,14 @@ import type { TaskRouting } from './route-optimizer.js';
 
 export function checkRouting(name: string, r: TaskRouting): void {
   const at = `tasks.${name}`;
-  if (typeof r !== 'object' || r === null || !Array.isArray(r.arms) || r.arms.length === 0) throw bad(`${at}.arms`, 'must list at least one arm');
+  if (typeof r !== 'object' || r === null || !Array.isArray(r.arms) || r.arms.length === 0)
+    throw bad(`${at}.arms`, 'must list at least one arm');
   const ids = new Set<string>();
   r.arms.forEach((a, i) => {
-    if (typeof a?.id !== 'string' || a.id.length === 0 || typeof a.model !== 'string' || a.model.length === 0) throw bad(`${at}.arms[${i}]`, 'needs an id and a model');
-    if (a.level !== undefined && !['quick', 'normal', 'deep'].includes(a.level)) throw bad(`${at}.arms[${i}].level`, 'must be quick, normal or deep');
+    if (typeof a?.id !== 'string' || a.id.length === 0 || typeof a.model !== 'string' || a.model.length === 0)
+      throw bad(`${at}.arms[${i}]`, 'needs an id and a model');
+    if (a.level !== undefined && !['quick', 'normal', 'deep'].includes(a.level))
+      throw bad(`${at}.arms[${i}].level`, 'must be quick, normal or deep');
     if (ids.has(a.id)) throw bad(`${at}.arms[${i}].id`, `duplicate arm id '${a.id}'`);
     ids.add(a.id);
   });
@@ -25,6 +28,7 @@ export function bad(field: string, message: string): WhaleError {
 }
 
 export function num(v: number, field: string, ok: (v: number) => boolean): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new WhaleError('ERR_INVALID_OPTION', `${field}: out of range (${String(v)})`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+    throw new WhaleError('ERR_INVALID_OPTION', `${field}: out of range (${String(v)})`, { field });
   return v;
 }

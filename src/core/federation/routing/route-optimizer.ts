@@ -177,8 +177,14 @@ export class RouteOptimizer {
     this.sessionTtlMs = num(o.sessions?.ttlMs ?? 1_800_000, 'sessions.ttlMs', (v) => v > 0);
     const pendingBytes = num(o.maxPendingBytes ?? 32 * 1024 * 1024, 'maxPendingBytes', (v) => v > 0);
     const sessionBytes = num(o.sessions?.maxBytes ?? 8 * 1024 * 1024, 'sessions.maxBytes', (v) => v > 0);
-    this.pending = new BoundedMap(this.maxPending, { maxBytes: pendingBytes, sizeOf: (k, p) => 96 + 2 * k.length + 8 * p.x.length });
-    this.sessions = new BoundedMap(this.maxSessions, { maxBytes: sessionBytes, sizeOf: (k, s) => 64 + 2 * (k.length + s.arm.length) });
+    this.pending = new BoundedMap(this.maxPending, {
+      maxBytes: pendingBytes,
+      sizeOf: (k, p) => 96 + 2 * k.length + 8 * p.x.length,
+    });
+    this.sessions = new BoundedMap(this.maxSessions, {
+      maxBytes: sessionBytes,
+      sizeOf: (k, s) => 64 + 2 * (k.length + s.arm.length),
+    });
     this.rng = new SeededRandom(o.seed ?? 1);
     this.now = o.now ?? Date.now;
     if (typeof o.tasks !== 'object' || o.tasks === null) throw bad('tasks', 'must be an object of task routings');
@@ -220,7 +226,12 @@ export class RouteOptimizer {
   /** Picks the arm for one request; `available` can rule arms out (e.g. a model not ready). */
   chooseRoute(task: string, ctx: RouteContext = {}, available?: (arm: RouteArm) => boolean): RouteDecision {
     const t = this.tasksByName.get(task);
-    if (!t) throw new WhaleError('ERR_MODEL_NOT_FOUND', `task '${task}': not routed here (tasks: ${this.taskNames().join(', ') || 'none'})`, { field: 'task' });
+    if (!t)
+      throw new WhaleError(
+        'ERR_MODEL_NOT_FOUND',
+        `task '${task}': not routed here (tasks: ${this.taskNames().join(', ') || 'none'})`,
+        { field: 'task' },
+      );
     const usable = (a: ArmState) => a.enabled && (available === undefined || available(a.arm));
     const x = featurize(ctx, this.buckets);
     let choice: Choice | undefined;
@@ -289,7 +300,11 @@ export class RouteOptimizer {
   /** Sends `share` of the traffic the bandit gives `from` to `to` instead (0 removes the shift). */
   shiftTraffic(task: string, from: string, to: string, share: number): void {
     const t = this.task(task);
-    for (const [id, f] of [[from, 'from'], [to, 'to']] as const) if (!t.arms.some((a) => a.arm.id === id)) throw bad(f, `task '${task}' has no arm '${id}'`);
+    for (const [id, f] of [
+      [from, 'from'],
+      [to, 'to'],
+    ] as const)
+      if (!t.arms.some((a) => a.arm.id === id)) throw bad(f, `task '${task}' has no arm '${id}'`);
     if (!(share >= 0 && share <= 1)) throw bad('share', 'must be in [0, 1]');
     if (share === 0) t.shifts.delete(from);
     else t.shifts.set(from, { to, share });
@@ -304,7 +319,8 @@ export class RouteOptimizer {
   /** Arms serving `model` in any task (for version rollbacks). */
   armsOfModel(model: string): { task: string; arm: string }[] {
     const out: { task: string; arm: string }[] = [];
-    for (const t of this.tasksByName.values()) for (const a of t.arms) if (a.arm.model === model) out.push({ task: t.name, arm: a.arm.id });
+    for (const t of this.tasksByName.values())
+      for (const a of t.arms) if (a.arm.model === model) out.push({ task: t.name, arm: a.arm.id });
     return out;
   }
 
@@ -350,12 +366,21 @@ export class RouteOptimizer {
       if (g > gBest) [gBest, greedy] = [g, a];
       if (o > oBest) [oBest, optimistic] = [o, a];
     }
-    if (!greedy || !optimistic) throw new WhaleError('ERR_MODEL_NOT_READY', `task '${t.name}': no arm can take requests now`, { field: 'task', retriable: true });
+    if (!greedy || !optimistic)
+      throw new WhaleError('ERR_MODEL_NOT_READY', `task '${t.name}': no arm can take requests now`, {
+        field: 'task',
+        retriable: true,
+      });
     if (candidates === 1) return { arm: greedy, reason: 'only' };
     const underCap = t.exploreRate < this.maxExplore;
     let choice: Choice = { arm: greedy, reason: 'bandit' };
     if (untried && untried !== greedy && underCap) choice = { arm: untried, reason: 'explore' };
-    else if (optimistic !== greedy && underCap && minOver(t.explored, x) < exploreBudget(candidates, minOver(t.seen, x))) choice = { arm: optimistic, reason: 'explore', optimism: true };
+    else if (
+      optimistic !== greedy &&
+      underCap &&
+      minOver(t.explored, x) < exploreBudget(candidates, minOver(t.seen, x))
+    )
+      choice = { arm: optimistic, reason: 'explore', optimism: true };
     t.exploreRate += EXPLORE_RATE_DECAY * ((choice.reason === 'explore' ? 1 : 0) - t.exploreRate);
     return choice;
   }

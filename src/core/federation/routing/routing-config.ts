@@ -21,12 +21,26 @@ export interface ArmConfig {
 }
 
 export interface RoutingConfig {
-  tasks?: Record<string, { arms: ArmConfig[]; canary?: { arm: string; share: number }; shadow?: { arm: string; share: number }; sticky?: boolean }>;
+  tasks?: Record<
+    string,
+    {
+      arms: ArmConfig[];
+      canary?: { arm: string; share: number };
+      shadow?: { arm: string; share: number };
+      sticky?: boolean;
+    }
+  >;
   replicas?: Record<string, string[]>;
   bandit?: BanditOptions & { seed?: number };
   reward?: RewardWeights;
   feedback?: { windowMs?: number; minSamples?: number; alpha?: number; minDrop?: number };
-  policy?: { apply?: ProposalAction[]; qualityTarget?: number; latencyTargetMs?: number; minSamples?: number; shiftShare?: number };
+  policy?: {
+    apply?: ProposalAction[];
+    qualityTarget?: number;
+    latencyTargetMs?: number;
+    minSamples?: number;
+    shiftShare?: number;
+  };
   /** How often the QualityOptimizer looks at every model (default 30 s; 0 = never). */
   optimizeEveryMs?: number;
   /** How often the QualityMonitor takes a point (default 10 s). */
@@ -35,7 +49,12 @@ export interface RoutingConfig {
   embeddingModel?: string;
 }
 
-const share = { type: 'object', additionalProperties: false, required: ['arm', 'share'], properties: { arm: { type: 'string' }, share: { type: 'number', minimum: 0, maximum: 1 } } };
+const share = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['arm', 'share'],
+  properties: { arm: { type: 'string' }, share: { type: 'number', minimum: 0, maximum: 1 } },
+};
 const positive = { type: 'number', exclusiveMinimum: 0 };
 const ratio = { type: 'number', minimum: 0, maximum: 1 };
 
@@ -58,7 +77,11 @@ export const ROUTING_SCHEMA = {
               type: 'object',
               additionalProperties: false,
               required: ['model'],
-              properties: { id: { type: 'string', minLength: 1 }, model: { type: 'string', minLength: 1 }, level: { enum: ['quick', 'normal', 'deep'] } },
+              properties: {
+                id: { type: 'string', minLength: 1 },
+                model: { type: 'string', minLength: 1 },
+                level: { enum: ['quick', 'normal', 'deep'] },
+              },
             },
           },
           canary: share,
@@ -67,7 +90,10 @@ export const ROUTING_SCHEMA = {
         },
       },
     },
-    replicas: { type: 'object', additionalProperties: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } },
+    replicas: {
+      type: 'object',
+      additionalProperties: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    },
     bandit: {
       type: 'object',
       additionalProperties: false,
@@ -84,12 +110,22 @@ export const ROUTING_SCHEMA = {
     reward: {
       type: 'object',
       additionalProperties: false,
-      properties: { quality: { type: 'number', minimum: 0 }, latency: { type: 'number', minimum: 0 }, resource: { type: 'number', minimum: 0 }, latencyScaleMs: positive },
+      properties: {
+        quality: { type: 'number', minimum: 0 },
+        latency: { type: 'number', minimum: 0 },
+        resource: { type: 'number', minimum: 0 },
+        latencyScaleMs: positive,
+      },
     },
     feedback: {
       type: 'object',
       additionalProperties: false,
-      properties: { windowMs: positive, minSamples: { type: 'integer', minimum: 2 }, alpha: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, minDrop: { type: 'number', minimum: 0 } },
+      properties: {
+        windowMs: positive,
+        minSamples: { type: 'integer', minimum: 2 },
+        alpha: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+        minDrop: { type: 'number', minimum: 0 },
+      },
     },
     policy: {
       type: 'object',
@@ -97,7 +133,16 @@ export const ROUTING_SCHEMA = {
       properties: {
         apply: {
           type: 'array',
-          items: { enum: ['shift-traffic', 'change-level', 'change-batching', 'change-quantization', 'schedule-federated-round', 'rollback-version'] },
+          items: {
+            enum: [
+              'shift-traffic',
+              'change-level',
+              'change-batching',
+              'change-quantization',
+              'schedule-federated-round',
+              'rollback-version',
+            ],
+          },
         },
         qualityTarget: ratio,
         latencyTargetMs: positive,
@@ -128,16 +173,23 @@ export function parseRoutingConfig(raw: unknown): RoutingConfig {
 }
 
 /** The routing file for a node (`file`: the one named by WHALE_ROUTING, which the server passes), or {} when there is none. */
-export function loadRoutingConfig(opts: { file?: string | undefined; configSource?: string; cwd?: string } = {}): RoutingConfig {
+export function loadRoutingConfig(
+  opts: { file?: string | undefined; configSource?: string; cwd?: string } = {},
+): RoutingConfig {
   const cwd = opts.cwd ?? process.cwd();
   const explicit = opts.file;
-  const file = explicit ? resolve(cwd, explicit) : join(opts.configSource ? dirname(opts.configSource) : cwd, ROUTING_FILE);
+  const file = explicit
+    ? resolve(cwd, explicit)
+    : join(opts.configSource ? dirname(opts.configSource) : cwd, ROUTING_FILE);
   if (!explicit && !existsSync(file)) return {};
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new WhaleError('ERR_CONFIG', `routing: cannot read ${file}: ${(err as Error).message}`, { field: 'routing', cause: err });
+    throw new WhaleError('ERR_CONFIG', `routing: cannot read ${file}: ${(err as Error).message}`, {
+      field: 'routing',
+      cause: err,
+    });
   }
   return parseRoutingConfig(raw);
 }

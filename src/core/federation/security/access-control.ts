@@ -58,14 +58,16 @@ function invalid(field: string, what: string): never {
 
 function compile(p: AccessPolicy): Compiled {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) invalid('policy', 'must be an object');
-  if (typeof p.identities !== 'object' || p.identities === null) invalid('policy.identities', 'must map identity ids to public keys');
+  if (typeof p.identities !== 'object' || p.identities === null)
+    invalid('policy.identities', 'must map identity ids to public keys');
   const keys = new Map<string, KeyObject>();
   for (const [id, text] of Object.entries(p.identities)) keys.set(id, parsePublicKey(text, `policy.identities.${id}`));
   const roles = { ...DEFAULT_ROLES, ...(p.roles ?? {}) };
   for (const [name, perms] of Object.entries(roles)) {
     if (!Array.isArray(perms)) invalid(`policy.roles.${name}`, 'must be an array of permissions');
     perms.forEach((x, i) => {
-      if (!PERMISSIONS.includes(x)) invalid(`policy.roles.${name}[${i}]`, `unknown permission '${String(x)}' (${PERMISSIONS.join(', ')})`);
+      if (!PERMISSIONS.includes(x))
+        invalid(`policy.roles.${name}[${i}]`, `unknown permission '${String(x)}' (${PERMISSIONS.join(', ')})`);
     });
   }
   if (!Array.isArray(p.grants)) invalid('policy.grants', 'must be an array');
@@ -81,7 +83,8 @@ function compile(p: AccessPolicy): Compiled {
     return { identity: g.identity, permissions, federation: g.federation ?? '*', model: g.model ?? '*' };
   });
   const revoked = p.revoked ?? [];
-  if (!Array.isArray(revoked) || revoked.some((r) => typeof r !== 'string')) invalid('policy.revoked', 'must be an array of identity ids');
+  if (!Array.isArray(revoked) || revoked.some((r) => typeof r !== 'string'))
+    invalid('policy.revoked', 'must be an array of identity ids');
   return { keys, revoked: new Set(revoked), grants };
 }
 
@@ -160,15 +163,25 @@ export class AccessControl {
     const c = this.current;
     if (c.revoked.has(identity) || !c.keys.has(identity)) return false;
     return c.grants.some(
-      (g) => g.identity === identity && g.permissions.has(permission) && matches(g.federation, scope.federation) && matches(g.model, scope.model),
+      (g) =>
+        g.identity === identity &&
+        g.permissions.has(permission) &&
+        matches(g.federation, scope.federation) &&
+        matches(g.model, scope.model),
     );
   }
 
   /** ERR_FORBIDDEN naming the permission when `identity` may not. */
   check(identity: string, permission: Permission, scope: Scope = {}): void {
     if (!this.can(identity, permission, scope)) {
-      const where = [scope.federation && `federation '${scope.federation}'`, scope.model && `model '${scope.model}'`].filter(Boolean).join(', ');
-      throw new WhaleError('ERR_FORBIDDEN', `permission: '${identity}' may not ${permission}${where ? ` in ${where}` : ''}`, { field: 'permission', identity, permission });
+      const where = [scope.federation && `federation '${scope.federation}'`, scope.model && `model '${scope.model}'`]
+        .filter(Boolean)
+        .join(', ');
+      throw new WhaleError(
+        'ERR_FORBIDDEN',
+        `permission: '${identity}' may not ${permission}${where ? ` in ${where}` : ''}`,
+        { field: 'permission', identity, permission },
+      );
     }
   }
 }
@@ -179,7 +192,10 @@ function readPolicyText(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new WhaleError('ERR_INVALID_OPTION', `policyFile: cannot read '${file}': ${(err as Error).message}`, { field: 'policyFile', cause: err });
+    throw new WhaleError('ERR_INVALID_OPTION', `policyFile: cannot read '${file}': ${(err as Error).message}`, {
+      field: 'policyFile',
+      cause: err,
+    });
   }
 }
 
@@ -188,7 +204,10 @@ function parsePolicy(file: string, text: string): AccessPolicy {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new WhaleError('ERR_INVALID_OPTION', `policyFile: '${file}' is not JSON: ${(err as Error).message}`, { field: 'policyFile', cause: err });
+    throw new WhaleError('ERR_INVALID_OPTION', `policyFile: '${file}' is not JSON: ${(err as Error).message}`, {
+      field: 'policyFile',
+      cause: err,
+    });
   }
   // A whale.config.json may hold the policy under federationSecurity.policy.
   const o = json as { federationSecurity?: { policy?: AccessPolicy } };

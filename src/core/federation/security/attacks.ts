@@ -24,7 +24,8 @@ export interface AttackOptions {
 
 /** Φ^{-1}(p) by bisection on Φ(z) = erfc(-z/√2)/2. */
 function normalQuantile(p: number): number {
-  let lo = -40, hi = 40;
+  let lo = -40,
+    hi = 40;
   for (let i = 0; i < 200; i++) {
     const mid = (lo + hi) / 2;
     if (0.5 * Math.exp(logErfc(-mid / Math.SQRT2)) < p) lo = mid;
@@ -42,9 +43,18 @@ export function alieZ(n: number, f: number): number {
 export class Attack {
   private readonly malicious: Set<string>;
 
-  constructor(readonly o: AttackOptions, allClients: readonly string[]) {
-    if (!ATTACK_MODES.includes(o.mode)) throw new WhaleError('ERR_INVALID_OPTION', `attack: one of ${ATTACK_MODES.join(', ')}, got '${String(o.mode)}'`, { field: 'attack' });
-    if (!(o.fraction >= 0 && o.fraction < 1)) throw new WhaleError('ERR_INVALID_OPTION', `attackFraction: must be in [0, 1), got ${o.fraction}`, { field: 'attackFraction' });
+  constructor(
+    readonly o: AttackOptions,
+    allClients: readonly string[],
+  ) {
+    if (!ATTACK_MODES.includes(o.mode))
+      throw new WhaleError('ERR_INVALID_OPTION', `attack: one of ${ATTACK_MODES.join(', ')}, got '${String(o.mode)}'`, {
+        field: 'attack',
+      });
+    if (!(o.fraction >= 0 && o.fraction < 1))
+      throw new WhaleError('ERR_INVALID_OPTION', `attackFraction: must be in [0, 1), got ${o.fraction}`, {
+        field: 'attackFraction',
+      });
     const ids = [...allClients];
     const words = new Uint32Array(ids.length);
     seededWords(o.seed ?? 7)(words);
@@ -66,11 +76,13 @@ export class Attack {
     const good = updates.filter((u) => !this.malicious.has(u.clientId));
     if (bad.length === 0 || good.length === 0) return [...updates];
     const d = good[0]!.delta.length;
-    const mean = new Float64Array(d), sq = new Float64Array(d);
-    for (const u of good) for (let i = 0; i < d; i++) {
-      mean[i]! += u.delta[i]! / good.length;
-      sq[i]! += (u.delta[i]! * u.delta[i]!) / good.length;
-    }
+    const mean = new Float64Array(d),
+      sq = new Float64Array(d);
+    for (const u of good)
+      for (let i = 0; i < d; i++) {
+        mean[i]! += u.delta[i]! / good.length;
+        sq[i]! += (u.delta[i]! * u.delta[i]!) / good.length;
+      }
     const std = mean.map((m, i) => Math.sqrt(Math.max(0, sq[i]! - m * m)));
     const s = this.o.scale;
     const forged = (u: U): Float32Array => {

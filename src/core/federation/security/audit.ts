@@ -27,7 +27,10 @@ export class SecurityAudit {
   private readonly counts = new Map<RejectionReason, number>();
   private readonly recent: AuditEvent[] = [];
 
-  constructor(private readonly sink?: (e: AuditEvent) => void | Promise<void>, private readonly keep = 1000) {}
+  constructor(
+    private readonly sink?: (e: AuditEvent) => void | Promise<void>,
+    private readonly keep = 1000,
+  ) {}
 
   record(e: AuditEvent): void {
     this.counts.set(e.reason, (this.counts.get(e.reason) ?? 0) + 1);

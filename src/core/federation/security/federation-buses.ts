@@ -16,13 +16,20 @@ export interface SecuredFederationBuses {
   acl: AccessControl;
 }
 
-export function securedFederationBuses(inner: Bus, federationId: string, learnerIds: readonly string[]): SecuredFederationBuses {
+export function securedFederationBuses(
+  inner: Bus,
+  federationId: string,
+  learnerIds: readonly string[],
+): SecuredFederationBuses {
   const coord = Identity.generate(COORDINATOR_IDENTITY);
   const learners = new Map(learnerIds.map((id) => [id, Identity.generate(learnerIdentity(id))]));
   const acl = new AccessControl({
     identities: Object.fromEntries([coord, ...learners.values()].map((i) => [i.id, i.publicKeyText])),
     roles: {},
-    grants: [{ identity: coord.id, roles: ['coordinator'] }, ...[...learners.values()].map((i) => ({ identity: i.id, roles: ['learner'], federation: federationId }))],
+    grants: [
+      { identity: coord.id, roles: ['coordinator'] },
+      ...[...learners.values()].map((i) => ({ identity: i.id, roles: ['learner'], federation: federationId })),
+    ],
   });
   const coordinator = new SecureBus(inner, { identity: coord, guard: new MessageGuard(acl) });
   return {

@@ -10,7 +10,11 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { WhaleError } from '../../../common/errors.js';
 
 export class Identity {
-  private constructor(readonly id: string, private readonly privateKey: KeyObject, readonly publicKey: KeyObject) {}
+  private constructor(
+    readonly id: string,
+    private readonly privateKey: KeyObject,
+    readonly publicKey: KeyObject,
+  ) {}
 
   static generate(id: string): Identity {
     checkId(id);
@@ -28,7 +32,11 @@ export class Identity {
       throw new WhaleError('ERR_INVALID_OPTION', `${field}: not a PEM private key`, { field, cause: err });
     }
     if (privateKey.asymmetricKeyType !== 'ed25519') {
-      throw new WhaleError('ERR_INVALID_OPTION', `${field}: an Ed25519 key is needed, got ${privateKey.asymmetricKeyType}`, { field });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `${field}: an Ed25519 key is needed, got ${privateKey.asymmetricKeyType}`,
+        { field },
+      );
     }
     return new Identity(id, privateKey, createPublicKey(privateKey));
   }
@@ -39,10 +47,17 @@ export class Identity {
     try {
       mode = statSync(file).mode;
     } catch (err) {
-      throw new WhaleError('ERR_INVALID_OPTION', `keyFile: cannot read '${file}': ${(err as Error).message}`, { field: 'keyFile', cause: err });
+      throw new WhaleError('ERR_INVALID_OPTION', `keyFile: cannot read '${file}': ${(err as Error).message}`, {
+        field: 'keyFile',
+        cause: err,
+      });
     }
     if ((mode & 0o077) !== 0) {
-      throw new WhaleError('ERR_INVALID_OPTION', `keyFile: '${file}' is accessible to group/others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`, { field: 'keyFile' });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `keyFile: '${file}' is accessible to group/others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+        { field: 'keyFile' },
+      );
     }
     return Identity.fromPem(id, readFileSync(file), 'keyFile');
   }
@@ -52,12 +67,26 @@ export class Identity {
    * unless given. The caller passes the variables (core does not read the process environment).
    */
   static fromEnv(env: Readonly<Record<string, string | undefined>>, id = env.WHALE_NODE_ID): Identity {
-    if (!id) throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_NODE_ID: the identity needs an id', { field: 'WHALE_NODE_ID' });
-    const file = env.WHALE_IDENTITY_KEY_FILE, key = env.WHALE_IDENTITY_KEY;
-    if (file && key) throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_IDENTITY_KEY: set it or WHALE_IDENTITY_KEY_FILE, not both', { field: 'WHALE_IDENTITY_KEY' });
+    if (!id)
+      throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_NODE_ID: the identity needs an id', { field: 'WHALE_NODE_ID' });
+    const file = env.WHALE_IDENTITY_KEY_FILE,
+      key = env.WHALE_IDENTITY_KEY;
+    if (file && key)
+      throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_IDENTITY_KEY: set it or WHALE_IDENTITY_KEY_FILE, not both', {
+        field: 'WHALE_IDENTITY_KEY',
+      });
     if (file) return Identity.load(id, file);
-    if (key) return Identity.fromPem(id, key.includes('-----BEGIN') ? key : Buffer.from(key, 'base64').toString('utf8'), 'WHALE_IDENTITY_KEY');
-    throw new WhaleError('ERR_INVALID_OPTION', 'WHALE_IDENTITY_KEY: no identity key (set WHALE_IDENTITY_KEY_FILE or WHALE_IDENTITY_KEY)', { field: 'WHALE_IDENTITY_KEY' });
+    if (key)
+      return Identity.fromPem(
+        id,
+        key.includes('-----BEGIN') ? key : Buffer.from(key, 'base64').toString('utf8'),
+        'WHALE_IDENTITY_KEY',
+      );
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      'WHALE_IDENTITY_KEY: no identity key (set WHALE_IDENTITY_KEY_FILE or WHALE_IDENTITY_KEY)',
+      { field: 'WHALE_IDENTITY_KEY' },
+    );
   }
 
   /** Writes the private key as PEM with mode 0600. */
@@ -99,6 +128,8 @@ export function verifySignature(key: KeyObject, data: Buffer, signature: Buffer)
 
 function checkId(id: string): void {
   if (typeof id !== 'string' || !/^[\w.:@/-]{1,128}$/.test(id)) {
-    throw new WhaleError('ERR_INVALID_ARG', `id: 1-128 characters of [A-Za-z0-9_.:@/-], got ${JSON.stringify(id)}`, { field: 'id' });
+    throw new WhaleError('ERR_INVALID_ARG', `id: 1-128 characters of [A-Za-z0-9_.:@/-], got ${JSON.stringify(id)}`, {
+      field: 'id',
+    });
   }
 }

@@ -43,17 +43,28 @@ export class IntegrityChecker {
   readonly onOutlier: 'drop' | 'flag';
 
   constructor(readonly o: IntegrityOptions) {
-    if (!(Number.isInteger(o.length) && o.length > 0)) throw new WhaleError('ERR_INVALID_OPTION', `length: must be an integer > 0, got ${o.length}`, { field: 'length' });
+    if (!(Number.isInteger(o.length) && o.length > 0))
+      throw new WhaleError('ERR_INVALID_OPTION', `length: must be an integer > 0, got ${o.length}`, {
+        field: 'length',
+      });
     this.normFactor = o.normFactor ?? 3;
-    if (!(this.normFactor >= 1)) throw new WhaleError('ERR_INVALID_OPTION', `normFactor: must be >= 1, got ${this.normFactor}`, { field: 'normFactor' });
+    if (!(this.normFactor >= 1))
+      throw new WhaleError('ERR_INVALID_OPTION', `normFactor: must be >= 1, got ${this.normFactor}`, {
+        field: 'normFactor',
+      });
     this.onOutlier = o.onOutlier ?? 'drop';
-    if (this.onOutlier !== 'drop' && this.onOutlier !== 'flag') throw new WhaleError('ERR_INVALID_OPTION', `onOutlier: 'drop' or 'flag', got ${String(this.onOutlier)}`, { field: 'onOutlier' });
+    if (this.onOutlier !== 'drop' && this.onOutlier !== 'flag')
+      throw new WhaleError('ERR_INVALID_OPTION', `onOutlier: 'drop' or 'flag', got ${String(this.onOutlier)}`, {
+        field: 'onOutlier',
+      });
   }
 
   /** Shape/dtype/finite problems of one update, or undefined; the norm when it passed. */
   inspect(clientId: string, values: unknown): Refused | { norm: number } {
-    if (!(values instanceof Float32Array)) return { clientId, reason: 'dtype', detail: `expected Float32Array, got ${describe(values)}` };
-    if (values.length !== this.o.length) return { clientId, reason: 'shape', detail: `${values.length} values, expected ${this.o.length}` };
+    if (!(values instanceof Float32Array))
+      return { clientId, reason: 'dtype', detail: `expected Float32Array, got ${describe(values)}` };
+    if (values.length !== this.o.length)
+      return { clientId, reason: 'shape', detail: `${values.length} values, expected ${this.o.length}` };
     let s = 0;
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
@@ -65,7 +76,8 @@ export class IntegrityChecker {
 
   /** Checks a round's updates; outliers relative to the median norm of the valid ones are dropped or flagged. */
   checkRound<U extends CheckedUpdate>(updates: readonly U[]): RoundCheck<U> {
-    const refused: Refused[] = [], flagged: Refused[] = [];
+    const refused: Refused[] = [],
+      flagged: Refused[] = [];
     const valid: Array<{ u: U; norm: number }> = [];
     for (const u of updates) {
       const r = this.inspect(u.clientId, u.values);
@@ -79,7 +91,12 @@ export class IntegrityChecker {
     const bound = this.normFactor * medianNorm;
     for (const { u, norm } of valid) {
       if (n >= 3 && norm > bound) {
-        const r: Refused = { clientId: u.clientId, reason: 'norm', detail: `norm ${norm.toPrecision(4)} > ${this.normFactor} × median ${medianNorm.toPrecision(4)}`, norm };
+        const r: Refused = {
+          clientId: u.clientId,
+          reason: 'norm',
+          detail: `norm ${norm.toPrecision(4)} > ${this.normFactor} × median ${medianNorm.toPrecision(4)}`,
+          norm,
+        };
         if (this.onOutlier === 'drop') {
           refused.push(r);
           continue;
@@ -99,9 +116,14 @@ export function contentHash(bytes: Uint8Array): string {
 
 /** ERR_CHECKSUM naming `field` when the blob's sha256 is not `expected`. */
 export function verifyContentHash(bytes: Uint8Array, expected: string, field = 'blob'): void {
-  const got = Buffer.from(contentHash(bytes), 'hex'), want = Buffer.from(expected, 'hex');
+  const got = Buffer.from(contentHash(bytes), 'hex'),
+    want = Buffer.from(expected, 'hex');
   if (want.length !== got.length || !timingSafeEqual(got, want)) {
-    throw new WhaleError('ERR_CHECKSUM', `${field}: content hash mismatch (sha256 ${got.toString('hex').slice(0, 16)}…, expected ${expected.slice(0, 16)}…)`, { field });
+    throw new WhaleError(
+      'ERR_CHECKSUM',
+      `${field}: content hash mismatch (sha256 ${got.toString('hex').slice(0, 16)}…, expected ${expected.slice(0, 16)}…)`,
+      { field },
+    );
   }
 }
 

@@ -94,7 +94,12 @@ export class ReplayGuard {
   }
 
   private store(): ReplayStore {
-    if (!this.o.store) throw new WhaleError('ERR_INVALID_OPTION', 'options.store: this ReplayGuard keeps ids in memory (check), it has no store', { field: 'options.store' });
+    if (!this.o.store)
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        'options.store: this ReplayGuard keeps ids in memory (check), it has no store',
+        { field: 'options.store' },
+      );
     return this.o.store();
   }
 

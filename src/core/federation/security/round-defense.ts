@@ -46,16 +46,23 @@ export class RoundDefense implements RoundHook {
   private last: RoundDefenseReport = {};
 
   constructor(private readonly o: RoundDefenseOptions) {
-    if (o.attack && !o.clients) throw new WhaleError('ERR_INVALID_OPTION', 'clients: the attack needs the client ids', { field: 'clients' });
+    if (o.attack && !o.clients)
+      throw new WhaleError('ERR_INVALID_OPTION', 'clients: the attack needs the client ids', { field: 'clients' });
     this.attack = o.attack ? new Attack(o.attack, o.clients!) : undefined;
     this.dp = o.dp ? new DpFedAvg(o.dp) : undefined;
   }
 
   beforeAggregate<U extends RoundUpdate>(round: number, updates: U[]): U[] {
     let out = this.attack ? this.attack.apply(updates, round) : updates;
-    this.last = { ...(this.attack ? { malicious: out.filter((u) => this.attack!.isMalicious(u.clientId)).length } : {}) };
+    this.last = {
+      ...(this.attack ? { malicious: out.filter((u) => this.attack!.isMalicious(u.clientId)).length } : {}),
+    };
     if (this.o.normBound && out.length > 0) {
-      const checker = new IntegrityChecker({ length: out[0]!.delta.length, normFactor: this.o.normBound.factor, onOutlier: this.o.normBound.onOutlier ?? 'drop' });
+      const checker = new IntegrityChecker({
+        length: out[0]!.delta.length,
+        normFactor: this.o.normBound.factor,
+        onOutlier: this.o.normBound.onOutlier ?? 'drop',
+      });
       const r = checker.checkRound(out.map((u) => ({ ...u, values: u.delta })));
       const keep = new Set(r.kept.map((k) => k.clientId));
       this.last.droppedByNorm = out.length - keep.size;

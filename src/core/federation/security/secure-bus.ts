@@ -33,10 +33,15 @@ export const COORDINATOR_IDENTITY = 'federation-coordinator';
 export function requirementOf(e: Envelope, topic: string): Requirement {
   const p = (typeof e.payload === 'object' && e.payload !== null ? e.payload : {}) as Record<string, unknown>;
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const federation = str(p.federationId), model = str(p.modelId) ?? str(p.sourceModel);
-  const permission = MESSAGE_PERMISSIONS[e.type], learner = str(p.learnerId);
+  const federation = str(p.federationId),
+    model = str(p.modelId) ?? str(p.sourceModel);
+  const permission = MESSAGE_PERMISSIONS[e.type],
+    learner = str(p.learnerId);
   return {
-    topic, ...(permission ? { permission } : {}), ...(federation ? { federation } : {}), ...(model ? { model } : {}),
+    topic,
+    ...(permission ? { permission } : {}),
+    ...(federation ? { federation } : {}),
+    ...(model ? { model } : {}),
     ...(learner ? { claimedSender: learnerIdentity(learner) } : {}),
   };
 }
@@ -54,7 +59,10 @@ export class SecureBus implements Bus {
   readonly kind: Bus['kind'];
   readonly instanceId: string;
 
-  constructor(private readonly inner: Bus, private readonly o: SecureBusOptions) {
+  constructor(
+    private readonly inner: Bus,
+    private readonly o: SecureBusOptions,
+  ) {
     this.kind = inner.kind;
     this.instanceId = inner.instanceId;
   }
@@ -65,7 +73,11 @@ export class SecureBus implements Bus {
 
   private sign(message: Envelope): Envelope {
     if (!speaksFor(this.o.identity.id, message.source)) {
-      throw new WhaleError('ERR_INVALID_ARG', `source: '${message.source}' is not this bus's identity '${this.o.identity.id}'`, { field: 'source' });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `source: '${message.source}' is not this bus's identity '${this.o.identity.id}'`,
+        { field: 'source' },
+      );
     }
     const round = (message.payload as { round?: unknown } | null)?.round;
     return signEnvelope(message, this.o.identity, typeof round === 'number' ? round : undefined);

@@ -15,14 +15,27 @@ import { canonicalJson } from './canonical-json.js';
 import { verifySignature, type Identity } from './identity.js';
 import { ReplayGuard, type ReplayVerdict } from './replay-guard.js';
 
-export const SIG_HEADERS = { signer: 'x-whale-signer', nonce: 'x-whale-nonce', round: 'x-whale-round', signature: 'x-whale-signature' } as const;
+export const SIG_HEADERS = {
+  signer: 'x-whale-signer',
+  nonce: 'x-whale-nonce',
+  round: 'x-whale-round',
+  signature: 'x-whale-signature',
+} as const;
 
 function signedBytes(e: Envelope): Buffer {
   const h = e.headers;
   return Buffer.from(
     `whale-envelope-sig-v1\n${canonicalJson({
-      id: e.id, type: e.type, source: e.source, target: e.target, correlationId: e.correlationId, timestamp: e.timestamp, payload: e.payload,
-      signer: h[SIG_HEADERS.signer], nonce: h[SIG_HEADERS.nonce], round: h[SIG_HEADERS.round],
+      id: e.id,
+      type: e.type,
+      source: e.source,
+      target: e.target,
+      correlationId: e.correlationId,
+      timestamp: e.timestamp,
+      payload: e.payload,
+      signer: h[SIG_HEADERS.signer],
+      nonce: h[SIG_HEADERS.nonce],
+      round: h[SIG_HEADERS.round],
     })}`,
     'utf8',
   );
@@ -77,42 +90,68 @@ export class MessageGuard {
   /** Returns the verified signer, or throws the typed error (counted and audited). */
   verify(e: Envelope, req: Requirement = {}): string {
     const h = e.headers ?? {};
-    const signer = h[SIG_HEADERS.signer], sig = h[SIG_HEADERS.signature], nonce = h[SIG_HEADERS.nonce];
+    const signer = h[SIG_HEADERS.signer],
+      sig = h[SIG_HEADERS.signature],
+      nonce = h[SIG_HEADERS.nonce];
     const fail = (reason: RejectionReason, detail: string): never => {
       this.audit.record({
-        type: 'federation.security.rejected', reason, ...(signer ? { signer } : {}), source: e.source, messageType: e.type, messageId: e.id,
-        ...(req.topic ? { topic: req.topic } : {}), detail, at: Date.now(),
+        type: 'federation.security.rejected',
+        reason,
+        ...(signer ? { signer } : {}),
+        source: e.source,
+        messageType: e.type,
+        messageId: e.id,
+        ...(req.topic ? { topic: req.topic } : {}),
+        detail,
+        at: Date.now(),
       });
-      throw new WhaleError(CODES[reason], `${fieldOf(reason)}: ${e.type} ${e.id} from '${e.source}' rejected (${reason}): ${detail}`, { field: fieldOf(reason), reason, signer });
+      throw new WhaleError(
+        CODES[reason],
+        `${fieldOf(reason)}: ${e.type} ${e.id} from '${e.source}' rejected (${reason}): ${detail}`,
+        { field: fieldOf(reason), reason, signer },
+      );
     };
     if (!signer || !sig || !nonce) return fail('unsigned', 'no signature headers');
     if (this.acl.isRevoked(signer)) return fail('revoked', `identity '${signer}' is revoked`);
     const key = this.acl.publicKey(signer);
     if (!key) return fail('unknown-identity', `identity '${signer}' is not trusted`);
     if (!speaksFor(signer, e.source)) return fail('sender-mismatch', `signed by '${signer}'`);
-    if (req.claimedSender !== undefined && req.claimedSender !== signer) return fail('sender-mismatch', `signed by '${signer}', the payload names '${req.claimedSender}'`);
-    if (!verifySignature(key, signedBytes(e), Buffer.from(sig, 'base64'))) return fail('bad-signature', 'the signature does not match the message');
+    if (req.claimedSender !== undefined && req.claimedSender !== signer)
+      return fail('sender-mismatch', `signed by '${signer}', the payload names '${req.claimedSender}'`);
+    if (!verifySignature(key, signedBytes(e), Buffer.from(sig, 'base64')))
+      return fail('bad-signature', 'the signature does not match the message');
     if (req.round !== undefined || h[SIG_HEADERS.round] !== undefined) {
       const bound = h[SIG_HEADERS.round];
       const payloadRound = (e.payload as { round?: unknown } | null)?.round;
-      if (payloadRound !== undefined && String(payloadRound) !== bound) return fail('wrong-round', `signed for round ${bound ?? 'none'}, payload says ${String(payloadRound)}`);
-      if (req.round !== undefined && bound !== String(req.round)) return fail('wrong-round', `signed for round ${bound ?? 'none'}, expected ${req.round}`);
+      if (payloadRound !== undefined && String(payloadRound) !== bound)
+        return fail('wrong-round', `signed for round ${bound ?? 'none'}, payload says ${String(payloadRound)}`);
+      if (req.round !== undefined && bound !== String(req.round))
+        return fail('wrong-round', `signed for round ${bound ?? 'none'}, expected ${req.round}`);
     }
     const fresh = this.replay.check(`${signer}/${nonce}`, e.timestamp);
     if (fresh !== 'ok') return fail(REJECTION[fresh], freshnessDetail(fresh, this.replay));
     if (req.permission && !this.acl.can(signer, req.permission, req)) {
-      return fail('forbidden', `'${signer}' may not ${req.permission}${req.federation ? ` in federation '${req.federation}'` : ''}${req.model ? ` on model '${req.model}'` : ''}`);
+      return fail(
+        'forbidden',
+        `'${signer}' may not ${req.permission}${req.federation ? ` in federation '${req.federation}'` : ''}${req.model ? ` on model '${req.model}'` : ''}`,
+      );
     }
     return signer;
   }
 }
 
 /** The audit's reasons for the replay guard's verdicts. */
-const REJECTION: Record<Exclude<ReplayVerdict, 'ok'>, RejectionReason> = { replayed: 'replay', 'too-old': 'stale', 'from-the-future': 'stale' };
+const REJECTION: Record<Exclude<ReplayVerdict, 'ok'>, RejectionReason> = {
+  replayed: 'replay',
+  'too-old': 'stale',
+  'from-the-future': 'stale',
+};
 
 function freshnessDetail(verdict: Exclude<ReplayVerdict, 'ok'>, g: ReplayGuard): string {
   if (verdict === 'replayed') return 'nonce already seen';
-  return g.maxAgeMs === g.maxSkewMs ? `timestamp outside the ${g.maxAgeMs} ms window` : `timestamp ${verdict === 'too-old' ? `older than ${g.maxAgeMs} ms` : `more than ${g.maxSkewMs} ms ahead`}`;
+  return g.maxAgeMs === g.maxSkewMs
+    ? `timestamp outside the ${g.maxAgeMs} ms window`
+    : `timestamp ${verdict === 'too-old' ? `older than ${g.maxAgeMs} ms` : `more than ${g.maxSkewMs} ms ahead`}`;
 }
 
 /** A node signs for its own id and for its components' sources (`id/part`). */

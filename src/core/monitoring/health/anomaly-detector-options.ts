@@ -73,11 +73,13 @@ export const ANOMALY_DEFAULTS: Readonly<ResolvedAnomalyOptions> = Object.freeze(
  * held-out-category score on the NAB development files (issue 24's rule; bench/RESULTS.md). An
  * option given explicitly always wins.
  */
-export const ANOMALY_METHOD_DEFAULTS: Readonly<Record<AnomalyMethod, Readonly<AnomalyDetectorOptions>>> = Object.freeze({
-  whale: Object.freeze({}),
-  art: Object.freeze({ threshold: 0.7 }),
-  ensemble: Object.freeze({ artVigilance: 0.95, artVigilanceLow: 0.9, threshold: 0.5 }),
-});
+export const ANOMALY_METHOD_DEFAULTS: Readonly<Record<AnomalyMethod, Readonly<AnomalyDetectorOptions>>> = Object.freeze(
+  {
+    whale: Object.freeze({}),
+    art: Object.freeze({ threshold: 0.7 }),
+    ensemble: Object.freeze({ artVigilance: 0.95, artVigilanceLow: 0.9, threshold: 0.5 }),
+  },
+);
 
 /** [min, max, integer, min exclusive] per option. */
 const LIMITS: Record<NumericOption, [number, number, boolean, boolean]> = {
@@ -106,29 +108,47 @@ export function resolveAnomalyOptions(options: AnomalyDetectorOptions | undefine
   }
   const out: ResolvedAnomalyOptions = { ...ANOMALY_DEFAULTS };
   const method = (options as { method?: unknown } | undefined)?.method;
-  if (typeof method === 'string' && Object.hasOwn(ANOMALY_METHOD_DEFAULTS, method)) Object.assign(out, ANOMALY_METHOD_DEFAULTS[method as AnomalyMethod]);
+  if (typeof method === 'string' && Object.hasOwn(ANOMALY_METHOD_DEFAULTS, method))
+    Object.assign(out, ANOMALY_METHOD_DEFAULTS[method as AnomalyMethod]);
   for (const [key, value] of Object.entries(options ?? {})) {
     const field = `options.${key}`;
     if (value === undefined && (key === 'method' || Object.hasOwn(LIMITS, key))) continue;
     if (key === 'method') {
       if (!(ANOMALY_METHODS as readonly unknown[]).includes(value)) {
-        throw new WhaleError('ERR_INVALID_OPTION', `${field}: expected one of ${ANOMALY_METHODS.join(', ')}, got ${String(value)}`, { field });
+        throw new WhaleError(
+          'ERR_INVALID_OPTION',
+          `${field}: expected one of ${ANOMALY_METHODS.join(', ')}, got ${String(value)}`,
+          { field },
+        );
       }
       out.method = value as AnomalyMethod;
       continue;
     }
     if (!Object.hasOwn(LIMITS, key)) throw new WhaleError('ERR_INVALID_OPTION', `${field}: unknown option`, { field });
     const [lo, hi, integer, loOpen] = LIMITS[key as NumericOption];
-    const ok = typeof value === 'number' && Number.isFinite(value) && (loOpen ? value > lo : value >= lo) && value <= hi && (!integer || Number.isInteger(value));
+    const ok =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      (loOpen ? value > lo : value >= lo) &&
+      value <= hi &&
+      (!integer || Number.isInteger(value));
     if (!ok) {
       const range = `${loOpen ? '(' : '['}${lo}, ${hi}]`;
-      throw new WhaleError('ERR_INVALID_OPTION', `${field}: expected ${integer ? 'an integer' : 'a number'} in ${range}, got ${String(value)}`, { field });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `${field}: expected ${integer ? 'an integer' : 'a number'} in ${range}, got ${String(value)}`,
+        { field },
+      );
     }
     out[key as NumericOption] = value as number;
   }
   if (out.artVigilanceLow > out.artVigilance) {
     const field = 'options.artVigilanceLow';
-    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must not exceed artVigilance (${out.artVigilance}), got ${out.artVigilanceLow}`, { field });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      `${field}: must not exceed artVigilance (${out.artVigilance}), got ${out.artVigilanceLow}`,
+      { field },
+    );
   }
   return out;
 }

@@ -5,7 +5,11 @@
  */
 import { WhaleError } from '../../../common/errors.js';
 import { ReferenceArtScorer } from './anomaly-art-reference.js';
-import { resolveAnomalyOptions, type AnomalyDetectorOptions, type ResolvedAnomalyOptions } from './anomaly-detector-options.js';
+import {
+  resolveAnomalyOptions,
+  type AnomalyDetectorOptions,
+  type ResolvedAnomalyOptions,
+} from './anomaly-detector-options.js';
 
 const LEARN_CAP = 50;
 const MIN_BLOCKS = 20;
@@ -15,8 +19,10 @@ export const MAX_MAGNITUDE = 1e300;
 /** The checks the native detector makes on a value (same codes and messages' field). */
 export function checkAnomalyValue(value: unknown, field: string): number {
   if (typeof value !== 'number') throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a number`, { field });
-  if (!Number.isFinite(value)) throw new WhaleError('ERR_NON_FINITE', `${field}: must be a finite number, got ${value}`, { field });
-  if (Math.abs(value) > MAX_MAGNITUDE) throw new WhaleError('ERR_INVALID_ARG', `${field}: magnitude above 1e300 is not supported`, { field });
+  if (!Number.isFinite(value))
+    throw new WhaleError('ERR_NON_FINITE', `${field}: must be a finite number, got ${value}`, { field });
+  if (Math.abs(value) > MAX_MAGNITUDE)
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: magnitude above 1e300 is not supported`, { field });
   return value;
 }
 
@@ -95,7 +101,8 @@ class ReferenceLevel {
     this.rate += a * ((novel ? 1 : 0) - this.rate);
     this.peak += a * (1 - this.peak);
     if (novel && bi >= 0) this.peak = Math.max(this.peak, Math.min(dist / vig, MAX_EXCESS));
-    if (bi >= 0) this.meanDist += a * (Math.min(dist * scale, 4 * this.meanDist + this.o.vigilance * scale) - this.meanDist);
+    if (bi >= 0)
+      this.meanDist += a * (Math.min(dist * scale, 4 * this.meanDist + this.o.vigilance * scale) - this.meanDist);
     if (novel) {
       let slot = 0;
       if (this.used < K) slot = this.used++;
@@ -136,7 +143,8 @@ export class ReferenceAnomalyDetector {
     this.levels = [];
     const slowest = 4 ** (this.options.levels - 1);
     if (this.options.method !== 'art') {
-      for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4) this.levels.push(new ReferenceLevel(this.options, block, slowest / block));
+      for (let l = 0, block = 1; l < this.options.levels; l++, block *= 4)
+        this.levels.push(new ReferenceLevel(this.options, block, slowest / block));
     }
     this.art = this.options.method === 'whale' ? undefined : new ReferenceArtScorer(this.options);
   }

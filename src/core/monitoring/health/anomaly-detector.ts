@@ -7,7 +7,11 @@ import { WhaleError } from '../../../common/errors.js';
 import type { NativeAnomalyBankHandle } from '../../../native/binding.js';
 import { callNative } from '../../../native/call.js';
 import { native } from '../../../native/loader.js';
-import { resolveAnomalyOptions, type AnomalyDetectorOptions, type ResolvedAnomalyOptions } from './anomaly-detector-options.js';
+import {
+  resolveAnomalyOptions,
+  type AnomalyDetectorOptions,
+  type ResolvedAnomalyOptions,
+} from './anomaly-detector-options.js';
 
 export * from './anomaly-detector-options.js';
 
@@ -28,7 +32,8 @@ function checkNumber(value: unknown, field: string): void {
 }
 
 function checkF64(value: unknown, field: string): asserts value is Float64Array {
-  if (!(value instanceof Float64Array)) throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a Float64Array`, { field });
+  if (!(value instanceof Float64Array))
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a Float64Array`, { field });
 }
 
 function createHandle(options: ResolvedAnomalyOptions): NativeAnomalyBankHandle {
@@ -60,7 +65,9 @@ export class AnomalyDetector {
     if (timestampsMs !== undefined) {
       checkF64(timestampsMs, 'timestampsMs');
       if (timestampsMs.length !== values.length) {
-        throw new WhaleError('ERR_INVALID_ARG', 'timestampsMs: length must equal values.length', { field: 'timestampsMs' });
+        throw new WhaleError('ERR_INVALID_ARG', 'timestampsMs: length must equal values.length', {
+          field: 'timestampsMs',
+        });
       }
     }
     const scores = new Float64Array(values.length);
@@ -119,7 +126,9 @@ export class AnomalyDetectorBank {
     if (timestampsMs !== undefined) {
       checkF64(timestampsMs, 'timestampsMs');
       if (timestampsMs.length !== values.length) {
-        throw new WhaleError('ERR_INVALID_ARG', 'timestampsMs: length must equal values.length', { field: 'timestampsMs' });
+        throw new WhaleError('ERR_INVALID_ARG', 'timestampsMs: length must equal values.length', {
+          field: 'timestampsMs',
+        });
       }
     }
     for (let i = 0; i < series.length; i++) {

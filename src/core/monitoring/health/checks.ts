@@ -30,12 +30,19 @@ export function modelsLoadedCheck(
       // Optional models that are not loaded are reported, not failed: the node serves without them (and retries).
       // With optional models only, the node is ready once one of them is (ModelHost.allReady()).
       const required = all.filter((s) => !s.optional);
-      const bad = required.length > 0 ? required.filter((s) => s.state !== 'ready') : all.some((s) => s.state === 'ready') ? [] : all;
+      const bad =
+        required.length > 0
+          ? required.filter((s) => s.state !== 'ready')
+          : all.some((s) => s.state === 'ready')
+            ? []
+            : all;
       const waiting = all.filter((s) => s.state !== 'ready' && !bad.includes(s));
       const detail = Object.fromEntries(all.map((s) => [s.name, s.optional ? `${s.state} (optional)` : s.state]));
       // lastError comes from ModelHost.status(): filesystem paths are already replaced by <path>.
-      const why = (s: HostedModelStatus) => `model '${s.name}'${s.optional ? ' (optional)' : ''} is ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`;
-      if (bad.length === 0) return { ok: true, detail, ...(waiting.length ? { reason: `${waiting.map(why).join('; ')}; retrying` } : {}) };
+      const why = (s: HostedModelStatus) =>
+        `model '${s.name}'${s.optional ? ' (optional)' : ''} is ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`;
+      if (bad.length === 0)
+        return { ok: true, detail, ...(waiting.length ? { reason: `${waiting.map(why).join('; ')}; retrying` } : {}) };
       return { ok: false, reason: bad.map(why).join('; '), detail };
     },
   };
@@ -49,7 +56,15 @@ export function busConnectedCheck(bus: () => Bus, source: string): HealthCheck {
     run: async () => {
       const b = bus();
       try {
-        await b.publish(TOPICS.metrics, createEnvelope({ type: 'Metric', source, payload: { name: 'whale.health.heartbeat', value: Date.now(), labels: {} } }), { key: 'whale.health.heartbeat' });
+        await b.publish(
+          TOPICS.metrics,
+          createEnvelope({
+            type: 'Metric',
+            source,
+            payload: { name: 'whale.health.heartbeat', value: Date.now(), labels: {} },
+          }),
+          { key: 'whale.health.heartbeat' },
+        );
         return { ok: true, detail: { kind: b.kind } };
       } catch (err) {
         return { ok: false, reason: `${b.kind} bus: ${(err as Error).message}` };
@@ -98,7 +113,10 @@ export function diskWritableCheck(dir: string): HealthCheck {
       } catch (err) {
         // Anyone may read /healthz: the reason names the error, not where the directory is (the log has it).
         const code = (err as NodeJS.ErrnoException).code;
-        return { ok: false, reason: `the cache/metrics directory is not writable${code ? ` (${code})` : `: ${redactPaths((err as Error).message)}`}` };
+        return {
+          ok: false,
+          reason: `the cache/metrics directory is not writable${code ? ` (${code})` : `: ${redactPaths((err as Error).message)}`}`,
+        };
       }
     },
   };
@@ -110,7 +128,8 @@ export function gpuVisibleCheck(required: boolean): HealthCheck {
     name: 'gpu',
     kind: 'readiness',
     run: () => {
-      let gpus: string[] = [], why: string | undefined;
+      let gpus: string[] = [],
+        why: string | undefined;
       try {
         const r = engine.devices();
         gpus = r.devices.filter((d) => d.kind === 'cuda').map((d) => `${d.id} ${d.name}`);
@@ -120,7 +139,9 @@ export function gpuVisibleCheck(required: boolean): HealthCheck {
       }
       if (gpus.length > 0) return { ok: true, detail: { gpus } };
       const reason = `no GPU visible${why ? ` (${why})` : ''}`;
-      return required ? { ok: false, reason } : { ok: true, reason: `${reason}; running on the CPU`, detail: { gpus: [] } };
+      return required
+        ? { ok: false, reason }
+        : { ok: true, reason: `${reason}; running on the CPU`, detail: { gpus: [] } };
     },
   };
 }
@@ -135,7 +156,9 @@ export function eventLoopCheck(maxDelayMs = 5_000): HealthCheck & { close(): voi
     run: () => {
       const p99 = h.percentile(99) / 1e6;
       h.reset();
-      return p99 <= maxDelayMs ? { ok: true, detail: { p99DelayMs: Math.round(p99) } } : { ok: false, reason: `event loop delay p99 ${Math.round(p99)} ms > ${maxDelayMs} ms` };
+      return p99 <= maxDelayMs
+        ? { ok: true, detail: { p99DelayMs: Math.round(p99) } }
+        : { ok: false, reason: `event loop delay p99 ${Math.round(p99)} ms > ${maxDelayMs} ms` };
     },
     close: () => h.disable(),
   };

@@ -52,15 +52,24 @@ export class HealthChecker {
   constructor(o: HealthCheckerOptions = {}) {
     this.timeoutMs = positive(o.timeoutMs ?? 2_000, 'options.timeoutMs');
     this.minIntervalMs = o.minIntervalMs ?? 250;
-    if (!(this.minIntervalMs >= 0)) throw new WhaleError('ERR_INVALID_OPTION', 'options.minIntervalMs: must be a number >= 0', { field: 'options.minIntervalMs' });
+    if (!(this.minIntervalMs >= 0))
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.minIntervalMs: must be a number >= 0', {
+        field: 'options.minIntervalMs',
+      });
   }
 
   addCheck(check: HealthCheck): this {
-    if (!check || typeof check.name !== 'string' || check.name === '') throw new WhaleError('ERR_INVALID_ARG', 'check.name: must be a non-empty string', { field: 'check.name' });
-    if (check.kind !== 'liveness' && check.kind !== 'readiness') throw new WhaleError('ERR_INVALID_ARG', "check.kind: must be 'liveness' or 'readiness'", { field: 'check.kind' });
-    if (typeof check.run !== 'function') throw new WhaleError('ERR_INVALID_ARG', 'check.run: must be a function', { field: 'check.run' });
+    if (!check || typeof check.name !== 'string' || check.name === '')
+      throw new WhaleError('ERR_INVALID_ARG', 'check.name: must be a non-empty string', { field: 'check.name' });
+    if (check.kind !== 'liveness' && check.kind !== 'readiness')
+      throw new WhaleError('ERR_INVALID_ARG', "check.kind: must be 'liveness' or 'readiness'", { field: 'check.kind' });
+    if (typeof check.run !== 'function')
+      throw new WhaleError('ERR_INVALID_ARG', 'check.run: must be a function', { field: 'check.run' });
     if (check.timeoutMs !== undefined) positive(check.timeoutMs, 'check.timeoutMs');
-    if (this.checks.has(check.name)) throw new WhaleError('ERR_CONFLICT', `check.name: a health check named '${check.name}' exists already`, { field: 'check.name' });
+    if (this.checks.has(check.name))
+      throw new WhaleError('ERR_CONFLICT', `check.name: a health check named '${check.name}' exists already`, {
+        field: 'check.name',
+      });
     this.checks.set(check.name, check);
     return this;
   }
@@ -80,7 +89,8 @@ export class HealthChecker {
 
   /** Runs every check (or reuses a run in flight or fresher than minIntervalMs). */
   check(): Promise<HealthReport> {
-    if (this.lastReport && Date.now() - this.lastReport.timestamp < this.minIntervalMs) return Promise.resolve(this.lastReport);
+    if (this.lastReport && Date.now() - this.lastReport.timestamp < this.minIntervalMs)
+      return Promise.resolve(this.lastReport);
     this.running ??= this.runAll().finally(() => (this.running = undefined));
     return this.running;
   }
@@ -104,7 +114,8 @@ export class HealthChecker {
     let result: CheckResult;
     try {
       result = await Promise.race([Promise.resolve().then(() => c.run()), timeout]);
-      if (!result || typeof result.ok !== 'boolean') result = { ok: false, reason: 'the check returned no { ok } result' };
+      if (!result || typeof result.ok !== 'boolean')
+        result = { ok: false, reason: 'the check returned no { ok } result' };
     } catch (err) {
       result = { ok: false, reason: (err as Error)?.message ?? String(err) };
     } finally {
@@ -115,6 +126,7 @@ export class HealthChecker {
 }
 
 function positive(v: number, field: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be a finite number > 0`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new WhaleError('ERR_INVALID_OPTION', `${field}: must be a finite number > 0`, { field });
   return v;
 }

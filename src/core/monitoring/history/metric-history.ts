@@ -81,21 +81,32 @@ export function checkPoints(points: readonly MetricPoint[]): void {
   if (!Array.isArray(points)) throw new WhaleError('ERR_INVALID_ARG', 'points: must be an array', { field: 'points' });
   points.forEach((p, i) => {
     if (typeof p?.series !== 'string' || p.series.length === 0 || p.series.length > 200) {
-      throw new WhaleError('ERR_INVALID_ARG', `points[${i}].series: must be a string of 1-200 characters`, { field: `points[${i}].series` });
+      throw new WhaleError('ERR_INVALID_ARG', `points[${i}].series: must be a string of 1-200 characters`, {
+        field: `points[${i}].series`,
+      });
     }
-    if (!Number.isSafeInteger(p.ts) || p.ts < 0) throw new WhaleError('ERR_INVALID_ARG', `points[${i}].ts: must be epoch milliseconds (an integer >= 0)`, { field: `points[${i}].ts` });
-    if (typeof p.value !== 'number' || !Number.isFinite(p.value)) throw new WhaleError('ERR_INVALID_ARG', `points[${i}].value: must be a finite number`, { field: `points[${i}].value` });
+    if (!Number.isSafeInteger(p.ts) || p.ts < 0)
+      throw new WhaleError('ERR_INVALID_ARG', `points[${i}].ts: must be epoch milliseconds (an integer >= 0)`, {
+        field: `points[${i}].ts`,
+      });
+    if (typeof p.value !== 'number' || !Number.isFinite(p.value))
+      throw new WhaleError('ERR_INVALID_ARG', `points[${i}].value: must be a finite number`, {
+        field: `points[${i}].value`,
+      });
   });
 }
 
 export function checkRange(fromMs: number, toMs: number): void {
-  if (!Number.isFinite(fromMs)) throw new WhaleError('ERR_INVALID_ARG', 'fromMs: must be a finite number', { field: 'fromMs' });
-  if (!Number.isFinite(toMs) || toMs < fromMs) throw new WhaleError('ERR_INVALID_ARG', 'toMs: must be a finite number >= fromMs', { field: 'toMs' });
+  if (!Number.isFinite(fromMs))
+    throw new WhaleError('ERR_INVALID_ARG', 'fromMs: must be a finite number', { field: 'fromMs' });
+  if (!Number.isFinite(toMs) || toMs < fromMs)
+    throw new WhaleError('ERR_INVALID_ARG', 'toMs: must be a finite number >= fromMs', { field: 'toMs' });
 }
 
 export function pickResolution(r: Resolution | 'auto', fromMs: number, now: number, retention: Retention): Resolution {
   if (r === 'raw' || r === '1m' || r === '1h') return r;
-  if (r !== 'auto') throw new WhaleError('ERR_INVALID_ARG', "resolution: must be 'raw', '1m', '1h' or 'auto'", { field: 'resolution' });
+  if (r !== 'auto')
+    throw new WhaleError('ERR_INVALID_ARG', "resolution: must be 'raw', '1m', '1h' or 'auto'", { field: 'resolution' });
   const age = now - fromMs;
   if (age <= retention.rawMs) return 'raw';
   return age <= retention.minuteMs ? '1m' : '1h';
@@ -104,10 +115,17 @@ export function pickResolution(r: Resolution | 'auto', fromMs: number, now: numb
 export function checkRetention(r: Partial<Retention> | undefined): Retention {
   const out = { ...DEFAULT_RETENTION, ...(r ?? {}) };
   for (const [k, v] of Object.entries(out)) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new WhaleError('ERR_INVALID_OPTION', `options.retention.${k}: must be a number of milliseconds > 0`, { field: `options.retention.${k}` });
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      throw new WhaleError('ERR_INVALID_OPTION', `options.retention.${k}: must be a number of milliseconds > 0`, {
+        field: `options.retention.${k}`,
+      });
   }
   if (out.rawMs < BUCKET_MS['1m'] * 2 || out.minuteMs < BUCKET_MS['1h'] * 2) {
-    throw new WhaleError('ERR_INVALID_OPTION', 'options.retention: raw must be kept >= 2 minutes and 1m buckets >= 2 hours (they are rolled up before they go)', { field: 'options.retention' });
+    throw new WhaleError(
+      'ERR_INVALID_OPTION',
+      'options.retention: raw must be kept >= 2 minutes and 1m buckets >= 2 hours (they are rolled up before they go)',
+      { field: 'options.retention' },
+    );
   }
   return out;
 }
@@ -122,7 +140,10 @@ export interface HistoryOptions {
  * The history WHALE_METRICS_DB names: `postgres://…` / `postgresql://…`, `off`
  * (none), a SQLite file path, or (unset) `<cache dir>/metrics.db`.
  */
-export async function openMetricHistory(spec: string | undefined, o: HistoryOptions & { cacheDir?: string } = {}): Promise<MetricHistory | undefined> {
+export async function openMetricHistory(
+  spec: string | undefined,
+  o: HistoryOptions & { cacheDir?: string } = {},
+): Promise<MetricHistory | undefined> {
   const s = spec?.trim();
   if (s === 'off' || s === 'none') return undefined;
   let h: MetricHistory;

@@ -36,7 +36,10 @@ export class PostgresHistory implements MetricHistory {
   constructor(url: string, o: HistoryOptions = {}) {
     this.retention = checkRetention(o.retention);
     const schema = o.schema ?? 'public';
-    if (!IDENT.test(schema)) throw new WhaleError('ERR_INVALID_OPTION', 'options.schema: must be a lower-case SQL identifier', { field: 'options.schema' });
+    if (!IDENT.test(schema))
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.schema: must be a lower-case SQL identifier', {
+        field: 'options.schema',
+      });
     this.s = schema;
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 5_000 });
     this.pool.on('error', () => undefined); // an idle client's connection dropped: the next query reconnects
@@ -59,7 +62,11 @@ export class PostgresHistory implements MetricHistory {
       this.hypertable = await this.tryHypertable();
       this.ready = true;
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `WHALE_METRICS_DB: PostgreSQL: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err, retriable: true });
+      throw new WhaleError('ERR_CONFIG', `WHALE_METRICS_DB: PostgreSQL: ${(err as Error).message}`, {
+        field: 'WHALE_METRICS_DB',
+        cause: err,
+        retriable: true,
+      });
     }
   }
 
@@ -67,40 +74,47 @@ export class PostgresHistory implements MetricHistory {
     checkPoints(points);
     this.assertReady();
     if (points.length === 0) return;
-    await this.pool.query(`INSERT INTO ${this.s}.whale_metrics_raw (series, ts, value) SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[])`, [
-      points.map((p) => p.series),
-      points.map((p) => p.ts),
-      points.map((p) => p.value),
-    ]);
+    await this.pool.query(
+      `INSERT INTO ${this.s}.whale_metrics_raw (series, ts, value) SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[])`,
+      [points.map((p) => p.series), points.map((p) => p.ts), points.map((p) => p.value)],
+    );
   }
 
   async writeAlert(a: AlertRecord): Promise<void> {
     this.assertReady();
-    await this.pool.query(`INSERT INTO ${this.s}.whale_alerts (id, rule, fingerprint, state, severity, message, ts, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      a.id,
-      a.rule,
-      a.fingerprint,
-      a.state,
-      a.severity,
-      a.message,
-      a.ts,
-      JSON.stringify(a.labels),
-    ]);
+    await this.pool.query(
+      `INSERT INTO ${this.s}.whale_alerts (id, rule, fingerprint, state, severity, message, ts, labels) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [a.id, a.rule, a.fingerprint, a.state, a.severity, a.message, a.ts, JSON.stringify(a.labels)],
+    );
   }
 
-  async query(series: string, fromMs: number, toMs: number, resolution: Resolution | 'auto' = 'auto'): Promise<HistoryRow[]> {
+  async query(
+    series: string,
+    fromMs: number,
+    toMs: number,
+    resolution: Resolution | 'auto' = 'auto',
+  ): Promise<HistoryRow[]> {
     checkRange(fromMs, toMs);
     this.assertReady();
     const r = pickResolution(resolution, fromMs, Date.now(), this.retention);
     if (r === 'raw') {
-      const { rows } = await this.pool.query<{ ts: string; value: number }>(`SELECT ts, value FROM ${this.s}.whale_metrics_raw WHERE series = $1 AND ts >= $2 AND ts < $3 ORDER BY ts`, [series, fromMs, toMs]);
+      const { rows } = await this.pool.query<{ ts: string; value: number }>(
+        `SELECT ts, value FROM ${this.s}.whale_metrics_raw WHERE series = $1 AND ts >= $2 AND ts < $3 ORDER BY ts`,
+        [series, fromMs, toMs],
+      );
       return rows.map((x) => ({ ts: Number(x.ts), min: x.value, max: x.value, avg: x.value, count: 1 }));
     }
     const { rows } = await this.pool.query<{ ts: string; min: number; max: number; sum: number; count: string }>(
       `SELECT ts, min, max, sum, count FROM ${this.s}.whale_metrics_${r} WHERE series = $1 AND ts >= $2 AND ts < $3 ORDER BY ts`,
       [series, fromMs, toMs],
     );
-    return rows.map((x) => ({ ts: Number(x.ts), min: x.min, max: x.max, avg: x.sum / Number(x.count), count: Number(x.count) }));
+    return rows.map((x) => ({
+      ts: Number(x.ts),
+      min: x.min,
+      max: x.max,
+      avg: x.sum / Number(x.count),
+      count: Number(x.count),
+    }));
   }
 
   async alerts(fromMs = 0, limit = 100): Promise<AlertRecord[]> {
@@ -120,8 +134,24 @@ export class PostgresHistory implements MetricHistory {
       await client.query('BEGIN');
       // One maintainer at a time per schema (several nodes may share the database).
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${s}.whale_history`]);
-      const minuteBuckets = await rollUp(client, s, 'whale_metrics_raw', 'whale_metrics_1m', BUCKET_MS['1m'], now, 'MIN(value), MAX(value), SUM(value), COUNT(*)');
-      const hourBuckets = await rollUp(client, s, 'whale_metrics_1m', 'whale_metrics_1h', BUCKET_MS['1h'], now, 'MIN(min), MAX(max), SUM(sum), SUM(count)');
+      const minuteBuckets = await rollUp(
+        client,
+        s,
+        'whale_metrics_raw',
+        'whale_metrics_1m',
+        BUCKET_MS['1m'],
+        now,
+        'MIN(value), MAX(value), SUM(value), COUNT(*)',
+      );
+      const hourBuckets = await rollUp(
+        client,
+        s,
+        'whale_metrics_1m',
+        'whale_metrics_1h',
+        BUCKET_MS['1h'],
+        now,
+        'MIN(min), MAX(max), SUM(sum), SUM(count)',
+      );
       let deleted = 0;
       for (const [table, keep] of [
         ['whale_metrics_raw', this.retention.rawMs],
@@ -147,11 +177,15 @@ export class PostgresHistory implements MetricHistory {
   }
 
   private async tryHypertable(): Promise<boolean> {
-    const { rows } = await this.pool.query<{ n: string }>("SELECT count(*) AS n FROM pg_available_extensions WHERE name = 'timescaledb'");
+    const { rows } = await this.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_available_extensions WHERE name = 'timescaledb'",
+    );
     if (Number(rows[0]?.n ?? 0) === 0) return false;
     try {
       await this.pool.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
-      await this.pool.query(`SELECT create_hypertable('${this.s}.whale_metrics_raw', 'ts', chunk_time_interval => 86400000, if_not_exists => TRUE, migrate_data => TRUE)`);
+      await this.pool.query(
+        `SELECT create_hypertable('${this.s}.whale_metrics_raw', 'ts', chunk_time_interval => 86400000, if_not_exists => TRUE, migrate_data => TRUE)`,
+      );
       return true;
     } catch {
       return false; // listed but not loadable (shared_preload_libraries): the plain table serves
@@ -159,13 +193,25 @@ export class PostgresHistory implements MetricHistory {
   }
 
   private assertReady(): void {
-    if (!this.ready) throw new WhaleError('ERR_INVALID_STATE', 'metrics history: not open (call init() first, or it was closed)');
+    if (!this.ready)
+      throw new WhaleError('ERR_INVALID_STATE', 'metrics history: not open (call init() first, or it was closed)');
   }
 }
 
-async function rollUp(c: pg.PoolClient, s: string, from: string, to: string, bucket: number, now: number, aggregates: string): Promise<number> {
+async function rollUp(
+  c: pg.PoolClient,
+  s: string,
+  from: string,
+  to: string,
+  bucket: number,
+  now: number,
+  aggregates: string,
+): Promise<number> {
   const key = `${to}.watermark`;
-  const mark = Number((await c.query<{ value: string }>(`SELECT value FROM ${s}.whale_history_meta WHERE key = $1`, [key])).rows[0]?.value ?? 0);
+  const mark = Number(
+    (await c.query<{ value: string }>(`SELECT value FROM ${s}.whale_history_meta WHERE key = $1`, [key])).rows[0]
+      ?.value ?? 0,
+  );
   const cutoff = now - (now % bucket);
   if (cutoff <= mark) return 0;
   const res = await c.query(
@@ -175,6 +221,9 @@ async function rollUp(c: pg.PoolClient, s: string, from: string, to: string, buc
        sum = dst.sum + excluded.sum, count = dst.count + excluded.count`,
     [mark, cutoff],
   );
-  await c.query(`INSERT INTO ${s}.whale_history_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [key, cutoff]);
+  await c.query(
+    `INSERT INTO ${s}.whale_history_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    [key, cutoff],
+  );
   return res.rowCount ?? 0;
 }

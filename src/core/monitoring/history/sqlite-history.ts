@@ -38,7 +38,10 @@ export class SqliteHistory implements MetricHistory {
   readonly retention: Retention;
   private db: Database.Database | undefined;
 
-  constructor(readonly path: string, o: HistoryOptions = {}) {
+  constructor(
+    readonly path: string,
+    o: HistoryOptions = {},
+  ) {
     this.retention = checkRetention(o.retention);
   }
 
@@ -52,7 +55,11 @@ export class SqliteHistory implements MetricHistory {
       db.exec(SCHEMA);
       this.db = db;
     } catch (err) {
-      throw new WhaleError('ERR_CONFIG', `WHALE_METRICS_DB: cannot open the SQLite file ${this.path}: ${(err as Error).message}`, { field: 'WHALE_METRICS_DB', cause: err });
+      throw new WhaleError(
+        'ERR_CONFIG',
+        `WHALE_METRICS_DB: cannot open the SQLite file ${this.path}: ${(err as Error).message}`,
+        { field: 'WHALE_METRICS_DB', cause: err },
+      );
     }
   }
 
@@ -67,19 +74,32 @@ export class SqliteHistory implements MetricHistory {
 
   async writeAlert(a: AlertRecord): Promise<void> {
     this.open()
-      .prepare('INSERT INTO whale_alerts (id, rule, fingerprint, state, severity, message, ts, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO whale_alerts (id, rule, fingerprint, state, severity, message, ts, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(a.id, a.rule, a.fingerprint, a.state, a.severity, a.message, a.ts, JSON.stringify(a.labels));
   }
 
-  async query(series: string, fromMs: number, toMs: number, resolution: Resolution | 'auto' = 'auto'): Promise<HistoryRow[]> {
+  async query(
+    series: string,
+    fromMs: number,
+    toMs: number,
+    resolution: Resolution | 'auto' = 'auto',
+  ): Promise<HistoryRow[]> {
     checkRange(fromMs, toMs);
     const r = pickResolution(resolution, fromMs, Date.now(), this.retention);
     const db = this.open();
     if (r === 'raw') {
-      const rows = db.prepare('SELECT ts, value FROM whale_metrics_raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts').all(series, fromMs, toMs) as { ts: number; value: number }[];
+      const rows = db
+        .prepare('SELECT ts, value FROM whale_metrics_raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts')
+        .all(series, fromMs, toMs) as { ts: number; value: number }[];
       return rows.map((x) => ({ ts: x.ts, min: x.value, max: x.value, avg: x.value, count: 1 }));
     }
-    const rows = db.prepare(`SELECT ts, min, max, sum, count FROM whale_metrics_${r} WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts`).all(series, fromMs, toMs) as {
+    const rows = db
+      .prepare(
+        `SELECT ts, min, max, sum, count FROM whale_metrics_${r} WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts`,
+      )
+      .all(series, fromMs, toMs) as {
       ts: number;
       min: number;
       max: number;
@@ -90,7 +110,9 @@ export class SqliteHistory implements MetricHistory {
   }
 
   async alerts(fromMs = 0, limit = 100): Promise<AlertRecord[]> {
-    const rows = this.open().prepare('SELECT * FROM whale_alerts WHERE ts >= ? ORDER BY ts DESC, rowid DESC LIMIT ?').all(fromMs, limit) as (Omit<AlertRecord, 'labels'> & { labels: string })[];
+    const rows = this.open()
+      .prepare('SELECT * FROM whale_alerts WHERE ts >= ? ORDER BY ts DESC, rowid DESC LIMIT ?')
+      .all(fromMs, limit) as (Omit<AlertRecord, 'labels'> & { labels: string })[];
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
   }
 
@@ -98,9 +120,24 @@ export class SqliteHistory implements MetricHistory {
     const db = this.open();
     const res = { minuteBuckets: 0, hourBuckets: 0, deleted: 0 };
     db.transaction(() => {
-      res.minuteBuckets = this.rollUp(db, 'whale_metrics_raw', 'whale_metrics_1m', BUCKET_MS['1m'], now, 'MIN(value), MAX(value), SUM(value), COUNT(*)');
-      res.hourBuckets = this.rollUp(db, 'whale_metrics_1m', 'whale_metrics_1h', BUCKET_MS['1h'], now, 'MIN(min), MAX(max), SUM(sum), SUM(count)');
-      const del = (table: string, keepMs: number) => db.prepare(`DELETE FROM ${table} WHERE ts < ?`).run(now - keepMs).changes;
+      res.minuteBuckets = this.rollUp(
+        db,
+        'whale_metrics_raw',
+        'whale_metrics_1m',
+        BUCKET_MS['1m'],
+        now,
+        'MIN(value), MAX(value), SUM(value), COUNT(*)',
+      );
+      res.hourBuckets = this.rollUp(
+        db,
+        'whale_metrics_1m',
+        'whale_metrics_1h',
+        BUCKET_MS['1h'],
+        now,
+        'MIN(min), MAX(max), SUM(sum), SUM(count)',
+      );
+      const del = (table: string, keepMs: number) =>
+        db.prepare(`DELETE FROM ${table} WHERE ts < ?`).run(now - keepMs).changes;
       res.deleted =
         del('whale_metrics_raw', this.retention.rawMs) +
         del('whale_metrics_1m', this.retention.minuteMs) +
@@ -116,9 +153,18 @@ export class SqliteHistory implements MetricHistory {
   }
 
   /** Aggregates [watermark, the current bucket's start) of `from` into `to`, merging with buckets already there. */
-  private rollUp(db: Database.Database, from: string, to: string, bucket: number, now: number, aggregates: string): number {
+  private rollUp(
+    db: Database.Database,
+    from: string,
+    to: string,
+    bucket: number,
+    now: number,
+    aggregates: string,
+  ): number {
     const key = `${to}.watermark`;
-    const mark = (db.prepare('SELECT value FROM whale_history_meta WHERE key = ?').get(key) as { value: number } | undefined)?.value ?? 0;
+    const mark =
+      (db.prepare('SELECT value FROM whale_history_meta WHERE key = ?').get(key) as { value: number } | undefined)
+        ?.value ?? 0;
     const cutoff = now - (now % bucket);
     if (cutoff <= mark) return 0;
     const n = db
@@ -128,12 +174,15 @@ export class SqliteHistory implements MetricHistory {
          ON CONFLICT (series, ts) DO UPDATE SET min = MIN(min, excluded.min), max = MAX(max, excluded.max), sum = sum + excluded.sum, count = count + excluded.count`,
       )
       .run(mark, cutoff).changes;
-    db.prepare('INSERT INTO whale_history_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, cutoff);
+    db.prepare(
+      'INSERT INTO whale_history_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, cutoff);
     return n;
   }
 
   private open(): Database.Database {
-    if (!this.db) throw new WhaleError('ERR_INVALID_STATE', 'metrics history: not open (call init() first, or it was closed)');
+    if (!this.db)
+      throw new WhaleError('ERR_INVALID_STATE', 'metrics history: not open (call init() first, or it was closed)');
     return this.db;
   }
 }

@@ -99,11 +99,17 @@ export class BusMetricsCollector {
       help: 'Bus metrics not exposed: over maxSeries, maxFamilies or maxLabels, or a name that cannot be a family',
       registers,
     });
-    this.invalid = new Counter({ name: 'whale_bus_metric_invalid_total', help: 'Messages on whale.metrics without a name and a finite value', registers });
+    this.invalid = new Counter({
+      name: 'whale_bus_metric_invalid_total',
+      help: 'Messages on whale.metrics without a name and a finite value',
+      registers,
+    });
   }
 
   async start(bus: Bus): Promise<void> {
-    this.sub = await bus.subscribe(TOPICS.metrics, (msg) => this.take(msg.payload, msg.source, msg.timestamp), { group: this.o.group ?? 'whale-monitoring' });
+    this.sub = await bus.subscribe(TOPICS.metrics, (msg) => this.take(msg.payload, msg.source, msg.timestamp), {
+      group: this.o.group ?? 'whale-monitoring',
+    });
   }
 
   async stop(): Promise<void> {
@@ -124,12 +130,14 @@ export class BusMetricsCollector {
       return;
     }
     const labels: Record<string, string> = {};
-    if (p.labels && typeof p.labels === 'object') for (const [k, v] of Object.entries(p.labels)) if (typeof v === 'string') labels[k] = v;
+    if (p.labels && typeof p.labels === 'object')
+      for (const [k, v] of Object.entries(p.labels)) if (typeof v === 'string') labels[k] = v;
     const m: BusMetric = { name: p.name, value: p.value, labels, source, timestamp };
     this.o.metrics.busMessages.inc({ topic: TOPICS.metrics });
     const model = labels.model ?? 'unknown';
     if (m.name === 'federation.round') this.o.metrics.federationRounds.inc({ model });
-    else if (m.name === 'federation.accuracy' && m.value >= 0 && m.value <= 1) this.o.metrics.federationAccuracy.set({ model }, m.value);
+    else if (m.name === 'federation.accuracy' && m.value >= 0 && m.value <= 1)
+      this.o.metrics.federationAccuracy.set({ model }, m.value);
     if (!this.expose(m)) this.drop(m.name);
     this.o.onMetric?.(m);
   }
@@ -168,7 +176,9 @@ export class BusMetricsCollector {
     const full = this.seriesCount >= (this.o.maxSeries ?? 1000);
     if (!family) {
       if (full || this.families.size >= (this.o.maxFamilies ?? 200)) return undefined;
-      const name = [wanted, fallback].find((n) => n.length <= MAX_NAME_LENGTH && this.registry.getSingleMetric(n) === undefined);
+      const name = [wanted, fallback].find(
+        (n) => n.length <= MAX_NAME_LENGTH && this.registry.getSingleMetric(n) === undefined,
+      );
       if (name === undefined) return undefined;
       family = { name, labelNames: [], gauge: undefined as unknown as Gauge<string>, series: new Map() };
       this.families.set(name, family);
@@ -202,11 +212,14 @@ export class BusMetricsCollector {
   private drop(name: string): void {
     this.overflow.inc();
     if (!this.warned) {
-      this.o.logger.warn('bus metrics: a metric is not exposed (series, family or label bound reached, or an unusable name); such metrics are counted in whale_bus_metric_series_dropped_total', {
-        metric: name.slice(0, 200),
-        maxSeries: this.o.maxSeries ?? 1000,
-        maxFamilies: this.o.maxFamilies ?? 200,
-      });
+      this.o.logger.warn(
+        'bus metrics: a metric is not exposed (series, family or label bound reached, or an unusable name); such metrics are counted in whale_bus_metric_series_dropped_total',
+        {
+          metric: name.slice(0, 200),
+          maxSeries: this.o.maxSeries ?? 1000,
+          maxFamilies: this.o.maxFamilies ?? 200,
+        },
+      );
     }
     this.warned = true;
   }

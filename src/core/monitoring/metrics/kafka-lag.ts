@@ -21,7 +21,10 @@ function hasLag(bus: Bus): bus is Bus & LagSource {
 }
 
 /** Registers the gauge on `metrics`; `bus` is read at each scrape (the messaging service may swap its bus on restart). */
-export function registerConsumerLagCollector(metrics: WhaleMetrics, bus: () => Bus): Gauge<'group' | 'topic' | 'partition'> {
+export function registerConsumerLagCollector(
+  metrics: WhaleMetrics,
+  bus: () => Bus,
+): Gauge<'group' | 'topic' | 'partition'> {
   return new Gauge({
     name: CONSUMER_LAG_METRIC,
     help: "Messages in a partition not yet handled by this node's consumer group (high watermark minus the next offset to handle, as of the last fetched batch)",
@@ -31,7 +34,8 @@ export function registerConsumerLagCollector(metrics: WhaleMetrics, bus: () => B
       this.reset();
       const b = bus();
       if (!hasLag(b)) return;
-      for (const l of b.consumerLag()) this.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
+      for (const l of b.consumerLag())
+        this.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
     },
   });
 }

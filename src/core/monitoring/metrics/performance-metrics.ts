@@ -44,16 +44,26 @@ export class PerformanceMetrics {
   constructor(o: { metrics?: WhaleMetrics; keepPerModel?: number } = {}) {
     this.metrics = o.metrics ?? new WhaleMetrics();
     this.keep = o.keepPerModel ?? 1000;
-    if (!Number.isInteger(this.keep) || this.keep < 1) throw new WhaleError('ERR_INVALID_OPTION', 'options.keepPerModel: must be an integer >= 1', { field: 'options.keepPerModel' });
+    if (!Number.isInteger(this.keep) || this.keep < 1)
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.keepPerModel: must be an integer >= 1', {
+        field: 'options.keepPerModel',
+      });
   }
 
   /** accuracy in [0, 1], latency in seconds, resourceUsage as figures >= 0 by resource name. */
-  recordPerformanceMetrics(modelId: string, accuracy: number, latency: number, resourceUsage: ResourceUsage = {}): PerformanceRecord {
+  recordPerformanceMetrics(
+    modelId: string,
+    accuracy: number,
+    latency: number,
+    resourceUsage: ResourceUsage = {},
+  ): PerformanceRecord {
     checkId(modelId, 'modelId');
     checkRatio(accuracy, 'accuracy');
     checkNonNegative(latency, 'latency');
     if (typeof resourceUsage !== 'object' || resourceUsage === null || Array.isArray(resourceUsage)) {
-      throw new WhaleError('ERR_INVALID_ARG', 'resourceUsage: must be an object of figures by resource name', { field: 'resourceUsage' });
+      throw new WhaleError('ERR_INVALID_ARG', 'resourceUsage: must be an object of figures by resource name', {
+        field: 'resourceUsage',
+      });
     }
     const usage: ResourceUsage = {};
     for (const [k, v] of Object.entries(resourceUsage)) {
@@ -64,7 +74,8 @@ export class PerformanceMetrics {
     const record: PerformanceRecord = { modelId, accuracy, latency, resourceUsage: usage, timestamp: Date.now() };
     this.metrics.modelAccuracy.set({ model: modelId }, accuracy);
     this.metrics.modelLatency.observe({ model: modelId }, latency);
-    for (const [resource, v] of Object.entries(usage)) this.metrics.modelResourceUsage.set({ model: modelId, resource }, v);
+    for (const [resource, v] of Object.entries(usage))
+      this.metrics.modelResourceUsage.set({ model: modelId, resource }, v);
     const list = this.history.get(modelId) ?? [];
     list.push(record);
     if (list.length > this.keep) list.splice(0, list.length - this.keep);
@@ -74,14 +85,16 @@ export class PerformanceMetrics {
 
   recordFederationRound(modelId: string, r: FederationRound): void {
     checkId(modelId, 'modelId');
-    if (!Number.isInteger(r?.round) || r.round < 0) throw new WhaleError('ERR_INVALID_ARG', 'round.round: must be an integer >= 0', { field: 'round.round' });
+    if (!Number.isInteger(r?.round) || r.round < 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'round.round: must be an integer >= 0', { field: 'round.round' });
     if (r.accuracy !== undefined) checkRatio(r.accuracy, 'round.accuracy');
     if (r.clients !== undefined) checkNonNegative(r.clients, 'round.clients');
     if (r.durationSeconds !== undefined) checkNonNegative(r.durationSeconds, 'round.durationSeconds');
     this.metrics.federationRounds.inc({ model: modelId });
     if (r.accuracy !== undefined) this.metrics.federationAccuracy.set({ model: modelId }, r.accuracy);
     if (r.clients !== undefined) this.metrics.federationClients.set({ model: modelId }, r.clients);
-    if (r.durationSeconds !== undefined) this.metrics.federationRoundDuration.observe({ model: modelId }, r.durationSeconds);
+    if (r.durationSeconds !== undefined)
+      this.metrics.federationRoundDuration.observe({ model: modelId }, r.durationSeconds);
   }
 
   /** The seed's collectMetrics: a summary of the recorded performance of one model, or of all. */
@@ -89,16 +102,25 @@ export class PerformanceMetrics {
     const ids = modelId === undefined ? [...this.history.keys()] : [modelId];
     return ids.map((id) => {
       const list = this.history.get(id) ?? [];
-      const mean = (f: (r: PerformanceRecord) => number) => (list.length === 0 ? 0 : list.reduce((s, r) => s + f(r), 0) / list.length);
-      return { modelId: id, records: list.length, meanAccuracy: mean((r) => r.accuracy), meanLatency: mean((r) => r.latency), last: list.at(-1) };
+      const mean = (f: (r: PerformanceRecord) => number) =>
+        list.length === 0 ? 0 : list.reduce((s, r) => s + f(r), 0) / list.length;
+      return {
+        modelId: id,
+        records: list.length,
+        meanAccuracy: mean((r) => r.accuracy),
+        meanLatency: mean((r) => r.latency),
+        last: list.at(-1),
+      };
     });
   }
 }
 
 function checkId(v: unknown, field: string): asserts v is string {
-  if (typeof v !== 'string' || !ID.test(v)) throw new WhaleError('ERR_INVALID_ARG', `${field}: must be 1-128 characters of A-Z a-z 0-9 _ . : / -`, { field });
+  if (typeof v !== 'string' || !ID.test(v))
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: must be 1-128 characters of A-Z a-z 0-9 _ . : / -`, { field });
 }
 
 function checkRatio(v: unknown, field: string): asserts v is number {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new WhaleError('ERR_INVALID_ARG', `${field}: must be a number in [0, 1], got ${String(v)}`, { field });
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: must be a number in [0, 1], got ${String(v)}`, { field });
 }

@@ -49,7 +49,14 @@ export class RequestWindow {
     const n = Math.min(this.seen, this.sample.length);
     const sorted = this.sample.slice(0, n).sort();
     const q = (p: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(p * n))]! * 1000);
-    const out = { requests: this.count, errors: this.errors, perModel: Object.fromEntries(this.perModel), p50: q(0.5), p95: q(0.95), p99: q(0.99) };
+    const out = {
+      requests: this.count,
+      errors: this.errors,
+      perModel: Object.fromEntries(this.perModel),
+      p50: q(0.5),
+      p95: q(0.95),
+      p99: q(0.99),
+    };
     this.count = this.errors = this.seen = 0;
     this.perModel = new Map();
     return out;

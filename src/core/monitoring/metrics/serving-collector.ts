@@ -59,7 +59,10 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       labelNames: ['model'],
       registers,
       collect() {
-        setTotals(this, stats().map(([model, s]) => [{ model }, s.batches]));
+        setTotals(
+          this,
+          stats().map(([model, s]) => [{ model }, s.batches]),
+        );
       },
     });
     new Counter({
@@ -68,7 +71,10 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       labelNames: ['model'],
       registers,
       collect() {
-        setTotals(this, stats().map(([model, s]) => [{ model }, Math.round(s.batches * s.meanBatchSize)]));
+        setTotals(
+          this,
+          stats().map(([model, s]) => [{ model }, Math.round(s.batches * s.meanBatchSize)]),
+        );
       },
     });
     new Counter({
@@ -77,7 +83,12 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       labelNames: ['model', 'outcome'],
       registers,
       collect() {
-        setTotals(this, stats().flatMap(([model, s]) => OUTCOMES.map((outcome) => [{ model, outcome }, s[outcome]] as [Record<string, string>, number])));
+        setTotals(
+          this,
+          stats().flatMap(([model, s]) =>
+            OUTCOMES.map((outcome) => [{ model, outcome }, s[outcome]] as [Record<string, string>, number]),
+          ),
+        );
       },
     });
   }
@@ -91,7 +102,8 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       registers,
       collect() {
         this.reset();
-        for (const s of statuses()) for (const state of STATES) this.set({ model: s.name, version: s.version, state }, s.state === state ? 1 : 0);
+        for (const s of statuses())
+          for (const state of STATES) this.set({ model: s.name, version: s.version, state }, s.state === state ? 1 : 0);
       },
     });
     new Counter({
@@ -100,7 +112,10 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       labelNames: ['model'],
       registers,
       collect() {
-        setTotals(this, statuses().map((s) => [{ model: s.name }, s.restarts]));
+        setTotals(
+          this,
+          statuses().map((s) => [{ model: s.name }, s.restarts]),
+        );
       },
     });
     new Counter({
@@ -109,7 +124,10 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       labelNames: ['model'],
       registers,
       collect() {
-        setTotals(this, statuses().map((s) => [{ model: s.name }, s.failures]));
+        setTotals(
+          this,
+          statuses().map((s) => [{ model: s.name }, s.failures]),
+        );
       },
     });
   }
@@ -122,7 +140,10 @@ export function registerServingCollectors(metrics: WhaleMetrics, src: ServingSou
       registers,
       collect() {
         const s = pipeline.levelStats();
-        setTotals(this, (['quick', 'normal', 'deep'] as const).map((level) => [{ level }, s[level]]));
+        setTotals(
+          this,
+          (['quick', 'normal', 'deep'] as const).map((level) => [{ level }, s[level]]),
+        );
       },
     });
   }
@@ -136,7 +157,9 @@ function registerCacheCollectors(metrics: WhaleMetrics, read: () => CacheStats |
     if (!s) return [];
     return CACHE_TIERS.flatMap((tier) => {
       const t = s[tier];
-      return 'hits' in t ? [{ tier, hits: t.hits, misses: t.misses, errors: t.errors, bytes: 'bytes' in t ? t.bytes : 0 }] : [];
+      return 'hits' in t
+        ? [{ tier, hits: t.hits, misses: t.misses, errors: t.errors, bytes: 'bytes' in t ? t.bytes : 0 }]
+        : [];
     });
   };
   const total = (name: string, help: string, key: 'hits' | 'misses' | 'errors') =>
@@ -146,7 +169,10 @@ function registerCacheCollectors(metrics: WhaleMetrics, read: () => CacheStats |
       labelNames: ['tier'],
       registers,
       collect() {
-        setTotals(this, tiers().map((t) => [{ tier: t.tier }, t[key]]));
+        setTotals(
+          this,
+          tiers().map((t) => [{ tier: t.tier }, t[key]]),
+        );
       },
     });
   total('whale_cache_hits_total', 'Cache hits per tier', 'hits');

@@ -37,7 +37,15 @@ export class SystemCollector {
   /** CPU and every GPU the engine sees, with their live figures. */
   devices(): DeviceUsage[] {
     const total = totalmem();
-    const out: DeviceUsage[] = [{ device: 'cpu', name: cpus()[0]?.model ?? 'cpu', utilization: this.cpuUtilization(), memoryUsedBytes: total - freemem(), memoryTotalBytes: total }];
+    const out: DeviceUsage[] = [
+      {
+        device: 'cpu',
+        name: cpus()[0]?.model ?? 'cpu',
+        utilization: this.cpuUtilization(),
+        memoryUsedBytes: total - freemem(),
+        memoryTotalBytes: total,
+      },
+    ];
     try {
       for (const d of engine.devices().devices) {
         if (d.kind !== 'cuda') continue;
@@ -61,7 +69,9 @@ export class SystemCollector {
       this.diskRefresh = si
         .fsSize()
         .then((list) => {
-          this.disks = list.filter((d) => d.size > 0).map((d) => ({ mount: d.mount, usedBytes: d.used, sizeBytes: d.size }));
+          this.disks = list
+            .filter((d) => d.size > 0)
+            .map((d) => ({ mount: d.mount, usedBytes: d.used, sizeBytes: d.size }));
         })
         .catch(() => undefined)
         .finally(() => {
@@ -148,7 +158,8 @@ export class SystemCollector {
 }
 
 function cpuTimes(): { idle: number; total: number } {
-  let idle = 0, total = 0;
+  let idle = 0,
+    total = 0;
   for (const c of cpus()) {
     idle += c.times.idle;
     total += c.times.user + c.times.nice + c.times.sys + c.times.idle + c.times.irq;

@@ -56,22 +56,106 @@ export class WhaleMetrics {
   constructor(o: WhaleMetricsOptions = {}) {
     const registers = [(this.registry = o.registry ?? new Registry())];
     const buckets = o.latencyBuckets ?? LATENCY_BUCKETS;
-    this.requests = new Counter({ name: 'whale_requests_total', help: 'Inference requests answered, by model, version, level and outcome', labelNames: ['model', 'version', 'level', 'outcome'], registers });
-    this.requestDuration = new Histogram({ name: 'whale_request_duration_seconds', help: 'Inference request latency (pipeline entry to answer)', labelNames: ['model', 'version', 'level'], buckets, registers });
-    this.cachedAnswers = new Counter({ name: 'whale_request_cache_hits_total', help: 'Quick-level requests answered from the response cache', labelNames: ['model', 'version'], registers });
-    this.busMessages = new Counter({ name: 'whale_bus_metric_messages_total', help: 'Metric messages received on whale.metrics', labelNames: ['topic'], registers });
-    this.federationRounds = new Counter({ name: 'whale_federation_rounds_total', help: 'Federated learning rounds completed', labelNames: ['model'], registers });
-    this.federationAccuracy = new Gauge({ name: 'whale_federation_accuracy_ratio', help: 'Accuracy of the global model after the last round', labelNames: ['model'], registers });
-    this.federationClients = new Gauge({ name: 'whale_federation_round_clients', help: 'Clients aggregated in the last round', labelNames: ['model'], registers });
-    this.federationRoundDuration = new Histogram({ name: 'whale_federation_round_duration_seconds', help: 'Duration of federated rounds', labelNames: ['model'], buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900], registers });
-    this.aggregationDuration = new Histogram({ name: 'whale_aggregation_duration_seconds', help: 'Aggregation kernel time', labelNames: ['strategy', 'device'], buckets, registers });
-    this.aggregationBytes = new Counter({ name: 'whale_aggregation_input_bytes_total', help: 'Bytes of client updates aggregated', labelNames: ['strategy', 'device'], registers });
-    this.modelAccuracy = new Gauge({ name: 'whale_model_accuracy_ratio', help: 'Accuracy reported with recordPerformanceMetrics', labelNames: ['model'], registers });
-    this.modelLatency = new Histogram({ name: 'whale_model_latency_seconds', help: 'Latency reported with recordPerformanceMetrics', labelNames: ['model'], buckets, registers });
-    this.modelResourceUsage = new Gauge({ name: 'whale_model_resource_usage', help: 'Resource usage reported with recordPerformanceMetrics (cpu/gpu as ratios, memory in bytes)', labelNames: ['model', 'resource'], registers });
-    this.alertsFiring = new Gauge({ name: 'whale_alerts_firing', help: 'Alerts firing now, by rule and severity', labelNames: ['rule', 'severity'], registers });
-    this.alertEvents = new Counter({ name: 'whale_alert_events_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'state'], registers });
-    this.anomalyScore = new Gauge({ name: 'whale_anomaly_score', help: 'Last anomaly score of each watched series, in [0, 1]', labelNames: ['series'], registers });
+    this.requests = new Counter({
+      name: 'whale_requests_total',
+      help: 'Inference requests answered, by model, version, level and outcome',
+      labelNames: ['model', 'version', 'level', 'outcome'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'whale_request_duration_seconds',
+      help: 'Inference request latency (pipeline entry to answer)',
+      labelNames: ['model', 'version', 'level'],
+      buckets,
+      registers,
+    });
+    this.cachedAnswers = new Counter({
+      name: 'whale_request_cache_hits_total',
+      help: 'Quick-level requests answered from the response cache',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    this.busMessages = new Counter({
+      name: 'whale_bus_metric_messages_total',
+      help: 'Metric messages received on whale.metrics',
+      labelNames: ['topic'],
+      registers,
+    });
+    this.federationRounds = new Counter({
+      name: 'whale_federation_rounds_total',
+      help: 'Federated learning rounds completed',
+      labelNames: ['model'],
+      registers,
+    });
+    this.federationAccuracy = new Gauge({
+      name: 'whale_federation_accuracy_ratio',
+      help: 'Accuracy of the global model after the last round',
+      labelNames: ['model'],
+      registers,
+    });
+    this.federationClients = new Gauge({
+      name: 'whale_federation_round_clients',
+      help: 'Clients aggregated in the last round',
+      labelNames: ['model'],
+      registers,
+    });
+    this.federationRoundDuration = new Histogram({
+      name: 'whale_federation_round_duration_seconds',
+      help: 'Duration of federated rounds',
+      labelNames: ['model'],
+      buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900],
+      registers,
+    });
+    this.aggregationDuration = new Histogram({
+      name: 'whale_aggregation_duration_seconds',
+      help: 'Aggregation kernel time',
+      labelNames: ['strategy', 'device'],
+      buckets,
+      registers,
+    });
+    this.aggregationBytes = new Counter({
+      name: 'whale_aggregation_input_bytes_total',
+      help: 'Bytes of client updates aggregated',
+      labelNames: ['strategy', 'device'],
+      registers,
+    });
+    this.modelAccuracy = new Gauge({
+      name: 'whale_model_accuracy_ratio',
+      help: 'Accuracy reported with recordPerformanceMetrics',
+      labelNames: ['model'],
+      registers,
+    });
+    this.modelLatency = new Histogram({
+      name: 'whale_model_latency_seconds',
+      help: 'Latency reported with recordPerformanceMetrics',
+      labelNames: ['model'],
+      buckets,
+      registers,
+    });
+    this.modelResourceUsage = new Gauge({
+      name: 'whale_model_resource_usage',
+      help: 'Resource usage reported with recordPerformanceMetrics (cpu/gpu as ratios, memory in bytes)',
+      labelNames: ['model', 'resource'],
+      registers,
+    });
+    this.alertsFiring = new Gauge({
+      name: 'whale_alerts_firing',
+      help: 'Alerts firing now, by rule and severity',
+      labelNames: ['rule', 'severity'],
+      registers,
+    });
+    this.alertEvents = new Counter({
+      name: 'whale_alert_events_total',
+      help: 'Alert state changes (firing, resolved)',
+      labelNames: ['rule', 'state'],
+      registers,
+    });
+    this.anomalyScore = new Gauge({
+      name: 'whale_anomaly_score',
+      help: 'Last anomaly score of each watched series, in [0, 1]',
+      labelNames: ['series'],
+      registers,
+    });
     if (o.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -111,6 +195,10 @@ export class WhaleMetrics {
 
 export function checkNonNegative(v: unknown, field: string): asserts v is number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new WhaleError('ERR_INVALID_ARG', `${field}: must be a finite number >= 0, got ${typeof v === 'number' ? v : typeof v}`, { field });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `${field}: must be a finite number >= 0, got ${typeof v === 'number' ? v : typeof v}`,
+      { field },
+    );
   }
 }

@@ -66,11 +66,18 @@ export class AlertDelivery<T> {
         } catch (err) {
           if (attempt >= max || this.closed) {
             this.failed++;
-            this.o.logger.error('alert delivery failed', { sink: this.o.name, attempts: attempt, error: (err as Error)?.message });
+            this.o.logger.error('alert delivery failed', {
+              sink: this.o.name,
+              attempts: attempt,
+              error: (err as Error)?.message,
+            });
             break;
           }
           await new Promise<void>((r) => {
-            const t = setTimeout(r, Math.min(this.o.maxBackoffMs ?? 2 ** 31 - 1, (this.o.backoffMs ?? 200) * 2 ** (attempt - 1)));
+            const t = setTimeout(
+              r,
+              Math.min(this.o.maxBackoffMs ?? 2 ** 31 - 1, (this.o.backoffMs ?? 200) * 2 ** (attempt - 1)),
+            );
             t.unref();
             this.wake = () => {
               clearTimeout(t);

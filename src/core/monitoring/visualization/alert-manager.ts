@@ -16,7 +16,14 @@ import type { Logger } from '../../../common/logger.js';
 import type { HealthReport } from '../health/health-checker.js';
 import type { AlertRecord } from '../history/metric-history.js';
 import { AlertDelivery } from './alert-delivery.js';
-import { breaches, seriesMatches, validateRule, type AlertRule, type LevelsRule, type Severity } from './alert-rules.js';
+import {
+  breaches,
+  seriesMatches,
+  validateRule,
+  type AlertRule,
+  type LevelsRule,
+  type Severity,
+} from './alert-rules.js';
 
 export interface Alert extends AlertRecord {
   /** When it started firing. */
@@ -80,16 +87,23 @@ export class AlertManager {
   constructor(private readonly o: AlertManagerOptions) {
     (o.rules ?? []).forEach((r, i) => this.addRule(r, `rules[${i}]`));
     if (o.webhookUrl !== undefined) checkUrl(o.webhookUrl);
-    const sink = (name: string, send: (a: Alert) => Promise<void>) => this.sinks.push(new AlertDelivery({ ...o.delivery, name, send, logger: o.logger }));
+    const sink = (name: string, send: (a: Alert) => Promise<void>) =>
+      this.sinks.push(new AlertDelivery({ ...o.delivery, name, send, logger: o.logger }));
     const eventType = o.eventType ?? ((a: Alert) => `alert.${a.state}`);
     if (o.publish) sink('bus', (a) => o.publish!(eventType(a), toRecord(a)));
     if (o.store) sink('history', (a) => o.store!(toRecord(a)));
-    if (o.webhookUrl) sink('webhook', (a) => postJson(o.webhookUrl!, { type: `alert.${a.state}`, alert: toRecord(a) }, o.webhookTimeoutMs ?? 5_000));
+    if (o.webhookUrl)
+      sink('webhook', (a) =>
+        postJson(o.webhookUrl!, { type: `alert.${a.state}`, alert: toRecord(a) }, o.webhookTimeoutMs ?? 5_000),
+      );
   }
 
   addRule(rule: AlertRule, field = 'rule'): void {
     const r = validateRule(rule, field);
-    if (this.rules.has(r.name)) throw new WhaleError('ERR_CONFLICT', `${field}.name: an alert rule named '${r.name}' exists already`, { field: `${field}.name` });
+    if (this.rules.has(r.name))
+      throw new WhaleError('ERR_CONFLICT', `${field}.name: an alert rule named '${r.name}' exists already`, {
+        field: `${field}.name`,
+      });
     this.rules.set(r.name, { ...r });
   }
 
@@ -134,7 +148,16 @@ export class AlertManager {
           continue;
         }
         t.pendingSince ??= ts;
-        if (ts - t.pendingSince >= forMs) this.fire(key, r.name, r.severity, fill(r.message ?? `${series} ${r.op} ${r.value} (now {value})`, { value, series }), { series }, ts, value);
+        if (ts - t.pendingSince >= forMs)
+          this.fire(
+            key,
+            r.name,
+            r.severity,
+            fill(r.message ?? `${series} ${r.op} ${r.value} (now {value})`, { value, series }),
+            { series },
+            ts,
+            value,
+          );
       } else {
         active.value = value;
         const safe = !breaches(r.op, value, r.clearValue ?? r.value) && value !== (r.clearValue ?? r.value);
@@ -160,7 +183,15 @@ export class AlertManager {
         const active = this.firing.get(key);
         if (active) active.value = score;
         else if (t.consecutive >= (r.points ?? 1)) {
-          this.fire(key, r.name, r.severity, fill(r.message ?? `anomaly on ${series} (score {value})`, { value: score, series }), { series }, ts, score);
+          this.fire(
+            key,
+            r.name,
+            r.severity,
+            fill(r.message ?? `anomaly on ${series} (score {value})`, { value: score, series }),
+            { series },
+            ts,
+            score,
+          );
         }
       } else {
         t.consecutive = 0;
@@ -180,7 +211,17 @@ export class AlertManager {
         if (!c.ok) {
           t.pendingSince ??= ts;
           if (!this.firing.has(key) && ts - t.pendingSince >= (r.forMs ?? 0)) {
-            this.fire(key, r.name, r.severity, fill(r.message ?? `health check '${c.name}' failing: {reason}`, { reason: c.reason ?? 'failed', series: c.name }), { check: c.name }, ts);
+            this.fire(
+              key,
+              r.name,
+              r.severity,
+              fill(r.message ?? `health check '${c.name}' failing: {reason}`, {
+                reason: c.reason ?? 'failed',
+                series: c.name,
+              }),
+              { check: c.name },
+              ts,
+            );
           }
         } else {
           t.pendingSince = undefined;
@@ -212,11 +253,21 @@ export class AlertManager {
 
   /** Firing and resolve events, newest first. */
   recent(limit = 50): Alert[] {
-    return this.recentEvents.slice(-limit).reverse().map((a) => ({ ...a }));
+    return this.recentEvents
+      .slice(-limit)
+      .reverse()
+      .map((a) => ({ ...a }));
   }
 
   deliveryStats(): { delivered: number; failed: number; pending: number } {
-    return this.sinks.reduce((s, d) => ({ delivered: s.delivered + d.delivered, failed: s.failed + d.failed, pending: s.pending + d.pending() }), { delivered: 0, failed: 0, pending: 0 });
+    return this.sinks.reduce(
+      (s, d) => ({
+        delivered: s.delivered + d.delivered,
+        failed: s.failed + d.failed,
+        pending: s.pending + d.pending(),
+      }),
+      { delivered: 0, failed: 0, pending: 0 },
+    );
   }
 
   /** Waits until every event was delivered (or given up) by every sink. */
@@ -266,7 +317,16 @@ export class AlertManager {
     const message = fill(rule.message ?? `${series} at {value}: ${severity} level ${threshold}`, { value, series });
     if (!active) {
       const fields = { key: series, ...(model === undefined ? {} : { model }), threshold, at: ts };
-      this.fire(key, rule.name, severity, message, { series, ...(model === undefined ? {} : { model }) }, ts, value, fields);
+      this.fire(
+        key,
+        rule.name,
+        severity,
+        message,
+        { series, ...(model === undefined ? {} : { model }) },
+        ts,
+        value,
+        fields,
+      );
     } else if (active.severity !== severity) {
       Object.assign(active, { severity, message, value, threshold, ts, at: ts });
       this.emit({ ...active });
@@ -279,11 +339,32 @@ export class AlertManager {
     return t;
   }
 
-  private fire(key: string, rule: string, severity: Severity | undefined, message: string, labels: Record<string, string>, ts: number, value?: number, levels?: Pick<Alert, 'key' | 'model' | 'threshold' | 'at'>): Alert {
+  private fire(
+    key: string,
+    rule: string,
+    severity: Severity | undefined,
+    message: string,
+    labels: Record<string, string>,
+    ts: number,
+    value?: number,
+    levels?: Pick<Alert, 'key' | 'model' | 'threshold' | 'at'>,
+  ): Alert {
     const fingerprint = key.replace('\u0000', '/');
     // A levels alert keeps the id `<rule>/<key>` resource alerts always had.
     const id = levels ? fingerprint : randomUUID();
-    const a: Alert = { id, rule, fingerprint, state: 'firing', severity: severity ?? 'warning', message, ts, since: ts, labels, ...(value === undefined ? {} : { value }), ...levels };
+    const a: Alert = {
+      id,
+      rule,
+      fingerprint,
+      state: 'firing',
+      severity: severity ?? 'warning',
+      message,
+      ts,
+      since: ts,
+      labels,
+      ...(value === undefined ? {} : { value }),
+      ...levels,
+    };
     this.firing.set(key, a);
     this.emit(a);
     return a;
@@ -318,7 +399,8 @@ function levelKeys(rule: LevelsRule, values: Readonly<Record<string, number>>): 
   const suffix = `.${rule.series}`;
   const keys: [string, string][] = [];
   for (const k of Object.keys(values)) {
-    if (k.startsWith('models.') && k.endsWith(suffix) && k.length > 7 + suffix.length) keys.push([k, k.slice(7, k.length - suffix.length)]);
+    if (k.startsWith('models.') && k.endsWith(suffix) && k.length > 7 + suffix.length)
+      keys.push([k, k.slice(7, k.length - suffix.length)]);
   }
   return keys;
 }
@@ -341,11 +423,19 @@ function checkUrl(url: string): void {
   } catch {
     ok = false;
   }
-  if (!ok) throw new WhaleError('ERR_INVALID_OPTION', 'options.webhookUrl: must be an http(s) URL', { field: 'options.webhookUrl' });
+  if (!ok)
+    throw new WhaleError('ERR_INVALID_OPTION', 'options.webhookUrl: must be an http(s) URL', {
+      field: 'options.webhookUrl',
+    });
 }
 
 async function postJson(url: string, body: unknown, timeoutMs: number): Promise<void> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   await res.arrayBuffer().catch(() => undefined);
   if (!res.ok) throw new Error(`webhook answered HTTP ${res.status}`);
 }

@@ -71,14 +71,17 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
   const bad = (f: string, why: string): never => {
     throw new WhaleError('ERR_INVALID_ARG', `${field}.${f}: ${why}`, { field: `${field}.${f}` });
   };
-  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new WhaleError('ERR_INVALID_ARG', `${field}: must be an object`, { field });
+  if (!r || typeof r !== 'object' || Array.isArray(r))
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: must be an object`, { field });
   const o = r as Record<string, unknown>;
   if (typeof o.name !== 'string' || !NAME.test(o.name)) bad('name', 'must be 1-64 characters of A-Z a-z 0-9 _ . -');
-  if (o.severity !== undefined && o.kind !== 'levels' && !SEVERITIES.includes(o.severity as Severity)) bad('severity', `must be one of ${SEVERITIES.join(', ')}`);
+  if (o.severity !== undefined && o.kind !== 'levels' && !SEVERITIES.includes(o.severity as Severity))
+    bad('severity', `must be one of ${SEVERITIES.join(', ')}`);
   if (o.message !== undefined && typeof o.message !== 'string') bad('message', 'must be a string');
   const nonNeg = (f: string) => {
     const v = o[f];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0)) bad(f, 'must be a finite number >= 0');
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))
+      bad(f, 'must be a finite number >= 0');
   };
   const str = (f: string) => {
     if (typeof o[f] !== 'string' || (o[f] as string).length === 0) bad(f, 'must be a non-empty string');
@@ -89,7 +92,8 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
       if (!['>', '>=', '<', '<='].includes(o.op as string)) bad('op', "must be '>', '>=', '<' or '<='");
       if (typeof o.value !== 'number' || !Number.isFinite(o.value)) bad('value', 'must be a finite number');
       if (o.clearValue !== undefined) {
-        if (typeof o.clearValue !== 'number' || !Number.isFinite(o.clearValue)) bad('clearValue', 'must be a finite number');
+        if (typeof o.clearValue !== 'number' || !Number.isFinite(o.clearValue))
+          bad('clearValue', 'must be a finite number');
         const up = (o.op as string).startsWith('>');
         if (up ? (o.clearValue as number) > (o.value as number) : (o.clearValue as number) < (o.value as number)) {
           bad('clearValue', `must be on the safe side of value (${up ? '<=' : '>='} ${String(o.value)})`);
@@ -99,7 +103,8 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
       break;
     case 'anomaly':
       str('series');
-      if (o.points !== undefined && (!Number.isInteger(o.points) || (o.points as number) < 1)) bad('points', 'must be an integer >= 1');
+      if (o.points !== undefined && (!Number.isInteger(o.points) || (o.points as number) < 1))
+        bad('points', 'must be an integer >= 1');
       nonNeg('clearAfterMs');
       break;
     case 'health':
@@ -110,9 +115,13 @@ export function validateRule(r: unknown, field = 'rule'): AlertRule {
       str('series');
       if (o.model !== undefined) str('model');
       if (o.severity !== undefined) bad('severity', 'a levels rule takes its severity from the level crossed');
-      for (const f of ['warning', 'critical']) if (o[f] !== undefined && (typeof o[f] !== 'number' || !Number.isFinite(o[f]))) bad(f, 'must be a finite number');
-      if (o.warning === undefined && o.critical === undefined) bad('warning', 'a levels rule needs a warning or a critical level');
-      if (o.warning !== undefined && o.critical !== undefined && (o.critical as number) < (o.warning as number)) bad('critical', 'must be >= warning');
+      for (const f of ['warning', 'critical'])
+        if (o[f] !== undefined && (typeof o[f] !== 'number' || !Number.isFinite(o[f])))
+          bad(f, 'must be a finite number');
+      if (o.warning === undefined && o.critical === undefined)
+        bad('warning', 'a levels rule needs a warning or a critical level');
+      if (o.warning !== undefined && o.critical !== undefined && (o.critical as number) < (o.warning as number))
+        bad('critical', 'must be >= warning');
       nonNeg('forMs');
       nonNeg('hysteresis');
       nonNeg('resolveForMs');

@@ -27,7 +27,11 @@ export interface DashboardOptions {
   heartbeatMs?: number;
 }
 
-const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+const TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
 
 export function dashboardAssetsDir(): string {
   return join(packageRoot(), 'src', 'core', 'monitoring', 'visualization', 'assets');
@@ -63,7 +67,11 @@ export class DashboardGenerator {
     }
     if (p === '/dashboard' || p === '/dashboard/') {
       const title = escapeHtml(this.o.title ?? 'Smart Whale');
-      this.send(res, 'html', Buffer.from(this.assets.get('dashboard.html')!.toString('utf8').replaceAll('{{title}}', title)));
+      this.send(
+        res,
+        'html',
+        Buffer.from(this.assets.get('dashboard.html')!.toString('utf8').replaceAll('{{title}}', title)),
+      );
     } else if (p.startsWith('/dashboard/assets/')) {
       const name = p.slice('/dashboard/assets/'.length);
       const body = this.assets.get(name);
@@ -82,7 +90,10 @@ export class DashboardGenerator {
   };
 
   snapshot(): unknown {
-    return { samples: this.o.monitor.samples(), alerts: { active: this.o.alerts?.active() ?? [], recent: this.o.alerts?.recent() ?? [] } };
+    return {
+      samples: this.o.monitor.samples(),
+      alerts: { active: this.o.alerts?.active() ?? [], recent: this.o.alerts?.recent() ?? [] },
+    };
   }
 
   /** Ends the live streams (the server is stopping). */
@@ -93,7 +104,12 @@ export class DashboardGenerator {
   }
 
   private openStream(req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
     this.streams.add(res);
     const beat = setInterval(() => res.write(': keep-alive\n\n'), this.o.heartbeatMs ?? 15_000);
@@ -117,15 +133,24 @@ export class DashboardGenerator {
     const to = Number(url.searchParams.get('to') ?? now + 1);
     const resolution = (url.searchParams.get('resolution') ?? 'auto') as Resolution | 'auto';
     try {
-      if (!series) throw new WhaleError('ERR_INVALID_ARG', 'series: the query parameter is required', { field: 'series' });
-      sendJson(res, 200, { series, rows: await this.o.history.query(series, from, to, resolution), alerts: await this.o.history.alerts(from, 100) });
+      if (!series)
+        throw new WhaleError('ERR_INVALID_ARG', 'series: the query parameter is required', { field: 'series' });
+      sendJson(res, 200, {
+        series,
+        rows: await this.o.history.query(series, from, to, resolution),
+        alerts: await this.o.history.alerts(from, 100),
+      });
     } catch (err) {
       sendError(res, err);
     }
   }
 
   private send(res: ServerResponse, ext: string, body: Buffer, cache = 'no-cache'): void {
-    res.writeHead(200, { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': cache });
+    res.writeHead(200, {
+      'content-type': TYPES[ext] ?? 'application/octet-stream',
+      'content-length': body.length,
+      'cache-control': cache,
+    });
     res.end(body);
   }
 }

@@ -16,16 +16,27 @@ export interface ClassifierOutcome {
 
 export function classifierOutcome(probabilities: ArrayLike<number>, label: number): ClassifierOutcome {
   const n = probabilities.length;
-  if (n === 0) throw new WhaleError('ERR_INVALID_ARG', 'response.probabilities: must not be empty', { field: 'response.probabilities' });
+  if (n === 0)
+    throw new WhaleError('ERR_INVALID_ARG', 'response.probabilities: must not be empty', {
+      field: 'response.probabilities',
+    });
   if (!Number.isInteger(label) || label < 0 || label >= n) {
-    throw new WhaleError('ERR_INVALID_ARG', `context.label: must be a class index in [0, ${n - 1}], got ${String(label)}`, { field: 'context.label' });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `context.label: must be a class index in [0, ${n - 1}], got ${String(label)}`,
+      { field: 'context.label' },
+    );
   }
   let best = 0;
   let brier = 0;
   for (let k = 0; k < n; k++) {
     const p = probabilities[k]!;
     if (!Number.isFinite(p) || p < 0 || p > 1) {
-      throw new WhaleError('ERR_INVALID_ARG', `response.probabilities[${k}]: must be a probability in [0, 1], got ${p}`, { field: `response.probabilities[${k}]` });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `response.probabilities[${k}]: must be a probability in [0, 1], got ${p}`,
+        { field: `response.probabilities[${k}]` },
+      );
     }
     if (p > probabilities[best]!) best = k;
     brier += (p - (k === label ? 1 : 0)) ** 2;
@@ -41,8 +52,14 @@ export class CalibrationWindow {
   private next = 0;
   private count = 0;
 
-  constructor(readonly size: number, readonly bins = 10) {
-    if (!Number.isInteger(size) || size < 1) throw new WhaleError('ERR_INVALID_OPTION', 'options.calibrationWindow: must be an integer >= 1', { field: 'options.calibrationWindow' });
+  constructor(
+    readonly size: number,
+    readonly bins = 10,
+  ) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.calibrationWindow: must be an integer >= 1', {
+        field: 'options.calibrationWindow',
+      });
     this.correct = new Uint8Array(size);
     this.confidence = new Float64Array(size);
     this.brier = new Float64Array(size);

@@ -16,14 +16,18 @@ import { ngramCounts, sentences, tokenize } from './text.js';
 
 /** English function words; content tokens are all other tokens. */
 export const STOPWORDS: ReadonlySet<string> = new Set(
-  ('a an the and or but if then so of to in on at by for with from as is are was were be been being it its this that these those ' +
+  (
+    'a an the and or but if then so of to in on at by for with from as is are was were be been being it its this that these those ' +
     'i you he she we they me him her us them my your his our their do does did has have had will would can could should may might must ' +
-    'not no than there here what which who whom whose when where why how all any each some such very just also into out up down over').split(' '),
+    'not no than there here what which who whom whose when where why how all any each some such very just also into out up down over'
+  ).split(' '),
 );
 
 /** Negation markers (tokens; "n't" tokenises to the letter t after n, so contractions are listed whole). */
 export const NEGATIONS: ReadonlySet<string> = new Set(
-  'not no never none nobody nothing neither nor cannot without isn aren wasn weren doesn don didn hasn haven hadn won wouldn can couldn shouldn mustn'.split(' '),
+  'not no never none nobody nothing neither nor cannot without isn aren wasn weren doesn don didn hasn haven hadn won wouldn can couldn shouldn mustn'.split(
+    ' ',
+  ),
 );
 
 export const CONTRADICTION_MIN_JACCARD = 0.5;
@@ -48,7 +52,10 @@ export function grounding(response: readonly string[], context: ReadonlySet<stri
   return content.filter((t) => context.has(t)).length / content.length;
 }
 
-export function bigramSupport(response: readonly string[], contextBigrams: ReadonlyMap<string, number>): number | undefined {
+export function bigramSupport(
+  response: readonly string[],
+  contextBigrams: ReadonlyMap<string, number>,
+): number | undefined {
   const grams = ngramCounts(response, 2);
   let total = 0;
   let supported = 0;
@@ -84,7 +91,11 @@ export const CONSISTENCY_MAX_SENTENCES = 2000;
  * sharing the same tokens); the sentences left are not compared and
  * `truncated` is set.
  */
-export function consistency(response: string, context: string, budget = CONSISTENCY_BUDGET): { score: number; compared: number; contradicted: number; truncated?: boolean } {
+export function consistency(
+  response: string,
+  context: string,
+  budget = CONSISTENCY_BUDGET,
+): { score: number; compared: number; contradicted: number; truncated?: boolean } {
   const ctxAll = sentences(context);
   const ownAll = sentences(response);
   let truncated = ctxAll.length > CONSISTENCY_MAX_SENTENCES || ownAll.length > CONSISTENCY_MAX_SENTENCES;
@@ -137,5 +148,10 @@ export function consistency(response: string, context: string, budget = CONSISTE
     compared++;
     if (all[best]!.negated !== s.negated) contradicted++;
   }
-  return { score: compared === 0 ? 1 : 1 - contradicted / compared, compared, contradicted, ...(truncated ? { truncated } : {}) };
+  return {
+    score: compared === 0 ? 1 : 1 - contradicted / compared,
+    compared,
+    contradicted,
+    ...(truncated ? { truncated } : {}),
+  };
 }

@@ -37,11 +37,18 @@ export class EmbeddingSimilarity {
   private readonly input: TensorSpec;
   private readonly width: number;
 
-  constructor(private readonly model: EmbeddingModelAccess, private readonly encode: TextEncoder = hashedBagOfTokens) {
+  constructor(
+    private readonly model: EmbeddingModelAccess,
+    private readonly encode: TextEncoder = hashedBagOfTokens,
+  ) {
     const input = model.inputs[0];
     const width = input?.shape[input.shape.length - 1];
     if (!input || input.datatype !== 'FP32' || input.shape.length !== 2 || width === undefined || width < 1) {
-      throw new WhaleError('ERR_INVALID_ARG', 'embeddingModel: its first input must be FP32 [batch, width] with a fixed width', { field: 'embeddingModel' });
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        'embeddingModel: its first input must be FP32 [batch, width] with a fixed width',
+        { field: 'embeddingModel' },
+      );
     }
     this.input = input;
     this.width = width;
@@ -54,13 +61,22 @@ export class EmbeddingSimilarity {
     texts.forEach((t, i) => {
       const v = this.encode(t, this.width);
       if (!(v instanceof Float32Array) || v.length !== this.width) {
-        throw new WhaleError('ERR_INVALID_ARG', `embedding encoder: must return a Float32Array of ${this.width} values`, { field: 'encode' });
+        throw new WhaleError(
+          'ERR_INVALID_ARG',
+          `embedding encoder: must return a Float32Array of ${this.width} values`,
+          { field: 'encode' },
+        );
       }
       data.set(v, i * this.width);
     });
-    const out = await this.model.run({ [this.input.name]: { name: this.input.name, datatype: 'FP32', shape: [texts.length, this.width], data } });
+    const out = await this.model.run({
+      [this.input.name]: { name: this.input.name, datatype: 'FP32', shape: [texts.length, this.width], data },
+    });
     const emb = Object.values(out).find((t) => t.datatype === 'FP32');
-    if (!emb || emb.shape[0] !== texts.length) throw new WhaleError('ERR_MODEL_RUN', 'embeddingModel: no FP32 output with one row per text', { field: 'embeddingModel' });
+    if (!emb || emb.shape[0] !== texts.length)
+      throw new WhaleError('ERR_MODEL_RUN', 'embeddingModel: no FP32 output with one row per text', {
+        field: 'embeddingModel',
+      });
     const vectors = emb.data as Float32Array;
     const dim = vectors.length / texts.length;
     const row = (i: number) => vectors.subarray(i * dim, (i + 1) * dim);

@@ -9,7 +9,14 @@ import { CalibrationWindow, classifierOutcome } from './calibration.js';
 import { bigramSupport, consistency, distinctShare, grounding, nonRepetition } from './coherence-scores.js';
 import type { EmbeddingSimilarity } from './embedding.js';
 import { exactMatch, rougeL, tokenF1 } from './reference-scores.js';
-import { charsetShare, checkRequirements, lengthWithin, scriptShare, termsPresentShare, type Requirements } from './requirement-scores.js';
+import {
+  charsetShare,
+  checkRequirements,
+  lengthWithin,
+  scriptShare,
+  termsPresentShare,
+  type Requirements,
+} from './requirement-scores.js';
 import { SchemaWorker } from './schema-worker.js';
 import { ngramCounts, tokenize } from './text.js';
 
@@ -19,7 +26,8 @@ export const SCORE_DEFINITIONS = {
   rougeL: 'ROUGE-L F1: longest common token subsequence over response/reference lengths (first maxLcsTokens tokens)',
   correctness: 'classifier: the highest-probability class is the true label (1) or not (0)',
   confidence: 'classifier: the highest class probability',
-  calibration: '1 − expected calibration error (10 equal-width bins) over the last calibrationWindow responses of the window key',
+  calibration:
+    '1 − expected calibration error (10 equal-width bins) over the last calibrationWindow responses of the window key',
   brierSkill: '1 − mean Brier score / 2 over the same window',
   schemaValid: 'the response (JSON) validates against requirements.schema (1) or not (0)',
   lengthWithin: 'the response length in code points is within [minLength, maxLength] (1) or not (0)',
@@ -32,7 +40,8 @@ export const SCORE_DEFINITIONS = {
   nonRepetition: 'distinct trigrams / trigrams of the response (1 − repeated-trigram share)',
   grounding: 'share of response content tokens (not stopwords) found in the context',
   bigramSupport: 'share of response bigrams found in the context',
-  consistency: '1 − share of compared sentences whose closest context/earlier sentence (Jaccard ≥ 0.5) differs in negation',
+  consistency:
+    '1 − share of compared sentences whose closest context/earlier sentence (Jaccard ≥ 0.5) differs in negation',
   contextSimilarity: '(1 + cosine) / 2 of the embeddings of response and context (embedding model configured)',
   questionSimilarity: '(1 + cosine) / 2 of the embeddings of response and question (embedding model configured)',
 } as const;
@@ -58,7 +67,14 @@ export interface ResponseEvaluation {
   /** Mean of the scores present. */
   overall: number;
   skipped: Partial<Record<ScoreName, string>>;
-  details: { tokens: number; schemaErrors?: string[]; contradicted?: number; compared?: number; consistencyTruncated?: boolean; calibrationSamples?: number };
+  details: {
+    tokens: number;
+    schemaErrors?: string[];
+    contradicted?: number;
+    compared?: number;
+    consistencyTruncated?: boolean;
+    calibrationSamples?: number;
+  };
 }
 
 export interface QualityEvaluatorOptions {
@@ -88,12 +104,20 @@ export class QualityEvaluator {
     this.maxLcs = o.maxLcsTokens ?? 4096;
     this.maxWindows = o.maxWindows ?? 1024;
     new CalibrationWindow(this.windowSize); // validates the size
-    for (const [k, v] of [['maxLcsTokens', this.maxLcs], ['maxWindows', this.maxWindows]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new WhaleError('ERR_INVALID_OPTION', `options.${k}: must be an integer >= 1`, { field: `options.${k}` });
+    for (const [k, v] of [
+      ['maxLcsTokens', this.maxLcs],
+      ['maxWindows', this.maxWindows],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1)
+        throw new WhaleError('ERR_INVALID_OPTION', `options.${k}: must be an integer >= 1`, { field: `options.${k}` });
     }
   }
 
-  async evaluateResponse(response: EvaluatedResponse, context: EvaluationContext = {}, requirements: Requirements = {}): Promise<ResponseEvaluation> {
+  async evaluateResponse(
+    response: EvaluatedResponse,
+    context: EvaluationContext = {},
+    requirements: Requirements = {},
+  ): Promise<ResponseEvaluation> {
     const ctx = checkContext(context);
     const req = checkRequirements(requirements);
     const scores: ResponseEvaluation['scores'] = {};
@@ -106,10 +130,14 @@ export class QualityEvaluator {
 
     const probabilities = classifierProbabilities(response);
     if (probabilities) this.classifierScores(probabilities, ctx, set, details);
-    else for (const n of ['correctness', 'confidence', 'calibration', 'brierSkill'] as const) skipped[n] = 'not a classifier response';
+    else
+      for (const n of ['correctness', 'confidence', 'calibration', 'brierSkill'] as const)
+        skipped[n] = 'not a classifier response';
 
     if (req.schema) {
-      this.schemas ??= new SchemaWorker(this.o.schemaTimeoutMs === undefined ? {} : { timeoutMs: this.o.schemaTimeoutMs });
+      this.schemas ??= new SchemaWorker(
+        this.o.schemaTimeoutMs === undefined ? {} : { timeoutMs: this.o.schemaTimeoutMs },
+      );
       const r = await this.schemas.validate(response, req.schema);
       scores.schemaValid = r.score;
       if (r.errors.length) details.schemaErrors = r.errors;
@@ -126,7 +154,8 @@ export class QualityEvaluator {
       scores.rougeL = rougeL(tokens, ref, this.maxLcs);
     } else for (const n of ['exactMatch', 'tokenF1', 'rougeL'] as const) skipped[n] = 'no reference';
 
-    if (req.minLength !== undefined || req.maxLength !== undefined) scores.lengthWithin = lengthWithin(text, req.minLength, req.maxLength);
+    if (req.minLength !== undefined || req.maxLength !== undefined)
+      scores.lengthWithin = lengthWithin(text, req.minLength, req.maxLength);
     if (req.requiredTerms) scores.requiredTerms = termsPresentShare(tokens, req.requiredTerms);
     if (req.forbiddenTerms) scores.forbiddenTermsAbsent = 1 - termsPresentShare(tokens, req.forbiddenTerms);
     if (req.charset) scores.charset = charsetShare(text, req.charset);
@@ -136,7 +165,8 @@ export class QualityEvaluator {
     set('diversity2', distinctShare(tokens, 2), 'fewer than 2 tokens');
     set('nonRepetition', nonRepetition(tokens), 'fewer than 3 tokens');
 
-    const contextText = ctx.context === undefined ? undefined : Array.isArray(ctx.context) ? ctx.context.join('\n') : ctx.context;
+    const contextText =
+      ctx.context === undefined ? undefined : Array.isArray(ctx.context) ? ctx.context.join('\n') : ctx.context;
     if (contextText !== undefined) {
       const ctxTokens = tokenize(contextText);
       set('grounding', grounding(tokens, new Set(ctxTokens)), 'no content tokens in the response');
@@ -159,7 +189,12 @@ export class QualityEvaluator {
     await w?.close();
   }
 
-  private classifierScores(p: ArrayLike<number>, ctx: EvaluationContext, set: (n: ScoreName, v: number | undefined, why: string) => void, details: ResponseEvaluation['details']): void {
+  private classifierScores(
+    p: ArrayLike<number>,
+    ctx: EvaluationContext,
+    set: (n: ScoreName, v: number | undefined, why: string) => void,
+    details: ResponseEvaluation['details'],
+  ): void {
     let confidence = 0;
     for (let k = 0; k < p.length; k++) confidence = Math.max(confidence, p[k]!);
     if (ctx.label === undefined) {
@@ -178,7 +213,12 @@ export class QualityEvaluator {
     details.calibrationSamples = w.samples;
   }
 
-  private async embeddingScores(text: string, ctx: EvaluationContext, contextText: string | undefined, set: (n: ScoreName, v: number | undefined, why: string) => void): Promise<void> {
+  private async embeddingScores(
+    text: string,
+    ctx: EvaluationContext,
+    contextText: string | undefined,
+    set: (n: ScoreName, v: number | undefined, why: string) => void,
+  ): Promise<void> {
     const targets: [ScoreName, string | undefined][] = [
       ['contextSimilarity', contextText],
       ['questionSimilarity', ctx.question],
@@ -188,8 +228,14 @@ export class QualityEvaluator {
       return;
     }
     const present = targets.filter((t): t is [ScoreName, string] => t[1] !== undefined);
-    const sims = present.length ? await this.o.embedding.similarities(text, present.map((t) => t[1])) : [];
-    for (const [n, v] of targets) if (v === undefined) set(n, undefined, n === 'contextSimilarity' ? 'no context' : 'no question');
+    const sims = present.length
+      ? await this.o.embedding.similarities(
+          text,
+          present.map((t) => t[1]),
+        )
+      : [];
+    for (const [n, v] of targets)
+      if (v === undefined) set(n, undefined, n === 'contextSimilarity' ? 'no context' : 'no question');
     present.forEach(([n], i) => set(n, sims[i], ''));
   }
 
@@ -208,24 +254,39 @@ function classifierProbabilities(r: unknown): ArrayLike<number> | undefined {
   if (typeof r !== 'object' || r === null || !('probabilities' in r)) return undefined;
   const p = (r as { probabilities: unknown }).probabilities;
   if (Array.isArray(p) || p instanceof Float32Array || p instanceof Float64Array) return p as ArrayLike<number>;
-  throw new WhaleError('ERR_INVALID_ARG', 'response.probabilities: must be an array of numbers', { field: 'response.probabilities' });
+  throw new WhaleError('ERR_INVALID_ARG', 'response.probabilities: must be an array of numbers', {
+    field: 'response.probabilities',
+  });
 }
 
 function checkContext(c: unknown): EvaluationContext {
   if (c === undefined || c === null) return {};
-  if (typeof c !== 'object' || Array.isArray(c)) throw new WhaleError('ERR_INVALID_ARG', 'context: must be an object', { field: 'context' });
+  if (typeof c !== 'object' || Array.isArray(c))
+    throw new WhaleError('ERR_INVALID_ARG', 'context: must be an object', { field: 'context' });
   const x = c as EvaluationContext;
   for (const k of ['question', 'reference', 'window'] as const) {
-    if (x[k] !== undefined && typeof x[k] !== 'string') throw new WhaleError('ERR_INVALID_ARG', `context.${k}: must be a string`, { field: `context.${k}` });
+    if (x[k] !== undefined && typeof x[k] !== 'string')
+      throw new WhaleError('ERR_INVALID_ARG', `context.${k}: must be a string`, { field: `context.${k}` });
   }
   if (x.window !== undefined && x.window.length > MAX_WINDOW_KEY_LENGTH) {
-    throw new WhaleError('ERR_INVALID_ARG', `context.window: longer than ${MAX_WINDOW_KEY_LENGTH} characters`, { field: 'context.window' });
+    throw new WhaleError('ERR_INVALID_ARG', `context.window: longer than ${MAX_WINDOW_KEY_LENGTH} characters`, {
+      field: 'context.window',
+    });
   }
   const ctx = x.context;
-  if (ctx !== undefined && typeof ctx !== 'string' && !(Array.isArray(ctx) && ctx.every((s) => typeof s === 'string'))) {
-    throw new WhaleError('ERR_INVALID_ARG', 'context.context: must be a string or an array of strings', { field: 'context.context' });
+  if (
+    ctx !== undefined &&
+    typeof ctx !== 'string' &&
+    !(Array.isArray(ctx) && ctx.every((s) => typeof s === 'string'))
+  ) {
+    throw new WhaleError('ERR_INVALID_ARG', 'context.context: must be a string or an array of strings', {
+      field: 'context.context',
+    });
   }
-  if (x.label !== undefined && !Number.isInteger(x.label)) throw new WhaleError('ERR_INVALID_ARG', 'context.label: must be an integer class index', { field: 'context.label' });
+  if (x.label !== undefined && !Number.isInteger(x.label))
+    throw new WhaleError('ERR_INVALID_ARG', 'context.label: must be an integer class index', {
+      field: 'context.label',
+    });
   return x;
 }
 

@@ -49,7 +49,11 @@ export function schemaValid(response: unknown, schema: object): { score: number;
     validate = ajv.compile(schema);
   } catch (err) {
     ajv.removeSchema();
-    throw new WhaleError('ERR_INVALID_ARG', `requirements.schema: not a valid JSON Schema (${(err as Error).message})`, { field: 'requirements.schema' });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `requirements.schema: not a valid JSON Schema (${(err as Error).message})`,
+      { field: 'requirements.schema' },
+    );
   }
   try {
     let value = response;
@@ -61,7 +65,10 @@ export function schemaValid(response: unknown, schema: object): { score: number;
       }
     }
     const ok = validate(value) as boolean;
-    return { score: ok ? 1 : 0, errors: ok ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'invalid'}`) };
+    return {
+      score: ok ? 1 : 0,
+      errors: ok ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'invalid'}`),
+    };
   } finally {
     ajv.removeSchema();
   }
@@ -145,9 +152,13 @@ export function scriptShare(text: string, scripts: readonly string[]): number {
   try {
     pattern = new RegExp(scripts.map((s) => `\\p{Script=${s}}`).join('|'), 'u');
   } catch {
-    throw new WhaleError('ERR_INVALID_ARG', `requirements.scripts: unknown Unicode script in ${JSON.stringify(scripts)} (e.g. 'Latin', 'Cyrillic', 'Han')`, {
-      field: 'requirements.scripts',
-    });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `requirements.scripts: unknown Unicode script in ${JSON.stringify(scripts)} (e.g. 'Latin', 'Cyrillic', 'Han')`,
+      {
+        field: 'requirements.scripts',
+      },
+    );
   }
   let letters = 0;
   let inside = 0;
@@ -164,23 +175,29 @@ export function checkRequirements(r: unknown): Requirements {
   if (r === undefined || r === null) return {};
   if (typeof r !== 'object' || Array.isArray(r)) throw bad('requirements', 'must be an object');
   const q = r as Requirements;
-  if (q.schema !== undefined && (typeof q.schema !== 'object' || q.schema === null)) throw bad('requirements.schema', 'must be a JSON Schema object');
+  if (q.schema !== undefined && (typeof q.schema !== 'object' || q.schema === null))
+    throw bad('requirements.schema', 'must be a JSON Schema object');
   for (const k of ['minLength', 'maxLength'] as const) {
     const v = q[k];
-    if (v !== undefined && !(typeof v === 'number' && v >= 0 && (Number.isInteger(v) || v === Infinity))) throw bad(`requirements.${k}`, 'must be an integer >= 0');
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && (Number.isInteger(v) || v === Infinity)))
+      throw bad(`requirements.${k}`, 'must be an integer >= 0');
   }
   if ((q.minLength ?? 0) > (q.maxLength ?? Infinity)) throw bad('requirements.minLength', 'must not exceed maxLength');
   for (const k of ['requiredTerms', 'forbiddenTerms', 'scripts'] as const) {
     const v = q[k];
-    if (v !== undefined && (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0))) throw bad(`requirements.${k}`, 'must be an array of non-empty strings');
+    if (v !== undefined && (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t.length === 0)))
+      throw bad(`requirements.${k}`, 'must be an array of non-empty strings');
   }
   for (const k of ['requiredTerms', 'forbiddenTerms', 'scripts'] as const) {
     const v = q[k];
     if (v && v.length > MAX_TERMS) throw bad(`requirements.${k}`, `at most ${MAX_TERMS} entries`);
-    if (v?.some((t) => t.length > MAX_TERM_LENGTH)) throw bad(`requirements.${k}`, `entries of at most ${MAX_TERM_LENGTH} characters`);
+    if (v?.some((t) => t.length > MAX_TERM_LENGTH))
+      throw bad(`requirements.${k}`, `entries of at most ${MAX_TERM_LENGTH} characters`);
   }
-  if (q.scripts?.some((t) => !/^[A-Za-z_]+$/.test(t))) throw bad('requirements.scripts', "must be Unicode script names (letters and '_', e.g. 'Latin')");
-  if (q.charset !== undefined && !CHARSETS.includes(q.charset)) throw bad('requirements.charset', `must be one of ${CHARSETS.join(', ')}`);
+  if (q.scripts?.some((t) => !/^[A-Za-z_]+$/.test(t)))
+    throw bad('requirements.scripts', "must be Unicode script names (letters and '_', e.g. 'Latin')");
+  if (q.charset !== undefined && !CHARSETS.includes(q.charset))
+    throw bad('requirements.charset', `must be one of ${CHARSETS.join(', ')}`);
   return q;
 }
 

@@ -106,16 +106,26 @@ export class SchemaWorker {
   constructor(o: SchemaWorkerOptions = {}) {
     this.timeoutMs = o.timeoutMs ?? 1000;
     this.maxQueued = o.maxQueued ?? 64;
-    for (const [k, v] of [['timeoutMs', this.timeoutMs], ['maxQueued', this.maxQueued]] as const) {
-      if (!(Number.isFinite(v) && v >= 1)) throw new WhaleError('ERR_INVALID_OPTION', `options.${k}: must be a number >= 1`, { field: `options.${k}` });
+    for (const [k, v] of [
+      ['timeoutMs', this.timeoutMs],
+      ['maxQueued', this.maxQueued],
+    ] as const) {
+      if (!(Number.isFinite(v) && v >= 1))
+        throw new WhaleError('ERR_INVALID_OPTION', `options.${k}: must be a number >= 1`, { field: `options.${k}` });
     }
   }
 
   /** Validates `value` (a string is parsed as JSON first) against `schema`: score 1 or 0 with Ajv's messages. */
   validate(value: unknown, schema: object): Promise<SchemaVerdict> {
-    if (this.closed) return Promise.reject(new WhaleError('ERR_SHUTTING_DOWN', 'the schema worker is closed', { retriable: true }));
+    if (this.closed)
+      return Promise.reject(new WhaleError('ERR_SHUTTING_DOWN', 'the schema worker is closed', { retriable: true }));
     if (this.queue.length >= this.maxQueued) {
-      return Promise.reject(new WhaleError('ERR_OVERLOADED', `${this.queue.length} schema validations are waiting: retry later`, { retriable: true, retryAfterMs: this.timeoutMs }));
+      return Promise.reject(
+        new WhaleError('ERR_OVERLOADED', `${this.queue.length} schema validations are waiting: retry later`, {
+          retriable: true,
+          retryAfterMs: this.timeoutMs,
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, schema, value, isString: typeof value === 'string', resolve, reject });
@@ -151,7 +161,13 @@ export class SchemaWorker {
       this.worker.postMessage({ id: job.id, schema: job.schema, value: job.value, isString: job.isString });
     } catch (err) {
       this.finish(job);
-      job.reject(new WhaleError('ERR_INVALID_ARG', `requirements.schema: cannot be passed to the validator (${(err as Error).message})`, { field: 'requirements.schema' }));
+      job.reject(
+        new WhaleError(
+          'ERR_INVALID_ARG',
+          `requirements.schema: cannot be passed to the validator (${(err as Error).message})`,
+          { field: 'requirements.schema' },
+        ),
+      );
     }
   }
 
@@ -164,7 +180,11 @@ export class SchemaWorker {
 
   private spawn(): void {
     ajvPath ??= createRequire(import.meta.url).resolve('ajv');
-    const w = new Worker(SOURCE, { eval: true, workerData: { ajv: ajvPath }, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+    const w = new Worker(SOURCE, {
+      eval: true,
+      workerData: { ajv: ajvPath },
+      resourceLimits: { maxOldGenerationSizeMb: 256 },
+    });
     w.unref();
     this.worker = w;
     this.ready = false;
@@ -183,7 +203,11 @@ export class SchemaWorker {
     if (!job || job.id !== m.id) return;
     this.finish(job);
     if (m.compileError !== undefined) {
-      job.reject(new WhaleError('ERR_INVALID_ARG', `requirements.schema: not a valid JSON Schema (${m.compileError})`, { field: 'requirements.schema' }));
+      job.reject(
+        new WhaleError('ERR_INVALID_ARG', `requirements.schema: not a valid JSON Schema (${m.compileError})`, {
+          field: 'requirements.schema',
+        }),
+      );
     } else job.resolve({ score: m.score ?? 0, errors: m.errors ?? [] });
     this.pump();
   }
@@ -198,9 +222,13 @@ export class SchemaWorker {
     void w?.terminate();
     this.finish(job);
     job.reject(
-      new WhaleError('ERR_INVALID_ARG', `requirements.schema: validation did not finish within ${this.timeoutMs} ms (a pattern that backtracks?); it was stopped`, {
-        field: 'requirements.schema',
-      }),
+      new WhaleError(
+        'ERR_INVALID_ARG',
+        `requirements.schema: validation did not finish within ${this.timeoutMs} ms (a pattern that backtracks?); it was stopped`,
+        {
+          field: 'requirements.schema',
+        },
+      ),
     );
     this.pump();
   }
@@ -212,14 +240,20 @@ export class SchemaWorker {
     this.ready = false;
     if (!started) {
       // It could not even start: refuse what waits rather than respawn in a loop.
-      const e = new WhaleError('ERR_UNAVAILABLE', `the schema validator cannot start (${err?.message ?? 'exited'})`, { retriable: true });
+      const e = new WhaleError('ERR_UNAVAILABLE', `the schema validator cannot start (${err?.message ?? 'exited'})`, {
+        retriable: true,
+      });
       for (const j of this.queue.splice(0)) j.reject(e);
       return;
     }
     const job = this.running;
     if (job) {
       this.finish(job);
-      job.reject(new WhaleError('ERR_INVALID_ARG', `requirements.schema: the validator stopped (${err?.message ?? 'exited'})`, { field: 'requirements.schema' }));
+      job.reject(
+        new WhaleError('ERR_INVALID_ARG', `requirements.schema: the validator stopped (${err?.message ?? 'exited'})`, {
+          field: 'requirements.schema',
+        }),
+      );
     }
     this.pump();
   }

@@ -23,7 +23,9 @@ export class LogSketch {
 
   constructor(readonly relativeAccuracy = 0.01) {
     if (!(relativeAccuracy > 0 && relativeAccuracy < 1)) {
-      throw new WhaleError('ERR_INVALID_OPTION', 'options.relativeAccuracy: must be in (0, 1)', { field: 'options.relativeAccuracy' });
+      throw new WhaleError('ERR_INVALID_OPTION', 'options.relativeAccuracy: must be in (0, 1)', {
+        field: 'options.relativeAccuracy',
+      });
     }
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
     this.logGamma = Math.log(this.gamma);
@@ -31,7 +33,8 @@ export class LogSketch {
 
   /** Adds a value >= 0 (latencies, sizes). */
   add(x: number, times = 1): void {
-    if (!Number.isFinite(x) || x < 0) throw new WhaleError('ERR_INVALID_ARG', `value: must be a finite number >= 0, got ${x}`, { field: 'value' });
+    if (!Number.isFinite(x) || x < 0)
+      throw new WhaleError('ERR_INVALID_ARG', `value: must be a finite number >= 0, got ${x}`, { field: 'value' });
     if (x <= MIN_POSITIVE) this.zeros += times;
     else {
       const i = Math.ceil(Math.log(x) / this.logGamma);
@@ -45,7 +48,9 @@ export class LogSketch {
 
   merge(other: LogSketch): void {
     if (other.relativeAccuracy !== this.relativeAccuracy) {
-      throw new WhaleError('ERR_INVALID_ARG', 'sketch: only sketches with the same relativeAccuracy merge', { field: 'sketch' });
+      throw new WhaleError('ERR_INVALID_ARG', 'sketch: only sketches with the same relativeAccuracy merge', {
+        field: 'sketch',
+      });
     }
     for (const [i, c] of other.buckets) this.buckets.set(i, (this.buckets.get(i) ?? 0) + c);
     this.zeros += other.zeros;

@@ -14,7 +14,12 @@ import { RollingWindow } from './rolling-window.js';
 
 /** Any object with the seed's recording method: records are forwarded to it. */
 export interface PerformanceSink {
-  recordPerformanceMetrics(modelId: string, accuracy: number, latency: number, resourceUsage: Record<string, number>): unknown;
+  recordPerformanceMetrics(
+    modelId: string,
+    accuracy: number,
+    latency: number,
+    resourceUsage: Record<string, number>,
+  ): unknown;
 }
 
 export interface SeriesKey {
@@ -68,13 +73,25 @@ export class PerformanceWindows {
    * accuracy in [0, 1] (NaN when unknown for this request), latency in seconds,
    * resourceUsage as finite figures >= 0 by resource name.
    */
-  recordPerformanceMetrics(modelId: string, accuracy: number, latency: number, resourceUsage: Record<string, number> = {}, key: SeriesKey = {}): void {
+  recordPerformanceMetrics(
+    modelId: string,
+    accuracy: number,
+    latency: number,
+    resourceUsage: Record<string, number> = {},
+    key: SeriesKey = {},
+  ): void {
     if (typeof modelId !== 'string' || modelId.length === 0) throw bad('modelId', 'must be a non-empty string');
-    if (!(Number.isNaN(accuracy) || (accuracy >= 0 && accuracy <= 1))) throw bad('accuracy', `must be in [0, 1] (or NaN when unknown), got ${accuracy}`);
-    if (!(Number.isFinite(latency) && latency >= 0)) throw bad('latency', `must be a finite number of seconds >= 0, got ${latency}`);
-    if (typeof resourceUsage !== 'object' || resourceUsage === null || Array.isArray(resourceUsage)) throw bad('resourceUsage', 'must be an object of figures');
-    for (const [k, v] of Object.entries(resourceUsage)) if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw bad(`resourceUsage.${k}`, 'must be a finite number >= 0');
-    for (const k of ['version', 'level'] as const) if (key[k] !== undefined && typeof key[k] !== 'string') throw bad(k, 'must be a string');
+    if (!(Number.isNaN(accuracy) || (accuracy >= 0 && accuracy <= 1)))
+      throw bad('accuracy', `must be in [0, 1] (or NaN when unknown), got ${accuracy}`);
+    if (!(Number.isFinite(latency) && latency >= 0))
+      throw bad('latency', `must be a finite number of seconds >= 0, got ${latency}`);
+    if (typeof resourceUsage !== 'object' || resourceUsage === null || Array.isArray(resourceUsage))
+      throw bad('resourceUsage', 'must be an object of figures');
+    for (const [k, v] of Object.entries(resourceUsage))
+      if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0))
+        throw bad(`resourceUsage.${k}`, 'must be a finite number >= 0');
+    for (const k of ['version', 'level'] as const)
+      if (key[k] !== undefined && typeof key[k] !== 'string') throw bad(k, 'must be a string');
     const id = [modelId, key.version ?? '', key.level ?? ''].join(SEP);
     let w = this.series.get(id);
     if (w) this.series.delete(id);
@@ -84,7 +101,8 @@ export class PerformanceWindows {
     }
     this.series.set(id, w);
     w.record(this.now(), Number.isNaN(accuracy) ? undefined : accuracy, latency, resourceUsage);
-    if (this.o.sink && !Number.isNaN(accuracy)) this.o.sink.recordPerformanceMetrics(modelId, accuracy, latency, resourceUsage);
+    if (this.o.sink && !Number.isNaN(accuracy))
+      this.o.sink.recordPerformanceMetrics(modelId, accuracy, latency, resourceUsage);
   }
 
   /** The window's figures for a model, merged over its versions/levels unless they are given. */
@@ -97,7 +115,12 @@ export class PerformanceWindows {
     let merged: ReturnType<RollingWindow['figures']>['latency'] | undefined;
     for (const [id, w] of this.series) {
       const [m, v, l] = id.split(SEP);
-      if (m !== modelId || (key.version !== undefined && v !== key.version) || (key.level !== undefined && l !== key.level)) continue;
+      if (
+        m !== modelId ||
+        (key.version !== undefined && v !== key.version) ||
+        (key.level !== undefined && l !== key.level)
+      )
+        continue;
       const f = w.figures(now);
       if (f.samples === 0) continue;
       samples += f.samples;
@@ -121,7 +144,13 @@ export class PerformanceWindows {
       level: key.level,
       samples,
       accuracy: accWeight === 0 ? NaN : accSum / accWeight,
-      latency: { mean: merged ? merged.mean : NaN, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: merged ? merged.max : NaN },
+      latency: {
+        mean: merged ? merged.mean : NaN,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        max: merged ? merged.max : NaN,
+      },
       resources: Object.fromEntries([...res].map(([k, r]) => [k, r.sum / r.n])),
     };
   }
@@ -143,7 +172,8 @@ function bad(field: string, message: string): WhaleError {
 }
 
 function positive(v: number, name: string): number {
-  if (!(Number.isFinite(v) && v > 0)) throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be a number > 0`, { field: `options.${name}` });
+  if (!(Number.isFinite(v) && v > 0))
+    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: must be a number > 0`, { field: `options.${name}` });
   return v;
 }
 

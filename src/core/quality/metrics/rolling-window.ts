@@ -24,7 +24,11 @@ export class RollingWindow {
   private readonly slots: WindowSlot[] = [];
   private readonly slotMs: number;
 
-  constructor(readonly windowMs: number, readonly slotCount: number, private readonly relativeAccuracy: number) {
+  constructor(
+    readonly windowMs: number,
+    readonly slotCount: number,
+    private readonly relativeAccuracy: number,
+  ) {
     this.slotMs = windowMs / slotCount;
   }
 
@@ -73,7 +77,13 @@ export class RollingWindow {
     const last = this.slots[this.slots.length - 1];
     if (last && last.start === start) return last;
     this.expire(now);
-    const slot: WindowSlot = { start, latency: new LogSketch(this.relativeAccuracy), accuracySum: 0, accuracyCount: 0, resources: new Map() };
+    const slot: WindowSlot = {
+      start,
+      latency: new LogSketch(this.relativeAccuracy),
+      accuracySum: 0,
+      accuracyCount: 0,
+      resources: new Map(),
+    };
     this.slots.push(slot);
     return slot;
   }

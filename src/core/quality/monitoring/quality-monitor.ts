@@ -89,7 +89,10 @@ export class QualityMonitor {
 
   /** The points of one model (all its versions/levels), oldest first. */
   history(model: string): QualityPoint[] {
-    return [...this.series.values()].flat().filter((p) => p.model === model).sort((a, b) => a.t - b.t);
+    return [...this.series.values()]
+      .flat()
+      .filter((p) => p.model === model)
+      .sort((a, b) => a.t - b.t);
   }
 
   latest(): QualityPoint[] {

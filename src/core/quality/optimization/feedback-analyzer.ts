@@ -115,7 +115,8 @@ export class FeedbackAnalyzer {
 
   /** Remembers who answered a request, for the feedback that may follow. */
   recordRequest(requestId: string, route: RequestRoute): void {
-    if (typeof requestId !== 'string' || requestId.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'requestId: must be a non-empty string', { field: 'requestId' });
+    if (typeof requestId !== 'string' || requestId.length === 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'requestId: must be a non-empty string', { field: 'requestId' });
     this.requests.set(requestId, { ...route });
   }
 
@@ -131,20 +132,32 @@ export class FeedbackAnalyzer {
     const f = parseFeedback(raw);
     const known = this.requests.get(f.requestId);
     if (!known && f.model === undefined) {
-      throw new WhaleError('ERR_NOT_FOUND', `feedback.requestId: no routed request '${f.requestId}' is known here (give model, version and level with the feedback)`, {
-        field: 'feedback.requestId',
-      });
+      throw new WhaleError(
+        'ERR_NOT_FOUND',
+        `feedback.requestId: no routed request '${f.requestId}' is known here (give model, version and level with the feedback)`,
+        {
+          field: 'feedback.requestId',
+        },
+      );
     }
     if (!known && this.serves && !this.serves(f.model!, f.version)) {
       const what = f.version === undefined ? `model '${f.model}'` : `model '${f.model}' version '${f.version}'`;
-      throw new WhaleError('ERR_MODEL_NOT_FOUND', `feedback.model: this node serves no ${what}`, { field: 'feedback.model' });
+      throw new WhaleError('ERR_MODEL_NOT_FOUND', `feedback.model: this node serves no ${what}`, {
+        field: 'feedback.model',
+      });
     }
     const route: RequestRoute = known ?? {
       model: f.model!,
       ...(f.version === undefined ? {} : { version: f.version }),
       ...(f.level === undefined ? {} : { level: f.level }),
     };
-    const joined: JoinedFeedback = { ...f, route, quality: feedbackQuality(f), joined: known !== undefined, receivedAt: this.now() };
+    const joined: JoinedFeedback = {
+      ...f,
+      route,
+      quality: feedbackQuality(f),
+      joined: known !== undefined,
+      receivedAt: this.now(),
+    };
     this.count(joined);
     for (const l of this.feedbackListeners) l(joined);
     return joined;
@@ -161,12 +174,20 @@ export class FeedbackAnalyzer {
   }
 
   /** The current and previous windows' figures for a model (merged over versions/levels unless given). */
-  stats(model: string, key: { version?: string; level?: string } = {}): { current: FeedbackStats; previous: FeedbackStats } {
+  stats(
+    model: string,
+    key: { version?: string; level?: string } = {},
+  ): { current: FeedbackStats; previous: FeedbackStats } {
     const cur = emptySums();
     const prev = emptySums();
     for (const [id, s] of this.series) {
       const [m, v, l] = id.split(SEP);
-      if (m !== model || (key.version !== undefined && v !== key.version) || (key.level !== undefined && l !== key.level)) continue;
+      if (
+        m !== model ||
+        (key.version !== undefined && v !== key.version) ||
+        (key.level !== undefined && l !== key.level)
+      )
+        continue;
       const { current, previous } = this.roll(s);
       add(cur, current);
       if (previous) add(prev, previous);
@@ -215,11 +236,25 @@ export class FeedbackAnalyzer {
     const raise = (metric: QualityDrop['metric'], previous: number, current: number, pValue: number) => {
       if (s.alerted.has(metric) || pValue >= this.alpha || previous - current < this.minDrop) return;
       s.alerted.add(metric);
-      const drop: QualityDrop = { model, version, level, metric, previous, current, pValue, windowStart: s.index * this.windowMs };
+      const drop: QualityDrop = {
+        model,
+        version,
+        level,
+        metric,
+        previous,
+        current,
+        pValue,
+        windowStart: s.index * this.windowMs,
+      };
       for (const l of this.dropListeners) l(drop);
     };
     if (prev.thumbs >= this.minSamples && cur.thumbs >= this.minSamples) {
-      raise('thumbsUpRate', prev.up / prev.thumbs, cur.up / cur.thumbs, proportionDropP(prev.up, prev.thumbs, cur.up, cur.thumbs));
+      raise(
+        'thumbsUpRate',
+        prev.up / prev.thumbs,
+        cur.up / cur.thumbs,
+        proportionDropP(prev.up, prev.thumbs, cur.up, cur.thumbs),
+      );
     }
     if (prev.ratings >= this.minSamples && cur.ratings >= this.minSamples) {
       const a = { sum: prev.ratingSum, sumSq: prev.ratingSq, n: prev.ratings };
@@ -246,7 +281,17 @@ export class FeedbackAnalyzer {
 }
 
 function emptySums(): Sums {
-  return { up: 0, thumbs: 0, ratingSum: 0, ratingSq: 0, ratings: 0, qualitySum: 0, qualitySq: 0, qualityN: 0, corrections: 0 };
+  return {
+    up: 0,
+    thumbs: 0,
+    ratingSum: 0,
+    ratingSq: 0,
+    ratings: 0,
+    qualitySum: 0,
+    qualitySq: 0,
+    qualityN: 0,
+    corrections: 0,
+  };
 }
 
 function add(into: Sums, s: Sums): void {
@@ -263,6 +308,9 @@ function describe(s: Sums): FeedbackStats {
 }
 
 function option(v: number, name: string, ok: (v: number) => boolean): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: out of range (${String(v)})`, { field: `options.${name}` });
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+    throw new WhaleError('ERR_INVALID_OPTION', `options.${name}: out of range (${String(v)})`, {
+      field: `options.${name}`,
+    });
   return v;
 }

@@ -48,7 +48,8 @@ export function parseFeedback(raw: unknown, at = 'feedback'): FeedbackInput {
   let field = at + (e?.instancePath ?? '').replace(/\//g, '.');
   let message = e?.message ?? 'invalid';
   if (e?.keyword === 'required') field += `.${(e.params as { missingProperty: string }).missingProperty}`;
-  if (e?.keyword === 'additionalProperties') field += `.${(e.params as { additionalProperty: string }).additionalProperty}`;
+  if (e?.keyword === 'additionalProperties')
+    field += `.${(e.params as { additionalProperty: string }).additionalProperty}`;
   if (e?.keyword === 'anyOf') message = 'needs thumbs, rating or correction';
   if (e?.keyword === 'enum') message += ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
   throw new WhaleError('ERR_INVALID_ARG', `${field}: ${message}`, { field });

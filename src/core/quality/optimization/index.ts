@@ -1,4 +1,11 @@
-export { FeedbackAnalyzer, type FeedbackAnalyzerOptions, type FeedbackStats, type JoinedFeedback, type QualityDrop, type RequestRoute } from './feedback-analyzer.js';
+export {
+  FeedbackAnalyzer,
+  type FeedbackAnalyzerOptions,
+  type FeedbackStats,
+  type JoinedFeedback,
+  type QualityDrop,
+  type RequestRoute,
+} from './feedback-analyzer.js';
 export { FEEDBACK_SCHEMA, feedbackQuality, parseFeedback, type FeedbackInput } from './feedback.js';
 export {
   PROPOSAL_ACTIONS,

@@ -16,8 +16,21 @@
 import { WhaleError } from '../../../common/errors.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 
-export type ProposalAction = 'shift-traffic' | 'change-level' | 'change-batching' | 'change-quantization' | 'schedule-federated-round' | 'rollback-version';
-export const PROPOSAL_ACTIONS: readonly ProposalAction[] = ['shift-traffic', 'change-level', 'change-batching', 'change-quantization', 'schedule-federated-round', 'rollback-version'];
+export type ProposalAction =
+  | 'shift-traffic'
+  | 'change-level'
+  | 'change-batching'
+  | 'change-quantization'
+  | 'schedule-federated-round'
+  | 'rollback-version';
+export const PROPOSAL_ACTIONS: readonly ProposalAction[] = [
+  'shift-traffic',
+  'change-level',
+  'change-batching',
+  'change-quantization',
+  'schedule-federated-round',
+  'rollback-version',
+];
 
 export interface ModelQualityMetrics {
   /** Mean quality in [0, 1] (feedback or evaluator scores) and its interval. */
@@ -68,7 +81,10 @@ export class QualityOptimizer {
   private readonly policy: Required<QualityPolicy>;
   private readonly history: QualityProposal[] = [];
 
-  constructor(policy: QualityPolicy = {}, private readonly logger: Logger = silentLogger) {
+  constructor(
+    policy: QualityPolicy = {},
+    private readonly logger: Logger = silentLogger,
+  ) {
     this.policy = {
       apply: policy.apply ?? [],
       qualityTarget: policy.qualityTarget ?? 0.8,
@@ -78,7 +94,11 @@ export class QualityOptimizer {
       shiftShare: policy.shiftShare ?? 0.25,
       memoryLimit: policy.memoryLimit ?? 0.9,
     };
-    for (const a of this.policy.apply) if (!PROPOSAL_ACTIONS.includes(a)) throw new WhaleError('ERR_INVALID_OPTION', `policy.apply: unknown action '${String(a)}'`, { field: 'policy.apply' });
+    for (const a of this.policy.apply)
+      if (!PROPOSAL_ACTIONS.includes(a))
+        throw new WhaleError('ERR_INVALID_OPTION', `policy.apply: unknown action '${String(a)}'`, {
+          field: 'policy.apply',
+        });
   }
 
   /** Registers how an action is carried out. */
@@ -92,14 +112,29 @@ export class QualityOptimizer {
   }
 
   async optimizeModelQuality(modelId: string, m: ModelQualityMetrics): Promise<QualityProposal[]> {
-    if (typeof modelId !== 'string' || modelId.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'modelId: must be a non-empty string', { field: 'modelId' });
-    if (typeof m !== 'object' || m === null || !(m.quality >= 0 && m.quality <= 1) || !(Number.isInteger(m.samples) && m.samples >= 0)) {
-      throw new WhaleError('ERR_INVALID_ARG', 'qualityMetrics: needs quality in [0, 1] and samples (an integer >= 0)', { field: 'qualityMetrics' });
+    if (typeof modelId !== 'string' || modelId.length === 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'modelId: must be a non-empty string', { field: 'modelId' });
+    if (
+      typeof m !== 'object' ||
+      m === null ||
+      !(m.quality >= 0 && m.quality <= 1) ||
+      !(Number.isInteger(m.samples) && m.samples >= 0)
+    ) {
+      throw new WhaleError('ERR_INVALID_ARG', 'qualityMetrics: needs quality in [0, 1] and samples (an integer >= 0)', {
+        field: 'qualityMetrics',
+      });
     }
     const proposals = this.propose(modelId, m);
     for (const p of proposals) {
       await this.apply(p);
-      this.logger.info('quality proposal', { model: modelId, action: p.action, reason: p.reason, applied: p.applied, ...(p.note ? { note: p.note } : {}), ...p.params });
+      this.logger.info('quality proposal', {
+        model: modelId,
+        action: p.action,
+        reason: p.reason,
+        applied: p.applied,
+        ...(p.note ? { note: p.note } : {}),
+        ...p.params,
+      });
       this.history.push(p);
       if (this.history.length > 1000) this.history.shift();
     }
@@ -109,38 +144,65 @@ export class QualityOptimizer {
   private propose(modelId: string, m: ModelQualityMetrics): QualityProposal[] {
     const P = this.policy;
     const out: QualityProposal[] = [];
-    const add = (action: ProposalAction, reason: string, params: QualityProposal['params']) => out.push({ action, modelId, reason, params, applied: false });
+    const add = (action: ProposalAction, reason: string, params: QualityProposal['params']) =>
+      out.push({ action, modelId, reason, params, applied: false });
     const enough = m.samples >= P.minSamples;
     if (m.dropDetected && m.previousVersion && m.previousVersion !== m.version) {
-      add('rollback-version', `quality dropped significantly on version ${m.version ?? '?'}`, { from: m.version ?? '', to: m.previousVersion });
+      add('rollback-version', `quality dropped significantly on version ${m.version ?? '?'}`, {
+        from: m.version ?? '',
+        to: m.previousVersion,
+      });
     }
     const better = (m.alternatives ?? [])
       .filter((a) => a.samples >= P.minSamples && enough)
       .filter((a) => (a.low !== undefined && m.high !== undefined ? a.low > m.high : a.quality - m.quality > P.margin))
       .sort((a, b) => b.quality - a.quality)[0];
     if (better) {
-      add('shift-traffic', `${better.modelId} answers the same task better (${fmt(better.quality)} vs ${fmt(m.quality)})`, {
-        from: modelId,
-        to: better.modelId,
-        share: P.shiftShare,
-      });
+      add(
+        'shift-traffic',
+        `${better.modelId} answers the same task better (${fmt(better.quality)} vs ${fmt(m.quality)})`,
+        {
+          from: modelId,
+          to: better.modelId,
+          share: P.shiftShare,
+        },
+      );
     }
     const slow = m.latencyP99Ms !== undefined && m.latencyP99Ms > P.latencyTargetMs;
     if (enough && m.quality < P.qualityTarget && m.level !== undefined && m.level !== 'deep') {
-      add('change-level', `quality ${fmt(m.quality)} is below the target ${fmt(P.qualityTarget)} at level ${m.level}`, { from: m.level, to: 'deep' });
+      add('change-level', `quality ${fmt(m.quality)} is below the target ${fmt(P.qualityTarget)} at level ${m.level}`, {
+        from: m.level,
+        to: 'deep',
+      });
     } else if (enough && slow && m.level === 'deep' && m.quality >= P.qualityTarget + P.margin) {
-      add('change-level', `p99 latency ${fmt(m.latencyP99Ms!)} ms is over the target with quality to spare at level deep`, { from: 'deep', to: 'normal' });
+      add(
+        'change-level',
+        `p99 latency ${fmt(m.latencyP99Ms!)} ms is over the target with quality to spare at level deep`,
+        { from: 'deep', to: 'normal' },
+      );
     }
     if (slow && m.batchFill !== undefined && m.batchFill < 0.5) {
-      add('change-batching', `p99 latency ${fmt(m.latencyP99Ms!)} ms is over ${P.latencyTargetMs} ms while batches run ${fmt(m.batchFill * 100)}% full: wait less for a batch`, {
-        maxQueueDelayScale: 0.5,
-      });
+      add(
+        'change-batching',
+        `p99 latency ${fmt(m.latencyP99Ms!)} ms is over ${P.latencyTargetMs} ms while batches run ${fmt(m.batchFill * 100)}% full: wait less for a batch`,
+        {
+          maxQueueDelayScale: 0.5,
+        },
+      );
     }
     if (m.memoryUse !== undefined && m.memoryUse > P.memoryLimit) {
-      add('change-quantization', `memory use ${fmt(m.memoryUse * 100)}% is over the limit ${fmt(P.memoryLimit * 100)}%`, { to: 'int8' });
+      add(
+        'change-quantization',
+        `memory use ${fmt(m.memoryUse * 100)}% is over the limit ${fmt(P.memoryLimit * 100)}%`,
+        { to: 'int8' },
+      );
     }
     if (enough && m.quality < P.qualityTarget) {
-      add('schedule-federated-round', `quality ${fmt(m.quality)} is below the target ${fmt(P.qualityTarget)} over ${m.samples} samples`, { model: modelId });
+      add(
+        'schedule-federated-round',
+        `quality ${fmt(m.quality)} is below the target ${fmt(P.qualityTarget)} over ${m.samples} samples`,
+        { model: modelId },
+      );
     }
     return out;
   }

@@ -44,7 +44,10 @@ export function proportionDropP(successA: number, nA: number, successB: number, 
 }
 
 /** One-sided p-value that mean b is below mean a (Welch z-test on sums and squares). */
-export function meanDropP(a: { sum: number; sumSq: number; n: number }, b: { sum: number; sumSq: number; n: number }): number {
+export function meanDropP(
+  a: { sum: number; sumSq: number; n: number },
+  b: { sum: number; sumSq: number; n: number },
+): number {
   if (a.n < 2 || b.n < 2) return 1;
   const ma = a.sum / a.n;
   const mb = b.sum / b.n;

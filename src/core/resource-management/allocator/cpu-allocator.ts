@@ -51,13 +51,25 @@ export class CpuAllocator {
 
   /** Grants `cpuUnits` to the model (replacing an earlier grant); returns its share now. */
   allocate(modelId: string, cpuUnits: number): number {
-    if (typeof modelId !== 'string' || modelId === '') throw new WhaleError('ERR_INVALID_ARG', 'modelId: expected a model name', { field: 'modelId' });
+    if (typeof modelId !== 'string' || modelId === '')
+      throw new WhaleError('ERR_INVALID_ARG', 'modelId: expected a model name', { field: 'modelId' });
     if (!(Number.isFinite(cpuUnits) && cpuUnits > 0)) {
-      throw new WhaleError('ERR_INVALID_ARG', `cpuUnits: expected a number > 0, got ${String(cpuUnits)}`, { field: 'cpuUnits' });
+      throw new WhaleError('ERR_INVALID_ARG', `cpuUnits: expected a number > 0, got ${String(cpuUnits)}`, {
+        field: 'cpuUnits',
+      });
     }
     const e = this.models.get(modelId);
     if (e) e.units = cpuUnits;
-    else this.models.set(modelId, { units: cpuUnits, share: cpuUnits, running: 0, credit: 0, at: this.clock(), waiters: [], busyMs: 0 });
+    else
+      this.models.set(modelId, {
+        units: cpuUnits,
+        share: cpuUnits,
+        running: 0,
+        credit: 0,
+        at: this.clock(),
+        waiters: [],
+        busyMs: 0,
+      });
     this.reshare();
     return this.models.get(modelId)!.share;
   }
@@ -91,10 +103,27 @@ export class CpuAllocator {
     });
   }
 
-  snapshot(): { totalUnits: number; running: number; models: Record<string, { units: number; share: number; running: number; waiting: number; busyMs: number; threads: number }> } {
-    const models: Record<string, { units: number; share: number; running: number; waiting: number; busyMs: number; threads: number }> = {};
+  snapshot(): {
+    totalUnits: number;
+    running: number;
+    models: Record<
+      string,
+      { units: number; share: number; running: number; waiting: number; busyMs: number; threads: number }
+    >;
+  } {
+    const models: Record<
+      string,
+      { units: number; share: number; running: number; waiting: number; busyMs: number; threads: number }
+    > = {};
     for (const [m, e] of this.models) {
-      models[m] = { units: e.units, share: e.share, running: e.running, waiting: e.waiters.length, busyMs: e.busyMs, threads: this.threadsFor(m) };
+      models[m] = {
+        units: e.units,
+        share: e.share,
+        running: e.running,
+        waiting: e.waiters.length,
+        busyMs: e.busyMs,
+        threads: this.threadsFor(m),
+      };
     }
     return { totalUnits: this.totalUnits, running: this.running, models };
   }

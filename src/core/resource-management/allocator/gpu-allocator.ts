@@ -45,11 +45,20 @@ export class GpuAllocator {
 
   constructor(readonly o: GpuAllocatorOptions) {
     const usable = o.usableFraction ?? 0.9;
-    if (!(usable > 0 && usable <= 1)) throw new WhaleError('ERR_INVALID_OPTION', 'usableFraction: expected (0, 1]', { field: 'usableFraction' });
+    if (!(usable > 0 && usable <= 1))
+      throw new WhaleError('ERR_INVALID_OPTION', 'usableFraction: expected (0, 1]', { field: 'usableFraction' });
     const binding = native();
     for (const d of o.devices) {
-      const pool = new binding.NativeMemoryPool({ backend: o.backend, device: d.index, capBytes: Math.floor(d.totalBytes * usable) });
-      this.devices.set(d.id, { device: d, pool, time: new CpuAllocator({ totalUnits: 1, ...(o.clock ? { clock: o.clock } : {}) }) });
+      const pool = new binding.NativeMemoryPool({
+        backend: o.backend,
+        device: d.index,
+        capBytes: Math.floor(d.totalBytes * usable),
+      });
+      this.devices.set(d.id, {
+        device: d,
+        pool,
+        time: new CpuAllocator({ totalUnits: 1, ...(o.clock ? { clock: o.clock } : {}) }),
+      });
     }
   }
 
@@ -60,7 +69,10 @@ export class GpuAllocator {
   /** Gives the model `fraction` of `device` (memory cap and kernel time); replaces an earlier share. */
   allocate(modelId: string, device: string, fraction: number): GpuShare {
     const d = this.device(device);
-    if (!(fraction > 0 && fraction <= 1)) throw new WhaleError('ERR_INVALID_ARG', `gpu: expected a share in (0, 1], got ${String(fraction)}`, { field: 'gpu' });
+    if (!(fraction > 0 && fraction <= 1))
+      throw new WhaleError('ERR_INVALID_ARG', `gpu: expected a share in (0, 1], got ${String(fraction)}`, {
+        field: 'gpu',
+      });
     const prev = this.shares.get(modelId);
     if (prev && prev.device !== device) this.release(modelId);
     d.pool.setOwnerCap(this.owner(modelId), Math.floor(d.device.totalBytes * fraction));
@@ -91,28 +103,45 @@ export class GpuAllocator {
   /** Device memory for the model (an opaque address for native kernels). */
   allocateMemory(modelId: string, bytes: number): number {
     const s = this.shares.get(modelId);
-    if (!s) throw new WhaleError('ERR_QUOTA_EXCEEDED', `gpu: model '${modelId}' has no GPU share`, { field: 'gpu', model: modelId, resource: 'gpu' });
+    if (!s)
+      throw new WhaleError('ERR_QUOTA_EXCEEDED', `gpu: model '${modelId}' has no GPU share`, {
+        field: 'gpu',
+        model: modelId,
+        resource: 'gpu',
+      });
     try {
       return this.devices.get(s.device)!.pool.allocate(this.owner(modelId), bytes);
     } catch (err) {
       if (isWhaleError(err) || !(err instanceof Error)) throw err;
       const code = (err as { code?: string }).code;
       if (code === 'ERR_QUOTA_EXCEEDED') {
-        throw new WhaleError('ERR_QUOTA_EXCEEDED', `gpu: model '${modelId}': ${bytes} bytes on ${s.device} would exceed its GPU share (${s.fraction}): ${err.message}`, {
-          field: 'gpu',
-          model: modelId,
-          resource: 'gpu_memory',
+        throw new WhaleError(
+          'ERR_QUOTA_EXCEEDED',
+          `gpu: model '${modelId}': ${bytes} bytes on ${s.device} would exceed its GPU share (${s.fraction}): ${err.message}`,
+          {
+            field: 'gpu',
+            model: modelId,
+            resource: 'gpu_memory',
+            retriable: true,
+          },
+        );
+      }
+      if (code === 'ERR_OUT_OF_MEMORY')
+        throw new WhaleError('ERR_OUT_OF_MEMORY', `bytes: ${s.device}: ${err.message}`, {
+          field: 'bytes',
           retriable: true,
         });
-      }
-      if (code === 'ERR_OUT_OF_MEMORY') throw new WhaleError('ERR_OUT_OF_MEMORY', `bytes: ${s.device}: ${err.message}`, { field: 'bytes', retriable: true });
-      throw new WhaleError(code === 'ERR_INVALID_ARG' ? 'ERR_INVALID_ARG' : 'ERR_NATIVE', err.message, { field: 'bytes', cause: err });
+      throw new WhaleError(code === 'ERR_INVALID_ARG' ? 'ERR_INVALID_ARG' : 'ERR_NATIVE', err.message, {
+        field: 'bytes',
+        cause: err,
+      });
     }
   }
 
   freeMemory(modelId: string, address: number): void {
     const s = this.shares.get(modelId);
-    if (!s) throw new WhaleError('ERR_INVALID_ARG', `modelId: model '${modelId}' has no GPU share`, { field: 'modelId' });
+    if (!s)
+      throw new WhaleError('ERR_INVALID_ARG', `modelId: model '${modelId}' has no GPU share`, { field: 'modelId' });
     try {
       this.devices.get(s.device)!.pool.free(address);
     } catch (err) {
@@ -126,7 +155,9 @@ export class GpuAllocator {
     return s ? this.devices.get(s.device)!.time.acquire(modelId) : Promise.resolve({ release: () => undefined });
   }
 
-  usage(modelId: string): { device: string; fraction: number; allocated: number; peak: number; cap: number; blocks: number } | undefined {
+  usage(
+    modelId: string,
+  ): { device: string; fraction: number; allocated: number; peak: number; cap: number; blocks: number } | undefined {
     const s = this.shares.get(modelId);
     if (!s) return undefined;
     const o = this.devices.get(s.device)!.pool.owner(this.owner(modelId));
@@ -148,7 +179,12 @@ export class GpuAllocator {
 
   private device(id: string): DeviceState {
     const d = this.devices.get(id);
-    if (!d) throw new WhaleError('ERR_DEVICE_UNAVAILABLE', `device: no GPU '${id}' (have: ${this.deviceIds().join(', ') || 'none'})`, { field: 'device' });
+    if (!d)
+      throw new WhaleError(
+        'ERR_DEVICE_UNAVAILABLE',
+        `device: no GPU '${id}' (have: ${this.deviceIds().join(', ') || 'none'})`,
+        { field: 'device' },
+      );
     return d;
   }
 

@@ -26,36 +26,49 @@ export class MemoryAllocator {
 
   /** @param totalBytes what all models together may hold (default: unlimited). */
   constructor(readonly totalBytes = Infinity) {
-    if (!(totalBytes > 0)) throw new WhaleError('ERR_INVALID_OPTION', 'totalBytes: expected a number > 0', { field: 'totalBytes' });
+    if (!(totalBytes > 0))
+      throw new WhaleError('ERR_INVALID_OPTION', 'totalBytes: expected a number > 0', { field: 'totalBytes' });
   }
 
   /** Sets the model's budget (Infinity: none). Lowering it below what is held refuses new charges only. */
   setBudget(modelId: string, bytes: number): void {
-    if (!(bytes >= 0)) throw new WhaleError('ERR_INVALID_ARG', `memory: expected bytes >= 0, got ${String(bytes)}`, { field: 'memory' });
+    if (!(bytes >= 0))
+      throw new WhaleError('ERR_INVALID_ARG', `memory: expected bytes >= 0, got ${String(bytes)}`, { field: 'memory' });
     this.account(modelId).budget = bytes;
   }
 
   /** Charges `bytes` of `kind` ('weights', 'batch', …) to the model; release() gives them back once. */
   reserve(modelId: string, bytes: number, kind: string): MemoryReservation {
-    if (!(Number.isFinite(bytes) && bytes >= 0)) throw new WhaleError('ERR_INVALID_ARG', `bytes: expected a finite number >= 0, got ${String(bytes)}`, { field: 'bytes' });
+    if (!(Number.isFinite(bytes) && bytes >= 0))
+      throw new WhaleError('ERR_INVALID_ARG', `bytes: expected a finite number >= 0, got ${String(bytes)}`, {
+        field: 'bytes',
+      });
     const a = this.account(modelId);
     if (a.used + bytes > a.budget) {
       a.refused++;
-      throw new WhaleError('ERR_QUOTA_EXCEEDED', `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed its memory quota (${a.used} of ${a.budget} bytes in use)`, {
-        field: 'memory',
-        model: modelId,
-        resource: 'memory',
-        retriable: kind !== 'weights',
-      });
+      throw new WhaleError(
+        'ERR_QUOTA_EXCEEDED',
+        `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed its memory quota (${a.used} of ${a.budget} bytes in use)`,
+        {
+          field: 'memory',
+          model: modelId,
+          resource: 'memory',
+          retriable: kind !== 'weights',
+        },
+      );
     }
     if (this.used + bytes > this.totalBytes) {
       a.refused++;
-      throw new WhaleError('ERR_QUOTA_EXCEEDED', `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed the node's memory limit (${this.used} of ${this.totalBytes} bytes in use)`, {
-        field: 'memory',
-        model: modelId,
-        resource: 'memory',
-        retriable: true,
-      });
+      throw new WhaleError(
+        'ERR_QUOTA_EXCEEDED',
+        `memory: model '${modelId}': ${kind} of ${bytes} bytes would exceed the node's memory limit (${this.used} of ${this.totalBytes} bytes in use)`,
+        {
+          field: 'memory',
+          model: modelId,
+          resource: 'memory',
+          retriable: true,
+        },
+      );
     }
     a.used += bytes;
     a.peak = Math.max(a.peak, a.used);
@@ -74,9 +87,13 @@ export class MemoryAllocator {
     };
   }
 
-  usage(modelId: string): { used: number; budget: number; peak: number; refused: number; byKind: Record<string, number> } | undefined {
+  usage(
+    modelId: string,
+  ): { used: number; budget: number; peak: number; refused: number; byKind: Record<string, number> } | undefined {
     const a = this.accounts.get(modelId);
-    return a && { used: a.used, budget: a.budget, peak: a.peak, refused: a.refused, byKind: Object.fromEntries(a.byKind) };
+    return (
+      a && { used: a.used, budget: a.budget, peak: a.peak, refused: a.refused, byKind: Object.fromEntries(a.byKind) }
+    );
   }
 
   /** Forgets the model; what it still holds is returned so callers can report a leak. */
@@ -88,7 +105,11 @@ export class MemoryAllocator {
     return a.used;
   }
 
-  snapshot(): { totalBytes: number; used: number; models: Record<string, NonNullable<ReturnType<MemoryAllocator['usage']>>> } {
+  snapshot(): {
+    totalBytes: number;
+    used: number;
+    models: Record<string, NonNullable<ReturnType<MemoryAllocator['usage']>>>;
+  } {
     const models: Record<string, NonNullable<ReturnType<MemoryAllocator['usage']>>> = {};
     for (const m of this.accounts.keys()) models[m] = this.usage(m)!;
     return { totalBytes: this.totalBytes, used: this.used, models };

@@ -10,7 +10,12 @@ export interface MachineResources {
 export async function machineResources(): Promise<MachineResources> {
   const [cpu, mem, fs] = await Promise.all([si.cpu(), si.mem(), si.fsSize().catch(() => [])]);
   return {
-    cpu: { brand: `${cpu.manufacturer} ${cpu.brand}`.trim(), cores: cpu.cores, physicalCores: cpu.physicalCores, speedGHz: cpu.speed },
+    cpu: {
+      brand: `${cpu.manufacturer} ${cpu.brand}`.trim(),
+      cores: cpu.cores,
+      physicalCores: cpu.physicalCores,
+      speedGHz: cpu.speed,
+    },
     memory: { total: mem.total, available: mem.available },
     disks: fs.map((d) => ({ mount: d.mount, size: d.size, used: d.used })),
   };

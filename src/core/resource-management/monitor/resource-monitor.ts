@@ -99,7 +99,10 @@ export class ResourceMonitor {
     if (this.history.length > (this.o.historySize ?? 150)) this.history.shift();
     const values = flatten(tick);
     this.o.alerts?.observeAll(values, this.o.clock?.() ?? Date.now());
-    if (this.o.publish) await this.publishAll(tick).catch((err: Error) => this.o.logger?.warn('resource metrics not published', { error: err.message }));
+    if (this.o.publish)
+      await this.publishAll(tick).catch((err: Error) =>
+        this.o.logger?.warn('resource metrics not published', { error: err.message }),
+      );
     return tick;
   }
 

@@ -65,7 +65,10 @@ export function sampleGpus(): { gpus: GpuSample[]; note?: string } {
       });
     }
     if (gpus.length > 0) return { gpus };
-    return { gpus, note: report.gpuUnavailableReason ?? (report.nvml.loaded ? 'no GPU reported by NVML' : report.nvml.error) };
+    return {
+      gpus,
+      note: report.gpuUnavailableReason ?? (report.nvml.loaded ? 'no GPU reported by NVML' : report.nvml.error),
+    };
   } catch (err) {
     return { gpus: [], note: `GPU figures unavailable: ${(err as Error).message}` };
   }
@@ -92,15 +95,30 @@ export function createSystemSampler(): Sampler {
     const { gpus, note } = sampleGpus();
     return {
       timestamp: Date.now(),
-      cpu: { load: load.currentLoad / 100, perCore: load.cpus.map((c) => c.load / 100), cores: load.cpus.length, process: processCpu },
+      cpu: {
+        load: load.currentLoad / 100,
+        perCore: load.cpus.map((c) => c.load / 100),
+        cores: load.cpus.length,
+        process: processCpu,
+      },
       memory: {
         total: mem.total,
         used: mem.active,
         available: mem.available,
-        process: { rss: pm.rss, heapUsed: pm.heapUsed, heapTotal: pm.heapTotal, external: pm.external, arrayBuffers: pm.arrayBuffers },
+        process: {
+          rss: pm.rss,
+          heapUsed: pm.heapUsed,
+          heapTotal: pm.heapTotal,
+          external: pm.external,
+          arrayBuffers: pm.arrayBuffers,
+        },
       },
       disks: fs.map((d) => ({ mount: d.mount, size: d.size, used: d.used, use: d.use / 100 })),
-      network: net.map((n) => ({ iface: n.iface, rxBytesPerSec: Math.max(0, n.rx_sec ?? 0), txBytesPerSec: Math.max(0, n.tx_sec ?? 0) })),
+      network: net.map((n) => ({
+        iface: n.iface,
+        rxBytesPerSec: Math.max(0, n.rx_sec ?? 0),
+        txBytesPerSec: Math.max(0, n.tx_sec ?? 0),
+      })),
       gpus,
       ...(note ? { gpuNote: note } : {}),
     };

@@ -61,11 +61,15 @@ export class LoadBalancer {
   constructor(o: LoadBalancerOptions = {}) {
     this.policy = o.policy ?? 'power-of-two';
     if (this.policy !== 'least-loaded' && this.policy !== 'power-of-two') {
-      throw new WhaleError('ERR_INVALID_OPTION', `policy: expected 'least-loaded' or 'power-of-two'`, { field: 'policy' });
+      throw new WhaleError('ERR_INVALID_OPTION', `policy: expected 'least-loaded' or 'power-of-two'`, {
+        field: 'policy',
+      });
     }
     for (const [model, names] of Object.entries(o.replicas ?? {})) {
       if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || n.length === 0)) {
-        throw new WhaleError('ERR_INVALID_ARG', `replicas.${model}: must list at least one hosted model name`, { field: `replicas.${model}` });
+        throw new WhaleError('ERR_INVALID_ARG', `replicas.${model}: must list at least one hosted model name`, {
+          field: `replicas.${model}`,
+        });
       }
       this.replicas.set(model, [...names]);
     }
@@ -75,16 +79,21 @@ export class LoadBalancer {
   /** Places each task on a target (see the policy); targets' loads and free memory are updated as it goes. */
   distributeLoad(tasks: readonly LoadTask[], targets: readonly LoadTarget[]): Placement {
     if (!Array.isArray(tasks)) throw new WhaleError('ERR_INVALID_ARG', 'tasks: expected an array', { field: 'tasks' });
-    if (!Array.isArray(targets) || targets.length === 0) throw new WhaleError('ERR_INVALID_ARG', 'targets: expected a non-empty array', { field: 'targets' });
+    if (!Array.isArray(targets) || targets.length === 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'targets: expected a non-empty array', { field: 'targets' });
     const state = targets.map((t, i) => {
       if (typeof t?.id !== 'string' || !Number.isFinite(t.load) || !(t.freeBytes >= 0)) {
-        throw new WhaleError('ERR_INVALID_ARG', `targets[${i}]: expected { id, load, freeBytes }`, { field: `targets[${i}]` });
+        throw new WhaleError('ERR_INVALID_ARG', `targets[${i}]: expected { id, load, freeBytes }`, {
+          field: `targets[${i}]`,
+        });
       }
       return { id: t.id, load: t.load, free: t.freeBytes, capacity: t.capacity ?? 1 };
     });
     const out: Placement = { placements: {}, unplaced: [], loads: {} };
     // Big tasks first: they are the hardest to fit.
-    const order = [...tasks].sort((a, b) => (b.memoryBytes ?? 0) - (a.memoryBytes ?? 0) || (b.cost ?? 1) - (a.cost ?? 1));
+    const order = [...tasks].sort(
+      (a, b) => (b.memoryBytes ?? 0) - (a.memoryBytes ?? 0) || (b.cost ?? 1) - (a.cost ?? 1),
+    );
     for (const task of order) {
       const need = task.memoryBytes ?? 0;
       const fits = state.filter((s) => s.free >= need);
@@ -117,7 +126,11 @@ export class LoadBalancer {
   pick(model: string, available: (replica: string) => boolean = () => true): string {
     const all = this.replicasOf(model);
     const ok = all.filter(available);
-    if (ok.length === 0) throw new WhaleError('ERR_MODEL_NOT_READY', `model '${model}': no replica can take requests now`, { field: 'model', retriable: true });
+    if (ok.length === 0)
+      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${model}': no replica can take requests now`, {
+        field: 'model',
+        retriable: true,
+      });
     if (ok.length === 1) return ok[0]!;
     const i = this.rng.int(ok.length);
     const j = this.rng.int(ok.length - 1);
@@ -142,7 +155,8 @@ export class LoadBalancer {
 
   /** Picks and acquires a replica for each of `count` requests of `model`; release each when it is answered. */
   distributeRequests(model: string, count: number, available?: (replica: string) => boolean): string[] {
-    if (!Number.isInteger(count) || count < 0) throw new WhaleError('ERR_INVALID_ARG', 'count: must be an integer >= 0', { field: 'count' });
+    if (!Number.isInteger(count) || count < 0)
+      throw new WhaleError('ERR_INVALID_ARG', 'count: must be an integer >= 0', { field: 'count' });
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
       const r = this.pick(model, available);

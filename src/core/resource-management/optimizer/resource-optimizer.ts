@@ -6,7 +6,8 @@
 import type { Logger } from '../../../common/logger.js';
 import type { MonitorTick } from '../monitor/resource-monitor.js';
 
-export type ProposalKind = 'move-to-gpu' | 'increase-batch-size' | 'raise-memory-quota' | 'lower-memory-quota' | 'investigate-memory-growth';
+export type ProposalKind =
+  'move-to-gpu' | 'increase-batch-size' | 'raise-memory-quota' | 'lower-memory-quota' | 'investigate-memory-growth';
 
 export interface Proposal {
   kind: ProposalKind;
@@ -43,23 +44,44 @@ export class ResourceOptimizer {
       const rows = now.rows - then.rows;
       const cpuShare = cpuMs / spanMs;
       if (cpuShare > 0.5 && ctx.gpuAvailable && ctx.cpuModelsWithGpuPath.includes(model)) {
-        out.push({ kind: 'move-to-gpu', model, reason: `used ${(cpuShare * 100).toFixed(0)}% of a CPU core over ${(spanMs / 1000).toFixed(0)} s and a GPU has free memory` });
+        out.push({
+          kind: 'move-to-gpu',
+          model,
+          reason: `used ${(cpuShare * 100).toFixed(0)}% of a CPU core over ${(spanMs / 1000).toFixed(0)} s and a GPU has free memory`,
+        });
       }
       const meanBatch = batches > 0 ? rows / batches : 0;
       const max = ctx.maxBatchSize[model] ?? 1;
       if (batches >= 20 && meanBatch < 2 && max > 1 && cpuShare > 0.25) {
-        out.push({ kind: 'increase-batch-size', model, reason: `${batches} batches averaged ${meanBatch.toFixed(2)} rows while the model is busy ${(cpuShare * 100).toFixed(0)}% of the time: a longer maxQueueDelayUs would batch more` });
+        out.push({
+          kind: 'increase-batch-size',
+          model,
+          reason: `${batches} batches averaged ${meanBatch.toFixed(2)} rows while the model is busy ${(cpuShare * 100).toFixed(0)}% of the time: a longer maxQueueDelayUs would batch more`,
+        });
       }
       const budget = ctx.memoryBudgets[model];
       if (budget !== undefined && Number.isFinite(budget) && budget > 0) {
         const peak = Math.max(...ticks.map((t) => t.models[model]?.memoryBytes ?? 0));
-        if (peak > 0.9 * budget) out.push({ kind: 'raise-memory-quota', model, reason: `peak ${peak} bytes is over 90% of its ${budget}-byte quota` });
-        else if (peak < 0.2 * budget && ticks.length >= 10) out.push({ kind: 'lower-memory-quota', model, reason: `peak ${peak} bytes is under 20% of its ${budget}-byte quota (cache share could grow)` });
+        if (peak > 0.9 * budget)
+          out.push({
+            kind: 'raise-memory-quota',
+            model,
+            reason: `peak ${peak} bytes is over 90% of its ${budget}-byte quota`,
+          });
+        else if (peak < 0.2 * budget && ticks.length >= 10)
+          out.push({
+            kind: 'lower-memory-quota',
+            model,
+            reason: `peak ${peak} bytes is under 20% of its ${budget}-byte quota (cache share could grow)`,
+          });
       }
     }
     const slope = rssSlopePerMin(ticks);
     if (ticks.length >= 10 && slope > 0.05 * first.sample.memory.process.rss) {
-      out.push({ kind: 'investigate-memory-growth', reason: `process RSS grows ${(slope / 2 ** 20).toFixed(1)} MiB/min over ${ticks.length} samples` });
+      out.push({
+        kind: 'investigate-memory-growth',
+        reason: `process RSS grows ${(slope / 2 ** 20).toFixed(1)} MiB/min over ${ticks.length} samples`,
+      });
     }
     for (const p of out) this.logger?.info('resource proposal', { ...p });
     return out;

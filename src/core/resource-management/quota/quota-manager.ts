@@ -33,22 +33,30 @@ export type QuotaScope = 'model' | 'tenant';
 
 function check(v: unknown, field: string, opts: { min?: number; integer?: boolean } = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < (opts.min ?? 0) || (opts.integer && !Number.isInteger(v))) {
-    throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a finite ${opts.integer ? 'integer' : 'number'} >= ${opts.min ?? 0}, got ${String(v)}`, { field });
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `${field}: expected a finite ${opts.integer ? 'integer' : 'number'} >= ${opts.min ?? 0}, got ${String(v)}`,
+      { field },
+    );
   }
   return v;
 }
 
 function checkName(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v === '' || v.length > 256) throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a non-empty name`, { field });
+  if (typeof v !== 'string' || v === '' || v.length > 256)
+    throw new WhaleError('ERR_INVALID_ARG', `${field}: expected a non-empty name`, { field });
   return v;
 }
 
 export function validateRateLimit(limit: RateLimit, at: string): RateLimit {
-  if (typeof limit !== 'object' || limit === null) throw new WhaleError('ERR_INVALID_ARG', `${at}: expected an object`, { field: at });
+  if (typeof limit !== 'object' || limit === null)
+    throw new WhaleError('ERR_INVALID_ARG', `${at}: expected an object`, { field: at });
   const out: RateLimit = {};
-  if (limit.requestsPerSecond !== undefined) out.requestsPerSecond = check(limit.requestsPerSecond, `${at}.requestsPerSecond`, { min: 1e-6 });
+  if (limit.requestsPerSecond !== undefined)
+    out.requestsPerSecond = check(limit.requestsPerSecond, `${at}.requestsPerSecond`, { min: 1e-6 });
   if (limit.burst !== undefined) out.burst = check(limit.burst, `${at}.burst`, { min: 1 });
-  if (limit.maxConcurrent !== undefined) out.maxConcurrent = check(limit.maxConcurrent, `${at}.maxConcurrent`, { min: 1, integer: true });
+  if (limit.maxConcurrent !== undefined)
+    out.maxConcurrent = check(limit.maxConcurrent, `${at}.maxConcurrent`, { min: 1, integer: true });
   return out;
 }
 
@@ -64,7 +72,11 @@ export class QuotaManager {
   setQuota(modelId: string, cpu: number, memory: number, gpu: number): ResourceQuota {
     checkName(modelId, 'modelId');
     // memory may be Infinity: no budget.
-    const q = { cpu: check(cpu, 'cpu'), memory: memory === Infinity ? memory : check(memory, 'memory'), gpu: check(gpu, 'gpu') };
+    const q = {
+      cpu: check(cpu, 'cpu'),
+      memory: memory === Infinity ? memory : check(memory, 'memory'),
+      gpu: check(gpu, 'gpu'),
+    };
     this.quotas.set(modelId, q);
     for (const l of this.listeners) l(modelId, q);
     return { ...q };
@@ -86,7 +98,8 @@ export class QuotaManager {
 
   /** Rate limits of a model or tenant; an empty object removes them. */
   setRateLimit(scope: QuotaScope, name: string, limit: RateLimit): void {
-    if (scope !== 'model' && scope !== 'tenant') throw new WhaleError('ERR_INVALID_ARG', `scope: expected 'model' or 'tenant'`, { field: 'scope' });
+    if (scope !== 'model' && scope !== 'tenant')
+      throw new WhaleError('ERR_INVALID_ARG', `scope: expected 'model' or 'tenant'`, { field: 'scope' });
     checkName(name, 'name');
     const v = validateRateLimit(limit, `${scope}s.${name}`);
     if (v.requestsPerSecond === undefined && v.maxConcurrent === undefined) this.limits[scope].delete(name);
@@ -117,13 +130,17 @@ export class QuotaManager {
         const key = `${scope}:${name}`;
         if (!(await this.store.acquire(key, l.maxConcurrent))) {
           this.rejected.concurrency++;
-          throw new WhaleError('ERR_OVERLOADED', `${scope} '${name}' has ${l.maxConcurrent} requests in flight (its maxConcurrent quota)`, {
-            field: scope,
-            [scope]: name,
-            resource: 'concurrent_requests',
-            retriable: true,
-            retryAfterMs: 10,
-          });
+          throw new WhaleError(
+            'ERR_OVERLOADED',
+            `${scope} '${name}' has ${l.maxConcurrent} requests in flight (its maxConcurrent quota)`,
+            {
+              field: scope,
+              [scope]: name,
+              resource: 'concurrent_requests',
+              retriable: true,
+              retryAfterMs: 10,
+            },
+          );
         }
         held.push(key);
       }
@@ -133,13 +150,17 @@ export class QuotaManager {
         const r = await this.store.take(`${scope}:${name}`, l.requestsPerSecond, burst);
         if (!r.ok) {
           this.rejected.rate++;
-          throw new WhaleError('ERR_QUOTA_EXCEEDED', `${scope} '${name}' is over its quota of ${l.requestsPerSecond} requests/s; retry after ${r.retryAfterMs} ms`, {
-            field: scope,
-            [scope]: name,
-            resource: 'requests_per_second',
-            retriable: true,
-            retryAfterMs: r.retryAfterMs,
-          });
+          throw new WhaleError(
+            'ERR_QUOTA_EXCEEDED',
+            `${scope} '${name}' is over its quota of ${l.requestsPerSecond} requests/s; retry after ${r.retryAfterMs} ms`,
+            {
+              field: scope,
+              [scope]: name,
+              resource: 'requests_per_second',
+              retriable: true,
+              retryAfterMs: r.retryAfterMs,
+            },
+          );
         }
       }
     } catch (err) {

@@ -13,7 +13,12 @@ import { payloadProblem } from '../../../../transport/topics.js';
 import { TopKCompressor } from '../../../memory/topk.js';
 import { ClaimCheck } from '../../orchestration/claim-check.js';
 import type { KeyValueStore } from '../../orchestration/kv-store.js';
-import { MESSAGE, type FederationEnded, type RoundStarted, type UpdateSubmitted } from '../../orchestration/messages.js';
+import {
+  MESSAGE,
+  type FederationEnded,
+  type RoundStarted,
+  type UpdateSubmitted,
+} from '../../orchestration/messages.js';
 import { FEDERATION_TOPICS } from '../../orchestration/topics.js';
 import type { LocalData, LocalTrainer } from './local-trainer.js';
 
@@ -74,18 +79,30 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     const group = `federation-learner-${this.o.learnerId}`;
     this.sub = await this.o.bus.subscribe(FEDERATION_TOPICS.rounds, (e) => this.onRounds(e), { group });
     await this.register();
-    this.heartbeat = setInterval(() => void this.register().catch((err) => this.logger.warn('registration failed', { error: (err as Error).message })), this.o.heartbeatMs ?? 2000);
+    this.heartbeat = setInterval(
+      () =>
+        void this.register().catch((err) => this.logger.warn('registration failed', { error: (err as Error).message })),
+      this.o.heartbeatMs ?? 2000,
+    );
     this.heartbeat.unref();
     const giveUp = this.o.giveUpAfterMs ?? 0;
     if (giveUp > 0) {
       this.lastHeard = Date.now();
-      this.watchdog = setInterval(() => {
-        if (this.busy > 0 || this.closed || Date.now() - this.lastHeard < giveUp) return;
-        clearInterval(this.watchdog);
-        this.gaveUp = true;
-        this.logger.warn('the coordinator is silent: giving up', { federationId: this.o.federationId, silentMs: Date.now() - this.lastHeard });
-        this.resolveEnded(`no word from the coordinator of ${this.o.federationId} for ${Math.round(giveUp / 1000)} s`);
-      }, Math.max(50, Math.min(1000, giveUp / 4)));
+      this.watchdog = setInterval(
+        () => {
+          if (this.busy > 0 || this.closed || Date.now() - this.lastHeard < giveUp) return;
+          clearInterval(this.watchdog);
+          this.gaveUp = true;
+          this.logger.warn('the coordinator is silent: giving up', {
+            federationId: this.o.federationId,
+            silentMs: Date.now() - this.lastHeard,
+          });
+          this.resolveEnded(
+            `no word from the coordinator of ${this.o.federationId} for ${Math.round(giveUp / 1000)} s`,
+          );
+        },
+        Math.max(50, Math.min(1000, giveUp / 4)),
+      );
       this.watchdog.unref();
     }
   }
@@ -99,7 +116,11 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     await this.sub?.close();
     await this.queue.catch(() => undefined);
     const payload = { federationId: this.o.federationId, learnerId: this.o.learnerId, reason };
-    await this.o.bus.publish(FEDERATION_TOPICS.clients, createEnvelope({ type: MESSAGE.left, source: this.source, payload }), { key: this.o.federationId }).catch(() => undefined);
+    await this.o.bus
+      .publish(FEDERATION_TOPICS.clients, createEnvelope({ type: MESSAGE.left, source: this.source, payload }), {
+        key: this.o.federationId,
+      })
+      .catch(() => undefined);
   }
 
   private get source(): string {
@@ -109,7 +130,11 @@ export class FederatedLearner<D extends LocalData = LocalData> {
   private async register(): Promise<void> {
     const clients = [...this.o.clients].map(([id, d]) => ({ id, examples: d.count }));
     const payload = { federationId: this.o.federationId, learnerId: this.o.learnerId, clients };
-    await this.o.bus.publish(FEDERATION_TOPICS.clients, createEnvelope({ type: MESSAGE.registered, source: this.source, payload }), { key: this.o.federationId });
+    await this.o.bus.publish(
+      FEDERATION_TOPICS.clients,
+      createEnvelope({ type: MESSAGE.registered, source: this.source, payload }),
+      { key: this.o.federationId },
+    );
   }
 
   private onRounds(e: Envelope): void {
@@ -170,7 +195,13 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     const t0 = performance.now();
     const local = await this.o.trainer.evaluate(global, data);
     const seed = (this.o.seed ?? 1) * 7919 + r.round * 131 + Number.parseInt(clientId.replace(/\D/g, '') || '0', 10);
-    const { weights, loss } = await this.o.trainer.train(global, data, { epochs: r.config.epochs, batch: r.config.batch, lr: r.config.lr, mu: r.config.mu, seed });
+    const { weights, loss } = await this.o.trainer.train(global, data, {
+      epochs: r.config.epochs,
+      batch: r.config.batch,
+      lr: r.config.lr,
+      mu: r.config.mu,
+      seed,
+    });
     const delta = new Float32Array(weights.length);
     for (let i = 0; i < delta.length; i++) delta[i] = weights[i]! - global[i]!;
     const update =
@@ -189,7 +220,11 @@ export class FederatedLearner<D extends LocalData = LocalData> {
       trainMs: performance.now() - t0,
       ...(Number.isFinite(loss) ? { trainLoss: loss } : {}),
     };
-    await this.o.bus.publish(FEDERATION_TOPICS.updates, createEnvelope({ type: MESSAGE.update, source: this.source, payload }), { key: this.o.federationId });
+    await this.o.bus.publish(
+      FEDERATION_TOPICS.updates,
+      createEnvelope({ type: MESSAGE.update, source: this.source, payload }),
+      { key: this.o.federationId },
+    );
     this.stats.updatesSent++;
     this.stats.bytesSent += update.data.bytes + (update.indices?.bytes ?? 0);
   }
@@ -202,7 +237,17 @@ export class FederatedLearner<D extends LocalData = LocalData> {
 
   private async fail(r: RoundStarted, clientId: string, reason: string): Promise<void> {
     this.stats.failures++;
-    const payload = { federationId: this.o.federationId, round: r.round, clientId, learnerId: this.o.learnerId, reason };
-    await this.o.bus.publish(FEDERATION_TOPICS.updates, createEnvelope({ type: MESSAGE.failed, source: this.source, payload }), { key: this.o.federationId }).catch(() => undefined);
+    const payload = {
+      federationId: this.o.federationId,
+      round: r.round,
+      clientId,
+      learnerId: this.o.learnerId,
+      reason,
+    };
+    await this.o.bus
+      .publish(FEDERATION_TOPICS.updates, createEnvelope({ type: MESSAGE.failed, source: this.source, payload }), {
+        key: this.o.federationId,
+      })
+      .catch(() => undefined);
   }
 }

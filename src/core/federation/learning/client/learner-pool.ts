@@ -50,7 +50,11 @@ export class LearnerPool {
 
   constructor(private readonly o: LearnerPoolOptions) {
     if (!(Number.isInteger(o.processes) && o.processes >= 1 && o.processes <= o.totalClients)) {
-      throw new WhaleError('ERR_INVALID_OPTION', `processes: must be an integer in [1, ${o.totalClients}], got ${o.processes}`, { field: 'processes' });
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `processes: must be an integer in [1, ${o.totalClients}], got ${o.processes}`,
+        { field: 'processes' },
+      );
     }
   }
 
@@ -59,23 +63,51 @@ export class LearnerPool {
     const command = this.o.command;
     const ready: Promise<void>[] = [];
     for (let k = 0; k < this.o.processes; k++) {
-      const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter((i) => i % this.o.processes === k);
+      const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter(
+        (i) => i % this.o.processes === k,
+      );
       const id = `${this.o.federationId}-learner-${k}`;
-      const proc = spawn(command[0]!, [...command.slice(1), ...this.o.args, '--learner-id', id, '--clients', clients.join(','), '--parent-pid', String(process.pid)], {
-        ...(this.o.env ? { env: this.o.env } : {}),
-        // stdin: a pipe never written to; the learner sees it close when this process is gone (parent-death detection).
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const proc = spawn(
+        command[0]!,
+        [
+          ...command.slice(1),
+          ...this.o.args,
+          '--learner-id',
+          id,
+          '--clients',
+          clients.join(','),
+          '--parent-pid',
+          String(process.pid),
+        ],
+        {
+          ...(this.o.env ? { env: this.o.env } : {}),
+          // stdin: a pipe never written to; the learner sees it close when this process is gone (parent-death detection).
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       proc.stdin!.on('error', () => undefined);
-      const exited = new Promise<void>((resolve) => proc.once('exit', (code, signal) => {
-        this.exited(id, code, signal);
-        resolve();
-      }));
-      createInterface({ input: proc.stderr! }).on('line', (line) => (this.o.onStderr ? this.o.onStderr(id, line) : process.stderr.write(`[${id}] ${line}\n`)));
+      const exited = new Promise<void>((resolve) =>
+        proc.once('exit', (code, signal) => {
+          this.exited(id, code, signal);
+          resolve();
+        }),
+      );
+      createInterface({ input: proc.stderr! }).on('line', (line) =>
+        this.o.onStderr ? this.o.onStderr(id, line) : process.stderr.write(`[${id}] ${line}\n`),
+      );
       const out = createInterface({ input: proc.stdout! });
       ready.push(
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new WhaleError('ERR_TIMEOUT', `learner ${id} did not start within ${this.o.readyTimeoutMs ?? 120_000} ms`)), this.o.readyTimeoutMs ?? 120_000);
+          const timer = setTimeout(
+            () =>
+              reject(
+                new WhaleError(
+                  'ERR_TIMEOUT',
+                  `learner ${id} did not start within ${this.o.readyTimeoutMs ?? 120_000} ms`,
+                ),
+              ),
+            this.o.readyTimeoutMs ?? 120_000,
+          );
           out.on('line', (line) => {
             if (line.startsWith('READY ')) {
               clearTimeout(timer);
@@ -84,7 +116,12 @@ export class LearnerPool {
           });
           void exited.then(() => {
             clearTimeout(timer);
-            reject(new WhaleError('ERR_EXECUTION_FAILED', `learner ${id} exited before it was ready (code ${proc.exitCode})`));
+            reject(
+              new WhaleError(
+                'ERR_EXECUTION_FAILED',
+                `learner ${id} exited before it was ready (code ${proc.exitCode})`,
+              ),
+            );
           });
         }),
       );
@@ -111,7 +148,10 @@ export class LearnerPool {
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
     for (const c of this.children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.children.forEach((c) => c.proc.exitCode === null && c.proc.kill('SIGKILL')), graceMs);
+    const timer = setTimeout(
+      () => this.children.forEach((c) => c.proc.exitCode === null && c.proc.kill('SIGKILL')),
+      graceMs,
+    );
     await Promise.all(this.children.map((c) => c.exited));
     clearTimeout(timer);
   }
@@ -120,7 +160,17 @@ export class LearnerPool {
     this.o.onExit?.(learnerId, code, signal);
     if (this.stopping || code === 0) return;
     this.crashed.push({ learnerId, code, signal });
-    const payload = { federationId: this.o.federationId, learnerId, reason: `process exited (code ${code}, signal ${signal})` };
-    void this.o.bus.publish(FEDERATION_TOPICS.clients, createEnvelope({ type: MESSAGE.left, source: 'federation-learner-pool', payload }), { key: this.o.federationId }).catch(() => undefined);
+    const payload = {
+      federationId: this.o.federationId,
+      learnerId,
+      reason: `process exited (code ${code}, signal ${signal})`,
+    };
+    void this.o.bus
+      .publish(
+        FEDERATION_TOPICS.clients,
+        createEnvelope({ type: MESSAGE.left, source: 'federation-learner-pool', payload }),
+        { key: this.o.federationId },
+      )
+      .catch(() => undefined);
   }
 }

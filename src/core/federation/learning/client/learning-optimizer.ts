@@ -29,7 +29,8 @@ export interface LearningOptimizerOptions {
 const SCHEDULES: readonly ServerLrSchedule[] = ['constant', 'step', 'inverse-sqrt', 'cosine'];
 
 export class LearningOptimizer {
-  readonly o: Required<Omit<LearningOptimizerOptions, 'targetAccuracy' | 'totalRounds'>> & Pick<LearningOptimizerOptions, 'targetAccuracy' | 'totalRounds'>;
+  readonly o: Required<Omit<LearningOptimizerOptions, 'targetAccuracy' | 'totalRounds'>> &
+    Pick<LearningOptimizerOptions, 'targetAccuracy' | 'totalRounds'>;
 
   constructor(o: LearningOptimizerOptions) {
     const bad = (field: string, why: string): never => {
@@ -37,22 +38,30 @@ export class LearningOptimizer {
     };
     if (typeof o !== 'object' || o === null) bad('clientLr', 'options must be an object with clientLr');
     const positive = (field: keyof LearningOptimizerOptions, v: unknown): void => {
-      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) bad(field, `must be a finite number > 0, got ${String(v)}`);
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0))
+        bad(field, `must be a finite number > 0, got ${String(v)}`);
     };
     positive('clientLr', o.clientLr);
     if (o.clientLr === undefined) bad('clientLr', 'is required');
     positive('clientLrDecay', o.clientLrDecay);
     positive('serverLr', o.serverLr);
     positive('gamma', o.gamma);
-    if (o.stepRounds !== undefined && !(Number.isInteger(o.stepRounds) && o.stepRounds >= 1)) bad('stepRounds', 'must be an integer >= 1');
-    if (o.totalRounds !== undefined && !(Number.isInteger(o.totalRounds) && o.totalRounds >= 1)) bad('totalRounds', 'must be an integer >= 1');
-    if (o.mu !== undefined && !(typeof o.mu === 'number' && Number.isFinite(o.mu) && o.mu >= 0)) bad('mu', `must be a finite number >= 0, got ${String(o.mu)}`);
-    if (o.targetAccuracy !== undefined && !(typeof o.targetAccuracy === 'number' && o.targetAccuracy > 0 && o.targetAccuracy <= 1)) {
+    if (o.stepRounds !== undefined && !(Number.isInteger(o.stepRounds) && o.stepRounds >= 1))
+      bad('stepRounds', 'must be an integer >= 1');
+    if (o.totalRounds !== undefined && !(Number.isInteger(o.totalRounds) && o.totalRounds >= 1))
+      bad('totalRounds', 'must be an integer >= 1');
+    if (o.mu !== undefined && !(typeof o.mu === 'number' && Number.isFinite(o.mu) && o.mu >= 0))
+      bad('mu', `must be a finite number >= 0, got ${String(o.mu)}`);
+    if (
+      o.targetAccuracy !== undefined &&
+      !(typeof o.targetAccuracy === 'number' && o.targetAccuracy > 0 && o.targetAccuracy <= 1)
+    ) {
       bad('targetAccuracy', `must be in (0, 1], got ${String(o.targetAccuracy)}`);
     }
     const schedule = o.serverLrSchedule ?? 'constant';
     if (!SCHEDULES.includes(schedule)) bad('serverLrSchedule', `must be one of ${SCHEDULES.join(', ')}`);
-    if (schedule === 'cosine' && o.totalRounds === undefined) bad('totalRounds', "is required by the 'cosine' schedule");
+    if (schedule === 'cosine' && o.totalRounds === undefined)
+      bad('totalRounds', "is required by the 'cosine' schedule");
     this.o = {
       clientLr: o.clientLr,
       clientLrDecay: o.clientLrDecay ?? 1,

@@ -3,7 +3,16 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 
 import { WhaleError } from '../../../../common/errors.js';
 import { agree, derive, generatePair, open, privateBytes, seal, type X25519Pair } from './keys.js';
-import type { AdvertiseKeys, KeysList, MaskedInput, SharedKeys, SharesFor, UnmaskRequest, UnmaskResponse, WireShare } from './messages.js';
+import type {
+  AdvertiseKeys,
+  KeysList,
+  MaskedInput,
+  SharedKeys,
+  SharesFor,
+  UnmaskRequest,
+  UnmaskResponse,
+  WireShare,
+} from './messages.js';
 import { addMasks, type MaskEngine } from './ring.js';
 import { split } from './shamir.js';
 
@@ -28,7 +37,10 @@ export class SecAggClient {
   /** Shares other clients gave this one, by their id. */
   private readonly held = new Map<string, Held>();
 
-  constructor(readonly id: string, private readonly o: SecAggClientOptions) {}
+  constructor(
+    readonly id: string,
+    private readonly o: SecAggClientOptions,
+  ) {}
 
   advertise(): AdvertiseKeys {
     return { from: this.id, cPk: this.c.publicText, sPk: this.s.publicText };
@@ -41,12 +53,22 @@ export class SecAggClient {
 
   /** Round 1: shares of s_u^SK and b_u for each neighbour and itself, encrypted to each. */
   shareKeys(list: KeysList): SharedKeys {
-    if (!list.clients.some((c) => c.from === this.id)) throw new WhaleError('ERR_INVALID_MESSAGE', `clients: '${this.id}' is not in the keys list`, { field: 'clients' });
+    if (!list.clients.some((c) => c.from === this.id))
+      throw new WhaleError('ERR_INVALID_MESSAGE', `clients: '${this.id}' is not in the keys list`, {
+        field: 'clients',
+      });
     const ids = list.clients.map((c) => c.from);
-    if (new Set(ids).size !== ids.length) throw new WhaleError('ERR_INVALID_MESSAGE', 'clients: duplicate ids', { field: 'clients' });
+    if (new Set(ids).size !== ids.length)
+      throw new WhaleError('ERR_INVALID_MESSAGE', 'clients: duplicate ids', { field: 'clients' });
     const holders = [this.id, ...this.neighbors(list)];
-    if (holders.length < list.threshold) throw new WhaleError('ERR_BELOW_THRESHOLD', `clients: ${holders.length} share holders < threshold ${list.threshold}`, { field: 'clients' });
-    if (holders.length > 255) throw new WhaleError('ERR_INVALID_ARG', 'neighbors: at most 254 neighbours per client', { field: 'neighbors' });
+    if (holders.length < list.threshold)
+      throw new WhaleError(
+        'ERR_BELOW_THRESHOLD',
+        `clients: ${holders.length} share holders < threshold ${list.threshold}`,
+        { field: 'clients' },
+      );
+    if (holders.length > 255)
+      throw new WhaleError('ERR_INVALID_ARG', 'neighbors: at most 254 neighbours per client', { field: 'neighbors' });
     this.keys = list;
     const xs = holders.map((_, i) => i + 1);
     const sShares = split(privateBytes(this.s.privateKey), xs, list.threshold);
@@ -76,18 +98,31 @@ export class SecAggClient {
     if (!list) throw new WhaleError('ERR_INVALID_STATE', 'shareKeys() first', { field: 'state' });
     const mine = new Set([this.id, ...this.neighbors(list)]);
     const u2 = shares.u2.filter((v) => mine.has(v));
-    if (!shares.u2.includes(this.id)) throw new WhaleError('ERR_INVALID_MESSAGE', `u2: '${this.id}' is missing`, { field: 'u2' });
-    if (u2.length < list.threshold) throw new WhaleError('ERR_BELOW_THRESHOLD', `u2: ${u2.length} clients < threshold ${list.threshold}`, { field: 'u2' });
+    if (!shares.u2.includes(this.id))
+      throw new WhaleError('ERR_INVALID_MESSAGE', `u2: '${this.id}' is missing`, { field: 'u2' });
+    if (u2.length < list.threshold)
+      throw new WhaleError('ERR_BELOW_THRESHOLD', `u2: ${u2.length} clients < threshold ${list.threshold}`, {
+        field: 'u2',
+      });
     for (const v of u2) {
       const ct = shares.ciphertexts[v];
-      if (ct === undefined) throw new WhaleError('ERR_INVALID_MESSAGE', `ciphertexts.${v}: missing`, { field: `ciphertexts.${v}` });
-      const plain = JSON.parse(open(this.shareKey(this.c.privateKey, list, v), ct, `${list.session}/${v}->${this.id}`, `ciphertexts.${v}`).toString()) as Held;
+      if (ct === undefined)
+        throw new WhaleError('ERR_INVALID_MESSAGE', `ciphertexts.${v}: missing`, { field: `ciphertexts.${v}` });
+      const plain = JSON.parse(
+        open(
+          this.shareKey(this.c.privateKey, list, v),
+          ct,
+          `${list.session}/${v}->${this.id}`,
+          `ciphertexts.${v}`,
+        ).toString(),
+      ) as Held;
       this.held.set(v, plain);
     }
     this.u2 = u2;
     this.globalU2 = new Set(shares.u2);
     const y = Uint32Array.from(x);
-    const seeds: Uint8Array[] = [this.selfSeed], signs: number[] = [1];
+    const seeds: Uint8Array[] = [this.selfSeed],
+      signs: number[] = [1];
     for (const v of u2) {
       if (v === this.id) continue;
       seeds.push(pairSeed(this.s.privateKey, this.pk(list, v).sPk, list.session, this.id, v));
@@ -100,13 +135,22 @@ export class SecAggClient {
 
   /** Round 3: b-shares of survivors, s-shares of those who dropped after round 1 (never both for one client). */
   unmask(req: UnmaskRequest): UnmaskResponse {
-    const list = this.keys, u2 = this.u2;
-    if (!list || !u2 || !this.sentInput) throw new WhaleError('ERR_INVALID_STATE', 'maskedInput() first', { field: 'state' });
+    const list = this.keys,
+      u2 = this.u2;
+    if (!list || !u2 || !this.sentInput)
+      throw new WhaleError('ERR_INVALID_STATE', 'maskedInput() first', { field: 'state' });
     const u3 = new Set(req.u3);
-    if (req.u3.some((v) => !this.globalU2.has(v))) throw new WhaleError('ERR_INVALID_MESSAGE', 'u3: names clients outside U2', { field: 'u3' });
+    if (req.u3.some((v) => !this.globalU2.has(v)))
+      throw new WhaleError('ERR_INVALID_MESSAGE', 'u3: names clients outside U2', { field: 'u3' });
     const u3Here = u2.filter((v) => u3.has(v));
-    if (u3Here.length < list.threshold) throw new WhaleError('ERR_BELOW_THRESHOLD', `u3: ${u3Here.length} surviving neighbours < threshold ${list.threshold}`, { field: 'u3' });
-    const selfMaskShares: Record<string, WireShare> = {}, keyShares: Record<string, WireShare> = {};
+    if (u3Here.length < list.threshold)
+      throw new WhaleError(
+        'ERR_BELOW_THRESHOLD',
+        `u3: ${u3Here.length} surviving neighbours < threshold ${list.threshold}`,
+        { field: 'u3' },
+      );
+    const selfMaskShares: Record<string, WireShare> = {},
+      keyShares: Record<string, WireShare> = {};
     for (const v of u2) {
       const h = this.held.get(v)!;
       if (u3.has(v)) selfMaskShares[v] = h.b;

@@ -29,8 +29,16 @@ export interface InProcessRound {
 export function runSecAggRound(r: InProcessRound): SecAggResult & { traffic: SecAggTraffic } {
   const ids = [...r.inputs.keys()];
   const length = r.inputs.get(ids[0]!)!.length;
-  const server = new SecAggServer({ threshold: r.threshold, length, bits: r.bits, ...(r.degree ? { degree: r.degree } : {}), ...(r.engine ? { engine: r.engine } : {}) });
-  const clients = new Map(ids.map((id) => [id, new SecAggClient(id, { bits: r.bits, ...(r.engine ? { engine: r.engine } : {}) })]));
+  const server = new SecAggServer({
+    threshold: r.threshold,
+    length,
+    bits: r.bits,
+    ...(r.degree ? { degree: r.degree } : {}),
+    ...(r.engine ? { engine: r.engine } : {}),
+  });
+  const clients = new Map(
+    ids.map((id) => [id, new SecAggClient(id, { bits: r.bits, ...(r.engine ? { engine: r.engine } : {}) })]),
+  );
   const gone = new Set<string>();
   const alive = () => [...clients.values()].filter((c) => !gone.has(c.id));
   const list = server.receiveKeys(alive().map((c) => c.advertise()));

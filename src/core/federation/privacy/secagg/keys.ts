@@ -1,5 +1,15 @@
 /** X25519 key agreement, HKDF-SHA256 seed derivation and AES-256-GCM for share transport (node:crypto). */
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 
 import { WhaleError } from '../../../../common/errors.js';
 
@@ -21,7 +31,10 @@ export function privateBytes(k: KeyObject): Uint8Array {
 
 /** A private key from its raw bytes and its public key text. */
 export function privateFromBytes(d: Uint8Array, publicText: string): KeyObject {
-  return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(d).toString('base64url'), x: publicText }, format: 'jwk' });
+  return createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(d).toString('base64url'), x: publicText },
+    format: 'jwk',
+  });
 }
 
 export function agree(privateKey: KeyObject, publicText: string, field = 'publicKey'): Buffer {
@@ -56,6 +69,9 @@ export function open(key: Uint8Array, sealed: string, aad: string, field: string
     d.setAuthTag(b.subarray(b.length - 16));
     return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]);
   } catch (err) {
-    throw new WhaleError('ERR_INVALID_MESSAGE', `${field}: does not decrypt (wrong sender or tampered)`, { field, cause: err });
+    throw new WhaleError('ERR_INVALID_MESSAGE', `${field}: does not decrypt (wrong sender or tampered)`, {
+      field,
+      cause: err,
+    });
   }
 }

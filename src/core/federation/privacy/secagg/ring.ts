@@ -27,21 +27,37 @@ export class FixedPoint {
 
   constructor(readonly o: FixedPointOptions) {
     this.bits = o.bits ?? 32;
-    if (!(Number.isInteger(this.bits) && this.bits >= 8 && this.bits <= 32)) throw new WhaleError('ERR_INVALID_OPTION', `bits: must be an integer in [8, 32], got ${this.bits}`, { field: 'bits' });
-    if (!(o.range > 0 && Number.isFinite(o.range))) throw new WhaleError('ERR_INVALID_OPTION', `range: must be a finite number > 0, got ${o.range}`, { field: 'range' });
-    if (!(Number.isInteger(o.maxClients) && o.maxClients > 0)) throw new WhaleError('ERR_INVALID_OPTION', `maxClients: must be an integer > 0, got ${o.maxClients}`, { field: 'maxClients' });
+    if (!(Number.isInteger(this.bits) && this.bits >= 8 && this.bits <= 32))
+      throw new WhaleError('ERR_INVALID_OPTION', `bits: must be an integer in [8, 32], got ${this.bits}`, {
+        field: 'bits',
+      });
+    if (!(o.range > 0 && Number.isFinite(o.range)))
+      throw new WhaleError('ERR_INVALID_OPTION', `range: must be a finite number > 0, got ${o.range}`, {
+        field: 'range',
+      });
+    if (!(Number.isInteger(o.maxClients) && o.maxClients > 0))
+      throw new WhaleError('ERR_INVALID_OPTION', `maxClients: must be an integer > 0, got ${o.maxClients}`, {
+        field: 'maxClients',
+      });
     this.modulus = 2 ** this.bits;
     this.scale = Math.floor((2 ** (this.bits - 1) - 1) / (o.maxClients * o.range));
-    if (this.scale < 1) throw new WhaleError('ERR_INVALID_OPTION', `bits: ${this.bits} bits cannot hold ${o.maxClients} clients × range ${o.range}`, { field: 'bits' });
+    if (this.scale < 1)
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `bits: ${this.bits} bits cannot hold ${o.maxClients} clients × range ${o.range}`,
+        { field: 'bits' },
+      );
   }
 
   /** Encodes (clipping to [-R, R]); `clipped` counts values that were outside. */
   encode(values: Float32Array): { ring: Uint32Array; clipped: number } {
-    const ring = new Uint32Array(values.length), R = this.o.range;
+    const ring = new Uint32Array(values.length),
+      R = this.o.range;
     let clipped = 0;
     for (let i = 0; i < values.length; i++) {
       let x = values[i]!;
-      if (!Number.isFinite(x)) throw new WhaleError('ERR_NON_FINITE', `values[${i}]: is ${x}`, { field: `values[${i}]` });
+      if (!Number.isFinite(x))
+        throw new WhaleError('ERR_NON_FINITE', `values[${i}]: is ${x}`, { field: `values[${i}]` });
       if (x > R || x < -R) {
         clipped++;
         x = x > R ? R : -R;
@@ -54,7 +70,8 @@ export class FixedPoint {
 
   /** Decodes a ring element (a sum of encodings) as a signed value over the scale. */
   decode(ring: Uint32Array): Float64Array {
-    const out = new Float64Array(ring.length), half = this.modulus / 2;
+    const out = new Float64Array(ring.length),
+      half = this.modulus / 2;
     for (let i = 0; i < ring.length; i++) {
       const v = ring[i]!;
       out[i] = (v >= half ? v - this.modulus : v) / this.scale;
@@ -64,7 +81,8 @@ export class FixedPoint {
 }
 
 function ringMask(bits: number): number {
-  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 32)) throw new WhaleError('ERR_INVALID_ARG', `bits: must be an integer in [1, 32], got ${bits}`, { field: 'bits' });
+  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 32))
+    throw new WhaleError('ERR_INVALID_ARG', `bits: must be an integer in [1, 32], got ${bits}`, { field: 'bits' });
   return bits === 32 ? 0xffffffff : 2 ** bits - 1;
 }
 
@@ -94,17 +112,33 @@ export function nativeMasksAvailable(): boolean {
 
 function pick(engine: MaskEngine) {
   const b = engine === 'js' ? undefined : nativeSecagg();
-  if (engine === 'native' && !b) throw new WhaleError('ERR_NATIVE_NOT_FOUND', 'engine: the native addon with secagg is not loaded (npm run build:native)', { field: 'engine' });
+  if (engine === 'native' && !b)
+    throw new WhaleError(
+      'ERR_NATIVE_NOT_FOUND',
+      'engine: the native addon with secagg is not loaded (npm run build:native)',
+      { field: 'engine' },
+    );
   return b;
 }
 
 /** acc += Σ signs[j]·PRG(seeds[j]) mod 2^bits, in place. */
-export function addMasks(acc: Uint32Array, seeds: readonly Uint8Array[], signs: readonly number[], bits: number, engine: MaskEngine = 'auto'): void {
+export function addMasks(
+  acc: Uint32Array,
+  seeds: readonly Uint8Array[],
+  signs: readonly number[],
+  bits: number,
+  engine: MaskEngine = 'auto',
+): void {
   const mask = ringMask(bits);
-  if (seeds.length !== signs.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `signs: ${signs.length} signs for ${seeds.length} seeds`, { field: 'signs' });
+  if (seeds.length !== signs.length)
+    throw new WhaleError('ERR_SHAPE_MISMATCH', `signs: ${signs.length} signs for ${seeds.length} seeds`, {
+      field: 'signs',
+    });
   seeds.forEach((s, j) => {
-    if (!(s instanceof Uint8Array) || s.length !== 32) throw new WhaleError('ERR_INVALID_ARG', `seeds[${j}]: must be 32 bytes`, { field: `seeds[${j}]` });
-    if (signs[j] !== 1 && signs[j] !== -1) throw new WhaleError('ERR_INVALID_ARG', `signs[${j}]: must be 1 or -1`, { field: `signs[${j}]` });
+    if (!(s instanceof Uint8Array) || s.length !== 32)
+      throw new WhaleError('ERR_INVALID_ARG', `seeds[${j}]: must be 32 bytes`, { field: `seeds[${j}]` });
+    if (signs[j] !== 1 && signs[j] !== -1)
+      throw new WhaleError('ERR_INVALID_ARG', `signs[${j}]: must be 1 or -1`, { field: `signs[${j}]` });
   });
   if (seeds.length === 0) return;
   const b = pick(engine);
@@ -134,7 +168,8 @@ export function sumRows(rows: readonly Uint32Array[], bits: number, engine: Mask
   if (rows.length === 0) throw new WhaleError('ERR_NO_CLIENTS', 'rows: nothing to sum', { field: 'rows' });
   const n = rows[0]!.length;
   rows.forEach((r, i) => {
-    if (!(r instanceof Uint32Array) || r.length !== n) throw new WhaleError('ERR_SHAPE_MISMATCH', `rows[${i}]: expected a Uint32Array of ${n}`, { field: `rows[${i}]` });
+    if (!(r instanceof Uint32Array) || r.length !== n)
+      throw new WhaleError('ERR_SHAPE_MISMATCH', `rows[${i}]: expected a Uint32Array of ${n}`, { field: `rows[${i}]` });
   });
   const out = new Uint32Array(n);
   const b = pick(engine);

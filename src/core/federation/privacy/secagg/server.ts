@@ -11,7 +11,16 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { WhaleError } from '../../../../common/errors.js';
 import { pairSeed } from './client.js';
 import { privateFromBytes } from './keys.js';
-import type { AdvertiseKeys, KeysList, MaskedInput, SharedKeys, SharesFor, UnmaskRequest, UnmaskResponse, WireShare } from './messages.js';
+import type {
+  AdvertiseKeys,
+  KeysList,
+  MaskedInput,
+  SharedKeys,
+  SharesFor,
+  UnmaskRequest,
+  UnmaskResponse,
+  WireShare,
+} from './messages.js';
 import { addMasks, sumRows, type MaskEngine } from './ring.js';
 import { combine } from './shamir.js';
 
@@ -45,36 +54,56 @@ export interface SecAggTraffic {
 
 export class SecAggServer {
   readonly session: string;
-  readonly traffic: SecAggTraffic = { up: { advertise: 0, share: 0, masked: 0, unmask: 0 }, down: { keys: 0, shares: 0, u3: 0 } };
+  readonly traffic: SecAggTraffic = {
+    up: { advertise: 0, share: 0, masked: 0, unmask: 0 },
+    down: { keys: 0, shares: 0, u3: 0 },
+  };
   private list: KeysList | undefined;
   private u2: string[] = [];
   private masked = new Map<string, Uint32Array>();
 
   constructor(readonly o: SecAggServerOptions) {
-    if (!(Number.isInteger(o.threshold) && o.threshold >= 2)) throw new WhaleError('ERR_INVALID_OPTION', `threshold: must be an integer >= 2, got ${o.threshold}`, { field: 'threshold' });
-    if (!(Number.isInteger(o.length) && o.length > 0)) throw new WhaleError('ERR_INVALID_OPTION', `length: must be an integer > 0, got ${o.length}`, { field: 'length' });
+    if (!(Number.isInteger(o.threshold) && o.threshold >= 2))
+      throw new WhaleError('ERR_INVALID_OPTION', `threshold: must be an integer >= 2, got ${o.threshold}`, {
+        field: 'threshold',
+      });
+    if (!(Number.isInteger(o.length) && o.length > 0))
+      throw new WhaleError('ERR_INVALID_OPTION', `length: must be an integer > 0, got ${o.length}`, {
+        field: 'length',
+      });
     if (o.degree !== undefined && !(Number.isInteger(o.degree) && o.degree >= 2 && o.degree % 2 === 0)) {
-      throw new WhaleError('ERR_INVALID_OPTION', `degree: must be an even integer >= 2, got ${o.degree}`, { field: 'degree' });
+      throw new WhaleError('ERR_INVALID_OPTION', `degree: must be an even integer >= 2, got ${o.degree}`, {
+        field: 'degree',
+      });
     }
     this.session = o.session ?? randomBytes(12).toString('base64url');
   }
 
   private below(what: string, have: number): never {
-    throw new WhaleError('ERR_BELOW_THRESHOLD', `${what}: ${have} clients < threshold ${this.o.threshold}; the round is abandoned`, { field: what, have, threshold: this.o.threshold });
+    throw new WhaleError(
+      'ERR_BELOW_THRESHOLD',
+      `${what}: ${have} clients < threshold ${this.o.threshold}; the round is abandoned`,
+      { field: what, have, threshold: this.o.threshold },
+    );
   }
 
   /** Round 0 → the keys list U1 (with neighbourhoods for SecAgg+). */
   receiveKeys(msgs: readonly AdvertiseKeys[]): KeysList {
     const seen = new Set<string>();
     for (const m of msgs) {
-      if (seen.has(m.from)) throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' advertised twice`, { field: 'from' });
+      if (seen.has(m.from))
+        throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' advertised twice`, { field: 'from' });
       seen.add(m.from);
       this.traffic.up.advertise += bytesOf(m);
     }
     if (msgs.length < this.o.threshold) this.below('u1', msgs.length);
     const list: KeysList = { session: this.session, threshold: this.o.threshold, clients: [...msgs] };
     const d = this.o.degree;
-    if (d !== undefined && d < msgs.length - 1) list.neighbors = harary(msgs.map((m) => m.from), d);
+    if (d !== undefined && d < msgs.length - 1)
+      list.neighbors = harary(
+        msgs.map((m) => m.from),
+        d,
+      );
     const size = bytesOf(list);
     this.traffic.down.keys += size * msgs.length;
     this.list = list;
@@ -92,7 +121,8 @@ export class SecAggServer {
     if (!l) throw new WhaleError('ERR_INVALID_STATE', 'receiveKeys() first', { field: 'state' });
     const byFrom = new Map<string, SharedKeys>();
     for (const m of msgs) {
-      if (!l.clients.some((c) => c.from === m.from)) throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' is not in U1`, { field: 'from' });
+      if (!l.clients.some((c) => c.from === m.from))
+        throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' is not in U1`, { field: 'from' });
       byFrom.set(m.from, m);
       this.traffic.up.share += bytesOf(m);
     }
@@ -115,8 +145,12 @@ export class SecAggServer {
   /** Round 2 → U3, the clients asked for their unmasking shares. */
   receiveMasked(msgs: readonly MaskedInput[]): UnmaskRequest {
     for (const m of msgs) {
-      if (!this.u2.includes(m.from)) throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' is not in U2`, { field: 'from' });
-      if (!(m.y instanceof Uint32Array) || m.y.length !== this.o.length) throw new WhaleError('ERR_SHAPE_MISMATCH', `y: expected ${this.o.length} ring elements from '${m.from}'`, { field: 'y' });
+      if (!this.u2.includes(m.from))
+        throw new WhaleError('ERR_INVALID_MESSAGE', `from: '${m.from}' is not in U2`, { field: 'from' });
+      if (!(m.y instanceof Uint32Array) || m.y.length !== this.o.length)
+        throw new WhaleError('ERR_SHAPE_MISMATCH', `y: expected ${this.o.length} ring elements from '${m.from}'`, {
+          field: 'y',
+        });
       this.masked.set(m.from, m.y);
       this.traffic.up.masked += 4 * m.y.length + 32;
     }
@@ -129,20 +163,35 @@ export class SecAggServer {
   /** Round 3 → the sum of the survivors' inputs, or ERR_BELOW_THRESHOLD and nothing. */
   unmask(responses: readonly UnmaskResponse[]): SecAggResult {
     const l = this.list!;
-    const u3 = [...this.masked.keys()], u3Set = new Set(u3);
+    const u3 = [...this.masked.keys()],
+      u3Set = new Set(u3);
     const valid = responses.filter((r) => u3Set.has(r.from));
     for (const r of valid) this.traffic.up.unmask += bytesOf(r);
     if (valid.length < this.o.threshold) this.below('u4', valid.length);
     const dropped = this.u2.filter((v) => !u3Set.has(v));
-    const seeds: Uint8Array[] = [], signs: number[] = [];
+    const seeds: Uint8Array[] = [],
+      signs: number[] = [];
     // Self masks of the survivors.
     for (const v of u3) {
-      seeds.push(this.recover(v, valid.map((r) => r.selfMaskShares[v]), 'selfMaskShares'));
+      seeds.push(
+        this.recover(
+          v,
+          valid.map((r) => r.selfMaskShares[v]),
+          'selfMaskShares',
+        ),
+      );
       signs.push(-1);
     }
     // Pairwise masks between each survivor and each client that dropped after sharing.
     for (const v of dropped) {
-      const sk = privateFromBytes(this.recover(v, valid.map((r) => r.keyShares[v]), 'keyShares'), l.clients.find((c) => c.from === v)!.sPk);
+      const sk = privateFromBytes(
+        this.recover(
+          v,
+          valid.map((r) => r.keyShares[v]),
+          'keyShares',
+        ),
+        l.clients.find((c) => c.from === v)!.sPk,
+      );
       for (const u of this.neighbors(v)) {
         if (!u3Set.has(u)) continue;
         seeds.push(pairSeed(sk, l.clients.find((c) => c.from === u)!.sPk, l.session, u, v));
@@ -150,7 +199,11 @@ export class SecAggServer {
       }
     }
     // Everything needed is recovered: only now is the sum formed.
-    const sum = sumRows(u3.map((u) => this.masked.get(u)!), this.o.bits, this.o.engine);
+    const sum = sumRows(
+      u3.map((u) => this.masked.get(u)!),
+      this.o.bits,
+      this.o.engine,
+    );
     addMasks(sum, seeds, signs, this.o.bits, this.o.engine);
     return { sum, included: u3, droppedAfterSharing: dropped };
   }
@@ -158,9 +211,15 @@ export class SecAggServer {
   private recover(v: string, shares: Array<WireShare | undefined>, kind: string): Uint8Array {
     const got = shares.filter((s): s is WireShare => s !== undefined);
     if (got.length < this.o.threshold) {
-      throw new WhaleError('ERR_BELOW_THRESHOLD', `${kind}.${v}: ${got.length} shares < threshold ${this.o.threshold}; the round is abandoned`, { field: `${kind}.${v}` });
+      throw new WhaleError(
+        'ERR_BELOW_THRESHOLD',
+        `${kind}.${v}: ${got.length} shares < threshold ${this.o.threshold}; the round is abandoned`,
+        { field: `${kind}.${v}` },
+      );
     }
-    return combine(got.slice(0, this.o.threshold).map((s) => ({ x: s.x, y: new Uint8Array(Buffer.from(s.y, 'base64')) })));
+    return combine(
+      got.slice(0, this.o.threshold).map((s) => ({ x: s.x, y: new Uint8Array(Buffer.from(s.y, 'base64')) })),
+    );
   }
 }
 
@@ -171,7 +230,8 @@ function harary(ids: readonly string[], degree: number): Record<string, string[]
     const j = randomInt(i + 1);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const n = order.length, out: Record<string, string[]> = {};
+  const n = order.length,
+    out: Record<string, string[]> = {};
   order.forEach((id, i) => {
     const nb: string[] = [];
     for (let k = 1; k <= degree / 2; k++) nb.push(order[(i + k) % n]!, order[(i - k + n) % n]!);

@@ -31,7 +31,9 @@ export interface Share {
 /** Shares of `secret` at the given x-coordinates (distinct, 1..255), any `threshold` of which recover it. */
 export function split(secret: Uint8Array, xs: readonly number[], threshold: number): Share[] {
   if (!(Number.isInteger(threshold) && threshold >= 1 && threshold <= xs.length)) {
-    throw new WhaleError('ERR_INVALID_ARG', `threshold: must be an integer in [1, ${xs.length}], got ${threshold}`, { field: 'threshold' });
+    throw new WhaleError('ERR_INVALID_ARG', `threshold: must be an integer in [1, ${xs.length}], got ${threshold}`, {
+      field: 'threshold',
+    });
   }
   if (new Set(xs).size !== xs.length || xs.some((x) => !(Number.isInteger(x) && x >= 1 && x <= 255))) {
     throw new WhaleError('ERR_INVALID_ARG', 'xs: must be distinct integers in [1, 255]', { field: 'xs' });
@@ -53,8 +55,10 @@ export function split(secret: Uint8Array, xs: readonly number[], threshold: numb
 export function combine(shares: readonly Share[]): Uint8Array {
   if (shares.length === 0) throw new WhaleError('ERR_BELOW_THRESHOLD', 'shares: none given', { field: 'shares' });
   const len = shares[0]!.y.length;
-  if (new Set(shares.map((s) => s.x)).size !== shares.length) throw new WhaleError('ERR_INVALID_ARG', 'shares: duplicate x-coordinates', { field: 'shares' });
-  if (shares.some((s) => s.y.length !== len)) throw new WhaleError('ERR_SHAPE_MISMATCH', 'shares: of different lengths', { field: 'shares' });
+  if (new Set(shares.map((s) => s.x)).size !== shares.length)
+    throw new WhaleError('ERR_INVALID_ARG', 'shares: duplicate x-coordinates', { field: 'shares' });
+  if (shares.some((s) => s.y.length !== len))
+    throw new WhaleError('ERR_SHAPE_MISMATCH', 'shares: of different lengths', { field: 'shares' });
   const out = new Uint8Array(len);
   shares.forEach((si, i) => {
     // l_i(0) = Π_{j≠i} x_j / (x_j - x_i); subtraction is xor in GF(2^8).

@@ -27,7 +27,8 @@ import { tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
 import { roleAtLeast } from '../../config/api-keys.js';
 import type { JoinedFeedback } from '../../core/quality/optimization/feedback-analyzer.js';
-import { ANONYMOUS, AnswerLedger } from './answer-ledger.js';
+/** The caller of a request without an API key: holding the answer's unguessable id is its proof. */
+const ANONYMOUS = 'anonymous';
 import { inferAnswer, readInferRequest, sendInferAnswer } from '../v2-binary.js';
 import type { RouteOptimizer } from '../../core/federation/routing/route-optimizer.js';
 
@@ -42,12 +43,9 @@ export interface QualityRoutesContext {
   maxEvaluateBodyBytes?: number;
   /** False while the server starts or drains. */
   accepting: () => boolean;
-  /** Who received which answer: feedback comes from that caller, once (default: a ledger of 100,000 answers). */
-  ledger?: AnswerLedger;
 }
 
 export function qualityRoutes(c: QualityRoutesContext) {
-  const ledger = (c.ledger ??= new AnswerLedger());
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const parts = url.pathname.split('/').filter(Boolean);
     if (parts[0] !== 'v1') return false;
@@ -73,7 +71,7 @@ export function qualityRoutes(c: QualityRoutesContext) {
         parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes,
       );
       if (parts[1] === 'feedback') {
-        const f = submitFeedback(c, ledger, req, body);
+        const f = submitFeedback(c, req, body);
         return sendJson(res, 202, {
           accepted: true,
           requestId: f.requestId,
@@ -119,7 +117,7 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
   });
   // The router's id (unguessable) is what feedback names; the client's own id is only echoed (V2).
-  if (result.requestId !== undefined) c.ledger!.issued(result.requestId, principalOf(req)?.keyId ?? ANONYMOUS);
+  if (result.requestId !== undefined) c.analyzer.bindCaller(result.requestId, principalOf(req)?.keyId ?? ANONYMOUS);
   const fields = {
     model_name: result.model,
     model_version: result.modelVersion,
@@ -140,23 +138,12 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
  * Feedback over HTTP: on an answer this node gave, only from the caller that received it and once;
  * feedback naming a model without such an answer (curated labels) needs an operator key.
  */
-function submitFeedback(
-  c: QualityRoutesContext,
-  ledger: AnswerLedger,
-  req: IncomingMessage,
-  body: unknown,
-): JoinedFeedback {
+function submitFeedback(c: QualityRoutesContext, req: IncomingMessage, body: unknown): JoinedFeedback {
   const id = typeof body === 'object' && body !== null ? (body as { requestId?: unknown }).requestId : undefined;
   const principal = principalOf(req);
-  if (typeof id === 'string' && ledger.knows(id)) {
-    ledger.vote(id, principal?.keyId ?? ANONYMOUS);
-    try {
-      return c.analyzer.submitFeedback(body);
-    } catch (err) {
-      ledger.unvote(id);
-      throw err;
-    }
-  }
+  // An answer this node gave: its one vote, from the caller that received it (FeedbackAnalyzer.bindCaller).
+  if (typeof id === 'string' && c.analyzer.routeOf(id))
+    return c.analyzer.submitFeedback(body, { caller: principal?.keyId ?? ANONYMOUS });
   const namesModel = typeof body === 'object' && body !== null && (body as { model?: unknown }).model !== undefined;
   if (namesModel && !(principal && roleAtLeast(principal.role, 'operator'))) {
     throw new WhaleError(

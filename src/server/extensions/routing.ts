@@ -24,7 +24,6 @@ import type { Subscription } from '../../transport/bus.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 import { subscribeFeedback } from '../../core/federation/routing/feedback-topic.js';
 import { qualityRoutes } from './routing-routes.js';
-import { AnswerLedger } from './answer-ledger.js';
 import { LoadBalancer } from '../../core/resource-management/optimizer/load-balancer.js';
 import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
 import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
@@ -116,7 +115,6 @@ export class QualityRoutingExtension implements ServerExtension {
     const registry = (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
     if (registry) monitor.attach(registry);
     server.pipeline.setRouter(dispatcher);
-    const ledger = new AnswerLedger();
     server.http.addHandler((req, res, url) =>
       this.running
         ? qualityRoutes({
@@ -129,7 +127,6 @@ export class QualityRoutingExtension implements ServerExtension {
             maxEvaluateBodyBytes:
               this.opts.evaluate?.maxBodyBytes ?? Math.min(256 * 1024, this.opts.maxBodyBytes ?? Infinity),
             accepting: () => server.accepting,
-            ledger,
           })(req, res, url)
         : false,
     );

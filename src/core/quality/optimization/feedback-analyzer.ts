@@ -89,7 +89,8 @@ const SEP = '\u0000';
 const MAX_SERIES = 1024;
 
 export class FeedbackAnalyzer {
-  private readonly requests: BoundedMap<string, RequestRoute>;
+  /** Routed answers: who answered (the join), who received it and whether its one vote was given (HTTP feedback). */
+  private readonly requests: BoundedMap<string, { route: RequestRoute; caller?: string; voted: boolean }>;
   private readonly series = new Map<string, Series>();
   private readonly feedbackListeners = new Set<(f: JoinedFeedback) => void>();
   private readonly dropListeners = new Set<(d: QualityDrop) => void>();
@@ -117,20 +118,41 @@ export class FeedbackAnalyzer {
   recordRequest(requestId: string, route: RequestRoute): void {
     if (typeof requestId !== 'string' || requestId.length === 0)
       throw new WhaleError('ERR_INVALID_ARG', 'requestId: must be a non-empty string', { field: 'requestId' });
-    this.requests.set(requestId, { ...route });
+    this.requests.set(requestId, { route: { ...route }, voted: false });
+  }
+
+  /**
+   * Binds a routed answer to the caller that received it (an API key's id, or 'anonymous'): feedback given
+   * with `from` must then come from that caller, once (hardening round 2, item 8).
+   */
+  bindCaller(requestId: string, caller: string): void {
+    const a = this.requests.get(requestId);
+    if (a) a.caller = caller;
   }
 
   routeOf(requestId: string): RequestRoute | undefined {
-    return this.requests.get(requestId);
+    return this.requests.get(requestId)?.route;
   }
 
   /**
    * Validates, joins and counts one feedback. ERR_NOT_FOUND (field requestId)
    * when the request is unknown here and the feedback does not name the model.
    */
-  submitFeedback(raw: unknown): JoinedFeedback {
+  submitFeedback(raw: unknown, from?: { caller: string }): JoinedFeedback {
     const f = parseFeedback(raw);
-    const known = this.requests.get(f.requestId);
+    const answer = this.requests.get(f.requestId);
+    if (answer && from) {
+      if (answer.caller !== undefined && answer.caller !== from.caller) {
+        throw new WhaleError('ERR_FORBIDDEN', 'feedback.requestId: that answer was given to another caller', {
+          field: 'feedback.requestId',
+        });
+      }
+      if (answer.voted)
+        throw new WhaleError('ERR_CONFLICT', 'feedback.requestId: this answer already has its feedback', {
+          field: 'feedback.requestId',
+        });
+    }
+    const known = answer?.route;
     if (!known && f.model === undefined) {
       throw new WhaleError(
         'ERR_NOT_FOUND',
@@ -158,6 +180,7 @@ export class FeedbackAnalyzer {
       joined: known !== undefined,
       receivedAt: this.now(),
     };
+    if (answer && from) answer.voted = true;
     this.count(joined);
     for (const l of this.feedbackListeners) l(joined);
     return joined;

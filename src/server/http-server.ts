@@ -319,7 +319,8 @@ export function tenantParam(req: IncomingMessage, params: Record<string, unknown
   return tenant === undefined ? {} : { tenant };
 }
 
-function optionalParam(
+/** One V2 request parameter, checked (type, finite, length) and renamed: `{}` when absent. */
+export function optionalParam(
   params: Record<string, unknown>,
   key: string,
   type: 'string' | 'number',

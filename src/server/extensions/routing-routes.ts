@@ -16,14 +16,8 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
 import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
-import {
-  decodePathSegment,
-  MAX_CLIENT_STRING_LENGTH,
-  readJson,
-  sendError,
-  sendJson,
-} from '../../transport/http-json.js';
-import { tenantParam } from '../http-server.js';
+import { decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { optionalParam, tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
 import { roleAtLeast } from '../../config/api-keys.js';
 import type { JoinedFeedback } from '../../core/quality/optimization/feedback-analyzer.js';
@@ -112,9 +106,9 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     signal: abort.signal,
     ...(level === undefined ? {} : { level: level as Level }),
     ...tenantParam(req, params),
-    ...param(params, 'session', 'string'),
-    ...param(params, 'priority', 'number'),
-    ...param(params, 'timeout_ms', 'number', 'timeoutMs'),
+    ...optionalParam(params, 'session', 'string'),
+    ...optionalParam(params, 'priority', 'number'),
+    ...optionalParam(params, 'timeout_ms', 'number', 'timeoutMs'),
   });
   // The router's id (unguessable) is what feedback names; the client's own id is only echoed (V2).
   if (result.requestId !== undefined) c.analyzer.bindCaller(result.requestId, principalOf(req)?.keyId ?? ANONYMOUS);
@@ -153,27 +147,4 @@ function submitFeedback(c: QualityRoutesContext, req: IncomingMessage, body: unk
     );
   }
   return c.analyzer.submitFeedback(body);
-}
-
-function param(
-  params: Record<string, unknown>,
-  key: string,
-  type: 'string' | 'number',
-  as = key,
-): Record<string, unknown> {
-  const v = params[key];
-  if (v === undefined) return {};
-  if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
-    throw new WhaleError(
-      'ERR_INVALID_ARG',
-      `parameters.${key}: must be a ${type === 'number' ? 'finite number' : 'string'}`,
-      { field: `parameters.${key}` },
-    );
-  }
-  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH) {
-    throw new WhaleError('ERR_INVALID_ARG', `parameters.${key}: longer than ${MAX_CLIENT_STRING_LENGTH} characters`, {
-      field: `parameters.${key}`,
-    });
-  }
-  return { [as]: v };
 }

@@ -228,14 +228,7 @@ export class InferenceHttpServer {
       version = rest[1];
       rest = rest.slice(2);
     }
-    const model = this.o.host.get(name);
-    if (version !== undefined && version !== model.version) {
-      throw new WhaleError(
-        'ERR_MODEL_NOT_FOUND',
-        `model '${name}' has no version '${version}' (serving ${model.version})`,
-        { field: 'version' },
-      );
-    }
+    const model = this.o.host.get(name, version);
     const action = rest.join('/');
     if (action === '') {
       expect('GET');

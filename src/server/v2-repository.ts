@@ -10,7 +10,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { WhaleError } from '../common/errors.js';
 import type { ModelHost } from '../core/processing/model-host.js';
 import type { ModelSchedulerStats, TaskScheduler } from '../core/processing/task-scheduler.js';
 import { decodePathSegment, HttpError, readJson, sendError, sendJson } from '../transport/http-json.js';
@@ -82,14 +81,7 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
         }
         if (rest.length !== 1 || (rest[0] !== 'stats' && rest[0] !== 'config')) return false;
         if (method !== 'GET') throw new HttpError(405, `${url.pathname} accepts GET`);
-        const model = o.host.get(name);
-        if (version !== undefined && version !== model.version) {
-          throw new WhaleError(
-            'ERR_MODEL_NOT_FOUND',
-            `model '${name}' has no version '${version}' (serving ${model.version})`,
-            { field: 'version' },
-          );
-        }
+        const model = o.host.get(name, version);
         if (rest[0] === 'stats')
           return sendJson(res, 200, {
             model_stats: [tritonModelStats(o.host, name, o.scheduler.stats().models[name])],

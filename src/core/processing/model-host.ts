@@ -121,9 +121,19 @@ export class ModelHost {
     return this.models.has(name);
   }
 
-  /** The model, or ERR_MODEL_NOT_FOUND naming it. */
-  get(name: string): ModelInterface {
-    return this.entry(name).model;
+  /** The model, or ERR_MODEL_NOT_FOUND naming it (or the version, when one is asked for and not the one served). */
+  get(name: string, version?: string): ModelInterface {
+    const model = this.entry(name).model;
+    if (version !== undefined && version !== model.version) {
+      throw new WhaleError(
+        'ERR_MODEL_NOT_FOUND',
+        `model '${name}' has no version '${version}' (serving ${model.version})`,
+        {
+          field: 'version',
+        },
+      );
+    }
+    return model;
   }
 
   isReady(name: string): boolean {

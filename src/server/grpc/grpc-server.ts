@@ -337,14 +337,7 @@ export class InferenceGrpcServer {
 
   private model(name: string, version: string) {
     if (name.length > MAX_CLIENT_STRING_LENGTH) throw bad('name', `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
-    const m = this.o.host.get(name);
-    if (version !== '' && version !== m.version) {
-      throw new WhaleError(
-        'ERR_MODEL_NOT_FOUND',
-        `model '${name}' has no version '${version}' (serving ${m.version})`,
-        { field: 'version' },
-      );
-    }
+    const m = this.o.host.get(name, version === '' ? undefined : version); // proto3: '' is "not given"
     return m;
   }
 

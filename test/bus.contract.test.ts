@@ -289,3 +289,28 @@ describe('KafkaBus options', () => {
     await ok.close();
   });
 });
+
+describe('KafkaBus: a consumer crashed by a non-retriable group error', () => {
+  let h: BusHarness;
+  beforeAll(async () => {
+    h = await kafkaHarness([
+      ['c.crash', 3],
+      ['c.crash.dlq', 3],
+    ]);
+  }, 60_000);
+  afterAll(async () => h.stop(), 30_000);
+
+  it('is restarted and delivers, instead of never joining (SyncGroup answered INVALID_REQUEST)', async () => {
+    const bus = h.bus();
+    // Kafka API key 14 = SyncGroup, error 42 = INVALID_REQUEST: kafkajs does not restart on it.
+    await h.mock!.command('request-errors 14 42 2');
+    const got: number[] = [];
+    const sub = await bus.subscribe('c.crash', (e) => void got.push((e.payload as { i: number }).i), {
+      group: 'g-crash',
+    });
+    for (let i = 0; i < 20; i++) await bus.publish('c.crash', msg('tick', { i }), { key: `k${i % 3}` });
+    expect(await until(() => got.length === 20, 30_000)).toBe(true);
+    expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await sub.close();
+  }, 90_000);
+});

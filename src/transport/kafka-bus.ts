@@ -4,7 +4,15 @@
  * one per subscription in its group, manual commits after the handler
  * succeeded or the message was dead-lettered.
  */
-import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Consumer,
+  type ConsumerRunConfig,
+  type IHeaders,
+  type Producer,
+} from 'kafkajs';
 
 import { WhaleError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -204,7 +212,7 @@ export class KafkaBus extends BaseBus {
     } catch (err) {
       return abandon(err);
     }
-    await consumer.run({
+    const runConfig: ConsumerRunConfig = {
       autoCommit: false,
       partitionsConsumedConcurrently: 4,
       eachMessage: async ({ topic: t, partition, message }) => {
@@ -233,14 +241,71 @@ export class KafkaBus extends BaseBus {
         }
         await consumer.commitOffsets([{ topic: t, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
       },
+    };
+    let closed = false;
+    const stopRestarts = this.restartAfterCrash(consumer, runConfig, `${opts.group}.${topic}`, () => closed);
+    await consumer.run(runConfig);
+    await ready.catch((err) => {
+      stopRestarts();
+      return abandon(err);
     });
-    await ready.catch(abandon);
     return {
       close: async () => {
+        closed = true;
+        stopRestarts();
         this.consumers.delete(consumer);
         stopLag();
         await consumer.disconnect();
       },
+    };
+  }
+
+  /**
+   * kafkajs restarts a crashed consumer only when the error is retriable; on any other (a broker
+   * answering a group request with INVALID_REQUEST, as librdkafka's mock does when a second member
+   * joins mid-rebalance) it disconnects and the subscription silently stops consuming. Here such a
+   * consumer is connected and run again, with backoff, until the bus or the subscription is closed:
+   * uncommitted messages are fetched again, so nothing is lost.
+   */
+  private restartAfterCrash(
+    consumer: Consumer,
+    runConfig: ConsumerRunConfig,
+    group: string,
+    subscriptionClosed: () => boolean,
+  ): () => void {
+    let timer: NodeJS.Timeout | undefined;
+    let attempt = 0;
+    const stopped = () => this.closed || subscriptionClosed();
+    const schedule = () => {
+      const delay = Math.min(200 * 2 ** attempt, 5_000);
+      attempt++;
+      timer = setTimeout(() => void restart(), delay);
+    };
+    const restart = async () => {
+      if (stopped()) return;
+      try {
+        await consumer.connect();
+        await consumer.run(runConfig);
+        attempt = 0;
+      } catch (err) {
+        this.logger.warn('kafka consumer restart failed; trying again', {
+          group,
+          error: (err as Error)?.message ?? String(err),
+        });
+        if (!stopped()) schedule();
+      }
+    };
+    const off = consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || stopped()) return;
+      this.logger.warn('kafka consumer stopped on a non-retriable error; restarting it', {
+        group,
+        error: payload.error?.message ?? String(payload.error),
+      });
+      schedule();
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
     };
   }
 

@@ -38,6 +38,17 @@ export interface InferenceRequest {
   requestId?: string;
   /** Sticky routing: requests of one session keep their route when the task asks for it. */
   session?: string;
+  /** deep: called with each member's answer as it completes (streamed as intermediate steps, see generation.ts). */
+  onMember?: (member: MemberAnswer) => void;
+}
+
+/** One member's answer of a deep request. */
+export interface MemberAnswer {
+  model: string;
+  modelVersion: string;
+  outputs: NamedTensors;
+  /** How many members the request runs. */
+  members: number;
 }
 
 export interface InferenceResult {
@@ -255,7 +266,7 @@ export class ProcessingPipeline {
     }
     const members = this.deepMembers(model);
     const results = await this.o.optimizer.withSlots(allocation.slots, () =>
-      Promise.all(members.map((m) => this.run(m, req))),
+      Promise.all(members.map((m) => this.run(m, req).then((out) => this.memberDone(req, m, out, members.length)))),
     );
     return done({
       model: model.name,
@@ -264,6 +275,15 @@ export class ProcessingPipeline {
       outputs: combine(results),
       cached: false,
     });
+  }
+
+  private memberDone(req: InferenceRequest, model: string, outputs: NamedTensors, members: number): NamedTensors {
+    try {
+      req.onMember?.({ model, modelVersion: this.o.host.get(model).version, outputs, members });
+    } catch {
+      // a listener must never fail the request
+    }
+    return outputs;
   }
 
   /**

@@ -11,8 +11,9 @@ import { createLogger, type Logger } from '../common/logger.js';
 import type { ModelInterface } from '../core/base/model.js';
 import type { NamedTensors } from '../core/base/tensor.js';
 import { TieredCache, type CacheStats } from '../core/memory/tiered-cache.js';
+import { WhaleMetrics } from '../core/monitoring/metrics/whale-metrics.js';
 import { ModelHost } from '../core/processing/model-host.js';
-import { ProcessingOptimizer } from '../core/processing/processing-optimizer.js';
+import { ProcessingOptimizer, describedDevice } from '../core/processing/processing-optimizer.js';
 import { ProcessingPipeline, type ResponseCache } from '../core/processing/processing-pipeline.js';
 import { TaskScheduler } from '../core/processing/task-scheduler.js';
 import { createModel } from '../models/index.js';
@@ -29,6 +30,11 @@ import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
 /** Something that lives as long as the server (monitoring, resource management, …). */
 export interface ServerExtension {
   readonly name: string;
+  /**
+   * Called before the models load (optional): what a model must know when it loads, e.g. its resource
+   * grant (ONNX intra-op threads, execution provider). An extension that has it is stopped like a started one.
+   */
+  beforeLoad?(server: WhaleServer, models: readonly ModelInterface[]): Promise<void> | void;
   /** Called once the models are loaded, before the HTTP server listens. */
   start(server: WhaleServer): Promise<void> | void;
   /** Called after intake stopped and in-flight work drained, before the bus and stores close. */
@@ -47,6 +53,8 @@ export interface WhaleServerOptions {
   /** Extra HTTP routes, tried before the V2 routes. */
   httpHandlers?: HttpRouteHandler[];
   extensions?: ServerExtension[];
+  /** The node's metric registry (default: a new one); GET /metrics (the monitoring extension) exposes it. */
+  metrics?: WhaleMetrics;
 }
 
 const RESPONSES = 'whale.responses';
@@ -57,6 +65,8 @@ export class WhaleServer {
   readonly scheduler: TaskScheduler;
   readonly pipeline: ProcessingPipeline;
   readonly messaging: MessagingService;
+  /** The node's one metric registry: every extension registers its families here, at start, whatever their order. */
+  readonly metrics: WhaleMetrics;
   private readonly cache: TieredCache;
   readonly http: InferenceHttpServer;
   /** The gRPC endpoint (KServe's GRPCInferenceService), when grpc.enabled. */
@@ -79,9 +89,14 @@ export class WhaleServer {
     this.messaging =
       o.messaging ??
       new MessagingService({ ...(o.env ? { env: o.env } : { kafka: config.kafka }), logger: this.logger });
+    this.metrics = o.metrics ?? new WhaleMetrics();
     this.host = new ModelHost({ logger: this.logger });
     const gpus = safeGpus();
-    this.optimizer = new ProcessingOptimizer({ gpus });
+    // A request's device is the one its model runs on (the runtime's choice after the grant), never a guess.
+    this.optimizer = new ProcessingOptimizer({
+      gpus,
+      deviceOf: (m) => (this.host.has(m) ? describedDevice(this.host.get(m).describe()) : undefined),
+    });
     this.scheduler = new TaskScheduler({
       executor: (model, inputs) => this.host.runBatch(model, inputs as NamedTensors[]),
       models: Object.fromEntries(config.models.map((m) => [m.name, m.batching])),
@@ -168,6 +183,11 @@ export class WhaleServer {
       await this.messaging.initialize();
       const models = this.o.models ?? config.models.map((m) => createModel(m));
       const optional = new Set(config.models.filter((m) => m.optional).map((m) => m.name));
+      for (const ext of this.extensions) {
+        if (!ext.beforeLoad) continue;
+        this.started.push(ext);
+        await ext.beforeLoad(this, models);
+      }
       for (const m of models) await this.host.add(m, { optional: optional.has(m.name) });
       // A required model that cannot load fails the start (the CLI exits 2): never serve half-broken.
       const broken = models.filter((m) => !optional.has(m.name) && !this.host.isReady(m.name));
@@ -187,7 +207,7 @@ export class WhaleServer {
       }
       for (const ext of this.extensions) {
         await ext.start(this);
-        this.started.push(ext);
+        if (!this.started.includes(ext)) this.started.push(ext);
       }
       await this.endpoint.start();
       const addr = await this.http.listen(config.http.port, config.http.host);
@@ -212,6 +232,11 @@ export class WhaleServer {
   addServingCheck(check: (model: string) => string | undefined): () => void {
     this.servingChecks.add(check);
     return () => this.servingChecks.delete(check);
+  }
+
+  /** A started extension by name (e.g. 'monitoring'), for extensions that build on another. */
+  extension(name: string): ServerExtension | undefined {
+    return this.started.find((e) => e.name === name);
   }
 
   /** Why a hosted model cannot serve although it is loaded, or undefined. */

@@ -32,7 +32,7 @@ import { CONSUMER_LAG_METRIC, registerConsumerLagCollector } from '../../core/mo
 import { PerformanceMetrics } from '../../core/monitoring/metrics/performance-metrics.js';
 import { registerServingCollectors } from '../../core/monitoring/metrics/serving-collector.js';
 import { SystemCollector } from '../../core/monitoring/metrics/system-collector.js';
-import { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
+import type { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
 import { Monitor, type SeriesScorer } from '../../core/monitoring/monitor.js';
 import { AlertManager } from '../../core/monitoring/visualization/alert-manager.js';
 import { validateRule, type AlertRule } from '../../core/monitoring/visualization/alert-rules.js';
@@ -45,8 +45,6 @@ export interface MonitoringOptions {
   /** The variables to read (default: this process's environment). */
   env?: EnvSource;
   logger?: Logger;
-  /** Default: a registry of its own. */
-  metrics?: WhaleMetrics;
   /** Sampling interval of the dashboard, detector, alerts and history (default 1000 ms). */
   intervalMs?: number;
   /** Replace the default rules (DEFAULT_ALERT_RULES); WHALE_ALERT_RULES adds to them. */
@@ -86,12 +84,11 @@ export const DEFAULT_ALERT_RULES: AlertRule[] = [
 
 export class MonitoringExtension implements ServerExtension {
   readonly name = 'monitoring';
-  readonly metrics: WhaleMetrics;
-  readonly performance: PerformanceMetrics;
   readonly health = new HealthChecker();
   readonly system = new SystemCollector();
   private readonly env: WhaleEnv;
   private readonly logger: Logger;
+  private recorders: { metrics: WhaleMetrics; performance: PerformanceMetrics } | undefined;
   private started:
     | {
         monitor: Monitor;
@@ -106,9 +103,24 @@ export class MonitoringExtension implements ServerExtension {
   constructor(private readonly o: MonitoringOptions = {}) {
     this.env = readEnv(o.env);
     this.logger = o.logger ?? createLogger('monitoring');
-    this.metrics = o.metrics ?? new WhaleMetrics();
-    this.performance = new PerformanceMetrics({ metrics: this.metrics });
-    this.system.register(this.metrics);
+  }
+
+  /** The registry /metrics exposes: the server's (WhaleServer.metrics, where every extension registers), once started. */
+  get metrics(): WhaleMetrics {
+    if (!this.recorders) throw new WhaleError('ERR_INVALID_STATE', 'monitoring is not started');
+    return this.recorders.metrics;
+  }
+
+  /** recordPerformanceMetrics / recordFederationRound into that registry (quality and federation figures). */
+  get performance(): PerformanceMetrics {
+    if (!this.recorders) throw new WhaleError('ERR_INVALID_STATE', 'monitoring is not started');
+    return this.recorders.performance;
+  }
+
+  private adopt(metrics: WhaleMetrics): void {
+    if (this.recorders?.metrics === metrics) return;
+    this.recorders = { metrics, performance: new PerformanceMetrics({ metrics }) };
+    this.system.register(metrics);
   }
 
   /** WHALE_CACHE_DIR, else the per-user default. */
@@ -129,6 +141,7 @@ export class MonitoringExtension implements ServerExtension {
   }
 
   async start(server: WhaleServer): Promise<void> {
+    this.adopt(server.metrics);
     const rules = [...(this.o.rules ?? DEFAULT_ALERT_RULES), ...rulesFromFile(this.env.alertRules)];
     const history =
       this.o.history === false

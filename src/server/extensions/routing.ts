@@ -6,8 +6,6 @@
  * QualityOptimizer apply what the policy allows (shift traffic, disable a
  * model's arms on a rollback).
  */
-import type { Registry } from 'prom-client';
-
 import { readEnv, type EnvSource } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
@@ -112,8 +110,7 @@ export class QualityRoutingExtension implements ServerExtension {
     this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer };
     this.appliers(qualityOptimizer, optimizer);
     analyzer.onQualityDrop((d) => void this.onDrop(d));
-    const registry = (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
-    if (registry) monitor.attach(registry);
+    monitor.attach(server.metrics.registry);
     server.pipeline.setRouter(dispatcher);
     server.http.addHandler((req, res, url) =>
       this.running

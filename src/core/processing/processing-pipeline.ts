@@ -107,9 +107,32 @@ export interface RequestObservation {
   seconds: number;
   ok: boolean;
   cached: boolean;
+  /** An answered request's inputs and outputs (e.g. shared as knowledge); absent on a failure. */
+  inputs?: NamedTensors;
+  outputs?: NamedTensors;
 }
 
 export type RequestObserver = (o: RequestObservation) => void;
+
+/** A model on another node answering a deep request. */
+export interface RemoteAnswer {
+  /** e.g. `model@node`. */
+  model: string;
+  modelVersion: string;
+  outputs: NamedTensors;
+}
+
+/** Asks models beyond this node for a deep request's answers (the server does it through the FederationService). */
+export interface DeepCollaborator {
+  /** Answers that arrived in time, each with outputs shaped as the model's own; [] when none did. */
+  collaborate(request: {
+    model: ModelInterface;
+    members: string[];
+    inputs: NamedTensors;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  }): Promise<RemoteAnswer[]>;
+}
 
 /** Chooses the model and level of a request among those serving its task (core/federation/routing). */
 export interface PipelineRouter {
@@ -129,6 +152,7 @@ export class ProcessingPipeline {
   private readonly stats = { quick: 0, normal: 0, deep: 0, cacheHits: 0 };
   private observers: RequestObserver[] = [];
   private router: PipelineRouter | undefined;
+  private collaborator: DeepCollaborator | undefined;
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -138,6 +162,11 @@ export class ProcessingPipeline {
     return () => {
       this.observers = this.observers.filter((f) => f !== fn);
     };
+  }
+
+  /** Installs (or with undefined removes) what asks other nodes' models to join deep requests. */
+  setCollaborator(collaborator: DeepCollaborator | undefined): void {
+    this.collaborator = collaborator;
   }
 
   /** Installs (or with undefined removes) the router consulted before every request. */
@@ -195,6 +224,8 @@ export class ProcessingPipeline {
         seconds: r.durationMs / 1000,
         ok: true,
         cached: r.cached,
+        inputs: req.inputs,
+        outputs: r.outputs,
       });
       return r;
     } catch (err) {
@@ -265,14 +296,16 @@ export class ProcessingPipeline {
       return done({ model: model.name, modelVersion: model.version, models: [model.name], outputs, cached: false });
     }
     const members = this.deepMembers(model);
+    const remote = this.remoteAnswers(model, members, req);
     const results = await this.o.optimizer.withSlots(allocation.slots, () =>
       Promise.all(members.map((m) => this.run(m, req).then((out) => this.memberDone(req, m, out, members.length)))),
     );
+    const others = await remote;
     return done({
       model: model.name,
       modelVersion: model.version,
-      models: members,
-      outputs: combine(results),
+      models: [...members, ...others.map((a) => a.model)],
+      outputs: combine([...results, ...others.map((a) => a.outputs)]),
       cached: false,
     });
   }
@@ -284,6 +317,35 @@ export class ProcessingPipeline {
       // a listener must never fail the request
     }
     return outputs;
+  }
+
+  /** Answers of other nodes' models (the collaborator's); a failure there never fails the request. */
+  private async remoteAnswers(
+    model: ModelInterface,
+    members: string[],
+    req: InferenceRequest,
+  ): Promise<RemoteAnswer[]> {
+    if (!this.collaborator) return [];
+    let answers: RemoteAnswer[];
+    try {
+      answers = await this.collaborator.collaborate({
+        model,
+        members,
+        inputs: req.inputs,
+        ...(req.timeoutMs === undefined ? {} : { timeoutMs: req.timeoutMs }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
+    } catch {
+      return [];
+    }
+    for (const a of answers) {
+      try {
+        req.onMember?.({ ...a, members: members.length + answers.length });
+      } catch {
+        // a listener must never fail the request
+      }
+    }
+    return answers;
   }
 
   /**

@@ -241,10 +241,16 @@ export class InferenceHttpServer {
         status: 200,
         body: {
           name,
-          versions: [model.version],
+          // The default version first.
+          versions: [
+            model.version,
+            ...this.o.host.versions(name).flatMap((v) => (v.version === model.version ? [] : [v.version])),
+          ],
           platform: model.platform,
           inputs: model.inputs.map(spec),
           outputs: model.outputs.map(spec),
+          // Smart Whale's addition: this version's origin (a federation's round and its evaluation, or the configuration).
+          version_info: this.o.host.versions(name).find((v) => v.version === model.version),
         },
       };
     }
@@ -257,17 +263,17 @@ export class InferenceHttpServer {
     }
     if (action === 'infer') {
       expect('POST');
-      return { status: 200, body: await this.infer(req, name) };
+      return { status: 200, body: await this.infer(req, name, version) };
     }
     throw new HttpError(404, `no route ${url.pathname}`);
   }
 
-  private async infer(req: IncomingMessage, name: string): Promise<unknown> {
+  private async infer(req: IncomingMessage, name: string, version?: string): Promise<unknown> {
     if (!this.o.isReady())
       throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', {
         retriable: true,
       });
-    const { request, inputs } = await readInferRequest(req, this.o.maxBodyBytes, this.o.host.get(name));
+    const { request, inputs } = await readInferRequest(req, this.o.maxBodyBytes, this.o.host.get(name, version));
     const params = request.parameters ?? {};
     const level = params.level;
     if (level !== undefined && !LEVELS.includes(level as Level)) {
@@ -281,6 +287,7 @@ export class InferenceHttpServer {
     });
     const result = await this.o.pipeline.processRequest({
       model: name,
+      ...(version === undefined ? {} : { version }),
       inputs,
       signal: abort.signal,
       ...(request.id === undefined ? {} : { requestId: request.id }),

@@ -95,7 +95,7 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
         return sendJson(res, 200, {
           name,
           platform: model.platform,
-          version_policy: { specific: { versions: [model.version] } },
+          version_policy: { specific: { versions: o.host.versions(name).map((v) => v.version) } },
           max_batch_size: b?.maxBatchSize ?? 0,
           input: model.inputs.map(io),
           output: model.outputs.map(io),
@@ -115,7 +115,8 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
       if (names.length === 3 && names[2] === 'index') {
         const body = req.headers['content-length'] === '0' ? {} : ((await readJson(req, 4096)) ?? {});
         const readyOnly = typeof body === 'object' && body !== null && (body as { ready?: unknown }).ready === true;
-        const index = o.host.names().map((n) => {
+        // One entry per version, as Triton lists them; the default's state is the model's.
+        const index = o.host.names().flatMap((n) => {
           const s = o.host.status(n);
           const state =
             s.state === 'ready'
@@ -125,12 +126,15 @@ export function repositoryRoutes(o: RepositoryRoutesOptions) {
                 : s.state === 'failed'
                   ? 'UNAVAILABLE'
                   : 'LOADING';
-          return {
-            name: n,
-            version: s.version,
-            state,
-            reason: s.state === 'stopped' ? 'unloaded' : (s.lastError ?? ''),
-          };
+          return s.versions.map((v) => {
+            const other = v.version === s.version ? undefined : o.host.get(n, v.version).status;
+            return {
+              name: n,
+              version: v.version,
+              state: other === undefined ? state : other === 'ready' ? 'READY' : 'UNAVAILABLE',
+              reason: other === undefined ? (s.state === 'stopped' ? 'unloaded' : (s.lastError ?? '')) : '',
+            };
+          });
         });
         return sendJson(res, 200, readyOnly ? index.filter((m) => m.state === 'READY') : index);
       }

@@ -25,6 +25,34 @@ export interface HostedModelStatus {
   optional?: boolean;
   /** What the adapter says of itself, without filesystem paths. */
   model: ReturnType<ModelInterface['describe']>;
+  /** Every version held, the default (served at /v2/models/{m}) marked. */
+  versions: ModelVersionInfo[];
+}
+
+/** Where a version came from (a federation's round, a file, …): JSON, shown to clients. */
+export interface VersionProvenance {
+  /** 'config' (whale.config.json), 'federation', or the caller's own word. */
+  source: string;
+  federationId?: string;
+  round?: number;
+  /** The evaluation that let it in (e.g. the quality gate's accuracy and loss on the held-out set). */
+  evaluation?: Record<string, number>;
+  [k: string]: unknown;
+}
+
+export interface ModelVersionInfo {
+  version: string;
+  default: boolean;
+  addedAt: string;
+  provenance: VersionProvenance;
+}
+
+export interface AddVersionOptions {
+  provenance: VersionProvenance;
+  /** Make it the default version once it loaded (default true). */
+  makeDefault?: boolean;
+  /** Run before the switch (e.g. one inference): a throw keeps the old default and unloads the new version. */
+  check?: (model: ModelInterface) => Promise<void>;
 }
 
 export interface AddModelOptions {
@@ -47,6 +75,18 @@ interface Hosted {
   /** Bumped on every restart: a batch that started before it cannot mark the new instance failed. */
   generation: number;
   restartTimer?: NodeJS.Timeout;
+  /** Every version held (the default one included), oldest first. */
+  versions: Map<string, HeldVersion>;
+  /** A version being added: one at a time per model. */
+  adding?: boolean;
+  /** Batches running per generation of the default (a hung batch of an older version must not fail the new one). */
+  running: Map<number, number>;
+}
+
+interface HeldVersion {
+  model: ModelInterface;
+  addedAt: string;
+  provenance: VersionProvenance;
 }
 
 export interface ModelHostOptions {
@@ -57,7 +97,15 @@ export interface ModelHostOptions {
   maxRestarts?: number;
   /** Longest wait between two load attempts of an optional model that failed to load (default 30 s). */
   maxLoadRetryMs?: number;
+  /** Versions kept loaded per model, the default included (default 3); the oldest non-default one goes first. */
+  maxVersions?: number;
 }
+
+/**
+ * The version a request was admitted on, tied to its input object (pinVersion): runBatch runs it on
+ * that version even when the default switched while it waited in the queue.
+ */
+const pinned = new WeakMap<object, { name: string; version: string }>();
 
 export class ModelHost {
   private readonly models = new Map<string, Hosted>();
@@ -65,6 +113,7 @@ export class ModelHost {
   private readonly backoffMs: number;
   private readonly maxRestarts: number;
   private readonly maxLoadRetryMs: number;
+  private readonly maxVersions: number;
   private closed = false;
 
   constructor(o: ModelHostOptions = {}) {
@@ -72,6 +121,15 @@ export class ModelHost {
     this.backoffMs = o.restartBackoffMs ?? 200;
     this.maxRestarts = o.maxRestarts ?? 5;
     this.maxLoadRetryMs = o.maxLoadRetryMs ?? 30_000;
+    this.maxVersions = o.maxVersions ?? 3;
+    if (!Number.isInteger(this.maxVersions) || this.maxVersions < 1)
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `options.maxVersions: must be an integer >= 1, got ${String(o.maxVersions)}`,
+        {
+          field: 'options.maxVersions',
+        },
+      );
   }
 
   /**
@@ -88,6 +146,10 @@ export class ModelHost {
       failures: 0,
       generation: 0,
       optional: o.optional === true,
+      running: new Map(),
+      versions: new Map([
+        [model.version, { model, addedAt: new Date().toISOString(), provenance: { source: 'config' } }],
+      ]),
     };
     this.models.set(model.name, h);
     try {
@@ -123,17 +185,125 @@ export class ModelHost {
 
   /** The model, or ERR_MODEL_NOT_FOUND naming it (or the version, when one is asked for and not the one served). */
   get(name: string, version?: string): ModelInterface {
-    const model = this.entry(name).model;
-    if (version !== undefined && version !== model.version) {
+    const h = this.entry(name);
+    if (version === undefined || version === h.model.version) return h.model;
+    const held = h.versions.get(version);
+    if (!held) {
       throw new WhaleError(
         'ERR_MODEL_NOT_FOUND',
-        `model '${name}' has no version '${version}' (serving ${model.version})`,
-        {
-          field: 'version',
-        },
+        `model '${name}' has no version '${version}' (versions: ${[...h.versions.keys()].join(', ')}; default ${h.model.version})`,
+        { field: 'version' },
       );
     }
-    return model;
+    return held.model;
+  }
+
+  /** The versions of a model, oldest first, the default marked. */
+  versions(name: string): ModelVersionInfo[] {
+    const h = this.entry(name);
+    return [...h.versions].map(([version, v]) => ({
+      version,
+      default: v.model === h.model,
+      addedAt: v.addedAt,
+      provenance: v.provenance,
+    }));
+  }
+
+  /**
+   * Adds a version of a hosted model and (by default) makes it the default, atomically: requests admitted
+   * before the switch finish on the version they were admitted on (pinVersion), later ones run the new one.
+   * A version that fails to load or to pass `check` is unloaded and the default stays (ERR_MODEL_LOAD).
+   * Beyond maxVersions the oldest non-default version is unloaded (its running calls finish first).
+   */
+  async addVersion(model: ModelInterface, o: AddVersionOptions): Promise<ModelVersionInfo> {
+    const h = this.entry(model.name);
+    if (h.versions.has(model.version))
+      throw new WhaleError('ERR_CONFLICT', `model '${model.name}' already has a version '${model.version}'`, {
+        field: 'version',
+      });
+    if (h.adding)
+      throw new WhaleError('ERR_CONFLICT', `model '${model.name}' is adding another version; try again`, {
+        field: 'model',
+        retriable: true,
+      });
+    h.adding = true;
+    try {
+      try {
+        await model.load();
+        await o.check?.(model);
+      } catch (err) {
+        await model.unload().catch(() => undefined);
+        throw new WhaleError(
+          'ERR_MODEL_LOAD',
+          `model '${model.name}' version '${model.version}' cannot be served (kept version '${h.model.version}'): ${redactPaths((err as Error).message)}`,
+          { field: 'version', cause: err },
+        );
+      }
+      if (this.closed) {
+        await model.unload().catch(() => undefined);
+        throw new WhaleError('ERR_SHUTTING_DOWN', 'the model host is closed', { retriable: true });
+      }
+      h.versions.set(model.version, { model, addedAt: new Date().toISOString(), provenance: o.provenance });
+      if (o.makeDefault !== false) this.switchDefault(model.name, h, model);
+      this.logger.info('model version added', {
+        model: model.name,
+        version: model.version,
+        default: h.model === model,
+        source: o.provenance.source,
+      });
+      await this.retire(model.name, h);
+      return this.versions(model.name).find((v) => v.version === model.version)!;
+    } finally {
+      h.adding = false;
+    }
+  }
+
+  /** Makes a held version the default (an operator's rollback). */
+  setDefaultVersion(name: string, version: string): void {
+    const h = this.entry(name);
+    const held = h.versions.get(version);
+    if (!held)
+      throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' has no version '${version}'`, { field: 'version' });
+    if (held.model.status !== 'ready')
+      throw new WhaleError('ERR_MODEL_NOT_READY', `model '${name}' version '${version}' is ${held.model.status}`, {
+        field: 'version',
+      });
+    this.switchDefault(name, h, held.model);
+  }
+
+  /**
+   * Ties a request's input to the version it was admitted on (the processing pipeline calls it): runBatch
+   * runs that input on this version, even when the default switches while it waits.
+   */
+  pinVersion(input: object, name: string, version: string): void {
+    pinned.set(input, { name, version });
+  }
+
+  /** One synchronous step: every later lookup sees the new default; the old version stays held and loaded. */
+  private switchDefault(name: string, h: Hosted, model: ModelInterface): void {
+    if (h.restartTimer) clearTimeout(h.restartTimer);
+    h.restartTimer = undefined;
+    h.model = model;
+    h.generation++;
+    h.state = 'ready';
+    h.unloaded = false;
+    h.lastError = undefined;
+    h.restarts = 0;
+    this.logger.info('default version switched', { model: name, version: model.version });
+  }
+
+  /** Unloads the oldest non-default versions beyond maxVersions (BaseModel drains their running calls). */
+  private async retire(name: string, h: Hosted): Promise<void> {
+    while (h.versions.size > this.maxVersions) {
+      const oldest = [...h.versions].find(([, v]) => v.model !== h.model);
+      if (!oldest) return;
+      h.versions.delete(oldest[0]);
+      await oldest[1].model
+        .unload()
+        .catch((err: Error) =>
+          this.logger.warn('old version unload failed', { model: name, version: oldest[0], error: err.message }),
+        );
+    }
   }
 
   isReady(name: string): boolean {
@@ -160,12 +330,22 @@ export class ModelHost {
       ...(h.lastError ? { lastError: redactPaths(h.lastError) } : {}),
       ...(h.optional ? { optional: true } : {}),
       model: publicDescription(h.model.describe()),
+      versions: this.versions(name),
     };
   }
 
-  /** Throws ERR_MODEL_NOT_READY unless the model can take requests now. */
-  requireReady(name: string): ModelInterface {
+  /** Throws ERR_MODEL_NOT_READY unless the model (its default, or the given version) can take requests now. */
+  requireReady(name: string, version?: string): ModelInterface {
     const h = this.entry(name);
+    if (version !== undefined && version !== h.model.version) {
+      const m = this.get(name, version);
+      if (m.status !== 'ready')
+        throw new WhaleError('ERR_MODEL_NOT_READY', `model '${name}' version '${version}' is ${m.status}`, {
+          field: 'version',
+          retriable: false,
+        });
+      return m;
+    }
     if (h.state !== 'ready') {
       throw new WhaleError(
         'ERR_MODEL_NOT_READY',
@@ -183,7 +363,12 @@ export class ModelHost {
   async runBatch(name: string, inputs: NamedTensors[]): Promise<NamedTensors[]> {
     const h = this.entry(name);
     const model = this.requireReady(name);
+    if (h.versions.size > 1) {
+      const split = this.byPinnedVersion(name, h, model, inputs);
+      if (split) return split;
+    }
     const generation = h.generation;
+    h.running.set(generation, (h.running.get(generation) ?? 0) + 1);
     try {
       const out = model.processBatch ? await model.processBatch(inputs) : await runEach(model, inputs);
       if (out.length !== inputs.length) {
@@ -199,18 +384,65 @@ export class ModelHost {
         this.fail(name, generation, err);
       }
       throw err;
+    } finally {
+      const left = (h.running.get(generation) ?? 1) - 1;
+      if (left > 0) h.running.set(generation, left);
+      else h.running.delete(generation);
     }
+  }
+
+  /**
+   * A batch whose inputs were admitted on other versions than the default: each group runs on its version
+   * (undefined when every input is for the default, the common case).
+   */
+  private byPinnedVersion(
+    name: string,
+    h: Hosted,
+    model: ModelInterface,
+    inputs: NamedTensors[],
+  ): Promise<NamedTensors[]> | undefined {
+    const versionOf = (input: NamedTensors): string => {
+      const p = pinned.get(input);
+      return p && p.name === name ? p.version : model.version;
+    };
+    if (inputs.every((i) => versionOf(i) === model.version)) return undefined;
+    return (async () => {
+      const out = new Array<NamedTensors>(inputs.length);
+      const groups = new Map<string, number[]>();
+      inputs.forEach((input, i) => {
+        const v = versionOf(input);
+        groups.set(v, [...(groups.get(v) ?? []), i]);
+      });
+      await Promise.all(
+        [...groups].map(async ([version, at]) => {
+          const m = version === model.version ? model : h.versions.get(version)?.model;
+          if (!m)
+            throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' no longer holds version '${version}'`, {
+              field: 'version',
+            });
+          const part = at.map((i) => inputs[i]!);
+          const res = m.processBatch ? await m.processBatch(part) : await runEach(m, part);
+          at.forEach((i, k) => (out[i] = res[k]!));
+        }),
+      );
+      return out;
+    })();
   }
 
   /** A batch that never settled: the model is treated as hung and reloaded. */
   markHung(name: string): void {
     const h = this.models.get(name);
-    if (h)
-      this.fail(
-        name,
-        h.generation,
-        new WhaleError('ERR_TIMEOUT', `model '${name}' did not answer within its execution timeout`),
-      );
+    if (!h) return;
+    // The overrun batch ran on a version that is no longer the default: that one is not restarted.
+    if (h.versions.size > 1 && !h.running.has(h.generation)) {
+      this.logger.warn('a batch of an earlier version overran its execution timeout', { model: name });
+      return;
+    }
+    this.fail(
+      name,
+      h.generation,
+      new WhaleError('ERR_TIMEOUT', `model '${name}' did not answer within its execution timeout`),
+    );
   }
 
   private fail(name: string, generation: number, err: unknown): void {
@@ -337,9 +569,12 @@ export class ModelHost {
     for (const [name, h] of this.models) {
       if (h.restartTimer) clearTimeout(h.restartTimer);
       h.state = 'stopped';
-      await h.model
-        .unload()
-        .catch((err: Error) => this.logger.warn('model unload failed', { model: name, error: err.message }));
+      for (const m of new Set([h.model, ...[...h.versions.values()].map((v) => v.model)]))
+        await m
+          .unload()
+          .catch((err: Error) =>
+            this.logger.warn('model unload failed', { model: name, version: m.version, error: err.message }),
+          );
     }
   }
 

@@ -25,6 +25,8 @@ export interface InferenceRequest {
   inputs: NamedTensors;
   /** Default: the pipeline's default model. */
   model?: string;
+  /** A version of the model (/v2/models/{m}/versions/{v}); default: its default version when admitted. */
+  version?: string;
   level?: Level;
   /** 0..1; overrides the size-based estimate when no level is given. */
   complexity?: number;
@@ -257,8 +259,10 @@ export class ProcessingPipeline {
   private async process(req: InferenceRequest): Promise<InferenceResult> {
     const started = performance.now();
     const requested = req.model ?? this.o.defaultModel;
-    const model = this.o.host.requireReady(requested);
+    const model = this.o.host.requireReady(requested, req.version);
     validateTensors(model.inputs, req.inputs);
+    // It runs on the version it was admitted on, even when the default switches while it is queued.
+    this.o.host.pinVersion(req.inputs, model.name, model.version);
     const complexity = req.complexity ?? this.estimateComplexity(model, req.inputs);
     const level = req.level ?? this.levelFor(complexity);
     if (!LEVELS.includes(level))

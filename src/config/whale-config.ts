@@ -16,6 +16,7 @@ import { parseHttp, type HttpConfig } from './http.js';
 import { parseGrpc, parseTls, type GrpcConfig } from './grpc.js';
 import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseTracing, type TracingConfig } from './tracing.js';
+import { parseCollaboration, parseKnowledge, type CollaborationConfig, type KnowledgeConfig } from './knowledge.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import {
   resolveAnomalyOptions,
@@ -86,6 +87,10 @@ export interface WhaleConfig {
   grpc: GrpcConfig;
   /** Kafka: brokers, TLS/SASL, producer, topic provisioning (src/config/kafka.ts; KAFKA_* variables on top). */
   kafka: KafkaSettings;
+  /** Knowledge the hosted models share (src/config/knowledge.ts; default: on, in memory or Redis). */
+  knowledge?: KnowledgeConfig;
+  /** Deep requests answered with models on other nodes (src/config/knowledge.ts; default: over Kafka). */
+  collaboration?: CollaborationConfig;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -180,6 +185,8 @@ export function parseConfig(
     'grpc',
     'tracing',
     'federationSecurity',
+    'knowledge',
+    'collaboration',
   ]);
   const http = parseHttp(o.http ?? {});
   const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) =>
@@ -208,6 +215,8 @@ export function parseConfig(
   const anomaly = optional(o.anomaly, parseAnomaly);
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
   const kafka = parseKafka(o.kafka, baseDir, env);
+  const knowledge = parseKnowledge(o.knowledge, (p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
+  const collaboration = parseCollaboration(o.collaboration);
   return {
     source,
     http,
@@ -219,6 +228,8 @@ export function parseConfig(
     kafka,
     grpc,
     tracing: parseTracing(o.tracing, env),
+    knowledge,
+    collaboration,
     ...(resources ? { resources } : {}),
     ...(anomaly ? { anomaly } : {}),
   };

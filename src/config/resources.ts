@@ -4,9 +4,14 @@
  * top level `{ intervalMs, tenants: { <name>: { requestsPerSecond, burst, maxConcurrent } } }`,
  * parsed into resource management's typed options.
  */
-import type { ModelResourcesConfig, ResourcesConfig } from '../core/resource-management/config.js';
+import {
+  APPLICABLE_PROPOSALS,
+  type ModelResourcesConfig,
+  type ResourcesConfig,
+} from '../core/resource-management/config.js';
+import type { ProposalKind } from '../core/resource-management/optimizer/resource-optimizer.js';
 import type { RateLimit } from '../core/resource-management/quota/quota-manager.js';
-import { numberAt, objectAt, optional } from '../common/validate.js';
+import { arrayAt, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
 
 export type { ModelResourcesConfig, ResourcesConfig };
 
@@ -37,11 +42,26 @@ export function parseModelResources(raw: unknown, at: string): ModelResourcesCon
 }
 
 export function parseResources(raw: unknown, at = 'resources'): ResourcesConfig {
-  const o = objectAt(raw, at, ['intervalMs', 'tenants']);
+  const o = objectAt(raw, at, ['intervalMs', 'tenants', 'optimizer']);
   const intervalMs = optional(o.intervalMs, (v) => numberAt(v, `${at}.intervalMs`, { min: 100, max: 3_600_000 }));
   const tenants: Record<string, RateLimit> = {};
   const t = objectAt(o.tenants ?? {}, `${at}.tenants`, Object.keys((o.tenants as object) ?? {}));
   for (const [name, limit] of Object.entries(t))
     tenants[name] = parseLimit(objectAt(limit, `${at}.tenants.${name}`, LIMIT_KEYS), `${at}.tenants.${name}`);
-  return { ...(intervalMs === undefined ? {} : { intervalMs }), ...(Object.keys(tenants).length ? { tenants } : {}) };
+  const optimizer = optional(o.optimizer, (v) => parseOptimizer(v, `${at}.optimizer`));
+  return {
+    ...(intervalMs === undefined ? {} : { intervalMs }),
+    ...(Object.keys(tenants).length ? { tenants } : {}),
+    ...(optimizer ? { optimizer } : {}),
+  };
+}
+
+/** `{ intervalMs (default 60000), apply: [...] (default none: every proposal is only listed) }`. */
+function parseOptimizer(raw: unknown, at: string): { intervalMs: number; apply: ProposalKind[] } {
+  const o = objectAt(raw, at, ['intervalMs', 'apply']);
+  const intervalMs = optional(o.intervalMs, (v) => numberAt(v, `${at}.intervalMs`, { min: 100, max: 86_400_000 }));
+  const apply = arrayAt(o.apply ?? [], `${at}.apply`).map(
+    (k, i) => stringAt(k, `${at}.apply[${i}]`, { oneOf: APPLICABLE_PROPOSALS }) as ProposalKind,
+  );
+  return { intervalMs: intervalMs ?? 60_000, apply };
 }

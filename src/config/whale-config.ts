@@ -17,6 +17,7 @@ import { parseGrpc, parseTls, type GrpcConfig } from './grpc.js';
 import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseTracing, type TracingConfig } from './tracing.js';
 import { parseCollaboration, parseKnowledge, type CollaborationConfig, type KnowledgeConfig } from './knowledge.js';
+import { parseAlerts, type AlertsConfig } from './alerts.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import {
   resolveAnomalyOptions,
@@ -79,6 +80,8 @@ export interface WhaleConfig {
   resources?: ResourcesConfig;
   /** The monitoring extension's anomaly detector: AnomalyDetectorOptions, e.g. { "method": "ensemble" }. */
   anomaly?: AnomalyDetectorOptions;
+  /** Threshold alert rules (src/config/alerts.ts; docs/resources.md, "Alerts"). */
+  alerts?: AlertsConfig;
   /** API keys and who may call what (server/auth; docs/security-and-privacy.md). */
   auth: AuthConfig;
   /** OpenTelemetry tracing (src/config/tracing.ts; off by default; WHALE_TRACING / OTEL_* on top). */
@@ -180,6 +183,7 @@ export function parseConfig(
     'shutdownGraceMs',
     'resources',
     'anomaly',
+    'alerts',
     'auth',
     'kafka',
     'grpc',
@@ -213,6 +217,7 @@ export function parseConfig(
     optional(o.shutdownGraceMs, (v) => numberAt(v, 'shutdownGraceMs', { min: 0, max: 600_000 })) ?? 10_000;
   const resources = optional(o.resources, (v) => parseResources(v));
   const anomaly = optional(o.anomaly, parseAnomaly);
+  const alerts = optional(o.alerts, (v) => parseAlerts(v));
   const auth = parseAuth(o.auth, baseDir, apiKeysFile);
   const kafka = parseKafka(o.kafka, baseDir, env);
   const knowledge = parseKnowledge(o.knowledge, (p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
@@ -232,6 +237,7 @@ export function parseConfig(
     collaboration,
     ...(resources ? { resources } : {}),
     ...(anomaly ? { anomaly } : {}),
+    ...(alerts ? { alerts } : {}),
   };
 }
 

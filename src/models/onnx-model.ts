@@ -21,7 +21,7 @@ export interface OnnxModelConfig extends BaseModelConfig {
   /** Default 'auto'. `executionProvider` (singular, as in whale.config.json) is accepted too. */
   executionProviders?: ExecutionProviderChoice;
   executionProvider?: ExecutionProviderChoice;
-  /** Threads inside one run; default: the CPU cores granted by allocateResources(), else ORT's default. */
+  /** Threads inside one run; default: the CPU cores granted by allocateResources() before load (at least 1), else ORT's default. */
   intraOpThreads?: number;
   /** CUDA device index (default 0). */
   deviceId?: number;
@@ -38,6 +38,8 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
   private session: OrtModule.InferenceSession | undefined;
   private provider: 'cpu' | 'cuda' | undefined;
   private providerNote: string | undefined;
+  /** The intra-op thread count the session was created with (undefined: ORT's default). */
+  private threads: number | undefined;
   private readonly bytes: Uint8Array | undefined;
 
   constructor(config: OnnxModelConfig) {
@@ -67,7 +69,8 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
     this.ort = ort;
     const choice = this.choice;
     const granted = this.resourceStatus().allocated;
-    const threads = this.config.intraOpThreads ?? (granted && granted.cpu >= 1 ? Math.floor(granted.cpu) : undefined);
+    const threads = this.config.intraOpThreads ?? (granted && granted.cpu > 0 ? Math.max(1, Math.floor(granted.cpu)) : undefined);
+    this.threads = threads;
     const options = (providers: OrtModule.InferenceSession.ExecutionProviderConfig[]): OrtModule.InferenceSession.SessionOptions => ({
       executionProviders: providers,
       graphOptimizationLevel: 'all',
@@ -144,6 +147,8 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
       ...super.describe(),
       ...(this.provider ? { provider: this.provider } : {}),
       ...(this.providerNote ? { providerNote: this.providerNote } : {}),
+      ...(this.provider ? { device: this.provider === 'cuda' ? `cuda:${this.config.deviceId ?? 0}` : 'cpu' } : {}),
+      ...(this.provider && this.threads !== undefined ? { intraOpThreads: this.threads } : {}),
       executionProviders: this.choice,
       ...(this.config.path ? { path: this.config.path } : {}),
     };

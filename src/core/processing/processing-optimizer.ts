@@ -4,6 +4,9 @@
  * worker slots, shares of the CPU threads. The pipeline makes multi-model
  * (`deep`) requests hold their slots while they run, so a burst of them
  * cannot take the whole machine from the batched single-model levels.
+ * With `deviceOf` (the server passes the hosted models' devices), a request's
+ * device is the one its model actually runs on: never a GPU while the model's
+ * runtime fell back to the CPU.
  */
 import { availableParallelism } from 'node:os';
 
@@ -23,12 +26,21 @@ export interface ProcessingOptimizerOptions {
   gpus?: string[];
   /** Complexity from which a GPU is preferred when there is one (default 0.5). */
   gpuAbove?: number;
+  /** The device a hosted model runs on ('cpu', 'cuda:0'; undefined: not known, 'cpu' is reported). */
+  deviceOf?: (model: string) => string | undefined;
+}
+
+/** The device a model's describe() says it runs on: its `device`, else 'cuda:0' for the CUDA provider, else 'cpu'. */
+export function describedDevice(d: { provider?: unknown; device?: unknown }): string {
+  if (typeof d.device === 'string' && d.device.length > 0) return d.device;
+  return d.provider === 'cuda' ? 'cuda:0' : 'cpu';
 }
 
 export class ProcessingOptimizer {
   readonly totalSlots: number;
   private readonly gpus: string[];
   private readonly gpuAbove: number;
+  private readonly deviceOf: ((model: string) => string | undefined) | undefined;
   private inUse = 0;
   private readonly waiters: { slots: number; resolve: () => void }[] = [];
 
@@ -36,17 +48,26 @@ export class ProcessingOptimizer {
     this.totalSlots = Math.max(1, Math.floor(o.totalSlots ?? availableParallelism()));
     this.gpus = o.gpus ?? [];
     this.gpuAbove = o.gpuAbove ?? 0.5;
+    this.deviceOf = o.deviceOf;
   }
 
-  /** complexity in [0, 1]: 0 gets one slot on the CPU, 1 the whole machine (and the GPU when present). */
-  allocateResources(complexity: number): Allocation {
+  /**
+   * complexity in [0, 1]: 0 gets one slot, 1 the whole machine. The device: the model's own (with `model`
+   * and `deviceOf`), else a GPU from gpuAbove when one is present, else the CPU.
+   */
+  allocateResources(complexity: number, model?: string): Allocation {
     if (typeof complexity !== 'number' || !Number.isFinite(complexity) || complexity < 0 || complexity > 1) {
       throw new WhaleError('ERR_INVALID_ARG', `complexity: must be a number in [0, 1], got ${String(complexity)}`, {
         field: 'complexity',
       });
     }
     const slots = Math.min(this.totalSlots, Math.max(1, Math.ceil(complexity * this.totalSlots)));
-    const device = this.gpus.length > 0 && complexity >= this.gpuAbove ? this.gpus[0]! : 'cpu';
+    const device =
+      model !== undefined && this.deviceOf
+        ? (this.deviceOf(model) ?? 'cpu')
+        : this.gpus.length > 0 && complexity >= this.gpuAbove
+          ? this.gpus[0]!
+          : 'cpu';
     return { device, slots };
   }
 

@@ -5,7 +5,11 @@
  * for its weights, a GPU share placed by the load balancer) and grants them to
  * the model (ResourceAware); unregister() frees them and reports what leaked.
  * admit() and runBatch() are the request path: quotas and batch-buffer memory
- * at admission, CPU slot and GPU kernel time around execution.
+ * at admission, CPU slot and GPU kernel time around execution (and, for a
+ * model with a GPU share, its weights and each batch's buffers in the native
+ * GPU pool, capped at the share). With `optimizeEveryMs` the ResourceOptimizer
+ * runs on a timer: proposals the `apply` list allows are applied (quota
+ * changes), the others listed with why not (snapshot().proposals).
  */
 import { WhaleError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/logger.js';
@@ -19,7 +23,7 @@ import { ModelUsage } from './monitor/model-usage.js';
 import { ResourceMonitor, type MetricPublisher, type ModelMetrics } from './monitor/resource-monitor.js';
 import type { Sampler } from './monitor/system-sampler.js';
 import { LoadBalancer } from './optimizer/load-balancer.js';
-import { ResourceOptimizer, type Proposal } from './optimizer/resource-optimizer.js';
+import { ResourceOptimizer, type Proposal, type ProposalKind } from './optimizer/resource-optimizer.js';
 import { QuotaManager, type Permit, type RateLimit } from './quota/quota-manager.js';
 import { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
 
@@ -39,13 +43,29 @@ export interface ResourceManagerOptions {
   publishEvent?: EventPublisher;
   logger?: Logger;
   clock?: () => number;
+  /** Runs the optimizer every N ms (default: never; propose()/optimize() on demand). */
+  optimizeEveryMs?: number;
+  /** Proposal kinds the timer may apply (raise-/lower-memory-quota, raise-cpu-quota); the rest are listed. */
+  apply?: readonly ProposalKind[];
+  /** Largest batch per model (the optimizer's batch-size rule). */
+  maxBatchSize?: Record<string, number>;
 }
+
+/** Why a proposal of this kind is listed, not applied, when no configuration can allow it. */
+const NOT_APPLICABLE: Partial<Record<ProposalKind, string>> = {
+  'move-to-gpu': 'a model changes device at load: give it resources.gpu and reload it',
+  'increase-batch-size': "the scheduler's batching is fixed at start: raise models[].batching.maxQueueDelayUs",
+  'investigate-memory-growth': 'for an operator to look into',
+};
 
 interface Registered {
   model: Partial<ResourceAware>;
   config: ModelResourcesConfig;
   weights: MemoryReservation | undefined;
+  weightBytes: number;
   gpuDevice: string | undefined;
+  /** The weights' block in the GPU pool (while the model has a GPU share). */
+  gpuWeights: number | undefined;
   note: string | undefined;
 }
 
@@ -63,6 +83,7 @@ export class ResourceManager {
   private readonly models = new Map<string, Registered>();
   private proposals: Proposal[] = [];
   private readonly leaks: { model: string; memoryBytes: number; gpuBytes: number }[] = [];
+  private optimizeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ResourceManagerOptions) {
     this.cpu = new CpuAllocator({ totalUnits: o.cpuUnits, ...(o.clock ? { clock: o.clock } : {}) });
@@ -97,7 +118,15 @@ export class ResourceManager {
   register(name: string, model: Partial<ResourceAware>, config: ModelResourcesConfig = {}, weightBytes = 0): void {
     if (this.models.has(name))
       throw new WhaleError('ERR_CONFLICT', `model '${name}' already has resources`, { field: 'name' });
-    const entry: Registered = { model, config, weights: undefined, gpuDevice: undefined, note: undefined };
+    const entry: Registered = {
+      model,
+      config,
+      weights: undefined,
+      weightBytes,
+      gpuDevice: undefined,
+      gpuWeights: undefined,
+      note: undefined,
+    };
     this.models.set(name, entry);
     try {
       this.quotas.setQuota(name, config.cpu ?? this.cpu.totalUnits, config.memory ?? Infinity, config.gpu ?? 0);
@@ -115,6 +144,7 @@ export class ResourceManager {
     const e = this.models.get(name);
     if (!e) return;
     e.weights?.release();
+    this.freeGpuWeights(name, e);
     const gpuBytes = this.gpu.release(name);
     this.cpu.release(name);
     const memoryBytes = this.memory.remove(name);
@@ -146,11 +176,16 @@ export class ResourceManager {
     };
   }
 
-  /** Runs a batch inside the model's CPU slot and GPU time share, recording what it used. */
-  async runBatch<T>(model: string, rows: number, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a batch inside the model's CPU slot and GPU time share, recording what it used. A model with a GPU
+   * share holds `bytes` (the batch's buffers) in the GPU pool while it runs: ERR_QUOTA_EXCEEDED beyond the share.
+   */
+  async runBatch<T>(model: string, rows: number, run: () => Promise<T>, bytes = 0): Promise<T> {
     const slot = await this.cpu.acquire(model);
     let gpu: { release(): void } | undefined;
+    let block: number | undefined;
     try {
+      if (bytes > 0 && this.gpu.share(model)) block = this.gpu.allocateMemory(model, bytes);
       gpu = await this.gpu.acquireKernelTime(model);
       const done = this.usage.begin(model, rows);
       try {
@@ -163,15 +198,29 @@ export class ResourceManager {
       }
     } finally {
       gpu?.release();
+      if (block !== undefined) this.gpu.freeMemory(model, block);
       slot.release();
     }
   }
 
   start(): void {
     this.monitor.start();
+    const every = this.o.optimizeEveryMs;
+    if (every && !this.optimizeTimer) {
+      this.optimizeTimer = setInterval(() => {
+        try {
+          this.optimize();
+        } catch (err) {
+          this.o.logger?.warn('resource optimizer failed', { error: (err as Error).message });
+        }
+      }, every);
+      this.optimizeTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.optimizeTimer);
+    this.optimizeTimer = undefined;
     await this.monitor.stop();
     // Stops retrying: what the bus still refuses gets one more attempt.
     await this.alerts.close();
@@ -186,15 +235,55 @@ export class ResourceManager {
   }
 
   /** Proposals from the monitor's recent history (also kept for snapshot()). */
-  propose(maxBatchSize: Record<string, number> = {}): Proposal[] {
+  propose(maxBatchSize: Record<string, number> = this.o.maxBatchSize ?? {}): Proposal[] {
     const budgets: Record<string, number> = {};
-    for (const m of this.models.keys()) budgets[m] = this.memory.usage(m)?.budget ?? Infinity;
+    const cpuQuotas: Record<string, number> = {};
+    let granted = 0;
+    for (const m of this.models.keys()) {
+      budgets[m] = this.memory.usage(m)?.budget ?? Infinity;
+      cpuQuotas[m] = this.quotas.getQuota(m)?.cpu ?? 0;
+      granted += cpuQuotas[m];
+    }
     this.proposals = this.optimizer.propose(this.monitor.recent(), {
       memoryBudgets: budgets,
       cpuModelsWithGpuPath: [],
       gpuAvailable: this.gpu.deviceIds().length > 0,
       maxBatchSize,
+      cpuQuotas,
+      freeCpuUnits: Math.max(0, Math.floor(this.cpu.totalUnits - granted)),
     });
+    return this.proposals;
+  }
+
+  /**
+   * propose(), then applies each proposal whose kind `apply` (default: the options' list) allows and that
+   * carries a quota change; every proposal says whether it was applied and, if not, why. Applied ones are
+   * published as `resource.proposal` events.
+   */
+  optimize(apply: readonly ProposalKind[] = this.o.apply ?? []): Proposal[] {
+    for (const p of this.propose()) {
+      const q = p.model === undefined ? undefined : this.quotas.getQuota(p.model);
+      if (!p.change || !q) {
+        Object.assign(p, { applied: false, note: NOT_APPLICABLE[p.kind] ?? 'nothing to change at run time' });
+      } else if (!apply.includes(p.kind)) {
+        Object.assign(p, { applied: false, note: `listed only: resources.optimizer.apply does not allow '${p.kind}'` });
+      } else {
+        try {
+          this.quotas.setQuota(p.model!, p.change.cpu ?? q.cpu, p.change.memory ?? q.memory, q.gpu);
+          Object.assign(p, {
+            applied: true,
+            note:
+              p.change.cpu === undefined
+                ? `memory quota now ${p.change.memory} bytes`
+                : `CPU quota now ${p.change.cpu} units (more concurrent batches now; an ONNX session's threads follow at its next load)`,
+          });
+          void Promise.resolve(this.o.publishEvent?.('resource.proposal', { ...p })).catch(() => undefined);
+          this.o.logger?.info('resource proposal applied', { ...p });
+        } catch (err) {
+          Object.assign(p, { applied: false, note: `not applied: ${(err as Error).message}` });
+        }
+      }
+    }
     return this.proposals;
   }
 
@@ -265,14 +354,24 @@ export class ResourceManager {
           this.gpu.allocate(model, placed, Math.min(1, q.gpu));
           e.gpuDevice = placed;
           gpuShare = q.gpu;
+          // The weights live in the share: a model whose weights exceed it cannot be placed (ERR_QUOTA_EXCEEDED).
+          if (e.gpuWeights === undefined && e.weightBytes > 0)
+            e.gpuWeights = this.gpu.allocateMemory(model, e.weightBytes);
         }
       }
     } else if (e.gpuDevice) {
+      this.freeGpuWeights(model, e);
       this.gpu.release(model);
       e.gpuDevice = undefined;
     }
     if (q.cpu > 0 || gpuShare > 0)
       e.model.allocateResources?.(q.cpu, Number.isFinite(q.memory) ? q.memory : 0, gpuShare);
+  }
+
+  private freeGpuWeights(model: string, e: Registered): void {
+    if (e.gpuWeights === undefined) return;
+    this.gpu.freeMemory(model, e.gpuWeights);
+    e.gpuWeights = undefined;
   }
 
   private modelMetrics(): Record<string, ModelMetrics> {

@@ -1,9 +1,12 @@
 /**
- * The resource-management extension of `whale start`: builds the node's
- * ResourceManager, reserves every hosted model's resources, puts quota
+ * The resource-management extension of `whale start`: before the models load
+ * it builds the node's ResourceManager and grants every model its resources
+ * (so an ONNX session is created with the granted threads and, without a GPU
+ * share, on the CPU provider); once they are loaded it puts quota
  * admission in front of the scheduler and the CPU/GPU gates around batch
- * execution, serves /v1/resources, publishes metrics on whale.metrics and
- * alerts on whale.events. The TaskScheduler and ModelHost have no admission
+ * execution, serves /v1/resources and /v1/alerts (alerts.ts), runs the
+ * optimizer on its timer (resources.optimizer), publishes metrics on
+ * whale.metrics and alerts on whale.events. The TaskScheduler and ModelHost have no admission
  * hook, so this wraps their scheduleTask/runBatch on the server's instances
  * (restored on stop).
  */
@@ -26,6 +29,8 @@ import { createSystemSampler, type Sampler } from '../../core/resource-managemen
 import { registerResourceGauges } from './resources-gauges.js';
 import { RedisQuotaStore } from '../../core/resource-management/quota/redis-quota-store.js';
 import { ResourceManager } from '../../core/resource-management/resource-manager.js';
+import type { ModelInterface } from '../../core/base/model.js';
+import { wireAlerts } from './resources-alerts.js';
 
 export interface ResourceExtensionOptions {
   sampler?: Sampler;
@@ -103,6 +108,7 @@ export class ResourceExtension implements ServerExtension {
   readonly name = 'resources';
   manager: ResourceManager | undefined;
   private restore: (() => void)[] = [];
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly config: WhaleConfig,
@@ -110,7 +116,48 @@ export class ResourceExtension implements ServerExtension {
     private readonly opts: ResourceExtensionOptions = {},
   ) {}
 
+  /** Builds the manager and grants each model its resources before it loads. */
+  async beforeLoad(server: WhaleServer, models: readonly ModelInterface[]): Promise<void> {
+    const manager = this.build(server);
+    try {
+      for (const model of models) {
+        const cfg = this.config.models.find((m) => m.name === model.name);
+        manager.register(
+          model.name,
+          model as Partial<ResourceAware> & ModelInterface,
+          cfg?.resources ?? {},
+          modelBytes(cfg?.path),
+        );
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
   async start(server: WhaleServer): Promise<void> {
+    // Without beforeLoad (a caller that starts it by hand): grants now, to the loaded models.
+    if (!this.manager)
+      await this.beforeLoad(
+        server,
+        server.host.names().map((n) => server.host.get(n)),
+      );
+    const manager = this.manager!;
+    this.gate(server, manager);
+    this.restore.push(
+      server.addServingCheck((model) =>
+        quotaBlocks(manager, model, server.host.has(model) ? server.host.get(model).inputs : []),
+      ),
+    );
+    server.http.addHandler(resourceRoutes(manager));
+    this.restore.push(wireAlerts(server, manager, this.config.alerts?.rules ?? []));
+    const registry =
+      this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
+    if (registry) registerResourceGauges(registry, manager);
+    manager.start();
+  }
+
+  private build(server: WhaleServer): ResourceManager {
     let threads = availableParallelism();
     try {
       threads = engine.build().threads;
@@ -127,43 +174,29 @@ export class ResourceExtension implements ServerExtension {
       ...(redisUrl ? { store: new RedisQuotaStore({ url: redisUrl }) } : {}),
       ...(this.config.resources?.intervalMs ? { intervalMs: this.config.resources.intervalMs } : {}),
       ...(this.config.resources?.tenants ? { tenants: this.config.resources.tenants } : {}),
+      ...(this.config.resources?.optimizer
+        ? {
+            optimizeEveryMs: this.config.resources.optimizer.intervalMs,
+            apply: this.config.resources.optimizer.apply,
+          }
+        : {}),
+      maxBatchSize: Object.fromEntries(this.config.models.map((m) => [m.name, m.batching.maxBatchSize])),
       publishMetric: (name, value, labels) => server.messaging.publishMetric(name, value, labels),
       publishEvent: (type, data) => server.messaging.publishEvent(type, data),
     });
     this.manager = manager;
-    try {
-      for (const name of server.host.names()) {
-        const cfg = this.config.models.find((m) => m.name === name);
-        manager.register(
-          name,
-          server.host.get(name) as Partial<ResourceAware>,
-          cfg?.resources ?? {},
-          modelBytes(cfg?.path),
-        );
-      }
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-    this.gate(server, manager);
-    this.restore.push(
-      server.addServingCheck((model) =>
-        quotaBlocks(manager, model, server.host.has(model) ? server.host.get(model).inputs : []),
-      ),
-    );
-    server.http.addHandler(resourceRoutes(manager));
-    const registry =
-      this.opts.registry ?? (server as unknown as { metrics?: { registry?: Registry } }).metrics?.registry;
-    if (registry) registerResourceGauges(registry, manager);
-    manager.start();
+    return manager;
   }
 
   async stop(): Promise<void> {
     for (const r of this.restore.splice(0)) r();
     const m = this.manager;
     if (!m) return;
-    for (const name of m.modelNames()) m.unregister(name);
-    await m.stop();
+    this.stopping ??= (async () => {
+      for (const name of m.modelNames()) m.unregister(name);
+      await m.stop();
+    })();
+    await this.stopping;
   }
 
   private gate(server: WhaleServer, manager: ResourceManager): void {
@@ -180,7 +213,12 @@ export class ResourceExtension implements ServerExtension {
     const host = server.host;
     const runBatch = host.runBatch;
     host.runBatch = (name: string, inputs: NamedTensors[]) =>
-      manager.runBatch(name, inputs.length, () => runBatch.call(host, name, inputs));
+      manager.runBatch(
+        name,
+        inputs.length,
+        () => runBatch.call(host, name, inputs),
+        inputs.reduce((n, i) => n + inputBytes(i), 0),
+      );
     this.restore.push(
       () => (scheduler.scheduleTask = schedule),
       () => (host.runBatch = runBatch),

@@ -27,6 +27,10 @@ export class AlertDelivery<T> {
 
   constructor(private readonly o: DeliveryOptions<T>) {}
 
+  get name(): string {
+    return this.o.name;
+  }
+
   push(item: T): void {
     if (this.closed) return;
     if (this.queue.length >= (this.o.maxQueued ?? 10_000)) {

@@ -83,6 +83,9 @@ export class AlertManager {
   private readonly levels = new Map<string, LevelTrack>();
   private readonly recentEvents: Alert[] = [];
   private readonly sinks: AlertDelivery<Alert>[] = [];
+  private readonly listeners = new Set<(a: Alert) => void>();
+  /** Alerts of mirrored managers that fire, by fingerprint. */
+  private readonly mirrored = new Map<string, Alert>();
 
   constructor(private readonly o: AlertManagerOptions) {
     (o.rules ?? []).forEach((r, i) => this.addRule(r, `rules[${i}]`));
@@ -247,8 +250,32 @@ export class AlertManager {
     return true;
   }
 
+  /** Firing alerts: its own and those of the managers it mirrors. */
   active(): Alert[] {
-    return [...this.firing.values()].map((a) => ({ ...a }));
+    return [...this.firing.values(), ...this.mirrored.values()].map((a) => ({ ...a }));
+  }
+
+  /** Every state change (after onChange); returns the unsubscribe. */
+  subscribe(fn: (a: Alert) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Shows another manager's alerts as its own: in active(), recent(), onChange and the subscribers, and
+   * delivered to its history and webhook sinks, but not to its bus sink (the other manager publishes its own,
+   * e.g. as `resource.alert`). One node's dashboard and alerts endpoint so show every alert. Returns the undo.
+   */
+  mirror(other: AlertManager): () => void {
+    const stop = other.subscribe((a) => {
+      if (a.state === 'firing') this.mirrored.set(a.fingerprint, { ...a });
+      else this.mirrored.delete(a.fingerprint);
+      this.record(a, (sink) => sink !== 'bus');
+    });
+    return () => {
+      stop();
+      this.mirrored.clear();
+    };
   }
 
   /** Firing and resolve events, newest first. */
@@ -381,10 +408,21 @@ export class AlertManager {
   }
 
   private emit(a: Alert): void {
+    this.record(a, () => true);
+  }
+
+  private record(a: Alert, toSink: (name: string) => boolean): void {
     this.recentEvents.push({ ...a });
     if (this.recentEvents.length > (this.o.recentLimit ?? 200)) this.recentEvents.shift();
-    for (const s of this.sinks) s.push({ ...a });
+    for (const s of this.sinks) if (toSink(s.name)) s.push({ ...a });
     this.o.onChange?.({ ...a });
+    for (const fn of this.listeners) {
+      try {
+        fn({ ...a });
+      } catch (err) {
+        this.o.logger.warn('alert listener failed', { error: (err as Error).message });
+      }
+    }
   }
 }
 

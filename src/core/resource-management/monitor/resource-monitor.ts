@@ -128,6 +128,14 @@ export class ResourceMonitor {
   }
 }
 
+/** The first segments of flatten()'s keys: a rule on one of them is evaluated on the resource monitor's ticks. */
+export const RESOURCE_SERIES_PREFIXES = ['cpu.', 'memory.', 'disk.', 'gpu.', 'models.'] as const;
+
+/** Whether a series is one of the resource monitor's figures (see flatten). */
+export function isResourceSeries(series: string): boolean {
+  return RESOURCE_SERIES_PREFIXES.some((p) => series.startsWith(p));
+}
+
 /** Flat metric keys for alert rules: 'cpu.load', 'memory.process.rss', 'gpu.cuda:0.utilization', 'models.<m>.cpuMs', … */
 export function flatten(t: MonitorTick): Record<string, number> {
   const s = t.sample;

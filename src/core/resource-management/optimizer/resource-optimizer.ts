@@ -1,18 +1,30 @@
 /**
  * ResourceOptimizer: reads the monitor's recent ticks and the allocators'
  * figures and proposes changes, each with the reason (the figures behind it),
- * logged. It proposes; it does not apply (an operator or a policy decides).
+ * logged. It proposes; it does not apply: the resource manager applies those
+ * with a `change` that the configuration allows (resources.optimizer.apply)
+ * and lists the rest (GET /v1/resources).
  */
 import type { Logger } from '../../../common/logger.js';
 import type { MonitorTick } from '../monitor/resource-monitor.js';
 
 export type ProposalKind =
-  'move-to-gpu' | 'increase-batch-size' | 'raise-memory-quota' | 'lower-memory-quota' | 'investigate-memory-growth';
+  | 'move-to-gpu'
+  | 'increase-batch-size'
+  | 'raise-memory-quota'
+  | 'lower-memory-quota'
+  | 'raise-cpu-quota'
+  | 'investigate-memory-growth';
 
 export interface Proposal {
   kind: ProposalKind;
   model?: string;
   reason: string;
+  /** The quota values it proposes (kinds that can be applied at run time). */
+  change?: { memory?: number; cpu?: number };
+  /** Set by the resource manager: whether it applied the proposal, and if not, why. */
+  applied?: boolean;
+  note?: string;
 }
 
 export interface OptimizerContext {
@@ -24,6 +36,10 @@ export interface OptimizerContext {
   gpuAvailable: boolean;
   /** Largest batch each model allows. */
   maxBatchSize: Record<string, number>;
+  /** CPU units each model's quota grants (raise-cpu-quota needs it). */
+  cpuQuotas?: Record<string, number>;
+  /** CPU units of the node no model's quota grants. */
+  freeCpuUnits?: number;
 }
 
 export class ResourceOptimizer {
@@ -59,6 +75,16 @@ export class ResourceOptimizer {
           reason: `${batches} batches averaged ${meanBatch.toFixed(2)} rows while the model is busy ${(cpuShare * 100).toFixed(0)}% of the time: a longer maxQueueDelayUs would batch more`,
         });
       }
+      const cpuQuota = ctx.cpuQuotas?.[model];
+      const free = ctx.freeCpuUnits ?? 0;
+      if (cpuQuota !== undefined && cpuQuota > 0 && cpuShare >= 0.9 * cpuQuota && free >= 1) {
+        out.push({
+          kind: 'raise-cpu-quota',
+          model,
+          reason: `used ${cpuShare.toFixed(2)} of its ${cpuQuota} CPU units over ${(spanMs / 1000).toFixed(0)} s while ${free} units are free`,
+          change: { cpu: cpuQuota + 1 },
+        });
+      }
       const budget = ctx.memoryBudgets[model];
       if (budget !== undefined && Number.isFinite(budget) && budget > 0) {
         const peak = Math.max(...ticks.map((t) => t.models[model]?.memoryBytes ?? 0));
@@ -67,12 +93,14 @@ export class ResourceOptimizer {
             kind: 'raise-memory-quota',
             model,
             reason: `peak ${peak} bytes is over 90% of its ${budget}-byte quota`,
+            change: { memory: Math.ceil(peak * 1.5) },
           });
         else if (peak < 0.2 * budget && ticks.length >= 10)
           out.push({
             kind: 'lower-memory-quota',
             model,
             reason: `peak ${peak} bytes is under 20% of its ${budget}-byte quota (cache share could grow)`,
+            change: { memory: Math.max(1, Math.ceil(peak * 2)) },
           });
       }
     }

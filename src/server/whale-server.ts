@@ -95,7 +95,7 @@ export class WhaleServer {
     // A request's device is the one its model runs on (the runtime's choice after the grant), never a guess.
     this.optimizer = new ProcessingOptimizer({
       gpus,
-      deviceOf: (m) => (this.host.has(m) ? describedDevice(this.host.get(m).describe()) : undefined),
+      deviceOf: (m) => (this.host.has(m) ? deviceOfModel(this.host.get(m)) : undefined),
     });
     this.scheduler = new TaskScheduler({
       executor: (model, inputs) => this.host.runBatch(model, inputs as NamedTensors[]),
@@ -308,6 +308,18 @@ function responseCache(cache: TieredCache): ResponseCache {
     },
     set: (key, value, ttlMs) => cache.set(RESPONSES, key, value, { ttlMs }),
   };
+}
+
+const devices = new WeakMap<ModelInterface, string>();
+
+/** The device a loaded model runs on (describe() once per loaded model object). */
+function deviceOfModel(model: ModelInterface): string {
+  let d = devices.get(model);
+  if (d === undefined) {
+    d = describedDevice(model.describe());
+    if (model.status === 'ready') devices.set(model, d);
+  }
+  return d;
 }
 
 function safeGpus(): string[] {

@@ -269,7 +269,7 @@ export class ProcessingPipeline {
       throw new WhaleError('ERR_INVALID_ARG', `level: must be one of ${LEVELS.join(', ')}, got '${String(level)}'`, {
         field: 'level',
       });
-    const allocation = this.o.optimizer.allocateResources(complexity);
+    const allocation = this.o.optimizer.allocateResources(complexity, model.name);
     this.stats[level]++;
     const base = { level, complexity, device: allocation.device };
     const done = (r: Omit<InferenceResult, 'level' | 'complexity' | 'device' | 'durationMs'>): InferenceResult => ({

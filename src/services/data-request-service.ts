@@ -46,16 +46,51 @@ export interface DataResponse {
 }
 
 const key = (id: string) => `data:${id}`;
+const ALPHA = 0.2;
 const ESTIMATES = 'data-estimates';
 
-/** Exponentially weighted mean of response times per source type (alpha 0.2). */
+/**
+ * Per source type, exponentially weighted (alpha 0.2) moments of the replies' time and size: the mean
+ * time, and a line time = a + b·bytes fitted to them (the seed's _estimate_processing_time from source
+ * type and size, learned instead of fixed).
+ */
 interface Estimate {
   meanMs: number;
   count: number;
+  /** Replies that said their size, and the moments over them. */
+  sized?: number;
+  meanBytes?: number;
+  meanBytes2?: number;
+  meanBytesMs?: number;
+  meanSizedMs?: number;
+}
+
+export interface ProcessingEstimate {
+  meanMs: number;
+  samples: number;
+  basis: 'source' | 'all';
+  /** With a size: the time expected for that many bytes (from the fitted line, or scaled from the mean). */
+  forSizeMs?: number;
+}
+
+/** A completed request's answer, read back from the responder's claim-check store. */
+export interface DataPayload {
+  bytes: Uint8Array;
+  contentType: string;
+  rows?: number;
+  /** The data source that answered. */
+  source: string;
+}
+
+/** Where the requester reads claim-checked answers (the node's ClaimCheck). */
+export interface DataBlobReader {
+  getBytes(ref: { sha256: string; bytes: number; inline?: string }, field?: string): Promise<Uint8Array>;
 }
 
 export class DataRequestService {
   private readonly handlers = new Set<(r: DataResponse, s: DataRequestStatus) => unknown>();
+  /** awaitData() callers per request, told when it settles (answered or cancelled). */
+  private readonly waiters = new Map<string, Set<(s: DataRequestStatus) => void>>();
   private estimates: Record<string, Estimate> = {};
   private sub: Subscription | undefined;
   private readonly defaultTimeoutMs: number;
@@ -197,17 +232,106 @@ export class DataRequestService {
         ),
       () => this.save(before),
     );
+    for (const w of [...(this.waiters.get(requestId) ?? [])]) w(s);
     return s;
   }
 
-  /** Learned mean processing time for a source type; for an unseen type, the mean over all seen; undefined before any response. */
-  estimateProcessingTime(sourceType: string): { meanMs: number; samples: number; basis: 'source' | 'all' } | undefined {
+  /**
+   * Learned processing time for a source type (and, given `sizeBytes`, for an answer of that size: the line
+   * fitted to past replies' sizes and times); for an unseen type, the mean over all seen; undefined before any response.
+   */
+  estimateProcessingTime(sourceType: string, sizeBytes?: number): ProcessingEstimate | undefined {
+    if (sizeBytes !== undefined && !(Number.isFinite(sizeBytes) && sizeBytes >= 0))
+      throw new WhaleError('ERR_INVALID_ARG', `sizeBytes: must be a number >= 0, got ${String(sizeBytes)}`, {
+        field: 'sizeBytes',
+      });
     const e = this.estimates[sourceType];
-    if (e) return { meanMs: e.meanMs, samples: e.count, basis: 'source' };
+    if (e) {
+      const forSize = sizeBytes === undefined ? undefined : sizedEstimate(e, sizeBytes);
+      return {
+        meanMs: e.meanMs,
+        samples: e.count,
+        basis: 'source',
+        ...(forSize === undefined ? {} : { forSizeMs: forSize }),
+      };
+    }
     const all = Object.values(this.estimates);
     if (all.length === 0) return undefined;
     const samples = all.reduce((n, x) => n + x.count, 0);
     return { meanMs: all.reduce((m, x) => m + x.meanMs * x.count, 0) / samples, samples, basis: 'all' };
+  }
+
+  /**
+   * Waits for a request's answer and reads its bytes from the responder's claim-check store (checked against
+   * the reference's hash). Rejects with ERR_TIMEOUT at the deadline, ERR_CANCELLED, or the source's error.
+   */
+  async awaitData(requestId: string, blobs: DataBlobReader): Promise<DataPayload> {
+    const settled = await new Promise<DataRequestStatus>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiters = this.waiters.get(requestId) ?? new Set();
+      this.waiters.set(requestId, waiters);
+      const off = () => {
+        waiters.delete(finish);
+        if (waiters.size === 0) this.waiters.delete(requestId);
+      };
+      const finish = (st: DataRequestStatus) => {
+        off();
+        clearTimeout(timer);
+        resolve(st);
+      };
+      waiters.add(finish);
+      this.getRequestStatus(requestId).then(
+        (st) => {
+          if (st.status !== 'pending') return finish(st);
+          timer = setTimeout(
+            () => this.getRequestStatus(requestId).then(finish, reject),
+            Math.max(0, st.deadline - Date.now()) + 1,
+          );
+        },
+        (err: unknown) => {
+          off();
+          reject(err);
+        },
+      );
+    });
+    if (settled.status === 'completed') {
+      const d = settled.data as { ref?: unknown; contentType?: unknown; rows?: unknown; source?: unknown } | undefined;
+      if (!isPlainObject(d) || !isPlainObject(d.ref) || typeof d.contentType !== 'string')
+        throw new WhaleError('ERR_INVALID_MESSAGE', `request ${requestId}: the answer carries no data reference`, {
+          field: 'data.ref',
+        });
+      const bytes = await blobs.getBytes(d.ref as { sha256: string; bytes: number }, 'data.ref');
+      return {
+        bytes,
+        contentType: d.contentType,
+        ...(typeof d.rows === 'number' ? { rows: d.rows } : {}),
+        source: typeof d.source === 'string' ? d.source : settled.sourceType,
+      };
+    }
+    const code =
+      settled.status === 'timeout'
+        ? 'ERR_TIMEOUT'
+        : settled.status === 'cancelled'
+          ? 'ERR_CANCELLED'
+          : 'ERR_EXECUTION_FAILED';
+    throw new WhaleError(
+      code,
+      `data request ${requestId} ${settled.status}${settled.error ? `: ${settled.error}` : ''}`,
+      {
+        field: 'requestId',
+        retriable: settled.status === 'timeout',
+      },
+    );
+  }
+
+  /** requestData and awaitData in one call: the answer's bytes. */
+  async fetchData(
+    modelId: string,
+    query: unknown,
+    opts: DataRequestOptions,
+    blobs: DataBlobReader,
+  ): Promise<DataPayload> {
+    return this.awaitData(await this.requestData(modelId, query, opts), blobs);
   }
 
   private async onResponse(r: DataResponse): Promise<void> {
@@ -219,8 +343,10 @@ export class DataRequestService {
     if (r.data !== undefined) s.data = r.data;
     if (r.error !== undefined) s.error = r.error;
     await this.save(s);
-    this.observe(s.sourceType, now - s.createdAt);
+    const bytes = isPlainObject(r.data) && typeof r.data.bytes === 'number' ? r.data.bytes : undefined;
+    this.observe(s.sourceType, now - s.createdAt, bytes);
     await this.store.set(ESTIMATES, this.estimates);
+    for (const w of [...(this.waiters.get(s.requestId) ?? [])]) w(s);
     for (const h of this.handlers) await h(r, s);
   }
 
@@ -258,11 +384,18 @@ export class DataRequestService {
     return { priority, timeoutMs, sourceType, parameters };
   }
 
-  private observe(sourceType: string, ms: number): void {
+  private observe(sourceType: string, ms: number, bytes?: number): void {
     const e = this.estimates[sourceType];
-    this.estimates[sourceType] = e
-      ? { meanMs: e.meanMs + 0.2 * (ms - e.meanMs), count: e.count + 1 }
-      : { meanMs: ms, count: 1 };
+    const ewma = (old: number | undefined, x: number) => (old === undefined ? x : old + ALPHA * (x - old));
+    const next: Estimate = e ? { ...e, meanMs: ewma(e.meanMs, ms), count: e.count + 1 } : { meanMs: ms, count: 1 };
+    if (bytes !== undefined && Number.isFinite(bytes) && bytes >= 0) {
+      next.sized = (e?.sized ?? 0) + 1;
+      next.meanBytes = ewma(e?.meanBytes, bytes);
+      next.meanBytes2 = ewma(e?.meanBytes2, bytes * bytes);
+      next.meanBytesMs = ewma(e?.meanBytesMs, bytes * ms);
+      next.meanSizedMs = ewma(e?.meanSizedMs, ms);
+    }
+    this.estimates[sourceType] = next;
   }
 
   private save(s: DataRequestStatus): Promise<void> {
@@ -272,4 +405,16 @@ export class DataRequestService {
       Math.max(1, s.deadline - Date.now()) + (this.o.retentionMs ?? 3_600_000),
     );
   }
+}
+
+/** Time for `bytes` from the fitted line (a + b·bytes, b >= 0), else the mean scaled by size; undefined without sized replies. */
+function sizedEstimate(e: Estimate, bytes: number): number | undefined {
+  if (!e.sized || e.meanBytes === undefined || e.meanSizedMs === undefined) return undefined;
+  const variance = (e.meanBytes2 ?? 0) - e.meanBytes * e.meanBytes;
+  if (variance > 1e-9 * Math.max(1, e.meanBytes * e.meanBytes)) {
+    const slope = Math.max(0, ((e.meanBytesMs ?? 0) - e.meanBytes * e.meanSizedMs) / variance);
+    const intercept = Math.max(0, e.meanSizedMs - slope * e.meanBytes);
+    return intercept + slope * bytes;
+  }
+  return e.meanBytes > 0 ? (e.meanSizedMs * bytes) / e.meanBytes : e.meanSizedMs;
 }

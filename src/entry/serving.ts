@@ -5,6 +5,8 @@
 export {
   BaseModel,
   type BaseModelConfig,
+  type GenerateOptions,
+  type GenerationStep,
   BaseProcessor,
   canTransition,
   concatBatch,
@@ -61,6 +63,10 @@ export {
   type HostedState,
   type InferenceRequest,
   type InferenceResult,
+  type MemberAnswer,
+  streamRequest,
+  type StreamSource,
+  type StreamStep,
   type Level,
   LEVELS,
   ModelHost,
@@ -82,6 +88,8 @@ export {
 export {
   BusInferenceEndpoint,
   fromNamedTensors,
+  generateRoutes,
+  type GenerateRoutesOptions,
   type HttpRouteHandler,
   type HttpServerOptions,
   INFERENCE_GROUP,

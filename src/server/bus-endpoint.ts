@@ -1,15 +1,22 @@
 /**
  * Inference over the bus: UserRequests on `whale.user.requests` whose content
- * is an inference request reach the pipeline; the answer (or a typed error)
- * streams back on the user's session through UserService. Every node joins
- * one consumer group, so several nodes on one Kafka share the requests.
+ * is an inference request reach the pipeline; the answer streams back on the
+ * user's session through UserService as ResponseChunks (generation.ts):
+ * - a deep request's ensemble members' answers, each as it completes:
+ *   sendThinkingProcess (kind 'thinking');
+ * - a generating model's partial outputs: streamResponse, not final;
+ * - the answer (or a typed error): streamResponse, final.
+ * Every node joins one consumer group, so several nodes on one Kafka share the requests.
  *
- * content: { model?, inputs: V2 tensors, level?, id? }. Requests whose content
- * has no `inputs` are not inference requests: they are left to the other
- * consumers of the topic (subscribeToUserRequests handlers).
+ * content: { model?, inputs: V2 tensors, level?, id? }; without `model`, the
+ * model the session is tied to (registerUserSession's opts.model), else the
+ * default model. Requests whose content has no `inputs` are not inference
+ * requests: they are left to the other consumers of the topic (subscribeToUserRequests handlers).
  */
 import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { ModelHost } from '../core/processing/model-host.js';
+import { streamRequest, type StreamStep } from '../core/processing/generation.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import type { UserService } from '../services/user-service.js';
 import type { Bus, Subscription } from '../transport/bus.js';
@@ -30,7 +37,11 @@ export interface InferenceAnswer {
   model_version?: string;
   level?: Level;
   cached?: boolean;
+  /** Every model that ran (final answers). */
+  models?: string[];
   outputs?: unknown[];
+  /** 1 for the first chunk of this answer, +1 per chunk. */
+  step?: number;
   error?: string;
   code?: string;
 }
@@ -45,6 +56,7 @@ export class BusInferenceEndpoint {
     private readonly pipeline: ProcessingPipeline,
     private readonly logger: Logger,
     private readonly defaultModel: string,
+    private readonly host: ModelHost,
   ) {}
 
   async start(): Promise<void> {
@@ -70,19 +82,41 @@ export class BusInferenceEndpoint {
   }
 
   private async answer(payload: UserRequestPayload): Promise<void> {
-    let answer: InferenceAnswer;
-    try {
-      answer = await this.infer(payload.content, payload.sessionId);
-    } catch (err) {
+    const { sessionId } = payload;
+    const fail = async (err: unknown) => {
       const e = err instanceof WhaleError ? err : new WhaleError('ERR_NATIVE', (err as Error)?.message ?? String(err));
-      answer = { error: e.message, code: e.code, ...idOf(payload.content) };
-      this.logger.debug('bus inference failed', { sessionId: payload.sessionId, code: e.code });
+      this.logger.debug('bus inference failed', { sessionId, code: e.code });
+      const answer: InferenceAnswer = { error: e.message, code: e.code, ...idOf(payload.content) };
+      await this.user.streamResponse(sessionId, answer, { final: true });
+    };
+    let steps: AsyncIterator<StreamStep>;
+    try {
+      steps = (await this.steps(payload.content, sessionId))[Symbol.asyncIterator]();
+    } catch (err) {
+      return fail(err);
     }
-    // A failure to stream the answer (unknown session, bus down) throws: the bus retries, then dead-letters it.
-    await this.user.streamResponse(payload.sessionId, answer, { final: true });
+    const id = idOf(payload.content);
+    for (;;) {
+      let next: IteratorResult<StreamStep>;
+      try {
+        next = await steps.next();
+      } catch (err) {
+        return fail(err);
+      }
+      if (next.done) return;
+      const step = next.value;
+      // A failure to stream (unknown session, bus down) stops the work and throws: the bus retries, then dead-letters it.
+      try {
+        if (step.kind === 'member') await this.user.sendThinkingProcess(sessionId, chunkOf(step, id));
+        else await this.user.streamResponse(sessionId, chunkOf(step, id), { final: step.kind === 'final' });
+      } catch (err) {
+        await steps.return?.();
+        throw err;
+      }
+    }
   }
 
-  private async infer(content: unknown, session: string): Promise<InferenceAnswer> {
+  private async steps(content: unknown, session: string): Promise<AsyncIterable<StreamStep>> {
     const c = content as Record<string, unknown>;
     if (c.model !== undefined && typeof c.model !== 'string')
       throw new WhaleError('ERR_INVALID_ARG', 'content.model: must be a string', { field: 'content.model' });
@@ -92,22 +126,38 @@ export class BusInferenceEndpoint {
       });
     }
     const request = parseInferRequest({ inputs: c.inputs, ...(c.id === undefined ? {} : { id: c.id }) });
-    const result = await this.pipeline.processRequest({
-      model: (c.model as string | undefined) ?? this.defaultModel,
-      inputs: toNamedTensors(request.inputs),
-      session,
-      ...(request.id === undefined ? {} : { requestId: request.id }),
-      ...(c.level === undefined ? {} : { level: c.level as Level }),
-    });
-    return {
-      ...(request.id === undefined ? {} : { id: request.id }),
-      model_name: result.model,
-      model_version: result.modelVersion,
-      level: result.level,
-      cached: result.cached,
-      outputs: fromNamedTensors(result.outputs),
-    };
+    // A session tied to a model is served by it (on whichever node takes the request).
+    const tied = (await this.user.getSessionInfo(session)).model;
+    if (tied !== undefined && c.model !== undefined && c.model !== tied) {
+      throw new WhaleError('ERR_CONFLICT', `content.model: session ${session} is tied to model '${tied}'`, {
+        field: 'content.model',
+      });
+    }
+    return streamRequest(
+      { pipeline: this.pipeline, host: this.host },
+      {
+        model: (c.model as string | undefined) ?? tied ?? this.defaultModel,
+        inputs: toNamedTensors(request.inputs),
+        session,
+        ...(request.id === undefined ? {} : { requestId: request.id }),
+        ...(c.level === undefined ? {} : { level: c.level as Level }),
+      },
+    );
   }
+}
+
+/** One step as the chunk a client reads on its session. */
+function chunkOf(step: StreamStep, id: { id?: string }): InferenceAnswer {
+  return {
+    ...id,
+    model_name: step.model,
+    model_version: step.modelVersion,
+    step: step.step,
+    ...(step.kind === 'final'
+      ? { level: step.level, cached: step.cached, ...(step.models ? { models: step.models } : {}) }
+      : {}),
+    outputs: fromNamedTensors(step.outputs),
+  };
 }
 
 export function isInferenceRequest(content: unknown): boolean {

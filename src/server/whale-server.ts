@@ -23,6 +23,7 @@ import type { WhaleConfig } from '../config/whale-config.js';
 import { ApiKeyStore } from '../config/api-keys.js';
 import { authGuard } from './auth/guard.js';
 import { BusInferenceEndpoint } from './bus-endpoint.js';
+import { generateRoutes } from './v2-generate.js';
 import { repositoryRoutes } from './v2-repository.js';
 import { InferenceGrpcServer, readTls } from './grpc/grpc-server.js';
 import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
@@ -146,6 +147,14 @@ export class WhaleServer {
           scheduler: this.scheduler,
           batching: (m) => config.models.find((c) => c.name === m)?.batching,
         }),
+        generateRoutes({
+          host: this.host,
+          pipeline: this.pipeline,
+          maxBodyBytes: config.http.maxBodyBytes,
+          isReady: () => this.acceptingRequests,
+          logger: this.logger,
+          user: this.messaging.user,
+        }),
         ...(o.httpHandlers ?? []),
       ],
       ...(config.http.tls ? { tls: readTls(config.http.tls, 'http') } : {}),
@@ -173,6 +182,7 @@ export class WhaleServer {
       this.pipeline,
       this.logger,
       config.pipeline.defaultModel,
+      this.host,
     );
   }
 

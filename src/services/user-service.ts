@@ -2,6 +2,10 @@
  * UserService: sessions, user requests, and streamed answers (and a model's
  * "thinking") with per-session sequence numbers so a consumer can reassemble
  * them in order and detect gaps (see StreamAssembler). Idle sessions expire.
+ * Sessions live in the StateStore (Redis when REDIS_URL is set, so any node
+ * can continue one; memory otherwise) and may be tied to the model that serves
+ * them. Bounded: sessions open per node (maxSessions), metadata bytes
+ * (maxMetadataBytes), idle expiry (idleTimeoutMs); the store has its own bounds.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -12,7 +16,7 @@ import { TOPICS } from '../transport/topics.js';
 import type { StateStore } from './state-store.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { subscribeTyped } from './typed-subscribe.js';
-import { isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
+import { intOption, isPlainObject, optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
 export interface SessionInfo {
   sessionId: string;
@@ -23,6 +27,8 @@ export interface SessionInfo {
   /** Next sequence number of the session's stream. */
   nextSeq: number;
   metadata: Record<string, unknown>;
+  /** The model that serves the session's requests (a request naming another is refused). */
+  model?: string;
   endReason?: string;
 }
 
@@ -46,6 +52,10 @@ export interface UserServiceOptions {
   idleTimeoutMs?: number;
   /** How often idle sessions are swept (default 60 s). */
   sweepIntervalMs?: number;
+  /** Sessions this node opened that are still open (not ended or idle) at most (default 10,000); past it ERR_OVERLOADED. */
+  maxSessions?: number;
+  /** A session's metadata as JSON text, bytes at most (default 4096). */
+  maxMetadataBytes?: number;
 }
 
 const key = (id: string) => `session:${id}`;
@@ -57,6 +67,10 @@ export class UserService {
   private sub: Subscription | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly lifecycle = new Lifecycle('user service');
+  private readonly maxSessions: number;
+  private readonly maxMetadataBytes: number;
+  /** Sessions this node opened and has not seen end: id → last activity seen here. */
+  private readonly open = new Map<string, number>();
 
   constructor(
     private bus: Bus,
@@ -65,6 +79,14 @@ export class UserService {
   ) {
     this.idleMs = requireTimeout(o.idleTimeoutMs ?? 30 * 60_000, 'options.idleTimeoutMs');
     if (o.sweepIntervalMs !== undefined) requireTimeout(o.sweepIntervalMs, 'options.sweepIntervalMs');
+    this.maxSessions = intOption(o.maxSessions, 10_000, 'options.maxSessions');
+    this.maxMetadataBytes = intOption(o.maxMetadataBytes, 4096, 'options.maxMetadataBytes');
+  }
+
+  /** Sessions this node opened that are still open as it sees them. */
+  get openSessions(): number {
+    this.pruneOpen();
+    return this.open.size;
   }
 
   /** @internal The facade hands over a fresh bus and store when it restarts. */
@@ -97,13 +119,36 @@ export class UserService {
     this.sub = undefined;
   }
 
-  /** Stores the session and announces it; if the announcement fails, the session is removed again. */
-  async registerUserSession(userId: string, metadata: Record<string, unknown> = {}): Promise<SessionInfo> {
+  /**
+   * Stores the session and announces it; if the announcement fails, the session is removed again.
+   * opts.model ties the session to the model that serves it (bus requests without a model go to it).
+   */
+  async registerUserSession(
+    userId: string,
+    metadata: Record<string, unknown> = {},
+    opts: { model?: string } = {},
+  ): Promise<SessionInfo> {
     requireId(userId, 'userId');
     if (!isPlainObject(metadata))
       throw new WhaleError('ERR_INVALID_ARG', 'metadata: must be an object', { field: 'metadata' });
     requireJson(metadata, 'metadata');
+    const bytes = Buffer.byteLength(JSON.stringify(metadata));
+    if (bytes > this.maxMetadataBytes)
+      throw new WhaleError(
+        'ERR_INVALID_ARG',
+        `metadata: ${bytes} bytes of JSON, more than the ${this.maxMetadataBytes} allowed (options.maxMetadataBytes)`,
+        { field: 'metadata' },
+      );
+    const model = optionsObject(opts).model;
+    if (model !== undefined) requireId(model, 'options.model');
     this.lifecycle.assertOpen();
+    if (this.open.size >= this.maxSessions) this.pruneOpen();
+    if (this.open.size >= this.maxSessions)
+      throw new WhaleError(
+        'ERR_OVERLOADED',
+        `userId: this node has ${this.open.size} open sessions (options.maxSessions ${this.maxSessions}): end some or retry later`,
+        { field: 'userId', retriable: true, retryAfterMs: 1000 },
+      );
     const now = Date.now();
     const s: SessionInfo = {
       sessionId: randomUUID(),
@@ -113,11 +158,16 @@ export class UserService {
       lastActivity: now,
       nextSeq: 0,
       metadata,
+      ...(model === undefined ? {} : { model }),
     };
     await this.store.set(key(s.sessionId), s, this.idleMs * 2);
+    this.open.set(s.sessionId, now);
     await publishOrUndo(
       () => this.event(s, 'started'),
-      () => this.store.delete(key(s.sessionId)),
+      async () => {
+        this.open.delete(s.sessionId);
+        await this.store.delete(key(s.sessionId));
+      },
     );
     return s;
   }
@@ -164,6 +214,7 @@ export class UserService {
       s.status = 'ended';
       s.endReason = reason;
       await this.store.set(key(sessionId), s, this.idleMs);
+      this.open.delete(sessionId);
       await publishOrUndo(
         () => this.event(s, 'ended', reason),
         () => this.store.set(key(sessionId), before, this.idleMs * 2),
@@ -209,6 +260,7 @@ export class UserService {
       s.nextSeq++;
       s.lastActivity = Date.now();
       await this.store.set(key(sessionId), s, this.idleMs * 2);
+      if (this.open.has(sessionId)) this.open.set(sessionId, s.lastActivity);
       return payload.seq;
     });
   }
@@ -218,6 +270,7 @@ export class UserService {
       const s = await this.active(sessionId);
       s.lastActivity = Date.now();
       await this.store.set(key(sessionId), s, this.idleMs * 2);
+      if (this.open.has(sessionId)) this.open.set(sessionId, s.lastActivity);
       return s;
     });
   }
@@ -236,6 +289,7 @@ export class UserService {
     s.status = 'expired';
     s.endReason = 'idle timeout';
     await this.store.set(key(s.sessionId), s, this.idleMs);
+    this.open.delete(s.sessionId);
     await publishOrUndo(
       () => this.event(s, 'expired', 'idle timeout'),
       () => this.store.set(key(s.sessionId), before, this.idleMs * 2),
@@ -250,6 +304,12 @@ export class UserService {
       createEnvelope({ type: 'SessionEvent', source: this.o.nodeId, payload }),
       { key: s.sessionId },
     );
+  }
+
+  /** Forgets sessions not seen active here for the idle timeout (they expired, or another node serves them now). */
+  private pruneOpen(): void {
+    const before = Date.now() - this.idleMs;
+    for (const [id, seen] of this.open) if (seen < before) this.open.delete(id);
   }
 
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {

@@ -23,6 +23,8 @@ export {
   canTransition,
   defineModel,
   type BaseModelConfig,
+  type GenerateOptions,
+  type GenerationStep,
   type ModelDefinition,
   type ModelDescription,
   type ModelInterface,

@@ -11,8 +11,10 @@ export {
   combine,
   type InferenceRequest,
   type InferenceResult,
+  type MemberAnswer,
   type Level,
   type PipelineOptions,
   type ResponseCache,
   type TaskScheduling,
 } from './processing-pipeline.js';
+export { streamRequest, type StreamSource, type StreamStep } from './generation.js';

@@ -1,0 +1,132 @@
+/**
+ * Answers that stream: one request as a sequence of steps instead of one answer.
+ * - A model with its own generate() (ModelInterface) streams its partial
+ *   outputs ('partial' steps) and then its answer ('final'), at the normal level.
+ * - A deep request streams each ensemble member's answer as it completes
+ *   ('member' steps: the request's intermediate answers, the seed's "thinking"),
+ *   then the combined answer ('final').
+ * - Anything else is one 'final' step (the pipeline's answer).
+ * Stopping the iteration (a client that went away) aborts the work still running:
+ * the model's generate() is returned and its signal aborted; queued member runs are cancelled.
+ */
+import { WhaleError } from '../../common/errors.js';
+import type { ModelInterface } from '../base/model.js';
+import type { NamedTensors } from '../base/tensor.js';
+import type { ModelHost } from './model-host.js';
+import type { InferenceRequest, InferenceResult, Level, ProcessingPipeline } from './processing-pipeline.js';
+
+export interface StreamStep {
+  kind: 'partial' | 'member' | 'final';
+  /** The model whose outputs these are (a member's name for 'member' steps). */
+  model: string;
+  modelVersion: string;
+  outputs: NamedTensors;
+  /** Steps of this request so far, this one included (1 for the first). */
+  step: number;
+  /** 'final' only: how the answer was made. */
+  level?: Level;
+  models?: string[];
+  cached?: boolean;
+  device?: string;
+  requestId?: string;
+}
+
+export interface StreamSource {
+  pipeline: ProcessingPipeline;
+  host: ModelHost;
+}
+
+/** The steps of one request (see the module comment); `req.model` names the model asked for. */
+export async function* streamRequest(
+  src: StreamSource,
+  req: InferenceRequest & { model: string },
+): AsyncGenerator<StreamStep> {
+  const abort = new AbortController();
+  const outer = req.signal;
+  const onAbort = () => abort.abort(outer?.reason);
+  if (outer?.aborted) abort.abort(outer.reason);
+  else outer?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const model = src.host.get(req.model);
+    const own = req.task === undefined && (req.level === undefined || req.level === 'normal') && model.generate;
+    if (own) yield* modelSteps(src.host, model, req.inputs, abort.signal);
+    else yield* pipelineSteps(src.pipeline, { ...req, signal: abort.signal });
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+    // Whatever still runs for this request is no longer wanted (a no-op once it has finished).
+    abort.abort(new WhaleError('ERR_CANCELLED', 'the stream was closed before the answer was complete'));
+  }
+}
+
+async function* modelSteps(
+  host: ModelHost,
+  model: ModelInterface,
+  inputs: NamedTensors,
+  signal: AbortSignal,
+): AsyncGenerator<StreamStep> {
+  host.requireReady(model.name);
+  let step = 0;
+  for await (const s of model.generate!(inputs, { signal })) {
+    step++;
+    const base = { model: model.name, modelVersion: model.version, outputs: s.outputs, step };
+    if (!s.final) {
+      yield { kind: 'partial', ...base };
+      continue;
+    }
+    const device = model.describe().provider;
+    yield {
+      kind: 'final',
+      ...base,
+      level: 'normal',
+      models: [model.name],
+      cached: false,
+      ...(device ? { device } : {}),
+    };
+    return;
+  }
+  throw new WhaleError('ERR_MODEL_RUN', `model '${model.name}': generate() ended without a final step`, {
+    field: 'model',
+  });
+}
+
+async function* pipelineSteps(pipeline: ProcessingPipeline, req: InferenceRequest): AsyncGenerator<StreamStep> {
+  const queue: StreamStep[] = [];
+  let wake: (() => void) | undefined;
+  let settled: { result: InferenceResult } | { error: unknown } | undefined;
+  let step = 0;
+  void pipeline
+    .processRequest({
+      ...req,
+      onMember: (m) => {
+        // One member's answer is the answer itself: only an ensemble has intermediate answers.
+        if (m.members < 2) return;
+        queue.push({ kind: 'member', model: m.model, modelVersion: m.modelVersion, outputs: m.outputs, step: 0 });
+        wake?.();
+      },
+    })
+    .then(
+      (result) => (settled = { result }),
+      (error: unknown) => (settled = { error }),
+    )
+    .finally(() => wake?.());
+  for (;;) {
+    while (queue.length > 0) yield { ...queue.shift()!, step: ++step };
+    if (settled) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+  }
+  if ('error' in settled) throw settled.error;
+  const r = settled.result;
+  yield {
+    kind: 'final',
+    model: r.model,
+    modelVersion: r.modelVersion,
+    outputs: r.outputs,
+    step: ++step,
+    level: r.level,
+    models: r.models,
+    cached: r.cached,
+    device: r.device,
+    ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+  };
+}

@@ -21,7 +21,7 @@ import { TOPICS } from '../transport/topics.js';
 import { DataRequestService, type DataRequestOptions } from './data-request-service.js';
 import { FederationService, type ModelHandler, type Privacy } from './federation-service.js';
 import { MemoryStateStore, RedisStateStore, type StateStore } from './state-store.js';
-import { UserService } from './user-service.js';
+import { UserService, type SessionInfo } from './user-service.js';
 import { Lifecycle } from './lifecycle.js';
 import { requireFinite, requireId, requireJson, requireStringRecord } from '../common/validate.js';
 
@@ -186,6 +186,20 @@ export class MessagingService {
 
   sendThinkingProcess(sessionId: string, thought: unknown): Promise<number> {
     return this.user.sendThinkingProcess(sessionId, thought);
+  }
+
+  /** Opens a user's session (UserService); opts.model ties it to the model that serves it. */
+  registerUserSession(
+    userId: string,
+    metadata: Record<string, unknown> = {},
+    opts: { model?: string } = {},
+  ): Promise<SessionInfo> {
+    return this.user.registerUserSession(userId, metadata, opts);
+  }
+
+  /** Ends a user's session (on any node: sessions live in the state store, Redis when REDIS_URL is set). */
+  endUserSession(sessionId: string, reason?: string): Promise<SessionInfo> {
+    return this.user.endUserSession(sessionId, reason);
   }
 
   requestData(modelId: string, query: unknown, opts: DataRequestOptions = {}): Promise<string> {

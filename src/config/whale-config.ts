@@ -18,6 +18,7 @@ import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseTracing, type TracingConfig } from './tracing.js';
 import { parseCollaboration, parseKnowledge, type CollaborationConfig, type KnowledgeConfig } from './knowledge.js';
 import { parseAlerts, type AlertsConfig } from './alerts.js';
+import { parseQuality, type QualityConfig } from './quality.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
 import {
   resolveAnomalyOptions,
@@ -94,6 +95,8 @@ export interface WhaleConfig {
   knowledge?: KnowledgeConfig;
   /** Deep requests answered with models on other nodes (src/config/knowledge.ts; default: over Kafka). */
   collaboration?: CollaborationConfig;
+  /** Served answers sampled for evaluation (src/config/quality.ts; default: 5 %). */
+  quality?: QualityConfig;
 }
 
 export const DEFAULT_BATCHING: ModelBatching = {
@@ -191,6 +194,7 @@ export function parseConfig(
     'federationSecurity',
     'knowledge',
     'collaboration',
+    'quality',
   ]);
   const http = parseHttp(o.http ?? {});
   const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) =>
@@ -222,6 +226,7 @@ export function parseConfig(
   const kafka = parseKafka(o.kafka, baseDir, env);
   const knowledge = parseKnowledge(o.knowledge, (p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
   const collaboration = parseCollaboration(o.collaboration);
+  const quality = parseQuality(o.quality);
   return {
     source,
     http,
@@ -235,6 +240,7 @@ export function parseConfig(
     tracing: parseTracing(o.tracing, env),
     knowledge,
     collaboration,
+    quality,
     ...(resources ? { resources } : {}),
     ...(anomaly ? { anomaly } : {}),
     ...(alerts ? { alerts } : {}),

@@ -50,6 +50,7 @@ export interface GenerateRoutesOptions {
 }
 
 const ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/(generate|generate_stream)$/;
+/** `stream` is accepted as Triton's clients send it, and ignored: the route decides. */
 const PARAMETERS = ['level', 'tenant', 'priority', 'timeout_ms', 'complexity', 'session_id', 'stream'];
 
 function bad(field: string, message: string): WhaleError {
@@ -65,6 +66,8 @@ export function generateRoutes(o: GenerateRoutesOptions) {
       if (req.method !== 'POST') throw new HttpError(405, `${url.pathname} accepts POST, not ${req.method}`);
       const name = decodePathSegment(m[1]!);
       const version = m[2] === undefined ? undefined : decodePathSegment(m[2]);
+      if (name.length > MAX_CLIENT_STRING_LENGTH || (version?.length ?? 0) > MAX_CLIENT_STRING_LENGTH)
+        throw bad('url', `a path segment is longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
       if (!o.isReady())
         throw new WhaleError('ERR_SHUTTING_DOWN', 'the server is not accepting requests (starting or shutting down)', {
           retriable: true,

@@ -9,6 +9,7 @@ import { silentLogger } from '../src/common/logger.js';
 import { parseConfig, defaultModelConfig } from '../src/config/whale-config.js';
 import { ProcessingOptimizer } from '../src/core/processing/processing-optimizer.js';
 import type { SystemSample } from '../src/core/resource-management/monitor/system-sampler.js';
+import { RedisQuotaStore } from '../src/core/resource-management/quota/redis-quota-store.js';
 import { ResourceManager } from '../src/core/resource-management/resource-manager.js';
 import { loadOrt } from '../src/models/onnx-runtime.js';
 import { ResourceExtension } from '../src/server/extensions/resources.js';
@@ -17,6 +18,7 @@ import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
 import { expectWhaleError, until } from './helpers.js';
+import { RedisServer } from './support/redis-server.js';
 import { http, rowsInput, scaleModel } from './support/serving.js';
 
 const MNIST = defaultModelConfig().path;
@@ -63,6 +65,13 @@ describe('grants before load: the ONNX session gets the granted threads', () => 
     const d = server.host.get('mnist').describe();
     expect(d).toMatchObject({ provider: 'cpu', device: 'cpu', intraOpThreads: 2 });
     expect(String(d.providerNote)).toContain('no GPU granted');
+  });
+
+  it('GET /v1/resources shows the grant and how the runtime applied it', async () => {
+    const { status, body } = await http(`${server.address}/v1/resources`);
+    expect(status).toBe(200);
+    expect(body.models.mnist.granted).toMatchObject({ cpu: 2, gpu: 0 });
+    expect(body.models.mnist.runtime).toEqual({ provider: 'cpu', device: 'cpu', intraOpThreads: 2 });
   });
 
   it('labels a request with the device its model ran on', async () => {
@@ -209,6 +218,45 @@ describe('the optimizer on its timer', () => {
     expect(cold).toMatchObject({ kind: 'lower-memory-quota', applied: false });
     expect(cold!.note).toContain('resources.optimizer.apply');
     expect(m.quotas.getQuota('cold')!.memory).toBe(1_000_000);
+  });
+});
+
+describe('a quota set through one node holds on another (Redis)', () => {
+  let redis: RedisServer;
+  const managers: ResourceManager[] = [];
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    for (const m of managers) await m.stop();
+    await redis?.stop();
+  });
+
+  const node = async (): Promise<ResourceManager> => {
+    const m = new ResourceManager({
+      cpuUnits: 4,
+      sampler: async () => fakeSample(0),
+      store: new RedisQuotaStore({ url: redis.url, prefix: 'test-shared:' }),
+    });
+    managers.push(m);
+    m.register('mnist', {}, {});
+    await m.quotas.followShared((x) => m.modelNames().includes(x));
+    return m;
+  };
+
+  it('B enforces the rate limit and quota A set, and a node started later gets them too', async () => {
+    const a = await node();
+    const b = await node();
+    await a.quotas.updateModel('mnist', { cpu: 1, memory: 4096, requestsPerSecond: 0.01, burst: 1 });
+    expect(await until(() => b.quotas.getRateLimit('model', 'mnist')?.requestsPerSecond === 0.01, 5_000)).toBe(true);
+    expect(b.quotas.getQuota('mnist')).toEqual({ cpu: 1, memory: 4096, gpu: 0 });
+    expect(b.memory.usage('mnist')?.budget).toBe(4096);
+    (await b.admit('mnist', undefined, 0)).release(); // the shared bucket's one token
+    await expectWhaleError(() => b.admit('mnist', undefined, 0), 'ERR_QUOTA_EXCEEDED');
+    await expectWhaleError(() => a.admit('mnist', undefined, 0), 'ERR_QUOTA_EXCEEDED');
+    const c = await node();
+    expect(c.quotas.getRateLimit('model', 'mnist')).toEqual({ requestsPerSecond: 0.01, burst: 1 });
+    expect(c.quotas.getQuota('mnist')!.memory).toBe(4096);
   });
 });
 

@@ -299,6 +299,7 @@ export class ResourceManager {
     for (const [name, e] of this.models) {
       models[name] = {
         granted: e.model.resourceStatus?.().allocated ?? null,
+        runtime: runtimeOf(e.model),
         quota: this.quotas.getQuota(name) ?? null,
         rateLimit: this.quotas.getRateLimit('model', name) ?? null,
         cpu: this.cpu.snapshot().models[name] ?? null,
@@ -389,4 +390,14 @@ export class ResourceManager {
     }
     return out;
   }
+}
+
+/** How the grant was applied, as the model describes itself (provider, device, intra-op threads), or null. */
+function runtimeOf(model: object): Record<string, unknown> | null {
+  const describe = (model as { describe?: () => Record<string, unknown> }).describe;
+  if (typeof describe !== 'function') return null;
+  const d = describe.call(model);
+  const out: Record<string, unknown> = {};
+  for (const k of ['provider', 'device', 'intraOpThreads']) if (d[k] !== undefined) out[k] = d[k];
+  return Object.keys(out).length > 0 ? out : null;
 }

@@ -1,7 +1,8 @@
 /**
  * HTTP routes of resource management: GET /v1/resources (devices, usage,
  * allocations and quotas per model, as JSON) and PUT
- * /v1/resources/quotas/<model> to change a model's quota at run time.
+ * /v1/resources/quotas/<model> to change a model's quota at run time (on every
+ * node sharing the Redis quota store).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -48,18 +49,12 @@ export function resourceRoutes(manager: ResourceManager) {
       if (typeof body !== 'object' || body === null || Array.isArray(body))
         throw new WhaleError('ERR_INVALID_ARG', 'body: expected an object', { field: 'body' });
       const b = body as Record<string, unknown>;
-      const cur = manager.quotas.getQuota(model)!;
-      const quota = manager.quotas.setQuota(
-        model,
-        num(b, 'cpu', cur.cpu),
-        num(b, 'memory', cur.memory),
-        num(b, 'gpu', cur.gpu),
-      );
-      const limit = { ...manager.quotas.getRateLimit('model', model) };
-      for (const k of ['requestsPerSecond', 'burst', 'maxConcurrent'] as const)
-        if (b[k] !== undefined) limit[k] = num(b, k, 0);
-      manager.quotas.setRateLimit('model', model, limit);
-      sendJson(res, 200, { model, quota, rateLimit: manager.quotas.getRateLimit('model', model) ?? null }, NO_STORE);
+      const change: Record<string, number> = {};
+      for (const k of ['cpu', 'memory', 'gpu', 'requestsPerSecond', 'burst', 'maxConcurrent'])
+        if (b[k] !== undefined) change[k] = num(b, k, 0);
+      // Here and, with REDIS_URL, on every node (saved in Redis and announced).
+      const { quota, rateLimit } = await manager.quotas.updateModel(model, change);
+      sendJson(res, 200, { model, quota, rateLimit: rateLimit ?? null }, NO_STORE);
     } catch (err) {
       sendError(res, err, NO_STORE);
     }

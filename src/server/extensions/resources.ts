@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 
 import { readEnv, type EnvSource } from '../../common/env.js';
+import { createLogger } from '../../common/logger.js';
 import type { WhaleConfig } from '../../config/whale-config.js';
 import { engine } from '../../native/engine.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
@@ -129,6 +130,11 @@ export class ResourceExtension implements ServerExtension {
           modelBytes(cfg?.path),
         );
       }
+      // Quotas set at run time through any node (Redis): applied before the models load, and as they change.
+      await manager.quotas.followShared(
+        (m) => manager.modelNames().includes(m),
+        (err) => createLogger('resources').warn('shared quota setting not applied', { error: err.message }),
+      );
     } catch (err) {
       await this.stop();
       throw err;

@@ -31,6 +31,12 @@ export interface Permit {
 
 export type QuotaScope = 'model' | 'tenant';
 
+/** A model's quota settings as the nodes share them. */
+interface SharedSetting {
+  quota: ResourceQuota;
+  rateLimit: RateLimit;
+}
+
 function check(v: unknown, field: string, opts: { min?: number; integer?: boolean } = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < (opts.min ?? 0) || (opts.integer && !Number.isInteger(v))) {
     throw new WhaleError(
@@ -109,6 +115,62 @@ export class QuotaManager {
   getRateLimit(scope: QuotaScope, name: string): RateLimit | undefined {
     const l = this.limits[scope].get(name);
     return l ? { ...l } : undefined;
+  }
+
+  /**
+   * Changes the model's quota and rate limit (the fields given; the others stay) here and, with a shared
+   * store (Redis), on every node: the setting is saved there and announced (followShared applies it).
+   */
+  async updateModel(
+    modelId: string,
+    change: Partial<ResourceQuota> & RateLimit,
+  ): Promise<{ quota: ResourceQuota; rateLimit: RateLimit | undefined }> {
+    const cur = this.quotas.get(modelId);
+    if (!cur)
+      throw new WhaleError('ERR_MODEL_NOT_FOUND', `no model named '${modelId}' has a quota`, { field: 'model' });
+    const limit: RateLimit = { ...this.limits.model.get(modelId) };
+    for (const k of ['requestsPerSecond', 'burst', 'maxConcurrent'] as const)
+      if (change[k] !== undefined) limit[k] = change[k];
+    const setting: SharedSetting = {
+      quota: { cpu: change.cpu ?? cur.cpu, memory: change.memory ?? cur.memory, gpu: change.gpu ?? cur.gpu },
+      rateLimit: limit,
+    };
+    this.applySetting(modelId, setting);
+    const q = setting.quota;
+    await this.store.shareSetting?.(`model:${modelId}`, {
+      ...setting,
+      quota: { ...q, memory: Number.isFinite(q.memory) ? q.memory : null },
+    });
+    return { quota: this.getQuota(modelId)!, rateLimit: this.getRateLimit('model', modelId) };
+  }
+
+  /**
+   * With a shared store: applies the settings other nodes saved (for the models `hosts` accepts) and, from
+   * now on, each one announced. A setting that does not validate is reported to onError and skipped.
+   */
+  async followShared(hosts: (modelId: string) => boolean, onError?: (err: Error) => void): Promise<void> {
+    if (!this.store.watchSettings) return;
+    const apply = (key: string, value: unknown): void => {
+      if (!key.startsWith('model:') || !hosts(key.slice(6))) return;
+      try {
+        const v = value as { quota?: { cpu: number; memory: number | null; gpu: number }; rateLimit?: RateLimit };
+        if (!v?.quota) throw new WhaleError('ERR_INVALID_ARG', `${key}: a shared setting without a quota`);
+        this.applySetting(key.slice(6), {
+          quota: { ...v.quota, memory: v.quota.memory === null ? Infinity : v.quota.memory },
+          rateLimit: v.rateLimit ?? {},
+        });
+      } catch (err) {
+        onError?.(err as Error);
+      }
+    };
+    const saved = await this.store.watchSettings(apply);
+    for (const [k, v] of Object.entries(saved)) apply(k, v);
+  }
+
+  private applySetting(modelId: string, s: SharedSetting): void {
+    const limit = validateRateLimit(s.rateLimit, `models.${modelId}`);
+    this.setQuota(modelId, s.quota.cpu, s.quota.memory, s.quota.gpu);
+    this.setRateLimit('model', modelId, limit);
   }
 
   /** Admission: a Permit when the model and tenant are within their limits; the typed error otherwise. */

@@ -1,6 +1,7 @@
 /**
  * Where rate-limit and concurrency state lives: in this process, or in Redis
- * so that several `whale start` nodes enforce one quota.
+ * so that several `whale start` nodes enforce one quota (and share the quota
+ * settings changed at run time: shareSetting / watchSettings).
  */
 import { TokenBucket, type TakeResult } from './token-bucket.js';
 
@@ -14,6 +15,13 @@ export interface QuotaStore {
   /** Slots of `key` held now (across nodes for Redis). */
   held(key: string): number | Promise<number>;
   close(): Promise<void>;
+  /** Shared stores (Redis): saves a quota setting for every node and announces the change. */
+  shareSetting?(key: string, value: unknown): Promise<void>;
+  /**
+   * Shared stores: calls `onChange` for each setting announced from now on (by any node, this one included)
+   * and resolves with the settings saved so far.
+   */
+  watchSettings?(onChange: (key: string, value: unknown) => void): Promise<Record<string, unknown>>;
 }
 
 export class LocalQuotaStore implements QuotaStore {

@@ -2,7 +2,9 @@
  * Quota state in Redis: token buckets and concurrency counters updated by Lua
  * scripts (atomic, clocked by the Redis server's TIME so nodes with skewed
  * clocks agree). Concurrency slots expire after `slotTtlMs` so a node that
- * dies holding slots cannot block the quota for ever.
+ * dies holding slots cannot block the quota for ever. Quota settings changed
+ * at run time are saved in the hash `<prefix>settings` and announced on the
+ * channel of the same name, so a quota set through one node holds on every node.
  */
 import { connectRedis, type Redis } from '../../../transport/redis.js';
 
@@ -51,8 +53,11 @@ export class RedisQuotaStore implements QuotaStore {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly slotTtlMs: number;
+  private readonly url: string;
+  private subscriber: Redis | undefined;
 
   constructor(o: RedisQuotaStoreOptions) {
+    this.url = o.url;
     this.redis = connectRedis(o.url, 'quota'); // errors surface as rejected commands
     this.prefix = o.prefix ?? 'whale:quota:';
     this.slotTtlMs = o.slotTtlMs ?? 60_000;
@@ -75,7 +80,45 @@ export class RedisQuotaStore implements QuotaStore {
     return Number((await this.redis.get(`${this.prefix}slots:${key}`)) ?? 0);
   }
 
+  async shareSetting(key: string, value: unknown): Promise<void> {
+    const channel = `${this.prefix}settings`;
+    await this.redis
+      .multi()
+      .hset(channel, key, JSON.stringify(value))
+      .publish(channel, JSON.stringify({ key, value }))
+      .exec();
+  }
+
+  async watchSettings(onChange: (key: string, value: unknown) => void): Promise<Record<string, unknown>> {
+    const channel = `${this.prefix}settings`;
+    // A connection in subscriber mode takes no other command: its own.
+    const sub = (this.subscriber ??= connectRedis(this.url, 'quota'));
+    sub.on('message', (ch: string, text: string) => {
+      if (ch !== channel) return;
+      try {
+        const m = JSON.parse(text) as { key: string; value: unknown };
+        onChange(m.key, m.value);
+      } catch {
+        // not ours
+      }
+    });
+    await sub.subscribe(channel);
+    const saved = await this.redis.hgetall(channel);
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(saved)) {
+      try {
+        out[k] = JSON.parse(v);
+      } catch {
+        // skip a value another writer left
+      }
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    await sub?.quit().catch(() => sub.disconnect());
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -319,7 +319,12 @@ describe('ModelCoordinator', () => {
       expect.arrayContaining(['federation.round.started', 'federation.round.completed', 'federation.ended']),
     );
     expect(metrics).toEqual(
-      expect.arrayContaining(['federation_round_received', 'federation_round_bytes_up', 'federation_round_seconds']),
+      expect.arrayContaining([
+        'federation.round',
+        'federation.clients',
+        'federation.round_bytes_up',
+        'federation.round_seconds',
+      ]),
     );
   });
 });

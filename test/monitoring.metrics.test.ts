@@ -12,6 +12,8 @@ import { BusMetricsCollector } from '../src/core/monitoring/metrics/bus-metrics.
 import { PerformanceMetrics } from '../src/core/monitoring/metrics/performance-metrics.js';
 import { RequestWindow } from '../src/core/monitoring/metrics/request-window.js';
 import { WhaleMetrics } from '../src/core/monitoring/metrics/whale-metrics.js';
+import { Monitor } from '../src/core/monitoring/monitor.js';
+import { TaskManager } from '../src/core/federation/orchestration/task-manager.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
@@ -127,6 +129,33 @@ describe('metrics from the bus and the request window', () => {
     } finally {
       await c.stop();
       await messaging.shutdown();
+    }
+  });
+
+  it("the coordinator's round figures (TaskManager.metrics) move the federation families and the dashboard's federation series", async () => {
+    const bus = new LocalBus();
+    const metrics = new WhaleMetrics({ processMetrics: false });
+    const seen: string[] = [];
+    const c = new BusMetricsCollector({ metrics, logger: silentLogger, onMetric: (m) => seen.push(m.name) });
+    await c.start(bus);
+    try {
+      const tasks = new TaskManager('mnist-2nn', bus, silentLogger);
+      await tasks.metrics(3, { round_test_accuracy: 0.91, round_received: 4, round_seconds: 2.5, round_bytes_up: 10 });
+      expect(await until(() => seen.includes('federation.round_bytes_up'), 3_000)).toBe(true);
+      const text = await metrics.text();
+      expect(line(text, 'whale_federation_rounds_total{model="mnist-2nn"}')).toMatch(/ 1$/);
+      expect(line(text, 'whale_federation_accuracy_ratio{model="mnist-2nn"}')).toMatch(/ 0\.91$/);
+      expect(line(text, 'whale_federation_round_clients{model="mnist-2nn"}')).toMatch(/ 4$/);
+      expect(line(text, 'whale_federation_round_duration_seconds_count{model="mnist-2nn"}')).toMatch(/ 1$/);
+      // No per-round label: one series per federation, not one per round.
+      expect(text).not.toMatch(/round="3"/);
+      const monitor = new Monitor({ metrics, source: {}, logger: silentLogger });
+      const sample = await monitor.tick();
+      expect(sample.values['federation.rounds']).toBe(1);
+      expect(sample.values['federation.accuracy.mnist-2nn']).toBe(0.91);
+    } finally {
+      await c.stop();
+      await bus.close();
     }
   });
 

@@ -29,7 +29,7 @@ import { HealthChecker } from '../../core/monitoring/health/health-checker.js';
 import { openMetricHistory, type MetricHistory } from '../../core/monitoring/history/metric-history.js';
 import { BusMetricsCollector } from '../../core/monitoring/metrics/bus-metrics.js';
 import { CONSUMER_LAG_METRIC, registerConsumerLagCollector } from '../../core/monitoring/metrics/kafka-lag.js';
-import { PerformanceMetrics } from '../../core/monitoring/metrics/performance-metrics.js';
+import { performanceMetricsOf, type PerformanceMetrics } from '../../core/monitoring/metrics/performance-metrics.js';
 import { registerServingCollectors } from '../../core/monitoring/metrics/serving-collector.js';
 import { SystemCollector } from '../../core/monitoring/metrics/system-collector.js';
 import type { WhaleMetrics } from '../../core/monitoring/metrics/whale-metrics.js';
@@ -119,7 +119,7 @@ export class MonitoringExtension implements ServerExtension {
 
   private adopt(metrics: WhaleMetrics): void {
     if (this.recorders?.metrics === metrics) return;
-    this.recorders = { metrics, performance: new PerformanceMetrics({ metrics }) };
+    this.recorders = { metrics, performance: performanceMetricsOf(metrics) };
     this.system.register(metrics);
   }
 

@@ -103,14 +103,23 @@ export class TaskManager {
     });
   }
 
+  /**
+   * A finished round's figures on whale.metrics under the one naming scheme monitoring reads
+   * (bus-metrics.ts): `federation.round` (the round number; each message is one completed round),
+   * `federation.accuracy` (test accuracy, else the clients' weighted accuracy), `federation.clients`
+   * (updates aggregated), and every figure as `federation.<figure>` (e.g. `federation.round_seconds`),
+   * each with the label `model` (the federation id).
+   */
   async metrics(round: number, figures: Record<string, number | undefined>): Promise<void> {
-    for (const [name, value] of Object.entries(figures)) {
+    const named: Record<string, number | undefined> = {
+      'federation.round': round,
+      'federation.accuracy': figures.round_test_accuracy ?? figures.round_federated_accuracy,
+      'federation.clients': figures.round_received,
+    };
+    for (const [name, value] of Object.entries(figures)) named[`federation.${name}`] = value;
+    for (const [name, value] of Object.entries(named)) {
       if (value === undefined || !Number.isFinite(value)) continue;
-      await this.send(FEDERATION_TOPICS.metrics, 'Metric', {
-        name: `federation_${name}`,
-        value,
-        labels: { federation: this.federationId, round: String(round) },
-      });
+      await this.send(FEDERATION_TOPICS.metrics, 'Metric', { name, value, labels: { model: this.federationId } });
     }
   }
 

@@ -7,10 +7,11 @@
  *
  * Names are sanitized (`.`, `-`, … → `_`, camelCase → snake_case, lower case, `whale_` in front); the
  * publisher's unit words (`_ms`, `_bytes`, `_ratio`) stay in the name. A label named `source` by the
- * publisher becomes `exported_source`. `federation.round` and `federation.accuracy` (label `model`)
- * also feed the federation series. Families, series and labels per family are bounded so a noisy
- * publisher cannot grow the registry without bound: what goes over is counted in
- * whale_bus_metric_series_dropped_total, never silently lost. A name whose family already exists
+ * publisher becomes `exported_source`. The coordinator's `federation.round`, `federation.accuracy`,
+ * `federation.clients` and `federation.round_seconds` (label `model`; TaskManager.metrics) also feed
+ * the federation families (whale_federation_*) and the dashboard's federation series. Families,
+ * series and labels per family are bounded so a noisy publisher cannot grow the registry without
+ * bound: what goes over is counted in whale_bus_metric_series_dropped_total, never silently lost. A name whose family already exists
  * in the registry (one of ours) is exposed as whale_bus_<name> instead.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -134,12 +135,22 @@ export class BusMetricsCollector {
       for (const [k, v] of Object.entries(p.labels)) if (typeof v === 'string') labels[k] = v;
     const m: BusMetric = { name: p.name, value: p.value, labels, source, timestamp };
     this.o.metrics.busMessages.inc({ topic: TOPICS.metrics });
-    const model = labels.model ?? 'unknown';
-    if (m.name === 'federation.round') this.o.metrics.federationRounds.inc({ model });
-    else if (m.name === 'federation.accuracy' && m.value >= 0 && m.value <= 1)
-      this.o.metrics.federationAccuracy.set({ model }, m.value);
+    this.federation(m);
     if (!this.expose(m)) this.drop(m.name);
     this.o.onMetric?.(m);
+  }
+
+  /** The coordinator's round figures (TaskManager.metrics) into the federation families the dashboard samples. */
+  private federation(m: BusMetric): void {
+    if (!m.name.startsWith('federation.')) return;
+    const model = m.labels.model ?? 'unknown';
+    const f = this.o.metrics;
+    if (m.name === 'federation.round') f.federationRounds.inc({ model });
+    else if (m.name === 'federation.accuracy' && m.value >= 0 && m.value <= 1)
+      f.federationAccuracy.set({ model }, m.value);
+    else if (m.name === 'federation.clients' && m.value >= 0) f.federationClients.set({ model }, m.value);
+    else if (m.name === 'federation.round_seconds' && m.value >= 0)
+      f.federationRoundDuration.observe({ model }, m.value);
   }
 
   /** Sets the metric's series in its family; false when a bound (or its name) keeps it out. */

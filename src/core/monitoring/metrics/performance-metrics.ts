@@ -36,6 +36,15 @@ export interface PerformanceSummary {
 
 const ID = /^[A-Za-z0-9_.:/-]{1,128}$/;
 
+const shared = new WeakMap<WhaleMetrics, PerformanceMetrics>();
+
+/** The one PerformanceMetrics of a registry (a node's monitoring and quality extensions record through the same one). */
+export function performanceMetricsOf(metrics: WhaleMetrics): PerformanceMetrics {
+  let p = shared.get(metrics);
+  if (!p) shared.set(metrics, (p = new PerformanceMetrics({ metrics })));
+  return p;
+}
+
 export class PerformanceMetrics {
   readonly metrics: WhaleMetrics;
   private readonly history = new Map<string, PerformanceRecord[]>();

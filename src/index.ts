@@ -43,6 +43,12 @@ export {
 } from './entry/native.js';
 export {
   allTopics,
+  KNOWLEDGE_SEARCH_TOPIC,
+  modelTopic,
+  planFor,
+  type TopicAdmin,
+  TopicManager,
+  type TopicManagerOptions,
   type Bus,
   type ChannelId,
   createEnvelope,
@@ -194,6 +200,9 @@ export {
   ResourceExtension,
   resourceExtension,
   type ResourceExtensionOptions,
+  KnowledgeExtension,
+  knowledgeExtension,
+  type KnowledgeExtensionOptions,
   CONFIG_FILE,
   defaultModelConfig,
   loadConfig,
@@ -462,6 +471,8 @@ export {
   type VectorSearchResult,
   type VectorStorage,
   visibleTo,
+  inputEmbedding,
+  answerSummary,
 } from './entry/knowledge.js';
 export {
   ByteLru,

@@ -27,4 +27,6 @@ export {
   type VectorSearchResult,
   type VectorStorage,
   visibleTo,
+  inputEmbedding,
+  answerSummary,
 } from '../core/federation/knowledge-sharing/index.js';

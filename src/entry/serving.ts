@@ -116,6 +116,9 @@ export {
   ResourceExtension,
   resourceExtension,
   type ResourceExtensionOptions,
+  KnowledgeExtension,
+  knowledgeExtension,
+  type KnowledgeExtensionOptions,
 } from '../server/extensions/index.js';
 export {
   CONFIG_FILE,

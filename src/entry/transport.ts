@@ -4,6 +4,12 @@
  */
 export {
   allTopics,
+  KNOWLEDGE_SEARCH_TOPIC,
+  modelTopic,
+  planFor,
+  type TopicAdmin,
+  TopicManager,
+  type TopicManagerOptions,
   type Bus,
   type ChannelId,
   createEnvelope,

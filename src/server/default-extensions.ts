@@ -7,6 +7,7 @@ import type { WhaleConfig } from '../config/whale-config.js';
 import { qualityRoutingExtension } from './extensions/routing.js';
 import { resourceExtension } from './extensions/resources.js';
 import { MonitoringExtension } from './extensions/monitoring.js';
+import { knowledgeExtension } from './extensions/knowledge.js';
 import type { ServerExtension } from './whale-server.js';
 
 /** `env`: the variables to read (undefined: this process's, through common/env.ts). */
@@ -20,6 +21,7 @@ export const DEFAULT_EXTENSIONS: ExtensionFactory[] = [
     new MonitoringExtension({ ...(env ? { env } : {}), ...(config.anomaly ? { anomaly: config.anomaly } : {}) }), // /metrics, /healthz, /dashboard, alerts, metric history
   resourceExtension, // /v1/resources, quotas at admission, CPU/GPU gates, resource metrics and alerts
   qualityRoutingExtension, // /v1/tasks/{task}/infer routing, /v1/feedback + whale.quality.feedback, /v1/evaluate, /v1/routing
+  knowledgeExtension, // hosted models on the FederationService, KnowledgeManager, /v1/knowledge/search, deep with other nodes
 ];
 
 export async function defaultExtensions(config: WhaleConfig, env?: EnvSource): Promise<ServerExtension[]> {

@@ -4,6 +4,10 @@
  * federation topics. Pending collaborations live in the StateStore.
  * Encrypted knowledge is authenticated (sender, target, id, time) and
  * replay-checked; a rejected message is counted, logged and dead-lettered.
+ * A hosted model (hostModel) also listens on its own topic (modelTopic,
+ * created through the TopicManager): requests sent with channel 'model'
+ * reach only the nodes hosting their targets. Answers are recorded by the
+ * node that asked; awaitCollaboration waits for them up to the deadline.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -13,7 +17,8 @@ import type { KnowledgeSink } from '../core/federation/knowledge-sharing/federat
 import { ReplayGuard, type ReplayVerdict, type ReplayWindowOptions } from '../core/federation/security/replay-guard.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope, type Envelope } from '../transport/envelope.js';
-import { TOPICS } from '../transport/topics.js';
+import type { TopicManager } from '../transport/topic-manager.js';
+import { modelTopic, payloadProblem, TOPICS } from '../transport/topics.js';
 import { hasFederationKey, resolveFederationKey } from './federation-key.js';
 import { open, seal, sealedProblem, type Sealed } from './knowledge-crypto.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
@@ -22,42 +27,16 @@ import type { StateStore } from './state-store.js';
 import { subscribeTyped } from './typed-subscribe.js';
 import { optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
-export type Privacy = 'standard' | 'anonymous' | 'encrypted';
+import type {
+  CollaborationRequest,
+  CollaborationState,
+  CollaborationStatus,
+  Knowledge,
+  ModelHandler,
+  Privacy,
+} from './federation-types.js';
 
-export interface Knowledge {
-  /** Absent when shared anonymously. */
-  sourceModel?: string;
-  targetModel: string;
-  privacy: Privacy;
-  data: unknown;
-}
-
-export interface CollaborationRequest {
-  requestId: string;
-  sourceModel: string;
-  problem: unknown;
-  targets?: string[];
-  expiresAt: number;
-}
-
-export interface ModelHandler {
-  onKnowledge?(k: Knowledge): unknown;
-  /** Return a solution to answer the request (or undefined to stay silent). */
-  onCollaborationRequest?(r: CollaborationRequest): unknown;
-}
-
-/** completed: every target answered, or the deadline passed with answers; expired: deadline, no answer. */
-export type CollaborationState = 'pending' | 'completed' | 'expired';
-
-export interface CollaborationStatus {
-  requestId: string;
-  sourceModel: string;
-  status: CollaborationState;
-  targets?: string[];
-  responses: Array<{ responder: string; solution: unknown; at: number }>;
-  createdAt: number;
-  expiresAt: number;
-}
+export type { CollaborationRequest, CollaborationState, CollaborationStatus, Knowledge, ModelHandler, Privacy };
 
 export interface FederationServiceOptions {
   nodeId: string;
@@ -73,10 +52,11 @@ export interface FederationServiceOptions {
   retentionMs?: number;
   /** Stores every knowledge item this node receives (knowledgeSink(manager)) before models see it; a failed store is retried by the bus. */
   knowledge?: KnowledgeSink;
+  /** Creates hosted models' own topics on Kafka (default: none created, Kafka's auto-creation). */
+  topics?: TopicManager;
   logger?: Logger;
 }
 
-/** Why encrypted knowledge was refused (counted per reason by rejections()). */
 /** Why encrypted knowledge was refused: the replay guard's verdicts, or an earlier check. */
 export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | Exclude<ReplayVerdict, 'ok'>;
 
@@ -87,7 +67,7 @@ type KnowledgeWire = {
   data?: unknown;
   encrypted?: Sealed;
 };
-type ResponseWire = { requestId: string; responder: string; solution: unknown };
+type ResponseWire = { requestId: string; responder: string; solution: unknown; node?: string };
 
 const key = (id: string) => `collab:${id}`;
 
@@ -104,6 +84,10 @@ export class FederationService {
   private readonly retentionMs: number;
   private key: Buffer | undefined;
   private sink: KnowledgeSink | undefined;
+  /** Models listening on their own topic, and those subscriptions (while initialized). */
+  private readonly hosted = new Set<string>();
+  private readonly modelSubs = new Map<string, Subscription>();
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
     private bus: Bus,
@@ -137,13 +121,17 @@ export class FederationService {
         this.onResponse(p),
       ),
     ]);
+    await this.o.topics?.ensureModelTopics([...this.hosted]);
+    for (const m of this.hosted) await this.listenOnModelTopic(m);
     this.lifecycle.started();
   }
 
   async shutdown(): Promise<void> {
     this.lifecycle.stopped();
-    await Promise.all(this.subs.map((s) => s.close()));
+    await Promise.all([...this.subs, ...this.modelSubs.values()].map((s) => s.close()));
     this.subs = [];
+    this.modelSubs.clear();
+    for (const ws of this.waiters.values()) for (const w of ws) w();
   }
 
   /** @internal The facade hands over a fresh bus and store when it restarts. */
@@ -157,6 +145,34 @@ export class FederationService {
     if (typeof handler !== 'object' || handler === null)
       throw new WhaleError('ERR_INVALID_ARG', 'handler: must be an object', { field: 'handler' });
     this.models.set(modelId, handler);
+  }
+
+  /**
+   * Registers a model this node hosts and has it listen on its own topic (created through the
+   * TopicManager with the configured partitions), so requests sent with channel 'model' reach it.
+   * Before initialize() the subscription waits for it.
+   */
+  async hostModel(modelId: string, handler: ModelHandler = {}): Promise<void> {
+    this.registerModel(modelId, handler);
+    modelTopic(modelId); // a name that cannot be a topic fails here
+    this.hosted.add(modelId);
+    if (this.subs.length === 0) return;
+    await this.o.topics?.ensureModelTopics([modelId]);
+    await this.listenOnModelTopic(modelId);
+  }
+
+  /** Forgets a model: no handler, no subscription to its topic. */
+  async unregisterModel(modelId: string): Promise<void> {
+    this.models.delete(modelId);
+    this.hosted.delete(modelId);
+    const sub = this.modelSubs.get(modelId);
+    this.modelSubs.delete(modelId);
+    await sub?.close();
+  }
+
+  /** Models registered on this node. */
+  registeredModels(): string[] {
+    return [...this.models.keys()];
   }
 
   /** Every knowledge message this node receives, whatever its target. */
@@ -219,11 +235,15 @@ export class FederationService {
     });
   }
 
-  /** Asks the targets (or every model) for help; returns the request id to poll with getCollaborationStatus. */
+  /**
+   * Asks the targets (or every model) for help; returns the request id to poll with
+   * getCollaborationStatus or to wait on with awaitCollaboration. channel 'model' (targets needed)
+   * sends it on each target's own topic, to the nodes hosting it (hostModel), instead of to every node.
+   */
   async requestCollaboration(
     sourceModel: string,
     problem: unknown,
-    opts: { timeoutMs?: number; targets?: string[] } = {},
+    opts: { timeoutMs?: number; targets?: string[]; channel?: 'shared' | 'model' } = {},
   ): Promise<string> {
     requireId(sourceModel, 'sourceModel');
     requireJson(problem, 'problem', { required: true });
@@ -236,9 +256,31 @@ export class FederationService {
         });
       o.targets.forEach((t, i) => requireId(t, `options.targets[${i}]`));
     }
+    const channel = o.channel ?? 'shared';
+    if (channel !== 'shared' && channel !== 'model')
+      throw new WhaleError(
+        'ERR_INVALID_OPTION',
+        `options.channel: expected shared or model, got ${JSON.stringify(channel)}`,
+        {
+          field: 'options.channel',
+        },
+      );
+    if (channel === 'model') {
+      if (!o.targets || o.targets.length === 0)
+        throw new WhaleError('ERR_INVALID_OPTION', "options.targets: channel 'model' needs at least one target model", {
+          field: 'options.targets',
+        });
+      o.targets.forEach((t) => modelTopic(t));
+    }
     this.lifecycle.assertOpen();
     const now = Date.now();
-    const req: CollaborationRequest = { requestId: randomUUID(), sourceModel, problem, expiresAt: now + timeoutMs };
+    const req: CollaborationRequest = {
+      requestId: randomUUID(),
+      sourceModel,
+      problem,
+      expiresAt: now + timeoutMs,
+      sourceNode: this.o.nodeId,
+    };
     if (o.targets) req.targets = [...o.targets];
     const status: CollaborationStatus = {
       requestId: req.requestId,
@@ -247,19 +289,47 @@ export class FederationService {
       responses: [],
       createdAt: now,
       expiresAt: req.expiresAt,
+      node: this.o.nodeId,
     };
     if (req.targets) status.targets = req.targets;
     await this.store.set(key(req.requestId), status, timeoutMs + this.retentionMs);
+    const topics = channel === 'model' ? [...new Set(req.targets!)].map(modelTopic) : [TOPICS.collaborationRequests];
+    const envelope = createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req });
     await publishOrUndo(
-      () =>
-        this.bus.publish(
-          TOPICS.collaborationRequests,
-          createEnvelope({ type: 'CollaborationRequested', source: sourceModel, payload: req }),
-          { key: req.requestId },
-        ),
+      async () => {
+        for (const t of topics) await this.bus.publish(t, envelope, { key: req.requestId });
+      },
       () => this.store.delete(key(req.requestId)),
     );
     return req.requestId;
+  }
+
+  /**
+   * Waits until the request is no longer pending (every target answered, or its deadline passed)
+   * or `signal` aborts, and returns its status then.
+   */
+  async awaitCollaboration(requestId: string, o: { signal?: AbortSignal } = {}): Promise<CollaborationStatus> {
+    requireId(requestId, 'requestId');
+    for (;;) {
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const set = this.waiters.get(requestId) ?? new Set();
+      this.waiters.set(requestId, set);
+      set.add(wake);
+      try {
+        const s = await this.getCollaborationStatus(requestId);
+        if (s.status !== 'pending' || o.signal?.aborted || this.subs.length === 0) return s;
+        // Answers recorded here wake it at once; the timer covers the deadline (and another node's store writes).
+        const timer = setTimeout(wake, Math.min(Math.max(0, s.expiresAt - Date.now()) + 1, 250));
+        o.signal?.addEventListener('abort', wake, { once: true });
+        await woken;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', wake);
+      } finally {
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(requestId) === set) this.waiters.delete(requestId);
+      }
+    }
   }
 
   async respondToCollaboration(requestId: string, responder: string, solution: unknown): Promise<void> {
@@ -267,7 +337,7 @@ export class FederationService {
     requireId(responder, 'responder');
     requireJson(solution, 'solution');
     this.lifecycle.assertOpen();
-    const payload: ResponseWire = { requestId, responder, solution };
+    const payload: ResponseWire = { requestId, responder, solution, node: this.o.nodeId };
     await this.bus.publish(
       TOPICS.collaborationResponses,
       createEnvelope({ type: 'CollaborationResponded', source: responder, payload }),
@@ -356,29 +426,58 @@ export class FederationService {
     return new WhaleError('ERR_INVALID_MESSAGE', `encrypted knowledge rejected (${reason}): ${detail}`);
   }
 
-  private async onRequest(r: CollaborationRequest): Promise<void> {
+  private async onRequest(r: CollaborationRequest, only?: string): Promise<void> {
     if (Date.now() >= r.expiresAt) return; // stale: nobody waits for it any more
+    const fromHere = (r.sourceNode ?? this.o.nodeId) === this.o.nodeId;
     for (const [model, h] of this.models) {
-      if (model === r.sourceModel || (r.targets && !r.targets.includes(model)) || !h.onCollaborationRequest) continue;
+      if (only !== undefined && model !== only) continue;
+      if ((fromHere && model === r.sourceModel) || (r.targets && !r.targets.includes(model))) continue;
+      if (!h.onCollaborationRequest) continue;
       const solution = await h.onCollaborationRequest(r);
       if (solution !== undefined) await this.respondToCollaboration(r.requestId, model, solution);
     }
   }
 
+  /** A request on a hosted model's own topic: checked as the shared topic's are, answered by that model only. */
+  private async listenOnModelTopic(model: string): Promise<void> {
+    if (this.modelSubs.has(model)) return;
+    const topic = modelTopic(model);
+    const sub = await this.bus.subscribe(
+      topic,
+      async (e) => {
+        if (e.type !== 'CollaborationRequested')
+          throw new WhaleError('ERR_INVALID_MESSAGE', `expected a CollaborationRequested on ${topic}, got ${e.type}`);
+        const problem = payloadProblem('CollaborationRequested', e.payload);
+        if (problem) throw new WhaleError('ERR_INVALID_MESSAGE', `CollaborationRequested: ${problem}`);
+        if (this.hosted.has(model)) await this.onRequest(e.payload as CollaborationRequest, model);
+      },
+      { group: `federation-${this.o.nodeId}` },
+    );
+    if (this.hosted.has(model) && this.subs.length > 0) this.modelSubs.set(model, sub);
+    else await sub.close(); // unregistered or shut down meanwhile
+  }
+
   private async onResponse(p: ResponseWire): Promise<void> {
     const s = await this.store.get<CollaborationStatus>(key(p.requestId));
     if (!s || s.status !== 'pending') return; // not ours, or already finished: late answers are dropped
+    if (s.node !== undefined && s.node !== this.o.nodeId) return; // the asking node records its answers
+    const same = (r: { responder: string; node?: string }) => r.responder === p.responder && r.node === p.node;
     if (Date.now() >= s.expiresAt) {
       s.status = closedStatus(s);
-    } else if (!s.responses.some((r) => r.responder === p.responder)) {
-      s.responses.push({ responder: p.responder, solution: p.solution, at: Date.now() });
+    } else if (!s.responses.some(same)) {
+      s.responses.push({
+        responder: p.responder,
+        solution: p.solution,
+        at: Date.now(),
+        ...(p.node === undefined ? {} : { node: p.node }),
+      });
       if (s.targets && s.targets.every((t) => s.responses.some((r) => r.responder === t))) s.status = 'completed';
     }
     await this.store.set(key(p.requestId), s, Math.max(1, s.expiresAt - Date.now()) + this.retentionMs);
+    for (const w of this.waiters.get(p.requestId) ?? []) w();
   }
 }
 
-/** At its deadline a request is completed if anyone answered, else expired. */
 /** The replay window, validated here so a bad option names options.replay.* (0 skew allowed: no clock may run ahead). */
 function replayWindow(o: ReplayWindowOptions = {}): Required<ReplayWindowOptions> {
   const maxAgeMs = requireTimeout(o.maxAgeMs ?? 5 * 60_000, 'options.replay.maxAgeMs');
@@ -386,6 +485,7 @@ function replayWindow(o: ReplayWindowOptions = {}): Required<ReplayWindowOptions
   return { maxAgeMs, maxSkewMs: skew === 0 ? 0 : requireTimeout(skew, 'options.replay.maxSkewMs') };
 }
 
+/** At its deadline a request is completed if anyone answered, else expired. */
 function closedStatus(s: CollaborationStatus): CollaborationState {
   return s.responses.length > 0 ? 'completed' : 'expired';
 }

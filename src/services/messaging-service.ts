@@ -13,10 +13,11 @@ import { readEnv, type EnvSource, type WhaleEnv } from '../common/env.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { Bus } from '../transport/bus.js';
 import { createEnvelope } from '../transport/envelope.js';
-import { KafkaTopicAdmin, topicPlan, type TopicProvisioning } from '../transport/kafka-admin.js';
+import type { TopicProvisioning } from '../transport/kafka-admin.js';
 import { KafkaBus, type KafkaBusOptions } from '../transport/kafka-bus.js';
 import { kafkaOptionsFromEnv } from '../transport/kafka-options.js';
 import { LocalBus } from '../transport/local-bus.js';
+import { TopicManager } from '../transport/topic-manager.js';
 import { TOPICS } from '../transport/topics.js';
 import { DataRequestService, type DataRequestOptions } from './data-request-service.js';
 import { FederationService, type ModelHandler, type Privacy } from './federation-service.js';
@@ -49,6 +50,8 @@ export class MessagingService {
   readonly federation: FederationService;
   readonly user: UserService;
   readonly data: DataRequestService;
+  /** Creates the services' topics at start and each hosted model's own topic (Kafka; a no-op in-process). */
+  readonly topics: TopicManager;
   private readonly logger: Logger;
   private readonly env: WhaleEnv;
   private readonly envSource: EnvSource | undefined;
@@ -73,8 +76,15 @@ export class MessagingService {
     this.ownsStore = o.store === undefined;
     this.currentBus = o.bus ?? this.createBus();
     this.currentStore = o.store ?? this.createStore();
+    // Topics are created only on a Kafka bus this service made (one passed in is the caller's to provision).
+    const { topics: _t, ...cluster } = this.kafka;
+    this.topics = new TopicManager({
+      ...(this.ownsBus && this.currentBus.kind === 'kafka' ? { kafka: { ...cluster, topics: this.kafka.topics } } : {}),
+      logger: this.logger,
+    });
     this.federation = new FederationService(this.bus, this.store, {
       nodeId: this.nodeId,
+      topics: this.topics,
       ...(this.envSource ? { env: this.envSource } : {}),
       logger: this.logger,
     });
@@ -108,6 +118,7 @@ export class MessagingService {
     await this.data.shutdown();
     await this.user.shutdown();
     await this.federation.shutdown();
+    await this.topics.close();
     this.closed = true;
     this.started = false;
     if (this.ownsBus) await this.bus.close();
@@ -127,36 +138,13 @@ export class MessagingService {
   }
 
   /**
-   * Creates the missing Kafka topics (src/transport/kafka-admin.ts) before the services subscribe,
-   * on a Kafka bus this service created. Existing topics are left as they are (a partition count
-   * that differs from the configuration is logged); a cluster that cannot create topics through
-   * the admin API (librdkafka's mock) leaves them to auto-creation, with a warning.
+   * Creates the missing Kafka topics (the TopicManager, src/transport/topic-manager.ts) before the
+   * services subscribe, on a Kafka bus this service created. Existing topics are left as they are
+   * (a partition count that differs from the configuration is logged); a cluster that cannot create
+   * topics through the admin API (librdkafka's mock) leaves them to auto-creation, with a warning.
    */
   private async provisionTopics(): Promise<void> {
-    const { topics, brokers, clientId, tls, sasl, connectTimeoutMs } = this.kafka;
-    if (!this.ownsBus || this.bus.kind !== 'kafka' || topics?.provision === false) return;
-    const admin = new KafkaTopicAdmin({
-      brokers,
-      ...(clientId ? { clientId } : {}),
-      ...(tls ? { tls } : {}),
-      ...(sasl ? { sasl } : {}),
-      ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
-    });
-    try {
-      const r = await admin.provision(topicPlan(topics));
-      if (r.created.length > 0) this.logger.info('kafka topics created', { topics: r.created.join(',') });
-      for (const m of r.mismatched) {
-        this.logger.warn(
-          `kafka topic ${m.topic} has ${m.partitions} partitions, the configuration asks for ${m.wanted}: left as is (adding partitions would move keys)`,
-        );
-      }
-      if (r.unsupported)
-        this.logger.warn(
-          `kafka topics not provisioned (${r.skipped.length} missing, left to auto-creation): ${r.unsupported}`,
-        );
-    } finally {
-      await admin.close();
-    }
+    await this.topics.ensureServiceTopics();
   }
 
   private createStore(): StateStore {
@@ -175,9 +163,13 @@ export class MessagingService {
   requestCollaboration(
     source: string,
     problem: unknown,
-    opts: { timeoutMs?: number; targets?: string[] } = {},
+    opts: { timeoutMs?: number; targets?: string[]; channel?: 'shared' | 'model' } = {},
   ): Promise<string> {
     return this.federation.requestCollaboration(source, problem, opts);
+  }
+
+  respondToCollaboration(requestId: string, responder: string, solution: unknown): Promise<void> {
+    return this.federation.respondToCollaboration(requestId, responder, solution);
   }
 
   streamResponse(sessionId: string, chunk: unknown, opts: { final?: boolean } = {}): Promise<number> {
@@ -204,6 +196,14 @@ export class MessagingService {
 
   requestData(modelId: string, query: unknown, opts: DataRequestOptions = {}): Promise<string> {
     return this.data.requestData(modelId, query, opts);
+  }
+
+  /** Several data requests of one model under one batch id (every query checked before the first is sent). */
+  requestBatchData(
+    modelId: string,
+    queries: ReadonlyArray<{ query: unknown; options?: DataRequestOptions }>,
+  ): Promise<{ batchId: string; requestIds: string[] }> {
+    return this.data.requestBatch(modelId, queries);
   }
 
   async publishMetric(name: string, value: number, labels: Record<string, string> = {}): Promise<void> {

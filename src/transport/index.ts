@@ -6,6 +6,7 @@ export {
   DEFAULT_TOPIC_SPEC,
   defaultProvisioning,
   KafkaTopicAdmin,
+  planFor,
   topicPlan,
   type GroupLag,
   type KafkaAdminOptions,
@@ -28,4 +29,5 @@ export {
   type KafkaTlsOptions,
   type SaslMechanism,
 } from './kafka-options.js';
-export { TOPICS, allTopics, payloadProblem, type ChannelId } from './topics.js';
+export { TOPICS, allTopics, KNOWLEDGE_SEARCH_TOPIC, modelTopic, payloadProblem, type ChannelId } from './topics.js';
+export { TopicManager, type TopicAdmin, type TopicManagerOptions } from './topic-manager.js';

@@ -55,7 +55,11 @@ export interface TopicPlan {
 
 /** Every topic Smart Whale uses (and its `.dlq`), plus `extra`, each with its spec. */
 export function topicPlan(p: TopicProvisioning = defaultProvisioning()): TopicPlan[] {
-  const names = [...new Set([...allTopics().flatMap((t) => [t, dlqTopic(t)]), ...p.extra])];
+  return planFor([...new Set([...allTopics().flatMap((t) => [t, dlqTopic(t)]), ...p.extra])], p);
+}
+
+/** Each of `names` with its spec: its `overrides` entry (a `.dlq` topic falls back to its source's), else `defaults`. */
+export function planFor(names: string[], p: TopicProvisioning = defaultProvisioning()): TopicPlan[] {
   return names.map((topic) => {
     const source = topic.endsWith('.dlq') ? topic.slice(0, -'.dlq'.length) : undefined;
     const o = p.overrides[topic] ?? (source === undefined ? undefined : p.overrides[source]) ?? {};

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { WhaleError } from '../common/errors.js';
 import { packageRoot } from '../native/loader.js';
 
 interface Schema {
@@ -45,6 +46,29 @@ function loadTopics(): Record<ChannelId, string> {
 
 /** Topic address per channel id, e.g. TOPICS.userResponses === 'whale.user.responses'. */
 export const TOPICS: Readonly<Record<ChannelId, string>> = Object.freeze(loadTopics());
+
+/**
+ * A hosted model's own topic (`whale.models.<model>.collaboration`): collaboration requests
+ * addressed to that model (FederationService.requestCollaboration with channel 'model') reach only
+ * the nodes hosting it. Created per model by TopicManager (src/transport/topic-manager.ts). Model
+ * names are `[A-Za-z0-9][A-Za-z0-9._-]*` (whale.config.json), all legal in a Kafka topic name.
+ */
+export function modelTopic(model: string): string {
+  if (typeof model !== 'string' || !MODEL_NAME.test(model))
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `model: ${JSON.stringify(model)} cannot name a topic (letters, digits, '.', '_', '-', at most 200)`,
+      {
+        field: 'model',
+      },
+    );
+  return `whale.models.${model}.collaboration`;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/** Knowledge searches over the bus (request/reply): any node answers from its KnowledgeManager. */
+export const KNOWLEDGE_SEARCH_TOPIC = 'whale.knowledge.search';
 
 /** Every topic, for creating them up front (each also has a '.dlq' twin). */
 export function allTopics(): string[] {

@@ -28,15 +28,15 @@ export const ROUTE_POLICY: ReadonlyArray<{
   },
   {
     methods: ['POST'],
-    path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|generate|generate_stream)$/,
-    pattern: '/v2/models/{m}[/versions/{v}]/infer, /generate, /generate_stream',
+    path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/,
+    pattern: '/v2/models/{m}[/versions/{v}]/infer',
     access: 'inference',
   },
   { methods: ['POST'], path: /^\/v1\/tasks\/[^/]+\/infer$/, pattern: '/v1/tasks/{task}/infer', access: 'inference' },
   {
     methods: ['POST'],
-    path: /^\/v1\/(feedback|evaluate)$/,
-    pattern: '/v1/feedback, /v1/evaluate',
+    path: /^\/v1\/(feedback|evaluate|knowledge\/search)$/,
+    pattern: '/v1/feedback, /v1/evaluate, /v1/knowledge/search',
     access: 'inference',
   },
   {

@@ -10,6 +10,7 @@ export {
 } from './vector-index.js';
 export { knowledgeSink, knowledgeInputFrom, type KnowledgeSink, type ReceivedKnowledge } from './federation-sink.js';
 export { visibleTo, type CanRead } from './access.js';
+export { inputEmbedding, answerSummary } from './answer-embedding.js';
 export type {
   KnowledgeInput,
   KnowledgeItem,

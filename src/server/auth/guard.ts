@@ -28,8 +28,8 @@ export const ROUTE_POLICY: ReadonlyArray<{
   },
   {
     methods: ['POST'],
-    path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/,
-    pattern: '/v2/models/{m}[/versions/{v}]/infer',
+    path: /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|generate|generate_stream)$/,
+    pattern: '/v2/models/{m}[/versions/{v}]/infer, /generate, /generate_stream',
     access: 'inference',
   },
   { methods: ['POST'], path: /^\/v1\/tasks\/[^/]+\/infer$/, pattern: '/v1/tasks/{task}/infer', access: 'inference' },

@@ -142,6 +142,48 @@ describe('answers that stream (generate, generate_stream, sessions on the bus)',
     expect(got[1]).toEqual({ error: 'n: cannot count to 0', code: 'ERR_MODEL_RUN' });
   });
 
+  it('a deep request with one member, or a model without generate(), streams one event: the answer', async () => {
+    for (const [model, body] of [
+      ['counter', { n: 5, parameters: { level: 'deep' } }],
+      ['fast', { x: [1, 1, 1, 1] }],
+    ] as const) {
+      const events: Event[] = [];
+      for await (const e of sseEvents(await post(`${s.url}/v2/models/${model}/generate_stream`, body))) events.push(e);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ model_name: model, parameters: { kind: 'final', step: 1, models: model } });
+    }
+  });
+
+  it("a lone member streams once another node's model answers the deep request too", async () => {
+    s.server.pipeline.setCollaborator({
+      collaborate: async ({ model }) =>
+        model.name !== 'counter'
+          ? []
+          : [
+              {
+                model: 'counter@node-b',
+                modelVersion: '1',
+                outputs: { value: { name: 'value', datatype: 'INT32', shape: [1], data: Int32Array.of(9) } },
+              },
+            ],
+    });
+    try {
+      const res = await post(`${s.url}/v2/models/counter/generate_stream`, { n: 5, parameters: { level: 'deep' } });
+      const events: Event[] = [];
+      for await (const e of sseEvents(res)) events.push(e);
+      // The members in the order they completed (here the remote one, answered at once, usually first).
+      const rows = events.map((e) => [e.model_name, e.value, e.parameters.kind]);
+      expect([...rows.slice(0, 2)].sort()).toEqual([
+        ['counter', 5, 'member'],
+        ['counter@node-b', 9, 'member'],
+      ]);
+      expect(rows.slice(2)).toEqual([['counter', 5, 'final']]);
+      expect(events[2].parameters.models).toBe('counter,counter@node-b');
+    } finally {
+      s.server.pipeline.setCollaborator(undefined);
+    }
+  });
+
   it('a client that disconnects stops the generation', async () => {
     const before = { ...counter.seen };
     const abort = new AbortController();

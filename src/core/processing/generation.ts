@@ -93,14 +93,29 @@ async function* pipelineSteps(pipeline: ProcessingPipeline, req: InferenceReques
   const queue: StreamStep[] = [];
   let wake: (() => void) | undefined;
   let settled: { result: InferenceResult } | { error: unknown } | undefined;
+  let held: StreamStep | undefined;
+  let seen = 0;
   let step = 0;
   void pipeline
     .processRequest({
       ...req,
       onMember: (m) => {
-        // One member's answer is the answer itself: only an ensemble has intermediate answers.
-        if (m.members < 2) return;
-        queue.push({ kind: 'member', model: m.model, modelVersion: m.modelVersion, outputs: m.outputs, step: 0 });
+        const member: StreamStep = {
+          kind: 'member',
+          model: m.model,
+          modelVersion: m.modelVersion,
+          outputs: m.outputs,
+          step: 0,
+        };
+        // One member's answer is the answer itself, not an intermediate one: a lone member waits for a second
+        // (another node's model answering too), else it is dropped; an ensemble's members stream at once.
+        if (m.members < 2 && !held && seen === 0) held = member;
+        else {
+          if (held) queue.push(held);
+          held = undefined;
+          queue.push(member);
+        }
+        seen++;
         wake?.();
       },
     })

@@ -4,7 +4,8 @@
 # tests need when it is missing (Debian; root or sudo):
 # cmake + g++ for the addon, redis-server for the cache tests, librdkafka-dev for the
 # mock Kafka cluster the transport tests run against, chromium for the dashboard's browser test,
-# clang-format for the C++ format check of npm run lint, openssl for the certificates of the TLS tests.
+# clang-format for the C++ format check of npm run lint, openssl for the certificates of the TLS tests,
+# libboost-context-dev for the fibers of the CUDA emulation that runs the .cu kernels in ctest (native/cuemu).
 set -euo pipefail
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -16,6 +17,7 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v clang-format >/dev/null 2>&1 || missing+=(clang-format)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -f /usr/include/boost/context/fiber.hpp ] || missing+=(libboost-context-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "whale: installing ${missing[*]}"
 SUDO=""

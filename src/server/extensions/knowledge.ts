@@ -89,10 +89,13 @@ export class KnowledgeExtension implements ServerExtension {
     });
     federation.storeKnowledgeIn(knowledgeSink(this.km));
     const collab = this.collaboration(server);
-    for (const name of server.host.names()) {
-      await federation.hostModel(name, collab?.handler(server, name) ?? {});
-      this.hosted.push(name);
-    }
+    // Concurrently: on Kafka each model's topic is one consumer group to join.
+    const names = server.host.names();
+    await Promise.all([
+      ...names.map((name) => federation.hostModel(name, collab?.handler(server, name) ?? {})),
+      this.answerSearches(server),
+    ]);
+    this.hosted.push(...names);
     if (collab) server.pipeline.setCollaborator(collab);
     if (cfg.share.answers && cfg.share.sample > 0 && cfg.share.maxPerSecond > 0)
       this.offObserver = server.pipeline.addObserver((o) => this.onAnswered(o));
@@ -106,28 +109,6 @@ export class KnowledgeExtension implements ServerExtension {
             stats: () => this.stats(),
           })(req, res, url)
         : false,
-    );
-    await messaging.topics.ensureTopics([KNOWLEDGE_SEARCH_TOPIC]);
-    this.sub = await messaging.bus.subscribe(
-      KNOWLEDGE_SEARCH_TOPIC,
-      async (e) => {
-        let payload: unknown;
-        try {
-          payload = await searchKnowledge(
-            this.manager,
-            parseSearch(e.payload, cfg.dim, { mayActAs: false }),
-            messaging.nodeId,
-          );
-        } catch (err) {
-          payload = errorAnswer(err);
-        }
-        if (!e.headers[REPLY_TO_HEADER]) return; // not sent with request(): nobody waits for an answer
-        await messaging.bus.reply(
-          e,
-          createEnvelope({ type: 'KnowledgeSearchResult', source: messaging.nodeId, payload }),
-        );
-      },
-      { group: KNOWLEDGE_GROUP },
     );
     this.running = true;
     this.logger.info('knowledge started', {
@@ -158,6 +139,34 @@ export class KnowledgeExtension implements ServerExtension {
   stats(): { items: number; vectors: number; shared: number; models: string[] } {
     const s = this.km?.stats();
     return { items: s?.items ?? 0, vectors: s?.vectors ?? 0, shared: this.shared, models: [...this.hosted] };
+  }
+
+  /** Answers searches over the bus (one node of the group each). */
+  private async answerSearches(server: WhaleServer): Promise<void> {
+    const { messaging } = server;
+    const dim = this.cfg.dim;
+    await messaging.topics.ensureTopics([KNOWLEDGE_SEARCH_TOPIC]);
+    this.sub = await messaging.bus.subscribe(
+      KNOWLEDGE_SEARCH_TOPIC,
+      async (e) => {
+        if (!e.headers[REPLY_TO_HEADER]) return; // not sent with request(): nobody waits for an answer
+        let payload: unknown;
+        try {
+          payload = await searchKnowledge(
+            this.manager,
+            parseSearch(e.payload, dim, { mayActAs: false }),
+            messaging.nodeId,
+          );
+        } catch (err) {
+          payload = errorAnswer(err);
+        }
+        await messaging.bus.reply(
+          e,
+          createEnvelope({ type: 'KnowledgeSearchResult', source: messaging.nodeId, payload }),
+        );
+      },
+      { group: KNOWLEDGE_GROUP },
+    );
   }
 
   private collaboration(server: WhaleServer): DeepCollaboration | undefined {
@@ -238,8 +247,8 @@ class ModelRegistration implements ServerExtension {
 
   async start(server: WhaleServer): Promise<void> {
     this.server = server;
-    for (const m of server.host.names()) await server.messaging.federation.hostModel(m);
     this.models = server.host.names();
+    await Promise.all(this.models.map((m) => server.messaging.federation.hostModel(m)));
   }
 
   async stop(): Promise<void> {

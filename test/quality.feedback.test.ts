@@ -127,16 +127,12 @@ describe('QualityOptimizer', () => {
       level: 'normal',
       dropDetected: true,
       latencyP99Ms: 80,
-      batchFill: 0.2,
-      memoryUse: 0.95,
       alternatives: [{ modelId: 'cnn', quality: 0.9, low: 0.85, high: 0.95, samples: 100 }],
     });
     expect(proposals.map((p) => p.action)).toEqual([
       'rollback-version',
       'shift-traffic',
       'change-level',
-      'change-batching',
-      'change-quantization',
       'schedule-federated-round',
     ]);
     expect(proposals.every((p) => p.reason.length > 10)).toBe(true);
@@ -151,7 +147,7 @@ describe('QualityOptimizer', () => {
       note: 'not allowed by the policy',
       params: { to: 'deep' },
     });
-    expect(q.recentProposals()).toHaveLength(6);
+    expect(q.recentProposals()).toHaveLength(4);
   });
 
   it('overlapping intervals or too few samples shift nothing', async () => {

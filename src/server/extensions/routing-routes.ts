@@ -1,13 +1,15 @@
 /**
  * HTTP routes of quality and routing (tried before the V2 routes):
- * - POST /v1/feedback: one feedback (see FEEDBACK_SCHEMA) → 202 {accepted, route, quality}.
+ * - POST /v1/feedback: one feedback (see FEEDBACK_SCHEMA) → 202 {accepted, route, quality}; with
+ *   `label` (the true class of a routed classifier answer) it counts toward the model's accuracy
+ *   (whale_model_accuracy_ratio) and stands for thumbs up (right) or down (wrong).
  * - POST /v1/tasks/{task}/infer: a V2 infer body; the router picks the model
  *   and level; the answer is a V2 response whose `id` (the request's, or one
  *   made here) is what feedback names. parameters: level, tenant, session,
  *   priority, timeout_ms.
  * - POST /v1/evaluate: {response, context?, requirements?} → the evaluator's scores.
  * - GET /v1/routing: per task, the arms with their shares, quality and cost;
- *   the latest quality points.
+ *   the latest quality points, the served answers' scores and the optimizer's last proposals.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -16,6 +18,8 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import type { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
 import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-analyzer.js';
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
+import type { LabelOutcome, ServedQuality } from '../../core/quality/monitoring/served-quality.js';
+import type { QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
 import { decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { optionalParam, tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
@@ -32,6 +36,9 @@ export interface QualityRoutesContext {
   optimizer: RouteOptimizer;
   evaluator: QualityEvaluator;
   monitor: QualityMonitor;
+  served: ServedQuality;
+  /** The QualityOptimizer's recent proposals (applied or not, with why). */
+  proposals: () => readonly QualityProposal[];
   maxBodyBytes: number;
   /** POST /v1/evaluate's own, smaller body limit (its scores cost more per byte than an inference). */
   maxEvaluateBodyBytes?: number;
@@ -51,7 +58,12 @@ export function qualityRoutes(c: QualityRoutesContext) {
       if (parts[1] === 'routing') {
         if (method !== 'GET') return sendJson(res, 405, { error: `${url.pathname} accepts GET` });
         const tasks = c.optimizer.taskNames().map((t) => c.optimizer.stats(t));
-        return sendJson(res, 200, { tasks, quality: c.monitor.latest() });
+        return sendJson(res, 200, {
+          tasks,
+          quality: c.monitor.latest(),
+          served: c.served.stats(),
+          proposals: c.proposals().slice(-50),
+        });
       }
       if (method !== 'POST') return sendJson(res, 405, { error: `${url.pathname} accepts POST` });
       if (!c.accepting())
@@ -65,13 +77,18 @@ export function qualityRoutes(c: QualityRoutesContext) {
         parts[1] === 'evaluate' ? (c.maxEvaluateBodyBytes ?? c.maxBodyBytes) : c.maxBodyBytes,
       );
       if (parts[1] === 'feedback') {
-        const f = submitFeedback(c, req, body);
+        const { feedback, label } = labelled(c, body);
+        const f = submitFeedback(c, req, feedback);
+        const outcome: LabelOutcome | undefined = label === undefined ? undefined : c.served.label(f.requestId, label);
         return sendJson(res, 202, {
           accepted: true,
           requestId: f.requestId,
           route: f.route,
           joined: f.joined,
           quality: f.quality,
+          ...(outcome
+            ? { label: { predicted: outcome.predicted, correct: outcome.correct, accuracy: outcome.accuracy } }
+            : {}),
         });
       }
       if (parts[1] === 'evaluate') {
@@ -126,6 +143,30 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     },
   };
   return inferAnswer(fields, result.outputs, request);
+}
+
+/**
+ * A feedback with `label`: checked against the remembered answer (404 when this node does not hold it),
+ * and passed on as thumbs up (the answer's top class is the label) or down unless thumbs were given.
+ */
+function labelled(c: QualityRoutesContext, body: unknown): { feedback: unknown; label?: number } {
+  if (typeof body !== 'object' || body === null || !('label' in body)) return { feedback: body };
+  const { label, ...rest } = body as { label: unknown; requestId?: unknown; thumbs?: unknown };
+  if (typeof label !== 'number' || !Number.isInteger(label) || label < 0)
+    throw new WhaleError('ERR_INVALID_ARG', `feedback.label: must be an integer >= 0, got ${JSON.stringify(label)}`, {
+      field: 'feedback.label',
+    });
+  const verdict = typeof rest.requestId === 'string' ? c.served.check(rest.requestId, label) : undefined;
+  if (!verdict)
+    throw new WhaleError(
+      'ERR_NOT_FOUND',
+      'feedback.label: no routed answer with this requestId is held here (labels join answers of POST /v1/tasks/{task}/infer, the last quality.keepAnswers)',
+      { field: 'feedback.requestId' },
+    );
+  return {
+    feedback: { ...rest, ...(rest.thumbs === undefined ? { thumbs: verdict.correct ? 'up' : 'down' } : {}) },
+    label,
+  };
 }
 
 /**

@@ -2,9 +2,11 @@
  * The quality and routing extension `whale start` runs: routes task requests
  * between the models (and levels) serving them, takes feedback over HTTP
  * (POST /v1/feedback) and the bus (whale.quality.feedback), learns from it,
- * watches quality over time, raises `quality.drop` events, and lets the
- * QualityOptimizer apply what the policy allows (shift traffic, disable a
- * model's arms on a rollback).
+ * watches quality over time, raises `quality.drop` events, evaluates a sample
+ * of the answers it serves (ServedQuality: whale.config.json `quality`), turns
+ * labelled feedback into the accuracy gauge, and lets the QualityOptimizer apply
+ * what the policy allows (shift traffic, change level, roll a version back, a
+ * federated round through the starter the federations extension sets).
  */
 import { readEnv, type EnvSource } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
@@ -17,6 +19,10 @@ import { PerformanceWindows } from '../../core/quality/metrics/performance-windo
 import { FeedbackAnalyzer, type QualityDrop } from '../../core/quality/optimization/feedback-analyzer.js';
 import { QualityOptimizer, type QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
 import { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
+import { ServedQuality, type ServedAnswer } from '../../core/quality/monitoring/served-quality.js';
+import { performanceMetricsOf } from '../../core/monitoring/metrics/performance-metrics.js';
+import type { InferenceRequest, InferenceResult } from '../../core/processing/processing-pipeline.js';
+import { defaultQualityConfig, type QualityConfig } from '../../config/quality.js';
 import type { WhaleConfig } from '../../config/whale-config.js';
 import type { Subscription } from '../../transport/bus.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
@@ -40,7 +46,11 @@ export interface QualityRoutingParts {
   evaluator: QualityEvaluator;
   monitor: QualityMonitor;
   qualityOptimizer: QualityOptimizer;
+  served: ServedQuality;
 }
+
+/** Starts a federated round of a model (the federations extension provides it): schedule-federated-round's applier. */
+export type FederatedRoundStarter = (model: string, reason: string) => Promise<void> | void;
 
 export class QualityRoutingExtension implements ServerExtension {
   readonly name = 'quality-routing';
@@ -51,6 +61,8 @@ export class QualityRoutingExtension implements ServerExtension {
   private timers: NodeJS.Timeout[] = [];
   private server: WhaleServer | undefined;
   private running = false;
+  private restore: (() => void) | undefined;
+  private federatedRound: FederatedRoundStarter | undefined;
 
   /** defaultModel names the default task when the routing config lists none; maxBodyBytes bounds /v1 bodies. */
   constructor(
@@ -59,6 +71,8 @@ export class QualityRoutingExtension implements ServerExtension {
       defaultModel?: string;
       maxBodyBytes?: number;
       evaluate?: { maxBodyBytes?: number; schemaTimeoutMs?: number };
+      /** Served answers sampled for evaluation (whale.config.json `quality`; default defaultQualityConfig()). */
+      quality?: QualityConfig;
       logger?: Logger;
     } = {},
   ) {
@@ -72,9 +86,17 @@ export class QualityRoutingExtension implements ServerExtension {
     return this.parts;
   }
 
+  /** How schedule-federated-round is applied (the federations extension calls it); before or after start. */
+  setFederatedRoundStarter(start: FederatedRoundStarter | undefined): void {
+    this.federatedRound = start;
+  }
+
   async start(server: WhaleServer): Promise<void> {
     const c = this.config;
     this.server = server;
+    const pipeline = server.pipeline;
+    // The pipeline as it is: the dispatcher's shadow copies do not count as served answers.
+    const process = pipeline.processRequest.bind(pipeline);
     // Feedback not joined to a routed request must name a model (and version) this node serves: made-up names create no series.
     const serves = (m: string, v: string | undefined) =>
       server.host.has(m)
@@ -97,7 +119,7 @@ export class QualityRoutingExtension implements ServerExtension {
       metrics,
       isHosted: (n) => server.host.has(n),
       isReady: (n) => server.host.isReady(n),
-      process: (r) => server.pipeline.processRequest(r),
+      process,
       logger: this.logger,
     });
     const schemaTimeoutMs = this.opts.evaluate?.schemaTimeoutMs;
@@ -107,10 +129,43 @@ export class QualityRoutingExtension implements ServerExtension {
     });
     const monitor = new QualityMonitor({ analyzer, metrics });
     const qualityOptimizer = new QualityOptimizer(c.policy ?? {}, this.logger);
-    this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer };
-    this.appliers(qualityOptimizer, optimizer);
+    const q = this.opts.quality ?? defaultQualityConfig();
+    const served = new ServedQuality({
+      evaluator,
+      sampleRate: q.sampleRate,
+      latencyBudgetMs: q.latencyBudgetMs,
+      maxPending: q.maxPending,
+      keepAnswers: q.keepAnswers,
+      windows: metrics,
+      sink: performanceMetricsOf(server.metrics),
+      ...(q.consistency ? { peerAnswer: (a: ServedAnswer) => this.peerAnswer(server, a) } : {}),
+      logger: this.logger,
+    });
+    this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer, served };
+    this.appliers(qualityOptimizer, optimizer, server);
     analyzer.onQualityDrop((d) => void this.onDrop(d));
     monitor.attach(server.metrics.registry);
+    served.attach(server.metrics.registry);
+    // Every answer the node serves (V2, gRPC, tasks, the bus) passes here once: remembered and maybe sampled.
+    pipeline.processRequest = async (req: InferenceRequest): Promise<InferenceResult> => {
+      const r = await process(req);
+      served.offer({
+        ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+        model: r.model,
+        version: r.modelVersion,
+        level: r.level,
+        models: r.models,
+        seconds: r.durationMs / 1000,
+        inputs: req.inputs,
+        outputs: r.outputs,
+        cached: r.cached,
+      });
+      return r;
+    };
+    this.restore = () => {
+      // An own property shadows the class's method: removing it restores the pipeline.
+      delete (pipeline as { processRequest?: unknown }).processRequest;
+    };
     server.pipeline.setRouter(dispatcher);
     server.http.addHandler((req, res, url) =>
       this.running
@@ -120,6 +175,8 @@ export class QualityRoutingExtension implements ServerExtension {
             optimizer,
             evaluator,
             monitor,
+            served,
+            proposals: () => qualityOptimizer.recentProposals(),
             maxBodyBytes: this.opts.maxBodyBytes ?? 16 * 1024 * 1024,
             maxEvaluateBodyBytes:
               this.opts.evaluate?.maxBodyBytes ?? Math.min(256 * 1024, this.opts.maxBodyBytes ?? Infinity),
@@ -136,12 +193,15 @@ export class QualityRoutingExtension implements ServerExtension {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.restore?.();
+    this.restore = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.sub?.close();
     this.sub = undefined;
     this.server?.pipeline.setRouter(undefined);
     this.parts?.dispatcher.close();
+    await this.parts?.served.close();
     await this.parts?.evaluator.close();
   }
 
@@ -158,6 +218,7 @@ export class QualityRoutingExtension implements ServerExtension {
         const perf = p.metrics.summary(a.model);
         out.push(
           ...(await p.qualityOptimizer.optimizeModelQuality(a.model, {
+            ...this.versions(a.model),
             quality: Number.isFinite(q.estimate) ? clamp01(q.estimate) : 0,
             low: q.low,
             high: q.high,
@@ -232,7 +293,20 @@ export class QualityRoutingExtension implements ServerExtension {
     });
   }
 
-  private appliers(q: QualityOptimizer, optimizer: RouteOptimizer): void {
+  /** The served version and the one before it (held by the host), for rollback-version. */
+  private versions(model: string): { version?: string; previousVersion?: string } {
+    const host = this.server?.host;
+    if (!host?.has(model)) return {};
+    const held = host.versions(model);
+    const i = held.findIndex((v) => v.default);
+    const previous = held.slice(0, Math.max(0, i)).at(-1) ?? held.find((v, j) => j !== i);
+    return {
+      version: held[i]?.version ?? host.get(model).version,
+      ...(previous ? { previousVersion: previous.version } : {}),
+    };
+  }
+
+  private appliers(q: QualityOptimizer, optimizer: RouteOptimizer, server: WhaleServer): void {
     q.setApplier('shift-traffic', (p) => {
       for (const task of optimizer.taskNames()) {
         const arms = optimizer.stats(task).arms;
@@ -242,11 +316,49 @@ export class QualityRoutingExtension implements ServerExtension {
       }
     });
     q.setApplier('rollback-version', (p) => {
-      // The host serves one version per name: the faulty model's arms stop taking traffic.
-      for (const { task, arm } of optimizer.armsOfModel(p.modelId)) {
-        if (optimizer.stats(task).arms.filter((a) => a.enabled).length > 1) optimizer.setArmEnabled(task, arm, false);
-      }
+      // The host holds the previous version: it becomes the default again (requests in flight finish on theirs).
+      server.host.setDefaultVersion(p.modelId, String(p.params.to));
     });
+    q.setApplier('change-level', (p) => {
+      // Traffic moves between the model's arms at the two levels (routing tasks with level arms).
+      let moved = 0;
+      for (const task of optimizer.taskNames()) {
+        const arms = optimizer.stats(task).arms.filter((a) => a.model === p.modelId);
+        const level = (a: { level?: string }) => a.level ?? 'normal';
+        const from = arms.find((a) => level(a) === p.params.from);
+        const to = arms.find((a) => level(a) === p.params.to);
+        if (from && to) {
+          optimizer.shiftTraffic(task, from.id, to.id, Number(p.params.share));
+          moved++;
+        }
+      }
+      if (moved === 0)
+        throw new WhaleError(
+          'ERR_INVALID_STATE',
+          `no routed task has arms of '${p.modelId}' at levels ${p.params.from} and ${p.params.to}`,
+        );
+    });
+    q.setApplier('schedule-federated-round', async (p) => {
+      if (!this.federatedRound)
+        throw new WhaleError('ERR_INVALID_STATE', 'no federation configured for it (federations.onQualityDrop)');
+      await this.federatedRound(p.modelId, p.reason);
+    });
+  }
+
+  /** Another ensemble member's, held version's or same-signature model's answer to the same inputs (consistency). */
+  private async peerAnswer(server: WhaleServer, a: ServedAnswer): Promise<NamedTensors | undefined> {
+    const host = server.host;
+    if (!host.has(a.model)) return undefined;
+    const self = host.get(a.model);
+    const member = [...a.models, ...host.names()].find(
+      (m) => m !== a.model && host.has(m) && host.isReady(m) && sameSignature(host.get(m), self),
+    );
+    const input = { ...a.inputs };
+    if (member) return (await server.scheduler.scheduleTask({ model: member, input })) as NamedTensors;
+    const other = host.versions(a.model).find((v) => v.version !== a.version);
+    if (!other) return undefined;
+    host.pinVersion(input, a.model, other.version);
+    return (await server.scheduler.scheduleTask({ model: a.model, input })) as NamedTensors;
   }
 
   private async onDrop(d: QualityDrop): Promise<void> {
@@ -280,6 +392,7 @@ export function qualityRoutingExtension(config: WhaleConfig, env?: EnvSource): Q
       defaultModel: config.pipeline.defaultModel,
       maxBodyBytes: config.http.maxBodyBytes,
       evaluate: config.http.evaluate,
+      ...(config.quality ? { quality: config.quality } : {}),
     },
   );
 }

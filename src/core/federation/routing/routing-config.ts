@@ -134,14 +134,7 @@ export const ROUTING_SCHEMA = {
         apply: {
           type: 'array',
           items: {
-            enum: [
-              'shift-traffic',
-              'change-level',
-              'change-batching',
-              'change-quantization',
-              'schedule-federated-round',
-              'rollback-version',
-            ],
+            enum: ['shift-traffic', 'change-level', 'schedule-federated-round', 'rollback-version'],
           },
         },
         qualityTarget: ratio,

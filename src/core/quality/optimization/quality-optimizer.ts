@@ -1,33 +1,29 @@
 /**
  * QualityOptimizer.optimizeModelQuality(modelId, qualityMetrics): concrete
  * proposals, each with the rule that produced it and the figures behind it,
- * logged; those whose action the policy allows are applied through the
- * appliers the owner registered (the router shifts traffic, the host rolls a
- * version back, the federation schedules a round, …). Rules, in order:
- * 1. rollback-version: a quality drop was detected and a previous version exists.
+ * logged and kept (recentProposals, shown on GET /v1/routing); those whose
+ * action the policy allows are applied through the appliers the owner
+ * registered. Rules, in order, and what applies them in `whale start`:
+ * 1. rollback-version: a quality drop was detected and a previous version is
+ *    held → the host makes that version the default again.
  * 2. shift-traffic: an alternative serving the same task is better with
- *    non-overlapping intervals (or by > margin when no intervals are known).
+ *    non-overlapping intervals (or by > margin when no intervals are known)
+ *    → the router moves a share of the task's traffic.
  * 3. change-level: quality below target at a cheaper level → 'deep'; quality
- *    above target + margin with latency over target at 'deep' → 'normal'.
- * 4. change-batching: p99 latency over target while batches run well below full.
- * 5. change-quantization: memory use over the policy's limit → int8 weights.
- * 6. schedule-federated-round: quality below target with enough samples.
+ *    above target + margin with latency over target at 'deep' → 'normal'
+ *    → the router moves traffic between the model's arms at those levels.
+ * 4. schedule-federated-round: quality below target with enough samples →
+ *    a federated round of the model (the federations extension's starter).
+ * (Batching and quantization changes are the resource optimizer's: the
+ * scheduler cannot change a model's batching while it serves.)
  */
 import { WhaleError } from '../../../common/errors.js';
 import { silentLogger, type Logger } from '../../../common/logger.js';
 
-export type ProposalAction =
-  | 'shift-traffic'
-  | 'change-level'
-  | 'change-batching'
-  | 'change-quantization'
-  | 'schedule-federated-round'
-  | 'rollback-version';
+export type ProposalAction = 'shift-traffic' | 'change-level' | 'schedule-federated-round' | 'rollback-version';
 export const PROPOSAL_ACTIONS: readonly ProposalAction[] = [
   'shift-traffic',
   'change-level',
-  'change-batching',
-  'change-quantization',
   'schedule-federated-round',
   'rollback-version',
 ];
@@ -43,10 +39,6 @@ export interface ModelQualityMetrics {
   level?: 'quick' | 'normal' | 'deep';
   dropDetected?: boolean;
   latencyP99Ms?: number;
-  /** Mean rows per batch over the largest batch (0..1). */
-  batchFill?: number;
-  /** Memory used over memory available (0..1). */
-  memoryUse?: number;
   /** Other models serving the same task. */
   alternatives?: { modelId: string; quality: number; low?: number; high?: number; samples: number }[];
 }
@@ -71,7 +63,6 @@ export interface QualityPolicy {
   minSamples?: number;
   /** Share of traffic moved by one shift (default 0.25). */
   shiftShare?: number;
-  memoryLimit?: number;
 }
 
 export type ProposalApplier = (p: QualityProposal) => void | Promise<void>;
@@ -92,7 +83,6 @@ export class QualityOptimizer {
       latencyTargetMs: policy.latencyTargetMs ?? 100,
       minSamples: policy.minSamples ?? 30,
       shiftShare: policy.shiftShare ?? 0.25,
-      memoryLimit: policy.memoryLimit ?? 0.9,
     };
     for (const a of this.policy.apply)
       if (!PROPOSAL_ACTIONS.includes(a))
@@ -173,28 +163,13 @@ export class QualityOptimizer {
       add('change-level', `quality ${fmt(m.quality)} is below the target ${fmt(P.qualityTarget)} at level ${m.level}`, {
         from: m.level,
         to: 'deep',
+        share: P.shiftShare,
       });
     } else if (enough && slow && m.level === 'deep' && m.quality >= P.qualityTarget + P.margin) {
       add(
         'change-level',
         `p99 latency ${fmt(m.latencyP99Ms!)} ms is over the target with quality to spare at level deep`,
-        { from: 'deep', to: 'normal' },
-      );
-    }
-    if (slow && m.batchFill !== undefined && m.batchFill < 0.5) {
-      add(
-        'change-batching',
-        `p99 latency ${fmt(m.latencyP99Ms!)} ms is over ${P.latencyTargetMs} ms while batches run ${fmt(m.batchFill * 100)}% full: wait less for a batch`,
-        {
-          maxQueueDelayScale: 0.5,
-        },
-      );
-    }
-    if (m.memoryUse !== undefined && m.memoryUse > P.memoryLimit) {
-      add(
-        'change-quantization',
-        `memory use ${fmt(m.memoryUse * 100)}% is over the limit ${fmt(P.memoryLimit * 100)}%`,
-        { to: 'int8' },
+        { from: 'deep', to: 'normal', share: P.shiftShare },
       );
     }
     if (enough && m.quality < P.qualityTarget) {

@@ -6,8 +6,14 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { until } from './helpers.js';
 import { http } from './support/serving.js';
 import { mnistInput, startTwoNodes, type TwoNodes, type WhaleNode } from './support/two-nodes.js';
+import { silentLogger } from '../src/common/logger.js';
+import { RedisStateStore } from '../src/services/state-store.js';
+import { UserService, type ResponseChunk } from '../src/services/user-service.js';
+import { KafkaBus } from '../src/transport/kafka-bus.js';
+import { TOPICS } from '../src/transport/topics.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -67,6 +73,69 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
         expect(missing, `${n.id}: documented but not on /metrics`).toEqual([]);
         for (const f of ['whale_requests_total', 'whale_request_duration_seconds', 'whale_pipeline_requests_total'])
           expect(total(text, f), `${n.id}: ${f}`).toBeGreaterThanOrEqual(20);
+      }
+    }, 60_000);
+  });
+  // ── Streaming: generate_stream over HTTP; a deep request's intermediate answers as chunks on the bus ──
+  describe('streaming', () => {
+    const deepBody = (shift: number, parameters: Record<string, unknown> = {}) =>
+      JSON.stringify({ input: mnistInput(shift).inputs[0]!.data, parameters: { level: 'deep', ...parameters } });
+
+    it('a generate_stream request streams more than one event: each deep member as it completes, then the answer', async () => {
+      const res = await fetch(`${cluster.a.url}/v2/models/mnist/generate_stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: deepBody(2),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const events = (await res.text())
+        .split('\n\n')
+        .filter((e) => e.startsWith('data: '))
+        .map((e) => JSON.parse(e.slice(6)));
+      expect(events.length).toBeGreaterThan(1);
+      expect(events.slice(0, -1).every((e) => e.parameters.kind === 'member')).toBe(true);
+      expect(events.at(-1)).toMatchObject({ model_name: 'mnist', parameters: { final: true, level: 'deep' } });
+      expect(events.at(-1).scores).toHaveLength(10);
+    }, 30_000);
+
+    it('a deep request asked on node A streams its intermediate answers as chunks on the session (the bus)', async () => {
+      // A client of its own on the cluster: sessions live in the nodes' Redis, chunks arrive on Kafka.
+      const bus = new KafkaBus({ brokers: cluster.kafka.brokers, idempotent: false, logger: silentLogger });
+      const store = new RedisStateStore(cluster.redis.url);
+      const user = new UserService(bus, store, { nodeId: 'system-client' });
+      const chunks: ResponseChunk[] = [];
+      try {
+        await user.initialize();
+        await bus.subscribe(TOPICS.userResponses, (e) => void chunks.push(e.payload as ResponseChunk), {
+          group: 'system-client-responses',
+          fromBeginning: true,
+        });
+        const { sessionId } = await user.registerUserSession('system-user', {}, { model: 'mnist' });
+        const mine = () => chunks.filter((c) => c.sessionId === sessionId).sort((x, y) => x.seq - y.seq);
+        // Over HTTP on node A, continuing the session: each step also goes onto the session.
+        const res = await fetch(`${cluster.a.url}/v2/models/mnist/generate_stream`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: deepBody(3, { session_id: sessionId }),
+        });
+        expect(res.status).toBe(200);
+        await res.text();
+        expect(await until(() => mine().some((c) => c.final), 20_000)).toBe(true);
+        // On the bus: whichever node takes the request answers on the same session.
+        await user.receiveUserRequest(sessionId, { id: 'deep-bus', level: 'deep', inputs: mnistInput(4).inputs });
+        expect(await until(() => mine().filter((c) => c.final).length === 2, 20_000)).toBe(true);
+        const got = mine();
+        expect(got.map((c) => c.seq)).toEqual(got.map((_, i) => i));
+        const first = got.findIndex((c) => c.final);
+        for (const answer of [got.slice(0, first + 1), got.slice(first + 1)]) {
+          expect(answer.filter((c) => c.kind === 'thinking').length).toBeGreaterThan(1);
+          expect(answer.at(-1)).toMatchObject({ kind: 'response', final: true, chunk: { level: 'deep' } });
+        }
+      } finally {
+        await user.shutdown();
+        await bus.close();
+        await store.close();
       }
     }, 60_000);
   });

@@ -125,6 +125,8 @@ describe('answers that stream (generate, generate_stream, sessions on the bus)',
   });
 
   it("generate_stream streams a generating model's partial outputs; a failure mid-stream ends it with an error event", async () => {
+    const seen: { model: string; ok: boolean; level: string; outputs?: unknown }[] = [];
+    const stop = s.server.pipeline.addObserver((o) => seen.push(o));
     const res = await post(`${s.url}/v2/models/counter/generate_stream`, { n: 3, id: 'c' });
     const events: Event[] = [];
     for await (const e of sseEvents(res)) events.push(e);
@@ -140,6 +142,12 @@ describe('answers that stream (generate, generate_stream, sessions on the bus)',
     expect(got).toHaveLength(2);
     expect(got[0]).toMatchObject({ value: 1, parameters: { kind: 'partial' } });
     expect(got[1]).toEqual({ error: 'n: cannot count to 0', code: 'ERR_MODEL_RUN' });
+    // The pipeline's observers (metrics, knowledge) saw both, as they see any request.
+    stop();
+    expect(seen.map((o) => [o.model, o.level, o.ok, o.outputs !== undefined])).toEqual([
+      ['counter', 'normal', true, true],
+      ['counter', 'normal', false, false],
+    ]);
   });
 
   it('a deep request with one member, or a model without generate(), streams one event: the answer', async () => {

@@ -49,12 +49,41 @@ export async function* streamRequest(
   try {
     const model = src.host.get(req.model);
     const own = req.task === undefined && (req.level === undefined || req.level === 'normal') && model.generate;
-    if (own) yield* modelSteps(src.host, model, req.inputs, abort.signal);
+    if (own) yield* observed(src.pipeline, model, req.inputs, modelSteps(src.host, model, req.inputs, abort.signal));
     else yield* pipelineSteps(src.pipeline, { ...req, signal: abort.signal });
   } finally {
     outer?.removeEventListener('abort', onAbort);
     // Whatever still runs for this request is no longer wanted (a no-op once it has finished).
     abort.abort(new WhaleError('ERR_CANCELLED', 'the stream was closed before the answer was complete'));
+  }
+}
+
+/** The pipeline's observers (monitoring, knowledge) see a generated answer as they see any other. */
+async function* observed(
+  pipeline: ProcessingPipeline,
+  model: ModelInterface,
+  inputs: NamedTensors,
+  steps: AsyncGenerator<StreamStep>,
+): AsyncGenerator<StreamStep> {
+  const started = performance.now();
+  const report = (ok: boolean, outputs?: NamedTensors) =>
+    pipeline.observe({
+      model: model.name,
+      version: model.version,
+      level: 'normal',
+      seconds: (performance.now() - started) / 1000,
+      ok,
+      cached: false,
+      ...(outputs ? { inputs, outputs } : {}),
+    });
+  try {
+    for await (const step of steps) {
+      if (step.kind === 'final') report(true, step.outputs);
+      yield step;
+    }
+  } catch (err) {
+    report(false);
+    throw err;
   }
 }
 

@@ -246,6 +246,11 @@ export class ProcessingPipeline {
     }
   }
 
+  /** Reports a request answered outside processRequest (a model's own generate() stream) to the observers. */
+  observe(o: RequestObservation): void {
+    this.notify(o);
+  }
+
   private notify(o: RequestObservation): void {
     for (const f of this.observers) {
       try {

@@ -17,6 +17,7 @@ import { parseGrpc, parseTls, type GrpcConfig } from './grpc.js';
 import { parseKafka, type KafkaSettings } from './kafka.js';
 import { parseTracing, type TracingConfig } from './tracing.js';
 import { parseCollaboration, parseKnowledge, type CollaborationConfig, type KnowledgeConfig } from './knowledge.js';
+import { parseFederations, type FederationsConfig } from './federations.js';
 import { parseAlerts, type AlertsConfig } from './alerts.js';
 import { parseQuality, type QualityConfig } from './quality.js';
 import { parseModelResources, parseResources, type ModelResourcesConfig, type ResourcesConfig } from './resources.js';
@@ -93,6 +94,8 @@ export interface WhaleConfig {
   kafka: KafkaSettings;
   /** Knowledge the hosted models share (src/config/knowledge.ts; default: on, in memory or Redis). */
   knowledge?: KnowledgeConfig;
+  /** Federations hosted by the server (src/config/federations.ts; docs/federated-learning.md). */
+  federations?: FederationsConfig;
   /** Deep requests answered with models on other nodes (src/config/knowledge.ts; default: over Kafka). */
   collaboration?: CollaborationConfig;
   /** Served answers sampled for evaluation (src/config/quality.ts; default: 5 %). */
@@ -195,6 +198,7 @@ export function parseConfig(
     'knowledge',
     'collaboration',
     'quality',
+    'federations',
   ]);
   const http = parseHttp(o.http ?? {});
   const httpTls = optional((o.http as Record<string, unknown> | undefined)?.tls, (v) =>
@@ -244,6 +248,7 @@ export function parseConfig(
     ...(resources ? { resources } : {}),
     ...(anomaly ? { anomaly } : {}),
     ...(alerts ? { alerts } : {}),
+    ...(o.federations === undefined ? {} : { federations: parseFederations(o.federations, baseDir) }),
   };
 }
 

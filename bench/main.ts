@@ -10,6 +10,7 @@ import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchFederated } from './federation.js';
 import { benchFederationSecurity } from './federation-security.js';
+import { benchHttp } from './http.js';
 import { benchKnowledge } from './knowledge.js';
 import { benchMonitoring } from './monitoring.js';
 import { benchProtocols } from './protocols.js';
@@ -36,8 +37,9 @@ const SUITES = [
   'federation-security',
   'soak',
   'protocols',
+  'http',
 ] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\nSuites: ${SUITES.join(', ')}\n`;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
         seconds: { type: 'string' },
         minutes: { type: 'string', default: '10' },
         concurrency: { type: 'string' },
+        profile: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -102,54 +105,62 @@ async function main(): Promise<number> {
     return soak.ok ? 0 : 1;
   }
   const res: { text: string } =
-    suite === 'protocols'
-      ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })
-      : suite === 'federation-security'
-        ? await benchFederationSecurity({
-            quick: values.quick,
-            ...(list(values.rows) ? { parts: list(values.rows) } : {}),
-          })
-        : suite === 'monitoring'
-          ? await benchMonitoring({ runs, quick: values.quick })
-          : suite === 'knowledge'
-            ? await benchKnowledge({ runs, quick: values.quick })
-            : suite === 'federated'
-              ? await benchFederated({
-                  quick: values.quick,
-                  ...(list(values.rows) ? { rows: list(values.rows) } : {}),
-                  ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
-                  ...(list(values.partitions)
-                    ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> }
-                    : {}),
-                })
-              : suite === 'routing'
-                ? await benchRoutingSuite({
-                    runs,
+    suite === 'http'
+      ? await benchHttp({
+          runs,
+          quick: values.quick,
+          ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
+          ...(values.profile ? { profile: values.profile } : {}),
+          ...(list(values.concurrency) ? { concurrency: list(values.concurrency)!.map(Number) } : {}),
+        })
+      : suite === 'protocols'
+        ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })
+        : suite === 'federation-security'
+          ? await benchFederationSecurity({
+              quick: values.quick,
+              ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+            })
+          : suite === 'monitoring'
+            ? await benchMonitoring({ runs, quick: values.quick })
+            : suite === 'knowledge'
+              ? await benchKnowledge({ runs, quick: values.quick })
+              : suite === 'federated'
+                ? await benchFederated({
                     quick: values.quick,
-                    plot: ROUTING_PLOT,
-                    ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                    ...(list(values.rows) ? { rows: list(values.rows) } : {}),
+                    ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
+                    ...(list(values.partitions)
+                      ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> }
+                      : {}),
                   })
-                : suite === 'resources'
-                  ? await benchResources({ runs, quick: values.quick })
-                  : suite === 'anomaly'
-                    ? await benchAnomaly({
-                        runs,
-                        quick: values.quick,
-                        ...(list(values.rows) ? { parts: list(values.rows) } : {}),
-                      })
-                    : suite === 'aggregate'
-                      ? await benchAggregate({
+                : suite === 'routing'
+                  ? await benchRoutingSuite({
+                      runs,
+                      quick: values.quick,
+                      plot: ROUTING_PLOT,
+                      ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                    })
+                  : suite === 'resources'
+                    ? await benchResources({ runs, quick: values.quick })
+                    : suite === 'anomaly'
+                      ? await benchAnomaly({
                           runs,
                           quick: values.quick,
-                          referenceLimit: Number(values['reference-limit']),
+                          ...(list(values.rows) ? { parts: list(values.rows) } : {}),
                         })
-                      : suite === 'quant'
-                        ? await benchQuant({ runs, quick: values.quick })
-                        : suite === 'cache'
-                          ? await benchCache({ quick: values.quick })
-                          : suite === 'serve'
-                            ? await benchServeAll({ runs, quick: values.quick })
-                            : await benchBus({ runs, quick: values.quick });
+                      : suite === 'aggregate'
+                        ? await benchAggregate({
+                            runs,
+                            quick: values.quick,
+                            referenceLimit: Number(values['reference-limit']),
+                          })
+                        : suite === 'quant'
+                          ? await benchQuant({ runs, quick: values.quick })
+                          : suite === 'cache'
+                            ? await benchCache({ quick: values.quick })
+                            : suite === 'serve'
+                              ? await benchServeAll({ runs, quick: values.quick })
+                              : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(

@@ -20,6 +20,7 @@ import {
   MAX_CLIENT_STRING_LENGTH,
   requestUrl,
   sendError,
+  type RequestLimits,
 } from '../transport/http-json.js';
 import { tenantFor } from './auth/guard.js';
 import { instrumentRequest, logPath } from './request-context.js';
@@ -70,6 +71,8 @@ export class InferenceHttpServer {
   private readonly refused = new WeakSet<Socket>();
   /** The server-wide budget of body bytes held (issue 23 item 6). */
   readonly bodyBudget: ByteBudget;
+  /** What every request's body reads are held to (one object for all requests). */
+  private readonly limits: RequestLimits;
   readonly maxConnections: number;
   /** Connections refused at the cap so far. */
   refusedConnections = 0;
@@ -93,6 +96,11 @@ export class InferenceHttpServer {
     this.server.keepAliveTimeout = o.keepAliveTimeoutMs ?? 5_000;
     this.maxConnections = o.maxConnections ?? defaultMaxConnections();
     this.bodyBudget = new ByteBudget(o.maxBodyBytesInFlight ?? 4 * o.maxBodyBytes);
+    this.limits = {
+      budget: this.bodyBudget,
+      maxDepth: o.maxJsonDepth ?? 64,
+      maxDiscardBytes: o.maxDiscardBytes ?? 32 * 1024 * 1024,
+    };
     // With TLS a connection is counted (or answered 503) once its handshake is done, on the socket requests then see.
     this.server.on(o.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admit(socket));
   }
@@ -161,20 +169,15 @@ export class InferenceHttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.refused.has(req.socket)) return; // already answered 503 at the connection cap
     this.inFlight++;
-    res.once(
-      'close',
-      limitRequest(req, {
-        budget: this.bodyBudget,
-        maxDepth: this.o.maxJsonDepth ?? 64,
-        maxDiscardBytes: this.o.maxDiscardBytes ?? 32 * 1024 * 1024,
-      }),
-    );
+    res.once('close', limitRequest(req, this.limits));
     try {
       const url = requestUrl(req);
+      // Handlers in order; one that answers synchronously (most say "not mine" with a plain false) costs no await.
       for (const h of this.o.handlers ?? []) {
-        if (await h(req, res, url)) return;
+        const mine = h(req, res, url);
+        if (mine === true || (mine !== false && (await mine))) return;
       }
-      const { status, body } = await this.route(req);
+      const { status, body } = await this.route(req, url);
       sendInferAnswer(res, status, body); // JSON, or an infer answer in the binary form (v2-binary.ts)
     } catch (err) {
       const status = sendError(res, err);
@@ -185,8 +188,7 @@ export class InferenceHttpServer {
     }
   }
 
-  private async route(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
-    const url = requestUrl(req);
+  private async route(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown }> {
     const parts = url.pathname.split('/').filter(Boolean).map(decodePathSegment);
     if (parts.some((p) => p.length > MAX_CLIENT_STRING_LENGTH)) {
       throw new WhaleError(

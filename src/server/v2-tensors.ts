@@ -142,9 +142,30 @@ function flatten(data: unknown, expected: number, at: string): unknown[] {
   return out;
 }
 
+/**
+ * A flat array of numbers straight into typed storage, checked in the same pass (the common V2 body:
+ * `data` a flat list of numbers); undefined when `data` is not that (nested, other element types, a
+ * wrong count or value), and toTensor's general path then says what is wrong.
+ */
+function flatNumeric(data: unknown, count: number, num: (typeof NUMERIC)[string]): NumericArray | undefined {
+  if (!Array.isArray(data) || data.length !== count) return undefined;
+  const arr = num.make(count);
+  const { min, max, integer } = num;
+  for (let i = 0; i < count; i++) {
+    const v: unknown = data[i];
+    // NaN fails both comparisons; ±Infinity lies outside every type's finite range.
+    if (typeof v !== 'number' || !(v >= min && v <= max) || (integer && !Number.isInteger(v))) return undefined;
+    arr[i] = v;
+  }
+  return arr;
+}
+
 /** V2 JSON tensor → engine Tensor (typed storage). */
 export function toTensor(t: V2Tensor, at: string): Tensor {
   const count = t.shape.reduce((a, d) => a * d, 1);
+  const numeric = NUMERIC[t.datatype];
+  const fast = numeric && flatNumeric(t.data, count, numeric);
+  if (fast) return { name: t.name, datatype: t.datatype as Datatype, shape: [...t.shape], data: fast };
   const flat = flatten(t.data, count, at);
   if (flat.length !== count) {
     throw bad(`${at}.data`, `has ${flat.length} elements but shape [${t.shape.join(', ')}] needs ${count}`);

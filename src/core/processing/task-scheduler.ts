@@ -337,7 +337,14 @@ export class TaskScheduler {
       this.records = grown;
       this.status = new Uint8Array(this.records.length / RECORD_WORDS);
     }
-    this.records.set([p.id, p.model.id, tenant, priority, arrivalUs, deadlineUs], n * RECORD_WORDS);
+    const r = this.records;
+    const at = n * RECORD_WORDS; // the record's words written in place (no array per request)
+    r[at] = p.id;
+    r[at + 1] = p.model.id;
+    r[at + 2] = tenant;
+    r[at + 3] = priority;
+    r[at + 4] = arrivalUs;
+    r[at + 5] = deadlineUs;
     this.buffered.push(p);
     if (!this.flushQueued) {
       this.flushQueued = true;

@@ -14,6 +14,8 @@ import { RedisStateStore } from '../src/services/state-store.js';
 import { UserService, type ResponseChunk } from '../src/services/user-service.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
+import { createApiKey } from '../src/config/api-keys.js';
+import { DEFAULT_CONFIG } from './support/two-nodes.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -45,11 +47,21 @@ function total(text: string, family: string): number {
   return sum;
 }
 
+// Resources: an operator key (PUT /v1/resources/quotas), a threshold rule that the traffic breaches.
+const operator = createApiKey('operator');
+const RESOURCES_CONFIG = {
+  auth: { keys: [operator.record] },
+  resources: { intervalMs: 500 },
+  alerts: {
+    rules: [{ name: 'mnist-rows', metric: 'models.mnist.rows', comparison: '>=', value: 5, severity: 'critical' }],
+  },
+};
+
 describe('two whale nodes on one Kafka cluster and one Redis', () => {
   let cluster: TwoNodes;
 
   beforeAll(async () => {
-    cluster = await startTwoNodes();
+    cluster = await startTwoNodes({ config: { ...DEFAULT_CONFIG, ...RESOURCES_CONFIG } });
   }, 150_000);
 
   afterAll(async () => {
@@ -75,6 +87,50 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
           expect(total(text, f), `${n.id}: ${f}`).toBeGreaterThanOrEqual(20);
       }
     }, 60_000);
+  });
+  // ── Resources: alerts from whale.config.json, quotas shared through Redis ──
+  describe('resources', () => {
+    const asOperator = { authorization: `Bearer ${operator.key}` };
+    const rateOf = async (n: WhaleNode) =>
+      (await http(`${n.url}/v1/resources`)).body.models.mnist.rateLimit?.requestsPerSecond as number | undefined;
+
+    it('a threshold breach fires an alert visible on the node (/v1/alerts, the dashboard, /metrics)', async () => {
+      const { a } = cluster;
+      for (let i = 0; i < 6; i++)
+        expect((await http(`${a.url}/v2/models/mnist/infer`, { json: mnistInput(i) })).status).toBe(200);
+      const firing = async (url: string) =>
+        ((await http(url)).body.active as { rule: string; severity: string }[]).find((x) => x.rule === 'mnist-rows');
+      expect(
+        await until(async () => (await firing(`${a.url}/v1/alerts`)) !== undefined, 15_000),
+        a.output().slice(-2000),
+      ).toBe(true);
+      expect((await firing(`${a.url}/v1/alerts`))!.severity).toBe('critical');
+      const snapshot = (await http(`${a.url}/dashboard/api/snapshot`)).body.alerts;
+      expect(snapshot.active.map((x: { rule: string }) => x.rule)).toContain('mnist-rows');
+      expect(await scrape(a)).toMatch(/whale_alerts_firing\{[^}]*rule="mnist-rows"[^}]*\} 1/);
+    }, 30_000);
+
+    it('a quota set through node A is enforced on node B', async () => {
+      const { a, b } = cluster;
+      const put = (rps: number, burst: number) =>
+        http(`${a.url}/v1/resources/quotas/mnist`, {
+          method: 'PUT',
+          headers: asOperator,
+          json: { requestsPerSecond: rps, burst },
+        });
+      expect((await put(0.01, 1)).status).toBe(200);
+      try {
+        expect(await until(async () => (await rateOf(b)) === 0.01, 10_000)).toBe(true);
+        const codes: number[] = [];
+        for (let i = 0; i < 3; i++)
+          codes.push((await http(`${b.url}/v2/models/mnist/infer`, { json: mnistInput(i) })).status);
+        expect(codes).toContain(429);
+      } finally {
+        // Lift it again (on both nodes) for the other sections.
+        expect((await put(1_000_000, 1_000_000)).status).toBe(200);
+        expect(await until(async () => (await rateOf(b)) === 1_000_000, 10_000)).toBe(true);
+      }
+    }, 30_000);
   });
   // ── Streaming: generate_stream over HTTP; a deep request's intermediate answers as chunks on the bus ──
   describe('streaming', () => {

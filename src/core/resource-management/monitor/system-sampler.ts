@@ -78,11 +78,19 @@ export function sampleGpus(): { gpus: GpuSample[]; note?: string } {
 export function createSystemSampler(): Sampler {
   let lastCpu = process.cpuUsage();
   let lastAt = performance.now();
+  // Disks are read at most every 30 s: systeminformation's fsSize runs `cat /proc/mounts` through execSync,
+  // which blocks the event loop (tens of ms on a loaded machine) and showed in every HTTP p99 (issue 25).
+  let disks: Promise<Awaited<ReturnType<typeof si.fsSize>>> | undefined;
+  let disksAt = -Infinity;
   return async () => {
+    if (!disks || performance.now() - disksAt > 30_000) {
+      disksAt = performance.now();
+      disks = si.fsSize().catch(() => []);
+    }
     const [load, mem, fs, net] = await Promise.all([
       si.currentLoad(),
       si.mem(),
-      si.fsSize().catch(() => []),
+      disks,
       si.networkStats().catch(() => []),
     ]);
     const cpu = process.cpuUsage();

@@ -627,6 +627,8 @@ export {
   TokenBucket,
   parseModelResources,
   parseResources,
+  type AlertsConfig,
+  parseAlerts,
 } from './entry/resources.js';
 export {
   CalibrationWindow,

@@ -53,3 +53,4 @@ export {
   TokenBucket,
 } from '../core/resource-management/index.js';
 export { parseModelResources, parseResources } from '../config/resources.js';
+export { type AlertsConfig, parseAlerts } from '../config/alerts.js';

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { until } from './helpers.js';
 import { http } from './support/serving.js';
+import { TaskManager } from '../src/core/federation/orchestration/task-manager.js';
 import { mnistInput, startTwoNodes, type TwoNodes, type WhaleNode } from './support/two-nodes.js';
 import { silentLogger } from '../src/common/logger.js';
 import { RedisStateStore } from '../src/services/state-store.js';
@@ -57,11 +58,14 @@ const RESOURCES_CONFIG = {
   },
 };
 
+// Quality: every served answer evaluated (quality.sampleRate 1).
+const QUALITY_CONFIG = { quality: { sampleRate: 1 } };
+
 describe('two whale nodes on one Kafka cluster and one Redis', () => {
   let cluster: TwoNodes;
 
   beforeAll(async () => {
-    cluster = await startTwoNodes({ config: { ...DEFAULT_CONFIG, ...RESOURCES_CONFIG } });
+    cluster = await startTwoNodes({ config: { ...DEFAULT_CONFIG, ...RESOURCES_CONFIG, ...QUALITY_CONFIG } });
   }, 150_000);
 
   afterAll(async () => {
@@ -70,7 +74,7 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
 
   // ── Metrics (docs/monitoring.md's table is the input: docs and code cannot drift) ──
   describe('metrics', () => {
-    it('after traffic, every family of the docs table is on both nodes, and the request figures move', async () => {
+    it('after traffic, labelled feedback and a federation round, every family of the docs table is on both nodes; request, quality and federation figures move', async () => {
       const families = documentedFamilies();
       expect(families.length).toBeGreaterThan(30);
       for (const n of cluster.nodes) {
@@ -78,15 +82,61 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
           const r = await http(`${n.url}/v2/models/mnist/infer`, { json: mnistInput(i % 5) });
           expect(r.status, JSON.stringify(r.body)).toBe(200);
         }
+        // Routed answers with labelled feedback: the accuracy gauge.
+        for (let i = 0; i < 5; i++) {
+          const r = await http(`${n.url}/v1/tasks/mnist/infer`, { json: mnistInput(i) });
+          expect(r.status, JSON.stringify(r.body)).toBe(200);
+          const f = await http(`${n.url}/v1/feedback`, {
+            json: { requestId: r.body.parameters.feedback_id, label: 3 },
+          });
+          expect(f.status, JSON.stringify(f.body)).toBe(202);
+          expect(f.body.label).toMatchObject({ correct: expect.any(Boolean), accuracy: expect.any(Number) });
+        }
+      }
+      // A federation round as a coordinator reports it (its TaskManager, on the cluster's Kafka).
+      const bus = new KafkaBus({ brokers: cluster.kafka.brokers, idempotent: false, logger: silentLogger });
+      try {
+        await new TaskManager('system-fed', bus, silentLogger).metrics(1, {
+          round_test_accuracy: 0.9,
+          round_received: 2,
+          round_seconds: 1.5,
+        });
+      } finally {
+        await bus.close();
       }
       for (const n of cluster.nodes) {
-        const text = await scrape(n);
+        // The round's figures travel as separate messages (any order): wait for all of them.
+        const federation = [
+          /^whale_federation_rounds_total\{model="system-fed"\} 1$/m,
+          /^whale_federation_accuracy_ratio\{model="system-fed"\} 0\.9$/m,
+          /^whale_federation_round_clients\{model="system-fed"\} 2$/m,
+          /^whale_federation_round_duration_seconds_count\{model="system-fed"\} 1$/m,
+        ];
+        let text = '';
+        const arrived = await until(async () => {
+          text = await scrape(n);
+          return federation.every((re) => re.test(text));
+        }, 20_000);
+        expect(arrived, `${n.id}: federation figures ${federation.filter((re) => !re.test(text)).join(', ')}`).toBe(
+          true,
+        );
         const missing = families.filter((f) => !new RegExp(`^# TYPE ${f} `, 'm').test(text));
         expect(missing, `${n.id}: documented but not on /metrics`).toEqual([]);
         for (const f of ['whale_requests_total', 'whale_request_duration_seconds', 'whale_pipeline_requests_total'])
-          expect(total(text, f), `${n.id}: ${f}`).toBeGreaterThanOrEqual(20);
+          expect(total(text, f), `${n.id}: ${f}`).toBeGreaterThanOrEqual(25);
+        expect(text).toMatch(/^whale_model_accuracy_ratio\{model="mnist(-tfjs)?"\} (0|1|0\.\d+)$/m);
+        expect(total(text, 'whale_quality_evaluations_total'), `${n.id}: served answers evaluated`).toBeGreaterThan(0);
+        expect(text).toMatch(/^whale_quality_served_score\{[^}]*score="confidence"\} (0|1|0\.\d+)$/m);
+        // The dashboard's per-model request rate moved with the traffic.
+        const samples = (await http(`${n.url}/dashboard/api/snapshot`)).body.samples as {
+          values: Record<string, number>;
+        }[];
+        expect(
+          Math.max(...samples.map((s) => s.values['model.mnist.rate'] ?? 0)),
+          `${n.id}: model.mnist.rate`,
+        ).toBeGreaterThan(0);
       }
-    }, 60_000);
+    }, 90_000);
   });
   // ── Resources: alerts from whale.config.json, quotas shared through Redis ──
   describe('resources', () => {

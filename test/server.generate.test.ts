@@ -204,9 +204,21 @@ describe('answers that stream (generate, generate_stream, sessions on the bus)',
     expect(await until(() => counter.seen.closed > before.closed, 5_000)).toBe(true);
     const produced = counter.seen.produced - before.produced;
     await new Promise((r) => setTimeout(r, 200));
-    // Stopped after a step or two of the hundred, and stays stopped.
-    expect(produced).toBeLessThan(10);
+    // Stopped long before the hundredth step (20 ms each), and stays stopped.
+    expect(produced).toBeLessThan(50);
     expect(counter.seen.produced - before.produced).toBe(produced);
+  });
+
+  it("a generating model's stream past its timeout_ms ends with a deadline error event and stops", async () => {
+    const before = counter.seen.closed;
+    const res = await post(`${s.url}/v2/models/counter/generate_stream`, { n: 100, parameters: { timeout_ms: 300 } });
+    const events: Event[] = [];
+    for await (const e of sseEvents(res)) events.push(e);
+    // Far fewer than the hundred steps (20 ms each) it would take to the end.
+    expect(events.length).toBeLessThan(50);
+    expect(events.slice(0, -1).every((e) => e.parameters.kind === 'partial')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ code: 'ERR_DEADLINE_EXCEEDED' });
+    expect(await until(() => counter.seen.closed > before, 5_000)).toBe(true);
   });
 
   it('bad input is a typed 400 naming the field', async () => {

@@ -1,6 +1,6 @@
 // User sessions: bounded per node (count, metadata bytes, idle expiry), tied to the model that serves them, and
 // held in Redis so that another node continues them (two WhaleServers on one Redis, driven over HTTP and the bus).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { silentLogger } from '../src/common/logger.js';
 import { parseConfig } from '../src/config/whale-config.js';
@@ -38,7 +38,7 @@ describe('user sessions are bounded', () => {
       nodeId: 'n1',
       maxSessions: 2,
       maxMetadataBytes: 64,
-      idleTimeoutMs: 200,
+      idleTimeoutMs: 60_000,
     });
     await user.initialize();
     const a = await user.registerUserSession('u1');
@@ -53,13 +53,18 @@ describe('user sessions are bounded', () => {
       'metadata',
     );
     await expectWhaleError(() => user.registerUserSession('u4', {}, { model: '' }), 'ERR_INVALID_ARG', 'options.model');
-    // Sessions idle past the timeout no longer count, and are expired by the sweep.
-    await new Promise((r) => setTimeout(r, 250));
-    expect(user.openSessions).toBe(0);
-    expect(await user.expireIdle()).toBe(2);
-    expect((await user.getSessionInfo(c.sessionId)).status).toBe('expired');
-    await user.shutdown();
-    await bus.close();
+    // Sessions idle past the timeout no longer count, and are expired by the sweep (the clock moved a minute on).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect(user.openSessions).toBe(0);
+      expect(await user.expireIdle()).toBe(2);
+      expect((await user.getSessionInfo(c.sessionId)).status).toBe('expired');
+    } finally {
+      vi.useRealTimers();
+      await user.shutdown();
+      await bus.close();
+    }
   });
 });
 

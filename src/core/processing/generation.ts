@@ -42,6 +42,7 @@ export async function* streamRequest(
   req: InferenceRequest & { model: string },
 ): AsyncGenerator<StreamStep> {
   const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
   const outer = req.signal;
   const onAbort = () => abort.abort(outer?.reason);
   if (outer?.aborted) abort.abort(outer.reason);
@@ -49,9 +50,23 @@ export async function* streamRequest(
   try {
     const model = src.host.get(req.model);
     const own = req.task === undefined && (req.level === undefined || req.level === 'normal') && model.generate;
-    if (own) yield* observed(src.pipeline, model, req.inputs, modelSteps(src.host, model, req.inputs, abort.signal));
-    else yield* pipelineSteps(src.pipeline, { ...req, signal: abort.signal });
+    if (own) {
+      // The scheduler bounds a pipeline request by timeoutMs; a model's own stream is bounded here.
+      if (req.timeoutMs !== undefined) {
+        const ms = req.timeoutMs;
+        const deadline = new WhaleError(
+          'ERR_DEADLINE_EXCEEDED',
+          `the answer was not complete within its timeout (${ms} ms)`,
+          {
+            retriable: true,
+          },
+        );
+        timer = setTimeout(() => abort.abort(deadline), Math.max(0, ms));
+      }
+      yield* observed(src.pipeline, model, req.inputs, modelSteps(src.host, model, req.inputs, abort.signal));
+    } else yield* pipelineSteps(src.pipeline, { ...req, signal: abort.signal });
   } finally {
+    clearTimeout(timer);
     outer?.removeEventListener('abort', onAbort);
     // Whatever still runs for this request is no longer wanted (a no-op once it has finished).
     abort.abort(new WhaleError('ERR_CANCELLED', 'the stream was closed before the answer was complete'));
@@ -95,23 +110,33 @@ async function* modelSteps(
 ): AsyncGenerator<StreamStep> {
   host.requireReady(model.name);
   let step = 0;
-  for await (const s of model.generate!(inputs, { signal })) {
-    step++;
-    const base = { model: model.name, modelVersion: model.version, outputs: s.outputs, step };
-    if (!s.final) {
-      yield { kind: 'partial', ...base };
-      continue;
+  const it = model.generate!(inputs, { signal })[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      // A step that never comes does not hold the stream once it is aborted (deadline, client gone).
+      const next = await unlessAborted(it.next(), signal);
+      if (next.done) break;
+      const s = next.value;
+      step++;
+      const base = { model: model.name, modelVersion: model.version, outputs: s.outputs, step };
+      if (!s.final) {
+        yield { kind: 'partial', ...base };
+        continue;
+      }
+      const device = model.describe().provider;
+      yield {
+        kind: 'final',
+        ...base,
+        level: 'normal',
+        models: [model.name],
+        cached: false,
+        ...(device ? { device } : {}),
+      };
+      return;
     }
-    const device = model.describe().provider;
-    yield {
-      kind: 'final',
-      ...base,
-      level: 'normal',
-      models: [model.name],
-      cached: false,
-      ...(device ? { device } : {}),
-    };
-    return;
+  } finally {
+    // Ends the model's generator (its finally runs) unless it ended itself; it also sees its signal aborted.
+    void Promise.resolve(it.return?.()).catch(() => undefined);
   }
   throw new WhaleError('ERR_MODEL_RUN', `model '${model.name}': generate() ended without a final step`, {
     field: 'model',
@@ -173,4 +198,15 @@ async function* pipelineSteps(pipeline: ProcessingPipeline, req: InferenceReques
     device: r.device,
     ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
   };
+}
+
+/** p, or a rejection with the signal's reason as soon as it is aborted. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

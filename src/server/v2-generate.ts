@@ -158,7 +158,10 @@ async function serve(
         next = await steps.next();
       }
     } catch (err) {
-      if (!abort.signal.aborted && !res.destroyed) res.write(`data: ${JSON.stringify(errorAnswer(err).body)}\n\n`);
+      const { status, body } = errorAnswer(err);
+      if (!abort.signal.aborted && !res.destroyed) res.write(`data: ${JSON.stringify(body)}\n\n`);
+      if (status >= 500 && status !== 503 && status !== 504)
+        o.logger.error('generate stream failed', { model: model.name, error: body.error });
     }
     res.end();
   } finally {

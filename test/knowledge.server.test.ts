@@ -159,3 +159,49 @@ describe('TopicManager', () => {
     expect(() => tm.modelTopics('bad name')).toThrow(/model/);
   });
 });
+
+describe('knowledge and collaboration settings, the facade', () => {
+  it('whale.config.json sections: defaults, and errors naming the field', () => {
+    const base = { models: [{ name: 'm', adapter: 'onnx', path: '/unused/m.onnx' }] };
+    const d = parseConfig(base, '/');
+    expect(d.knowledge).toMatchObject({
+      enabled: true,
+      dim: 64,
+      dir: false,
+      share: { sample: 1, privacy: 'standard' },
+    });
+    expect(d.collaboration).toEqual({ deep: 'auto', timeoutMs: 5000 });
+    const c = parseConfig({ ...base, knowledge: { dir: 'kn' }, collaboration: { deep: false, models: ['x'] } }, '/srv');
+    expect(c.knowledge!.dir).toBe('/srv/kn');
+    expect(c.collaboration).toEqual({ deep: false, timeoutMs: 5000, models: ['x'] });
+    const bad = (extra: Record<string, unknown>, field: string) =>
+      expect(() => parseConfig({ ...base, ...extra }, '/')).toThrow(
+        expect.objectContaining({ code: 'ERR_CONFIG', field }) as Error,
+      );
+    bad({ knowledge: { dim: 1 } }, 'knowledge.dim');
+    bad({ knowledge: { share: { sample: 2 } } }, 'knowledge.share.sample');
+    bad({ knowledge: { share: { privacy: 'encrypted' } } }, 'knowledge.share.privacy');
+    bad({ knowledge: { colour: 1 } }, 'knowledge.colour');
+    bad({ collaboration: { deep: 'yes' } }, 'collaboration.deep');
+    bad({ collaboration: { timeoutMs: 0 } }, 'collaboration.timeoutMs');
+  });
+
+  it('MessagingService: respondToCollaboration and requestBatchData', async () => {
+    const bus = new LocalBus();
+    const m = new MessagingService({ bus, store: new MemoryStateStore(), nodeId: 'n1', logger: silentLogger });
+    await m.initialize();
+    try {
+      const id = await m.requestCollaboration('asker', 'p', { targets: ['helper'], timeoutMs: 5000 });
+      await m.respondToCollaboration(id, 'helper', { hint: 42 });
+      const s = await m.federation.awaitCollaboration(id);
+      expect(s).toMatchObject({ status: 'completed', responses: [{ responder: 'helper', solution: { hint: 42 } }] });
+      const batch = await m.requestBatchData('model-a', [{ query: { sql: 'a' } }, { query: { sql: 'b' } }]);
+      expect(batch.requestIds).toHaveLength(2);
+      for (const r of batch.requestIds) expect((await m.data.getRequestStatus(r)).batchId).toBe(batch.batchId);
+      await expect(m.requestBatchData('model-a', [])).rejects.toMatchObject({ field: 'queries' });
+    } finally {
+      await m.shutdown();
+      await bus.close();
+    }
+  });
+});

@@ -4,7 +4,7 @@
  *   "knowledge": { "enabled": true, "dim": 64, "metric": "cosine", "dir": "/var/lib/whale/knowledge",
  *                  "redisPrefix": "whale:knowledge",
  *                  "share": { "answers": true, "sample": 1, "maxPerSecond": 10, "privacy": "standard", "ttlMs": 86400000 } }
- *   "collaboration": { "deep": "auto", "timeoutMs": 1000, "models": ["mnist"] }
+ *   "collaboration": { "deep": "auto", "timeoutMs": 5000, "models": ["mnist"] }
  * Both are on by default; with REDIS_URL the knowledge items live in Redis (shared by the nodes).
  */
 import { arrayAt, booleanAt, configError, numberAt, objectAt, optional, stringAt } from '../common/validate.js';
@@ -105,7 +105,7 @@ export function parseCollaboration(raw: unknown): CollaborationConfig {
     deep,
     timeoutMs:
       optional(c.timeoutMs, (v) => numberAt(v, 'collaboration.timeoutMs', { integer: true, min: 1, max: 600_000 })) ??
-      1000,
+      5000,
     ...(models && models.length > 0 ? { models } : {}),
   };
 }

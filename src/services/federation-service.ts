@@ -18,13 +18,15 @@ import { ReplayGuard, type ReplayVerdict, type ReplayWindowOptions } from '../co
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope, type Envelope } from '../transport/envelope.js';
 import type { TopicManager } from '../transport/topic-manager.js';
-import { modelTopic, payloadProblem, TOPICS } from '../transport/topics.js';
+import { modelTopic, TOPICS } from '../transport/topics.js';
 import { hasFederationKey, resolveFederationKey } from './federation-key.js';
 import { open, seal, sealedProblem, type Sealed } from './knowledge-crypto.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { privacyGuard } from './privacy/index.js';
 import type { StateStore } from './state-store.js';
-import { subscribeTyped } from './typed-subscribe.js';
+import { subscribeMessages, subscribeTyped } from './typed-subscribe.js';
+import { CollaborationWaiters } from './collaboration-waiters.js';
+import { ModelHosts } from './model-hosts.js';
 import { optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
 import type {
@@ -87,7 +89,8 @@ export class FederationService {
   /** Models listening on their own topic, and those subscriptions (while initialized). */
   private readonly hosted = new Set<string>();
   private readonly modelSubs = new Map<string, Subscription>();
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new CollaborationWaiters();
+  private readonly hosts: ModelHosts;
 
   constructor(
     private bus: Bus,
@@ -98,6 +101,7 @@ export class FederationService {
     this.logger = o.logger ?? silentLogger;
     this.replay = new ReplayGuard({ ...replayWindow(o.replay), store: () => this.store, scope: o.nodeId });
     this.sink = o.knowledge;
+    this.hosts = new ModelHosts(() => this.store, o.nodeId);
   }
 
   /** Stores received knowledge through this sink from now on (knowledgeSink(manager)); undefined stops it. */
@@ -128,10 +132,11 @@ export class FederationService {
 
   async shutdown(): Promise<void> {
     this.lifecycle.stopped();
+    await this.hosts.withdraw();
     await Promise.all([...this.subs, ...this.modelSubs.values()].map((s) => s.close()));
     this.subs = [];
     this.modelSubs.clear();
-    for (const ws of this.waiters.values()) for (const w of ws) w();
+    this.waiters.wakeAll();
   }
 
   /** @internal The facade hands over a fresh bus and store when it restarts. */
@@ -165,9 +170,24 @@ export class FederationService {
   async unregisterModel(modelId: string): Promise<void> {
     this.models.delete(modelId);
     this.hosted.delete(modelId);
+    await this.hosts.remove(modelId);
     const sub = this.modelSubs.get(modelId);
     this.modelSubs.delete(modelId);
     await sub?.close();
+  }
+
+  /**
+   * Nodes hosting `model` (hostModel), this one included, as far as the state store shows: every
+   * node's with a shared store (Redis), only this node's in memory (see `hostsShared`).
+   */
+  hostsOf(model: string): Promise<string[]> {
+    requireId(model, 'model');
+    return this.hosts.nodesOf(model);
+  }
+
+  /** Whether hostsOf sees other nodes (a shared state store). */
+  get hostsShared(): boolean {
+    return this.hosts.shared;
   }
 
   /** Models registered on this node. */
@@ -311,23 +331,14 @@ export class FederationService {
   async awaitCollaboration(requestId: string, o: { signal?: AbortSignal } = {}): Promise<CollaborationStatus> {
     requireId(requestId, 'requestId');
     for (;;) {
-      let wake!: () => void;
-      const woken = new Promise<void>((resolve) => (wake = resolve));
-      const set = this.waiters.get(requestId) ?? new Set();
-      this.waiters.set(requestId, set);
-      set.add(wake);
+      const w = this.waiters.arm(requestId);
       try {
         const s = await this.getCollaborationStatus(requestId);
         if (s.status !== 'pending' || o.signal?.aborted || this.subs.length === 0) return s;
         // Answers recorded here wake it at once; the timer covers the deadline (and another node's store writes).
-        const timer = setTimeout(wake, Math.min(Math.max(0, s.expiresAt - Date.now()) + 1, 250));
-        o.signal?.addEventListener('abort', wake, { once: true });
-        await woken;
-        clearTimeout(timer);
-        o.signal?.removeEventListener('abort', wake);
+        await w.wait(Math.min(Math.max(0, s.expiresAt - Date.now()) + 1, 250), o.signal);
       } finally {
-        set.delete(wake);
-        if (set.size === 0 && this.waiters.get(requestId) === set) this.waiters.delete(requestId);
+        w.dispose();
       }
     }
   }
@@ -441,20 +452,19 @@ export class FederationService {
   /** A request on a hosted model's own topic: checked as the shared topic's are, answered by that model only. */
   private async listenOnModelTopic(model: string): Promise<void> {
     if (this.modelSubs.has(model)) return;
-    const topic = modelTopic(model);
-    const sub = await this.bus.subscribe(
-      topic,
-      async (e) => {
-        if (e.type !== 'CollaborationRequested')
-          throw new WhaleError('ERR_INVALID_MESSAGE', `expected a CollaborationRequested on ${topic}, got ${e.type}`);
-        const problem = payloadProblem('CollaborationRequested', e.payload);
-        if (problem) throw new WhaleError('ERR_INVALID_MESSAGE', `CollaborationRequested: ${problem}`);
-        if (this.hosted.has(model)) await this.onRequest(e.payload as CollaborationRequest, model);
+    const sub = await subscribeMessages<CollaborationRequest>(
+      this.bus,
+      modelTopic(model),
+      'CollaborationRequested',
+      `federation-${this.o.nodeId}`,
+      async (p) => {
+        if (this.hosted.has(model)) await this.onRequest(p, model);
       },
-      { group: `federation-${this.o.nodeId}` },
     );
-    if (this.hosted.has(model) && this.subs.length > 0) this.modelSubs.set(model, sub);
-    else await sub.close(); // unregistered or shut down meanwhile
+    if (this.hosted.has(model) && this.subs.length > 0) {
+      this.modelSubs.set(model, sub);
+      await this.hosts.add(model);
+    } else await sub.close(); // unregistered or shut down meanwhile
   }
 
   private async onResponse(p: ResponseWire): Promise<void> {
@@ -474,7 +484,7 @@ export class FederationService {
       if (s.targets && s.targets.every((t) => s.responses.some((r) => r.responder === t))) s.status = 'completed';
     }
     await this.store.set(key(p.requestId), s, Math.max(1, s.expiresAt - Date.now()) + this.retentionMs);
-    for (const w of this.waiters.get(p.requestId) ?? []) w();
+    this.waiters.wake(p.requestId);
   }
 }
 

@@ -15,11 +15,22 @@ export function subscribeTyped<P>(
   group: string,
   handler: (payload: P, envelope: Envelope, ctx: MessageContext) => unknown,
 ): Promise<Subscription> {
+  return subscribeMessages(bus, TOPICS[channel], message, group, handler);
+}
+
+/** The same on a topic the document does not name (e.g. a hosted model's own topic, modelTopic). */
+export function subscribeMessages<P>(
+  bus: Bus,
+  topic: string,
+  message: string,
+  group: string,
+  handler: (payload: P, envelope: Envelope, ctx: MessageContext) => unknown,
+): Promise<Subscription> {
   return bus.subscribe(
-    TOPICS[channel],
+    topic,
     async (e, ctx) => {
       if (e.type !== message)
-        throw new WhaleError('ERR_INVALID_MESSAGE', `expected a ${message} on ${TOPICS[channel]}, got ${e.type}`);
+        throw new WhaleError('ERR_INVALID_MESSAGE', `expected a ${message} on ${topic}, got ${e.type}`);
       const problem = payloadProblem(message, e.payload);
       if (problem) throw new WhaleError('ERR_INVALID_MESSAGE', `${message}: ${problem}`);
       await handler(e.payload as P, e, ctx);

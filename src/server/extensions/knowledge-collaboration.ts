@@ -6,7 +6,8 @@
  * such node runs its model (level normal) and responds with the outputs; the
  * asker waits until every target answered or the wait (collaboration.timeoutMs,
  * at most the request's own timeout) is over, and combines what came with its
- * own members' answers. Requests past their expiry are not answered; answers
+ * own members' answers. With a shared state store (Redis) only models another
+ * node hosts are asked, and none means no wait. Requests past their expiry are not answered; answers
  * after it are dropped. A node never answers its own requests (its own members
  * run locally), and an answer whose outputs do not fit the model's is left out.
  */
@@ -64,8 +65,10 @@ export class DeepCollaboration implements DeepCollaborator {
       model: r.model.name,
       inputs: fromNamedTensors(r.inputs),
     };
+    const targets = await this.remoteTargets(this.o.models ?? r.members);
+    if (targets.length === 0) return []; // no other node hosts them: nothing to wait for
     const id = await this.o.federation.requestCollaboration(r.model.name, problem, {
-      targets: this.o.models ?? r.members,
+      targets,
       timeoutMs: wait,
       channel: 'model',
     });
@@ -78,6 +81,17 @@ export class DeepCollaboration implements DeepCollaborator {
       else this.o.logger.debug('deep: an answer that does not fit was left out', { responder: res.responder });
     }
     return out;
+  }
+
+  /**
+   * The models worth asking: with a shared state store (Redis) those another node hosts; otherwise
+   * (hosts unknown) all of them, and the wait is the whole timeout when nobody answers.
+   */
+  private async remoteTargets(models: string[]): Promise<string[]> {
+    const f = this.o.federation;
+    if (!f.hostsShared) return models;
+    const hosts = await Promise.all(models.map((m) => f.hostsOf(m).catch(() => [] as string[])));
+    return models.filter((_, i) => hosts[i]!.some((n) => n !== this.o.nodeId));
   }
 
   /** What a hosted model answers other nodes' deep requests with. */

@@ -170,7 +170,7 @@ export class KnowledgeExtension implements ServerExtension {
   }
 
   private collaboration(server: WhaleServer): DeepCollaboration | undefined {
-    const c = this.o.collaboration ?? { deep: 'auto', timeoutMs: 1000 };
+    const c = this.o.collaboration ?? { deep: 'auto', timeoutMs: 5000 };
     const on = c.deep === true || (c.deep === 'auto' && server.messaging.bus.kind === 'kafka');
     if (!on) return undefined;
     return new DeepCollaboration({

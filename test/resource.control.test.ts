@@ -162,7 +162,9 @@ describe('GPU memory share through the native pool (host-backed device, no GPU h
       sampler: async () => fakeSample(0),
     });
     await expectWhaleError(() => m.register('big', {}, { gpu: 0.1 }, TOTAL / 2), 'ERR_QUOTA_EXCEEDED', 'gpu');
-    m.register('small', {}, { gpu: 0.5 }, 1000);
+    const placed: number[] = [];
+    m.register('small', { placeOnDevice: (i: number) => void placed.push(i) } as object, { gpu: 0.5 }, 1000);
+    expect(placed).toEqual([0]); // a model that can choose its device runs where its share is
     expect(m.gpu.usage('small')!.allocated).toBeGreaterThanOrEqual(1000);
     m.unregister('small');
     expect((await m.snapshot()).leaks).toEqual([]);

@@ -38,6 +38,8 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
   private session: OrtModule.InferenceSession | undefined;
   private provider: 'cpu' | 'cuda' | undefined;
   private providerNote: string | undefined;
+  /** The CUDA device the resource manager placed the model's GPU share on (placeOnDevice). */
+  private placedDevice: number | undefined;
   /** The intra-op thread count the session was created with (undefined: ORT's default). */
   private threads: number | undefined;
   private readonly bytes: Uint8Array | undefined;
@@ -57,6 +59,16 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
       throw bad('intraOpThreads', 'must be an integer from 1 to 1024');
     }
     if (config.deviceId !== undefined && (!Number.isSafeInteger(config.deviceId) || config.deviceId < 0)) throw bad('deviceId', 'must be an integer >= 0');
+  }
+
+  /** The CUDA device its GPU share is on (the resource manager calls it before load); `deviceId` in the config wins. */
+  placeOnDevice(index: number): void {
+    if (!Number.isSafeInteger(index) || index < 0) throw bad('deviceId', 'must be an integer >= 0');
+    this.placedDevice = index;
+  }
+
+  private get deviceId(): number {
+    return this.config.deviceId ?? this.placedDevice ?? 0;
   }
 
   private get choice(): ExecutionProviderChoice {
@@ -91,9 +103,9 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
     let cudaError: string | undefined;
     if (wantsCuda) {
       try {
-        this.session = await create([{ name: 'cuda', deviceId: this.config.deviceId ?? 0 }, 'cpu']);
+        this.session = await create([{ name: 'cuda', deviceId: this.deviceId }, 'cpu']);
         this.provider = 'cuda';
-        this.providerNote = `CUDA execution provider on device ${this.config.deviceId ?? 0}`;
+        this.providerNote = `CUDA execution provider on device ${this.deviceId}`;
       } catch (err) {
         cudaError = (err as Error).message.split('\n')[0];
         if (choice === 'cuda') {
@@ -147,7 +159,7 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
       ...super.describe(),
       ...(this.provider ? { provider: this.provider } : {}),
       ...(this.providerNote ? { providerNote: this.providerNote } : {}),
-      ...(this.provider ? { device: this.provider === 'cuda' ? `cuda:${this.config.deviceId ?? 0}` : 'cpu' } : {}),
+      ...(this.provider ? { device: this.provider === 'cuda' ? `cuda:${this.deviceId}` : 'cpu' } : {}),
       ...(this.provider && this.threads !== undefined ? { intraOpThreads: this.threads } : {}),
       executionProviders: this.choice,
       ...(this.config.path ? { path: this.config.path } : {}),

@@ -27,6 +27,11 @@ import { ResourceOptimizer, type Proposal, type ProposalKind } from './optimizer
 import { QuotaManager, type Permit, type RateLimit } from './quota/quota-manager.js';
 import { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
 
+/** A model that runs on the GPU its share was placed on (OnnxModel: the CUDA provider's deviceId). */
+export interface DevicePlaced {
+  placeOnDevice(index: number): void;
+}
+
 /** Publishes an event on whale.events (MessagingService.publishEvent). */
 export type EventPublisher = (type: string, data: unknown) => Promise<void> | void;
 
@@ -355,6 +360,9 @@ export class ResourceManager {
           this.gpu.allocate(model, placed, Math.min(1, q.gpu));
           e.gpuDevice = placed;
           gpuShare = q.gpu;
+          // A model that can choose its device runs on the one its share was placed on (before it loads).
+          const index = this.o.gpus?.find((d) => d.id === placed)?.index;
+          if (index !== undefined) (e.model as Partial<DevicePlaced>).placeOnDevice?.(index);
           // The weights live in the share: a model whose weights exceed it cannot be placed (ERR_QUOTA_EXCEEDED).
           if (e.gpuWeights === undefined && e.weightBytes > 0)
             e.gpuWeights = this.gpu.allocateMemory(model, e.weightBytes);

@@ -105,6 +105,9 @@ function cudaDevices(): GpuDevice[] {
   }
 }
 
+/** How often the optimizer runs without a resources.optimizer section. */
+export const DEFAULT_OPTIMIZE_MS = 60_000;
+
 export class ResourceExtension implements ServerExtension {
   readonly name = 'resources';
   manager: ResourceManager | undefined;
@@ -180,12 +183,9 @@ export class ResourceExtension implements ServerExtension {
       ...(redisUrl ? { store: new RedisQuotaStore({ url: redisUrl }) } : {}),
       ...(this.config.resources?.intervalMs ? { intervalMs: this.config.resources.intervalMs } : {}),
       ...(this.config.resources?.tenants ? { tenants: this.config.resources.tenants } : {}),
-      ...(this.config.resources?.optimizer
-        ? {
-            optimizeEveryMs: this.config.resources.optimizer.intervalMs,
-            apply: this.config.resources.optimizer.apply,
-          }
-        : {}),
+      // The optimizer always runs (its proposals listed on /v1/resources); it applies only what resources.optimizer.apply allows.
+      optimizeEveryMs: this.config.resources?.optimizer?.intervalMs ?? DEFAULT_OPTIMIZE_MS,
+      apply: this.config.resources?.optimizer?.apply ?? [],
       maxBatchSize: Object.fromEntries(this.config.models.map((m) => [m.name, m.batching.maxBatchSize])),
       publishMetric: (name, value, labels) => server.messaging.publishMetric(name, value, labels),
       publishEvent: (type, data) => server.messaging.publishEvent(type, data),

@@ -209,6 +209,9 @@ export class QualityRoutingExtension implements ServerExtension {
   async optimize(dropped?: QualityDrop): Promise<QualityProposal[]> {
     const p = this.components;
     const out: QualityProposal[] = [];
+    // Versions as they are when the pass starts: a model's several arms never undo each other's rollback.
+    const versions = new Map<string, ReturnType<QualityRoutingExtension['versions']>>();
+    const versionsOf = (m: string) => versions.get(m) ?? versions.set(m, this.versions(m)).get(m)!;
     for (const task of p.optimizer.taskNames()) {
       const arms = p.optimizer.stats(task).arms;
       const figures = new Map(arms.map((a) => [a.model, p.analyzer.stats(a.model).current.quality] as const));
@@ -218,7 +221,7 @@ export class QualityRoutingExtension implements ServerExtension {
         const perf = p.metrics.summary(a.model);
         out.push(
           ...(await p.qualityOptimizer.optimizeModelQuality(a.model, {
-            ...this.versions(a.model),
+            ...versionsOf(a.model),
             quality: Number.isFinite(q.estimate) ? clamp01(q.estimate) : 0,
             low: q.low,
             high: q.high,
@@ -299,7 +302,8 @@ export class QualityRoutingExtension implements ServerExtension {
     if (!host?.has(model)) return {};
     const held = host.versions(model);
     const i = held.findIndex((v) => v.default);
-    const previous = held.slice(0, Math.max(0, i)).at(-1) ?? held.find((v, j) => j !== i);
+    // The version added just before the default (none when the default is the oldest held).
+    const previous = i > 0 ? held[i - 1] : undefined;
     return {
       version: held[i]?.version ?? host.get(model).version,
       ...(previous ? { previousVersion: previous.version } : {}),

@@ -7,6 +7,8 @@
 //   cmake -S . -B /tmp/pb -G Ninja -DWHALE_WITH_CUDA=OFF && ninja -C /tmp/pb whale_core
 //   g++ -O2 -std=c++17 -I. bench/aggregate_kernels.cpp /tmp/pb/libwhale_core.a -lpthread -ldl -o /tmp/agg
 //   CPUTIME=1 WHALE_THREADS=1 /tmp/agg median|trimmed|krum|krumf|finite|fedavg N P RUNS
+//   /tmp/agg ratios N P ROUNDS   (wall time, all threads: per round the triad (best of 3), FedAvg,
+//   median and trimmed mean back to back, so each round's ratios share the machine's state)
 // Data: the same LCG fill as bench/aggregate.ts (uniform in [-1, 1)).
 #include <algorithm>
 #include <chrono>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "native/aggregate/aggregate.h"
+#include "native/common/membench.h"
 
 using namespace whale;
 
@@ -44,7 +47,7 @@ static double median_ms(int runs, F f) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: %s median|trimmed|krum|krumf|finite|fedavg N P RUNS\n", argv[0]);
+    std::fprintf(stderr, "usage: %s median|trimmed|krum|krumf|finite|fedavg|ratios N P RUNS\n", argv[0]);
     return 2;
   }
   const std::string what = argv[1];
@@ -92,6 +95,20 @@ int main(int argc, char** argv) {
   if (what == "fedavg") {
     const std::vector<double> w(n, 1.0);
     report("fedavg", median_ms(runs, [&] { aggregate::fedavg(u, w, out.data(), true); }));
+  }
+  if (what == "ratios") {
+    const std::vector<double> w(n, 1.0);
+    const double bytes = n * p * 4.0;
+    for (int r = 0; r < runs; ++r) {
+      const std::vector<double> t = triad_bandwidth(10000000, 3);
+      const double triad = *std::max_element(t.begin(), t.end());
+      const double fa = median_ms(3, [&] { aggregate::fedavg(u, w, out.data(), true); });
+      const double me = median_ms(3, [&] { aggregate::coordinate_median(u, out.data(), false); });
+      const double tm = median_ms(3, [&] { aggregate::trimmed_mean(u, 0.1, out.data(), false); });
+      std::printf("round %d: triad %.1f GB/s | fedavg %.2f ms %.1f GB/s = %.2fx triad | median %.2f ms = %.2fx fedavg"
+                  " | trimmed %.2f ms = %.2fx fedavg\n",
+                  r, triad, fa, bytes / 1e6 / fa, bytes / 1e6 / fa / triad, me, me / fa, tm, tm / fa);
+    }
   }
   if (what == "krum") {  // the distances Krum needs, double path, with the NaN scan
     std::vector<double> d(n * n);

@@ -23,6 +23,7 @@ import { ModelUsage } from './monitor/model-usage.js';
 import { ResourceMonitor, type MetricPublisher, type ModelMetrics } from './monitor/resource-monitor.js';
 import type { Sampler } from './monitor/system-sampler.js';
 import { LoadBalancer } from './optimizer/load-balancer.js';
+import { applyProposals } from './optimizer/apply-proposals.js';
 import { ResourceOptimizer, type Proposal, type ProposalKind } from './optimizer/resource-optimizer.js';
 import { QuotaManager, type Permit, type RateLimit } from './quota/quota-manager.js';
 import { LocalQuotaStore, type QuotaStore } from './quota/quota-store.js';
@@ -55,13 +56,6 @@ export interface ResourceManagerOptions {
   /** Largest batch per model (the optimizer's batch-size rule). */
   maxBatchSize?: Record<string, number>;
 }
-
-/** Why a proposal of this kind is listed, not applied, when no configuration can allow it. */
-const NOT_APPLICABLE: Partial<Record<ProposalKind, string>> = {
-  'move-to-gpu': 'a model changes device at load: give it resources.gpu and reload it',
-  'increase-batch-size': "the scheduler's batching is fixed at start: raise models[].batching.maxQueueDelayUs",
-  'investigate-memory-growth': 'for an operator to look into',
-};
 
 interface Registered {
   model: Partial<ResourceAware>;
@@ -266,30 +260,15 @@ export class ResourceManager {
    * published as `resource.proposal` events.
    */
   optimize(apply: readonly ProposalKind[] = this.o.apply ?? []): Proposal[] {
-    for (const p of this.propose()) {
-      const q = p.model === undefined ? undefined : this.quotas.getQuota(p.model);
-      if (!p.change || !q) {
-        Object.assign(p, { applied: false, note: NOT_APPLICABLE[p.kind] ?? 'nothing to change at run time' });
-      } else if (!apply.includes(p.kind)) {
-        Object.assign(p, { applied: false, note: `listed only: resources.optimizer.apply does not allow '${p.kind}'` });
-      } else {
-        try {
-          this.quotas.setQuota(p.model!, p.change.cpu ?? q.cpu, p.change.memory ?? q.memory, q.gpu);
-          Object.assign(p, {
-            applied: true,
-            note:
-              p.change.cpu === undefined
-                ? `memory quota now ${p.change.memory} bytes`
-                : `CPU quota now ${p.change.cpu} units (more concurrent batches now; an ONNX session's threads follow at its next load)`,
-          });
-          void Promise.resolve(this.o.publishEvent?.('resource.proposal', { ...p })).catch(() => undefined);
-          this.o.logger?.info('resource proposal applied', { ...p });
-        } catch (err) {
-          Object.assign(p, { applied: false, note: `not applied: ${(err as Error).message}` });
-        }
-      }
-    }
-    return this.proposals;
+    const publish = this.o.publishEvent;
+    return applyProposals(this.propose(), {
+      quotas: this.quotas,
+      apply,
+      ...(publish
+        ? { applied: (p: Proposal) => void Promise.resolve(publish('resource.proposal', p)).catch(() => undefined) }
+        : {}),
+      ...(this.o.logger ? { logger: this.o.logger } : {}),
+    });
   }
 
   modelNames(): string[] {

@@ -288,6 +288,13 @@ describe('answers that stream (generate, generate_stream, sessions on the bus)',
     for await (const _ of sseEvents(res)) events++;
     expect(events).toBe(2);
     expect(await until(() => mine().length === 4, 5_000)).toBe(true);
+    // The same chunks whether the request came by bus or over HTTP.
+    expect(mine()[3]!.chunk).toMatchObject({
+      model_name: 'counter',
+      step: 2,
+      level: 'normal',
+      outputs: [{ name: 'value', datatype: 'INT32', shape: [1], data: [2] }],
+    });
     // Another model, or an ended session, is a conflict naming the parameter.
     const other = await http(`${s.url}/v2/models/fast/generate`, {
       json: { x: [1, 2, 3, 4], parameters: { session_id: sessionId } },

@@ -107,8 +107,8 @@ export class BusInferenceEndpoint {
       const step = next.value;
       // A failure to stream (unknown session, bus down) stops the work and throws: the bus retries, then dead-letters it.
       try {
-        if (step.kind === 'member') await this.user.sendThinkingProcess(sessionId, chunkOf(step, id));
-        else await this.user.streamResponse(sessionId, chunkOf(step, id), { final: step.kind === 'final' });
+        if (step.kind === 'member') await this.user.sendThinkingProcess(sessionId, sessionChunk(step, id));
+        else await this.user.streamResponse(sessionId, sessionChunk(step, id), { final: step.kind === 'final' });
       } catch (err) {
         await steps.return?.();
         throw err;
@@ -146,8 +146,8 @@ export class BusInferenceEndpoint {
   }
 }
 
-/** One step as the chunk a client reads on its session. */
-function chunkOf(step: StreamStep, id: { id?: string }): InferenceAnswer {
+/** One step as the chunk a client reads on its session (the same whether the request came by bus or HTTP). */
+export function sessionChunk(step: StreamStep, id: { id?: string }): InferenceAnswer {
   return {
     ...id,
     model_name: step.model,

@@ -36,6 +36,7 @@ import {
   sendJson,
 } from '../transport/http-json.js';
 import { optionalParam, tenantParam } from './http-server.js';
+import { sessionChunk } from './bus-endpoint.js';
 import { fromNamedTensors, toTensor } from './v2-tensors.js';
 
 export interface GenerateRoutesOptions {
@@ -124,20 +125,20 @@ async function serve(
     },
   )[Symbol.asyncIterator]();
   const idField = typeof id === 'string' ? { id } : {};
-  const publish = async (step: StreamStep, answer: Record<string, unknown>) => {
+  const publish = async (step: StreamStep) => {
     if (session === undefined || !o.user) return;
-    if (step.kind === 'member') await o.user.sendThinkingProcess(session, answer);
-    else await o.user.streamResponse(session, answer, { final: step.kind === 'final' });
+    const chunk = sessionChunk(step, idField);
+    if (step.kind === 'member') await o.user.sendThinkingProcess(session, chunk);
+    else await o.user.streamResponse(session, chunk, { final: step.kind === 'final' });
   };
   try {
     if (!stream) {
       for (;;) {
         const next = await steps.next();
         if (next.done) throw new WhaleError('ERR_MODEL_RUN', 'the answer ended without a final step');
-        const answer = answerOf(next.value, idField);
-        await publish(next.value, answer);
+        await publish(next.value);
         if (next.value.kind === 'final') {
-          sendJson(res, 200, answer);
+          sendJson(res, 200, answerOf(next.value, idField));
           return;
         }
       }
@@ -153,7 +154,7 @@ async function serve(
       while (!next.done && !abort.signal.aborted) {
         const answer = answerOf(next.value, idField);
         res.write(`data: ${JSON.stringify(answer)}\n\n`);
-        await publish(next.value, answer);
+        await publish(next.value);
         if (next.value.kind === 'final') break;
         next = await steps.next();
       }

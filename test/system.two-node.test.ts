@@ -245,4 +245,45 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
       }
     }, 60_000);
   });
+  // ── Knowledge and collaboration (the seed's FederationService in every node) ──
+  describe('knowledge and collaboration', () => {
+    const search = (n: WhaleNode, body: unknown) => http(`${n.url}/v1/knowledge/search`, { json: body });
+
+    it('knowledge shared by a model on node A is found by a search on node B', async () => {
+      const { a, b } = cluster;
+      const input = mnistInput(8); // an image no other section sends
+      let hit: { sourceModel?: string; distance: number; data: { node: string; model: string } } | undefined;
+      // Answered requests are shared at most knowledge.share.maxPerSecond: ask again until one went out.
+      for (let i = 0; i < 20 && hit?.data.node !== 'node-a'; i++) {
+        expect((await http(`${a.url}/v2/models/mnist/infer`, { json: input })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 500));
+        const r = await search(b, { ...input, k: 1, topic: 'answers', sourceModel: 'mnist' });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        hit = r.body.hits[0];
+      }
+      expect(hit, b.output().slice(-2000)).toMatchObject({
+        sourceModel: 'mnist',
+        data: { node: 'node-a', model: 'mnist' },
+      });
+      expect(hit!.distance).toBeLessThan(1e-2);
+      expect((await http(`${b.url}/v1/knowledge`)).body.models).toEqual(['mnist', 'mnist-tfjs']);
+    }, 30_000);
+
+    it('a deep request asked on node A uses the models answering from node B', async () => {
+      const { a, b } = cluster;
+      // B's models warm (the first TF.js run is slow): B answers well within collaboration.timeoutMs.
+      for (const m of ['mnist', 'mnist-tfjs'])
+        expect((await http(`${b.url}/v2/models/${m}/infer`, { json: mnistInput(3) })).status).toBe(200);
+      const r = await http(`${a.url}/v2/models/mnist/infer`, {
+        json: { ...mnistInput(6), parameters: { level: 'deep' } },
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.parameters.level).toBe('deep');
+      const models = String(r.body.parameters.models).split(',');
+      // The local members, then B's in the order they answered.
+      expect(models.slice(0, 2)).toEqual(['mnist', 'mnist-tfjs']);
+      expect(models.slice(2).sort(), a.output().slice(-2000)).toEqual(['mnist-tfjs@node-b', 'mnist@node-b']);
+      expect(r.body.outputs[0].data).toHaveLength(10);
+    }, 30_000);
+  });
 });

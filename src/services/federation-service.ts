@@ -14,18 +14,18 @@ import { randomUUID } from 'node:crypto';
 import { WhaleError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { KnowledgeSink } from '../core/federation/knowledge-sharing/federation-sink.js';
-import { ReplayGuard, type ReplayVerdict, type ReplayWindowOptions } from '../core/federation/security/replay-guard.js';
+import type { ReplayWindowOptions } from '../core/federation/security/replay-guard.js';
 import type { Bus, Subscription } from '../transport/bus.js';
 import { createEnvelope, type Envelope } from '../transport/envelope.js';
 import type { TopicManager } from '../transport/topic-manager.js';
 import { modelTopic, TOPICS } from '../transport/topics.js';
-import { hasFederationKey, resolveFederationKey } from './federation-key.js';
-import { open, seal, sealedProblem, type Sealed } from './knowledge-crypto.js';
+import type { Sealed } from './knowledge-crypto.js';
 import { Lifecycle, publishOrUndo } from './lifecycle.js';
 import { privacyGuard } from './privacy/index.js';
 import type { StateStore } from './state-store.js';
 import { subscribeMessages, subscribeTyped } from './typed-subscribe.js';
 import { CollaborationWaiters } from './collaboration-waiters.js';
+import { EncryptedKnowledge, type KnowledgeRejection } from './encrypted-knowledge.js';
 import { ModelHosts } from './model-hosts.js';
 import { optionsObject, requireId, requireJson, requireTimeout } from '../common/validate.js';
 
@@ -59,8 +59,7 @@ export interface FederationServiceOptions {
   logger?: Logger;
 }
 
-/** Why encrypted knowledge was refused: the replay guard's verdicts, or an earlier check. */
-export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | Exclude<ReplayVerdict, 'ok'>;
+export type { KnowledgeRejection };
 
 type KnowledgeWire = {
   sourceModel?: string;
@@ -76,15 +75,11 @@ const key = (id: string) => `collab:${id}`;
 export class FederationService {
   private readonly models = new Map<string, ModelHandler>();
   private readonly listeners = new Set<(k: Knowledge) => unknown>();
-  private readonly rejected = new Map<KnowledgeRejection, number>();
-  /** Encrypted message ids being delivered now: a copy arriving meanwhile (on another partition) is a replay. */
-  private readonly inFlight = new Set<string>();
   private readonly lifecycle = new Lifecycle('federation service');
-  private readonly replay: ReplayGuard;
+  private readonly encrypted: EncryptedKnowledge;
   private readonly logger: Logger;
   private subs: Subscription[] = [];
   private readonly retentionMs: number;
-  private key: Buffer | undefined;
   private sink: KnowledgeSink | undefined;
   /** Models listening on their own topic, and those subscriptions (while initialized). */
   private readonly hosted = new Set<string>();
@@ -99,7 +94,7 @@ export class FederationService {
   ) {
     this.retentionMs = o.retentionMs ?? 3_600_000;
     this.logger = o.logger ?? silentLogger;
-    this.replay = new ReplayGuard({ ...replayWindow(o.replay), store: () => this.store, scope: o.nodeId });
+    this.encrypted = new EncryptedKnowledge({ ...o, logger: this.logger, store: () => this.store });
     this.sink = o.knowledge;
     this.hosts = new ModelHosts(() => this.store, o.nodeId);
   }
@@ -111,8 +106,7 @@ export class FederationService {
 
   async initialize(): Promise<void> {
     if (this.subs.length > 0) return;
-    // A configured but weak key fails at start, not at the first encrypted message.
-    if (hasFederationKey(this.o)) this.federationKey();
+    this.encrypted.checkKey(); // a configured but weak key fails at start, not at the first encrypted message
     const group = `federation-${this.o.nodeId}`;
     this.subs = await Promise.all([
       subscribeTyped<KnowledgeWire>(this.bus, 'federationKnowledge', 'KnowledgeShared', group, (p, e) =>
@@ -203,16 +197,7 @@ export class FederationService {
 
   /** Encrypted knowledge refused on this node so far, per reason. */
   rejections(): Record<KnowledgeRejection, number> {
-    const out = {
-      malformed: 0,
-      'sender-mismatch': 0,
-      authentication: 0,
-      'too-old': 0,
-      'from-the-future': 0,
-      replayed: 0,
-    };
-    for (const [r, n] of this.rejected) out[r] = n;
-    return out;
+    return this.encrypted.rejections();
   }
 
   async shareKnowledge(
@@ -240,7 +225,7 @@ export class FederationService {
         sourceModel,
         targetModel: target,
         privacy,
-        encrypted: seal(this.federationKey(), { sourceModel, targetModel: target }, data),
+        encrypted: this.encrypted.seal(sourceModel, target, data),
       };
     } else {
       throw new WhaleError(
@@ -373,11 +358,6 @@ export class FederationService {
     return s;
   }
 
-  private federationKey(): Buffer {
-    this.key ??= resolveFederationKey(this.o);
-    return this.key;
-  }
-
   private async onKnowledge(p: KnowledgeWire, e: Envelope): Promise<void> {
     const targets =
       p.targetModel === 'all' ? [...this.models.keys()] : this.models.has(p.targetModel) ? [p.targetModel] : [];
@@ -387,54 +367,16 @@ export class FederationService {
       ...(p.sourceModel === undefined ? {} : { sourceModel: p.sourceModel }),
     };
     if (p.privacy === 'encrypted') {
-      if (targets.length > 0) await this.deliverEncrypted(p, e, base);
+      if (targets.length === 0) return;
+      await this.encrypted.receive(p, e, async (messageId, data) => {
+        await this.sink?.receive({ messageId, ...base, data });
+        await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
+      });
       return;
     }
     await this.sink?.receive({ messageId: e.id, ...base, data: p.data });
     for (const model of targets) await this.models.get(model)?.onKnowledge?.({ ...base, data: p.data });
     for (const l of this.listeners) await l({ ...base, data: p.data });
-  }
-
-  private async deliverEncrypted(p: KnowledgeWire, e: Envelope, base: Omit<Knowledge, 'data'>): Promise<void> {
-    const problem = sealedProblem(p.encrypted);
-    if (problem) throw this.reject('malformed', e, problem);
-    if (p.targetModel === 'all' || p.sourceModel === undefined)
-      throw this.reject('malformed', e, 'encrypted knowledge needs one sourceModel and one targetModel');
-    if (e.source !== p.sourceModel)
-      throw this.reject(
-        'sender-mismatch',
-        e,
-        `envelope source ${e.source} is not payload.sourceModel ${p.sourceModel}`,
-      );
-    const sealed = p.encrypted!;
-    let data: unknown;
-    try {
-      data = open(this.federationKey(), { sourceModel: p.sourceModel, targetModel: p.targetModel }, sealed);
-    } catch (err) {
-      if (err instanceof WhaleError && err.code === 'ERR_INVALID_MESSAGE')
-        throw this.reject('authentication', e, err.message);
-      throw err; // no key on this node: a configuration error, retried and then dead-lettered
-    }
-    const what = `message ${sealed.messageId} sent at ${new Date(sealed.sentAt).toISOString()}`;
-    if (this.inFlight.has(sealed.messageId)) throw this.reject('replayed', e, what);
-    this.inFlight.add(sealed.messageId);
-    try {
-      const verdict = await this.replay.checkStored(sealed.messageId, sealed.sentAt);
-      if (verdict !== 'ok') throw this.reject(verdict, e, what);
-      await this.sink?.receive({ messageId: sealed.messageId, ...base, data });
-      await this.models.get(p.targetModel)?.onKnowledge?.({ ...base, data });
-      // Remembered only once delivered: a failed delivery is retried by the bus, not refused as a replay.
-      await this.replay.remember(sealed.messageId, sealed.sentAt);
-    } finally {
-      this.inFlight.delete(sealed.messageId);
-    }
-  }
-
-  /** Counts and logs a refused message; the returned error dead-letters it with the reason. */
-  private reject(reason: KnowledgeRejection, e: Envelope, detail: string): WhaleError {
-    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
-    this.logger.warn('encrypted knowledge rejected', { reason, detail, envelopeId: e.id, source: e.source });
-    return new WhaleError('ERR_INVALID_MESSAGE', `encrypted knowledge rejected (${reason}): ${detail}`);
   }
 
   private async onRequest(r: CollaborationRequest, only?: string): Promise<void> {
@@ -486,13 +428,6 @@ export class FederationService {
     await this.store.set(key(p.requestId), s, Math.max(1, s.expiresAt - Date.now()) + this.retentionMs);
     this.waiters.wake(p.requestId);
   }
-}
-
-/** The replay window, validated here so a bad option names options.replay.* (0 skew allowed: no clock may run ahead). */
-function replayWindow(o: ReplayWindowOptions = {}): Required<ReplayWindowOptions> {
-  const maxAgeMs = requireTimeout(o.maxAgeMs ?? 5 * 60_000, 'options.replay.maxAgeMs');
-  const skew = o.maxSkewMs ?? 30_000;
-  return { maxAgeMs, maxSkewMs: skew === 0 ? 0 : requireTimeout(skew, 'options.replay.maxSkewMs') };
 }
 
 /** At its deadline a request is completed if anyone answered, else expired. */

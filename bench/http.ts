@@ -131,11 +131,11 @@ async function launch(
   };
 }
 
-async function startWhale(profileDir: string | undefined): Promise<Running> {
+async function startWhale(profileDir: string | undefined, extra: Record<string, unknown> = {}): Promise<Running> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bench-http-'));
   const config = join(dir, 'whale.config.json');
-  writeFileSync(config, JSON.stringify({ http: { port } }));
+  writeFileSync(config, JSON.stringify({ ...extra, http: { port } }));
   const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   // The access log (one JSON line per request, info level, the default) goes where whale's stderr goes: here, dropped.
   const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_CONFIG: '' };
@@ -245,6 +245,8 @@ export interface HttpBenchOptions {
   profile?: string;
   /** Concurrencies to run (default 1, 8, 64). */
   concurrency?: number[];
+  /** Configuration given to whale start besides its port (default: none, the shipped defaults). */
+  whaleConfig?: Record<string, unknown>;
 }
 
 export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; cells: Cell[]; summary: unknown[] }> {
@@ -253,7 +255,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
   const concurrencies = o.concurrency ?? [...CONCURRENCY];
   const targets: Target[] = o.profile ? ['whale-json', 'whale-binary'] : [...TARGETS];
   const l = loads();
-  const whale = await startWhale(o.profile);
+  const whale = await startWhale(o.profile, o.whaleConfig);
   const peers = o.profile ? undefined : { plain: await startPeer('plain'), fixed: await startPeer('fixed') };
   const server = (t: Target) => (t.startsWith('whale') ? whale : peers![t as 'plain' | 'fixed']);
   const loadFor = (t: Target) => (t === 'whale-binary' ? l.binary : l.json);

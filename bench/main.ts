@@ -39,7 +39,7 @@ const SUITES = [
   'protocols',
   'http',
 ] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR]\nSuites: ${SUITES.join(', ')}\n`;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -58,6 +58,7 @@ async function main(): Promise<number> {
         minutes: { type: 'string', default: '10' },
         concurrency: { type: 'string' },
         profile: { type: 'string' },
+        'whale-config': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -111,6 +112,9 @@ async function main(): Promise<number> {
           quick: values.quick,
           ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
           ...(values.profile ? { profile: values.profile } : {}),
+          ...(values['whale-config']
+            ? { whaleConfig: JSON.parse(values['whale-config']) as Record<string, unknown> }
+            : {}),
           ...(list(values.concurrency) ? { concurrency: list(values.concurrency)!.map(Number) } : {}),
         })
       : suite === 'protocols'

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger } from '../src/common/logger.js';
 import { parseConfig } from '../src/config/whale-config.js';
-import { KnowledgeExtension } from '../src/server/extensions/knowledge.js';
+import { KnowledgeExtension, knowledgeExtension } from '../src/server/extensions/knowledge.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
@@ -119,6 +119,56 @@ describe('knowledge and collaboration across two nodes (LocalBus)', () => {
     // node A: y = x, node B: y = 3x; combined: the mean, 2x
     expect(r.body.outputs[0].data).toEqual([2, 4, 6, 8]);
     expect(String(r.body.parameters.models).split(',')).toEqual(['scale', 'scale@node-b']);
+  });
+});
+
+describe('one node: anonymous sharing; knowledge turned off', () => {
+  it('anonymous items name neither model nor node; enabled: false registers the models and serves no search', async () => {
+    const bus = new LocalBus();
+    const anon = await startNode(bus, 'node-anon', 2, { knowledge: { dim: 8, share: { privacy: 'anonymous' } } });
+    try {
+      expect((await http(`${anon.url}/v2/models/scale/infer`, { json: rowsInput([[1, 1, 0, 2]]) })).status).toBe(200);
+      expect(await until(() => anon.ext.stats().items === 1, 5000)).toBe(true);
+      const [item] = anon.ext.manager.list();
+      expect(item!.sourceModel).toBeUndefined();
+      expect(item!.privacy).toBe('anonymous');
+      expect(item!.data).not.toHaveProperty('model');
+      expect(item!.data).not.toHaveProperty('node');
+      expect(item!.data).toMatchObject({ answer: { y: { values: [2, 2, 0, 4], top: 3 } } });
+    } finally {
+      await anon.server.stop();
+    }
+    const config = parseConfig(
+      {
+        http: { port: 0 },
+        models: [{ name: 'scale', adapter: 'onnx', path: '/unused/scale.onnx' }],
+        knowledge: { enabled: false },
+      },
+      '/',
+    );
+    const ext = knowledgeExtension(config, {});
+    expect(ext.name).toBe('federation-models');
+    const messaging = new MessagingService({
+      bus,
+      store: new MemoryStateStore(),
+      nodeId: 'node-off',
+      logger: silentLogger,
+    });
+    const server = new WhaleServer({
+      config,
+      messaging,
+      models: [scaleModel('scale', 1).model],
+      logger: silentLogger,
+      extensions: [ext],
+    });
+    const { url } = await server.start();
+    try {
+      expect(messaging.federation.registeredModels()).toEqual(['scale']);
+      expect((await http(`${url}/v1/knowledge/search`, { json: { text: 'x' } })).status).toBe(404);
+    } finally {
+      await server.stop();
+      await bus.close();
+    }
   });
 });
 

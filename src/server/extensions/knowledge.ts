@@ -192,13 +192,12 @@ export class KnowledgeExtension implements ServerExtension {
     if (!embedding) return;
     const server = this.server!;
     const nodeId = server.messaging.nodeId;
-    const content = privacyGuard({
-      model: o.model,
-      version: o.version,
-      node: nodeId,
-      level: o.level,
-      answer: answerSummary(o.outputs),
-    }) as Record<string, unknown>;
+    // Anonymous knowledge names neither the model nor the node (the FederationService drops the source model too).
+    const who = share.privacy === 'anonymous' ? {} : { model: o.model, version: o.version, node: nodeId };
+    const content = privacyGuard({ ...who, level: o.level, answer: answerSummary(o.outputs) }) as Record<
+      string,
+      unknown
+    >;
     const data = {
       ...content,
       topic: ANSWERS_TOPIC,

@@ -24,6 +24,8 @@ describe('V2 inference protocol', () => {
       platform: double.model.platform,
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, WIDTH] }],
       outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, WIDTH] }],
+      // Smart Whale's addition to V2 metadata: where the version came from (here: the configuration).
+      version_info: { version: '1', default: true, addedAt: expect.any(String), provenance: { source: 'config' } },
     });
     expect(await http(`${t.url}/v2/models/double/ready`)).toEqual({
       status: 200,

@@ -20,7 +20,7 @@ import { runMnistFederation } from '../src/apps/mnist/mnist-federation.js';
 import type { RoundResult } from '../src/core/federation/orchestration/round-result.js';
 import { silentLogger } from '../src/common/logger.js';
 import type { Partition } from '../src/apps/mnist/mnist-partition.js';
-import { createMnistTrainer } from '../src/apps/mnist/tfjs-trainer.js';
+import { createMnistTrainer } from '../src/apps/mnist/mnist-presets.js';
 import { fmt, median, table } from './stats.js';
 
 interface PaperRow {

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 
-import { buildMnistModel } from '../src/apps/mnist/tfjs-trainer.js';
+import { buildMnistModel } from '../src/apps/mnist/mnist-presets.js';
 import { MNIST_CLASSES, readMnist } from '../src/models/mnist-idx.js';
 import { registerWasmConvGradients } from '../src/models/tfjs-wasm-conv-grad.js';
 import { median, table } from './stats.js';

@@ -251,6 +251,7 @@ export {
   type TfjsRuntime,
   tfjsRuntime,
 } from './entry/models.js';
+export { createTfjsTrainer, TFJS_LOSSES, type TfjsLoss, TfjsTrainer, type TfjsTrainerOptions } from './entry/models.js';
 export {
   type AggregationResult,
   Aggregator,
@@ -278,6 +279,7 @@ export {
   type DatasetFormat,
   defineTrainer,
   type DType,
+  encodeNpy,
   type FieldData,
   type FieldSpec,
   type FieldTensor,
@@ -322,8 +324,6 @@ export {
   type LearnerStats,
   LearningOptimizer,
   type LearningOptimizerOptions,
-  type LocalData,
-  type LocalTrainer,
   MemoryKv,
   ModelCoordinator,
   type ModelCoordinatorOptions,
@@ -342,7 +342,6 @@ export {
   TaskManager,
   type TaskState,
   type TensorRef,
-  type TrainOptions,
   type UpdateSubmitted,
   type Uplink,
   AccessControl,
@@ -445,6 +444,12 @@ export {
   type UnmaskResponse,
   updateNoiseMultiplier,
   type WireShare,
+} from './entry/federation.js';
+export {
+  type FederationRunOptions,
+  type FederationRunResult,
+  type LearnerPlacement,
+  runFederation,
 } from './entry/federation.js';
 export {
   type CanRead,
@@ -771,3 +776,4 @@ export {
   partitionIndices,
   runMnistFederation,
 } from './entry/mnist.js';
+export { buildMnistModel, mnistDataset } from './entry/mnist.js';

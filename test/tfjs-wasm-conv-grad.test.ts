@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { pickTfjsRuntime, type Tf } from '../src/models/tfjs-backend.js';
 import { registerWasmConvGradients } from '../src/models/tfjs-wasm-conv-grad.js';
-import { buildMnistModel } from '../src/apps/mnist/tfjs-trainer.js';
+import { buildMnistModel } from '../src/apps/mnist/mnist-presets.js';
 import { expectClose, rng } from './helpers.js';
 
 type Tensor = import('@tensorflow/tfjs').Tensor;

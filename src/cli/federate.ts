@@ -10,8 +10,19 @@ import { selectionSize } from '../core/federation/orchestration/client-selector.
 import type { RoundResult } from '../core/federation/orchestration/round-result.js';
 import type { CliIO } from './main.js';
 import { defenseFromArgs, DEFENSE_ARGS, DEFENSE_USAGE, defenseLine } from './defense.js';
+import { federateConfigCommand } from './federate-config.js';
 
-export const FEDERATE_USAGE = `Usage: whale federate --model 2nn|cnn --partition iid|noniid [options]
+export const FEDERATE_USAGE = `Usage: whale federate --config federation.json [--json] [--out FILE]
+       whale federate --model 2nn|cnn --partition iid|noniid [options]
+
+  --config FILE      federate your own model: model (tfjs model.json, a module exporting a Trainer,
+                     or a preset), data per learner, rounds, fraction, strategy, uplink, security,
+                     DP, all in one file (docs/federated-learning.md, "Federate your own model";
+                     sample: examples/federation/federation.json). Learners run in this process,
+                     in one child process each over Kafka ("run": "processes", needs KAFKA_BROKERS),
+                     or elsewhere ("run": "external": whale learner --config)
+
+MNIST presets:
 
   --clients N        clients (data shards) in all (default 100)
   --fraction C       fraction selected per round (default 0.1)
@@ -160,6 +171,7 @@ export async function federateCommand(
     io.out(FEDERATE_USAGE);
     return 0;
   }
+  if (argv.includes('--config')) return federateConfigCommand(argv, io, isTTY);
   let opts;
   try {
     opts = parseFederateArgs(argv);

@@ -29,6 +29,7 @@ export {
   type DatasetFormat,
   defineTrainer,
   type DType,
+  encodeNpy,
   type FieldData,
   type FieldSpec,
   type FieldTensor,
@@ -75,8 +76,6 @@ export {
   type LearnerStats,
   LearningOptimizer,
   type LearningOptimizerOptions,
-  type LocalData,
-  type LocalTrainer,
   MemoryKv,
   ModelCoordinator,
   type ModelCoordinatorOptions,
@@ -95,7 +94,6 @@ export {
   TaskManager,
   type TaskState,
   type TensorRef,
-  type TrainOptions,
   type UpdateSubmitted,
   type Uplink,
 } from '../core/federation/orchestration/index.js';
@@ -203,3 +201,9 @@ export {
   updateNoiseMultiplier,
   type WireShare,
 } from '../core/federation/privacy/index.js';
+export {
+  type FederationRunOptions,
+  type FederationRunResult,
+  type LearnerPlacement,
+  runFederation,
+} from '../apps/federate/run-federation.js';

@@ -3,10 +3,12 @@
  * Explicit named exports (no `export *`); src/index.ts re-exports them all.
  */
 export {
+  buildMnistModel,
   createMnistTrainer,
   type MnistArch,
   type MnistFederationOptions,
   type MnistFederationResult,
+  mnistDataset,
   type MnistTrainer,
   type Partition,
   partitionIndices,

@@ -34,3 +34,10 @@ export {
   type TfjsRuntime,
   tfjsRuntime,
 } from '../models/index.js';
+export {
+  createTfjsTrainer,
+  TFJS_LOSSES,
+  type TfjsLoss,
+  TfjsTrainer,
+  type TfjsTrainerOptions,
+} from '../models/tfjs-trainer.js';

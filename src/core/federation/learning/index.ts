@@ -29,4 +29,4 @@ export {
 } from './dataset.js';
 export { defineTrainer, type FitOutput, type InitialWeights, type TrainerDefinition } from './define-trainer.js';
 export { readDataset, type DatasetFormat, type ReadDatasetOptions } from './data/read-dataset.js';
-export { parseIdx, parseNpy, type ParsedArray } from './data/arrays.js';
+export { encodeNpy, parseIdx, parseNpy, type ParsedArray } from './data/arrays.js';

@@ -12,9 +12,10 @@ import type { RoundResult } from './round-result.js';
 import type { AcceptedUpdate } from './update-intake.js';
 import type { RoundHook } from '../security/round-defense.js';
 
+/** A Trainer's metrics on the held-out set; accuracy and loss are reported per round when present. */
 export interface FederationEvaluation {
-  accuracy: number;
-  loss: number;
+  readonly accuracy?: number;
+  readonly loss?: number;
 }
 
 /** Everything a round aggregated, for callers that check or log it. */

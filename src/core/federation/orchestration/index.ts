@@ -22,7 +22,6 @@ export {
   type FederatedLearnerOptions,
   type LearnerStats,
 } from '../learning/client/federated-learner.js';
-export type { LocalData, LocalTrainer, TrainOptions } from '../learning/client/local-trainer.js';
 export {
   LearningOptimizer,
   type LearningOptimizerOptions,

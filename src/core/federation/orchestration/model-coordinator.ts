@@ -290,7 +290,8 @@ export class ModelCoordinator {
       missing: this.tasks.clientsIn(round, 'missing'),
       failed: this.tasks.clientsIn(round, 'failed'),
       rejected: this.tasks.rejections.filter((r) => r.round === round).length,
-      ...(evaluation ? { testAccuracy: evaluation.accuracy, testLoss: evaluation.loss } : {}),
+      ...(Number.isFinite(evaluation?.accuracy) ? { testAccuracy: evaluation!.accuracy! } : {}),
+      ...(Number.isFinite(evaluation?.loss) ? { testLoss: evaluation!.loss! } : {}),
       ...optional(
         'federatedAccuracy',
         weighted((u) => u.localAccuracy),

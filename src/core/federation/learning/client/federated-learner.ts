@@ -20,17 +20,19 @@ import {
   type UpdateSubmitted,
 } from '../../orchestration/messages.js';
 import { FEDERATION_TOPICS } from '../../orchestration/topics.js';
-import type { LocalData, LocalTrainer } from './local-trainer.js';
+import type { ClientDataset } from '../dataset.js';
+import { checkWeights, layoutSize, trainerLayout, type Trainer, type WeightLayout } from '../trainer.js';
 
-export interface FederatedLearnerOptions<D extends LocalData = LocalData> {
+export interface FederatedLearnerOptions {
   federationId: string;
   learnerId: string;
   bus: Bus;
   /** The blob store the coordinator uses (shared disk directory or Redis). */
   store: KeyValueStore;
-  trainer: LocalTrainer<D>;
-  /** The clients this learner hosts: client id -> its local data. */
-  clients: ReadonlyMap<string, D>;
+  /** Trains and evaluates the model (any layout): TfjsTrainer, defineTrainer or your own. */
+  trainer: Trainer;
+  /** The clients this learner hosts: client id -> its local dataset. */
+  clients: ReadonlyMap<string, ClientDataset>;
   /** Registration repeated this often (the coordinator's liveness signal). Default 2 s. */
   heartbeatMs?: number;
   /**
@@ -52,7 +54,7 @@ export interface LearnerStats {
   bytesSent: number;
 }
 
-export class FederatedLearner<D extends LocalData = LocalData> {
+export class FederatedLearner {
   readonly stats: LearnerStats = { rounds: 0, updatesSent: 0, failures: 0, skippedLate: 0, bytesSent: 0 };
   /** Resolves when the coordinator ends the federation (with its reason). */
   readonly ended: Promise<string>;
@@ -69,13 +71,17 @@ export class FederatedLearner<D extends LocalData = LocalData> {
   private watchdog: NodeJS.Timeout | undefined;
   /** Set when the learner gave up on a silent coordinator (giveUpAfterMs). */
   gaveUp = false;
+  private layout: WeightLayout | undefined;
+  private params = 0;
 
-  constructor(private readonly o: FederatedLearnerOptions<D>) {
+  constructor(private readonly o: FederatedLearnerOptions) {
     this.logger = o.logger ?? createLogger(`federation-learner/${o.learnerId}`);
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
   async start(): Promise<void> {
+    this.layout = await trainerLayout(this.o.trainer);
+    this.params = layoutSize(this.layout);
     const group = `federation-learner-${this.o.learnerId}`;
     this.sub = await this.o.bus.subscribe(FEDERATION_TOPICS.rounds, (e) => this.onRounds(e), { group });
     await this.register();
@@ -128,7 +134,7 @@ export class FederatedLearner<D extends LocalData = LocalData> {
   }
 
   private async register(): Promise<void> {
-    const clients = [...this.o.clients].map(([id, d]) => ({ id, examples: d.count }));
+    const clients = [...this.o.clients].map(([id, d]) => ({ id, examples: d.size }));
     const payload = { federationId: this.o.federationId, learnerId: this.o.learnerId, clients };
     await this.o.bus.publish(
       FEDERATION_TOPICS.clients,
@@ -171,7 +177,7 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     const claims = new ClaimCheck(this.o.store, r.config.inlineBytes);
     let global: Float32Array;
     try {
-      global = await claims.unpack(r.model, this.o.trainer.params, 'model');
+      global = await claims.unpack(r.model, this.params, 'model');
     } catch (err) {
       for (const c of mine) await this.fail(r, c, `global model unusable: ${(err as Error).message}`);
       return;
@@ -195,15 +201,16 @@ export class FederatedLearner<D extends LocalData = LocalData> {
     const t0 = performance.now();
     const local = await this.o.trainer.evaluate(global, data);
     const seed = (this.o.seed ?? 1) * 7919 + r.round * 131 + Number.parseInt(clientId.replace(/\D/g, '') || '0', 10);
-    const { weights, loss } = await this.o.trainer.train(global, data, {
+    const fit = await this.o.trainer.fit(global, data, {
       epochs: r.config.epochs,
-      batch: r.config.batch,
-      lr: r.config.lr,
-      mu: r.config.mu,
+      batchSize: r.config.batch,
+      learningRate: r.config.lr,
+      ...(r.config.mu === undefined ? {} : { proximalMu: r.config.mu }),
       seed,
+      round: r.round,
     });
-    const delta = new Float32Array(weights.length);
-    for (let i = 0; i < delta.length; i++) delta[i] = weights[i]! - global[i]!;
+    const delta = checkWeights(fit.delta, this.layout!, 'fit().delta');
+    const loss = fit.metrics.loss;
     const update =
       r.config.uplink === 'topk'
         ? await claims.packSparse(this.compressor(r.config.topkRatio ?? 0.1).compress(clientId, delta), 'f32')
@@ -213,12 +220,12 @@ export class FederatedLearner<D extends LocalData = LocalData> {
       round: r.round,
       clientId,
       learnerId: this.o.learnerId,
-      examples: data.count,
+      examples: fit.examples,
       update,
-      localAccuracy: local.accuracy,
-      localLoss: local.loss,
+      ...(finite(local.accuracy) ? { localAccuracy: local.accuracy } : {}),
+      ...(finite(local.loss) ? { localLoss: local.loss } : {}),
       trainMs: performance.now() - t0,
-      ...(Number.isFinite(loss) ? { trainLoss: loss } : {}),
+      ...(finite(loss) ? { trainLoss: loss } : {}),
     };
     await this.o.bus.publish(
       FEDERATION_TOPICS.updates,
@@ -250,4 +257,8 @@ export class FederatedLearner<D extends LocalData = LocalData> {
       })
       .catch(() => undefined);
   }
+}
+
+function finite(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
 }

@@ -15,8 +15,14 @@ import { FEDERATION_TOPICS } from '../../orchestration/topics.js';
 
 export interface LearnerPoolOptions {
   federationId: string;
+  /** K processes sharing `totalClients` client indices (learner k gets i % K == k, as `--clients I,J,...`). */
   processes: number;
   totalClients: number;
+  /**
+   * Or one process per entry, with its own id and arguments (no `--clients`): the learners of a
+   * federation config (`whale learner --config federation.json --learner ID`). Overrides processes/totalClients.
+   */
+  learners?: ReadonlyArray<{ id: string; args: readonly string[] }>;
   /**
    * Arguments every learner gets besides `--learner-id ID --clients I,J,... --parent-pid PID` (the application's
    * learner command line). The learner must exit when the process PID is gone: its stdin is a pipe from this
@@ -49,6 +55,11 @@ export class LearnerPool {
   readonly crashed: Array<{ learnerId: string; code: number | null; signal: string | null }> = [];
 
   constructor(private readonly o: LearnerPoolOptions) {
+    if (o.learners) {
+      if (o.learners.length === 0)
+        throw new WhaleError('ERR_INVALID_OPTION', 'learners: at least one learner', { field: 'learners' });
+      return;
+    }
     if (!(Number.isInteger(o.processes) && o.processes >= 1 && o.processes <= o.totalClients)) {
       throw new WhaleError(
         'ERR_INVALID_OPTION',
@@ -62,23 +73,22 @@ export class LearnerPool {
   async start(): Promise<void> {
     const command = this.o.command;
     const ready: Promise<void>[] = [];
-    for (let k = 0; k < this.o.processes; k++) {
-      const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter(
-        (i) => i % this.o.processes === k,
-      );
-      const id = `${this.o.federationId}-learner-${k}`;
+    const plan =
+      this.o.learners?.map((l) => ({ id: l.id, clients: [] as number[], args: [...l.args] })) ??
+      Array.from({ length: this.o.processes }, (_, k) => {
+        const clients = Array.from({ length: this.o.totalClients }, (_, i) => i).filter(
+          (i) => i % this.o.processes === k,
+        );
+        return {
+          id: `${this.o.federationId}-learner-${k}`,
+          clients,
+          args: ['--learner-id', `${this.o.federationId}-learner-${k}`, '--clients', clients.join(',')],
+        };
+      });
+    for (const { id, clients, args } of plan) {
       const proc = spawn(
         command[0]!,
-        [
-          ...command.slice(1),
-          ...this.o.args,
-          '--learner-id',
-          id,
-          '--clients',
-          clients.join(','),
-          '--parent-pid',
-          String(process.pid),
-        ],
+        [...command.slice(1), ...this.o.args, ...args, '--parent-pid', String(process.pid)],
         {
           ...(this.o.env ? { env: this.o.env } : {}),
           // stdin: a pipe never written to; the learner sees it close when this process is gone (parent-death detection).

@@ -111,3 +111,24 @@ export function parseIdx(buf: Uint8Array, file: string): ParsedArray {
   const count = dims.reduce((a, b) => a * b, 1);
   return { data: convert(file, buf, 4 + 4 * ndim, count, type, false), shape: dims };
 }
+
+/** A .npy file (format 1.0, little-endian, C order) of float32 or int32 values, examples first. */
+export function encodeNpy(data: Float32Array | Int32Array | Uint8Array, shape: readonly number[]): Uint8Array {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length)
+    throw new WhaleError(
+      'ERR_SHAPE_MISMATCH',
+      `shape: [${shape.join(', ')}] holds ${count} values, data has ${data.length}`,
+      {
+        field: 'shape',
+      },
+    );
+  const descr = data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '|u1';
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += `${' '.repeat(63 - ((10 + header.length) % 64))}\n`;
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 255, header.length >> 8]);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out;
+}

@@ -13,12 +13,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { packageRoot } from '../../src/native/loader.js';
 import { dlqTopic } from '../../src/transport/bus.js';
 import { allTopics } from '../../src/transport/topics.js';
 import { KafkaMock } from './kafka-mock.js';
 import { RedisServer } from './redis-server.js';
 
-const root = join(import.meta.dirname, '..', '..');
+const root = packageRoot();
 const whale = join(root, 'bin', 'whale.js');
 
 export interface WhaleNode {

@@ -211,6 +211,7 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
       const store = new RedisStateStore(cluster.redis.url);
       const user = new UserService(bus, store, { nodeId: 'system-client' });
       const chunks: ResponseChunk[] = [];
+      type Answer = { model_name?: string };
       try {
         await user.initialize();
         await bus.subscribe(TOPICS.userResponses, (e) => void chunks.push(e.payload as ResponseChunk), {
@@ -219,22 +220,32 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
         });
         const { sessionId } = await user.registerUserSession('system-user', {}, { model: 'mnist' });
         const mine = () => chunks.filter((c) => c.sessionId === sessionId).sort((x, y) => x.seq - y.seq);
-        // Over HTTP on node A, continuing the session: each step also goes onto the session.
-        const res = await fetch(`${cluster.a.url}/v2/models/mnist/generate_stream`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: deepBody(3, { session_id: sessionId }),
-        });
-        expect(res.status).toBe(200);
-        await res.text();
-        expect(await until(() => mine().some((c) => c.final), 20_000)).toBe(true);
+        const finals = () => mine().filter((c) => c.final).length;
+        const fromB = () =>
+          mine().some((c) => c.kind === 'thinking' && /@node-b$/.test(String((c.chunk as Answer).model_name)));
+        // Over HTTP on node A, continuing the session: each step also goes onto the session, node B's models
+        // among the members (they join a deep request through collaboration: asked again if they were late).
+        for (let i = 0; i < 3 && !fromB(); i++) {
+          const res = await fetch(`${cluster.a.url}/v2/models/mnist/generate_stream`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: deepBody(3 + i, { session_id: sessionId }),
+          });
+          expect(res.status).toBe(200);
+          await res.text();
+          expect(await until(() => finals() === i + 1, 20_000)).toBe(true);
+        }
+        expect(fromB(), 'a member answering from node B streamed as a chunk').toBe(true);
         // On the bus: whichever node takes the request answers on the same session.
+        const asked = finals();
         await user.receiveUserRequest(sessionId, { id: 'deep-bus', level: 'deep', inputs: mnistInput(4).inputs });
-        expect(await until(() => mine().filter((c) => c.final).length === 2, 20_000)).toBe(true);
+        expect(await until(() => finals() === asked + 1, 20_000)).toBe(true);
         const got = mine();
         expect(got.map((c) => c.seq)).toEqual(got.map((_, i) => i));
-        const first = got.findIndex((c) => c.final);
-        for (const answer of [got.slice(0, first + 1), got.slice(first + 1)]) {
+        // Every answer: its members' answers as thinking chunks, then the combined answer.
+        for (let start = 0, end = 0; start < got.length; start = end + 1) {
+          end = got.findIndex((c, i) => i >= start && c.final);
+          const answer = got.slice(start, end + 1);
           expect(answer.filter((c) => c.kind === 'thinking').length).toBeGreaterThan(1);
           expect(answer.at(-1)).toMatchObject({ kind: 'response', final: true, chunk: { level: 'deep' } });
         }

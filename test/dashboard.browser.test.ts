@@ -18,6 +18,7 @@ import { LocalBus } from '../src/transport/local-bus.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MonitoringExtension } from '../src/server/extensions/monitoring.js';
 import type { SeriesScorer } from '../src/core/monitoring/monitor.js';
+import { TaskManager } from '../src/core/federation/orchestration/task-manager.js';
 import { rowsInput, scaleModel } from './support/serving.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -120,9 +121,21 @@ describe('dashboard in headless Chromium', () => {
     await expect
       .poll(async () => (await page.textContent('#models tbody'))?.includes('ready'), { timeout: 5_000 })
       .toBe(true);
+    // The models table's per-model rate moves with the traffic (model.<m>.rate).
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('#models tbody tr')].some(
+          (tr) => tr.children[0]?.textContent === 'double' && Number(tr.children[3]?.textContent) > 0,
+        ),
+      undefined,
+      { timeout: 10_000 },
+    );
 
-    await messaging.publishMetric('federation.round', 1, { model: 'double' });
-    await messaging.publishMetric('federation.accuracy', 0.91, { model: 'double' });
+    // A round as a federation coordinator reports it (its TaskManager on whale.metrics), not names typed here.
+    await new TaskManager('double', messaging.bus, silentLogger).metrics(1, {
+      round_test_accuracy: 0.91,
+      round_received: 10,
+    });
     ext.performance.recordFederationRound('double', { round: 2, accuracy: 0.93, clients: 10 });
 
     ext.alerts.raise('injected-test-alert', { severity: 'critical', message: 'injected by the browser test' });

@@ -17,6 +17,7 @@ import { KafkaBus } from '../src/transport/kafka-bus.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { createApiKey } from '../src/config/api-keys.js';
 import { DEFAULT_CONFIG } from './support/two-nodes.js';
+import { chromium } from 'playwright-core';
 
 const root = join(import.meta.dirname, '..');
 
@@ -158,6 +159,19 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
       const snapshot = (await http(`${a.url}/dashboard/api/snapshot`)).body.alerts;
       expect(snapshot.active.map((x: { rule: string }) => x.rule)).toContain('mnist-rows');
       expect(await scrape(a)).toMatch(/whale_alerts_firing\{[^}]*rule="mnist-rows"[^}]*\} 1/);
+      // On /dashboard in headless Chromium (as test/dashboard.browser.test.ts drives it).
+      const browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${a.url}/dashboard`);
+        await page.waitForSelector('#alerts-active li[data-rule="mnist-rows"]', { timeout: 10_000 });
+        expect(await page.textContent('#alerts-active')).toContain('[critical] mnist-rows');
+      } finally {
+        await browser.close();
+      }
     }, 30_000);
 
     it('a quota set through node A is enforced on node B', async () => {

@@ -238,7 +238,7 @@ export async function federateCommand(
   if (json) io.out(`${JSON.stringify({ summary: { options: o, ...result, rounds: undefined } })}\n`);
   else
     io.out(
-      `${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on tfjs-${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`,
+      `${isTTY ? '\x1b[2K' : ''}summary: ${result.completedRounds} rounds${result.resumedFrom ? ` (resumed after round ${result.resumedFrom})` : ''}, best test accuracy ${best}${toTarget}, wall ${result.wallSeconds.toFixed(1)} s, ${result.params} parameters on ${result.backend}${rejected ? `, rejected updates: ${rejected}` : ''}\n`,
     );
   if (out) writeFileSync(out, JSON.stringify({ options: o, ...result }, null, 2));
   return 0;

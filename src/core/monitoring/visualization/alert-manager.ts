@@ -7,7 +7,8 @@
  * firing and resolve event goes to the bus (whale.events: `alert.firing` /
  * `alert.resolved`, or the type `eventType` gives: the resource manager's
  * `resource.alert`), the history and the webhook, each through its own
- * retrying delivery queue.
+ * retrying delivery queue. A node's monitoring engine mirrors its resource
+ * manager's (mirror): one list of alerts for the dashboard and GET /v1/alerts.
  */
 import { randomUUID } from 'node:crypto';
 

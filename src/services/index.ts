@@ -14,3 +14,19 @@ export {
 } from './privacy/index.js';
 export { MIN_KEY_BITS } from './federation-key.js';
 export type { ReplayWindowOptions } from '../core/federation/security/replay-guard.js';
+export {
+  type DataAnswer,
+  type DataFetchOptions,
+  type DataReply,
+  type DataSource,
+  DataSourceResponder,
+  type DataSourceResponderOptions,
+  type DataSourcesConfig,
+  dataSourcesFromConfig,
+  FilesDataSource,
+  type FilesDataSourceOptions,
+  LocalDataNode,
+  type LocalDataNodeOptions,
+  PostgresDataSource,
+  type PostgresDataSourceOptions,
+} from './data-sources/index.js';

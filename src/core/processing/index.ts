@@ -3,7 +3,15 @@ export type { BatchExecutor, BatchingConfig, TaskRequest } from './scheduler-con
 export type { ModelSchedulerStats } from './scheduler-stats.js';
 export { ReferenceSchedulerEngine } from './scheduler-reference.js';
 export { createSchedulerEngine, type SchedulerEngine, type EngineKind } from './scheduler-engine.js';
-export { ModelHost, type HostedModelStatus, type HostedState, type ModelHostOptions } from './model-host.js';
+export {
+  ModelHost,
+  type AddVersionOptions,
+  type HostedModelStatus,
+  type HostedState,
+  type ModelHostOptions,
+  type ModelVersionInfo,
+  type VersionProvenance,
+} from './model-host.js';
 export { ProcessingOptimizer, type Allocation, type ProcessingOptimizerOptions } from './processing-optimizer.js';
 export {
   ProcessingPipeline,

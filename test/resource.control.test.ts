@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { silentLogger } from '../src/common/logger.js';
 import { parseConfig, defaultModelConfig } from '../src/config/whale-config.js';
+import { AlertManager } from '../src/core/monitoring/visualization/alert-manager.js';
 import { ProcessingOptimizer } from '../src/core/processing/processing-optimizer.js';
 import type { SystemSample } from '../src/core/resource-management/monitor/system-sampler.js';
 import { RedisQuotaStore } from '../src/core/resource-management/quota/redis-quota-store.js';
@@ -259,6 +260,37 @@ describe('a quota set through one node holds on another (Redis)', () => {
     const c = await node();
     expect(c.quotas.getRateLimit('model', 'mnist')).toEqual({ requestsPerSecond: 0.01, burst: 1 });
     expect(c.quotas.getQuota('mnist')!.memory).toBe(4096);
+  });
+});
+
+describe('one alert list per node: AlertManager.mirror', () => {
+  it("shows the other engine's alerts (active, recent, onChange) without publishing them again", async () => {
+    const published: string[] = [];
+    const changes: string[] = [];
+    const node = new AlertManager({
+      logger: silentLogger,
+      publish: async (type) => void published.push(type),
+      onChange: (a) => void changes.push(`${a.rule}:${a.state}`),
+    });
+    const resources = new AlertManager({
+      logger: silentLogger,
+      rules: [{ kind: 'threshold', name: 'rows', series: 'models.m.rows', op: '>=', value: 3 }],
+      publish: async (type) => void published.push(`resources:${type}`),
+      eventType: () => 'resource.alert',
+    });
+    const undo = node.mirror(resources);
+    resources.observeAll({ 'models.m.rows': 5 }, 1);
+    expect(node.active().map((a) => a.rule)).toEqual(['rows']);
+    resources.observeAll({ 'models.m.rows': 1 }, 2);
+    expect(node.active()).toEqual([]);
+    expect(node.recent().map((a) => `${a.rule}:${a.state}`)).toEqual(['rows:resolved', 'rows:firing']);
+    expect(changes).toEqual(['rows:firing', 'rows:resolved']);
+    await Promise.all([node.flush(), resources.flush()]);
+    expect(published).toEqual(['resources:resource.alert', 'resources:resource.alert']);
+    undo();
+    resources.observeAll({ 'models.m.rows': 9 }, 3);
+    expect(node.active()).toEqual([]);
+    await Promise.all([node.close(), resources.close()]);
   });
 });
 

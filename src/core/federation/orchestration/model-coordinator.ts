@@ -184,8 +184,9 @@ export class ModelCoordinator {
     const waitUntil = Date.now() + o.waitForClientsMs;
     // The first round waits for the clients the caller expects (all learners up), later ones for minClients.
     const want = round === this.firstRound && attempt === 1 ? Math.max(o.minClients, o.expectClients) : o.minClients;
-    while (this.registry.active().length < want && Date.now() < waitUntil)
+    while (this.registry.active().length < want && Date.now() < waitUntil && !this.stopped)
       await this.sleep(Math.min(100, waitUntil - Date.now()));
+    this.checkStopped(); // stop() while waiting for clients ends the run now, not after waitForClientsMs
     const available = this.registry.active();
     if (available.length < o.minClients) return undefined;
     const selected = selectClients(available, {

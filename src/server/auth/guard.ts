@@ -23,7 +23,7 @@ export const ROUTE_POLICY: ReadonlyArray<{
   {
     methods: ['GET', 'HEAD'],
     path: /^\//,
-    pattern: '/** (reading: health, metadata, metrics, dashboard, /v1/routing, /v1/resources)',
+    pattern: '/** (reading: health, metadata, metrics, dashboard, /v1/routing, /v1/resources, /v1/federations)',
     access: 'public',
   },
   {
@@ -48,7 +48,8 @@ export const ROUTE_POLICY: ReadonlyArray<{
   {
     methods: ['*'],
     path: /^\//,
-    pattern: '/** (everything else: PUT /v1/resources/quotas/{m}, POST /v2/repository/models/{m}/load, …)',
+    pattern:
+      '/** (everything else: PUT /v1/resources/quotas/{m}, POST /v2/repository/models/{m}/load, POST and DELETE /v1/federations, …)',
     access: 'operator',
   },
 ];

@@ -8,8 +8,8 @@ const USAGE = `Usage: whale <command> [options]
 Commands:
   info        Show the version, the native build and the devices found
   start       Serve the models (HTTP V2 protocol + bus) and run the services until Ctrl-C
-  federate    Federated training on MNIST (coordinator + learners), one line per round
-  learner     One federated-learning client process (started by 'federate --processes K')
+  federate    Federated training of your model (--config) or the MNIST presets, one line per round
+  learner     One federated-learning client process (--config learner.json, or started by 'federate')
   anomaly     Score timestamp,value CSV files with the streaming anomaly detector
   top         Show a running node's resources live (devices, usage, quotas per model)
   privacy     Epsilon of DP federated training (sampling rate, noise, rounds), or the noise for an epsilon
@@ -129,7 +129,10 @@ const COMMANDS: Record<string, Command> = {
   },
   learner: {
     raw: true,
-    usage: async () => (await import('../apps/mnist/learner-process.js')).LEARNER_USAGE,
+    usage: async () => {
+      const m = await import('./learner.js');
+      return m.LEARNER_CONFIG_USAGE + (await import('../apps/mnist/learner-process.js')).LEARNER_USAGE;
+    },
     run: async ({ argv }, io) => (await import('./learner.js')).learnerCommand(argv, io),
   },
   top: {

@@ -15,11 +15,10 @@ import type { StateStore } from './state-store.js';
 /** Why encrypted knowledge was refused: the replay guard's verdicts, or an earlier check. */
 export type KnowledgeRejection = 'malformed' | 'sender-mismatch' | 'authentication' | Exclude<ReplayVerdict, 'ok'>;
 
+/** The FederationService's options (read when the key is first needed, not copied). */
 export interface EncryptedKnowledgeOptions extends FederationKeySource {
   nodeId: string;
   replay?: ReplayWindowOptions;
-  logger: Logger;
-  store: () => StateStore;
 }
 
 export class EncryptedKnowledge {
@@ -29,8 +28,11 @@ export class EncryptedKnowledge {
   private readonly replay: ReplayGuard;
   private key: Buffer | undefined;
 
-  constructor(private readonly o: EncryptedKnowledgeOptions) {
-    this.replay = new ReplayGuard({ ...replayWindow(o.replay), store: o.store, scope: o.nodeId });
+  constructor(
+    private readonly o: EncryptedKnowledgeOptions,
+    private readonly x: { logger: Logger; store: () => StateStore },
+  ) {
+    this.replay = new ReplayGuard({ ...replayWindow(o.replay), store: x.store, scope: o.nodeId });
   }
 
   /** A configured but weak key fails here (at start), not at the first encrypted message. */
@@ -103,7 +105,7 @@ export class EncryptedKnowledge {
   /** Counts and logs a refused message; the returned error dead-letters it with the reason. */
   private reject(reason: KnowledgeRejection, e: Envelope, detail: string): WhaleError {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
-    this.o.logger.warn('encrypted knowledge rejected', { reason, detail, envelopeId: e.id, source: e.source });
+    this.x.logger.warn('encrypted knowledge rejected', { reason, detail, envelopeId: e.id, source: e.source });
     return new WhaleError('ERR_INVALID_MESSAGE', `encrypted knowledge rejected (${reason}): ${detail}`);
   }
 }

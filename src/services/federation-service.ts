@@ -94,7 +94,7 @@ export class FederationService {
   ) {
     this.retentionMs = o.retentionMs ?? 3_600_000;
     this.logger = o.logger ?? silentLogger;
-    this.encrypted = new EncryptedKnowledge({ ...o, logger: this.logger, store: () => this.store });
+    this.encrypted = new EncryptedKnowledge(o, { logger: this.logger, store: () => this.store });
     this.sink = o.knowledge;
     this.hosts = new ModelHosts(() => this.store, o.nodeId);
   }

@@ -11,7 +11,6 @@
 import { readEnv, type EnvSource } from '../../common/env.js';
 import { WhaleError } from '../../common/errors.js';
 import { createLogger, type Logger } from '../../common/logger.js';
-import type { ModelInterface } from '../../core/base/model.js';
 import type { NamedTensors } from '../../core/base/tensor.js';
 import { EmbeddingSimilarity } from '../../core/quality/evaluation/embedding.js';
 import { QualityEvaluator } from '../../core/quality/evaluation/quality-evaluator.js';
@@ -28,6 +27,7 @@ import type { Subscription } from '../../transport/bus.js';
 import type { ServerExtension, WhaleServer } from '../whale-server.js';
 import { subscribeFeedback } from '../../core/federation/routing/feedback-topic.js';
 import { qualityRoutes } from './routing-routes.js';
+import { heldVersions, peerAnswer, registerAppliers, sameSignature } from './routing-appliers.js';
 import { LoadBalancer } from '../../core/resource-management/optimizer/load-balancer.js';
 import { RequestDispatcher } from '../../core/federation/routing/request-dispatcher.js';
 import { RouteOptimizer, type TaskRouting } from '../../core/federation/routing/route-optimizer.js';
@@ -138,11 +138,11 @@ export class QualityRoutingExtension implements ServerExtension {
       keepAnswers: q.keepAnswers,
       windows: metrics,
       sink: performanceMetricsOf(server.metrics),
-      ...(q.consistency ? { peerAnswer: (a: ServedAnswer) => this.peerAnswer(server, a) } : {}),
+      ...(q.consistency ? { peerAnswer: (a: ServedAnswer) => peerAnswer(server, a) } : {}),
       logger: this.logger,
     });
     this.parts = { analyzer, metrics, optimizer, balancer, dispatcher, evaluator, monitor, qualityOptimizer, served };
-    this.appliers(qualityOptimizer, optimizer, server);
+    registerAppliers(qualityOptimizer, optimizer, server, () => this.federatedRound);
     analyzer.onQualityDrop((d) => void this.onDrop(d));
     monitor.attach(server.metrics.registry);
     served.attach(server.metrics.registry);
@@ -210,8 +210,9 @@ export class QualityRoutingExtension implements ServerExtension {
     const p = this.components;
     const out: QualityProposal[] = [];
     // Versions as they are when the pass starts: a model's several arms never undo each other's rollback.
-    const versions = new Map<string, ReturnType<QualityRoutingExtension['versions']>>();
-    const versionsOf = (m: string) => versions.get(m) ?? versions.set(m, this.versions(m)).get(m)!;
+    const versions = new Map<string, ReturnType<typeof heldVersions>>();
+    const server = this.server!;
+    const versionsOf = (m: string) => versions.get(m) ?? versions.set(m, heldVersions(server.host, m)).get(m)!;
     for (const task of p.optimizer.taskNames()) {
       const arms = p.optimizer.stats(task).arms;
       const figures = new Map(arms.map((a) => [a.model, p.analyzer.stats(a.model).current.quality] as const));
@@ -296,75 +297,6 @@ export class QualityRoutingExtension implements ServerExtension {
     });
   }
 
-  /** The served version and the one before it (held by the host), for rollback-version. */
-  private versions(model: string): { version?: string; previousVersion?: string } {
-    const host = this.server?.host;
-    if (!host?.has(model)) return {};
-    const held = host.versions(model);
-    const i = held.findIndex((v) => v.default);
-    // The version added just before the default (none when the default is the oldest held).
-    const previous = i > 0 ? held[i - 1] : undefined;
-    return {
-      version: held[i]?.version ?? host.get(model).version,
-      ...(previous ? { previousVersion: previous.version } : {}),
-    };
-  }
-
-  private appliers(q: QualityOptimizer, optimizer: RouteOptimizer, server: WhaleServer): void {
-    q.setApplier('shift-traffic', (p) => {
-      for (const task of optimizer.taskNames()) {
-        const arms = optimizer.stats(task).arms;
-        const from = arms.find((a) => a.model === p.params.from);
-        const to = arms.find((a) => a.model === p.params.to);
-        if (from && to) optimizer.shiftTraffic(task, from.id, to.id, Number(p.params.share));
-      }
-    });
-    q.setApplier('rollback-version', (p) => {
-      // The host holds the previous version: it becomes the default again (requests in flight finish on theirs).
-      server.host.setDefaultVersion(p.modelId, String(p.params.to));
-    });
-    q.setApplier('change-level', (p) => {
-      // Traffic moves between the model's arms at the two levels (routing tasks with level arms).
-      let moved = 0;
-      for (const task of optimizer.taskNames()) {
-        const arms = optimizer.stats(task).arms.filter((a) => a.model === p.modelId);
-        const level = (a: { level?: string }) => a.level ?? 'normal';
-        const from = arms.find((a) => level(a) === p.params.from);
-        const to = arms.find((a) => level(a) === p.params.to);
-        if (from && to) {
-          optimizer.shiftTraffic(task, from.id, to.id, Number(p.params.share));
-          moved++;
-        }
-      }
-      if (moved === 0)
-        throw new WhaleError(
-          'ERR_INVALID_STATE',
-          `no routed task has arms of '${p.modelId}' at levels ${p.params.from} and ${p.params.to}`,
-        );
-    });
-    q.setApplier('schedule-federated-round', async (p) => {
-      if (!this.federatedRound)
-        throw new WhaleError('ERR_INVALID_STATE', 'no federation configured for it (federations.onQualityDrop)');
-      await this.federatedRound(p.modelId, p.reason);
-    });
-  }
-
-  /** Another ensemble member's, held version's or same-signature model's answer to the same inputs (consistency). */
-  private async peerAnswer(server: WhaleServer, a: ServedAnswer): Promise<NamedTensors | undefined> {
-    const host = server.host;
-    if (!host.has(a.model)) return undefined;
-    const self = host.get(a.model);
-    const member = [...a.models, ...host.names()].find(
-      (m) => m !== a.model && host.has(m) && host.isReady(m) && sameSignature(host.get(m), self),
-    );
-    const input = { ...a.inputs };
-    if (member) return (await server.scheduler.scheduleTask({ model: member, input })) as NamedTensors;
-    const other = host.versions(a.model).find((v) => v.version !== a.version);
-    if (!other) return undefined;
-    host.pinVersion(input, a.model, other.version);
-    return (await server.scheduler.scheduleTask({ model: a.model, input })) as NamedTensors;
-  }
-
   private async onDrop(d: QualityDrop): Promise<void> {
     this.logger.warn('quality drop', { ...d });
     await this.server?.messaging
@@ -399,15 +331,6 @@ export function qualityRoutingExtension(config: WhaleConfig, env?: EnvSource): Q
       ...(config.quality ? { quality: config.quality } : {}),
     },
   );
-}
-
-function sameSignature(a: ModelInterface, b: ModelInterface): boolean {
-  const sig = (m: ModelInterface) =>
-    JSON.stringify([
-      m.inputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
-      m.outputs.map((t) => [t.name, t.datatype, t.shape.slice(1)]),
-    ]);
-  return sig(a) === sig(b);
 }
 
 function clamp01(v: number): number {

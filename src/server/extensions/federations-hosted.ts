@@ -4,7 +4,7 @@
  * hands each round that passes the quality gate (held-out accuracy >= the served version's + margin) to
  * `publish`, which makes it a new version of the served model.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -122,10 +122,15 @@ export class HostedFederation {
 
   private async run(): Promise<void> {
     const { config: cfg, served } = this.o;
-    const store = await openKv({
-      dir: cfg.storeDir ?? mkdtempSync(join(this.o.storeRoot ?? tmpdir(), `whale-federation-${this.o.id}-`)),
-      redisUrl: cfg.redisUrl,
-    });
+    // Under federations.storeDir a federation keeps one directory per id (a restart with the same id resumes).
+    const temporary = cfg.storeDir === undefined && this.o.storeRoot === undefined;
+    const dir =
+      cfg.storeDir ??
+      (this.o.storeRoot
+        ? join(this.o.storeRoot, this.o.id)
+        : mkdtempSync(join(tmpdir(), `whale-federation-${this.o.id}-`)));
+    mkdirSync(dir, { recursive: true });
+    const store = await openKv({ dir, redisUrl: cfg.redisUrl });
     try {
       const held = loadHeldOut(cfg.heldOut);
       this.served = await evaluateOnnx(served.bytes, served.net, held);
@@ -169,6 +174,8 @@ export class HostedFederation {
     } finally {
       this.endedAt = new Date().toISOString();
       await store.close().catch(() => undefined);
+      // A temporary store of a finished federation holds nothing to resume.
+      if (temporary && this.state === 'completed') rmSync(dir, { recursive: true, force: true });
       this.o.event('federation.hosted.ended', { federationId: this.o.id, state: this.state, versions: this.versions });
     }
   }

@@ -108,6 +108,7 @@ export class FederationsExtension implements ServerExtension {
       model,
       config,
       bus: server.messaging.bus,
+      ...(this.o.federations?.storeDir ? { storeRoot: this.o.federations.storeDir } : {}),
       served: { version: served.version, bytes, net },
       publish: (p) => this.publish(p),
       event: (type, data) =>

@@ -421,6 +421,7 @@ export class InferenceGrpcServer {
       const result = await this.o.pipeline
         .processRequest({
           model: r.model_name,
+          ...(r.model_version === '' ? {} : { version: r.model_version }), // runs the version asked for
           inputs,
           signal: abort.signal,
           ...(request.id === undefined ? {} : { requestId: request.id }),

@@ -78,7 +78,11 @@ describe('quality on a running server', () => {
     });
     ({ url } = await server.start());
   });
-  afterAll(() => server.stop());
+  afterAll(async () => {
+    await server.stop();
+    // The served-answer hook is gone with the extension: the pipeline is the class's again.
+    expect(Object.hasOwn(server.pipeline, 'processRequest')).toBe(false);
+  });
 
   async function ask(row: number[]) {
     const r = await http(`${url}/v1/tasks/digits/infer`, { json: rowsInput([row]) });

@@ -96,6 +96,7 @@ export class QualityRoutingExtension implements ServerExtension {
     this.server = server;
     const pipeline = server.pipeline;
     // The pipeline as it is: the dispatcher's shadow copies do not count as served answers.
+    const wrapped = Object.hasOwn(pipeline, 'processRequest') ? pipeline.processRequest : undefined;
     const process = pipeline.processRequest.bind(pipeline);
     // Feedback not joined to a routed request must name a model (and version) this node serves: made-up names create no series.
     const serves = (m: string, v: string | undefined) =>
@@ -163,8 +164,9 @@ export class QualityRoutingExtension implements ServerExtension {
       return r;
     };
     this.restore = () => {
-      // An own property shadows the class's method: removing it restores the pipeline.
-      delete (pipeline as { processRequest?: unknown }).processRequest;
+      // Back to what was there: another wrapper (an own property) or the class's method.
+      if (wrapped) pipeline.processRequest = wrapped;
+      else delete (pipeline as { processRequest?: unknown }).processRequest;
     };
     server.pipeline.setRouter(dispatcher);
     server.http.addHandler((req, res, url) =>

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger } from '../src/common/logger.js';
 import { createApiKey } from '../src/config/api-keys.js';
+import { parseFederationConfig } from '../src/config/federations.js';
 import { parseConfig } from '../src/config/whale-config.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
@@ -21,6 +22,7 @@ const root = join(import.meta.dirname, '..');
 const operator = createApiKey('operator');
 const auth = { authorization: `Bearer ${operator.key}`, 'content-type': 'application/json' };
 let server: WhaleServer;
+let starter: ((model: string, reason: string) => Promise<void>) | undefined;
 let url: string;
 
 beforeAll(async () => {
@@ -43,7 +45,23 @@ beforeAll(async () => {
     config,
     messaging,
     logger: silentLogger,
-    extensions: [new FederationsExtension({ models: config.models, logger: silentLogger })],
+    extensions: [
+      // Stands in for the quality-routing extension: it holds the starter its schedule-federated-round applies.
+      {
+        name: 'quality-routing',
+        start: () => undefined,
+        stop: () => undefined,
+        setFederatedRoundStarter: (f: typeof starter) => (starter = f),
+      },
+      new FederationsExtension({
+        models: config.models,
+        federations: {
+          start: [],
+          onQualityDrop: parseFederationConfig({ expectClients: 2, heldOut: { count: 200 } }, 'q'),
+        },
+        logger: silentLogger,
+      }),
+    ],
   });
   url = (await server.start()).url;
 }, 60_000);
@@ -90,6 +108,20 @@ describe('/v1/federations', () => {
     const stopped = await http(`${url}/v1/federations/wait-1`, { method: 'DELETE', headers: auth });
     expect(stopped).toMatchObject({ status: 200, body: { state: 'stopped' } });
     expect((await http(`${url}/v2/models/mnist`)).body.versions).toEqual(['1']);
+  }, 60_000);
+
+  it("a quality drop's schedule-federated-round starts one federation of the model", async () => {
+    expect(starter).toBeTypeOf('function');
+    await starter!('mnist', 'quality 0.70 is below the target 0.80 over 50 samples');
+    const list = (await http(`${url}/v1/federations`)).body.federations.filter(
+      (f: { state: string }) => f.state !== 'stopped',
+    );
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ model: 'mnist' });
+    await expect(starter!('mnist', 'again')).rejects.toMatchObject({ code: 'ERR_CONFLICT' });
+    expect((await http(`${url}/v1/federations/${list[0].id}`, { method: 'DELETE', headers: auth })).body.state).toBe(
+      'stopped',
+    );
   }, 60_000);
 
   it("whale.config.json's federations section, and the next version's name", () => {

@@ -82,7 +82,11 @@ export function createSystemSampler(): Sampler {
   // which blocks the event loop (tens of ms on a loaded machine) and showed in every HTTP p99 (issue 25).
   let disks: Promise<Awaited<ReturnType<typeof si.fsSize>>> | undefined;
   let disksAt = -Infinity;
+  // networkStats() without an interface looks the default one up through execSync (`ip route`) on every
+  // call: it is looked up once here and named.
+  let iface: Promise<string> | undefined;
   return async () => {
+    iface ??= si.networkInterfaceDefault().catch(() => '');
     if (!disks || performance.now() - disksAt > 30_000) {
       disksAt = performance.now();
       disks = si.fsSize().catch(() => []);
@@ -91,7 +95,7 @@ export function createSystemSampler(): Sampler {
       si.currentLoad(),
       si.mem(),
       disks,
-      si.networkStats().catch(() => []),
+      iface.then((name) => (name ? si.networkStats(name) : si.networkStats())).catch(() => []),
     ]);
     const cpu = process.cpuUsage();
     const now = performance.now();

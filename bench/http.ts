@@ -245,6 +245,8 @@ export interface HttpBenchOptions {
   profile?: string;
   /** Concurrencies to run (default 1, 8, 64). */
   concurrency?: number[];
+  /** Targets to run (default all four; ratios need plain and fixed). */
+  targets?: string[];
   /** Configuration given to whale start besides its port (default: none, the shipped defaults). */
   whaleConfig?: Record<string, unknown>;
 }
@@ -253,10 +255,15 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
   const seconds = o.seconds ?? (o.quick ? 1 : 2);
   const warmup = o.quick ? 0.3 : 1;
   const concurrencies = o.concurrency ?? [...CONCURRENCY];
-  const targets: Target[] = o.profile ? ['whale-json', 'whale-binary'] : [...TARGETS];
+  const targets: Target[] = o.targets
+    ? TARGETS.filter((t) => o.targets!.includes(t))
+    : o.profile
+      ? ['whale-json', 'whale-binary']
+      : [...TARGETS];
+  const withPeers = targets.includes('plain') && targets.includes('fixed');
   const l = loads();
   const whale = await startWhale(o.profile, o.whaleConfig);
-  const peers = o.profile ? undefined : { plain: await startPeer('plain'), fixed: await startPeer('fixed') };
+  const peers = withPeers ? { plain: await startPeer('plain'), fixed: await startPeer('fixed') } : undefined;
   const server = (t: Target) => (t.startsWith('whale') ? whale : peers![t as 'plain' | 'fixed']);
   const loadFor = (t: Target) => (t === 'whale-binary' ? l.binary : l.json);
   const cells: Cell[] = [];

@@ -39,7 +39,7 @@ const SUITES = [
   'protocols',
   'http',
 ] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON]\nSuites: ${SUITES.join(', ')}\n`;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON] [--targets whale-json,whale-binary,plain,fixed]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -59,6 +59,7 @@ async function main(): Promise<number> {
         concurrency: { type: 'string' },
         profile: { type: 'string' },
         'whale-config': { type: 'string' },
+        targets: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -112,6 +113,7 @@ async function main(): Promise<number> {
           quick: values.quick,
           ...(values.seconds ? { seconds: Number(values.seconds) } : {}),
           ...(values.profile ? { profile: values.profile } : {}),
+          ...(list(values.targets) ? { targets: list(values.targets)! } : {}),
           ...(values['whale-config']
             ? { whaleConfig: JSON.parse(values['whale-config']) as Record<string, unknown> }
             : {}),

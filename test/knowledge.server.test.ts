@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { silentLogger } from '../src/common/logger.js';
 import { parseConfig } from '../src/config/whale-config.js';
+import { KnowledgeManager } from '../src/core/federation/knowledge-sharing/knowledge-manager.js';
 import { KnowledgeExtension, knowledgeExtension } from '../src/server/extensions/knowledge.js';
 import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
@@ -125,7 +126,9 @@ describe('knowledge and collaboration across two nodes (LocalBus)', () => {
 describe('one node: anonymous sharing; knowledge turned off', () => {
   it('anonymous items name neither model nor node; enabled: false registers the models and serves no search', async () => {
     const bus = new LocalBus();
-    const anon = await startNode(bus, 'node-anon', 2, { knowledge: { dim: 8, share: { privacy: 'anonymous' } } });
+    const anon = await startNode(bus, 'node-anon', 2, {
+      knowledge: { dim: 8, maxItems: 2, share: { privacy: 'anonymous', maxPerSecond: 1000 } },
+    });
     try {
       expect((await http(`${anon.url}/v2/models/scale/infer`, { json: rowsInput([[1, 1, 0, 2]]) })).status).toBe(200);
       expect(await until(() => anon.ext.stats().items === 1, 5000)).toBe(true);
@@ -135,6 +138,19 @@ describe('one node: anonymous sharing; knowledge turned off', () => {
       expect(item!.data).not.toHaveProperty('model');
       expect(item!.data).not.toHaveProperty('node');
       expect(item!.data).toMatchObject({ answer: { y: { values: [2, 2, 0, 4], top: 3 } } });
+      // Beyond knowledge.maxItems the oldest answers go.
+      for (const row of [
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+      ]) {
+        expect((await http(`${anon.url}/v2/models/scale/infer`, { json: rowsInput([row]) })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 5)); // distinct times
+      }
+      expect(await until(() => anon.ext.stats().items === 3, 5000)).toBe(true);
+      expect(await anon.ext.prune()).toBe(1);
+      expect(anon.ext.manager.list().map((i) => (i.data as { answer: { y: { top: number } } }).answer.y.top)).toEqual([
+        2, 1,
+      ]);
     } finally {
       await anon.server.stop();
     }
@@ -234,6 +250,21 @@ describe('knowledge and collaboration settings, the facade', () => {
     bad({ knowledge: { colour: 1 } }, 'knowledge.colour');
     bad({ collaboration: { deep: 'yes' } }, 'collaboration.deep');
     bad({ collaboration: { timeoutMs: 0 } }, 'collaboration.timeoutMs');
+  });
+
+  it('KnowledgeManager.prune drops expired items (kept in memory until then)', async () => {
+    let now = 1_000;
+    const km = await KnowledgeManager.open({ dim: 4, dir: false, now: () => now });
+    try {
+      await km.store({ topic: 't', data: 1, ttlMs: 10, embedding: [1, 0, 0, 0] });
+      await km.store({ topic: 't', data: 2, embedding: [0, 1, 0, 0] });
+      now += 11;
+      expect(km.stats().items).toBe(2);
+      expect(await km.prune()).toBe(1);
+      expect(km.list().map((i) => i.data)).toEqual([2]);
+    } finally {
+      await km.close();
+    }
   });
 
   it('MessagingService: respondToCollaboration and requestBatchData', async () => {

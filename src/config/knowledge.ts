@@ -2,7 +2,7 @@
  * The `knowledge` and `collaboration` sections of whale.config.json (the
  * knowledge extension, src/server/extensions/knowledge.ts; docs/knowledge.md):
  *   "knowledge": { "enabled": true, "dim": 64, "metric": "cosine", "dir": "/var/lib/whale/knowledge",
- *                  "redisPrefix": "whale:knowledge",
+ *                  "redisPrefix": "whale:knowledge", "maxItems": 50000,
  *                  "share": { "answers": true, "sample": 1, "maxPerSecond": 10, "privacy": "standard", "ttlMs": 86400000 } }
  *   "collaboration": { "deep": "auto", "timeoutMs": 5000, "models": ["mnist"] }
  * Both are on by default; with REDIS_URL the knowledge items live in Redis (shared by the nodes).
@@ -31,6 +31,8 @@ export interface KnowledgeConfig {
   dir: string | false;
   /** Key prefix of the items in Redis (REDIS_URL). */
   redisPrefix: string;
+  /** Items a node keeps at most: beyond it the oldest shared answers go (checked every minute, with expired items). */
+  maxItems: number;
   share: KnowledgeShareConfig;
 }
 
@@ -50,13 +52,14 @@ export function defaultKnowledgeConfig(): KnowledgeConfig {
     metric: 'cosine',
     dir: false,
     redisPrefix: 'whale:knowledge',
+    maxItems: 50_000,
     share: { answers: true, sample: 1, maxPerSecond: 10, privacy: 'standard', ttlMs: 24 * 3600 * 1000 },
   };
 }
 
 export function parseKnowledge(raw: unknown, resolvePath: (p: string) => string): KnowledgeConfig {
   const d = defaultKnowledgeConfig();
-  const k = objectAt(raw ?? {}, 'knowledge', ['enabled', 'dim', 'metric', 'dir', 'redisPrefix', 'share']);
+  const k = objectAt(raw ?? {}, 'knowledge', ['enabled', 'dim', 'metric', 'dir', 'redisPrefix', 'maxItems', 'share']);
   const s = objectAt(k.share ?? {}, 'knowledge.share', ['answers', 'sample', 'maxPerSecond', 'privacy', 'ttlMs']);
   let dir: string | false = d.dir;
   if (k.dir === false) dir = false;
@@ -71,6 +74,9 @@ export function parseKnowledge(raw: unknown, resolvePath: (p: string) => string)
     redisPrefix:
       optional(k.redisPrefix, (v) => stringAt(v, 'knowledge.redisPrefix', { pattern: /^[!-~]{1,128}$/ })) ??
       d.redisPrefix,
+    maxItems:
+      optional(k.maxItems, (v) => numberAt(v, 'knowledge.maxItems', { integer: true, min: 1, max: 100_000_000 })) ??
+      d.maxItems,
     share: {
       answers: optional(s.answers, (v) => booleanAt(v, 'knowledge.share.answers')) ?? d.share.answers,
       sample: optional(s.sample, (v) => numberAt(v, 'knowledge.share.sample', { min: 0, max: 1 })) ?? d.share.sample,

@@ -47,6 +47,8 @@ export interface KnowledgeExtensionOptions {
   logger?: Logger;
   /** Random numbers in [0, 1) for the share sample (tests). */
   random?: () => number;
+  /** How often expired items and those beyond knowledge.maxItems are dropped (default 60 s). */
+  pruneEveryMs?: number;
 }
 
 export class KnowledgeExtension implements ServerExtension {
@@ -58,6 +60,7 @@ export class KnowledgeExtension implements ServerExtension {
   private hosted: string[] = [];
   private offObserver: (() => void) | undefined;
   private sub: Subscription | undefined;
+  private pruner: NodeJS.Timeout | undefined;
   private readonly sharing = new Set<Promise<unknown>>();
   private tokens = 0;
   private refilledAt = 0;
@@ -110,6 +113,7 @@ export class KnowledgeExtension implements ServerExtension {
           })(req, res, url)
         : false,
     );
+    this.pruner = setInterval(() => void this.prune(), this.o.pruneEveryMs ?? 60_000).unref();
     this.running = true;
     this.logger.info('knowledge started', {
       models: this.hosted.join(','),
@@ -120,6 +124,7 @@ export class KnowledgeExtension implements ServerExtension {
 
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.pruner);
     this.offObserver?.();
     this.offObserver = undefined;
     await this.sub?.close();
@@ -133,6 +138,16 @@ export class KnowledgeExtension implements ServerExtension {
     this.hosted = [];
     await Promise.allSettled([...this.sharing]);
     await this.km?.close();
+  }
+
+  /** Drops expired items, then the oldest shared answers beyond knowledge.maxItems. */
+  async prune(): Promise<number> {
+    try {
+      return (await this.km?.prune({ keep: this.cfg.maxItems, topic: ANSWERS_TOPIC })) ?? 0;
+    } catch (err) {
+      this.logger.warn('knowledge: prune failed', { error: (err as Error).message });
+      return 0;
+    }
   }
 
   /** Items kept here and shared from here. */

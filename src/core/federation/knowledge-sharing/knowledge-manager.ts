@@ -243,11 +243,37 @@ export class KnowledgeManager {
         ids = [this.byKey.get(scoped(what.key, what.sourceModel))].filter((x): x is string => x !== undefined);
       else
         ids = [...this.entries.values()].filter((e) => e.item.sourceModel === what.sourceModel).map((e) => e.item.id);
-      if (ids.length === 0) return 0;
-      await this.persist([{ kind: 'delete', ids }], [], ids);
-      for (const id of ids) this.drop(id);
-      return ids.length;
+      return this.remove(ids);
     });
+  }
+
+  /**
+   * Drops expired items (they are never returned, but stay in memory until dropped), then, beyond
+   * `keep` items, the oldest of `topic` (every topic when absent); returns how many went.
+   */
+  async prune(o: { keep?: number; topic?: string } = {}): Promise<number> {
+    return this.serial(async () => {
+      const now = this.now();
+      const gone = new Set<string>();
+      for (const e of this.entries.values())
+        if (e.item.expiresAt !== undefined && e.item.expiresAt <= now) gone.add(e.item.id);
+      const over = o.keep === undefined ? 0 : this.entries.size - gone.size - o.keep;
+      if (over > 0) {
+        const candidates = [...this.entries.values()]
+          .map((e) => e.item)
+          .filter((i) => !gone.has(i.id) && (o.topic === undefined || i.topic === o.topic))
+          .sort((a, b) => a.time - b.time || a.storedAt - b.storedAt);
+        for (const i of candidates.slice(0, over)) gone.add(i.id);
+      }
+      return this.remove([...gone]);
+    });
+  }
+
+  private async remove(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    await this.persist([{ kind: 'delete', ids }], [], ids);
+    for (const id of ids) this.drop(id);
+    return ids.length;
   }
 
   stats(): { items: number; vectors: number; trained: boolean; memoryBytes: number; redisErrors: number } {

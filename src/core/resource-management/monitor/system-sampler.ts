@@ -4,6 +4,8 @@
  * network through systeminformation (asynchronous: child processes and /proc
  * reads, never a busy event loop), GPUs through NVML (one short native call).
  */
+import { cpus } from 'node:os';
+
 import si from 'systeminformation';
 
 import { engine } from '../../../native/engine.js';
@@ -74,6 +76,28 @@ export function sampleGpus(): { gpus: GpuSample[]; note?: string } {
   }
 }
 
+type CpuTimes = ReturnType<typeof cpus>[number]['times'];
+
+/**
+ * The machine's CPU load since the last call (the first call: since boot), overall and per core, from
+ * os.cpus() times: systeminformation's currentLoad runs `cat /proc/stat` through execSync on every call,
+ * which blocks the event loop (issue 25).
+ */
+function cpuLoadSince(last: CpuTimes[] | undefined): { now: CpuTimes[]; load: number; perCore: number[] } {
+  const now = cpus().map((c) => c.times);
+  let busyAll = 0;
+  let totalAll = 0;
+  const perCore = now.map((t, i) => {
+    const p = last?.[i] ?? { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 };
+    const busy = t.user - p.user + (t.nice - p.nice) + (t.sys - p.sys) + (t.irq - p.irq);
+    const total = busy + (t.idle - p.idle);
+    busyAll += busy;
+    totalAll += total;
+    return total > 0 ? busy / total : 0;
+  });
+  return { now, load: totalAll > 0 ? busyAll / totalAll : 0, perCore };
+}
+
 /** A sampler that measures this process's CPU between calls (the first call measures since start-up). */
 export function createSystemSampler(): Sampler {
   let lastCpu = process.cpuUsage();
@@ -85,6 +109,7 @@ export function createSystemSampler(): Sampler {
   // networkStats() without an interface looks the default one up through execSync (`ip route`) on every
   // call: it is looked up once here and named.
   let iface: Promise<string> | undefined;
+  let cpuTimes: CpuTimes[] | undefined;
   return async () => {
     iface ??= si.networkInterfaceDefault().catch(() => '');
     if (!disks || performance.now() - disksAt > 30_000) {
@@ -92,11 +117,12 @@ export function createSystemSampler(): Sampler {
       disks = si.fsSize().catch(() => []);
     }
     const [load, mem, fs, net] = await Promise.all([
-      si.currentLoad(),
+      cpuLoadSince(cpuTimes),
       si.mem(),
       disks,
       iface.then((name) => (name ? si.networkStats(name) : si.networkStats())).catch(() => []),
     ]);
+    cpuTimes = load.now;
     const cpu = process.cpuUsage();
     const now = performance.now();
     const usedUs = cpu.user - lastCpu.user + (cpu.system - lastCpu.system);
@@ -108,9 +134,9 @@ export function createSystemSampler(): Sampler {
     return {
       timestamp: Date.now(),
       cpu: {
-        load: load.currentLoad / 100,
-        perCore: load.cpus.map((c) => c.load / 100),
-        cores: load.cpus.length,
+        load: load.load,
+        perCore: load.perCore,
+        cores: load.perCore.length,
         process: processCpu,
       },
       memory: {

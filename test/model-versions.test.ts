@@ -59,12 +59,13 @@ describe('model versions', () => {
       }
     };
     const loops = Array.from({ length: 6 }, loop);
-    await new Promise((r) => setTimeout(r, 150));
+    await expect.poll(() => answers.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(10);
     const info = await server.host.addVersion(versioned('2', 3), {
       provenance: { source: 'federation', federationId: 'f1', round: 4, evaluation: { accuracy: 0.9 } },
     });
     expect(info).toMatchObject({ version: '2', default: true });
-    await new Promise((r) => setTimeout(r, 150));
+    const before = answers.length;
+    await expect.poll(() => answers.length - before, { timeout: 20_000 }).toBeGreaterThanOrEqual(10);
     sending = false;
     await Promise.all(loops);
     expect(failures).toEqual([]);
@@ -97,13 +98,17 @@ describe('model versions', () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let slow = true;
+    let entered = false;
     // Two instances: the request after the switch does not queue behind the held one.
-    t = await startTestServer([versioned('1', 2, { gate: () => (slow ? held : Promise.resolve()) })], {
-      m: { version: '1', batching: { instances: 2 } },
-    });
+    t = await startTestServer(
+      [versioned('1', 2, { gate: () => ((entered = true), slow ? held : Promise.resolve()) })],
+      {
+        m: { version: '1', batching: { instances: 2 } },
+      },
+    );
     const { url, server } = t;
     const inFlight = http(`${url}/v2/models/m/infer`, { json: body(1) });
-    await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => entered, { timeout: 20_000 }).toBe(true); // running on version 1
     await server.host.addVersion(versioned('2', 3), { provenance: { source: 'test' } });
     const after = await http(`${url}/v2/models/m/infer`, { json: body(1) });
     expect(after.body).toMatchObject({ model_version: '2', outputs: [{ data: [3, 3, 3, 3] }] });

@@ -9,6 +9,17 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { redactPaths } from '../../common/redact.js';
 import type { ModelInterface } from '../base/model.js';
 import type { NamedTensors } from '../base/tensor.js';
+import {
+  pinVersion,
+  runByPinnedVersion,
+  runEach,
+  versionInfos,
+  type AddVersionOptions,
+  type HeldVersion,
+  type ModelVersionInfo,
+} from './model-versions.js';
+
+export type { AddVersionOptions, ModelVersionInfo, VersionProvenance } from './model-versions.js';
 
 export type HostedState = 'loading' | 'ready' | 'restarting' | 'failed' | 'stopped';
 
@@ -27,32 +38,6 @@ export interface HostedModelStatus {
   model: ReturnType<ModelInterface['describe']>;
   /** Every version held, the default (served at /v2/models/{m}) marked. */
   versions: ModelVersionInfo[];
-}
-
-/** Where a version came from (a federation's round, a file, …): JSON, shown to clients. */
-export interface VersionProvenance {
-  /** 'config' (whale.config.json), 'federation', or the caller's own word. */
-  source: string;
-  federationId?: string;
-  round?: number;
-  /** The evaluation that let it in (e.g. the quality gate's accuracy and loss on the held-out set). */
-  evaluation?: Record<string, number>;
-  [k: string]: unknown;
-}
-
-export interface ModelVersionInfo {
-  version: string;
-  default: boolean;
-  addedAt: string;
-  provenance: VersionProvenance;
-}
-
-export interface AddVersionOptions {
-  provenance: VersionProvenance;
-  /** Make it the default version once it loaded (default true). */
-  makeDefault?: boolean;
-  /** Run before the switch (e.g. one inference): a throw keeps the old default and unloads the new version. */
-  check?: (model: ModelInterface) => Promise<void>;
 }
 
 export interface AddModelOptions {
@@ -83,12 +68,6 @@ interface Hosted {
   running: Map<number, number>;
 }
 
-interface HeldVersion {
-  model: ModelInterface;
-  addedAt: string;
-  provenance: VersionProvenance;
-}
-
 export interface ModelHostOptions {
   logger?: Logger;
   /** First reload delay after a failure, doubled per consecutive failure (default 200 ms, max 30 s). */
@@ -100,12 +79,6 @@ export interface ModelHostOptions {
   /** Versions kept loaded per model, the default included (default 3); the oldest non-default one goes first. */
   maxVersions?: number;
 }
-
-/**
- * The version a request was admitted on, tied to its input object (pinVersion): runBatch runs it on
- * that version even when the default switched while it waited in the queue.
- */
-const pinned = new WeakMap<object, { name: string; version: string }>();
 
 export class ModelHost {
   private readonly models = new Map<string, Hosted>();
@@ -201,12 +174,7 @@ export class ModelHost {
   /** The versions of a model, oldest first, the default marked. */
   versions(name: string): ModelVersionInfo[] {
     const h = this.entry(name);
-    return [...h.versions].map(([version, v]) => ({
-      version,
-      default: v.model === h.model,
-      addedAt: v.addedAt,
-      provenance: v.provenance,
-    }));
+    return versionInfos(h.versions, h.model);
   }
 
   /**
@@ -276,7 +244,7 @@ export class ModelHost {
    * runs that input on this version, even when the default switches while it waits.
    */
   pinVersion(input: object, name: string, version: string): void {
-    pinned.set(input, { name, version });
+    pinVersion(input, name, version);
   }
 
   /** One synchronous step: every later lookup sees the new default; the old version stays held and loaded. */
@@ -364,13 +332,13 @@ export class ModelHost {
     const h = this.entry(name);
     const model = this.requireReady(name);
     if (h.versions.size > 1) {
-      const split = this.byPinnedVersion(name, h, model, inputs);
+      const split = runByPinnedVersion(name, model, h.versions, inputs);
       if (split) return split;
     }
     const generation = h.generation;
     h.running.set(generation, (h.running.get(generation) ?? 0) + 1);
     try {
-      const out = model.processBatch ? await model.processBatch(inputs) : await runEach(model, inputs);
+      const out = await runEach(model, inputs);
       if (out.length !== inputs.length) {
         throw new WhaleError(
           'ERR_NATIVE',
@@ -389,44 +357,6 @@ export class ModelHost {
       if (left > 0) h.running.set(generation, left);
       else h.running.delete(generation);
     }
-  }
-
-  /**
-   * A batch whose inputs were admitted on other versions than the default: each group runs on its version
-   * (undefined when every input is for the default, the common case).
-   */
-  private byPinnedVersion(
-    name: string,
-    h: Hosted,
-    model: ModelInterface,
-    inputs: NamedTensors[],
-  ): Promise<NamedTensors[]> | undefined {
-    const versionOf = (input: NamedTensors): string => {
-      const p = pinned.get(input);
-      return p && p.name === name ? p.version : model.version;
-    };
-    if (inputs.every((i) => versionOf(i) === model.version)) return undefined;
-    return (async () => {
-      const out = new Array<NamedTensors>(inputs.length);
-      const groups = new Map<string, number[]>();
-      inputs.forEach((input, i) => {
-        const v = versionOf(input);
-        groups.set(v, [...(groups.get(v) ?? []), i]);
-      });
-      await Promise.all(
-        [...groups].map(async ([version, at]) => {
-          const m = version === model.version ? model : h.versions.get(version)?.model;
-          if (!m)
-            throw new WhaleError('ERR_MODEL_NOT_FOUND', `model '${name}' no longer holds version '${version}'`, {
-              field: 'version',
-            });
-          const part = at.map((i) => inputs[i]!);
-          const res = m.processBatch ? await m.processBatch(part) : await runEach(m, part);
-          at.forEach((i, k) => (out[i] = res[k]!));
-        }),
-      );
-      return out;
-    })();
   }
 
   /** A batch that never settled: the model is treated as hung and reloaded. */
@@ -595,10 +525,4 @@ export class ModelHost {
 function publicDescription(d: ReturnType<ModelInterface['describe']>): ReturnType<ModelInterface['describe']> {
   const { path: _path, ...rest } = d;
   return { ...rest, ...(typeof rest.lastError === 'string' ? { lastError: redactPaths(rest.lastError) } : {}) };
-}
-
-async function runEach(model: ModelInterface, inputs: NamedTensors[]): Promise<NamedTensors[]> {
-  const out: NamedTensors[] = [];
-  for (const input of inputs) out.push(await model.process(input));
-  return out;
 }

@@ -2,6 +2,7 @@
 // the grid executor (blocks over host threads, a block's threads as fibers).
 #include "cuemu.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,7 +17,25 @@
 #include <thread>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define WHALE_CUEMU_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define WHALE_CUEMU_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace ctx = boost::context;
+
+#if defined(BOOST_USE_UCONTEXT)
+// The sanitizer build uses Boost's ucontext fibers (the flavour whose switches ASan is told about); Debian's
+// libboost_context is built for fcontext and lacks this one definition, so it is here: each host thread's
+// own context, made on first use.
+boost::context::detail::fiber_activation_record*& boost::context::detail::fiber_activation_record::current() noexcept {
+  thread_local fiber_activation_record self;
+  thread_local fiber_activation_record* running = &self;
+  return running;
+}
+#endif
 
 namespace whale::cuemu {
 namespace {
@@ -78,11 +97,14 @@ class StackCache {
       if (!free_.empty()) {
         ctx::stack_context s = free_.back();
         free_.pop_back();
+        // A fiber destroyed at a barrier (unwound) may leave its frames' redzones poisoned.
+        WHALE_CUEMU_UNPOISON(static_cast<char*>(s.sp) - s.size, s.size);
         return s;
       }
     }
-    void* base = std::malloc(kStackBytes);
-    if (!base) throw std::bad_alloc();
+    // mmap, not malloc: a sanitizer must not take a fiber's frames for a heap block's bytes.
+    void* base = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
     ctx::stack_context s;
     s.size = kStackBytes;
     s.sp = static_cast<char*>(base) + kStackBytes;
@@ -361,8 +383,9 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   std::lock_guard lock(g_mutex);
   if (g_limit && (bytes > g_limit || g_in_use > g_limit - bytes)) return fail(cudaErrorMemoryAllocation);
-  void* p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  if (!p) return fail(cudaErrorMemoryAllocation);
+  // Exactly `bytes` (256-byte aligned like cudaMalloc's), so a sanitizer build flags a kernel reading past the end.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation);
   std::memset(p, 0xFF, bytes);  // like fresh device memory, not zero: reading it unwritten shows (NaN, -1)
   g_allocs[reinterpret_cast<uintptr_t>(p)] = bytes;
   g_in_use += bytes;

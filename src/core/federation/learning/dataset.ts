@@ -145,9 +145,27 @@ export class InMemoryDataset implements ClientDataset {
       throw new WhaleError('ERR_INVALID_ARG', `batchSize: expected an integer >= 0, got ${batchSize}`, {
         field: 'batchSize',
       });
-    const order = Array.from({ length: this.size }, (_, i) => i);
-    if (o.shuffle ?? true) shuffleInPlace(order, seededRandom(o.seed ?? 1));
     const step = batchSize === 0 ? Math.max(1, this.size) : batchSize;
+    if (!(o.shuffle ?? true)) {
+      // In order: views of the columns, no copy.
+      for (let at = 0; at < this.size; at += step) {
+        const n = Math.min(step, this.size - at);
+        const batch: Record<string, FieldTensor> = {};
+        for (const [name, spec] of Object.entries(this.fields)) {
+          const per = elements(spec.shape);
+          const col = this.columns[name]!;
+          batch[name] = {
+            data: col.data.subarray(at * per, (at + n) * per),
+            shape: [n, ...spec.shape],
+            dtype: spec.dtype,
+          };
+        }
+        yield batch;
+      }
+      return;
+    }
+    const order = Array.from({ length: this.size }, (_, i) => i);
+    shuffleInPlace(order, seededRandom(o.seed ?? 1));
     for (let at = 0; at < this.size; at += step) {
       const idx = order.slice(at, at + step);
       const batch: Record<string, FieldTensor> = {};

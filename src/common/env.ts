@@ -20,7 +20,7 @@ export interface EnvVar {
   default: string;
   description: string;
   /** Who reads it: the TypeScript runtime, the native addon (C++ getenv) or the build (scripts/build-native.mjs, CMake). */
-  readBy: 'node' | 'addon' | 'build';
+  readBy: 'node' | 'addon' | 'build' | 'ctest';
 }
 
 // prettier-ignore
@@ -68,6 +68,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'WHALE_CUDA', type: 'flag', default: 'on when nvcc exists', description: '`off` (or `0`, `false`, `no`): build without the CUDA kernels', readBy: 'build' },
   { name: 'WHALE_CUDA_ARCHITECTURES', type: 'string', default: '`80;90`', description: 'CUDA architectures to build for, e.g. `90`', readBy: 'build' },
   { name: 'WHALE_SANITIZE', type: 'flag', default: 'off', description: '`1`: ASan + UBSan build of the addon and the native tests', readBy: 'build' },
+  { name: 'WHALE_CUEMU_VERBOSE', type: 'flag', default: 'off', description: 'set: the CUDA emulation (native/cuemu) prints why it rejected a launch or a kernel failed', readBy: 'ctest' },
   { name: 'CMAKE_BUILD_PARALLEL_LEVEL', type: 'integer', default: 'all cores', description: 'parallel compile jobs of `npm run build:native`', readBy: 'build' },
 ];
 

@@ -71,7 +71,11 @@ export class DataSourceResponder {
         `data-source-${this.o.nodeId}`,
         (p) => {
           // Not awaited: a long query must not hold up the cancellations and requests behind it.
-          const job = this.answer(p).finally(() => this.work.delete(job));
+          const job = this.answer(p)
+            .catch((err: Error) =>
+              this.logger.warn('data answer not sent', { requestId: p.requestId, error: err?.message }),
+            )
+            .finally(() => this.work.delete(job));
           this.work.add(job);
         },
       ),

@@ -14,7 +14,7 @@
  * when it stops); bench/http-profile.ts summarises such a profile.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -106,16 +106,21 @@ async function launch(
   ready: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Running> {
-  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  // stderr (whale's log and access log) goes to a file, as in a deployment: through a pipe, this process
+  // (the load generator's) would read every access-log line.
+  const logDir = mkdtempSync(join(tmpdir(), 'whale-bench-http-log-'));
+  const log = join(logDir, 'stderr.log');
+  const fd = openSync(log, 'w');
+  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  const tail = () => readFileSync(log, 'utf8').slice(-4000);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const until = performance.now() + 120_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited: ${err}`);
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited: ${tail()}`);
     if (performance.now() > until) {
       child.kill('SIGKILL');
-      throw new Error(`${args.join(' ')} did not answer GET ${ready} within 120 s: ${err}`);
+      throw new Error(`${args.join(' ')} did not answer GET ${ready} within 120 s: ${tail()}`);
     }
     const status = await get(port, ready);
     if (status === 200 || (status !== 0 && ready === '/')) break;
@@ -127,6 +132,7 @@ async function launch(
     stop: async () => {
       child.kill('SIGINT');
       await exited;
+      rmSync(logDir, { recursive: true, force: true });
     },
   };
 }
@@ -137,7 +143,7 @@ async function startWhale(profileDir: string | undefined, extra: Record<string, 
   const config = join(dir, 'whale.config.json');
   writeFileSync(config, JSON.stringify({ ...extra, http: { port } }));
   const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  // The access log (one JSON line per request, info level, the default) goes where whale's stderr goes: here, dropped.
+  // The access log (one JSON line per request, info level, the default) is written to a file (launch).
   const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_CONFIG: '' };
   return launch(
     [...prof, join(packageRoot(), 'bin', 'whale.js'), 'start', '--config', config],

@@ -6,6 +6,7 @@
  *     "clientId": "smart-whale",                  // KAFKA_CLIENT_ID
  *     "idempotent": true,                         // the producer (acks=all, no duplicates on retry)
  *     "connectTimeoutMs": 10000,                  // a first connection that takes longer fails the start
+ *     "sessionTimeoutMs": 10000,                  // consumer groups: a member silent this long is dropped
  *     "tls": true | { "caFile", "certFile", "keyFile", "rejectUnauthorized", "servername" },
  *     "sasl": { "mechanism": "scram-sha-512", "username": "whale", "passwordFile": "/run/secrets/kafka" },
  *     "topics": { "provision": true, "partitions": 3, "replicationFactor": 3, "retentionMs": 604800000,
@@ -42,6 +43,8 @@ export interface KafkaSettings extends KafkaSecurityOptions {
   idempotent: boolean;
   /** A first connection (producer, consumer) that takes longer fails with ERR_UNAVAILABLE (KafkaBus, default 10 s). */
   connectTimeoutMs?: number;
+  /** Consumer group session (and rebalance) timeout (KafkaBus, default 10 s). */
+  sessionTimeoutMs?: number;
   topics: TopicProvisioning;
 }
 
@@ -54,6 +57,7 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
     'clientId',
     'idempotent',
     'connectTimeoutMs',
+    'sessionTimeoutMs',
     'tls',
     'sasl',
     'topics',
@@ -127,6 +131,15 @@ export function parseKafka(raw: unknown, baseDir: string, env: WhaleEnv): KafkaS
             integer: true,
             min: 100,
             max: 3_600_000,
+          }),
+        }),
+    ...(k.sessionTimeoutMs === undefined
+      ? {}
+      : {
+          sessionTimeoutMs: numberAt(k.sessionTimeoutMs, 'kafka.sessionTimeoutMs', {
+            integer: true,
+            min: 1000,
+            max: 1_800_000,
           }),
         }),
     topics: parseTopics(k.topics),

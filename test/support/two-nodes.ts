@@ -70,6 +70,8 @@ export const DEFAULT_CONFIG: Record<string, unknown> = {
     { name: 'mnist-tfjs', adapter: 'tfjs', path: 'models/mnist-tfjs', cost: 2 },
   ],
   pipeline: { defaultModel: 'mnist', deep: { models: ['mnist', 'mnist-tfjs'] } },
+  // A member joining a group waits for the rebalance, about the session timeout on the mock: Kafka's smallest.
+  kafka: { sessionTimeoutMs: 6_000 },
   shutdownGraceMs: 2_000,
 };
 

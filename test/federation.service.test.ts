@@ -43,6 +43,7 @@ const storeDir = join(dir, 'store');
 const procs: ChildProcessWithoutNullStreams[] = [];
 let kafka: KafkaMock | undefined;
 let url = '';
+let learners: ReturnType<typeof learner>[] = [];
 let serverOut = '';
 
 function freePort(): Promise<number> {
@@ -94,6 +95,7 @@ function learner(i: number): { lines: string[]; ready: Promise<void>; exited: Pr
       }
     }, 100);
   });
+  ready.catch(() => undefined); // awaited by the test; a learner that dies before is reported there
   return { lines, ready, exited };
 }
 
@@ -135,6 +137,8 @@ beforeAll(async () => {
     dlqTopic(t),
   ]);
   kafka = await KafkaMock.start(topics.map((t): [string, number] => [t, 1]));
+  // The learners load their data and join the cluster while the server starts (they wait for the federation).
+  learners = [0, 1, 2].map(learner);
   const config = join(dir, 'whale.config.json');
   writeFileSync(
     config,
@@ -189,7 +193,6 @@ afterAll(async () => {
 describe('a federation inside whale start', () => {
   it('version 2 from three learner processes, swapped in under load without a failed request', async () => {
     const started = performance.now();
-    const learners = [0, 1, 2].map(learner);
     await Promise.all(learners.map((l) => l.ready));
     const ms = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
     console.log(`learners ready after ${ms()}`);

@@ -283,6 +283,12 @@ describe('a federation inside whale start', () => {
     });
     expect(v2.provenance.evaluation.accuracy).toBeGreaterThanOrEqual(info.servedEvaluation.accuracy);
 
+    // The coordinator's round figures reach the server's /metrics (the families monitoring and the dashboard read).
+    await expect
+      .poll(async () => (await fetch(`${url}/metrics`)).text(), { timeout: 15_000 })
+      .toMatch(/whale_federation_rounds_total\{[^}]*\} [1-9]/);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/whale_federation_accuracy_ratio\{[^}]*\} 0\.9/);
+
     const acc1 = await httpAccuracy('/v2/models/mnist/versions/1/infer');
     const acc2 = await httpAccuracy('/v2/models/mnist/versions/2/infer');
     console.log(`accuracy over HTTP on ${HELD_OUT} MNIST test digits: v1 ${acc1}, v2 ${acc2}`);

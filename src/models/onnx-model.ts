@@ -88,6 +88,9 @@ export class OnnxModel extends BaseModel<OnnxModelConfig> {
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      // Intra-op workers block instead of spinning: session.run runs on the event loop's thread, which spin-waited
+      // for a worker the OS had not scheduled on a busy machine (issue 25; measured in bench/RESULTS.md, npm run bench -- http).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     // Two calls because create() is overloaded on string | Uint8Array.
     const create = (providers: OrtModule.InferenceSession.ExecutionProviderConfig[]) =>

@@ -27,4 +27,38 @@ if node bin/whale.js info --json | node -e '
 fi
 
 echo "== vitest"
-npx vitest run "$@"
+if [ "$#" -gt 0 ]; then
+  exec npx vitest run "$@"
+fi
+# The system tests start child processes (whale nodes, learners, the Kafka mock, a consumer project)
+# and spend most of their time waiting (consumer-group rebalances, process start-up): they run in a
+# second vitest beside the rest, and their report is printed after the main one. Within each run
+# files still go one at a time (vitest.config.ts).
+SYSTEM_TESTS=(
+  test/system.two-node.test.ts
+  test/federation.service.test.ts
+  test/federation.custom-model.test.ts
+  test/federation.e2e.test.ts
+  test/federation.orphans.test.ts
+  test/knowledge.kafka.test.ts
+  test/cluster.local.test.ts
+  test/package.consumer.test.ts
+  test/cli.federate.config.test.ts
+)
+for f in "${SYSTEM_TESTS[@]}"; do
+  [ -f "$f" ] || { echo "scripts/test.sh: $f is listed as a system test but does not exist" >&2; exit 1; }
+done
+system_log=$(mktemp)
+npx vitest run "${SYSTEM_TESTS[@]}" >"$system_log" 2>&1 &
+system_pid=$!
+main_status=0
+npx vitest run $(printf -- '--exclude %s ' "${SYSTEM_TESTS[@]}") || main_status=$?
+system_status=0
+wait "$system_pid" || system_status=$?
+echo "== vitest: system tests (ran beside the above)"
+cat "$system_log"
+rm -f "$system_log"
+if [ "$main_status" -ne 0 ] || [ "$system_status" -ne 0 ]; then
+  echo "== vitest failed: main run exit $main_status, system tests exit $system_status" >&2
+  exit 1
+fi

@@ -96,8 +96,9 @@ export function consistency(
   context: string,
   budget = CONSISTENCY_BUDGET,
 ): { score: number; compared: number; contradicted: number; truncated?: boolean } {
-  const ctxAll = sentences(context);
-  const ownAll = sentences(response);
+  // One past the limit is enough to know the text was cut (tokenizing every sentence of a long text was most of the cost).
+  const ctxAll = sentences(context, CONSISTENCY_MAX_SENTENCES + 1);
+  const ownAll = sentences(response, CONSISTENCY_MAX_SENTENCES + 1);
   let truncated = ctxAll.length > CONSISTENCY_MAX_SENTENCES || ownAll.length > CONSISTENCY_MAX_SENTENCES;
   const ctx = ctxAll.slice(0, CONSISTENCY_MAX_SENTENCES).map(describeSentence);
   const own = ownAll.slice(0, CONSISTENCY_MAX_SENTENCES).map(describeSentence);

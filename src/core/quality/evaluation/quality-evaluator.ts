@@ -20,6 +20,10 @@ import {
 import { SchemaWorker } from './schema-worker.js';
 import { ngramCounts, tokenize } from './text.js';
 
+/** Above this many tokens evaluateResponse yields to the event loop between its scores. */
+const LONG_TEXT_TOKENS = 2_000;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export const SCORE_DEFINITIONS = {
   exactMatch: 'response and reference have the same token sequence (1) or not (0)',
   tokenF1: 'F1 of the token multisets of response and reference',
@@ -147,6 +151,9 @@ export class QualityEvaluator {
 
     const tokens = tokenize(text);
     details.tokens = tokens.length;
+    // A long text's scores take tens of ms each: between them the event loop serves others (health probes).
+    const pause = tokens.length > LONG_TEXT_TOKENS ? nextTurn : async () => undefined;
+    await pause();
     if (ctx.reference !== undefined) {
       const ref = tokenize(ctx.reference);
       scores.exactMatch = exactMatch(tokens, ref);
@@ -164,6 +171,7 @@ export class QualityEvaluator {
     set('diversity1', distinctShare(tokens, 1), 'empty response');
     set('diversity2', distinctShare(tokens, 2), 'fewer than 2 tokens');
     set('nonRepetition', nonRepetition(tokens), 'fewer than 3 tokens');
+    await pause();
 
     const contextText =
       ctx.context === undefined ? undefined : Array.isArray(ctx.context) ? ctx.context.join('\n') : ctx.context;
@@ -172,11 +180,13 @@ export class QualityEvaluator {
       set('grounding', grounding(tokens, new Set(ctxTokens)), 'no content tokens in the response');
       set('bigramSupport', bigramSupport(tokens, ngramCounts(ctxTokens, 2)), 'fewer than 2 tokens');
     } else for (const n of ['grounding', 'bigramSupport'] as const) skipped[n] = 'no context';
+    await pause();
     const c = consistency(text, contextText ?? '');
     scores.consistency = c.score;
     details.compared = c.compared;
     details.contradicted = c.contradicted;
     if (c.truncated) details.consistencyTruncated = true;
+    await pause();
 
     await this.embeddingScores(text, ctx, contextText, set);
     return { scores, overall: mean(scores), skipped, details };

@@ -18,6 +18,7 @@ import type { RoundResult } from '../../core/federation/orchestration/round-resu
 import { readDataset } from '../../core/federation/learning/data/read-dataset.js';
 import type { FederationConfig, LearnerConfig } from './config.js';
 import { runLearner, LEARNER_GIVE_UP_MS } from './learner-run.js';
+import { readClientsThroughDataNode } from './learner-data.js';
 import { loadTrainer, readClients } from './model-spec.js';
 import { runFederation, type FederationRunResult, type LearnerPlacement } from './run-federation.js';
 
@@ -154,6 +155,10 @@ export function runConfigLearner(c: LearnerConfig, a: ConfigLearnerArgs): Promis
       brokers: a.brokers,
       ...(a.security || c.security ? { security: (a.security ?? c.security)! } : {}),
     },
-    async () => ({ trainer: await loadTrainer(c.model), clients: await readClients(c.clients, c.data) }),
+    // The clients' data through the DataRequest service from the learner's own data node, never the coordinator.
+    async () => ({
+      trainer: await loadTrainer(c.model),
+      clients: await readClientsThroughDataNode(c.clients, c.data, { nodeId: c.learnerId, modelId: c.federationId }),
+    }),
   );
 }

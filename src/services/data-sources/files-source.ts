@@ -1,9 +1,10 @@
 /**
- * Files in one directory as a data source: a query `{ path: 'client-3/train.npy' }` answers that file's bytes.
+ * Files in one directory as a data source: a query `{ path: 'client-3/train.npy' }` answers that file's bytes;
+ * a path naming a directory answers its listing, JSON `{ "files": [names] }` (content type DIRECTORY_LISTING).
  * Paths stay inside the directory (no absolute paths, no `..`, no symbolic link out of it).
  */
 import { realpathSync } from 'node:fs';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, resolve, sep } from 'node:path';
 
 import { WhaleError } from '../../common/errors.js';
@@ -18,6 +19,9 @@ const TYPES: Record<string, string> = {
   '.npy': 'application/x-npy',
   '.idx': 'application/x-idx',
 };
+
+/** The content type of a directory's listing: JSON `{ files: string[] }`, the entries that are files, sorted. */
+export const DIRECTORY_LISTING = 'application/vnd.whale.directory+json';
 
 export interface FilesDataSourceOptions {
   dir: string;
@@ -49,7 +53,15 @@ export class FilesDataSource implements DataSource {
 
   async fetch(query: unknown, o: DataFetchOptions): Promise<DataReply> {
     const path = await this.resolve(query);
-    const size = (await stat(path)).size;
+    const info = await stat(path);
+    if (info.isDirectory()) {
+      const files = (await readdir(path, { withFileTypes: true }))
+        .filter((e) => e.isFile() || e.isSymbolicLink())
+        .map((e) => e.name)
+        .sort();
+      return { bytes: new TextEncoder().encode(JSON.stringify({ files })), contentType: DIRECTORY_LISTING };
+    }
+    const size = info.size;
     if (size > this.maxBytes)
       throw new WhaleError('ERR_INVALID_ARG', `query.path: ${size} bytes, more than this source's ${this.maxBytes}`, {
         field: 'query.path',

@@ -53,42 +53,82 @@ function notFound(path: string, message: string): WhaleError {
   return new WhaleError('ERR_NOT_FOUND', `${path}: ${message}`, { field: path, file: path });
 }
 
+/** One file of a dataset: its name (a path; the format and field come from it, messages name it) and bytes. */
+export interface DatasetFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * The dataset files among `names` (the kind every one shares, in the order given); `label` names the
+ * dataset in messages. Throws when none is a dataset file or kinds are mixed.
+ */
+export function datasetFilesAmong(
+  names: readonly string[],
+  label: string,
+  o: Pick<ReadDatasetOptions, 'format'> = {},
+): { format: DatasetFormat; names: string[] } {
+  const kinds = new Map<DatasetFormat, string[]>();
+  for (const f of names) {
+    const k = o.format ?? formatOf(f);
+    if (k) kinds.set(k, [...(kinds.get(k) ?? []), f]);
+  }
+  if (kinds.size === 0) throw notFound(label, 'no dataset files (.csv, .jsonl, .npy, .idx)');
+  if (kinds.size > 1)
+    throw new WhaleError(
+      'ERR_INVALID_ARG',
+      `${label}: mixes ${[...kinds.keys()].join(' and ')} files; a dataset directory holds one kind`,
+      {
+        field: label,
+        file: label,
+      },
+    );
+  const [format, list] = [...kinds][0]!;
+  return { format, names: list };
+}
+
+/** The names of a directory's entries a dataset reader looks at (no hidden files), sorted. */
+export function visibleSorted(entries: readonly string[]): string[] {
+  return entries.filter((f) => !f.startsWith('.')).sort();
+}
+
 /** Reads the dataset at `path` (a directory of one kind of file, or a single .csv/.jsonl file). */
 export async function readDataset(path: string, o: ReadDatasetOptions = {}): Promise<InMemoryDataset> {
   let files: string[];
   try {
     const s = await stat(path);
-    files = s.isDirectory()
-      ? (await readdir(path))
-          .filter((f) => !f.startsWith('.'))
-          .sort()
-          .map((f) => join(path, f))
-      : [path];
+    files = s.isDirectory() ? visibleSorted(await readdir(path)).map((f) => join(path, f)) : [path];
   } catch (err) {
     throw notFound(path, `cannot read the dataset: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const kinds = new Map<DatasetFormat, string[]>();
-  for (const f of files) {
-    const k = o.format ?? formatOf(f);
-    if (k) kinds.set(k, [...(kinds.get(k) ?? []), f]);
-  }
-  if (kinds.size === 0) throw notFound(path, 'no dataset files (.csv, .jsonl, .npy, .idx)');
-  if (kinds.size > 1)
-    throw new WhaleError(
-      'ERR_INVALID_ARG',
-      `${path}: mixes ${[...kinds.keys()].join(' and ')} files; a dataset directory holds one kind`,
-      {
-        field: path,
-        file: path,
-      },
-    );
-  const [format, list] = [...kinds][0]!;
+  const { names } = datasetFilesAmong(files, path, o);
+  const read: DatasetFile[] = [];
+  for (const name of names) read.push({ name, bytes: await readFile(name) });
+  return parseDataset(read, o, path);
+}
+
+/**
+ * A dataset from its files' bytes, read as readDataset reads a directory's (the learner's data node answers
+ * them through the DataRequest service). `path` names the dataset in messages and as its source.
+ */
+export function parseDataset(
+  files: readonly DatasetFile[],
+  o: ReadDatasetOptions = {},
+  path = 'dataset',
+): InMemoryDataset {
+  const { format, names: list } = datasetFilesAmong(
+    files.map((f) => f.name),
+    path,
+    o,
+  );
+  const bytesOf = new Map(files.map((f) => [f.name, f.bytes]));
   let fields: Record<string, FieldData>;
   if (format === 'csv' || format === 'jsonl') {
     const into = new FieldCollector();
     let header: string[] | undefined;
+    const utf8 = new TextDecoder();
     for (const f of list) {
-      const text = await readFile(f, 'utf8');
+      const text = utf8.decode(bytesOf.get(f)!);
       if (format === 'csv') header = parseCsv(text, f, into, o.labelColumn, header);
       else parseJsonl(text, f, into);
     }
@@ -100,7 +140,7 @@ export async function readDataset(path: string, o: ReadDatasetOptions = {}): Pro
       const name = fieldName(f);
       if (fields[name])
         throw new WhaleError('ERR_INVALID_ARG', `${f}: a second file for field '${name}'`, { field: name, file: f });
-      const a: ParsedArray = (format === 'npy' ? parseNpy : parseIdx)(await readFile(f), f);
+      const a: ParsedArray = (format === 'npy' ? parseNpy : parseIdx)(bytesOf.get(f)!, f);
       fields[name] = {
         data: a.data,
         shape: a.shape.slice(1),

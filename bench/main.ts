@@ -9,6 +9,7 @@ import { benchAnomaly } from './anomaly.js';
 import { benchBus } from './bus.js';
 import { benchCache } from './cache.js';
 import { benchFederated } from './federation.js';
+import { benchFederationGeneric } from './federation-generic.js';
 import { benchFederationSecurity } from './federation-security.js';
 import { benchHttp } from './http.js';
 import { benchKnowledge } from './knowledge.js';
@@ -35,11 +36,12 @@ const SUITES = [
   'knowledge',
   'monitoring',
   'federation-security',
+  'federation-generic',
   'soak',
   'protocols',
   'http',
 ] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON] [--targets whale-json,whale-binary,plain,fixed]\nSuites: ${SUITES.join(', ')}\n`;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON] [--targets whale-json,whale-binary,plain,fixed]\n       npm run bench -- federation-generic [--runs N] [--max-rounds R] [--quick]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -121,52 +123,58 @@ async function main(): Promise<number> {
         })
       : suite === 'protocols'
         ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })
-        : suite === 'federation-security'
-          ? await benchFederationSecurity({
+        : suite === 'federation-generic'
+          ? await benchFederationGeneric({
+              runs,
               quick: values.quick,
-              ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+              ...(values['max-rounds'] ? { rounds: Number(values['max-rounds']) } : {}),
             })
-          : suite === 'monitoring'
-            ? await benchMonitoring({ runs, quick: values.quick })
-            : suite === 'knowledge'
-              ? await benchKnowledge({ runs, quick: values.quick })
-              : suite === 'federated'
-                ? await benchFederated({
-                    quick: values.quick,
-                    ...(list(values.rows) ? { rows: list(values.rows) } : {}),
-                    ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
-                    ...(list(values.partitions)
-                      ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> }
-                      : {}),
-                  })
-                : suite === 'routing'
-                  ? await benchRoutingSuite({
-                      runs,
+          : suite === 'federation-security'
+            ? await benchFederationSecurity({
+                quick: values.quick,
+                ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+              })
+            : suite === 'monitoring'
+              ? await benchMonitoring({ runs, quick: values.quick })
+              : suite === 'knowledge'
+                ? await benchKnowledge({ runs, quick: values.quick })
+                : suite === 'federated'
+                  ? await benchFederated({
                       quick: values.quick,
-                      plot: ROUTING_PLOT,
-                      ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                      ...(list(values.rows) ? { rows: list(values.rows) } : {}),
+                      ...(values['max-rounds'] ? { maxRounds: Number(values['max-rounds']) } : {}),
+                      ...(list(values.partitions)
+                        ? { partitions: list(values.partitions) as Array<'iid' | 'noniid'> }
+                        : {}),
                     })
-                  : suite === 'resources'
-                    ? await benchResources({ runs, quick: values.quick })
-                    : suite === 'anomaly'
-                      ? await benchAnomaly({
-                          runs,
-                          quick: values.quick,
-                          ...(list(values.rows) ? { parts: list(values.rows) } : {}),
-                        })
-                      : suite === 'aggregate'
-                        ? await benchAggregate({
+                  : suite === 'routing'
+                    ? await benchRoutingSuite({
+                        runs,
+                        quick: values.quick,
+                        plot: ROUTING_PLOT,
+                        ...(list(values.rows) ? { parts: list(values.rows) } : {}),
+                      })
+                    : suite === 'resources'
+                      ? await benchResources({ runs, quick: values.quick })
+                      : suite === 'anomaly'
+                        ? await benchAnomaly({
                             runs,
                             quick: values.quick,
-                            referenceLimit: Number(values['reference-limit']),
+                            ...(list(values.rows) ? { parts: list(values.rows) } : {}),
                           })
-                        : suite === 'quant'
-                          ? await benchQuant({ runs, quick: values.quick })
-                          : suite === 'cache'
-                            ? await benchCache({ quick: values.quick })
-                            : suite === 'serve'
-                              ? await benchServeAll({ runs, quick: values.quick })
-                              : await benchBus({ runs, quick: values.quick });
+                        : suite === 'aggregate'
+                          ? await benchAggregate({
+                              runs,
+                              quick: values.quick,
+                              referenceLimit: Number(values['reference-limit']),
+                            })
+                          : suite === 'quant'
+                            ? await benchQuant({ runs, quick: values.quick })
+                            : suite === 'cache'
+                              ? await benchCache({ quick: values.quick })
+                              : suite === 'serve'
+                                ? await benchServeAll({ runs, quick: values.quick })
+                                : await benchBus({ runs, quick: values.quick });
   process.stdout.write(`\n${res.text}\n`);
   if (values.json) {
     writeFileSync(

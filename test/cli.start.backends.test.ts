@@ -90,7 +90,7 @@ describe('whale start and its backends (issue 23 item 12)', () => {
       expect(await until(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 15_000)).toBe(true);
       noStackTraces(io.err);
       child.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect(await exited, io.err.slice(-4000)).toBe(0);
     } finally {
       if (io.exit === undefined) child.kill('SIGKILL');
       await redis.stop();

@@ -93,6 +93,14 @@ export class RedisQuotaStore implements QuotaStore {
     const channel = `${this.prefix}settings`;
     // A connection in subscriber mode takes no other command: its own.
     const sub = (this.subscriber ??= connectRedis(this.url, 'quota'));
+    // ioredis's own resubscribe after a reconnect leaves its promise unhandled: a shutdown (quit) while it
+    // is pending rejected it with "Connection is closed." and crashed the node (exit 1 on SIGINT after a
+    // Redis outage). The channel is subscribed again here, with the rejection handled.
+    sub.options.autoResubscribe = false;
+    let subscribed = false;
+    sub.on('ready', () => {
+      if (subscribed) void sub.subscribe(channel).catch(() => undefined);
+    });
     sub.on('message', (ch: string, text: string) => {
       if (ch !== channel) return;
       try {
@@ -103,6 +111,7 @@ export class RedisQuotaStore implements QuotaStore {
       }
     });
     await sub.subscribe(channel);
+    subscribed = true;
     const saved = await this.redis.hgetall(channel);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(saved)) {

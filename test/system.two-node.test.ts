@@ -129,13 +129,16 @@ describe('two whale nodes on one Kafka cluster and one Redis', () => {
         expect(total(text, 'whale_quality_evaluations_total'), `${n.id}: served answers evaluated`).toBeGreaterThan(0);
         expect(text).toMatch(/^whale_quality_served_score\{[^}]*score="confidence"\} (0|1|0\.\d+)$/m);
         // The dashboard's per-model request rate moved with the traffic.
-        const samples = (await http(`${n.url}/dashboard/api/snapshot`)).body.samples as {
-          values: Record<string, number>;
-        }[];
-        expect(
-          Math.max(...samples.map((s) => s.values['model.mnist.rate'] ?? 0)),
-          `${n.id}: model.mnist.rate`,
-        ).toBeGreaterThan(0);
+        // Monitoring samples every few seconds: the traffic shows in the first sample taken after it.
+        let rate = 0;
+        await until(async () => {
+          const samples = (await http(`${n.url}/dashboard/api/snapshot`)).body.samples as {
+            values: Record<string, number>;
+          }[];
+          rate = Math.max(0, ...samples.map((s) => s.values['model.mnist.rate'] ?? 0));
+          return rate > 0;
+        }, 20_000);
+        expect(rate, `${n.id}: model.mnist.rate`).toBeGreaterThan(0);
       }
     }, 90_000);
   });

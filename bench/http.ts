@@ -269,8 +269,10 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
   const withPeers = targets.includes('plain') && targets.includes('fixed');
   const l = loads();
   const whale = await startWhale(o.profile, o.whaleConfig);
-  const peers = withPeers ? { plain: await startPeer('plain'), fixed: await startPeer('fixed') } : undefined;
-  const server = (t: Target) => (t.startsWith('whale') ? whale : peers![t as 'plain' | 'fixed']);
+  const started: Partial<Record<'plain' | 'fixed', Running>> = {};
+  for (const p of ['plain', 'fixed'] as const) if (targets.includes(p)) started[p] = await startPeer(p);
+  const peers = withPeers ? (started as Record<'plain' | 'fixed', Running>) : undefined;
+  const server = (t: Target) => (t.startsWith('whale') ? whale : started[t as 'plain' | 'fixed']!);
   const loadFor = (t: Target) => (t === 'whale-binary' ? l.binary : l.json);
   const cells: Cell[] = [];
   const load: number[] = [loadavg()[0]!];
@@ -285,7 +287,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
       load.push(loadavg()[0]!);
     }
   } finally {
-    await Promise.all([whale.stop(), peers?.plain.stop(), peers?.fixed.stop()]);
+    await Promise.all([whale.stop(), started.plain?.stop(), started.fixed?.stop()]);
   }
   const med = (t: Target, c: number, k: 'rps' | 'p50' | 'p99' | 'cpuUs') =>
     median(cells.filter((x) => x.target === t && x.concurrency === c).map((x) => x[k]));

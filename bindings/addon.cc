@@ -9,6 +9,7 @@ void init_vindex(Napi::Env env, Napi::Object exports);
 void init_anomaly(Napi::Env env, Napi::Object exports);
 void init_alloc(Napi::Env env, Napi::Object exports);
 void init_secagg(Napi::Env env, Napi::Object exports);
+void init_json(Napi::Env env, Napi::Object exports);
 }  // namespace whale::bindings
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -20,6 +21,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whale::bindings::init_anomaly(env, exports);
   whale::bindings::init_alloc(env, exports);
   whale::bindings::init_secagg(env, exports);
+  whale::bindings::init_json(env, exports);
   return exports;
 }
 

@@ -335,4 +335,14 @@ export interface NativeBinding {
   }): void;
   /** out = Σ rows mod 2^bits, synchronous. */
   secaggSumRows?(opts: { out: Uint32Array; rows: Uint32Array[]; bits: number; parallel?: boolean }): void;
+  /**
+   * native/json (bindings/json.cc), synchronous: the flat arrays of at least `minCount` JSON numbers that are
+   * the value of `"<key>":` in the document, parsed (spans: begin, end, first value, count per array, in
+   * document order); undefined when there is none. Absent in older builds.
+   */
+  jsonNumberArrays?(
+    doc: Uint8Array,
+    key: string,
+    minCount: number,
+  ): { values: Float64Array; spans: Uint32Array } | undefined;
 }

@@ -32,6 +32,14 @@ import { inferAnswer, readInferRequest, sendInferAnswer } from './v2-binary.js';
  */
 export type HttpRouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 
+/** A V2 infer route (no percent-encoding): no extension route answers it (see addHandler). */
+const INFER_PATH = /^\/v2\/models\/[^%]+\/infer$/;
+
+/** `h` on every path but a V2 infer route's, which skips its call (most handlers are async: a promise and a turn each). */
+export function exceptInferRoutes(h: HttpRouteHandler): HttpRouteHandler {
+  return (req, res, url) => (INFER_PATH.test(url.pathname) ? false : h(req, res, url));
+}
+
 export interface HttpServerOptions {
   host: ModelHost;
   pipeline: ProcessingPipeline;
@@ -147,9 +155,12 @@ export class InferenceHttpServer {
     });
   }
 
-  /** Adds a route handler (before start, or at any time: later requests see it). */
+  /**
+   * Adds a route handler (before start, or at any time: later requests see it). It is not called for
+   * V2 infer routes (`/v2/models/{m}[/versions/{v}]/infer`): those belong to the V2 router alone.
+   */
   addHandler(h: HttpRouteHandler): void {
-    (this.o.handlers ??= []).push(h);
+    (this.o.handlers ??= []).push(exceptInferRoutes(h));
   }
 
   /** Stops accepting connections, lets requests in flight finish for up to graceMs, then cuts the rest. */

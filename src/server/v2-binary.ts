@@ -26,7 +26,7 @@ import { endianness } from 'node:os';
 
 import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor, TensorData, TensorSpec } from '../core/base/tensor.js';
-import { parseJsonBody, readBody, readJson, sendJson } from '../transport/http-json.js';
+import { parseJsonBody, readBody, sendJson } from '../transport/http-json.js';
 import {
   fromNamedTensors,
   parseInferRequest,
@@ -220,7 +220,9 @@ export async function readInferRequest(
         'a binary (application/octet-stream) infer body needs this header: the length of its JSON header (0: the body is the only input)',
       );
     }
-    const request = parseInferRequest(await readJson(req, maxBodyBytes));
+    // `data` arrays of numbers come back as Float64Array, parsed natively (toTensor takes either).
+    const body = await readBody(req, maxBodyBytes);
+    const request = parseInferRequest(parseJsonBody(body, req, 'body', { numberArraysUnder: 'data' }));
     return { request, inputs: jsonInputs(request) };
   }
   const body = await readBody(req, maxBodyBytes, { pad: alignPad(headerLength) });

@@ -148,7 +148,7 @@ function flatten(data: unknown, expected: number, at: string): unknown[] {
  * wrong count or value), and toTensor's general path then says what is wrong.
  */
 function flatNumeric(data: unknown, count: number, num: (typeof NUMERIC)[string]): NumericArray | undefined {
-  if (!Array.isArray(data) || data.length !== count) return undefined;
+  if (!(Array.isArray(data) || data instanceof Float64Array) || data.length !== count) return undefined;
   const arr = num.make(count);
   const { min, max, integer } = num;
   for (let i = 0; i < count; i++) {
@@ -166,7 +166,8 @@ export function toTensor(t: V2Tensor, at: string): Tensor {
   const numeric = NUMERIC[t.datatype];
   const fast = numeric && flatNumeric(t.data, count, numeric);
   if (fast) return { name: t.name, datatype: t.datatype as Datatype, shape: [...t.shape], data: fast };
-  const flat = flatten(t.data, count, at);
+  // A Float64Array (numbers parsed natively, see readInferRequest) takes the general path as the array it was.
+  const flat = flatten(t.data instanceof Float64Array ? Array.from(t.data) : t.data, count, at);
   if (flat.length !== count) {
     throw bad(`${at}.data`, `has ${flat.length} elements but shape [${t.shape.join(', ')}] needs ${count}`);
   }

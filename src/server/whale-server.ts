@@ -26,7 +26,7 @@ import { BusInferenceEndpoint } from './bus-endpoint.js';
 import { generateRoutes } from './v2-generate.js';
 import { repositoryRoutes } from './v2-repository.js';
 import { InferenceGrpcServer, readTls } from './grpc/grpc-server.js';
-import { InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
+import { exceptInferRoutes, InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
 
 /** Something that lives as long as the server (monitoring, resource management, …). */
 export interface ServerExtension {
@@ -142,19 +142,23 @@ export class WhaleServer {
       // The key guard runs before every route (extensions add theirs after it).
       handlers: [
         authGuard(auth),
-        repositoryRoutes({
-          host: this.host,
-          scheduler: this.scheduler,
-          batching: (m) => config.models.find((c) => c.name === m)?.batching,
-        }),
-        generateRoutes({
-          host: this.host,
-          pipeline: this.pipeline,
-          maxBodyBytes: config.http.maxBodyBytes,
-          isReady: () => this.acceptingRequests,
-          logger: this.logger,
-          user: this.messaging.user,
-        }),
+        exceptInferRoutes(
+          repositoryRoutes({
+            host: this.host,
+            scheduler: this.scheduler,
+            batching: (m) => config.models.find((c) => c.name === m)?.batching,
+          }),
+        ),
+        exceptInferRoutes(
+          generateRoutes({
+            host: this.host,
+            pipeline: this.pipeline,
+            maxBodyBytes: config.http.maxBodyBytes,
+            isReady: () => this.acceptingRequests,
+            logger: this.logger,
+            user: this.messaging.user,
+          }),
+        ),
         ...(o.httpHandlers ?? []),
       ],
       ...(config.http.tls ? { tls: readTls(config.http.tls, 'http') } : {}),

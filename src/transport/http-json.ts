@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { WhaleError, type WhaleErrorCode } from '../common/errors.js';
+import { parseJsonNumberArrays } from './json-number-arrays.js';
 
 /**
  * The status each error code answers with. Request problems are 4xx, a
@@ -290,13 +291,20 @@ export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknow
 /**
  * Bytes as JSON: ERR_INVALID_ARG (naming `field`) when they are not JSON or nest deeper than
  * the request's maxDepth (the server's limit; DEFAULT_MAX_JSON_DEPTH without a request).
+ * `numberArraysUnder`: big flat number arrays under that key come back as Float64Array (json-number-arrays.ts).
  */
-export function parseJsonBody(buf: Uint8Array, req?: IncomingMessage, field = 'body'): unknown {
+export function parseJsonBody(
+  buf: Uint8Array,
+  req?: IncomingMessage,
+  field = 'body',
+  opts: { numberArraysUnder?: string } = {},
+): unknown {
   const maxDepth = (req && requestLimits.get(req)?.maxDepth) ?? DEFAULT_MAX_JSON_DEPTH;
   if (jsonTooDeep(buf, maxDepth))
     throw new WhaleError('ERR_INVALID_ARG', `${field}: JSON nested deeper than ${maxDepth} levels`, { field });
   try {
     const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (opts.numberArraysUnder !== undefined) return parseJsonNumberArrays(b, opts.numberArraysUnder);
     return JSON.parse(b.toString('utf8'));
   } catch (err) {
     throw new WhaleError('ERR_INVALID_ARG', `${field}: not valid JSON (${(err as Error).message})`, { field });

@@ -28,7 +28,7 @@ import { fmt, median, percentile, table } from './stats.js';
 const PIXELS = 784;
 const IMAGES = 256;
 const CONCURRENCY = [1, 8, 64] as const;
-const TARGETS = ['whale-json', 'whale-binary', 'plain', 'fixed'] as const;
+const TARGETS = ['whale-json', 'whale-binary', 'base-json', 'base-binary', 'plain', 'fixed'] as const;
 type Target = (typeof TARGETS)[number];
 
 /** The part of autocannon's programmatic API used here (it ships no types). */
@@ -137,7 +137,11 @@ async function launch(
   };
 }
 
-async function startWhale(profileDir: string | undefined, extra: Record<string, unknown> = {}): Promise<Running> {
+async function startWhale(
+  profileDir: string | undefined,
+  extra: Record<string, unknown> = {},
+  root = packageRoot(),
+): Promise<Running> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bench-http-'));
   const config = join(dir, 'whale.config.json');
@@ -146,7 +150,7 @@ async function startWhale(profileDir: string | undefined, extra: Record<string, 
   // The access log (one JSON line per request, info level, the default) is written to a file (launch).
   const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_CONFIG: '' };
   return launch(
-    [...prof, join(packageRoot(), 'bin', 'whale.js'), 'start', '--config', config],
+    [...prof, join(root, 'bin', 'whale.js'), 'start', '--config', config],
     port,
     '/v2/health/ready',
     env,
@@ -255,6 +259,11 @@ export interface HttpBenchOptions {
   targets?: string[];
   /** Configuration given to whale start besides its port (default: none, the shipped defaults). */
   whaleConfig?: Record<string, unknown>;
+  /**
+   * Another checkout of this package (built: dist/ and its addon), run beside this one as the targets
+   * base-json and base-binary with the same configuration: an A/B of two versions in the same rounds.
+   */
+  baseline?: string;
 }
 
 export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; cells: Cell[]; summary: unknown[] }> {
@@ -265,15 +274,19 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
     ? TARGETS.filter((t) => o.targets!.includes(t))
     : o.profile
       ? ['whale-json', 'whale-binary']
-      : [...TARGETS];
+      : TARGETS.filter((t) => !t.startsWith('base-') || o.baseline !== undefined);
+  if (targets.some((t) => t.startsWith('base-')) && o.baseline === undefined)
+    throw new Error('the targets base-json and base-binary need --baseline DIR (another built checkout)');
   const withPeers = targets.includes('plain') && targets.includes('fixed');
   const l = loads();
   const whale = await startWhale(o.profile, o.whaleConfig);
+  const base = o.baseline === undefined ? undefined : await startWhale(undefined, o.whaleConfig, o.baseline);
   const started: Partial<Record<'plain' | 'fixed', Running>> = {};
   for (const p of ['plain', 'fixed'] as const) if (targets.includes(p)) started[p] = await startPeer(p);
   const peers = withPeers ? (started as Record<'plain' | 'fixed', Running>) : undefined;
-  const server = (t: Target) => (t.startsWith('whale') ? whale : started[t as 'plain' | 'fixed']!);
-  const loadFor = (t: Target) => (t === 'whale-binary' ? l.binary : l.json);
+  const server = (t: Target) =>
+    t.startsWith('whale') ? whale : t.startsWith('base') ? base! : started[t as 'plain' | 'fixed']!;
+  const loadFor = (t: Target) => (t.endsWith('-binary') ? l.binary : l.json);
   const cells: Cell[] = [];
   const load: number[] = [loadavg()[0]!];
   try {
@@ -287,7 +300,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
       load.push(loadavg()[0]!);
     }
   } finally {
-    await Promise.all([whale.stop(), started.plain?.stop(), started.fixed?.stop()]);
+    await Promise.all([whale.stop(), base?.stop(), started.plain?.stop(), started.fixed?.stop()]);
   }
   const med = (t: Target, c: number, k: 'rps' | 'p50' | 'p99' | 'cpuUs') =>
     median(cells.filter((x) => x.target === t && x.concurrency === c).map((x) => x[k]));
@@ -318,8 +331,23 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
       row.p99Whale = med('whale-json', c, 'p99');
       row.p99Plain = med('plain', c, 'p99');
     }
+    if (base) {
+      row.vsBaseJson = w / med('base-json', c, 'rps');
+      row.cpuVsBaseJson = med('whale-json', c, 'cpuUs') / med('base-json', c, 'cpuUs');
+      row.vsBaseBinary = med('whale-binary', c, 'rps') / med('base-binary', c, 'rps');
+      row.cpuVsBaseBinary = med('whale-binary', c, 'cpuUs') / med('base-binary', c, 'cpuUs');
+    }
     return row;
   });
+  const baseRows = base
+    ? summary.map((s) => [
+        String(s.concurrency),
+        fmt(s.vsBaseJson, 2),
+        fmt(s.cpuVsBaseJson, 2),
+        fmt(s.vsBaseBinary, 2),
+        fmt(s.cpuVsBaseBinary, 2),
+      ])
+    : [];
   const ratioRows = peers
     ? summary.map((s) => [
         String(s.concurrency),
@@ -340,6 +368,16 @@ export async function benchHttp(o: HttpBenchOptions): Promise<{ text: string; ce
           table(
             ['conc', 'whale JSON / plain', 'whale JSON / fixed', 'whale binary / fixed', 'p99 whale JSON / plain ms'],
             ratioRows,
+          ),
+        ]
+      : []),
+    ...(base
+      ? [
+          '',
+          `this checkout (whale-*) against ${o.baseline} (base-*): ratios of the medians`,
+          table(
+            ['conc', 'JSON req/s', 'JSON main-thread µs/req', 'binary req/s', 'binary main-thread µs/req'],
+            baseRows,
           ),
         ]
       : []),

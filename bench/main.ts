@@ -41,7 +41,7 @@ const SUITES = [
   'protocols',
   'http',
 ] as const;
-const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON] [--targets whale-json,whale-binary,plain,fixed]\n       npm run bench -- federation-generic [--runs N] [--max-rounds R] [--quick]\nSuites: ${SUITES.join(', ')}\n`;
+const USAGE = `Usage: npm run bench -- <suite> [--runs N] [--quick] [--json FILE]\n       npm run bench -- soak [--minutes N] [--concurrency C]\n       npm run bench -- http [--runs N] [--seconds S] [--concurrency 1,8,64] [--profile DIR] [--whale-config JSON] [--baseline DIR] [--targets whale-json,whale-binary,base-json,base-binary,plain,fixed]\n       npm run bench -- federation-generic [--runs N] [--max-rounds R] [--quick]\nSuites: ${SUITES.join(', ')}\n`;
 
 async function main(): Promise<number> {
   let parsed;
@@ -61,6 +61,7 @@ async function main(): Promise<number> {
         concurrency: { type: 'string' },
         profile: { type: 'string' },
         'whale-config': { type: 'string' },
+        baseline: { type: 'string' },
         targets: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -120,6 +121,7 @@ async function main(): Promise<number> {
             ? { whaleConfig: JSON.parse(values['whale-config']) as Record<string, unknown> }
             : {}),
           ...(list(values.concurrency) ? { concurrency: list(values.concurrency)!.map(Number) } : {}),
+          ...(values.baseline ? { baseline: values.baseline } : {}),
         })
       : suite === 'protocols'
         ? await benchProtocols({ quick: values.quick, ...(values.seconds ? { seconds: Number(values.seconds) } : {}) })

@@ -13,17 +13,17 @@
  * `--profile DIR` starts whale with `node --cpu-prof --cpu-prof-dir DIR` (the profile is written
  * when it stops); bench/http-profile.ts summarises such a profile.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { readMnist } from '../src/models/mnist-idx.js';
 import { packageRoot } from '../src/native/loader.js';
 import { fmt, median, percentile, table } from './stats.js';
+import { freePort, mainThreadCpuUs } from './processes.js';
 
 const PIXELS = 784;
 const IMAGES = 256;
@@ -57,30 +57,8 @@ interface Cell {
   cpuUs: number;
 }
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** user + system CPU of a process's main thread so far, µs (Linux /proc; 0 elsewhere). */
-function mainThreadCpuUs(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
-      .replace(/^.*\) /, '')
-      .split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve) => {

@@ -16,10 +16,9 @@
  * spin while waiting and so charge time rather than requests, are left out), and by
  * the client process (process.cpuUsage()): what each protocol costs, whatever the load.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,6 +28,7 @@ import { readMnist } from '../src/models/mnist-idx.js';
 import { packageRoot } from '../src/native/loader.js';
 import { loadInferenceProto } from '../src/server/grpc/grpc-server.js';
 import { fmt, percentile, table } from './stats.js';
+import { freePort, mainThreadCpuUs } from './processes.js';
 
 const PIXELS = 784;
 const CLASSES = 10;
@@ -49,26 +49,8 @@ interface Cell {
   clientCpuUs: number;
 }
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** user + system CPU of a process's main thread so far, µs (Linux /proc). */
-function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
-    .replace(/^.*\) /, '')
-    .split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK; // utime, stime (fields 14, 15 of stat)
-}
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `whale start` on the default model with gRPC on; resolves once it prints its serving line. */
 async function startServer(): Promise<{ http: number; grpc: number; pid: number; stop: () => Promise<void> }> {
@@ -112,10 +94,10 @@ async function startServer(): Promise<{ http: number; grpc: number; pid: number;
  * from each cell's server CPU so that a cell of few requests is not charged for it.
  */
 async function idleCpuRate(pid: number, seconds: number): Promise<number> {
-  const c0 = processCpuUs(pid);
+  const c0 = mainThreadCpuUs(pid);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  return (processCpuUs(pid) - c0) / ((performance.now() - t0) / 1000);
+  return (mainThreadCpuUs(pid) - c0) / ((performance.now() - t0) / 1000);
 }
 
 let serverIdleUsPerSecond = 0;
@@ -126,7 +108,7 @@ async function closedLoop(
   send: (i: number) => Promise<void>,
   serverPid: number,
 ): Promise<Omit<Cell, 'protocol' | 'concurrency'>> {
-  const server0 = processCpuUs(serverPid);
+  const server0 = mainThreadCpuUs(serverPid);
   const client0 = process.cpuUsage();
   const latencies: number[] = [];
   let next = 0;
@@ -149,7 +131,7 @@ async function closedLoop(
   );
   const elapsed = (performance.now() - t0) / 1000;
   const client = process.cpuUsage(client0);
-  const serverCpu = Math.max(0, processCpuUs(serverPid) - server0 - serverIdleUsPerSecond * elapsed);
+  const serverCpu = Math.max(0, mainThreadCpuUs(serverPid) - server0 - serverIdleUsPerSecond * elapsed);
   latencies.sort((a, b) => a - b);
   const n = Math.max(1, latencies.length);
   return {

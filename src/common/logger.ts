@@ -35,10 +35,38 @@ export function logContextFields(): Readonly<Record<string, unknown>> {
   return logContext.getStore() ?? {};
 }
 
+/**
+ * Lines for stderr, written together once per event-loop turn: a busy server's access log is one
+ * `write` per turn, not one per request (stderr to a file or a pipe is synchronous on Linux). The
+ * rest is written when the process exits, however it exits short of a kill.
+ */
+let stderrLines: string[] = [];
+let stderrFlushQueued = false;
+
+function flushStderr(): void {
+  stderrFlushQueued = false;
+  if (stderrLines.length === 0) return;
+  const text = stderrLines.join('');
+  stderrLines = [];
+  process.stderr.write(text);
+}
+
+function writeStderrLine(line: string): void {
+  stderrLines.push(`${line}\n`);
+  if (stderrFlushQueued) return;
+  if (!exitFlushRegistered) {
+    exitFlushRegistered = true;
+    process.on('exit', flushStderr);
+  }
+  stderrFlushQueued = true;
+  setImmediate(flushStderr).unref();
+}
+let exitFlushRegistered = false;
+
 export function createLogger(
   component: string,
   level: LogLevel = env.logLevel ?? 'info',
-  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  write: (line: string) => void = writeStderrLine,
 ): Logger {
   const min = ORDER[level] ?? ORDER.info;
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {

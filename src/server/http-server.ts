@@ -69,7 +69,12 @@ export interface HttpServerOptions {
   handlers?: HttpRouteHandler[];
   /** HTTPS with this PEM certificate (chain) and key; absent: plain HTTP. */
   tls?: { cert: Buffer; key: Buffer };
+  /** The protocol extensions GET /v2 lists (default: the ones of the routes every such server has with WhaleServer's handlers). */
+  protocolExtensions?: string[];
 }
+
+/** What GET /v2 lists by default: Triton's names for the statistics, repository, config and binary-tensor routes. */
+export const V2_EXTENSIONS = ['statistics', 'model_repository', 'model_configuration', 'binary_tensor_data'];
 
 export class InferenceHttpServer {
   private readonly server: Server | HttpsServer;
@@ -221,7 +226,7 @@ export class InferenceHttpServer {
         body: {
           name: this.o.serverName,
           version: this.o.serverVersion,
-          extensions: ['statistics', 'model_repository', 'binary_tensor_data'],
+          extensions: this.o.protocolExtensions ?? V2_EXTENSIONS,
         },
       };
     }

@@ -26,7 +26,7 @@ import { BusInferenceEndpoint } from './bus-endpoint.js';
 import { generateRoutes } from './v2-generate.js';
 import { repositoryRoutes } from './v2-repository.js';
 import { InferenceGrpcServer, readTls } from './grpc/grpc-server.js';
-import { exceptInferRoutes, InferenceHttpServer, type HttpRouteHandler } from './http-server.js';
+import { exceptInferRoutes, InferenceHttpServer, V2_EXTENSIONS, type HttpRouteHandler } from './http-server.js';
 
 /** Something that lives as long as the server (monitoring, resource management, …). */
 export interface ServerExtension {
@@ -139,6 +139,8 @@ export class WhaleServer {
       maxDiscardBytes: config.http.maxDiscardBytes,
       isReady: () => this.acceptingRequests,
       cannotServe: (model) => this.cannotServe(model),
+      // generateRoutes below serves Triton's generate extension.
+      protocolExtensions: [...V2_EXTENSIONS, 'generate'],
       // The key guard runs before every route (extensions add theirs after it).
       handlers: [
         authGuard(auth),

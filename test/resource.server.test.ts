@@ -13,12 +13,13 @@ import { WhaleServer } from '../src/server/whale-server.js';
 import { MessagingService } from '../src/services/messaging-service.js';
 import { MemoryStateStore } from '../src/services/state-store.js';
 import { LocalBus } from '../src/transport/local-bus.js';
-import { http, rowsInput, scaleModel } from './support/serving.js';
+import { counterModel, http, rowsInput, scaleModel } from './support/serving.js';
 import { until } from './helpers.js';
 
 describe('resource management in whale start', () => {
   const free = scaleModel('free', 2);
   const limited = scaleModel('limited', 3);
+  const counter = counterModel('counter');
   const bus = new LocalBus();
   const metrics: string[] = [];
   let server: WhaleServer;
@@ -39,6 +40,8 @@ describe('resource management in whale start', () => {
             path: '/unused/limited.onnx',
             resources: { cpu: 0.5, memory: 4096, requestsPerSecond: 0.01, burst: 2, maxConcurrent: 4 },
           },
+          // A model with its own generate(): one stream at a time.
+          { name: 'counter', adapter: 'onnx', path: '/unused/counter.onnx', resources: { maxConcurrent: 1 } },
         ],
         resources: { intervalMs: 200 },
         shutdownGraceMs: 1000,
@@ -63,7 +66,7 @@ describe('resource management in whale start', () => {
     server = new WhaleServer({
       config,
       messaging,
-      models: [free.model, limited.model],
+      models: [free.model, limited.model, counter.model],
       logger: silentLogger,
       serverVersion: 'test',
       extensions: [ext],
@@ -114,6 +117,26 @@ describe('resource management in whale start', () => {
     expect(body.models.free.usage.rows).toBe(5);
     expect(body.models.free.usage.wallMs).toBeGreaterThan(0);
     expect(body.models.limited.memory).toMatchObject({ used: 0, byKind: { batch: 0 } }); // buffers released after answering
+  });
+
+  it("a model's own generate() stream is admitted like a scheduled request and holds its permit until it ends", async () => {
+    const count = (n: number, stream = false) =>
+      fetch(`${url}/v2/models/counter/${stream ? 'generate_stream' : 'generate'}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ n: [n] }),
+      });
+    const open = await count(10, true); // 10 steps of 20 ms
+    expect(open.status).toBe(200);
+    const during = await count(1);
+    expect(during.status).toBe(503);
+    const refused = (await during.json()) as { code: string; error: string };
+    expect(refused.code).toBe('ERR_OVERLOADED');
+    expect(refused.error).toContain('maxConcurrent');
+    expect(await open.text()).toContain('"final":true'); // the stream ran to its end
+    const after = await count(1);
+    expect(after.status).toBe(200); // its permit was released with the stream
+    expect((await http(`${url}/v1/resources`)).body.models.counter.quota).toBeDefined();
   });
 
   it('a request bigger than the model memory quota is refused with the model and resource named', async () => {

@@ -2,12 +2,10 @@
 // (JSON and server-sent events read with fetch), and streamed ResponseChunks of a session on the bus.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { WhaleError } from '../src/common/errors.js';
-import { defineModel } from '../src/core/base/model.js';
 import type { ResponseChunk } from '../src/services/user-service.js';
 import { TOPICS } from '../src/transport/topics.js';
 import { until } from './helpers.js';
-import { http, scaleModel, startTestServer, WIDTH, type TestServer } from './support/serving.js';
+import { counterModel, http, scaleModel, startTestServer, WIDTH, type TestServer } from './support/serving.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- events are whatever JSON the server sent
 type Event = any;
@@ -41,36 +39,6 @@ const post = (url: string, body: unknown, signal?: AbortSignal) =>
     body: JSON.stringify(body),
     ...(signal ? { signal } : {}),
   });
-
-/** Counts to n, one step every 20 ms (a model with its own generate()); n = 0 fails after its first step. */
-function counterModel() {
-  const seen = { produced: 0, closed: 0, aborted: 0 };
-  const model = defineModel({
-    name: 'counter',
-    inputs: [{ name: 'n', datatype: 'INT32', shape: [1] }],
-    outputs: [{ name: 'value', datatype: 'INT32', shape: [1] }],
-    process: (input) => ({ value: { name: 'value', datatype: 'INT32', shape: [1], data: input.n!.data } }),
-    async *generate(input, { signal }) {
-      const n = (input.n!.data as Int32Array)[0]!;
-      try {
-        for (let i = 1; i <= Math.max(n, 1); i++) {
-          if (signal?.aborted) {
-            seen.aborted++;
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 20));
-          seen.produced++;
-          const value = { name: 'value', datatype: 'INT32' as const, shape: [1], data: Int32Array.of(i) };
-          yield { outputs: { value }, final: i === n };
-          if (n === 0) throw new WhaleError('ERR_MODEL_RUN', 'n: cannot count to 0');
-        }
-      } finally {
-        seen.closed++;
-      }
-    },
-  });
-  return { model, seen };
-}
 
 describe('answers that stream (generate, generate_stream, sessions on the bus)', () => {
   let s: TestServer;

@@ -1,4 +1,5 @@
 /** A WhaleServer on loopback with small in-process models, for the serving tests. */
+import { WhaleError } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { defineModel } from '../../src/core/base/model.js';
 import type { ModelInterface } from '../../src/core/base/model.js';
@@ -124,4 +125,34 @@ export async function http(
 
 export function rowsInput(rows: number[][]): { inputs: unknown[] } {
   return { inputs: [{ name: 'x', datatype: 'FP32', shape: [rows.length, WIDTH], data: rows.flat() }] };
+}
+
+/** Counts to n, one step every 20 ms (a model with its own generate()); n = 0 fails after its first step. */
+export function counterModel(name = 'counter') {
+  const seen = { produced: 0, closed: 0, aborted: 0 };
+  const model = defineModel({
+    name,
+    inputs: [{ name: 'n', datatype: 'INT32', shape: [1] }],
+    outputs: [{ name: 'value', datatype: 'INT32', shape: [1] }],
+    process: (input) => ({ value: { name: 'value', datatype: 'INT32', shape: [1], data: input.n!.data } }),
+    async *generate(input, { signal }) {
+      const n = (input.n!.data as Int32Array)[0]!;
+      try {
+        for (let i = 1; i <= Math.max(n, 1); i++) {
+          if (signal?.aborted) {
+            seen.aborted++;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+          seen.produced++;
+          const value = { name: 'value', datatype: 'INT32' as const, shape: [1], data: Int32Array.of(i) };
+          yield { outputs: { value }, final: i === n };
+          if (n === 0) throw new WhaleError('ERR_MODEL_RUN', 'n: cannot count to 0');
+        }
+      } finally {
+        seen.closed++;
+      }
+    },
+  });
+  return { model, seen };
 }

@@ -63,7 +63,13 @@ export async function* streamRequest(
         );
         timer = setTimeout(() => abort.abort(deadline), Math.max(0, ms));
       }
-      yield* observed(src.pipeline, model, req.inputs, modelSteps(src.host, model, req.inputs, abort.signal));
+      // It runs outside the scheduler, so it is admitted here as the scheduler's requests are (quotas, rate limits).
+      const permit = await src.pipeline.admitOutsideScheduler(model.name, req.tenant, req.inputs);
+      try {
+        yield* observed(src.pipeline, model, req.inputs, modelSteps(src.host, model, req.inputs, abort.signal));
+      } finally {
+        permit.release();
+      }
     } else yield* pipelineSteps(src.pipeline, { ...req, signal: abort.signal });
   } finally {
     clearTimeout(timer);

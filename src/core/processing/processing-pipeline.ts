@@ -150,11 +150,22 @@ export interface PipelineRoute {
   settle(result: InferenceResult | undefined, error?: unknown): void;
 }
 
+/**
+ * Admits work that runs outside the batching scheduler (a model's own generate() stream), as the
+ * scheduler's callers are admitted: quotas and rate limits; the permit is released when the work ends.
+ */
+export type PipelineAdmission = (
+  model: string,
+  tenant: string | undefined,
+  inputs: NamedTensors,
+) => Promise<{ release(): void }>;
+
 export class ProcessingPipeline {
   private readonly stats = { quick: 0, normal: 0, deep: 0, cacheHits: 0 };
   private observers: RequestObserver[] = [];
   private router: PipelineRouter | undefined;
   private collaborator: DeepCollaborator | undefined;
+  private admission: PipelineAdmission | undefined;
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -169,6 +180,16 @@ export class ProcessingPipeline {
   /** Installs (or with undefined removes) what asks other nodes' models to join deep requests. */
   setCollaborator(collaborator: DeepCollaborator | undefined): void {
     this.collaborator = collaborator;
+  }
+
+  /** Installs (or with undefined removes) the admission of work outside the scheduler (see PipelineAdmission). */
+  setAdmission(admission: PipelineAdmission | undefined): void {
+    this.admission = admission;
+  }
+
+  /** A permit for work outside the scheduler (ERR_QUOTA_EXCEEDED etc. when refused); release it when the work ends. */
+  admitOutsideScheduler(model: string, tenant: string | undefined, inputs: NamedTensors): Promise<{ release(): void }> {
+    return this.admission ? this.admission(model, tenant, inputs) : Promise.resolve({ release: () => undefined });
   }
 
   /** Installs (or with undefined removes) the router consulted before every request. */

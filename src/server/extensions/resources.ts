@@ -206,6 +206,9 @@ export class ResourceExtension implements ServerExtension {
   }
 
   private gate(server: WhaleServer, manager: ResourceManager): void {
+    // A model's own generate() stream runs outside the scheduler: the same admission, held for the whole stream.
+    server.pipeline.setAdmission((model, tenant, inputs) => manager.admit(model, tenant, inputBytes(inputs)));
+    this.restore.push(() => server.pipeline.setAdmission(undefined));
     const scheduler = server.scheduler;
     const schedule = scheduler.scheduleTask;
     scheduler.scheduleTask = async (request: TaskRequest): Promise<unknown> => {

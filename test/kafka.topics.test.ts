@@ -15,7 +15,7 @@ import { dlqTopic } from '../src/transport/bus.js';
 import { createEnvelope } from '../src/transport/envelope.js';
 import { defaultProvisioning, KafkaTopicAdmin, topicPlan } from '../src/transport/kafka-admin.js';
 import { KafkaBus } from '../src/transport/kafka-bus.js';
-import { allTopics, TOPICS } from '../src/transport/topics.js';
+import { allTopics, modelTopic, TOPICS } from '../src/transport/topics.js';
 import { expectWhaleError } from './helpers.js';
 import { KafkaMock } from './support/kafka-mock.js';
 
@@ -121,7 +121,10 @@ describe('kafka topics on the mock cluster', () => {
     expect(list.code).toBe(0);
     expect(list.out).toContain(`  ${TOPICS.userRequests}\n`);
     expect(list.out).toContain(`* ${TOPICS.events}\n`);
-    expect(list.err).toMatch(/\* = missing \(1\)/);
+    // The built-in configuration's model (mnist) has its own topic and its .dlq twin, missing here.
+    expect(list.out).toContain(`* ${modelTopic('mnist')}\n`);
+    expect(list.out).toContain(`* ${modelTopic('mnist')}.dlq\n`);
+    expect(list.err).toMatch(/\* = missing \(3\)/);
     const all = await cli(['topics', 'list', '--all', '--json', ...b]);
     expect(JSON.parse(all.out)).toContainEqual({ name: LAG_TOPIC, whale: false, exists: true });
 
@@ -147,6 +150,8 @@ describe('kafka topics on the mock cluster', () => {
       code: 0,
       out: `${TOPICS.events}  partitions 3  replication min(3, brokers)  retention: broker default\n`,
     });
+    const dryAll = await cli(['topics', 'create', '--dry-run', ...b]);
+    expect(dryAll.out).toContain(`${modelTopic('mnist')}  partitions 3  replication min(3, brokers)`);
     const create = await cli(['topics', 'create', TOPICS.events, ...b]);
     expect(create.code).toBe(1);
     expect(create.err).toMatch(

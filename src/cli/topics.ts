@@ -5,13 +5,15 @@ import { isWhaleError, WhaleError } from '../common/errors.js';
 import { parseList } from '../common/env.js';
 import { loadConfig } from '../config/whale-config.js';
 import { KafkaTopicAdmin, topicPlan, type TopicInfo, type TopicPlan } from '../transport/kafka-admin.js';
+import { TopicManager } from '../transport/topic-manager.js';
 import type { CliIO } from './main.js';
 
 export const TOPICS_USAGE = `Usage: whale topics list [--all] [--json]
        whale topics describe [TOPIC...] [--group GROUP] [--json]
        whale topics create [TOPIC...] [--dry-run]
 
-Smart Whale's Kafka topics: the bus channels (whale.*) and their .dlq twins, with the
+Smart Whale's Kafka topics: the bus channels (whale.*), each configured model's own
+topic (whale.models.<model>.collaboration) and their .dlq twins, with the
 partitions, replication factor and retention of whale.config.json's kafka.topics
 (docs/configuration.md, "Kafka"). The cluster, TLS and SASL come from the same
 configuration and the KAFKA_* variables; 'whale start' creates missing topics itself
@@ -83,7 +85,9 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
       { field: 'kafka.brokers' },
     );
   }
-  const plan = topicPlan(kafka.topics);
+  // The services' topics and each configured model's own (as whale start creates them).
+  const models = new TopicManager({ kafka: { ...kafka, brokers } }).modelPlan(config.models.map((m) => m.name));
+  const plan = [...topicPlan(kafka.topics), ...models];
   const planned = new Map(plan.map((p) => [p.topic, p]));
   // A named topic outside the plan gets the default spec (e.g. one in kafka.topics.extra of another node).
   const chosen: TopicPlan[] =

@@ -57,9 +57,6 @@ interface Cell {
   cpuUs: number;
 }
 
-
-
-
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve) => {
     const r = request({ host: '127.0.0.1', port, path, method: 'GET' }, (m) => {
@@ -127,12 +124,7 @@ async function startWhale(
   const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   // The access log (one JSON line per request, info level, the default) is written to a file (launch).
   const env = { ...process.env, KAFKA_BROKERS: '', REDIS_URL: '', WHALE_CONFIG: '' };
-  return launch(
-    [...prof, join(root, 'bin', 'whale.js'), 'start', '--config', config],
-    port,
-    '/v2/health/ready',
-    env,
-  );
+  return launch([...prof, join(root, 'bin', 'whale.js'), 'start', '--config', config], port, '/v2/health/ready', env);
 }
 
 async function startPeer(kind: 'plain' | 'fixed'): Promise<Running> {

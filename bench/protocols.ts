@@ -49,9 +49,6 @@ interface Cell {
   clientCpuUs: number;
 }
 
-
-
-
 /** `whale start` on the default model with gRPC on; resolves once it prints its serving line. */
 async function startServer(): Promise<{ http: number; grpc: number; pid: number; stop: () => Promise<void> }> {
   const [http, grpc] = [await freePort(), await freePort()];

@@ -20,7 +20,8 @@ static size_t count_of(const std::string& doc, size_t min_count = 1) {
 static void which_arrays() {
   CHECK(count_of(R"({"data":[1,2,3]})") == 1, "a flat array after the key is taken");
   CHECK(count_of(R"({ "data" :
-    [ 1 , 2	, 3 ] })") == 1, "whitespace around the colon and the elements");
+    [ 1 , 2	, 3 ] })") == 1,
+        "whitespace around the colon and the elements");
   CHECK(count_of(R"({"data":[]})", 0) == 1 && count_of(R"({"data":[]})", 1) == 0, "an empty array only with min 0");
   CHECK(count_of(R"({"data":[1,2]})", 3) == 0, "fewer than min_count elements: left");
   CHECK(count_of(R"({"data":[[1,2],[3,4]]})") == 0, "nested: left to the parser");
@@ -61,7 +62,7 @@ static void values_against_strtod() {
       case 2: std::snprintf(buf, sizeof buf, "%.3e", v); break;
       case 3: std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(rng() % 2000001) - 1000000); break;
       case 4: std::snprintf(buf, sizeof buf, "%.25E", v); break;
-      case 5: std::snprintf(buf, sizeof buf, "%.15g", v); break;  // the exact (Clinger) path
+      case 5: std::snprintf(buf, sizeof buf, "%.15g", v); break;        // the exact (Clinger) path
       case 6: std::snprintf(buf, sizeof buf, "%.6f", v / 1e25); break;  // leading zeros of a fraction
       default: std::snprintf(buf, sizeof buf, "%.12fe%d", std::fmod(v, 10.0), static_cast<int>(rng() % 60) - 30); break;
     }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "../native/json/number_arrays.h"
 #include "convert.h"
@@ -10,6 +11,12 @@
 
 namespace whale::bindings {
 namespace {
+
+// A big body's values (8 bytes per value, from 2 bytes of JSON) are not kept for the life of the process.
+void release_if_big(json::NumberArrays& found) {
+  if (found.values.capacity() > (size_t{1} << 20)) std::vector<double>().swap(found.values);
+  if (found.spans.capacity() > (size_t{1} << 16)) std::vector<json::NumberArraySpan>().swap(found.spans);
+}
 
 // jsonNumberArrays(doc: Uint8Array, key: string, minCount: number)
 //   -> undefined | { values: Float64Array, spans: Uint32Array (begin, end, first, count per array) }
@@ -31,7 +38,10 @@ Napi::Value NumberArrays(const Napi::CallbackInfo& info) {
     static thread_local json::NumberArrays found;
     json::find_number_arrays(std::string_view(static_cast<const char*>(doc.data), doc.length), key,
                              static_cast<size_t>(min_count), found);
-    if (found.spans.empty()) return env.Undefined();
+    if (found.spans.empty()) {
+      release_if_big(found);
+      return env.Undefined();
+    }
     Napi::Float64Array values = Napi::Float64Array::New(env, found.values.size());
     std::memcpy(values.Data(), found.values.data(), found.values.size() * sizeof(double));
     Napi::Uint32Array spans = Napi::Uint32Array::New(env, found.spans.size() * 4);
@@ -42,6 +52,7 @@ Napi::Value NumberArrays(const Napi::CallbackInfo& info) {
       *s++ = static_cast<uint32_t>(span.first);
       *s++ = static_cast<uint32_t>(span.count);
     }
+    release_if_big(found);
     Napi::Object out = Napi::Object::New(env);
     out.Set("values", values);
     out.Set("spans", spans);

@@ -7,6 +7,7 @@
 //   WHALE_BUILD_TYPE            Release (default) or Debug
 // Extra arguments are passed to cmake-js (e.g. --CDFOO=BAR).
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,14 @@ if (/^(0|off|false|no)$/i.test(env.WHALE_CUDA ?? '')) args.push('--CDWHALE_WITH_
 if (env.WHALE_CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${env.WHALE_CUDA_ARCHITECTURES}`);
 if (env.WHALE_SANITIZE === '1') args.push('--CDWHALE_SANITIZE=ON');
 args.push(...process.argv.slice(2));
+
+// An optional package that the first configure found missing (Boost.Context, for the ctest of the CUDA
+// kernels, before scripts/ensure-toolchain.sh installed it) is searched for again: `cmake-js compile`
+// alone does not re-run the configure step of an existing build directory.
+const cache = join(root, 'build', 'CMakeCache.txt');
+if (existsSync(cache) && /^boost_context_DIR:PATH=.*-NOTFOUND$/m.test(readFileSync(cache, 'utf8'))) {
+  spawnSync('cmake', [join(root, 'build')], { stdio: 'ignore', cwd: root });
+}
 
 const jobs = env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(Math.max(1, (await import('node:os')).availableParallelism()));
 const res = spawnSync(process.execPath, [cli, ...args], {

@@ -19,8 +19,16 @@ export const MIN_NUMBER_ARRAY = 16;
  * The placeholder's key: a NUL and a per-process random tag, so a client cannot write a
  * placeholder (its key would have to guess the tag), and a clash is found anyway (see restore).
  */
-const TAG = `\u0000whale:${randomBytes(12).toString('hex')}`;
-const TAG_JSON = JSON.stringify(TAG);
+let tag: { key: string; json: string } | undefined;
+
+/** Made at the first use, so that importing the package starts nothing (test/package.import). */
+function placeholderTag(): { key: string; json: string } {
+  if (!tag) {
+    const key = `\u0000whale:${randomBytes(12).toString('hex')}`;
+    tag = { key, json: JSON.stringify(key) };
+  }
+  return tag;
+}
 
 /**
  * The document parsed, every flat number array of at least MIN_NUMBER_ARRAY elements under `key`
@@ -30,10 +38,11 @@ export function parseJsonNumberArrays(buf: Buffer, key: string): unknown {
   const found = native().jsonNumberArrays?.(buf, key, MIN_NUMBER_ARRAY);
   if (!found) return JSON.parse(buf.toString('utf8'));
   const { values, spans } = found;
+  const { key: tagKey, json: tagJson } = placeholderTag();
   let text = '';
   let at = 0;
   for (let k = 0; k < spans.length; k += 4) {
-    text += `${buf.toString('utf8', at, spans[k])}{${TAG_JSON}:${k / 4}}`;
+    text += `${buf.toString('utf8', at, spans[k])}{${tagJson}:${k / 4}}`;
     at = spans[k + 1]!;
   }
   text += buf.toString('utf8', at);
@@ -44,22 +53,22 @@ export function parseJsonNumberArrays(buf: Buffer, key: string): unknown {
     return JSON.parse(buf.toString('utf8')); // the original's own error (positions as the client sent them)
   }
   const used = new Uint8Array(spans.length / 4);
-  const restored = restore(doc, values, spans, used);
+  const restored = restore(doc, tagKey, values, spans, used);
   // Every placeholder exactly once, else (cannot happen without the tag) the plain parse.
   return used.every((u) => u === 1) ? restored : JSON.parse(buf.toString('utf8'));
 }
 
-function restore(v: unknown, values: Float64Array, spans: Uint32Array, used: Uint8Array): unknown {
+function restore(v: unknown, tagKey: string, values: Float64Array, spans: Uint32Array, used: Uint8Array): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const r = restore(v[i], values, spans, used);
+      const r = restore(v[i], tagKey, values, spans, used);
       if (r !== v[i]) v[i] = r;
     }
     return v;
   }
   const o = v as Record<string, unknown>;
-  const k = o[TAG];
+  const k = o[tagKey];
   if (typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < used.length && Object.keys(o).length === 1) {
     used[k] = used[k] === 0 ? 1 : 2;
     const first = spans[4 * k + 2]!;
@@ -67,7 +76,7 @@ function restore(v: unknown, values: Float64Array, spans: Uint32Array, used: Uin
   }
   // Only placeholders are replaced (an own property, `__proto__` included, is set as such).
   for (const name of Object.keys(o)) {
-    const r = restore(o[name], values, spans, used);
+    const r = restore(o[name], tagKey, values, spans, used);
     if (r !== o[name]) o[name] = r;
   }
   return o;

@@ -17,7 +17,8 @@ export const MIN_NUMBER_ARRAY = 16;
 
 /**
  * The placeholder's key: a NUL and a per-process random tag, so a client cannot write a
- * placeholder (its key would have to guess the tag), and a clash is found anyway (see restore).
+ * placeholder (its key would have to guess the tag); one that did is found anyway (every placeholder is
+ * restored exactly once, or the document is parsed again with JSON.parse).
  */
 let tag: { key: string; json: string } | undefined;
 
@@ -32,7 +33,8 @@ function placeholderTag(): { key: string; json: string } {
 
 /**
  * The document parsed, every flat number array of at least MIN_NUMBER_ARRAY elements under `key`
- * as a Float64Array (all other values as JSON.parse makes them). Throws what JSON.parse throws.
+ * as a Float64Array (all other values as JSON.parse makes them). Throws what JSON.parse throws. The
+ * walk that restores the arrays recurses: callers bound the nesting first (parseJsonBody's depth check).
  */
 export function parseJsonNumberArrays(buf: Buffer, key: string): unknown {
   const found = native().jsonNumberArrays?.(buf, key, MIN_NUMBER_ARRAY);
@@ -54,7 +56,7 @@ export function parseJsonNumberArrays(buf: Buffer, key: string): unknown {
   }
   const used = new Uint8Array(spans.length / 4);
   const restored = restore(doc, tagKey, values, spans, used);
-  // Every placeholder exactly once, else (cannot happen without the tag) the plain parse.
+  // Every placeholder exactly once, else (a duplicate key dropped one, or a client wrote the tag) the plain parse.
   return used.every((u) => u === 1) ? restored : JSON.parse(buf.toString('utf8'));
 }
 

@@ -14,6 +14,7 @@ import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import {
   ByteBudget,
+  connectionSignal,
   decodePathSegment,
   HttpError,
   limitRequest,
@@ -299,15 +300,11 @@ export class InferenceHttpServer {
         field: 'parameters.level',
       });
     }
-    const abort = new AbortController();
-    req.once('close', () => {
-      if (!req.complete || req.destroyed) abort.abort();
-    });
     const result = await this.o.pipeline.processRequest({
       model: name,
       ...(version === undefined ? {} : { version }),
       inputs,
-      signal: abort.signal,
+      signal: connectionSignal(req), // the client went away: a queued request is dropped
       ...(request.id === undefined ? {} : { requestId: request.id }),
       ...(level === undefined ? {} : { level: level as Level }),
       ...tenantParam(req, params),

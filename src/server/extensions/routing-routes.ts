@@ -20,7 +20,7 @@ import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
 import type { LabelOutcome, ServedQuality } from '../../core/quality/monitoring/served-quality.js';
 import type { QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
-import { decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { connectionSignal, decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { optionalParam, tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
 import { roleAtLeast } from '../../config/api-keys.js';
@@ -113,14 +113,10 @@ async function infer(c: QualityRoutesContext, req: IncomingMessage, task: string
     throw new WhaleError('ERR_INVALID_ARG', `parameters.level: must be one of ${LEVELS.join(', ')}`, {
       field: 'parameters.level',
     });
-  const abort = new AbortController();
-  req.once('close', () => {
-    if (!req.complete || req.destroyed) abort.abort();
-  });
   const result = await c.pipeline.processRequest({
     task,
     inputs,
-    signal: abort.signal,
+    signal: connectionSignal(req),
     ...(level === undefined ? {} : { level: level as Level }),
     ...tenantParam(req, params),
     ...optionalParam(params, 'session', 'string'),

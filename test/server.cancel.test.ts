@@ -4,6 +4,7 @@
  * connection (transport/http-json.ts connectionSignal), driven from outside over real sockets.
  */
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -58,6 +59,27 @@ describe('HTTP infer: cancelled when the client goes away', () => {
     const c = post(undefined, rowsInput([[3, 3, 3, 3]]));
     expect((await c.answered).status).toBe(200);
     expect(slow.calls.rows).toEqual([1, 1]); // a and c ran; b did not
+  });
+
+  it('twelve pipelined requests on one connection are all answered, with no max-listeners warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const { port } = new URL(t.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    try {
+      const body = JSON.stringify(rowsInput([[1, 2, 3, 4]]));
+      const one = `POST /v2/models/slow/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      let got = '';
+      socket.on('data', (c: Buffer) => (got += c.toString()));
+      socket.write(one.repeat(12));
+      await until(() => (got.match(/HTTP\/1\.1 200/g) ?? []).length === 12, 10_000);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      socket.destroy();
+      process.off('warning', onWarning);
+    }
   });
 
   it('requests after one another on a keep-alive connection are all answered', async () => {

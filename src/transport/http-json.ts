@@ -9,6 +9,7 @@
  * HttpError (a route's own 404/405), and `{ error: 'internal error: …' }` with
  * status 500 for anything else.
  */
+import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { WhaleError, type WhaleErrorCode } from '../common/errors.js';
@@ -198,6 +199,8 @@ export function connectionSignal(req: IncomingMessage): AbortSignal {
   let c = connectionAborts.get(socket);
   if (!c) {
     const controller = new AbortController();
+    // Every request in flight on the connection (pipelined ones too) listens: no max-listeners warning.
+    setMaxListeners(Infinity, controller.signal);
     c = controller;
     connectionAborts.set(socket, controller);
     if (socket.destroyed) controller.abort();

@@ -1,7 +1,7 @@
 /**
  * A request whose client goes away before its answer is dropped from the queue (it never runs), and the
  * requests of a keep-alive connection that stays open are not: the HTTP server's one abort signal per
- * connection (transport/http-json.ts connectionSignal), driven from outside over real sockets.
+ * connection (transport/connection-signal.ts), driven from outside over real sockets.
  */
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';

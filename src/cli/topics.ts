@@ -86,7 +86,7 @@ export async function topicsCommand(argv: string[], io: CliIO): Promise<number> 
     );
   }
   // The services' topics and each configured model's own (as whale start creates them).
-  const models = new TopicManager({ kafka: { ...kafka, brokers } }).modelPlan(config.models.map((m) => m.name));
+  const models = new TopicManager({ kafka }).modelPlan(config.models.map((m) => m.name));
   const plan = [...topicPlan(kafka.topics), ...models];
   const planned = new Map(plan.map((p) => [p.topic, p]));
   // A named topic outside the plan gets the default spec (e.g. one in kafka.topics.extra of another node).

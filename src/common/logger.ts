@@ -42,6 +42,7 @@ export function logContextFields(): Readonly<Record<string, unknown>> {
  */
 let stderrLines: string[] = [];
 let stderrFlushQueued = false;
+let exitFlushRegistered = false;
 
 function flushStderr(): void {
   stderrFlushQueued = false;
@@ -61,7 +62,6 @@ function writeStderrLine(line: string): void {
   stderrFlushQueued = true;
   setImmediate(flushStderr).unref();
 }
-let exitFlushRegistered = false;
 
 export function createLogger(
   component: string,

@@ -14,7 +14,6 @@ import type { ModelHost } from '../core/processing/model-host.js';
 import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import {
   ByteBudget,
-  connectionSignal,
   decodePathSegment,
   HttpError,
   limitRequest,
@@ -23,6 +22,7 @@ import {
   sendError,
   type RequestLimits,
 } from '../transport/http-json.js';
+import { connectionSignal } from '../transport/connection-signal.js';
 import { tenantFor } from './auth/guard.js';
 import { instrumentRequest, logPath } from './request-context.js';
 import { inferAnswer, readInferRequest, sendInferAnswer } from './v2-binary.js';

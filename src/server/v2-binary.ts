@@ -26,7 +26,7 @@ import { endianness } from 'node:os';
 
 import { WhaleError } from '../common/errors.js';
 import type { Datatype, NamedTensors, Tensor, TensorData, TensorSpec } from '../core/base/tensor.js';
-import { parseJsonBody, readBody, sendJson } from '../transport/http-json.js';
+import { parseJsonBody, readBody, readJson, sendJson } from '../transport/http-json.js';
 import {
   fromNamedTensors,
   parseInferRequest,
@@ -221,8 +221,7 @@ export async function readInferRequest(
       );
     }
     // `data` arrays of numbers come back as Float64Array, parsed natively (toTensor takes either).
-    const body = await readBody(req, maxBodyBytes);
-    const request = parseInferRequest(parseJsonBody(body, req, 'body', { numberArraysUnder: 'data' }));
+    const request = parseInferRequest(await readJson(req, maxBodyBytes, { numberArraysUnder: 'data' }));
     return { request, inputs: jsonInputs(request) };
   }
   const body = await readBody(req, maxBodyBytes, { pad: alignPad(headerLength) });

@@ -9,7 +9,6 @@
  * HttpError (a route's own 404/405), and `{ error: 'internal error: …' }` with
  * status 500 for anything else.
  */
-import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { WhaleError, type WhaleErrorCode } from '../common/errors.js';
@@ -185,30 +184,6 @@ export function limitRequest(req: IncomingMessage, limits: RequestLimits): () =>
   };
 }
 
-const connectionAborts = new WeakMap<object, AbortController>();
-
-/**
- * The signal that a request's connection closed: one AbortSignal per connection (keep-alive requests
- * share it), aborted when the socket closes, i.e. when the client goes away before its answer. Not one
- * per request: in Node 20 an AbortSignal outlives young-generation GCs, and each request's signal
- * dragged the request's objects into the old generation (a mark-compact every ~0.8 s at concurrency 1;
- * bench/RESULTS.md, "The tail at c = 1").
- */
-export function connectionSignal(req: IncomingMessage): AbortSignal {
-  const socket = req.socket;
-  let c = connectionAborts.get(socket);
-  if (!c) {
-    const controller = new AbortController();
-    // Every request in flight on the connection (pipelined ones too) listens: no max-listeners warning.
-    setMaxListeners(Infinity, controller.signal);
-    c = controller;
-    connectionAborts.set(socket, controller);
-    if (socket.destroyed) controller.abort();
-    else socket.once('close', () => controller.abort());
-  }
-  return c.signal;
-}
-
 /** Longest string a client may give where the server keeps it (request ids, tenants, sessions, names in a URL): longer is a 400. */
 export const MAX_CLIENT_STRING_LENGTH = 256;
 export const DEFAULT_MAX_JSON_DEPTH = 64;
@@ -309,8 +284,12 @@ function discard(req: IncomingMessage, already: number, bound: number): void {
  * take the body: decided from Content-Length before a byte is kept.
  * ERR_INVALID_ARG when it is not JSON or nests deeper than maxDepth.
  */
-export function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  return readBody(req, maxBytes).then((buf) => parseJsonBody(buf, req));
+export function readJson(
+  req: IncomingMessage,
+  maxBytes: number,
+  opts: { numberArraysUnder?: string } = {},
+): Promise<unknown> {
+  return readBody(req, maxBytes).then((buf) => parseJsonBody(buf, req, 'body', opts));
 }
 
 /**

@@ -66,7 +66,8 @@ export async function readClientsThroughDataNode(
   const out = new Map<string, ClientDataset>();
   try {
     for (const [id, path] of Object.entries(clients)) {
-      const top = await node.fetch(o.modelId, ask(path).query, ask(path).options).catch(named(path));
+      const whole = ask(path);
+      const top = await node.fetch(o.modelId, whole.query, whole.options).catch(named(path));
       if (top.contentType !== DIRECTORY_LISTING) {
         out.set(id, parseDataset([{ name: path, bytes: top.bytes }], data, path));
         continue;

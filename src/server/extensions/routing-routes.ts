@@ -20,7 +20,8 @@ import type { FeedbackAnalyzer } from '../../core/quality/optimization/feedback-
 import type { QualityMonitor } from '../../core/quality/monitoring/quality-monitor.js';
 import type { LabelOutcome, ServedQuality } from '../../core/quality/monitoring/served-quality.js';
 import type { QualityProposal } from '../../core/quality/optimization/quality-optimizer.js';
-import { connectionSignal, decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
+import { connectionSignal } from '../../transport/connection-signal.js';
+import { decodePathSegment, readJson, sendError, sendJson } from '../../transport/http-json.js';
 import { optionalParam, tenantParam } from '../http-server.js';
 import { principalOf } from '../auth/guard.js';
 import { roleAtLeast } from '../../config/api-keys.js';

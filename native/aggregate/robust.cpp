@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,18 +35,52 @@ namespace {
 constexpr size_t kColumnsPerTask = 1024;
 constexpr size_t kTile = 16;  // coordinates transposed at once in the selection fallback
 
+// Bytes of client rows read into L2 at once before the networks run on them.
+constexpr size_t kStagedBytes = 256 * 1024;
+// Up to this many rows, read coordinate-wise with software prefetches; more
+// are staged (the streams an L2 hardware prefetcher tracks: 32 on Intel's).
+constexpr size_t kPrefetchedRows = 32;
+
+// Reads coordinates [j, end) of every row, a row at a time, so that the
+// hardware prefetchers see one sequential stream each (read coordinate by
+// coordinate, a hundred rows are a hundred streams, more than they track, and
+// software prefetches of each stall on the core's few line-fill buffers).
+std::atomic<uint32_t> staged_sink{0};  // where stage() leaves what it read, so the reads are kept
+void stage(const ClientUpdates& u, size_t j, size_t end) {
+  constexpr size_t kLine = 64 / sizeof(float);
+  uint32_t touched = 0;
+  for (const float* row : u.rows) {
+    for (size_t c = j; c < end; c += kLine) {
+      uint32_t bits;
+      std::memcpy(&bits, row + c, sizeof bits);
+      touched ^= bits;
+    }
+  }
+  staged_sink.store(touched, std::memory_order_relaxed);
+}
+
 // Up to kNetworkMaxClients clients: fn(rows, j, len, scratch) on groups of
-// lanes::kLanes coordinates, each task with its own aligned L1 scratch.
+// lanes::kLanes coordinates, each task with its own aligned L1 scratch. Past
+// kPrefetchedRows clients, each task's columns are staged into L2 first,
+// kStagedBytes at a time (stage()); up to it, fn prefetches as it reads.
 template <typename Fn>
 void for_each_lane_group(const ClientUpdates& u, Fn fn) {
   const size_t n = u.clients(), p = u.params;
+  const bool staging = n > kPrefetchedRows;
+  const size_t staged =
+      staging ? std::max(lanes::kLanes, kStagedBytes / (n * sizeof(float)) / lanes::kLanes * lanes::kLanes)
+              : kColumnsPerTask;
   const size_t tasks = (p + kColumnsPerTask - 1) / kColumnsPerTask;
   ThreadPool::shared().parallel_for(tasks, 1, [&](size_t tb, size_t te) {
     std::vector<float> buffer(n * lanes::kLanes + 16);
     float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t{63});
-    const lanes::Scratch scratch{aligned};
-    for (size_t j = tb * kColumnsPerTask, end = std::min(p, te * kColumnsPerTask); j < end; j += lanes::kLanes) {
-      fn(u.rows.data(), j, std::min(lanes::kLanes, end - j), scratch);
+    const lanes::Scratch scratch{aligned, !staging};
+    const size_t end = std::min(p, te * kColumnsPerTask);
+    for (size_t j0 = tb * kColumnsPerTask; j0 < end; j0 += staged) {
+      const size_t stop = std::min(end, j0 + staged);
+      if (staging) stage(u, j0, stop);
+      for (size_t j = j0; j < stop; j += lanes::kLanes)
+        fn(u.rows.data(), j, std::min(lanes::kLanes, stop - j), scratch);
     }
   });
 }

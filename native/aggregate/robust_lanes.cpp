@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@ namespace whale::aggregate::lanes {
 namespace {
 
 using simd::v4d;
+using simd::v4f;
 using simd::v8f;
 using simd::v8i;
 
@@ -22,18 +24,19 @@ struct Wire {
 };
 static_assert(sizeof(Wire) == kLanes * sizeof(float), "one wire is kLanes floats");
 
-// How far ahead (floats) load() asks for each row: into L2, not L1, whose few
-// ways cannot hold a line of every row (rows are often 4 KiB-aligned alike).
+// How far ahead (floats) a Scratch with `prefetch` asks for each row: into L2,
+// not L1, whose few ways cannot hold a line of every row (rows are often 4
+// KiB-aligned alike).
 constexpr size_t kPrefetchAhead = 512;
 
 // Gathers coordinates [j, j + len) of every row into v (lanes >= len are 0),
-// prefetching the part of each row a later call will read. Returns whether
-// every value gathered is finite (x - x is 0 for those, NaN otherwise).
+// prefetching the part of each row a later call will read if asked. Returns
+// whether every value gathered is finite (x - x is 0 for those, NaN otherwise).
 WHALE_SIMD_CLONES
-bool load(const float* const* rows, size_t n, size_t j, size_t len, Wire* v) {
+bool load(const float* const* rows, size_t n, size_t j, size_t len, bool prefetch, Wire* v) {
   v8i bad = {};
   for (size_t i = 0; i < n; ++i) {
-    __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
+    if (prefetch) __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
     if (len == kLanes) {
       std::memcpy(&v[i], rows[i] + j, sizeof(Wire));
     } else {
@@ -199,50 +202,92 @@ void apply(Wire* v, const Comparator* net, size_t count) {
 // whether every value loaded was finite (NaN and Infinity pass through the
 // network harmlessly; the caller reports them).
 bool load_and_select(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net,
-                     Wire* v) {
+                     bool prefetch, Wire* v) {
   const size_t blocks = n / kSortedBlock, done = blocks * kSortedBlock;
   bool finite = true;
 #if WHALE_X86_AVX2_KERNELS
   if (len == kLanes && use_avx2()) {
     for (size_t q = 0; q < blocks; ++q) {
-      for (size_t i = q * kSortedBlock; i < done && i < (q + 1) * kSortedBlock; ++i) {
-        __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
-      }
+      if (prefetch)
+        for (size_t i = q * kSortedBlock; i < (q + 1) * kSortedBlock; ++i)
+          __builtin_prefetch(rows[i] + j + kPrefetchAhead, 0, 1);
       finite &= use_avx512() ? load_sorted16_avx512(rows + q * kSortedBlock, j, v + q * kSortedBlock)
                              : load_sorted16_avx2(rows + q * kSortedBlock, j, v + q * kSortedBlock);
     }
-    finite &= load(rows + done, n - done, j, len, v + done);
+    finite &= load(rows + done, n - done, j, len, prefetch, v + done);
     apply(v, net.data(), net.size());
     return finite;
   }
 #endif
-  finite = load(rows, n, j, len, v);
+  finite = load(rows, n, j, len, prefetch, v);
   for (size_t q = 0; q < blocks; ++q) apply(v + q * kSortedBlock, sort16().data(), sort16().size());
   apply(v, net.data(), net.size());
   return finite;
 }
 
-// With lo = v[k] and hi = v[n - k - 1] on each lane: the sum (in double, in
-// order of i) of the values strictly between them, and how many values are
-// <= lo and < hi.
+// sum[l] = the sum (in double) of min(max(v[i], lo), hi) over all n wires,
+// with lo = v[k] and hi = v[n - k - 1] on lane l. With lo and hi the values of
+// ranks k and n - k - 1, the k values below rank k count as lo and the k above
+// rank n - k - 1 as hi, so the sum of ranks k..n-k-1 is this less
+// k * (lo + hi): a min, a max and two adds a wire, whatever the ties. The sum
+// is (even i, in order) + (odd i, in order) on every path: two chains of adds.
 WHALE_SIMD_CLONES
-void middle_sums(const Wire* v, size_t n, size_t k, double* sum, int* le_lo, int* lt_hi) {
+void clamped_sums_portable(const Wire* v, size_t n, size_t k, double* sum) {
   for (size_t h = 0; h < 2; ++h) {
     const v8f lo = v[k].h[h], hi = v[n - k - 1].h[h];
-    v8i c_le = {}, c_lt = {};
-    v4d s0 = {}, s1 = {};  // lanes 0-3 and 4-7 of this half
+    v4d acc[2][2] = {};  // [i odd][lanes 0-3 or 4-7 of this half]
     for (size_t i = 0; i < n; ++i) {
-      const v8f x = v[i].h[h];
-      const v8i inside = (x > lo) & (x < hi);
-      c_le -= x <= lo;  // a true comparison is -1
-      c_lt -= x < hi;
-      const v8f kept = inside ? x : v8f{};
-      s0 += __builtin_convertvector(__builtin_shufflevector(kept, kept, 0, 1, 2, 3), v4d);
-      s1 += __builtin_convertvector(__builtin_shufflevector(kept, kept, 4, 5, 6, 7), v4d);
+      v8f x = v[i].h[h];
+      x = x < lo ? lo : x;
+      x = x > hi ? hi : x;
+      const v4f a = __builtin_shufflevector(x, x, 0, 1, 2, 3), b = __builtin_shufflevector(x, x, 4, 5, 6, 7);
+      acc[i % 2][0] += __builtin_convertvector(a, v4d);
+      acc[i % 2][1] += __builtin_convertvector(b, v4d);
     }
-    for (size_t l = 0; l < 4; ++l) sum[8 * h + l] = s0[l], sum[8 * h + 4 + l] = s1[l];
-    for (size_t l = 0; l < 8; ++l) le_lo[8 * h + l] = c_le[l], lt_hi[8 * h + l] = c_lt[l];
+    for (size_t l = 0; l < 4; ++l) {
+      sum[8 * h + l] = acc[0][0][l] + acc[1][0][l];
+      sum[8 * h + 4 + l] = acc[0][1][l] + acc[1][1][l];
+    }
   }
+}
+
+#if WHALE_X86_AVX2_KERNELS
+#pragma GCC diagnostic push  // GCC 12's own headers trip these on the AVX-512 intrinsics
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same on a wire's 16 lanes at once (one zmm), bit for bit.
+__attribute__((target("avx512f"))) void clamped_sums_avx512(const Wire* v, size_t n, size_t k, double* sum) {
+  const float* base = reinterpret_cast<const float*>(v);
+  const __m512 lo = _mm512_load_ps(base + k * kLanes), hi = _mm512_load_ps(base + (n - k - 1) * kLanes);
+  __m512d acc[2][2] = {{_mm512_setzero_pd(), _mm512_setzero_pd()}, {_mm512_setzero_pd(), _mm512_setzero_pd()}};
+  for (size_t i = 0; i < n; ++i) {
+    const __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_load_ps(base + i * kLanes), lo), hi);
+    acc[i % 2][0] = _mm512_add_pd(acc[i % 2][0], _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+    acc[i % 2][1] =
+        _mm512_add_pd(acc[i % 2][1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+  }
+  _mm512_storeu_pd(sum, _mm512_add_pd(acc[0][0], acc[1][0]));
+  _mm512_storeu_pd(sum + 8, _mm512_add_pd(acc[0][1], acc[1][1]));
+}
+#pragma GCC diagnostic pop
+#endif
+
+// The sum of ranks k..n-k-1 on lane l when lo or hi is infinite (the clamped
+// sum would give Infinity - Infinity): the values strictly between them, plus
+// lo and hi as many times as they hold kept ranks.
+double kept_sum_slow(const Wire* v, size_t n, size_t k, size_t l) {
+  const float lo = v[k].at(l), hi = v[n - k - 1].at(l);
+  if (lo == hi) return static_cast<double>(lo) * static_cast<double>(n - 2 * k);
+  double sum = 0;
+  size_t le_lo = 0, lt_hi = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float x = v[i].at(l);
+    if (x > lo && x < hi) sum += x;
+    le_lo += x <= lo;
+    lt_hi += x < hi;
+  }
+  return sum + static_cast<double>(lo) * static_cast<double>(le_lo - k) +
+         static_cast<double>(hi) * static_cast<double>(n - k - lt_hi);
 }
 
 }  // namespace
@@ -258,7 +303,7 @@ bool sort16_matches_network() {
 bool median(const float* const* rows, size_t n, size_t j, size_t len, const std::vector<Comparator>& net, Scratch s,
             float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  const bool finite = load_and_select(rows, n, j, len, net, v);
+  const bool finite = load_and_select(rows, n, j, len, net, s.prefetch, v);
   const size_t hi = n / 2, lo = (n - 1) / 2;
   for (size_t l = 0; l < len; ++l) {
     out[j + l] = lo == hi ? v[hi].at(l) : static_cast<float>((static_cast<double>(v[lo].at(l)) + v[hi].at(l)) * 0.5);
@@ -269,24 +314,18 @@ bool median(const float* const* rows, size_t n, size_t j, size_t len, const std:
 bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t len,
                   const std::vector<Comparator>& net, Scratch s, float* out) {
   Wire* v = reinterpret_cast<Wire*>(s.values);
-  const bool finite = load_and_select(rows, n, j, len, net, v);
-  const Wire& lo = v[k];
-  const Wire& hi = v[n - k - 1];
+  const bool finite = load_and_select(rows, n, j, len, net, s.prefetch, v);
   double sum[kLanes];
-  int le_lo[kLanes], lt_hi[kLanes];
-  middle_sums(v, n, k, sum, le_lo, lt_hi);
+#if WHALE_X86_AVX2_KERNELS
+  if (use_avx512()) clamped_sums_avx512(v, n, k, sum);
+  else
+#endif
+    clamped_sums_portable(v, n, k, sum);
   const double kept = static_cast<double>(n - 2 * k);
   for (size_t l = 0; l < len; ++l) {
-    double total;
-    const float a = lo.at(l), b = hi.at(l);
-    if (a == b) {
-      total = static_cast<double>(a) * kept;  // every kept value equals it
-    } else {
-      // The kept ranks k..n-k-1 are the values strictly inside, plus copies of
-      // the two thresholds: ranks k..le_lo-1 equal lo, ranks lt_hi..n-k-1 equal hi.
-      total = sum[l] + static_cast<double>(a) * static_cast<double>(le_lo[l] - static_cast<int>(k)) +
-              static_cast<double>(b) * static_cast<double>(static_cast<int>(n - k) - lt_hi[l]);
-    }
+    const double lo = v[k].at(l), hi = v[n - k - 1].at(l);
+    const double total = std::isfinite(lo) && std::isfinite(hi) ? sum[l] - static_cast<double>(k) * (lo + hi)
+                                                                : kept_sum_slow(v, n, k, l);
     out[j + l] = static_cast<float>(total / kept);
   }
   return finite;

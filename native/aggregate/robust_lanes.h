@@ -13,8 +13,11 @@ namespace whale::aggregate::lanes {
 inline constexpr size_t kLanes = 16;
 
 // Scratch for n clients: n x kLanes floats, 64-byte aligned (the caller's).
+// prefetch: ask for each row's values a few calls ahead (for few rows: many
+// more are better read into L2 a row at a time beforehand, see robust.cpp).
 struct Scratch {
   float* values;
+  bool prefetch;
 };
 
 // Both return whether every value they read was finite (with a NaN or an

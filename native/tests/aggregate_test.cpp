@@ -281,9 +281,42 @@ static void test_robust_non_finite() {
   }
 }
 
+// Unchecked, infinities are ordered like any value: where more than k of a
+// coordinate's values are infinite, rank k or n - k - 1 is infinite and the
+// trimmed mean is what the sorted column's sum gives (Infinity, or NaN with
+// both signs kept), on the few-rows path and the staged one alike.
+static void test_trimmed_infinite_thresholds() {
+  for (size_t n : {12, 100}) {
+    const size_t p = 40, k = n / 10;
+    Data d = random_data(n, p, static_cast<unsigned>(n + 5));
+    for (size_t j = 0; j < p; ++j) {
+      const size_t infinite = j % 4 == 0 ? k : k + 1 + j % 3;  // j % 4 == 0: all infinities trimmed
+      for (size_t i = 0; i < infinite; ++i) d.rows[(i * 7 + j) % n][j] = (j % 8 < 4 || i % 2) ? INFINITY : -INFINITY;
+    }
+    std::vector<float> out(p);
+    Request req;
+    req.updates = d.view();
+    req.device.kind = Device::Kind::kCpu;
+    req.strategy = Strategy::kTrimmedMean;
+    req.beta = 0.1;
+    req.check_finite = false;
+    run(req, out.data());
+    bool ok = true;
+    for (size_t j = 0; j < p; ++j) {
+      auto c = column(d, j);
+      double sum = 0;
+      for (size_t i = k; i < n - k; ++i) sum += c[i];
+      const float ref = static_cast<float>(sum / static_cast<double>(n - 2 * k));
+      ok &=
+          std::isnan(ref) ? std::isnan(out[j]) : (std::isfinite(ref) ? close(out[j], ref, 1e-6, 1e-7) : out[j] == ref);
+    }
+    CHECK(ok, ("trimmed mean with infinite thresholds, n=" + std::to_string(n)).c_str());
+  }
+}
+
 int main() {
-  for (auto [n, p] :
-       std::vector<std::pair<size_t, size_t>>{{1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}})
+  for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{
+           {1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}, {100, 5000}})
     test_strategies(n, p, static_cast<unsigned>(n * 31 + p));
   test_edge_cases();
   test_krum_rejects_outlier();
@@ -291,6 +324,7 @@ int main() {
   test_extremes();
   test_order_statistics_exact();
   test_robust_non_finite();
+  test_trimmed_infinite_thresholds();
   test_krum_distances();
   return report();
 }

@@ -1,8 +1,9 @@
 /**
  * One sample of the machine: CPU (total, per core, this process), memory
- * (system, process RSS, V8 heap, external and ArrayBuffers), disks and
- * network through systeminformation (asynchronous: child processes and /proc
- * reads, never a busy event loop), GPUs through NVML (one short native call).
+ * (system, process RSS, V8 heap, external and ArrayBuffers), disks through
+ * systeminformation (asynchronous: child processes and /proc reads, never a
+ * busy event loop), network from sysfs (network-rates.ts), GPUs through NVML
+ * (one short native call).
  */
 import { cpus } from 'node:os';
 
@@ -10,6 +11,7 @@ import si from 'systeminformation';
 
 import { engine } from '../../../native/engine.js';
 import { native } from '../../../native/loader.js';
+import { createNetworkRates, type NetworkRate } from './network-rates.js';
 
 export interface GpuSample {
   id: string;
@@ -108,10 +110,13 @@ export function createSystemSampler(): Sampler {
   let disksAt = -Infinity;
   // networkStats() without an interface looks the default one up through execSync (`ip route`) on every
   // call: it is looked up once here and named.
-  let iface: Promise<string> | undefined;
+  let network: Promise<() => Promise<NetworkRate[]>> | undefined;
   let cpuTimes: CpuTimes[] | undefined;
   return async () => {
-    iface ??= si.networkInterfaceDefault().catch(() => '');
+    network ??= si
+      .networkInterfaceDefault()
+      .catch(() => '')
+      .then((name) => createNetworkRates(name));
     if (!disks || performance.now() - disksAt > 30_000) {
       disksAt = performance.now();
       disks = si.fsSize().catch(() => []);
@@ -120,7 +125,7 @@ export function createSystemSampler(): Sampler {
       cpuLoadSince(cpuTimes),
       si.mem(),
       disks,
-      iface.then((name) => (name ? si.networkStats(name) : si.networkStats())).catch(() => []),
+      network.then((read) => read()).catch((): NetworkRate[] => []),
     ]);
     cpuTimes = load.now;
     const cpu = process.cpuUsage();
@@ -154,8 +159,8 @@ export function createSystemSampler(): Sampler {
       disks: fs.map((d) => ({ mount: d.mount, size: d.size, used: d.used, use: d.use / 100 })),
       network: net.map((n) => ({
         iface: n.iface,
-        rxBytesPerSec: Math.max(0, n.rx_sec ?? 0),
-        txBytesPerSec: Math.max(0, n.tx_sec ?? 0),
+        rxBytesPerSec: Math.max(0, n.rxBytesPerSec ?? 0),
+        txBytesPerSec: Math.max(0, n.txBytesPerSec ?? 0),
       })),
       gpus,
       ...(note ? { gpuNote: note } : {}),

@@ -5,6 +5,8 @@
  * removal and drain. A seeded workload through the whole class gives the same
  * batches and answers on the native engine as on the reference.
  */
+import { getEventListeners } from 'node:events';
+
 import { describe, expect, it } from 'vitest';
 
 import { WhaleError } from '../src/common/errors.js';
@@ -110,6 +112,31 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     expect(await c).toEqual({ ok: 'c' });
     expect(seen).toEqual(['a', 'c']);
     expect(totalAnswered(s, 'm')).toBe(3);
+  });
+
+  it("one signal shared by many requests (a connection's): one listener, and aborting it cancels every one in flight", async () => {
+    const seen: unknown[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = make({
+      models: { m: batching({ maxBatchSize: 1, maxQueueDelayUs: 0 }) },
+      executor: async (_m, inputs) => {
+        seen.push(...inputs);
+        await gate;
+        return inputs;
+      },
+    });
+    const connection = new AbortController();
+    const all = ['a', 'b', 'c', 'd'].map((x) =>
+      outcome(s.scheduleTask({ model: 'm', input: x, signal: connection.signal })),
+    );
+    await sleep(5);
+    expect(getEventListeners(connection.signal, 'abort')).toHaveLength(1);
+    connection.abort();
+    for (const o of await Promise.all(all)) expect(o).toEqual({ code: 'ERR_CANCELLED' });
+    release();
+    expect(seen).toEqual(['a']); // the one running when the connection went away; the queued ones never ran
+    expect(totalAnswered(s, 'm')).toBe(4);
   });
 
   it('fails exactly the batch whose executor throws, with a typed error', async () => {

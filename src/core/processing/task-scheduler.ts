@@ -84,7 +84,6 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   /** Queue to answer, when tracing is on. */
   span?: Span | undefined;
   /** Scheduler clock (ms) at scheduleTask and when its batch started: the Triton-style statistics. */
@@ -106,6 +105,12 @@ export class TaskScheduler {
   private readonly buckets: number;
   private readonly bucketsSet: Uint8Array;
   private readonly pending: (Pending | undefined)[] = [];
+  /**
+   * The requests in flight per abort signal, with one 'abort' listener per signal: a server passes
+   * one signal per connection, and a listener added and removed per request kept each request's
+   * objects reachable from the long-lived signal past young-generation GCs (issue 25).
+   */
+  private readonly watched = new WeakMap<AbortSignal, Set<Pending>>();
   private readonly freeIds: number[] = [];
   private nextModelId = 0;
   private live = 0;
@@ -212,7 +217,6 @@ export class TaskScheduler {
         resolve,
         reject,
         signal: request.signal,
-        onAbort: undefined,
         at: this.clock(),
         startedAt: 0,
       };
@@ -225,10 +229,7 @@ export class TaskScheduler {
       const nowUs = this.nowUs();
       const deadline = request.timeoutMs === undefined ? Infinity : nowUs + Math.floor(request.timeoutMs * 1000);
       this.buffer(p, tenant, request.priority ?? 0, nowUs, deadline);
-      if (p.signal) {
-        p.onAbort = () => this.abort(p);
-        p.signal.addEventListener('abort', p.onAbort, { once: true });
-      }
+      if (p.signal) this.watch(p.signal).add(p);
     });
   }
 
@@ -468,6 +469,24 @@ export class TaskScheduler {
     );
   }
 
+  /** The set of requests `signal` cancels (made, with its one listener, the first time it is seen). */
+  private watch(signal: AbortSignal): Set<Pending> {
+    let set = this.watched.get(signal);
+    if (!set) {
+      const requests = new Set<Pending>();
+      set = requests;
+      this.watched.set(signal, requests);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const p of [...requests]) this.abort(p);
+        },
+        { once: true },
+      );
+    }
+    return set;
+  }
+
   private abort(p: Pending): void {
     if (p.state === 'done') return;
     this.flush(); // a buffered request is now queued, or answered (overloaded)
@@ -491,7 +510,7 @@ export class TaskScheduler {
     if (p.state === 'queued') p.model.counters.queued--;
     else if (p.state === 'running') p.model.counters.running--;
     p.state = 'done';
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    if (p.signal) this.watched.get(p.signal)?.delete(p);
     this.pending[p.id] = undefined;
     this.freeIds.push(p.id);
     p.model.counters.count(outcome);

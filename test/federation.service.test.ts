@@ -18,7 +18,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,6 +30,7 @@ import { dlqTopic } from '../src/transport/bus.js';
 import { allTopics } from '../src/transport/topics.js';
 import { FEDERATION_TOPICS } from '../src/core/federation/orchestration/topics.js';
 import { KafkaMock } from './support/kafka-mock.js';
+import { freePort } from './support/ports.js';
 
 const root = join(import.meta.dirname, '..');
 // The learners run the built file (dist/, as whale start does): a cold vite-node transform per process costs a minute here.
@@ -45,16 +45,6 @@ let kafka: KafkaMock | undefined;
 let url = '';
 let learners: ReturnType<typeof learner>[] = [];
 let serverOut = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
-}
 
 const env = () => ({
   ...process.env,

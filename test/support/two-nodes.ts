@@ -9,7 +9,6 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,6 +16,7 @@ import { packageRoot } from '../../src/native/loader.js';
 import { dlqTopic } from '../../src/transport/bus.js';
 import { allTopics } from '../../src/transport/topics.js';
 import { KafkaMock } from './kafka-mock.js';
+import { freePort } from './ports.js';
 import { RedisServer } from './redis-server.js';
 
 const root = packageRoot();
@@ -176,14 +176,4 @@ async function stopNode(n: WhaleNode): Promise<void> {
   const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
 }

@@ -21,61 +21,67 @@ constexpr double kExact10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1
 // Parses the JSON number starting at i into v; returns the index after it, or npos when the
 // bytes there are not a JSON number or its value is not a finite double.
 size_t parse_number(std::string_view d, size_t i, double& v) {
-  const size_t n = d.size(), start = i;
-  const bool negative = i < n && d[i] == '-';
-  if (negative) ++i;
-  if (i >= n || !is_digit(d[i])) return std::string_view::npos;
-  // Significant digits gathered while they fit exactly in a double's 53-bit mantissa.
+  const char* const begin = d.data();
+  const char* const end = begin + d.size();
+  const char* p = begin + i;
+  const char* const start = p;
+  const bool negative = p < end && *p == '-';
+  if (negative) ++p;
+  if (p >= end || !is_digit(*p)) return std::string_view::npos;
+  // All significant digits up to 19 (< 10^19 < 2^64); past 19 the value goes to from_chars.
   uint64_t mantissa = 0;
-  int digits = 0, exp10 = 0;
-  bool exact = true;
-  auto digit = [&](char c, bool fraction) {
-    if (mantissa == 0 && c == '0') {
-      if (fraction) --exp10;  // leading zeros of a fraction only move the point
-      return;
-    }
-    if (digits < 15) {
-      mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
-      ++digits;
-      if (fraction) --exp10;
-    } else {
-      exact = false;
-    }
-  };
-  if (d[i] == '0') {
-    ++i;
+  int significant = 0, exp10 = 0;
+  if (*p == '0') {
+    ++p;
   } else {
-    while (i < n && is_digit(d[i])) digit(d[i++], false);
-  }
-  if (i < n && d[i] == '.') {
-    ++i;
-    if (i >= n || !is_digit(d[i])) return std::string_view::npos;
-    while (i < n && is_digit(d[i])) digit(d[i++], true);
-  }
-  if (i < n && (d[i] == 'e' || d[i] == 'E')) {
-    ++i;
-    bool neg_exp = false;
-    if (i < n && (d[i] == '+' || d[i] == '-')) neg_exp = d[i++] == '-';
-    if (i >= n || !is_digit(d[i])) return std::string_view::npos;
-    int e = 0;
-    while (i < n && is_digit(d[i])) {
-      if (e < 100000) e = e * 10 + (d[i] - '0');
-      ++i;
+    for (; p < end && is_digit(*p); ++p) {
+      if (significant < 19) {
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+        ++significant;
+      } else {
+        ++exp10;  // a dropped integer digit: only from_chars can round this one
+        significant = 20;
+      }
     }
+  }
+  if (p < end && *p == '.') {
+    ++p;
+    if (p >= end || !is_digit(*p)) return std::string_view::npos;
+    if (mantissa == 0)  // leading zeros of a fraction only move the point
+      for (; p < end && *p == '0'; ++p) --exp10;
+    for (; p < end && is_digit(*p); ++p) {
+      if (significant < 19) {
+        mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
+        ++significant;
+        --exp10;
+      } else {
+        significant = 20;
+      }
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    bool neg_exp = false;
+    if (p < end && (*p == '+' || *p == '-')) neg_exp = *p++ == '-';
+    if (p >= end || !is_digit(*p)) return std::string_view::npos;
+    int e = 0;
+    for (; p < end && is_digit(*p); ++p)
+      if (e < 100000) e = e * 10 + (*p - '0');
     exp10 += neg_exp ? -e : e;
   }
-  // Clinger's fast path: an exact mantissa (< 10^15 < 2^53) and an exact power of ten make one
-  // correctly rounded IEEE operation. Everything else goes to from_chars (correctly rounded).
-  if (exact && (mantissa == 0 || (exp10 >= -22 && exp10 <= 22))) {
+  // Clinger's fast path: a mantissa exact in a double (<= 2^53, every digit kept) and an exact
+  // power of ten make one correctly rounded IEEE operation. Everything else goes to from_chars
+  // (correctly rounded).
+  if (significant <= 19 && mantissa <= (uint64_t{1} << 53) && (mantissa == 0 || (exp10 >= -22 && exp10 <= 22))) {
     const double m = static_cast<double>(mantissa);
     v = mantissa == 0 ? 0.0 : exp10 < 0 ? m / kExact10[-exp10] : m * kExact10[exp10];
     if (negative) v = -v;
-    return i;
+    return static_cast<size_t>(p - begin);
   }
-  const auto r = std::from_chars(d.data() + start, d.data() + i, v);
+  const auto r = std::from_chars(start, p, v);
   // Out of range (overflow, or underflow that from_chars reports) goes to the JSON parser.
-  if (r.ec != std::errc() || r.ptr != d.data() + i || !std::isfinite(v)) return std::string_view::npos;
-  return i;
+  if (r.ec != std::errc() || r.ptr != p || !std::isfinite(v)) return std::string_view::npos;
+  return static_cast<size_t>(p - begin);
 }
 
 // Parses the array whose '[' is at `open` into out.values; returns the index after its ']',

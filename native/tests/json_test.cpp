@@ -56,7 +56,7 @@ static void values_against_strtod() {
   char buf[64];
   for (int i = 0; i < 200000; ++i) {
     const double v = std::pow(10.0, mag(rng)) * (rng() & 1 ? -1 : 1);
-    switch (i % 8) {
+    switch (i % 10) {
       case 0: std::snprintf(buf, sizeof buf, "%.17g", v); break;
       case 1: std::snprintf(buf, sizeof buf, "%.9g", v); break;
       case 2: std::snprintf(buf, sizeof buf, "%.3e", v); break;
@@ -64,6 +64,10 @@ static void values_against_strtod() {
       case 4: std::snprintf(buf, sizeof buf, "%.25E", v); break;
       case 5: std::snprintf(buf, sizeof buf, "%.15g", v); break;        // the exact (Clinger) path
       case 6: std::snprintf(buf, sizeof buf, "%.6f", v / 1e25); break;  // leading zeros of a fraction
+      case 7: std::snprintf(buf, sizeof buf, "%.16g", v); break;        // 16 digits: either side of 2^53
+      case 8:  // integers around 2^53 = 9007199254740992, the exact path's bound
+        std::snprintf(buf, sizeof buf, "%s%llu", rng() & 1 ? "-" : "", 9007199254740988ull + rng() % 9);
+        break;
       default: std::snprintf(buf, sizeof buf, "%.12fe%d", std::fmod(v, 10.0), static_cast<int>(rng() % 60) - 30); break;
     }
     texts.emplace_back(buf);
@@ -71,7 +75,7 @@ static void values_against_strtod() {
   }
   doc += "]}]}";
   const NumberArrays r = find_number_arrays(doc, "data", 1);
-  CHECK(r.spans.size() == 1 && r.values.size() == texts.size(), "200000 numbers (8 notations) taken as one array");
+  CHECK(r.spans.size() == 1 && r.values.size() == texts.size(), "200000 numbers (10 notations) taken as one array");
   size_t same = 0;
   for (size_t i = 0; i < texts.size() && i < r.values.size(); ++i)
     same += r.values[i] == std::strtod(texts[i].c_str(), nullptr);

@@ -291,7 +291,8 @@ __attribute__((target("avx512f"))) void clamped_sums_avx512(const Wire* v, size_
   const __m512 lo = _mm512_load_ps(base + k * kLanes), hi = _mm512_load_ps(base + (n - k - 1) * kLanes);
   __m512d acc[2][2] = {{_mm512_setzero_pd(), _mm512_setzero_pd()}, {_mm512_setzero_pd(), _mm512_setzero_pd()}};
   for (size_t i = 0; i < n; ++i) {
-    const __m512 x = _mm512_min_ps(_mm512_max_ps(_mm512_load_ps(base + i * kLanes), lo), hi);
+    // vmaxps / vminps return their second operand for a NaN: x second, so a NaN stays, as in the portable clamp.
+    const __m512 x = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_load_ps(base + i * kLanes)));
     acc[i % 2][0] = _mm512_add_pd(acc[i % 2][0], _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
     acc[i % 2][1] =
         _mm512_add_pd(acc[i % 2][1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
@@ -302,9 +303,11 @@ __attribute__((target("avx512f"))) void clamped_sums_avx512(const Wire* v, size_
 #pragma GCC diagnostic pop
 #endif
 
-// The sum of ranks k..n-k-1 on lane l when lo or hi is infinite (the clamped
-// sum would give Infinity - Infinity): the values strictly between them, plus
-// lo and hi as many times as they hold kept ranks.
+// The sum of ranks k..n-k-1 on lane l from the values strictly between lo and
+// hi, plus lo and hi as many times as they hold kept ranks: where a threshold is
+// infinite (the clamped sum would give Infinity - Infinity), and where the
+// clamped sum's 2k extra copies of the thresholds dwarf the kept sum (its
+// rounding error, ~ n max(|lo|, |hi|) 2^-53, could reach the float result).
 double kept_sum_slow(const Wire* v, size_t n, size_t k, size_t l) {
   const float lo = v[k].at(l), hi = v[n - k - 1].at(l);
   if (lo == hi) return static_cast<double>(lo) * static_cast<double>(n - 2 * k);
@@ -316,8 +319,10 @@ double kept_sum_slow(const Wire* v, size_t n, size_t k, size_t l) {
     le_lo += x <= lo;
     lt_hi += x < hi;
   }
-  return sum + static_cast<double>(lo) * static_cast<double>(le_lo - k) +
-         static_cast<double>(hi) * static_cast<double>(n - k - lt_hi);
+  // The thresholds' terms first: far outliers on both sides cancel there before the kept sum is added.
+  const double thresholds = static_cast<double>(lo) * (static_cast<double>(le_lo) - static_cast<double>(k)) +
+                            static_cast<double>(hi) * (static_cast<double>(n - k) - static_cast<double>(lt_hi));
+  return thresholds + sum;
 }
 
 }  // namespace
@@ -354,8 +359,10 @@ bool trimmed_mean(const float* const* rows, size_t n, size_t k, size_t j, size_t
   const double kept = static_cast<double>(n - 2 * k);
   for (size_t l = 0; l < len; ++l) {
     const double lo = v[k].at(l), hi = v[n - k - 1].at(l);
-    const double total = std::isfinite(lo) && std::isfinite(hi) ? sum[l] - static_cast<double>(k) * (lo + hi)
-                                                                : kept_sum_slow(v, n, k, l);
+    const double fast = sum[l] - static_cast<double>(k) * (lo + hi);
+    const double scale = static_cast<double>(n) * std::max(std::fabs(lo), std::fabs(hi));
+    const bool exact_enough = std::isfinite(lo) && std::isfinite(hi) && !(scale > 0x1p28 * std::fabs(fast));
+    const double total = exact_enough ? fast : kept_sum_slow(v, n, k, l);
     out[j + l] = static_cast<float>(total / kept);
   }
   return finite;

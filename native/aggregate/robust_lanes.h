@@ -20,8 +20,9 @@ struct Scratch {
   bool prefetch;
 };
 
-// Both return whether every value they read was finite (with a NaN or an
-// Infinity among them, what they write is not meaningful).
+// Both return whether every value they read was finite. Infinities are ordered
+// like any value (the trimmed mean is then what the sorted column's sum gives);
+// with a NaN among them, what they write is not meaningful.
 
 // Whether the compile-time copy of sort16() matches it (for the tests).
 bool sort16_matches_network();

@@ -314,6 +314,30 @@ static void test_trimmed_infinite_thresholds() {
   }
 }
 
+// More than k far outliers on each side (rank k is one, rank n-k-1 another):
+// the kept values include both, which cancel; the result is the honest ones'
+// mean, not lost in the rounding of sums around 1e16.
+static void test_trimmed_far_outliers() {
+  for (size_t n : {40, 100}) {
+    const size_t k = n / 4, outliers = k + 1, p = 37;
+    Data d = random_data(n, p, static_cast<unsigned>(n + 9));
+    for (size_t j = 0; j < p; ++j)
+      for (size_t i = 0; i < n; ++i) d.rows[(i + j) % n][j] = i < outliers ? -1e15f : i < 2 * outliers ? 1e15f : 0.3f;
+    std::vector<float> out(p);
+    Request req;
+    req.updates = d.view();
+    req.device.kind = Device::Kind::kCpu;
+    req.strategy = Strategy::kTrimmedMean;
+    req.beta = 0.25;
+    run(req, out.data());
+    const double honest = static_cast<double>(0.3f) * static_cast<double>(n - 2 * k - 2);
+    const double ref = honest / static_cast<double>(n - 2 * k);  // -1e15 and +1e15 kept once each: they cancel
+    bool ok = true;
+    for (size_t j = 0; j < p; ++j) ok &= close(out[j], ref, 1e-6, 1e-7);
+    CHECK(ok, ("trimmed mean with more than k far outliers on each side, n=" + std::to_string(n)).c_str());
+  }
+}
+
 int main() {
   for (auto [n, p] : std::vector<std::pair<size_t, size_t>>{
            {1, 1}, {1, 17}, {2, 100}, {7, 4099}, {20, 5000}, {64, 3000}, {100, 5000}})
@@ -325,6 +349,7 @@ int main() {
   test_order_statistics_exact();
   test_robust_non_finite();
   test_trimmed_infinite_thresholds();
+  test_trimmed_far_outliers();
   test_krum_distances();
   return report();
 }

@@ -139,6 +139,24 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
     expect(totalAnswered(s, 'm')).toBe(4);
   });
 
+  it('a signal per request: its listener is removed once its request is answered (at the next sweep)', async () => {
+    const s = make({
+      models: { m: batching({ maxBatchSize: 8, maxQueueDelayUs: 0 }) },
+      executor: async (_m, inputs) => inputs,
+    });
+    const controllers = Array.from({ length: 600 }, () => new AbortController());
+    const out = await Promise.all(
+      controllers.map((c, i) => outcome(s.scheduleTask({ model: 'm', input: i, signal: c.signal }))),
+    );
+    out.forEach((o, i) => expect(o).toEqual({ ok: i }));
+    // Sweeps ran (every 256 idle signals): the early ones hold no listener, so nothing keeps them.
+    const kept = controllers.filter((c) => getEventListeners(c.signal, 'abort').length > 0).length;
+    expect(getEventListeners(controllers[0]!.signal, 'abort')).toHaveLength(0);
+    expect(kept).toBeLessThan(256);
+    await s.drain(100); // a drain removes the rest
+    expect(controllers.filter((c) => getEventListeners(c.signal, 'abort').length > 0)).toHaveLength(0);
+  });
+
   it('fails exactly the batch whose executor throws, with a typed error', async () => {
     const s = make({
       models: { m: batching({ maxBatchSize: 2, maxQueueDelayUs: 0 }) },

@@ -2,9 +2,22 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { createNetworkRates } from '../src/core/resource-management/monitor/network-rates.js';
+// readFile passes through, or fails while `sysfs.fail` is set (an interface that went away).
+const sysfs = vi.hoisted(() => ({ fail: false, reads: 0 }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  return {
+    ...real,
+    readFile: (...args: Parameters<typeof real.readFile>) => {
+      sysfs.reads++;
+      return sysfs.fail ? Promise.reject(new Error('ENOENT: no such file')) : real.readFile(...args);
+    },
+  };
+});
+
+import { createNetworkRates, sysfsInterface } from '../src/core/resource-management/monitor/network-rates.js';
 
 const linuxLoopback = process.platform === 'linux' && existsSync('/sys/class/net/lo/statistics/rx_bytes');
 
@@ -39,14 +52,33 @@ describe('network rates', () => {
     },
   );
 
-  it('an interface name that is not one path segment is not read from sysfs (systeminformation answers: no rates)', async () => {
-    let now = 0;
-    const read = createNetworkRates('../../proc/self', () => now);
-    await read();
-    now += 1000;
-    for (const r of await read()) {
-      expect(r.rxBytesPerSec ?? 0).toBe(0);
-      expect(r.txBytesPerSec ?? 0).toBe(0);
-    }
+  it('only a name that is one path segment is read from sysfs, and only on Linux', () => {
+    expect(sysfsInterface('lo', 'linux')).toBe(true);
+    expect(sysfsInterface('eth0.100', 'linux')).toBe(true);
+    for (const bad of ['../../proc/self', 'a/b', '.', '..', '', 'x'.repeat(65)])
+      expect(sysfsInterface(bad, 'linux')).toBe(false);
+    expect(sysfsInterface('lo', 'darwin')).toBe(false);
   });
+
+  it.runIf(linuxLoopback)(
+    'a failed sysfs read: systeminformation answers for a minute, then sysfs is read again',
+    async () => {
+      let now = 0;
+      const read = createNetworkRates('lo', () => now);
+      await read();
+      const before = sysfs.reads;
+      sysfs.fail = true;
+      await read(); // fails: answered by systeminformation
+      sysfs.fail = false;
+      const failed = sysfs.reads;
+      expect(failed).toBeGreaterThan(before);
+      now += 30_000;
+      await read(); // within the minute: no sysfs read
+      expect(sysfs.reads).toBe(failed);
+      now += 31_000;
+      const [back] = await read(); // past it: sysfs again, a first reading (no rate yet)
+      expect(sysfs.reads).toBeGreaterThan(failed);
+      expect(back).toEqual({ iface: 'lo', rxBytesPerSec: null, txBytesPerSec: null });
+    },
+  );
 });

@@ -20,6 +20,14 @@ export interface NetworkRate {
 /** An interface name that is one path segment of /sys/class/net. */
 const IFACE = /^[A-Za-z0-9_.:@-]{1,64}$/;
 
+/** After a failed sysfs read (an interface that went away for a while), systeminformation answers this long. */
+const SYSFS_RETRY_MS = 60_000;
+
+/** Whether `iface` may be read from /sys/class/net on this platform (a name that is one path segment). */
+export function sysfsInterface(iface: string, platform: string = process.platform): boolean {
+  return platform === 'linux' && IFACE.test(iface) && iface !== '.' && iface !== '..';
+}
+
 async function counter(iface: string, name: 'rx_bytes' | 'tx_bytes'): Promise<number> {
   const text = await readFile(`/sys/class/net/${iface}/statistics/${name}`, 'utf8');
   const v = Number(text.trim());
@@ -33,9 +41,10 @@ export function createNetworkRates(
   clock: () => number = () => performance.now(),
 ): () => Promise<NetworkRate[]> {
   let last: { at: number; rx: number; tx: number } | undefined;
-  let sysfs = process.platform === 'linux' && IFACE.test(iface) && iface !== '.' && iface !== '..';
+  const sysfs = sysfsInterface(iface);
+  let retryAt = -Infinity;
   return async () => {
-    if (sysfs) {
+    if (sysfs && clock() >= retryAt) {
       try {
         const [rx, tx] = await Promise.all([counter(iface, 'rx_bytes'), counter(iface, 'tx_bytes')]);
         const at = clock();
@@ -46,7 +55,9 @@ export function createNetworkRates(
         last = { at, rx, tx };
         return [out];
       } catch {
-        sysfs = false; // no such interface or no sysfs: ask systeminformation from now on
+        // No such interface now (or no sysfs): systeminformation answers for a while, then sysfs is tried again.
+        last = undefined;
+        retryAt = clock() + SYSFS_RETRY_MS;
       }
     }
     const stats = await (iface ? si.networkStats(iface) : si.networkStats());

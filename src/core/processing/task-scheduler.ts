@@ -35,6 +35,7 @@ import {
   type SchedulerEngine,
 } from './scheduler-engine.js';
 import { ModelCounters, type ModelSchedulerStats, type Outcome } from './scheduler-stats.js';
+import { SignalWatch } from './signal-watch.js';
 
 export type { BatchExecutor, BatchingConfig, TaskRequest } from './scheduler-config.js';
 export type { ModelSchedulerStats } from './scheduler-stats.js';
@@ -93,16 +94,6 @@ interface Pending {
 
 const DEFAULT_TENANT = 'default';
 
-/** A signal's requests in flight and its one 'abort' listener. */
-interface Watch {
-  requests: Set<Pending>;
-  onAbort: () => void;
-}
-
-/** Answers between sweeps of the idle signals' listeners, and idle signals that trigger one sooner. */
-const SWEEP_ANSWERS = 1024;
-const SWEEP_SIGNALS = 256;
-
 export class TaskScheduler {
   private readonly engine: SchedulerEngine;
   private readonly engineKind: EngineKind;
@@ -115,20 +106,8 @@ export class TaskScheduler {
   private readonly buckets: number;
   private readonly bucketsSet: Uint8Array;
   private readonly pending: (Pending | undefined)[] = [];
-  /**
-   * The requests in flight per abort signal, with one 'abort' listener per signal: a server passes
-   * one signal per connection, and a listener added and removed per request kept each request's
-   * objects reachable from the long-lived signal past young-generation GCs (issue 25).
-   */
-  private readonly watched = new WeakMap<AbortSignal, Watch>();
-  /**
-   * Signals whose requests were all answered: their listener is removed at the next sweep (every
-   * SWEEP_ANSWERS answers, or sooner when many wait), so a per-request signal (AbortSignal.timeout,
-   * AbortSignal.any, which Node holds while it has a listener) is not kept, and a connection's signal
-   * adds its listener again at most once per sweep.
-   */
-  private readonly idleSignals = new Set<AbortSignal>();
-  private answersSinceSweep = 0;
+  /** Each request's abort signal: one listener per signal (a connection's, usually). */
+  private readonly signals = new SignalWatch<Pending>((p) => this.abort(p));
   private readonly freeIds: number[] = [];
   private nextModelId = 0;
   private live = 0;
@@ -247,7 +226,7 @@ export class TaskScheduler {
       const nowUs = this.nowUs();
       const deadline = request.timeoutMs === undefined ? Infinity : nowUs + Math.floor(request.timeoutMs * 1000);
       this.buffer(p, tenant, request.priority ?? 0, nowUs, deadline);
-      if (p.signal) this.watch(p.signal).add(p);
+      if (p.signal) this.signals.add(p.signal, p);
     });
   }
 
@@ -311,7 +290,7 @@ export class TaskScheduler {
       );
     }
     this.clearTimer();
-    this.sweepSignals();
+    this.signals.sweep();
   }
 
   private nowUs(): number {
@@ -488,45 +467,6 @@ export class TaskScheduler {
     );
   }
 
-  /** The requests `signal` cancels (made, with its one listener, the first time it is seen). */
-  private watch(signal: AbortSignal): Set<Pending> {
-    let w = this.watched.get(signal);
-    if (!w) {
-      const requests = new Set<Pending>();
-      const onAbort = () => {
-        this.watched.delete(signal);
-        for (const p of [...requests]) this.abort(p);
-      };
-      w = { requests, onAbort };
-      this.watched.set(signal, w);
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    return w.requests;
-  }
-
-  /** An answered request leaves its signal's set; an emptied set's listener goes at the next sweep. */
-  private unwatch(p: Pending): void {
-    const w = this.watched.get(p.signal!);
-    if (w) {
-      w.requests.delete(p);
-      if (w.requests.size === 0) this.idleSignals.add(p.signal!);
-    }
-    if (++this.answersSinceSweep >= SWEEP_ANSWERS || this.idleSignals.size >= SWEEP_SIGNALS) this.sweepSignals();
-  }
-
-  /** Removes the listener of every signal whose requests are all answered. */
-  private sweepSignals(): void {
-    for (const signal of this.idleSignals) {
-      const w = this.watched.get(signal);
-      if (w && w.requests.size === 0) {
-        signal.removeEventListener('abort', w.onAbort);
-        this.watched.delete(signal);
-      }
-    }
-    this.idleSignals.clear();
-    this.answersSinceSweep = 0;
-  }
-
   private abort(p: Pending): void {
     if (p.state === 'done') return;
     this.flush(); // a buffered request is now queued, or answered (overloaded)
@@ -550,7 +490,7 @@ export class TaskScheduler {
     if (p.state === 'queued') p.model.counters.queued--;
     else if (p.state === 'running') p.model.counters.running--;
     p.state = 'done';
-    if (p.signal) this.unwatch(p);
+    if (p.signal) this.signals.done(p.signal, p);
     this.pending[p.id] = undefined;
     this.freeIds.push(p.id);
     p.model.counters.count(outcome);

@@ -44,6 +44,21 @@ const batching = (c: Partial<BatchingConfig> = {}): BatchingConfig => ({
 describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
   const make = (o: Partial<TaskSchedulerOptions> & Pick<TaskSchedulerOptions, 'executor'>) =>
     new TaskScheduler({ engine, models: { m: batching() }, ...o });
+  /** One request at a time; each batch records its inputs and holds until release(). */
+  const gated = () => {
+    const seen: unknown[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const s = make({
+      models: { m: batching({ maxBatchSize: 1, maxQueueDelayUs: 0 }) },
+      executor: async (_m, inputs) => {
+        seen.push(...inputs);
+        await gate;
+        return inputs;
+      },
+    });
+    return { s, seen, release };
+  };
 
   it('batches requests and gives each caller its own result', async () => {
     const sizes: number[] = [];
@@ -85,17 +100,7 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
   });
 
   it('cancels through AbortSignal: never run when not started, answered at once when running', async () => {
-    const seen: unknown[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const s = make({
-      models: { m: batching({ maxBatchSize: 1, maxQueueDelayUs: 0 }) },
-      executor: async (_m, inputs) => {
-        seen.push(...inputs);
-        await gate;
-        return inputs;
-      },
-    });
+    const { s, seen, release } = gated();
     const running = new AbortController();
     const queued = new AbortController();
     const a = outcome(s.scheduleTask({ model: 'm', input: 'a', signal: running.signal }));
@@ -115,17 +120,7 @@ describe.each(KINDS)('TaskScheduler (%s engine)', (engine) => {
   });
 
   it("one signal shared by many requests (a connection's): one listener, and aborting it cancels every one in flight", async () => {
-    const seen: unknown[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const s = make({
-      models: { m: batching({ maxBatchSize: 1, maxQueueDelayUs: 0 }) },
-      executor: async (_m, inputs) => {
-        seen.push(...inputs);
-        await gate;
-        return inputs;
-      },
-    });
+    const { s, seen, release } = gated();
     const connection = new AbortController();
     const all = ['a', 'b', 'c', 'd'].map((x) =>
       outcome(s.scheduleTask({ model: 'm', input: x, signal: connection.signal })),

@@ -281,6 +281,19 @@ static void test_robust_non_finite() {
   }
 }
 
+// The trimmed mean of d's columns on the CPU path.
+static std::vector<float> trimmed_mean_on_cpu(const Data& d, double beta, bool check_finite) {
+  std::vector<float> out(d.rows.empty() ? 0 : d.rows[0].size());
+  Request req;
+  req.updates = d.view();
+  req.device.kind = Device::Kind::kCpu;
+  req.strategy = Strategy::kTrimmedMean;
+  req.beta = beta;
+  req.check_finite = check_finite;
+  run(req, out.data());
+  return out;
+}
+
 // Unchecked, infinities are ordered like any value: where more than k of a
 // coordinate's values are infinite, rank k or n - k - 1 is infinite and the
 // trimmed mean is what the sorted column's sum gives (Infinity, or NaN with
@@ -293,14 +306,7 @@ static void test_trimmed_infinite_thresholds() {
       const size_t infinite = j % 4 == 0 ? k : k + 1 + j % 3;  // j % 4 == 0: all infinities trimmed
       for (size_t i = 0; i < infinite; ++i) d.rows[(i * 7 + j) % n][j] = (j % 8 < 4 || i % 2) ? INFINITY : -INFINITY;
     }
-    std::vector<float> out(p);
-    Request req;
-    req.updates = d.view();
-    req.device.kind = Device::Kind::kCpu;
-    req.strategy = Strategy::kTrimmedMean;
-    req.beta = 0.1;
-    req.check_finite = false;
-    run(req, out.data());
+    const std::vector<float> out = trimmed_mean_on_cpu(d, 0.1, false);
     bool ok = true;
     for (size_t j = 0; j < p; ++j) {
       auto c = column(d, j);
@@ -323,13 +329,7 @@ static void test_trimmed_far_outliers() {
     Data d = random_data(n, p, static_cast<unsigned>(n + 9));
     for (size_t j = 0; j < p; ++j)
       for (size_t i = 0; i < n; ++i) d.rows[(i + j) % n][j] = i < outliers ? -1e15f : i < 2 * outliers ? 1e15f : 0.3f;
-    std::vector<float> out(p);
-    Request req;
-    req.updates = d.view();
-    req.device.kind = Device::Kind::kCpu;
-    req.strategy = Strategy::kTrimmedMean;
-    req.beta = 0.25;
-    run(req, out.data());
+    const std::vector<float> out = trimmed_mean_on_cpu(d, 0.25, true);
     const double honest = static_cast<double>(0.3f) * static_cast<double>(n - 2 * k - 2);
     const double ref = honest / static_cast<double>(n - 2 * k);  // -1e15 and +1e15 kept once each: they cancel
     bool ok = true;

@@ -39,8 +39,7 @@ size_t parse_number(std::string_view d, size_t i, double& v) {
         mantissa = mantissa * 10 + static_cast<uint64_t>(*p - '0');
         ++significant;
       } else {
-        ++exp10;  // a dropped integer digit: only from_chars can round this one
-        significant = 20;
+        significant = 20;  // a dropped digit: from_chars parses the number instead
       }
     }
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { createLogger } from '../src/common/logger.js';
+import { createLogger, withLogContext } from '../src/common/logger.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -30,6 +30,21 @@ const messages = (stderr: string) =>
 
 describe('logger: stderr lines', () => {
   afterEach(() => vi.restoreAllMocks());
+
+  it('a line is the fixed fields, then the log context, then the fields (a field overrides the context in place)', () => {
+    const lines: string[] = [];
+    const log = createLogger('t', 'info', (l) => lines.push(l));
+    withLogContext({ requestId: 'r1', traceId: 't1' }, () =>
+      log.info('m', { traceId: 't2', n: 1, ...(JSON.parse('{"__proto__": {"x": 1}}') as object) }),
+    );
+    log.info('no context');
+    expect(lines[0]).toBe(
+      '{"time":' +
+        JSON.stringify(JSON.parse(lines[0]!).time) +
+        ',"level":"info","component":"t","msg":"m","requestId":"r1","traceId":"t2","n":1,"__proto__":{"x":1}}',
+    );
+    expect(Object.keys(JSON.parse(lines[1]!) as object)).toEqual(['time', 'level', 'component', 'msg']);
+  });
 
   it('writes the lines of one turn together, in order, in the next turn', async () => {
     const writes: string[] = [];

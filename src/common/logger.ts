@@ -71,18 +71,25 @@ export function createLogger(
   const min = ORDER[level] ?? ORDER.info;
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    write(
-      JSON.stringify({
-        time: new Date().toISOString(),
-        level: lvl,
-        component,
-        msg,
-        ...logContext.getStore(),
-        ...fields,
-      }),
-    );
+    const line: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, component, msg };
+    const context = logContext.getStore();
+    if (context) copyFields(line, context);
+    if (fields) copyFields(line, fields);
+    write(JSON.stringify(line));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}
+
+/**
+ * What `{ ...line, ...from }` does, without V8's slow path for a second spread in one literal (a few µs a
+ * line, measured on the request path); a '__proto__' key stays a field, as a spread keeps it.
+ */
+function copyFields(line: Record<string, unknown>, from: Readonly<Record<string, unknown>>): void {
+  for (const key of Object.keys(from)) {
+    if (key === '__proto__')
+      Object.defineProperty(line, key, { value: from[key], enumerable: true, writable: true, configurable: true });
+    else line[key] = from[key];
+  }
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
-import { LEVELS, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
+import { LEVELS, type InferenceRequest, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
 import {
   ByteBudget,
   decodePathSegment,
@@ -300,28 +300,31 @@ export class InferenceHttpServer {
         field: 'parameters.level',
       });
     }
-    const result = await this.o.pipeline.processRequest({
+    // Built field by field: a literal of conditional spreads costs V8's slow copy path per spread (µs a request).
+    const inference: InferenceRequest = {
       model: name,
-      ...(version === undefined ? {} : { version }),
       inputs,
       signal: connectionSignal(req), // the client went away: a queued request is dropped
-      ...(request.id === undefined ? {} : { requestId: request.id }),
-      ...(level === undefined ? {} : { level: level as Level }),
-      ...tenantParam(req, params),
-      ...optionalParam(params, 'priority', 'number'),
-      ...optionalParam(params, 'timeout_ms', 'number', 'timeoutMs'),
-      ...optionalParam(params, 'complexity', 'number'),
-    });
-    const fields = {
-      model_name: result.model,
-      model_version: result.modelVersion,
-      ...(request.id === undefined ? {} : { id: request.id }),
-      parameters: {
-        level: result.level,
-        cached: result.cached,
-        models: result.models.join(','),
-        device: result.device,
-      },
+    };
+    if (version !== undefined) inference.version = version;
+    if (request.id !== undefined) inference.requestId = request.id;
+    if (level !== undefined) inference.level = level as Level;
+    const tenant = tenantParam(req, params).tenant;
+    if (tenant !== undefined) inference.tenant = tenant;
+    const priority = optionalParam(params, 'priority', 'number').priority as number | undefined;
+    if (priority !== undefined) inference.priority = priority;
+    const timeoutMs = optionalParam(params, 'timeout_ms', 'number').timeout_ms as number | undefined;
+    if (timeoutMs !== undefined) inference.timeoutMs = timeoutMs;
+    const complexity = optionalParam(params, 'complexity', 'number').complexity as number | undefined;
+    if (complexity !== undefined) inference.complexity = complexity;
+    const result = await this.o.pipeline.processRequest(inference);
+    const fields: Record<string, unknown> = { model_name: result.model, model_version: result.modelVersion };
+    if (request.id !== undefined) fields.id = request.id;
+    fields.parameters = {
+      level: result.level,
+      cached: result.cached,
+      models: result.models.join(','),
+      device: result.device,
     };
     return inferAnswer(fields, result.outputs, request);
   }

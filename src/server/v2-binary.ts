@@ -389,7 +389,8 @@ export function inferAnswer(
   request: Pick<V2InferRequest, 'outputs' | 'parameters'>,
 ): unknown {
   const { outputs: out, chunks } = encodeInferOutputs(outputs, request);
-  const json = { ...fields, outputs: out };
+  const json: Record<string, unknown> = { ...fields };
+  json.outputs = out;
   return chunks.length > 0 ? new BinaryAnswer(json, chunks) : json;
 }
 

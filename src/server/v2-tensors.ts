@@ -81,12 +81,11 @@ export function parseInferRequest(body: unknown, opts: { binary?: boolean } = {}
       return { name: (o as { name: string }).name, parameters: p as Record<string, unknown> };
     });
   }
-  return {
-    inputs,
-    ...(b.id === undefined ? {} : { id: b.id as string }),
-    ...(b.parameters === undefined ? {} : { parameters: b.parameters as Record<string, unknown> }),
-    ...(outputs ? { outputs } : {}),
-  };
+  const request: V2InferRequest = { inputs };
+  if (b.id !== undefined) request.id = b.id as string;
+  if (b.parameters !== undefined) request.parameters = b.parameters as Record<string, unknown>;
+  if (outputs) request.outputs = outputs;
+  return request;
 }
 
 function checkTensorShape(raw: unknown, at: string, binary: boolean): V2Tensor {

@@ -107,7 +107,12 @@ export function sendJson(
   headers: Record<string, string> = {},
 ): true {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  const all: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  };
+  for (const name of Object.keys(headers)) all[name] = headers[name]!;
+  res.writeHead(status, all);
   res.end(text);
   return true;
 }
@@ -165,7 +170,10 @@ export interface RequestLimits {
   maxDiscardBytes?: number;
 }
 
-interface HeldLimits extends RequestLimits {
+interface HeldLimits {
+  budget: ByteBudget | undefined;
+  maxDepth: number | undefined;
+  maxDiscardBytes: number | undefined;
   reserved: number;
 }
 
@@ -176,7 +184,12 @@ const requestLimits = new WeakMap<IncomingMessage, HeldLimits>();
  * gives back the budget bytes its body took (call it when the answer is done).
  */
 export function limitRequest(req: IncomingMessage, limits: RequestLimits): () => void {
-  const held: HeldLimits = { ...limits, reserved: 0 };
+  const held: HeldLimits = {
+    budget: limits.budget,
+    maxDepth: limits.maxDepth,
+    maxDiscardBytes: limits.maxDiscardBytes,
+    reserved: 0,
+  };
   requestLimits.set(req, held);
   return () => {
     held.budget?.give(held.reserved);

@@ -150,8 +150,7 @@ export class QualityRoutingExtension implements ServerExtension {
     // Every answer the node serves (V2, gRPC, tasks, the bus) passes here once: remembered and maybe sampled.
     pipeline.processRequest = async (req: InferenceRequest): Promise<InferenceResult> => {
       const r = await process(req);
-      served.offer({
-        ...(r.requestId === undefined ? {} : { requestId: r.requestId }),
+      const answer: ServedAnswer = {
         model: r.model,
         version: r.modelVersion,
         level: r.level,
@@ -160,7 +159,9 @@ export class QualityRoutingExtension implements ServerExtension {
         inputs: req.inputs,
         outputs: r.outputs,
         cached: r.cached,
-      });
+      };
+      if (r.requestId !== undefined) answer.requestId = r.requestId;
+      served.offer(answer);
       return r;
     };
     this.restore = () => {

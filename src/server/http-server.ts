@@ -11,7 +11,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WhaleError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { ModelHost } from '../core/processing/model-host.js';
-import { LEVELS, type InferenceRequest, type Level, type ProcessingPipeline } from '../core/processing/processing-pipeline.js';
+import {
+  LEVELS,
+  type InferenceRequest,
+  type Level,
+  type ProcessingPipeline,
+} from '../core/processing/processing-pipeline.js';
 import {
   ByteBudget,
   decodePathSegment,

@@ -1,4 +1,6 @@
 // buildInfo() and devices(): what was compiled in and what this machine has.
+#include <string>
+
 #include "../native/common/membench.h"
 #include "../native/common/thread_pool.h"
 #include "../native/gpu/cuda_devices.h"
@@ -30,7 +32,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("compiler", "unknown");
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
-  o.Set("simd", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2+fma" : "sse2");
+  // What the run-time dispatch of the kernels can pick on this CPU (WHALE_NO_AVX512 / WHALE_NO_AVX2 aside).
+  std::string simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2+fma" : "sse2";
+  if (__builtin_cpu_supports("avx512f")) simd = "avx512f+" + simd;
+  if (__builtin_cpu_supports("avx512vnni")) simd += "+avx512vnni";
+  o.Set("simd", simd);
 #else
   o.Set("simd", "baseline");
 #endif

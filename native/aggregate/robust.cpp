@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -54,6 +55,23 @@ size_t staged_bytes() {
 // are staged (the streams an L2 hardware prefetcher tracks: 32 on Intel's).
 constexpr size_t kPrefetchedRows = 32;
 
+// Staging is for Intel cores, where it was measured to win past kPrefetchedRows
+// rows (median at N = 100: 131 -> 93 ms). On AMD Zen 4 it lost at every N
+// tried (median N = 50: 95 against 67 ms; N = 100: 113 against 86-113 ms), so
+// other CPUs keep the prefetching reads. WHALE_ROBUST_STAGING=0/1 overrides.
+bool staging_pays() {
+  static const bool pays = [] {
+    const char* forced = std::getenv("WHALE_ROBUST_STAGING");
+    if (forced && (forced[0] == '0' || forced[0] == '1') && forced[1] == '\0') return forced[0] == '1';
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_is("intel") != 0;
+#else
+    return false;
+#endif
+  }();
+  return pays;
+}
+
 // Reads coordinates [j, end) of every row, a row at a time, so that the
 // hardware prefetchers see one sequential stream each (read coordinate by
 // coordinate, a hundred rows are a hundred streams, more than they track, and
@@ -79,7 +97,7 @@ void stage(const ClientUpdates& u, size_t j, size_t end) {
 template <typename Fn>
 void for_each_lane_group(const ClientUpdates& u, Fn fn) {
   const size_t n = u.clients(), p = u.params;
-  const bool staging = n > kPrefetchedRows;
+  const bool staging = n > kPrefetchedRows && staging_pays();
   const size_t staged =
       staging ? std::max(lanes::kLanes, staged_bytes() / (n * sizeof(float)) / lanes::kLanes * lanes::kLanes)
               : kColumnsPerTask;

@@ -64,6 +64,7 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'WHALE_RESULT_POOL', type: 'flag', default: 'on (off on Node 21+)', description: '`off`: results of 2 MiB and more as plain V8 arrays, not from the recycled native pool (see [Safety](safety.md))', readBy: 'addon' },
   { name: 'WHALE_NO_AVX512', type: 'flag', default: 'off', description: '`1`: use the AVX2 kernels even where the CPU has AVX-512 (the widest one the CPU runs is chosen at run time)', readBy: 'addon' },
   { name: 'WHALE_NO_AVX2', type: 'flag', default: 'off', description: '`1`: use the portable kernels even where the CPU has AVX2', readBy: 'addon' },
+  { name: 'WHALE_ROBUST_STAGING', type: 'flag', default: 'on for Intel CPUs', description: '`0` / `1`: median and trimmed mean over more than 32 clients read each block of rows into L2 a row at a time before sorting (on), or prefetch as they read (off); staging won on an Intel Sapphire Rapids VM and lost on AMD Zen 4 (bench/RESULTS.md)', readBy: 'addon' },
   { name: 'WHALE_BUILD_TYPE', type: 'string', default: 'Release', description: '`Debug`: a debug build of the addon', readBy: 'build' },
   { name: 'WHALE_CUDA', type: 'flag', default: 'on when nvcc exists', description: '`off` (or `0`, `false`, `no`): build without the CUDA kernels', readBy: 'build' },
   { name: 'WHALE_CUDA_ARCHITECTURES', type: 'string', default: '`80;90`', description: 'CUDA architectures to build for, e.g. `90`', readBy: 'build' },

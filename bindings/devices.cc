@@ -1,4 +1,5 @@
 // buildInfo() and devices(): what was compiled in and what this machine has.
+#include <cstdlib>
 #include <string>
 
 #include "../native/common/membench.h"
@@ -32,10 +33,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("compiler", "unknown");
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
-  // What the run-time dispatch of the kernels can pick on this CPU (WHALE_NO_AVX512 / WHALE_NO_AVX2 aside).
-  std::string simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2+fma" : "sse2";
-  if (__builtin_cpu_supports("avx512f")) simd = "avx512f+" + simd;
-  if (__builtin_cpu_supports("avx512vnni")) simd += "+avx512vnni";
+  // The widest vector kernels the run-time dispatch can pick here: AVX-512 (robust aggregation, Krum's Gram
+  // matrix) unless WHALE_NO_AVX512 is set, AVX2+FMA for the rest unless WHALE_NO_AVX2 is.
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !std::getenv("WHALE_NO_AVX2");
+  std::string simd = avx2 ? "avx2+fma" : "sse2";
+  if (avx2 && __builtin_cpu_supports("avx512f") && !std::getenv("WHALE_NO_AVX512")) simd = "avx512f+" + simd;
   o.Set("simd", simd);
 #else
   o.Set("simd", "baseline");

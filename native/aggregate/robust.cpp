@@ -56,13 +56,18 @@ size_t staged_bytes() {
 constexpr size_t kPrefetchedRows = 32;
 
 // Staging is for Intel cores, where it was measured to win past kPrefetchedRows
-// rows (median at N = 100: 131 -> 93 ms). On AMD Zen 4 it lost at every N
-// tried (median N = 50: 95 against 67 ms; N = 100: 113 against 86-113 ms), so
-// other CPUs keep the prefetching reads. WHALE_ROBUST_STAGING=0/1 overrides.
+// rows (median at N = 100: 131 -> 93 ms). On AMD Zen 4 it was slower or no
+// faster in every paired one-thread run (median N = 50: 95 against 67 ms) and
+// in a same-binary A/B at N = 100 (median 59-60 against 46-47 ms), so other CPUs keep the
+// prefetching reads. WHALE_ROBUST_STAGING (on/off, 1/0, true/false, yes/no)
+// overrides; any other value leaves the CPU's default.
 bool staging_pays() {
   static const bool pays = [] {
-    const char* forced = std::getenv("WHALE_ROBUST_STAGING");
-    if (forced && (forced[0] == '0' || forced[0] == '1') && forced[1] == '\0') return forced[0] == '1';
+    if (const char* forced = std::getenv("WHALE_ROBUST_STAGING")) {
+      const std::string v(forced);
+      if (v == "1" || v == "on" || v == "true" || v == "yes") return true;
+      if (v == "0" || v == "off" || v == "false" || v == "no") return false;
+    }
 #if defined(__x86_64__) && defined(__GNUC__)
     return __builtin_cpu_is("intel") != 0;
 #else

@@ -298,7 +298,9 @@ export class ProcessingPipeline {
     const allocation = this.o.optimizer.allocateResources(complexity, model.name);
     this.stats[level]++;
     // Spelled out, not spread: V8 copies a spread past the first through its slow path (µs a request).
-    const done = (r: Omit<InferenceResult, 'level' | 'complexity' | 'device' | 'durationMs'>): InferenceResult => ({
+    const done = (
+      r: Pick<InferenceResult, 'model' | 'modelVersion' | 'models' | 'outputs' | 'cached'>,
+    ): InferenceResult => ({
       model: r.model,
       modelVersion: r.modelVersion,
       models: r.models,

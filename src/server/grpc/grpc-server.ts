@@ -41,6 +41,7 @@ import { LEVELS, type Level, type ProcessingPipeline } from '../../core/processi
 import { packageRoot } from '../../native/loader.js';
 import { ByteBudget, MAX_CLIENT_STRING_LENGTH } from '../../transport/http-json.js';
 import { authorize, tenantForPrincipal, type AuthOptions, type AuthRequest } from '../auth/guard.js';
+import { optionalParam } from '../http-server.js';
 import { instrumentGrpcCall } from '../request-context.js';
 import { decodeRawTensor, encodeRawTensor } from '../v2-binary.js';
 import { parseInferRequest, toTensor, type V2InferRequest } from '../v2-tensors.js';
@@ -210,22 +211,6 @@ function typedOutput(t: Tensor): Partial<Contents> {
   if (t.datatype === 'BYTES') return { bytes_contents: (d as string[]).map((s) => Buffer.from(String(s), 'utf8')) };
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) return { [field]: Array.from(d, String) };
   return { [field]: Array.from(d as ArrayLike<number | boolean>) };
-}
-
-function optionalParam(
-  p: Record<string, unknown>,
-  key: string,
-  type: 'string' | 'number',
-  as = key,
-): Record<string, unknown> {
-  const v = p[key];
-  if (v === undefined) return {};
-  if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
-    throw bad(`parameters.${key}`, `must be a ${type === 'number' ? 'finite number' : 'string'}`);
-  }
-  if (typeof v === 'string' && v.length > MAX_CLIENT_STRING_LENGTH)
-    throw bad(`parameters.${key}`, `longer than ${MAX_CLIENT_STRING_LENGTH} characters`);
-  return { [as]: v };
 }
 
 /** The call's metadata as the headers the key guard reads. */

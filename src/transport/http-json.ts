@@ -170,10 +170,9 @@ export interface RequestLimits {
   maxDiscardBytes?: number;
 }
 
+/** A request's share of the server's limits: the server's object itself, and the budget bytes this body holds. */
 interface HeldLimits {
-  budget: ByteBudget | undefined;
-  maxDepth: number | undefined;
-  maxDiscardBytes: number | undefined;
+  limits: RequestLimits;
   reserved: number;
 }
 
@@ -184,15 +183,10 @@ const requestLimits = new WeakMap<IncomingMessage, HeldLimits>();
  * gives back the budget bytes its body took (call it when the answer is done).
  */
 export function limitRequest(req: IncomingMessage, limits: RequestLimits): () => void {
-  const held: HeldLimits = {
-    budget: limits.budget,
-    maxDepth: limits.maxDepth,
-    maxDiscardBytes: limits.maxDiscardBytes,
-    reserved: 0,
-  };
+  const held: HeldLimits = { limits, reserved: 0 };
   requestLimits.set(req, held);
   return () => {
-    held.budget?.give(held.reserved);
+    limits.budget?.give(held.reserved);
     held.reserved = 0;
   };
 }
@@ -316,7 +310,7 @@ export function parseJsonBody(
   field = 'body',
   opts: { numberArraysUnder?: string } = {},
 ): unknown {
-  const maxDepth = (req && requestLimits.get(req)?.maxDepth) ?? DEFAULT_MAX_JSON_DEPTH;
+  const maxDepth = (req && requestLimits.get(req)?.limits.maxDepth) ?? DEFAULT_MAX_JSON_DEPTH;
   if (jsonTooDeep(buf, maxDepth))
     throw new WhaleError('ERR_INVALID_ARG', `${field}: JSON nested deeper than ${maxDepth} levels`, { field });
   try {
@@ -335,8 +329,9 @@ export function parseJsonBody(
  * known length starts 8-byte aligned and typed arrays can view it without a copy).
  */
 export function readBody(req: IncomingMessage, maxBytes: number, opts: { pad?: number } = {}): Promise<Buffer> {
-  const lim = requestLimits.get(req);
-  const bound = Math.max(maxBytes, lim?.maxDiscardBytes ?? DEFAULT_MAX_DISCARD_BYTES);
+  const held = requestLimits.get(req);
+  const budget = held?.limits.budget;
+  const bound = Math.max(maxBytes, held?.limits.maxDiscardBytes ?? DEFAULT_MAX_DISCARD_BYTES);
   const header = req.headers['content-length'];
   const declared = header === undefined ? undefined : Number(header);
   if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes) {
@@ -346,12 +341,12 @@ export function readBody(req: IncomingMessage, maxBytes: number, opts: { pad?: n
     return Promise.reject(tooLarge(maxBytes, declared, close));
   }
   const known = declared !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
-  if (lim?.budget && known !== undefined) {
-    if (!lim.budget.take(known)) {
+  if (held && budget && known !== undefined) {
+    if (!budget.take(known)) {
       discard(req, 0, bound);
-      return Promise.reject(overBudget(lim.budget, known));
+      return Promise.reject(overBudget(budget, known));
     }
-    lim.reserved += known;
+    held.reserved += known;
   }
   return new Promise((resolve, reject) => {
     // A body of declared size that arrives in one chunk is that chunk (no copy; unless `pad` asks for an
@@ -372,9 +367,9 @@ export function readBody(req: IncomingMessage, maxBytes: number, opts: { pad?: n
       if (failed) return;
       if (size + c.length > maxBytes || (known !== undefined && size + c.length > known))
         return fail(tooLarge(maxBytes, undefined, size + c.length > bound));
-      if (lim?.budget && known === undefined) {
-        if (!lim.budget.take(c.length)) return fail(overBudget(lim.budget, size + c.length));
-        lim.reserved += c.length;
+      if (held && budget && known === undefined) {
+        if (!budget.take(c.length)) return fail(overBudget(budget, size + c.length));
+        held.reserved += c.length;
       }
       if (known !== undefined && (pad > 0 || size > 0 || c.length < known)) {
         if (!whole) {

@@ -318,7 +318,7 @@ export class InferenceHttpServer {
     if (tenant !== undefined) inference.tenant = tenant;
     const priority = optionalParam(params, 'priority', 'number').priority as number | undefined;
     if (priority !== undefined) inference.priority = priority;
-    const timeoutMs = optionalParam(params, 'timeout_ms', 'number').timeout_ms as number | undefined;
+    const timeoutMs = optionalParam(params, 'timeout_ms', 'number', 'timeoutMs').timeoutMs as number | undefined;
     if (timeoutMs !== undefined) inference.timeoutMs = timeoutMs;
     const complexity = optionalParam(params, 'complexity', 'number').complexity as number | undefined;
     if (complexity !== undefined) inference.complexity = complexity;
